@@ -1,0 +1,15 @@
+"""The `marketpilot` command. Each area registers its commands from its own module here."""
+
+from __future__ import annotations
+
+import sys
+
+from marketpilot.cli.app import app, run_app
+from marketpilot.cli import data_cmd  # noqa: F401  (registers load, sample, demo)
+
+
+def main() -> None:
+    sys.exit(run_app(app))
+
+
+__all__ = ["app", "main"]

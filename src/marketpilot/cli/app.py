@@ -1,0 +1,62 @@
+"""The root Typer app, shared options and the one place MarketPilot errors become exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from marketpilot.config import Settings, get_settings
+from marketpilot.errors import MarketPilotError, ProviderError
+
+app = typer.Typer(
+    name="marketpilot",
+    help="MarketPilot: LLM-driven e-commerce marketing automation (营销自动化).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Directory for every file MarketPilot writes [env MARKETPILOT_HOME].",
+                 show_default="./.marketpilot"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+
+
+def settings_for(home: Path | None) -> Settings:
+    return get_settings(home)
+
+
+def print_json(payload: Any) -> None:
+    """JSON on stdout, UTF-8, Chinese kept readable."""
+    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+
+
+def run_app(application: typer.Typer) -> int:
+    try:
+        application(standalone_mode=False)
+    except MarketPilotError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
+        if isinstance(exc, ProviderError) and exc.raw:
+            err_console.print(f"[dim]Raw response: {exc.raw[:500]}[/]", highlight=False)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        err_console.print("Aborted.")
+        return 130
+    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0

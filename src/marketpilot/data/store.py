@@ -1,0 +1,133 @@
+"""The analytical store: one DuckDB file under home, plus a private DuckDB file for personal data.
+
+Every module reads and writes the canonical tables through this class; SQL stays here or in the
+analytics module that owns a query, never in interfaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from marketpilot.config import Settings, get_settings
+from marketpilot.data.schema import TABLES, TableSpec
+from marketpilot.errors import UserError
+
+DB_FILE = "marketpilot.duckdb"
+PRIVATE_DB_FILE = "private.duckdb"
+
+
+def _create_sql(spec: TableSpec) -> str:
+    cols = ", ".join(f'"{c.name}" {c.type}' for c in spec.columns)
+    return f'CREATE TABLE IF NOT EXISTS "{spec.name}" ({cols})'
+
+
+class Store:
+    """Typed access to the canonical tables. Use `Store.open(home)` as a context manager."""
+
+    def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
+        self.settings = settings
+        self.path = settings.path(DB_FILE)
+        self.private_path = settings.path(PRIVATE_DB_FILE)
+        self.read_only = read_only and self.path.exists()
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=self.read_only)
+        except duckdb.IOException as exc:
+            raise UserError(
+                f"Cannot open the store at {self.path}: {exc}",
+                hint="Another marketpilot process may be writing to it; wait for it to finish.",
+            ) from exc
+        if not self.read_only:
+            self.con.execute(f"ATTACH IF NOT EXISTS '{self.private_path}' AS private")
+            for spec in TABLES.values():
+                schema = "private." if spec.private else ""
+                self.con.execute(_create_sql(spec).replace('EXISTS "', f'EXISTS {schema}"', 1))
+
+    @classmethod
+    def open(cls, home: Path | str | Settings | None = None, *, read_only: bool = False) -> Store:
+        settings = home if isinstance(home, Settings) else get_settings(home)
+        return cls(settings, read_only=read_only)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    @staticmethod
+    def qualified(table: str) -> str:
+        spec = _spec(table)
+        return f'private."{spec.name}"' if spec.private else f'"{spec.name}"'
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All writes inside happen or none do."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def upsert(self, table: str, data: pa.Table | pd.DataFrame) -> int:
+        """Insert rows, replacing existing rows with the same natural key. Call inside `transaction()`
+        to make several upserts atomic. Returns the number of rows written."""
+        spec = _spec(table)
+        arrow = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        missing = [c for c in spec.column_names if c not in arrow.column_names]
+        for name in missing:
+            arrow = arrow.append_column(name, pa.nulls(arrow.num_rows))
+        arrow = arrow.select(list(spec.column_names))
+        if arrow.num_rows == 0:
+            return 0
+        target = self.qualified(table)
+        self.con.register("_incoming", arrow)
+        try:
+            on = " AND ".join(f't."{k}" = i."{k}"' for k in spec.key)
+            self.con.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {on})")
+            cols = ", ".join(f'"{c.name}"' for c in spec.columns)
+            casts = ", ".join(f'CAST("{c.name}" AS {c.type})' for c in spec.columns)
+            self.con.execute(f"INSERT INTO {target} ({cols}) SELECT {casts} FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+        return arrow.num_rows
+
+    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+        spec = _spec(table)
+        cols = ", ".join(f'"{c}"' for c in (columns or spec.column_names))
+        return self.con.execute(f"SELECT {cols} FROM {self.qualified(table)}").df()
+
+    def arrow(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        spec = _spec(table)
+        cols = ", ".join(f'"{c}"' for c in (columns or spec.column_names))
+        return self.con.execute(f"SELECT {cols} FROM {self.qualified(table)}").arrow()
+
+    def query(self, sql: str, params: Mapping[str, Any] | list[Any] | None = None) -> pd.DataFrame:
+        """Run an analytical query (owned by the calling analytics module) and return a DataFrame."""
+        return self.con.execute(sql, params or []).df()
+
+    def count(self, table: str) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM {self.qualified(table)}").fetchone()[0])
+
+    def counts(self) -> dict[str, int]:
+        return {name: self.count(name) for name in TABLES}
+
+    def is_empty(self) -> bool:
+        return all(n == 0 for n in self.counts().values())
+
+
+def _spec(table: str) -> TableSpec:
+    try:
+        return TABLES[table]
+    except KeyError:
+        raise UserError(f"Unknown table '{table}'.", hint=f"Tables: {', '.join(TABLES)}") from None

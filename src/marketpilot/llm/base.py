@@ -1,0 +1,77 @@
+"""The one LLM interface every feature uses. Providers implement `LLMClient`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class PromptRef(BaseModel):
+    """Which versioned prompt template produced the messages (recorded with every completion)."""
+
+    name: str
+    version: str
+    language: str
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Completion(BaseModel):
+    text: str
+    parsed: Any | None = None  # the validated pydantic object when a schema was given
+    usage: Usage = Field(default_factory=Usage)
+    latency_s: float = 0.0
+    provider: str
+    model: str
+    prompt: PromptRef | None = None
+    cached: bool = False
+    cost: float = 0.0
+
+
+class LLMRequest(BaseModel):
+    """One request of a batch (`complete_many`)."""
+
+    messages: list[Message]
+    schema_model: type[BaseModel] | None = None
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 512
+    seed: int | None = None
+    stop: list[str] | None = None
+    prompt: PromptRef | None = None
+
+    model_config = {"arbitrary_types_allowed": True}
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    provider: str
+    model: str
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        max_tokens: int = 512,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+        prompt: PromptRef | None = None,
+    ) -> Completion: ...
