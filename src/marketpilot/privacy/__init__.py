@@ -1,0 +1,1 @@
+"""Privacy: PII detection and masking, pseudonymous keys, consent."""

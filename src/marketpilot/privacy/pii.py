@@ -1,0 +1,116 @@
+"""Find and mask personal data in free text (Chinese and English).
+
+Used before any text reaches an LLM, on every generated output, and by the copy guardrails.
+Patterns are deliberately conservative where a false positive would break marketing copy
+(prices, dates, order numbers): phone numbers need a mobile/landline shape, ID numbers and bank
+cards must pass their checksums.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+PIIKind = Literal["phone", "email", "cn_id", "bank_card", "address"]
+
+MASKS: dict[PIIKind, str] = {
+    "phone": "[电话]",
+    "email": "[邮箱]",
+    "cn_id": "[身份证]",
+    "bank_card": "[银行卡]",
+    "address": "[地址]",
+}
+
+
+@dataclass(frozen=True)
+class PIIMatch:
+    kind: PIIKind
+    start: int
+    end: int
+    text: str
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# CN mobile (optionally +86 / 0086, with spaces or dashes as 3-4-4), CN landline, and +CC international.
+_PHONE = re.compile(
+    r"(?<![\d.])(?:"
+    r"(?:\+?86[\s-]?|0086[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}"
+    r"|0\d{2,3}-\d{7,8}"
+    r"|\+\d{1,3}[\s-]?\(?\d{1,4}\)?(?:[\s-]?\d{2,4}){2,4}"
+    r")(?![\d.])"
+)
+_CN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dA-Za-z])")
+_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_ADDR_ZH = re.compile(
+    r"(?:[\u4e00-\u9fa5]{2,9}(?:省|自治区))?"
+    r"(?:[\u4e00-\u9fa5]{2,9}市)?"
+    r"(?:[\u4e00-\u9fa5]{1,9}(?:区|县))?"
+    r"[\u4e00-\u9fa5A-Za-z0-9]{1,20}(?:路|街|道|巷|弄|大道)"
+    r"[\dA-Za-z一二三四五六七八九十百零\-]{1,8}号"
+    r"(?:[\dA-Za-z\-]{1,6}(?:栋|幢|座|楼|单元|室))*"
+)
+_ADDR_EN = re.compile(
+    r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,4}"
+    r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Way)\b\.?"
+    r"(?:,?\s*(?:Apt|Suite|Unit)\.?\s*\d+\w?)?"
+)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _valid_cn_id(text: str) -> bool:
+    total = sum(int(d) * w for d, w in zip(text[:17], _ID_WEIGHTS, strict=True))
+    month, day = int(text[10:12]), int(text[12:14])
+    return 1 <= month <= 12 and 1 <= day <= 31 and _ID_CHECK[total % 11] == text[17].upper()
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def find_pii(text: str) -> list[PIIMatch]:
+    """All personal-data spans in `text`, sorted by position, non-overlapping (first, longest wins)."""
+    found: list[PIIMatch] = []
+    for m in _EMAIL.finditer(text):
+        found.append(PIIMatch("email", m.start(), m.end(), m.group()))
+    for m in _CN_ID.finditer(text):
+        if _valid_cn_id(m.group()):
+            found.append(PIIMatch("cn_id", m.start(), m.end(), m.group()))
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"[ -]", "", m.group())
+        if 13 <= len(digits) <= 19 and _luhn(digits):
+            found.append(PIIMatch("bank_card", m.start(), m.end(), m.group()))
+    for m in _PHONE.finditer(text):
+        found.append(PIIMatch("phone", m.start(), m.end(), m.group()))
+    for pattern in (_ADDR_ZH, _ADDR_EN):
+        for m in pattern.finditer(text):
+            found.append(PIIMatch("address", m.start(), m.end(), m.group()))
+    found.sort(key=lambda p: (p.start, -(p.end - p.start)))
+    result: list[PIIMatch] = []
+    for match in found:
+        if not result or match.start >= result[-1].end:
+            result.append(match)
+    return result
+
+
+def mask_pii(text: str) -> str:
+    """`text` with every personal-data span replaced by a placeholder such as [电话]."""
+    parts: list[str] = []
+    pos = 0
+    for match in find_pii(text):
+        parts.append(text[pos : match.start])
+        parts.append(MASKS[match.kind])
+        pos = match.end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def contains_pii(text: str) -> bool:
+    return bool(find_pii(text))

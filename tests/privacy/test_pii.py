@@ -1,0 +1,69 @@
+"""PII detection on real-world phrasings: what must be caught, and marketing text that must not be."""
+
+from __future__ import annotations
+
+import pytest
+
+from marketpilot.privacy.pii import contains_pii, find_pii, mask_pii
+
+
+def _luhn_complete(prefix: str) -> str:
+    for check in "0123456789":
+        digits = prefix + check
+        total = sum(
+            (d * 2 - 9 if d * 2 > 9 else d * 2) if i % 2 else d
+            for i, d in enumerate(int(c) for c in reversed(digits))
+        )
+        if total % 10 == 0:
+            return digits
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "secret"),
+    [
+        ("有问题请联系13812345678，谢谢", "phone", "13812345678"),
+        ("电话：+86 138-1234-5678", "phone", "138-1234-5678"),
+        ("座机 010-62345678 工作日可打", "phone", "010-62345678"),
+        ("Call me on +44 20 7946 0958 after six", "phone", "7946 0958"),
+        ("邮箱 zhang.san@example.com 收发票", "email", "zhang.san@example.com"),
+        ("I wrote to jane_doe+shop@mail.co.uk twice", "email", "jane_doe+shop@mail.co.uk"),
+        ("身份证号11010519491231002X办理", "cn_id", "11010519491231002X"),
+        ("寄到浙江省杭州市西湖区文三路478号5栋302室，谢谢", "address", "文三路478号"),
+        ("Ship to 221 Baker Street, Apt 2B please", "address", "221 Baker Street"),
+    ],
+)
+def test_finds_and_masks(text: str, kind: str, secret: str) -> None:
+    matches = find_pii(text)
+    assert kind in [m.kind for m in matches]
+    for m in matches:
+        assert text[m.start : m.end] == m.text
+    masked = mask_pii(text)
+    assert secret not in masked
+    assert not contains_pii(masked)
+
+
+def test_bank_card_needs_luhn() -> None:
+    valid = _luhn_complete("622202123456789012")
+    invalid = valid[:-1] + str((int(valid[-1]) + 1) % 10)
+    assert [m.kind for m in find_pii(f"卡号{valid}")] == ["bank_card"]
+    assert find_pii(f"卡号{invalid}") == []
+
+
+def test_id_number_needs_checksum() -> None:
+    assert find_pii("编号110105194912310021") == []  # wrong check digit
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "原价399现价319，满300减50，立减80元",
+        "双11限时5折，2024年11月11日24:00截止，订单号20241111001",
+        "$39.90 today only, save 20% — SKU 85123A",
+        "买二送一，第2件半价，库存仅剩1000件",
+        "最近很多顾客回购，评分4.9分",
+    ],
+)
+def test_marketing_text_is_not_pii(text: str) -> None:
+    assert find_pii(text) == []
+    assert mask_pii(text) == text
