@@ -34,7 +34,8 @@ class ValidationFailed(UserError):
         self.source = source
         shown = "\n".join(f"  - {p}" for p in problems[:20])
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{source}: {len(problems)} problem(s), nothing was written:\n{shown}{more}", hint=hint)
+        summary = f"{source}: {len(problems)} problem(s), nothing was written:"
+        super().__init__(f"{summary}\n{shown}{more}", hint=hint)
 
 
 class ProviderError(MarketPilotError):

@@ -24,8 +24,11 @@ err_console = Console(stderr=True)
 
 HomeOption = Annotated[
     Path | None,
-    typer.Option("--home", help="Directory for every file MarketPilot writes [env MARKETPILOT_HOME].",
-                 show_default="./.marketpilot"),
+    typer.Option(
+        "--home",
+        help="Directory for every file MarketPilot writes [env MARKETPILOT_HOME].",
+        show_default="./.marketpilot",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 

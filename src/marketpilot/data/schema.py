@@ -50,7 +50,7 @@ CUSTOMERS = TableSpec(
     key=("customer_id",),
     doc="One row per customer, pseudonymous: no names or contact details (see customer_pii).",
     columns=(
-        C("customer_id", "VARCHAR", True, "Shop's customer id, or a keyed hash when the id is itself personal"),
+        C("customer_id", "VARCHAR", True, "Shop's id, or a keyed hash when the id is personal"),
         C("created_at", "TIMESTAMP", False, "First seen / sign-up time"),
         C("country", "VARCHAR", False, "Country"),
         C("city", "VARCHAR", False, "City (城市)"),
