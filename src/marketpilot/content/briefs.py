@@ -1,0 +1,204 @@
+"""A brief: everything the copy may say, and nothing about any single customer.
+
+Generation runs once per brief (segment × product × channel); guardrails check every number in the
+copy against the brief. Money here is in major units (399.0 = ¥399) because that is how copy and
+brief files write it; `ProductFacts.from_row` converts from the store's minor units.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from marketpilot.errors import UserError, ValidationFailed
+
+Channel = Literal["sms", "push", "email_subject", "email_body", "banner", "product_title", "social_post"]
+CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
+Language = Literal["zh", "en"]
+Angle = Literal["benefit", "scarcity", "social_proof", "seasonal"]
+
+_FOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*折\s*$")
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*(?:off)?\s*$", re.IGNORECASE)
+
+
+def parse_discount(value: float | str | None) -> float | None:
+    """A discount as the fraction taken off: 0.2, "20%", "20% off" and "8折" all mean 20 % off."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        off = float(value)
+        # 20 means 20 % off; 0.2 means the same.
+        off = off / 100 if off > 1 else off
+    elif m := _FOLD.match(value):
+        fold = float(m.group(1))
+        # "85折" is 8.5折 (15 % off), "8折" is 20 % off.
+        off = 1 - (fold / 100 if fold >= 10 else fold / 10)
+    elif m := _PERCENT.match(value):
+        off = float(m.group(1)) / 100
+    else:
+        raise ValueError(f"cannot read discount {value!r}; use 0.2, '20%' or '8折'")
+    if not 0 < off < 1:
+        raise ValueError(f"discount {value!r} must take off between 0 and 100 %")
+    return round(off, 6)
+
+
+class ProductFacts(BaseModel):
+    """What is true about the product. Prices in major units of `currency`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str | None = None
+    name: str
+    category: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    price: float | None = Field(default=None, gt=0)
+    promo_price: float | None = Field(default=None, gt=0)
+    discount: float | None = None  # fraction off, e.g. 0.2 for 8折
+    currency: str = "CNY"
+    stock: int | None = Field(default=None, ge=0)
+    selling_points: list[str] = Field(default_factory=list)
+    medical: bool = False  # a registered medical product may make efficacy claims
+
+    @field_validator("discount", mode="before")
+    @classmethod
+    def _discount(cls, value: Any) -> float | None:
+        return parse_discount(value)
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attributes(cls, value: Any) -> dict[str, str]:
+        if value is None or value == "":
+            return {}
+        if isinstance(value, str):  # the store keeps attributes as a JSON object string
+            value = json.loads(value)
+        return {str(k): str(v) for k, v in dict(value).items()}
+
+    @model_validator(mode="after")
+    def _promo_below_price(self) -> ProductFacts:
+        if self.price and self.promo_price and self.promo_price > self.price:
+            raise ValueError(f"promo_price {self.promo_price} is above price {self.price}")
+        return self
+
+    @property
+    def sale_price(self) -> float | None:
+        """The price a buyer pays before coupons: promo price, else price less discount, else price."""
+        if self.promo_price:
+            return self.promo_price
+        if self.price and self.discount:
+            return round(self.price * (1 - self.discount), 2)
+        return self.price
+
+    @property
+    def off_fraction(self) -> float | None:
+        """The discount as a fraction off, given or implied by promo_price."""
+        if self.discount:
+            return self.discount
+        if self.price and self.promo_price and self.promo_price < self.price:
+            return round(1 - self.promo_price / self.price, 6)
+        return None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ProductFacts:
+        """From a `products` table row (minor units)."""
+
+        def major(v: Any) -> float | None:
+            return None if v is None or v != v else int(v) / 100
+
+        return cls(
+            product_id=str(row["product_id"]),
+            name=str(row["name"]),
+            category=row.get("category") or None,
+            attributes=row.get("attributes") or {},
+            price=major(row.get("price_minor")),
+            currency=row.get("currency") or "CNY",
+            stock=None if row.get("stock") is None or row["stock"] != row["stock"] else int(row["stock"]),
+        )
+
+
+class Offer(BaseModel):
+    """The promotion: a coupon (满threshold减amount or a plain amount), a buy-N-get-M deal, a deadline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    coupon_code: str | None = None
+    coupon_amount: float | None = Field(default=None, gt=0)
+    coupon_threshold: float | None = Field(default=None, gt=0)
+    buy_n: int | None = Field(default=None, gt=0)
+    get_m: int | None = Field(default=None, gt=0)
+    limit: int | None = Field(default=None, gt=0)  # units available at this price (限量)
+    starts: date | None = None
+    deadline: date | datetime | None = None
+
+    @property
+    def deadline_date(self) -> date | None:
+        if isinstance(self.deadline, datetime):
+            return self.deadline.date()
+        return self.deadline
+
+
+class Audience(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment: str = "all"
+    persona: str | None = None  # a short description of the segment, never a person
+
+
+class BrandVoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shop_name: str | None = None  # the SMS signature 【shop_name】
+    required_words: list[str] = Field(default_factory=list)
+    forbidden_words: list[str] = Field(default_factory=list)
+    tone: str | None = None
+
+
+class Brief(BaseModel):
+    """One generation unit. Accepts a flat file too: product keys at the top level are lifted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product: ProductFacts
+    audience: Audience = Field(default_factory=Audience)
+    language: Language = "zh"
+    channel: Channel = "sms"
+    goal: str = "conversion"
+    tone: str | None = None
+    brand: BrandVoice = Field(default_factory=BrandVoice)
+    offer: Offer = Field(default_factory=Offer)
+    season: str | None = None  # a seasonal hook the copy may use: 双11, 春节, 618, Black Friday
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lift_flat_product(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "product" not in data:
+            product_keys = set(ProductFacts.model_fields)
+            data = dict(data)
+            data["product"] = {k: data.pop(k) for k in list(data) if k in product_keys}
+        return data
+
+    @property
+    def key(self) -> str:
+        """Identifies the generation unit: segment × product × channel × language."""
+        pid = self.product.product_id or self.product.name
+        return f"{self.audience.segment}|{pid}|{self.channel}|{self.language}"
+
+
+def load_brief(path: Path | str) -> Brief:
+    """Read a brief JSON file; errors name the file and the field."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"Brief file not found: {path}", hint="Pass --brief with a JSON file path.")
+    try:
+        raw = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not valid UTF-8 JSON ({exc})") from exc
+    try:
+        return Brief.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()]
+        raise ValidationFailed(problems, source=str(path)) from exc

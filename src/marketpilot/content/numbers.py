@@ -1,0 +1,62 @@
+"""Numbers as copy writes them: Arabic digits, Chinese numerals (三百九十九, 两百), money formats."""
+
+from __future__ import annotations
+
+import re
+
+_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
+_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
+CN_NUMERAL_CHARS = "".join(_DIGITS) + "".join(_SMALL_UNITS) + "".join(_BIG_UNITS)
+
+# A number as marketing copy writes it: 1,299.00 or 39.9 or 三百九十九.
+NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|[{CN_NUMERAL_CHARS}]+)"
+
+
+def cn_to_number(text: str) -> int | None:
+    """三百九十九 → 399, 两百 → 200, 一千二百九十九 → 1299, 十五 → 15, 一百零八 → 108.
+
+    A lone 万/亿 is not a number here: in copy it is part of a word ("万能", "亿万").
+    """
+    if not text or all(ch in _BIG_UNITS for ch in text):
+        return None
+    total = section = digit = 0
+    for ch in text:
+        if ch in _DIGITS:
+            digit = _DIGITS[ch]
+        elif ch in _SMALL_UNITS:
+            section += (digit or 1) * _SMALL_UNITS[ch]
+            digit = 0
+        elif ch in _BIG_UNITS:
+            total += (section + digit) * _BIG_UNITS[ch]
+            section = digit = 0
+        else:
+            return None
+    return total + section + digit
+
+
+def parse_number(text: str) -> float | None:
+    """Digits (with thousands commas) or Chinese numerals."""
+    text = text.strip()
+    if re.fullmatch(r"[\d,]+(?:\.\d+)?", text):
+        return float(text.replace(",", ""))
+    value = cn_to_number(text)
+    return None if value is None else float(value)
+
+
+def fmt_amount(value: float) -> str:
+    """399.0 → '399', 39.9 → '39.9', 39.95 → '39.95'."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
