@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from llm_server import llm_server, llm_settings  # noqa: F401  (OpenAI-protocol test server fixtures)
 from marketpilot.config import Settings, get_settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     llm_cache: bool = True
     llm_n_ctx: int = 4096
     llm_threads: int | None = None
+    # Price per million tokens by model name, e.g. {"deepseek-chat": {"input": 2.0, "output": 8.0}}
+    # (in `currency`); models not listed cost 0 in the ledger.
+    llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     # Campaign state: SQLite under home unless a URL is given (postgresql+psycopg://...)
     database_url: str | None = None

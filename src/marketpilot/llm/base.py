@@ -6,6 +6,8 @@ from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from marketpilot.llm.errors import LLMError
+
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -41,6 +43,8 @@ class Completion(BaseModel):
     prompt: PromptRef | None = None
     cached: bool = False
     cost: float = 0.0
+    # "stop" or "length" (cut off at max_tokens); None when the provider does not say.
+    finish_reason: str | None = None
 
 
 class LLMRequest(BaseModel):
@@ -75,3 +79,7 @@ class LLMClient(Protocol):
         stop: list[str] | None = None,
         prompt: PromptRef | None = None,
     ) -> Completion: ...
+
+    def complete_many(
+        self, requests: list[LLMRequest], *, concurrency: int | None = None
+    ) -> list[Completion | LLMError]: ...

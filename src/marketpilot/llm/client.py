@@ -1,0 +1,361 @@
+"""The client every feature uses: one provider behind retries, a circuit breaker, an optional fallback,
+structured-output validation, the completion cache and the ledger."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import BaseModel
+
+from marketpilot.config import Settings
+from marketpilot.llm.base import Completion, LLMRequest, Message, PromptRef, Usage
+from marketpilot.llm.errors import LLMError, LLMOutputError, LLMTransientError, LLMUnavailableError
+from marketpilot.llm.logdb import LLMLog, cache_key
+from marketpilot.llm.providers import GenerationParams, Provider, RawReply, create_provider
+from marketpilot.llm.resilience import CircuitBreaker, RetryPolicy
+from marketpilot.llm.structured import InvalidOutput, parse_output, repair_messages, with_schema_instruction
+
+ResultCallback = Callable[[int, Completion | LLMError], None]
+
+
+class _Guarded:
+    """A provider with its own circuit breaker."""
+
+    def __init__(self, provider: Provider, breaker: CircuitBreaker) -> None:
+        self.provider = provider
+        self.breaker = breaker
+
+
+class Client:
+    """Implements `LLMClient`. Build it with `get_client(settings)`."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        fallback: Provider | None = None,
+        log: LLMLog | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        output_retries: int = 2,
+        prices: dict[str, dict[str, float]] | None = None,
+        language: str = "zh",
+        default_concurrency: int = 8,
+        cache: bool = True,
+    ) -> None:
+        self._primary = _Guarded(provider, breaker or CircuitBreaker())
+        self._fallback = _Guarded(fallback, CircuitBreaker()) if fallback is not None else None
+        self.log = log
+        self.retry = retry or RetryPolicy()
+        self.output_retries = output_retries
+        self.prices = prices or {}
+        self.language = language
+        self.default_concurrency = default_concurrency
+        self.cache_enabled = cache and log is not None
+
+    @property
+    def provider(self) -> str:
+        return self._primary.provider.name
+
+    @property
+    def model(self) -> str:
+        return self._primary.provider.model
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self._primary.breaker
+
+    def cost(self, model: str, usage: Usage) -> float:
+        price = self.prices.get(model, {})
+        return (
+            usage.prompt_tokens * price.get("input", 0.0) + usage.completion_tokens * price.get("output", 0.0)
+        ) / 1e6
+
+    # -- one provider round trip, with retries and the breaker -------------------------------------
+
+    def _call_guarded(
+        self,
+        guarded: _Guarded,
+        messages: list[Message],
+        params: GenerationParams,
+        schema: dict[str, Any] | None,
+    ) -> tuple[RawReply, int]:
+        attempt = 0
+        while True:
+            guarded.breaker.before_call(guarded.provider.name)
+            try:
+                reply = guarded.provider.generate(messages, params, schema)
+            except LLMTransientError as exc:
+                guarded.breaker.record_failure()
+                wait = self.retry.delay_s(attempt, exc)
+                if wait is None:
+                    raise
+                attempt += 1
+                time.sleep(wait)
+                continue
+            guarded.breaker.record_success()
+            return reply, attempt + 1
+
+    def _call(
+        self, messages: list[Message], params: GenerationParams, schema: dict[str, Any] | None
+    ) -> tuple[RawReply, str, int]:
+        """(reply, provider name, round trips). Falls back only when the primary is unreachable, not
+        when its output is bad: a weaker fallback model would not fix a prompt problem."""
+        try:
+            reply, trips = self._call_guarded(self._primary, messages, params, schema)
+            return reply, self._primary.provider.name, trips
+        except (LLMTransientError, LLMUnavailableError) as primary_error:
+            if self._fallback is None:
+                raise
+            try:
+                reply, trips = self._call_guarded(self._fallback, messages, params, schema)
+            except LLMError as fallback_error:
+                raise fallback_error from primary_error
+            return reply, self._fallback.provider.name, trips
+
+    # -- the public API ------------------------------------------------------------------------------
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        schema: type[BaseModel] | None = None,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        max_tokens: int = 512,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+        prompt: PromptRef | None = None,
+    ) -> Completion:
+        started = time.perf_counter()
+        params = GenerationParams(
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=tuple(stop) if stop else None,
+        )
+        json_schema = schema.model_json_schema() if schema is not None else None
+        # Only deterministic requests are cached: with sampling on, callers ask again to get a different
+        # text (e.g. several copy variants), and a cache would silently hand back the same one.
+        cacheable = self.cache_enabled and (seed is not None or temperature == 0)
+        key = cache_key(self.provider, self.model, prompt, messages, params, json_schema) if cacheable else ""
+        if cacheable and (hit := self._from_cache(key, schema, prompt, started)) is not None:
+            return hit
+
+        language = prompt.language if prompt else self.language
+        sent = with_schema_instruction(messages, json_schema, language) if json_schema else list(messages)
+        usage = Usage()
+        trips = 0
+        provider_name, model = self.provider, self.model
+        try:
+            for _ in range(self.output_retries + 1):
+                reply, provider_name, round_trips = self._call(sent, params, json_schema)
+                trips += round_trips
+                model = reply.model
+                usage = Usage(
+                    prompt_tokens=usage.prompt_tokens + reply.usage.prompt_tokens,
+                    completion_tokens=usage.completion_tokens + reply.usage.completion_tokens,
+                )
+                if schema is None:
+                    parsed = None
+                    break
+                try:
+                    parsed = parse_output(reply.text, schema)
+                    break
+                except InvalidOutput as invalid:
+                    truncated = reply.finish_reason == "length"
+                    sent = [
+                        *sent,
+                        *repair_messages(reply.text, invalid, truncated=truncated, language=language),
+                    ]
+                    last_invalid = invalid
+            else:
+                cut = " (cut off at max_tokens; raise max_tokens)" if reply.finish_reason == "length" else ""
+                raise LLMOutputError(
+                    f"{provider_name}/{model}: no reply matched {schema.__name__} after "
+                    f"{self.output_retries + 1} attempts{cut}: {last_invalid}",
+                    raw=reply.text,
+                    problems=last_invalid.problems,
+                )
+        except LLMError as exc:
+            self._record(provider_name, model, prompt, "error", trips or 1, usage, started, error=str(exc))
+            raise
+
+        completion = Completion(
+            text=reply.text,
+            parsed=parsed,
+            usage=usage,
+            latency_s=time.perf_counter() - started,
+            provider=provider_name,
+            model=model,
+            prompt=prompt,
+            cost=self.cost(model, usage),
+            finish_reason=reply.finish_reason,
+        )
+        # A fallback's answer is not cached under the primary's key: the primary may answer better later.
+        if cacheable and self.log is not None and provider_name == self.provider:
+            self.log.put(key, completion)
+        self._record(provider_name, model, prompt, "ok", trips, usage, started, cost=completion.cost)
+        return completion
+
+    def _from_cache(
+        self, key: str, schema: type[BaseModel] | None, prompt: PromptRef | None, started: float
+    ) -> Completion | None:
+        assert self.log is not None
+        hit = self.log.get(key)
+        if hit is None:
+            return None
+        hit.prompt = prompt
+        hit.parsed = parse_output(hit.text, schema) if schema is not None else None
+        hit.latency_s = time.perf_counter() - started
+        # Cached answers spend no tokens: the ledger row says so.
+        self._record(hit.provider, hit.model, prompt, "cached", 0, Usage(), started)
+        return hit
+
+    def _record(
+        self,
+        provider: str,
+        model: str,
+        prompt: PromptRef | None,
+        status: str,
+        attempts: int,
+        usage: Usage,
+        started: float,
+        *,
+        cost: float = 0.0,
+        error: str | None = None,
+    ) -> None:
+        if self.log is not None:
+            self.log.record(
+                provider=provider,
+                model=model,
+                prompt=prompt,
+                status=status,
+                attempts=attempts,
+                usage=usage,
+                latency_s=time.perf_counter() - started,
+                cost=cost,
+                error=error,
+            )
+
+    def complete_many(
+        self,
+        requests: list[LLMRequest],
+        *,
+        concurrency: int | None = None,
+        on_result: ResultCallback | None = None,
+    ) -> list[Completion | LLMError]:
+        """One result per request, in request order: a Completion or the LLMError that ended it
+        (with `.index` set). `on_result(index, result)` is called as each finishes (progress bars)."""
+        results: list[Completion | LLMError | None] = [None] * len(requests)
+        callback_lock = threading.Lock()
+
+        def run(index: int) -> None:
+            request = requests[index]
+            result: Completion | LLMError
+            try:
+                result = self.complete(
+                    request.messages,
+                    schema=request.schema_model,
+                    temperature=request.temperature,
+                    top_p=request.top_p,
+                    max_tokens=request.max_tokens,
+                    seed=request.seed,
+                    stop=request.stop,
+                    prompt=request.prompt,
+                )
+            except LLMError as exc:
+                exc.index = index
+                result = exc
+            results[index] = result
+            if on_result is not None:
+                with callback_lock:
+                    on_result(index, result)
+
+        workers = max(1, min(concurrency or self.default_concurrency, len(requests)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm") as pool:
+            # list() re-raises the first non-LLM exception (a bug), after the pool finished the rest.
+            list(pool.map(run, range(len(requests))))
+        return [r for r in results if r is not None]
+
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        max_tokens: int = 512,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+        prompt: PromptRef | None = None,
+    ) -> Iterator[str]:
+        """Text pieces as the model produces them (chat UIs, time to first token). Not retried: text
+        already shown cannot be taken back. The ledger counts streamed pieces as completion tokens."""
+        started = time.perf_counter()
+        params = GenerationParams(
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            seed=seed,
+            stop=tuple(stop) if stop else None,
+        )
+        guarded = self._primary
+        guarded.breaker.before_call(guarded.provider.name)
+        pieces = 0
+        try:
+            for piece in guarded.provider.stream(messages, params):
+                pieces += 1
+                yield piece
+        except LLMError as exc:
+            if isinstance(exc, LLMTransientError):
+                guarded.breaker.record_failure()
+            self._record(
+                self.provider,
+                self.model,
+                prompt,
+                "error",
+                1,
+                Usage(completion_tokens=pieces),
+                started,
+                error=str(exc),
+            )
+            raise
+        guarded.breaker.record_success()
+        usage = Usage(completion_tokens=pieces)
+        self._record(
+            self.provider, self.model, prompt, "ok", 1, usage, started, cost=self.cost(self.model, usage)
+        )
+
+    def close(self) -> None:
+        self._primary.provider.close()
+        if self._fallback is not None:
+            self._fallback.provider.close()
+        if self.log is not None:
+            self.log.close()
+
+
+def get_client(
+    settings: Settings, *, retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None
+) -> Client:
+    """The configured client: MARKETPILOT_LLM_PROVIDER (+ _BASE_URL, _MODEL, _API_KEY, _FALLBACK_PROVIDER)."""
+    primary = create_provider(settings.llm_provider, settings)
+    fallback_name = settings.llm_fallback_provider
+    fallback = (
+        create_provider(fallback_name, settings) if fallback_name and fallback_name != primary.name else None
+    )
+    return Client(
+        primary,
+        fallback=fallback,
+        log=LLMLog(settings.path("llm.sqlite")),
+        retry=retry or RetryPolicy(max_retries=settings.llm_max_retries),
+        breaker=breaker,
+        prices=settings.llm_prices,
+        language=settings.language,
+        default_concurrency=settings.llm_concurrency,
+        cache=settings.llm_cache,
+    )

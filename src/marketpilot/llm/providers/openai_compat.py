@@ -1,0 +1,242 @@
+"""Any server speaking OpenAI's `/v1/chat/completions`: vLLM, Ollama, llama.cpp server, DeepSeek,
+Qwen/DashScope compatible mode, OpenAI. Configuration only: base URL, model, API key."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import httpx
+
+from marketpilot.config import Settings
+from marketpilot.errors import UserError
+from marketpilot.llm.base import Message, Usage
+from marketpilot.llm.errors import LLMError, LLMTransientError
+from marketpilot.llm.providers.base import GenerationParams, RawReply
+
+JsonMode = Literal["json_schema", "json_object", "prompt"]
+# Tried in this order; a server that rejects one (HTTP 400/422 naming response_format) gets the next.
+# The schema is always in the prompt as well, so "prompt" still yields JSON, just unenforced.
+_JSON_MODES: tuple[JsonMode, ...] = ("json_schema", "json_object", "prompt")
+_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: a number (fractions accepted) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class OpenAICompatProvider:
+    name = "openai_compat"
+
+    def __init__(
+        self, base_url: str, *, model: str | None = None, api_key: str | None = None, timeout_s: float = 60.0
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._model = model
+        self._json_mode: JsonMode = _JSON_MODES[0]
+        self._lock = threading.Lock()
+        # One pooled client shared by all threads of complete_many (httpx.Client is thread-safe).
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            limits=httpx.Limits(max_connections=128, max_keepalive_connections=64),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAICompatProvider:
+        if not settings.llm_base_url:
+            raise UserError(
+                "The openai_compat provider needs a server URL.",
+                hint="Set MARKETPILOT_LLM_BASE_URL, e.g. http://127.0.0.1:8000/v1 (vLLM) or "
+                "http://127.0.0.1:11434/v1 (Ollama).",
+            )
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        return cls(
+            settings.llm_base_url, model=settings.llm_model, api_key=key, timeout_s=settings.llm_timeout_s
+        )
+
+    @property
+    def json_mode(self) -> JsonMode:
+        return self._json_mode
+
+    @property
+    def model(self) -> str:
+        """The configured model, else the first one the server lists (vLLM/llama.cpp serve exactly one)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._first_served_model()
+        return self._model
+
+    def _first_served_model(self) -> str:
+        response = self._send("GET", "/models")
+        try:
+            return str(response.json()["data"][0]["id"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError(
+                f"{self.base_url}/models did not list a model",
+                raw=response.text[:2000],
+                status=response.status_code,
+            ) from exc
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, json=body)
+        except httpx.TimeoutException as exc:
+            raise LLMTransientError(f"{self.base_url}{path}: no answer within the timeout ({exc!r})") from exc
+        except httpx.TransportError as exc:
+            raise LLMTransientError(f"{self.base_url}{path}: connection failed ({exc!r})") from exc
+        self._raise_for_status(response, path)
+        return response
+
+    def _raise_for_status(self, response: httpx.Response, path: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        raw = response.text[:4000]
+        where = f"{self.base_url}{path}"
+        if status in _TRANSIENT_STATUS or status >= 500:
+            raise LLMTransientError(
+                f"{where}: HTTP {status}",
+                raw=raw,
+                status=status,
+                retry_after_s=parse_retry_after(response.headers.get("retry-after")),
+            )
+        if status in (401, 403):
+            raise LLMError(f"{where}: HTTP {status}, check MARKETPILOT_LLM_API_KEY", raw=raw, status=status)
+        if status == 404:
+            raise LLMError(
+                f"{where}: HTTP 404, check MARKETPILOT_LLM_BASE_URL (it usually ends in /v1) "
+                "and the model name",
+                raw=raw,
+                status=status,
+            )
+        raise LLMError(f"{where}: HTTP {status}", raw=raw, status=status)
+
+    def _body(
+        self, messages: list[Message], params: GenerationParams, json_schema: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m.model_dump() for m in messages],
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+        }
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if json_schema is not None and self._json_mode == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                # strict=False: OpenAI's strict mode rejects ordinary pydantic schemas (defaults, optionals).
+                "json_schema": {
+                    "name": str(json_schema.get("title", "output")),
+                    "schema": json_schema,
+                    "strict": False,
+                },
+            }
+        elif json_schema is not None and self._json_mode == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    def _downgrade_json_mode(self, error: LLMError) -> bool:
+        """True when the server refused our response_format and a weaker mode is left to try."""
+        raw = (error.raw or "").lower()
+        refused = error.status in (400, 422) and any(
+            k in raw for k in ("response_format", "json_schema", "json_object")
+        )
+        if not refused or self._json_mode == _JSON_MODES[-1]:
+            return False
+        self._json_mode = _JSON_MODES[_JSON_MODES.index(self._json_mode) + 1]
+        return True
+
+    def generate(
+        self, messages: list[Message], params: GenerationParams, json_schema: dict[str, Any] | None
+    ) -> RawReply:
+        while True:
+            try:
+                response = self._send("POST", "/chat/completions", self._body(messages, params, json_schema))
+                break
+            except LLMTransientError:
+                raise
+            except LLMError as exc:
+                if json_schema is None or not self._downgrade_json_mode(exc):
+                    raise
+        return self._parse(response)
+
+    def _parse(self, response: httpx.Response) -> RawReply:
+        try:
+            payload = response.json()
+            choice = payload["choices"][0]
+            text = choice["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError(
+                f"{self.base_url}/chat/completions: the reply is not an OpenAI chat completion "
+                "(check MARKETPILOT_LLM_BASE_URL)",
+                raw=response.text[:4000],
+                status=response.status_code,
+            ) from exc
+        if not isinstance(text, str):
+            raise LLMError("The server returned no message content", raw=response.text[:4000])
+        usage = payload.get("usage") or {}
+        return RawReply(
+            text=text,
+            model=str(payload.get("model") or self.model),
+            usage=Usage(
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+            ),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
+        """Text deltas from a server-sent-events reply (`stream: true`)."""
+        body = {**self._body(messages, params, None), "stream": True}
+        path = "/chat/completions"
+        try:
+            with self._http.stream("POST", path, json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise_for_status(response, path)
+                yield from self._sse_deltas(response)
+        except httpx.TimeoutException as exc:
+            raise LLMTransientError(f"{self.base_url}{path}: stream stalled ({exc!r})") from exc
+        except httpx.TransportError as exc:
+            raise LLMTransientError(f"{self.base_url}{path}: stream broke off ({exc!r})") from exc
+
+    def _sse_deltas(self, response: httpx.Response) -> Iterator[str]:
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[len("data:") :].strip()
+            if data == "[DONE]":
+                return
+            try:
+                delta = json.loads(data)["choices"][0].get("delta", {})
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                raise LLMError("Malformed server-sent event", raw=data[:2000]) from exc
+            if delta.get("content"):
+                yield delta["content"]
+        raise LLMError("The stream ended without [DONE]: the reply may be incomplete")
+
+    def close(self) -> None:
+        self._http.close()
