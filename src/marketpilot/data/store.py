@@ -36,6 +36,7 @@ class Store:
         self.path = settings.path(DB_FILE)
         self.private_path = settings.path(PRIVATE_DB_FILE)
         self.read_only = read_only and self.path.exists()
+        self._private_con: duckdb.DuckDBPyConnection | None = None
         try:
             self.con = duckdb.connect(str(self.path), read_only=self.read_only)
         except duckdb.IOException as exc:
@@ -70,37 +71,64 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
-        """All writes inside happen or none do."""
+        """All writes inside happen or none do.
+
+        DuckDB lets one transaction write only one database file, so writes to the private (PII)
+        file go through a second cursor with its own transaction. Both are prepared fully and
+        committed back to back (private first) only when the block succeeded; any error before
+        that rolls both back.
+        """
         self.con.execute("BEGIN TRANSACTION")
+        self._private_con = self.con.cursor()
+        self._private_con.execute("BEGIN TRANSACTION")
         try:
             yield self
         except BaseException:
+            self._private_con.execute("ROLLBACK")
             self.con.execute("ROLLBACK")
             raise
+        finally:
+            private, self._private_con = self._private_con, None
+        try:
+            private.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            private.close()
         self.con.execute("COMMIT")
 
-    def upsert(self, table: str, data: pa.Table | pd.DataFrame) -> int:
+    def upsert(self, table: str, data: pa.Table | pd.DataFrame | duckdb.DuckDBPyRelation) -> int:
         """Insert rows, replacing existing rows with the same natural key. Call inside `transaction()`
-        to make several upserts atomic. Returns the number of rows written."""
+        to make several upserts atomic. Returns the number of rows written.
+
+        A DuckDB relation made on `self.con` (e.g. by a loader's staging query) is written without
+        leaving DuckDB, so large loads never materialise in Python."""
         spec = _spec(table)
-        arrow = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
-        missing = [c for c in spec.column_names if c not in arrow.column_names]
-        for name in missing:
-            arrow = arrow.append_column(name, pa.nulls(arrow.num_rows))
-        arrow = arrow.select(list(spec.column_names))
-        if arrow.num_rows == 0:
-            return 0
+        con = self._private_con if spec.private and self._private_con is not None else self.con
+        if isinstance(data, duckdb.DuckDBPyRelation) and con is not self.con:
+            data = data.arrow()
+        if isinstance(data, pd.DataFrame):
+            data = pa.Table.from_pandas(data, preserve_index=False)
+        present = set(data.columns if isinstance(data, duckdb.DuckDBPyRelation) else data.column_names)
+        select = ", ".join(
+            f'CAST("{c.name}" AS {c.type}) AS "{c.name}"'
+            if c.name in present
+            else f'CAST(NULL AS {c.type}) AS "{c.name}"'
+            for c in spec.columns
+        )
         target = self.qualified(table)
-        self.con.register("_incoming", arrow)
-        try:
+        # On error the surrounding transaction is aborted and rolls these temporaries back with it.
+        con.register("_incoming", data)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _incoming_rows AS SELECT {select} FROM _incoming")
+        rows = int(con.execute("SELECT count(*) FROM _incoming_rows").fetchall()[0][0])
+        if rows:
             on = " AND ".join(f't."{k}" = i."{k}"' for k in spec.key)
-            self.con.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {on})")
-            cols = ", ".join(f'"{c.name}"' for c in spec.columns)
-            casts = ", ".join(f'CAST("{c.name}" AS {c.type})' for c in spec.columns)
-            self.con.execute(f"INSERT INTO {target} ({cols}) SELECT {casts} FROM _incoming")
-        finally:
-            self.con.unregister("_incoming")
-        return arrow.num_rows
+            con.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM _incoming_rows i WHERE {on})")
+            con.execute(f"INSERT INTO {target} SELECT * FROM _incoming_rows")
+        con.unregister("_incoming")
+        con.execute("DROP TABLE _incoming_rows")
+        return rows
 
     def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
         spec = _spec(table)
@@ -117,7 +145,7 @@ class Store:
         return self.con.execute(sql, params or []).df()
 
     def count(self, table: str) -> int:
-        return int(self.con.execute(f"SELECT count(*) FROM {self.qualified(table)}").fetchone()[0])
+        return int(self.con.execute(f"SELECT count(*) FROM {self.qualified(table)}").fetchall()[0][0])
 
     def counts(self) -> dict[str, int]:
         return {name: self.count(name) for name in TABLES}
