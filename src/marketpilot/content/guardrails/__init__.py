@@ -19,6 +19,7 @@ from marketpilot.content.guardrails.facts import check_facts, extract_claims
 from marketpilot.content.guardrails.length import SmsBilling, check_length, sms_billing, sms_message
 from marketpilot.content.guardrails.pii import check_pii
 from marketpilot.content.guardrails.platform import check_ai_label, check_time_limited
+from marketpilot.content.guardrails.slots import check_slots
 
 
 class CheckResult(BaseModel):
@@ -48,9 +49,14 @@ def check_copy(
         *check_ai_label(text, brief, spec),
         *check_brand(text, brief),
         *check_pii(text),
+        *check_slots(text),
     ]
     violations.sort(key=lambda v: (v.span[0], v.span[1], v.rule))
-    sms = sms_billing(sms_message(text, brief)) if spec.name == "sms" else None
+    sms = (
+        sms_billing(sms_message(text, shop_name=brief.brand.shop_name, language=brief.language))
+        if spec.name == "sms"
+        else None
+    )
     return CheckResult(ok=not violations, violations=violations, sms=sms)
 
 

@@ -51,29 +51,31 @@ _MONEY = rf"(?:(?P<cur>{_CUR_PREFIX})\s*)?(?P<num>{NUM})(?:\s*(?P<unit>{_CUR_SUF
 _ROLE_WORDS: list[tuple[Role, str]] = [
     (
         "list",
-        r"原价|划线价|吊牌价|市场价|日常价|专柜价|官方价|was|originally|regular(?:ly)?(?: price)?|list price|RRP|MSRP",
+        r"原价|划线价|吊牌价|市场价|日常价|专柜价|官方价"
+        r"|was|originally|regular(?:ly)?(?: price)?|list price|RRP|MSRP",
     ),
     (
         "sale",
-        r"现价|到手价?|券后价?|活动价|秒杀价|折后价?|特价|惊爆价|抢购价|团购价|拼团价|仅需|只需|只要|仅售|低至|now(?: only)?|only|just|sale price|for",
+        r"现价|到手价?|券后价?|活动价|秒杀价|折后价?|特价|惊爆价|抢购价|团购价|拼团价|仅需|只需|只要|仅售|低至"
+        r"|now(?: only)?|only|just|sale price|for",
     ),
     ("price", r"售价|价格|price"),
     ("off", r"立减|直降|直减|立省|再减|优惠|便宜|省下|省|领券减|少花|save|take|extra"),
 ]
 _FILLER = r"(?:\s*[:：]?\s*(?:只要|仅需|仅|只|才|低至|不到)?\s*)"
 
+_MONEY_A, _MONEY_B = _MONEY.replace("?P<", "?P<a_"), _MONEY.replace("?P<", "?P<b_")
+
 # (pattern, roles of its numbered groups) — applied in order; earlier matches win overlaps.
 _PATTERNS: list[tuple[re.Pattern[str], tuple[Role, ...]]] = [
     # 满300减50 / 每满300元减50元 / spend $100 get $10 off
     (
-        re.compile(
-            rf"(?:每)?满\s*{_MONEY.replace('?P<', '?P<a_')}\s*(?P<mark>立?减|省)\s*{_MONEY.replace('?P<', '?P<b_')}"
-        ),
+        re.compile(rf"(?:每)?满\s*{_MONEY_A}\s*(?P<mark>立?减|省)\s*{_MONEY_B}"),
         ("threshold", "off"),
     ),
     (
         re.compile(
-            rf"(?i)(?:spend|orders? over|over)\s*{_MONEY.replace('?P<', '?P<a_')},?\s*(?P<mark>get|save|take)\s*{_MONEY.replace('?P<', '?P<b_')}\s*off"
+            rf"(?i)(?:spend|orders? over|over)\s*{_MONEY_A},?\s*(?P<mark>get|save|take)\s*{_MONEY_B}\s*off"
         ),
         ("threshold", "off"),
     ),
@@ -119,7 +121,8 @@ _PATTERNS: list[tuple[re.Pattern[str], tuple[Role, ...]]] = [
     (re.compile(r"半价"), ("rate",)),
     (
         re.compile(
-            r"(?i)(?:save|take|extra|up to)?\s*(?P<num>\d+(?:\.\d+)?)\s*%\s*off|(?i:save|省|减)\s*(?P<num2>\d+(?:\.\d+)?)\s*%"
+            r"(?i)(?:save|take|extra|up to)?\s*(?P<num>\d+(?:\.\d+)?)\s*%\s*off"
+            r"|(?:save|省|减)\s*(?P<num2>\d+(?:\.\d+)?)\s*%"
         ),
         ("rate",),
     ),
@@ -365,7 +368,8 @@ def check_facts(text: str, brief: Brief) -> list[Violation]:
             elif claim.value != expected:
                 flag(
                     claim,
-                    f"{role} {fmt_amount(float(claim.value))} but the brief offers buy {o.buy_n} get {o.get_m}",
+                    f"{role} {fmt_amount(float(claim.value))}, but the brief offers "
+                    f"buy {o.buy_n} get {o.get_m}",
                     f"买{o.buy_n}送{o.get_m}" if brief.language == "zh" else f"buy {o.buy_n} get {o.get_m}",
                 )
         elif role == "stock":
@@ -374,7 +378,8 @@ def check_facts(text: str, brief: Brief) -> list[Violation]:
                 hint = "/".join(fmt_amount(a) for a in sorted(allowed)) if allowed else None
                 flag(
                     claim,
-                    f"quantity {fmt_amount(float(claim.value))} is not in the brief (stock/limit: {hint or 'none'})",
+                    f"quantity {fmt_amount(float(claim.value))} is not in the brief "
+                    f"(stock/limit: {hint or 'none'})",
                     f"use {hint}" if hint else "remove the quantity claim",
                 )
         elif role == "date":

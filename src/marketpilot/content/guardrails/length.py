@@ -39,15 +39,14 @@ class SmsBilling(BaseModel):
     segments: int
 
 
-def sms_message(text: str, brief: Brief) -> str:
+def sms_message(text: str, *, shop_name: str | None, language: str) -> str:
     """The full SMS: 【shop】 signature first, opt-out text appended unless the copy already has one."""
     body = text.strip()
-    shop = brief.brand.shop_name
-    if shop and not body.startswith(f"【{shop}】"):
-        body = f"【{shop}】{body}"
+    if shop_name and not body.startswith(f"【{shop_name}】"):
+        body = f"【{shop_name}】{body}"
     if not _OPT_OUT_PRESENT.search(body):
-        sep = "" if brief.language == "zh" else " "
-        body = f"{body}{sep}{OPT_OUT[brief.language]}"
+        sep = "" if language == "zh" else " "
+        body = f"{body}{sep}{OPT_OUT[language]}"
     return body
 
 
@@ -98,7 +97,7 @@ def check_length(text: str, brief: Brief, spec: ChannelSpec) -> list[Violation]:
     zh = brief.language == "zh"
     violations: list[Violation] = []
     if spec.name == "sms":
-        bill = sms_billing(sms_message(text, brief))
+        bill = sms_billing(sms_message(text, shop_name=brief.brand.shop_name, language=brief.language))
         if spec.max_sms_segments and bill.segments > spec.max_sms_segments:
             per = SMS_SEGMENT_GSM if bill.encoding == "GSM-7" else SMS_SEGMENT_UCS2
             extra = bill.chars - len(text.strip())  # signature + opt-out

@@ -21,7 +21,10 @@ def check_pii(text: str) -> list[Violation]:
             span=(m.start, m.end),
             text=m.text,
             message=f"copy contains a {_NAMES.get(m.kind, m.kind)}",
-            suggestion=f"remove it; personal details are filled per customer at send time, never written into copy (masked: {MASKS[m.kind]})",
+            suggestion=(
+                f"remove it (masked: {MASKS[m.kind]}); personal details are filled per customer "
+                "at send time, never written into copy"
+            ),
         )
         for m in find_pii(text)
     ]

@@ -16,7 +16,8 @@ from marketpilot.content.guardrails.base import Violation
 
 _TIME_LIMITED = re.compile(
     r"限时|限期|仅限今[天日]|今[天日]截止|倒计时|最后\s*\d+\s*(?:天|小时)|马上结束|即将结束|手慢无"
-    r"|limited[- ]time|today only|ends (?:soon|tonight|today)|last chance|hurry|only \d+ (?:days?|hours?) left",
+    r"|limited[- ]time|today only|ends (?:soon|tonight|today)|last chance|hurry"
+    r"|only \d+ (?:days?|hours?) left",
     re.IGNORECASE,
 )
 _AI_MARKER = re.compile(

@@ -1,0 +1,463 @@
+"""Copy variants for many briefs at once: one LLM call per brief, guardrails, bounded repair, dedupe.
+
+A brief is one segment × product × channel, so a campaign to a million customers costs
+segments × products × channels calls, never one per customer: personal touches are slots filled at
+render time (slots.py), and no personal data is ever part of a prompt.
+
+    sets = generate_variants(briefs, get_client(settings), n=5)
+    for s in sets: s.variants, s.dropped, s.fixed
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from marketpilot.content.briefs import Angle, Brief
+from marketpilot.content.channels import CHANNEL_SPECS, OPT_OUT
+from marketpilot.content.guardrails import check_copy
+from marketpilot.content.guardrails.base import Violation
+from marketpilot.content.guardrails.length import display_width
+from marketpilot.content.guardrails.platform import add_ai_label
+from marketpilot.content.numbers import fmt_amount
+from marketpilot.llm import Completion, LLMClient, LLMError, LLMRequest, load_prompt
+
+Embedder = Callable[[list[str]], np.ndarray]
+
+ANGLE_NAMES = {
+    "zh": {
+        "benefit": "利益点：商品给顾客带来的好处",
+        "scarcity": "稀缺感：库存或活动时间有限（只用事实中的截止日期和数量）",
+        "social_proof": "口碑：顾客喜欢它的理由（不编造数字）",
+        "seasonal": "节日/季节钩子",
+    },
+    "en": {
+        "benefit": "benefit: what the product does for the customer",
+        "scarcity": "scarcity: limited stock or time (only the deadline and quantities in the facts)",
+        "social_proof": "social proof: why customers like it (no invented numbers)",
+        "seasonal": "seasonal hook",
+    },
+}
+_CHANNEL_NAMES = {
+    "zh": {
+        "sms": "短信",
+        "push": "App 推送（第一行标题，第二行正文）",
+        "email_subject": "邮件标题",
+        "email_body": "邮件正文",
+        "banner": "海报/横幅标题",
+        "product_title": "商品标题",
+        "social_post": "小红书/微信种草文",
+    },
+    "en": {
+        "sms": "SMS",
+        "push": "app push (first line title, second line body)",
+        "email_subject": "e-mail subject",
+        "email_body": "e-mail body",
+        "banner": "poster/banner headline",
+        "product_title": "product title",
+        "social_post": "social post",
+    },
+}
+
+
+class DraftVariant(BaseModel):
+    """What the model returns per variant."""
+
+    angle: str = Field(description="which angle this variant uses")
+    text: str = Field(description="the copy itself")
+
+
+class DraftSet(BaseModel):
+    variants: list[DraftVariant] = Field(min_length=1, max_length=20)
+
+
+class Variant(BaseModel):
+    """An accepted variant: passed every guardrail. `text` may hold slots such as {name}."""
+
+    text: str
+    angle: str
+    brief_key: str
+    channel: str
+    language: str
+    repaired: bool = False
+    sms_segments: int | None = None
+    score: float | None = None
+    ai_generated: bool = True
+    prompt_version: str | None = None
+    model: str | None = None
+
+
+class DroppedVariant(BaseModel):
+    text: str
+    angle: str
+    reason: str  # "guardrails" | "near_duplicate" | "empty" | "llm_error"
+    detail: str
+
+
+class VariantSet(BaseModel):
+    """The outcome for one brief: accepted variants, what was dropped and why, how many were fixed."""
+
+    brief: Brief
+    variants: list[Variant] = Field(default_factory=list)
+    dropped: list[DroppedVariant] = Field(default_factory=list)
+    fixed: int = 0
+    llm_calls: int = 0
+    error: str | None = None
+
+
+class GenerationReport(BaseModel):
+    briefs: int
+    variants: int
+    fixed: int
+    dropped: int
+    drop_reasons: dict[str, int]
+    violation_rules: dict[str, int]  # rules that caused drops
+    llm_calls: int
+
+
+def angles_for(brief: Brief, n: int) -> list[Angle]:
+    """Distinct angles in turn; scarcity only with a deadline, stock or limit, seasonal only with a season."""
+    pool: list[Angle] = ["benefit", "social_proof"]
+    o = brief.offer
+    if o.deadline or o.limit or brief.product.stock:
+        pool.insert(1, "scarcity")
+    if brief.season:
+        pool.append("seasonal")
+    return [pool[i % len(pool)] for i in range(n)]
+
+
+def brief_facts(brief: Brief) -> list[str]:
+    """The brief as fact lines for the prompt, in the brief's language, every number as copy may write it."""
+    p, o, zh = brief.product, brief.offer, brief.language == "zh"
+    cur = "元" if p.currency == "CNY" else f" {p.currency}"
+    lines = [f"商品：{p.name}" if zh else f"Product: {p.name}"]
+    if p.category:
+        lines.append(f"类目：{p.category}" if zh else f"Category: {p.category}")
+    if p.attributes:
+        sep = "，" if zh else ", "
+        attrs = sep.join(f"{k}：{v}" if zh else f"{k}: {v}" for k, v in p.attributes.items())
+        lines.append(f"属性：{attrs}" if zh else f"Attributes: {attrs}")
+    if p.price:
+        lines.append(
+            f"原价：{fmt_amount(p.price)}{cur}" if zh else f"Regular price: {fmt_amount(p.price)}{cur}"
+        )
+    if p.sale_price and p.sale_price != p.price:
+        lines.append(
+            f"现价：{fmt_amount(p.sale_price)}{cur}" if zh else f"Sale price: {fmt_amount(p.sale_price)}{cur}"
+        )
+    if off := p.off_fraction:
+        fold = fmt_amount(round((1 - off) * 10, 1))
+        lines.append(f"折扣：{fold}折" if zh else f"Discount: {off:.0%} off")
+    if o.coupon_amount:
+        amount = fmt_amount(o.coupon_amount)
+        if o.coupon_threshold:
+            t = fmt_amount(o.coupon_threshold)
+            lines.append(
+                f"优惠券：满{t}减{amount}" if zh else f"Coupon: {amount}{cur} off orders over {t}{cur}"
+            )
+        else:
+            lines.append(f"优惠券：立减{amount}{cur}" if zh else f"Coupon: {amount}{cur} off")
+    if o.buy_n and o.get_m:
+        lines.append(f"活动：买{o.buy_n}送{o.get_m}" if zh else f"Deal: buy {o.buy_n} get {o.get_m}")
+    if o.deadline_date:
+        d = o.deadline_date
+        lines.append(f"截止日期：{d.month}月{d.day}日" if zh else f"Ends: {d.strftime('%b')} {d.day}")
+    if o.limit:
+        lines.append(f"限量：{o.limit}件" if zh else f"Limited to: {o.limit} units")
+    if brief.season:
+        lines.append(f"节日：{brief.season}" if zh else f"Occasion: {brief.season}")
+    for point in p.selling_points[:5]:
+        lines.append(f"卖点：{point}" if zh else f"Selling point: {point}")
+    return lines
+
+
+def _max_chars(brief: Brief) -> int:
+    spec = CHANNEL_SPECS[brief.channel]
+    if spec.name == "sms":
+        # one 70-character segment minus the signature 【shop】 and opt-out text the sender adds
+        shop = len(brief.brand.shop_name or "") + 2
+        return max(20, 70 - shop - len(OPT_OUT[brief.language]))
+    if spec.max_width:
+        return spec.max_width // 2 if brief.language == "zh" else spec.max_width
+    return spec.max_chars or 200
+
+
+def _common_vars(brief: Brief) -> dict[str, object]:
+    return {
+        "facts": brief_facts(brief),
+        "max_chars": _max_chars(brief),
+        "angle_names": ANGLE_NAMES[brief.language],
+    }
+
+
+def variants_request(
+    brief: Brief, n: int, *, temperature: float, top_p: float, seed: int | None
+) -> LLMRequest:
+    prompt = load_prompt("copy_variants", brief.language)
+    messages = prompt.render(
+        **_common_vars(brief),
+        channel_name=_CHANNEL_NAMES[brief.language][brief.channel],
+        goal=brief.goal,
+        segment=brief.audience.segment,
+        persona=brief.audience.persona,
+        tone=brief.tone or brief.brand.tone,
+        required_words=brief.brand.required_words,
+        forbidden_words=brief.brand.forbidden_words,
+        n=n,
+        angles=angles_for(brief, n),
+    )
+    return LLMRequest(
+        messages=messages,
+        schema_model=DraftSet,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=120 + 90 * n,
+        seed=seed,
+        prompt=prompt.ref,
+    )
+
+
+def repair_request(
+    brief: Brief, items: list[tuple[DraftVariant, list[Violation]]], *, seed: int | None
+) -> LLMRequest:
+    prompt = load_prompt("copy_repair", brief.language)
+    angles = ANGLE_NAMES[brief.language]
+    messages = prompt.render(
+        **_common_vars(brief),
+        items=[
+            {
+                "angle": d.angle if d.angle in angles else "benefit",
+                "text": d.text,
+                "violations": [v.describe() for v in vs],
+            }
+            for d, vs in items
+        ],
+    )
+    # Low temperature: a repair should change what is wrong, not write something new.
+    return LLMRequest(
+        messages=messages,
+        schema_model=DraftSet,
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=120 + 90 * len(items),
+        seed=seed,
+        prompt=prompt.ref,
+    )
+
+
+_QUOTES = re.compile(r"^[\s\"'“”「」『』]+|[\s\"'“”「」『』]+$")
+
+
+def clean_text(text: str) -> str:
+    """Strip quotes and list numbering the model sometimes wraps around a variant."""
+    text = re.sub(r"^\s*(?:\d+[.、)]|[-*•])\s*", "", text.strip())
+    return _QUOTES.sub("", text)
+
+
+def _default_embedder(texts: list[str]) -> np.ndarray:
+    from marketpilot.embed import embed
+
+    return embed(texts, kind="passage")
+
+
+def drop_near_duplicates(
+    texts: Sequence[str], threshold: float, embedder: Embedder
+) -> list[tuple[int, int, float]]:
+    """(index, index it duplicates, cosine) for each text too close to an earlier kept one."""
+    if len(texts) < 2:
+        return []
+    vectors = np.asarray(embedder(list(texts)), dtype=np.float32)
+    sims = vectors @ vectors.T
+    kept: list[int] = []
+    dupes = []
+    for i in range(len(texts)):
+        if kept and (best := int(np.argmax(sims[i, kept]))) is not None and sims[i, kept[best]] >= threshold:
+            dupes.append((i, kept[best], float(sims[i, kept[best]])))
+        else:
+            kept.append(i)
+    return dupes
+
+
+class _Pending:
+    """Variants of one brief still to be accepted, repaired or dropped."""
+
+    def __init__(self, brief: Brief) -> None:
+        self.brief = brief
+        self.result = VariantSet(brief=brief)
+        self.accepted: list[tuple[DraftVariant, bool, Completion]] = []
+        self.failing: list[tuple[DraftVariant, list[Violation]]] = []
+
+
+def _review(pending: _Pending, completion: Completion, *, repaired: bool) -> None:
+    """Check each draft; passing ones are accepted, failing ones wait for repair."""
+    drafts: DraftSet = completion.parsed
+    spec = CHANNEL_SPECS[pending.brief.channel]
+    pending.failing = []
+    for draft in drafts.variants:
+        text = add_ai_label(clean_text(draft.text), pending.brief.language, spec)
+        draft = DraftVariant(angle=draft.angle, text=text)
+        if not clean_text(draft.text):
+            pending.result.dropped.append(
+                DroppedVariant(text="", angle=draft.angle, reason="empty", detail="empty text")
+            )
+            continue
+        result = check_copy(draft.text, pending.brief)
+        if result.ok:
+            pending.accepted.append((draft, repaired, completion))
+            pending.result.fixed += int(repaired)
+        else:
+            pending.failing.append((draft, result.violations))
+
+
+def generate_variants(
+    briefs: Sequence[Brief],
+    client: LLMClient,
+    n: int = 5,
+    *,
+    temperature: float = 0.9,
+    top_p: float = 0.95,
+    max_repairs: int = 1,
+    dedupe_threshold: float = 0.93,
+    concurrency: int | None = None,
+    seed: int | None = None,
+    embedder: Embedder | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[VariantSet]:
+    """N guardrail-clean variants per brief; one LLM call per brief plus at most `max_repairs` repair
+    calls for briefs with failing variants. Variants still failing after repair are dropped, with reasons."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    pendings = [_Pending(b) for b in briefs]
+    requests = [variants_request(b, n, temperature=temperature, top_p=top_p, seed=seed) for b in briefs]
+    results = client.complete_many(
+        requests, concurrency=concurrency, on_result=_progress(on_progress, len(requests))
+    )
+    for pending, result in zip(pendings, results, strict=True):
+        pending.result.llm_calls += 1
+        if isinstance(result, LLMError):
+            pending.result.error = str(result)
+            continue
+        _review(pending, result, repaired=False)
+
+    for _ in range(max_repairs):
+        todo = [p for p in pendings if p.failing]
+        if not todo:
+            break
+        repairs = [repair_request(p.brief, p.failing, seed=seed) for p in todo]
+        results = client.complete_many(repairs, concurrency=concurrency)
+        for pending, result in zip(todo, results, strict=True):
+            pending.result.llm_calls += 1
+            previous = pending.failing
+            if isinstance(result, LLMError):
+                pending.failing = []
+                _drop_failing(pending, previous, f"repair call failed: {result}")
+                continue
+            _review(pending, result, repaired=True)
+            # A repair reply with fewer variants than asked leaves the rest dropped as still failing.
+            del previous[: len(result.parsed.variants)]
+            _drop_failing(pending, previous, "no repaired version returned")
+
+    for pending in pendings:
+        _drop_failing(pending, pending.failing, None)
+        pending.failing = []
+        _finish(pending, n, dedupe_threshold, embedder or _default_embedder)
+    return [p.result for p in pendings]
+
+
+def _progress(callback: Callable[[int, int], None] | None, total: int):  # type: ignore[no-untyped-def]
+    if callback is None:
+        return None
+    done = Counter[str]()
+
+    def on_result(index: int, result: object) -> None:
+        done["n"] += 1
+        callback(done["n"], total)
+
+    return on_result
+
+
+def _drop_failing(
+    pending: _Pending, failing: list[tuple[DraftVariant, list[Violation]]], detail: str | None
+) -> None:
+    for draft, violations in failing:
+        pending.result.dropped.append(
+            DroppedVariant(
+                text=draft.text,
+                angle=draft.angle,
+                reason="guardrails",
+                detail=detail or "; ".join(v.describe() for v in violations),
+            )
+        )
+    failing.clear()
+
+
+def _finish(pending: _Pending, n: int, threshold: float, embedder: Embedder) -> None:
+    brief = pending.brief
+    accepted = pending.accepted
+    texts = [d.text for d, _, _ in accepted]
+    dupes = (
+        {i: (j, sim) for i, j, sim in drop_near_duplicates(texts, threshold, embedder)}
+        if threshold < 1
+        else {}
+    )
+    for i, (draft, repaired, completion) in enumerate(accepted):
+        if i in dupes:
+            j, sim = dupes[i]
+            pending.result.fixed -= int(repaired)
+            pending.result.dropped.append(
+                DroppedVariant(
+                    text=draft.text,
+                    angle=draft.angle,
+                    reason="near_duplicate",
+                    detail=f"cosine {sim:.3f} with “{texts[j]}”",
+                )
+            )
+            continue
+        if len(pending.result.variants) >= n:
+            break
+        check = check_copy(draft.text, brief)
+        pending.result.variants.append(
+            Variant(
+                text=draft.text,
+                angle=draft.angle,
+                brief_key=brief.key,
+                channel=brief.channel,
+                language=brief.language,
+                repaired=repaired,
+                sms_segments=check.sms.segments if check.sms else None,
+                prompt_version=completion.prompt.version if completion.prompt else None,
+                model=completion.model,
+            )
+        )
+
+
+def report(sets: Sequence[VariantSet]) -> GenerationReport:
+    """Totals over a batch: how many variants were fixed by repair, dropped, and why."""
+    reasons: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    for s in sets:
+        for d in s.dropped:
+            reasons[d.reason] += 1
+            if d.reason == "guardrails":
+                rules.update(set(re.findall(r"\[(\w+)\]", d.detail)))
+        if s.error:
+            reasons["llm_error"] += 1
+    return GenerationReport(
+        briefs=len(sets),
+        variants=sum(len(s.variants) for s in sets),
+        fixed=sum(s.fixed for s in sets),
+        dropped=sum(len(s.dropped) for s in sets),
+        drop_reasons=dict(reasons),
+        violation_rules=dict(rules),
+        llm_calls=sum(s.llm_calls for s in sets),
+    )
+
+
+def width_fit(text: str, brief: Brief) -> float:
+    """How well the length uses the channel: 1 near the limit, lower when far shorter (for scoring)."""
+    limit = _max_chars(brief) * (2 if brief.language == "zh" else 1)
+    return float(min(1.0, display_width(text) / max(1, limit)))
