@@ -6,6 +6,7 @@ import sys
 
 from marketpilot.cli.app import app, run_app
 from marketpilot.cli import data_cmd  # noqa: F401  (registers load, sample, demo)
+from marketpilot.cli import intel_cmd  # noqa: F401  (registers rfm, clv, segment, propensity)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Customer analytics: RFM, CLV, propensity, segments, recommendations, review insight."""

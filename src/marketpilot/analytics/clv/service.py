@@ -1,0 +1,191 @@
+"""CLV as a service: what `marketpilot clv fit|predict` and the demo call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from marketpilot.analytics.clv.bgnbd import BetaGeoModel
+from marketpilot.analytics.clv.gamma_gamma import GammaGammaModel
+from marketpilot.analytics.clv.scoring import score_customers
+from marketpilot.analytics.clv.transactions import (
+    TimeUnit,
+    date_range,
+    register_file_transactions,
+    register_store_transactions,
+    summarise,
+)
+from marketpilot.analytics.outputs import write_table
+from marketpilot.config import Settings
+from marketpilot.data import Store
+from marketpilot.errors import UserError
+
+
+class FileSource(BaseModel):
+    """A transaction file and which of its columns mean what."""
+
+    path: Path
+    customer_col: str
+    date_col: str
+    value_col: str | None = None
+    date_format: str | None = None
+
+
+class BGNBDParams(BaseModel):
+    r: float
+    alpha: float
+    a: float
+    b: float
+    loglik: float
+
+
+class GammaGammaParams(BaseModel):
+    p: float
+    q: float
+    v: float
+
+
+class HoldoutReport(BaseModel):
+    mae: float
+    predicted_total: float
+    actual_total: float
+
+
+class CLVFitResult(BaseModel):
+    bgnbd: BGNBDParams
+    gamma_gamma: GammaGammaParams | None
+    customers: int
+    holdout: HoldoutReport | None
+
+
+class CLVScores(BaseModel):
+    customers: int
+    as_of: dt.date
+    horizon_days: int
+    expected_purchases_total: float
+    clv_total: float | None
+    mean_p_alive: float
+    parquet: Path
+    csv: Path
+
+
+@contextmanager
+def transactions(source: FileSource | Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with the `_tx` view over a file or over the store."""
+    if isinstance(source, FileSource):
+        con = duckdb.connect()
+        try:
+            register_file_transactions(
+                con,
+                source.path,
+                customer_col=source.customer_col,
+                date_col=source.date_col,
+                value_col=source.value_col,
+                date_format=source.date_format,
+            )
+            yield con
+        finally:
+            con.close()
+        return
+    with Store.open(source, read_only=True) as store:
+        register_store_transactions(store.con)
+        yield store.con
+
+
+def fit_models(summary: pd.DataFrame, *, with_spend: bool) -> tuple[BetaGeoModel, GammaGammaModel | None]:
+    """BG/NBD on every customer; Gamma-Gamma on repeat buyers with a positive mean spend."""
+    bgnbd = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    if not with_spend:
+        return bgnbd, None
+    spenders = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    return bgnbd, GammaGammaModel().fit(spenders["frequency"], spenders["monetary_value"])
+
+
+def fit_clv(
+    source: FileSource | Settings,
+    *,
+    calibration_end: dt.date,
+    time_unit: TimeUnit = "W",
+    observation_end: dt.date | None = None,
+) -> CLVFitResult:
+    """Fit BG/NBD (+ Gamma-Gamma when values exist) on transactions up to `calibration_end`; when the
+    data run past it, compare predicted with actual purchases per customer in the holdout."""
+    with transactions(source) as con:
+        first, last = date_range(con)
+        if calibration_end < first:
+            raise UserError(f"--calibration-end {calibration_end} is before the first transaction ({first}).")
+        summary = summarise(
+            con, calibration_end=calibration_end, observation_end=observation_end, time_unit=time_unit
+        )
+        with_spend = _has_values(con)
+    bgnbd, gamma_gamma = fit_models(summary, with_spend=with_spend)
+    holdout = None
+    if (observation_end or last) > calibration_end:
+        x, tx, t_obs = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
+        predicted = bgnbd.conditional_expected_purchases(summary["duration_holdout"].to_numpy(), x, tx, t_obs)
+        actual = summary["frequency_holdout"].to_numpy()
+        holdout = HoldoutReport(
+            mae=float(np.abs(predicted - actual).mean()),
+            predicted_total=float(predicted.sum()),
+            actual_total=float(actual.sum()),
+        )
+    return CLVFitResult(
+        bgnbd=BGNBDParams(**bgnbd.params_, loglik=bgnbd.loglik_),
+        gamma_gamma=GammaGammaParams(**gamma_gamma.params_) if gamma_gamma else None,
+        customers=len(summary),
+        holdout=holdout,
+    )
+
+
+def _has_values(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT count(value) > 0 FROM _tx").fetchone()[0])
+
+
+def predict_clv(
+    settings: Settings,
+    source: FileSource | None = None,
+    *,
+    as_of: dt.date | None = None,
+    horizon_days: int = 365,
+    annual_discount_rate: float = 0.10,
+    time_unit: TimeUnit = "W",
+) -> tuple[CLVScores, pd.DataFrame]:
+    """Fit on everything up to `as_of` (default: the last transaction day) and score every customer;
+    scores go to <home>/intel/clv.parquet and .csv, the fitted parameters to <home>/models/clv/."""
+    with transactions(source or settings) as con:
+        _, last = date_range(con)
+        as_of = as_of or last
+        summary = summarise(con, calibration_end=as_of, observation_end=as_of, time_unit=time_unit)
+        with_spend = _has_values(con)
+    bgnbd, gamma_gamma = fit_models(summary, with_spend=with_spend)
+    scores = score_customers(
+        bgnbd,
+        gamma_gamma,
+        summary,
+        time_unit=time_unit,
+        horizon_days=horizon_days,
+        annual_discount_rate=annual_discount_rate,
+    )
+    parquet, csv = write_table(settings, scores, "intel", "clv")
+    params = {"bgnbd": bgnbd.params_, "gamma_gamma": gamma_gamma.params_ if gamma_gamma else None}
+    params |= {"as_of": str(as_of), "time_unit": time_unit, "customers": len(summary)}
+    settings.path("models", "clv", "params.json").write_text(json.dumps(params, indent=2), encoding="utf-8")
+    result = CLVScores(
+        customers=len(scores),
+        as_of=as_of,
+        horizon_days=horizon_days,
+        expected_purchases_total=float(scores["expected_purchases"].sum()),
+        clv_total=float(scores["clv"].sum()) if "clv" in scores else None,
+        mean_p_alive=float(scores["p_alive"].mean()),
+        parquet=parquet,
+        csv=csv,
+    )
+    return result, scores

@@ -1,0 +1,221 @@
+"""Turn transactions (any file, or the store) into the per-customer summary BTYD models need.
+
+Everything runs in DuckDB: a view `_tx(customer_id VARCHAR, day DATE, value DOUBLE)` is registered on
+a connection, then one GROUP BY gives frequency / recency / T / monetary value for the calibration
+period and the purchase counts of the holdout period. Transactions on the same day are merged into one
+(as in Fader, Hardie & Lee's CDNOW analysis), so frequency counts repeat purchase days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import pandas as pd
+from charset_normalizer import from_bytes
+
+from marketpilot.errors import UserError
+
+TimeUnit = Literal["D", "W"]
+UNIT_DAYS: dict[str, float] = {"D": 1.0, "W": 7.0}
+TX_VIEW = "_tx"
+
+_SEPARATORS = re.compile(r"[,;\t|]")
+
+
+def _sniff(path: Path) -> tuple[str, bool]:
+    """(encoding, whitespace_separated) from the first 64 KB. DuckDB reads UTF-8 natively; other
+    encodings (GBK exports from Chinese back offices) and whitespace-separated tables go via pandas."""
+    opener = __import__("gzip").open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        head = fh.read(65536)
+    try:
+        text = head.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the 64 KB boundary is still UTF-8.
+        if exc.start >= len(head) - 4:
+            text, encoding = head[: exc.start].decode("utf-8"), "utf-8"
+        else:
+            try:  # GB18030 is a superset of GBK/GB2312: Chinese back-office exports decode with it
+                text, encoding = head.decode("gb18030"), "gb18030"
+                return encoding, _whitespace_separated(text)
+            except UnicodeDecodeError:
+                pass
+            best = from_bytes(head).best()
+            if best is None:
+                raise UserError(f"{path}: cannot detect the text encoding.") from None
+            encoding = best.encoding
+            text = str(best)
+    return encoding, _whitespace_separated(text)
+
+
+def _whitespace_separated(text: str) -> bool:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return not _SEPARATORS.search(first) and len(first.split()) > 1
+
+
+def _register_source(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Register the raw file as relation `_raw`."""
+    if not path.is_file():
+        raise UserError(f"Transaction file not found: {path}")
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM read_parquet({_literal(path)})")
+        return
+    encoding, whitespace = _sniff(path)
+    if encoding.replace("_", "-").lower() in ("utf-8", "ascii") and not whitespace:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM read_csv({_literal(path)})")
+        return
+    if whitespace:
+        frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, encoding=encoding)
+        if not frame.empty and not any(_is_number(v) for v in frame.iloc[0]):
+            frame = frame.iloc[1:].set_axis(list(frame.iloc[0]), axis=1)
+        else:
+            frame.columns = [f"column{i}" for i in range(frame.shape[1])]
+    else:
+        frame = pd.read_csv(path, sep=None, engine="python", dtype=str, encoding=encoding)
+    con.register("_raw_frame", frame)
+    con.execute("CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM _raw_frame")
+
+
+def _literal(path: Path) -> str:
+    """A file path as an SQL string literal (views cannot take prepared parameters)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def register_file_transactions(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    customer_col: str,
+    date_col: str,
+    value_col: str | None = None,
+    date_format: str | None = None,
+) -> int:
+    """Create the `_tx` view from a CSV/TSV/whitespace/Parquet file (gzip ok, UTF-8 or GBK).
+    Rows without a customer id (guest checkouts) are left out; returns how many were."""
+    _register_source(con, path)
+    columns = {row[0]: row[1] for row in con.execute("DESCRIBE _raw").fetchall()}
+    for flag, col in (("--customer-col", customer_col), ("--date-col", date_col), ("--value-col", value_col)):
+        if col is not None and col not in columns:
+            raise UserError(
+                f"{path}: no column '{col}' (given by {flag}).", hint=f"Columns: {', '.join(columns)}"
+            )
+    date_sql = _date_expression(f'"{date_col}"', columns[date_col], date_format)
+    value_sql = f'TRY_CAST("{value_col}" AS DOUBLE)' if value_col else "NULL::DOUBLE"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW _parsed AS
+        SELECT row_number() OVER () AS row_no,
+               NULLIF(trim(CAST("{customer_col}" AS VARCHAR)), '') AS customer_id,
+               "{date_col}" AS raw_date, {date_sql} AS day,
+               {f'"{value_col}"' if value_col else "NULL"} AS raw_value, {value_sql} AS value
+        FROM _raw"""
+    )
+    bad = con.execute(
+        "SELECT row_no, raw_date FROM _parsed WHERE day IS NULL AND raw_date IS NOT NULL LIMIT 1"
+    ).fetchone()
+    if bad is not None:
+        raise UserError(
+            f"{path}: row {bad[0]}, column '{date_col}': cannot read {bad[1]!r} as a date.",
+            hint="Pass --date-format, e.g. --date-format %Y%m%d or '%d/%m/%Y %H:%M'.",
+        )
+    if value_col:
+        bad = con.execute(
+            "SELECT row_no, raw_value FROM _parsed WHERE value IS NULL AND raw_value IS NOT NULL LIMIT 1"
+        ).fetchone()
+        if bad is not None:
+            raise UserError(f"{path}: row {bad[0]}, column '{value_col}': {bad[1]!r} is not a number.")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {TX_VIEW} AS
+        SELECT customer_id, day, value FROM _parsed WHERE customer_id IS NOT NULL AND day IS NOT NULL"""
+    )
+    return int(con.execute("SELECT count(*) FROM _parsed WHERE customer_id IS NULL").fetchone()[0])
+
+
+def _date_expression(column: str, duck_type: str, date_format: str | None) -> str:
+    if date_format:
+        return f"CAST(TRY_STRPTIME(CAST({column} AS VARCHAR), '{date_format.replace(chr(39), '')}') AS DATE)"
+    if duck_type.startswith(("DATE", "TIMESTAMP")):
+        return f"CAST({column} AS DATE)"
+    text = f"CAST({column} AS VARCHAR)"
+    # ISO dates and times first, then 19970101-style compact dates.
+    return f"CAST(coalesce(TRY_CAST({text} AS TIMESTAMP), TRY_STRPTIME({text}, '%Y%m%d')) AS DATE)"
+
+
+def register_store_transactions(con: duckdb.DuckDBPyConnection) -> None:
+    """The `_tx` view over the canonical store: completed orders of real (non-guest) customers,
+    value in major currency units."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {TX_VIEW} AS
+        SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS day, o.total_minor / 100.0 AS value
+        FROM orders o LEFT JOIN customers c USING (customer_id)
+        WHERE coalesce(o.status, 'completed') NOT IN ('cancelled', 'returned')
+          AND coalesce(o.total_minor, 1) > 0 AND NOT coalesce(c.is_guest, false)"""
+    )
+
+
+def date_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
+    first, last = con.execute(f"SELECT min(day), max(day) FROM {TX_VIEW}").fetchone()
+    if first is None:
+        raise UserError("No transactions to summarise (after removing guest rows and cancellations).")
+    return first, last
+
+
+def summarise(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    calibration_end: dt.date,
+    observation_end: dt.date | None = None,
+    time_unit: TimeUnit = "W",
+) -> pd.DataFrame:
+    """One row per customer whose first purchase is on or before `calibration_end`:
+
+    frequency, recency, T, monetary_value (mean value of the repeat purchase days) for the calibration
+    period; frequency_holdout, duration_holdout for (calibration_end, observation_end]; and
+    frequency_previous, the purchase days in the equally long period just before calibration_end (the
+    naive "same as last period" forecast)."""
+    if time_unit not in UNIT_DAYS:
+        raise UserError(f"time unit must be D or W, got {time_unit!r}.")
+    unit = UNIT_DAYS[time_unit]
+    _, last = date_range(con)
+    obs = observation_end or last
+    holdout_days = max((obs - calibration_end).days, 0)
+    return con.execute(
+        f"""
+        WITH daily AS (
+            SELECT customer_id, day, sum(value) AS value FROM {TX_VIEW} WHERE day <= $obs GROUP BY ALL
+        ), cal AS (
+            SELECT customer_id, min(day) AS first_day, max(day) AS last_day, count(*) AS days,
+                   sum(value) AS total, arg_min(value, day) AS first_value
+            FROM daily WHERE day <= $cal GROUP BY ALL
+        ), later AS (
+            SELECT customer_id,
+                   count(*) FILTER (WHERE day > $cal) AS frequency_holdout,
+                   count(*) FILTER (WHERE day > $cal - to_days($hd) AND day <= $cal) AS frequency_previous
+            FROM daily GROUP BY ALL
+        )
+        SELECT cal.customer_id,
+               CAST(days - 1 AS DOUBLE) AS frequency,
+               date_diff('day', first_day, last_day) / $unit AS recency,
+               date_diff('day', first_day, $cal) / $unit AS T,
+               CASE WHEN days > 1 THEN (total - first_value) / (days - 1) ELSE 0 END AS monetary_value,
+               CAST(frequency_holdout AS DOUBLE) AS frequency_holdout,
+               $hd / $unit AS duration_holdout,
+               CAST(frequency_previous AS DOUBLE) AS frequency_previous
+        FROM cal JOIN later USING (customer_id)
+        ORDER BY cal.customer_id
+        """,
+        {"cal": calibration_end, "obs": obs, "unit": unit, "hd": holdout_days},
+    ).df()
