@@ -1,0 +1,174 @@
+"""The audience: customers selected by a spec's rules over intel's outputs.
+
+Campaigns do not compute RFM, scores or segments; they read what the intel area wrote under
+<home>/intel/ (Parquet, one row per customer_id). `INTEL_COLUMNS` is the whole contract: a feature,
+the file it comes from, the column and the command that produces it. A rule that needs a missing
+file fails with that command in the hint; rules that are not used need nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from marketpilot.campaigns.spec import AudienceRules, Band
+from marketpilot.config import Settings
+from marketpilot.data.store import Store
+from marketpilot.errors import UserError
+
+
+@dataclass(frozen=True)
+class IntelColumn:
+    file: str  # <home>/intel/<file>.parquet
+    column: str
+    produced_by: str
+
+
+INTEL_COLUMNS: dict[str, IntelColumn] = {
+    "segment": IntelColumn("segments", "segment", "marketpilot segment"),
+    "rfm_class": IntelColumn("rfm", "rfm_class", "marketpilot rfm"),
+    "recency_days": IntelColumn("rfm", "recency_days", "marketpilot rfm"),
+    "propensity": IntelColumn("propensity", "propensity", "marketpilot propensity"),
+    "churn": IntelColumn("churn", "churn_probability", "marketpilot churn"),
+    "clv": IntelColumn("clv", "clv", "marketpilot clv predict"),
+}
+_BANDS = ("propensity", "churn", "clv", "recency_days")
+AUDIENCE_COLUMNS = ("customer_id", *INTEL_COLUMNS, "has_email", "has_phone")
+
+
+class AudienceSource:
+    """Reads the store and intel outputs of one home and evaluates audience rules in DuckDB."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def intel_file(self, name: str) -> Path:
+        return self.settings.home_dir / "intel" / f"{name}.parquet"
+
+    def available(self) -> dict[str, bool]:
+        """Which intel features this home has."""
+        return {f: self._has(f) for f in INTEL_COLUMNS}
+
+    def _has(self, feature: str) -> bool:
+        spec = INTEL_COLUMNS[feature]
+        path = self.intel_file(spec.file)
+        if not path.exists():
+            return False
+        import pyarrow.parquet as pq
+
+        return spec.column in pq.read_schema(path).names
+
+    def segments(self) -> list[str]:
+        """Segment names present in intel's segment table (empty when it has not run)."""
+        if not self._has("segment"):
+            return []
+        with Store.open(self.settings) as store:
+            frame = store.query(
+                f"SELECT DISTINCT {INTEL_COLUMNS['segment'].column} AS s FROM read_parquet(?) ORDER BY 1",
+                [str(self.intel_file("segments"))],
+            )
+        return [str(s) for s in frame["s"].dropna()]
+
+    def rfm_classes(self) -> list[str]:
+        if not self._has("rfm_class"):
+            return []
+        with Store.open(self.settings) as store:
+            frame = store.query(
+                f"SELECT DISTINCT {INTEL_COLUMNS['rfm_class'].column} AS s FROM read_parquet(?) ORDER BY 1",
+                [str(self.intel_file("rfm"))],
+            )
+        return [str(s) for s in frame["s"].dropna()]
+
+    def _needed(self, rules: AudienceRules) -> list[str]:
+        needed = []
+        if rules.segments:
+            needed.append("segment")
+        if rules.rfm_classes:
+            needed.append("rfm_class")
+        needed += [b for b in _BANDS if getattr(rules, b) is not None]
+        return needed
+
+    def _sql(self, rules: AudienceRules, select: str) -> tuple[str, list[object]]:
+        for feature in self._needed(rules):
+            if not self._has(feature):
+                spec = INTEL_COLUMNS[feature]
+                raise UserError(
+                    f"The audience rule on '{feature}' needs {self.intel_file(spec.file)} "
+                    f"with column '{spec.column}', which does not exist yet.",
+                    hint=f"Run `{spec.produced_by}` first, or drop that rule from the spec.",
+                )
+        params: list[object] = []
+        joins, exprs = [], []
+        files: dict[str, str] = {}
+        for feature, spec in INTEL_COLUMNS.items():
+            if not self._has(feature):
+                exprs.append(f"NULL AS {feature}")
+                continue
+            if spec.file not in files:
+                alias = f"i{len(files)}"
+                files[spec.file] = alias
+                joins.append(
+                    f"LEFT JOIN read_parquet(?) {alias} ON {alias}.customer_id::VARCHAR = c.customer_id"
+                )
+                params.append(str(self.intel_file(spec.file)))
+            exprs.append(f'{files[spec.file]}."{spec.column}" AS {feature}')
+        where, where_params = ["NOT is_guest"], []
+        if rules.segments:
+            where.append("segment IN (SELECT unnest(?))")
+            where_params.append(rules.segments)
+        if rules.rfm_classes:
+            where.append("rfm_class IN (SELECT unnest(?))")
+            where_params.append(rules.rfm_classes)
+        for name in _BANDS:
+            band: Band | None = getattr(rules, name)
+            if band is not None and band.min is not None:
+                where.append(f"{name} >= ?")
+                where_params.append(band.min)
+            if band is not None and band.max is not None:
+                where.append(f"{name} <= ?")
+                where_params.append(band.max)
+        if rules.exclude:
+            where.append("customer_id NOT IN (SELECT unnest(?))")
+            where_params.append(rules.exclude)
+        condition = " AND ".join(where)
+        if rules.include:
+            condition = f"({condition}) OR customer_id IN (SELECT unnest(?))"
+            where_params.append(rules.include)
+            if rules.exclude:
+                condition = f"({condition}) AND customer_id NOT IN (SELECT unnest(?))"
+                where_params.append(rules.exclude)
+        base = (
+            f"SELECT c.customer_id, coalesce(c.is_guest, false) AS is_guest, {', '.join(exprs)}, "
+            "p.email IS NOT NULL AND p.email <> '' AS has_email, "
+            "p.phone IS NOT NULL AND p.phone <> '' AS has_phone "
+            f"FROM customers c {' '.join(joins)} "
+            f"LEFT JOIN {Store.qualified('customer_pii')} p ON p.customer_id = c.customer_id"
+        )
+        return f"SELECT {select} FROM ({base}) a WHERE {condition}", params + where_params
+
+    def select(self, rules: AudienceRules) -> pd.DataFrame:
+        """Every eligible customer with the intel columns and reachability flags, ordered by id."""
+        sql, params = self._sql(rules, "* EXCLUDE (is_guest)")
+        with Store.open(self.settings) as store:
+            frame = store.query(sql + " ORDER BY customer_id", params)
+        return frame
+
+    def count(self, rules: AudienceRules) -> int:
+        sql, params = self._sql(rules, "count(*) AS n")
+        with Store.open(self.settings) as store:
+            return int(store.query(sql, params)["n"].iloc[0])
+
+    def slots(self, customer_ids: pd.Series) -> pd.DataFrame:
+        """Render-time personal data for the chosen customers only (name from the private table)."""
+        with Store.open(self.settings) as store:
+            store.con.register("_ids", pd.DataFrame({"customer_id": customer_ids.astype(str)}))
+            try:
+                frame = store.query(
+                    f"SELECT i.customer_id, p.name, p.email, p.phone FROM _ids i "
+                    f"LEFT JOIN {Store.qualified('customer_pii')} p USING (customer_id)"
+                )
+            finally:
+                store.con.unregister("_ids")
+        return frame

@@ -1,0 +1,209 @@
+"""The campaign spec: what a marketer approves. YAML on disk, pydantic in code, versioned.
+
+`spec_version` is the schema version of the file format (bumped when fields change meaning); each saved
+edit of one campaign is a separate row in `campaign_versions`, numbered 1, 2, …
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from marketpilot.errors import UserError, ValidationFailed
+
+SPEC_VERSION = "1"
+Goal = Literal["reactivation", "cross_sell", "new_product_launch", "festival_promotion"]
+GOALS: tuple[str, ...] = Goal.__args__  # type: ignore[attr-defined]
+ChannelName = Literal["email", "sms", "push", "webhook", "export"]
+SuccessMetric = Literal["conversion_rate", "revenue_per_customer", "click_rate"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Band(_Strict):
+    """A closed numeric interval; either end may be open (None)."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Band:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class AudienceRules(_Strict):
+    """Who is eligible, in terms of intel's outputs (see campaigns/audience.py for the columns)."""
+
+    segments: list[str] = Field(default_factory=list, description="Segment names; empty = any")
+    rfm_classes: list[str] = Field(default_factory=list, description="RFM classes; empty = any")
+    propensity: Band | None = None
+    churn: Band | None = None
+    clv: Band | None = None
+    recency_days: Band | None = Field(default=None, description="Days since the last order")
+    include: list[str] = Field(default_factory=list, description="Customer ids always included")
+    exclude: list[str] = Field(default_factory=list, description="Customer ids never included")
+
+
+class Offer(_Strict):
+    description: str = ""
+    product_ids: list[str] = Field(default_factory=list)
+    discount: float | None = Field(default=None, gt=0, lt=1, description="Fraction off, 0.2 = 8折")
+    coupon_code: str | None = None
+    cost_per_conversion: float = Field(default=0.0, ge=0, description="Offer cost per redemption")
+
+
+class Variant(_Strict):
+    """One copy variant. `text` may use render-time slots such as {name} or {product}."""
+
+    key: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    text: str | None = None
+    subject: str | None = None
+    weight: float = Field(default=1.0, gt=0)
+    angle: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _not_reserved(cls, key: str) -> str:
+        if key == "holdout":
+            raise ValueError("'holdout' is reserved for the control group")
+        return key
+
+
+class ChannelPlan(_Strict):
+    name: ChannelName
+    cost: float = Field(default=0.0, ge=0, description="Cost per message in major currency units")
+    variants: list[Variant] = Field(default_factory=list)
+    # Sent to customers who opted out of personalisation (PIPL Art. 24); no per-customer slots.
+    generic: Variant | None = None
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_keys(cls, variants: list[Variant]) -> list[Variant]:
+        keys = [v.key for v in variants]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"variant keys must be unique, got {keys}")
+        return variants
+
+
+class Schedule(_Strict):
+    send_at: dt.datetime | None = Field(default=None, description="Earliest send time; None = now")
+    timezone: str = "Asia/Shanghai"
+    quiet_start: dt.time = dt.time(22, 0)
+    quiet_end: dt.time = dt.time(8, 0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai)") from None
+        return name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def in_quiet_hours(self, when: dt.datetime) -> bool:
+        local = when.astimezone(self.zone).time()
+        if self.quiet_start == self.quiet_end:
+            return False
+        if self.quiet_start < self.quiet_end:
+            return self.quiet_start <= local < self.quiet_end
+        return local >= self.quiet_start or local < self.quiet_end
+
+    def next_send_time(self, now: dt.datetime) -> dt.datetime:
+        """The first moment at or after max(now, send_at) outside quiet hours (aware, UTC)."""
+        start = max(now, self.send_at.astimezone(dt.UTC)) if self.send_at else now
+        if not self.in_quiet_hours(start):
+            return start.astimezone(dt.UTC)
+        local = start.astimezone(self.zone)
+        end = local.replace(hour=self.quiet_end.hour, minute=self.quiet_end.minute, second=0, microsecond=0)
+        if end <= local:
+            end += dt.timedelta(days=1)
+        return end.astimezone(dt.UTC)
+
+
+class Caps(_Strict):
+    max_messages: int | None = Field(default=None, gt=0, description="Budget: messages this run")
+    frequency_max: int = Field(default=2, gt=0, description="Messages per customer per window")
+    frequency_window_days: int = Field(default=7, gt=0)
+
+
+class CampaignSpec(_Strict):
+    spec_version: Literal["1"] = SPEC_VERSION
+    name: str = Field(min_length=1, max_length=200)
+    goal: Goal
+    language: Literal["zh", "en"] = "zh"
+    audience: AudienceRules = Field(default_factory=AudienceRules)
+    offer: Offer = Field(default_factory=Offer)
+    channels: list[ChannelPlan] = Field(min_length=1)
+    schedule: Schedule = Field(default_factory=Schedule)
+    caps: Caps = Field(default_factory=Caps)
+    holdout_share: float = Field(default=0.10, ge=0.0, lt=1.0)
+    assignment: Literal["fixed", "thompson"] = "fixed"
+    success_metric: SuccessMetric = "conversion_rate"
+    # False: existing customers may be contacted until they revoke; True: explicit opt-in needed.
+    consent_required: bool = False
+    attribution_window_days: int = Field(default=14, gt=0)
+    channel_overrides: dict[str, ChannelName] = Field(
+        default_factory=dict, description="customer id → channel, wins over the automatic choice"
+    )
+
+    @model_validator(mode="after")
+    def _channels_consistent(self) -> CampaignSpec:
+        names = [c.name for c in self.channels]
+        if len(names) != len(set(names)):
+            raise ValueError(f"each channel may appear once, got {names}")
+        unknown = set(self.channel_overrides.values()) - set(names)
+        if unknown:
+            raise ValueError(f"channel_overrides name channels not in the campaign: {sorted(unknown)}")
+        return self
+
+    def channel(self, name: str) -> ChannelPlan:
+        for plan in self.channels:
+            if plan.name == name:
+                return plan
+        raise KeyError(name)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(
+            self.model_dump(mode="json", exclude_none=True), allow_unicode=True, sort_keys=False
+        )
+
+
+def parse_spec(data: dict | str, *, source: str = "spec") -> CampaignSpec:
+    """A spec from YAML text or a dict; every schema problem is reported with its field path."""
+    if isinstance(data, str):
+        try:
+            data = yaml.safe_load(data)
+        except yaml.YAMLError as exc:
+            raise UserError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a campaign spec must be a YAML mapping")
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()]
+        raise ValidationFailed(
+            problems, source=source, hint="See docs/campaigns.md for the spec format."
+        ) from None
+
+
+def load_spec(path: Path) -> CampaignSpec:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"Spec file not found: {path}") from None
+    except UnicodeDecodeError:
+        text = path.read_bytes().decode("gbk")
+    return parse_spec(text, source=str(path))

@@ -1,0 +1,75 @@
+"""Opening campaign state: an engine for settings.state_url, migrated to head on open.
+
+SQLite under home by default; PostgreSQL when MARKETPILOT_DATABASE_URL is postgresql+psycopg://…
+Migrations ship inside the package and only ever get appended to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from marketpilot.config import Settings
+from marketpilot.errors import MissingExtraError, UserError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # WAL lets a tracking receiver read while a run writes; busy_timeout waits for the writer.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@lru_cache(maxsize=16)
+def engine_for(url: str) -> Engine:
+    """One migrated engine per URL and process."""
+    if url.startswith("postgresql"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise MissingExtraError("psycopg", "pg") from None
+    engine = create_engine(url, future=True)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.begin() as connection:
+            config = _alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise UserError(
+            f"Cannot open campaign state at {engine.url.render_as_string(hide_password=True)}: {exc.orig}",
+            hint="Check MARKETPILOT_DATABASE_URL (postgresql+psycopg://user@host/db) or the home directory.",
+        ) from exc
+    return engine
+
+
+def open_state(settings: Settings) -> Engine:
+    return engine_for(settings.state_url)
+
+
+@contextmanager
+def session_scope(settings_or_engine: Settings | Engine) -> Iterator[Session]:
+    """A session whose work commits on success and rolls back on any error."""
+    engine = settings_or_engine if isinstance(settings_or_engine, Engine) else open_state(settings_or_engine)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session
