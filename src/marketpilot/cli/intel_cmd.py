@@ -139,3 +139,23 @@ def clv_predict(
         + (f", CLV total {result.clv_total:,.0f}" if result.clv_total is not None else "")
     )
     console.print(f"Written: {result.parquet} and {result.csv}")
+
+
+@app.command("rfm")
+def rfm_command(as_of: DateOption = None, home: HomeOption = None, json_out: JsonOption = False) -> None:
+    """RFM scores and the eight classic classes (重要价值客户 …) for every customer in the store."""
+    from marketpilot.analytics.rfm import run_rfm
+
+    summary, _ = run_rfm(settings_for(home), as_of=_date(as_of, "--as-of"))
+    if json_out:
+        print_json(summary.model_dump(mode="json"))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"RFM as of {summary.as_of}: {summary.customers} customers")
+    for column in ("Class", "类别", "Customers", "Share", "Revenue share"):
+        table.add_column(column)
+    for c in summary.classes:
+        table.add_row(c.name_en, c.name_zh, str(c.customers), f"{c.share:.1%}", f"{c.revenue_share:.1%}")
+    console.print(table)
+    console.print(f"Written: {summary.parquet} and {summary.csv}")

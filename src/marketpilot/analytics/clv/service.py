@@ -146,7 +146,7 @@ def fit_clv(
 
 
 def _has_values(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(value) > 0 FROM _tx").fetchone()[0])
+    return bool(con.execute("SELECT count(value) > 0 FROM _tx").fetchall()[0][0])
 
 
 def predict_clv(

@@ -125,23 +125,23 @@ def register_file_transactions(
     )
     bad = con.execute(
         "SELECT row_no, raw_date FROM _parsed WHERE day IS NULL AND raw_date IS NOT NULL LIMIT 1"
-    ).fetchone()
-    if bad is not None:
+    ).fetchall()
+    if bad:
         raise UserError(
-            f"{path}: row {bad[0]}, column '{date_col}': cannot read {bad[1]!r} as a date.",
+            f"{path}: row {bad[0][0]}, column '{date_col}': cannot read {bad[0][1]!r} as a date.",
             hint="Pass --date-format, e.g. --date-format %Y%m%d or '%d/%m/%Y %H:%M'.",
         )
     if value_col:
         bad = con.execute(
             "SELECT row_no, raw_value FROM _parsed WHERE value IS NULL AND raw_value IS NOT NULL LIMIT 1"
-        ).fetchone()
-        if bad is not None:
-            raise UserError(f"{path}: row {bad[0]}, column '{value_col}': {bad[1]!r} is not a number.")
+        ).fetchall()
+        if bad:
+            raise UserError(f"{path}: row {bad[0][0]}, column '{value_col}': {bad[0][1]!r} is not a number.")
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {TX_VIEW} AS
         SELECT customer_id, day, value FROM _parsed WHERE customer_id IS NOT NULL AND day IS NOT NULL"""
     )
-    return int(con.execute("SELECT count(*) FROM _parsed WHERE customer_id IS NULL").fetchone()[0])
+    return int(con.execute("SELECT count(*) FROM _parsed WHERE customer_id IS NULL").fetchall()[0][0])
 
 
 def _date_expression(column: str, duck_type: str, date_format: str | None) -> str:
@@ -167,7 +167,7 @@ def register_store_transactions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def date_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
-    first, last = con.execute(f"SELECT min(day), max(day) FROM {TX_VIEW}").fetchone()
+    first, last = con.execute(f"SELECT min(day), max(day) FROM {TX_VIEW}").fetchall()[0]
     if first is None:
         raise UserError("No transactions to summarise (after removing guest rows and cancellations).")
     return first, last
