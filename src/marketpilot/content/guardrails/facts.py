@@ -18,7 +18,19 @@ from marketpilot.content.guardrails.base import Violation
 from marketpilot.content.numbers import NUM, fmt_amount, parse_number
 
 Role = Literal[
-    "list", "sale", "price", "off", "threshold", "money", "rate", "percent", "buy", "get", "stock", "date"
+    "list",
+    "sale",
+    "price",
+    "off",
+    "threshold",
+    "coupon",
+    "money",
+    "rate",
+    "percent",
+    "buy",
+    "get",
+    "stock",
+    "date",
 ]
 
 MONEY_TOL = 0.011  # one fen/cent of rounding
@@ -71,13 +83,13 @@ _PATTERNS: list[tuple[re.Pattern[str], tuple[Role, ...]]] = [
     # 满300减50 / 每满300元减50元 / spend $100 get $10 off
     (
         re.compile(rf"(?:每)?满\s*{_MONEY_A}\s*(?P<mark>立?减|省)\s*{_MONEY_B}"),
-        ("threshold", "off"),
+        ("threshold", "coupon"),
     ),
     (
         re.compile(
             rf"(?i)(?:spend|orders? over|over)\s*{_MONEY_A},?\s*(?P<mark>get|save|take)\s*{_MONEY_B}\s*off"
         ),
-        ("threshold", "off"),
+        ("threshold", "coupon"),
     ),
     # 买二送一 / 买2件送1件 / 买2赠1 / buy 2 get 1 (free)
     (
@@ -273,6 +285,7 @@ def _allowed_money(brief: Brief) -> dict[Role, set[float]]:
         "price": list_prices | sale_prices,
         "off": off,
         "threshold": thresholds,
+        "coupon": {o.coupon_amount} if o.coupon_amount else set(),
     }
     allowed["money"] = set().union(*allowed.values())
     return allowed
@@ -293,6 +306,7 @@ _ROLE_NAMES = {
     "price": "price",
     "off": "saving",
     "threshold": "spend threshold",
+    "coupon": "coupon amount",
     "money": "amount",
 }
 
