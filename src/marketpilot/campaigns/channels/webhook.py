@@ -1,0 +1,79 @@
+"""HTTP POST to an SMS/push gateway (also the `webhook` channel), HMAC-SHA256 signed.
+
+Headers: X-MarketPilot-Signature: sha256=<hex of HMAC(secret, timestamp + "." + body)>,
+X-MarketPilot-Timestamp, and Idempotency-Key (single-message POSTs; batches carry a key per message).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import asdict
+
+import httpx
+
+from marketpilot.campaigns.channels.base import ChannelSettings, OutgoingMessage, SendResult, register_channel
+from marketpilot.config import Settings
+from marketpilot.errors import UserError
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+class WebhookChannel:
+    customer_facing = True
+
+    def __init__(self, name: str, settings: Settings, options: ChannelSettings) -> None:
+        if not options.webhook_url:
+            raise UserError(
+                f"The {name} channel needs a gateway URL.", hint="Set MARKETPILOT_WEBHOOK_URL=https://…"
+            )
+        self.name = name
+        self.url = options.webhook_url
+        self.batch_size = max(1, options.webhook_batch_size)
+        self.secret = settings.secret()
+        self.client = httpx.Client(timeout=options.webhook_timeout_s)
+
+    def _post(self, payload: dict, key: str | None) -> httpx.Response:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-MarketPilot-Timestamp": stamp,
+            "X-MarketPilot-Signature": sign(self.secret, stamp, body),
+        }
+        if key:
+            headers["Idempotency-Key"] = key
+        return self.client.post(self.url, content=body, headers=headers)
+
+    def send(self, messages: list[OutgoingMessage]) -> list[SendResult]:
+        records = [{k: v for k, v in asdict(m).items() if v is not None} for m in messages]
+        if self.batch_size == 1:
+            chunks = [
+                ([m], {"message": r}, m.idempotency_key) for m, r in zip(messages, records, strict=True)
+            ]
+        else:
+            chunks = [(messages, {"messages": records}, None)]
+        results = []
+        for chunk, payload, key in chunks:
+            try:
+                response = self._post(payload, key)
+                error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            results += [SendResult(m.idempotency_key, error is None, error) for m in chunk]
+        return results
+
+    def close(self) -> None:
+        self.client.close()
+
+
+for _name in ("webhook", "sms", "push"):
+    register_channel(_name)(lambda s, o, _n=_name: WebhookChannel(_n, s, o))
