@@ -1,0 +1,316 @@
+"""The load service: read → validate everything → pseudonymise → write all tables in one transaction.
+
+Staging happens in temporary DuckDB tables on the store's connection, so nothing is materialised in
+Python and nothing reaches the store's tables before every check has passed. Writes are upserts by
+natural key, so loading the same file twice leaves the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from pydantic import BaseModel, Field
+
+from marketpilot.config import Settings
+from marketpilot.data.mapping import (
+    PII_FIELDS,
+    ColumnRule,
+    Mapping,
+    TableMapping,
+    auto_mapping,
+    compile_table,
+    load_mapping,
+)
+from marketpilot.data.readers import ROW, Source, open_source
+from marketpilot.data.schema import TABLES
+from marketpilot.data.store import Store
+from marketpilot.data.validate import Check, Problem, duplicate_keys, ident, run_checks
+from marketpilot.errors import UserError, ValidationFailed
+from marketpilot.privacy.pseudonymise import (
+    EMAIL_RE,
+    PHONE_RE,
+    contact_kind_sql,
+    is_personal_sql,
+    pseudonym_sql,
+)
+
+# Write order: parents before children (there are no FK constraints, but readers see a consistent order).
+TABLE_ORDER = ("customers", "customer_pii", "products", "orders", "order_items", "events", "reviews")
+PII_PREFIX = "__pii_"
+
+
+class LoadReport(BaseModel):
+    """What a load did. `--json` prints the first four fields."""
+
+    table: str
+    rows_loaded: int
+    rows_rejected: int
+    warnings: list[str] = Field(default_factory=list)
+    tables: dict[str, int] = Field(default_factory=dict, description="rows written per table")
+    source: str = ""
+    encoding: str | None = None
+
+    def public(self) -> dict[str, object]:
+        return self.model_dump(include={"table", "rows_loaded", "rows_rejected", "warnings"})
+
+
+@dataclass
+class Plan:
+    """Staged temp tables (canonical name → temp table), ready to write."""
+
+    stages: dict[str, str]
+    rows_total: int
+    rows_rejected: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_file(
+    settings: Settings,
+    path: Path | str,
+    table: str = "auto",
+    *,
+    preset: str | None = None,
+    mapping: Path | str | Mapping | None = None,
+) -> LoadReport:
+    """Load one export file. `table` is a canonical table, or `auto` for presets/multi-table mappings
+    (with a preset, naming one of its tables loads only that table)."""
+    from marketpilot.data.presets import get_preset
+
+    path = Path(path)
+    if preset and mapping:
+        raise UserError("Give either --preset or --mapping, not both.")
+    with Store.open(settings) as store:
+        con = store.con
+        if preset:
+            chosen = get_preset(preset)
+            source = chosen.open(con, path)
+            plan = chosen.stage(con, source)
+            plan.stages = _only(plan.stages, table, f"preset '{preset}'")
+        else:
+            spec_map = load_mapping(Path(mapping)) if isinstance(mapping, str | Path) else mapping
+            source = open_source(
+                con,
+                path,
+                encoding=spec_map.encoding if spec_map else "auto",
+                delimiter=spec_map.delimiter if spec_map else None,
+                sheet=spec_map.sheet if spec_map else None,
+            )
+            plan = stage_mapped(
+                con, source, table, spec_map, spec_map.currency if spec_map else None, settings
+            )
+        plan.warnings += protect_personal_data(con, plan, settings.secret())
+        with store.transaction():
+            written = {
+                name: store.upsert(name, con.table(plan.stages[name]))
+                for name in TABLE_ORDER
+                if name in plan.stages
+            }
+        for temp in plan.stages.values():
+            con.execute(f"DROP TABLE IF EXISTS {ident(temp)}")
+    analytic = [t for t in written if not TABLES[t].private]
+    return LoadReport(
+        table=",".join(analytic),
+        rows_loaded=plan.rows_total - plan.rows_rejected,
+        rows_rejected=plan.rows_rejected,
+        warnings=plan.warnings,
+        tables=written,
+        source=str(path),
+        encoding=source.encoding,
+    )
+
+
+def _only(stages: dict[str, str], table: str, what: str) -> dict[str, str]:
+    if table in ("auto", "all"):
+        return stages
+    if table not in stages:
+        raise UserError(
+            f"{what} does not fill table '{table}'.", hint=f"Use 'auto' or one of {', '.join(stages)}."
+        )
+    return {table: stages[table]}
+
+
+def stage_mapped(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    table: str,
+    mapping: Mapping | None,
+    currency: str | None,
+    settings: Settings,
+) -> Plan:
+    """Stage one or more tables from a mapping, or one table by matching headers to column names."""
+    warnings: list[str] = []
+    if mapping is None:
+        if table in ("auto", "all"):
+            raise UserError(
+                "Name the table to load (e.g. `marketpilot load orders FILE`).", hint="Or use --preset."
+            )
+        spec = TABLES.get(table)
+        if spec is None or spec.private:
+            raise UserError(
+                f"Unknown table '{table}'.",
+                hint=f"Tables: {', '.join(n for n, s in TABLES.items() if not s.private)}",
+            )
+        tmap = auto_mapping(spec, source)
+        warnings += _recognise_contact_columns(con, source, tmap)
+        tables = {table: tmap}
+    else:
+        tables = dict(mapping.tables) if table in ("auto", "all") else {table: _pick(mapping, table)}
+    problems: list[str] = []
+    stages: dict[str, str] = {}
+    cur = currency or settings.currency
+    for name, tmap in tables.items():
+        selects, checks, missing = compile_table(name, tmap, source, currency=cur)
+        if missing:
+            problems += missing
+            continue
+        problems += [str(p) for p in run_checks(con, source.view, checks)]
+        stages[name] = _stage(con, name, tmap, source, selects)
+    if not problems:
+        problems += [
+            str(p) for name, stage in stages.items() for p in _stage_problems(con, name, stage, tables)
+        ]
+    rows = source.count(con)
+    if rows == 0:
+        problems.append("no data rows: the file has a header but nothing under it")
+    if problems:
+        for temp in stages.values():
+            con.execute(f"DROP TABLE IF EXISTS {ident(temp)}")
+        raise ValidationFailed(
+            problems, source=str(source.path), hint="Nothing was written; fix the file or mapping."
+        )
+    for name, tmap in tables.items():
+        mapped = ", ".join(f"{r.source}→{c}" for c, r in tmap.columns.items() if r.source)
+        warnings.insert(0, f"{name}: columns {mapped}")
+    return Plan(stages=stages, rows_total=rows, warnings=warnings)
+
+
+def _pick(mapping: Mapping, table: str) -> TableMapping:
+    if table not in mapping.tables:
+        raise UserError(f"The mapping has no table '{table}'.", hint=f"It maps: {', '.join(mapping.tables)}.")
+    return mapping.tables[table]
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection, name: str, tmap: TableMapping, source: Source, selects: list[str]
+) -> str:
+    temp = f"stage_{name}"
+    body = f"SELECT {', '.join(selects)} FROM {ident(source.view)}"
+    if tmap.duplicates == "first":
+        key = TABLES[name].key
+        cols = [s.rsplit(" AS ", 1)[-1] for s in selects[1:]]
+        aggs = ", ".join(
+            f"arg_min({c}, {ROW}) FILTER (WHERE {c} IS NOT NULL) AS {c}"
+            for c in cols
+            if c.strip('"') not in key
+        )
+        keys = ", ".join(ident(k) for k in key)
+        body = f"SELECT min({ROW}) AS {ROW}, {keys}, {aggs} FROM ({body}) GROUP BY {keys}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(temp)} AS {body}")
+    return temp
+
+
+def _stage_problems(
+    con: duckdb.DuckDBPyConnection, name: str, stage: str, tables: dict[str, TableMapping]
+) -> list[Problem]:
+    spec = TABLES[name]
+    checks = [
+        _required_check(c, tables[name].columns[c].source or c)
+        for c in spec.required
+        if c in tables[name].columns
+    ]
+    problems = run_checks(con, stage, checks)
+    return problems + duplicate_keys(con, stage, spec.key)
+
+
+def _required_check(column: str, label: str) -> Check:
+    return Check(label, f"{ident(column)} IS NULL", "NULL", f"a value ('{column}' is required)")
+
+
+def _recognise_contact_columns(
+    con: duckdb.DuckDBPyConnection, source: Source, tmap: TableMapping
+) -> list[str]:
+    """Unmapped columns whose values are mostly e-mail addresses / phone numbers are personal data too."""
+    if "customer_id" not in tmap.columns:
+        return []
+    used = {r.source for r in tmap.columns.values()}
+    warnings = []
+    for col in source.columns:
+        if (
+            col in used
+            or source.types[col] != "VARCHAR"
+            or any(k in tmap.columns for k in ("email", "phone"))
+        ):
+            continue
+        c = ident(col)
+        share_email, share_phone = con.execute(
+            f"SELECT avg(regexp_matches({c}, '{EMAIL_RE}')::INT), "
+            f"avg(regexp_matches({c}, '{PHONE_RE}')::INT) "
+            f"FROM (SELECT trim({c}) AS {c} FROM {ident(source.view)} WHERE {c} IS NOT NULL LIMIT 1000)"
+        ).fetchall()[0]
+        for kind, share in (("email", share_email), ("phone", share_phone)):
+            if share is not None and share >= 0.8 and kind not in tmap.columns:
+                tmap.columns[kind] = ColumnRule(source=col)
+                warnings.append(
+                    f"column '{col}' holds {kind} values: kept only in the private customer_pii table"
+                )
+    return warnings
+
+
+def protect_personal_data(con: duckdb.DuckDBPyConnection, plan: Plan, secret: bytes) -> list[str]:
+    """Move personal columns out of the staged analytics tables into a staged `customer_pii`, and replace
+    customer ids that are e-mails/phones by keyed pseudonyms (the original kept as source_id)."""
+    warnings: list[str] = []
+    pii_parts: list[str] = []
+    for name, stage in list(plan.stages.items()):
+        if "customer_id" not in TABLES[name].column_names:
+            continue
+        columns = [r[0] for r in con.execute(f"DESCRIBE {ident(stage)}").fetchall()]
+        pii_cols = [c for c in columns if c.startswith(PII_PREFIX)]
+        cid = ident("customer_id")
+        personal = is_personal_sql(cid)
+        n_personal = con.execute(
+            f"SELECT count(DISTINCT customer_id) FILTER (WHERE {personal}) FROM {ident(stage)}"
+        ).fetchall()[0][0]
+        if not pii_cols and not n_personal:
+            continue
+        pseudo = f"CASE WHEN {personal} THEN {pseudonym_sql(cid, secret)} ELSE {cid} END"
+        kind = contact_kind_sql(cid)
+        fields = []
+        for f in PII_FIELDS:
+            own = ident(PII_PREFIX + f) if PII_PREFIX + f in pii_cols else "NULL"
+            from_id = f"CASE WHEN {kind} = '{f}' THEN {cid} END" if f in ("email", "phone") else "NULL"
+            fields.append(f"coalesce({own}, {from_id}) AS {f}")
+        any_pii = " OR ".join([personal, *(f"{ident(c)} IS NOT NULL" for c in pii_cols)])
+        pii_parts.append(
+            f"SELECT {ROW}, {pseudo} AS customer_id, CASE WHEN {personal} THEN {cid} END AS source_id, "
+            f"{', '.join(fields)} FROM {ident(stage)} WHERE {any_pii}"
+        )
+        exclude = f"EXCLUDE ({', '.join(ident(c) for c in pii_cols)})" if pii_cols else ""
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {ident(stage + '_safe')} AS "
+            f"SELECT * {exclude} REPLACE ({pseudo} AS customer_id) FROM {ident(stage)}"
+        )
+        con.execute(f"DROP TABLE {ident(stage)}")
+        plan.stages[name] = stage + "_safe"
+        if n_personal:
+            warnings.append(
+                f"{name}: {n_personal} customer id(s) were e-mail addresses or phone numbers; replaced by "
+                "keyed pseudonyms (originals only in the private customer_pii table)"
+            )
+        if pii_cols:
+            kinds = ", ".join(c.removeprefix(PII_PREFIX) for c in pii_cols)
+            warnings.append(
+                f"{name}: personal columns ({kinds}) stored only in the private customer_pii table"
+            )
+    if pii_parts:
+        latest = ", ".join(
+            f"arg_max({c}, {ROW}) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in (*PII_FIELDS, "source_id")
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE stage_customer_pii AS SELECT customer_id, {latest} "
+            f"FROM ({' UNION ALL '.join(pii_parts)}) GROUP BY customer_id"
+        )
+        plan.stages["customer_pii"] = "stage_customer_pii"
+    return warnings

@@ -1,0 +1,304 @@
+"""YAML mappings from any export's columns to the canonical columns, and the SQL they compile to.
+
+    table: orders                  # or `tables: {orders: {...}, order_items: {...}}`
+    currency: CNY                  # default for *_minor columns and `currency`
+    columns:
+      order_id: 订单编号            # a plain string = the source column
+      ordered_at: {from: 下单时间, format: "%Y/%m/%d %H:%M"}
+      total_minor: {from: 实付金额}          # money in major units (元) → minor units (分)
+      status: {from: 订单状态, values: {交易成功: completed, 交易关闭: cancelled}}
+      channel: {value: 天猫}                 # a constant
+      line_no: {line_number_within: order_id}  # 1, 2, … per order in file order
+
+Without a mapping, columns are matched by canonical name or a zh/en alias (see ALIASES).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from marketpilot.data.readers import ROW, Source
+from marketpilot.data.schema import TABLES, Column, TableSpec
+from marketpilot.data.validate import Check, ident, sql_literal
+from marketpilot.errors import UserError
+from marketpilot.privacy.pseudonymise import normalise_header, pii_kind_of_header
+
+PII_FIELDS = ("name", "phone", "email", "address")
+# Currencies whose minor unit is not 1/100.
+MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3, "JOD": 3, "OMR": 3}
+
+ALIASES: dict[str, tuple[str, ...]] = {
+    "customer_id": ("customerid", "customer", "userid", "buyerid", "memberid", "客户id", "客户编号",
+                    "会员id", "会员编号", "用户id", "买家id", "买家会员名", "买家昵称"),
+    "order_id": ("orderid", "orderno", "ordernumber", "invoiceno", "invoice", "订单号", "订单编号", "订单id"),
+    "ordered_at": ("orderdate", "ordertime", "createdat", "date", "下单时间", "订单创建时间", "创建时间",
+                   "付款时间", "成交时间"),
+    "product_id": ("sku", "itemid", "stockcode", "productcode", "商品id", "商品编码", "商品编号", "货号",
+                   "宝贝id"),
+    "quantity": ("qty", "lineitemquantity", "数量", "购买数量", "商品数量", "件数"),
+    "unit_price_minor": ("unitprice", "price", "lineitemprice", "单价", "商品单价", "价格"),
+    "price_minor": ("price", "售价", "价格", "单价"),
+    "cost_minor": ("cost", "成本", "成本价"),
+    "total_minor": ("total", "amount", "ordertotal", "订单金额", "实付金额", "实付款", "支付金额", "金额"),
+    "discount_minor": ("discount", "discountamount", "优惠金额", "折扣金额"),
+    "currency": ("币种", "货币"),
+    "status": ("orderstatus", "financialstatus", "订单状态", "状态", "交易状态"),
+    "channel": ("source", "saleschannel", "渠道", "来源", "销售渠道"),
+    "country": ("国家", "国家地区"),
+    "city": ("城市", "市", "收货城市"),
+    "category": ("类目", "分类", "品类", "商品类目", "producttype"),
+    "subcategory": ("子类目", "二级类目"),
+    "brand": ("vendor", "品牌"),
+    "stock": ("inventory", "库存"),
+    "description": ("描述", "商品描述", "bodyhtml"),
+    "created_at": ("signupdate", "registeredat", "注册时间", "创建时间"),
+    "acquisition_channel": ("注册渠道", "获客渠道"),
+    "gender": ("sex", "性别"),
+    "birth_year": ("出生年份",),
+    "event_type": ("behavior", "behaviortype", "action", "行为", "行为类型"),
+    "occurred_at": ("timestamp", "eventtime", "time", "时间", "行为时间"),
+    "session_id": ("session", "会话id"),
+    "rating": ("stars", "score", "评分", "星级"),
+    "text": ("review", "comment", "content", "body", "评价", "评价内容", "评论", "评论内容", "内容"),
+    "language": ("lang", "语言"),
+    "review_id": ("评价id", "评论id"),
+    "event_id": ("事件id",),
+    "name": ("title", "productname", "商品名称", "商品标题", "宝贝标题", "品名", "名称"),
+}  # fmt: skip
+
+
+class ColumnRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    source: str | None = Field(default=None, alias="from")
+    value: str | int | float | bool | None = None
+    format: str | None = None
+    unit: Literal["major", "minor"] = "major"
+    values: dict[str, str] | None = None
+    line_number_within: str | None = None
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> ColumnRule:
+        origins = sum(x is not None for x in (self.source, self.value, self.line_number_within))
+        if origins != 1:
+            raise ValueError("give exactly one of `from`, `value` or `line_number_within`")
+        return self
+
+
+class TableMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, ColumnRule]
+    # Exports such as Shopify repeat order-level fields on every line: `first` keeps, per key, the first
+    # non-empty value of each column instead of treating the repetition as duplicate keys.
+    duplicates: Literal["error", "first"] = "error"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_strings(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("columns"), dict):
+            cols = {k: {"from": v} if isinstance(v, str) else v for k, v in data["columns"].items()}
+            data = {**data, "columns": cols}
+        return data
+
+
+class Mapping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tables: dict[str, TableMapping]
+    currency: str | None = None
+    encoding: str = "auto"
+    delimiter: str | None = None
+    sheet: str | int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_table(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "table" in data:
+            data = dict(data)
+            table = data.pop("table")
+            entry = {k: data.pop(k) for k in ("columns", "duplicates") if k in data}
+            data["tables"] = {table: entry}
+        return data
+
+    @model_validator(mode="after")
+    def _known_columns(self) -> Mapping:
+        for table, tmap in self.tables.items():
+            spec = TABLES.get(table)
+            if spec is None or spec.private:
+                raise ValueError(f"unknown table '{table}'; use one of {', '.join(_loadable())}")
+            allowed = set(spec.column_names) | (
+                set(PII_FIELDS) if "customer_id" in spec.column_names else set()
+            )
+            unknown = sorted(set(tmap.columns) - allowed)
+            if unknown:
+                raise ValueError(f"table '{table}' has no column(s) {', '.join(unknown)}")
+        return self
+
+
+def _loadable() -> list[str]:
+    return [name for name, spec in TABLES.items() if not spec.private]
+
+
+def load_mapping(path: Path) -> Mapping:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return Mapping.model_validate(raw)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such mapping file.") from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise UserError(
+            f"{path}: invalid mapping: {exc}", hint="See docs/data.md, 'Mapping files'."
+        ) from None
+
+
+def auto_mapping(spec: TableSpec, source: Source) -> TableMapping:
+    """Match source headers to the table's columns (and personal columns) by name or alias."""
+    by_key = {normalise_header(c): c for c in source.columns}
+    columns: dict[str, ColumnRule] = {}
+    for col in spec.columns:
+        if normalise_header(col.name) in by_key:
+            columns[col.name] = ColumnRule(source=by_key[normalise_header(col.name)], unit="minor")
+            continue
+        bare = col.name.removesuffix("_minor")
+        candidates = (bare, *ALIASES.get(col.name, ()), *(ALIASES["name"] if col.name == "name" else ()))
+        found = next((by_key[normalise_header(a)] for a in candidates if normalise_header(a) in by_key), None)
+        if found is not None and found not in {r.source for r in columns.values()}:
+            columns[col.name] = ColumnRule(source=found)
+    if "customer_id" in spec.column_names:
+        used = {r.source for r in columns.values()}
+        for header in source.columns:
+            kind = pii_kind_of_header(header)
+            if kind and header not in used and kind not in columns:
+                columns[kind] = ColumnRule(source=header)
+    return TableMapping(columns=columns)
+
+
+# --- column expressions -------------------------------------------------------------------------
+
+
+def text_sql(expr: str) -> str:
+    return f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
+
+
+def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
+    """Minor units from an amount; text may carry currency symbols and thousands separators."""
+    if source_type.startswith(("DECIMAL", "DOUBLE", "FLOAT", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT")):
+        number = f"CAST({expr} AS DECIMAL(38, 6))"
+    else:
+        cleaned = rf"regexp_replace({text_sql(expr)}, '[¥￥$€£,\s]|RMB|CNY|USD|元', '', 'g')"
+        number = f"TRY_CAST({cleaned} AS DECIMAL(38, 6))"
+    scale = 10**digits if unit == "major" else 1
+    return f"CAST(round({number} * {scale}) AS BIGINT)"
+
+
+def integer_sql(expr: str, source_type: str) -> str:
+    if source_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"):
+        return f"CAST({expr} AS BIGINT)"
+    # '6' and '6.0' (spreadsheets write integers as floats) are integers; '6.5' is not.
+    number = f"TRY_CAST({text_sql(expr)} AS DECIMAL(38, 6))"
+    return f"CASE WHEN {number} = trunc({number}) THEN CAST({number} AS BIGINT) END"
+
+
+def temporal_sql(expr: str, source_type: str, target: str, fmt: str | None) -> str:
+    if fmt:
+        return f"CAST(try_strptime({text_sql(expr)}, {sql_literal(fmt)}) AS {target})"
+    if source_type.startswith(("TIMESTAMP", "DATE")):
+        return f"CAST({expr} AS {target})"
+    return f"TRY_CAST({text_sql(expr)} AS {target})"
+
+
+def boolean_sql(expr: str) -> str:
+    lowered = f"lower({text_sql(expr)})"
+    return (
+        f"CASE WHEN {lowered} IN ('是', 'y', 'yes') THEN true WHEN {lowered} IN ('否', 'n', 'no') THEN false "
+        f"ELSE TRY_CAST({lowered} AS BOOLEAN) END"
+    )
+
+
+EXPECTED = {
+    "VARCHAR": "text",
+    "INTEGER": "a whole number",
+    "BIGINT": "a whole number",
+    "DOUBLE": "a number",
+    "BOOLEAN": "true/false (是/否)",
+    "TIMESTAMP": "a date/time such as 2024-11-11 20:00:00",
+    "DATE": "a date such as 2024-11-11",
+}
+
+
+def typed_sql(col: Column, rule: ColumnRule, raw: str, source_type: str, currency: str) -> tuple[str, str]:
+    """(SQL giving the canonical value, what a valid source value looks like)."""
+    if rule.values:
+        cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in rule.values.items())
+        raw = f"CASE {text_sql(raw)} {cases} ELSE {text_sql(raw)} END"
+        source_type = "VARCHAR"
+    if col.name.endswith("_minor"):
+        digits = MINOR_DIGITS.get(currency.upper(), 2)
+        unit_doc = "major units, e.g. 12.34" if rule.unit == "major" else "minor units, e.g. 1234"
+        return money_sql(raw, source_type, unit=rule.unit, digits=digits), f"an amount in {unit_doc}"
+    if col.type in ("INTEGER", "BIGINT"):
+        return integer_sql(raw, source_type), EXPECTED[col.type]
+    if col.type in ("TIMESTAMP", "DATE"):
+        expected = f"a date/time in the format {rule.format}" if rule.format else EXPECTED[col.type]
+        return temporal_sql(raw, source_type, col.type, rule.format), expected
+    if col.type == "BOOLEAN":
+        return boolean_sql(raw), EXPECTED["BOOLEAN"]
+    if col.type == "DOUBLE":
+        return f"TRY_CAST({text_sql(raw)} AS DOUBLE)", EXPECTED["DOUBLE"]
+    return text_sql(raw), EXPECTED["VARCHAR"]
+
+
+def compile_table(
+    table: str, tmap: TableMapping, source: Source, *, currency: str
+) -> tuple[list[str], list[Check], list[str]]:
+    """(SELECT list of canonical + PII columns, checks on the source, missing-column problems)."""
+    spec = TABLES[table]
+    missing = [
+        r.source for r in tmap.columns.values() if r.source is not None and r.source not in source.types
+    ]
+    problems = [f"column '{m}' is not in the file (columns: {', '.join(source.columns)})" for m in missing]
+    unmapped_required = [c for c in spec.required if c not in tmap.columns]
+    problems += [
+        f"no column for required '{c}' in table {table}; name a column '{c}' or map it in a mapping file"
+        for c in unmapped_required
+    ]
+    if problems:
+        return [], [], problems
+    selects = [ROW]
+    checks: list[Check] = []
+    ordered = [
+        c for c in spec.columns if c.name in tmap.columns and not tmap.columns[c.name].line_number_within
+    ]
+    for col in ordered:
+        rule = tmap.columns[col.name]
+        if rule.value is not None:
+            raw, source_type, label = sql_literal(str(rule.value)), "VARCHAR", f"(constant for {col.name})"
+        else:
+            assert rule.source is not None
+            raw, source_type, label = ident(rule.source), source.types[rule.source], rule.source
+        typed, expected = typed_sql(col, rule, raw, source_type, currency)
+        selects.append(f"{typed} AS {ident(col.name)}")
+        checks.append(Check(label, f"{text_sql(raw)} IS NOT NULL AND ({typed}) IS NULL", raw, expected))
+    for col in spec.columns:
+        rule = tmap.columns.get(col.name)
+        if rule is not None and rule.line_number_within:
+            within = tmap.columns.get(rule.line_number_within)
+            if within is None or within.source is None:
+                raise UserError(
+                    f"line_number_within: '{rule.line_number_within}' is not mapped from a column."
+                )
+            selects.append(
+                f"row_number() OVER (PARTITION BY {ident(within.source)} ORDER BY {ROW}) AS {ident(col.name)}"
+            )
+    for kind in PII_FIELDS:
+        rule = tmap.columns.get(kind)
+        if rule is not None and rule.source is not None:
+            selects.append(f"{text_sql(ident(rule.source))} AS {ident('__pii_' + kind)}")
+    if "currency" in spec.column_names and "currency" not in tmap.columns:
+        selects.append(f"{sql_literal(currency)} AS currency")
+    return selects, checks, []

@@ -1,0 +1,102 @@
+"""Vectorised validation: each check is one SQL predicate over a source view; every problem is collected
+(file, row, column, value, what was expected) before anything is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+from pydantic import BaseModel
+
+from marketpilot.data.readers import ROW
+from marketpilot.errors import ValidationFailed
+
+SAMPLE_ROWS = 5  # rows named per problem kind; the count of the rest is reported
+
+
+class Problem(BaseModel):
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+    expected: str
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            part
+            for part in (
+                f"row {self.row}" if self.row is not None else "",
+                f"column '{self.column}'" if self.column else "",
+                f"value {self.value!r}" if self.value is not None else "",
+            )
+            if part
+        )
+        return f"{where}: expected {self.expected}" if where else f"expected {self.expected}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """Rows where `bad` (SQL) is true violate the check; `value` (SQL) is what the user is shown."""
+
+    column: str
+    bad: str
+    value: str
+    expected: str
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def run_checks(con: duckdb.DuckDBPyConnection, view: str, checks: list[Check]) -> list[Problem]:
+    problems: list[Problem] = []
+    for check in checks:
+        rows = con.execute(
+            f"SELECT {ROW}, CAST({check.value} AS VARCHAR), count(*) OVER () FROM {ident(view)} "
+            f"WHERE {check.bad} ORDER BY {ROW} LIMIT {SAMPLE_ROWS}"
+        ).fetchall()
+        problems += [
+            Problem(row=r, column=check.column, value=v, expected=check.expected) for r, v, _ in rows
+        ]
+        if rows and rows[0][2] > len(rows):
+            problems.append(
+                Problem(
+                    column=check.column, expected=f"{check.expected} ({rows[0][2] - len(rows)} more rows)"
+                )
+            )
+    return problems
+
+
+def duplicate_keys(
+    con: duckdb.DuckDBPyConnection, view: str, key: tuple[str, ...], *, label: str | None = None
+) -> list[Problem]:
+    """Rows sharing a natural key: loading them would keep only one, so they are an error."""
+    cols = ", ".join(ident(k) for k in key)
+    rows = con.execute(
+        f"SELECT concat_ws(' / ', {cols}), list({ROW} ORDER BY {ROW})[1:{SAMPLE_ROWS}], count(*) OVER () "
+        f"FROM {ident(view)} WHERE {' AND '.join(f'{ident(k)} IS NOT NULL' for k in key)} "
+        f"GROUP BY ALL HAVING count(*) > 1 ORDER BY min({ROW}) LIMIT {SAMPLE_ROWS}"
+    ).fetchall()
+    name = label or " + ".join(key)
+    problems = [
+        Problem(
+            row=dup_rows[0],
+            column=name,
+            value=value,
+            expected=f"each {name} once, but rows {', '.join(map(str, dup_rows))} share it",
+        )
+        for value, dup_rows, _ in rows
+    ]
+    if rows and rows[0][2] > len(rows):
+        problems.append(
+            Problem(column=name, expected=f"unique keys ({rows[0][2] - len(rows)} more duplicated)")
+        )
+    return problems
+
+
+def raise_if_any(problems: list[Problem], source: str, *, hint: str | None = None) -> None:
+    if problems:
+        raise ValidationFailed([str(p) for p in problems], source=source, hint=hint)
