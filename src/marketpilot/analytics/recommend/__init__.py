@@ -1,0 +1,29 @@
+"""Recommendation: which products to put in front of each customer, measured on real data.
+
+Every recommender implements one interface (`Recommender`: fit / recommend / similar_items) and
+registers by name in `RECOMMENDERS`; `evaluate` compares them on a leakage-free time split and
+`serving` precomputes top-K tables with reasons for the campaigns.
+"""
+
+from marketpilot.analytics.recommend.base import RECOMMENDERS, Recommender, get_recommender, register
+from marketpilot.analytics.recommend.factor import ALSRecommender, BPRRecommender
+from marketpilot.analytics.recommend.hybrid import HybridRecommender
+from marketpilot.analytics.recommend.knn import ItemKNNRecommender, UserKNNRecommender
+from marketpilot.analytics.recommend.popularity import PopularityRecommender
+from marketpilot.analytics.recommend.repeat import RepeatRecommender
+from marketpilot.analytics.recommend.rules import Rules
+
+__all__ = [
+    "RECOMMENDERS",
+    "ALSRecommender",
+    "BPRRecommender",
+    "HybridRecommender",
+    "ItemKNNRecommender",
+    "PopularityRecommender",
+    "Recommender",
+    "RepeatRecommender",
+    "Rules",
+    "UserKNNRecommender",
+    "get_recommender",
+    "register",
+]

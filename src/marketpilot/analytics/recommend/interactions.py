@@ -1,0 +1,204 @@
+"""Interactions: the one input every recommender learns from.
+
+A canonical interactions frame has `customer_id`, `product_id`, `occurred_at` (datetime) and `weight`
+(float, > 0), plus optional columns a model may use (`event_type`, a segment column). This module
+validates such frames, reads them from files (CSV incl. .gz and GBK, Parquet) and turns them into
+integer codes and sparse user × item matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from marketpilot.errors import UserError, ValidationFailed
+
+USER, ITEM, TIME, WEIGHT, EVENT = "customer_id", "product_id", "occurred_at", "weight", "event_type"
+REQUIRED = (USER, ITEM, TIME)
+
+
+def validate_interactions(frame: pd.DataFrame, *, source: str = "interactions") -> pd.DataFrame:
+    """Check columns and types; return a copy with string ids, datetime time and float weights."""
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise ValidationFailed(
+            [f"missing column '{c}'" for c in missing],
+            source=source,
+            hint=f"An interactions frame needs the columns {', '.join(REQUIRED)} (and optionally '{WEIGHT}').",
+        )
+    out = frame.copy()
+    out[USER] = out[USER].astype(str)
+    out[ITEM] = out[ITEM].astype(str)
+    if not pd.api.types.is_datetime64_any_dtype(out[TIME]):
+        out[TIME] = parse_times(out[TIME], column=TIME, source=source)
+    out[WEIGHT] = out[WEIGHT].astype("float64") if WEIGHT in out.columns else 1.0
+    bad = out.index[~(out[WEIGHT] > 0)]
+    if len(bad):
+        raise ValidationFailed(
+            [f"row {int(r) + 1}: column '{WEIGHT}' must be > 0, got {out.at[r, WEIGHT]}" for r in bad[:20]],
+            source=source,
+        )
+    return out
+
+
+def parse_times(values: pd.Series, *, column: str, source: str) -> pd.Series:
+    """ISO dates/datetimes or Unix epoch seconds (milliseconds when the numbers are that large)."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all():
+        # Epoch seconds for any date after 1973 are > 1e8; milliseconds are > 1e11.
+        unit = "ms" if float(numeric.median()) > 1e11 else "s"
+        return pd.to_datetime(numeric, unit=unit)
+    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    bad = parsed.isna() & values.notna()
+    if values.isna().any() or bad.any():
+        rows = np.flatnonzero(bad.to_numpy() | values.isna().to_numpy())[:20]
+        raise ValidationFailed(
+            [
+                f"row {r + 2}: column '{column}' is not an ISO date/time or epoch seconds: {values.iloc[r]!r}"
+                for r in rows
+            ],
+            source=source,
+            hint="Use ISO 8601 (2024-11-11 or 2024-11-11T20:00:00) or Unix epoch seconds.",
+        )
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
+
+
+def parse_event_weights(text: str) -> dict[str, float]:
+    """`pv=1,cart=3,buy=5` → {"pv": 1.0, "cart": 3.0, "buy": 5.0}."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not name.strip() or not weight > 0:
+            raise UserError(
+                f"Bad event weight '{part}' in --event-weights.",
+                hint="Write it as pv=1,cart=3,buy=5 (weights > 0).",
+            )
+        weights[name.strip()] = weight
+    return weights
+
+
+def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise UserError(f"File not found: {path}")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        frame = pd.read_parquet(path)
+    else:
+        frame = None
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                frame = pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False, na_values=[""])
+                break
+            except UnicodeDecodeError:
+                continue
+        if frame is None:
+            raise UserError(f"{path}: not UTF-8 or GBK text.", hint="Save the file as UTF-8 CSV or Parquet.")
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise ValidationFailed(
+            [f"missing column '{c}'" for c in absent],
+            source=str(path),
+            hint=f"Columns in the file: {', '.join(map(str, frame.columns))}",
+        )
+    return frame[columns]
+
+
+def read_interactions(
+    path: Path,
+    *,
+    user_col: str,
+    item_col: str,
+    time_col: str,
+    event_col: str | None = None,
+    event_weights: Mapping[str, float] | None = None,
+    extra_cols: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """Read any interactions file into the canonical frame. Rows without a user or item are dropped
+    (anonymous traffic); events not named in `event_weights` are an error, not silently ignored."""
+    wanted = list(
+        dict.fromkeys([user_col, item_col, time_col, *([event_col] if event_col else []), *extra_cols])
+    )
+    raw = _read_table(Path(path), wanted)
+    raw = raw[raw[user_col].notna() & raw[item_col].notna()]
+    raw = raw[(raw[user_col].astype(str).str.strip() != "") & (raw[item_col].astype(str).str.strip() != "")]
+    frame = pd.DataFrame(
+        {
+            USER: raw[user_col].astype(str).str.strip().to_numpy(),
+            ITEM: raw[item_col].astype(str).str.strip().to_numpy(),
+            TIME: parse_times(raw[time_col].reset_index(drop=True), column=time_col, source=str(path)),
+        }
+    )
+    for col in extra_cols:
+        frame[col] = raw[col].to_numpy()
+    if event_col:
+        events = raw[event_col].astype(str).str.strip().to_numpy()
+        frame[EVENT] = events
+        if event_weights:
+            unknown = sorted(set(np.unique(events)) - set(event_weights))
+            if unknown:
+                raise UserError(
+                    f"{path}: event types without a weight: {', '.join(unknown[:10])}.",
+                    hint=f"Give every event type a weight, e.g. --event-weights {','.join(f'{e}=1' for e in unknown[:3])}",
+                )
+            frame[WEIGHT] = pd.Series(events).map(dict(event_weights)).to_numpy(dtype="float64")
+    if WEIGHT not in frame.columns:
+        frame[WEIGHT] = 1.0
+    if frame.empty:
+        raise UserError(f"{path}: no interactions with both a user and an item.")
+    return frame
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Integer-coded interactions: parallel arrays, one entry per row of the frame."""
+
+    users: np.ndarray  # int32 codes into user_index
+    items: np.ndarray  # int32 codes into item_index
+    weights: np.ndarray  # float32
+    age_days: np.ndarray  # float32, days before the end of the window (>= 0)
+    n_users: int
+    n_items: int
+
+    def matrix(self, weights: np.ndarray | None = None) -> sp.csr_matrix:
+        """User × item CSR, duplicate (user, item) rows summed."""
+        values = self.weights if weights is None else weights
+        return to_csr(self.users, self.items, values, (self.n_users, self.n_items))
+
+    def decayed(self, half_life_days: float | None) -> np.ndarray:
+        """Weights multiplied by 0.5 ** (age / half-life): recent behaviour counts more."""
+        if not half_life_days:
+            return self.weights
+        return (self.weights * np.exp2(-self.age_days / half_life_days)).astype(np.float32)
+
+
+def to_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    matrix = sp.csr_matrix((values.astype(np.float32), (rows, cols)), shape=shape)
+    matrix.sum_duplicates()
+    return matrix
+
+
+def encode(frame: pd.DataFrame, user_index: pd.Index, item_index: pd.Index) -> Encoded:
+    """Codes for a validated frame whose users and items are all in the indexes."""
+    users = user_index.get_indexer(frame[USER]).astype(np.int32)
+    items = item_index.get_indexer(frame[ITEM]).astype(np.int32)
+    times = frame[TIME].to_numpy(dtype="datetime64[ns]")
+    end = times.max()
+    age = ((end - times) / np.timedelta64(1, "D")).astype(np.float32)
+    return Encoded(
+        users=users,
+        items=items,
+        weights=frame[WEIGHT].to_numpy(dtype=np.float32),
+        age_days=age,
+        n_users=len(user_index),
+        n_items=len(item_index),
+    )
