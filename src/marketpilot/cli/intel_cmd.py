@@ -159,3 +159,91 @@ def rfm_command(as_of: DateOption = None, home: HomeOption = None, json_out: Jso
         table.add_row(c.name_en, c.name_zh, str(c.customers), f"{c.share:.1%}", f"{c.revenue_share:.1%}")
     console.print(table)
     console.print(f"Written: {summary.parquet} and {summary.csv}")
+
+
+propensity_app = typer.Typer(
+    help="Purchase propensity and churn models (LightGBM, calibrated).", no_args_is_help=True
+)
+app.add_typer(propensity_app, name="propensity")
+TargetOption = Annotated[str, typer.Option("--target", help="purchase (buys in the next N days) or churn.")]
+HorizonOption = Annotated[
+    int | None, typer.Option("--horizon-days", help="Outcome window; default 30 for purchase, 90 for churn.")
+]
+
+
+def _target(value: str) -> str:
+    if value not in ("purchase", "churn"):
+        raise UserError(f"--target must be purchase or churn, got {value!r}.")
+    return value
+
+
+@propensity_app.command("train")
+def propensity_train(
+    target: TargetOption = "purchase",
+    horizon_days: HorizonOption = None,
+    as_of: DateOption = None,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Train on a time split of the store, report held-out AUC / PR-AUC / lift, save a new version."""
+    from marketpilot.analytics.propensity import train_propensity
+
+    target = _target(target)
+    horizon = horizon_days or (30 if target == "purchase" else 90)
+    report = train_propensity(
+        settings_for(home),
+        target=target,
+        horizon_days=horizon,
+        as_of=_date(as_of, "--as-of"),  # type: ignore[arg-type]
+    )
+    if json_out:
+        print_json(report.model_dump(mode="json"))
+        return
+    t = report.test
+    console.print(
+        f"{report.target} in {report.horizon_days} days, model {report.version}: held-out AUC {t.auc:.3f} "
+        f"(RFM logistic baseline {report.baseline_rfm_logistic_auc:.3f}), PR-AUC {t.pr_auc:.3f}, "
+        f"base rate {t.base_rate:.1%}, {t.customers} customers"
+    )
+    from rich.table import Table
+
+    table = Table(title="Lift by decile (1 = highest scores)")
+    for column in ("Decile", "Customers", "Rate", "Lift", "Cumulative capture"):
+        table.add_column(column)
+    for row in t.lift:
+        table.add_row(
+            str(row.decile),
+            str(row.customers),
+            f"{row.rate:.1%}",
+            f"{row.lift:.2f}",
+            f"{row.cumulative_capture:.1%}",
+        )
+    console.print(table)
+    console.print(f"Saved: {report.model_path}")
+
+
+@propensity_app.command("score")
+def propensity_score(
+    target: TargetOption = "purchase",
+    version: Annotated[str | None, typer.Option(help="Model version, e.g. v3; default: the latest.")] = None,
+    as_of: DateOption = None,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Score every customer with a saved model; writes <home>/intel/propensity_<target>.parquet/.csv."""
+    from marketpilot.analytics.propensity import score_propensity
+
+    summary, _ = score_propensity(
+        settings_for(home),
+        target=_target(target),
+        version=version,
+        as_of=_date(as_of, "--as-of"),  # type: ignore[arg-type]
+    )
+    if json_out:
+        print_json(summary.model_dump(mode="json"))
+        return
+    console.print(
+        f"Scored {summary.customers} customers with {summary.target} model {summary.version} "
+        f"as of {summary.as_of}: "
+        f"mean probability {summary.mean_probability:.1%}. Written: {summary.parquet}"
+    )

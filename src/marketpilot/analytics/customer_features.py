@@ -1,0 +1,137 @@
+"""Behavioural features per customer at a cutoff date, shared by propensity models and segmentation.
+
+All features use only what happened before the cutoff (exclusive), so a model trained on one cutoff
+and evaluated on a later one never sees the future. Computed in DuckDB; the CLV part reuses the
+BG/NBD fit on the same history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from marketpilot.analytics.clv.bgnbd import BetaGeoModel
+from marketpilot.analytics.clv.transactions import summarise
+from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, register_purchases
+
+
+def top_categories(con: duckdb.DuckDBPyConnection, k: int) -> list[str]:
+    """The k categories with the most revenue (in the registered purchase lines)."""
+    rows = con.execute(
+        f"SELECT category FROM {LINES_VIEW} GROUP BY category "
+        f"ORDER BY sum(value) DESC, category LIMIT {int(k)}"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchall()[0][0])
+
+
+def customer_features(
+    con: duckdb.DuckDBPyConnection,
+    cutoff: dt.date,
+    *,
+    categories: list[str] | None = None,
+    n_categories: int = 8,
+    with_clv: bool = True,
+) -> pd.DataFrame:
+    """One row per customer with a completed purchase before `cutoff`, indexed by customer_id.
+
+    Columns: recency/frequency/monetary, order rhythm and recent activity, discount sensitivity,
+    spend share per top category (`cat_<i>`, names in `frame.attrs["categories"]`), funnel counts
+    from `events` when the store has events, and BG/NBD outputs (P(alive), expected purchases)."""
+    register_purchases(con, before=cutoff)
+    cats = categories if categories is not None else top_categories(con, n_categories)
+    cat_sql = "".join(
+        f", coalesce(sum(value) FILTER (WHERE category = $c{i}) / nullif(sum(value), 0), 0) AS cat_{i}"
+        for i in range(len(cats))
+    )
+    orders = con.execute(
+        f"""
+        SELECT customer_id,
+            date_diff('day', max(day), $cutoff) AS recency_days,
+            date_diff('day', min(day), $cutoff) AS tenure_days,
+            count(*) AS frequency,
+            sum(value) AS monetary,
+            avg(value) AS aov,
+            max(value) AS max_order_value,
+            CASE WHEN count(*) > 1 THEN date_diff('day', min(day), max(day)) / (count(*) - 1) END
+                AS mean_gap_days,
+            count(*) FILTER (WHERE day >= $cutoff - INTERVAL 30 DAY) AS orders_30d,
+            count(*) FILTER (WHERE day >= $cutoff - INTERVAL 90 DAY) AS orders_90d,
+            count(*) FILTER (WHERE day >= $cutoff - INTERVAL 365 DAY) AS orders_365d,
+            coalesce(sum(value) FILTER (WHERE day >= $cutoff - INTERVAL 90 DAY), 0) AS spend_90d,
+            avg(CASE WHEN discount > 0 THEN 1.0 ELSE 0.0 END) AS discounted_order_share,
+            sum(discount) / nullif(sum(value + discount), 0) AS discount_rate
+        FROM {ORDERS_VIEW} GROUP BY customer_id
+        """,
+        {"cutoff": cutoff},
+    ).df()
+    lines = con.execute(
+        f"""
+        SELECT customer_id, count(DISTINCT product_id) AS distinct_products,
+               count(DISTINCT category) AS distinct_categories,
+               sum(quantity) / count(DISTINCT order_id) AS units_per_order
+               {cat_sql}
+        FROM {LINES_VIEW} GROUP BY customer_id
+        """,
+        {f"c{i}": c for i, c in enumerate(cats)} or None,
+    ).df()
+    frame = orders.merge(lines, on="customer_id", how="left")
+    if _has_rows(con, "events"):
+        frame = frame.merge(_event_features(con, cutoff), on="customer_id", how="left")
+    if with_clv:
+        frame = frame.merge(_clv_features(con, cutoff), on="customer_id", how="left")
+    frame = frame.set_index("customer_id").sort_index()
+    frame = frame.astype("float64").fillna({"discount_rate": 0.0}).fillna(0.0)
+    frame.attrs["categories"] = cats
+    return frame
+
+
+def _event_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFrame:
+    """Funnel counts over the last 30 days: views, carts, favourites and the view→cart rate."""
+    return con.execute(
+        """
+        SELECT customer_id,
+            count(*) FILTER (WHERE event_type = 'view') AS views_30d,
+            count(*) FILTER (WHERE event_type = 'cart') AS carts_30d,
+            count(*) FILTER (WHERE event_type IN ('fav', 'favourite', 'favorite')) AS favs_30d,
+            count(*) FILTER (WHERE event_type = 'cart')
+                / greatest(count(*) FILTER (WHERE event_type = 'view'), 1) AS view_to_cart
+        FROM events
+        WHERE occurred_at < $cutoff AND occurred_at >= $cutoff - INTERVAL 30 DAY
+        GROUP BY customer_id
+        """,
+        {"cutoff": cutoff},
+    ).df()
+
+
+def _clv_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFrame:
+    """BG/NBD fitted on the history before the cutoff: P(alive) and expected purchases in 30/90 days."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _tx AS SELECT customer_id, day, value FROM {ORDERS_VIEW}")
+    summary = summarise(con, calibration_end=cutoff - dt.timedelta(days=1), time_unit="D")
+    x, tx, t_obs = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
+    model = BetaGeoModel().fit(x, tx, t_obs)
+    return pd.DataFrame(
+        {
+            "customer_id": summary["customer_id"],
+            "p_alive": model.p_alive(x, tx, t_obs),
+            "expected_purchases_30d": model.conditional_expected_purchases(30.0, x, tx, t_obs),
+            "expected_purchases_90d": model.conditional_expected_purchases(90.0, x, tx, t_obs),
+        }
+    )
+
+
+def purchases_between(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> pd.Series:
+    """Number of completed orders per customer in [start, end): the outcome a model predicts."""
+    register_purchases(con)
+    counts = con.execute(
+        f"""SELECT customer_id, count(*) AS n FROM {ORDERS_VIEW}
+            WHERE day >= $start AND day < $end GROUP BY customer_id""",
+        {"start": start, "end": end},
+    ).df()
+    return counts.set_index("customer_id")["n"].astype(np.int64)
