@@ -180,9 +180,10 @@ def stage_mapped(
         raise ValidationFailed(
             problems, source=str(source.path), hint="Nothing was written; fix the file or mapping."
         )
-    for name, tmap in tables.items():
-        mapped = ", ".join(f"{r.source}→{c}" for c, r in tmap.columns.items() if r.source)
-        warnings.insert(0, f"{name}: columns {mapped}")
+    if mapping is None:  # say what was matched by name, so a wrong guess is visible
+        for name, tmap in tables.items():
+            mapped = ", ".join(f"{r.source}→{c}" for c, r in tmap.columns.items() if r.source)
+            warnings.insert(0, f"{name}: columns matched by name: {mapped}")
     return Plan(stages=stages, rows_total=rows, warnings=warnings)
 
 
@@ -262,7 +263,7 @@ def protect_personal_data(con: duckdb.DuckDBPyConnection, plan: Plan, secret: by
     """Move personal columns out of the staged analytics tables into a staged `customer_pii`, and replace
     customer ids that are e-mails/phones by keyed pseudonyms (the original kept as source_id)."""
     warnings: list[str] = []
-    pii_parts: list[str] = []
+    pii_tables: list[str] = []
     for name, stage in list(plan.stages.items()):
         if "customer_id" not in TABLES[name].column_names:
             continue
@@ -283,10 +284,12 @@ def protect_personal_data(con: duckdb.DuckDBPyConnection, plan: Plan, secret: by
             from_id = f"CASE WHEN {kind} = '{f}' THEN {cid} END" if f in ("email", "phone") else "NULL"
             fields.append(f"coalesce({own}, {from_id}) AS {f}")
         any_pii = " OR ".join([personal, *(f"{ident(c)} IS NOT NULL" for c in pii_cols)])
-        pii_parts.append(
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {ident(stage + '_pii')} AS "
             f"SELECT {ROW}, {pseudo} AS customer_id, CASE WHEN {personal} THEN {cid} END AS source_id, "
             f"{', '.join(fields)} FROM {ident(stage)} WHERE {any_pii}"
         )
+        pii_tables.append(ident(stage + "_pii"))
         exclude = f"EXCLUDE ({', '.join(ident(c) for c in pii_cols)})" if pii_cols else ""
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {ident(stage + '_safe')} AS "
@@ -304,13 +307,15 @@ def protect_personal_data(con: duckdb.DuckDBPyConnection, plan: Plan, secret: by
             warnings.append(
                 f"{name}: personal columns ({kinds}) stored only in the private customer_pii table"
             )
-    if pii_parts:
+    if pii_tables:
         latest = ", ".join(
             f"arg_max({c}, {ROW}) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in (*PII_FIELDS, "source_id")
         )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE stage_customer_pii AS SELECT customer_id, {latest} "
-            f"FROM ({' UNION ALL '.join(pii_parts)}) GROUP BY customer_id"
+            f"FROM ({' UNION ALL '.join(f'SELECT * FROM {t}' for t in pii_tables)}) GROUP BY customer_id"
         )
+        for temp in pii_tables:
+            con.execute(f"DROP TABLE {temp}")
         plan.stages["customer_pii"] = "stage_customer_pii"
     return warnings

@@ -107,7 +107,7 @@ class Store:
         spec = _spec(table)
         con = self._private_con if spec.private and self._private_con is not None else self.con
         if isinstance(data, duckdb.DuckDBPyRelation) and con is not self.con:
-            data = data.arrow()
+            data = data.to_arrow_table()
         if isinstance(data, pd.DataFrame):
             data = pa.Table.from_pandas(data, preserve_index=False)
         present = set(data.columns if isinstance(data, duckdb.DuckDBPyRelation) else data.column_names)
@@ -138,7 +138,7 @@ class Store:
     def arrow(self, table: str, columns: list[str] | None = None) -> pa.Table:
         spec = _spec(table)
         cols = ", ".join(f'"{c}"' for c in (columns or spec.column_names))
-        return self.con.execute(f"SELECT {cols} FROM {self.qualified(table)}").arrow()
+        return self.con.sql(f"SELECT {cols} FROM {self.qualified(table)}").to_arrow_table()
 
     def query(self, sql: str, params: Mapping[str, Any] | list[Any] | None = None) -> pd.DataFrame:
         """Run an analytical query (owned by the calling analytics module) and return a DataFrame."""
