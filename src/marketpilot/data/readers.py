@@ -23,6 +23,11 @@ import pyarrow.csv as pacsv
 
 from marketpilot.errors import UserError, ValidationFailed
 
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 ROW = "__row"
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -223,8 +228,8 @@ def open_source(
     if suffix in PARQUET_SUFFIXES:
         con.execute(
             f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * EXCLUDE (file_row_number), '
-            f"file_row_number + 1 AS {ROW} FROM read_parquet(?, file_row_number = true)",
-            [str(path)],
+            f"file_row_number + 1 AS {ROW} "
+            f"FROM read_parquet({sql_literal(str(path))}, file_row_number = true)"
         )
     else:
         if suffix in EXCEL_SUFFIXES:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import duckdb
 from pydantic import BaseModel
 
-from marketpilot.data.readers import ROW
+from marketpilot.data.readers import ROW, sql_literal  # noqa: F401  (re-exported for SQL builders)
 from marketpilot.errors import ValidationFailed
 
 SAMPLE_ROWS = 5  # rows named per problem kind; the count of the rest is reported
@@ -41,10 +41,6 @@ class Check:
     bad: str
     value: str
     expected: str
-
-
-def sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def ident(name: str) -> str:

@@ -1,0 +1,87 @@
+"""Readers on real files: UTF-8, UTF-8 with BOM and GBK copies of real Chinese reviews, Parquet, Excel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from marketpilot.data.readers import open_source
+from marketpilot.errors import UserError, ValidationFailed
+
+
+@pytest.fixture(scope="module")
+def waimai_text(data_dir: Path) -> str:
+    return (data_dir / "loaders" / "waimai_2k.csv").read_text(encoding="utf-8")
+
+
+def _rows(path: Path) -> tuple[str | None, list[tuple]]:
+    con = duckdb.connect()
+    source = open_source(con, path)
+    return source.encoding, con.execute("SELECT label, review, __row FROM src ORDER BY __row").fetchall()
+
+
+@pytest.mark.parametrize(
+    ("codec", "detected"), [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030")]
+)
+def test_chinese_csv_reads_identically_in_each_encoding(
+    tmp_path: Path, waimai_text: str, codec: str, detected: str
+) -> None:
+    # The same real reviews, re-encoded; GBK cannot encode a few emoji, which real GBK exports lack too.
+    text = waimai_text.encode("gbk", errors="ignore").decode("gbk")
+    path = tmp_path / f"reviews_{codec}.csv"
+    path.write_bytes(text.encode(codec))
+    encoding, rows = _rows(path)
+    assert encoding == detected
+    expected = pd.read_csv(path, encoding=codec, dtype=str)
+    assert len(rows) == len(expected) == 2000
+    assert [r[1] for r in rows] == expected["review"].tolist()
+    assert rows[0][1] == "很快，好吃，味道足，量大" and rows[0][2] == 2  # header is row 1
+
+
+def test_mixed_encodings_name_both_rows(tmp_path: Path, waimai_text: str) -> None:
+    lines = waimai_text.splitlines(keepends=True)
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        "".join(lines[:50]).encode("gbk", errors="ignore") + "".join(lines[50:60]).encode("utf-8")
+    )
+    with pytest.raises(ValidationFailed) as err:
+        _rows(path)
+    assert "row 51" in str(err.value) and "GBK" in str(err.value)
+
+
+def test_utf8_file_with_gbk_tail_is_mixed(tmp_path: Path, waimai_text: str) -> None:
+    lines = waimai_text.splitlines(keepends=True)
+    path = tmp_path / "mixed2.csv"
+    path.write_bytes(
+        "".join(lines[:30]).encode("utf-8") + "".join(lines[30:40]).encode("gbk", errors="ignore")
+    )
+    with pytest.raises(ValidationFailed, match=r"row 31: .* not UTF-8, but row 2 is UTF-8"):
+        _rows(path)
+
+
+def test_empty_and_unsupported_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(UserError, match="empty"):
+        _rows(empty)
+    odd = tmp_path / "data.json"
+    odd.write_text("{}")
+    with pytest.raises(UserError, match="unsupported file type"):
+        open_source(duckdb.connect(), odd)
+
+
+def test_parquet_and_excel_keep_values_and_row_numbers(tmp_path: Path, retail_slice: Path) -> None:
+    frame = pd.read_csv(retail_slice, dtype=str, nrows=200)
+    frame.to_parquet(tmp_path / "slice.parquet")
+    frame.to_excel(tmp_path / "slice.xlsx", index=False)
+    for name, first_row in (("slice.parquet", 1), ("slice.xlsx", 2)):
+        con = duckdb.connect()
+        source = open_source(con, tmp_path / name)
+        got = con.execute('SELECT "InvoiceNo", "Description", __row FROM src ORDER BY __row').fetchall()
+        assert [g[0] for g in got] == frame["InvoiceNo"].tolist()
+        assert [g[1] for g in got] == frame["Description"].tolist()
+        assert got[0][2] == first_row
+        assert source.columns == tuple(frame.columns)
