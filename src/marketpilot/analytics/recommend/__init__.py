@@ -6,6 +6,7 @@ registers by name in `RECOMMENDERS`; `evaluate` compares them on a leakage-free 
 """
 
 from marketpilot.analytics.recommend.base import RECOMMENDERS, Recommender, get_recommender, register
+from marketpilot.analytics.recommend.content import ContentRecommender
 from marketpilot.analytics.recommend.factor import ALSRecommender, BPRRecommender
 from marketpilot.analytics.recommend.hybrid import HybridRecommender
 from marketpilot.analytics.recommend.knn import ItemKNNRecommender, UserKNNRecommender
@@ -17,6 +18,7 @@ __all__ = [
     "RECOMMENDERS",
     "ALSRecommender",
     "BPRRecommender",
+    "ContentRecommender",
     "HybridRecommender",
     "ItemKNNRecommender",
     "PopularityRecommender",

@@ -1,0 +1,267 @@
+"""Serving on the store: fit once, precompute top-K for every customer with a reason per product.
+
+`recommend_for_all(settings, k)` writes <home>/recommend/recommendations.parquet (one row per
+customer × rank: product, score, reason code, the product the reason points at, and the reason in
+Chinese and English for copywriting) and pickles the fitted model for `for` / `similar` look-ups.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from marketpilot.analytics.recommend.base import Recommender, row_block
+from marketpilot.analytics.recommend.hybrid import DEFAULT_COMPONENTS, HybridRecommender
+from marketpilot.analytics.recommend.interactions import EVENT, ITEM, USER, WEIGHT, to_csr
+from marketpilot.analytics.recommend.rules import Rules
+from marketpilot.config import Settings
+from marketpilot.data.store import Store
+from marketpilot.errors import UserError
+
+DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "click": 1.0, "search": 1.0, "fav": 2.0, "cart": 3.0, "purchase": 5.0}
+SEGMENT = "segment"
+RECOMMENDATIONS_FILE = ("recommend", "recommendations.parquet")
+MODEL_FILE = ("recommend", "model.pkl")
+
+REASONS = {
+    "bought_before": ("您之前买过「{item}」,可以再次选购", "You bought {item} before"),
+    "viewed_before": ("您最近看过「{item}」", "You looked at {item} recently"),
+    "bought_together": (
+        "常与您买过的「{item}」一起购买",
+        "Often bought together with {item}, which you bought",
+    ),
+    "similar_content": ("与您喜欢的「{item}」相似", "Similar to {item}, which you liked"),
+    "popular_segment": ("{segment}的顾客都在买", "Popular with customers in your segment ({segment})"),
+    "popular": ("热销商品", "A best-seller"),
+}
+
+
+def store_interactions(store: Store, event_weights: dict[str, float] | None = None) -> pd.DataFrame:
+    """Order lines (purchases, the record of truth) plus behaviour events, guests left out. When the
+    store has orders, purchase *events* are skipped so that a sale is not counted twice."""
+    weights = {**DEFAULT_EVENT_WEIGHTS, **(event_weights or {})}
+    has_orders = store.count("order_items") > 0
+    frame = store.query(
+        f"""
+        WITH guests AS (SELECT customer_id FROM customers WHERE coalesce(is_guest, false))
+        SELECT o.customer_id, i.product_id, 'purchase' AS event_type, o.ordered_at AS occurred_at
+        FROM order_items i JOIN orders o USING (order_id)
+        WHERE i.quantity > 0 AND coalesce(o.status, 'completed') NOT IN ('cancelled', 'returned')
+          AND o.customer_id NOT IN (SELECT customer_id FROM guests)
+        UNION ALL
+        SELECT customer_id, product_id, event_type, occurred_at FROM events
+        WHERE product_id IS NOT NULL AND customer_id NOT IN (SELECT customer_id FROM guests)
+          AND {"event_type <> 'purchase'" if has_orders else "true"}
+        """
+    )
+    frame[WEIGHT] = frame[EVENT].map(weights).fillna(1.0).astype("float64")
+    return frame
+
+
+def customer_segments(settings: Settings, store: Store) -> pd.Series:
+    """customer_id → segment: the segmentation output when there is one, else the RFM class, else
+    the city. Used for "popular in your segment" and for cold-start customers."""
+    for parts, column in (
+        (("intel", "segments.parquet"), "segment"),
+        (("intel", "rfm.parquet"), "rfm_class"),
+    ):
+        path = settings.home_dir.joinpath(*parts)
+        if path.exists():
+            table = pd.read_parquet(path)
+            if column in table.columns and USER in table.columns:
+                return table.set_index(table[USER].astype(str))[column].astype(str)
+    customers = store.read("customers", [USER, "city"]).dropna()
+    return customers.set_index(customers[USER].astype(str))["city"].astype(str)
+
+
+def fit_store_model(
+    settings: Settings, *, k: int = 20, exclude_purchased: bool = False
+) -> tuple[HybridRecommender, pd.DataFrame, pd.Series, pd.Index]:
+    """Fit the hybrid on everything in the store; returns it with the interactions, segments and
+    the ids of every customer to serve."""
+    with Store.open(settings, read_only=True) as store:
+        frame = store_interactions(store)
+        products = store.read("products")
+        segments = customer_segments(settings, store)
+        customers = store.query("SELECT customer_id FROM customers WHERE NOT coalesce(is_guest, false)")
+    if frame.empty:
+        raise UserError(
+            "The store has no orders or events to learn from.",
+            hint="Load data first: marketpilot load … or marketpilot demo.",
+        )
+    frame[SEGMENT] = frame[USER].astype(str).map(segments).fillna("")
+    components = [
+        *DEFAULT_COMPONENTS,
+        *(["content"] if len(products) and products["name"].notna().any() else []),
+    ]
+    model = HybridRecommender(
+        components=components,
+        component_params={"content": {"settings": settings}},
+        k=k,
+        exclude_seen=exclude_purchased,
+        segment_col=SEGMENT if len(segments) else None,
+    )
+    model.fit(frame, products if len(products) else None)
+    everyone = pd.Index(
+        pd.unique(np.concatenate([customers[USER].astype(str).to_numpy(), model.user_index_.to_numpy()]))
+    )
+    return model, frame, segments, everyone
+
+
+def recommend_for_all(
+    settings: Settings, k: int = 20, *, exclude_purchased: bool = False, rules: Rules | None = None
+) -> Path:
+    """Fit on the store and write top-k for every customer (with reasons) to Parquet; returns its path."""
+    model, frame, segments, everyone = fit_store_model(settings, k=k, exclude_purchased=exclude_purchased)
+    codes = model.user_index_.get_indexer(everyone)
+    cold_segments = segments.reindex(everyone).to_numpy(dtype=object)
+    items, scores = model.top_k(
+        codes, k, exclude_seen=exclude_purchased, rules=rules, cold_segments=cold_segments
+    )
+    table = model._long_frame(everyone, items, scores)
+    table = table.join(explain(model, frame, segments, table))
+    _atomic_write(settings.path(*MODEL_FILE), lambda p: p.write_bytes(pickle.dumps(model)))
+    target = settings.path(*RECOMMENDATIONS_FILE)
+    _atomic_write(target, lambda p: table.to_parquet(p, index=False))
+    return target
+
+
+def explain(
+    model: HybridRecommender, frame: pd.DataFrame, segments: pd.Series, recs: pd.DataFrame
+) -> pd.DataFrame:
+    """One reason per recommendation, from the component that contributed most to its score."""
+    users = model.user_index_.get_indexer(recs[USER])
+    items = model.item_index_.get_indexer(recs[ITEM])
+    n = len(recs)
+    code = np.full(n, "popular", dtype=object)
+    because = np.full(n, -1, dtype=np.int64)
+    warm = users >= 0
+    bought = _pair_matrix(model, frame[frame[EVENT] == "purchase"])
+    seen = model.seen_
+    was_bought = np.zeros(n, dtype=bool)
+    was_seen = np.zeros(n, dtype=bool)
+    was_bought[warm] = np.asarray(bought[users[warm], items[warm]]).ravel() > 0
+    was_seen[warm] = np.asarray(seen[users[warm], items[warm]]).ravel() > 0
+    code[was_bought] = "bought_before"
+    code[was_seen & ~was_bought] = "viewed_before"
+    because[was_seen] = items[was_seen]
+    open_ = np.flatnonzero(warm & ~was_seen)
+    if len(open_):
+        parts = model.contributions(users[open_], items[open_])
+        leader = parts.idxmax(axis=1).to_numpy() if len(parts.columns) else np.full(len(open_), "popularity")
+        for name, reason in (
+            ("itemknn", "bought_together"),
+            ("als", "bought_together"),
+            ("content", "similar_content"),
+        ):
+            picked = open_[leader == name]
+            if len(picked):
+                anchor = _anchor_items(
+                    model, "content" if name == "content" else "itemknn", users[picked], items[picked]
+                )
+                found = anchor >= 0
+                code[picked[found]] = reason
+                because[picked[found]] = anchor[found]
+    segment = recs[USER].map(segments).fillna("").astype(str).to_numpy()
+    code[(code == "popular") & (segment != "")] = "popular_segment"
+    names = _display_names(model)
+    item_name = np.where(because >= 0, names[np.maximum(because, 0)], "")
+    zh = np.empty(n, dtype=object)
+    en = np.empty(n, dtype=object)
+    for key, (tpl_zh, tpl_en) in REASONS.items():
+        rows = np.flatnonzero(code == key)
+        zh[rows] = [
+            tpl_zh.format(item=i, segment=s) for i, s in zip(item_name[rows], segment[rows], strict=True)
+        ]
+        en[rows] = [
+            tpl_en.format(item=i, segment=s) for i, s in zip(item_name[rows], segment[rows], strict=True)
+        ]
+    reason_item = np.where(because >= 0, model.item_index_.to_numpy()[np.maximum(because, 0)], None)
+    return pd.DataFrame(
+        {"reason": code, "reason_product_id": reason_item, "reason_zh": zh, "reason_en": en}, index=recs.index
+    )
+
+
+def _pair_matrix(model: Recommender, rows: pd.DataFrame) -> sp.csr_matrix:
+    users = model.user_index_.get_indexer(rows[USER].astype(str))
+    items = model.item_index_.get_indexer(rows[ITEM].astype(str))
+    keep = (users >= 0) & (items >= 0)
+    return to_csr(
+        users[keep], items[keep], np.ones(keep.sum()), (len(model.user_index_), len(model.item_index_))
+    )
+
+
+def _anchor_items(model: HybridRecommender, source: str, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """For each (customer, recommended item): the customer's own item most similar to it (-1 if none)."""
+    history = model.seen_
+    anchor = np.full(len(users), -1, dtype=np.int64)
+    if source == "itemknn" and "itemknn" in model.models_:
+        # similarity_[j, i]: neighbour j of candidate i; rows of its transpose are candidates.
+        by_candidate = model.models_["itemknn"].similarity_.T.tocsr()
+        product = history[users].multiply(by_candidate[items]).tocsr()
+        best = np.asarray(product.argmax(axis=1)).ravel()
+        has = np.asarray(product.max(axis=1).todense()).ravel() > 0
+        anchor[has] = best[has]
+    elif source == "content" and "content" in model.models_:
+        vectors = model.models_["content"].item_vectors_
+        step = row_block(len(model.item_index_))
+        for start in range(0, len(users), step):
+            block = slice(start, start + step)
+            sims = vectors[items[block]] @ vectors.T
+            mask = history[users[block]].toarray() > 0
+            sims = np.where(mask, sims, -np.inf)
+            anchor[block] = np.where(mask.any(axis=1), sims.argmax(axis=1), -1)
+    return anchor
+
+
+def _display_names(model: Recommender) -> np.ndarray:
+    ids = model.item_index_.to_numpy(dtype=object)
+    if model.catalog_ is None or "name" not in model.catalog_.columns:
+        return ids
+    names = model.catalog_["name"].to_numpy(dtype=object)
+    return np.where(pd.isna(names), ids, names)
+
+
+def load_model(settings: Settings) -> HybridRecommender:
+    path = settings.home_dir.joinpath(*MODEL_FILE)
+    if not path.exists():
+        raise UserError("No recommendation model yet.", hint="Run: marketpilot recommend fit")
+    return pickle.loads(path.read_bytes())  # our own file, written by recommend_for_all
+
+
+def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.DataFrame:
+    """The precomputed top-k of one customer (with reasons); a customer who arrived after the last
+    fit gets the cold-start ranking of the fitted model."""
+    path = settings.home_dir.joinpath(*RECOMMENDATIONS_FILE)
+    if not path.exists():
+        raise UserError("No recommendations yet.", hint="Run: marketpilot recommend fit")
+    table = pd.read_parquet(path, filters=[(USER, "==", str(customer))])
+    if table.empty:
+        model = load_model(settings)
+        table = model.recommend([str(customer)], k)
+        table["reason"], table["reason_product_id"] = "popular", None
+        table["reason_zh"], table["reason_en"] = REASONS["popular"]
+    return _with_names(table.nsmallest(k, "rank"), settings)
+
+
+def similar_products(settings: Settings, product: str, k: int = 10) -> pd.DataFrame:
+    return _with_names(load_model(settings).similar_items(str(product), k), settings)
+
+
+def _with_names(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    with Store.open(settings, read_only=True) as store:
+        names = store.read("products", [ITEM, "name"])
+    return table.merge(names, on=ITEM, how="left")
+
+
+def _atomic_write(target: Path, write: object) -> None:
+    tmp = target.with_name(f".{target.name}.tmp")
+    write(tmp)  # type: ignore[operator]
+    tmp.replace(target)
+
+
+__all__ = ["recommend_for_all", "recommendations_for", "similar_products", "store_interactions"]
