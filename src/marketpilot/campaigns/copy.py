@@ -1,0 +1,204 @@
+"""The copy a campaign sends: variants from the spec (checked by content's guardrails) or generated
+by content's `generate_variants` (one LLM call per channel brief — never per customer). Every variant,
+accepted or rejected with its reasons, is written to the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, insert
+
+from marketpilot.campaigns.spec import CampaignSpec, ChannelPlan
+from marketpilot.campaigns.state.models import Brief as BriefRecord
+from marketpilot.campaigns.state.models import VariantRecord
+from marketpilot.config import Settings
+from marketpilot.content.briefs import Audience, Brief, Offer, ProductFacts
+from marketpilot.content.generate import Variant as ContentVariant
+from marketpilot.content.generate import generate_variants
+from marketpilot.content.guardrails import check_copy
+from marketpilot.data.store import Store
+from marketpilot.errors import UserError, ValidationFailed
+
+# Campaign channel → the content channel whose rules (length, billing, AI label) its copy follows.
+CONTENT_CHANNEL = {"email": "email_body", "sms": "sms", "push": "push", "webhook": "push", "export": "push"}
+
+
+@dataclass
+class ChannelCopy:
+    """Accepted variants of one channel, keyed like the spec, plus the non-personalised one."""
+
+    channel: str
+    variants: dict[str, ContentVariant]
+    subjects: dict[str, str | None]
+    weights: dict[str, float]
+    generic: ContentVariant | None
+    llm_calls: int = 0
+
+
+def product_facts(settings: Settings, spec: CampaignSpec) -> ProductFacts:
+    """The offer's first product from the catalogue (names and prices copy may state), else the offer text."""
+    discount = spec.offer.discount
+    if spec.offer.product_ids:
+        with Store.open(settings) as store:
+            rows = store.query(
+                "SELECT * FROM products WHERE product_id = ?", [spec.offer.product_ids[0]]
+            ).to_dict("records")
+        if not rows:
+            raise UserError(f"Offer product {spec.offer.product_ids[0]!r} is not in the catalogue.")
+        facts = ProductFacts.from_row(rows[0])
+        return facts.model_copy(update={"discount": discount}) if discount else facts
+    return ProductFacts(name=spec.offer.description or spec.name, discount=discount)
+
+
+def brief_for(settings: Settings, spec: CampaignSpec, plan: ChannelPlan) -> Brief:
+    segment = ",".join(spec.audience.segments) or "all"
+    return Brief(
+        product=product_facts(settings, spec),
+        audience=Audience(segment=segment),
+        language=spec.language,
+        channel=CONTENT_CHANNEL[plan.name],
+        goal=spec.goal,
+        offer=Offer(coupon_code=spec.offer.coupon_code),
+    )
+
+
+def resolve_copy(
+    settings: Settings, engine: Engine, spec: CampaignSpec, campaign_id: str, version: int, *, client=None
+) -> dict[str, ChannelCopy]:  # type: ignore[no-untyped-def]
+    out: dict[str, ChannelCopy] = {}
+    audit_briefs, audit_variants = [], []
+    for plan in spec.channels:
+        brief = brief_for(settings, spec, plan)
+        audit_briefs.append(
+            {
+                "campaign_id": campaign_id,
+                "version": version,
+                "channel": plan.name,
+                "payload": brief.model_dump_json(),
+            }
+        )
+        copy = ChannelCopy(plan.name, {}, {}, {}, None)
+        given = [v for v in plan.variants if v.text]
+        missing = [v for v in plan.variants if not v.text] or ([] if plan.variants else None)
+        for variant in given:
+            result = check_copy(variant.text, brief)
+            reasons = "; ".join(f"{v.rule}: {v.message}" for v in result.violations)
+            audit_variants.append(
+                _audit(
+                    campaign_id,
+                    version,
+                    plan.name,
+                    variant.key,
+                    variant.subject,
+                    variant.text,
+                    result.ok,
+                    reasons,
+                    "spec",
+                )
+            )
+            if result.ok:
+                copy.variants[variant.key] = _content_variant(variant.text, brief, variant.angle or "spec")
+                copy.subjects[variant.key] = variant.subject
+                copy.weights[variant.key] = variant.weight
+        if missing is None or missing:
+            keys = [v.key for v in missing] if missing else ["A", "B"]
+            if client is None:
+                from marketpilot.llm import get_client
+
+                client = get_client(settings)
+            [generated] = generate_variants([brief], client, n=len(keys), seed=version)
+            copy.llm_calls += generated.llm_calls
+            for key, variant in zip(keys, generated.variants, strict=False):
+                copy.variants[key] = variant
+                copy.subjects[key] = None
+                copy.weights[key] = next((v.weight for v in plan.variants if v.key == key), 1.0)
+                audit_variants.append(
+                    _audit(campaign_id, version, plan.name, key, None, variant.text, True, "", "llm")
+                )
+            for dropped in generated.dropped:
+                audit_variants.append(
+                    _audit(
+                        campaign_id,
+                        version,
+                        plan.name,
+                        "-",
+                        None,
+                        dropped.text,
+                        False,
+                        f"{dropped.reason}: {dropped.detail}",
+                        "llm",
+                    )
+                )
+        if plan.generic and plan.generic.text:
+            result = check_copy(plan.generic.text, brief)
+            audit_variants.append(
+                _audit(
+                    campaign_id,
+                    version,
+                    plan.name,
+                    "generic",
+                    plan.generic.subject,
+                    plan.generic.text,
+                    result.ok,
+                    "; ".join(v.message for v in result.violations),
+                    "spec",
+                )
+            )
+            if result.ok:
+                copy.generic = _content_variant(plan.generic.text, brief, "generic")
+        out[plan.name] = copy
+    with engine.begin() as con:
+        con.execute(insert(BriefRecord), audit_briefs)
+        if audit_variants:
+            con.execute(insert(VariantRecord), audit_variants)
+    empty = [name for name, copy in out.items() if not copy.variants]
+    if empty:
+        reasons = [
+            f"{a['channel']}/{a['variant_key']}: {a['rejection_reasons']}"
+            for a in audit_variants
+            if a["status"] == "rejected"
+        ]
+        raise ValidationFailed(
+            reasons or [f"no variants for {empty}"],
+            source=f"campaign {campaign_id} v{version} copy",
+            hint=f"Every variant of {', '.join(empty)} was rejected by the guardrails; edit the copy.",
+        )
+    return out
+
+
+def _content_variant(text: str, brief: Brief, angle: str) -> ContentVariant:
+    return ContentVariant(
+        text=text,
+        angle=angle,
+        brief_key=brief.key,
+        channel=brief.channel,
+        language=brief.language,
+        ai_generated=False,
+    )
+
+
+def _audit(
+    cid: str,
+    version: int,
+    channel: str,
+    key: str,
+    subject: str | None,
+    text: str,
+    ok: bool,
+    reasons: str,
+    source: str,
+) -> dict[str, object]:
+    return {
+        "campaign_id": cid,
+        "version": version,
+        "channel": channel,
+        "variant_key": key,
+        "subject": subject,
+        "text": text,
+        "status": "accepted" if ok else "rejected",
+        "rejection_reasons": reasons,
+        "source": source,
+    }
+
+
+__all__ = ["ChannelCopy", "resolve_copy"]

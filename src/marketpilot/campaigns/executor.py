@@ -1,0 +1,410 @@
+"""`campaign run`: audience → consent/suppression → channel choice → frequency caps → budget →
+holdout/variant assignment → rendering → queued messages → dispatch.
+
+Exactly-once design. Planning writes every assignment and every message row (status `queued`, with a
+UNIQUE idempotency key = hash of campaign, version, customer, channel) in ONE transaction, before
+anything is sent; a re-run finds the plan and goes straight to dispatch. Dispatch marks a batch
+`sending` (commit), hands it to the channel, then marks it `sent` (commit). A crash between the two
+commits leaves `sending` rows, which the next run sends again FIRST, with the same key: delivery to
+the receiver is at-least-once, and receivers dedupe on the key (SMTP Message-ID, webhook
+Idempotency-Key, export key column), which makes the effect exactly-once. No message is lost: a row
+exists before its send and only `sent` ends its life.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, and_, func, insert, select, update
+
+from marketpilot.campaigns import service
+from marketpilot.campaigns.assign import HOLDOUT, assign_arms, choose_channels, thompson_arms, unit_hash
+from marketpilot.campaigns.audience import AudienceSource
+from marketpilot.campaigns.channels import ChannelSettings, OutgoingMessage, RateLimiter, create_channel
+from marketpilot.campaigns.copy import ChannelCopy, resolve_copy
+from marketpilot.campaigns.spec import CampaignSpec
+from marketpilot.campaigns.state.db import open_state
+from marketpilot.campaigns.state.models import Assignment, MessageRecord, TrackingEvent, utcnow
+from marketpilot.config import Settings
+from marketpilot.content.slots import render_batch
+from marketpilot.errors import UserError
+from marketpilot.privacy.consent import contact_permissions
+
+Clock = Callable[[], dt.datetime]
+ACTIVE = ("queued", "sending", "sent")
+MAX_ATTEMPTS = 3
+_IN_CHUNK = 5000  # ids per IN (...) list: below every backend's bound-parameter limit
+
+
+@dataclass
+class PlanSummary:
+    audience: int = 0
+    no_channel: int = 0
+    capped: int = 0
+    over_budget: int = 0
+    holdout: int = 0
+    queued: int = 0
+    not_personalised: int = 0
+    llm_calls: int = 0
+    arms: dict[str, int] = field(default_factory=dict)
+    channels: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    campaign_id: str
+    version: int
+    planned: bool  # False when a previous (possibly crashed) run had already planned this version
+    plan: PlanSummary
+    sent: int = 0
+    failed: int = 0
+    resent_after_crash: int = 0
+    pending: int = 0
+    deferred_until: dt.datetime | None = None
+
+
+def idempotency_keys(
+    campaign_id: str, version: int, customer_ids: pd.Series, channels: pd.Series
+) -> pd.Series:
+    salt = hashlib.sha256(f"{campaign_id}:{version}".encode()).hexdigest()[:16]
+    h1 = pd.util.hash_pandas_object(
+        customer_ids.astype(str) + "\x1f" + channels.astype(str), index=False, hash_key=salt
+    )
+    h2 = pd.util.hash_pandas_object(
+        channels.astype(str) + "\x1f" + customer_ids.astype(str), index=False, hash_key=salt[::-1]
+    )
+    prefix = salt[:8]
+    return (prefix + "-" + h1.map("{:016x}".format) + h2.map("{:016x}".format)).reset_index(drop=True)
+
+
+def response_history(engine: Engine) -> pd.DataFrame:
+    """Per customer and channel: messages sent and how many drew a click or conversion."""
+    responded = (
+        select(TrackingEvent.idempotency_key)
+        .where(TrackingEvent.kind.in_(("click", "conversion")), TrackingEvent.idempotency_key.is_not(None))
+        .distinct()
+        .subquery()
+    )
+    stmt = (
+        select(
+            MessageRecord.customer_id,
+            MessageRecord.channel,
+            func.count().label("sent"),
+            func.count(responded.c.idempotency_key).label("responded"),
+        )
+        .outerjoin(responded, responded.c.idempotency_key == MessageRecord.idempotency_key)
+        .where(MessageRecord.status == "sent")
+        .group_by(MessageRecord.customer_id, MessageRecord.channel)
+    )
+    with engine.connect() as con:
+        return pd.DataFrame(con.execute(stmt).all(), columns=["customer_id", "channel", "sent", "responded"])
+
+
+def recent_message_counts(engine: Engine, since: dt.datetime) -> pd.Series:
+    """Messages per customer across ALL campaigns and channels from `since` on (queued ones count)."""
+    stmt = (
+        select(MessageRecord.customer_id, func.count())
+        .where(MessageRecord.status.in_(ACTIVE), MessageRecord.not_before >= since)
+        .group_by(MessageRecord.customer_id)
+    )
+    with engine.connect() as con:
+        rows = con.execute(stmt).all()
+    return pd.Series({c: n for c, n in rows}, dtype="int64")
+
+
+def plan_messages(
+    settings: Settings,
+    engine: Engine,
+    campaign_id: str,
+    version: int,
+    spec: CampaignSpec,
+    now: dt.datetime,
+    *,
+    posteriors: dict[str, tuple[float, float]] | None = None,
+    client=None,  # type: ignore[no-untyped-def]
+) -> PlanSummary:
+    summary = PlanSummary()
+    audience = AudienceSource(settings).select(spec.audience).reset_index(drop=True)
+    summary.audience = len(audience)
+    names = [c.name for c in spec.channels]
+    permissions = contact_permissions(
+        engine, audience["customer_id"], names, require_opt_in=spec.consent_required
+    )
+    choice = choose_channels(
+        audience, permissions, spec.channels, response_history(engine), overrides=spec.channel_overrides
+    )
+    audience["channel"], audience["channel_reason"] = choice["channel"], choice["reason"]
+    audience["personalised"] = permissions["personalised"].reindex(audience["customer_id"]).to_numpy(bool)
+    reachable = audience["channel"].notna()
+    summary.no_channel = int((~reachable).sum())
+    audience = audience[reachable]
+
+    window_start = now - dt.timedelta(days=spec.caps.frequency_window_days)
+    recent = recent_message_counts(engine, window_start).reindex(audience["customer_id"]).fillna(0).to_numpy()
+    under_cap = recent < spec.caps.frequency_max
+    summary.capped = int((~under_cap).sum())
+    audience = audience[under_cap]
+
+    if spec.caps.max_messages is not None:
+        # Budget before assignment, so holdout and treatment come from the same customers.
+        keep = math.ceil(spec.caps.max_messages / (1 - spec.holdout_share))
+        if len(audience) > keep:
+            score = audience["propensity"].astype(float).fillna(-1.0).to_numpy()
+            tiebreak = unit_hash(audience["customer_id"], f"{campaign_id}:budget")
+            order = np.lexsort((tiebreak, -score))
+            summary.over_budget = len(audience) - keep
+            audience = audience.iloc[np.sort(order[:keep])]
+    audience = audience.reset_index(drop=True)
+
+    copies = resolve_copy(settings, engine, spec, campaign_id, version, client=client)
+    summary.llm_calls = sum(c.llm_calls for c in copies.values())
+    audience["arm"] = HOLDOUT
+    for name, copy in copies.items():
+        mask = (audience["channel"] == name).to_numpy()
+        ids = audience.loc[mask, "customer_id"]
+        if spec.assignment == "thompson" and posteriors:
+            post = {k: posteriors.get(k, (1.0, 1.0)) for k in copy.variants}
+            arms = thompson_arms(ids, campaign_id, version, spec.holdout_share, post)
+        else:
+            arms = assign_arms(ids, campaign_id, spec.holdout_share, copy.weights)
+        audience.loc[mask, "arm"] = arms
+
+    treated = audience[audience["arm"] != HOLDOUT]
+    bodies = _render(settings, treated, copies)
+    not_before = {
+        p.name: spec.schedule.next_send_time(now) if create_channel_is_customer_facing(p.name) else now
+        for p in spec.channels
+    }
+    keys = idempotency_keys(campaign_id, version, treated["customer_id"], treated["channel"])
+    messages = pd.DataFrame(
+        {
+            "idempotency_key": keys.to_numpy(),
+            "campaign_id": campaign_id,
+            "version": version,
+            "customer_id": treated["customer_id"].to_numpy(),
+            "channel": treated["channel"].to_numpy(),
+            "variant_key": treated["arm"].to_numpy(),
+            "subject": bodies["subject"].to_numpy(),
+            "body": bodies["body"].to_numpy(),
+            "status": "queued",
+            "attempts": 0,
+            "not_before": treated["channel"].map(not_before).to_numpy(),
+            "created_at": now,
+        }
+    )
+    assignments = pd.DataFrame(
+        {
+            "campaign_id": campaign_id,
+            "version": version,
+            "customer_id": audience["customer_id"].to_numpy(),
+            "arm": audience["arm"].to_numpy(),
+            "channel": audience["channel"].to_numpy(),
+            "channel_reason": audience["channel_reason"].to_numpy(),
+            "personalised": audience["personalised"].to_numpy(bool),
+            "segment": audience["segment"].astype(object).where(audience["segment"].notna(), None).to_numpy(),
+            "assigned_at": now,
+        }
+    )
+    with engine.begin() as con:
+        # The plan is all-or-nothing: assignments and queued messages land together or not at all.
+        for start in range(0, len(assignments), 50_000):
+            con.execute(insert(Assignment), assignments.iloc[start : start + 50_000].to_dict("records"))
+        for start in range(0, len(messages), 50_000):
+            con.execute(insert(MessageRecord), messages.iloc[start : start + 50_000].to_dict("records"))
+    summary.holdout = int((audience["arm"] == HOLDOUT).sum())
+    summary.queued = len(messages)
+    summary.not_personalised = int((~audience["personalised"]).sum())
+    summary.arms = audience["arm"].value_counts().to_dict()
+    summary.channels = audience["channel"].value_counts().to_dict()
+    return summary
+
+
+def create_channel_is_customer_facing(name: str) -> bool:
+    return name != "export"
+
+
+def _render(settings: Settings, treated: pd.DataFrame, copies: dict[str, ChannelCopy]) -> pd.DataFrame:
+    """Slot filling per customer with content's vectorised renderer; opted-out customers (PIPL Art. 24)
+    get the channel's generic variant, or the same copy with neutral wording."""
+    out = pd.DataFrame(
+        {"body": pd.Series(dtype=object), "subject": pd.Series(dtype=object)}, index=treated.index
+    )
+    if treated.empty:
+        return out
+    slots = AudienceSource(settings).slots(treated["customer_id"])
+    slots.index = treated.index
+    frame = pd.DataFrame(
+        {"name": slots["name"].where(slots["name"].notna(), None), "personalise": treated["personalised"]},
+        index=treated.index,
+    )
+    for (channel, arm), group in treated.groupby(["channel", "arm"], sort=False):
+        copy = copies[channel]
+        rows = frame.loc[group.index]
+        personal = rows["personalise"].to_numpy(bool)
+        out.loc[group.index[personal], "body"] = render_batch(copy.variants[arm], rows[personal])
+        generic = copy.generic or copy.variants[arm]
+        out.loc[group.index[~personal], "body"] = render_batch(generic, rows[~personal])
+        out.loc[group.index, "subject"] = copy.subjects.get(arm)
+    return out
+
+
+def _set_status(con, ids: list[int], **values: object) -> None:  # type: ignore[no-untyped-def]
+    for start in range(0, len(ids), _IN_CHUNK):
+        con.execute(
+            update(MessageRecord).where(MessageRecord.id.in_(ids[start : start + _IN_CHUNK])).values(**values)
+        )
+
+
+def dispatch(
+    settings: Settings,
+    engine: Engine,
+    campaign_id: str,
+    version: int,
+    spec: CampaignSpec,
+    *,
+    clock: Clock = utcnow,
+    options: ChannelSettings | None = None,
+    result: RunResult,
+) -> None:
+    """Send every due message of this campaign version; `sending` leftovers of a crash go first."""
+    options = options or ChannelSettings()
+    source = AudienceSource(settings)
+    for plan in spec.channels:
+        adapter = create_channel(plan.name, settings, options)
+        limiter = RateLimiter(settings.dispatch_rate_per_s) if adapter.customer_facing else None
+        try:
+            for status in ("sending", "queued"):
+                while True:
+                    now = clock()
+                    if adapter.customer_facing and spec.schedule.in_quiet_hours(now):
+                        result.deferred_until = spec.schedule.next_send_time(now)
+                        break
+                    base = and_(
+                        MessageRecord.campaign_id == campaign_id,
+                        MessageRecord.version == version,
+                        MessageRecord.channel == plan.name,
+                        MessageRecord.status == status,
+                        MessageRecord.not_before <= now,
+                    )
+                    with engine.begin() as con:
+                        rows = con.execute(
+                            select(MessageRecord)
+                            .where(base)
+                            .order_by(MessageRecord.id)
+                            .limit(adapter.batch_size)
+                        ).all()
+                        ids = [r.id for r in rows]
+                        if not ids:
+                            break
+                        _set_status(con, ids, status="sending", attempts=MessageRecord.attempts + 1)
+                    if status == "sending":
+                        result.resent_after_crash += len(ids)
+                    batch = _outgoing(rows, source, plan.name)
+                    if limiter:
+                        limiter.acquire(len(batch))
+                    outcomes = adapter.send(batch)
+                    _record(engine, rows, outcomes, result)
+        finally:
+            adapter.close()
+    with engine.connect() as con:
+        result.pending = con.execute(
+            select(func.count()).where(
+                MessageRecord.campaign_id == campaign_id,
+                MessageRecord.version == version,
+                MessageRecord.status.in_(("queued", "sending")),
+            )
+        ).scalar_one()
+
+
+def _outgoing(rows: list, source: AudienceSource, channel: str) -> list[OutgoingMessage]:
+    contacts = None
+    if channel in ("email", "sms"):
+        contacts = source.slots(pd.Series([r.customer_id for r in rows])).set_index("customer_id")
+    out = []
+    for r in rows:
+        email = phone = None
+        if contacts is not None and r.customer_id in contacts.index:
+            email = contacts.at[r.customer_id, "email"] if channel == "email" else None
+            phone = contacts.at[r.customer_id, "phone"] if channel == "sms" else None
+        out.append(
+            OutgoingMessage(
+                idempotency_key=r.idempotency_key,
+                campaign_id=r.campaign_id,
+                version=r.version,
+                customer_id=r.customer_id,
+                channel=r.channel,
+                variant_key=r.variant_key,
+                body=r.body,
+                subject=r.subject,
+                email=email if isinstance(email, str) else None,
+                phone=phone if isinstance(phone, str) else None,
+            )
+        )
+    return out
+
+
+def _record(engine: Engine, rows, outcomes, result: RunResult) -> None:  # type: ignore[no-untyped-def]
+    by_key = {o.idempotency_key: o for o in outcomes}
+    sent, retry, failed = [], [], []
+    for m in rows:
+        outcome = by_key.get(m.idempotency_key)
+        if outcome is not None and outcome.ok:
+            sent.append(m.id)
+        elif m.attempts + 1 >= MAX_ATTEMPTS:
+            failed.append((m.id, outcome.error if outcome else "no result"))
+        else:
+            retry.append(m.id)
+    with engine.begin() as con:
+        _set_status(con, sent, status="sent", sent_at=utcnow(), error=None)
+        _set_status(con, retry, status="queued")
+        for mid, error in failed:
+            con.execute(
+                update(MessageRecord).where(MessageRecord.id == mid).values(status="failed", error=error)
+            )
+    result.sent += len(sent)
+    result.failed += len(failed)
+
+
+def run_campaign(
+    settings: Settings,
+    campaign_id: str,
+    *,
+    clock: Clock = utcnow,
+    options: ChannelSettings | None = None,
+    client=None,  # type: ignore[no-untyped-def]
+    posteriors: dict[str, tuple[float, float]] | None = None,
+) -> RunResult:
+    """Plan (once per version) and dispatch the approved current version of a campaign. Safe to re-run
+    after a crash: it resumes where the last run stopped."""
+    engine = open_state(settings)
+    spec, version = service.get_spec(engine, campaign_id)
+    if not service.is_approved(engine, campaign_id, version):
+        raise UserError(
+            f"Campaign {campaign_id} version {version} is not approved.",
+            hint=f"Review it with `marketpilot campaign show {campaign_id}`, "
+            f"then `marketpilot campaign approve {campaign_id}`.",
+        )
+    with engine.connect() as con:
+        planned = con.execute(
+            select(func.count()).where(Assignment.campaign_id == campaign_id, Assignment.version == version)
+        ).scalar_one()
+    result = RunResult(campaign_id, version, planned=not planned, plan=PlanSummary())
+    if not planned:
+        if spec.assignment == "thompson" and posteriors is None and version > 1:
+            from marketpilot.campaigns.measure import bandit_posteriors
+
+            posteriors = bandit_posteriors(engine, campaign_id, version - 1)
+        result.plan = plan_messages(
+            settings, engine, campaign_id, version, spec, clock(), posteriors=posteriors, client=client
+        )
+    service.set_status(engine, campaign_id, "running")
+    dispatch(settings, engine, campaign_id, version, spec, clock=clock, options=options, result=result)
+    if result.pending == 0:
+        service.set_status(engine, campaign_id, "sent")
+    return result

@@ -1,0 +1,357 @@
+"""Measurement of one campaign version: funnel per arm, incremental lift vs the holdout with
+confidence intervals, revenue lift by bootstrap, MDE and sample-size advice, a sample-ratio-mismatch
+check on the assignment, and the bandit posterior per variant.
+
+Lift is intent-to-treat: every customer assigned to a variant counts, sent or not, so it compares
+like with like against the holdout (which was drawn from the same eligible customers).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+from scipy import stats
+from sqlalchemy import Engine, func, select
+
+from marketpilot.campaigns import service
+from marketpilot.campaigns.assign import HOLDOUT
+from marketpilot.campaigns.state.models import Assignment, MessageRecord, Outcome, TrackingEvent
+
+Z95 = stats.norm.ppf(0.975)
+Z80 = stats.norm.ppf(0.80)
+
+
+class ArmMetrics(BaseModel):
+    arm: str
+    customers: int
+    sent: int
+    delivered: int
+    opened: int
+    clicked: int
+    converters: int
+    conversion_rate: float
+    revenue: float  # major units
+    revenue_per_customer: float
+    cost: float
+
+
+class Lift(BaseModel):
+    arm: str  # a variant key, or "treatment" for all variants pooled
+    rate_treated: float
+    rate_holdout: float
+    absolute: float
+    ci_low: float
+    ci_high: float
+    relative: float | None
+    p_value: float
+    revenue_per_customer_diff: float
+    revenue_ci_low: float
+    revenue_ci_high: float
+
+
+class SampleRatio(BaseModel):
+    observed: dict[str, int]
+    expected: dict[str, float]
+    chi2: float
+    p_value: float
+    mismatch: bool  # p < 0.001: assignment is broken, do not trust the lift
+
+
+class Posterior(BaseModel):
+    arm: str
+    alpha: float
+    beta: float
+    mean: float
+    prob_best: float
+
+
+class CampaignMetrics(BaseModel):
+    campaign_id: str
+    version: int
+    currency: str
+    arms: list[ArmMetrics]
+    overall: ArmMetrics
+    lift: Lift | None
+    variant_lift: list[Lift]
+    mde: float | None  # absolute conversion-rate difference detectable with 80 % power at α=0.05
+    sample_size_per_group: int | None  # to detect the observed lift (or the MDE) with 80 % power
+    srm: SampleRatio | None
+    posteriors: list[Posterior]
+    roi: float | None
+    incremental_revenue: float
+    total_cost: float
+    segments: list[dict[str, object]]
+
+
+def _frame(engine: Engine, stmt) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    with engine.connect() as con:
+        result = con.execute(stmt)
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def customer_outcomes(engine: Engine, campaign_id: str, version: int) -> pd.DataFrame:
+    """One row per assigned customer: arm, channel, segment, converted, revenue (minor)."""
+    assigned = _frame(
+        engine,
+        select(Assignment.customer_id, Assignment.arm, Assignment.channel, Assignment.segment).where(
+            Assignment.campaign_id == campaign_id, Assignment.version == version
+        ),
+    )
+    outcomes = _frame(
+        engine,
+        select(Outcome.customer_id, func.sum(Outcome.revenue_minor).label("revenue_minor"))
+        .where(Outcome.campaign_id == campaign_id, Outcome.version == version)
+        .group_by(Outcome.customer_id),
+    )
+    merged = assigned.merge(outcomes, on="customer_id", how="left")
+    merged["converted"] = merged["revenue_minor"].notna()
+    merged["revenue_minor"] = merged["revenue_minor"].fillna(0).astype("int64")
+    return merged
+
+
+def _funnel(engine: Engine, campaign_id: str, version: int) -> pd.DataFrame:
+    messages = _frame(
+        engine,
+        select(
+            MessageRecord.idempotency_key,
+            MessageRecord.variant_key,
+            MessageRecord.status,
+            MessageRecord.channel,
+        ).where(MessageRecord.campaign_id == campaign_id, MessageRecord.version == version),
+    )
+    events = _frame(
+        engine,
+        select(TrackingEvent.idempotency_key, TrackingEvent.kind)
+        .where(TrackingEvent.campaign_id == campaign_id, TrackingEvent.idempotency_key.is_not(None))
+        .distinct(),
+    )
+    flags = (
+        pd.crosstab(events["idempotency_key"], events["kind"]).clip(upper=1)
+        if len(events)
+        else pd.DataFrame()
+    )
+    messages = messages.merge(flags, left_on="idempotency_key", right_index=True, how="left")
+    for kind in ("delivered", "open", "click"):
+        if kind not in messages:
+            messages[kind] = 0
+    messages[["delivered", "open", "click"]] = messages[["delivered", "open", "click"]].fillna(0)
+    messages["sent"] = messages["status"].eq("sent")
+    return messages
+
+
+def beta_posteriors(frame: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    treated = frame[frame["arm"] != HOLDOUT]
+    grouped = treated.groupby("arm")["converted"].agg(["sum", "count"])
+    return {str(a): (1.0 + r["sum"], 1.0 + r["count"] - r["sum"]) for a, r in grouped.iterrows()}
+
+
+def bandit_posteriors(engine: Engine, campaign_id: str, version: int) -> dict[str, tuple[float, float]]:
+    return beta_posteriors(customer_outcomes(engine, campaign_id, version))
+
+
+def prob_best(
+    posteriors: dict[str, tuple[float, float]], *, draws: int = 20_000, seed: int = 0
+) -> dict[str, float]:
+    if not posteriors:
+        return {}
+    rng = np.random.default_rng(seed)
+    keys = list(posteriors)
+    samples = np.column_stack([rng.beta(a, b, draws) for a, b in posteriors.values()])
+    wins = np.bincount(samples.argmax(axis=1), minlength=len(keys)) / draws
+    return dict(zip(keys, wins.tolist(), strict=True))
+
+
+def two_proportion(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float, float, float]:
+    """Difference p1 − p0, its 95 % Wald CI (unpooled) and the pooled two-sided z-test p-value."""
+    p1, p0 = x1 / n1, x0 / n0
+    diff = p1 - p0
+    se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+    pooled = (x1 + x0) / (n1 + n0)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
+    p_value = 2 * stats.norm.sf(abs(diff) / se0) if se0 > 0 else 1.0
+    return diff, diff - Z95 * se, diff + Z95 * se, float(p_value)
+
+
+def bootstrap_mean_diff(
+    treated: np.ndarray, control: np.ndarray, *, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """95 % percentile CI of mean(treated) − mean(control). Revenue is mostly zero, so each resample
+    draws how many non-zero values it picks (binomial), then which ones: the same distribution as
+    resampling all n values, at the cost of the non-zero ones only."""
+    rng = np.random.default_rng(seed)
+
+    def means(values: np.ndarray) -> np.ndarray:
+        n = len(values)
+        nonzero = values[values != 0]
+        if n == 0:
+            return np.zeros(resamples)
+        picks = rng.binomial(n, len(nonzero) / n, size=resamples)
+        if len(nonzero) == 0:
+            return np.zeros(resamples)
+        idx = rng.integers(0, len(nonzero), size=int(picks.sum()))
+        owner = np.repeat(np.arange(resamples), picks)
+        sums = np.bincount(owner, weights=nonzero[idx], minlength=resamples)
+        return sums / n
+
+    diff = means(treated.astype(float)) - means(control.astype(float))
+    low, high = np.percentile(diff, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def mde(p0: float, n1: int, n0: int) -> float:
+    return float((Z95 + Z80) * math.sqrt(max(p0 * (1 - p0), 1e-12) * (1 / n1 + 1 / n0)))
+
+
+def sample_size(p0: float, diff: float) -> int:
+    """Customers per group to detect `diff` with 80 % power at α = 0.05 (two-sided)."""
+    p1 = min(max(p0 + diff, 1e-9), 1 - 1e-9)
+    return math.ceil((Z95 + Z80) ** 2 * (p0 * (1 - p0) + p1 * (1 - p1)) / max(diff**2, 1e-12))
+
+
+def sample_ratio(observed: dict[str, int], expected_share: dict[str, float]) -> SampleRatio:
+    total = sum(observed.values())
+    arms = list(expected_share)
+    obs = np.array([observed.get(a, 0) for a in arms], dtype=float)
+    exp = np.array([expected_share[a] for a in arms]) * total
+    chi2, p = stats.chisquare(obs, exp) if len(arms) > 1 and total else (0.0, 1.0)
+    return SampleRatio(
+        observed={a: int(o) for a, o in zip(arms, obs, strict=True)},
+        expected={a: float(e) for a, e in zip(arms, exp, strict=True)},
+        chi2=float(chi2),
+        p_value=float(p),
+        mismatch=bool(p < 0.001),
+    )
+
+
+def _lift(arm: str, t: pd.DataFrame, c: pd.DataFrame, seed: int) -> Lift:
+    diff, low, high, p = two_proportion(int(t["converted"].sum()), len(t), int(c["converted"].sum()), len(c))
+    rt, rc = t["revenue_minor"].to_numpy() / 100, c["revenue_minor"].to_numpy() / 100
+    rlow, rhigh = bootstrap_mean_diff(rt, rc, seed=seed)
+    rate_c = float(c["converted"].mean())
+    return Lift(
+        arm=arm,
+        rate_treated=float(t["converted"].mean()),
+        rate_holdout=rate_c,
+        absolute=diff,
+        ci_low=low,
+        ci_high=high,
+        relative=diff / rate_c if rate_c > 0 else None,
+        p_value=p,
+        revenue_per_customer_diff=float(rt.mean() - rc.mean()),
+        revenue_ci_low=rlow,
+        revenue_ci_high=rhigh,
+    )
+
+
+def measure(
+    engine: Engine, campaign_id: str, version: int | None = None, *, currency: str = "CNY"
+) -> CampaignMetrics:
+    spec, version = service.get_spec(engine, campaign_id, version)
+    frame = customer_outcomes(engine, campaign_id, version)
+    funnel = _funnel(engine, campaign_id, version)
+    costs = {c.name: c.cost for c in spec.channels}
+    funnel["cost"] = funnel["channel"].map(costs).fillna(0) * funnel["sent"]
+
+    def arm_metrics(arm: str, customers: pd.DataFrame, messages: pd.DataFrame) -> ArmMetrics:
+        n = len(customers)
+        revenue = float(customers["revenue_minor"].sum()) / 100
+        converters = int(customers["converted"].sum())
+        cost = float(messages["cost"].sum()) + (
+            0 if arm == HOLDOUT else converters * spec.offer.cost_per_conversion
+        )
+        return ArmMetrics(
+            arm=arm,
+            customers=n,
+            sent=int(messages["sent"].sum()),
+            delivered=int(messages["delivered"].sum()),
+            opened=int(messages["open"].sum()),
+            clicked=int(messages["click"].sum()),
+            converters=converters,
+            conversion_rate=converters / n if n else 0.0,
+            revenue=revenue,
+            revenue_per_customer=revenue / n if n else 0.0,
+            cost=cost,
+        )
+
+    arms = [
+        arm_metrics(str(arm), group, funnel[funnel["variant_key"] == arm])
+        for arm, group in frame.groupby("arm", sort=True)
+    ]
+    overall = arm_metrics("overall", frame, funnel)
+    treated, control = frame[frame["arm"] != HOLDOUT], frame[frame["arm"] == HOLDOUT]
+    lift = variant_lift = None
+    mde_value = size = None
+    incremental = 0.0
+    if len(treated) and len(control):
+        lift = _lift("treatment", treated, control, seed=version)
+        variant_lift = [
+            _lift(str(a), g, control, seed=version + i + 1) for i, (a, g) in enumerate(treated.groupby("arm"))
+        ]
+        mde_value = mde(lift.rate_holdout, len(treated), len(control))
+        size = sample_size(lift.rate_holdout, lift.absolute if abs(lift.absolute) > 1e-9 else mde_value)
+        incremental = lift.revenue_per_customer_diff * len(treated)
+    total_cost = sum(a.cost for a in arms)
+
+    srm = None
+    if len(frame):
+        if spec.assignment == "fixed":
+            weights = {}
+            for plan in spec.channels:
+                for v in plan.variants:
+                    weights[v.key] = weights.get(v.key, 0.0) + v.weight
+            observed_keys = sorted(set(frame["arm"]) - {HOLDOUT})
+            # Expected shares per variant from the weights of the channels' variants actually used.
+            total_w = sum(weights.get(k, 1.0) for k in observed_keys) or 1.0
+            expected = {HOLDOUT: spec.holdout_share} | {
+                k: (1 - spec.holdout_share) * weights.get(k, 1.0) / total_w for k in observed_keys
+            }
+            observed = frame["arm"].value_counts().to_dict()
+        else:
+            expected = {HOLDOUT: spec.holdout_share, "treatment": 1 - spec.holdout_share}
+            observed = {HOLDOUT: len(control), "treatment": len(treated)}
+        srm = sample_ratio(observed, expected)
+    post = beta_posteriors(frame)
+    best = prob_best(post, seed=version)
+    posteriors = [
+        Posterior(arm=a, alpha=ab[0], beta=ab[1], mean=ab[0] / (ab[0] + ab[1]), prob_best=best[a])
+        for a, ab in post.items()
+    ]
+    segments = (
+        frame.assign(segment=frame["segment"].fillna("—"), treated=frame["arm"] != HOLDOUT)
+        .groupby(["segment", "treated"])["converted"]
+        .agg(["mean", "count"])
+        .reset_index()
+    )
+    seg_rows = []
+    for name, group in segments.groupby("segment"):
+        t = group[group["treated"]]
+        c = group[~group["treated"]]
+        seg_rows.append(
+            {
+                "segment": str(name),
+                "customers": int(group["count"].sum()),
+                "rate_treated": float(t["mean"].iloc[0]) if len(t) else None,
+                "rate_holdout": float(c["mean"].iloc[0]) if len(c) else None,
+                "lift": float(t["mean"].iloc[0] - c["mean"].iloc[0]) if len(t) and len(c) else None,
+            }
+        )
+    return CampaignMetrics(
+        campaign_id=campaign_id,
+        version=version,
+        currency=currency,
+        arms=arms,
+        overall=overall,
+        lift=lift,
+        variant_lift=variant_lift or [],
+        mde=mde_value,
+        sample_size_per_group=size,
+        srm=srm,
+        posteriors=posteriors,
+        roi=(incremental - total_cost) / total_cost if total_cost > 0 else None,
+        incremental_revenue=incremental,
+        total_cost=total_cost,
+        segments=seg_rows,
+    )
