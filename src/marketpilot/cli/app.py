@@ -44,7 +44,8 @@ def print_json(payload: Any) -> None:
 
 def run_app(application: typer.Typer) -> int:
     try:
-        application(standalone_mode=False)
+        # click returns a command's typer.Exit code instead of raising it when standalone_mode is off
+        code = application(standalone_mode=False)
     except MarketPilotError as exc:
         err_console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
         if isinstance(exc, ProviderError) and exc.raw:
@@ -62,4 +63,4 @@ def run_app(application: typer.Typer) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return code if isinstance(code, int) else 0

@@ -1,0 +1,234 @@
+"""`marketpilot copy …`: generate, check, eval, render. Each command calls one library function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+from marketpilot.content.briefs import CHANNELS, Brief
+from marketpilot.errors import UserError
+
+copy_app = typer.Typer(
+    help="Marketing copy: generate variants, check guardrails, evaluate, render.", no_args_is_help=True
+)
+app.add_typer(copy_app, name="copy")
+
+LangOption = Annotated[str, typer.Option("--lang", help="zh or en.")]
+
+
+def _channel(value: str) -> str:
+    if value not in CHANNELS:
+        raise UserError(f"Unknown channel {value!r}.", hint=f"Use one of: {', '.join(CHANNELS)}")
+    return value
+
+
+def _lang(value: str) -> str:
+    if value not in ("zh", "en"):
+        raise UserError(f"--lang must be zh or en, got {value!r}.")
+    return value
+
+
+@copy_app.command("generate")
+def generate_cmd(
+    product: Annotated[str, typer.Option("--product", help="Product id in the store.")],
+    segment: Annotated[
+        str, typer.Option("--segment", help="Segment name (its persona is used when present).")
+    ] = "all",
+    channel: Annotated[str, typer.Option("--channel", help=f"One of {', '.join(CHANNELS)}.")] = "sms",
+    n: Annotated[int, typer.Option("--n", min=1, max=20, help="Variants to generate.")] = 5,
+    lang: LangOption = "zh",
+    shop: Annotated[str | None, typer.Option("--shop", help="Shop name for the SMS signature 【…】.")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate N guardrail-checked copy variants for one product × segment × channel (one LLM call)."""
+    from marketpilot.content.service import generate_for_product
+
+    settings = settings_for(home)
+    with err_console.status("Generating copy…"):
+        result = generate_for_product(
+            settings, product, segment, _channel(channel), n, _lang(lang), shop_name=shop
+        )  # type: ignore[arg-type]
+    payload = result.model_dump(mode="json", exclude={"brief"})
+    if as_json:
+        print_json(payload)
+        return
+    for i, variant in enumerate(result.variants, 1):
+        tag = " (repaired)" if variant.repaired else ""
+        segs = f" · {variant.sms_segments} SMS segment(s)" if variant.sms_segments else ""
+        console.print(f"[bold]{i}. {variant.angle}[/]{tag}{segs}\n   {variant.text}", highlight=False)
+    for dropped in result.dropped:
+        console.print(
+            f"[dim]dropped ({dropped.reason}): {dropped.text} — {dropped.detail}[/]", highlight=False
+        )
+    console.print(
+        f"{len(result.variants)} variants, {result.fixed} fixed, {len(result.dropped)} dropped, "
+        f"{result.llm_calls} LLM call(s)"
+    )
+    if result.error:
+        raise UserError(f"Generation failed: {result.error}")
+
+
+@copy_app.command("check")
+def check_cmd(
+    text: Annotated[str, typer.Argument(help="The copy to check.")],
+    brief: Annotated[
+        Path,
+        typer.Option(
+            "--brief",
+            help="Brief JSON: name, price, promo_price, discount, currency, attributes, language, offer.",
+        ),
+    ],
+    channel: Annotated[str | None, typer.Option("--channel", help="Channel (default: the brief's).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the guardrails on TEXT (no LLM). Exit code 1 when there are violations."""
+    from marketpilot.content.briefs import load_brief
+    from marketpilot.content.guardrails import check_copy
+
+    result = check_copy(text, load_brief(brief), _channel(channel) if channel else None)
+    if as_json:
+        print_json(result.public())
+    else:
+        for v in result.violations:
+            console.print(
+                f"[red]{v.rule}[/] [{v.span[0]}:{v.span[1]}] “{v.text}”: {v.message}"
+                + (f"\n   → {v.suggestion}" if v.suggestion else ""),
+                highlight=False,
+            )
+        if result.sms:
+            console.print(
+                f"SMS: {result.sms.chars} characters ({result.sms.encoding}), "
+                f"{result.sms.segments} billed segment(s)"
+            )
+        console.print("[green]OK[/]" if result.ok else f"{len(result.violations)} violation(s)")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@copy_app.command("eval")
+def eval_cmd(
+    input_path: Annotated[Path, typer.Option("--input", help="AdvertiseGen JSONL ({'content', 'summary'}).")],
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Distinct inputs to use.")] = 100,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the generated copy (JSONL).")
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Generate copy for AdvertiseGen inputs; score BLEU-4, ROUGE-L, coverage, hallucination, distinct-2."""
+    from rich.progress import Progress
+
+    from marketpilot.content.evaluate import evaluate_advertisegen
+    from marketpilot.llm import get_client
+
+    settings = settings_for(home)
+    out = out or settings.path("content", "advertisegen_generated.jsonl")
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("Generating", total=limit)
+        report = evaluate_advertisegen(
+            input_path,
+            get_client(settings),
+            limit=limit,
+            out=out,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"AdvertiseGen ({report.generated.n} inputs, {report.model}, {report.seconds}s)")
+    for col in ("", "BLEU-4", "ROUGE-L", "coverage", "halluc. rate", "distinct-2"):
+        table.add_column(col)
+    for name, s in (("generated", report.generated), ("human reference", report.references)):
+        table.add_row(
+            name,
+            *(str(x) for x in (s.bleu4, s.rouge_l, s.attribute_coverage, s.hallucination_rate, s.distinct2)),
+        )
+    console.print(table)
+    console.print(f"Generated copy written to {report.out}")
+
+
+render_app = typer.Typer(
+    help="Render copy into assets: an e-mail (HTML + text) or a poster/banner PNG.", no_args_is_help=True
+)
+copy_app.add_typer(render_app, name="render")
+
+
+@render_app.command("poster")
+def render_poster_cmd(
+    headline: Annotated[str, typer.Argument(help="Headline copy (checked by the guardrails first).")],
+    brief: Annotated[Path, typer.Option("--brief", help="Brief JSON with the product facts.")],
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")],
+    layout: Annotated[
+        str, typer.Option("--layout", help="poster (1080×1350) or banner (1200×628).")
+    ] = "poster",
+    image: Annotated[
+        Path | None, typer.Option("--image", help="Product image; a placeholder when absent.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Render a poster/banner PNG with CJK text, price, the visible AI label and AIGC metadata."""
+    from marketpilot.content.render import read_png_metadata, render_poster
+
+    if layout not in ("poster", "banner"):
+        raise UserError("--layout must be poster or banner.")
+    path = render_poster(headline, _checked(headline, brief, "banner"), out, layout=layout, image=image)  # type: ignore[arg-type]
+    meta = read_png_metadata(path)
+    if as_json:
+        print_json({"path": str(path), "metadata": meta})
+    else:
+        console.print(f"Wrote {path}")
+
+
+@render_app.command("email")
+def render_email_cmd(
+    subject: Annotated[str, typer.Option("--subject", help="Subject line.")],
+    body: Annotated[
+        str, typer.Option("--body", help="Body copy; first line is the headline, one paragraph per line.")
+    ],
+    brief: Annotated[Path, typer.Option("--brief", help="Brief JSON with the product facts.")],
+    out: Annotated[Path, typer.Option("--out", help="Writes OUT (HTML) and OUT with .txt (plain text).")],
+    unsubscribe_url: Annotated[str, typer.Option("--unsubscribe-url", help="One-click unsubscribe link.")],
+    cta_url: Annotated[str | None, typer.Option("--cta-url", help="Button link.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Render a responsive HTML e-mail with a plain-text part, unsubscribe link and AI notice."""
+    from marketpilot.content.render import render_email
+
+    checked = _checked(subject, brief, "email_subject")
+    _checked(body, brief, "email_body")
+    email = render_email(subject, body, checked, unsubscribe_url=unsubscribe_url, cta_url=cta_url)
+    html_path, text_path = out, out.with_suffix(".txt")
+    for path, content in ((html_path, email.html), (text_path, email.text)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(content, encoding="utf-8")
+        tmp.replace(path)
+    if as_json:
+        print_json({"html": str(html_path), "text": str(text_path), "headers": email.headers})
+    else:
+        console.print(f"Wrote {html_path} and {text_path}")
+
+
+def _checked(text: str, brief_path: Path, channel: str) -> Brief:
+    """Load the brief and refuse to render copy that fails the guardrails (the rendered asset carries its
+    own AI label, so the visible-label rule is not applied to the text here)."""
+    from marketpilot.content.briefs import load_brief
+    from marketpilot.content.channels import CHANNEL_SPECS
+    from marketpilot.content.guardrails import check_copy
+
+    brief = load_brief(brief_path)
+    specs = {**CHANNEL_SPECS, channel: CHANNEL_SPECS[channel].model_copy(update={"visible_ai_label": False})}
+    result = check_copy(text, brief, channel, specs=specs)
+    if not result.ok:
+        problems = [f"{v.rule} [{v.span[0]}:{v.span[1]}] {v.text}: {v.message}" for v in result.violations]
+        raise UserError(
+            "The copy fails the guardrails:\n  " + "\n  ".join(problems),
+            hint="Fix it or run `marketpilot copy check`.",
+        )
+    return brief
