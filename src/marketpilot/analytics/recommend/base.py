@@ -165,8 +165,35 @@ class Recommender(ABC):
         banned = None
         if rules is not None and rules.filters_items:
             banned = np.flatnonzero(~rules.item_mask(self.catalog_, n_items))
-        diverse = rules is not None and rules.max_per_category is not None
-        fetch = min(n_items, k * _DIVERSITY_FETCH if diverse else k)
+        if rules is None or rules.max_per_category is None:
+            return self._candidates(user_codes, min(n_items, k), exclude_seen, banned, cold_segments)
+        categories = self._category_codes()
+        items = np.full((len(user_codes), k), -1, dtype=np.int64)
+        scores = np.full((len(user_codes), k), -np.inf, dtype=np.float32)
+        todo = np.arange(len(user_codes))
+        fetch = min(n_items, k * _DIVERSITY_FETCH)
+        while len(todo):
+            # Over-fetch, cap per category; customers still short of k get a deeper fetch.
+            segs = None if cold_segments is None else cold_segments[todo]
+            cand, cand_scores = self._candidates(user_codes[todo], fetch, exclude_seen, banned, segs)
+            pos = diversify(cand, categories, rules.max_per_category, k)
+            picked = np.maximum(pos, 0)
+            items[todo] = np.where(pos >= 0, np.take_along_axis(cand, picked, axis=1), -1)
+            scores[todo] = np.where(pos >= 0, np.take_along_axis(cand_scores, picked, axis=1), -np.inf)
+            short = (pos[:, -1] < 0) & (cand[:, -1] >= 0)
+            if fetch >= n_items:
+                break
+            todo, fetch = todo[short], min(n_items, fetch * 4)
+        return items, scores
+
+    def _candidates(
+        self,
+        user_codes: np.ndarray,
+        fetch: int,
+        exclude_seen: bool,
+        banned: np.ndarray | None,
+        cold_segments: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         items = np.full((len(user_codes), fetch), -1, dtype=np.int64)
         scores = np.full((len(user_codes), fetch), -np.inf, dtype=np.float32)
         warm = np.flatnonzero(user_codes >= 0)
@@ -182,14 +209,7 @@ class Recommender(ABC):
             _mask_block(dense, None, banned)
             got_items, got_scores = top_k_rows(dense, fetch)
             items[cold], scores[cold] = got_items, got_scores  # broadcasts when one shared row
-        if diverse:
-            assert rules is not None and rules.max_per_category is not None
-            categories = self._category_codes()
-            pos = diversify(items, categories, rules.max_per_category, k)
-            picked = np.maximum(pos, 0)
-            items = np.where(pos >= 0, np.take_along_axis(items, picked, axis=1), -1)
-            scores = np.where(pos >= 0, np.take_along_axis(scores, picked, axis=1), -np.inf)
-        return items[:, :k], scores[:, :k]
+        return items, scores
 
     def _category_codes(self) -> np.ndarray:
         if self.catalog_ is None or "category" not in self.catalog_.columns:
