@@ -167,10 +167,8 @@ def stage_mapped(
             continue
         problems += [str(p) for p in run_checks(con, source.view, checks)]
         stages[name] = _stage(con, name, tmap, source, selects)
-    if not problems:
-        problems += [
-            str(p) for name, stage in stages.items() for p in _stage_problems(con, name, stage, tables)
-        ]
+    for name, stage in stages.items():
+        problems += [str(p) for p in _stage_problems(con, name, stage, tables[name])]
     rows = source.count(con)
     if rows == 0:
         problems.append("no data rows: the file has a header but nothing under it")
@@ -213,20 +211,18 @@ def _stage(
 
 
 def _stage_problems(
-    con: duckdb.DuckDBPyConnection, name: str, stage: str, tables: dict[str, TableMapping]
+    con: duckdb.DuckDBPyConnection, name: str, stage: str, tmap: TableMapping
 ) -> list[Problem]:
+    """Duplicate keys, and (for `duplicates: first`) required values missing on every row of a key."""
     spec = TABLES[name]
+    if tmap.duplicates == "error":
+        return duplicate_keys(con, stage, spec.key)
     checks = [
-        _required_check(c, tables[name].columns[c].source or c)
+        Check(tmap.columns[c].source or c, f"{ident(c)} IS NULL", "NULL", f"a value ('{c}' is required)")
         for c in spec.required
-        if c in tables[name].columns
+        if c in tmap.columns
     ]
-    problems = run_checks(con, stage, checks)
-    return problems + duplicate_keys(con, stage, spec.key)
-
-
-def _required_check(column: str, label: str) -> Check:
-    return Check(label, f"{ident(column)} IS NULL", "NULL", f"a value ('{column}' is required)")
+    return run_checks(con, stage, checks)
 
 
 def _recognise_contact_columns(
@@ -238,11 +234,7 @@ def _recognise_contact_columns(
     used = {r.source for r in tmap.columns.values()}
     warnings = []
     for col in source.columns:
-        if (
-            col in used
-            or source.types[col] != "VARCHAR"
-            or any(k in tmap.columns for k in ("email", "phone"))
-        ):
+        if col in used or source.types[col] != "VARCHAR":
             continue
         c = ident(col)
         share_email, share_phone = con.execute(
@@ -251,8 +243,9 @@ def _recognise_contact_columns(
             f"FROM (SELECT trim({c}) AS {c} FROM {ident(source.view)} WHERE {c} IS NOT NULL LIMIT 1000)"
         ).fetchall()[0]
         for kind, share in (("email", share_email), ("phone", share_phone)):
-            if share is not None and share >= 0.8 and kind not in tmap.columns:
+            if share is not None and share >= 0.8 and kind not in tmap.columns and col not in used:
                 tmap.columns[kind] = ColumnRule(source=col)
+                used.add(col)
                 warnings.append(
                     f"column '{col}' holds {kind} values: kept only in the private customer_pii table"
                 )

@@ -284,6 +284,10 @@ def compile_table(
         typed, expected = typed_sql(col, rule, raw, source_type, currency)
         selects.append(f"{typed} AS {ident(col.name)}")
         checks.append(Check(label, f"{text_sql(raw)} IS NOT NULL AND ({typed}) IS NULL", raw, expected))
+        if col.required and tmap.duplicates == "error":  # with `first`, checked per key after grouping
+            checks.append(
+                Check(label, f"{text_sql(raw)} IS NULL", raw, f"a value ('{col.name}' is required)")
+            )
     for col in spec.columns:
         rule = tmap.columns.get(col.name)
         if rule is not None and rule.line_number_within:

@@ -1,0 +1,110 @@
+"""Bad inputs: each gives the promised error (file, row, column, value, expectation) and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marketpilot.config import Settings
+from marketpilot.data.load import load_file
+from marketpilot.errors import UserError, ValidationFailed
+
+
+@pytest.fixture
+def loaded(settings: Settings, retail_slice: Path, store_snapshot) -> dict:
+    """A store that already holds data, so 'nothing written' is checked against a non-empty store."""
+    load_file(settings, retail_slice, preset="online-retail")
+    return store_snapshot(settings)
+
+
+def _lines(retail_slice: Path, n: int = 40) -> list[str]:
+    return retail_slice.read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+
+
+def _expect_failure(settings: Settings, path: Path, store_snapshot, before: dict, **kwargs) -> str:
+    with pytest.raises(UserError) as err:
+        load_file(settings, path, **kwargs)
+    assert store_snapshot(settings) == before
+    return str(err.value)
+
+
+def test_wrong_type_names_file_row_column_value(
+    settings, retail_slice, tmp_path, store_snapshot, loaded
+) -> None:
+    lines = _lines(retail_slice)
+    lines[5] = lines[5].replace(",6,", ",six,", 1)  # Quantity of data row 5 → file row 6
+    lines[9] = lines[9].replace("2010-12-01", "2010-13-45", 1)
+    bad = tmp_path / "bad_types.csv"
+    bad.write_text("".join(lines), encoding="utf-8")
+    message = _expect_failure(settings, bad, store_snapshot, loaded, preset="online-retail")
+    assert str(bad) in message
+    assert "row 6, column 'Quantity', value 'six': expected a whole number" in message
+    assert "row 10, column 'InvoiceDate', value '2010-13-45 08:28:00'" in message
+
+
+def test_missing_column(settings, retail_slice, tmp_path, store_snapshot, loaded) -> None:
+    lines = [",".join(line.split(",")[:5]) + "\n" for line in _lines(retail_slice)]  # drops UnitPrice onwards
+    bad = tmp_path / "missing.csv"
+    bad.write_text("".join(lines), encoding="utf-8")
+    message = _expect_failure(settings, bad, store_snapshot, loaded, preset="online-retail")
+    assert "column 'UnitPrice' is missing" in message and "column 'CustomerID' is missing" in message
+
+
+def test_truncated_line(settings, retail_slice, tmp_path, store_snapshot, loaded) -> None:
+    lines = _lines(retail_slice)
+    lines[12] = ",".join(lines[12].split(",")[:4]) + "\n"
+    bad = tmp_path / "truncated.csv"
+    bad.write_text("".join(lines), encoding="utf-8")
+    message = _expect_failure(settings, bad, store_snapshot, loaded, preset="online-retail")
+    assert "row 13: 4 field(s), expected 8" in message
+
+
+def test_empty_file_and_header_only(settings, tmp_path, store_snapshot, loaded) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert "empty" in _expect_failure(settings, empty, store_snapshot, loaded, preset="online-retail")
+    header = tmp_path / "header.csv"
+    header.write_text("order_id,customer_id,ordered_at\n", encoding="utf-8")
+    assert "no data rows" in _expect_failure(settings, header, store_snapshot, loaded, table="orders")
+
+
+def test_duplicate_keys(settings, tmp_path, store_snapshot, loaded) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,customer_id,ordered_at,total\n"
+        "A1,c1,2024-11-11 10:00:00,10.00\n"
+        "A2,c2,2024-11-11 10:05:00,20.00\n"
+        "A1,c3,2024-11-12 09:00:00,30.00\n",
+        encoding="utf-8",
+    )
+    message = _expect_failure(settings, path, store_snapshot, loaded, table="orders")
+    assert (
+        "row 2, column 'order_id', value 'A1': expected each order_id once, but rows 2, 4 share it" in message
+    )
+
+
+def test_mixed_encodings_write_nothing(settings, tmp_path, store_snapshot, loaded) -> None:
+    path = tmp_path / "orders_mixed.csv"
+    path.write_bytes(
+        b"order_id,customer_id,ordered_at,channel\n"
+        + "A1,c1,2024-11-11 10:00:00,天猫旗舰店\n".encode()
+        + "A2,c2,2024-11-11 10:05:00,京东自营\n".encode("gbk")
+    )
+    with pytest.raises(ValidationFailed, match=r"row 3: .* not UTF-8, but row 2 is UTF-8"):
+        load_file(settings, path, "orders")
+    assert store_snapshot(settings) == loaded
+
+
+def test_every_problem_is_reported_not_just_the_first(settings, tmp_path) -> None:
+    path = tmp_path / "orders.csv"
+    rows = "".join(f"O{i},c{i},not a date,{i}.00\n" for i in range(12))
+    path.write_text(
+        "order_id,customer_id,ordered_at,total\n" + rows + "O99,,2024-01-01,x\n", encoding="utf-8"
+    )
+    with pytest.raises(ValidationFailed) as err:
+        load_file(settings, path, "orders")
+    problems = err.value.problems
+    assert any("7 more rows" in p for p in problems)  # 12 bad dates: 5 shown, 7 counted
+    assert any("row 14, column 'total', value 'x'" in p for p in problems)
+    assert any("row 14, column 'customer_id'" in p and "required" in p for p in problems)
