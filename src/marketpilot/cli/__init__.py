@@ -9,6 +9,7 @@ from marketpilot.cli import data_cmd  # noqa: F401  (registers load, sample, dem
 from marketpilot.cli import intel_cmd  # noqa: F401  (registers rfm, clv, segment, propensity)
 from marketpilot.cli import copy_cmd  # noqa: F401  (registers copy generate|check|eval|render)
 from marketpilot.cli import recommend_cmd  # noqa: F401  (registers recommend evaluate/fit/for/similar)
+from marketpilot.cli import sample_cmd  # noqa: F401  (registers sample generate)
 
 
 def main() -> None:

@@ -1,0 +1,226 @@
+"""Customers: public attributes, personal data (kept apart) and the hidden traits behind behaviour.
+
+Traits follow the BG/NBD story that CLV models assume: each buyer purchases at a gamma-distributed
+rate and may drop out after each purchase with a beta-distributed probability. Category tastes,
+price sensitivity and favourite ("staple") products give segmentation and recommenders real signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from marketpilot.data.sample import vocab
+from marketpilot.data.sample.calendar import ShopCalendar
+from marketpilot.data.sample.catalogue import Catalogue
+from marketpilot.data.sample.choice import ProductChooser, row_choice
+from marketpilot.data.sample.strings import digit_strings, fixed_ids, join, pick, with_nulls
+from marketpilot.data.sample.tables import build
+
+N_STAPLES = 3
+# Share of sign-ups who ever buy, per acquisition channel (content platforms convert less).
+BUYER_SHARE = np.array([0.82, 0.82, 0.62, 0.5, 0.72, 0.62, 0.8, 0.88])
+MEAN_ORDERS_PER_YEAR = 12.0
+
+
+@dataclass
+class Customers:
+    number: np.ndarray  # global customer number (id suffix)
+    created_s: np.ndarray  # seconds since the calendar epoch
+    city: np.ndarray
+    acquisition: np.ndarray
+    gender: np.ndarray  # index into vocab.GENDERS, -1 when not recorded
+    birth_year: np.ndarray  # 0 when not recorded
+    buyer: np.ndarray  # will ever purchase
+    rate: np.ndarray  # purchases per operational day while active
+    dropout: np.ndarray  # probability of leaving after each purchase
+    price_sensitivity: np.ndarray  # 0..1
+    staple_rate: np.ndarray  # how often a line is a re-buy of a favourite product
+    basket: np.ndarray  # mean extra lines per order
+    harshness: np.ndarray  # shifts the customer's ratings
+    review_propensity: np.ndarray  # multiplier of the chance to write a review
+    taste: np.ndarray  # (n, categories) cumulative category preferences
+    staples: np.ndarray  # (n, N_STAPLES) favourite product indices
+
+    @property
+    def size(self) -> int:
+        return int(self.number.size)
+
+    @property
+    def ids(self) -> pa.StringArray:
+        return customer_ids(self.number)
+
+
+def customer_ids(number: np.ndarray) -> pa.StringArray:
+    return fixed_ids("C", number, 8)
+
+
+def make_customers(
+    rng: np.random.Generator,
+    first_number: int,
+    n: int,
+    calendar: ShopCalendar,
+    catalogue: Catalogue,
+    chooser: ProductChooser,
+) -> Customers:
+    # Sign-ups follow the shop calendar (campaign peaks) and a growing trend.
+    growth = np.linspace(0.6, 1.4, calendar.days)
+    weights = calendar.intensity * growth
+    day = np.searchsorted(np.cumsum(weights) / weights.sum(), rng.random(n), side="right")
+    day = np.minimum(day, calendar.days - 1)
+    created_s = calendar.timestamps(rng, day)
+
+    city_weights = np.array([vocab.TIER_WEIGHT[c[2]] for c in vocab.CITIES])
+    city = rng.choice(len(vocab.CITIES), n, p=city_weights / city_weights.sum())
+    acquisition = rng.choice(len(vocab.ACQUISITION_CHANNELS), n, p=np.array(vocab.ACQUISITION_WEIGHTS))
+    gender = np.where(rng.random(n) < 0.04, -1, (rng.random(n) < 0.36).astype(int))
+    birth = np.clip(np.round(rng.normal(1993, 8.5, n)), 1950, 2008).astype(int)
+    birth_year = np.where(rng.random(n) < 0.1, 0, birth)
+
+    tier = np.array([c[2] for c in vocab.CITIES])[city]
+    shift = np.vectorize(vocab.TIER_PRICE_SENSITIVITY.get)(tier)
+    price_sensitivity = np.clip(rng.beta(2.2, 2.2, n) + shift, 0.0, 1.0)
+
+    taste = _category_taste(rng, gender, birth_year)
+    # Favourites lean to what people re-buy (food, baby, beauty), in proportion to their tastes.
+    replenish = np.array([c.replenish for c in vocab.CATEGORIES])
+    staple_taste = np.diff(taste, axis=1, prepend=0.0) * replenish
+    staple_taste = np.cumsum(staple_taste, axis=1) / staple_taste.sum(axis=1, keepdims=True)
+    rows = np.repeat(np.arange(n), N_STAPLES)
+    staples = chooser.choose(
+        rng, row_choice(rng, staple_taste[rows]), rng.integers(0, 12, rows.size), price_sensitivity[rows]
+    )
+    return Customers(
+        number=np.arange(first_number, first_number + n, dtype=np.int64),
+        created_s=created_s,
+        city=city,
+        acquisition=acquisition,
+        gender=gender,
+        birth_year=birth_year,
+        buyer=rng.random(n) < BUYER_SHARE[acquisition],
+        rate=rng.gamma(0.9, MEAN_ORDERS_PER_YEAR / 0.9 / 365.0, n),
+        dropout=rng.beta(1.0, 6.0, n),
+        price_sensitivity=price_sensitivity,
+        staple_rate=rng.beta(1.5, 4.0, n),
+        basket=rng.gamma(2.0, 0.7, n),
+        harshness=rng.normal(0, 0.4, n),
+        review_propensity=rng.gamma(1.0, 1.0, n),
+        taste=taste,
+        staples=staples.reshape(n, N_STAPLES),
+    )
+
+
+def _category_taste(rng: np.random.Generator, gender: np.ndarray, birth_year: np.ndarray) -> np.ndarray:
+    """Cumulative category preferences: a sparse Dirichlet draw around shop-wide popularity, tilted
+    by gender and, for 母婴, by being of parenting age."""
+    base = np.array([c.popularity for c in vocab.CATEGORIES])
+    tilt = np.ones((gender.size, base.size))
+    known = gender >= 0
+    tilt[known] = np.array(vocab.GENDER_CATEGORY_TASTE)[gender[known]]
+    baby = vocab.CATEGORIES.index(next(c for c in vocab.CATEGORIES if c.name == "母婴"))
+    parent_age = (birth_year >= 1984) & (birth_year <= 1998)
+    tilt[:, baby] *= np.where(parent_age, 1.8, 0.4)
+    alpha = 2.0 * base * tilt
+    draws = rng.gamma(alpha)
+    draws += 1e-9  # a row of all-zero draws would have no defined preference
+    return np.cumsum(draws, axis=1) / draws.sum(axis=1, keepdims=True)
+
+
+def customer_table(c: Customers, calendar: ShopCalendar) -> pa.Table:
+    n = c.size
+    cities = pa.array([city[0] for city in vocab.CITIES])
+    genders = pick(list(vocab.GENDERS), np.maximum(c.gender, 0))
+    return build(
+        "customers",
+        {
+            "customer_id": c.ids,
+            "created_at": calendar.epoch + c.created_s,
+            "country": pa.array(np.full(n, "CN")),
+            "city": pick(cities, c.city),
+            "acquisition_channel": pick(list(vocab.ACQUISITION_CHANNELS), c.acquisition),
+            "gender": with_nulls(genders, c.gender < 0),
+            "birth_year": pa.array(c.birth_year.astype(np.int32), mask=c.birth_year == 0),
+            "is_guest": np.zeros(n, dtype=bool),
+        },
+    )
+
+
+def pii_table(rng: np.random.Generator, c: Customers) -> pa.Table:
+    """Fake names, mobile numbers, e-mails and addresses: the only personal data in the sample."""
+    n = c.size
+    surname_p = np.array(vocab.SURNAME_WEIGHTS) / sum(vocab.SURNAME_WEIGHTS)
+    surname = rng.choice(len(vocab.SURNAMES), n, p=surname_p)
+    female = c.gender != 1
+    given_pool = [vocab.GIVEN_MALE, vocab.GIVEN_FEMALE]
+    first = np.where(
+        female, rng.integers(0, len(vocab.GIVEN_FEMALE), n), rng.integers(0, len(vocab.GIVEN_MALE), n)
+    )
+    second = np.where(
+        female, rng.integers(0, len(vocab.GIVEN_FEMALE), n), rng.integers(0, len(vocab.GIVEN_MALE), n)
+    )
+    two_chars = rng.random(n) < 0.65
+
+    def given(index: np.ndarray, part: int) -> pa.Array:
+        # Female and male pools are concatenated so one take() serves both.
+        pool = [g[part] for g in given_pool[1]] + [g[part] for g in given_pool[0]]
+        return pick(pool, np.where(female, index, index + len(given_pool[1])))
+
+    names = join(
+        pick([s[0] for s in vocab.SURNAMES], surname),
+        given(first, 0),
+        pc.if_else(pa.array(two_chars), given(second, 0), ""),
+    )
+    pinyin = join(
+        pick([s[1] for s in vocab.SURNAMES], surname),
+        given(first, 1),
+        pc.if_else(pa.array(two_chars), given(second, 1), ""),
+    )
+    domain_p = np.array(vocab.EMAIL_DOMAIN_WEIGHTS)
+    domain = pick(
+        list(vocab.EMAIL_DOMAINS), rng.choice(len(vocab.EMAIL_DOMAINS), n, p=domain_p / domain_p.sum())
+    )
+    qq_number = join(pick([str(d) for d in range(1, 10)], rng.integers(0, 9, n)), digit_strings(rng, n, 8))
+    # About a third use a QQ-number address (12345678@qq.com style), the rest name + digits.
+    local = pc.if_else(pa.array(rng.random(n) < 0.3), qq_number, join(pinyin, digit_strings(rng, n, 3)))
+    email = join(local, "@", domain)
+    phone = join(
+        pick(list(vocab.MOBILE_PREFIXES), rng.integers(0, len(vocab.MOBILE_PREFIXES), n)),
+        digit_strings(rng, n, 8),
+    )
+
+    city = np.array([city[0] for city in vocab.CITIES])
+    province = np.array([city[1] for city in vocab.CITIES])
+    n_districts = np.array([len(city[3]) for city in vocab.CITIES])
+    district_pool = [d for city in vocab.CITIES for d in city[3]]
+    district_start = np.cumsum(n_districts) - n_districts
+    district = district_start[c.city] + np.floor(rng.random(n) * n_districts[c.city]).astype(int)
+    number = rng.integers(1, 999, n)
+    address = join(
+        pick(list(province), c.city),
+        pick([f"{name}市" for name in city], c.city),
+        pick(district_pool, district),
+        pick(list(vocab.ROADS), rng.integers(0, len(vocab.ROADS), n)),
+        pick([str(i) for i in range(1000)], number),
+        "号",
+        pick(list(vocab.COMMUNITIES), rng.integers(0, len(vocab.COMMUNITIES), n)),
+        pick([str(i) for i in range(1, 40)], rng.integers(0, 39, n)),
+        "栋",
+        pick([str(i) for i in range(1, 7)], rng.integers(0, 6, n)),
+        "单元",
+        pick([f"{f}{r:02d}" for f in range(1, 34) for r in range(1, 7)], rng.integers(0, 33 * 6, n)),
+        "室",
+    )
+    return build(
+        "customer_pii",
+        {
+            "customer_id": c.ids,
+            "name": names,
+            "phone": phone,
+            "email": email,
+            "address": address,
+            "source_id": pa.nulls(n, pa.string()),
+        },
+    )
