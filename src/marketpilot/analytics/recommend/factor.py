@@ -70,7 +70,8 @@ class _FactorModel(Recommender):
     def _item_similarity(self, item: int) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors_, axis=1)
         dots = self.item_factors_ @ self.item_factors_[item]
-        return np.divide(dots, norms * norms[item], out=np.zeros_like(dots), where=norms > 0)
+        denominator = norms * norms[item]
+        return np.divide(dots, denominator, out=np.zeros_like(dots), where=denominator > 0)
 
 
 @register("als")

@@ -2,7 +2,9 @@
 
 Weights are chosen on an inner time split of the data `fit` receives (the training window), unless
 given. Cold-start customers get the popularity component's ranking (their segment's when known);
-new products, which collaborative models cannot score, are reached through the content component.
+new products (in the catalogue, no interactions yet), which collaborative models cannot score, are
+scored by the content component alone, scaled by `new_item_weight` (a business knob: how boldly to
+show untried products; validation cannot tune it, as it has no history of them).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class HybridRecommender(Recommender):
         valid_fraction: float = 0.2,
         target_events: Sequence[str] | None = None,
         segment_col: str | None = None,
+        new_item_weight: float = 0.5,
     ) -> None:
         self.components = components
         self.component_params = component_params
@@ -43,6 +46,7 @@ class HybridRecommender(Recommender):
         self.valid_fraction = valid_fraction
         self.target_events = target_events
         self.segment_col = segment_col
+        self.new_item_weight = new_item_weight
 
     def _specs(self) -> dict[str, dict[str, Any]]:
         names = list(dict.fromkeys([*self.components, "popularity"]))  # popularity serves cold start
@@ -73,8 +77,9 @@ class HybridRecommender(Recommender):
         self.models_ = {
             name: get_recommender(name, **params).fit(frame, items)
             for name, params in specs.items()
-            if self.weights_.get(name, 0.0) > 0 or name == "popularity"
+            if self.weights_.get(name, 0.0) > 0 or name == "popularity" or name == "content"
         }
+        self.new_items_ = np.flatnonzero(self.popularity_ == 0)
 
     def _active(self) -> dict[str, float]:
         return {name: w for name, w in self.weights_.items() if w > 0}
@@ -83,6 +88,12 @@ class HybridRecommender(Recommender):
         total = np.zeros((len(users), len(self.item_index_)), dtype=np.float32)
         for name, weight in self._active().items():
             total += weight * minmax_rows(np.asarray(self.models_[name]._score(users), dtype=np.float32))
+        if "content" in self.models_ and len(self.new_items_) and self.new_item_weight > 0:
+            # Products nobody has interacted with yet score zero in every collaborative model; they
+            # compete on description alone, at `new_item_weight` of the full blend's scale.
+            content = minmax_rows(np.asarray(self.models_["content"]._score(users), dtype=np.float32))
+            scale = self.new_item_weight * sum(self._active().values())
+            total[:, self.new_items_] = scale * content[:, self.new_items_]
         return total
 
     def _cold_scores(self, segments: np.ndarray | None) -> np.ndarray:
