@@ -143,3 +143,13 @@ def test_mapping_errors_are_user_errors(settings: Settings, tmp_path: Path, reta
     )
     with pytest.raises(UserError, match="column 'Invoice' is not in the file"):
         load_file(settings, retail_slice, mapping=missing)
+
+
+def test_contacts_export_loads_into_the_private_table_only(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text("customer_id,姓名,邮箱\nM001,张伟,zhangwei@163.com\n", encoding="utf-8-sig")
+    report = load_file(settings, path, "customer_pii")
+    assert report.tables == {"customer_pii": 1}
+    with Store.open(settings) as store:
+        assert store.read("customer_pii").email.tolist() == ["zhangwei@163.com"]
+        assert store.count("customers") == 0

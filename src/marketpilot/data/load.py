@@ -147,13 +147,10 @@ def stage_mapped(
                 "Name the table to load (e.g. `marketpilot load orders FILE`).", hint="Or use --preset."
             )
         spec = TABLES.get(table)
-        if spec is None or spec.private:
-            raise UserError(
-                f"Unknown table '{table}'.",
-                hint=f"Tables: {', '.join(n for n, s in TABLES.items() if not s.private)}",
-            )
+        if spec is None:
+            raise UserError(f"Unknown table '{table}'.", hint=f"Tables: {', '.join(TABLES)}")
         tmap = auto_mapping(spec, source)
-        warnings += _recognise_contact_columns(con, source, tmap)
+        warnings += _recognise_contact_columns(con, source, table, tmap)
         tables = {table: tmap}
     else:
         tables = dict(mapping.tables) if table in ("auto", "all") else {table: _pick(mapping, table)}
@@ -226,10 +223,10 @@ def _stage_problems(
 
 
 def _recognise_contact_columns(
-    con: duckdb.DuckDBPyConnection, source: Source, tmap: TableMapping
+    con: duckdb.DuckDBPyConnection, source: Source, table: str, tmap: TableMapping
 ) -> list[str]:
     """Unmapped columns whose values are mostly e-mail addresses / phone numbers are personal data too."""
-    if "customer_id" not in tmap.columns:
+    if "customer_id" not in tmap.columns or TABLES[table].private:
         return []
     used = {r.source for r in tmap.columns.values()}
     warnings = []
@@ -258,7 +255,7 @@ def protect_personal_data(con: duckdb.DuckDBPyConnection, plan: Plan, secret: by
     warnings: list[str] = []
     pii_tables: list[str] = []
     for name, stage in list(plan.stages.items()):
-        if "customer_id" not in TABLES[name].column_names:
+        if TABLES[name].private or "customer_id" not in TABLES[name].column_names:
             continue
         columns = [r[0] for r in con.execute(f"DESCRIBE {ident(stage)}").fetchall()]
         pii_cols = [c for c in columns if c.startswith(PII_PREFIX)]

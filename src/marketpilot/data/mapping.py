@@ -129,19 +129,19 @@ class Mapping(BaseModel):
     def _known_columns(self) -> Mapping:
         for table, tmap in self.tables.items():
             spec = TABLES.get(table)
-            if spec is None or spec.private:
-                raise ValueError(f"unknown table '{table}'; use one of {', '.join(_loadable())}")
-            allowed = set(spec.column_names) | (
-                set(PII_FIELDS) if "customer_id" in spec.column_names else set()
-            )
+            if spec is None:
+                raise ValueError(f"unknown table '{table}'; use one of {', '.join(TABLES)}")
+            allowed = set(spec.column_names) | (set(PII_FIELDS) if _splits_pii(spec) else set())
             unknown = sorted(set(tmap.columns) - allowed)
             if unknown:
                 raise ValueError(f"table '{table}' has no column(s) {', '.join(unknown)}")
         return self
 
 
-def _loadable() -> list[str]:
-    return [name for name, spec in TABLES.items() if not spec.private]
+def _splits_pii(spec: TableSpec) -> bool:
+    """Analytics tables keyed to a customer take personal columns, which the loader moves to
+    customer_pii; customer_pii itself (e.g. a CRM contacts export) is loaded as it is."""
+    return not spec.private and "customer_id" in spec.column_names
 
 
 def load_mapping(path: Path) -> Mapping:
@@ -169,7 +169,7 @@ def auto_mapping(spec: TableSpec, source: Source) -> TableMapping:
         found = next((by_key[normalise_header(a)] for a in candidates if normalise_header(a) in by_key), None)
         if found is not None and found not in {r.source for r in columns.values()}:
             columns[col.name] = ColumnRule(source=found)
-    if "customer_id" in spec.column_names:
+    if _splits_pii(spec):
         used = {r.source for r in columns.values()}
         for header in source.columns:
             kind = pii_kind_of_header(header)
