@@ -17,7 +17,13 @@ def coat() -> Brief:
             "price": 399,
             "promo_price": 319,
             "attributes": {"面料": "100%羊毛"},
-            "offer": {"coupon_threshold": 300, "coupon_amount": 50, "buy_n": 2, "get_m": 1, "deadline": "2025-11-11"},
+            "offer": {
+                "coupon_threshold": 300,
+                "coupon_amount": 50,
+                "buy_n": 2,
+                "get_m": 1,
+                "deadline": "2025-11-11",
+            },
             "stock": 20,
         }
     )
@@ -29,7 +35,14 @@ def spans(violations):
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("三百九十九", 399), ("两百", 200), ("一千二百九十九", 1299), ("十五", 15), ("一百零八", 108), ("五", 5)],
+    [
+        ("三百九十九", 399),
+        ("两百", 200),
+        ("一千二百九十九", 1299),
+        ("十五", 15),
+        ("一百零八", 108),
+        ("五", 5),
+    ],
 )
 def test_chinese_numerals(text, value):
     assert cn_to_number(text) == value
@@ -112,7 +125,9 @@ def test_numbers_that_are_not_claims_are_ignored(coat):
 
 
 def test_english_prices_and_discounts():
-    brief = Brief.model_validate({"name": "Merino sweater", "price": 49.9, "promo_price": 39.9, "currency": "USD", "language": "en"})
+    brief = Brief.model_validate(
+        {"name": "Merino sweater", "price": 49.9, "promo_price": 39.9, "currency": "USD", "language": "en"}
+    )
     assert check_facts("Was $49.90, now only $39.90 — save $10!", brief) == []
     assert check_facts("20% off this week", brief) == []
     violations = check_facts("Now $29.90, 40% off", brief)

@@ -30,7 +30,12 @@ def found(violations):
 def test_absolute_terms_flagged_with_positions_and_suggestions():
     text = "全网最低价！销量第一的顶级保温杯，万能百搭"
     violations = check_ad_law(text)
-    assert found(violations) == [((0, 4), "全网最低"), ((6, 10), "销量第一"), ((11, 13), "顶级"), ((17, 19), "万能")]
+    assert found(violations) == [
+        ((0, 4), "全网最低"),
+        ((6, 10), "销量第一"),
+        ((11, 13), "顶级"),
+        ((17, 19), "万能"),
+    ]
     assert all(v.rule == "ad_law" and v.suggestion for v in violations)
 
 
@@ -105,7 +110,9 @@ def test_email_subject_counts_cjk_double():
 def test_time_limited_needs_a_deadline():
     assert found(check_time_limited("限时5折，手慢无", brief())) == [((0, 2), "限时"), ((5, 8), "手慢无")]
     assert check_time_limited("限时5折", brief(offer={"deadline": "2025-12-31"})) == []
-    assert found(check_time_limited("Limited time: 20% off", brief(language="en"))) == [((0, 12), "Limited time")]
+    assert found(check_time_limited("Limited time: 20% off", brief(language="en"))) == [
+        ((0, 12), "Limited time")
+    ]
 
 
 def test_visible_ai_label_per_channel():
@@ -133,7 +140,10 @@ def test_brand_words():
 
 def test_pii_in_copy():
     text = "咨询请拨13812345678或写信给shop@example.com"
-    assert [(v.text, v.rule) for v in check_pii(text)] == [("13812345678", "pii"), ("shop@example.com", "pii")]
+    assert [(v.text, v.rule) for v in check_pii(text)] == [
+        ("13812345678", "pii"),
+        ("shop@example.com", "pii"),
+    ]
     assert check_pii("到手价89元，订单满2件包邮") == []
 
 
@@ -168,7 +178,15 @@ def test_check_copy_combines_rules_sorted_by_position():
 )
 def test_clean_real_world_copy_passes(text):
     b = brief(
-        name="羊毛大衣", price=399, promo_price=319,
-        offer={"coupon_threshold": 300, "coupon_amount": 50, "buy_n": 2, "get_m": 1, "deadline": "2025-11-11"},
+        name="羊毛大衣",
+        price=399,
+        promo_price=319,
+        offer={
+            "coupon_threshold": 300,
+            "coupon_amount": 50,
+            "buy_n": 2,
+            "get_m": 1,
+            "deadline": "2025-11-11",
+        },
     )
     assert check_copy(text, b).ok

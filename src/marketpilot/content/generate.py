@@ -321,7 +321,9 @@ def generate_variants(
     temperature: float = 0.9,
     top_p: float = 0.95,
     max_repairs: int = 1,
-    dedupe_threshold: float = 0.93,
+    # multilingual-e5-small puts different copy about one product at cosine 0.90–0.975 and rewordings
+    # of the same sentence above 0.99; 0.985 separates the two.
+    dedupe_threshold: float = 0.985,
     concurrency: int | None = None,
     seed: int | None = None,
     embedder: Embedder | None = None,

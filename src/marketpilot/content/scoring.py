@@ -1,0 +1,157 @@
+"""How good is a variant? A quality score from guardrails, length fit, readability and diversity, and,
+when past campaign outcomes exist, a predicted CTR from a model trained on them.
+
+    scores = quality_scores(variant_texts, brief)                  # one row per variant
+    model = CTRModel().fit(history)                                # columns text, sends, clicks
+    model.predict_ctr(variant_texts)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from marketpilot.content.briefs import Brief
+from marketpilot.content.channels import CHANNEL_SPECS
+from marketpilot.content.guardrails import check_copy
+from marketpilot.content.guardrails.length import display_width, sms_billing, sms_message
+from marketpilot.errors import NotFittedError, ValidationFailed
+
+Embedder = Callable[[list[str]], np.ndarray]
+WEIGHTS = {"guardrails": 0.4, "length_fit": 0.2, "readability": 0.2, "diversity": 0.2}
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]+|(?<=[.])\s+")
+# Mobile marketing reads best in short clauses: ~20 Chinese characters or ~15 English words a sentence.
+_TARGET_SENTENCE = {"zh": 20.0, "en": 15.0}
+
+
+def _default_embedder(texts: list[str]) -> np.ndarray:
+    from marketpilot.embed import embed
+
+    return embed(texts, kind="passage")
+
+
+def length_fit(text: str, brief: Brief) -> float:
+    """1.0 when the copy uses 40–100 % of what the channel allows; less when much shorter or over."""
+    spec = CHANNEL_SPECS[brief.channel]
+    if spec.name == "sms":
+        bill = sms_billing(sms_message(text, shop_name=brief.brand.shop_name, language=brief.language))
+        single = 160 if bill.encoding == "GSM-7" else 70
+        used = bill.chars / single
+        return (
+            1.0
+            if 0.4 <= used <= 1.0
+            else (used / 0.4 if used < 0.4 else max(0.0, 1.0 - 0.5 * (bill.segments - 1)))
+        )
+    limit = spec.title_max_width or spec.max_width or spec.max_chars or 200
+    used = (display_width(text) if spec.max_width else len(text)) / limit
+    return 1.0 if 0.4 <= used <= 1.0 else (used / 0.4 if used < 0.4 else max(0.0, 2.0 - used))
+
+
+def readability(text: str, language: str) -> float:
+    """1.0 for short sentences; falls as the average sentence grows past the target length."""
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    if not sentences:
+        return 0.0
+    # Chinese is measured in characters, English in words
+    lengths = [len(s.strip()) if language == "zh" else len(s.split()) for s in sentences]
+    target = _TARGET_SENTENCE[language]
+    return float(np.clip(1.0 - (np.mean(lengths) - target) / (2 * target), 0.0, 1.0))
+
+
+def diversity(texts: Sequence[str], embedder: Embedder) -> np.ndarray:
+    """1 − the highest cosine similarity to any other variant of the set (1.0 for a lone variant)."""
+    if len(texts) < 2:
+        return np.ones(len(texts))
+    vectors = np.asarray(embedder(list(texts)), dtype=np.float32)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -1.0)
+    return np.clip(1.0 - sims.max(axis=1), 0.0, 1.0)
+
+
+def quality_scores(texts: Sequence[str], brief: Brief, *, embedder: Embedder | None = None) -> pd.DataFrame:
+    """One row per text: each component in [0, 1] and the weighted `quality`."""
+    frame = pd.DataFrame(
+        {
+            "text": list(texts),
+            "guardrails": [float(check_copy(t, brief).ok) for t in texts],
+            "length_fit": [length_fit(t, brief) for t in texts],
+            "readability": [readability(t, brief.language) for t in texts],
+            "diversity": diversity(texts, embedder or _default_embedder),
+        }
+    )
+    frame["quality"] = sum(frame[name] * weight for name, weight in WEIGHTS.items())
+    return frame
+
+
+def text_features(texts: Sequence[str], embedder: Embedder) -> np.ndarray:
+    """Embedding plus surface features marketers know matter: length, personal slot, number, urgency."""
+    emb = np.asarray(embedder(list(texts)), dtype=np.float32)
+    surface = np.array(
+        [
+            [
+                min(len(t), 200) / 100,
+                float("{name}" in t),
+                float(bool(re.search(r"\d", t))),
+                float(bool(re.search(r"[!！]", t))),
+                float(bool(re.search(r"限时|截止|ends|today", t, re.IGNORECASE))),
+            ]
+            for t in texts
+        ],
+        dtype=np.float32,
+    )
+    return np.hstack([emb, surface])
+
+
+class CTRModel:
+    """Predicted click-through rate from past outcomes (logistic regression on text features).
+
+    `fit(history)` takes one row per sent variant: `text`, `sends`, `clicks`. Each row counts as
+    `clicks` positive and `sends − clicks` negative examples (sample weights), so a variant sent to
+    100,000 customers weighs more than one sent to 100.
+    """
+
+    def __init__(self, C: float = 1.0, embedder: Embedder | None = None) -> None:
+        self.C = C
+        self.embedder = embedder
+
+    def _embedder(self) -> Embedder:
+        return self.embedder or _default_embedder
+
+    def fit(self, history: pd.DataFrame) -> CTRModel:
+        missing = [c for c in ("text", "sends", "clicks") if c not in history.columns]
+        if missing:
+            raise ValidationFailed([f"missing column {c!r}" for c in missing], source="CTR history")
+        bad = history[
+            (history["sends"] <= 0) | (history["clicks"] < 0) | (history["clicks"] > history["sends"])
+        ]
+        if not bad.empty:
+            rows = ", ".join(str(i) for i in bad.index[:5])
+            raise ValidationFailed(
+                [f"rows {rows}: need 0 ≤ clicks ≤ sends and sends > 0"], source="CTR history"
+            )
+        if history["clicks"].sum() == 0 or (history["sends"] - history["clicks"]).sum() == 0:
+            raise ValidationFailed(["history needs both clicks and non-clicks"], source="CTR history")
+        x = text_features(history["text"].tolist(), self._embedder())
+        clicks = history["clicks"].to_numpy(float)
+        misses = (history["sends"] - history["clicks"]).to_numpy(float)
+        features = np.vstack([x, x])
+        labels = np.concatenate([np.ones(len(x)), np.zeros(len(x))])
+        weights = np.concatenate([clicks, misses])
+        keep = weights > 0
+        # weights are normalised so that C means the same for 1k and 1M sends
+        model = LogisticRegression(C=self.C, max_iter=2000)
+        model.fit(
+            features[keep], labels[keep], sample_weight=weights[keep] * keep.sum() / weights[keep].sum()
+        )
+        self.model_ = model
+        self.base_ctr_ = float(clicks.sum() / history["sends"].sum())
+        return self
+
+    def predict_ctr(self, texts: Sequence[str]) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("CTRModel.predict_ctr called before fit")
+        return self.model_.predict_proba(text_features(texts, self._embedder()))[:, 1]

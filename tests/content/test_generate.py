@@ -1,0 +1,209 @@
+"""Generation logic against the local OpenAI-protocol server: one call per brief, repair, drop, dedupe,
+and no personal data in any request."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from llm_server import json_reply
+from marketpilot.cli.app import app
+from marketpilot.content.briefs import Brief
+from marketpilot.content.generate import generate_variants, report
+from marketpilot.content.slots import CustomerSlots, render_batch, render_message
+from marketpilot.data import Store
+from marketpilot.embed import embed
+from marketpilot.llm import get_client
+
+
+def passage(texts: list[str]):
+    return embed(texts, kind="passage")
+
+
+def coat(segment: str = "高价值", channel: str = "sms") -> Brief:
+    return Brief.model_validate(
+        {
+            "product": {"product_id": f"P-{segment}", "name": "羊毛大衣", "price": 399, "promo_price": 319},
+            "audience": {"segment": segment, "persona": "注重品质的职场女性"},
+            "brand": {"shop_name": "暖冬小铺"},
+            "offer": {"deadline": "2025-11-11"},
+            "channel": channel,
+        }
+    )
+
+
+def variants(*texts: str, angle: str = "benefit"):
+    return json_reply({"variants": [{"angle": angle, "text": t} for t in texts]})
+
+
+def test_one_llm_call_per_brief_whatever_the_audience_size(llm_settings, llm_server):
+    briefs = [coat(segment) for segment in ("高价值", "沉睡", "新客")]
+    replies = {
+        "高价值": variants("{name}，羊毛大衣现价319元，轻暖过冬", "原价399现价319，11月11日截止"),
+        "沉睡": variants("好久不见，{name}！羊毛大衣8折", "你关注的{last_category}上新了，羊毛大衣现价319元"),
+        "新客": variants("新客专享：羊毛大衣现价319元", "羊毛大衣轻盈保暖，通勤约会都合适"),
+    }
+
+    def by_segment(request):  # requests run concurrently: answer by content, not by arrival order
+        prompt = request["messages"][-1]["content"]
+        return next(reply for segment, reply in replies.items() if f"人群：{segment}" in prompt)
+
+    llm_server.default = by_segment
+    sets = generate_variants(briefs, get_client(llm_settings), n=2, embedder=passage)
+    assert len(llm_server.requests) == 3
+    assert [s.llm_calls for s in sets] == [1, 1, 1]
+    assert all(len(s.variants) == 2 and not s.dropped for s in sets)
+    assert report(sets).llm_calls == 3
+    # the facts reach the prompt; the persona is the segment's, never a customer's
+    prompt = llm_server.requests[0]["messages"][-1]["content"]
+    assert "319" in prompt and "注重品质的职场女性" in prompt
+
+
+def test_failing_variant_is_repaired_with_the_violation_named(llm_settings, llm_server):
+    llm_server.script(
+        variants("{name}，羊毛大衣现价319元，轻暖过冬", "最后一天！原价399现价299"),
+        variants("最后一天！原价399现价319", angle="scarcity"),
+    )
+    (result,) = generate_variants([coat()], get_client(llm_settings), n=2, embedder=passage)
+    assert len(llm_server.requests) == 2 and result.llm_calls == 2
+    repair_prompt = llm_server.requests[1]["messages"][-1]["content"]
+    assert "现价299" in repair_prompt and "319" in repair_prompt
+    assert [v.text for v in result.variants] == [
+        "{name}，羊毛大衣现价319元，轻暖过冬",
+        "最后一天！原价399现价319",
+    ]
+    assert [v.repaired for v in result.variants] == [False, True]
+    assert result.fixed == 1 and result.dropped == []
+
+
+def test_variant_still_failing_after_bounded_repair_is_dropped_with_reasons(llm_settings, llm_server):
+    llm_server.script(
+        variants("羊毛大衣现价319元", "全网最低！现价299元"),
+        variants("全网最低！现价289元"),
+        variants("should never be requested"),
+    )
+    (result,) = generate_variants([coat()], get_client(llm_settings), n=2, max_repairs=1, embedder=passage)
+    assert len(llm_server.requests) == 2  # the repair loop is bounded
+    assert [v.text for v in result.variants] == ["羊毛大衣现价319元"]
+    (dropped,) = result.dropped
+    assert dropped.reason == "guardrails" and "全网最低" in dropped.detail and "289" in dropped.detail
+    summary = report([result])
+    assert summary.drop_reasons == {"guardrails": 1}
+    assert set(summary.violation_rules) == {"ad_law", "facts"}
+
+
+def test_near_duplicates_are_dropped_by_embedding_similarity(llm_settings, llm_server):
+    llm_server.script(
+        variants(
+            "羊毛大衣现价319元，轻盈保暖，通勤约会都好看",
+            "羊毛大衣现价319元，轻盈保暖，通勤约会都很好看",
+            "11月11日截止：原价399的羊毛大衣，现价319元",
+        )
+    )
+    (result,) = generate_variants([coat()], get_client(llm_settings), n=3, embedder=passage)
+    assert len(result.variants) == 2
+    (dropped,) = result.dropped
+    assert dropped.reason == "near_duplicate" and "很好看" in dropped.text
+
+
+def test_visible_ai_label_added_where_the_channel_requires_it(llm_settings, llm_server):
+    llm_server.script(variants("羊毛大衣现价319元"))
+    (result,) = generate_variants([coat(channel="banner")], get_client(llm_settings), n=1, embedder=passage)
+    assert result.variants[0].text == "羊毛大衣现价319元（AI生成）"
+
+
+def test_slots_filled_at_render_time_and_fallback_for_opt_out():
+    brief = coat()
+    (variant,) = (
+        generate_variants.__globals__["Variant"].model_validate(
+            {
+                "text": "{name}，你看过的{last_category}有新款：{rec_items}",
+                "angle": "benefit",
+                "brief_key": brief.key,
+                "channel": "sms",
+                "language": "zh",
+            }
+        ),
+    )
+    alice = CustomerSlots(name="王小明", last_category="大衣", rec_items=["羊毛大衣", "羊绒围巾"])
+    assert (
+        render_message(variant, alice, shop_name="暖冬小铺")
+        == "【暖冬小铺】王小明，你看过的大衣有新款：羊毛大衣、羊绒围巾拒收请回复R"
+    )
+    opted_out = alice.model_copy(update={"personalise": False})
+    assert render_message(variant, opted_out) == "亲，你看过的心仪好物有新款：店铺精选拒收请回复R"
+    customers = pd.DataFrame(
+        {
+            "name": ["王小明", None, "李雷"],
+            "last_category": ["大衣", "围巾", None],
+            "rec_items": [["羊毛大衣", "羊绒围巾"], ["手套"], []],
+            "personalise": [True, True, False],
+        }
+    )
+    batch = render_batch(variant, customers)
+    assert batch.tolist() == [
+        "王小明，你看过的大衣有新款：羊毛大衣、羊绒围巾",
+        "亲，你看过的围巾有新款：手套",
+        "亲，你看过的心仪好物有新款：店铺精选",
+    ]
+
+
+def test_cli_generate_uses_store_facts_and_segment_persona(llm_server, home):
+    with Store.open(home) as store:
+        store.upsert(
+            "products",
+            pd.DataFrame(
+                {"product_id": ["SKU1"], "name": ["保温杯"], "price_minor": [8900], "currency": ["CNY"]}
+            ),
+        )
+    segments = home / "segments"
+    segments.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"segment": ["沉睡"], "persona": ["半年未下单的老顾客"]}).to_parquet(
+        segments / "personas.parquet"
+    )
+    llm_server.script(variants("{name}，冬天喝热水，保温杯89元", "保温杯89元，暖手又暖心"))
+    result = CliRunner().invoke(
+        app,
+        [
+            "copy",
+            "generate",
+            "--product",
+            "SKU1",
+            "--segment",
+            "沉睡",
+            "--channel",
+            "sms",
+            "--n",
+            "2",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert [v["text"] for v in payload["variants"]] == [
+        "{name}，冬天喝热水，保温杯89元",
+        "保温杯89元，暖手又暖心",
+    ]
+    prompt = llm_server.requests[0]["messages"][-1]["content"]
+    assert "89元" in prompt and "半年未下单的老顾客" in prompt
+
+
+def test_cli_generate_unknown_product_is_a_clear_error(llm_server, home):
+    Store.open(home).close()
+    result = CliRunner().invoke(app, ["copy", "generate", "--product", "NOPE"])
+    assert result.exit_code != 0
+    assert "NOPE" in str(result.exception or result.output)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_prompts_render_in_both_languages(lang):
+    from marketpilot.content.generate import repair_request, variants_request
+
+    brief = coat().model_copy(update={"language": lang})
+    request = variants_request(brief, 3, temperature=0.9, top_p=0.95, seed=None)
+    assert request.prompt.name == "copy_variants" and request.prompt.language == lang
+    assert "399" in request.messages[-1].content
+    assert repair_request(brief, [], seed=None).prompt.name == "copy_repair"
