@@ -25,7 +25,7 @@ from marketpilot.data.readers import ROW, Source
 from marketpilot.data.schema import TABLES, Column, TableSpec
 from marketpilot.data.validate import Check, ident, sql_literal
 from marketpilot.errors import UserError
-from marketpilot.privacy.pseudonymise import normalise_header, pii_kind_of_header
+from marketpilot.privacy.pseudonymise import PII_HEADERS, normalise_header, pii_kind_of_header
 
 PII_FIELDS = ("name", "phone", "email", "address")
 # Currencies whose minor unit is not 1/100.
@@ -165,7 +165,8 @@ def auto_mapping(spec: TableSpec, source: Source) -> TableMapping:
             columns[col.name] = ColumnRule(source=by_key[normalise_header(col.name)], unit="minor")
             continue
         bare = col.name.removesuffix("_minor")
-        candidates = (bare, *ALIASES.get(col.name, ()), *(ALIASES["name"] if col.name == "name" else ()))
+        aliases = PII_HEADERS.get(col.name, ()) if spec.private else ALIASES.get(col.name, ())
+        candidates = (bare, *aliases)
         found = next((by_key[normalise_header(a)] for a in candidates if normalise_header(a) in by_key), None)
         if found is not None and found not in {r.source for r in columns.values()}:
             columns[col.name] = ColumnRule(source=found)
