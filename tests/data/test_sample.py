@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -105,10 +106,13 @@ def test_references_point_at_existing_rows(con: duckdb.DuckDBPyConnection) -> No
         for child, column, parent in REFERENCES
     }
     assert orphans == dict.fromkeys(orphans, 0)
-    early = (
-        "SELECT count(*) FROM orders o JOIN customers c USING (customer_id) WHERE o.ordered_at < c.created_at"
-    )
-    assert scalar(con, early) == 0
+    for table, column in (("orders", "ordered_at"), ("events", "occurred_at")):
+        joined = f"{table} t JOIN customers c USING (customer_id)"
+        before_signup = f"SELECT count(*) FROM {joined} WHERE t.{column} < c.created_at"
+        assert scalar(con, before_signup) == 0, table
+    for table, column in (("orders", "ordered_at"), ("events", "occurred_at"), ("reviews", "created_at")):
+        first, last = con.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchone()
+        assert first.year == 2024 and last < datetime(2026, 1, 1), table
 
 
 def test_order_totals_add_up_and_reversals_are_negative(con: duckdb.DuckDBPyConnection) -> None:

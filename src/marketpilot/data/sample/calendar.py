@@ -91,6 +91,15 @@ class ShopCalendar:
         """Operational time at fractional calendar day `day`."""
         return np.interp(day, np.arange(self.days + 1), self.cumulative)
 
+    def month(self, day: np.ndarray) -> np.ndarray:
+        """Month of the year (0 = January) of calendar day indices."""
+        dates = self.epoch.astype("datetime64[D]") + day
+        return dates.astype("datetime64[M]").astype(np.int64) % 12
+
+    def festival(self, day: np.ndarray) -> np.ndarray:
+        """True on the big shopping-festival days (双11, 双12, 618), where intensity is far above normal."""
+        return self.intensity[day] > 2.5
+
     def timestamps(self, rng: np.random.Generator, day: np.ndarray) -> np.ndarray:
         """Seconds since `epoch` for an order on each calendar `day`, with a realistic clock time."""
         hours = _hours(rng, day, self.double11[day])

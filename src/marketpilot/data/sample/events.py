@@ -18,7 +18,7 @@ from marketpilot.data.sample import vocab
 from marketpilot.data.sample.calendar import ShopCalendar
 from marketpilot.data.sample.catalogue import Catalogue
 from marketpilot.data.sample.choice import ProductChooser, row_choice
-from marketpilot.data.sample.orders import Sales, _months
+from marketpilot.data.sample.orders import Sales
 from marketpilot.data.sample.people import Customers, customer_ids
 from marketpilot.data.sample.strings import fixed_ids, pick
 from marketpilot.data.sample.tables import build
@@ -35,6 +35,8 @@ ABANDON_CART_RATE = 0.12
 BROWSE_PER_PURCHASE = 1.5
 BROWSE_FLOOR_PER_DAY = 1 / 90
 MAX_BROWSE_SESSIONS = 400
+EVENT_MIX = np.cumsum(np.array(vocab.EVENT_CHANNEL_MIX), axis=1)
+ORDER_CHANNEL_MIX = np.cumsum(np.array(vocab.ORDER_CHANNEL_MIX), axis=1)
 
 
 @dataclass
@@ -74,80 +76,99 @@ def make_events(
     first_event_number: int,
     first_session_number: int,
 ) -> EventBatch:
-    event_mix = np.cumsum(np.array(vocab.EVENT_CHANNEL_MIX), axis=1)
-    order_channel_mix = np.cumsum(np.array(vocab.ORDER_CHANNEL_MIX), axis=1)
-    parts: list[_Part] = []
+    # Sessions are numbered: one per order, then one per research visit, then one per browse.
+    order_channel = row_choice(rng, EVENT_MIX[sales.channel])
+    parts = _order_sessions(rng, sales, order_channel)
+    parts += _substitutes(rng, cust, sales, calendar, catalogue, chooser, order_channel)
+    research, n_research = _research_visits(rng, cust, sales, order_channel, sales.n_orders)
+    parts.append(research)
+    browsing, n_browse = _browsing(rng, cust, sales, calendar, chooser, sales.n_orders + n_research)
+    parts += browsing
+    table = _table(parts, cust, catalogue, calendar, first_event_number, first_session_number)
+    return EventBatch(table, sales.n_orders + n_research + n_browse)
 
-    # The order session: view → cart → purchase for each line.
+
+def _order_sessions(rng: np.random.Generator, sales: Sales, order_channel: np.ndarray) -> list[_Part]:
+    """view → cart → purchase of every sold line, in the order's session (< 1 hour)."""
     lo = sales.line_order
-    line_cust = sales.customer[lo]
-    order_channel = row_choice(rng, event_mix[sales.channel])
+    customer, channel = sales.customer[lo], order_channel[lo]
     purchase_ts = sales.ts[lo]
     cart_ts = purchase_ts - rng.integers(30, 2400, lo.size)
     view_ts = cart_ts - rng.integers(10, 900, lo.size)
-    channel = order_channel[lo]
-    parts.append(_part(line_cust, purchase_ts, PURCHASE, sales.product, lo, channel))
-    parts.append(_part(line_cust, cart_ts, CART, sales.product, lo, channel))
-    parts.append(_part(line_cust, view_ts, VIEW, sales.product, lo, channel))
+    return [
+        _part(customer, purchase_ts, PURCHASE, sales.product, lo, channel),
+        _part(customer, cart_ts, CART, sales.product, lo, channel),
+        _part(customer, view_ts, VIEW, sales.product, lo, channel),
+    ]
 
-    # Substitutes looked at in the same session, sometimes carted and left.
-    order_first_line = np.flatnonzero(sales.line_no == 1)
-    n_subs = rng.poisson(SUBSTITUTE_VIEWS_PER_ORDER, sales.n_orders)
-    sub_order = np.repeat(np.arange(sales.n_orders), n_subs)
-    sub_cust = sales.customer[sub_order]
-    sub_category = catalogue.category[sales.product[order_first_line[sub_order]]]
-    sub_month = _months(calendar, sales.ts[sub_order] // 86400)
-    sub_product = chooser.choose(rng, sub_category, sub_month, cust.price_sensitivity[sub_cust])
-    sub_ts = sales.ts[sub_order] - rng.integers(60, 2400, sub_order.size)
-    parts.extend(_views_and_carts(rng, sub_cust, sub_ts, sub_product, sub_order, order_channel[sub_order]))
 
-    # Research visits on earlier days, each its own session; never before the sign-up.
-    n_research = rng.poisson(RESEARCH_VIEWS_PER_LINE, lo.size)
-    research_line = np.repeat(np.arange(lo.size), n_research)
-    research_ts = purchase_ts[research_line] - rng.integers(3600, 10 * 86400, research_line.size)
-    keep = research_ts >= cust.created_s[line_cust[research_line]]
-    research_line, research_ts = research_line[keep], research_ts[keep]
-    n_sessions = sales.n_orders
-    research_session = n_sessions + np.arange(research_line.size)
-    n_sessions += research_line.size
-    parts.append(
-        _part(
-            line_cust[research_line],
-            research_ts,
-            VIEW,
-            sales.product[research_line],
-            research_session,
-            channel[research_line],
-        )
+def _substitutes(
+    rng: np.random.Generator,
+    cust: Customers,
+    sales: Sales,
+    calendar: ShopCalendar,
+    catalogue: Catalogue,
+    chooser: ProductChooser,
+    order_channel: np.ndarray,
+) -> list[_Part]:
+    """Alternatives to the order's first item looked at in the same session, sometimes carted."""
+    first_line = np.flatnonzero(sales.line_no == 1)
+    order = np.repeat(np.arange(sales.n_orders), rng.poisson(SUBSTITUTE_VIEWS_PER_ORDER, sales.n_orders))
+    customer = sales.customer[order]
+    category = catalogue.category[sales.product[first_line[order]]]
+    product = chooser.choose(
+        rng, category, calendar.month(sales.ts[order] // 86400), cust.price_sensitivity[customer]
     )
+    ts = sales.ts[order] - rng.integers(60, 2400, order.size)
+    return _views_and_carts(rng, customer, ts, product, order, order_channel[order])
 
-    # Browsing sessions without an order while the customer is active.
+
+def _research_visits(
+    rng: np.random.Generator, cust: Customers, sales: Sales, order_channel: np.ndarray, first_session: int
+) -> tuple[_Part, int]:
+    """Views of a bought item on the days before, each its own session, never before sign-up."""
+    line = np.repeat(
+        np.arange(sales.line_order.size), rng.poisson(RESEARCH_VIEWS_PER_LINE, sales.line_order.size)
+    )
+    order = sales.line_order[line]
+    ts = sales.ts[order] - rng.integers(3600, 10 * 86400, line.size)
+    keep = ts >= cust.created_s[sales.customer[order]]
+    line, order, ts = line[keep], order[keep], ts[keep]
+    session = first_session + np.arange(line.size)
+    return _part(
+        sales.customer[order], ts, VIEW, sales.product[line], session, order_channel[order]
+    ), line.size
+
+
+def _browsing(
+    rng: np.random.Generator,
+    cust: Customers,
+    sales: Sales,
+    calendar: ShopCalendar,
+    chooser: ProductChooser,
+    first_session: int,
+) -> tuple[list[_Part], int]:
+    """Sessions without an order while the customer is active: a few views of products to the
+    customer's taste (favourites again and again), some carted and abandoned."""
     created_tau = calendar.to_operational(cust.created_s / 86400.0)
     span = np.maximum(sales.active_until - created_tau, 0.0)
     rate = BROWSE_PER_PURCHASE * cust.rate * cust.buyer + BROWSE_FLOOR_PER_DAY
-    n_browse = np.minimum(rng.poisson(rate * span), MAX_BROWSE_SESSIONS)
-    b_cust = np.repeat(np.arange(cust.size), n_browse)
-    b_tau = created_tau[b_cust] + rng.random(b_cust.size) * span[b_cust]
-    b_day = calendar.to_day(b_tau)
-    b_ts = np.maximum(calendar.timestamps(rng, b_day), cust.created_s[b_cust] + 60)
-    b_channel = row_choice(rng, event_mix[row_choice(rng, order_channel_mix[cust.acquisition[b_cust]])])
-    b_session = n_sessions + np.arange(b_cust.size)
-    n_sessions += b_cust.size
-    n_views = 1 + rng.poisson(1.5, b_cust.size)
-    v_session = np.repeat(np.arange(b_cust.size), n_views)
-    v_cust = b_cust[v_session]
-    v_ts = b_ts[v_session] + _offsets_within(rng, v_session)
-    category = row_choice(rng, cust.taste[v_cust])
-    v_product = chooser.choose(
-        rng, category, _months(calendar, b_day[v_session]), cust.price_sensitivity[v_cust]
-    )
-    favourite = rng.random(v_cust.size) < cust.staple_rate[v_cust]
-    staple = cust.staples[v_cust, rng.integers(0, cust.staples.shape[1], v_cust.size)]
-    v_product = np.where(favourite, staple, v_product)
-    parts.extend(_views_and_carts(rng, v_cust, v_ts, v_product, b_session[v_session], b_channel[v_session]))
+    customer = np.repeat(np.arange(cust.size), np.minimum(rng.poisson(rate * span), MAX_BROWSE_SESSIONS))
+    day = calendar.to_day(created_tau[customer] + rng.random(customer.size) * span[customer])
+    start = np.maximum(calendar.timestamps(rng, day), cust.created_s[customer] + 60)
+    order_channel = row_choice(rng, ORDER_CHANNEL_MIX[cust.acquisition[customer]])
+    channel = row_choice(rng, EVENT_MIX[order_channel])
 
-    table = _table(parts, cust, catalogue, calendar, first_event_number, first_session_number)
-    return EventBatch(table, n_sessions)
+    session = np.repeat(np.arange(customer.size), 1 + rng.poisson(1.5, customer.size))
+    viewer = customer[session]
+    ts = start[session] + _offsets_within(rng, session)
+    category = row_choice(rng, cust.taste[viewer])
+    product = chooser.choose(rng, category, calendar.month(day[session]), cust.price_sensitivity[viewer])
+    favourite = rng.random(viewer.size) < cust.staple_rate[viewer]
+    staple = cust.staples[viewer, rng.integers(0, cust.staples.shape[1], viewer.size)]
+    product = np.where(favourite, staple, product)
+    parts = _views_and_carts(rng, viewer, ts, product, first_session + session, channel[session])
+    return parts, int(customer.size)
 
 
 def _views_and_carts(
@@ -191,7 +212,8 @@ def _table(
     session = np.concatenate([p.session for p in parts])
     channel = np.concatenate([p.channel for p in parts])
     # Each customer's history in time order; at equal seconds a view precedes a cart and a purchase.
-    order = np.lexsort((kind, ts, customer))
+    # One packed int64 key sorts several times faster than a three-key lexsort.
+    order = np.argsort((customer << 33) | ((ts + 2**30) << 2) | kind)
     n = order.size
     return build(
         "events",

@@ -158,7 +158,7 @@ def _write_all(
         for chunk, first in enumerate(range(0, n_customers, chunk_customers)):
             size = min(chunk_customers, n_customers - first)
             rng = _rng(seed, 1, chunk)
-            cust = make_customers(rng, first + 1, size, calendar, catalogue, chooser)
+            cust = make_customers(rng, first + 1, size, calendar, chooser)
             sales = simulate_sales(rng, cust, calendar, catalogue, chooser)
             reversals = simulate_reversals(rng, sales, catalogue, calendar)
             orders, items = order_tables(sales, reversals, cust, catalogue, calendar, counters["order"])

@@ -71,12 +71,12 @@ def simulate_sales(
     ts = calendar.timestamps(rng, day)
     order_cust, ts, day = _sorted_by_customer(order_cust, ts, day)
     first = np.r_[True, order_cust[1:] != order_cust[:-1]]
-    # A buyer signs up minutes before the first order.
-    created = ts[first] - rng.integers(60, 1800, first.sum())
+    # A buyer signs up shortly before the session of the first order (which starts < 1 h before it).
+    created = ts[first] - rng.integers(3600, 7200, first.sum())
     cust.created_s[order_cust[first]] = np.minimum(cust.created_s[order_cust[first]], created)
 
-    month = _months(calendar, day)
-    festival = _festival(calendar, day)
+    month = calendar.month(day)
+    festival = calendar.festival(day).astype(float)
     n_lines = 1 + rng.poisson(cust.basket[order_cust] + 0.8 * festival)
     n_lines = np.minimum(n_lines, MAX_LINES)
     line_order = np.repeat(np.arange(order_cust.size), n_lines)
@@ -156,16 +156,6 @@ def _purchase_times(
 def _sorted_by_customer(order_cust: np.ndarray, ts: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, ...]:
     order = np.lexsort((ts, order_cust))
     return order_cust[order], ts[order], day[order]
-
-
-def _months(calendar: ShopCalendar, day: np.ndarray) -> np.ndarray:
-    dates = calendar.epoch.astype("datetime64[D]") + day
-    return (dates.astype("datetime64[M]").astype(np.int64) % 12).astype(np.int64)
-
-
-def _festival(calendar: ShopCalendar, day: np.ndarray) -> np.ndarray:
-    """1.0 on the big shopping-festival days (intensity well above normal), else 0."""
-    return (calendar.intensity[day] > 2.5).astype(float)
 
 
 def _coupons(

@@ -15,15 +15,51 @@ import pyarrow.compute as pc
 
 from marketpilot.data.sample import vocab
 from marketpilot.data.sample.calendar import ShopCalendar
-from marketpilot.data.sample.catalogue import Catalogue
 from marketpilot.data.sample.choice import ProductChooser, row_choice
 from marketpilot.data.sample.strings import digit_strings, fixed_ids, join, pick, with_nulls
 from marketpilot.data.sample.tables import build
 
 N_STAPLES = 3
-# Share of sign-ups who ever buy, per acquisition channel (content platforms convert less).
-BUYER_SHARE = np.array([0.82, 0.82, 0.62, 0.5, 0.72, 0.62, 0.8, 0.88])
 MEAN_ORDERS_PER_YEAR = 12.0
+
+
+def _by_channel(values: dict[str, float]) -> np.ndarray:
+    return np.array([values[name] for name in vocab.ACQUISITION_CHANNELS])
+
+
+def _by_tier(values: dict[int, float]) -> np.ndarray:
+    """Indexable by city tier (1..4)."""
+    return np.array([0.0] + [values[t] for t in sorted(values)])
+
+
+# Share of sign-ups who ever buy: content platforms (抖音, 小红书) convert less.
+BUYER_SHARE = _by_channel(
+    {
+        "天猫": 0.82,
+        "京东": 0.82,
+        "抖音": 0.62,
+        "小红书": 0.5,
+        "微信小程序": 0.72,
+        "官网": 0.62,
+        "拼多多": 0.8,
+        "线下门店": 0.88,
+    }
+)
+# Dropout multiplier: deal-driven channels churn faster, the shop's own channels keep customers.
+DROPOUT_FACTOR = _by_channel(
+    {
+        "天猫": 1.0,
+        "京东": 0.9,
+        "抖音": 1.6,
+        "小红书": 1.3,
+        "微信小程序": 0.8,
+        "官网": 0.7,
+        "拼多多": 1.4,
+        "线下门店": 0.6,
+    }
+)
+# Purchase-rate multiplier by city tier: big-city customers order more often.
+TIER_RATE_FACTOR = {1: 1.25, 2: 1.05, 3: 0.95, 4: 0.8}
 
 
 @dataclass
@@ -63,7 +99,6 @@ def make_customers(
     first_number: int,
     n: int,
     calendar: ShopCalendar,
-    catalogue: Catalogue,
     chooser: ProductChooser,
 ) -> Customers:
     # Sign-ups follow the shop calendar (campaign peaks) and a growing trend.
@@ -81,8 +116,11 @@ def make_customers(
     birth_year = np.where(rng.random(n) < 0.1, 0, birth)
 
     tier = np.array([c[2] for c in vocab.CITIES])[city]
-    shift = np.vectorize(vocab.TIER_PRICE_SENSITIVITY.get)(tier)
-    price_sensitivity = np.clip(rng.beta(2.2, 2.2, n) + shift, 0.0, 1.0)
+    # Richer cities and older customers care less about price; students (born 2000+) more.
+    young = (birth_year >= 2000) * 0.1
+    shift = _by_tier(vocab.TIER_PRICE_SENSITIVITY)[tier]
+    price_sensitivity = np.clip(rng.beta(2.2, 2.2, n) + shift + young, 0.0, 1.0)
+    rate_factor = _by_tier(TIER_RATE_FACTOR)[tier]
 
     taste = _category_taste(rng, gender, birth_year)
     # Favourites lean to what people re-buy (food, baby, beauty), in proportion to their tastes.
@@ -101,8 +139,8 @@ def make_customers(
         gender=gender,
         birth_year=birth_year,
         buyer=rng.random(n) < BUYER_SHARE[acquisition],
-        rate=rng.gamma(0.9, MEAN_ORDERS_PER_YEAR / 0.9 / 365.0, n),
-        dropout=rng.beta(1.0, 6.0, n),
+        rate=rng.gamma(0.9, MEAN_ORDERS_PER_YEAR / 0.9 / 365.0, n) * rate_factor,
+        dropout=np.minimum(rng.beta(1.0, 6.0, n) * DROPOUT_FACTOR[acquisition], 0.95),
         price_sensitivity=price_sensitivity,
         staple_rate=rng.beta(1.5, 4.0, n),
         basket=rng.gamma(2.0, 0.7, n),
