@@ -186,9 +186,26 @@ def text_sql(expr: str) -> str:
     return f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
 
 
+NUMERIC = (
+    "DECIMAL",
+    "DOUBLE",
+    "FLOAT",
+    "BIGINT",
+    "INTEGER",
+    "HUGEINT",
+    "SMALLINT",
+    "TINYINT",
+    "UBIGINT",
+    "UINTEGER",
+)
+INTEGERS = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")
+
+
 def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
     """Minor units from an amount; text may carry currency symbols and thousands separators."""
-    if source_type.startswith(("DECIMAL", "DOUBLE", "FLOAT", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT")):
+    if unit == "minor" and source_type in INTEGERS:
+        return f"CAST({expr} AS BIGINT)"
+    if source_type.startswith(NUMERIC):
         number = f"CAST({expr} AS DECIMAL(38, 6))"
     else:
         cleaned = rf"regexp_replace({text_sql(expr)}, '[¥￥$€£,\s]|RMB|CNY|USD|元', '', 'g')"
@@ -198,7 +215,7 @@ def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
 
 
 def integer_sql(expr: str, source_type: str) -> str:
-    if source_type in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT"):
+    if source_type in INTEGERS:
         return f"CAST({expr} AS BIGINT)"
     # '6' and '6.0' (spreadsheets write integers as floats) are integers; '6.5' is not.
     number = f"TRY_CAST({text_sql(expr)} AS DECIMAL(38, 6))"
@@ -232,8 +249,12 @@ EXPECTED = {
 }
 
 
-def typed_sql(col: Column, rule: ColumnRule, raw: str, source_type: str, currency: str) -> tuple[str, str]:
-    """(SQL giving the canonical value, what a valid source value looks like)."""
+def typed_sql(
+    col: Column, rule: ColumnRule, raw: str, source_type: str, currency: str
+) -> tuple[str, str, bool]:
+    """(SQL giving the canonical value, what a valid source value looks like, whether a present value
+    can fail to convert). Typed sources (Parquet) take plain CASTs, which cannot fail, so the
+    validation pass skips them."""
     if rule.values:
         cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in rule.values.items())
         raw = f"CASE {text_sql(raw)} {cases} ELSE {text_sql(raw)} END"
@@ -241,17 +262,23 @@ def typed_sql(col: Column, rule: ColumnRule, raw: str, source_type: str, currenc
     if col.name.endswith("_minor"):
         digits = MINOR_DIGITS.get(currency.upper(), 2)
         unit_doc = "major units, e.g. 12.34" if rule.unit == "major" else "minor units, e.g. 1234"
-        return money_sql(raw, source_type, unit=rule.unit, digits=digits), f"an amount in {unit_doc}"
+        money = money_sql(raw, source_type, unit=rule.unit, digits=digits)
+        return money, f"an amount in {unit_doc}", not source_type.startswith(NUMERIC)
     if col.type in ("INTEGER", "BIGINT"):
-        return integer_sql(raw, source_type), EXPECTED[col.type]
+        return integer_sql(raw, source_type), EXPECTED[col.type], source_type not in INTEGERS
     if col.type in ("TIMESTAMP", "DATE"):
         expected = f"a date/time in the format {rule.format}" if rule.format else EXPECTED[col.type]
-        return temporal_sql(raw, source_type, col.type, rule.format), expected
+        native = source_type.startswith(("TIMESTAMP", "DATE")) and not rule.format
+        return temporal_sql(raw, source_type, col.type, rule.format), expected, not native
     if col.type == "BOOLEAN":
-        return boolean_sql(raw), EXPECTED["BOOLEAN"]
+        if source_type == "BOOLEAN":
+            return raw, EXPECTED["BOOLEAN"], False
+        return boolean_sql(raw), EXPECTED["BOOLEAN"], True
     if col.type == "DOUBLE":
-        return f"TRY_CAST({text_sql(raw)} AS DOUBLE)", EXPECTED["DOUBLE"]
-    return text_sql(raw), EXPECTED["VARCHAR"]
+        if source_type.startswith(NUMERIC):
+            return f"CAST({raw} AS DOUBLE)", EXPECTED["DOUBLE"], False
+        return f"TRY_CAST({text_sql(raw)} AS DOUBLE)", EXPECTED["DOUBLE"], True
+    return text_sql(raw), EXPECTED["VARCHAR"], False
 
 
 def compile_table(
@@ -282,13 +309,13 @@ def compile_table(
         else:
             assert rule.source is not None
             raw, source_type, label = ident(rule.source), source.types[rule.source], rule.source
-        typed, expected = typed_sql(col, rule, raw, source_type, currency)
+        typed, expected, can_fail = typed_sql(col, rule, raw, source_type, currency)
         selects.append(f"{typed} AS {ident(col.name)}")
-        checks.append(Check(label, f"{text_sql(raw)} IS NOT NULL AND ({typed}) IS NULL", raw, expected))
+        present = f"{text_sql(raw)} IS NOT NULL" if source_type == "VARCHAR" else f"{raw} IS NOT NULL"
+        if can_fail:
+            checks.append(Check(label, f"{present} AND ({typed}) IS NULL", raw, expected))
         if col.required and tmap.duplicates == "error":  # with `first`, checked per key after grouping
-            checks.append(
-                Check(label, f"{text_sql(raw)} IS NULL", raw, f"a value ('{col.name}' is required)")
-            )
+            checks.append(Check(label, f"NOT ({present})", raw, f"a value ('{col.name}' is required)"))
     for col in spec.columns:
         rule = tmap.columns.get(col.name)
         if rule is not None and rule.line_number_within:
