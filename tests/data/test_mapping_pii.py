@@ -149,7 +149,7 @@ def test_contacts_export_loads_into_the_private_table_only(settings: Settings, t
     path = tmp_path / "contacts.csv"
     path.write_text("customer_id,姓名,邮箱\nM001,张伟,zhangwei@163.com\n", encoding="utf-8-sig")
     report = load_file(settings, path, "customer_pii")
-    assert report.tables == {"customer_pii": 1}
+    assert report.tables == {"customer_pii": 1} and report.table == "customer_pii"
     with Store.open(settings) as store:
         assert store.read("customer_pii").email.tolist() == ["zhangwei@163.com"]
         assert store.count("customers") == 0

@@ -111,7 +111,7 @@ def load_file(
             con.execute(f"DROP TABLE IF EXISTS {ident(temp)}")
     analytic = [t for t in written if not TABLES[t].private]
     return LoadReport(
-        table=",".join(analytic),
+        table=",".join(analytic) or ",".join(written),
         rows_loaded=plan.rows_total - plan.rows_rejected,
         rows_rejected=plan.rows_rejected,
         warnings=plan.warnings,
