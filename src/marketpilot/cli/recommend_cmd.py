@@ -87,7 +87,8 @@ def report_table(report: EvaluationReport) -> Table:
     table = Table(
         title=f"Recommenders @ {report.k} — test from {split.cutoff}",
         caption=(
-            f"{split.evaluated_customers} customers evaluated ({split.cold_customers} without history left out); "
+            f"{split.evaluated_customers} customers evaluated "
+            f"({split.cold_customers} without history left out); "
             f"train {split.train_rows} rows, test {split.test_rows} rows. Best: {report.best}"
         ),
     )

@@ -15,12 +15,12 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from marketpilot.analytics.recommend.base import RECOMMENDERS, get_recommender
+from marketpilot.analytics.recommend.base import RECOMMENDERS, Recommender, get_recommender
 from marketpilot.analytics.recommend.holdout import Holdout, target_rows
 from marketpilot.analytics.recommend.hybrid import DEFAULT_COMPONENTS, HybridRecommender
 from marketpilot.analytics.recommend.interactions import TIME, USER, validate_interactions
 from marketpilot.analytics.recommend.split import time_split
-from marketpilot.analytics.recommend.tuning import OBJECTIVE, inner_holdout, tune
+from marketpilot.analytics.recommend.tuning import OBJECTIVE, choose_weights, inner_holdout, tune
 from marketpilot.errors import UserError
 
 DEFAULT_MODELS = ("popularity", "repeat", "itemknn", "userknn", "als", "bpr", "hybrid")
@@ -86,36 +86,33 @@ def evaluate(
     )
     results: dict[str, dict[str, Any]] = {}
     tuned: dict[str, dict[str, Any]] = {}
+    inner_models: dict[str, Recommender] = {}  # best candidates, fitted on the inner-train part
     evaluated = 0
-    for name in sorted(names, key=lambda n: n == "hybrid"):  # the hybrid reuses tuned parameters
+    for name in sorted(names, key=lambda n: n == "hybrid"):  # the hybrid reuses tuned models
         if on_model:
             on_model(name)
         started = time.perf_counter()
+        params: dict[str, Any] = {}
         if name == "hybrid":
-            components = [
-                c for c in (*DEFAULT_COMPONENTS, "content") if c in names or c in DEFAULT_COMPONENTS
-            ]
-            components = [c for c in components if c != "content" or items is not None]
-            model = HybridRecommender(
-                components=components,
-                component_params=tuned,
-                k=k,
-                exclude_seen=exclude_seen,
-                valid_days=test_days,
-                valid_fraction=test_fraction or 0.2,
-                target_events=target_events,
+            components = [*DEFAULT_COMPONENTS, *(["content"] if "content" in names else [])]
+            for component in components:
+                if component not in inner_models:
+                    inner_models[component] = get_recommender(component, **tuned.get(component, {}))
+                    inner_models[component].fit(inner.train, items)
+            # Blend weights on the same inner split the components were tuned on.
+            weights = choose_weights({c: inner_models[c] for c in components}, inner)
+            model: Recommender = HybridRecommender(
+                components=components, component_params=tuned, weights=weights, k=k, exclude_seen=exclude_seen
             )
-            params: dict[str, Any] = {}
         else:
             model = get_recommender(name)
-            params = {}
             if tune_params and model.param_grid:
-                params, _, _ = tune(model, inner, items)
+                params, inner_models[name], _ = tune(model, inner, items)
                 model = model.clone(**params)
             tuned[name] = params
         model.fit(train, items)
         metrics = outer.evaluate(model)
-        if name == "hybrid":
+        if isinstance(model, HybridRecommender):
             params = {"weights": {n: w for n, w in model.weights_.items() if w > 0}}
         evaluated = int(metrics.pop("users", 0))
         results[name] = {

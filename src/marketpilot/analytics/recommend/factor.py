@@ -9,7 +9,7 @@ module level so that its BLAS library is loaded before the limit is applied).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import implicit.cpu.als
 import implicit.cpu.bpr
@@ -78,7 +78,7 @@ class _FactorModel(Recommender):
 class ALSRecommender(_FactorModel):
     """Implicit-feedback ALS; confidence = 1 + alpha * log(1 + weight)."""
 
-    param_grid = {"factors": [32, 64, 128], "regularization": [0.05, 1.0]}
+    param_grid: ClassVar[dict[str, list[Any]]] = {"factors": [32, 128], "regularization": [0.05, 1.0]}
 
     def __init__(
         self,
@@ -113,7 +113,7 @@ class ALSRecommender(_FactorModel):
 class BPRRecommender(_FactorModel):
     """Bayesian Personalised Ranking (pairwise loss) by SGD."""
 
-    param_grid = {"factors": [64], "learning_rate": [0.01, 0.05]}
+    param_grid: ClassVar[dict[str, list[Any]]] = {"factors": [64], "learning_rate": [0.01, 0.05]}
 
     def __init__(
         self,

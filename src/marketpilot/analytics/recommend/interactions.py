@@ -29,7 +29,7 @@ def validate_interactions(frame: pd.DataFrame, *, source: str = "interactions") 
         raise ValidationFailed(
             [f"missing column '{c}'" for c in missing],
             source=source,
-            hint=f"An interactions frame needs the columns {', '.join(REQUIRED)} (and optionally '{WEIGHT}').",
+            hint=f"An interactions frame needs the columns {', '.join(REQUIRED)} (optionally '{WEIGHT}').",
         )
     out = frame.copy()
     out[USER] = out[USER].astype(str)
@@ -146,9 +146,10 @@ def read_interactions(
         if event_weights:
             unknown = sorted(set(np.unique(events)) - set(event_weights))
             if unknown:
+                example = ",".join(f"{e}=1" for e in unknown[:3])
                 raise UserError(
                     f"{path}: event types without a weight: {', '.join(unknown[:10])}.",
-                    hint=f"Give every event type a weight, e.g. --event-weights {','.join(f'{e}=1' for e in unknown[:3])}",
+                    hint=f"Give every event type a weight, e.g. --event-weights {example}",
                 )
             frame[WEIGHT] = pd.Series(events).map(dict(event_weights)).to_numpy(dtype="float64")
     if WEIGHT not in frame.columns:

@@ -9,6 +9,8 @@ Similarities are computed block by block and pruned with argpartition: no Python
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -64,7 +66,7 @@ def top_neighbours(vectors: sp.csr_matrix, neighbours: int) -> sp.csr_matrix:
 class ItemKNNRecommender(Recommender):
     """Item-item CF: "customers who bought this also bought"."""
 
-    param_grid = {"similarity": ["cosine", "bm25"], "neighbours": [50, 200]}
+    param_grid: ClassVar[dict[str, list[Any]]] = {"similarity": ["cosine", "bm25"], "neighbours": [50, 200]}
 
     def __init__(
         self, similarity: str = "cosine", neighbours: int = 100, half_life_days: float | None = None
@@ -100,7 +102,7 @@ class UserKNNRecommender(Recommender):
     feedback: ratings, counts) the Resnick formula above; without, the plain similarity-weighted sum,
     which is the right choice for binary feedback, where centring would erase every signal."""
 
-    param_grid = {"neighbours": [20, 80], "mean_centered": [False, True]}
+    param_grid: ClassVar[dict[str, list[Any]]] = {"neighbours": [20, 80], "mean_centered": [False, True]}
 
     def __init__(self, neighbours: int = 50, mean_centered: bool = False, shrink: float = 1.0) -> None:
         self.neighbours = neighbours

@@ -3,6 +3,8 @@ and the cold-start answer for customers with no history."""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
 
@@ -16,7 +18,7 @@ class PopularityRecommender(Recommender):
     not make a product "popular"). With `segment_col`, each segment gets its own ranking, shrunk
     towards the global one by `shrinkage` pseudo-customers so small segments stay sensible."""
 
-    param_grid = {"half_life_days": [None, 30.0, 120.0]}
+    param_grid: ClassVar[dict[str, list[Any]]] = {"half_life_days": [None, 30.0, 120.0]}
 
     def __init__(
         self, half_life_days: float | None = None, segment_col: str | None = None, shrinkage: float = 20.0

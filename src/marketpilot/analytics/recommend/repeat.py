@@ -5,6 +5,8 @@ baseline is strong; a model is only worth running if it beats it."""
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import pandas as pd
 
@@ -17,7 +19,7 @@ class RepeatRecommender(Recommender):
     """The customer's own items ranked by (recency-decayed, event-weighted) history, then the most
     popular items to fill the remaining slots. History always outranks popularity."""
 
-    param_grid = {"half_life_days": [None, 14.0, 60.0]}
+    param_grid: ClassVar[dict[str, list[Any]]] = {"half_life_days": [None, 14.0, 60.0]}
 
     def __init__(self, half_life_days: float | None = 60.0) -> None:
         self.half_life_days = half_life_days

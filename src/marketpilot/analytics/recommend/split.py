@@ -36,8 +36,9 @@ def time_split(
     train, test = frame[before], frame[~before]
     if train.empty or test.empty:
         span = f"{frame[TIME].min()} .. {frame[TIME].max()}"
+        empty = "training" if train.empty else "test"
         raise UserError(
-            f"The split at {cutoff} leaves an empty {'training' if train.empty else 'test'} window (data spans {span}).",
+            f"The split at {cutoff} leaves an empty {empty} window (data spans {span}).",
             hint="Choose a test window shorter than the data, e.g. --test-fraction 0.2.",
         )
     return train, test
