@@ -14,6 +14,7 @@ from marketpilot.data.sample.strings import fixed_ids
 from marketpilot.data.sample.tables import build
 
 CATEGORY_NAMES = tuple(c.name for c in vocab.CATEGORIES)
+MATERIAL_WORDS = {"纯棉", "冰丝"}
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,15 @@ def make_catalogue(rng: np.random.Generator, n_products: int, start: date) -> Ca
         cat = cats[c]
         sub = cat.subcategories[s]
         brand = _pick(rng, cat.brands)
-        name = f"{brand} {_pick(rng, cat.modifiers)}{sub.name} {_pick(rng, sub.spec)}"
+        modifier, spec = _pick(rng, cat.modifiers), _pick(rng, sub.spec)
+        name = f"{brand} {modifier}{sub.name} {spec}"
         points = rng.choice(len(cat.selling_points), 2, replace=False)
-        attrs = {key: _pick(rng, values) for key, values in cat.attributes.items()}
+        attrs = {key: _pick(rng, values) for key, values in (cat.attributes | sub.attributes).items()}
+        # The attributes must not contradict the name (a 纯棉 shirt is cotton, a 黑色 one black).
+        if modifier in MATERIAL_WORDS and "材质" in attrs:
+            attrs["材质"] = modifier
+        if spec.endswith("色"):
+            attrs["颜色"] = spec
         names.append(name)
         brands.append(brand)
         descriptions.append(f"{name}，{cat.selling_points[points[0]]}，{cat.selling_points[points[1]]}。")
