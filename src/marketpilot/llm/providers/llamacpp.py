@@ -1,0 +1,140 @@
+"""The embedded default: llama-cpp-python running a GGUF in this process (no server, no network)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from marketpilot.config import Settings
+from marketpilot.errors import MissingExtraError
+from marketpilot.llm.base import Message, Usage
+from marketpilot.llm.errors import LLMError
+from marketpilot.llm.model_files import MODEL_NAME, ModelFile, ensure_model
+from marketpilot.llm.providers.base import GenerationParams, RawReply
+
+log = logging.getLogger(__name__)
+
+# One loaded model per (file, context, threads) per process: loading takes seconds and ~1.9 GB.
+# llama.cpp contexts are not thread-safe, so each comes with a lock that serialises generation.
+_LOADED: dict[tuple[Path, int, int], tuple[Any, threading.Lock]] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _new_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
+    """A Llama with llama.cpp's "extra buffer types" (AMX / repacked weights) switched off: with them,
+    decoding any batch of more than one token segfaults on CPUs that report AMX inside a VM (seen on
+    our 2-core Xeon CI machine). llama-cpp-python has no argument for `use_extra_bufts`, so the default
+    model params are wrapped while this one constructor runs (callers hold _LOADED_LOCK)."""
+    import llama_cpp.llama_cpp as native
+    from llama_cpp import Llama
+
+    default_params = native.llama_model_default_params
+
+    def params_without_extra_buffers() -> Any:
+        params = default_params()
+        params.use_extra_bufts = False
+        return params
+
+    native.llama_model_default_params = params_without_extra_buffers
+    try:
+        return Llama(str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    finally:
+        native.llama_model_default_params = default_params
+
+
+def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
+    key = (path, n_ctx, n_threads)
+    with _LOADED_LOCK:
+        if key not in _LOADED:
+            log.info("loading %s (n_ctx=%d, n_threads=%d)", path, n_ctx, n_threads)
+            _LOADED[key] = (_new_llama(path, n_ctx, n_threads), threading.Lock())
+        return _LOADED[key]
+
+
+class LlamaCppProvider:
+    name = "llamacpp"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._file: ModelFile | None = None
+        self._file_lock = threading.Lock()
+        self.n_ctx = settings.llm_n_ctx
+        self.n_threads = settings.llm_threads or os.cpu_count() or 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LlamaCppProvider:
+        # Checked now (cheap) so a missing extra fails at get_client, not in the middle of a batch.
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise MissingExtraError("llama-cpp-python", "llm-local")
+        return cls(settings)
+
+    @property
+    def model(self) -> str:
+        if self._settings.llm_model_path is not None:
+            return self._settings.llm_model_path.stem
+        return MODEL_NAME
+
+    @property
+    def model_file(self) -> ModelFile:
+        """Resolved (and on first use assembled + verified) when the first generation needs it."""
+        with self._file_lock:
+            if self._file is None:
+                self._file = ensure_model(self._settings)
+            return self._file
+
+    def _llama(self) -> tuple[Any, threading.Lock]:
+        return _load(self.model_file.path, self.n_ctx, self.n_threads)
+
+    def _kwargs(self, messages: list[Message], params: GenerationParams) -> dict[str, Any]:
+        return {
+            "messages": [m.model_dump() for m in messages],
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+            "stop": list(params.stop or []),
+            "seed": params.seed,
+        }
+
+    def generate(
+        self, messages: list[Message], params: GenerationParams, json_schema: dict[str, Any] | None
+    ) -> RawReply:
+        llama, lock = self._llama()
+        kwargs = self._kwargs(messages, params)
+        if json_schema is not None:
+            # A grammar built from the schema: the sampler can only emit JSON of that shape.
+            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+        try:
+            with lock:
+                response = llama.create_chat_completion(**kwargs)
+        except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than the context window
+            raise LLMError(f"llama.cpp could not generate: {exc}", raw=str(exc)) from exc
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        return RawReply(
+            text=choice["message"].get("content") or "",
+            model=self.model,
+            usage=Usage(
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
+            ),
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
+        llama, lock = self._llama()
+        with lock:
+            try:
+                for chunk in llama.create_chat_completion(**self._kwargs(messages, params), stream=True):
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            except (ValueError, RuntimeError) as exc:
+                raise LLMError(f"llama.cpp could not generate: {exc}", raw=str(exc)) from exc
+
+    def close(self) -> None:
+        """Nothing to do: the loaded model is shared by every client of this process."""
