@@ -47,11 +47,12 @@ def validate_interactions(frame: pd.DataFrame, *, source: str = "interactions") 
 
 
 def parse_times(values: pd.Series, *, column: str, source: str) -> pd.Series:
-    """ISO dates/datetimes or Unix epoch seconds (milliseconds when the numbers are that large)."""
+    """ISO dates/datetimes or Unix epoch seconds (ms/us/ns when the numbers are that large)."""
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().all():
-        # Epoch seconds for any date after 1973 are > 1e8; milliseconds are > 1e11.
-        unit = "ms" if float(numeric.median()) > 1e11 else "s"
+        # Present-day epochs are ~1.7e9 s, 1.7e12 ms, 1.7e15 us, 1.7e18 ns: the magnitude names the unit.
+        magnitude = float(numeric.abs().median())
+        unit = "s" if magnitude < 1e11 else "ms" if magnitude < 1e14 else "us" if magnitude < 1e17 else "ns"
         return pd.to_datetime(numeric, unit=unit)
     parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
     bad = parsed.isna() & values.notna()

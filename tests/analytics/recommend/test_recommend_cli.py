@@ -1,0 +1,77 @@
+"""`marketpilot recommend evaluate` on files as users have them: GBK CSV with Chinese event names and
+epoch-second times, Parquet with ISO times."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from marketpilot.cli import app
+from marketpilot.cli.app import run_app
+
+CHINESE_EVENTS = {"view": "浏览", "cart": "加购", "purchase": "购买"}
+
+
+@pytest.fixture(scope="module")
+def gbk_csv(shop_events: pd.DataFrame, tmp_path_factory) -> str:
+    customers = shop_events["customer_id"].drop_duplicates().head(800)
+    part = shop_events[shop_events["customer_id"].isin(customers)]
+    table = pd.DataFrame(
+        {
+            "用户": part["customer_id"],
+            "商品": part["product_id"],
+            "时间": (part["occurred_at"] - pd.Timestamp(0)) // pd.Timedelta(seconds=1),
+            "行为": part["event_type"].map(CHINESE_EVENTS),
+        }
+    )
+    path = tmp_path_factory.mktemp("cli") / "行为.csv"
+    table.to_csv(path, index=False, encoding="gbk")
+    return str(path)
+
+
+def test_evaluate_json_on_gbk_csv_with_epoch_times(gbk_csv):
+    args = ["recommend", "evaluate", "--interactions", gbk_csv, "--user-col", "用户", "--item-col", "商品"]
+    args += ["--time-col", "时间", "--event-col", "行为", "--event-weights", "浏览=1,加购=3,购买=5"]
+    args += ["--test-days", "60", "--k", "20", "--models", "popularity,repeat,itemknn,als,hybrid", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) == {"k", "models", "best"} and report["k"] == 20
+    assert set(report["models"]) == {"popularity", "repeat", "itemknn", "als", "hybrid"}
+    for metrics in report["models"].values():
+        assert {"recall", "ndcg", "coverage", "precision", "map", "hit_rate", "novelty"} <= set(metrics)
+        assert 0 <= metrics["recall"] <= 1 and 0 <= metrics["coverage"] <= 1
+    assert report["best"] in report["models"]
+
+
+def test_evaluate_table_on_parquet_with_iso_times(shop_events, tmp_path):
+    path = tmp_path / "events.parquet"
+    part = shop_events[shop_events["customer_id"].isin(shop_events["customer_id"].unique()[:500])]
+    part.assign(ts=part["occurred_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")).to_parquet(path)
+    args = ["recommend", "evaluate", "--interactions", str(path), "--user-col", "customer_id"]
+    args += ["--item-col", "product_id", "--time-col", "ts", "--test-fraction", "0.1", "--exclude-seen"]
+    args += ["--models", "popularity,repeat,itemknn"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Best:" in result.stdout and "itemknn" in result.stdout
+
+
+def test_unknown_event_type_is_a_clean_user_error(gbk_csv, monkeypatch, capsys):
+    argv = ["marketpilot", "recommend", "evaluate", "--interactions", gbk_csv, "--user-col", "用户"]
+    argv += [
+        "--item-col",
+        "商品",
+        "--time-col",
+        "时间",
+        "--event-col",
+        "行为",
+        "--event-weights",
+        "浏览=1,购买=5",
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert run_app(app) == 2
+    assert "加购" in capsys.readouterr().err
