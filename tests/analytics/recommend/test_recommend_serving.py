@@ -31,7 +31,7 @@ def served(shop_paths, tmp_path_factory):
 
 @pytest.mark.slow
 def test_every_customer_gets_k_products_with_a_reason(served):
-    _, table, interactions, customers = served
+    _, table, _, customers = served
     members = customers.loc[~customers["is_guest"].fillna(False).astype(bool), "customer_id"]
     assert set(members) <= set(table["customer_id"])
     assert (table.groupby("customer_id").size() == K).all()
