@@ -118,16 +118,15 @@ class Store:
             for c in spec.columns
         )
         target = self.qualified(table)
-        # On error the surrounding transaction is aborted and rolls these temporaries back with it.
+        # On error the surrounding transaction is aborted and rolls the registration back with it.
+        # `_incoming` is scanned twice (delete, insert) rather than copied: staged loads are already
+        # tables, and a copy of 10M rows would double the memory a load needs.
         con.register("_incoming", data)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _incoming_rows AS SELECT {select} FROM _incoming")
-        rows = int(con.execute("SELECT count(*) FROM _incoming_rows").fetchall()[0][0])
-        if rows:
-            on = " AND ".join(f't."{k}" = i."{k}"' for k in spec.key)
-            con.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM _incoming_rows i WHERE {on})")
-            con.execute(f"INSERT INTO {target} SELECT * FROM _incoming_rows")
+        if con.execute(f"SELECT 1 FROM {target} LIMIT 1").fetchall():
+            on = " AND ".join(f't."{k}" = CAST(i."{k}" AS {spec.column(k).type})' for k in spec.key)
+            con.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {on})")
+        rows = int(con.execute(f"INSERT INTO {target} SELECT {select} FROM _incoming").fetchall()[0][0])
         con.unregister("_incoming")
-        con.execute("DROP TABLE _incoming_rows")
         return rows
 
     def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
