@@ -77,7 +77,13 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Pat
     def digests(paths: dict[str, Path]) -> dict[str, str]:
         return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in paths.items()}
 
-    first = digests(generate_shop(tmp_path / "a", customers=500, seed=3, chunk_customers=200))
+    calls: list[tuple[int, int]] = []
+    first = digests(
+        generate_shop(
+            tmp_path / "a", customers=500, seed=3, chunk_customers=200, progress=lambda *c: calls.append(c)
+        )
+    )
+    assert calls == [(200, 500), (400, 500), (500, 500)]
     again = digests(generate_shop(tmp_path / "b", customers=500, seed=3, chunk_customers=200))
     other = digests(generate_shop(tmp_path / "c", customers=500, seed=4, chunk_customers=200))
     assert first == again
@@ -293,6 +299,8 @@ def test_bad_arguments_are_user_errors(tmp_path: Path) -> None:
         generate_shop(tmp_path, customers=10, start="2025-01-01", end="2024-01-01")
     with pytest.raises(UserError, match="within"):
         generate_shop(tmp_path, customers=10, start="2040-01-01", end="2040-12-31")
+    with pytest.raises(UserError, match="customers must be"):
+        generate_shop(tmp_path, customers=0)
     with pytest.raises(UserError, match="date like"):
         generate_shop(tmp_path, customers=10, start="yesterday")
     with pytest.raises(UserError, match="not found"), Store.open(tmp_path / "home") as store:

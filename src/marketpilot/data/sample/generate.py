@@ -32,6 +32,7 @@ from marketpilot.errors import UserError
 
 GENERATOR_VERSION = 1
 CHUNK_CUSTOMERS = 25_000
+MAX_CUSTOMERS = 99_999_999  # customer ids have 8 digits
 DEFAULT_START = date(2024, 1, 1)
 DEFAULT_END = date(2025, 12, 31)
 MANIFEST = "manifest.json"
@@ -74,8 +75,8 @@ def generate_shop(
     `chunk_customers` bounds memory (each chunk has its own random stream).
     """
     start_date, end_date = _as_date(start, "start"), _as_date(end, "end")
-    if customers < 1:
-        raise UserError(f"customers must be at least 1, got {customers}.")
+    if not 1 <= customers <= MAX_CUSTOMERS:
+        raise UserError(f"customers must be between 1 and {MAX_CUSTOMERS:,}, got {customers:,}.")
     if chunk_customers < 1:
         raise UserError(f"chunk_customers must be at least 1, got {chunk_customers}.")
     n_products = default_products(customers) if products is None else products
