@@ -100,3 +100,29 @@ def test_full_online_retail_file_loads_in_seconds_via_the_demo(settings: Setting
     assert guest_lines == 135_080 - 2_478
     summary = (result.home / "demo" / "summary.json").read_text(encoding="utf-8")
     assert '"customers": 4372' in summary and (result.home / "demo" / "summary_by_month.csv").is_file()
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "xlsx"])
+def test_online_retail_preset_reads_parquet_and_excel_like_csv(
+    tmp_path: Path, retail_slice: Path, suffix: str, store_snapshot
+) -> None:
+    from marketpilot.config import get_settings
+
+    frame = pd.read_csv(retail_slice, dtype=str, nrows=300)
+    csv_path, other = tmp_path / "slice.csv", tmp_path / f"slice.{suffix}"
+    frame.to_csv(csv_path, index=False)
+    if suffix == "parquet":
+        # Typed columns, as a Parquet export would have them (ids numeric, dates as timestamps).
+        typed = frame.assign(
+            Quantity=frame.Quantity.astype(int),
+            UnitPrice=frame.UnitPrice.astype(float),
+            CustomerID=frame.CustomerID.astype(float),
+            InvoiceDate=pd.to_datetime(frame.InvoiceDate),
+        )
+        typed.to_parquet(other)
+    else:
+        frame.to_excel(other, index=False)
+    from_csv, from_other = get_settings(tmp_path / "a"), get_settings(tmp_path / "b")
+    load_file(from_csv, csv_path, preset="online-retail")
+    load_file(from_other, other, preset="online-retail")
+    assert store_snapshot(from_other) == store_snapshot(from_csv)
