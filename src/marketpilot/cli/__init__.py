@@ -6,6 +6,7 @@ import sys
 
 from marketpilot.cli.app import app, run_app
 from marketpilot.cli import data_cmd  # noqa: F401  (registers load, sample, demo)
+from marketpilot.cli import llm_cmd  # noqa: F401  (registers llm check|chat|usage)
 from marketpilot.cli import intel_cmd  # noqa: F401  (registers rfm, clv, segment, propensity)
 from marketpilot.cli import copy_cmd  # noqa: F401  (registers copy generate|check|eval|render)
 from marketpilot.cli import recommend_cmd  # noqa: F401  (registers recommend evaluate/fit/for/similar)

@@ -130,7 +130,9 @@ class Client:
         seed: int | None = None,
         stop: list[str] | None = None,
         prompt: PromptRef | None = None,
+        use_cache: bool = True,
     ) -> Completion:
+        """See `LLMClient`. `use_cache=False` forces a real round trip (health checks, benchmarks)."""
         started = time.perf_counter()
         params = GenerationParams(
             temperature=temperature,
@@ -142,7 +144,7 @@ class Client:
         json_schema = schema.model_json_schema() if schema is not None else None
         # Only deterministic requests are cached: with sampling on, callers ask again to get a different
         # text (e.g. several copy variants), and a cache would silently hand back the same one.
-        cacheable = self.cache_enabled and (seed is not None or temperature == 0)
+        cacheable = use_cache and self.cache_enabled and (seed is not None or temperature == 0)
         key = cache_key(self.provider, self.model, prompt, messages, params, json_schema) if cacheable else ""
         if cacheable and (hit := self._from_cache(key, schema, prompt, started)) is not None:
             return hit

@@ -1,0 +1,57 @@
+"""What the `marketpilot llm` commands (and the API) call: a health check and the usage report."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+
+from marketpilot.config import Settings
+from marketpilot.llm.client import get_client
+from marketpilot.llm.errors import LLMError
+from marketpilot.llm.logdb import LLMLog, UsageRow
+from marketpilot.llm.prompts import load_prompt
+
+_CHECK_PRODUCT = {"zh": "不锈钢保温杯", "en": "a stainless steel thermos"}
+
+
+class CheckResult(BaseModel):
+    ok: bool
+    provider: str
+    model: str
+    tokens_per_s: float | None = None  # completion tokens / wall time, prompt processing included
+    latency_s: float | None = None
+    sample: str | None = None
+    error: str | None = None
+
+
+def check_llm(settings: Settings, *, max_tokens: int = 32) -> CheckResult:
+    """One real round trip (never from the cache) with the configured provider."""
+    client = get_client(settings)
+    prompt = load_prompt("llm_check", settings.language)
+    messages = prompt.render(product=_CHECK_PRODUCT[settings.language])
+    try:
+        completion = client.complete(
+            messages, temperature=0, max_tokens=max_tokens, prompt=prompt.ref, use_cache=False
+        )
+    except LLMError as exc:
+        return CheckResult(ok=False, provider=client.provider, model=client.model, error=str(exc))
+    finally:
+        client.close()
+    return CheckResult(
+        ok=True,
+        provider=completion.provider,
+        model=completion.model,
+        tokens_per_s=round(completion.usage.completion_tokens / max(completion.latency_s, 1e-9), 2),
+        latency_s=round(completion.latency_s, 3),
+        sample=completion.text,
+    )
+
+
+def usage_report(settings: Settings, *, days: float | None = None) -> list[UsageRow]:
+    """Ledger totals per provider, model and prompt, optionally for the last `days` only."""
+    log = LLMLog(settings.path("llm.sqlite"))
+    try:
+        return log.usage(since_ts=time.time() - days * 86400 if days else None)
+    finally:
+        log.close()
