@@ -220,6 +220,24 @@ def test_events_carry_repeat_interactions_for_recommenders(con: duckdb.DuckDBPyC
         ).fetchall()
     )
     assert rebuy["食品"] > 1.5 * rebuy["服饰"]
+    # Bought together: in multi-line orders the first item's companion is often in the basket, far
+    # more often than the companion of another product (the baseline).
+    shares = con.execute(
+        """WITH partners AS (
+             SELECT product_id, companion_id, lead(companion_id) OVER (ORDER BY product_id) AS other_id
+             FROM truth_products),
+           firsts AS (
+             SELECT i.order_id, p.companion_id, p.other_id
+             FROM order_items i JOIN partners p USING (product_id)
+             WHERE i.line_no = 1 AND i.order_id LIKE 'O%'
+               AND i.order_id IN (SELECT order_id FROM order_items WHERE line_no = 2)),
+           baskets AS (
+             SELECT f.*, list(o.product_id) AS rest FROM firsts f
+             JOIN order_items o ON o.order_id = f.order_id AND o.line_no > 1 GROUP BY ALL)
+           SELECT avg(list_contains(rest, companion_id)::INT), avg(list_contains(rest, other_id)::INT)
+           FROM baskets"""
+    ).fetchone()
+    assert shares[0] > 0.2 and shares[0] > 5 * shares[1]
 
 
 def test_review_ratings_follow_hidden_product_quality(con: duckdb.DuckDBPyConnection) -> None:

@@ -28,6 +28,7 @@ class Catalogue:
     quality: np.ndarray  # hidden 0..1; drives ratings, review text and returns
     popularity: np.ndarray  # hidden relative demand within the category
     weak_aspect: np.ndarray  # index into vocab.ASPECT_PHRASES keys: what unhappy buyers complain about
+    companion: np.ndarray  # product often bought together with this one (same order)
     season: np.ndarray  # (products, 12) month multipliers of demand
     table: pa.Table
 
@@ -74,6 +75,7 @@ def make_catalogue(rng: np.random.Generator, n_products: int, start: date) -> Ca
     quality = rng.beta(5.0, 2.0, n)
     # Demand within a category is long-tailed; better and cheaper products sell more.
     popularity = np.exp(rng.normal(0, 1.1, n) + 1.2 * (quality - 0.7)) * (price / 10_000) ** -0.7
+    companion = _companions(rng, category, popularity)
     aspect_names = list(vocab.ASPECT_PHRASES)
     weak_aspect = np.array([aspect_names.index(_pick(rng, cats[c].aspects)) for c in category])
     season = np.ones((n, 12))
@@ -126,7 +128,28 @@ def make_catalogue(rng: np.random.Generator, n_products: int, start: date) -> Ca
             "created_at": created,
         },
     )
-    return Catalogue(ids, category, subcategory, price, quality, popularity, weak_aspect, season, table)
+    return Catalogue(
+        ids, category, subcategory, price, quality, popularity, weak_aspect, companion, season, table
+    )
+
+
+def _companions(rng: np.random.Generator, category: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+    """A bought-together partner per product: mostly from its own category (面霜 with 精华液), by
+    popularity, never itself."""
+    n = category.size
+    target = np.where(rng.random(n) < 0.7, category, rng.integers(0, category.max() + 1, n))
+    companion = np.empty(n, np.int64)
+    for k in np.unique(category):
+        members = np.flatnonzero(category == k)
+        chosen = np.flatnonzero(target == k)
+        companion[chosen] = rng.choice(
+            members, chosen.size, p=popularity[members] / popularity[members].sum()
+        )
+        # A product drawn as its own partner takes the next product of the category instead.
+        own = chosen[companion[chosen] == chosen]
+        position = np.searchsorted(members, own)
+        companion[own] = members[(position + 1) % members.size]
+    return companion
 
 
 def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:

@@ -125,7 +125,7 @@ def read_manifest(out_dir: Path | str) -> dict:
 
 
 def truth_paths(out_dir: Path | str) -> dict[str, Path]:
-    """Hidden traits of a generated shop: 'products' (quality, popularity, weak aspect) and
+    """Hidden traits of a generated shop: 'products' (quality, popularity, weak aspect, companion) and
     'customers' (purchase rate, dropout, price sensitivity, …)."""
     return {name: Path(out_dir) / TRUTH_DIR / f"{name}.parquet" for name in ("products", "customers")}
 
@@ -245,5 +245,6 @@ def _product_truth(catalogue: Catalogue) -> pa.Table:
             "quality": catalogue.quality,
             "popularity": catalogue.popularity,
             "weak_aspect": pa.array(ASPECTS).take(pa.array(catalogue.weak_aspect)),
+            "companion_id": catalogue.ids.take(pa.array(catalogue.companion)),
         }
     )

@@ -23,6 +23,7 @@ from marketpilot.data.sample.tables import build
 ORDER_DIGITS = 10
 MAX_LINES = 12
 CANCEL_RATE = 0.025
+COMPANION_RATE = 0.25
 REPLENISH = np.array([c.replenish for c in vocab.CATEGORIES]) / max(c.replenish for c in vocab.CATEGORIES)
 RETURN_RATE = np.array([c.return_rate for c in vocab.CATEGORIES])
 # Extra units per line by category: groceries and toiletries are bought by the several.
@@ -94,6 +95,9 @@ def simulate_sales(
         < 2.0 * cust.staple_rate[line_cust] * REPLENISH[catalogue.category[staple]]
     )
     product = np.where(rebuy, staple, product)
+    # Some further lines are the first item's usual companion (bought together).
+    together = (line_no > 1) & (rng.random(line_order.size) < COMPANION_RATE)
+    product = np.where(together, catalogue.companion[product[starts][line_order]], product)
 
     extra = EXTRA_UNITS_BY_CATEGORY[catalogue.category[product]] + 0.3 * festival[line_order]
     quantity = 1 + rng.poisson(extra)
