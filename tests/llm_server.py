@@ -97,6 +97,13 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 3)
 
 
+class _ThreadingServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default listen backlog (5) drops connections when a batch opens 64 at once; the client then
+    # waits a full second for the SYN retry.
+    request_queue_size = 256
+
+
 class OpenAITestServer:
     """Start with `with OpenAITestServer() as server:` (or the `llm_server` fixture). `url` ends in /v1."""
 
@@ -107,8 +114,7 @@ class OpenAITestServer:
         self.reject_response_format = False  # answer 400 to response_format, like servers without it
         self._script: deque[ScriptEntry] = deque()
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _ThreadingServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -161,6 +167,10 @@ class OpenAITestServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, like real servers (matters for throughput)
+            # Headers and body leave in one write, without Nagle: otherwise every keep-alive request
+            # waits ~40 ms for a delayed ACK and the server, not the client, is what gets measured.
+            wbufsize = -1
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
                 return
@@ -265,6 +275,7 @@ class OpenAITestServer:
                     self.wfile.flush()
                 if not reply.stream_cut:
                     self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
 
         return Handler
 

@@ -92,6 +92,8 @@ class LLMLog:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # A ledger row lost to a power cut is acceptable; an fsync per LLM call in a batch is not.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()
 
     def _migrate(self) -> None:
