@@ -189,76 +189,81 @@ def customer_table(c: Customers, calendar: ShopCalendar) -> pa.Table:
 def pii_table(rng: np.random.Generator, c: Customers) -> pa.Table:
     """Fake names, mobile numbers, e-mails and addresses: the only personal data in the sample."""
     n = c.size
-    surname_p = np.array(vocab.SURNAME_WEIGHTS) / sum(vocab.SURNAME_WEIGHTS)
-    surname = rng.choice(len(vocab.SURNAMES), n, p=surname_p)
-    female = c.gender != 1
-    given_pool = [vocab.GIVEN_MALE, vocab.GIVEN_FEMALE]
-    first = np.where(
-        female, rng.integers(0, len(vocab.GIVEN_FEMALE), n), rng.integers(0, len(vocab.GIVEN_MALE), n)
-    )
-    second = np.where(
-        female, rng.integers(0, len(vocab.GIVEN_FEMALE), n), rng.integers(0, len(vocab.GIVEN_MALE), n)
-    )
-    two_chars = rng.random(n) < 0.65
-
-    def given(index: np.ndarray, part: int) -> pa.Array:
-        # Female and male pools are concatenated so one take() serves both.
-        pool = [g[part] for g in given_pool[1]] + [g[part] for g in given_pool[0]]
-        return pick(pool, np.where(female, index, index + len(given_pool[1])))
-
-    names = join(
-        pick([s[0] for s in vocab.SURNAMES], surname),
-        given(first, 0),
-        pc.if_else(pa.array(two_chars), given(second, 0), ""),
-    )
-    pinyin = join(
-        pick([s[1] for s in vocab.SURNAMES], surname),
-        given(first, 1),
-        pc.if_else(pa.array(two_chars), given(second, 1), ""),
-    )
-    domain_p = np.array(vocab.EMAIL_DOMAIN_WEIGHTS)
-    domain = pick(
-        list(vocab.EMAIL_DOMAINS), rng.choice(len(vocab.EMAIL_DOMAINS), n, p=domain_p / domain_p.sum())
-    )
-    qq_number = join(pick([str(d) for d in range(1, 10)], rng.integers(0, 9, n)), digit_strings(rng, n, 8))
-    # About a third use a QQ-number address (12345678@qq.com style), the rest name + digits.
-    local = pc.if_else(pa.array(rng.random(n) < 0.3), qq_number, join(pinyin, digit_strings(rng, n, 3)))
-    email = join(local, "@", domain)
-    phone = join(
-        pick(list(vocab.MOBILE_PREFIXES), rng.integers(0, len(vocab.MOBILE_PREFIXES), n)),
-        digit_strings(rng, n, 8),
-    )
-
-    city = np.array([city[0] for city in vocab.CITIES])
-    province = np.array([city[1] for city in vocab.CITIES])
-    n_districts = np.array([len(city[3]) for city in vocab.CITIES])
-    district_pool = [d for city in vocab.CITIES for d in city[3]]
-    district_start = np.cumsum(n_districts) - n_districts
-    district = district_start[c.city] + np.floor(rng.random(n) * n_districts[c.city]).astype(int)
-    number = rng.integers(1, 999, n)
-    address = join(
-        pick(list(province), c.city),
-        pick([f"{name}市" for name in city], c.city),
-        pick(district_pool, district),
-        pick(list(vocab.ROADS), rng.integers(0, len(vocab.ROADS), n)),
-        pick([str(i) for i in range(1000)], number),
-        "号",
-        pick(list(vocab.COMMUNITIES), rng.integers(0, len(vocab.COMMUNITIES), n)),
-        pick([str(i) for i in range(1, 40)], rng.integers(0, 39, n)),
-        "栋",
-        pick([str(i) for i in range(1, 7)], rng.integers(0, 6, n)),
-        "单元",
-        pick([f"{f}{r:02d}" for f in range(1, 34) for r in range(1, 7)], rng.integers(0, 33 * 6, n)),
-        "室",
-    )
+    names, pinyin = _names(rng, c.gender != 1)
+    phone = join(_pick_any(rng, vocab.MOBILE_PREFIXES, n), digit_strings(rng, n, 8))
     return build(
         "customer_pii",
         {
             "customer_id": c.ids,
             "name": names,
             "phone": phone,
-            "email": email,
-            "address": address,
+            "email": _emails(rng, pinyin),
+            "address": _addresses(rng, c.city),
             "source_id": pa.nulls(n, pa.string()),
         },
+    )
+
+
+def _pick_any(rng: np.random.Generator, options: tuple[str, ...] | list[str], n: int) -> pa.Array:
+    return pick(list(options), rng.integers(0, len(options), n))
+
+
+def _names(rng: np.random.Generator, female: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """Chinese names (weighted surname + one or two gendered given-name characters) and their pinyin."""
+    n = female.size
+    weights = np.array(vocab.SURNAME_WEIGHTS)
+    surname = rng.choice(len(vocab.SURNAMES), n, p=weights / weights.sum())
+    # Female and male pools are concatenated so one take() serves both.
+    pool = vocab.GIVEN_FEMALE + vocab.GIVEN_MALE
+    offset = np.where(female, 0, len(vocab.GIVEN_FEMALE))
+    size = np.where(female, len(vocab.GIVEN_FEMALE), len(vocab.GIVEN_MALE))
+    first = offset + np.floor(rng.random(n) * size).astype(np.int64)
+    second = offset + np.floor(rng.random(n) * size).astype(np.int64)
+    two_chars = pa.array(rng.random(n) < 0.65)
+    parts = []
+    for part in (0, 1):  # 0: characters, 1: pinyin
+        chars = [g[part] for g in pool]
+        parts.append(
+            join(
+                pick([s[part] for s in vocab.SURNAMES], surname),
+                pick(chars, first),
+                pc.if_else(two_chars, pick(chars, second), ""),
+            )
+        )
+    return parts[0], parts[1]
+
+
+def _emails(rng: np.random.Generator, pinyin: pa.Array) -> pa.Array:
+    """name + digits @ a common domain, or (about a third) a QQ number @qq.com."""
+    n = len(pinyin)
+    weights = np.array(vocab.EMAIL_DOMAIN_WEIGHTS)
+    domain = pick(
+        list(vocab.EMAIL_DOMAINS), rng.choice(len(vocab.EMAIL_DOMAINS), n, p=weights / weights.sum())
+    )
+    qq = pa.array(rng.random(n) < 0.3)
+    qq_number = join(_pick_any(rng, [str(d) for d in range(1, 10)], n), digit_strings(rng, n, 8))
+    local = pc.if_else(qq, qq_number, join(pinyin, digit_strings(rng, n, 3)))
+    return join(local, "@", pc.if_else(qq, "qq.com", domain))
+
+
+def _addresses(rng: np.random.Generator, city: np.ndarray) -> pa.Array:
+    """省 市 区 路 号 小区 栋 单元 室, with a real district of the customer's city."""
+    n = city.size
+    n_districts = np.array([len(c[3]) for c in vocab.CITIES])
+    district_start = np.cumsum(n_districts) - n_districts
+    district = district_start[city] + np.floor(rng.random(n) * n_districts[city]).astype(np.int64)
+    return join(
+        pick([c[1] for c in vocab.CITIES], city),
+        pick([f"{c[0]}市" for c in vocab.CITIES], city),
+        pick([d for c in vocab.CITIES for d in c[3]], district),
+        _pick_any(rng, vocab.ROADS, n),
+        _pick_any(rng, [str(i) for i in range(1, 1000)], n),
+        "号",
+        _pick_any(rng, vocab.COMMUNITIES, n),
+        _pick_any(rng, [str(i) for i in range(1, 40)], n),
+        "栋",
+        _pick_any(rng, [str(i) for i in range(1, 7)], n),
+        "单元",
+        _pick_any(rng, [f"{f}{r:02d}" for f in range(1, 34) for r in range(1, 7)], n),
+        "室",
     )
