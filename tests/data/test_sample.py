@@ -298,6 +298,20 @@ def test_customers_differ_like_bg_nbd_buyers(con: duckdb.DuckDBPyConnection) -> 
         con, "SELECT count(*) FROM customers WHERE customer_id NOT IN (SELECT customer_id FROM orders)"
     )
     assert 0.1 * CUSTOMERS < never < 0.5 * CUSTOMERS
+    # Tastes and price sensitivity show in what people buy.
+    habits = con.execute(
+        """SELECT t.price_sensitivity, t.favourite_category,
+                  sum(i.discount_minor) / sum(i.quantity * i.unit_price_minor) AS discount_share,
+                  avg(i.unit_price_minor) AS mean_price,
+                  mode(p.category) AS top_category, count(*) AS lines
+           FROM order_items i JOIN orders o USING (order_id) JOIN products p USING (product_id)
+           JOIN truth_customers t USING (customer_id) WHERE o.status = 'completed'
+           GROUP BY o.customer_id, t.price_sensitivity, t.favourite_category"""
+    ).df()
+    assert habits["price_sensitivity"].corr(habits["discount_share"], method="spearman") > 0.1
+    assert habits["price_sensitivity"].corr(habits["mean_price"], method="spearman") < -0.1
+    regulars = habits[habits["lines"] >= 8]
+    assert (regulars["top_category"] == regulars["favourite_category"]).mean() > 0.5
     tiers = dict(con.execute("SELECT city, count(*) FROM customers GROUP BY 1").fetchall())
     assert tiers["上海"] > tiers["西宁"]
 

@@ -169,7 +169,7 @@ def _coupons(
     festival: np.ndarray,
     price_sensitivity: np.ndarray,
 ) -> np.ndarray:
-    uses = rng.random(gross.size) < 0.1 + 0.4 * price_sensitivity + 0.35 * festival
+    uses = rng.random(gross.size) < 0.05 + 0.6 * price_sensitivity + 0.35 * festival
     kind = rng.integers(0, len(EVERYDAY_COUPONS), gross.size)
     threshold, amount = EVERYDAY_COUPONS[kind, 0], EVERYDAY_COUPONS[kind, 1]
     everyday = np.where(gross >= threshold, amount, 0)
