@@ -51,7 +51,8 @@ class LLMRequest(BaseModel):
     """One request of a batch (`complete_many`)."""
 
     messages: list[Message]
-    schema_model: type[BaseModel] | None = None
+    # `schema=` works too, matching `complete(..., schema=...)`.
+    schema_model: type[BaseModel] | None = Field(default=None, alias="schema")
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 512
@@ -59,7 +60,7 @@ class LLMRequest(BaseModel):
     stop: list[str] | None = None
     prompt: PromptRef | None = None
 
-    model_config = {"arbitrary_types_allowed": True}
+    model_config = {"arbitrary_types_allowed": True, "populate_by_name": True}
 
 
 @runtime_checkable

@@ -27,12 +27,22 @@ def json_schema_for(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
+def _without_titles(node: Any) -> Any:
+    """The schema as the model reads it: pydantic's per-field "title" repeats the field name and only
+    costs prompt tokens (a small local model reads every one of them)."""
+    if isinstance(node, dict):
+        return {k: _without_titles(v) for k, v in node.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(node, list):
+        return [_without_titles(v) for v in node]
+    return node
+
+
 def with_schema_instruction(messages: list[Message], schema: dict[str, Any], language: str) -> list[Message]:
     """Tell the model the schema in the system message. Done even when the server enforces the schema:
     a grammar fixes the shape but only the prompt conveys what each field means."""
     instruction = (
         load_prompt("llm_json_schema", language)
-        .render(schema=json.dumps(schema, ensure_ascii=False))[0]
+        .render(schema=json.dumps(_without_titles(schema), ensure_ascii=False, separators=(",", ":")))[0]
         .content
     )
     if messages and messages[0].role == "system":
