@@ -1,9 +1,9 @@
 """Matrix factorisation via the `implicit` library (CPU): ALS (Hu, Koren & Volinsky 2008) and BPR.
 
-implicit wants a user × item CSR of confidences. Its own multi-threaded top-K (`implicit.cpu.topk`)
-ranks customers in batches, which is what makes 1M customers × 100k products fast; BLAS is pinned
-to one thread while implicit runs its own threads, as implicit recommends (implicit is imported at
-module level so that its BLAS library is loaded before the limit is applied).
+implicit wants a user × item CSR of confidences. BLAS is pinned to one thread while implicit trains
+with its own threads, as implicit recommends (implicit is imported at module level so that its BLAS
+library is loaded before the limit is applied). Ranking all customers is exact top-K with norm-based
+early termination (see `_top_k_known`), which skips most of a long-tail catalogue.
 """
 
 from __future__ import annotations
@@ -13,13 +13,17 @@ from typing import Any, ClassVar
 
 import implicit.cpu.als
 import implicit.cpu.bpr
-import implicit.cpu.topk
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from marketpilot.analytics.recommend.base import Recommender, register
 from marketpilot.analytics.recommend.interactions import Encoded
+
+# Pruned ranking: customers per block are chosen so a first-chunk score block is ~64 MB of float32.
+_FIRST_CHUNK = 2048
+_PRUNE_CELLS = 1 << 24
 
 
 def default_threads() -> int:
@@ -53,19 +57,70 @@ class _FactorModel(Recommender):
     def _top_k_known(
         self, users: np.ndarray, k: int, *, exclude_seen: bool, banned: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        with threadpool_limits(1, "blas"):
-            ids, scores = implicit.cpu.topk.topk(
-                self.item_factors_,
-                self.user_factors_[users],
-                k,
-                filter_query_items=self.seen_[users] if exclude_seen else None,
-                filter_items=None if banned is None else banned.astype(np.int32),
-                num_threads=self._threads(),
+        """Exact top-k by dot product with early termination (Cauchy-Schwarz pruning).
+
+        Items are visited in decreasing norm, in chunks. After each chunk a customer whose k-th best
+        score already reaches |u| * (largest remaining item norm) cannot gain from the rest and is
+        done. Long-tail products have small factor norms (little evidence, heavy regularisation), so
+        most customers stop after the first few thousand products instead of scoring all of them.
+        """
+        norms = np.linalg.norm(self.item_factors_, axis=1)
+        order = np.argsort(-norms, kind="stable")
+        if banned is not None and len(banned):
+            order = order[~np.isin(order, banned)]
+        ranked = np.ascontiguousarray(self.item_factors_[order])
+        ranked_norms = norms[order]
+        seen = self.seen_[:, order].tocsr() if exclude_seen else None
+        items = np.full((len(users), k), -1, dtype=np.int64)
+        scores = np.full((len(users), k), -np.inf, dtype=np.float32)
+        block = max(1, _PRUNE_CELLS // max(_FIRST_CHUNK, 1))
+        with threadpool_limits(self._threads(), "blas"):
+            for start in range(0, len(users), block):
+                rows = users[start : start + block]
+                got_items, got_scores = self._pruned_block(rows, k, ranked, ranked_norms, seen)
+                items[start : start + len(rows)] = np.where(
+                    got_items >= 0, order[np.maximum(got_items, 0)], -1
+                )
+                scores[start : start + len(rows)] = got_scores
+        return items, scores
+
+    def _pruned_block(
+        self,
+        rows: np.ndarray,
+        k: int,
+        ranked: np.ndarray,
+        ranked_norms: np.ndarray,
+        seen: sp.csr_matrix | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n_items = len(ranked)
+        vectors = self.user_factors_[rows]
+        user_norms = np.linalg.norm(vectors, axis=1)
+        best_items = np.full((len(rows), k), -1, dtype=np.int64)
+        best_scores = np.full((len(rows), k), -np.inf, dtype=np.float32)
+        active = np.arange(len(rows))
+        begin, chunk = 0, _FIRST_CHUNK
+        while begin < n_items and len(active):
+            end = min(n_items, begin + chunk)
+            block = vectors[active] @ ranked[begin:end].T
+            if seen is not None:
+                mask = seen[rows[active]][:, begin:end].tocoo()
+                block[mask.row, mask.col] = -np.inf
+            merged_scores = np.hstack([best_scores[active], block])
+            merged_items = np.hstack(
+                [best_items[active], np.arange(begin, end)[None, :].repeat(len(active), 0)]
             )
-        ids = ids.astype(np.int64)
-        scores = scores.astype(np.float32)
-        ids[~np.isfinite(scores) | (ids < 0)] = -1
-        return ids, scores
+            top = np.argpartition(-merged_scores, k - 1, axis=1)[:, :k]
+            best_scores[active] = np.take_along_axis(merged_scores, top, axis=1)
+            best_items[active] = np.take_along_axis(merged_items, top, axis=1)
+            begin, chunk = end, chunk * 2
+            if begin < n_items:
+                bound = user_norms[active] * ranked_norms[begin]
+                active = active[best_scores[active].min(axis=1) < bound]
+        order = np.argsort(-best_scores, axis=1, kind="stable")
+        best_items = np.take_along_axis(best_items, order, axis=1)
+        best_scores = np.take_along_axis(best_scores, order, axis=1)
+        best_items[~np.isfinite(best_scores)] = -1
+        return best_items, best_scores
 
     def _item_similarity(self, item: int) -> np.ndarray:
         norms = np.linalg.norm(self.item_factors_, axis=1)

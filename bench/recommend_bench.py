@@ -1,0 +1,85 @@
+"""ALS at shop scale: fit on 1M customers × 100k products × 10M interactions, then top-20 for every
+customer, through the same library path the CLI uses (string ids in a DataFrame → ALSRecommender).
+
+Interactions are generated here with numpy: product popularity follows a power law (Zipf-like, as in
+real catalogues: a few best-sellers, a long tail) and customer activity is heavy-tailed too.
+
+    .venv/bin/python bench/recommend_bench.py [--customers N --products N --interactions N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import time
+
+import numpy as np
+import pandas as pd
+
+from marketpilot.analytics.recommend import ALSRecommender
+
+
+def power_law(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
+    weights = 1.0 / np.arange(1, n + 1) ** exponent
+    return rng.permutation(weights / weights.sum())
+
+
+def synthetic_interactions(customers: int, products: int, rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    users = rng.choice(customers, size=rows, p=power_law(customers, 0.5, rng)).astype(np.int64)
+    items = rng.choice(products, size=rows, p=power_law(products, 0.9, rng)).astype(np.int64)
+    user_ids = np.array([f"C{i:07d}" for i in range(customers)], dtype=object)
+    item_ids = np.array([f"P{i:06d}" for i in range(products)], dtype=object)
+    start = np.datetime64("2024-01-01T00:00:00", "s")
+    seconds = rng.integers(0, 365 * 86400, size=rows).astype("timedelta64[s]")
+    return pd.DataFrame(
+        {
+            "customer_id": user_ids[users],
+            "product_id": item_ids[items],
+            "occurred_at": start + seconds,
+            "weight": rng.choice([1.0, 3.0, 5.0], size=rows, p=[0.7, 0.2, 0.1]),
+        }
+    )
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--interactions", type=int, default=10_000_000)
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument("--k", type=int, default=20)
+    args = parser.parse_args()
+
+    print(f"machine: {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores")
+    started = time.perf_counter()
+    frame = synthetic_interactions(args.customers, args.products, args.interactions)
+    generated = time.perf_counter()
+    print(f"generate {len(frame):,} interactions: {generated - started:.1f} s")
+
+    model = ALSRecommender(factors=args.factors, iterations=args.iterations)
+    model.fit(frame)
+    fitted = time.perf_counter()
+    seen = model.seen_
+    print(
+        f"fit ALS ({args.factors} factors, {args.iterations} iterations) on "
+        f"{seen.shape[0]:,} customers × {seen.shape[1]:,} products, {seen.nnz:,} distinct pairs: "
+        f"{fitted - generated:.1f} s"
+    )
+    items, _ = model.top_k(np.arange(seen.shape[0]), args.k, exclude_seen=True)
+    ranked = time.perf_counter()
+    assert (items >= 0).all()
+    print(f"top-{args.k} for all {seen.shape[0]:,} customers: {ranked - fitted:.1f} s")
+    print(f"fit + top-{args.k}: {ranked - generated:.1f} s; total with generation {ranked - started:.1f} s")
+    print(f"peak RSS: {peak_rss_gib():.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
