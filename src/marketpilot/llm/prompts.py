@@ -88,7 +88,7 @@ def _parse_header(path: Path, source: str) -> dict[str, Any]:
             f"Prompt {path}: missing header", hint="Start the file with {# name: ... version: ... #}"
         )
     try:
-        header = yaml.safe_load(match.group(1)) or {}
+        header = yaml.safe_load(match.group(1).strip()) or {}
     except yaml.YAMLError as exc:
         raise UserError(f"Prompt {path}: header is not valid YAML: {exc}") from exc
     missing = [key for key in ("name", "version") if key not in header]
