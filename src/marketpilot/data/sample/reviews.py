@@ -28,6 +28,7 @@ DEFAULT_TEXT_SHARE = 0.06  # of 5-star reviews: rated without writing anything
 POSITIVE, MIXED, NEGATIVE = 0, 1, 2
 POLARITY_NAMES = ("positive", "mixed", "negative")
 MAX_ASPECTS = 3
+WEAK_ASPECT_LEAD = 0.7  # share of complaints that name the product's weak aspect
 
 
 class _Pool:
@@ -163,7 +164,7 @@ def _aspects(
 
     # Swap the weak aspect into the complaint slot, keeping the row's aspects distinct.
     weak = catalogue.weak_aspect[product]
-    rows = np.flatnonzero((polarity != POSITIVE) & (rng.random(n) < 0.7))
+    rows = np.flatnonzero((polarity != POSITIVE) & (rng.random(n) < WEAK_ASPECT_LEAD))
     slot = np.where(polarity[rows] == MIXED, 1, 0)
     displaced = aspects[rows, slot]
     lead = aspects[rows]
