@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -82,5 +83,9 @@ class LLMClient(Protocol):
     ) -> Completion: ...
 
     def complete_many(
-        self, requests: list[LLMRequest], *, concurrency: int | None = None
+        self,
+        requests: list[LLMRequest],
+        *,
+        concurrency: int | None = None,
+        on_result: Callable[[int, Completion | LLMError], None] | None = None,
     ) -> list[Completion | LLMError]: ...
