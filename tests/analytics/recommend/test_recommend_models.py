@@ -74,3 +74,18 @@ def test_bad_interactions_name_the_column_and_row(retail_slice):
     bad = retail_slice.head(5).assign(weight=[1.0, 1.0, -2.0, 1.0, np.nan])
     with pytest.raises(ValidationFailed, match="row 3"):
         get_recommender("popularity").fit(bad)
+
+
+@pytest.mark.parametrize("name", ["als", "bpr"])
+def test_pruned_factor_ranking_equals_brute_force(name, fitted):
+    from marketpilot.analytics.recommend.base import top_k_rows
+
+    model = fitted[name]
+    users = np.arange(min(300, len(model.user_index_)))
+    items, scores = model.top_k(users, 20, exclude_seen=True)
+    dense = model._score(users)
+    seen = model.seen_[users].tocoo()
+    dense[seen.row, seen.col] = -np.inf
+    expected_items, expected_scores = top_k_rows(dense, 20)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-4, atol=1e-5)
+    assert (items == expected_items).mean() > 0.99  # equal up to ties

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marketpilot.analytics.recommend.base import Recommender, get_recommender, minmax_rows, register
+from marketpilot.analytics.recommend.base import (
+    Recommender,
+    get_recommender,
+    minmax_rows,
+    register,
+    row_block,
+)
 from marketpilot.analytics.recommend.interactions import Encoded
 from marketpilot.analytics.recommend.tuning import choose_weights, inner_holdout
 
@@ -113,12 +119,17 @@ class HybridRecommender(Recommender):
 
     def contributions(self, users: np.ndarray, items: np.ndarray) -> pd.DataFrame:
         """For (customer code, item code) pairs: each active component's weighted normalised score,
-        used to explain a recommendation ("bought together with …", "popular in your segment")."""
-        out = {}
-        for name, weight in self._active().items():
-            scores = np.empty(len(users), dtype=np.float32)
-            unique_users, inverse = np.unique(users, return_inverse=True)
-            block = minmax_rows(np.asarray(self.models_[name]._score(unique_users), dtype=np.float32))
-            scores[:] = block[inverse, items]
-            out[name] = weight * scores
+        used to explain a recommendation ("bought together with …", "popular in your segment").
+        Customers are scored in blocks so memory stays bounded however many there are."""
+        active = self._active()
+        out = {name: np.zeros(len(users), dtype=np.float32) for name in active}
+        unique_users, inverse = np.unique(users, return_inverse=True)
+        step = row_block(len(self.item_index_))
+        for begin in range(0, len(unique_users), step):
+            in_block = (inverse >= begin) & (inverse < begin + step)
+            rows, cols = inverse[in_block] - begin, items[in_block]
+            block_users = unique_users[begin : begin + step]
+            for name, weight in active.items():
+                scores = minmax_rows(np.asarray(self.models_[name]._score(block_users), dtype=np.float32))
+                out[name][in_block] = weight * scores[rows, cols]
         return pd.DataFrame(out)
