@@ -23,13 +23,13 @@ def generate_command(
     ] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files.")] = 0,
     out: Annotated[
-        Path | None, typer.Option(help="Output directory [default: HOME/samples/shop-c<N>-s<SEED>].")
+        Path | None, typer.Option(help="Output directory.", show_default="HOME/samples/shop-c<N>-s<SEED>")
     ] = None,
     load: Annotated[bool, typer.Option("--load/--no-load", help="Load the files into the store.")] = True,
     start: Annotated[str, typer.Option(help="First day of orders (YYYY-MM-DD).")] = DEFAULT_START.isoformat(),
     end: Annotated[str, typer.Option(help="Last day of orders (YYYY-MM-DD).")] = DEFAULT_END.isoformat(),
     products: Annotated[
-        int | None, typer.Option(min=24, help="Catalogue size [default: grows with customers].")
+        int | None, typer.Option(min=24, help="Catalogue size.", show_default="customers/100, 300 to 5,000")
     ] = None,
     home: HomeOption = None,
     json_out: JsonOption = False,

@@ -62,11 +62,11 @@ class ShopCalendar:
     def build(cls, start: date, end: date) -> ShopCalendar:
         if end < start:
             raise UserError(f"The end date {end} is before the start date {start}.")
-        missing = sorted({y for y in range(start.year - 1, end.year + 2)} - set(SPRING_FESTIVAL))
-        if missing:
-            known = f"{min(SPRING_FESTIVAL)}–{max(SPRING_FESTIVAL)}"
+        # Days after June look ahead to the next year's 春节 (the 年货节 build-up).
+        if not set(range(start.year, end.year + 2)) <= set(SPRING_FESTIVAL):
+            first, last = date(min(SPRING_FESTIVAL), 1, 1), date(max(SPRING_FESTIVAL) - 1, 12, 31)
             raise UserError(
-                f"Sample data can only be generated for dates within {known}; got {start} to {end}.",
+                f"Sample data can only be generated for dates from {first} to {last}; got {start} to {end}.",
                 hint="Choose --start/--end dates in that range.",
             )
         days = (end - start).days + 1
