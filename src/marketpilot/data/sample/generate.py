@@ -33,6 +33,7 @@ from marketpilot.errors import UserError
 GENERATOR_VERSION = 1
 CHUNK_CUSTOMERS = 25_000
 MAX_CUSTOMERS = 99_999_999  # customer ids have 8 digits
+MAX_PRODUCTS = 999_999  # product ids have 6
 DEFAULT_START = date(2024, 1, 1)
 DEFAULT_END = date(2025, 12, 31)
 MANIFEST = "manifest.json"
@@ -80,8 +81,10 @@ def generate_shop(
     if chunk_customers < 1:
         raise UserError(f"chunk_customers must be at least 1, got {chunk_customers}.")
     n_products = default_products(customers) if products is None else products
-    if n_products < 3 * len(vocab.CATEGORIES):
-        raise UserError(f"products must be at least {3 * len(vocab.CATEGORIES)}, got {n_products}.")
+    if not 3 * len(vocab.CATEGORIES) <= n_products <= MAX_PRODUCTS:
+        raise UserError(
+            f"products must be between {3 * len(vocab.CATEGORIES)} and {MAX_PRODUCTS:,}, got {n_products:,}."
+        )
     calendar = ShopCalendar.build(start_date, end_date)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,6 +97,7 @@ def generate_shop(
             "seed": seed,
             "customers": customers,
             "products": n_products,
+            "chunk_customers": chunk_customers,
             "start": start_date.isoformat(),
             "end": end_date.isoformat(),
             "currency": "CNY",
