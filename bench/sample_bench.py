@@ -24,20 +24,29 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_case(customers: int, seed: int, out_dir: Path) -> dict:
     """Generate one shop in this process (called in a child process)."""
     import pyarrow.parquet as pq
 
     from marketpilot.data.sample import generate_shop
 
+    cpu_before = _cpu_seconds()
     start = time.perf_counter()
     paths = generate_shop(out_dir, customers=customers, seed=seed)
     seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_before
     rows = {name: pq.ParquetFile(path).metadata.num_rows for name, path in paths.items()}
     size_mb = sum(path.stat().st_size for path in paths.values()) / 2**20
     return {
         "customers": customers,
         "seconds": round(seconds, 1),
+        # CPU time barely depends on other jobs; on an idle machine wall time is close to it.
+        "cpu_seconds": round(cpu, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "parquet_mb": round(size_mb),
         "rows": rows,
@@ -54,8 +63,12 @@ def measure(customers: int, seed: int) -> dict:
             "print(json.dumps(run_case(int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))))"
         )
         args = [sys.executable, "-c", code, str(REPO / "bench"), str(customers), str(seed), tmp]
+        load_before = os.getloadavg()[0]
         done = subprocess.run(args, capture_output=True, text=True, check=True)
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        # Other jobs on a shared machine slow this down; record how busy it was.
+        result["load_average"] = round((load_before + os.getloadavg()[0]) / 2, 1)
+        return result
 
 
 def machine() -> str:
@@ -76,15 +89,17 @@ def markdown(results: list[dict], command: str) -> str:
         "# Sample data generation (`marketpilot sample generate`)",
         "",
         f"Command: `{command}`  ",
-        f"Machine: {machine()}; the machine was shared with other jobs, so times are upper bounds.",
+        f"Machine: {machine()}. The load average column shows how busy the (shared) machine was:",
+        "above the core count, the times are upper bounds.",
         "",
-        "| customers | seconds | peak RSS (MB) | Parquet (MB) | order lines/s | rows/s |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| customers | wall s | CPU s | peak RSS (MB) | Parquet (MB) | order lines/s | rows/s | load avg |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r['customers']:,} | {r['seconds']} | {r['peak_rss_mb']:,} | {r['parquet_mb']:,} "
-            f"| {r['order_lines_per_s']:,} | {r['rows_per_s']:,} |"
+            f"| {r['customers']:,} | {r['seconds']} | {r['cpu_seconds']} | {r['peak_rss_mb']:,} "
+            f"| {r['parquet_mb']:,} | {r['order_lines_per_s']:,} | {r['rows_per_s']:,} "
+            f"| {r['load_average']} |"
         )
     lines += [
         "",
@@ -111,9 +126,10 @@ def main() -> None:
         result = measure(customers, args.seed)
         results.append(result)
         print(
-            f"{customers:>9,} customers: {result['seconds']:>6.1f} s, peak RSS {result['peak_rss_mb']:,} MB, "
+            f"{customers:>9,} customers: {result['seconds']:>6.1f} s ({result['cpu_seconds']} s CPU), "
+            f"peak RSS {result['peak_rss_mb']:,} MB, "
             f"{result['rows']['order_items']:,} order lines, {result['rows']['events']:,} events, "
-            f"{result['parquet_mb']:,} MB Parquet",
+            f"{result['parquet_mb']:,} MB Parquet (load average {result['load_average']})",
             flush=True,
         )
     if args.write:
