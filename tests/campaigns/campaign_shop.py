@@ -50,3 +50,37 @@ def build_shop(settings: Settings, n: int = 2000, seed: int = 7) -> pd.DataFrame
     return pd.DataFrame(
         {"customer_id": ids, "segment": segment, "has_email": has_email, "has_phone": has_phone}
     )
+
+
+def export_spec(**overrides: object) -> dict:
+    """A valid reactivation spec on the export channel; override any top-level field."""
+    spec = {
+        "name": "春节唤醒",
+        "goal": "reactivation",
+        "audience": {"segments": ["沉睡客户", "高价值"]},
+        "offer": {"description": "全场8折", "discount": 0.2},
+        "channels": [
+            {
+                "name": "export",
+                "variants": [
+                    {"key": "A", "text": "{name}，新春全场8折，回店看看"},
+                    {"key": "B", "text": "{name}，好久不见！新春8折惊喜"},
+                ],
+            }
+        ],
+    }
+    spec.update(overrides)
+    return spec
+
+
+def launch(settings: Settings, spec: dict, **run_kwargs: object):  # type: ignore[no-untyped-def]
+    """Create, approve and run a campaign; returns (campaign id, RunResult)."""
+    from marketpilot.campaigns import service
+    from marketpilot.campaigns.executor import run_campaign
+    from marketpilot.campaigns.spec import parse_spec
+    from marketpilot.campaigns.state.db import open_state
+
+    engine = open_state(settings)
+    cid = service.create_campaign(engine, parse_spec(spec))
+    service.approve(engine, cid, approver="测试员")
+    return cid, run_campaign(settings, cid, **run_kwargs)

@@ -73,6 +73,8 @@ def idempotency_keys(
     campaign_id: str, version: int, customer_ids: pd.Series, channels: pd.Series
 ) -> pd.Series:
     salt = hashlib.sha256(f"{campaign_id}:{version}".encode()).hexdigest()[:16]
+    if customer_ids.empty:
+        return pd.Series([], dtype=object)
     h1 = pd.util.hash_pandas_object(
         customer_ids.astype(str) + "\x1f" + channels.astype(str), index=False, hash_key=salt
     )
@@ -278,6 +280,7 @@ def dispatch(
     for plan in spec.channels:
         adapter = create_channel(plan.name, settings, options)
         limiter = RateLimiter(settings.dispatch_rate_per_s) if adapter.customer_facing else None
+        contacts = _contacts(engine, source, campaign_id, version, plan.name)
         try:
             for status in ("sending", "queued"):
                 while True:
@@ -305,7 +308,7 @@ def dispatch(
                         _set_status(con, ids, status="sending", attempts=MessageRecord.attempts + 1)
                     if status == "sending":
                         result.resent_after_crash += len(ids)
-                    batch = _outgoing(rows, source, plan.name)
+                    batch = _outgoing(rows, contacts, plan.name)
                     if limiter:
                         limiter.acquire(len(batch))
                     outcomes = adapter.send(batch)
@@ -322,10 +325,29 @@ def dispatch(
         ).scalar_one()
 
 
-def _outgoing(rows: list, source: AudienceSource, channel: str) -> list[OutgoingMessage]:
-    contacts = None
-    if channel in ("email", "sms"):
-        contacts = source.slots(pd.Series([r.customer_id for r in rows])).set_index("customer_id")
+def _contacts(
+    engine: Engine, source: AudienceSource, campaign_id: str, version: int, channel: str
+) -> pd.DataFrame | None:
+    """Addresses of every customer with a pending message on this channel, read once per dispatch."""
+    if channel not in ("email", "sms"):
+        return None
+    with engine.connect() as con:
+        ids = (
+            con.execute(
+                select(MessageRecord.customer_id).where(
+                    MessageRecord.campaign_id == campaign_id,
+                    MessageRecord.version == version,
+                    MessageRecord.channel == channel,
+                    MessageRecord.status.in_(("queued", "sending")),
+                )
+            )
+            .scalars()
+            .all()
+        )
+    return source.slots(pd.Series(ids, dtype=object)).set_index("customer_id")
+
+
+def _outgoing(rows: list, contacts: pd.DataFrame | None, channel: str) -> list[OutgoingMessage]:
     out = []
     for r in rows:
         email = phone = None

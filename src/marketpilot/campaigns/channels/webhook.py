@@ -37,7 +37,9 @@ class WebhookChannel:
             )
         self.name = name
         self.url = options.webhook_url
-        self.batch_size = max(1, options.webhook_batch_size)
+        self.per_message = options.webhook_batch_size <= 1
+        # Rows taken from state per round; POSTed one by one or as one batch.
+        self.batch_size = 100 if self.per_message else options.webhook_batch_size
         self.secret = settings.secret()
         self.client = httpx.Client(timeout=options.webhook_timeout_s)
 
@@ -55,7 +57,7 @@ class WebhookChannel:
 
     def send(self, messages: list[OutgoingMessage]) -> list[SendResult]:
         records = [{k: v for k, v in asdict(m).items() if v is not None} for m in messages]
-        if self.batch_size == 1:
+        if self.per_message:
             chunks = [
                 ([m], {"message": r}, m.idempotency_key) for m, r in zip(messages, records, strict=True)
             ]

@@ -21,6 +21,7 @@ from marketpilot.config import Settings
 from marketpilot.errors import MissingExtraError, UserError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_OPENED: set[str] = set()
 
 
 def _alembic_config() -> Config:
@@ -59,6 +60,7 @@ def engine_for(url: str) -> Engine:
             f"Cannot open campaign state at {engine.url.render_as_string(hide_password=True)}: {exc.orig}",
             hint="Check MARKETPILOT_DATABASE_URL (postgresql+psycopg://user@host/db) or the home directory.",
         ) from exc
+    _OPENED.add(url)
     return engine
 
 
@@ -73,3 +75,11 @@ def session_scope(settings_or_engine: Settings | Engine) -> Iterator[Session]:
     factory = sessionmaker(engine, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests drop their PostgreSQL schemas afterwards)."""
+    for url in list(_OPENED):
+        engine_for(url).dispose()
+    _OPENED.clear()
+    engine_for.cache_clear()

@@ -1,0 +1,49 @@
+import datetime as dt
+
+import pytest
+from campaign_shop import export_spec
+
+from marketpilot.campaigns.spec import Schedule, parse_spec
+from marketpilot.errors import ValidationFailed
+
+SH = dt.timezone(dt.timedelta(hours=8))
+
+
+def test_yaml_round_trip_keeps_chinese_and_defaults() -> None:
+    spec = parse_spec(export_spec())
+    again = parse_spec(spec.to_yaml())
+    assert again == spec
+    assert "春节唤醒" in spec.to_yaml()
+    assert spec.holdout_share == 0.10 and spec.schedule.timezone == "Asia/Shanghai"
+    assert (spec.schedule.quiet_start, spec.schedule.quiet_end) == (dt.time(22), dt.time(8))
+
+
+def test_schema_errors_name_the_field() -> None:
+    bad = export_spec(goal="world_domination", holdout_share=1.5)
+    with pytest.raises(ValidationFailed) as err:
+        parse_spec(bad)
+    text = str(err.value)
+    assert "goal" in text and "holdout_share" in text
+
+
+def test_holdout_is_a_reserved_variant_key() -> None:
+    spec = export_spec()
+    spec["channels"][0]["variants"][0]["key"] = "holdout"
+    with pytest.raises(ValidationFailed, match="reserved"):
+        parse_spec(spec)
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        (dt.datetime(2026, 2, 10, 23, 30, tzinfo=SH), dt.datetime(2026, 2, 11, 8, 0, tzinfo=SH)),
+        (dt.datetime(2026, 2, 10, 7, 59, tzinfo=SH), dt.datetime(2026, 2, 10, 8, 0, tzinfo=SH)),
+        (dt.datetime(2026, 2, 10, 22, 0, tzinfo=SH), dt.datetime(2026, 2, 11, 8, 0, tzinfo=SH)),
+        (dt.datetime(2026, 2, 10, 12, 0, tzinfo=SH), dt.datetime(2026, 2, 10, 12, 0, tzinfo=SH)),
+        (dt.datetime(2026, 2, 10, 21, 59, tzinfo=SH), dt.datetime(2026, 2, 10, 21, 59, tzinfo=SH)),
+    ],
+)
+def test_quiet_hours_push_sends_to_eight_in_shanghai(local: dt.datetime, expected: dt.datetime) -> None:
+    schedule = Schedule()
+    assert schedule.next_send_time(local.astimezone(dt.UTC)) == expected.astimezone(dt.UTC)
+    assert schedule.in_quiet_hours(local) == (local != expected)

@@ -1,0 +1,77 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+from campaign_shop import export_spec
+from sqlalchemy import insert, inspect
+from sqlalchemy.exc import IntegrityError
+
+from marketpilot.campaigns import service
+from marketpilot.campaigns.spec import parse_spec
+from marketpilot.campaigns.state.models import MessageRecord, utcnow
+from marketpilot.privacy.consent import contact_permissions, latest_consent, record_consent, suppress
+
+
+def test_migrations_create_every_table(engine) -> None:
+    tables = set(inspect(engine).get_table_names())
+    assert {
+        "campaigns",
+        "campaign_versions",
+        "approvals",
+        "briefs",
+        "variants",
+        "assignments",
+        "messages",
+        "consent_records",
+        "suppressions",
+        "tracking_events",
+        "outcomes",
+        "alembic_version",
+    } <= tables
+
+
+def test_idempotency_key_is_unique(engine) -> None:
+    cid = service.create_campaign(engine, parse_spec(export_spec()))
+    row = {
+        "idempotency_key": "k1",
+        "campaign_id": cid,
+        "version": 1,
+        "customer_id": "C1",
+        "channel": "sms",
+        "variant_key": "A",
+        "body": "你好",
+        "status": "queued",
+        "attempts": 0,
+        "not_before": utcnow(),
+    }
+    with engine.begin() as con:
+        con.execute(insert(MessageRecord), [row])
+    with pytest.raises(IntegrityError), engine.begin() as con:
+        con.execute(insert(MessageRecord), [row | {"customer_id": "C2"}])
+
+
+def test_latest_consent_wins_and_suppression_beats_consent(engine) -> None:
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    record_consent(engine, ["C1", "C2"], "sms", "granted", source="注册表单", at=t0)
+    record_consent(engine, ["C1"], "sms", "revoked", source="短信回复R", at=t0 + dt.timedelta(days=1))
+    record_consent(engine, ["C3"], "personalisation", "revoked", source="隐私设置", at=t0)
+    assert suppress(engine, ["C2", "C2"], "complained", source="运营商投诉") == 1
+    suppress(engine, ["C2"], "complained", source="again")  # a second time is a no-op
+    latest = latest_consent(engine).set_index(["customer_id", "channel"])["status"]
+    assert latest[("C1", "sms")] == "revoked"
+    perms = contact_permissions(engine, pd.Series(["C1", "C2", "C3", "C4"]), ["sms", "email"])
+    assert perms["sms"].tolist() == [False, False, True, True]
+    assert perms["email"].tolist() == [True, False, True, True]
+    assert perms["personalised"].tolist() == [True, True, False, True]
+    opt_in = contact_permissions(engine, pd.Series(["C1", "C3", "C4"]), ["sms"], require_opt_in=True)
+    assert opt_in["sms"].tolist() == [False, False, False]
+
+
+def test_approval_is_per_version(engine) -> None:
+    spec = parse_spec(export_spec())
+    cid = service.create_campaign(engine, spec)
+    service.approve(engine, cid, approver="王经理")
+    assert service.is_approved(engine, cid, 1)
+    version = service.add_version(engine, cid, spec, note="test")
+    assert version == 2 and not service.is_approved(engine, cid, 2)
+    assert service.get_spec(engine, cid)[1] == 2
