@@ -87,7 +87,7 @@ class PropensityModel(BaseEstimator, ClassifierMixin):
                 colsample_bytree=0.8,
                 reg_lambda=1.0,
                 random_state=self.random_state,
-                n_jobs=2,
+                n_jobs=1,
                 verbose=-1,
             )
             candidate.fit(

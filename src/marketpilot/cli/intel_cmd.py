@@ -247,3 +247,49 @@ def propensity_score(
         f"as of {summary.as_of}: "
         f"mean probability {summary.mean_probability:.1%}. Written: {summary.parquet}"
     )
+
+
+@app.command("segment")
+def segment_command(
+    k: Annotated[str, typer.Option("--k", help="Number of segments, or 'auto' (silhouette).")] = "auto",
+    lang: Annotated[str | None, typer.Option("--lang", help="Persona language: zh or en.")] = None,
+    method: Annotated[str, typer.Option("--method", help="kmeans or hdbscan.")] = "kmeans",
+    text: Annotated[
+        bool, typer.Option("--text/--no-text", help="Add embeddings of purchased products.")
+    ] = False,
+    personas: Annotated[
+        bool, typer.Option("--personas/--no-personas", help="LLM personas (else templates).")
+    ] = True,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Cluster customers, describe each segment with stats and a grounded persona, write an HTML report."""
+    from marketpilot.analytics.segments.service import run_segmentation
+
+    if k != "auto" and not (k.isdigit() and int(k) >= 2):
+        raise UserError(f"--k must be 'auto' or an integer >= 2, got {k!r}.")
+    if lang not in (None, "zh", "en"):
+        raise UserError(f"--lang must be zh or en, got {lang!r}.")
+    if method not in ("kmeans", "hdbscan"):
+        raise UserError(f"--method must be kmeans or hdbscan, got {method!r}.")
+    result = run_segmentation(
+        settings_for(home),
+        k="auto" if k == "auto" else int(k),
+        lang=lang,  # type: ignore[arg-type]
+        method=method,  # type: ignore[arg-type]
+        text=text,
+        personas=personas,
+    )
+    if json_out:
+        print_json(result.model_dump(mode="json"))
+        return
+    console.print(f"{result.customers} customers in {result.k} segments (as of {result.as_of}).")
+    for profile in result.segments:
+        s, p = profile.stats, profile.persona
+        flag = " [dim](template)[/]" if p.source == "template" else ""
+        console.print(
+            f"[bold]{s.segment}. {p.name}[/]{flag} — {s.customers} customers, "
+            f"{s.revenue_share:.1%} of revenue"
+        )
+        console.print(f"   {p.description}", highlight=False)
+    console.print(f"Report: {result.report_html}\nAssignments: {result.assignments_parquet}")

@@ -1,0 +1,173 @@
+"""LLM-written personas for segments, grounded in the segment statistics.
+
+Only aggregated statistics go into the prompt (never customer rows or personal data). Every number
+of the reply is checked against the statistics (`numbers.unsupported_numbers`); a reply that fails is
+regenerated with the offending numbers named, at most `max_attempts` times, and otherwise replaced by
+a description built from the statistics by a template, flagged `source="template"`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from marketpilot.analytics.segments.numbers import unsupported_numbers
+from marketpilot.analytics.segments.stats import SegmentStats
+from marketpilot.llm import LLMClient, LLMError, Message, load_prompt
+
+Language = Literal["zh", "en"]
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+class PersonaDraft(BaseModel):
+    """What the model returns."""
+
+    name: str = Field(min_length=1, max_length=40)
+    description: str = Field(min_length=10, max_length=600)
+
+
+class Persona(BaseModel):
+    segment: int
+    language: Language
+    name: str
+    description: str
+    source: Literal["llm", "template"]
+    attempts: int
+    rejected: list[str] = Field(default_factory=list, description="Why earlier drafts were rejected")
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f}%"
+
+
+def facts(stats: SegmentStats, lang: Language, currency: str) -> list[tuple[str, str]]:
+    """The statistics as (label, value) lines for the prompt, formatted for people."""
+    cats_sep, money = ("、", f" {currency}") if lang == "zh" else (", ", f" {currency}")
+    cats = cats_sep.join(f"{c.category} ({_pct(c.share)})" for c in stats.top_categories)
+    mix = cats_sep.join(
+        f"{c.name_zh if lang == 'zh' else c.name_en} ({_pct(c.share)})" for c in stats.rfm_mix
+    )
+    rows = [
+        ("客户数", "Customers", f"{stats.customers}"),
+        ("占全部客户", "Share of customers", _pct(stats.customer_share)),
+        ("销售额占比", "Share of revenue", _pct(stats.revenue_share)),
+        ("客单价", "Average order value", f"{stats.aov:.2f}{money}"),
+        ("人均订单数", "Orders per customer", f"{stats.orders_per_customer}"),
+        ("距最近一次购买（平均天数）", "Days since last purchase (mean)", f"{stats.recency_days}"),
+        ("成为客户的时长（平均天数）", "Days as a customer (mean)", f"{stats.tenure_days}"),
+        ("平均折扣率", "Mean discount rate", _pct(stats.discount_rate)),
+        ("流失风险（平均）", "Churn risk (mean)", _pct(stats.churn_risk)),
+    ]
+    if stats.clv_mean is not None:
+        rows.append(
+            ("未来一年预测价值 CLV（平均）", "Predicted 1-year CLV (mean)", f"{stats.clv_mean:.2f}{money}")
+        )
+    if cats:
+        rows.append(("主要品类（销售额占比）", "Top categories (share of spend)", cats))
+    if mix:
+        rows.append(("RFM 类别构成", "RFM class mix", mix))
+    return [(zh if lang == "zh" else en, value) for zh, en, value in rows]
+
+
+def check_persona(draft: PersonaDraft, stats: SegmentStats, lang: Language) -> list[str]:
+    """Problems with a draft: numbers not in the stats, or the wrong language."""
+    problems = [
+        f"数字 {n} 不在统计中" if lang == "zh" else f"the number {n} is not in the statistics"
+        for n in unsupported_numbers(f"{draft.name} {draft.description}", stats)
+    ]
+    if lang == "zh" and len(_CJK.findall(draft.description)) < len(_LATIN.findall(draft.description)):
+        problems.append("描述不是中文")
+    return problems
+
+
+def template_persona(
+    stats: SegmentStats, lang: Language, currency: str, *, attempts: int, rejected: list[str]
+) -> Persona:
+    """A plain description assembled from the statistics (always grounded, less lively)."""
+    lead = stats.rfm_mix[0] if stats.rfm_mix else None
+    cats = (
+        "、".join(c.category for c in stats.top_categories)
+        if lang == "zh"
+        else ", ".join(c.category for c in stats.top_categories)
+    )
+    share, revenue, churn = _pct(stats.customer_share), _pct(stats.revenue_share), _pct(stats.churn_risk)
+    aov, orders, recency = f"{stats.aov:.2f} {currency}", stats.orders_per_customer, stats.recency_days
+    if lang == "zh":
+        name = f"细分{stats.segment}：{lead.name_zh}为主" if lead else f"细分{stats.segment}"
+        text = (
+            f"共 {stats.customers} 位客户，占全部客户的 {share}，贡献 {revenue} 的销售额；"
+            f"客单价 {aov}，人均 {orders} 单，平均 {recency} 天前最近一次购买，流失风险 {churn}。"
+        )
+        if cats:
+            text += f"主要购买{cats}。"
+    else:
+        name = f"Segment {stats.segment}: mostly {lead.name_en}" if lead else f"Segment {stats.segment}"
+        text = (
+            f"{stats.customers} customers ({share} of all) bringing {revenue} of revenue; "
+            f"average order {aov}, "
+            f"{orders} orders each, last purchase {recency} days ago on average, churn risk {churn}."
+        )
+        if cats:
+            text += f" They mostly buy {cats}."
+    return Persona(
+        segment=stats.segment,
+        language=lang,
+        name=name,
+        description=text,
+        source="template",
+        attempts=attempts,
+        rejected=rejected,
+    )
+
+
+def write_persona(
+    client: LLMClient,
+    stats: SegmentStats,
+    *,
+    n_segments: int,
+    lang: Language = "zh",
+    currency: str = "CNY",
+    max_attempts: int = 3,
+) -> Persona:
+    """Ask the model for a persona; check it; regenerate naming the problems; fall back to the template."""
+    prompt = load_prompt("persona", lang)
+    fix = load_prompt("persona_fix", lang)
+    messages: list[Message] = prompt.render(
+        segment=stats.segment, n_segments=n_segments, facts=facts(stats, lang, currency)
+    )
+    rejected: list[str] = []
+    for attempt in range(1, max_attempts + 1):
+        try:
+            completion = client.complete(
+                messages,
+                schema=PersonaDraft,
+                temperature=0.3,
+                max_tokens=400,
+                seed=1000 * stats.segment + attempt,
+                prompt=prompt.ref,
+            )
+        except LLMError as exc:
+            rejected.append(f"attempt {attempt}: {exc}")
+            break
+        draft: PersonaDraft = completion.parsed
+        problems = check_persona(draft, stats, lang)
+        if not problems:
+            return Persona(
+                segment=stats.segment,
+                language=lang,
+                name=draft.name.strip(),
+                description=draft.description.strip(),
+                source="llm",
+                attempts=attempt,
+                rejected=rejected,
+            )
+        rejected.append(f"attempt {attempt}: {'; '.join(problems)}")
+        messages = [
+            *messages,
+            Message(role="assistant", content=completion.text),
+            *fix.render(problems=problems),
+        ]
+    return template_persona(stats, lang, currency, attempts=len(rejected), rejected=rejected)

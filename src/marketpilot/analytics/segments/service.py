@@ -1,0 +1,160 @@
+"""Segmentation end to end: features → clustering → per-segment stats → personas → files + report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from marketpilot.analytics.clv.scoring import score_customers
+from marketpilot.analytics.clv.service import fit_models
+from marketpilot.analytics.clv.transactions import register_store_transactions, summarise
+from marketpilot.analytics.outputs import write_table
+from marketpilot.analytics.purchases import last_purchase_day, register_purchases
+from marketpilot.analytics.rfm import compute_rfm
+from marketpilot.analytics.segments.clustering import SegmentModel
+from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame, text_matrix
+from marketpilot.analytics.segments.personas import Language, Persona, template_persona, write_persona
+from marketpilot.analytics.segments.stats import SegmentStats, relabel_by_revenue, segment_stats
+from marketpilot.config import Settings
+from marketpilot.data import Store
+from marketpilot.errors import UserError
+
+
+class SegmentProfile(BaseModel):
+    stats: SegmentStats
+    persona: Persona
+
+
+class SegmentationResult(BaseModel):
+    as_of: dt.date
+    customers: int
+    k: int
+    method: str
+    silhouette: dict[int, float]
+    inertia: dict[int, float]
+    text_features: bool
+    segments: list[SegmentProfile]
+    assignments_parquet: str
+    assignments_csv: str
+    summary_json: str
+    report_html: str | None = None
+
+
+class CustomerTables(BaseModel):
+    """Customer-level frames the report draws from (kept out of the JSON summary)."""
+
+    model_config = {"arbitrary_types_allowed": True}
+    assignments: pd.DataFrame
+    rfm: pd.DataFrame
+
+
+def run_segmentation(
+    settings: Settings,
+    *,
+    k: int | Literal["auto"] = "auto",
+    lang: Language | None = None,
+    method: Literal["kmeans", "hdbscan"] = "kmeans",
+    text: bool = False,
+    personas: bool = True,
+    report: bool = True,
+    max_attempts: int = 3,
+) -> SegmentationResult:
+    """Segment every customer with a completed purchase; personas in `lang` (default: settings.language)
+    via the configured LLM (`personas=False`: template descriptions, no LLM call)."""
+    lang = lang or settings.language
+    with Store.open(settings, read_only=True) as store:
+        con = store.con
+        register_purchases(con)
+        as_of = last_purchase_day(con)
+        if as_of is None:
+            raise UserError("No completed orders in the store.", hint="Load orders first: marketpilot load …")
+        cutoff = as_of + dt.timedelta(days=1)
+        frame = segmentation_frame(con, cutoff)
+        rfm = compute_rfm(con, as_of=as_of)
+        clv = _clv(con, as_of)
+        X = behaviour_matrix(frame)
+        if text:
+            register_purchases(con, before=cutoff)
+            X = X.join(text_matrix(con, frame.index))
+    model = SegmentModel(k=k, method=method).fit(X)
+    labels = relabel_by_revenue(model.labels_, frame["monetary"].to_numpy())
+    rfm_class = rfm.set_index("customer_id")["rfm_class"]
+    stats = segment_stats(frame, labels, rfm_class, clv=clv)
+    currency = "元" if lang == "zh" and settings.currency == "CNY" else settings.currency
+    profiles = [
+        SegmentProfile(stats=s, persona=p)
+        for s, p in zip(
+            stats, _personas(settings, stats, lang, currency, personas, max_attempts), strict=True
+        )
+    ]
+
+    assignments = pd.DataFrame(
+        {
+            "customer_id": frame.index.to_numpy(),
+            "segment": labels,
+            "rfm_class": rfm_class.reindex(frame.index).to_numpy(),
+            "clv": clv.reindex(frame.index).to_numpy() if clv is not None else np.nan,
+            "p_alive": frame["p_alive"].to_numpy(),
+        }
+    )
+    parquet, csv = write_table(settings, assignments, "intel", "segments")
+    result = SegmentationResult(
+        as_of=as_of,
+        customers=len(frame),
+        k=model.k_,
+        method=method,
+        silhouette=model.silhouette_,
+        inertia=model.inertia_,
+        text_features=text,
+        segments=profiles,
+        assignments_parquet=str(parquet),
+        assignments_csv=str(csv),
+        summary_json=str(settings.path("intel", "segments.json")),
+    )
+    if report:
+        from marketpilot.analytics.reports import write_segment_report
+
+        result.report_html = str(
+            write_segment_report(settings, result, CustomerTables(assignments=assignments, rfm=rfm), lang)
+        )
+    target = settings.path("intel", "segments.json")
+    tmp = target.with_name(".segments.json.tmp")
+    tmp.write_text(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp.replace(target)
+    return result
+
+
+def _clv(con, as_of: dt.date) -> pd.Series | None:
+    """One-year discounted CLV per customer from BG/NBD + Gamma-Gamma on the whole history."""
+    register_store_transactions(con)
+    summary = summarise(con, calibration_end=as_of, observation_end=as_of, time_unit="W")
+    bgnbd, gamma_gamma = fit_models(summary, with_spend=True)
+    scores = score_customers(bgnbd, gamma_gamma, summary, time_unit="W")
+    return scores.set_index("customer_id")["clv"]
+
+
+def _personas(
+    settings: Settings,
+    stats: list[SegmentStats],
+    lang: Language,
+    currency: str,
+    use_llm: bool,
+    max_attempts: int,
+) -> list[Persona]:
+    if not use_llm:
+        return [template_persona(s, lang, currency, attempts=0, rejected=[]) for s in stats]
+    from marketpilot.llm import get_client
+
+    client = get_client(settings)
+    # One request per segment (a handful), never per customer: no personal data reaches the model.
+    return [
+        write_persona(
+            client, s, n_segments=len(stats), lang=lang, currency=currency, max_attempts=max_attempts
+        )
+        for s in stats
+    ]

@@ -1,0 +1,175 @@
+"""Segmentation of the generated Chinese shop, per-segment stats, grounded personas and the report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from llm_server import OpenAITestServer, json_reply
+from marketpilot.analytics.segments.numbers import unsupported_numbers
+from marketpilot.analytics.segments.personas import write_persona
+from marketpilot.analytics.segments.service import run_segmentation
+from marketpilot.analytics.segments.stats import SegmentStats
+from marketpilot.config import Settings, get_settings
+from marketpilot.data import Store
+from marketpilot.data.sample import generate_shop, load_shop
+from marketpilot.llm import get_client
+
+
+@pytest.fixture(scope="session")
+def shop_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A small generated Chinese shop (2,000 customers) loaded into a store."""
+    root = tmp_path_factory.mktemp("shop")
+    settings = get_settings(root / "home")
+    with Store.open(settings) as store:
+        load_shop(store, generate_shop(root / "files", customers=2000, seed=7))
+    return settings
+
+
+STATS = {
+    "segment": 2,
+    "customers": 1234,
+    "customer_share": 0.1234,
+    "revenue_share": 0.4567,
+    "aov": 256.78,
+    "orders_per_customer": 3.4,
+    "recency_days": 45.2,
+    "clv_mean": 12345.6,
+    "churn_risk": 0.2815,
+    "top_categories": [{"category": "服饰", "share": 0.3144}, {"category": "美妆", "share": 0.1766}],
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "细分2共有1,234位客户，占全部客户的12.3%，却贡献了45.67%的销售额。",
+        "客单价约257元，人均购买3.4次，平均45天前下过单。",
+        "预计未来一年每人贡献约1.2万元，流失风险28%左右。",
+        "近五成销售额来自这群人，服饰占31.44%，双11和618是他们最活跃的时候。",
+        "They are 12.34% of customers and bring 0.4567 of revenue; AOV ¥256.8, CLV 12.3k.",
+        "占比１２．３％的高价值客户，主要购买2个品类。",
+    ],
+)
+def test_number_checker_accepts_roundings_and_formats(text: str) -> None:
+    assert unsupported_numbers(text, STATS) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        ("客单价300元，远高于平均水平。", ["300"]),
+        ("复购率达到20%，七成客户来自一线城市。", ["20%", "七成"]),
+        ("共有1,243位客户。", ["1,243"]),
+        ("预计人均CLV 1.5万元。", ["1.5万"]),
+        ("Churn risk is 35% and they order 7 times a year.", ["35%", "7"]),
+    ],
+)
+def test_number_checker_names_invented_numbers(text: str, bad: list[str]) -> None:
+    assert unsupported_numbers(text, STATS) == bad
+
+
+def test_segments_cover_every_buyer_with_consistent_stats(shop_settings: Settings) -> None:
+    result = run_segmentation(shop_settings, personas=False)
+    assignments = pd.read_parquet(result.assignments_parquet)
+    with Store.open(shop_settings, read_only=True) as store:
+        buyers = store.query(
+            """SELECT count(DISTINCT customer_id) AS n FROM orders
+               WHERE status NOT IN ('cancelled', 'returned') AND total_minor > 0"""
+        )["n"][0]
+    assert result.customers == len(assignments) == buyers
+    assert 3 <= result.k <= 8 and result.silhouette[result.k] == max(result.silhouette.values())
+    stats = [p.stats for p in result.segments]
+    assert [s.segment for s in stats] == list(range(1, result.k + 1))
+    assert sum(s.customers for s in stats) == result.customers
+    assert sum(s.revenue_share for s in stats) == pytest.approx(1.0, abs=1e-3)
+    assert [s.revenue for s in stats] == sorted((s.revenue for s in stats), reverse=True)
+    assert assignments.groupby("segment").size().to_dict() == {s.segment: s.customers for s in stats}
+    # Segments differ in behaviour: the top segment is worth more per customer than the last one.
+    assert stats[0].revenue / stats[0].customers > stats[-1].revenue / stats[-1].customers
+    assert all(s.top_categories and s.rfm_mix for s in stats)
+    assert all(re.search("[\u4e00-\u9fff]", s.top_categories[0].category) for s in stats)
+    # Template personas (no LLM) are flagged and grounded by construction.
+    for p in result.segments:
+        assert p.persona.source == "template"
+        assert unsupported_numbers(p.persona.description, p.stats) == []
+    html = Path(result.report_html).read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 3 and "客户细分报告" in html
+    assert json.loads(Path(result.summary_json).read_text(encoding="utf-8"))["k"] == result.k
+
+
+def test_fixed_k_and_english_labels(shop_settings: Settings) -> None:
+    result = run_segmentation(shop_settings, k=4, lang="en", personas=False, report=False)
+    assert result.k == 4 and len(result.segments) == 4 and result.silhouette == {}
+    assert result.segments[0].persona.description.split()[0].isdigit()  # "<n> customers (…)"
+
+
+def _stats(shop_settings: Settings) -> SegmentStats:
+    return run_segmentation(shop_settings, k=3, personas=False, report=False).segments[0].stats
+
+
+def test_persona_with_an_invented_number_is_regenerated_with_the_number_named(
+    shop_settings: Settings, llm_server: OpenAITestServer, home: Path
+) -> None:
+    stats = _stats(shop_settings)
+    share = f"{stats.customer_share * 100:.1f}%"
+    llm_server.script(
+        json_reply(
+            {"name": "高价值老客", "description": f"这群客户占{share}，复购率高达99.5%，值得重点维护。"}
+        ),
+        json_reply(
+            {
+                "name": "高价值老客",
+                "description": f"这群客户占{share}，客单价{stats.aov:.0f}元，值得重点维护。",
+            }
+        ),
+    )
+    persona = write_persona(get_client(llm_server.settings(home)), stats, n_segments=3, lang="zh")
+    assert persona.source == "llm" and persona.attempts == 2
+    assert "99.5%" in persona.rejected[0]
+    retry = llm_server.requests[1]["messages"]
+    assert retry[-2]["role"] == "assistant" and "99.5%" in retry[-1]["content"]
+    system_and_user = " ".join(m["content"] for m in llm_server.requests[0]["messages"])
+    assert str(stats.customers) in system_and_user and "customer_id" not in system_and_user
+
+
+def test_persona_that_keeps_inventing_falls_back_to_a_flagged_template(
+    shop_settings: Settings, llm_server: OpenAITestServer, home: Path
+) -> None:
+    stats = _stats(shop_settings)
+    wrong = json_reply({"name": "神秘客户", "description": "这群客户有12345678人，增长了300%。"})
+    english = json_reply({"name": "Loyal buyers", "description": "These customers buy often and love deals."})
+    llm_server.script(wrong, english, wrong)
+    persona = write_persona(
+        get_client(llm_server.settings(home)), stats, n_segments=3, lang="zh", max_attempts=3
+    )
+    assert persona.source == "template" and persona.attempts == 3
+    assert "描述不是中文" in persona.rejected[1]
+    assert unsupported_numbers(persona.description, stats) == []
+    assert str(stats.customers) in persona.description
+
+
+def test_segment_cli_json(shop_settings: Settings) -> None:
+    from marketpilot.cli import app
+
+    args = ["segment", "--home", str(shop_settings.home), "--k", "3", "--no-personas", "--json"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.stdout)
+    assert payload["k"] == 3 and len(payload["segments"]) == 3
+
+
+@pytest.mark.slow
+def test_real_model_writes_chinese_personas_whose_numbers_match_the_stats(shop_settings: Settings) -> None:
+    result = run_segmentation(shop_settings, k=3, lang="zh", report=False, max_attempts=2)
+    for profile in result.segments:
+        persona = profile.persona
+        print(persona.source, persona.attempts, persona.name, persona.description, persona.rejected)
+        assert len(re.findall("[\u4e00-\u9fff]", persona.description)) > 10
+        assert unsupported_numbers(f"{persona.name} {persona.description}", profile.stats) == []
+    assert any(p.persona.source == "llm" for p in result.segments)
