@@ -28,7 +28,7 @@ class IntelColumn:
 
 INTEL_COLUMNS: dict[str, IntelColumn] = {
     "segment": IntelColumn("segments", "segment", "marketpilot segment"),
-    "rfm_class": IntelColumn("rfm", "rfm_class", "marketpilot rfm"),
+    "rfm_class": IntelColumn("segments", "rfm_class", "marketpilot segment"),
     "recency_days": IntelColumn("rfm", "recency_days", "marketpilot rfm"),
     "propensity": IntelColumn("propensity", "propensity", "marketpilot propensity"),
     "churn": IntelColumn("churn", "churn_probability", "marketpilot churn"),
@@ -77,7 +77,7 @@ class AudienceSource:
         with Store.open(self.settings) as store:
             frame = store.query(
                 f"SELECT DISTINCT {INTEL_COLUMNS['rfm_class'].column} AS s FROM read_parquet(?) ORDER BY 1",
-                [str(self.intel_file("rfm"))],
+                [str(self.intel_file(INTEL_COLUMNS["rfm_class"].file))],
             )
         return [str(s) for s in frame["s"].dropna()]
 

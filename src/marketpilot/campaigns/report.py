@@ -1,0 +1,288 @@
+"""The campaign report: metrics, four charts (funnel, lift with CI, variants, segments) as inline PNGs,
+and a narrative. The LLM writes the narrative from a list of facts; every number in it must match a
+fact (content's/intel's number checker), otherwise it is regenerated once naming the offending
+numbers, then replaced by a templated narrative that says so."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from marketpilot.analytics.segments.numbers import unsupported_numbers
+from marketpilot.campaigns.measure import CampaignMetrics, measure
+from marketpilot.config import Settings
+from marketpilot.errors import MarketPilotError
+
+LABELS = {
+    "zh": {
+        "title": "营销活动报告",
+        "funnel": "转化漏斗（实验组）",
+        "lift": "转化率增量（百分点，95% 置信区间）",
+        "variants": "各组转化率",
+        "segments": "分群转化率：实验组 vs 对照组",
+        "customers": "客户",
+        "sent": "已发送",
+        "delivered": "已送达",
+        "opened": "打开",
+        "clicked": "点击",
+        "converted": "转化",
+        "treated": "实验组",
+        "holdout": "对照组",
+        "narrative": "解读",
+        "template": "（模板生成：LLM 解读未通过数字核对）",
+    },
+    "en": {
+        "title": "Campaign report",
+        "funnel": "Funnel (treated)",
+        "lift": "Conversion lift (pp, 95% CI)",
+        "variants": "Conversion rate by arm",
+        "segments": "Segments: treated vs holdout",
+        "customers": "customers",
+        "sent": "sent",
+        "delivered": "delivered",
+        "opened": "opened",
+        "clicked": "clicked",
+        "converted": "converted",
+        "treated": "treated",
+        "holdout": "holdout",
+        "narrative": "Summary",
+        "template": "(templated: the LLM narrative failed the number check)",
+    },
+}
+
+
+class Narrative(BaseModel):
+    text: str
+    source: str  # "llm" | "template"
+    rejected: list[str] = []  # numbers the LLM wrote that no metric supports
+
+
+def facts(metrics: CampaignMetrics, language: str = "zh") -> dict[str, float | int | str]:
+    """The numbers the narrative may use, rounded as a reader would see them."""
+    out: dict[str, float | int | str] = {
+        "customers": metrics.overall.customers,
+        "messages_sent": metrics.overall.sent,
+        "conversions": metrics.overall.converters,
+        "revenue": round(metrics.overall.revenue, 2),
+        "total_cost": round(metrics.total_cost, 2),
+        "incremental_revenue": round(metrics.incremental_revenue, 2),
+    }
+    if metrics.roi is not None:
+        out["roi_percent"] = round(metrics.roi * 100, 1)
+    if metrics.lift:
+        lift = metrics.lift
+        out |= {
+            "treated_conversion_percent": round(lift.rate_treated * 100, 2),
+            "holdout_conversion_percent": round(lift.rate_holdout * 100, 2),
+            "lift_pp": round(lift.absolute * 100, 2),
+            "lift_ci_low_pp": round(lift.ci_low * 100, 2),
+            "lift_ci_high_pp": round(lift.ci_high * 100, 2),
+            "p_value": round(lift.p_value, 4),
+        }
+        if lift.relative is not None:
+            out["relative_lift_percent"] = round(lift.relative * 100, 1)
+    for v in metrics.variant_lift:
+        out[f"variant_{v.arm}_conversion_percent"] = round(v.rate_treated * 100, 2)
+        out[f"variant_{v.arm}_lift_pp"] = round(v.absolute * 100, 2)
+    for p in metrics.posteriors:
+        out[f"variant_{p.arm}_prob_best_percent"] = round(p.prob_best * 100, 1)
+    if metrics.mde is not None:
+        out["mde_pp"] = round(metrics.mde * 100, 2)
+    if metrics.sample_size_per_group:
+        out["sample_size_per_group"] = metrics.sample_size_per_group
+    return out
+
+
+def template_narrative(metrics: CampaignMetrics, language: str) -> str:
+    f = facts(metrics, language)
+    if "lift_pp" not in f:
+        return (
+            "没有对照组，无法衡量增量。"
+            if language == "zh"
+            else "No holdout, so no incremental effect can be measured."
+        )
+    best = max(metrics.posteriors, key=lambda p: p.prob_best).arm if metrics.posteriors else "-"
+    if language == "zh":
+        return (
+            f"实验组转化率 {f['treated_conversion_percent']}%，对照组 {f['holdout_conversion_percent']}%，"
+            f"增量 {f['lift_pp']} 个百分点（95% 置信区间 {f['lift_ci_low_pp']} 至 {f['lift_ci_high_pp']}）。"
+            f"表现最好的文案是 {best}。"
+        )
+    return (
+        f"Treated converted at {f['treated_conversion_percent']}% against {f['holdout_conversion_percent']}% in "
+        f"the holdout: a lift of {f['lift_pp']} pp (95% CI {f['lift_ci_low_pp']} to {f['lift_ci_high_pp']}). "
+        f"Best copy: {best}."
+    )
+
+
+def narrate(settings: Settings, metrics: CampaignMetrics, name: str, language: str, client=None) -> Narrative:  # type: ignore[no-untyped-def]
+    from marketpilot.llm import load_prompt
+
+    allowed = facts(metrics, language)
+    # Variant keys and the version are names, not statistics, but may contain digits.
+    allowed_numbers = {**allowed, "version": metrics.version}
+    lines = "\n".join(f"- {k}: {v}" for k, v in allowed.items())
+    prompt = load_prompt("campaign_report", language)
+    try:
+        if client is None:
+            from marketpilot.llm import get_client
+
+            client = get_client(settings)
+        messages = prompt.render(name=name, facts=lines)
+        rejected: list[str] = []
+        for _ in range(2):
+            text = client.complete(
+                messages, temperature=0.3, max_tokens=300, seed=0, prompt=prompt.ref
+            ).text.strip()
+            rejected = unsupported_numbers(text, allowed_numbers)
+            if text and not rejected:
+                return Narrative(text=text, source="llm")
+            note = (
+                f"这些数字不在指标中：{', '.join(rejected)}。只用指标里的数字重写。"
+                if language == "zh"
+                else f"These numbers are not in the metrics: {', '.join(rejected)}. Rewrite using only metric numbers."
+            )
+            messages = [
+                *messages,
+                type(messages[0])(role="assistant", content=text),
+                type(messages[0])(role="user", content=note),
+            ]
+    except MarketPilotError as exc:
+        rejected = [f"LLM unavailable: {exc}"]
+    return Narrative(text=template_narrative(metrics, language), source="template", rejected=rejected)
+
+
+def _png(fig) -> str:  # type: ignore[no-untyped-def]
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def charts(metrics: CampaignMetrics, language: str) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        from marketpilot.content.fonts import use_cjk_font_in_matplotlib
+
+        use_cjk_font_in_matplotlib()
+    except (ImportError, MarketPilotError):
+        pass  # no CJK font installed: charts still render, Chinese labels may show boxes
+    t = LABELS[language]
+    out = {}
+    treated = [a for a in metrics.arms if a.arm != "holdout"]
+    steps = ["customers", "sent", "delivered", "opened", "clicked", "converters"]
+    values = [sum(getattr(a, s) for a in treated) for s in steps]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.barh([t[s] if s in t else t["converted"] for s in steps][::-1], values[::-1], color="#3b7dd8")
+    ax.set_title(t["funnel"])
+    out["funnel"] = _png(fig)
+
+    lifts = ([metrics.lift] if metrics.lift else []) + metrics.variant_lift
+    if lifts:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        names = [t["treated"] if x.arm == "treatment" else x.arm for x in lifts]
+        centres = [x.absolute * 100 for x in lifts]
+        errors = [
+            [(x.absolute - x.ci_low) * 100 for x in lifts],
+            [(x.ci_high - x.absolute) * 100 for x in lifts],
+        ]
+        ax.errorbar(centres, names, xerr=errors, fmt="o", capsize=4, color="#d8603b")
+        ax.axvline(0, color="grey", lw=1)
+        ax.set_title(t["lift"])
+        out["lift"] = _png(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(
+        [t["holdout"] if a.arm == "holdout" else a.arm for a in metrics.arms],
+        [a.conversion_rate * 100 for a in metrics.arms],
+        color="#5aa469",
+    )
+    ax.set_ylabel("%")
+    ax.set_title(t["variants"])
+    out["variants"] = _png(fig)
+
+    rows = [s for s in metrics.segments if s["rate_treated"] is not None and s["rate_holdout"] is not None]
+    if rows:
+        import numpy as np
+
+        fig, ax = plt.subplots(figsize=(6, 3))
+        x = np.arange(len(rows))
+        ax.bar(x - 0.2, [r["rate_treated"] * 100 for r in rows], 0.4, label=t["treated"])
+        ax.bar(x + 0.2, [r["rate_holdout"] * 100 for r in rows], 0.4, label=t["holdout"])
+        ax.set_xticks(x, [str(r["segment"]) for r in rows])
+        ax.set_ylabel("%")
+        ax.legend()
+        ax.set_title(t["segments"])
+        out["segments"] = _png(fig)
+    return out
+
+
+class Report(BaseModel):
+    path: Path
+    metrics: CampaignMetrics
+    narrative: Narrative
+
+
+def write_report(
+    settings: Settings,
+    engine: Engine,
+    campaign_id: str,
+    version: int | None = None,
+    *,
+    client=None,  # type: ignore[no-untyped-def]
+    use_llm: bool = True,
+) -> Report:
+    from marketpilot.campaigns.service import get_spec
+
+    spec, version = get_spec(engine, campaign_id, version)
+    metrics = measure(engine, campaign_id, version, currency=settings.currency)
+    language = spec.language
+    if use_llm:
+        narrative = narrate(settings, metrics, spec.name, language, client=client)
+    else:
+        narrative = Narrative(text=template_narrative(metrics, language), source="template")
+    t = LABELS[language]
+    images = "".join(
+        f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>'
+        for k, v in charts(metrics, language).items()
+    )
+    flag = f' <small class="flag">{t["template"]}</small>' if narrative.source == "template" else ""
+    rows = "".join(
+        f"<tr><td>{html.escape(a.arm)}</td><td>{a.customers}</td><td>{a.sent}</td><td>{a.delivered}</td>"
+        f"<td>{a.opened}</td><td>{a.clicked}</td><td>{a.converters}</td><td>{a.conversion_rate:.2%}</td>"
+        f"<td>{a.revenue:,.2f}</td><td>{a.cost:,.2f}</td></tr>"
+        for a in metrics.arms
+    )
+    srm = metrics.srm
+    srm_line = (
+        f"<p>SRM χ²={srm.chi2:.2f}, p={srm.p_value:.3g}{' — MISMATCH' if srm.mismatch else ''}</p>"
+        if srm
+        else ""
+    )
+    page = f"""<!doctype html><html lang="{language}"><head><meta charset="utf-8">
+<title>{html.escape(spec.name)} — {t["title"]}</title>
+<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}}td,th{{padding:2px 8px;text-align:right}}
+figure{{display:inline-block;margin:0.5em}}.flag{{color:#b00}}</style></head><body>
+<h1>{html.escape(spec.name)} <small>{html.escape(campaign_id)} v{version}</small></h1>
+<h2>{t["narrative"]}{flag}</h2><p>{html.escape(narrative.text)}</p>
+<table><tr><th>arm</th><th>customers</th><th>sent</th><th>delivered</th><th>opened</th><th>clicked</th>
+<th>converted</th><th>rate</th><th>revenue</th><th>cost</th></tr>{rows}</table>{srm_line}
+{images}
+<details><summary>metrics.json</summary><pre>{html.escape(metrics.model_dump_json(indent=2))}</pre></details>
+</body></html>"""
+    target = settings.path("reports", f"campaign-{campaign_id}-v{version}.html")
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(target)
+    return Report(path=target, metrics=metrics, narrative=narrative)
