@@ -57,6 +57,7 @@ class ShopCalendar:
     intensity: np.ndarray
     cumulative: np.ndarray
     double11: np.ndarray
+    promotion: np.ndarray  # festival promotion periods (跨店满减): 双11, 618, 双12
 
     @classmethod
     def build(cls, start: date, end: date) -> ShopCalendar:
@@ -75,7 +76,8 @@ class ShopCalendar:
         intensity *= days / intensity.sum()
         cumulative = np.concatenate([[0.0], np.cumsum(intensity)])
         double11 = np.array([(d.month, d.day) == (11, 11) for d in dates])
-        return cls(start=start, days=days, intensity=intensity, cumulative=cumulative, double11=double11)
+        promotion = np.array([_is_promotion(d) for d in dates])
+        return cls(start, days, intensity, cumulative, double11, promotion)
 
     @property
     def epoch(self) -> np.datetime64:
@@ -97,8 +99,8 @@ class ShopCalendar:
         return dates.astype("datetime64[M]").astype(np.int64) % 12
 
     def festival(self, day: np.ndarray) -> np.ndarray:
-        """True on the big shopping-festival days (双11, 双12, 618), where intensity is far above normal."""
-        return self.intensity[day] > 2.5
+        """True in the festival promotion periods (双11 from 24 Oct, 618 from 1 June, 双12)."""
+        return self.promotion[day]
 
     def timestamps(self, rng: np.random.Generator, day: np.ndarray) -> np.ndarray:
         """Seconds since `epoch` for an order on each calendar `day`, with a realistic clock time."""
@@ -113,6 +115,15 @@ def _hours(rng: np.random.Generator, day: np.ndarray, double11: np.ndarray) -> n
         np.cumsum(HOURLY_11_11) / HOURLY_11_11.sum(), rng.random(day.size), side="right"
     )
     return np.minimum(np.where(double11, special, normal), 23).astype(np.int64)
+
+
+def _is_promotion(d: date) -> bool:
+    return (
+        (d.month == 10 and d.day >= 24)
+        or (d.month == 11 and d.day <= 11)
+        or (d.month == 6 and d.day <= 18)
+        or (d.month, d.day) == (12, 12)
+    )
 
 
 def _day_intensity(d: date) -> float:
