@@ -36,17 +36,19 @@ def build_shop(settings: Settings, n: int = 2000, seed: int = 7) -> pd.DataFrame
     intel = settings.home_dir / "intel"
     intel.mkdir(parents=True, exist_ok=True)
     segment = SEGMENTS[rng.integers(0, 3, n)]
+    # The column layout intel writes (analytics/segments, rfm, propensity).
     rfm_class = np.where(segment == "沉睡客户", "at_risk", "loyal")
     pd.DataFrame({"customer_id": ids, "segment": segment, "rfm_class": rfm_class}).to_parquet(
         intel / "segments.parquet"
     )
-    pd.DataFrame({"customer_id": ids, "propensity": rng.beta(2, 8, n)}).to_parquet(
-        intel / "propensity.parquet"
+    pd.DataFrame({"customer_id": ids, "p_purchase_30d": rng.beta(2, 8, n)}).to_parquet(
+        intel / "propensity_purchase.parquet"
     )
     pd.DataFrame(
         {
             "customer_id": ids,
             "recency_days": rng.integers(1, 400, n),
+            "rfm_class": rfm_class,
         }
     ).to_parquet(intel / "rfm.parquet")
     return pd.DataFrame(

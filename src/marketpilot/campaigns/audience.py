@@ -22,16 +22,17 @@ from marketpilot.errors import UserError
 @dataclass(frozen=True)
 class IntelColumn:
     file: str  # <home>/intel/<file>.parquet
-    column: str
+    column: str  # the column, or its prefix when `prefix` (p_purchase_30d: the horizon varies)
     produced_by: str
+    prefix: bool = False
 
 
 INTEL_COLUMNS: dict[str, IntelColumn] = {
     "segment": IntelColumn("segments", "segment", "marketpilot segment"),
-    "rfm_class": IntelColumn("segments", "rfm_class", "marketpilot segment"),
+    "rfm_class": IntelColumn("rfm", "rfm_class", "marketpilot rfm"),
     "recency_days": IntelColumn("rfm", "recency_days", "marketpilot rfm"),
-    "propensity": IntelColumn("propensity", "propensity", "marketpilot propensity"),
-    "churn": IntelColumn("churn", "churn_probability", "marketpilot churn"),
+    "propensity": IntelColumn("propensity_purchase", "p_purchase_", "marketpilot propensity score", True),
+    "churn": IntelColumn("propensity_churn", "p_churn_", "marketpilot propensity score --target churn", True),
     "clv": IntelColumn("clv", "clv", "marketpilot clv predict"),
 }
 _BANDS = ("propensity", "churn", "clv", "recency_days")
@@ -51,14 +52,21 @@ class AudienceSource:
         """Which intel features this home has."""
         return {f: self._has(f) for f in INTEL_COLUMNS}
 
-    def _has(self, feature: str) -> bool:
+    def column(self, feature: str) -> str | None:
+        """The column holding `feature` in intel's file, or None when the file or column is missing."""
         spec = INTEL_COLUMNS[feature]
         path = self.intel_file(spec.file)
         if not path.exists():
-            return False
+            return None
         import pyarrow.parquet as pq
 
-        return spec.column in pq.read_schema(path).names
+        names = pq.read_schema(path).names
+        if not spec.prefix:
+            return spec.column if spec.column in names else None
+        return next((n for n in sorted(names) if n.startswith(spec.column)), None)
+
+    def _has(self, feature: str) -> bool:
+        return self.column(feature) is not None
 
     def segments(self) -> list[str]:
         """Segment names present in intel's segment table (empty when it has not run)."""
@@ -66,7 +74,7 @@ class AudienceSource:
             return []
         with Store.open(self.settings) as store:
             frame = store.query(
-                f"SELECT DISTINCT {INTEL_COLUMNS['segment'].column} AS s FROM read_parquet(?) ORDER BY 1",
+                f'SELECT DISTINCT "{self.column("segment")}" AS s FROM read_parquet(?) ORDER BY 1',
                 [str(self.intel_file("segments"))],
             )
         return [str(s) for s in frame["s"].dropna()]
@@ -76,7 +84,7 @@ class AudienceSource:
             return []
         with Store.open(self.settings) as store:
             frame = store.query(
-                f"SELECT DISTINCT {INTEL_COLUMNS['rfm_class'].column} AS s FROM read_parquet(?) ORDER BY 1",
+                f'SELECT DISTINCT "{self.column("rfm_class")}" AS s FROM read_parquet(?) ORDER BY 1',
                 [str(self.intel_file(INTEL_COLUMNS["rfm_class"].file))],
             )
         return [str(s) for s in frame["s"].dropna()]
@@ -113,7 +121,7 @@ class AudienceSource:
                     f"LEFT JOIN read_parquet(?) {alias} ON {alias}.customer_id::VARCHAR = c.customer_id"
                 )
                 params.append(str(self.intel_file(spec.file)))
-            exprs.append(f'{files[spec.file]}."{spec.column}" AS {feature}')
+            exprs.append(f'{files[spec.file]}."{self.column(feature)}" AS {feature}')
         where, where_params = ["NOT is_guest"], []
         if rules.segments:
             where.append("segment IN (SELECT unnest(?))")

@@ -80,7 +80,11 @@ def run_campaign_loop(
         result = run_campaign(settings, cid, clock=lambda now=now: now, client=client)
         current, _ = service.get_spec(engine, cid, version)
         truth = simulate_responses(
-            settings, engine, cid, version, simulation.model_copy(update={"seed": seed + step}),
+            settings,
+            engine,
+            cid,
+            version,
+            simulation.model_copy(update={"seed": seed + step}),
             discount=current.offer.discount,
         )
         ingest_file(engine, truth.events_file)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 
 from marketpilot.campaigns.assign import HOLDOUT, unit_hash
-from marketpilot.campaigns.audience import AudienceSource
+from marketpilot.campaigns.audience import INTEL_COLUMNS, AudienceSource
 from marketpilot.campaigns.state.models import Assignment, MessageRecord
 from marketpilot.config import Settings
 
@@ -141,8 +141,11 @@ def _base_rates(settings: Settings, customer_ids: pd.Series) -> np.ndarray:
     source = AudienceSource(settings)
     if not source.available()["propensity"]:
         return fallback
-    scores = pd.read_parquet(source.intel_file("propensity"), columns=["customer_id", "propensity"])
-    mapped = customer_ids.map(scores.set_index(scores["customer_id"].astype(str))["propensity"])
+    column = source.column("propensity")
+    scores = pd.read_parquet(
+        source.intel_file(INTEL_COLUMNS["propensity"].file), columns=["customer_id", column]
+    )
+    mapped = customer_ids.map(scores.set_index(scores["customer_id"].astype(str))[column])
     return np.where(mapped.notna(), np.clip(mapped.to_numpy(float) * 0.3, 0.005, 0.5), fallback)
 
 
