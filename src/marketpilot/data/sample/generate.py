@@ -23,8 +23,9 @@ from marketpilot.data.sample.calendar import ShopCalendar
 from marketpilot.data.sample.catalogue import Catalogue, make_catalogue
 from marketpilot.data.sample.choice import ProductChooser
 from marketpilot.data.sample.events import make_events
-from marketpilot.data.sample.orders import order_tables, simulate_reversals, simulate_sales
+from marketpilot.data.sample.orders import simulate_sales
 from marketpilot.data.sample.people import Customers, customer_ids, customer_table, make_customers, pii_table
+from marketpilot.data.sample.reversals import order_tables, simulate_reversals
 from marketpilot.data.sample.reviews import ASPECTS, make_reviews
 from marketpilot.data.sample.tables import SCHEMAS
 from marketpilot.data.schema import TABLES

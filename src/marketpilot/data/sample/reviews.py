@@ -17,8 +17,9 @@ import pyarrow.compute as pc
 from marketpilot.data.sample import vocab
 from marketpilot.data.sample.calendar import ShopCalendar
 from marketpilot.data.sample.catalogue import Catalogue
-from marketpilot.data.sample.orders import Reversals, Sales
+from marketpilot.data.sample.orders import Sales
 from marketpilot.data.sample.people import Customers, customer_ids
+from marketpilot.data.sample.reversals import Reversals
 from marketpilot.data.sample.strings import fixed_ids, join, pick
 from marketpilot.data.sample.tables import build
 
