@@ -193,10 +193,18 @@ def load_brief(path: Path | str) -> Brief:
     path = Path(path)
     if not path.exists():
         raise UserError(f"Brief file not found: {path}", hint="Pass --brief with a JSON file path.")
+    data = path.read_bytes()
     try:
-        raw = json.loads(path.read_bytes().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not valid UTF-8 JSON ({exc})") from exc
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:  # Windows tools in China save GBK; GB18030 is its superset
+            text = data.decode("gb18030")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}: neither UTF-8 nor GBK text ({exc})") from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
     try:
         return Brief.model_validate(raw)
     except ValidationError as exc:

@@ -60,6 +60,7 @@ class AdGenReport(BaseModel):
     generated: AdGenScores
     references: AdGenScores  # the first human reference scored against the others, for scale
     failed: int
+    generated_now: int
     seconds: float
     out: str | None = None
 
@@ -95,8 +96,8 @@ def load_advertisegen(path: Path | str, limit: int | None = None) -> list[AdGenI
 
 
 def _value_forms(value: str) -> tuple[str, ...]:
-    # 红色 is often written 红; keep the two-character form to avoid matching inside other words
-    if value.endswith("色") and len(value) >= 3:
+    # copy writes 红色 as 红 (红裙) and 浅蓝色 as 浅蓝
+    if value.endswith("色") and len(value) >= 2:
         return (value, value[:-1])
     return (value,)
 
@@ -222,8 +223,10 @@ def evaluate_advertisegen(
     out: Path | str | None = None,
     concurrency: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    resume: bool = False,
 ) -> AdGenReport:
-    """Generate one copy per distinct input, write them to `out` (JSONL), and score them."""
+    """Generate one copy per distinct input, write them to `out` (JSONL), and score them.
+    `seconds` is generation time for the inputs generated in this call (`generated_now`)."""
     import time
 
     all_items = load_advertisegen(path)
@@ -237,11 +240,18 @@ def evaluate_advertisegen(
         if on_progress:
             on_progress(done[0], len(items))
 
+    # A long run can be resumed: copy already in `out` for the same input is kept, not regenerated.
+    previous = _read_previous(Path(out)) if resume and out is not None else {}
+    todo = [it for it in items if not previous.get(it.content)]
     results = client.complete_many(
-        [adgen_request(it) for it in items], concurrency=concurrency, on_result=progress
+        [adgen_request(it) for it in todo], concurrency=concurrency, on_result=progress
     )
     seconds = time.perf_counter() - started
-    hyps = ["" if isinstance(r, LLMError) else r.text.strip() for r in results]
+    fresh = {
+        it.content: "" if isinstance(r, LLMError) else r.text.strip()
+        for it, r in zip(todo, results, strict=True)
+    }
+    hyps = [previous.get(it.content) or fresh[it.content] for it in items]
     failed = sum(isinstance(r, LLMError) for r in results)
     ok = [(h, it) for h, it in zip(hyps, items, strict=True) if h]
     if not ok:
@@ -254,9 +264,17 @@ def evaluate_advertisegen(
         generated=score(good_hyps, good_items, vocab),
         references=reference_scores(good_items, vocab),
         failed=failed,
+        generated_now=len(todo),
         seconds=round(seconds, 1),
         out=str(out) if out else None,
     )
+
+
+def _read_previous(out: Path) -> dict[str, str]:
+    if not out.is_file():
+        return {}
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {row["content"]: row["generated"] for row in rows if row.get("generated")}
 
 
 def _write_jsonl(

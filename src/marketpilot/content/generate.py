@@ -21,9 +21,9 @@ from marketpilot.content.briefs import Angle, Brief
 from marketpilot.content.channels import CHANNEL_SPECS, OPT_OUT
 from marketpilot.content.guardrails import check_copy
 from marketpilot.content.guardrails.base import Violation
-from marketpilot.content.guardrails.length import display_width
 from marketpilot.content.guardrails.platform import add_ai_label
 from marketpilot.content.numbers import fmt_amount
+from marketpilot.content.scoring import quality_scores
 from marketpilot.llm import Completion, LLMClient, LLMError, LLMRequest, load_prompt
 
 Embedder = Callable[[list[str]], np.ndarray]
@@ -85,7 +85,7 @@ class Variant(BaseModel):
     language: str
     repaired: bool = False
     sms_segments: int | None = None
-    score: float | None = None
+    score: float | None = None  # quality score in [0, 1] (scoring.quality_scores)
     ai_generated: bool = True
     prompt_version: str | None = None
     model: str | None = None
@@ -435,6 +435,12 @@ def _finish(pending: _Pending, n: int, threshold: float, embedder: Embedder) -> 
                 model=completion.model,
             )
         )
+    if pending.result.variants:
+        quality = quality_scores([v.text for v in pending.result.variants], brief, embedder=embedder)[
+            "quality"
+        ]
+        for variant, value in zip(pending.result.variants, quality, strict=True):
+            variant.score = round(float(value), 4)
 
 
 def report(sets: Sequence[VariantSet]) -> GenerationReport:
@@ -457,9 +463,3 @@ def report(sets: Sequence[VariantSet]) -> GenerationReport:
         violation_rules=dict(rules),
         llm_calls=sum(s.llm_calls for s in sets),
     )
-
-
-def width_fit(text: str, brief: Brief) -> float:
-    """How well the length uses the channel: 1 near the limit, lower when far shorter (for scoring)."""
-    limit = _max_chars(brief) * (2 if brief.language == "zh" else 1)
-    return float(min(1.0, display_width(text) / max(1, limit)))

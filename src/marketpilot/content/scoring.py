@@ -40,7 +40,9 @@ def length_fit(text: str, brief: Brief) -> float:
     if spec.name == "sms":
         bill = sms_billing(sms_message(text, shop_name=brief.brand.shop_name, language=brief.language))
         single = 160 if bill.encoding == "GSM-7" else 70
-        used = bill.chars / single
+        # the copy's share of what one message leaves after the signature and opt-out text
+        overhead = bill.chars - len(text.strip())
+        used = len(text.strip()) / max(1, single - overhead) if bill.segments == 1 else bill.chars / single
         return (
             1.0
             if 0.4 <= used <= 1.0

@@ -1,0 +1,122 @@
+"""AdvertiseGen evaluation: metrics on the real dev data (no LLM), and the end-to-end `copy eval`
+and price-safety checks with the real embedded model (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from marketpilot.cli.app import app
+from marketpilot.content.briefs import Brief
+from marketpilot.content.evaluate import (
+    attribute_vocabulary,
+    coverage,
+    distinct_n,
+    hallucinated_values,
+    load_advertisegen,
+    parse_attributes,
+    reference_scores,
+    score,
+)
+from marketpilot.content.guardrails.ad_law import check_ad_law
+from marketpilot.content.guardrails.facts import check_facts
+from marketpilot.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def adgen(data_dir):
+    return data_dir / "advertisegen" / "dev_half.jsonl"
+
+
+def test_parse_attributes_keeps_repeated_keys():
+    assert parse_attributes("类型#裙*风格#英伦*风格#简约") == [
+        ("类型", "裙"),
+        ("风格", "英伦"),
+        ("风格", "简约"),
+    ]
+
+
+def test_loader_groups_multiple_references(adgen):
+    items = load_advertisegen(adgen)
+    assert len(items) == 500 and sum(len(it.references) for it in items) == 548
+    assert load_advertisegen(adgen, limit=7)[6].content == items[6].content
+
+
+def test_coverage_and_hallucination_on_real_attributes(adgen):
+    items = load_advertisegen(adgen)
+    vocab = attribute_vocabulary(items)
+    attrs = [("类型", "裙"), ("颜色", "红色"), ("图案", "刺绣")]
+    assert coverage("这款红裙的刺绣很精致", attrs) == 1.0
+    assert coverage("这款裙子很精致", attrs) == pytest.approx(1 / 3)
+    assert hallucinated_values("红色连衣裙点缀蓝色刺绣", attrs, vocab) == ["蓝色"]
+    assert hallucinated_values("红色连衣裙点缀精致刺绣", attrs, vocab) == []
+
+
+def test_metrics_rank_copy_correctly(adgen):
+    items = load_advertisegen(adgen, limit=20)
+    vocab = attribute_vocabulary(load_advertisegen(adgen))
+    refs = [it.references[0] for it in items]
+    perfect = score(refs, items, vocab)
+    shuffled = score(refs[1:] + refs[:1], items, vocab)
+    assert perfect.bleu4 > 95 and perfect.rouge_l > 95
+    assert (
+        shuffled.bleu4 < 20
+        and shuffled.rouge_l < 40
+        and shuffled.attribute_coverage < perfect.attribute_coverage
+    )
+    assert distinct_n(["好看好看好看"]) == pytest.approx(2 / 5)
+    yardstick = reference_scores(items, vocab)
+    assert 0.5 < yardstick.attribute_coverage <= 1.0
+
+
+def test_bad_input_line_is_named(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"content": "类型#裙", "summary": "好"}\n{"content": 1}\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"bad\.jsonl:2"):
+        load_advertisegen(bad)
+
+
+@pytest.mark.slow
+def test_copy_eval_with_the_embedded_model(adgen, home, tmp_path):
+    out = tmp_path / "generated.jsonl"
+    result = CliRunner().invoke(
+        app, ["copy", "eval", "--input", str(adgen), "--limit", "5", "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    generated = report["generated"]
+    assert generated["n"] == 5 and report["failed"] == 0
+    assert generated["bleu4"] > 0 and generated["rouge_l"] > 5
+    assert generated["attribute_coverage"] > 0.3
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 5 and all(len(r["generated"]) > 20 for r in rows)
+
+
+@pytest.mark.slow
+def test_no_variant_passing_guardrails_has_a_wrong_price_or_banned_term(settings):
+    """Real model, prices in the brief: whatever it writes, what survives the guardrails is clean."""
+    from marketpilot.content.generate import generate_variants, report
+    from marketpilot.llm import get_client
+
+    briefs = [
+        Brief.model_validate(
+            {
+                "product": {"product_id": pid, "name": name, "price": price, "promo_price": promo},
+                "brand": {"shop_name": "暖冬小铺"},
+                "offer": {"coupon_threshold": 300, "coupon_amount": 50, "deadline": "2025-11-11"},
+                "channel": "sms",
+            }
+        )
+        for pid, name, price, promo in [("P1", "羊毛双面呢大衣", 399, 319), ("P2", "真丝睡衣套装", 299, 239)]
+    ]
+    sets = generate_variants(briefs, get_client(settings), n=3, max_repairs=1)
+    summary = report(sets)
+    assert summary.llm_calls <= 2 * len(briefs)
+    accepted = [(s.brief, v) for s in sets for v in s.variants]
+    for brief, variant in accepted:
+        assert check_facts(variant.text, brief) == [], variant.text
+        assert check_ad_law(variant.text, brief) == [], variant.text
+    # the raw model output had numbers to check: every accepted price is the brief's
+    assert summary.variants + summary.dropped >= len(briefs)
