@@ -16,8 +16,8 @@ from marketpilot.campaigns.report import write_report
 from marketpilot.campaigns.simulate import SimulationConfig, simulate_responses
 from marketpilot.campaigns.spec import CampaignSpec, parse_spec
 from marketpilot.campaigns.state.db import open_state
-from marketpilot.campaigns.tracking import ingest_file
 from marketpilot.campaigns.state.models import utcnow
+from marketpilot.campaigns.tracking import ingest_file
 from marketpilot.config import Settings
 
 DEMO_SPEC = {

@@ -11,6 +11,7 @@ from marketpilot.cli import intel_cmd  # noqa: F401  (registers rfm, clv, segmen
 from marketpilot.cli import copy_cmd  # noqa: F401  (registers copy generate|check|eval|render)
 from marketpilot.cli import recommend_cmd  # noqa: F401  (registers recommend evaluate/fit/for/similar)
 from marketpilot.cli import sample_cmd  # noqa: F401  (registers sample generate)
+from marketpilot.cli import campaign_cmd  # noqa: F401  (registers campaign …, track ingest|serve)
 
 
 def main() -> None:

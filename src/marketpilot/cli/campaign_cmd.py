@@ -1,0 +1,307 @@
+"""`marketpilot campaign …` and `marketpilot track …`: thin wrappers over marketpilot.campaigns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import func, select
+
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+
+campaign_app = typer.Typer(
+    help="Campaigns: plan, approve, run, measure, optimise (营销活动).", no_args_is_help=True
+)
+track_app = typer.Typer(help="Tracking events: delivery, open, click, conversion.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(track_app, name="track")
+
+IdArg = Annotated[str, typer.Argument(help="Campaign id (see `marketpilot campaign list`).")]
+
+
+def _engine(home: Path | None):  # type: ignore[no-untyped-def]
+    from marketpilot.campaigns.state.db import open_state
+
+    settings = settings_for(home)
+    return settings, open_state(settings)
+
+
+@campaign_app.command("plan")
+def plan_cmd(
+    goal: Annotated[
+        str, typer.Argument(help='The goal in words, e.g. "春节前唤醒90天未购的高价值客户，预算5000条短信".')
+    ],
+    save: Annotated[Path | None, typer.Option("--save", help="Write the spec YAML here.")] = None,
+    create: Annotated[
+        bool, typer.Option("--create", help="Store it as a draft campaign awaiting approval.")
+    ] = False,
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Draft a campaign spec from a goal with the LLM; validated against the data, audience counted."""
+    from marketpilot.campaigns.planner import plan_campaign
+    from marketpilot.campaigns.service import create_campaign
+
+    settings, engine = _engine(home)
+    plan = plan_campaign(settings, goal)
+    yaml_text = plan.spec.to_yaml()
+    if save:
+        tmp = save.with_name(f".{save.name}.tmp")
+        tmp.write_text(yaml_text, encoding="utf-8")
+        tmp.replace(save)
+    campaign_id = create_campaign(engine, plan.spec, audience_size=plan.audience_size) if create else None
+    if json:
+        print_json(
+            {
+                "spec": plan.spec.model_dump(mode="json"),
+                "audience_size": plan.audience_size,
+                "campaign_id": campaign_id,
+            }
+        )
+        return
+    console.print(yaml_text, highlight=False, markup=False)
+    console.print(f"Audience (computed): {plan.audience_size:,} customers")
+    if campaign_id:
+        console.print(
+            f"Created draft [bold]{campaign_id}[/]; approve with `marketpilot campaign approve {campaign_id}`"
+        )
+
+
+@campaign_app.command("create")
+def create_cmd(
+    spec_file: Annotated[Path, typer.Option("--spec", help="Campaign spec YAML (UTF-8 or GBK).")],
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Store a campaign from a spec file (validated against the schema and the data)."""
+    from marketpilot.campaigns.planner import validate_against_data
+    from marketpilot.campaigns.service import create_campaign
+    from marketpilot.campaigns.spec import load_spec
+    from marketpilot.errors import ValidationFailed
+
+    settings, engine = _engine(home)
+    spec = load_spec(spec_file)
+    problems, size = validate_against_data(settings, spec)
+    if problems:
+        raise ValidationFailed(problems, source=str(spec_file))
+    campaign_id = create_campaign(engine, spec, audience_size=size)
+    if json:
+        print_json({"campaign_id": campaign_id, "audience_size": size})
+    else:
+        console.print(f"Created [bold]{campaign_id}[/] (audience {size:,}); approve it to run.")
+
+
+@campaign_app.command("show")
+def show_cmd(
+    campaign_id: IdArg,
+    audit: Annotated[
+        bool, typer.Option("--audit", help="Also list versions, approvals, variants (with rejections).")
+    ] = False,
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show the current spec (and with --audit, the audit trail)."""
+    from marketpilot.campaigns.service import audit_trail, get_spec
+
+    _, engine = _engine(home)
+    spec, version = get_spec(engine, campaign_id)
+    trail = audit_trail(engine, campaign_id) if audit else {}
+    if json:
+        print_json(
+            {
+                "campaign_id": campaign_id,
+                "version": version,
+                "spec": spec.model_dump(mode="json"),
+                **{
+                    k: v.drop(columns=["body"], errors="ignore").to_dict("records")
+                    for k, v in trail.items()
+                    if k in ("versions", "approvals", "variants", "briefs")
+                },
+            }
+        )
+        return
+    console.print(f"[bold]{campaign_id}[/] version {version}")
+    console.print(spec.to_yaml(), markup=False, highlight=False)
+    for name in ("versions", "approvals", "variants"):
+        if name in trail:
+            console.print(f"[bold]{name}[/]")
+            console.print(trail[name].drop(columns=["spec_yaml"], errors="ignore").to_string(), markup=False)
+
+
+@campaign_app.command("approve")
+def approve_cmd(
+    campaign_id: IdArg,
+    by: Annotated[str, typer.Option("--by", help="Who approves (kept in the audit trail).")],
+    note: Annotated[str, typer.Option("--note")] = "",
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Approve the current version so that `run` may send it."""
+    from marketpilot.campaigns.service import approve
+
+    _, engine = _engine(home)
+    version = approve(engine, campaign_id, approver=by, note=note)
+    if json:
+        print_json({"campaign_id": campaign_id, "version": version, "approved_by": by})
+    else:
+        console.print(f"Approved {campaign_id} v{version} by {by}")
+
+
+@campaign_app.command("run")
+def run_cmd(campaign_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
+    """Plan (once) and dispatch the approved version; re-run to resume after a crash."""
+    from marketpilot.campaigns.executor import run_campaign
+
+    settings = settings_for(home)
+    result = run_campaign(settings, campaign_id)
+    payload = {
+        "campaign_id": result.campaign_id,
+        "version": result.version,
+        "planned_now": result.planned,
+        "plan": result.plan.__dict__,
+        "sent": result.sent,
+        "failed": result.failed,
+        "resent_after_crash": result.resent_after_crash,
+        "pending": result.pending,
+        "deferred_until": result.deferred_until,
+    }
+    if json:
+        print_json(payload)
+    else:
+        console.print(payload)
+
+
+@campaign_app.command("status")
+def status_cmd(campaign_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
+    """Message counts by version, channel and status."""
+    from marketpilot.campaigns.state.models import MessageRecord
+
+    _, engine = _engine(home)
+    with engine.connect() as con:
+        rows = con.execute(
+            select(MessageRecord.version, MessageRecord.channel, MessageRecord.status, func.count())
+            .where(MessageRecord.campaign_id == campaign_id)
+            .group_by(MessageRecord.version, MessageRecord.channel, MessageRecord.status)
+        ).all()
+    payload = [{"version": v, "channel": c, "status": s, "messages": n} for v, c, s, n in rows]
+    if json:
+        print_json(payload)
+    else:
+        for row in payload:
+            console.print(row)
+
+
+@campaign_app.command("report")
+def report_cmd(
+    campaign_id: IdArg,
+    version: Annotated[int | None, typer.Option("--version")] = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="Templated narrative only.")] = False,
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Measure (lift vs holdout with CIs, SRM, posteriors) and write the HTML report."""
+    from marketpilot.campaigns.report import write_report
+
+    settings, engine = _engine(home)
+    report = write_report(settings, engine, campaign_id, version, use_llm=not no_llm)
+    if json:
+        print_json(
+            {
+                "report": str(report.path),
+                "metrics": report.metrics.model_dump(mode="json"),
+                "narrative": report.narrative.model_dump(),
+            }
+        )
+        return
+    console.print(report.narrative.text, markup=False)
+    console.print(f"Report: {report.path}")
+
+
+@campaign_app.command("optimize")
+def optimize_cmd(
+    campaign_id: IdArg,
+    no_rewrite: Annotated[
+        bool, typer.Option("--no-rewrite", help="Do not ask the LLM to rewrite losing copy.")
+    ] = False,
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Propose the next iteration as a new spec version (needs approval before it runs)."""
+    from marketpilot.campaigns.optimize import optimize_campaign
+
+    settings, engine = _engine(home)
+    proposal = optimize_campaign(settings, engine, campaign_id, rewrite=not no_rewrite)
+    if json:
+        print_json(proposal.model_dump())
+    else:
+        console.print(f"{campaign_id} v{proposal.version}:")
+        for change in proposal.changes:
+            console.print(f"  - {change}", markup=False)
+
+
+@campaign_app.command("simulate")
+def simulate_cmd(
+    campaign_id: IdArg,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Simulate customer responses to the latest run and ingest them (offline demos)."""
+    from marketpilot.campaigns.service import get_spec
+    from marketpilot.campaigns.simulate import SimulationConfig, simulate_responses
+    from marketpilot.campaigns.tracking import ingest_file
+
+    settings, engine = _engine(home)
+    spec, version = get_spec(engine, campaign_id)
+    truth = simulate_responses(
+        settings, engine, campaign_id, version, SimulationConfig(seed=seed), discount=spec.offer.discount
+    )
+    ingested = ingest_file(engine, truth.events_file)
+    payload = truth.model_dump(mode="json") | {"ingested": ingested.__dict__}
+    print_json(payload) if json else console.print(payload)
+
+
+@campaign_app.command("list")
+def list_cmd(home: HomeOption = None, json: JsonOption = False) -> None:
+    """All campaigns with status and current version."""
+    from marketpilot.campaigns.service import list_campaigns
+
+    _, engine = _engine(home)
+    frame = list_campaigns(engine)
+    if json:
+        print_json(frame.to_dict("records"))
+    else:
+        console.print(frame.to_string(index=False) if len(frame) else "No campaigns yet.", markup=False)
+
+
+@track_app.command("ingest")
+def ingest_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV or JSON-lines events file.")],
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Ingest events (deduplicated by event id) and attribute conversions."""
+    from marketpilot.campaigns.tracking import ingest_file
+
+    _, engine = _engine(home)
+    result = ingest_file(engine, file)
+    print_json(result.__dict__) if json else console.print(result.__dict__)
+
+
+@track_app.command("serve")
+def serve_cmd(
+    port: Annotated[int, typer.Option("--port")] = 8765,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    home: HomeOption = None,
+) -> None:
+    """A tiny HTTP receiver: POST /events with one event or a list (JSON)."""
+    from marketpilot.campaigns.tracking import serve
+
+    _, engine = _engine(home)
+    server = serve(engine, host, port)
+    console.print(f"Listening on http://{host}:{server.server_port}/events (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.shutdown()
