@@ -78,7 +78,11 @@ def export_spec(**overrides: object) -> dict:
 
 
 def launch(settings: Settings, spec: dict, **run_kwargs: object):  # type: ignore[no-untyped-def]
-    """Create, approve and run a campaign; returns (campaign id, RunResult)."""
+    """Create, approve and run a campaign (by default at noon in Shanghai, outside quiet hours);
+    returns (campaign id, RunResult)."""
+    import datetime as dt
+
+    run_kwargs.setdefault("clock", lambda: dt.datetime(2026, 2, 1, 4, 0, tzinfo=dt.UTC))
     from marketpilot.campaigns import service
     from marketpilot.campaigns.executor import run_campaign
     from marketpilot.campaigns.spec import parse_spec

@@ -1,0 +1,61 @@
+"""Real receivers on 127.0.0.1 for channel tests: an HTTP gateway that verifies signatures and dedupes
+by Idempotency-Key (as a real SMS gateway would), and an SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from marketpilot.campaigns.channels.webhook import verify
+
+
+class Gateway:
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+        self.posts: list[dict] = []  # every request, duplicates included
+        self.accepted: dict[str, dict] = {}  # first delivery per idempotency key
+        self.bad_signatures = 0
+        lock = threading.Lock()
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = verify(
+                    gateway.secret,
+                    self.headers["X-MarketPilot-Timestamp"],
+                    body,
+                    self.headers["X-MarketPilot-Signature"],
+                )
+                payload = json.loads(body)
+                messages = payload["messages"] if "messages" in payload else [payload["message"]]
+                with lock:
+                    if not ok:
+                        gateway.bad_signatures += 1
+                    gateway.posts.append({"headers": dict(self.headers), "payload": payload})
+                    for m in messages:
+                        gateway.accepted.setdefault(m["idempotency_key"], m)
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/sms"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

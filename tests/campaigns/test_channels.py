@@ -1,0 +1,98 @@
+"""Channels against real servers on 127.0.0.1: SMTP (aiosmtpd) and a signed HTTP gateway."""
+
+import email
+import email.policy
+
+import pytest
+from sqlalchemy import select
+
+from campaign_shop import export_spec, launch
+from marketpilot.campaigns.channels.webhook import sign, verify
+from marketpilot.campaigns.state.models import MessageRecord
+from marketpilot.data.store import Store
+from receivers import Gateway, free_port
+
+FEW = {"segments": ["新客"], "propensity": {"min": 0.3}}
+
+
+@pytest.fixture
+def smtp_server(monkeypatch):
+    from aiosmtpd.controller import Controller
+
+    class Collect:
+        def __init__(self) -> None:
+            self.envelopes = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook name)
+            self.envelopes.append(envelope)
+            return "250 OK"
+
+    handler = Collect()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("MARKETPILOT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("MARKETPILOT_SMTP_PORT", str(port))
+    yield handler
+    controller.stop()
+
+
+def test_email_reaches_a_real_smtp_server_with_unsubscribe_headers(
+    shop_settings, engine, smtp_server
+) -> None:
+    spec = export_spec(
+        audience=FEW,
+        channels=[
+            {
+                "name": "email",
+                "variants": [
+                    {"key": "A", "subject": "新春礼遇", "text": "{name}您好，新春全场8折，欢迎回店。AI生成"}
+                ],
+            }
+        ],
+    )
+    cid, result = launch(shop_settings, spec)
+    assert result.sent == result.plan.queued > 10
+    with engine.connect() as con:
+        sent = {
+            r.idempotency_key: r
+            for r in con.execute(select(MessageRecord.__table__).where(MessageRecord.campaign_id == cid))
+        }
+    with Store.open(shop_settings) as store:
+        pii = store.read("customer_pii").set_index("customer_id")
+    assert len(smtp_server.envelopes) == len(sent)
+    for envelope in smtp_server.envelopes:
+        mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        key = mail["Message-ID"].strip("<>").split("@")[0]
+        row = sent[key]
+        assert envelope.rcpt_tos == [pii.loc[row.customer_id, "email"]]
+        assert mail["Subject"] == "新春礼遇"
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert "https://" in mail["List-Unsubscribe"] and "mailto:" in mail["List-Unsubscribe"]
+        assert key in mail["List-Unsubscribe"]
+        body = mail.get_content()
+        assert pii.loc[row.customer_id, "name"] in body and "新春全场8折" in body
+
+
+def test_webhook_batches_are_hmac_signed(shop_settings, engine, monkeypatch) -> None:
+    gateway = Gateway(shop_settings.secret())
+    monkeypatch.setenv("MARKETPILOT_WEBHOOK_URL", gateway.url)
+    monkeypatch.setenv("MARKETPILOT_WEBHOOK_BATCH_SIZE", "20")
+    spec = export_spec(
+        audience={"segments": ["新客"]},
+        channels=[{"name": "sms", "variants": [{"key": "A", "text": "{name}，新春全场8折"}]}],
+    )
+    cid, result = launch(shop_settings, spec)
+    gateway.close()
+    assert gateway.bad_signatures == 0
+    assert len(gateway.accepted) == result.sent == result.plan.queued > 100
+    assert all(len(p["payload"]["messages"]) <= 20 for p in gateway.posts)
+    assert len(gateway.posts) == -(-result.sent // 20)
+    first = gateway.accepted[next(iter(gateway.accepted))]
+    assert first["phone"].startswith("138") and "新春全场8折" in first["body"]
+    # The signature covers the body: any change breaks it.
+    body = b'{"message": {"body": "\xe4\xbd\xa0\xe5\xa5\xbd"}}'
+    signature = sign(shop_settings.secret(), "1700000000", body)
+    assert verify(shop_settings.secret(), "1700000000", body, signature)
+    assert not verify(shop_settings.secret(), "1700000000", body.replace(b"\xbd", b"\xbe"), signature)
+    assert not verify(b"other-secret", "1700000000", body, signature)
