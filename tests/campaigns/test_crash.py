@@ -52,14 +52,14 @@ def test_kill_dash_nine_mid_dispatch_then_resume_delivers_each_message_once(
 
     child = subprocess.Popen([sys.executable, "-c", RUN, cid], env=os.environ.copy())
     deadline = time.monotonic() + 90
-    while len(gateway.posts) < 100 and time.monotonic() < deadline and child.poll() is None:
+    while len(gateway.posts) < 150 and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.02)
     assert child.poll() is None, "the run finished before it could be killed; slow it down"
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     before = statuses(engine, cid)
-    assert 100 <= len(gateway.accepted) < len(before)
-    assert {"sent"} < set(before.values())  # killed with work left: queued and/or sending rows
+    assert 150 <= len(gateway.accepted) < len(before)
+    assert set(before.values()) - {"sent"}  # killed with work left: queued and/or sending rows
 
     result = run_campaign(shop_settings, cid, clock=lambda: dt.datetime(2026, 2, 1, 4, tzinfo=dt.UTC))
     after = statuses(engine, cid)
