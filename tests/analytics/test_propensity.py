@@ -20,6 +20,7 @@ from marketpilot.config import Settings
 from marketpilot.errors import NotFittedError, UserError
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("target", "horizon"), [("purchase", 30), ("churn", 90)])
 def test_lightgbm_beats_rfm_logistic_regression_on_the_later_window(
     online_retail_settings: Settings, target: str, horizon: int
@@ -38,6 +39,7 @@ def test_lightgbm_beats_rfm_logistic_regression_on_the_later_window(
     assert deciles[-1].cumulative_capture == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_models_are_versioned_and_scores_are_calibrated(online_retail_settings: Settings) -> None:
     first = train_propensity(online_retail_settings, target="purchase", horizon_days=30)
     second = train_propensity(online_retail_settings, target="purchase", horizon_days=30)

@@ -74,6 +74,7 @@ def test_number_checker_names_invented_numbers(text: str, bad: list[str]) -> Non
     assert unsupported_numbers(text, STATS) == bad
 
 
+@pytest.mark.slow
 def test_segments_cover_every_buyer_with_consistent_stats(shop_settings: Settings) -> None:
     result = run_segmentation(shop_settings, personas=False)
     assignments = pd.read_parquet(result.assignments_parquet)
