@@ -53,11 +53,11 @@ def test_ctr_model_learns_from_outcomes():
     rng = np.random.default_rng(0)
     personal = [
         f"{{name}}，{p}现价{n}元，专属好价"
-        for p, n in zip(["大衣", "围巾", "手套", "毛衣", "帽子", "靴子"], range(99, 700, 100), strict=True)
+        for p, n in zip(["大衣", "围巾", "手套", "毛衣", "帽子", "靴子"], range(99, 600, 100), strict=True)
     ]
     generic = [
         f"{p}现价{n}元，欢迎选购"
-        for p, n in zip(["大衣", "围巾", "手套", "毛衣", "帽子", "靴子"], range(99, 700, 100), strict=True)
+        for p, n in zip(["大衣", "围巾", "手套", "毛衣", "帽子", "靴子"], range(99, 600, 100), strict=True)
     ]
     sends = rng.integers(2000, 5000, size=12)
     ctr = np.r_[np.full(6, 0.06), np.full(6, 0.02)]

@@ -21,6 +21,7 @@ from marketpilot.content.briefs import Angle, Brief
 from marketpilot.content.channels import CHANNEL_SPECS, OPT_OUT
 from marketpilot.content.guardrails import check_copy
 from marketpilot.content.guardrails.base import Violation
+from marketpilot.content.guardrails.length import sms_billing, sms_message
 from marketpilot.content.guardrails.platform import add_ai_label
 from marketpilot.content.numbers import fmt_amount
 from marketpilot.content.scoring import quality_scores
@@ -264,19 +265,17 @@ def _default_embedder(texts: list[str]) -> np.ndarray:
     return embed(texts, kind="passage")
 
 
-def drop_near_duplicates(
-    texts: Sequence[str], threshold: float, embedder: Embedder
-) -> list[tuple[int, int, float]]:
-    """(index, index it duplicates, cosine) for each text too close to an earlier kept one."""
-    if len(texts) < 2:
+def drop_near_duplicates(vectors: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+    """(index, index it duplicates, cosine) for each row too close to an earlier kept one."""
+    if len(vectors) < 2:
         return []
-    vectors = np.asarray(embedder(list(texts)), dtype=np.float32)
     sims = vectors @ vectors.T
     kept: list[int] = []
     dupes = []
-    for i in range(len(texts)):
-        if kept and (best := int(np.argmax(sims[i, kept]))) is not None and sims[i, kept[best]] >= threshold:
-            dupes.append((i, kept[best], float(sims[i, kept[best]])))
+    for i in range(len(vectors)):
+        best = kept[int(np.argmax(sims[i, kept]))] if kept else -1
+        if best >= 0 and sims[i, best] >= threshold:
+            dupes.append((i, best, float(sims[i, best])))
         else:
             kept.append(i)
     return dupes
@@ -366,7 +365,16 @@ def generate_variants(
     for pending in pendings:
         _drop_failing(pending, pending.failing, None)
         pending.failing = []
-        _finish(pending, n, dedupe_threshold, embedder or _default_embedder)
+    # one embedding call for the whole batch: per-brief calls would dominate the run time
+    texts = [d.text for p in pendings for d, _, _ in p.accepted]
+    vectors = (
+        np.asarray((embedder or _default_embedder)(texts), dtype=np.float32) if texts else np.zeros((0, 0))
+    )
+    start = 0
+    for pending in pendings:
+        stop = start + len(pending.accepted)
+        _finish(pending, n, dedupe_threshold, vectors[start:stop])
+        start = stop
     return [p.result for p in pendings]
 
 
@@ -397,16 +405,12 @@ def _drop_failing(
     failing.clear()
 
 
-def _finish(pending: _Pending, n: int, threshold: float, embedder: Embedder) -> None:
+def _finish(pending: _Pending, n: int, threshold: float, vectors: np.ndarray) -> None:
     brief = pending.brief
-    accepted = pending.accepted
-    texts = [d.text for d, _, _ in accepted]
-    dupes = (
-        {i: (j, sim) for i, j, sim in drop_near_duplicates(texts, threshold, embedder)}
-        if threshold < 1
-        else {}
-    )
-    for i, (draft, repaired, completion) in enumerate(accepted):
+    texts = [d.text for d, _, _ in pending.accepted]
+    dupes = {i: (j, sim) for i, j, sim in drop_near_duplicates(vectors, threshold)} if threshold < 1 else {}
+    kept: list[int] = []
+    for i, (draft, repaired, completion) in enumerate(pending.accepted):
         if i in dupes:
             j, sim = dupes[i]
             pending.result.fixed -= int(repaired)
@@ -419,9 +423,15 @@ def _finish(pending: _Pending, n: int, threshold: float, embedder: Embedder) -> 
                 )
             )
             continue
-        if len(pending.result.variants) >= n:
+        if len(kept) >= n:
             break
-        check = check_copy(draft.text, brief)
+        kept.append(i)
+        sms = brief.channel == "sms"
+        bill = (
+            sms_billing(sms_message(draft.text, shop_name=brief.brand.shop_name, language=brief.language))
+            if sms
+            else None
+        )
         pending.result.variants.append(
             Variant(
                 text=draft.text,
@@ -430,16 +440,16 @@ def _finish(pending: _Pending, n: int, threshold: float, embedder: Embedder) -> 
                 channel=brief.channel,
                 language=brief.language,
                 repaired=repaired,
-                sms_segments=check.sms.segments if check.sms else None,
+                sms_segments=bill.segments if bill else None,
                 prompt_version=completion.prompt.version if completion.prompt else None,
                 model=completion.model,
             )
         )
-    if pending.result.variants:
-        quality = quality_scores([v.text for v in pending.result.variants], brief, embedder=embedder)[
-            "quality"
-        ]
-        for variant, value in zip(pending.result.variants, quality, strict=True):
+    if kept:
+        scores = quality_scores(
+            [texts[i] for i in kept], brief, vectors=vectors[kept], passed=[True] * len(kept)
+        )
+        for variant, value in zip(pending.result.variants, scores["quality"], strict=True):
             variant.score = round(float(value), 4)
 
 

@@ -64,25 +64,36 @@ def readability(text: str, language: str) -> float:
     return float(np.clip(1.0 - (np.mean(lengths) - target) / (2 * target), 0.0, 1.0))
 
 
-def diversity(texts: Sequence[str], embedder: Embedder) -> np.ndarray:
-    """1 − the highest cosine similarity to any other variant of the set (1.0 for a lone variant)."""
-    if len(texts) < 2:
-        return np.ones(len(texts))
-    vectors = np.asarray(embedder(list(texts)), dtype=np.float32)
+def diversity(vectors: np.ndarray) -> np.ndarray:
+    """1 − the highest cosine similarity to any other variant of the set (1.0 for a lone variant);
+    `vectors` are the variants' L2-normalised embeddings."""
+    if len(vectors) < 2:
+        return np.ones(len(vectors))
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -1.0)
     return np.clip(1.0 - sims.max(axis=1), 0.0, 1.0)
 
 
-def quality_scores(texts: Sequence[str], brief: Brief, *, embedder: Embedder | None = None) -> pd.DataFrame:
-    """One row per text: each component in [0, 1] and the weighted `quality`."""
+def quality_scores(
+    texts: Sequence[str],
+    brief: Brief,
+    *,
+    embedder: Embedder | None = None,
+    vectors: np.ndarray | None = None,
+    passed: Sequence[bool] | None = None,
+) -> pd.DataFrame:
+    """One row per text: each component in [0, 1] and the weighted `quality`. Pass `vectors` when the
+    embeddings are already at hand (generation computes them once for the whole batch), and `passed`
+    when the guardrails already ran."""
+    if vectors is None:
+        vectors = np.asarray((embedder or _default_embedder)(list(texts)), dtype=np.float32)
     frame = pd.DataFrame(
         {
             "text": list(texts),
-            "guardrails": [float(check_copy(t, brief).ok) for t in texts],
+            "guardrails": [float(ok) for ok in (passed or [check_copy(t, brief).ok for t in texts])],
             "length_fit": [length_fit(t, brief) for t in texts],
             "readability": [readability(t, brief.language) for t in texts],
-            "diversity": diversity(texts, embedder or _default_embedder),
+            "diversity": diversity(vectors),
         }
     )
     frame["quality"] = sum(frame[name] * weight for name, weight in WEIGHTS.items())
