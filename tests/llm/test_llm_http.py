@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,10 +34,9 @@ class Slogan(BaseModel):
 
 
 @pytest.fixture
-def client(llm_settings) -> Client:
-    client = get_client(llm_settings, retry=FAST_RETRY)
-    yield client
-    client.close()
+def client(llm_settings) -> Iterator[Client]:
+    with get_client(llm_settings, retry=FAST_RETRY) as client:
+        yield client
 
 
 def test_plain_reply_carries_text_usage_and_provenance(client: Client, llm_server: OpenAITestServer) -> None:

@@ -333,7 +333,14 @@ class Client:
             self.provider, self.model, prompt, "ok", 1, usage, started, cost=self.cost(self.model, usage)
         )
 
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Close HTTP connections and the ledger database (the embedded model stays loaded)."""
         self._primary.provider.close()
         if self._fallback is not None:
             self._fallback.provider.close()
