@@ -4,13 +4,13 @@ import email
 import email.policy
 
 import pytest
+from campaign_shop import export_spec, launch
+from receivers import Gateway, free_port
 from sqlalchemy import select
 
-from campaign_shop import export_spec, launch
 from marketpilot.campaigns.channels.webhook import sign, verify
 from marketpilot.campaigns.state.models import MessageRecord
 from marketpilot.data.store import Store
-from receivers import Gateway, free_port
 
 FEW = {"segments": ["新客"], "propensity": {"min": 0.3}}
 
@@ -23,7 +23,7 @@ def smtp_server(monkeypatch):
         def __init__(self) -> None:
             self.envelopes = []
 
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd hook name)
+        async def handle_DATA(self, server, session, envelope):
             self.envelopes.append(envelope)
             return "250 OK"
 
@@ -82,7 +82,7 @@ def test_webhook_batches_are_hmac_signed(shop_settings, engine, monkeypatch) -> 
         audience={"segments": ["新客"]},
         channels=[{"name": "sms", "variants": [{"key": "A", "text": "{name}，新春全场8折"}]}],
     )
-    cid, result = launch(shop_settings, spec)
+    _, result = launch(shop_settings, spec)
     gateway.close()
     assert gateway.bad_signatures == 0
     assert len(gateway.accepted) == result.sent == result.plan.queued > 100

@@ -9,14 +9,14 @@ import sys
 import time
 
 import pytest
+from campaign_shop import export_spec
+from receivers import Gateway
 from sqlalchemy import select
 
-from campaign_shop import export_spec
 from marketpilot.campaigns import service
 from marketpilot.campaigns.executor import run_campaign
 from marketpilot.campaigns.spec import parse_spec
 from marketpilot.campaigns.state.models import MessageRecord
-from receivers import Gateway
 
 RUN = (
     "import datetime as dt, sys\n"

@@ -3,9 +3,9 @@
 import datetime as dt
 
 import pandas as pd
+from campaign_shop import export_spec, launch
 from sqlalchemy import select
 
-from campaign_shop import export_spec, launch
 from marketpilot.campaigns.state.models import Assignment, MessageRecord
 from marketpilot.campaigns.tracking import ingest_events
 from marketpilot.privacy.consent import record_consent, suppress
@@ -95,6 +95,7 @@ def test_channel_choice_uses_reachability_and_is_explained(shop_settings, engine
     )
     plan = assignments(engine, cid).set_index("customer_id")
     import numpy as np
+
     from marketpilot.data.store import Store
 
     with Store.open(shop_settings) as store:
@@ -117,7 +118,7 @@ def test_channel_choice_uses_reachability_and_is_explained(shop_settings, engine
 
 def test_frequency_cap_counts_every_campaign_and_channel(shop_settings, engine) -> None:
     clock = lambda: dt.datetime(2026, 2, 1, 12, tzinfo=SH)  # noqa: E731
-    first, r1 = launch(shop_settings, export_spec(holdout_share=0.0), clock=clock)
+    _, r1 = launch(shop_settings, export_spec(holdout_share=0.0), clock=clock)
     assert r1.sent > 0
     _, capped = launch(
         shop_settings, export_spec(name="再来一次", holdout_share=0.0, caps={"frequency_max": 1}), clock=clock
@@ -138,8 +139,8 @@ def test_frequency_cap_counts_every_campaign_and_channel(shop_settings, engine) 
 
 
 def test_quiet_hours_defer_customer_facing_sends(shop_settings, engine, monkeypatch) -> None:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     received = []
 

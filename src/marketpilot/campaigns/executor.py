@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -153,15 +152,6 @@ def plan_messages(
     summary.capped = int((~under_cap).sum())
     audience = audience[under_cap]
 
-    if spec.caps.max_messages is not None:
-        # Budget before assignment, so holdout and treatment come from the same customers.
-        keep = math.ceil(spec.caps.max_messages / (1 - spec.holdout_share))
-        if len(audience) > keep:
-            score = audience["propensity"].astype(float).fillna(-1.0).to_numpy()
-            tiebreak = unit_hash(audience["customer_id"], f"{campaign_id}:budget")
-            order = np.lexsort((tiebreak, -score))
-            summary.over_budget = len(audience) - keep
-            audience = audience.iloc[np.sort(order[:keep])]
     audience = audience.reset_index(drop=True)
 
     copies = resolve_copy(settings, engine, spec, campaign_id, version, client=client)
@@ -176,6 +166,18 @@ def plan_messages(
         else:
             arms = assign_arms(ids, campaign_id, spec.holdout_share, copy.weights)
         audience.loc[mask, "arm"] = arms
+
+    if spec.caps.max_messages is not None:
+        # Budget: the best-ranked customers (propensity, then a hash tiebreak) up to the last one whose
+        # message still fits; holdout customers inside that prefix stay, so both groups come from the
+        # same ranked population and treated messages never exceed max_messages.
+        score = audience["propensity"].astype(float).fillna(-1.0).to_numpy()
+        tiebreak = unit_hash(audience["customer_id"], f"{campaign_id}:budget")
+        order = np.lexsort((tiebreak, -score))
+        treated_so_far = np.cumsum(audience["arm"].to_numpy()[order] != HOLDOUT)
+        keep = int(np.searchsorted(treated_so_far, spec.caps.max_messages, side="right"))
+        summary.over_budget = len(audience) - keep
+        audience = audience.iloc[np.sort(order[:keep])].reset_index(drop=True)
 
     treated = audience[audience["arm"] != HOLDOUT]
     bodies = _render(settings, treated, copies)

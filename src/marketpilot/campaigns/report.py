@@ -114,7 +114,8 @@ def template_narrative(metrics: CampaignMetrics, language: str) -> str:
             f"表现最好的文案是 {best}。"
         )
     return (
-        f"Treated converted at {f['treated_conversion_percent']}% against {f['holdout_conversion_percent']}% in "
+        f"Treated converted at {f['treated_conversion_percent']}% against "
+        f"{f['holdout_conversion_percent']}% in "
         f"the holdout: a lift of {f['lift_pp']} pp (95% CI {f['lift_ci_low_pp']} to {f['lift_ci_high_pp']}). "
         f"Best copy: {best}."
     )
@@ -145,7 +146,8 @@ def narrate(settings: Settings, metrics: CampaignMetrics, name: str, language: s
             note = (
                 f"这些数字不在指标中：{', '.join(rejected)}。只用指标里的数字重写。"
                 if language == "zh"
-                else f"These numbers are not in the metrics: {', '.join(rejected)}. Rewrite using only metric numbers."
+                else f"These numbers are not in the metrics: {', '.join(rejected)}. "
+                "Rewrite using only metric numbers."
             )
             messages = [
                 *messages,
