@@ -111,3 +111,22 @@ def test_full_loop(uncached, llm_server, shop_settings, engine) -> None:
     arms = trail["assignments"].pivot(index="customer_id", columns="version", values="arm").dropna()
     assert len(arms) > 100 and ((arms[1] == "holdout") == (arms[2] == "holdout")).all()
     json.dumps(report.metrics.model_dump(mode="json"))
+
+
+@pytest.mark.slow
+def test_demo_loop_on_the_sample_shop_with_intel_outputs(settings) -> None:
+    """`run_campaign_loop` as `marketpilot demo` runs it: sample shop, intel's real RFM and segments."""
+    from marketpilot.analytics.rfm import run_rfm
+    from marketpilot.analytics.segments.service import run_segmentation
+    from marketpilot.campaigns.loop import run_campaign_loop
+    from marketpilot.data.sample import make_sample
+
+    make_sample(settings, customers=800, seed=1)
+    run_rfm(settings)
+    run_segmentation(settings, personas=False)
+    summary = run_campaign_loop(settings, use_llm=False)
+    first, second = summary.iterations
+    assert first.sent > 500 and second.version == 2 and second.sent > 0
+    assert first.lift_ci_pp[0] <= first.true_lift_pp <= first.lift_ci_pp[1]
+    assert any("thompson" in c for c in summary.changes)
+    assert all(i.report.exists() for i in summary.iterations)

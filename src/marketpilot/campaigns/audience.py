@@ -74,7 +74,7 @@ class AudienceSource:
             return []
         with Store.open(self.settings) as store:
             frame = store.query(
-                f'SELECT DISTINCT "{self.column("segment")}" AS s FROM read_parquet(?) ORDER BY 1',
+                f'SELECT DISTINCT CAST("{self.column("segment")}" AS VARCHAR) AS s FROM read_parquet(?) ORDER BY 1',
                 [str(self.intel_file("segments"))],
             )
         return [str(s) for s in frame["s"].dropna()]
@@ -84,7 +84,7 @@ class AudienceSource:
             return []
         with Store.open(self.settings) as store:
             frame = store.query(
-                f'SELECT DISTINCT "{self.column("rfm_class")}" AS s FROM read_parquet(?) ORDER BY 1',
+                f'SELECT DISTINCT CAST("{self.column("rfm_class")}" AS VARCHAR) AS s FROM read_parquet(?) ORDER BY 1',
                 [str(self.intel_file(INTEL_COLUMNS["rfm_class"].file))],
             )
         return [str(s) for s in frame["s"].dropna()]
@@ -121,7 +121,10 @@ class AudienceSource:
                     f"LEFT JOIN read_parquet(?) {alias} ON {alias}.customer_id::VARCHAR = c.customer_id"
                 )
                 params.append(str(self.intel_file(spec.file)))
-            exprs.append(f'{files[spec.file]}."{self.column(feature)}" AS {feature}')
+            value = f'{files[spec.file]}."{self.column(feature)}"'
+            # Names are text in specs; intel may label segments with integers (cluster ids).
+            cast = "VARCHAR" if feature in ("segment", "rfm_class") else "DOUBLE"
+            exprs.append(f"CAST({value} AS {cast}) AS {feature}")
         where, where_params = ["NOT is_guest"], []
         if rules.segments:
             where.append("segment IN (SELECT unnest(?))")

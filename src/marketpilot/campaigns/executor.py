@@ -186,47 +186,52 @@ def plan_messages(
         for p in spec.channels
     }
     keys = idempotency_keys(campaign_id, version, treated["customer_id"], treated["channel"])
-    messages = pd.DataFrame(
+    messages = _records(
         {
-            "idempotency_key": keys.to_numpy(),
             "campaign_id": campaign_id,
             "version": version,
-            "customer_id": treated["customer_id"].to_numpy(),
-            "channel": treated["channel"].to_numpy(),
-            "variant_key": treated["arm"].to_numpy(),
-            "subject": bodies["subject"].to_numpy(),
-            "body": bodies["body"].to_numpy(),
             "status": "queued",
             "attempts": 0,
-            "not_before": treated["channel"].map(not_before).to_numpy(),
             "created_at": now,
-        }
+        },
+        idempotency_key=keys.to_numpy(),
+        customer_id=treated["customer_id"].to_numpy(),
+        channel=treated["channel"].to_numpy(),
+        variant_key=treated["arm"].to_numpy(),
+        subject=bodies["subject"].to_numpy(),
+        body=bodies["body"].to_numpy(),
+        not_before=treated["channel"].map(not_before).to_numpy(),
     )
-    assignments = pd.DataFrame(
-        {
-            "campaign_id": campaign_id,
-            "version": version,
-            "customer_id": audience["customer_id"].to_numpy(),
-            "arm": audience["arm"].to_numpy(),
-            "channel": audience["channel"].to_numpy(),
-            "channel_reason": audience["channel_reason"].to_numpy(),
-            "personalised": audience["personalised"].to_numpy(bool),
-            "segment": audience["segment"].astype(object).where(audience["segment"].notna(), None).to_numpy(),
-            "assigned_at": now,
-        }
+    segment = audience["segment"]
+    assignments = _records(
+        {"campaign_id": campaign_id, "version": version, "assigned_at": now},
+        customer_id=audience["customer_id"].to_numpy(),
+        arm=audience["arm"].to_numpy(),
+        channel=audience["channel"].to_numpy(),
+        channel_reason=audience["channel_reason"].to_numpy(),
+        personalised=audience["personalised"].to_numpy(bool).tolist(),
+        segment=segment.astype(object).where(segment.notna(), None).to_numpy(),
     )
     with engine.begin() as con:
         # The plan is all-or-nothing: assignments and queued messages land together or not at all.
         for start in range(0, len(assignments), 50_000):
-            con.execute(insert(Assignment), assignments.iloc[start : start + 50_000].to_dict("records"))
+            con.execute(insert(Assignment), assignments[start : start + 50_000])
         for start in range(0, len(messages), 50_000):
-            con.execute(insert(MessageRecord), messages.iloc[start : start + 50_000].to_dict("records"))
+            con.execute(insert(MessageRecord), messages[start : start + 50_000])
     summary.holdout = int((audience["arm"] == HOLDOUT).sum())
     summary.queued = len(messages)
-    summary.not_personalised = int((~audience["personalised"]).sum())
+    summary.not_personalised = int((~audience["personalised"].astype(bool)).sum())
     summary.arms = audience["arm"].value_counts().to_dict()
     summary.channels = audience["channel"].value_counts().to_dict()
     return summary
+
+
+def _records(constants: dict[str, object], **columns: object) -> list[dict[str, object]]:
+    """Row dicts for an executemany insert, built column-wise (DataFrame.to_dict is several times slower)."""
+    names = list(columns)
+    return [
+        {**constants, **dict(zip(names, row, strict=True))} for row in zip(*columns.values(), strict=True)
+    ]
 
 
 def create_channel_is_customer_facing(name: str) -> bool:

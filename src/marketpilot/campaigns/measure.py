@@ -21,6 +21,7 @@ from marketpilot.campaigns.assign import HOLDOUT
 from marketpilot.campaigns.state.models import Assignment, MessageRecord, Outcome, TrackingEvent
 
 Z95 = stats.norm.ppf(0.975)
+UNSEGMENTED = "—"  # customers intel has no segment for
 Z80 = stats.norm.ppf(0.80)
 
 
@@ -320,7 +321,7 @@ def measure(
         for a, ab in post.items()
     ]
     segments = (
-        frame.assign(segment=frame["segment"].fillna("—"), treated=frame["arm"] != HOLDOUT)
+        frame.assign(segment=frame["segment"].fillna(UNSEGMENTED), treated=frame["arm"] != HOLDOUT)
         .groupby(["segment", "treated"])["converted"]
         .agg(["mean", "count"])
         .reset_index()

@@ -14,14 +14,14 @@ from sqlalchemy import Engine
 
 from marketpilot.campaigns import service
 from marketpilot.campaigns.copy import brief_for
-from marketpilot.campaigns.measure import measure
+from marketpilot.campaigns.measure import UNSEGMENTED, measure
 from marketpilot.config import Settings
 from marketpilot.content.guardrails import check_copy
 from marketpilot.errors import MarketPilotError
 
 MIN_WEIGHT = 0.1
 LOSER_PROB_BEST = 0.2
-MIN_SEGMENT_CUSTOMERS = 30
+MIN_SEGMENT_CUSTOMERS = 100  # smaller segments are too noisy to drop on a point estimate
 
 
 class Rewrite(BaseModel):

@@ -4,7 +4,6 @@ its first message id and written temp-then-rename, so a re-sent batch overwrites
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -39,7 +38,7 @@ class ExportChannel:
         if not messages:
             return []
         first = messages[0]
-        frame = pd.DataFrame([asdict(m) for m in messages]).reindex(columns=EXPORT_COLUMNS)
+        frame = pd.DataFrame({c: [getattr(m, c) for m in messages] for c in EXPORT_COLUMNS})
         target = (
             self.part_dir(first.campaign_id, first.version) / f"part-{first.idempotency_key}.{self.format}"
         )
