@@ -21,11 +21,11 @@ log = logging.getLogger(__name__)
 
 # One loaded model per (file, context, threads) per process: loading takes seconds and ~1.9 GB.
 # llama.cpp contexts are not thread-safe, so each comes with a lock that serialises generation.
-_LOADED: dict[tuple[Path, int, int], tuple[Any, threading.Lock]] = {}
+_LOADED: dict[tuple[Path, int, int, int], tuple[Any, threading.Lock]] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-def _new_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
+def _new_llama(path: Path, n_ctx: int, n_threads: int, n_threads_batch: int) -> Any:
     """A Llama with llama.cpp's "extra buffer types" (AMX / repacked weights) switched off: with them,
     decoding any batch of more than one token segfaults on CPUs that report AMX inside a VM (seen on
     our 2-core Xeon CI machine). llama-cpp-python has no argument for `use_extra_bufts`, so the default
@@ -42,17 +42,19 @@ def _new_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
 
     native.llama_model_default_params = params_without_extra_buffers
     try:
-        return Llama(str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+        return Llama(
+            str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads_batch, verbose=False
+        )
     finally:
         native.llama_model_default_params = default_params
 
 
-def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
-    key = (path, n_ctx, n_threads)
+def _load(path: Path, n_ctx: int, n_threads: int, n_threads_batch: int) -> tuple[Any, threading.Lock]:
+    key = (path, n_ctx, n_threads, n_threads_batch)
     with _LOADED_LOCK:
         if key not in _LOADED:
-            log.info("loading %s (n_ctx=%d, n_threads=%d)", path, n_ctx, n_threads)
-            _LOADED[key] = (_new_llama(path, n_ctx, n_threads), threading.Lock())
+            log.info("loading %s (n_ctx=%d, threads=%d/%d)", path, n_ctx, n_threads, n_threads_batch)
+            _LOADED[key] = (_new_llama(path, n_ctx, n_threads, n_threads_batch), threading.Lock())
         return _LOADED[key]
 
 
@@ -64,7 +66,13 @@ class LlamaCppProvider:
         self._file: ModelFile | None = None
         self._file_lock = threading.Lock()
         self.n_ctx = settings.llm_n_ctx
-        self.n_threads = settings.llm_threads or os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+        # Prompt processing (big batched matmuls) uses every core. Decoding uses half: ggml's threads
+        # meet at a spinning barrier after every op, so when the machine is busy one descheduled thread
+        # stalls the others; measured on 2 shared cores at load 10: 2.5 tokens/s with 1 decode thread,
+        # 0.24 with 2. MARKETPILOT_LLM_THREADS sets both.
+        self.n_threads_batch = settings.llm_threads or cores
+        self.n_threads = settings.llm_threads or max(1, cores // 2)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppProvider:
@@ -88,7 +96,7 @@ class LlamaCppProvider:
             return self._file
 
     def _llama(self) -> tuple[Any, threading.Lock]:
-        return _load(self.model_file.path, self.n_ctx, self.n_threads)
+        return _load(self.model_file.path, self.n_ctx, self.n_threads, self.n_threads_batch)
 
     def _kwargs(self, messages: list[Message], params: GenerationParams) -> dict[str, Any]:
         return {
