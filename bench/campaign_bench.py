@@ -19,14 +19,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from llm_server import OpenAITestServer, json_reply  # noqa: E402  (the local OpenAI-protocol server)
-
-from marketpilot.campaigns import service  # noqa: E402
-from marketpilot.campaigns.executor import run_campaign  # noqa: E402
-from marketpilot.campaigns.spec import parse_spec  # noqa: E402
-from marketpilot.campaigns.state.db import open_state  # noqa: E402
-from marketpilot.config import get_settings  # noqa: E402
-from marketpilot.data.store import Store  # noqa: E402
+from llm_server import OpenAITestServer, json_reply
+from marketpilot.campaigns import service
+from marketpilot.campaigns.executor import run_campaign
+from marketpilot.campaigns.spec import parse_spec
+from marketpilot.campaigns.state.db import open_state
+from marketpilot.config import get_settings
+from marketpilot.data.store import Store
 
 COPY = {
     "variants": [

@@ -77,7 +77,7 @@ def export_spec(**overrides: object) -> dict:
     return spec
 
 
-def launch(settings: Settings, spec: dict, **run_kwargs: object):  # type: ignore[no-untyped-def]
+def launch(settings: Settings, spec: dict, campaign_id: str | None = None, **run_kwargs: object):  # type: ignore[no-untyped-def]
     """Create, approve and run a campaign (by default at noon in Shanghai, outside quiet hours);
     returns (campaign id, RunResult)."""
     import datetime as dt
@@ -89,6 +89,6 @@ def launch(settings: Settings, spec: dict, **run_kwargs: object):  # type: ignor
     from marketpilot.campaigns.state.db import open_state
 
     engine = open_state(settings)
-    cid = service.create_campaign(engine, parse_spec(spec))
+    cid = service.create_campaign(engine, parse_spec(spec), campaign_id=campaign_id)
     service.approve(engine, cid, approver="测试员")
     return cid, run_campaign(settings, cid, **run_kwargs)

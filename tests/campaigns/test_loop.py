@@ -124,7 +124,7 @@ def test_demo_loop_on_the_sample_shop_with_intel_outputs(settings) -> None:
     make_sample(settings, customers=800, seed=1)
     run_rfm(settings)
     run_segmentation(settings, personas=False)
-    summary = run_campaign_loop(settings, use_llm=False)
+    summary = run_campaign_loop(settings, use_llm=False, campaign_id="demo-test")
     first, second = summary.iterations
     assert first.sent > 500 and second.version == 2 and second.sent > 0
     assert first.lift_ci_pp[0] <= first.true_lift_pp <= first.lift_ci_pp[1]

@@ -67,10 +67,11 @@ def run_campaign_loop(
     use_llm: bool = True,
     client=None,  # type: ignore[no-untyped-def]
     simulation: SimulationConfig | None = None,
+    campaign_id: str | None = None,
 ) -> LoopSummary:
     engine = open_state(settings)
     spec = spec or parse_spec(DEMO_SPEC)
-    cid = service.create_campaign(engine, spec)
+    cid = service.create_campaign(engine, spec, campaign_id=campaign_id)
     simulation = simulation or SimulationConfig(seed=seed)
     start = utcnow().replace(hour=4, minute=0, second=0, microsecond=0)  # 12:00 in Shanghai
     iterations, changes, llm_calls = [], [], 0

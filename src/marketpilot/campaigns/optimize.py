@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from marketpilot.campaigns import service
 from marketpilot.campaigns.copy import brief_for
-from marketpilot.campaigns.measure import UNSEGMENTED, measure
+from marketpilot.campaigns.measure import measure
 from marketpilot.config import Settings
 from marketpilot.content.guardrails import check_copy
 from marketpilot.errors import MarketPilotError
