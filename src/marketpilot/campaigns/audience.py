@@ -70,23 +70,19 @@ class AudienceSource:
 
     def segments(self) -> list[str]:
         """Segment names present in intel's segment table (empty when it has not run)."""
-        if not self._has("segment"):
-            return []
-        with Store.open(self.settings) as store:
-            frame = store.query(
-                f'SELECT DISTINCT CAST("{self.column("segment")}" AS VARCHAR) AS s FROM read_parquet(?) ORDER BY 1',
-                [str(self.intel_file("segments"))],
-            )
-        return [str(s) for s in frame["s"].dropna()]
+        return self._labels("segment")
 
     def rfm_classes(self) -> list[str]:
-        if not self._has("rfm_class"):
+        return self._labels("rfm_class")
+
+    def _labels(self, feature: str) -> list[str]:
+        column = self.column(feature)
+        if column is None:
             return []
+        path = str(self.intel_file(INTEL_COLUMNS[feature].file))
+        sql = f'SELECT DISTINCT CAST("{column}" AS VARCHAR) AS s FROM read_parquet(?) ORDER BY 1'
         with Store.open(self.settings) as store:
-            frame = store.query(
-                f'SELECT DISTINCT CAST("{self.column("rfm_class")}" AS VARCHAR) AS s FROM read_parquet(?) ORDER BY 1',
-                [str(self.intel_file(INTEL_COLUMNS["rfm_class"].file))],
-            )
+            frame = store.query(sql, [path])
         return [str(s) for s in frame["s"].dropna()]
 
     def _needed(self, rules: AudienceRules) -> list[str]:
