@@ -43,23 +43,81 @@ def _pct(x: float) -> str:
     return f"{x * 100:.2f}%"
 
 
-def facts(stats: SegmentStats, lang: Language, currency: str) -> list[tuple[str, str]]:
-    """The statistics as (label, value) lines for the prompt, formatted for people."""
-    cats_sep, money = ("、", f" {currency}") if lang == "zh" else (", ", f" {currency}")
-    cats = cats_sep.join(f"{c.category} ({_pct(c.share)})" for c in stats.top_categories)
-    mix = cats_sep.join(
-        f"{c.name_zh if lang == 'zh' else c.name_en} ({_pct(c.share)})" for c in stats.rfm_mix
+class ShopAverages(BaseModel):
+    """Customer-weighted averages over all segments: the yardstick for "high" and "low"."""
+
+    aov: float
+    orders_per_customer: float
+    recency_days: float
+    churn_risk: float
+
+    @classmethod
+    def of(cls, segments: list[SegmentStats]) -> ShopAverages:
+        n = sum(s.customers for s in segments) or 1
+        orders = sum(s.orders_per_customer * s.customers for s in segments)
+        return cls(
+            aov=sum(s.revenue for s in segments) / max(orders, 1e-9),
+            orders_per_customer=orders / n,
+            recency_days=sum(s.recency_days * s.customers for s in segments) / n,
+            churn_risk=sum(s.churn_risk * s.customers for s in segments) / n,
+        )
+
+
+def _level(value: float, average: float, lang: Language) -> str:
+    """Words, not numbers, so the comparison adds no number the checker would have to allow."""
+    ratio = value / average if average else 1.0
+    if lang == "zh":
+        return "高于全店平均" if ratio > 1.1 else "低于全店平均" if ratio < 0.9 else "接近全店平均"
+    return (
+        "above the shop average"
+        if ratio > 1.1
+        else "below the shop average"
+        if ratio < 0.9
+        else "near the shop average"
     )
+
+
+def facts(
+    stats: SegmentStats, lang: Language, currency: str, shop: ShopAverages | None = None
+) -> list[tuple[str, str]]:
+    """The statistics as (label, value) lines for the prompt, formatted for people; with `shop`,
+    each behaviour line says whether it is above or below the shop average."""
+    sep = "、" if lang == "zh" else ", "
+    money = f" {currency}"
+    cats = sep.join(f"{c.category} ({_pct(c.share)})" for c in stats.top_categories)
+    mix = sep.join(f"{c.name_zh if lang == 'zh' else c.name_en} ({_pct(c.share)})" for c in stats.rfm_mix)
+
+    def vs(value: float, average: float | None) -> str:
+        return (
+            ""
+            if average is None
+            else f"（{_level(value, average, lang)}）"
+            if lang == "zh"
+            else (f" ({_level(value, average, lang)})")
+        )
+
     rows = [
         ("客户数", "Customers", f"{stats.customers}"),
         ("占全部客户", "Share of customers", _pct(stats.customer_share)),
         ("销售额占比", "Share of revenue", _pct(stats.revenue_share)),
-        ("客单价", "Average order value", f"{stats.aov:.2f}{money}"),
-        ("人均订单数", "Orders per customer", f"{stats.orders_per_customer}"),
-        ("距最近一次购买（平均天数）", "Days since last purchase (mean)", f"{stats.recency_days}"),
+        ("客单价", "Average order value", f"{stats.aov:.2f}{money}{vs(stats.aov, shop and shop.aov)}"),
+        (
+            "人均订单数",
+            "Orders per customer",
+            f"{stats.orders_per_customer}{vs(stats.orders_per_customer, shop and shop.orders_per_customer)}",
+        ),
+        (
+            "距最近一次购买（平均天数）",
+            "Days since last purchase (mean)",
+            f"{stats.recency_days}{vs(stats.recency_days, shop and shop.recency_days)}",
+        ),
         ("成为客户的时长（平均天数）", "Days as a customer (mean)", f"{stats.tenure_days}"),
         ("平均折扣率", "Mean discount rate", _pct(stats.discount_rate)),
-        ("流失风险（平均）", "Churn risk (mean)", _pct(stats.churn_risk)),
+        (
+            "流失风险（平均）",
+            "Churn risk (mean)",
+            f"{_pct(stats.churn_risk)}{vs(stats.churn_risk, shop and shop.churn_risk)}",
+        ),
     ]
     if stats.clv_mean is not None:
         rows.append(
@@ -128,6 +186,7 @@ def write_persona(
     stats: SegmentStats,
     *,
     n_segments: int,
+    shop: ShopAverages | None = None,
     lang: Language = "zh",
     currency: str = "CNY",
     max_attempts: int = 3,
@@ -136,7 +195,7 @@ def write_persona(
     prompt = load_prompt("persona", lang)
     fix = load_prompt("persona_fix", lang)
     messages: list[Message] = prompt.render(
-        segment=stats.segment, n_segments=n_segments, facts=facts(stats, lang, currency)
+        segment=stats.segment, n_segments=n_segments, facts=facts(stats, lang, currency, shop)
     )
     rejected: list[str] = []
     for attempt in range(1, max_attempts + 1):

@@ -18,7 +18,13 @@ from marketpilot.analytics.purchases import last_purchase_day, register_purchase
 from marketpilot.analytics.rfm import compute_rfm
 from marketpilot.analytics.segments.clustering import SegmentModel
 from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame, text_matrix
-from marketpilot.analytics.segments.personas import Language, Persona, template_persona, write_persona
+from marketpilot.analytics.segments.personas import (
+    Language,
+    Persona,
+    ShopAverages,
+    template_persona,
+    write_persona,
+)
 from marketpilot.analytics.segments.stats import SegmentStats, relabel_by_revenue, segment_stats
 from marketpilot.config import Settings
 from marketpilot.data import Store
@@ -151,10 +157,17 @@ def _personas(
     from marketpilot.llm import get_client
 
     client = get_client(settings)
+    shop = ShopAverages.of(stats)
     # One request per segment (a handful), never per customer: no personal data reaches the model.
     return [
         write_persona(
-            client, s, n_segments=len(stats), lang=lang, currency=currency, max_attempts=max_attempts
+            client,
+            s,
+            n_segments=len(stats),
+            shop=shop,
+            lang=lang,
+            currency=currency,
+            max_attempts=max_attempts,
         )
         for s in stats
     ]
