@@ -44,6 +44,21 @@ def synthetic_interactions(customers: int, products: int, rows: int, seed: int =
     )
 
 
+class Clock:
+    """Wall and CPU seconds (all threads of this process) per phase: on a shared machine the CPU
+    figure is what the work costs, the wall figure what it took with the others running."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, label: str) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        spent = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        print(f"{label}: wall {spent[0]:.1f} s, CPU {spent[1]:.1f} s")
+        return spent
+
+
 def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
@@ -59,26 +74,23 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores")
-    started = time.perf_counter()
+    print(f"load average before: {os.getloadavg()[0]:.1f} (other processes compete for the cores)")
+    clock = Clock()
     frame = synthetic_interactions(args.customers, args.products, args.interactions)
-    generated = time.perf_counter()
-    print(f"generate {len(frame):,} interactions: {generated - started:.1f} s")
+    clock.lap(f"generate {len(frame):,} interactions")
 
     model = ALSRecommender(factors=args.factors, iterations=args.iterations)
     model.fit(frame)
-    fitted = time.perf_counter()
     seen = model.seen_
-    print(
-        f"fit ALS ({args.factors} factors, {args.iterations} iterations) on "
-        f"{seen.shape[0]:,} customers × {seen.shape[1]:,} products, {seen.nnz:,} distinct pairs: "
-        f"{fitted - generated:.1f} s"
+    fit_wall, fit_cpu = clock.lap(
+        f"fit ALS ({args.factors} factors, {args.iterations} iterations) on {seen.shape[0]:,} customers × "
+        f"{seen.shape[1]:,} products, {seen.nnz:,} distinct pairs"
     )
     items, _ = model.top_k(np.arange(seen.shape[0]), args.k, exclude_seen=True)
-    ranked = time.perf_counter()
     assert (items >= 0).all()
-    print(f"top-{args.k} for all {seen.shape[0]:,} customers: {ranked - fitted:.1f} s")
-    print(f"fit + top-{args.k}: {ranked - generated:.1f} s; total with generation {ranked - started:.1f} s")
-    print(f"peak RSS: {peak_rss_gib():.2f} GiB")
+    rank_wall, rank_cpu = clock.lap(f"top-{args.k} for all {seen.shape[0]:,} customers")
+    print(f"fit + top-{args.k}: wall {fit_wall + rank_wall:.1f} s, CPU {fit_cpu + rank_cpu:.1f} s")
+    print(f"peak RSS: {peak_rss_gib():.2f} GiB; load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -105,13 +105,18 @@ class _FactorModel(Recommender):
             if seen is not None:
                 mask = seen[rows[active]][:, begin:end].tocoo()
                 block[mask.row, mask.col] = -np.inf
-            merged_scores = np.hstack([best_scores[active], block])
-            merged_items = np.hstack(
-                [best_items[active], np.arange(begin, end)[None, :].repeat(len(active), 0)]
-            )
-            top = np.argpartition(-merged_scores, k - 1, axis=1)[:, :k]
-            best_scores[active] = np.take_along_axis(merged_scores, top, axis=1)
-            best_items[active] = np.take_along_axis(merged_items, top, axis=1)
+            if begin == 0:  # nothing to merge with yet
+                top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+                best_scores[active] = np.take_along_axis(block, top, axis=1)
+                best_items[active] = top
+            else:
+                # Positions < k are the current best; the rest are this chunk's columns. Only the
+                # (customers × k) winners are gathered: no (customers × chunk) index array is built.
+                merged = np.hstack([best_scores[active], block])
+                top = np.argpartition(-merged, k - 1, axis=1)[:, :k]
+                kept = np.take_along_axis(best_items[active], np.minimum(top, k - 1), axis=1)
+                best_scores[active] = np.take_along_axis(merged, top, axis=1)
+                best_items[active] = np.where(top < k, kept, begin + top - k)
             begin, chunk = end, chunk * 2
             if begin < n_items:
                 bound = user_norms[active] * ranked_norms[begin]
