@@ -79,6 +79,7 @@ def test_webhook_batches_are_hmac_signed(shop_settings, engine, monkeypatch) -> 
     monkeypatch.setenv("MARKETPILOT_WEBHOOK_URL", gateway.url)
     monkeypatch.setenv("MARKETPILOT_WEBHOOK_BATCH_SIZE", "20")
     spec = export_spec(
+        shop_name="好物小店",
         audience={"segments": ["新客"]},
         channels=[{"name": "sms", "variants": [{"key": "A", "text": "{name}，新春全场8折"}]}],
     )
@@ -90,6 +91,8 @@ def test_webhook_batches_are_hmac_signed(shop_settings, engine, monkeypatch) -> 
     assert len(gateway.posts) == -(-result.sent // 20)
     first = gateway.accepted[next(iter(gateway.accepted))]
     assert first["phone"].startswith("138") and "新春全场8折" in first["body"]
+    # SMS carry the shop signature and the carrier's opt-out text.
+    assert first["body"].startswith("【好物小店】") and first["body"].endswith("拒收请回复R")
     # The signature covers the body: any change breaks it.
     body = b'{"message": {"body": "\xe4\xbd\xa0\xe5\xa5\xbd"}}'
     signature = sign(shop_settings.secret(), "1700000000", body)

@@ -12,7 +12,7 @@ from marketpilot.campaigns.spec import CampaignSpec, ChannelPlan
 from marketpilot.campaigns.state.models import Brief as BriefRecord
 from marketpilot.campaigns.state.models import VariantRecord
 from marketpilot.config import Settings
-from marketpilot.content.briefs import Audience, Brief, Offer, ProductFacts
+from marketpilot.content.briefs import Audience, BrandVoice, Brief, Offer, ProductFacts
 from marketpilot.content.generate import Variant as ContentVariant
 from marketpilot.content.generate import generate_variants
 from marketpilot.content.guardrails import check_copy
@@ -59,6 +59,7 @@ def brief_for(settings: Settings, spec: CampaignSpec, plan: ChannelPlan) -> Brie
         channel=CONTENT_CHANNEL[plan.name],
         goal=spec.goal,
         offer=Offer(coupon_code=spec.offer.coupon_code),
+        brand=BrandVoice(shop_name=spec.shop_name),
     )
 
 

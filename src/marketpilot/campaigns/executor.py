@@ -31,6 +31,8 @@ from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.campaigns.state.db import open_state
 from marketpilot.campaigns.state.models import Assignment, MessageRecord, TrackingEvent, utcnow
 from marketpilot.config import Settings
+from marketpilot.content.generate import Variant as ContentVariant
+from marketpilot.content.guardrails.length import sms_message
 from marketpilot.content.slots import render_batch
 from marketpilot.errors import UserError
 from marketpilot.privacy.consent import contact_permissions
@@ -180,7 +182,7 @@ def plan_messages(
         audience = audience.iloc[np.sort(order[:keep])].reset_index(drop=True)
 
     treated = audience[audience["arm"] != HOLDOUT]
-    bodies = _render(settings, treated, copies)
+    bodies = _render(settings, spec, treated, copies)
     not_before = {
         p.name: spec.schedule.next_send_time(now) if create_channel_is_customer_facing(p.name) else now
         for p in spec.channels
@@ -238,7 +240,18 @@ def create_channel_is_customer_facing(name: str) -> bool:
     return name != "export"
 
 
-def _render(settings: Settings, treated: pd.DataFrame, copies: dict[str, ChannelCopy]) -> pd.DataFrame:
+def _framed(variant: ContentVariant, spec: CampaignSpec) -> ContentVariant:
+    """SMS carry the 【shop】 signature and the carrier's opt-out text: added to the template once, so
+    the per-customer rendering stays vectorised."""
+    if variant.channel != "sms":
+        return variant
+    text = sms_message(variant.text, shop_name=spec.shop_name, language=variant.language)
+    return variant.model_copy(update={"text": text})
+
+
+def _render(
+    settings: Settings, spec: CampaignSpec, treated: pd.DataFrame, copies: dict[str, ChannelCopy]
+) -> pd.DataFrame:
     """Slot filling per customer with content's vectorised renderer; opted-out customers (PIPL Art. 24)
     get the channel's generic variant, or the same copy with neutral wording."""
     out = pd.DataFrame(
@@ -256,8 +269,9 @@ def _render(settings: Settings, treated: pd.DataFrame, copies: dict[str, Channel
         copy = copies[channel]
         rows = frame.loc[group.index]
         personal = rows["personalise"].to_numpy(bool)
-        out.loc[group.index[personal], "body"] = render_batch(copy.variants[arm], rows[personal])
-        generic = copy.generic or copy.variants[arm]
+        variant = _framed(copy.variants[arm], spec)
+        out.loc[group.index[personal], "body"] = render_batch(variant, rows[personal])
+        generic = _framed(copy.generic, spec) if copy.generic else variant
         out.loc[group.index[~personal], "body"] = render_batch(generic, rows[~personal])
         out.loc[group.index, "subject"] = copy.subjects.get(arm)
     return out

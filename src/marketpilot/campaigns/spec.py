@@ -144,6 +144,7 @@ class CampaignSpec(_Strict):
     name: str = Field(min_length=1, max_length=200)
     goal: Goal
     language: Literal["zh", "en"] = "zh"
+    shop_name: str | None = Field(default=None, max_length=20, description="SMS signature 【shop_name】")
     audience: AudienceRules = Field(default_factory=AudienceRules)
     offer: Offer = Field(default_factory=Offer)
     channels: list[ChannelPlan] = Field(min_length=1)
