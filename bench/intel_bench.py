@@ -34,7 +34,7 @@ def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
 
 
 def generate(home: Path, customers: int, seed: int = 0) -> dict[str, int]:
-    """A shop with a BG/NBD-like purchase process, vectorised: ~4 orders and ~10 lines per customer."""
+    """A shop with a BG/NBD-like purchase process, vectorised: ~3.4 orders and ~10 lines per customer."""
     from marketpilot.config import get_settings
     from marketpilot.data import Store
 
@@ -48,7 +48,7 @@ def generate(home: Path, customers: int, seed: int = 0) -> dict[str, int]:
     offset = rng.random(n) * (span - first[cust_of_order])
     is_first = np.r_[True, cust_of_order[1:] != cust_of_order[:-1]]
     ts = START + (first[cust_of_order] + np.where(is_first, 0, offset)).astype("timedelta64[s]")
-    n_lines = 1 + rng.poisson(1.5, n)
+    n_lines = 1 + rng.poisson(1.94, n)  # ~10 lines per customer
     order_of_line = np.repeat(np.arange(n), n_lines)
     n_products = 5000
     product = rng.integers(0, n_products, len(order_of_line))

@@ -15,6 +15,8 @@ import numpy as np
 from marketpilot.config import Settings
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from marketpilot.analytics.segments.service import CustomerTables, SegmentationResult
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -78,7 +80,7 @@ def chart_font() -> str | None:
     return None
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()

@@ -112,13 +112,24 @@ class BetaGeoModel(CLVModel):
         textbook form multiplies a hyp2f1 that grows like (1-z)^-(r+x) by a factor that shrinks as fast,
         which overflows for frequent buyers; here both parameters of the hyp2f1 stay small."""
         x, tx, t_obs = _validated(frequency, recency, T)
-        r, alpha, a, b = self._params()
         t = np.asarray(t, dtype=np.float64)
+        if t.ndim == 0 and len(x) > 10_000:
+            # The hyp2f1 term depends on (x, T) only: evaluate it once per distinct pair and gather.
+            groups = pd.DataFrame({"x": x, "T": t_obs}).groupby(["x", "T"], sort=False)
+            codes = groups.ngroup().to_numpy()
+            keys = groups.size().index
+            ux, uT = keys.get_level_values(0).to_numpy(), keys.get_level_values(1).to_numpy()
+            numerator = self._numerator(t, ux, uT)[codes]
+        else:
+            numerator = self._numerator(t, x, t_obs)
+        return numerator * expit(-self._log_odds_dead(x, tx, t_obs))
+
+    def _numerator(self, t: np.ndarray, x: np.ndarray, t_obs: np.ndarray) -> np.ndarray:
+        r, alpha, a, b = self._params()
         z = t / (alpha + t_obs + t)
         c = a + b + x - 1
         tail = np.power(1 - z, a - 1) * hyp2f1(a + b - 1 - r, a - 1, c, z)
-        numerator = c / (a - 1) * (1 - tail)
-        return numerator * expit(-self._log_odds_dead(x, tx, t_obs))
+        return c / (a - 1) * (1 - tail)
 
     def expected_purchases(self, t: float | np.ndarray) -> np.ndarray:
         """E[X(t)]: purchases a new customer makes in t time units after the first."""

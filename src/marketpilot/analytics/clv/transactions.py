@@ -9,6 +9,7 @@ period and the purchase counts of the holdout period. Transactions on the same d
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import re
 from pathlib import Path
 from typing import Literal
@@ -29,7 +30,7 @@ _SEPARATORS = re.compile(r"[,;\t|]")
 def _sniff(path: Path) -> tuple[str, bool]:
     """(encoding, whitespace_separated) from the first 64 KB. DuckDB reads UTF-8 natively; other
     encodings (GBK exports from Chinese back offices) and whitespace-separated tables go via pandas."""
-    opener = __import__("gzip").open if path.suffix == ".gz" else open
+    opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         head = fh.read(65536)
     try:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from typing import Literal
 
+import duckdb
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
@@ -135,7 +136,7 @@ def run_segmentation(
     return result
 
 
-def _clv(con, as_of: dt.date) -> pd.Series | None:
+def _clv(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.Series | None:
     """One-year discounted CLV per customer from BG/NBD + Gamma-Gamma on the whole history."""
     register_store_transactions(con)
     summary = summarise(con, calibration_end=as_of, observation_end=as_of, time_unit="W")
