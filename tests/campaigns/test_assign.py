@@ -41,3 +41,17 @@ def test_thompson_is_reproducible_keeps_the_holdout_and_favours_the_better_arm()
     assert ((first == HOLDOUT) == (fixed == HOLDOUT)).all()
     treated = first[first != HOLDOUT]
     assert (treated == "B").mean() > 0.95
+
+
+def test_rate_limiter_holds_the_average_rate() -> None:
+    import time
+
+    from marketpilot.campaigns.channels import RateLimiter
+
+    limiter = RateLimiter(50)
+    start = time.monotonic()
+    for _ in range(100):
+        limiter.acquire()
+    elapsed = time.monotonic() - start
+    # One second's burst (50) at once, the next 50 at 50 per second.
+    assert 0.9 <= elapsed < 1.6
