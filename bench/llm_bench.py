@@ -24,6 +24,7 @@ from llm_server import OpenAITestServer, Reply  # noqa: E402
 from marketpilot.config import get_settings  # noqa: E402
 from marketpilot.embed import embed  # noqa: E402
 from marketpilot.llm import LLMError, LLMRequest, Message, get_client  # noqa: E402
+from marketpilot.llm.providers.llamacpp import LlamaCppProvider  # noqa: E402
 
 SERVER_DELAY_S = 0.05  # simulated model latency per request
 REQUESTS = 256
@@ -88,12 +89,13 @@ def bench_embeddings(home: Path) -> list[str]:
 def bench_embedded_model(home: Path) -> list[str]:
     settings = get_settings(home, llm_provider="llamacpp", llm_cache=False)
     client = get_client(settings)
+    provider = LlamaCppProvider.from_settings(settings)  # same settings: the client's thread counts
     started = time.perf_counter()
     list(client.stream([Message(role="user", content="hi")], max_tokens=1, temperature=0))
     load_s = time.perf_counter() - started
     lines = [
-        f"Model load + first token: {load_s:.1f} s (n_threads={settings.llm_threads or os.cpu_count()}, "
-        f"n_ctx={settings.llm_n_ctx})",
+        f"Model load + first token: {load_s:.1f} s (decode threads {provider.n_threads}, "
+        f"prompt threads {provider.n_threads_batch}, n_ctx={provider.n_ctx})",
         "",
         "| prompt | time to first token s | completion tokens | decode tokens/s | end-to-end tokens/s |",
         "|---|---:|---:|---:|---:|",
