@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +269,21 @@ def test_ledger_rows_count_tokens_cost_and_errors(tmp_path: Path, llm_server) ->
     assert (check.calls, check.cached, check.errors) == (2, 1, 0)
     assert check.completion_tokens == ok.usage.completion_tokens and check.cost == pytest.approx(ok.cost)
     assert (rows[None].calls, rows[None].errors) == (1, 1)
+
+
+def test_batch_with_progress_bar_reports_invalid_output_as_an_entry(client: Client, llm_server) -> None:
+    from marketpilot.llm.progress import batch_progress
+
+    def by_content(request: dict) -> str:
+        content = request["messages"][-1]["content"]
+        # Request #2 and every repair attempt of it get prose instead of JSON.
+        if content == "#2" or "无效" in content:
+            return "不是JSON"
+        return json.dumps({"title": f"保温杯{content}", "score": 3}, ensure_ascii=False)
+
+    llm_server.default = by_content
+    requests = [LLMRequest(messages=[Message(role="user", content=f"#{i}")], schema=Slogan) for i in range(5)]
+    with batch_progress(len(requests), "slogans") as on_result:
+        results = client.complete_many(requests, concurrency=3, on_result=on_result)
+    assert isinstance(results[2], LLMOutputError) and results[2].index == 2 and results[2].raw == "不是JSON"
+    assert [r.parsed.title for i, r in enumerate(results) if i != 2] == [f"保温杯#{i}" for i in (0, 1, 3, 4)]
