@@ -174,3 +174,26 @@ def test_real_model_writes_chinese_personas_whose_numbers_match_the_stats(shop_s
         assert len(re.findall("[\u4e00-\u9fff]", persona.description)) > 10
         assert unsupported_numbers(f"{persona.name} {persona.description}", profile.stats) == []
     assert any(p.persona.source == "llm" for p in result.segments)
+
+
+def test_hdbscan_option_puts_every_customer_in_a_density_cluster(shop_settings: Settings) -> None:
+    result = run_segmentation(shop_settings, method="hdbscan", personas=False, report=False)
+    assert result.method == "hdbscan" and result.k >= 2
+    assert sum(p.stats.customers for p in result.segments) == result.customers
+
+
+@pytest.mark.slow
+def test_text_features_from_embedded_product_names(shop_settings: Settings) -> None:
+    from marketpilot.analytics.purchases import register_purchases
+    from marketpilot.analytics.segments.features import text_matrix
+
+    with Store.open(shop_settings, read_only=True) as store:
+        register_purchases(store.con)
+        customers = pd.Index(
+            store.query("SELECT DISTINCT customer_id FROM _purchases")["customer_id"]
+        ).sort_values()
+        text = text_matrix(store.con, customers)
+    assert text.shape == (len(customers), 8) and text.index.equals(customers)
+    assert text.std().min() > 0  # customers differ in what they bought
+    result = run_segmentation(shop_settings, text=True, personas=False, report=False)
+    assert result.text_features and result.customers == len(customers)
