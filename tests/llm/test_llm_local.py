@@ -86,10 +86,11 @@ def test_a_corrupted_model_file_is_rebuilt_not_loaded(tmp_path: Path) -> None:
     assert not list(target.parent.glob("*.part"))
 
 
-def test_user_model_path_is_used_without_hash_check(tmp_path: Path) -> None:
+def test_user_model_path_is_used_without_hash_check(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     own = tmp_path / "my-shop-model.gguf"
     own.write_bytes(b"GGUF")
     model = ensure_model(get_settings(tmp_path, llm_model_path=own))
     assert (model.path, model.name, model.verified) == (own, "my-shop-model", False)
+    assert str(own) in caplog.text and "not hash-checked" in caplog.text
     with pytest.raises(UserError, match="not a file"):
         ensure_model(get_settings(tmp_path, llm_model_path=tmp_path / "missing.gguf"))

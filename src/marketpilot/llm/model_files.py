@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from marketpilot.config import Settings
 from marketpilot.errors import MissingExtraError, UserError
+
+log = logging.getLogger(__name__)
 
 MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 MODEL_FILE = f"{MODEL_NAME}.gguf"
@@ -89,6 +92,7 @@ def ensure_model(settings: Settings) -> ModelFile:
         path = settings.llm_model_path.expanduser().resolve()
         if not path.is_file():
             raise UserError(f"MARKETPILOT_LLM_MODEL_PATH points at {path}, which is not a file")
+        log.warning("Using %s from MARKETPILOT_LLM_MODEL_PATH (not hash-checked)", path)
         return ModelFile(path=path, name=path.stem, verified=False)
     target = settings.cache_path("models", MODEL_FILE)
     stamp = target.with_suffix(".verified")
