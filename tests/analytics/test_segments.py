@@ -197,3 +197,19 @@ def test_text_features_from_embedded_product_names(shop_settings: Settings) -> N
     assert text.std().min() > 0  # customers differ in what they bought
     result = run_segmentation(shop_settings, text=True, personas=False, report=False)
     assert result.text_features and result.customers == len(customers)
+
+
+def test_segment_model_predicts_the_segments_it_learned(shop_settings: Settings) -> None:
+    import datetime as dt
+
+    from marketpilot.analytics.segments.clustering import SegmentModel
+    from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame
+    from marketpilot.errors import NotFittedError
+
+    with Store.open(shop_settings, read_only=True) as store:
+        X = behaviour_matrix(segmentation_frame(store.con, dt.date(2026, 1, 1)))
+    with pytest.raises(NotFittedError):
+        SegmentModel().predict(X)
+    model = SegmentModel(k=4).fit(X)
+    assert (model.predict(X) == model.labels_).all()
+    assert model.cluster_centers_.shape == (4, X.shape[1])

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import pairwise_distances_argmin, silhouette_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -20,7 +20,8 @@ from marketpilot.errors import NotFittedError, UserError
 
 
 class SegmentModel(BaseEstimator, ClusterMixin):
-    """Learned: scaler_, k_, labels_, silhouette_ (per k tried), inertia_ (per k: the elbow curve)."""
+    """Learned: scaler_, k_, cluster_centers_, labels_, silhouette_ (per k tried), inertia_ (per k: the
+    elbow curve). `predict` assigns the nearest centre."""
 
     def __init__(
         self,
@@ -65,8 +66,9 @@ class SegmentModel(BaseEstimator, ClusterMixin):
             self.k_ = max(self.silhouette_, key=self.silhouette_.get)
         else:
             self.k_ = int(self.k)
-        self.model_ = self._final_kmeans(scaled)
-        self.labels_ = self.model_.predict(scaled)
+        model = self._final_kmeans(scaled)
+        self.cluster_centers_ = model.cluster_centers_
+        self.labels_ = model.labels_
         return self
 
     def _final_kmeans(self, scaled: np.ndarray) -> KMeans | MiniBatchKMeans:
@@ -83,19 +85,20 @@ class SegmentModel(BaseEstimator, ClusterMixin):
             from sklearn.cluster import HDBSCAN
         except ImportError as exc:
             raise UserError("HDBSCAN needs scikit-learn >= 1.3.", hint="pip install -U scikit-learn") from exc
-        labels = HDBSCAN(min_cluster_size=max(10, len(sample) // 50)).fit_predict(sample)
+        labels = HDBSCAN(min_cluster_size=max(10, len(sample) // 50), copy=True).fit_predict(sample)
         clusters = sorted(set(labels) - {-1})
         if len(clusters) < 2:
             raise UserError("HDBSCAN found fewer than two dense clusters; use --method kmeans.")
         centres = np.stack([sample[labels == c].mean(axis=0) for c in clusters])
         self.k_ = len(clusters)
         self.silhouette_, self.inertia_ = {}, {}
-        self.model_ = KMeans(n_clusters=self.k_, init=centres, n_init=1, max_iter=1).fit(centres)
-        self.labels_ = self.model_.predict(scaled)
+        self.cluster_centers_ = centres
+        self.labels_ = pairwise_distances_argmin(scaled, centres)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        if not hasattr(self, "model_"):
+        if not hasattr(self, "cluster_centers_"):
             raise NotFittedError("SegmentModel is not fitted yet; call fit() first.")
         with threadpool_limits(limits=1):
-            return self.model_.predict(self.scaler_.transform(np.asarray(X, dtype=np.float64)))
+            scaled = self.scaler_.transform(np.asarray(X, dtype=np.float64))
+            return pairwise_distances_argmin(scaled, self.cluster_centers_)
