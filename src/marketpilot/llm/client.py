@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,6 +29,24 @@ class _Guarded:
     def __init__(self, provider: Provider, breaker: CircuitBreaker) -> None:
         self.provider = provider
         self.breaker = breaker
+
+
+@dataclass
+class _Spent:
+    """What the provider round trips of one `complete` call cost, and who answered last."""
+
+    provider: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    trips: int = 0
+
+    def add(self, reply: RawReply, provider: str, trips: int) -> None:
+        self.provider, self.model = provider, reply.model
+        self.trips += trips
+        self.usage = Usage(
+            prompt_tokens=self.usage.prompt_tokens + reply.usage.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens + reply.usage.completion_tokens,
+        )
 
 
 class Client:
@@ -149,61 +168,62 @@ class Client:
         if cacheable and (hit := self._from_cache(key, schema, prompt, started)) is not None:
             return hit
 
+        spent = _Spent(provider=self.provider, model=self.model)
         language = prompt.language if prompt else self.language
-        sent = with_schema_instruction(messages, json_schema, language) if json_schema else list(messages)
-        usage = Usage()
-        trips = 0
-        provider_name, model = self.provider, self.model
         try:
-            for _ in range(self.output_retries + 1):
-                reply, provider_name, round_trips = self._call(sent, params, json_schema)
-                trips += round_trips
-                model = reply.model
-                usage = Usage(
-                    prompt_tokens=usage.prompt_tokens + reply.usage.prompt_tokens,
-                    completion_tokens=usage.completion_tokens + reply.usage.completion_tokens,
-                )
-                if schema is None:
-                    parsed = None
-                    break
-                try:
-                    parsed = parse_output(reply.text, schema)
-                    break
-                except InvalidOutput as invalid:
-                    truncated = reply.finish_reason == "length"
-                    sent = [
-                        *sent,
-                        *repair_messages(reply.text, invalid, truncated=truncated, language=language),
-                    ]
-                    last_invalid = invalid
-            else:
-                cut = " (cut off at max_tokens; raise max_tokens)" if reply.finish_reason == "length" else ""
-                raise LLMOutputError(
-                    f"{provider_name}/{model}: no reply matched {schema.__name__} after "
-                    f"{self.output_retries + 1} attempts{cut}: {last_invalid}",
-                    raw=reply.text,
-                    problems=last_invalid.problems,
-                )
+            reply, parsed = self._generate(messages, params, schema, json_schema, language, spent)
         except LLMError as exc:
-            self._record(provider_name, model, prompt, "error", trips or 1, usage, started, error=str(exc))
+            spent.trips = max(spent.trips, 1)  # at least the round trip that failed
+            self._record(spent, prompt, "error", started, error=str(exc))
             raise
 
         completion = Completion(
             text=reply.text,
             parsed=parsed,
-            usage=usage,
+            usage=spent.usage,
             latency_s=time.perf_counter() - started,
-            provider=provider_name,
-            model=model,
+            provider=spent.provider,
+            model=spent.model,
             prompt=prompt,
-            cost=self.cost(model, usage),
+            cost=self.cost(spent.model, spent.usage),
             finish_reason=reply.finish_reason,
         )
         # A fallback's answer is not cached under the primary's key: the primary may answer better later.
-        if cacheable and self.log is not None and provider_name == self.provider:
+        if cacheable and self.log is not None and spent.provider == self.provider:
             self.log.put(key, completion)
-        self._record(provider_name, model, prompt, "ok", trips, usage, started, cost=completion.cost)
+        self._record(spent, prompt, "ok", started, cost=completion.cost)
         return completion
+
+    def _generate(
+        self,
+        messages: list[Message],
+        params: GenerationParams,
+        schema: type[BaseModel] | None,
+        json_schema: dict[str, Any] | None,
+        language: str,
+        spent: _Spent,
+    ) -> tuple[RawReply, BaseModel | None]:
+        """The reply (and validated object): on invalid output, the reply and its problems go back into
+        the conversation, at most `output_retries` times; then LLMOutputError with the raw text."""
+        sent = with_schema_instruction(messages, json_schema, language) if json_schema else list(messages)
+        for _ in range(self.output_retries + 1):
+            reply, provider_name, round_trips = self._call(sent, params, json_schema)
+            spent.add(reply, provider_name, round_trips)
+            if schema is None:
+                return reply, None
+            try:
+                return reply, parse_output(reply.text, schema)
+            except InvalidOutput as invalid:
+                truncated = reply.finish_reason == "length"
+                sent = [*sent, *repair_messages(reply.text, invalid, truncated=truncated, language=language)]
+                last_invalid = invalid
+        cut = " (cut off at max_tokens; raise max_tokens)" if reply.finish_reason == "length" else ""
+        raise LLMOutputError(
+            f"{spent.provider}/{spent.model}: no reply matched {schema.__name__} after "
+            f"{self.output_retries + 1} attempts{cut}: {last_invalid}",
+            raw=reply.text,
+            problems=last_invalid.problems,
+        )
 
     def _from_cache(
         self, key: str, schema: type[BaseModel] | None, prompt: PromptRef | None, started: float
@@ -216,17 +236,14 @@ class Client:
         hit.parsed = parse_output(hit.text, schema) if schema is not None else None
         hit.latency_s = time.perf_counter() - started
         # Cached answers spend no tokens: the ledger row says so.
-        self._record(hit.provider, hit.model, prompt, "cached", 0, Usage(), started)
+        self._record(_Spent(provider=hit.provider, model=hit.model), prompt, "cached", started)
         return hit
 
     def _record(
         self,
-        provider: str,
-        model: str,
+        spent: _Spent,
         prompt: PromptRef | None,
         status: str,
-        attempts: int,
-        usage: Usage,
         started: float,
         *,
         cost: float = 0.0,
@@ -234,12 +251,12 @@ class Client:
     ) -> None:
         if self.log is not None:
             self.log.record(
-                provider=provider,
-                model=model,
+                provider=spent.provider,
+                model=spent.model,
                 prompt=prompt,
                 status=status,
-                attempts=attempts,
-                usage=usage,
+                attempts=spent.trips,
+                usage=spent.usage,
                 latency_s=time.perf_counter() - started,
                 cost=cost,
                 error=error,
@@ -308,30 +325,18 @@ class Client:
         )
         guarded = self._primary
         guarded.breaker.before_call(guarded.provider.name)
-        pieces = 0
+        spent = _Spent(provider=self.provider, model=self.model, trips=1)
         try:
             for piece in guarded.provider.stream(messages, params):
-                pieces += 1
+                spent.usage.completion_tokens += 1
                 yield piece
         except LLMError as exc:
             if isinstance(exc, LLMTransientError):
                 guarded.breaker.record_failure()
-            self._record(
-                self.provider,
-                self.model,
-                prompt,
-                "error",
-                1,
-                Usage(completion_tokens=pieces),
-                started,
-                error=str(exc),
-            )
+            self._record(spent, prompt, "error", started, error=str(exc))
             raise
         guarded.breaker.record_success()
-        usage = Usage(completion_tokens=pieces)
-        self._record(
-            self.provider, self.model, prompt, "ok", 1, usage, started, cost=self.cost(self.model, usage)
-        )
+        self._record(spent, prompt, "ok", started, cost=self.cost(self.model, spent.usage))
 
     def __enter__(self) -> Client:
         return self
