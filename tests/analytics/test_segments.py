@@ -213,3 +213,20 @@ def test_segment_model_predicts_the_segments_it_learned(shop_settings: Settings)
     model = SegmentModel(k=4).fit(X)
     assert (model.predict(X) == model.labels_).all()
     assert model.cluster_centers_.shape == (4, X.shape[1])
+
+
+def test_persona_without_any_statistic_is_sent_back(
+    shop_settings: Settings, llm_server: OpenAITestServer, home: Path
+) -> None:
+    stats = _stats(shop_settings)
+    revenue = f"{stats.revenue_share * 100:.2f}%"
+    llm_server.script(
+        json_reply({"name": "忠实老客", "description": "这群客户非常忠诚，经常回购，是店铺的中坚力量。"}),
+        json_reply(
+            {"name": "忠实老客", "description": f"这{stats.customers}位客户贡献了{revenue}的销售额。"}
+        ),
+    )
+    persona = write_persona(get_client(llm_server.settings(home)), stats, n_segments=3, lang="zh")
+    assert persona.source == "llm" and persona.attempts == 2
+    assert "至少要引用 2 个统计数字" in persona.rejected[0]
+    assert "至少要引用 2 个统计数字" in llm_server.requests[1]["messages"][-1]["content"]

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from marketpilot.analytics.segments.numbers import unsupported_numbers
+from marketpilot.analytics.segments.numbers import mentions, unsupported_numbers
 from marketpilot.analytics.segments.stats import SegmentStats
 from marketpilot.llm import LLMClient, LLMError, Message, load_prompt
 
@@ -130,12 +130,22 @@ def facts(
     return [(zh if lang == "zh" else en, value) for zh, en, value in rows]
 
 
-def check_persona(draft: PersonaDraft, stats: SegmentStats, lang: Language) -> list[str]:
-    """Problems with a draft: numbers not in the stats, or the wrong language."""
+def check_persona(
+    draft: PersonaDraft, stats: SegmentStats, lang: Language, *, min_numbers: int = 2
+) -> list[str]:
+    """Problems with a draft: numbers not in the stats, too few statistics quoted (a description
+    without numbers would pass the check vacuously), or the wrong language."""
+    text = f"{draft.name} {draft.description}"
     problems = [
         f"数字 {n} 不在统计中" if lang == "zh" else f"the number {n} is not in the statistics"
-        for n in unsupported_numbers(f"{draft.name} {draft.description}", stats)
+        for n in unsupported_numbers(text, stats)
     ]
+    if len(mentions(draft.description)) < min_numbers:
+        problems.append(
+            f"描述至少要引用 {min_numbers} 个统计数字"
+            if lang == "zh"
+            else f"quote at least {min_numbers} statistics"
+        )
     if lang == "zh" and len(_CJK.findall(draft.description)) < len(_LATIN.findall(draft.description)):
         problems.append("描述不是中文")
     return problems
