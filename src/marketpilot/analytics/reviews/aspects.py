@@ -1,0 +1,148 @@
+"""Aspect-level sentiment: which aspects (质量, 物流, 价格, …) a review talks about, and how it feels.
+
+A review is cut into clauses (punctuation and contrast words such as 但是/不过/but), because one review
+often praises one aspect and blames another ("质量很好，但是物流太慢"). A clause names an aspect when it
+contains one of the lexicon terms (data/aspects.yaml); optionally, a clause that names none is given the
+aspect whose prototype embedding is nearest, above a similarity floor. The clause's sentiment is the
+shipped classifier's score of that clause alone.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel
+
+from marketpilot.analytics.reviews.sentiment import SentimentModel, load_model
+
+LEXICON_PATH = Path(__file__).parent / "data" / "aspects.yaml"
+# Clause boundaries: sentence punctuation, and contrast words that start a new opinion.
+_CLAUSE_SPLIT = re.compile(
+    r"[，。！？；,.!?;\n~～…]+|(?=但是|不过|可是|就是|只是)|\b(?=but\b|however\b|although\b)"
+)
+
+
+class Aspect(BaseModel):
+    key: str
+    zh_name: str
+    zh: str
+    en: str
+    prototype: str
+
+    def name(self, lang: str) -> str:
+        return self.zh_name if lang == "zh" else self.key
+
+    def pattern(self) -> str:
+        return f"(?:{self.zh})|\\b(?:{self.en})\\b"
+
+
+@lru_cache(maxsize=4)
+def load_aspects(path: Path = LEXICON_PATH) -> tuple[Aspect, ...]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return tuple(Aspect(key=key, **spec) for key, spec in raw.items())
+
+
+def split_clauses(reviews: pd.DataFrame) -> pd.DataFrame:
+    """review_id, clause — one row per non-trivial clause of each review's `text`."""
+    parts = reviews.text.fillna("").astype(str).str.split(_CLAUSE_SPLIT, regex=True)
+    clauses = pd.DataFrame({"review_id": reviews.review_id.to_numpy(), "clause": parts.to_numpy()})
+    clauses = clauses.explode("clause").dropna()
+    clauses["clause"] = clauses.clause.str.strip()
+    return clauses[clauses.clause.str.len() >= 2].reset_index(drop=True)
+
+
+def aspect_mentions(
+    reviews: pd.DataFrame,
+    *,
+    model: SentimentModel | None = None,
+    use_embeddings: bool = False,
+    min_similarity: float = 0.86,
+) -> pd.DataFrame:
+    """review_id, aspect, clause, p_pos, label, via ('lexicon' | 'embedding') — one row per mention.
+
+    `reviews` needs review_id and text. Each clause is scored once, whatever its number of aspects.
+    """
+    aspects = load_aspects()
+    clauses = split_clauses(reviews)
+    if clauses.empty:
+        return pd.DataFrame(columns=["review_id", "aspect", "clause", "p_pos", "label", "via"])
+    clauses["p_pos"], _ = (model or load_model()).positive_proba(clauses.clause.tolist())
+    lowered = clauses.clause.str.lower()
+    found = []
+    for aspect in aspects:
+        hit = lowered.str.contains(aspect.pattern(), regex=True)
+        found.append(clauses[hit].assign(aspect=aspect.key, via="lexicon"))
+    mentions = pd.concat(found, ignore_index=True)
+    if use_embeddings:
+        unmatched = clauses[
+            ~clauses.index.isin(mentions.index.unique()) & ~clauses.clause.isin(mentions.clause)
+        ]
+        mentions = pd.concat(
+            [mentions, _nearest_aspect(unmatched, aspects, min_similarity)], ignore_index=True
+        )
+    mentions["label"] = np.where(mentions.p_pos >= 0.5, "pos", "neg")
+    return mentions[["review_id", "aspect", "clause", "p_pos", "label", "via"]]
+
+
+def _nearest_aspect(clauses: pd.DataFrame, aspects: tuple[Aspect, ...], floor: float) -> pd.DataFrame:
+    """Clauses that name no lexicon term, assigned to the nearest aspect prototype when close enough."""
+    from marketpilot.embed import embed
+
+    if clauses.empty:
+        return clauses.assign(aspect=pd.Series(dtype=str), via=pd.Series(dtype=str))
+    prototypes = embed([a.prototype for a in aspects], kind="query")
+    vectors = embed(clauses.clause.tolist(), kind="query")
+    similarity = vectors @ prototypes.T
+    best = similarity.argmax(axis=1)
+    keep = similarity[np.arange(len(best)), best] >= floor
+    keys = np.array([a.key for a in aspects])
+    return clauses[keep].assign(aspect=keys[best[keep]], via="embedding")
+
+
+class AspectStat(BaseModel):
+    """How often one aspect is mentioned in a group of reviews, and how it is judged."""
+
+    aspect: str
+    name: str
+    mentions: int
+    positive: int
+    negative: int
+    share_positive: float
+    praise_examples: list[str]
+    complaint_examples: list[str]
+
+
+def summarise_aspects(mentions: pd.DataFrame, lang: str = "zh", examples: int = 3) -> list[AspectStat]:
+    """One AspectStat per mentioned aspect, most-mentioned first; examples are the most confident clauses."""
+    by_key = {a.key: a for a in load_aspects()}
+    stats = []
+    counts = mentions.groupby("aspect").label.value_counts().unstack(fill_value=0)
+    for key, row in counts.iterrows():
+        pos, neg = int(row.get("pos", 0)), int(row.get("neg", 0))
+        mine = mentions[mentions.aspect == key].drop_duplicates("clause")
+        praise = mine[mine.label == "pos"].nlargest(examples, "p_pos").clause.tolist()
+        complaints = mine[mine.label == "neg"].nsmallest(examples, "p_pos").clause.tolist()
+        stats.append(
+            AspectStat(
+                aspect=str(key),
+                name=by_key[str(key)].name(lang),
+                mentions=pos + neg,
+                positive=pos,
+                negative=neg,
+                share_positive=round(pos / (pos + neg), 4),
+                praise_examples=praise,
+                complaint_examples=complaints,
+            )
+        )
+    return sorted(stats, key=lambda s: -s.mentions)
+
+
+def aspect_table(mentions: pd.DataFrame, reviews: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Counts per group (a `reviews` column such as product_id or category) × aspect × label."""
+    joined = mentions.merge(reviews[["review_id", by]], on="review_id")
+    return joined.groupby([by, "aspect", "label"]).size().unstack("label", fill_value=0).reset_index()

@@ -1,0 +1,70 @@
+"""Score a file of reviews (CSV in UTF-8 or GBK, Parquet): one label and probability per row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from marketpilot.analytics.reviews.sentiment import load_model
+from marketpilot.errors import UserError, ValidationFailed
+
+_GOLD = {"1": 1, "0": 0, "pos": 1, "neg": 0, "positive": 1, "negative": 0, "正面": 1, "负面": 0}
+
+
+def read_reviews_file(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.suffix.lower() == ".parquet":
+        return pq.read_table(path).to_pandas()
+    from marketpilot.data.readers import read_csv
+
+    table, _ = read_csv(path)
+    return table.to_pandas()
+
+
+def gold_labels(values: pd.Series, source: str, column: str) -> np.ndarray:
+    """1/0 from 1/0, pos/neg, positive/negative, 正面/负面 (case-insensitive); names the bad rows."""
+    text = values.astype(str).str.strip().str.lower().str.replace(r"\.0$", "", regex=True)
+    mapped = text.map(_GOLD)
+    bad = np.flatnonzero(mapped.isna().to_numpy())
+    if bad.size:
+        problems = [
+            f"row {i + 2}, column {column!r}: {values.iloc[i]!r} is not a sentiment label" for i in bad
+        ]
+        raise ValidationFailed(
+            problems, source=source, hint="use 1/0, pos/neg, positive/negative or 正面/负面"
+        )
+    return mapped.to_numpy(dtype=np.int64)
+
+
+def score_file(
+    path: Path, text_col: str, *, lang: str = "auto", label_col: str | None = None, out: Path | None = None
+) -> tuple[pd.DataFrame, dict[str, object]]:
+    """(rows with label/probability added, summary {"rows","pos","neg"[, "accuracy"]}); writes `out`."""
+    df = read_reviews_file(path)
+    for col in (text_col, label_col):
+        if col is not None and col not in df.columns:
+            raise UserError(
+                f"{path}: no column {col!r}", hint=f"columns are: {', '.join(map(str, df.columns))}"
+            )
+    gold = gold_labels(df[label_col], str(path), label_col) if label_col else None
+    scored = load_model().predict(df[text_col].fillna("").astype(str).tolist(), lang=lang)
+    df = df.assign(label=scored.label.to_numpy(), probability=scored.probability.to_numpy())
+    summary: dict[str, object] = {
+        "rows": len(df),
+        "pos": int((df.label == "pos").sum()),
+        "neg": int((df.label == "neg").sum()),
+    }
+    if gold is not None:
+        summary["accuracy"] = round(float(np.mean((df.label == "pos").to_numpy() == (gold == 1))), 4)
+    if out is not None:
+        tmp = out.with_name(out.name + ".tmp")
+        if out.suffix.lower() == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False, encoding="utf-8")
+        tmp.replace(out)
+    return df, summary

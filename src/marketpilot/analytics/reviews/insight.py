@@ -1,0 +1,198 @@
+"""Review insight for one product or category: sentiment, aspects, keywords, complaint clusters and an
+LLM-written list of needs and pain points in which every claim cites the reviews it rests on.
+
+Review text is untrusted: personal data is masked before anything else sees it (so no output and no
+prompt can carry it), and reviews reach the model only inside <data> delimiters with short ids. A claim
+that cites no id, or an id that was not in the prompt, is dropped — the model cannot launder an
+invented statement into the report.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from marketpilot.analytics.reviews.aspects import AspectStat, aspect_mentions, summarise_aspects
+from marketpilot.analytics.reviews.keywords import ComplaintCluster, cluster_complaints, keywords
+from marketpilot.analytics.reviews.sentiment import detect_language, load_model
+from marketpilot.config import Settings
+from marketpilot.errors import UserError
+from marketpilot.privacy.pii import mask_pii
+
+Lang = Literal["zh", "en"]
+
+
+class Claim(BaseModel):
+    text: str = Field(description="one sentence")
+    cited_ids: list[str] = Field(description="ids of the reviews that support the claim, e.g. ['r3', 'r7']")
+
+
+class InsightDraft(BaseModel):
+    """What the model is asked to return."""
+
+    needs: list[Claim]
+    pain_points: list[Claim]
+
+
+class ReviewInsight(BaseModel):
+    scope: str
+    lang: Lang
+    n_reviews: int
+    positive: int
+    negative: int
+    share_positive: float
+    aspects: list[AspectStat]
+    selling_points: list[str] = Field(description="praised aspects, most praised first (for copywriting)")
+    keywords: list[str]
+    complaint_clusters: list[ComplaintCluster]
+    needs: list[Claim]
+    pain_points: list[Claim]
+    dropped_claims: int = Field(description="LLM claims dropped for missing or unknown citations")
+    llm_model: str | None = None
+
+
+def mask_reviews(reviews: pd.DataFrame) -> pd.DataFrame:
+    return reviews.assign(text=[mask_pii(t) for t in reviews.text.fillna("").astype(str)])
+
+
+def verify_claims(claims: list[Claim], id_map: dict[str, str]) -> tuple[list[Claim], int]:
+    """Keep claims whose citations are all known; map short prompt ids back to review ids."""
+    kept, dropped = [], 0
+    for claim in claims:
+        cited = [c.strip() for c in claim.cited_ids]
+        if not cited or any(c not in id_map for c in cited) or not claim.text.strip():
+            dropped += 1
+            continue
+        kept.append(
+            Claim(text=mask_pii(claim.text.strip()), cited_ids=[id_map[c] for c in dict.fromkeys(cited)])
+        )
+    return kept, dropped
+
+
+def pick_for_llm(reviews: pd.DataFrame, p_pos: np.ndarray, limit: int) -> pd.DataFrame:
+    """The most clearly negative and most clearly positive reviews, half each (short ones cost less)."""
+    ranked = reviews.assign(p_pos=p_pos).sort_values("p_pos", kind="stable")
+    half = max(1, limit // 2)
+    return pd.concat([ranked.head(half), ranked.tail(limit - half)]).drop_duplicates("review_id")
+
+
+def summarise_needs(
+    reviews: pd.DataFrame,
+    p_pos: np.ndarray,
+    *,
+    settings: Settings,
+    lang: Lang,
+    scope: str,
+    max_reviews: int = 30,
+    max_claims: int = 5,
+    max_chars: int = 160,
+) -> tuple[list[Claim], list[Claim], int, str]:
+    """(needs, pain_points, dropped, model) from the LLM; `reviews` must already be PII-masked."""
+    from marketpilot.llm import get_client, load_prompt
+
+    chosen = pick_for_llm(reviews, p_pos, max_reviews)
+    short_ids = [f"r{i + 1}" for i in range(len(chosen))]
+    id_map = dict(zip(short_ids, chosen.review_id.astype(str), strict=True))
+    items = [{"id": s, "text": t[:max_chars]} for s, t in zip(short_ids, chosen.text, strict=True)]
+    prompt = load_prompt("review_insight", lang)
+    messages = prompt.render(reviews=items, scope=scope, max_claims=max_claims)
+    completion = get_client(settings).complete(
+        messages, schema=InsightDraft, temperature=0.2, max_tokens=700, seed=0, prompt=prompt.ref
+    )
+    draft: InsightDraft = completion.parsed
+    needs, dropped_needs = verify_claims(draft.needs[:max_claims], id_map)
+    pains, dropped_pains = verify_claims(draft.pain_points[:max_claims], id_map)
+    return needs, pains, dropped_needs + dropped_pains, completion.model
+
+
+def analyse_reviews(
+    reviews: pd.DataFrame,
+    *,
+    scope: str,
+    lang: Lang | None = None,
+    settings: Settings | None = None,
+    use_llm: bool = True,
+    use_clusters: bool = True,
+    max_complaints: int = 120,
+) -> ReviewInsight:
+    """Insight over `reviews` (columns review_id, text). `settings` is needed for the LLM summary."""
+    missing = {"review_id", "text"} - set(reviews.columns)
+    if missing:
+        raise UserError(f"reviews lack column(s) {sorted(missing)}")
+    if reviews.empty:
+        raise UserError(f"no reviews for {scope}", hint="load reviews first: marketpilot load …")
+    reviews = mask_reviews(reviews.assign(review_id=reviews.review_id.astype(str)))
+    texts = reviews.text.tolist()
+    if lang is None:
+        lang = "zh" if (detect_language(texts) == "zh").mean() >= 0.5 else "en"
+    p_pos, _ = load_model().positive_proba(texts)
+    positive = int((p_pos >= 0.5).sum())
+    stats = summarise_aspects(aspect_mentions(reviews), lang)
+    praised = sorted((s for s in stats if s.positive > s.negative), key=lambda s: -s.positive)
+    clusters: list[ComplaintCluster] = []
+    if use_clusters:
+        worst = np.argsort(p_pos, kind="stable")[: min(max_complaints, len(texts) - positive)]
+        clusters = cluster_complaints(reviews.review_id.iloc[worst].tolist(), [texts[i] for i in worst], lang)
+    needs: list[Claim] = []
+    pains: list[Claim] = []
+    dropped, model = 0, None
+    if use_llm:
+        if settings is None:
+            raise UserError("the LLM summary needs settings", hint="pass settings=get_settings(home)")
+        needs, pains, dropped, model = summarise_needs(
+            reviews, p_pos, settings=settings, lang=lang, scope=scope
+        )
+    return ReviewInsight(
+        scope=scope,
+        lang=lang,
+        n_reviews=len(reviews),
+        positive=positive,
+        negative=len(reviews) - positive,
+        share_positive=round(positive / len(reviews), 4),
+        aspects=stats,
+        selling_points=[s.name for s in praised],
+        keywords=keywords(texts, lang),
+        complaint_clusters=clusters,
+        needs=needs,
+        pain_points=pains,
+        dropped_claims=dropped,
+        llm_model=model,
+    )
+
+
+def load_reviews(settings: Settings, product: str | None = None, category: str | None = None) -> pd.DataFrame:
+    """review_id, product_id, text, rating, category from the store, filtered to one product or category."""
+    from marketpilot.data import Store
+
+    if product and category:
+        raise UserError("give --product or --category, not both")
+    where, params = "", []
+    if product:
+        where, params = "WHERE r.product_id = ?", [product]
+    elif category:
+        where, params = "WHERE p.category = ?", [category]
+    sql = (
+        "SELECT r.review_id, r.product_id, r.text, r.rating, p.category "
+        f'FROM "reviews" r LEFT JOIN "products" p USING (product_id) {where} ORDER BY r.review_id'
+    )
+    with Store.open(settings) as store:
+        return store.query(sql, params)
+
+
+def review_insight(
+    settings: Settings,
+    product: str | None = None,
+    category: str | None = None,
+    *,
+    lang: Lang | None = None,
+    use_llm: bool = True,
+) -> ReviewInsight:
+    """Insight for one product, one category, or (neither given) every review in the store."""
+    reviews = load_reviews(settings, product, category)
+    scope = f"product {product}" if product else f"category {category}" if category else "all products"
+    if lang == "zh":
+        scope = f"商品 {product}" if product else f"类目 {category}" if category else "全部商品"
+    return analyse_reviews(reviews, scope=scope, lang=lang, settings=settings, use_llm=use_llm)

@@ -1,0 +1,141 @@
+"""Render a ReviewInsight as Markdown and HTML (with an aspect bar chart) under home/reports/reviews/."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from marketpilot.analytics.reviews.insight import Claim, ReviewInsight
+from marketpilot.config import Settings
+
+_LABELS = {
+    "zh": {
+        "title": "评价洞察",
+        "sent": "情感",
+        "aspects": "维度",
+        "kw": "关键词",
+        "clusters": "相似抱怨",
+        "needs": "需求",
+        "pains": "痛点",
+        "sell": "卖点",
+        "pos": "好评",
+        "neg": "差评",
+        "ex": "例",
+    },
+    "en": {
+        "title": "Review insight",
+        "sent": "Sentiment",
+        "aspects": "Aspects",
+        "kw": "Keywords",
+        "clusters": "Similar complaints",
+        "needs": "Needs",
+        "pains": "Pain points",
+        "sell": "Selling points",
+        "pos": "positive",
+        "neg": "negative",
+        "ex": "e.g.",
+    },
+}
+
+
+def _claims(claims: list[Claim]) -> list[str]:
+    return [f"- {c.text} (reviews: {', '.join(c.cited_ids)})" for c in claims] or ["- —"]
+
+
+def to_markdown(insight: ReviewInsight) -> str:
+    t = _LABELS[insight.lang]
+    lines = [
+        f"# {t['title']}: {insight.scope}",
+        "",
+        f"**{t['sent']}**: {insight.n_reviews} · {t['pos']} {insight.positive}"
+        f" · {t['neg']} {insight.negative} ({insight.share_positive:.0%} {t['pos']})",
+        "",
+        f"**{t['sell']}**: {', '.join(insight.selling_points) or '—'}",
+        "",
+        f"## {t['aspects']}",
+        "",
+        f"| {t['aspects']} | n | {t['pos']} | {t['neg']} | {t['ex']} |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for s in insight.aspects:
+        example = (s.complaint_examples or s.praise_examples or [""])[0].replace("|", "/")
+        lines.append(f"| {s.name} | {s.mentions} | {s.positive} | {s.negative} | {example} |")
+    lines += ["", f"## {t['kw']}", "", ", ".join(insight.keywords), "", f"## {t['clusters']}", ""]
+    for c in insight.complaint_clusters:
+        lines.append(f"- **{' / '.join(c.keywords)}** ({c.size}): {c.examples[0] if c.examples else ''}")
+    lines += [
+        "",
+        f"## {t['needs']}",
+        "",
+        *_claims(insight.needs),
+        "",
+        f"## {t['pains']}",
+        "",
+        *_claims(insight.pain_points),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def aspect_chart(insight: ReviewInsight, path: Path) -> Path:
+    """Stacked horizontal bars of positive/negative mentions per aspect (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _use_cjk_font()
+    names = [s.name for s in insight.aspects][::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.45 * max(3, len(names)) + 1))
+    pos = [s.positive for s in insight.aspects][::-1]
+    neg = [s.negative for s in insight.aspects][::-1]
+    ax.barh(names, pos, color="#3a9d5d", label=_LABELS[insight.lang]["pos"])
+    ax.barh(names, neg, left=pos, color="#d9534f", label=_LABELS[insight.lang]["neg"])
+    ax.legend(loc="lower right")
+    ax.set_title(insight.scope)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _use_cjk_font() -> None:
+    """Use the bundled Noto Sans CJK font when installed, so Chinese labels are not tofu."""
+    from matplotlib import font_manager, rcParams
+
+    try:
+        import cvttf_notosanscjk_regular as cjk  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    for font in Path(cjk.__file__).parent.rglob("*.[ot]tf"):
+        font_manager.fontManager.addfont(str(font))
+        rcParams["font.family"] = font_manager.FontProperties(fname=str(font)).get_name()
+        return
+
+
+def to_html(insight: ReviewInsight, chart_name: str) -> str:
+    body = html.escape(to_markdown(insight))
+    body = re.sub(r"^# (.*)$", r"<h1>\1</h1>", body, flags=re.M)
+    body = re.sub(r"^## (.*)$", r"<h2>\1</h2>", body, flags=re.M)
+    body = re.sub(r"\*\*(.*?)\*\*", r"<b>\1</b>", body)
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        f"<title>{html.escape(insight.scope)}</title></head><body>"
+        f'<img src="{chart_name}" alt="aspects"><pre style="white-space:pre-wrap;font-family:sans-serif">'
+        f"{body}</pre></body></html>"
+    )
+
+
+def write_report(insight: ReviewInsight, settings: Settings) -> dict[str, Path]:
+    """Markdown, HTML and chart files under home/reports/reviews/<scope>.*; returns their paths."""
+    stem = re.sub(r"[^\w\u4e00-\u9fff-]+", "_", insight.scope).strip("_") or "reviews"
+    md = settings.path("reports", "reviews", f"{stem}.md")
+    chart = aspect_chart(insight, md.with_suffix(".png"))
+    page = md.with_suffix(".html")
+    for path, text in ((md, to_markdown(insight)), (page, to_html(insight, chart.name))):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return {"markdown": md, "html": page, "chart": chart}

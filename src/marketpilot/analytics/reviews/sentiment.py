@@ -1,0 +1,178 @@
+"""Sentence-level sentiment: a hashed n-gram logistic regression per language, shipped in the package.
+
+Hashing keeps the model a fixed-size weight vector (no vocabulary to ship) and makes scoring one sparse
+matrix-vector product, so millions of reviews score on a laptop CPU. Chinese uses character 1–3-grams
+(no segmentation needed, robust to typos and slang); English uses word 1–2-grams so "not good" is a
+feature of its own. `python -m marketpilot.analytics.reviews.train` rebuilds the shipped weights.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from marketpilot.errors import NotFittedError, UserError
+
+Lang = Literal["zh", "en"]
+MODEL_PATH = Path(__file__).with_name("sentiment_model.npz")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_SPACES = re.compile(r"\s+")
+
+
+def detect_language(texts: Sequence[str]) -> np.ndarray:
+    """'zh' where a text has any CJK ideograph, else 'en' (Chinese reviews mix in Latin model names)."""
+    return np.array(["zh" if _CJK.search(t) else "en" for t in texts], dtype=object)
+
+
+def _clean(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def make_vectorizer(lang: Lang, n_features: int) -> HashingVectorizer:
+    common = dict(
+        n_features=n_features,
+        binary=True,
+        norm="l2",
+        alternate_sign=False,
+        lowercase=True,
+        preprocessor=_clean,
+        dtype=np.float32,
+    )
+    if lang == "zh":
+        return HashingVectorizer(analyzer="char", ngram_range=(1, 3), **common)
+    return HashingVectorizer(
+        analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w[\w']*\b|[!?]", **common
+    )
+
+
+class NgramSentiment(BaseEstimator, ClassifierMixin):
+    """Logistic regression on hashed n-grams; `predict_proba(texts)[:, 1]` is P(positive)."""
+
+    def __init__(
+        self,
+        lang: Lang = "zh",
+        n_features: int = 2**20,
+        C: float = 1.0,
+        class_weight: str | None = "balanced",
+    ) -> None:
+        self.lang = lang
+        self.n_features = n_features
+        self.C = C
+        self.class_weight = class_weight
+
+    def fit(self, texts: Sequence[str], y: Sequence[int]) -> NgramSentiment:
+        labels = np.asarray(y, dtype=np.int64)
+        if set(np.unique(labels)) - {0, 1}:
+            raise UserError("sentiment labels must be 0 (negative) or 1 (positive)")
+        features = make_vectorizer(self.lang, self.n_features).transform(list(texts))
+        model = LogisticRegression(
+            C=self.C, class_weight=self.class_weight, max_iter=3000, solver="liblinear", random_state=0
+        )
+        model.fit(features, labels)
+        self.coef_ = model.coef_.ravel().astype(np.float32)
+        self.intercept_ = float(model.intercept_[0])
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("NgramSentiment is not fitted; call fit() or load the shipped model")
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        self._check()
+        features: sparse.csr_matrix = make_vectorizer(self.lang, self.n_features).transform(list(texts))
+        return features @ self.coef_ + self.intercept_
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        pos = 1.0 / (1.0 + np.exp(-self.decision_function(texts)))
+        return np.column_stack([1.0 - pos, pos])
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        return (self.decision_function(texts) > 0).astype(np.int64)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Only the non-zero weights, as float16: the shipped file stays a few MB."""
+        self._check()
+        nz = np.flatnonzero(np.abs(self.coef_) > 1e-4).astype(np.int32)
+        return {
+            f"{self.lang}_index": nz,
+            f"{self.lang}_weight": self.coef_[nz].astype(np.float16),
+            f"{self.lang}_meta": np.array([self.n_features, self.intercept_, self.C], dtype=np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, lang: Lang, arrays: dict[str, np.ndarray]) -> NgramSentiment:
+        n_features, intercept, c = arrays[f"{lang}_meta"]
+        model = cls(lang=lang, n_features=int(n_features), C=float(c))
+        coef = np.zeros(int(n_features), dtype=np.float32)
+        coef[arrays[f"{lang}_index"]] = arrays[f"{lang}_weight"].astype(np.float32)
+        model.coef_, model.intercept_, model.classes_ = coef, float(intercept), np.array([0, 1])
+        return model
+
+
+class SentimentModel:
+    """One `NgramSentiment` per language; routes each text by `detect_language` unless told."""
+
+    def __init__(self, models: dict[str, NgramSentiment]) -> None:
+        self.models = models
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> SentimentModel:
+        if not path.exists():
+            raise UserError(
+                f"sentiment model not found: {path}",
+                hint="python -m marketpilot.analytics.reviews.train",
+            )
+        with np.load(path) as data:
+            arrays = {key: data[key] for key in data.files}
+        return cls({lang: NgramSentiment.from_arrays(lang, arrays) for lang in ("zh", "en")})
+
+    def save(self, path: Path = MODEL_PATH) -> None:
+        arrays: dict[str, np.ndarray] = {}
+        for model in self.models.values():
+            arrays.update(model.to_arrays())
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+
+    def positive_proba(self, texts: Sequence[str], lang: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+        """(P(positive), language) per text."""
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        langs = detect_language(texts) if lang == "auto" else np.full(len(texts), lang, dtype=object)
+        proba = np.full(len(texts), 0.5)
+        for code, model in self.models.items():
+            rows = np.flatnonzero(langs == code)
+            if rows.size:
+                proba[rows] = model.predict_proba([texts[i] for i in rows])[:, 1]
+        return proba, langs
+
+    def predict(self, texts: Sequence[str], lang: str = "auto") -> pd.DataFrame:
+        """label ('pos'/'neg'), probability (of that label), p_pos, lang — one row per text."""
+        if lang not in ("auto", "zh", "en"):
+            raise UserError(f"unknown language {lang!r}", hint="use auto, zh or en")
+        p_pos, langs = self.positive_proba(texts, lang)
+        positive = p_pos >= 0.5
+        return pd.DataFrame(
+            {
+                "label": np.where(positive, "pos", "neg"),
+                "probability": np.where(positive, p_pos, 1.0 - p_pos).round(4),
+                "p_pos": p_pos,
+                "lang": langs,
+            }
+        )
+
+
+@lru_cache(maxsize=1)
+def load_model() -> SentimentModel:
+    """The shipped model, loaded once per process."""
+    return SentimentModel.load()

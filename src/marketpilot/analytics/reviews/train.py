@@ -1,0 +1,61 @@
+"""Rebuild the shipped sentiment weights from the corpora in data/ (deterministic: same data, same file).
+
+    python -m marketpilot.analytics.reviews.train [--data DIR] [--out FILE]
+
+For each language, C is chosen on the `valid` split; the final model is fitted on `train` only, so the
+`test` split of every corpus stays unseen by the shipped model.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from marketpilot.analytics.reviews import corpora
+from marketpilot.analytics.reviews.sentiment import MODEL_PATH, NgramSentiment, SentimentModel
+
+C_GRID = (1.0, 3.0, 10.0, 30.0)
+
+
+def choose_c(lang: corpora.Lang, train_texts, train_y, valid_texts, valid_y) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(best C, its validation accuracy); ties go to the smaller C (more regularised)."""
+    scores = [
+        float(np.mean(NgramSentiment(lang, C=c).fit(train_texts, train_y).predict(valid_texts) == valid_y))
+        for c in C_GRID
+    ]
+    best = int(np.argmax(scores))
+    return C_GRID[best], scores[best]
+
+
+def train_language(lang: corpora.Lang, root: Path | None = None) -> tuple[NgramSentiment, dict[str, float]]:
+    df = corpora.load(lang, root)
+    train, valid = corpora.shipped_training(df)
+    c, valid_acc = choose_c(lang, train.text, train.label.to_numpy(), valid.text, valid.label.to_numpy())
+    model = NgramSentiment(lang, C=c).fit(train.text, train.label)
+    held = df[df.split == "test"]
+    test_acc = float(np.mean(model.predict(held.text) == held.label.to_numpy()))
+    return model, {
+        "C": c,
+        "valid_accuracy": valid_acc,
+        "heldout_accuracy": test_acc,
+        "train_rows": len(train),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="folder holding reviews_zh/ and reviews_en/")
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    args = parser.parse_args(argv)
+    models = {}
+    for lang in ("zh", "en"):
+        models[lang], report = train_language(lang, args.data)
+        print(lang, " ".join(f"{k}={v:.4g}" for k, v in report.items()))
+    SentimentModel(models).save(args.out)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

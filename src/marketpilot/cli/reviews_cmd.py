@@ -1,0 +1,65 @@
+"""`marketpilot reviews …`: sentiment scoring of a file, and the review-insight report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+
+reviews_app = typer.Typer(help="Review insight: sentiment, aspects, needs and pain points (评价洞察).")
+app.add_typer(reviews_app, name="reviews")
+
+
+@reviews_app.command("sentiment")
+def sentiment(
+    input: Annotated[Path, typer.Option("--input", help="CSV (UTF-8/GBK) or Parquet file of reviews.")],
+    text_col: Annotated[str, typer.Option("--text-col", help="Column holding the review text.")],
+    lang: Annotated[str, typer.Option("--lang", help="auto, zh or en.")] = "auto",
+    label_col: Annotated[
+        str | None, typer.Option("--label-col", help="Gold labels (1/0, pos/neg, 正面/负面): adds accuracy.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write rows with label and probability here.")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Label each review pos/neg with a probability (the shipped n-gram model)."""
+    from marketpilot.analytics.reviews.batch import score_file
+
+    _, summary = score_file(input, text_col, lang=lang, label_col=label_col, out=out)
+    if json_out:
+        print_json(summary)
+    else:
+        console.print(" ".join(f"{k}={v}" for k, v in summary.items()) + (f" → {out}" if out else ""))
+
+
+@reviews_app.command("insight")
+def insight(
+    product: Annotated[str | None, typer.Option("--product", help="One product id.")] = None,
+    category: Annotated[str | None, typer.Option("--category", help="One category (类目).")] = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="zh or en (default: the reviews' language).")
+    ] = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="Skip the LLM needs/pain-points summary.")] = False,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Aspects, keywords, complaint clusters and cited needs/pain points → HTML + Markdown report."""
+    from marketpilot.analytics.reviews.insight import review_insight
+    from marketpilot.analytics.reviews.report import write_report
+    from marketpilot.errors import UserError
+
+    if lang not in (None, "zh", "en"):
+        raise UserError(f"--lang must be zh or en, not {lang!r}")
+    settings = settings_for(home)
+    result = review_insight(settings, product, category, lang=lang, use_llm=not no_llm)  # type: ignore[arg-type]
+    paths = write_report(result, settings)
+    if json_out:
+        print_json({"insight": result.model_dump(), "files": {k: str(v) for k, v in paths.items()}})
+    else:
+        console.print(f"{result.scope}: {result.n_reviews} reviews, {result.share_positive:.0%} positive")
+        for kind, path in paths.items():
+            console.print(f"  {kind}: {path}")
