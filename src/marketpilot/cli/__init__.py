@@ -12,6 +12,7 @@ from marketpilot.cli import copy_cmd  # noqa: F401  (registers copy generate|che
 from marketpilot.cli import recommend_cmd  # noqa: F401  (registers recommend evaluate/fit/for/similar)
 from marketpilot.cli import sample_cmd  # noqa: F401  (registers sample generate)
 from marketpilot.cli import campaign_cmd  # noqa: F401  (registers campaign …, track ingest|serve)
+from marketpilot.cli import reviews_cmd  # noqa: F401  (registers reviews sentiment|insight)
 
 
 def main() -> None:
