@@ -91,7 +91,7 @@ def test_copy_eval_with_the_embedded_model(adgen, home, tmp_path):
     assert generated["bleu4"] > 0 and generated["rouge_l"] > 5
     assert generated["attribute_coverage"] > 0.3
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 5 and all(len(r["generated"]) > 20 for r in rows)
+    assert len(rows) == 5 and all(len(r["generated"]) >= 10 for r in rows)
 
 
 @pytest.mark.slow
