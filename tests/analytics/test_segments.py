@@ -167,7 +167,7 @@ def test_segment_cli_json(shop_settings: Settings) -> None:
 
 @pytest.mark.slow
 def test_real_model_writes_chinese_personas_whose_numbers_match_the_stats(shop_settings: Settings) -> None:
-    result = run_segmentation(shop_settings, k=3, lang="zh", report=False, max_attempts=2)
+    result = run_segmentation(shop_settings, k=2, lang="zh", report=False, max_attempts=2)
     for profile in result.segments:
         persona = profile.persona
         print(persona.source, persona.attempts, persona.name, persona.description, persona.rejected)
