@@ -24,12 +24,15 @@ def sentiment(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write rows with label and probability here.")
     ] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="fast (n-gram, >5k/s) or accurate (+ e5 embeddings, ~15/s).")
+    ] = "fast",
     json_out: JsonOption = False,
 ) -> None:
-    """Label each review pos/neg with a probability (the shipped n-gram model)."""
+    """Label each review pos/neg with a probability (the shipped model)."""
     from marketpilot.analytics.reviews.batch import score_file
 
-    _, summary = score_file(input, text_col, lang=lang, label_col=label_col, out=out)
+    _, summary = score_file(input, text_col, lang=lang, label_col=label_col, out=out, mode=mode)
     if json_out:
         print_json(summary)
     else:

@@ -41,7 +41,13 @@ def gold_labels(values: pd.Series, source: str, column: str) -> np.ndarray:
 
 
 def score_file(
-    path: Path, text_col: str, *, lang: str = "auto", label_col: str | None = None, out: Path | None = None
+    path: Path,
+    text_col: str,
+    *,
+    lang: str = "auto",
+    label_col: str | None = None,
+    out: Path | None = None,
+    mode: str = "fast",
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     """(rows with label/probability added, summary {"rows","pos","neg"[, "accuracy"]}); writes `out`."""
     df = read_reviews_file(path)
@@ -51,7 +57,7 @@ def score_file(
                 f"{path}: no column {col!r}", hint=f"columns are: {', '.join(map(str, df.columns))}"
             )
     gold = gold_labels(df[label_col], str(path), label_col) if label_col else None
-    scored = load_model().predict(df[text_col].fillna("").astype(str).tolist(), lang=lang)
+    scored = load_model().predict(df[text_col].fillna("").astype(str).tolist(), lang=lang, mode=mode)
     df = df.assign(label=scored.label.to_numpy(), probability=scored.probability.to_numpy())
     summary: dict[str, object] = {
         "rows": len(df),

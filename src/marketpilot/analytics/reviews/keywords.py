@@ -14,7 +14,35 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 # Words every review uses: they carry no information about this product.
 _ZH_STOP = set(
-    ["东西", "商品", "宝贝", "感觉", "觉得", "还是", "就是", "一个", "没有", "非常", "真的", "可以", "这个", "比较", "有点", "买", "的", "了", "很", "也", "都", "还", "我", "是", "不", "在", "就"]  # noqa: E501
+    [
+        "东西",
+        "商品",
+        "宝贝",
+        "感觉",
+        "觉得",
+        "还是",
+        "就是",
+        "一个",
+        "没有",
+        "非常",
+        "真的",
+        "可以",
+        "这个",
+        "比较",
+        "有点",
+        "买",
+        "的",
+        "了",
+        "很",
+        "也",
+        "都",
+        "还",
+        "我",
+        "是",
+        "不",
+        "在",
+        "就",
+    ]
 )
 _EN_TOKEN = re.compile(r"[a-z][a-z']+")
 _EN_STOP = set(ENGLISH_STOP_WORDS) | {

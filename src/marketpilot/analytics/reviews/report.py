@@ -102,16 +102,13 @@ def aspect_chart(insight: ReviewInsight, path: Path) -> Path:
 
 
 def _use_cjk_font() -> None:
-    """Use the bundled Noto Sans CJK font when installed, so Chinese labels are not tofu."""
-    from matplotlib import font_manager, rcParams
+    """The bundled Noto Sans CJK font, so Chinese labels are not tofu; the default font without it."""
+    from marketpilot.content.fonts import use_cjk_font_in_matplotlib
+    from marketpilot.errors import UserError
 
     try:
-        import cvttf_notosanscjk_regular as cjk  # type: ignore[import-not-found]
-    except ImportError:
-        return
-    for font in Path(cjk.__file__).parent.rglob("*.[ot]tf"):
-        font_manager.fontManager.addfont(str(font))
-        rcParams["font.family"] = font_manager.FontProperties(fname=str(font)).get_name()
+        use_cjk_font_in_matplotlib()
+    except UserError:  # the font package is missing
         return
 
 

@@ -1,0 +1,73 @@
+"""Review sentiment throughput: the shipped n-gram model on 100k real reviews, accurate mode (e5), the
+LLM pass with the configured (by default embedded) model, and aspect extraction.
+
+    .venv/bin/python bench/reviews_bench.py [--rows 100000] [--llm-sample 8] [--embed-sample 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import pandas as pd
+
+from marketpilot.analytics.reviews import aspect_mentions, corpora, load_model
+from marketpilot.analytics.reviews.llm_pass import refine_with_llm
+from marketpilot.config import get_settings
+
+
+def _real_reviews(rows: int) -> list[str]:
+    """`rows` real reviews (80% Chinese, 20% English), cycling the bundled corpora."""
+    zh = corpora.load_zh().text.to_numpy()
+    en = corpora.load_en().text.to_numpy()
+    n_zh = int(rows * 0.8)
+    return np.concatenate([np.resize(zh, n_zh), np.resize(en, rows - n_zh)]).tolist()
+
+
+def _rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f} reviews/s ({n:,} in {seconds:.2f} s)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--llm-sample", type=int, default=8)
+    parser.add_argument("--embed-sample", type=int, default=200)
+    args = parser.parse_args()
+    print(f"cpus: {os.cpu_count()}")
+    texts = _real_reviews(args.rows)
+    model = load_model()
+    model.predict(texts[:1000])  # warm-up: imports, first allocation
+    start = time.perf_counter()
+    out = model.predict(texts)
+    print(
+        "sentiment fast (n-gram):",
+        _rate(len(texts), time.perf_counter() - start),
+        f"pos share {np.mean(out.label == 'pos'):.2f}",
+    )
+
+    sample = texts[: args.embed_sample]
+    start = time.perf_counter()
+    model.predict(sample, mode="accurate")
+    print("sentiment accurate (n-gram + e5, uncached):", _rate(len(sample), time.perf_counter() - start))
+
+    frame = pd.DataFrame({"review_id": [str(i) for i in range(20_000)], "text": texts[:20_000]})
+    start = time.perf_counter()
+    mentions = aspect_mentions(frame)
+    print("aspects (lexicon):", _rate(len(frame), time.perf_counter() - start), f"{len(mentions):,} mentions")
+
+    if args.llm_sample:
+        settings = get_settings()
+        p_pos, langs = model.positive_proba(texts[:5000])
+        unsure = np.flatnonzero(np.abs(p_pos - 0.5) < 0.15)[: args.llm_sample]
+        start = time.perf_counter()
+        _, decided = refine_with_llm([texts[i] for i in unsure], p_pos[unsure], langs[unsure], settings)
+        elapsed = time.perf_counter() - start
+        print(f"LLM pass ({settings.llm_provider}):", _rate(len(unsure), elapsed), f"{len(decided)} decided")
+        print(f"uncertain share (|p-0.5|<0.15) on these reviews: {np.mean(np.abs(p_pos - 0.5) < 0.15):.1%}")
+
+
+if __name__ == "__main__":
+    main()
