@@ -33,6 +33,7 @@ def gbk_csv(shop_events: pd.DataFrame, tmp_path_factory) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_evaluate_json_on_gbk_csv_with_epoch_times(gbk_csv):
     args = ["recommend", "evaluate", "--interactions", gbk_csv, "--user-col", "用户", "--item-col", "商品"]
     args += ["--time-col", "时间", "--event-col", "行为", "--event-weights", "浏览=1,加购=3,购买=5"]
