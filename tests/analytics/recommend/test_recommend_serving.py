@@ -85,3 +85,15 @@ def test_for_and_similar_commands(served):
     assert len(similar) == 5 and product not in {r["product_id"] for r in similar}
     result = CliRunner().invoke(app, ["recommend", "for", "someone-new", "--k", "3", "--json", *home])
     assert result.exit_code == 0 and len(json.loads(result.stdout)) == 3
+
+
+@pytest.mark.slow
+def test_fit_command_rewrites_the_table_and_reports_reasons(served):
+    settings, table, _, _ = served
+    result = CliRunner().invoke(app, ["recommend", "fit", "--k", "5", "--json", "--home", str(settings.home)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["customers"] == table["customer_id"].nunique()
+    assert summary["rows"] == 5 * summary["customers"]
+    assert set(summary["reasons"]) <= set(REASONS)
+    assert len(pd.read_parquet(summary["path"])) == summary["rows"]
