@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from llm_server import json_reply
 from marketpilot.cli.app import app
 from marketpilot.content.briefs import Brief
-from marketpilot.content.generate import generate_variants, report
+from marketpilot.content.generate import Variant, generate_variants, report
 from marketpilot.content.slots import CustomerSlots, render_batch, render_message
 from marketpilot.data import Store
 from marketpilot.embed import embed
@@ -117,16 +117,12 @@ def test_visible_ai_label_added_where_the_channel_requires_it(llm_settings, llm_
 
 def test_slots_filled_at_render_time_and_fallback_for_opt_out():
     brief = coat()
-    (variant,) = (
-        generate_variants.__globals__["Variant"].model_validate(
-            {
-                "text": "{name}，你看过的{last_category}有新款：{rec_items}",
-                "angle": "benefit",
-                "brief_key": brief.key,
-                "channel": "sms",
-                "language": "zh",
-            }
-        ),
+    variant = Variant(
+        text="{name}，你看过的{last_category}有新款：{rec_items}",
+        angle="benefit",
+        brief_key=brief.key,
+        channel="sms",
+        language="zh",
     )
     alice = CustomerSlots(name="王小明", last_category="大衣", rec_items=["羊毛大衣", "羊绒围巾"])
     assert (

@@ -10,6 +10,7 @@ The same metrics on the human references are reported alongside as a yardstick.
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -227,8 +228,6 @@ def evaluate_advertisegen(
 ) -> AdGenReport:
     """Generate one copy per distinct input, write them to `out` (JSONL), and score them.
     `seconds` is generation time for the inputs generated in this call (`generated_now`)."""
-    import time
-
     all_items = load_advertisegen(path)
     items = all_items[:limit] if limit else all_items
     vocab = attribute_vocabulary(all_items)

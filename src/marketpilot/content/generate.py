@@ -378,14 +378,17 @@ def generate_variants(
     return [p.result for p in pendings]
 
 
-def _progress(callback: Callable[[int, int], None] | None, total: int):  # type: ignore[no-untyped-def]
+def _progress(
+    callback: Callable[[int, int], None] | None, total: int
+) -> Callable[[int, object], None] | None:
+    """Adapt `complete_many`'s per-result callback to a (done, total) progress callback."""
     if callback is None:
         return None
-    done = Counter[str]()
+    done = [0]
 
     def on_result(index: int, result: object) -> None:
-        done["n"] += 1
-        callback(done["n"], total)
+        done[0] += 1
+        callback(done[0], total)
 
     return on_result
 
