@@ -110,9 +110,10 @@ def test_near_duplicates_are_dropped_by_embedding_similarity(llm_settings, llm_s
 
 
 def test_visible_ai_label_added_where_the_channel_requires_it(llm_settings, llm_server):
-    llm_server.script(variants("羊毛大衣现价319元"))
+    llm_server.script(variants("羊毛大衣现价319元", angle="海报主打温暖"))
     (result,) = generate_variants([coat(channel="banner")], get_client(llm_settings), n=1, embedder=passage)
     assert result.variants[0].text == "羊毛大衣现价319元（AI生成）"
+    assert result.variants[0].angle == "benefit"  # the angle asked for, not the model's own wording
 
 
 def test_slots_filled_at_render_time_and_fallback_for_opt_out():

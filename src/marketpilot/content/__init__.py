@@ -1,8 +1,8 @@
 """Marketing copy: briefs, batch generation with guardrails, per-customer rendering, assets.
 
-    from marketpilot.content import Brief, generate_variants, render_message, check_copy
-    sets = generate_variants(briefs, client, n=5)          # one LLM call per brief
-    text = render_message(sets[0].variants[0], CustomerSlots(name="王小明"), shop_name="暖冬小铺")
+from marketpilot.content import Brief, generate_variants, render_message, check_copy
+sets = generate_variants(briefs, client, n=5)          # one LLM call per brief
+text = render_message(sets[0].variants[0], CustomerSlots(name="王小明"), shop_name="暖冬小铺")
 """
 
 from marketpilot.content.briefs import Audience, BrandVoice, Brief, Offer, ProductFacts, load_brief

@@ -291,14 +291,16 @@ class _Pending:
         self.failing: list[tuple[DraftVariant, list[Violation]]] = []
 
 
-def _review(pending: _Pending, completion: Completion, *, repaired: bool) -> None:
-    """Check each draft; passing ones are accepted, failing ones wait for repair."""
+def _review(pending: _Pending, completion: Completion, *, repaired: bool, angles: Sequence[str]) -> None:
+    """Check each draft; passing ones are accepted, failing ones wait for repair. Models often name
+    the angle in their own words; the angle asked for at that position is kept instead."""
     drafts: DraftSet = completion.parsed
     spec = CHANNEL_SPECS[pending.brief.channel]
     pending.failing = []
-    for draft in drafts.variants:
+    for i, draft in enumerate(drafts.variants):
         text = add_ai_label(clean_text(draft.text), pending.brief.language, spec)
-        draft = DraftVariant(angle=draft.angle, text=text)
+        angle = draft.angle if draft.angle in ANGLE_NAMES["en"] else angles[i % len(angles)]
+        draft = DraftVariant(angle=angle, text=text)
         if not clean_text(draft.text):
             pending.result.dropped.append(
                 DroppedVariant(text="", angle=draft.angle, reason="empty", detail="empty text")
@@ -342,7 +344,7 @@ def generate_variants(
         if isinstance(result, LLMError):
             pending.result.error = str(result)
             continue
-        _review(pending, result, repaired=False)
+        _review(pending, result, repaired=False, angles=angles_for(pending.brief, n))
 
     for _ in range(max_repairs):
         todo = [p for p in pendings if p.failing]
@@ -357,7 +359,7 @@ def generate_variants(
                 pending.failing = []
                 _drop_failing(pending, previous, f"repair call failed: {result}")
                 continue
-            _review(pending, result, repaired=True)
+            _review(pending, result, repaired=True, angles=[d.angle for d, _ in previous] or ["benefit"])
             # A repair reply with fewer variants than asked leaves the rest dropped as still failing.
             del previous[: len(result.parsed.variants)]
             _drop_failing(pending, previous, "no repaired version returned")
