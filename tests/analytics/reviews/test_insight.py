@@ -112,8 +112,10 @@ def test_injection_with_the_embedded_model(
     settings = get_settings(home)
     reviews = _with_extras(shop_reviews.groupby("rating").head(4))
     insight = analyse_reviews(reviews, scope="商品 P-NB-1", lang="zh", settings=settings, use_clusters=False)
-    dumped = insight.model_dump_json()
-    assert "HACKED" not in dumped and PHONE not in dumped
+    assert PHONE not in insight.model_dump_json()
+    # Keywords may contain "HACKED" (it is a word in a review); the LLM-written summary may not.
+    summary = " ".join(c.text for c in insight.needs + insight.pain_points)
+    assert "HACKED" not in summary.upper() and "系统提示" not in summary
     known = set(reviews.review_id)
     assert all(c.cited_ids and set(c.cited_ids) <= known for c in insight.needs + insight.pain_points)
-    print(insight.needs, insight.pain_points, insight.dropped_claims)
+    print(insight.keywords, insight.needs, insight.pain_points, insight.dropped_claims)
