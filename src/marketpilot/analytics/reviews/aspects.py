@@ -26,6 +26,8 @@ _CLAUSE_SPLIT = re.compile(
     r"[，。！？；,.!?;\n~～…]+|(?=但是|不过|可是|就是|只是)|\b(?=but\b|however\b|although\b)"
 )
 
+_LEADING_CONNECTIVE = re.compile(r"^\s*(?:但是|不过|可是|就是|只是|but\b|however\b|although\b)[\s,，]*", re.I)
+
 
 class Aspect(BaseModel):
     key: str
@@ -52,7 +54,9 @@ def split_clauses(reviews: pd.DataFrame) -> pd.DataFrame:
     parts = reviews.text.fillna("").astype(str).str.split(_CLAUSE_SPLIT, regex=True)
     clauses = pd.DataFrame({"review_id": reviews.review_id.to_numpy(), "clause": parts.to_numpy()})
     clauses = clauses.explode("clause").dropna()
-    clauses["clause"] = clauses.clause.str.strip()
+    # The connective marks where an opinion starts; it is not part of it ("but" reads as positive to a
+    # model trained on whole reviews, where it mostly introduces a minor complaint after praise).
+    clauses["clause"] = clauses.clause.str.replace(_LEADING_CONNECTIVE, "", regex=True).str.strip()
     return clauses[clauses.clause.str.len() >= 2].reset_index(drop=True)
 
 
