@@ -51,7 +51,10 @@ def main() -> None:
     sample = texts[: args.embed_sample]
     start = time.perf_counter()
     model.predict(sample, mode="accurate")
-    print("sentiment accurate (n-gram + e5, embedding cache on):", _rate(len(sample), time.perf_counter() - start))
+    print(
+        "sentiment accurate (n-gram + e5, embedding cache on):",
+        _rate(len(sample), time.perf_counter() - start),
+    )
 
     frame = pd.DataFrame({"review_id": [str(i) for i in range(20_000)], "text": texts[:20_000]})
     start = time.perf_counter()
