@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from marketpilot.errors import UserError
 from marketpilot.llm import load_prompt
-from marketpilot.llm.errors import LLMTransientError, LLMUnavailableError
+from marketpilot.llm.errors import LLMError, LLMTransientError, LLMUnavailableError
 from marketpilot.llm.prompts import PROMPTS_DIR, list_prompts
 from marketpilot.llm.resilience import CircuitBreaker, RetryPolicy
 from marketpilot.llm.structured import InvalidOutput, extract_json, parse_output
@@ -111,12 +111,27 @@ def test_circuit_breaker_opens_then_lets_one_trial_through() -> None:
     with pytest.raises(LLMUnavailableError):
         breaker.before_call("p")
     now[0] = 10.5
-    breaker.before_call("p")  # the trial call
+    trial = breaker.before_call("p")  # the trial call
+    assert trial
     with pytest.raises(LLMUnavailableError):
         breaker.before_call("p")  # only one trial at a time
-    breaker.record_failure()  # the trial failed: open again
+    breaker.settle(trial, LLMTransientError("502", status=502))  # the trial failed: open again
     assert breaker.state == "open"
     now[0] = 21.0
-    breaker.before_call("p")
-    breaker.record_success()
+    trial = breaker.before_call("p")
+    breaker.settle(trial, RuntimeError("a bug, not the provider"))  # no verdict, but the slot is free
+    assert breaker.state == "half_open"
+    trial = breaker.before_call("p")
+    breaker.settle(trial, LLMError("HTTP 400", status=400))  # it answered: alive
     assert breaker.state == "closed"
+
+
+def test_throttles_never_open_the_circuit() -> None:
+    breaker = CircuitBreaker(failure_threshold=2)
+    for _ in range(10):
+        breaker.settle(breaker.before_call("p"), LLMTransientError("429", status=429))
+        breaker.settle(breaker.before_call("p"), LLMTransientError("503", status=503, retry_after_s=1.0))
+    assert breaker.state == "closed"
+    for _ in range(2):
+        breaker.settle(breaker.before_call("p"), LLMTransientError("502", status=502))
+    assert breaker.state == "open"

@@ -2,8 +2,9 @@
 
 from marketpilot.llm import get_client, load_prompt
 client = get_client(settings)
-prompt = load_prompt("copy_title", "zh")
-completion = client.complete(prompt.render(product=...), schema=Title, prompt=prompt.ref)
+prompt = load_prompt("review_sentiment", "zh")  # prompts/review_sentiment.zh.j2
+completion = client.complete(prompt.render(text=review), schema=Verdict, temperature=0, prompt=prompt.ref)
+completion.parsed.label  # "pos" | "neg", Verdict being a pydantic model with `label: Literal["pos", "neg"]`
 """
 
 from marketpilot.llm.base import Completion, LLMClient, LLMRequest, Message, PromptRef, Usage

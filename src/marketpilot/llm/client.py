@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,18 +105,20 @@ class Client:
     ) -> tuple[RawReply, int]:
         attempt = 0
         while True:
-            guarded.breaker.before_call(guarded.provider.name)
+            trial = guarded.breaker.before_call(guarded.provider.name)
             try:
                 reply = guarded.provider.generate(messages, params, schema)
-            except LLMTransientError as exc:
-                guarded.breaker.record_failure()
-                wait = self.retry.delay_s(attempt, exc)
-                if wait is None:
+            except BaseException as exc:
+                guarded.breaker.settle(trial, exc)
+                if (
+                    not isinstance(exc, LLMTransientError)
+                    or (wait := self.retry.delay_s(attempt, exc)) is None
+                ):
                     raise
                 attempt += 1
                 time.sleep(wait)
                 continue
-            guarded.breaker.record_success()
+            guarded.breaker.settle(trial)
             return reply, attempt + 1
 
     def _call(
@@ -312,7 +314,7 @@ class Client:
         seed: int | None = None,
         stop: list[str] | None = None,
         prompt: PromptRef | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Text pieces as the model produces them (chat UIs, time to first token). Not retried: text
         already shown cannot be taken back. The ledger counts streamed pieces as completion tokens."""
         started = time.perf_counter()
@@ -324,18 +326,27 @@ class Client:
             stop=tuple(stop) if stop else None,
         )
         guarded = self._primary
-        guarded.breaker.before_call(guarded.provider.name)
         spent = _Spent(provider=self.provider, model=self.model, trips=1)
+        trial = guarded.breaker.before_call(guarded.provider.name)
+        pieces = guarded.provider.stream(messages, params)
         try:
-            for piece in guarded.provider.stream(messages, params):
+            for piece in pieces:
                 spent.usage.completion_tokens += 1
                 yield piece
-        except LLMError as exc:
-            if isinstance(exc, LLMTransientError):
-                guarded.breaker.record_failure()
-            self._record(spent, prompt, "error", started, error=str(exc))
+        except GeneratorExit:
+            # The caller stopped reading; pieces had arrived, so the provider works.
+            guarded.breaker.settle(trial)
+            self._record(spent, prompt, "ok", started, cost=self.cost(self.model, spent.usage))
             raise
-        guarded.breaker.record_success()
+        except BaseException as exc:
+            guarded.breaker.settle(trial, exc)
+            if isinstance(exc, LLMError):
+                self._record(spent, prompt, "error", started, error=str(exc))
+            raise
+        finally:
+            # Ends the HTTP stream (or frees the embedded model's lock) now, not at garbage collection.
+            pieces.close()
+        guarded.breaker.settle(trial)
         self._record(spent, prompt, "ok", started, cost=self.cost(self.model, spent.usage))
 
     def __enter__(self) -> Client:

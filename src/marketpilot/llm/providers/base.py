@@ -3,7 +3,7 @@ circuit breaker, fallback, structured output, cache, ledger — lives once in `m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ class Provider(Protocol):
         self, messages: list[Message], params: GenerationParams, json_schema: dict[str, Any] | None
     ) -> RawReply: ...
 
-    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]: ...
+    # A generator, so that the client can close it (and the connection) when its caller stops reading.
+    def stream(self, messages: list[Message], params: GenerationParams) -> Generator[str, None, None]: ...
 
     def close(self) -> None: ...

@@ -6,7 +6,7 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +133,7 @@ class LlamaCppProvider:
             finish_reason=choice.get("finish_reason"),
         )
 
-    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
+    def stream(self, messages: list[Message], params: GenerationParams) -> Generator[str, None, None]:
         llama, lock = self._llama()
         with lock:
             try:

@@ -7,7 +7,7 @@ import email.utils
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, Literal
 
 import httpx
@@ -208,7 +208,7 @@ class OpenAICompatProvider:
             finish_reason=choice.get("finish_reason"),
         )
 
-    def stream(self, messages: list[Message], params: GenerationParams) -> Iterator[str]:
+    def stream(self, messages: list[Message], params: GenerationParams) -> Generator[str, None, None]:
         """Text deltas from a server-sent-events reply (`stream: true`)."""
         body = {**self._body(messages, params, None), "stream": True}
         path = "/chat/completions"
