@@ -41,6 +41,32 @@ def test_check_failure_is_json_with_exit_code_3(llm_server: OpenAITestServer, ho
     assert payload["ok"] is False and "MARKETPILOT_LLM_API_KEY" in payload["error"]
 
 
+def test_check_json_without_a_base_url_is_json_naming_the_setting(
+    home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MARKETPILOT_LLM_PROVIDER", "openai_compat")
+    monkeypatch.delenv("MARKETPILOT_LLM_BASE_URL", raising=False)
+    monkeypatch.setenv("MARKETPILOT_LLM_MODEL", "qwen-plus")
+    result = runner.invoke(app, ["llm", "check", "--json"])
+    assert result.exit_code == 3, result.output
+    payload = json.loads(result.output)
+    assert (payload["ok"], payload["provider"], payload["model"]) == (False, "openai_compat", "qwen-plus")
+    assert "MARKETPILOT_LLM_BASE_URL" in payload["error"]
+
+
+def test_check_json_against_a_dead_server_without_a_model_name(home, monkeypatch: pytest.MonkeyPatch) -> None:
+    with OpenAITestServer() as server:
+        dead_url = server.url  # nothing listens there once the server has stopped
+    monkeypatch.setenv("MARKETPILOT_LLM_PROVIDER", "openai_compat")
+    monkeypatch.setenv("MARKETPILOT_LLM_BASE_URL", dead_url)
+    monkeypatch.delenv("MARKETPILOT_LLM_MODEL", raising=False)  # so the client must ask /models
+    result = runner.invoke(app, ["llm", "check", "--json"])
+    assert result.exit_code == 3, result.output
+    payload = json.loads(result.output)
+    assert (payload["ok"], payload["provider"], payload["model"]) == (False, "openai_compat", None)
+    assert f"{dead_url}/models" in payload["error"] and "connection failed" in payload["error"]
+
+
 def test_chat_streams_the_reply(llm_server: OpenAITestServer, home) -> None:
     llm_server.script("亲，双十一全场满300减50哦！")
     result = runner.invoke(app, ["llm", "chat", "有什么优惠？", "--system", "你是客服。"])
