@@ -42,6 +42,18 @@ def evaluate_command(
         DEFAULT_MODELS
     ),
     text_col: Annotated[str | None, typer.Option(help="Product text column: adds the content model.")] = None,
+    quantity_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Quantity column: only rows with quantity > 0 count (drops cancellations, returns)."
+        ),
+    ] = None,
+    item_pattern: Annotated[
+        str | None,
+        typer.Option(
+            help="Regex an item id must contain to be a product, e.g. '[0-9]{2}' (drops POST, C2, DOT …)."
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Compare every recommender on a leakage-free time split (Recall/Precision/NDCG/MAP@K, …)."""
@@ -59,6 +71,8 @@ def evaluate_command(
         event_col=event_col,
         event_weights=weights,
         extra_cols=(text_col,) if text_col else (),
+        quantity_col=quantity_col,
+        item_pattern=item_pattern,
     )
     names = [m.strip() for m in models.split(",") if m.strip()]
     items = None
@@ -116,21 +130,55 @@ def fit_command(
     exclude_purchased: Annotated[
         bool, typer.Option("--exclude-purchased", help="Never re-recommend a bought product.")
     ] = False,
+    in_stock: Annotated[
+        bool | None,
+        typer.Option(
+            "--in-stock/--no-in-stock",
+            help="Only products with stock > 0 (default: on when the products table records stock).",
+        ),
+    ] = None,
+    min_price: Annotated[
+        float | None, typer.Option(help="Lowest price, in the catalogue's currency (e.g. 49.9).")
+    ] = None,
+    max_price: Annotated[
+        float | None, typer.Option(help="Highest price, in the catalogue's currency.")
+    ] = None,
+    max_per_category: Annotated[
+        int | None, typer.Option(help="Diversity: at most N products per category in each list.")
+    ] = None,
+    min_margin: Annotated[
+        float | None, typer.Option(help="Margin floor, (price - cost) / price, e.g. 0.3.")
+    ] = None,
+    allow_category: Annotated[
+        list[str] | None, typer.Option(help="Only this category (repeat for several).")
+    ] = None,
+    deny_category: Annotated[list[str] | None, typer.Option(help="Never this category (repeatable).")] = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Fit on the store and precompute top-K for every customer, with reasons, into Parquet."""
-    from marketpilot.analytics.recommend.serving import recommend_for_all
+    from marketpilot.analytics.recommend.serving import recommend_for_all, store_rules
 
     settings = settings_for(home)
+    rules = store_rules(
+        settings,
+        in_stock=in_stock,
+        min_price=min_price,
+        max_price=max_price,
+        max_per_category=max_per_category,
+        min_margin=min_margin,
+        allow_categories=allow_category,
+        deny_categories=deny_category or (),
+    )
     with err_console.status("Fitting recommenders…"):
-        path = recommend_for_all(settings, k, exclude_purchased=exclude_purchased)
+        path = recommend_for_all(settings, k, exclude_purchased=exclude_purchased, rules=rules)
     table = pd.read_parquet(path, columns=["customer_id", "reason"])
     summary = {
         "path": str(path),
         "customers": int(table["customer_id"].nunique()),
         "rows": len(table),
         "reasons": table["reason"].value_counts().to_dict(),
+        "rules": rules.model_dump(mode="json", exclude_defaults=True),
     }
     if json_out:
         print_json(summary)

@@ -14,16 +14,24 @@ from marketpilot.data.sample import generate_shop
 SHOP_EVENT_WEIGHTS = {"view": 1.0, "cart": 3.0, "purchase": 5.0}
 
 
+# The general rules that turn Online Retail's invoice lines into purchases of products: quantity > 0
+# (cancellation invoices 'C…' carry negative quantities) and a stock code with a number in it, two
+# digits or more: POST, M, D, DOT, CRUK, BANK CHARGES, AMAZONFEE (no digit) and C2 (carriage) are
+# postage, fees and manual entries, not products.
+RETAIL_PURCHASES = {"quantity_col": "Quantity", "item_pattern": "[0-9]{2}"}
+
+
 @pytest.fixture(scope="session")
 def retail(data_dir: Path) -> pd.DataFrame:
-    """Every Online Retail line with a customer: customer × StockCode purchases, with Country and
-    Description kept for segment and content tests."""
+    """Online Retail purchases: customer × StockCode, lines with a customer, products only,
+    cancellations left out; Country, Description and InvoiceNo kept for segment, content and checks."""
     return read_interactions(
         data_dir / "samples" / "online_retail.csv.gz",
         user_col="CustomerID",
         item_col="StockCode",
         time_col="InvoiceDate",
-        extra_cols=("Country", "Description"),
+        extra_cols=("Country", "Description", "InvoiceNo"),
+        **RETAIL_PURCHASES,
     )
 
 

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from marketpilot.analytics.recommend.serving import REASONS, recommend_for_all, store_interactions
+from marketpilot.analytics.recommend import HybridRecommender
+from marketpilot.analytics.recommend.serving import (
+    REASONS,
+    explain,
+    load_model,
+    load_rules,
+    recommend_for_all,
+    recommendations_for,
+    store_interactions,
+)
 from marketpilot.cli import app
 from marketpilot.data import Store
 from marketpilot.data.sample import load_shop
+from marketpilot.errors import UserError
 
 K = 10
 
@@ -97,3 +108,108 @@ def test_fit_command_rewrites_the_table_and_reports_reasons(served):
     assert summary["rows"] == 5 * summary["customers"]
     assert set(summary["reasons"]) <= set(REASONS)
     assert len(pd.read_parquet(summary["path"])) == summary["rows"]
+
+
+@pytest.mark.slow
+def test_newcomer_after_the_fit_gets_their_segments_ranking(served):
+    settings, _, _, customers = served
+    members = customers[~customers["is_guest"].fillna(False).astype(bool)]
+    city = (
+        members["city"].value_counts().index[-1]
+    )  # the smallest city: its list differs most from the global one
+    newcomer = pd.DataFrame({"customer_id": ["arrived-after-fit"], "city": [city], "is_guest": [False]})
+    with Store.open(settings) as store, store.transaction():
+        store.upsert("customers", newcomer)
+    rows = recommendations_for(settings, "arrived-after-fit", k=K)
+    model = load_model(settings)
+    expected = model.recommend(
+        ["arrived-after-fit"], k=K, filters=load_rules(settings), segments={"arrived-after-fit": city}
+    )
+    assert list(rows["product_id"]) == list(expected["product_id"])
+    assert set(rows["reason"]) == {"popular_segment"} and rows["reason_en"].str.contains(city).all()
+    global_list = model.recommend(["arrived-after-fit"], k=K, filters=load_rules(settings))
+    assert list(rows["product_id"]) != list(global_list["product_id"])
+    # A newcomer whose segment the model never saw gets the global list, labelled as such.
+    stranger = newcomer.assign(customer_id="from-a-new-city", city="新城市")
+    with Store.open(settings) as store, store.transaction():
+        store.upsert("customers", stranger)
+    rows = recommendations_for(settings, "from-a-new-city", k=K)
+    assert list(rows["product_id"]) == list(global_list["product_id"]) and set(rows["reason"]) == {"popular"}
+
+
+@pytest.mark.slow
+def test_fit_command_applies_business_rules_from_flags(served):
+    settings, _, _, _ = served
+    with Store.open(settings, read_only=True) as store:
+        products = store.read("products").set_index("product_id")
+    ceiling = float(products["price_minor"].median()) / 100  # the shop's prices are in 元 (2 decimals)
+    denied = products["category"].value_counts().index[0]
+    args = ["recommend", "fit", "--k", "6", "--max-price", str(ceiling), "--deny-category", denied]
+    args += ["--max-per-category", "2", "--min-margin", "0.2", "--json", "--home", str(settings.home)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rules"] == {
+        "in_stock_only": True,  # the default when the catalogue records stock
+        "max_price_minor": round(ceiling * 100),
+        "deny_categories": [denied],
+        "max_per_category": 2,
+        "min_margin": 0.2,
+    }
+    shown = pd.read_parquet(summary["path"]).join(products, on="product_id")
+    assert len(shown) and (shown["stock"] > 0).all()
+    assert (shown["price_minor"] <= ceiling * 100).all() and not (shown["category"] == denied).any()
+    assert ((shown["price_minor"] - shown["cost_minor"]) / shown["price_minor"] >= 0.2).all()
+    assert (shown.groupby(["customer_id", "category"]).size() <= 2).all()
+    # Customers looked up later are held to the same rules.
+    later = recommendations_for(settings, "someone-after-the-rules", k=6).join(
+        products, on="product_id", rsuffix="_p"
+    )
+    assert len(later) and (later["price_minor"] <= ceiling * 100).all() and (later["stock"] > 0).all()
+    # --no-in-stock turns the default off; an inverted price band is a clean error.
+    off = CliRunner().invoke(
+        app, ["recommend", "fit", "--no-in-stock", "--k", "3", "--json", "--home", str(settings.home)]
+    )
+    assert off.exit_code == 0, off.output
+    assert json.loads(off.stdout)["rules"] == {}
+    bad = CliRunner().invoke(
+        app, ["recommend", "fit", "--min-price", "9", "--max-price", "1", "--home", str(settings.home)]
+    )
+    assert isinstance(bad.exception, UserError) and "min_price_minor is above max_price_minor" in str(
+        bad.exception
+    )
+
+
+def test_als_led_items_are_explained_by_co_purchase_without_itemknn(retail_slice):
+    """Online Retail tunes item-kNN's weight to 0: the hybrid then has no item-kNN model, and ALS's
+    recommendations must still point at a product the customer bought that others bought with them."""
+    model = HybridRecommender(weights={"repeat": 1.0, "itemknn": 0.0, "als": 0.5}).fit(retail_slice)
+    assert "itemknn" not in model.models_
+    customers = retail_slice["customer_id"].value_counts().index[:150].tolist()
+    recs = model.recommend(customers, k=10)
+    reasons = recs.join(explain(model, retail_slice, pd.Series(dtype=str), recs))
+    users = model.user_index_.get_indexer(recs["customer_id"])
+    items = model.item_index_.get_indexer(recs["product_id"])
+    leader = model.contributions(users, items).idxmax(axis=1)
+    als_led = reasons[leader.to_numpy() == "als"]
+    print(reasons["reason"].value_counts().to_dict(), f"ALS leads {len(als_led)} of {len(recs)}")
+    assert len(als_led) > 0.3 * len(recs)
+    assert (als_led["reason"] == "bought_together").mean() > 0.95
+    # Each anchor is the customer's own product, bought by someone together with the recommended one,
+    # and among those the closest in ALS factor space.
+    bought = retail_slice.groupby("customer_id")["product_id"].agg(set)
+    buyers = retail_slice.groupby("product_id")["customer_id"].agg(set)
+    als = model.models_["als"]
+    factors = als.item_factors_ / np.linalg.norm(als.item_factors_, axis=1, keepdims=True)
+    code = als.item_index_.get_indexer
+    for row in als_led[als_led["reason"] == "bought_together"].head(200).itertuples():
+        own = [p for p in bought[row.customer_id] if buyers[p] & buyers[row.product_id]]
+        assert row.reason_product_id in own
+        cosine = factors[code(own)] @ factors[code([row.product_id])[0]]
+        assert cosine.max() == pytest.approx(
+            float(factors[code([row.reason_product_id])[0]] @ factors[code([row.product_id])[0]]), abs=1e-5
+        )
+    assert (
+        reasons["reason_en"].str.startswith("Often bought together with").sum()
+        == (reasons["reason"] == "bought_together").sum()
+    )

@@ -8,6 +8,7 @@ integer codes and sparse user × item matrices.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,15 +124,25 @@ def read_interactions(
     event_col: str | None = None,
     event_weights: Mapping[str, float] | None = None,
     extra_cols: tuple[str, ...] = (),
+    quantity_col: str | None = None,
+    item_pattern: str | None = None,
 ) -> pd.DataFrame:
     """Read any interactions file into the canonical frame. Rows without a user or item are dropped
-    (anonymous traffic); events not named in `event_weights` are an error, not silently ignored."""
-    wanted = list(
-        dict.fromkeys([user_col, item_col, time_col, *([event_col] if event_col else []), *extra_cols])
-    )
+    (anonymous traffic); events not named in `event_weights` are an error, not silently ignored.
+
+    Order-line exports mix purchases with other lines: with `quantity_col`, only rows whose quantity
+    is > 0 count (cancellations and returns carry negative quantities); with `item_pattern`, only
+    items whose id contains a match of that regular expression are products (Online Retail:
+    `[0-9]{2}` leaves out POST, M, C2, DOT, BANK CHARGES… — postage, fees and manual entries)."""
+    optional = [c for c in (event_col, quantity_col) if c]
+    wanted = list(dict.fromkeys([user_col, item_col, time_col, *optional, *extra_cols]))
     raw = _read_table(Path(path), wanted)
     raw = raw[raw[user_col].notna() & raw[item_col].notna()]
     raw = raw[(raw[user_col].astype(str).str.strip() != "") & (raw[item_col].astype(str).str.strip() != "")]
+    if quantity_col:
+        raw = raw[_positive_quantity(raw[quantity_col], column=quantity_col, source=str(path))]
+    if item_pattern:
+        raw = raw[raw[item_col].astype(str).str.strip().str.contains(_compile(item_pattern), regex=True)]
     frame = pd.DataFrame(
         {
             USER: raw[user_col].astype(str).str.strip().to_numpy(),
@@ -156,8 +167,35 @@ def read_interactions(
     if WEIGHT not in frame.columns:
         frame[WEIGHT] = 1.0
     if frame.empty:
-        raise UserError(f"{path}: no interactions with both a user and an item.")
+        raise UserError(
+            f"{path}: no interactions with both a user and an item"
+            + (" (after the quantity and item filters)." if quantity_col or item_pattern else ".")
+        )
     return frame
+
+
+def _positive_quantity(values: pd.Series, *, column: str, source: str) -> np.ndarray:
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = np.flatnonzero(numeric.isna().to_numpy())
+    if len(bad):
+        raise ValidationFailed(
+            [
+                f"row {int(values.index[r]) + 2}: column '{column}' is not a number: {values.iloc[r]!r}"
+                for r in bad[:20]
+            ],
+            source=source,
+        )
+    return (numeric > 0).to_numpy()
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UserError(
+            f"--item-pattern {pattern!r} is not a regular expression: {exc}.",
+            hint="For example '[0-9]' keeps item ids that contain a digit.",
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,20 @@
 """Serving on the store: fit once, precompute top-K for every customer with a reason per product.
 
-`recommend_for_all(settings, k)` writes <home>/recommend/recommendations.parquet (one row per
-customer × rank: product, score, reason code, the product the reason points at, and the reason in
-Chinese and English for copywriting) and pickles the fitted model for `for` / `similar` look-ups.
+`recommend_for_all(settings, k, rules=...)` writes <home>/recommend/recommendations.parquet (one row
+per customer × rank: product, score, reason code, the product the reason points at, and the reason in
+Chinese and English for copywriting), pickles the fitted model and keeps the business rules beside it,
+so that `for` (customers who arrived since) and `similar` answer the same way.
 """
 
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pydantic
 import scipy.sparse as sp
 
 from marketpilot.analytics.recommend.base import Recommender, row_block
@@ -19,6 +22,7 @@ from marketpilot.analytics.recommend.hybrid import DEFAULT_COMPONENTS, HybridRec
 from marketpilot.analytics.recommend.interactions import EVENT, ITEM, USER, WEIGHT, to_csr
 from marketpilot.analytics.recommend.rules import Rules
 from marketpilot.config import Settings
+from marketpilot.data.mapping import MINOR_DIGITS
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
 
@@ -26,6 +30,17 @@ DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "click": 1.0, "search": 1.0, "fav": 2.0, "
 SEGMENT = "segment"
 RECOMMENDATIONS_FILE = ("recommend", "recommendations.parquet")
 MODEL_FILE = ("recommend", "model.pkl")
+RULES_FILE = ("recommend", "rules.json")
+# Loaders put postage, fees and manual entries in this category (docs/data.md): not products to sell.
+FEE_CATEGORY = "fee"
+# Which component's lead becomes which reason. Collaborative models explain by co-purchase.
+LEAD_REASONS = {
+    "itemknn": "bought_together",
+    "userknn": "bought_together",
+    "als": "bought_together",
+    "bpr": "bought_together",
+    "content": "similar_content",
+}
 
 REASONS = {
     "bought_before": ("您之前买过「{item}」,可以再次选购", "You bought {item} before"),
@@ -41,20 +56,23 @@ REASONS = {
 
 
 def store_interactions(store: Store, event_weights: dict[str, float] | None = None) -> pd.DataFrame:
-    """Order lines (purchases, the record of truth) plus behaviour events, guests left out. When the
-    store has orders, purchase *events* are skipped so that a sale is not counted twice."""
+    """Order lines (purchases, the record of truth) plus behaviour events, guests and fee lines left
+    out. When the store has orders, purchase *events* are skipped so that a sale is not counted twice."""
     weights = {**DEFAULT_EVENT_WEIGHTS, **(event_weights or {})}
     has_orders = store.count("order_items") > 0
     frame = store.query(
         f"""
-        WITH guests AS (SELECT customer_id FROM customers WHERE coalesce(is_guest, false))
+        WITH guests AS (SELECT customer_id FROM customers WHERE coalesce(is_guest, false)),
+             fees AS (SELECT product_id FROM products WHERE category = '{FEE_CATEGORY}')
         SELECT o.customer_id, i.product_id, 'purchase' AS event_type, o.ordered_at AS occurred_at
         FROM order_items i JOIN orders o USING (order_id)
         WHERE i.quantity > 0 AND coalesce(o.status, 'completed') NOT IN ('cancelled', 'returned')
           AND o.customer_id NOT IN (SELECT customer_id FROM guests)
+          AND i.product_id NOT IN (SELECT product_id FROM fees)
         UNION ALL
         SELECT customer_id, product_id, event_type, occurred_at FROM events
         WHERE product_id IS NOT NULL AND customer_id NOT IN (SELECT customer_id FROM guests)
+          AND product_id NOT IN (SELECT product_id FROM fees)
           AND {"event_type <> 'purchase'" if has_orders else "true"}
         """
     )
@@ -86,6 +104,7 @@ def fit_store_model(
     with Store.open(settings, read_only=True) as store:
         frame = store_interactions(store)
         products = store.read("products")
+        products = products[products["category"].ne(FEE_CATEGORY) | products["category"].isna()]
         segments = customer_segments(settings, store)
         customers = store.query("SELECT customer_id FROM customers WHERE NOT coalesce(is_guest, false)")
     if frame.empty:
@@ -112,10 +131,50 @@ def fit_store_model(
     return model, frame, segments, everyone
 
 
+def store_rules(
+    settings: Settings,
+    *,
+    in_stock: bool | None = None,
+    min_price: float | None = None,
+    max_price: float | None = None,
+    max_per_category: int | None = None,
+    min_margin: float | None = None,
+    allow_categories: Sequence[str] | None = None,
+    deny_categories: Sequence[str] = (),
+) -> Rules:
+    """Business rules as a person states them: prices in major units (¥49.9, £2.55) of the catalogue's
+    currency; in-stock only by default when the products table records stock (`in_stock=None`)."""
+    with Store.open(settings, read_only=True) as store:
+        products = store.read("products", ["stock", "currency"])
+    currencies = products["currency"].dropna()
+    digits = MINOR_DIGITS.get(str(currencies.mode().iloc[0]).upper(), 2) if len(currencies) else 2
+
+    def minor(value: float | None) -> int | None:
+        return None if value is None else round(value * 10**digits)
+
+    try:
+        return Rules(
+            in_stock_only=bool(products["stock"].notna().any()) if in_stock is None else in_stock,
+            min_price_minor=minor(min_price),
+            max_price_minor=minor(max_price),
+            max_per_category=max_per_category,
+            min_margin=min_margin,
+            allow_categories=tuple(allow_categories) if allow_categories else None,
+            deny_categories=tuple(deny_categories),
+        )
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'rules'}: {e['msg']}" for e in exc.errors())
+        raise UserError(
+            f"Invalid business rules: {problems}.",
+            hint="Prices are >= 0 with min <= max, margin at most 1, at least 1 per category.",
+        ) from None
+
+
 def recommend_for_all(
     settings: Settings, k: int = 20, *, exclude_purchased: bool = False, rules: Rules | None = None
 ) -> Path:
-    """Fit on the store and write top-k for every customer (with reasons) to Parquet; returns its path."""
+    """Fit on the store and write top-k for every customer (with reasons) to Parquet; returns its path.
+    `rules` filter and diversify every list, and are kept for customers looked up later."""
     model, frame, segments, everyone = fit_store_model(settings, k=k, exclude_purchased=exclude_purchased)
     codes = model.user_index_.get_indexer(everyone)
     cold_segments = segments.reindex(everyone).to_numpy(dtype=object)
@@ -125,6 +184,8 @@ def recommend_for_all(
     table = model._long_frame(everyone, items, scores)
     table = table.join(explain(model, frame, segments, table))
     _atomic_write(settings.path(*MODEL_FILE), lambda p: p.write_bytes(pickle.dumps(model)))
+    rules_json = (rules or Rules()).model_dump_json()
+    _atomic_write(settings.path(*RULES_FILE), lambda p: p.write_text(rules_json, encoding="utf-8"))
     target = settings.path(*RECOMMENDATIONS_FILE)
     _atomic_write(target, lambda p: table.to_parquet(p, index=False))
     return target
@@ -133,14 +194,15 @@ def recommend_for_all(
 def explain(
     model: HybridRecommender, frame: pd.DataFrame, segments: pd.Series, recs: pd.DataFrame
 ) -> pd.DataFrame:
-    """One reason per recommendation, from the component that contributed most to its score."""
+    """One reason per recommendation, from the component that contributed most to its score; the
+    product a reason points at comes from that same component (see `_co_purchase_anchor`)."""
     users = model.user_index_.get_indexer(recs[USER])
     items = model.item_index_.get_indexer(recs[ITEM])
     n = len(recs)
     code = np.full(n, "popular", dtype=object)
     because = np.full(n, -1, dtype=np.int64)
     warm = users >= 0
-    bought = _pair_matrix(model, frame[frame[EVENT] == "purchase"])
+    bought = _pair_matrix(model, frame[frame[EVENT] == "purchase"] if EVENT in frame.columns else frame)
     seen = model.seen_
     was_bought = np.zeros(n, dtype=bool)
     was_seen = np.zeros(n, dtype=bool)
@@ -153,21 +215,18 @@ def explain(
     if len(open_):
         parts = model.contributions(users[open_], items[open_])
         leader = parts.idxmax(axis=1).to_numpy() if len(parts.columns) else np.full(len(open_), "popularity")
-        for name, reason in (
-            ("itemknn", "bought_together"),
-            ("als", "bought_together"),
-            ("content", "similar_content"),
-        ):
+        for name, reason in LEAD_REASONS.items():
             picked = open_[leader == name]
             if len(picked):
-                anchor = _anchor_items(
-                    model, "content" if name == "content" else "itemknn", users[picked], items[picked]
-                )
+                find = _content_anchor if name == "content" else _co_purchase_anchor
+                anchor = find(model, name, users[picked], items[picked])
                 found = anchor >= 0
                 code[picked[found]] = reason
                 because[picked[found]] = anchor[found]
-    segment = recs[USER].map(segments).fillna("").astype(str).to_numpy()
-    code[(code == "popular") & (segment != "")] = "popular_segment"
+    segment = recs[USER].map(segments).astype(object).fillna("").astype(str).to_numpy()
+    # "Popular in your segment" only where the ranking really was that segment's.
+    known = np.isin(segment, _model_segments(model))
+    code[(code == "popular") & known] = "popular_segment"
     names = _display_names(model)
     item_name = np.where(because >= 0, names[np.maximum(because, 0)], "")
     zh = np.empty(n, dtype=object)
@@ -195,27 +254,79 @@ def _pair_matrix(model: Recommender, rows: pd.DataFrame) -> sp.csr_matrix:
     )
 
 
-def _anchor_items(model: HybridRecommender, source: str, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """For each (customer, recommended item): the customer's own item most similar to it (-1 if none)."""
+def _co_purchase_anchor(
+    model: HybridRecommender, source: str, users: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    """For each (customer, recommended item): among the customer's own products that other customers
+    really took together with the item, the one the leading component `source` finds most similar
+    to it (-1 if none, so the claim "bought together with …" is always true)."""
+    history = model.seen_
+    by_item = history.T.tocsr()
+    component = model.models_[source]
+    anchor = np.full(len(users), -1, dtype=np.int64)
+    order = np.argsort(items, kind="stable")
+    candidates, first = np.unique(items[order], return_index=True)
+    bounds = np.append(first, len(order))
+    step = row_block(len(model.item_index_))
+    for start in range(0, len(candidates), step):
+        stop = min(start + step, len(candidates))
+        cand = candidates[start:stop]
+        co = (by_item[cand] @ history).tocsr()  # customers who took both: candidate × every product
+        rows = order[bounds[start] : bounds[stop]]
+        own = history[users[rows]].tocoo()
+        counts = np.asarray(co[np.searchsorted(cand, items[rows])[own.row], own.col]).ravel()
+        keep = counts > 0
+        pair, other, counts = own.row[keep], own.col[keep].astype(np.int64), counts[keep]
+        target = items[rows][pair]
+        sims = _pair_similarity(model, component, other, target, counts)
+        best = np.lexsort((-counts, -sims, pair))  # per pair: most similar, then most co-bought
+        pair_sorted = pair[best]
+        lead = np.flatnonzero(np.r_[True, pair_sorted[1:] != pair_sorted[:-1]]) if len(best) else best
+        anchor[rows[pair_sorted[lead]]] = other[best[lead]]
+    return anchor
+
+
+def _pair_similarity(
+    model: HybridRecommender,
+    component: Recommender,
+    other: np.ndarray,
+    target: np.ndarray,
+    counts: np.ndarray,
+) -> np.ndarray:
+    """sim(other[n], target[n]) as the component sees it: item-kNN's neighbour similarity, the cosine
+    of ALS/BPR item factors, else the cosine of co-purchase counts (user-kNN has no item side)."""
+    if hasattr(component, "similarity_"):
+        return np.asarray(component.similarity_[other, target], dtype=np.float64).ravel()
+    if hasattr(component, "item_factors_"):
+        factors = component.item_factors_
+        norms = np.linalg.norm(factors, axis=1)
+        dots = np.einsum("ij,ij->i", factors[other], factors[target])
+        scale = norms[other] * norms[target]
+        return np.divide(dots, scale, out=np.zeros_like(dots), where=scale > 0).astype(np.float64)
+    popularity = model.popularity_.astype(np.float64)
+    return counts / np.sqrt(popularity[other] * popularity[target])
+
+
+def _content_anchor(
+    model: HybridRecommender, source: str, users: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    """For each (customer, recommended item): the customer's own product described most alike."""
     history = model.seen_
     anchor = np.full(len(users), -1, dtype=np.int64)
-    if source == "itemknn" and "itemknn" in model.models_:
-        # similarity_[j, i]: neighbour j of candidate i; rows of its transpose are candidates.
-        by_candidate = model.models_["itemknn"].similarity_.T.tocsr()
-        product = history[users].multiply(by_candidate[items]).tocsr()
-        best = np.asarray(product.argmax(axis=1)).ravel()
-        has = np.asarray(product.max(axis=1).todense()).ravel() > 0
-        anchor[has] = best[has]
-    elif source == "content" and "content" in model.models_:
-        vectors = model.models_["content"].item_vectors_
-        step = row_block(len(model.item_index_))
-        for start in range(0, len(users), step):
-            block = slice(start, start + step)
-            sims = vectors[items[block]] @ vectors.T
-            mask = history[users[block]].toarray() > 0
-            sims = np.where(mask, sims, -np.inf)
-            anchor[block] = np.where(mask.any(axis=1), sims.argmax(axis=1), -1)
+    vectors = model.models_[source].item_vectors_
+    step = row_block(len(model.item_index_))
+    for start in range(0, len(users), step):
+        block = slice(start, start + step)
+        sims = vectors[items[block]] @ vectors.T
+        mask = history[users[block]].toarray() > 0
+        sims = np.where(mask, sims, -np.inf)
+        anchor[block] = np.where(mask.any(axis=1), sims.argmax(axis=1), -1)
     return anchor
+
+
+def _model_segments(model: HybridRecommender) -> pd.Index:
+    """The segments the fitted popularity component has its own ranking for."""
+    return model.models_["popularity"].segment_index_.astype(str)
 
 
 def _display_names(model: Recommender) -> np.ndarray:
@@ -233,18 +344,36 @@ def load_model(settings: Settings) -> HybridRecommender:
     return pickle.loads(path.read_bytes())  # our own file, written by recommend_for_all
 
 
+def load_rules(settings: Settings) -> Rules:
+    """The business rules of the last `recommend fit` (none for a model fitted before rules were kept)."""
+    path = settings.home_dir.joinpath(*RULES_FILE)
+    return Rules.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else Rules()
+
+
 def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.DataFrame:
     """The precomputed top-k of one customer (with reasons); a customer who arrived after the last
-    fit gets the cold-start ranking of the fitted model."""
+    fit gets the fitted model's cold-start ranking for their segment (global when the segment is
+    unknown to the model), under the same business rules."""
     path = settings.home_dir.joinpath(*RECOMMENDATIONS_FILE)
     if not path.exists():
         raise UserError("No recommendations yet.", hint="Run: marketpilot recommend fit")
-    table = pd.read_parquet(path, filters=[(USER, "==", str(customer))])
+    customer = str(customer)
+    table = pd.read_parquet(path, filters=[(USER, "==", customer)])
     if table.empty:
         model = load_model(settings)
-        table = model.recommend([str(customer)], k)
-        table["reason"], table["reason_product_id"] = "popular", None
-        table["reason_zh"], table["reason_en"] = REASONS["popular"]
+        with Store.open(settings, read_only=True) as store:
+            segment = customer_segments(settings, store).get(customer)
+        known = segment is not None and segment in _model_segments(model)
+        table = model.recommend(
+            [customer], k, filters=load_rules(settings), segments={customer: segment} if known else None
+        )
+        code = "popular_segment" if known else "popular"
+        tpl_zh, tpl_en = REASONS[code]
+        table["reason"], table["reason_product_id"] = code, None
+        table["reason_zh"], table["reason_en"] = (
+            tpl_zh.format(segment=segment),
+            tpl_en.format(segment=segment),
+        )
     return _with_names(table.nsmallest(k, "rank"), settings)
 
 
@@ -264,4 +393,10 @@ def _atomic_write(target: Path, write: object) -> None:
     tmp.replace(target)
 
 
-__all__ = ["recommend_for_all", "recommendations_for", "similar_products", "store_interactions"]
+__all__ = [
+    "recommend_for_all",
+    "recommendations_for",
+    "similar_products",
+    "store_interactions",
+    "store_rules",
+]
