@@ -82,3 +82,14 @@ def test_gbk_and_bom_brief_files(tmp_path):
         path.write_bytes(data)
         result = CliRunner().invoke(app, ["copy", "check", "保温杯89元", "--brief", str(path), "--json"])
         assert result.exit_code == 0 and json.loads(result.output)["ok"] is True, name
+
+
+def test_unlabelled_wrong_price_fails_the_check(tmp_path):
+    brief = write_brief(tmp_path)
+    result = CliRunner().invoke(
+        app, ["copy", "check", "羊毛大衣299，冬季必备", "--brief", str(brief), "--json"]
+    )
+    assert result.exit_code == 1
+    (violation,) = json.loads(result.output)["violations"]
+    assert (violation["rule"], violation["span"], violation["text"]) == ("facts", [4, 7], "299")
+    assert violation["message"] == "unverified number 299: not in the brief"

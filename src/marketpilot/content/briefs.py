@@ -27,9 +27,11 @@ _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*(?:off)?\s*$", re.IGNORECASE)
 
 
 def parse_discount(value: float | str | None) -> float | None:
-    """A discount as the fraction taken off: 0.2, "20%", "20% off" and "8折" all mean 20 % off."""
+    """A discount as the fraction taken off: 0.2, "20%", "20% off" and "8折" mean 20 % off, "半价" 50 %."""
     if value is None or value == "":
         return None
+    if value == "半价":
+        return 0.5
     if isinstance(value, int | float):
         off = float(value)
         # 20 means 20 % off; 0.2 means the same.
@@ -121,7 +123,8 @@ class ProductFacts(BaseModel):
 
 
 class Offer(BaseModel):
-    """The promotion: a coupon (满threshold减amount or a plain amount), a buy-N-get-M deal, a deadline."""
+    """The promotion: a coupon (满threshold减amount or a plain amount), a buy-N-get-M deal or a discount
+    on the N-th item, a start and a deadline."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -130,9 +133,22 @@ class Offer(BaseModel):
     coupon_threshold: float | None = Field(default=None, gt=0)
     buy_n: int | None = Field(default=None, gt=0)
     get_m: int | None = Field(default=None, gt=0)
+    # fraction off the buy_n-th item: 第2件半价 is buy_n=2, nth_discount=0.5 (also "半价", "5折", "50%")
+    nth_discount: float | None = None
     limit: int | None = Field(default=None, gt=0)  # units available at this price (限量)
     starts: date | None = None
     deadline: date | datetime | None = None
+
+    @field_validator("nth_discount", mode="before")
+    @classmethod
+    def _nth_discount(cls, value: Any) -> float | None:
+        return parse_discount(value)
+
+    @model_validator(mode="after")
+    def _nth_needs_buy_n(self) -> Offer:
+        if self.nth_discount is not None and self.buy_n is None:
+            raise ValueError("nth_discount needs buy_n, the item it applies to (第2件半价: buy_n=2)")
+        return self
 
     @property
     def deadline_date(self) -> date | None:

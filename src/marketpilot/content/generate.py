@@ -164,6 +164,12 @@ def brief_facts(brief: Brief) -> list[str]:
             lines.append(f"优惠券：立减{amount}{cur}" if zh else f"Coupon: {amount}{cur} off")
     if o.buy_n and o.get_m:
         lines.append(f"活动：买{o.buy_n}送{o.get_m}" if zh else f"Deal: buy {o.buy_n} get {o.get_m}")
+    if o.buy_n and o.nth_discount:
+        fold = "半价" if o.nth_discount == 0.5 else f"{fmt_amount(round((1 - o.nth_discount) * 10, 1))}折"
+        lines.append(f"活动：第{o.buy_n}件{fold}" if zh else f"Deal: {o.nth_discount:.0%} off item {o.buy_n}")
+    if o.starts and o.deadline_date:
+        days = (o.deadline_date - o.starts).days + 1
+        lines.append(f"活动天数：{days}天" if zh else f"Offer runs: {days} days")
     if o.deadline_date:
         d = o.deadline_date
         lines.append(f"截止日期：{d.month}月{d.day}日" if zh else f"Ends: {d.strftime('%b')} {d.day}")

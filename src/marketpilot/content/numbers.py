@@ -26,6 +26,16 @@ CN_NUMERAL_CHARS = "".join(_DIGITS) + "".join(_SMALL_UNITS) + "".join(_BIG_UNITS
 NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|[{CN_NUMERAL_CHARS}]+)"
 
 
+def is_cn_figure(run: str) -> bool:
+    """三百九十九, 十五, 两百 read as figures; 千万 (by all means), 万一 (in case), 十分 (very) and a lone
+    一 are words."""
+    return (
+        any(ch in "零〇一二两三四五六七八九" for ch in run)
+        and any(ch in "十百千万亿" for ch in run)
+        and run[0] not in "万亿"
+    )
+
+
 def cn_to_number(text: str) -> int | None:
     """三百九十九 → 399, 两百 → 200, 一千二百九十九 → 1299, 十五 → 15, 一百零八 → 108.
 
