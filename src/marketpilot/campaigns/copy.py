@@ -1,12 +1,16 @@
 """The copy a campaign sends: variants from the spec (checked by content's guardrails) or generated
 by content's `generate_variants` (one LLM call per channel brief — never per customer). Every variant,
-accepted or rejected with its reasons, is written to the audit trail."""
+accepted or rejected with its reasons, is written to the audit trail.
+
+The accepted rows of a version are the copy it was planned with, fixed once written: a re-plan after a
+crash reuses them instead of asking the model again, and `campaign optimize` starts the next version
+from them, so traffic shifts between keys whose text stays the same."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 
 from marketpilot.campaigns.spec import CampaignSpec, ChannelPlan
 from marketpilot.campaigns.state.models import Brief as BriefRecord
@@ -33,6 +37,42 @@ class ChannelCopy:
     weights: dict[str, float]
     generic: ContentVariant | None
     llm_calls: int = 0
+
+
+@dataclass(frozen=True)
+class UsedVariant:
+    """A variant as a version was planned with it: template text (slots unfilled) and where it came from."""
+
+    text: str
+    subject: str | None
+    source: str  # spec | llm
+
+
+def used_copy(engine: Engine, campaign_id: str, version: int) -> dict[str, dict[str, UsedVariant]]:
+    """Channel → variant key → the accepted copy this version was planned with ('generic' included);
+    empty before the version's first run. Rows `optimize` wrote for a version not yet run are proposals,
+    not copy in use, so only the run's own sources count."""
+    stmt = (
+        select(
+            VariantRecord.channel,
+            VariantRecord.variant_key,
+            VariantRecord.text,
+            VariantRecord.subject,
+            VariantRecord.source,
+        )
+        .where(
+            VariantRecord.campaign_id == campaign_id,
+            VariantRecord.version == version,
+            VariantRecord.status == "accepted",
+            VariantRecord.source.in_(("spec", "llm")),
+        )
+        .order_by(VariantRecord.id)
+    )
+    out: dict[str, dict[str, UsedVariant]] = {}
+    with engine.connect() as con:
+        for channel, key, text, subject, source in con.execute(stmt):
+            out.setdefault(channel, {})[key] = UsedVariant(text, subject, source)
+    return out
 
 
 def product_facts(settings: Settings, spec: CampaignSpec) -> ProductFacts:
@@ -66,6 +106,11 @@ def brief_for(settings: Settings, spec: CampaignSpec, plan: ChannelPlan) -> Brie
 def resolve_copy(
     settings: Settings, engine: Engine, spec: CampaignSpec, campaign_id: str, version: int, *, client=None
 ) -> dict[str, ChannelCopy]:  # type: ignore[no-untyped-def]
+    """Each channel's accepted variants for this version: the recorded ones when the version already
+    resolved its copy (every channel has a variant), else checked or generated now and recorded."""
+    used = used_copy(engine, campaign_id, version)
+    if used and all(set(used.get(plan.name, {})) - {"generic"} for plan in spec.channels):
+        return {plan.name: _fixed_copy(settings, spec, plan, used[plan.name]) for plan in spec.channels}
     out: dict[str, ChannelCopy] = {}
     audit_briefs, audit_variants = [], []
     for plan in spec.channels:
@@ -85,7 +130,7 @@ def resolve_copy(
             result = check_copy(variant.text, brief)
             reasons = "; ".join(f"{v.rule}: {v.message}" for v in result.violations)
             audit_variants.append(
-                _audit(
+                audit_row(
                     campaign_id,
                     version,
                     plan.name,
@@ -114,11 +159,11 @@ def resolve_copy(
                 copy.subjects[key] = None
                 copy.weights[key] = next((v.weight for v in plan.variants if v.key == key), 1.0)
                 audit_variants.append(
-                    _audit(campaign_id, version, plan.name, key, None, variant.text, True, "", "llm")
+                    audit_row(campaign_id, version, plan.name, key, None, variant.text, True, "", "llm")
                 )
             for dropped in generated.dropped:
                 audit_variants.append(
-                    _audit(
+                    audit_row(
                         campaign_id,
                         version,
                         plan.name,
@@ -133,7 +178,7 @@ def resolve_copy(
         if plan.generic and plan.generic.text:
             result = check_copy(plan.generic.text, brief)
             audit_variants.append(
-                _audit(
+                audit_row(
                     campaign_id,
                     version,
                     plan.name,
@@ -167,6 +212,26 @@ def resolve_copy(
     return out
 
 
+def _fixed_copy(
+    settings: Settings, spec: CampaignSpec, plan: ChannelPlan, used: dict[str, UsedVariant]
+) -> ChannelCopy:
+    """A channel's copy rebuilt from what its version already recorded (no LLM call, no new audit rows)."""
+    brief = brief_for(settings, spec, plan)
+    weights = {v.key: v.weight for v in plan.variants}
+    angles = {v.key: v.angle for v in plan.variants}
+    copy = ChannelCopy(plan.name, {}, {}, {}, None)
+    for key, variant in used.items():
+        content = _content_variant(variant.text, brief, angles.get(key) or variant.source)
+        content = content.model_copy(update={"ai_generated": variant.source == "llm"})
+        if key == "generic":
+            copy.generic = content
+            continue
+        copy.variants[key] = content
+        copy.subjects[key] = variant.subject
+        copy.weights[key] = weights.get(key, 1.0)
+    return copy
+
+
 def _content_variant(text: str, brief: Brief, angle: str) -> ContentVariant:
     return ContentVariant(
         text=text,
@@ -178,7 +243,7 @@ def _content_variant(text: str, brief: Brief, angle: str) -> ContentVariant:
     )
 
 
-def _audit(
+def audit_row(
     cid: str,
     version: int,
     channel: str,
@@ -202,4 +267,4 @@ def _audit(
     }
 
 
-__all__ = ["ChannelCopy", "resolve_copy"]
+__all__ = ["ChannelCopy", "UsedVariant", "audit_row", "resolve_copy", "used_copy"]

@@ -1,22 +1,29 @@
 """`campaign optimize`: the next iteration as a new spec version, with every change explained.
 
+0. The copy the measured version actually sent (its accepted variants, model-written ones included) is
+   written into the new spec, so each key keeps its text and the evidence about it stays meaningful.
 1. Traffic follows the evidence: each variant's weight becomes its posterior probability of being best
    (floored so no arm starves), and assignment switches to Thompson sampling.
 2. Losing copy is rewritten by the LLM with the winner as the example, and must pass the guardrails;
-   copy that fails them keeps its old text (and the change list says so).
+   copy that fails them keeps its old text (the change list says so, and the rejected rewrite is in the
+   variants audit trail of the new version with why).
 3. The audience is tightened to segments whose measured lift is positive.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 
 from marketpilot.campaigns import service
-from marketpilot.campaigns.copy import brief_for
+from marketpilot.campaigns.copy import UsedVariant, audit_row, brief_for, used_copy
 from marketpilot.campaigns.measure import measure
+from marketpilot.campaigns.spec import CampaignSpec, Variant
+from marketpilot.campaigns.state.models import VariantRecord
 from marketpilot.config import Settings
+from marketpilot.content.channels import CHANNEL_SPECS
 from marketpilot.content.guardrails import check_copy
+from marketpilot.content.guardrails.platform import add_ai_label
 from marketpilot.errors import MarketPilotError
 
 MIN_WEIGHT = 0.1
@@ -46,7 +53,9 @@ def optimize_campaign(
     spec, version = service.get_spec(engine, campaign_id)
     metrics = measure(engine, campaign_id, version)
     new = spec.model_copy(deep=True)
+    carried = _carry_copy(new, used_copy(engine, campaign_id, version), version)
     changes: list[str] = []
+    rewrites: list[dict[str, object]] = []
     llm_calls = 0
 
     best = {p.arm: p.prob_best for p in metrics.posteriors}
@@ -62,7 +71,7 @@ def optimize_campaign(
         new.assignment = "thompson"
         changes.append(f"assignment → thompson (winner {winner}, P(best)={best[winner]:.2f})")
         if rewrite:
-            llm_calls += _rewrite_losers(settings, new, best, winner, changes, client)
+            llm_calls += _rewrite_losers(settings, campaign_id, new, best, winner, changes, rewrites, client)
 
     lifted = [
         s for s in metrics.segments if s["lift"] is not None and s["customers"] >= MIN_SEGMENT_CUSTOMERS
@@ -75,11 +84,47 @@ def optimize_campaign(
 
     if not changes:
         changes.append("no change: not enough evidence yet")
+    changes = carried + changes
     new_version = service.add_version(engine, campaign_id, new, note="; ".join(changes))
+    if rewrites:
+        with engine.begin() as con:
+            con.execute(insert(VariantRecord), [row | {"version": new_version} for row in rewrites])
     return Proposal(campaign_id=campaign_id, version=new_version, changes=changes, llm_calls=llm_calls)
 
 
-def _rewrite_losers(settings, spec, best, winner, changes, client) -> int:  # type: ignore[no-untyped-def]
+def _carry_copy(spec: CampaignSpec, used: dict[str, dict[str, UsedVariant]], version: int) -> list[str]:
+    """Write the copy `version` was planned with into `spec` (in place): variants the spec left to the
+    model get the text the model wrote, and keys the model added become spec variants."""
+    notes = []
+    for plan in spec.channels:
+        sent = {k: v for k, v in used.get(plan.name, {}).items() if k != "generic"}
+        filled = []
+        for variant in plan.variants:
+            if not variant.text and variant.key in sent:
+                variant.text, variant.subject = sent[variant.key].text, sent[variant.key].subject
+                filled.append(variant.key)
+        known = {v.key for v in plan.variants}
+        for key, used_variant in sent.items():
+            if key not in known:
+                plan.variants.append(Variant(key=key, text=used_variant.text, subject=used_variant.subject))
+                filled.append(key)
+        if filled:
+            notes.append(f"{plan.name}: model-written copy of v{version} kept for {', '.join(filled)}")
+    return notes
+
+
+def _rewrite_losers(
+    settings: Settings,
+    campaign_id: str,
+    spec: CampaignSpec,
+    best: dict[str, float],
+    winner: str,
+    changes: list[str],
+    rewrites: list[dict[str, object]],
+    client,  # type: ignore[no-untyped-def]
+) -> int:
+    """Ask for a rewrite of each losing variant with the winner as the example; every rewrite goes to
+    `rewrites` as an audit row (version filled in by the caller), accepted or rejected with why."""
     from marketpilot.llm import get_client, load_prompt
 
     prompt = load_prompt("campaign_rewrite", spec.language)
@@ -107,11 +152,30 @@ def _rewrite_losers(settings, spec, best, winner, changes, client) -> int:  # ty
             except MarketPilotError as exc:
                 changes.append(f"{plan.name}/{variant.key}: rewrite skipped ({exc})")
                 continue
+            # Model-written copy carries the visible AI label where the channel requires one.
+            text = add_ai_label(text.strip(), spec.language, CHANNEL_SPECS[brief.channel])
             check = check_copy(text, brief)
-            if check.ok:
+            reasons = [f"{v.rule}: {v.message}" for v in check.violations]
+            if text == by_key[winner].text:
+                reasons.append(f"copies the winner {winner} verbatim")
+            rewrites.append(
+                audit_row(
+                    campaign_id,
+                    0,
+                    plan.name,
+                    variant.key,
+                    variant.subject,
+                    text,
+                    not reasons,
+                    "; ".join(reasons),
+                    "optimize",
+                )
+            )
+            if not reasons:
                 variant.text = text
                 changes.append(f"{plan.name}/{variant.key}: copy rewritten after {winner}: {text}")
             else:
-                reasons = "; ".join(v.message for v in check.violations)
-                changes.append(f"{plan.name}/{variant.key}: rewrite rejected by guardrails ({reasons})")
+                changes.append(
+                    f"{plan.name}/{variant.key}: rewrite rejected ({'; '.join(reasons)}), old copy kept"
+                )
     return calls
