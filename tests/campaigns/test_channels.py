@@ -99,3 +99,36 @@ def test_webhook_batches_are_hmac_signed(shop_settings, engine, monkeypatch) -> 
     assert verify(shop_settings.secret(), "1700000000", body, signature)
     assert not verify(shop_settings.secret(), "1700000000", body.replace(b"\xbd", b"\xbe"), signature)
     assert not verify(b"other-secret", "1700000000", body, signature)
+
+
+def test_export_writes_parquet_parts_that_a_resend_overwrites(shop_settings, engine, monkeypatch) -> None:
+    import pandas as pd
+
+    from marketpilot.campaigns.channels import ChannelSettings, OutgoingMessage, create_channel
+    from marketpilot.campaigns.channels.export import EXPORT_COLUMNS
+
+    monkeypatch.setenv("MARKETPILOT_EXPORT_FORMAT", "parquet")
+    cid, result = launch(shop_settings, export_spec(audience={}))
+    folder = shop_settings.home_dir / "exports" / cid / "v1"
+    parts = sorted(folder.glob("part-*.parquet"))
+    assert parts and not list(folder.glob("*.csv")) and not list(folder.glob(".*.tmp"))
+    exported = pd.concat(pd.read_parquet(p) for p in parts).set_index("idempotency_key")
+    assert list(exported.reset_index().columns) == EXPORT_COLUMNS
+    with engine.connect() as con:
+        sent = pd.DataFrame(
+            con.execute(select(MessageRecord.__table__).where(MessageRecord.campaign_id == cid)).all()
+        ).set_index("idempotency_key")
+    assert len(exported) == len(sent) == result.sent > 1000
+    for column in ("customer_id", "variant_key", "body"):
+        assert (exported[column] == sent.loc[exported.index, column]).all(), column
+    assert (exported["version"] == 1).all() and (exported["campaign_id"] == cid).all()
+
+    # The resume path sends a batch again with the same keys: it replaces its own part, adds none.
+    batch = [
+        OutgoingMessage(key, cid, 1, row.customer_id, "export", row.variant_key, row.body)
+        for key, row in sent.loc[pd.read_parquet(parts[0])["idempotency_key"]].iterrows()
+    ]
+    adapter = create_channel("export", shop_settings, ChannelSettings())
+    assert all(r.ok for r in adapter.send(batch))
+    assert sorted(folder.glob("part-*.parquet")) == parts
+    assert pd.read_parquet(parts[0])["idempotency_key"].tolist() == [m.idempotency_key for m in batch]

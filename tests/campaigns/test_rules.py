@@ -200,3 +200,34 @@ def test_pipl_opt_out_gets_non_personalised_copy(shop_settings, engine) -> None:
     # Everyone else sees their own name.
     names = pii.loc[others, "name"]
     assert all(n in b for n, b in zip(names, sent.loc[others, "body"], strict=True))
+
+
+def test_holdout_customers_get_no_message_in_any_version(shop_settings, engine) -> None:
+    from marketpilot.campaigns import service
+    from marketpilot.campaigns.executor import run_campaign
+
+    cid, first = launch(shop_settings, export_spec(audience={}, holdout_share=0.25))
+    # v2 assigns variants by Thompson sampling: the holdout must stay untouched whatever the bandit does.
+    spec, _ = service.get_spec(engine, cid)
+    service.add_version(engine, cid, spec.model_copy(update={"assignment": "thompson"}), note="bandit")
+    service.approve(engine, cid, approver="测试员")
+    later = lambda: dt.datetime(2026, 2, 20, 4, tzinfo=dt.UTC)  # noqa: E731
+    second = run_campaign(shop_settings, cid, clock=later, posteriors={"A": (2.0, 60.0), "B": (20.0, 40.0)})
+    assert first.sent > 0 and second.sent > 0
+
+    plan = assignments(engine, cid)
+    sent = messages(engine, cid)
+    for version in (1, 2):
+        arms = plan[plan["version"] == version].set_index("customer_id")["arm"]
+        held = set(arms.index[arms == "holdout"])
+        assert abs(len(held) / len(arms) - 0.25) < 0.04
+        recipients = sent.loc[sent["version"] == version, "customer_id"]
+        assert not held & set(recipients)
+        # … while every treated customer has exactly one message.
+        assert sorted(recipients) == sorted(arms.index[arms != "holdout"])
+    # Nor did any delivery reach them: the export files are what the ad platform receives.
+    parts = sorted((shop_settings.home_dir / "exports" / cid).rglob("part-*.csv"))
+    delivered = pd.concat(pd.read_csv(p, dtype=str, encoding="utf-8-sig") for p in parts)
+    assert len(delivered) == first.sent + second.sent
+    held_any = set(plan.loc[plan["arm"] == "holdout", "customer_id"])
+    assert not held_any & set(delivered["customer_id"])
