@@ -148,44 +148,51 @@ def test_slots_filled_at_render_time_and_fallback_for_opt_out():
     ]
 
 
+@pytest.mark.slow
 def test_cli_generate_uses_store_facts_and_segment_persona(llm_server, home):
-    with Store.open(home) as store:
-        store.upsert(
-            "products",
-            pd.DataFrame(
-                {"product_id": ["SKU1"], "name": ["保温杯"], "price_minor": [8900], "currency": ["CNY"]}
-            ),
-        )
-    segments = home / "segments"
-    segments.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"segment": ["沉睡"], "persona": ["半年未下单的老顾客"]}).to_parquet(
-        segments / "personas.parquet"
-    )
-    llm_server.script(variants("{name}，冬天喝热水，保温杯89元", "保温杯89元，暖手又暖心"))
-    result = CliRunner().invoke(
-        app,
-        [
-            "copy",
-            "generate",
-            "--product",
-            "SKU1",
-            "--segment",
-            "沉睡",
-            "--channel",
-            "sms",
-            "--n",
-            "2",
-            "--json",
-        ],
-    )
+    """Real segmentation output (intel/segments.json) on a sample shop feeds the persona to the prompt."""
+    from marketpilot.analytics.segments.service import run_segmentation
+    from marketpilot.config import get_settings
+    from marketpilot.content.numbers import fmt_amount
+    from marketpilot.content.service import product_facts, segment_persona
+    from marketpilot.data.sample import make_sample
+    from marketpilot.errors import UserError
+
+    settings = get_settings(home)
+    make_sample(settings, customers=300, seed=1)
+    segmentation = run_segmentation(settings, personas=False, report=False)
+    with Store.open(settings, read_only=True) as store:
+        pid = str(store.query("SELECT product_id FROM products ORDER BY product_id LIMIT 1").iloc[0, 0])
+    product = product_facts(settings, pid)
+    price = f"{fmt_amount(product.price)}元"
+    persona = segmentation.segments[0].persona
+    assert persona.segment == 1 and persona.description
+
+    llm_server.script(variants(f"{{name}}，{product.name}现价{price}", f"{product.name}{price}，冬天也暖"))
+    args = ["copy", "generate", "--product", pid, "--segment", "1", "--channel", "sms", "--n", "2", "--json"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert [v["text"] for v in payload["variants"]] == [
-        "{name}，冬天喝热水，保温杯89元",
-        "保温杯89元，暖手又暖心",
+        f"{{name}}，{product.name}现价{price}",
+        f"{product.name}{price}，冬天也暖",
     ]
     prompt = llm_server.requests[0]["messages"][-1]["content"]
-    assert "89元" in prompt and "半年未下单的老顾客" in prompt
+    assert price in prompt and persona.description in prompt and persona.name in prompt
+
+    # the persona name finds the segment too; "all" has none; an unknown one lists the known ones
+    assert segment_persona(settings, persona.name) == segment_persona(settings, "1")
+    assert segment_persona(settings, "all") is None
+    with pytest.raises(UserError, match="No segment '沉睡'") as err:
+        segment_persona(settings, "沉睡")
+    assert persona.name in (err.value.hint or "")
+
+
+def test_no_persona_before_segmentation_has_run(home):
+    from marketpilot.config import get_settings
+    from marketpilot.content.service import segment_persona
+
+    assert segment_persona(get_settings(home), "1") is None
 
 
 def test_cli_generate_unknown_product_is_a_clear_error(llm_server, home):
@@ -204,3 +211,40 @@ def test_prompts_render_in_both_languages(lang):
     assert request.prompt.name == "copy_variants" and request.prompt.language == lang
     assert "399" in request.messages[-1].content
     assert repair_request(brief, [], seed=None).prompt.name == "copy_repair"
+
+
+def test_angles_take_turns_and_follow_the_brief():
+    from marketpilot.content.generate import angles_for
+
+    plain = Brief.model_validate({"name": "羊毛大衣", "price": 399})
+    assert angles_for(plain, 3) == ["benefit", "social_proof", "benefit"]
+    # scarcity only with something scarce in the brief: a deadline, a limit or stock on hand
+    for extra in ({"offer": {"deadline": "2025-11-11"}}, {"offer": {"limit": 100}}, {"stock": 20}):
+        brief = Brief.model_validate({"name": "羊毛大衣", "price": 399} | extra)
+        assert angles_for(brief, 3) == ["benefit", "scarcity", "social_proof"], extra
+    sold_out = Brief.model_validate({"name": "羊毛大衣", "price": 399, "stock": 0})
+    assert "scarcity" not in angles_for(sold_out, 6)
+    # a seasonal hook only with a season
+    seasonal = Brief.model_validate({"name": "羊毛大衣", "price": 399, "season": "双11"})
+    assert angles_for(seasonal, 4) == ["benefit", "social_proof", "seasonal", "benefit"]
+    both = Brief.model_validate(
+        {"name": "羊毛大衣", "price": 399, "season": "双11", "offer": {"deadline": "2025-11-11"}}
+    )
+    assert angles_for(both, 5) == ["benefit", "scarcity", "social_proof", "seasonal", "benefit"]
+
+
+def test_prompt_asks_for_the_angles_and_states_the_offer():
+    from marketpilot.content.generate import ANGLE_NAMES, variants_request
+
+    brief = Brief.model_validate(
+        {
+            "name": "羊毛袜",
+            "price": 39,
+            "season": "双11",
+            "offer": {"buy_n": 2, "nth_discount": "半价", "starts": "2025-11-09", "deadline": "2025-11-11"},
+        }
+    )
+    prompt = variants_request(brief, 4, temperature=0.9, top_p=0.95, seed=None).messages[-1].content
+    for angle in ("benefit", "scarcity", "social_proof", "seasonal"):
+        assert ANGLE_NAMES["zh"][angle] in prompt
+    assert "第2件半价" in prompt and "活动天数：3天" in prompt and "节日：双11" in prompt

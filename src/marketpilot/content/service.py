@@ -4,9 +4,6 @@ generation, checking and rendering."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pandas as pd
 
 from marketpilot.config import Settings
 from marketpilot.content.briefs import Audience, Brief, Channel, Language, ProductFacts
@@ -29,39 +26,31 @@ def product_facts(settings: Settings, product_id: str) -> ProductFacts:
 
 
 def segment_persona(settings: Settings, segment: str) -> str | None:
-    """The persona text the customer-intelligence step wrote for `segment`, if any: it looks for tables
-    and JSON under <home>/segments/ with a segment id/name column and a persona/description column."""
-    folder = settings.home_dir / "segments"
-    if not folder.is_dir():
+    """The persona `marketpilot segment` wrote for `segment` in <home>/intel/segments.json, found by the
+    segment's number ("2", as campaigns and segments.parquet name it) or its persona name.
+
+    None for "all" or before segmentation has run; an unknown segment is an error naming the known ones.
+    """
+    path = settings.home_dir / "intel" / "segments.json"
+    if segment == "all" or not path.exists():
         return None
-    for path in sorted(folder.glob("*")):
-        frame = _read_table(path)
-        if frame is None or frame.empty:
-            continue
-        keys = [c for c in ("segment", "segment_id", "segment_name", "name") if c in frame.columns]
-        texts = [
-            c for c in ("persona", "persona_description", "description", "persona_name") if c in frame.columns
-        ]
-        if not keys or not texts:
-            continue
-        mask = pd.Series(False, index=frame.index)
-        for key in keys:
-            mask |= frame[key].astype(str) == segment
-        if mask.any():
-            row = frame[mask].iloc[0]
-            parts = [str(row[c]) for c in texts if pd.notna(row[c]) and str(row[c]).strip()]
-            return "；".join(dict.fromkeys(parts)) or None
-    return None
-
-
-def _read_table(path: Path) -> pd.DataFrame | None:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        records = data.get("segments", data) if isinstance(data, dict) else data
-        return pd.DataFrame(records) if isinstance(records, list) else None
-    return None
+    try:
+        profiles = json.loads(path.read_text(encoding="utf-8"))["segments"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"{path} is not a segmentation summary ({exc}).", hint="Run `marketpilot segment` again."
+        ) from exc
+    known: list[str] = []
+    for profile in profiles:
+        persona = profile["persona"]
+        number, name = str(persona["segment"]), persona["name"]
+        if segment in (number, name):
+            return f"{name}：{persona['description']}"
+        known.append(f"{number} ({name})")
+    raise UserError(
+        f"No segment {segment!r} in {path}.",
+        hint=f"Use a segment number or persona name: {', '.join(known)}; or --segment all.",
+    )
 
 
 def brief_for(
