@@ -116,16 +116,18 @@ def test_no_variant_passing_guardrails_has_a_wrong_price_or_banned_term(settings
     summary = report(sets)
     assert summary.llm_calls <= 2 * len(briefs)
     accepted = [(s.brief, v) for s in sets for v in s.variants]
-    # An independent check of the facts checker: every digit group in accepted copy is one of the
-    # brief's numbers (price, promo, coupon, price after coupon, savings, 8折, 11月11日 / 双11).
+    # An independent check of the facts checker: every digit group in accepted copy that does not count
+    # time or things (24小时, 3步, 20:00 the checker rightly lets through) is one of the brief's numbers
+    # (price, promo, coupon, price after coupon, savings, 8折 / 20% off, 11月11日 / 双11).
     allowed = {
-        "P1": {"399", "319", "300", "50", "269", "80", "130", "8", "11", "2025"},
-        "P2": {"299", "239", "300", "50", "189", "60", "110", "8", "11", "2025"},
+        "P1": {"399", "319", "300", "50", "269", "80", "130", "8", "20", "11", "2025"},
+        "P2": {"299", "239", "300", "50", "189", "60", "110", "8", "20", "11", "2025"},
     }
+    counted = r"(?!\d|\.\d|\s*(?:天|小时|分钟|秒(?!杀)|件|步|次|点|[:：]\d))"
     for brief, variant in accepted:
         assert check_facts(variant.text, brief) == [], variant.text
         assert check_ad_law(variant.text, brief) == [], variant.text
-        numbers = set(re.findall(r"\d+(?:\.\d+)?", variant.text))
+        numbers = set(re.findall(rf"(?<![\d.:：])\d+(?:\.\d+)?{counted}", variant.text))
         assert numbers <= allowed[brief.product.product_id], variant.text
     # the raw model output had numbers to check: every accepted price is the brief's
     assert summary.variants + summary.dropped >= len(briefs)
