@@ -35,7 +35,12 @@ def _lang(value: str) -> str:
 def generate_cmd(
     product: Annotated[str, typer.Option("--product", help="Product id in the store.")],
     segment: Annotated[
-        str, typer.Option("--segment", help="Segment name (its persona is used when present).")
+        str,
+        typer.Option(
+            "--segment",
+            help="Segment number or persona name from `marketpilot segment` (its persona goes into the "
+            "prompt); 'all' for none.",
+        ),
     ] = "all",
     channel: Annotated[str, typer.Option("--channel", help=f"One of {', '.join(CHANNELS)}.")] = "sms",
     n: Annotated[int, typer.Option("--n", min=1, max=20, help="Variants to generate.")] = 5,
