@@ -186,6 +186,8 @@ def fit_command(
         console.print(
             f"Wrote {summary['rows']} recommendations for {summary['customers']} customers to {path}"
         )
+        if summary["rules"]:
+            console.print("Rules: " + ", ".join(f"{k}={v}" for k, v in summary["rules"].items()))
 
 
 def _print_rows(frame: pd.DataFrame, json_out: bool, title: str, language: str) -> None:

@@ -4,6 +4,7 @@ epoch-second times, Parquet with ISO times."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pandas as pd
@@ -76,3 +77,38 @@ def test_unknown_event_type_is_a_clean_user_error(gbk_csv, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", argv)
     assert run_app(app) == 2
     assert "加购" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def retail_csv(data_dir, tmp_path_factory) -> tuple[str, pd.DataFrame]:
+    """The first 40,000 lines of the real Online Retail export, cancellations and fees included."""
+    raw = pd.read_csv(data_dir / "samples" / "online_retail.csv.gz", dtype=str, nrows=40_000)
+    path = tmp_path_factory.mktemp("retail") / "online_retail.csv"
+    raw.to_csv(path, index=False)
+    return str(path), raw
+
+
+def test_evaluate_counts_only_purchases_of_products(retail_csv):
+    path, raw = retail_csv
+    lines = raw[raw["CustomerID"].notna()]
+    purchases = lines[(pd.to_numeric(lines["Quantity"]) > 0) & lines["StockCode"].str.contains("[0-9]{2}")]
+    assert len(purchases) < len(lines)  # the slice has cancellations and postage lines to drop
+    args = ["recommend", "evaluate", "--interactions", path, "--user-col", "CustomerID"]
+    args += ["--item-col", "StockCode", "--time-col", "InvoiceDate", "--test-days", "7"]
+    args += ["--models", "popularity,repeat", "--quantity-col", "Quantity", "--item-pattern", "[0-9]{2}"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    caption = re.search(r"train (\d+) rows, test (\d+) rows", " ".join(result.stdout.split()))
+    assert caption and int(caption[1]) + int(caption[2]) == len(purchases)
+
+
+def test_evaluate_filters_fail_cleanly(retail_csv, monkeypatch, capsys):
+    path, _ = retail_csv
+    base = ["marketpilot", "recommend", "evaluate", "--interactions", path, "--user-col", "CustomerID"]
+    base += ["--item-col", "StockCode", "--time-col", "InvoiceDate"]
+    monkeypatch.setattr(sys, "argv", [*base, "--item-pattern", "[0-9"])
+    assert run_app(app) == 2
+    assert "not a regular expression" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", [*base, "--quantity-col", "Description"])
+    assert run_app(app) == 2
+    assert "column 'Description' is not a number" in capsys.readouterr().err

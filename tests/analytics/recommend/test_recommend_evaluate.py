@@ -62,8 +62,11 @@ def test_exclude_seen_drops_repeat_purchases_from_the_targets(retail_slice):
 def _print(report) -> None:
     print(f"\n@{report.k}, {report.split}")
     for name, m in report.models.items():
-        scores = f"recall={m['recall']:.4f} ndcg={m['ndcg']:.4f} coverage={m['coverage']:.3f}"
-        print(f"{name:11s} {scores} {m['params']}")
+        scores = " ".join(f"{metric}={m[metric]:.4f}" for metric in METRICS)
+        print(f"{name:11s} {scores} seconds={m['seconds']:.1f} {m['params']}")
+
+
+METRICS = ("recall", "precision", "ndcg", "map", "hit_rate", "coverage", "novelty")
 
 
 def _assert_best_beats_baselines(report) -> None:

@@ -69,8 +69,8 @@ def test_reasons_point_at_the_customers_own_history(served):
     before = table[table["reason"] == "bought_before"]
     assert all((c, p) in bought for c, p in zip(before["customer_id"], before["product_id"], strict=True))
     together = table[table["reason"] == "bought_together"]
-    assert all(
-        (c, p) in history for c, p in zip(together["customer_id"], together["reason_product_id"], strict=True)
+    assert all(  # "… which you bought": the anchor is a purchase, not a product only viewed
+        (c, p) in bought for c, p in zip(together["customer_id"], together["reason_product_id"], strict=True)
     )
     assert not any(
         (c, p) in history for c, p in zip(together["customer_id"], together["product_id"], strict=True)
@@ -162,9 +162,8 @@ def test_fit_command_applies_business_rules_from_flags(served):
     assert ((shown["price_minor"] - shown["cost_minor"]) / shown["price_minor"] >= 0.2).all()
     assert (shown.groupby(["customer_id", "category"]).size() <= 2).all()
     # Customers looked up later are held to the same rules.
-    later = recommendations_for(settings, "someone-after-the-rules", k=6).join(
-        products, on="product_id", rsuffix="_p"
-    )
+    later = recommendations_for(settings, "someone-after-the-rules", k=6)
+    later = later.join(products[["price_minor", "stock"]], on="product_id")
     assert len(later) and (later["price_minor"] <= ceiling * 100).all() and (later["stock"] > 0).all()
     # --no-in-stock turns the default off; an inverted price band is a clean error.
     off = CliRunner().invoke(

@@ -218,8 +218,10 @@ def explain(
         for name, reason in LEAD_REASONS.items():
             picked = open_[leader == name]
             if len(picked):
-                find = _content_anchor if name == "content" else _co_purchase_anchor
-                anchor = find(model, name, users[picked], items[picked])
+                if name == "content":
+                    anchor = _content_anchor(model, name, users[picked], items[picked])
+                else:
+                    anchor = _co_purchase_anchor(model, name, bought, users[picked], items[picked])
                 found = anchor >= 0
                 code[picked[found]] = reason
                 because[picked[found]] = anchor[found]
@@ -255,12 +257,12 @@ def _pair_matrix(model: Recommender, rows: pd.DataFrame) -> sp.csr_matrix:
 
 
 def _co_purchase_anchor(
-    model: HybridRecommender, source: str, users: np.ndarray, items: np.ndarray
+    model: HybridRecommender, source: str, bought: sp.csr_matrix, users: np.ndarray, items: np.ndarray
 ) -> np.ndarray:
-    """For each (customer, recommended item): among the customer's own products that other customers
-    really took together with the item, the one the leading component `source` finds most similar
-    to it (-1 if none, so the claim "bought together with …" is always true)."""
-    history = model.seen_
+    """For each (customer, recommended item): among the products the customer bought that other
+    customers bought together with the item, the one the leading component `source` finds most
+    similar to it (-1 if none, so "often bought together with …, which you bought" is always true)."""
+    history = bought.sign().tocsr()
     by_item = history.T.tocsr()
     component = model.models_[source]
     anchor = np.full(len(users), -1, dtype=np.int64)
@@ -274,11 +276,13 @@ def _co_purchase_anchor(
         co = (by_item[cand] @ history).tocsr()  # customers who took both: candidate × every product
         rows = order[bounds[start] : bounds[stop]]
         own = history[users[rows]].tocoo()
+        if not own.nnz:
+            continue
         counts = np.asarray(co[np.searchsorted(cand, items[rows])[own.row], own.col]).ravel()
         keep = counts > 0
         pair, other, counts = own.row[keep], own.col[keep].astype(np.int64), counts[keep]
         target = items[rows][pair]
-        sims = _pair_similarity(model, component, other, target, counts)
+        sims = _pair_similarity(component, history, other, target, counts)
         best = np.lexsort((-counts, -sims, pair))  # per pair: most similar, then most co-bought
         pair_sorted = pair[best]
         lead = np.flatnonzero(np.r_[True, pair_sorted[1:] != pair_sorted[:-1]]) if len(best) else best
@@ -287,8 +291,8 @@ def _co_purchase_anchor(
 
 
 def _pair_similarity(
-    model: HybridRecommender,
     component: Recommender,
+    history: sp.csr_matrix,
     other: np.ndarray,
     target: np.ndarray,
     counts: np.ndarray,
@@ -303,8 +307,8 @@ def _pair_similarity(
         dots = np.einsum("ij,ij->i", factors[other], factors[target])
         scale = norms[other] * norms[target]
         return np.divide(dots, scale, out=np.zeros_like(dots), where=scale > 0).astype(np.float64)
-    popularity = model.popularity_.astype(np.float64)
-    return counts / np.sqrt(popularity[other] * popularity[target])
+    buyers = np.asarray(history.sum(axis=0), dtype=np.float64).ravel()
+    return counts / np.sqrt(buyers[other] * buyers[target])
 
 
 def _content_anchor(
