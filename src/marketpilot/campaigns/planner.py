@@ -1,7 +1,8 @@
 """`campaign plan "春节前唤醒90天未购的高价值客户，预算5000条短信"`: the LLM drafts a spec from a goal in
 Chinese or English; the draft is validated against the spec schema AND the data (segments, RFM
 classes and products it names must exist), and the audience size is computed by running the
-audience query — never taken from the model. Nothing is stored until `campaign create`."""
+audience query — never taken from the model. A discount the goal states (8折, 85折, 半价, 20% off) is
+read from the goal itself, not from the model's reading of it. Nothing is stored until `campaign create`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 from marketpilot.campaigns.audience import AudienceSource
 from marketpilot.campaigns.spec import CampaignSpec, ChannelName, Goal, parse_spec
 from marketpilot.config import Settings
+from marketpilot.content.guardrails.facts import extract_claims
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -51,6 +53,12 @@ def _products(settings: Settings) -> dict[str, str]:
             "SELECT product_id, name FROM products ORDER BY product_id LIMIT ?", [MAX_PRODUCTS_IN_PROMPT]
         )
     return dict(zip(frame["product_id"].astype(str), frame["name"].astype(str), strict=True))
+
+
+def stated_discount(goal: str) -> float | None:
+    """The fraction off the goal states, when it states exactly one (8折 → 0.2, 20% off → 0.2)."""
+    rates = {float(c.value) for c in extract_claims(goal) if c.role == "rate"}  # type: ignore[arg-type]
+    return rates.pop() if len(rates) == 1 else None
 
 
 def draft_to_spec(draft: PlanDraft, language: str) -> CampaignSpec:
@@ -134,6 +142,10 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         messages, schema=PlanDraft, temperature=0.2, max_tokens=400, seed=0, prompt=prompt.ref
     )
     draft: PlanDraft = completion.parsed
+    # Small models often leave the discount null or write 8 for 8折; the goal's own figure is the fact.
+    stated = stated_discount(goal)
+    if stated is not None and draft.discount != stated:
+        draft = draft.model_copy(update={"discount": stated})
     spec = draft_to_spec(draft, language)
     problems, size = validate_against_data(settings, spec)
     if problems:
