@@ -1,7 +1,13 @@
 """`marketpilot demo`: the main job end to end on the bundled data, as a list of steps.
 
-Each step takes the run's context, does one thing, and records what it wrote; later features add a
-step to `STEPS` (RFM, CLV, segments, the campaign loop) without touching the others.
+Two shops, kept in separate stores so their currencies and customers never mix:
+- the real UCI Online Retail export (data/samples), loaded into `<home>/online-retail/` and summarised;
+- a seeded Chinese shop from the sample generator, in `<home>` itself, on which the whole loop runs:
+  RFM, CLV, segments with LLM personas, purchase propensity, recommendations, review insight,
+  guardrail-checked copy with a poster, and the campaign loop (plan → run → track → report →
+  optimize → run again) with simulated responses.
+
+Each step takes the run's context, does one thing, and records what it wrote.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from marketpilot.config import Settings
-from marketpilot.data.load import LoadReport, load_file
+from marketpilot.config import Settings, get_settings
+from marketpilot.data.load import load_file
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "online_retail.csv.gz"
+RETAIL_HOME = "online-retail"
+SHOP_CUSTOMERS = 3_000
+SHOP_SEED = 7
 
 
 class StepResult(BaseModel):
@@ -43,32 +52,205 @@ class DemoResult(BaseModel):
 
 @dataclass
 class DemoContext:
-    """What steps share: settings, the output folder, and tables earlier steps produced."""
+    """What steps share: settings, the output folder, and what earlier steps produced."""
 
     settings: Settings
     out_dir: Path
+    use_llm: bool = True
+    customers: int = SHOP_CUSTOMERS
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    load: LoadReport | None = None
+    segment_names: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def retail(self) -> Settings:
+        return get_settings(self.settings.home_dir / RETAIL_HOME)
 
 
 Step = Callable[[DemoContext], StepResult]
 
 
-def load_sample(ctx: DemoContext) -> StepResult:
+def load_online_retail(ctx: DemoContext) -> StepResult:
     if not SAMPLE.is_file():
         raise UserError(
             f"The bundled sample {SAMPLE} is missing.", hint="Run the demo from a clone of the repo."
         )
-    ctx.load = load_file(ctx.settings, SAMPLE, preset="online-retail")
-    report = ctx.out_dir / "load_report.json"
-    report.write_text(ctx.load.model_dump_json(indent=2), encoding="utf-8")
-    counts = ", ".join(f"{t} {n:,}" for t, n in ctx.load.tables.items())
-    return StepResult(name="load", seconds=0, summary=f"Loaded Online Retail: {counts}", outputs=[report])
+    report = load_file(ctx.retail, SAMPLE, preset="online-retail")
+    monthly, payload = monthly_summary(ctx.retail)
+    ctx.frames["online_retail_monthly"] = monthly
+    out = ctx.out_dir / "online-retail"
+    out.mkdir(exist_ok=True)
+    (out / "load_report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    monthly.to_csv(out / "summary_by_month.csv", index=False)
+    (out / "summary.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    counts = ", ".join(f"{t} {n:,}" for t, n in report.tables.items())
+    return StepResult(
+        name="online_retail",
+        seconds=0,
+        summary=f"Loaded Online Retail ({counts}); {_headline(payload, len(monthly))}",
+        outputs=[out / "load_report.json", out / "summary_by_month.csv", out / "summary.json"],
+    )
 
 
-def summarise(ctx: DemoContext) -> StepResult:
-    """Customers, orders and revenue per month (completed orders; cancellations netted separately)."""
+def generate_shop(ctx: DemoContext) -> StepResult:
+    from marketpilot.data.sample import make_sample
+
+    sample = make_sample(ctx.settings, customers=ctx.customers, seed=SHOP_SEED)
+    monthly, payload = monthly_summary(ctx.settings)
+    ctx.frames["shop_monthly"] = monthly
+    out = ctx.out_dir / "shop"
+    out.mkdir(exist_ok=True)
+    monthly.to_csv(out / "summary_by_month.csv", index=False)
+    (out / "summary.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    rows = sample.loaded or sample.rows
+    return StepResult(
+        name="shop",
+        seconds=0,
+        summary=f"Generated and loaded a Chinese shop ({rows['orders']:,} orders, {rows['events']:,} events, "
+        f"{rows['reviews']:,} reviews); {_headline(payload, len(monthly))}",
+        outputs=[out / "summary_by_month.csv", out / "summary.json"],
+    )
+
+
+def customer_intelligence(ctx: DemoContext) -> StepResult:
+    from marketpilot.analytics.intel import run_intel
+
+    intel = run_intel(ctx.settings, lang="zh", personas=ctx.use_llm)
+    ctx.segment_names = {s.persona.segment: s.persona.name for s in intel.segments.segments}
+    ctx.frames["segments"] = pd.DataFrame(
+        [
+            {
+                "segment": s.persona.name,
+                "customers": s.stats.customers,
+                "revenue_share": round(s.stats.revenue_share, 3),
+                "aov": round(s.stats.aov, 2),
+                "persona": s.persona.source,
+            }
+            for s in intel.segments.segments
+        ]
+    )
+    top = max(intel.rfm.classes, key=lambda c: c.revenue_share)
+    llm_personas = sum(s.persona.source == "llm" for s in intel.segments.segments)
+    return StepResult(
+        name="intel",
+        seconds=0,
+        summary=f"RFM: {intel.rfm.customers:,} buyers, top class {top.name_zh} ({top.revenue_share:.0%} of "
+        f"revenue); CLV over {intel.clv.horizon_days} days {intel.clv.clv_total or 0:,.0f} CNY; "
+        f"{intel.segments.k} segments ({llm_personas} LLM personas)",
+        outputs=[
+            Path(p)
+            for p in (intel.rfm.parquet, intel.clv.parquet, intel.segments.summary_json)
+            if p is not None
+        ]
+        + ([Path(intel.segments.report_html)] if intel.segments.report_html else []),
+    )
+
+
+def propensity(ctx: DemoContext) -> StepResult:
+    from marketpilot.analytics.propensity import train_propensity
+
+    report = train_propensity(ctx.settings, target="purchase", horizon_days=30)
+    return StepResult(
+        name="propensity",
+        seconds=0,
+        summary=f"Purchase-in-30-days model {report.version}: held-out AUC {report.test.auc:.3f} "
+        f"(RFM-only logistic regression {report.baseline_rfm_logistic_auc:.3f})",
+        outputs=[Path(report.model_path)],
+    )
+
+
+def recommendations(ctx: DemoContext) -> StepResult:
+    from marketpilot.analytics.recommend.serving import recommend_for_all, store_rules
+
+    path = recommend_for_all(ctx.settings, k=10, rules=store_rules(ctx.settings))
+    table = pd.read_parquet(path)
+    ctx.frames["recommendations"] = table
+    reasons = table["reason"].value_counts(normalize=True)
+    mix = ", ".join(f"{code} {share:.0%}" for code, share in reasons.head(3).items())
+    return StepResult(
+        name="recommend",
+        seconds=0,
+        summary=f"Top-10 for {table['customer_id'].nunique():,} customers ({mix})",
+        outputs=[path],
+    )
+
+
+def review_insight(ctx: DemoContext) -> StepResult:
+    from marketpilot.analytics.reviews.insight import review_insight as insight_for
+    from marketpilot.analytics.reviews.report import write_report
+
     with Store.open(ctx.settings, read_only=True) as store:
+        worst = store.query(
+            "SELECT p.category, avg(r.rating) AS rating, count(*) AS n FROM reviews r "
+            "JOIN products p USING (product_id) GROUP BY ALL HAVING count(*) >= 20 ORDER BY rating LIMIT 1"
+        )
+    if worst.empty:
+        return StepResult(name="reviews", seconds=0, summary="Too few reviews for an insight report")
+    category = str(worst.category.iloc[0])
+    insight = insight_for(ctx.settings, category=category, lang="zh", use_llm=ctx.use_llm)
+    paths = write_report(insight, ctx.settings)
+    return StepResult(
+        name="reviews",
+        seconds=0,
+        summary=f"类目 {category}: {insight.n_reviews} reviews, {insight.share_positive:.0%} positive, "
+        f"{len(insight.pain_points)} cited pain points",
+        outputs=list(paths.values()),
+    )
+
+
+def marketing_copy(ctx: DemoContext) -> StepResult:
+    """SMS copy for the biggest segment's most recommended product, and a poster of the best variant."""
+    if not ctx.use_llm:
+        return StepResult(name="copy", seconds=0, summary="Skipped (--no-llm)")
+    from marketpilot.content.render.poster import render_poster
+    from marketpilot.content.service import generate_for_product
+
+    segments = pd.read_parquet(ctx.settings.path("intel", "segments.parquet"))
+    biggest = int(segments["segment"].value_counts().idxmax())
+    recs = ctx.frames["recommendations"]
+    members = recs[recs["customer_id"].isin(segments.loc[segments["segment"] == biggest, "customer_id"])]
+    product = str(members.loc[members["rank"] == 1, "product_id"].value_counts().idxmax())
+    name = ctx.segment_names.get(biggest, str(biggest))
+    result = generate_for_product(ctx.settings, product, name, "sms", 3, "zh", shop_name="好物小店")
+    out = ctx.out_dir / "copy"
+    out.mkdir(exist_ok=True)
+    variants = out / "sms_variants.json"
+    variants.write_text(result.model_dump_json(indent=2), encoding="utf-8")
+    outputs = [variants]
+    if result.variants:
+        best = max(result.variants, key=lambda v: v.score or 0)
+        outputs.append(render_poster(best.text.split("，")[0][:24], result.brief, out / "poster.png"))
+    return StepResult(
+        name="copy",
+        seconds=0,
+        summary=f"{len(result.variants)} SMS variants for segment {name} × product {product} "
+        f"({result.fixed} repaired, {len(result.dropped)} dropped by guardrails, "
+        f"{result.llm_calls} LLM calls)",
+        outputs=outputs,
+    )
+
+
+def campaign_loop(ctx: DemoContext) -> StepResult:
+    from marketpilot.campaigns.loop import run_campaign_loop
+
+    loop = run_campaign_loop(ctx.settings, use_llm=ctx.use_llm, seed=SHOP_SEED)
+    first, second = loop.iterations[0], loop.iterations[-1]
+    lift = "no lift measured"
+    if first.lift_pp is not None and first.lift_ci_pp is not None:
+        low, high = first.lift_ci_pp
+        lift = f"measured lift {first.lift_pp:+.2f} pp (95% CI {low:+.2f}..{high:+.2f}), "
+        lift += f"true {first.true_lift_pp:+.2f} pp"
+    return StepResult(
+        name="campaign",
+        seconds=0,
+        summary=f"Campaign {loop.campaign_id}: v{first.version} sent {first.sent:,} ({lift}); "
+        f"optimized → v{second.version} sent {second.sent:,}; {loop.llm_calls} LLM calls",
+        outputs=[i.report for i in loop.iterations],
+    )
+
+
+def monthly_summary(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Customers, orders and revenue per month (completed orders; cancellations netted separately)."""
+    with Store.open(settings, read_only=True) as store:
         monthly = store.query(
             """
             SELECT strftime(date_trunc('month', ordered_at), '%Y-%m') AS month,
@@ -84,10 +266,6 @@ def summarise(ctx: DemoContext) -> StepResult:
             "SELECT count(*) FILTER (WHERE NOT coalesce(is_guest, false)) AS customers, "
             "count(*) FILTER (WHERE is_guest) AS guest_customers FROM customers"
         ).iloc[0]
-    ctx.frames["monthly"] = monthly
-    csv_path = ctx.out_dir / "summary_by_month.csv"
-    json_path = ctx.out_dir / "summary.json"
-    monthly.to_csv(csv_path, index=False)
     payload = {
         "customers": int(totals.customers),
         "guest_customers": int(totals.guest_customers),
@@ -96,27 +274,49 @@ def summarise(ctx: DemoContext) -> StepResult:
         "currency": str(monthly.currency.iloc[0]) if len(monthly) else None,
         "by_month": json.loads(monthly.to_json(orient="records")),
     }
-    json_path.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
-    return StepResult(
-        name="summary",
-        seconds=0,
-        summary=f"{payload['customers']:,} customers, {payload['orders']:,} orders, "
-        f"revenue {payload['revenue']:,.2f} {payload['currency']} over {len(monthly)} months",
-        outputs=[csv_path, json_path],
+    return monthly, payload
+
+
+def _headline(payload: dict[str, Any], months: int) -> str:
+    return (
+        f"{payload['customers']:,} customers, {payload['orders']:,} orders, "
+        f"revenue {payload['revenue']:,.2f} {payload['currency']} over {months} months"
     )
 
 
-STEPS: list[Step] = [load_sample, summarise]
+STEPS: list[Step] = [
+    load_online_retail,
+    generate_shop,
+    customer_intelligence,
+    propensity,
+    recommendations,
+    review_insight,
+    marketing_copy,
+    campaign_loop,
+]
 
 
-def run_demo(settings: Settings, *, steps: list[Step] | None = None) -> DemoResult:
+def run_demo(
+    settings: Settings,
+    *,
+    steps: list[Step] | None = None,
+    use_llm: bool = True,
+    customers: int = SHOP_CUSTOMERS,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> DemoResult:
+    """Run the steps in order; `on_step` sees each result as soon as its step is done."""
     out_dir = settings.path("demo", "summary.json").parent
-    ctx = DemoContext(settings=settings, out_dir=out_dir)
+    ctx = DemoContext(settings=settings, out_dir=out_dir, use_llm=use_llm, customers=customers)
     results = []
     for step in steps or STEPS:
         start = time.perf_counter()
         result = step(ctx)
         result.seconds = round(time.perf_counter() - start, 2)
         results.append(result)
-    tables = {name: frame.to_dict(orient="records") for name, frame in ctx.frames.items()}
+        if on_step is not None:
+            on_step(result)
+    shown = {"online_retail_monthly", "shop_monthly", "segments"}
+    tables = {name: frame.to_dict(orient="records") for name, frame in ctx.frames.items() if name in shown}
+    index = {"steps": [r.model_dump(mode="json") for r in results]}
+    (out_dir / "summary.json").write_text(json.dumps(index, ensure_ascii=False, indent=2), encoding="utf-8")
     return DemoResult(home=settings.home_dir, steps=results, tables=tables)

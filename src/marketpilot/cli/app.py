@@ -26,7 +26,7 @@ HomeOption = Annotated[
     Path | None,
     typer.Option(
         "--home",
-        help="Directory for every file MarketPilot writes [env MARKETPILOT_HOME].",
+        help="Directory for every file MarketPilot writes (env MARKETPILOT_HOME).",
         show_default="./.marketpilot",
     ),
 ]

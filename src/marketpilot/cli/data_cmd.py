@@ -1,4 +1,4 @@
-"""`marketpilot load` and `marketpilot demo`."""
+"""`marketpilot load`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
 from marketpilot.data.load import load_file
-from marketpilot.demo import run_demo
 
 
 @app.command("load")
@@ -39,29 +37,3 @@ def load_command(
         console.print(f"  {name}: {rows:,} rows written")
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-
-
-@app.command("demo")
-def demo_command(home: HomeOption = None, json_out: JsonOption = False) -> None:
-    """Run MarketPilot end to end on the bundled Online Retail data and write the results under home."""
-    with err_console.status("Running the demo…"):
-        result = run_demo(settings_for(home))
-    if json_out:
-        print_json(result.model_dump(mode="json"))
-        return
-    for step in result.steps:
-        console.print(f"[green]✓[/] {step.name} ({step.seconds:.1f}s): {step.summary}")
-    monthly = result.tables.get("monthly", [])
-    if monthly:
-        grid = Table(title="Revenue per month (completed orders)")
-        for col in ("month", "customers", "orders", "revenue", "cancelled"):
-            grid.add_column(col, justify="left" if col == "month" else "right")
-        for row in monthly:
-            grid.add_row(
-                row["month"], f"{row['customers']:,}", f"{row['orders']:,}",
-                f"{row['revenue']:,.2f} {row['currency']}", f"{row['cancelled']:,.2f}",
-            )  # fmt: skip
-        console.print(grid)
-    console.print(f"Outputs are in [bold]{result.home}[/]:")
-    for path in result.outputs:
-        console.print(f"  {path}")

@@ -1,0 +1,63 @@
+"""`marketpilot demo`: the whole loop on the bundled data, step by step."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+from marketpilot.demo import SHOP_CUSTOMERS, StepResult, run_demo
+
+
+@app.command("demo")
+def demo_command(
+    no_llm: Annotated[
+        bool, typer.Option("--no-llm", help="Template personas and copy only: no model is loaded.")
+    ] = False,
+    customers: Annotated[
+        int, typer.Option(min=200, help="Customers in the generated Chinese shop.")
+    ] = SHOP_CUSTOMERS,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Run MarketPilot end to end on the bundled data: load Online Retail, generate a Chinese shop, then
+    RFM, CLV, segments with personas, propensity, recommendations, review insight, copy and the
+    campaign loop. Every result is written under --home."""
+
+    def show(step: StepResult) -> None:
+        if not json_out:
+            console.print(f"[green]✓[/] {step.name} ({step.seconds:.1f}s): {step.summary}", highlight=False)
+
+    if not json_out:
+        err_console.print("Running the demo (the first LLM step loads the embedded model)…")
+    result = run_demo(settings_for(home), use_llm=not no_llm, customers=customers, on_step=show)
+    if json_out:
+        print_json(result.model_dump(mode="json"))
+        return
+    _monthly_table(result.tables.get("shop_monthly", []), "Chinese shop: revenue per month (completed)")
+    segments = result.tables.get("segments", [])
+    if segments:
+        columns = ("segment", "customers", "revenue_share", "aov", "persona")
+        grid = Table(*columns, title="Segments (persona: written by the LLM or a template)")
+        for row in segments:
+            grid.add_row(*(str(row[c]) for c in columns))
+        console.print(grid)
+    console.print(f"Outputs are in [bold]{result.home}[/]:")
+    for path in result.outputs:
+        console.print(f"  {path}")
+
+
+def _monthly_table(monthly: list[dict], title: str) -> None:
+    if not monthly:
+        return
+    grid = Table(title=title)
+    for col in ("month", "customers", "orders", "revenue", "cancelled"):
+        grid.add_column(col, justify="left" if col == "month" else "right")
+    for row in monthly:
+        grid.add_row(
+            row["month"], f"{row['customers']:,}", f"{row['orders']:,}",
+            f"{row['revenue']:,.2f} {row['currency']}", f"{row['cancelled']:,.2f}",
+        )  # fmt: skip
+    console.print(grid)

@@ -1,0 +1,53 @@
+"""`marketpilot demo`: the whole loop on the bundled data, through the CLI, without the model (the
+LLM-written parts have their own real-model tests in each area)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from marketpilot.cli import app
+from marketpilot.config import get_settings
+from marketpilot.data.store import Store
+from marketpilot.demo import RETAIL_HOME
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--no-llm", "--customers", "800", "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    index = json.loads((home / "demo" / "summary.json").read_text(encoding="utf-8"))
+    steps = {s["name"]: s for s in index["steps"]}
+    assert list(steps) == [
+        "online_retail", "shop", "intel", "propensity", "recommend", "reviews", "copy", "campaign",
+    ]  # fmt: skip
+    outputs = [Path(p) for s in index["steps"] for p in s["outputs"]]
+    assert len(outputs) >= 12 and all(p.is_file() for p in outputs)
+    assert f"Outputs are in {home.resolve()}" in " ".join(result.output.split())
+
+    # The real Online Retail export in its own store, the generated shop in the main one.
+    with Store.open(get_settings(home / RETAIL_HOME), read_only=True) as store:
+        assert store.query("SELECT count(*) AS n FROM customers WHERE NOT is_guest").n[0] == 4372
+    retail = json.loads((home / "demo" / "online-retail" / "summary.json").read_text(encoding="utf-8"))
+    assert retail["customers"] == 4372 and retail["currency"] == "GBP" and len(retail["by_month"]) == 13
+    with Store.open(get_settings(home), read_only=True) as store:
+        assert store.count("customers") == 800
+        assert set(store.query("SELECT DISTINCT currency FROM orders").currency) == {"CNY"}
+
+    # Intelligence, recommendations and reviews produced their tables and reports.
+    segments = json.loads((home / "intel" / "segments.json").read_text(encoding="utf-8"))
+    assert segments["k"] >= 2 and all(s["persona"]["source"] == "template" for s in segments["segments"])
+    assert (home / "reports" / "segments.html").read_text(encoding="utf-8").count("data:image/png") >= 3
+    recs = pd.read_parquet(home / "recommend" / "recommendations.parquet")
+    assert recs.groupby("customer_id")["rank"].max().eq(10).mean() > 0.9
+    assert recs["reason_zh"].str.len().gt(0).all()
+    assert "Skipped" in steps["copy"]["summary"]
+
+    # The campaign ran twice (v1, then the optimized v2) and measured v1 against its holdout.
+    reports = [p for p in outputs if p.name.startswith("campaign-")]
+    assert [p.name.rsplit("-", 1)[1] for p in reports] == ["v1.html", "v2.html"]
+    assert "measured lift" in steps["campaign"]["summary"]
