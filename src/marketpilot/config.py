@@ -15,7 +15,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-LLMProviderName = Literal["llamacpp", "openai_compat"]
+# Any name registered with marketpilot.llm.register_provider (built-ins: llamacpp, openai_compat); an
+# unknown name fails when the client is built, with the registered names in the message.
+LLMProviderName = str
 
 
 def _toml_path() -> Path:

@@ -23,12 +23,14 @@ def check_command(home: HomeOption = None, json_out: JsonOption = False) -> None
         print_json(result.model_dump(exclude_none=result.ok))
     elif result.ok:
         console.print(
-            f"[green]ok[/] {result.provider}/{result.model}: {result.latency_s:.2f} s, "
+            f"[green]ok[/] {result.provider}/{result.model or '?'}: {result.latency_s:.2f} s, "
             f"{result.tokens_per_s:.1f} tokens/s\n{result.sample}",
             highlight=False,
         )
     else:
-        console.print(f"[red]failed[/] {result.provider}/{result.model}: {result.error}", highlight=False)
+        console.print(
+            f"[red]failed[/] {result.provider}/{result.model or '?'}: {result.error}", highlight=False
+        )
     if not result.ok:
         raise typer.Exit(code=3)
 
