@@ -91,7 +91,7 @@ def test_mixed_encodings_write_nothing(settings, tmp_path, store_snapshot, loade
         + "A1,c1,2024-11-11 10:00:00,天猫旗舰店\n".encode()
         + "A2,c2,2024-11-11 10:05:00,京东自营\n".encode("gbk")
     )
-    with pytest.raises(ValidationFailed, match=r"row 3: .* not UTF-8, but row 2 is UTF-8"):
+    with pytest.raises(ValidationFailed, match=r"line 3: .* not UTF-8, but line 2 is UTF-8"):
         load_file(settings, path, "orders")
     assert store_snapshot(settings) == loaded
 

@@ -107,8 +107,13 @@ def test_taobao_gbk_export_with_documented_mapping(settings: Settings, tmp_path:
     phone_key = pseudonym("13800138000", settings.secret())
     assert orders.loc["T1002", "customer_id"] == phone_key
     assert pii.loc[phone_key, "source_id"] == "13800138000" and pii.loc[phone_key, "name"] == "李雷"
-    assert pii.loc["小王爱购物", "address"] == "浙江省杭州市"  # the latest address wins
-    assert "1391234" not in text and "文三路" not in text and "13800138000" not in text
+    # The buyer's account name is personal too: a keyed pseudonym in analytics, the name only in private.
+    nick_key = pseudonym("小王爱购物", settings.secret())
+    assert orders.loc["T1001", "customer_id"] == orders.loc["T1003", "customer_id"] == nick_key
+    assert pii.loc[nick_key, "source_id"] == "小王爱购物"
+    assert pii.loc[nick_key, "address"] == "浙江省杭州市"  # the latest address wins
+    assert "小王" not in text and "1391234" not in text and "文三路" not in text and "13800138000" not in text
+    assert any("2 customer id(s) are personal" in w for w in report.warnings)
 
 
 def test_headers_matched_by_zh_alias_and_contacts_by_value(settings: Settings, tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def test_mixed_encodings_name_both_rows(tmp_path: Path, waimai_text: str) -> Non
     )
     with pytest.raises(ValidationFailed) as err:
         _rows(path)
-    assert "row 51" in str(err.value) and "GBK" in str(err.value)
+    assert "line 51" in str(err.value) and "GBK" in str(err.value)
 
 
 def test_utf8_file_with_gbk_tail_is_mixed(tmp_path: Path, waimai_text: str) -> None:
@@ -58,7 +58,7 @@ def test_utf8_file_with_gbk_tail_is_mixed(tmp_path: Path, waimai_text: str) -> N
     path.write_bytes(
         "".join(lines[:30]).encode("utf-8") + "".join(lines[30:40]).encode("gbk", errors="ignore")
     )
-    with pytest.raises(ValidationFailed, match=r"row 31: .* not UTF-8, but row 2 is UTF-8"):
+    with pytest.raises(ValidationFailed, match=r"line 31: .* not UTF-8, but line 2 is UTF-8"):
         _rows(path)
 
 

@@ -1,12 +1,15 @@
 """The load service: read → validate everything → pseudonymise → write all tables in one transaction.
 
-Staging happens in temporary DuckDB tables on the store's connection, so nothing is materialised in
-Python and nothing reaches the store's tables before every check has passed. Writes are upserts by
-natural key, so loading the same file twice leaves the same rows.
+Staging happens in temporary tables of an in-memory DuckDB connection (spilling to a temporary
+folder when large), so nothing is materialised in Python and a rejected load touches no file of the
+home, not even a fresh home's database files. Only when every check has passed are the store's files
+attached to that connection and written, in one transaction. Writes are upserts by natural key, so
+loading the same file twice leaves the same rows.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +67,8 @@ class Plan:
     rows_total: int
     rows_rejected: int = 0
     warnings: list[str] = field(default_factory=list)
+    # Per table: whether its customer ids are declared personal (true), opaque (false) or unsaid.
+    personal_ids: dict[str, bool | None] = field(default_factory=dict)
 
 
 def load_file(
@@ -81,8 +86,10 @@ def load_file(
     path = Path(path)
     if preset and mapping:
         raise UserError("Give either --preset or --mapping, not both.")
-    with Store.open(settings) as store:
-        con = store.con
+    with (
+        tempfile.TemporaryDirectory(prefix="marketpilot-load-") as spill,
+        duckdb.connect(config={"temp_directory": spill}) as con,
+    ):
         if preset:
             chosen = get_preset(preset)
             source = chosen.open(con, path)
@@ -101,14 +108,14 @@ def load_file(
                 con, source, table, spec_map, spec_map.currency if spec_map else None, settings
             )
         plan.warnings += protect_personal_data(con, plan, settings.secret())
-        with store.transaction():
+        with Store.attach(settings, con) as store, store.transaction():
             written = {
-                name: store.upsert(name, con.table(plan.stages[name]))
+                # Personal fields arrive from several exports (orders with 收货人, a CRM with e-mails):
+                # a load adds to what the private table knows of a customer instead of blanking it.
+                name: store.upsert(name, con.table(plan.stages[name]), merge=TABLES[name].private)
                 for name in TABLE_ORDER
                 if name in plan.stages
             }
-        for temp in plan.stages.values():
-            con.execute(f"DROP TABLE IF EXISTS {ident(temp)}")
     analytic = [t for t in written if not TABLES[t].private]
     return LoadReport(
         table=",".join(analytic) or ",".join(written),
@@ -179,7 +186,8 @@ def stage_mapped(
         for name, tmap in tables.items():
             mapped = ", ".join(f"{r.source}→{c}" for c, r in tmap.columns.items() if r.source)
             warnings.insert(0, f"{name}: columns matched by name: {mapped}")
-    return Plan(stages=stages, rows_total=rows, warnings=warnings)
+    personal = {n: t.columns["customer_id"].personal for n, t in tables.items() if "customer_id" in t.columns}
+    return Plan(stages=stages, rows_total=rows, warnings=warnings, personal_ids=personal)
 
 
 def _pick(mapping: Mapping, table: str) -> TableMapping:
@@ -251,50 +259,64 @@ def _recognise_contact_columns(
 
 def protect_personal_data(con: duckdb.DuckDBPyConnection, plan: Plan, secret: bytes) -> list[str]:
     """Move personal columns out of the staged analytics tables into a staged `customer_pii`, and replace
-    customer ids that are e-mails/phones by keyed pseudonyms (the original kept as source_id)."""
+    personal customer ids (e-mails, phones, account names; see `is_personal_sql`) by keyed pseudonyms
+    everywhere, the original kept only as customer_pii.source_id."""
     warnings: list[str] = []
     pii_tables: list[str] = []
     for name, stage in list(plan.stages.items()):
-        if TABLES[name].private or "customer_id" not in TABLES[name].column_names:
+        spec = TABLES[name]
+        if "customer_id" not in spec.column_names:
             continue
         columns = [r[0] for r in con.execute(f"DESCRIBE {ident(stage)}").fetchall()]
+        # An analytics table carries personal columns as __pii_*; a contacts export loaded into
+        # customer_pii has them under their own names and takes the same keys as every other table.
+        prefix = "" if spec.private else PII_PREFIX
         pii_cols = [c for c in columns if c.startswith(PII_PREFIX)]
         cid = ident("customer_id")
-        personal = is_personal_sql(cid)
+        personal = is_personal_sql(cid, plan.personal_ids.get(name))
         n_personal = con.execute(
             # Distinct ids first: a 10M-row table has far fewer customers to run the patterns on.
             f"SELECT count(*) FILTER (WHERE {personal}) "
             f"FROM (SELECT DISTINCT customer_id FROM {ident(stage)})"
         ).fetchall()[0][0]
-        if not pii_cols and not n_personal:
+        if not spec.private and not pii_cols and not n_personal:
             continue
         pseudo = f"CASE WHEN {personal} THEN {pseudonym_sql(cid, secret)} ELSE {cid} END"
         kind = contact_kind_sql(cid)
         fields = []
         for f in PII_FIELDS:
-            own = ident(PII_PREFIX + f) if PII_PREFIX + f in pii_cols else "NULL"
+            own = ident(prefix + f) if prefix + f in columns else "NULL"
             from_id = f"CASE WHEN {kind} = '{f}' THEN {cid} END" if f in ("email", "phone") else "NULL"
             fields.append(f"coalesce({own}, {from_id}) AS {f}")
-        any_pii = " OR ".join([personal, *(f"{ident(c)} IS NOT NULL" for c in pii_cols)])
+        source_id = f"CASE WHEN {personal} THEN {cid} END"
+        if "source_id" in columns:
+            source_id = f"coalesce({ident('source_id')}, {source_id})"
+        keep = " OR ".join([personal, *(f"{ident(c)} IS NOT NULL" for c in pii_cols)])
+        order = ROW if ROW in columns else "0"  # presets' aggregated stages have no row order
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {ident(stage + '_pii')} AS "
-            f"SELECT {ROW}, {pseudo} AS customer_id, CASE WHEN {personal} THEN {cid} END AS source_id, "
-            f"{', '.join(fields)} FROM {ident(stage)} WHERE {any_pii}"
+            f"SELECT {order} AS {ROW}, {pseudo} AS customer_id, {source_id} AS source_id, "
+            f"{', '.join(fields)} "
+            f"FROM {ident(stage)} {'' if spec.private else 'WHERE ' + keep}"
         )
         pii_tables.append(ident(stage + "_pii"))
-        exclude = f"EXCLUDE ({', '.join(ident(c) for c in pii_cols)})" if pii_cols else ""
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {ident(stage + '_safe')} AS "
-            f"SELECT * {exclude} REPLACE ({pseudo} AS customer_id) FROM {ident(stage)}"
-        )
+        if spec.private:
+            del plan.stages[name]  # merged with the other tables' personal fields below
+        else:
+            exclude = f"EXCLUDE ({', '.join(ident(c) for c in pii_cols)})" if pii_cols else ""
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {ident(stage + '_safe')} AS "
+                f"SELECT * {exclude} REPLACE ({pseudo} AS customer_id) FROM {ident(stage)}"
+            )
+            plan.stages[name] = stage + "_safe"
         con.execute(f"DROP TABLE {ident(stage)}")
-        plan.stages[name] = stage + "_safe"
         if n_personal:
             warnings.append(
-                f"{name}: {n_personal} customer id(s) were e-mail addresses or phone numbers; replaced by "
-                "keyed pseudonyms (originals only in the private customer_pii table)"
+                f"{name}: {n_personal} customer id(s) are personal (e-mail addresses, phone numbers or "
+                "account names); replaced by keyed pseudonyms (originals only in the private "
+                "customer_pii table)"
             )
-        if pii_cols:
+        if pii_cols and not spec.private:
             kinds = ", ".join(c.removeprefix(PII_PREFIX) for c in pii_cols)
             warnings.append(
                 f"{name}: personal columns ({kinds}) stored only in the private customer_pii table"
@@ -304,10 +326,11 @@ def protect_personal_data(con: duckdb.DuckDBPyConnection, plan: Plan, secret: by
             f"arg_max({c}, {ROW}) FILTER (WHERE {c} IS NOT NULL) AS {c}" for c in (*PII_FIELDS, "source_id")
         )
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE stage_customer_pii AS SELECT customer_id, {latest} "
-            f"FROM ({' UNION ALL '.join(f'SELECT * FROM {t}' for t in pii_tables)}) GROUP BY customer_id"
+            f"CREATE OR REPLACE TEMP TABLE stage_customer_pii_all AS SELECT customer_id, {latest} "
+            f"FROM ({' UNION ALL BY NAME '.join(f'SELECT * FROM {t}' for t in pii_tables)}) "
+            "GROUP BY customer_id"
         )
         for temp in pii_tables:
             con.execute(f"DROP TABLE {temp}")
-        plan.stages["customer_pii"] = "stage_customer_pii"
+        plan.stages["customer_pii"] = "stage_customer_pii_all"
     return warnings

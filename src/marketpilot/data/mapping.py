@@ -9,6 +9,7 @@
       status: {from: 订单状态, values: {交易成功: completed, 交易关闭: cancelled}}
       channel: {value: 天猫}                 # a constant
       line_no: {line_number_within: order_id}  # 1, 2, … per order in file order
+      customer_id: {from: 买家会员名, personal: true}  # account names → pseudonymous keys
 
 Without a mapping, columns are matched by canonical name or a zh/en alias (see ALIASES).
 """
@@ -21,7 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from marketpilot.data.readers import ROW, Source
+from marketpilot.data.readers import LINE, ROW, Source
 from marketpilot.data.schema import TABLES, Column, TableSpec
 from marketpilot.data.validate import Check, ident, sql_literal
 from marketpilot.errors import UserError
@@ -80,6 +81,9 @@ class ColumnRule(BaseModel):
     unit: Literal["major", "minor"] = "major"
     values: dict[str, str] | None = None
     line_number_within: str | None = None
+    # Only for customer_id: true when the ids name people (account names, nicknames), false when they
+    # are opaque codes; unset, each id is judged by its shape (see privacy.pseudonymise).
+    personal: bool | None = None
 
     @model_validator(mode="after")
     def _one_origin(self) -> ColumnRule:
@@ -135,6 +139,9 @@ class Mapping(BaseModel):
             unknown = sorted(set(tmap.columns) - allowed)
             if unknown:
                 raise ValueError(f"table '{table}' has no column(s) {', '.join(unknown)}")
+            flagged = [c for c, r in tmap.columns.items() if r.personal is not None and c != "customer_id"]
+            if flagged:
+                raise ValueError(f"`personal` applies to customer_id only, not {', '.join(flagged)}")
         return self
 
 
@@ -297,7 +304,7 @@ def compile_table(
     ]
     if problems:
         return [], [], problems
-    selects = [ROW]
+    selects = [ROW, LINE] if source.lines else [ROW]
     checks: list[Check] = []
     ordered = [
         c for c in spec.columns if c.name in tmap.columns and not tmap.columns[c.name].line_number_within

@@ -1,7 +1,13 @@
 """Read CSV / Parquet / Excel exports into a DuckDB view, whatever the file's encoding.
 
 Every source view has the file's own columns plus `__row`: the row number a user sees in a
-spreadsheet (header = row 1), so validation errors can point at it.
+spreadsheet (header = row 1), so validation errors can point at it. CSV views also have `__line`, the
+line of the file where the row starts: the two differ once a quoted value spans lines (Shopify notes
+and addresses), and messages then name both.
+
+CSV files stream: pyarrow parses them in blocks that are appended to a temporary DuckDB table one
+batch at a time, so Python never holds more than a block, and DuckDB spills to disk when the table
+outgrows memory.
 """
 
 from __future__ import annotations
@@ -12,13 +18,15 @@ import gzip
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from marketpilot.errors import UserError, ValidationFailed
@@ -29,6 +37,7 @@ def sql_literal(text: str) -> str:
 
 
 ROW = "__row"
+LINE = "__line"
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
@@ -47,6 +56,7 @@ class Source:
     columns: tuple[str, ...]
     types: dict[str, str]
     encoding: str | None
+    lines: bool = False  # the view has LINE (CSV)
 
     def count(self, con: duckdb.DuckDBPyConnection) -> int:
         return int(con.execute(f'SELECT count(*) FROM "{self.view}"').fetchall()[0][0])
@@ -106,8 +116,8 @@ def detect_encoding(path: Path) -> str:
                 good = 1 if bom else first_non_ascii
                 raise ValidationFailed(
                     [
-                        f"row {bad_line}: bytes {chunk[exc.start : exc.start + 4]!r} are not UTF-8, "
-                        f"but row {good} is UTF-8 text; expected one encoding for the whole file"
+                        f"line {bad_line}: bytes {chunk[exc.start : exc.start + 4]!r} are not UTF-8, "
+                        f"but line {good} is UTF-8 text; expected one encoding for the whole file"
                     ],
                     source=str(path),
                     hint="The file mixes encodings (e.g. UTF-8 and GBK); re-save it in one encoding.",
@@ -129,7 +139,10 @@ def _check_gb18030(path: Path, first_gbk_line: int) -> None:
                 _raise_mixed(path, _line_of(chunk, exc.start, first_line), first_gbk_line)
             line = _line_of(chunk, exc.start, first_line)
             raise ValidationFailed(
-                [f"row {line}: bytes {chunk[exc.start : exc.start + 4]!r} are neither UTF-8 nor GBK/GB18030"],
+                [
+                    f"line {line}: bytes {chunk[exc.start : exc.start + 4]!r} are neither UTF-8 "
+                    "nor GBK/GB18030"
+                ],
                 source=str(path),
                 hint="Re-save the file as UTF-8.",
             ) from None
@@ -152,10 +165,15 @@ def _is_utf8_line(chunk: bytes, pos: int) -> bool:
 
 def _raise_mixed(path: Path, utf8_line: int, gbk_line: int) -> None:
     raise ValidationFailed(
-        [f"row {utf8_line}: the line is UTF-8 text, but row {gbk_line} is GBK; expected one encoding"],
+        [f"line {utf8_line}: the line is UTF-8 text, but line {gbk_line} is GBK; expected one encoding"],
         source=str(path),
         hint="The file mixes encodings (e.g. UTF-8 and GBK); re-save it in one encoding.",
     )
+
+
+def row_label(row: int, line: int | None = None) -> str:
+    """'row 5', or 'row 5 (line 7 of the file)' when earlier values span lines."""
+    return f"row {row}" if line is None or line == row else f"row {row} (line {line} of the file)"
 
 
 def _sniff_header(path: Path, encoding: str) -> tuple[list[str], str]:
@@ -166,37 +184,167 @@ def _sniff_header(path: Path, encoding: str) -> tuple[list[str], str]:
     return [h.strip() for h in header], delimiter
 
 
-def read_csv(path: Path, *, encoding: str = "auto", delimiter: str | None = None) -> tuple[pa.Table, str]:
-    """The file as an Arrow table of strings (nothing is guessed: types are decided by the mapping)."""
+@dataclass
+class _Gap:
+    """A record pyarrow did not yield: a blank line, or an invalid row (then `problem` says why)."""
+
+    row: int
+    breaks: int
+    problem: str | None
+
+
+@dataclass
+class _Numbering:
+    """Row and line numbers of the records pyarrow yields.
+
+    pyarrow numbers every record (header = 1, blank lines included) but yields only the valid ones,
+    in order; those it hands to the invalid-row handler instead are the gaps. A record starts one line
+    after the previous one, plus the line breaks inside the previous one's values."""
+
+    next_row: int = 2
+    next_line: int = 2
+    gaps: list[_Gap] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def number(self, breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, lines) of the next `len(breaks)` valid records, given the line breaks in each; with
+        none (the end of the file), numbers the gaps that remain."""
+        n = len(breaks)
+        gap_rows = np.array([g.row for g in self.gaps], dtype=np.int64)
+        candidates = np.arange(self.next_row, self.next_row + n + len(gap_rows), dtype=np.int64)
+        rows = candidates[~np.isin(candidates, gap_rows)][:n]
+        end = int(rows[-1]) + 1 if n else int(gap_rows.max(initial=self.next_row - 1)) + 1
+        span = np.zeros(end - self.next_row, dtype=np.int64)
+        span[rows - self.next_row] = breaks
+        done = [g for g in self.gaps if g.row < end]
+        for gap in done:
+            span[gap.row - self.next_row] = gap.breaks
+        lines = self.next_line + np.arange(len(span), dtype=np.int64) + np.cumsum(span) - span
+        for gap in done:
+            if gap.problem is not None:
+                line = int(lines[gap.row - self.next_row])
+                self.problems.append(f"{row_label(gap.row, line)}: {gap.problem}")
+        self.gaps = self.gaps[len(done) :]
+        row_lines = lines[rows - self.next_row]
+        if len(span):
+            self.next_line = int(lines[-1] + span[-1]) + 1
+        self.next_row = end
+        return rows, row_lines
+
+
+@dataclass
+class CsvStream:
+    """A CSV file read block by block: `batches()` yields Arrow batches of strings plus ROW and LINE.
+
+    Rows with no value at all (blank lines, Excel's trailing `,,,`) are left out but keep their number.
+    After the last batch, `problems` lists every row with the wrong number of fields."""
+
+    path: Path
+    encoding: str
+    header: list[str]
+    delimiter: str
+    numbering: _Numbering = field(default_factory=_Numbering)
+
+    @property
+    def problems(self) -> list[str]:
+        return self.numbering.problems
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            text = row.text or ""
+            problem = None
+            if text.strip():
+                problem = (
+                    f"{row.actual_columns} field(s), expected {row.expected_columns} "
+                    f"(truncated or extra delimiter?): {text[:80]!r}"
+                )
+            self.numbering.gaps.append(_Gap(int(row.number), text.count("\n"), problem))
+            return "skip"
+
+        try:
+            reader = pacsv.open_csv(
+                self.path,
+                read_options=pacsv.ReadOptions(
+                    encoding=self.encoding,
+                    use_threads=False,
+                    block_size=_CHUNK,
+                    column_names=self.header,
+                    skip_rows=1,
+                ),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=self.delimiter,
+                    newlines_in_values=True,
+                    ignore_empty_lines=False,  # pyarrow's record numbers then count them, as we must
+                    invalid_row_handler=on_invalid,
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(self.header, pa.string()), strings_can_be_null=True
+                ),
+            )
+            for batch in reader:
+                yield self._numbered(batch)
+        except pa.ArrowInvalid as exc:
+            raise ValidationFailed([f"cannot parse as CSV: {exc}"], source=str(self.path)) from None
+        self.numbering.number(np.zeros(0, dtype=np.int64))
+
+    def _numbered(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        columns = batch.columns
+        breaks = np.zeros(batch.num_rows, dtype=np.int64)
+        empty = np.ones(batch.num_rows, dtype=bool)
+        for col in columns:
+            breaks += pc.fill_null(pc.count_substring(col, "\n"), 0).to_numpy(zero_copy_only=False)
+            empty &= pc.is_null(col).to_numpy(zero_copy_only=False)
+        rows, lines = self.numbering.number(breaks)
+        numbered = pa.RecordBatch.from_arrays(
+            [*columns, pa.array(rows), pa.array(lines)], names=[*self.header, ROW, LINE]
+        )
+        return numbered.filter(pa.array(~empty)) if empty.any() else numbered
+
+
+def open_csv(path: Path, *, encoding: str = "auto", delimiter: str | None = None) -> CsvStream:
+    """The file as a stream of string batches (nothing is guessed: types are decided by the mapping)."""
     enc = detect_encoding(path) if encoding == "auto" else encoding
     header, sniffed = _sniff_header(path, enc)
-    delimiter = delimiter or sniffed
     if not any(header):
         raise UserError(f"{path}: the first row is empty; expected a header row with column names.")
-    bad_rows: list[str] = []
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        where = f"row {row.number}" if row.number is not None else "a row"
-        bad_rows.append(
-            f"{where}: {row.actual_columns} field(s), expected {row.expected_columns} "
-            f"(truncated or extra delimiter?): {row.text[:80]!r}"
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise ValidationFailed(
+            [f"row 1: column {h!r} appears {header.count(h)} times in the header" for h in repeated],
+            source=str(path),
+            hint="Rename the repeated columns so that each is named once.",
         )
-        return "skip"
+    return CsvStream(path=path, encoding=enc, header=header, delimiter=delimiter or sniffed)
 
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding=enc, use_threads=False, block_size=_CHUNK),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True
-            ),
+
+def read_csv(path: Path, *, encoding: str = "auto", delimiter: str | None = None) -> tuple[pa.Table, str]:
+    """The whole file as an Arrow table of strings, for callers that need it in memory (small files)."""
+    stream = open_csv(path, encoding=encoding, delimiter=delimiter)
+    batches = list(stream.batches())
+    if stream.problems:
+        raise ValidationFailed(stream.problems, source=str(path), hint="Fix or remove the rows named above.")
+    schema = pa.schema([(h, pa.string()) for h in stream.header] + [(ROW, pa.int64()), (LINE, pa.int64())])
+    return pa.Table.from_batches(batches, schema=schema).drop_columns([ROW, LINE]), stream.encoding
+
+
+def _stream_into(con: duckdb.DuckDBPyConnection, stream: CsvStream, table: str) -> None:
+    """Append the file to a temporary table one batch at a time; raises after the whole file when any
+    row was malformed, so every bad row is reported."""
+    cols = ", ".join(f"{_ident(h)} VARCHAR" for h in stream.header)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_ident(table)} ({cols}, {ROW} BIGINT, {LINE} BIGINT)")
+    for batch in stream.batches():
+        con.register("_csv_batch", batch)
+        con.execute(f"INSERT INTO {_ident(table)} SELECT * FROM _csv_batch")
+        con.unregister("_csv_batch")
+    if stream.problems:
+        con.execute(f"DROP TABLE {_ident(table)}")
+        raise ValidationFailed(
+            stream.problems, source=str(stream.path), hint="Fix or remove the rows named above."
         )
-    except pa.ArrowInvalid as exc:
-        raise ValidationFailed([f"cannot parse as CSV: {exc}"], source=str(path)) from None
-    if bad_rows:
-        raise ValidationFailed(bad_rows, source=str(path), hint="Fix or remove the rows named above.")
-    return table, enc
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def read_excel(path: Path, *, sheet: str | int | None = None) -> pa.Table:
@@ -217,7 +365,7 @@ def open_source(
     delimiter: str | None = None,
     sheet: str | int | None = None,
 ) -> Source:
-    """Register `path` as view `view` on `con` with a `__row` column."""
+    """Register `path` as view `view` on `con` with a `__row` column (and `__line` for CSV)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file.")
@@ -231,20 +379,25 @@ def open_source(
             f"file_row_number + 1 AS {ROW} "
             f"FROM read_parquet({sql_literal(str(path))}, file_row_number = true)"
         )
-    else:
-        if suffix in EXCEL_SUFFIXES:
-            table = read_excel(path, sheet=sheet)
-        elif suffix in CSV_SUFFIXES:
-            table, used_encoding = read_csv(path, encoding=encoding, delimiter=delimiter)
-        else:
-            raise UserError(
-                f"{path}: unsupported file type '{suffix}'.",
-                hint="Use CSV (optionally .gz), Parquet or Excel (.xlsx).",
-            )
+    elif suffix in CSV_SUFFIXES:
+        stream = open_csv(path, encoding=encoding, delimiter=delimiter)
+        used_encoding = stream.encoding
+        _stream_into(con, stream, f"{view}_rows")
+        con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_rows"')
+    elif suffix in EXCEL_SUFFIXES:
+        table = read_excel(path, sheet=sheet)
         # Row 1 is the header, so the first data row is row 2, as a spreadsheet shows it.
         table = table.append_column(ROW, pa.array(range(2, table.num_rows + 2), pa.int64()))
         con.register(f"{view}_arrow", table)
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_arrow"')
+    else:
+        raise UserError(
+            f"{path}: unsupported file type '{suffix}'.",
+            hint="Use CSV (optionally .gz), Parquet or Excel (.xlsx).",
+        )
     described = con.execute(f'DESCRIBE "{view}"').fetchall()
-    types = {name: typ for name, typ, *_ in described if name != ROW}
-    return Source(path=path, view=view, columns=tuple(types), types=types, encoding=used_encoding)
+    types = {name: typ for name, typ, *_ in described if name not in (ROW, LINE)}
+    lines = any(name == LINE for name, *_ in described)
+    return Source(
+        path=path, view=view, columns=tuple(types), types=types, encoding=used_encoding, lines=lines
+    )

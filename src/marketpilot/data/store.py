@@ -21,6 +21,11 @@ from marketpilot.errors import UserError
 
 DB_FILE = "marketpilot.duckdb"
 PRIVATE_DB_FILE = "private.duckdb"
+ATTACHED = "marketpilot"  # catalog name of the store file on a connection it is attached to
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _create_sql(spec: TableSpec) -> str:
@@ -31,21 +36,32 @@ def _create_sql(spec: TableSpec) -> str:
 class Store:
     """Typed access to the canonical tables. Use `Store.open(home)` as a context manager."""
 
-    def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        read_only: bool = False,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
         self.settings = settings
         self.path = settings.path(DB_FILE)
         self.private_path = settings.path(PRIVATE_DB_FILE)
         self.read_only = read_only and self.path.exists()
         self._private_con: duckdb.DuckDBPyConnection | None = None
         try:
-            self.con = duckdb.connect(str(self.path), read_only=self.read_only)
+            if con is None:
+                self.con = duckdb.connect(str(self.path), read_only=self.read_only)
+            else:
+                con.execute(f"ATTACH IF NOT EXISTS {_literal(self.path)} AS {ATTACHED}")
+                con.execute(f"USE {ATTACHED}")
+                self.con = con
         except duckdb.IOException as exc:
             raise UserError(
                 f"Cannot open the store at {self.path}: {exc}",
                 hint="Another marketpilot process may be writing to it; wait for it to finish.",
             ) from exc
         if not self.read_only:
-            self.con.execute(f"ATTACH IF NOT EXISTS '{self.private_path}' AS private")
+            self.con.execute(f"ATTACH IF NOT EXISTS {_literal(self.private_path)} AS private")
             for spec in TABLES.values():
                 schema = "private." if spec.private else ""
                 self.con.execute(_create_sql(spec).replace('EXISTS "', f'EXISTS {schema}"', 1))
@@ -54,6 +70,13 @@ class Store:
     def open(cls, home: Path | str | Settings | None = None, *, read_only: bool = False) -> Store:
         settings = home if isinstance(home, Settings) else get_settings(home)
         return cls(settings, read_only=read_only)
+
+    @classmethod
+    def attach(cls, settings: Settings, con: duckdb.DuckDBPyConnection) -> Store:
+        """The store on an existing connection, made its default database: a loader validates on an
+        in-memory connection first (a rejected load creates no file) and then writes from its temp
+        tables without copying them. Closing the store closes `con`."""
+        return cls(settings, con=con)
 
     def __enter__(self) -> Store:
         return self
@@ -98,9 +121,18 @@ class Store:
             private.close()
         self.con.execute("COMMIT")
 
-    def upsert(self, table: str, data: pa.Table | pd.DataFrame | duckdb.DuckDBPyRelation) -> int:
+    def upsert(
+        self,
+        table: str,
+        data: pa.Table | pd.DataFrame | duckdb.DuckDBPyRelation,
+        *,
+        merge: bool = False,
+    ) -> int:
         """Insert rows, replacing existing rows with the same natural key. Call inside `transaction()`
         to make several upserts atomic. Returns the number of rows written.
+
+        With `merge`, a stored row is updated instead: columns that are NULL (or absent) in the
+        incoming row keep their stored value. Incoming keys must then be unique.
 
         A DuckDB relation made on `self.con` (e.g. by a loader's staging query) is written without
         leaving DuckDB, so large loads never materialise in Python."""
@@ -118,14 +150,27 @@ class Store:
             for c in spec.columns
         )
         target = self.qualified(table)
+        on = " AND ".join(f't."{k}" = CAST(i."{k}" AS {spec.column(k).type})' for k in spec.key)
         # On error the surrounding transaction is aborted and rolls the registration back with it.
-        # `_incoming` is scanned twice (delete, insert) rather than copied: staged loads are already
-        # tables, and a copy of 10M rows would double the memory a load needs.
+        # `_incoming` is scanned twice (delete/update, insert) rather than copied: staged loads are
+        # already tables, and a copy of 10M rows would double the memory a load needs.
         con.register("_incoming", data)
+        rows, new_only = 0, ""
         if con.execute(f"SELECT 1 FROM {target} LIMIT 1").fetchall():
-            on = " AND ".join(f't."{k}" = CAST(i."{k}" AS {spec.column(k).type})' for k in spec.key)
-            con.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {on})")
-        rows = int(con.execute(f"INSERT INTO {target} SELECT {select} FROM _incoming").fetchall()[0][0])
+            if merge:
+                sets = ", ".join(
+                    f'"{c.name}" = coalesce(CAST(i."{c.name}" AS {c.type}), t."{c.name}")'
+                    for c in spec.columns
+                    if c.name in present and c.name not in spec.key
+                )
+                if sets:
+                    update = f"UPDATE {target} AS t SET {sets} FROM _incoming i WHERE {on}"
+                    rows = int(con.execute(update).fetchall()[0][0])
+                new_only = f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {on})"
+            else:
+                con.execute(f"DELETE FROM {target} t WHERE EXISTS (SELECT 1 FROM _incoming i WHERE {on})")
+        insert = f"INSERT INTO {target} SELECT {select} FROM _incoming i {new_only}"
+        rows += int(con.execute(insert).fetchall()[0][0])
         con.unregister("_incoming")
         return rows
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import duckdb
 from pydantic import BaseModel
 
-from marketpilot.data.readers import ROW, sql_literal  # noqa: F401  (re-exported for SQL builders)
+from marketpilot.data.readers import LINE, ROW, row_label, sql_literal  # noqa: F401  (sql_literal re-exported)
 from marketpilot.errors import ValidationFailed
 
 SAMPLE_ROWS = 5  # rows named per problem kind; the count of the rest is reported
@@ -16,6 +16,7 @@ SAMPLE_ROWS = 5  # rows named per problem kind; the count of the rest is reporte
 
 class Problem(BaseModel):
     row: int | None = None
+    line: int | None = None  # where the row starts in the file, when it differs from the row
     column: str | None = None
     value: str | None = None
     expected: str
@@ -24,7 +25,7 @@ class Problem(BaseModel):
         where = ", ".join(
             part
             for part in (
-                f"row {self.row}" if self.row is not None else "",
+                row_label(self.row, self.line) if self.row is not None else "",
                 f"column '{self.column}'" if self.column else "",
                 f"value {self.value!r}" if self.value is not None else "",
             )
@@ -47,20 +48,28 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def line_sql(con: duckdb.DuckDBPyConnection, view: str) -> str:
+    """The view's LINE column, or NULL for sources without one (Parquet, Excel)."""
+    names = {r[0] for r in con.execute(f"DESCRIBE {ident(view)}").fetchall()}
+    return LINE if LINE in names else "NULL::BIGINT"
+
+
 def run_checks(con: duckdb.DuckDBPyConnection, view: str, checks: list[Check]) -> list[Problem]:
     problems: list[Problem] = []
+    line = line_sql(con, view) if checks else "NULL"
     for check in checks:
         rows = con.execute(
-            f"SELECT {ROW}, CAST({check.value} AS VARCHAR), count(*) OVER () FROM {ident(view)} "
+            f"SELECT {ROW}, {line}, CAST({check.value} AS VARCHAR), count(*) OVER () FROM {ident(view)} "
             f"WHERE {check.bad} ORDER BY {ROW} LIMIT {SAMPLE_ROWS}"
         ).fetchall()
         problems += [
-            Problem(row=r, column=check.column, value=v, expected=check.expected) for r, v, _ in rows
+            Problem(row=r, line=n, column=check.column, value=v, expected=check.expected)
+            for r, n, v, _ in rows
         ]
-        if rows and rows[0][2] > len(rows):
+        if rows and rows[0][3] > len(rows):
             problems.append(
                 Problem(
-                    column=check.column, expected=f"{check.expected} ({rows[0][2] - len(rows)} more rows)"
+                    column=check.column, expected=f"{check.expected} ({rows[0][3] - len(rows)} more rows)"
                 )
             )
     return problems
@@ -80,9 +89,11 @@ def duplicate_keys(
     total = con.execute("SELECT count(*) FROM _dup_keys").fetchall()[0][0]
     rows = []
     if total:
+        line = line_sql(con, view)
         rows = con.execute(
             f"SELECT concat_ws(' / ', {', '.join(f'v.{ident(k)}' for k in key)}), "
-            f"list(v.{ROW} ORDER BY v.{ROW})[1:{SAMPLE_ROWS}] "
+            f"list(v.{ROW} ORDER BY v.{ROW})[1:{SAMPLE_ROWS}], "
+            f"list(v.{line} ORDER BY v.{ROW})[1:{SAMPLE_ROWS}] "
             f"FROM {ident(view)} v SEMI JOIN _dup_keys d USING ({cols}) "
             f"GROUP BY ALL ORDER BY min(v.{ROW}) LIMIT {SAMPLE_ROWS}"
         ).fetchall()
@@ -91,15 +102,23 @@ def duplicate_keys(
     problems = [
         Problem(
             row=dup_rows[0],
+            line=lines[0],
             column=name,
             value=value,
-            expected=f"each {name} once, but rows {', '.join(map(str, dup_rows))} share it",
+            expected=f"each {name} once, but rows {', '.join(map(str, dup_rows))}"
+            f"{_lines_note(dup_rows, lines)} share it",
         )
-        for value, dup_rows in rows
+        for value, dup_rows, lines in rows
     ]
     if total > len(rows):
         problems.append(Problem(column=name, expected=f"unique keys ({total - len(rows)} more duplicated)"))
     return problems
+
+
+def _lines_note(rows: list[int], lines: list[int | None]) -> str:
+    if all(n is None or n == r for r, n in zip(rows, lines, strict=True)):
+        return ""
+    return f" (lines {', '.join(map(str, lines))} of the file)"
 
 
 def raise_if_any(problems: list[Problem], source: str, *, hint: str | None = None) -> None:

@@ -1,10 +1,12 @@
 """Keyed pseudonymous customer ids and recognition of personal columns on load.
 
-A customer id that is itself personal (an e-mail address or a phone number) is replaced by
-`p_` + HMAC-SHA256(home secret, id)[:20 hex]. The HMAC runs inside DuckDB (sha256 over the
-ipad/opad blocks), so millions of ids are pseudonymised without a Python loop, and the result is
-byte-identical to `hmac.new(secret, id, sha256)` (see `pseudonym`), hence stable across files and
-loads of the same home.
+A customer id that is itself personal is replaced by `p_` + HMAC-SHA256(home secret, id)[:20 hex].
+Personal means: an e-mail address, a phone number, or an account name / nickname (买家会员名, a
+username) — anything that is not an opaque id (digits, hex, a UUID, a short code such as `M001` or
+`CUST-00042`). The rule is per value, so an id gets the same key in every file and every load.
+The HMAC runs inside DuckDB (sha256 over the ipad/opad blocks), so millions of ids are pseudonymised
+without a Python loop, and the result is byte-identical to `hmac.new(secret, id, sha256)` (see
+`pseudonym`), hence stable across files and loads of the same home.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ HEX_CHARS = 20
 # DuckDB regular expressions (RE2) for ids that identify a person.
 EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
 PHONE_RE = r"^(\+?86[ -]?)?1[3-9][0-9]{9}$|^\+[0-9][0-9 -]{7,16}[0-9]$"
+# Ids that name nobody: digits (Online Retail's CustomerID, CDNOW's 00004), hex digests, UUIDs, and
+# short codes (a prefix of up to 6 letters, then digits: M001, c1, CUST-00042, guest:536365). Anything
+# else a shop uses as a customer id is an account name chosen by, or naming, the buyer.
+OPAQUE_ID_RE = (
+    r"^[0-9]+$|^[0-9A-Fa-f]{16,}$|^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$"
+    r"|^[A-Za-z]{1,6}[-_:#]?[0-9][0-9-]*$"
+)
 
 # Header names (normalised: lower case, no spaces/_/-) of personal columns, zh and en.
 PII_HEADERS: dict[str, tuple[str, ...]] = {
@@ -49,9 +58,22 @@ def pii_kind_of_header(name: str) -> str | None:
     return next((kind for kind, names in PII_HEADERS.items() if key in names), None)
 
 
-def is_personal_sql(expr: str) -> str:
+def is_contact_sql(expr: str) -> str:
     """SQL predicate: the value is an e-mail address or a phone number."""
     return f"(regexp_matches({expr}, '{EMAIL_RE}') OR regexp_matches({expr}, '{PHONE_RE}'))"
+
+
+def is_personal_sql(expr: str, declared: bool | None = None) -> str:
+    """SQL predicate: the id must be pseudonymised.
+
+    `declared` is what the mapping says of the column (`personal: true/false`): true pseudonymises
+    every id; false keeps ids as written except e-mails/phones (contact data is never an opaque id);
+    None (not said) also pseudonymises every id that is not opaque (see OPAQUE_ID_RE)."""
+    if declared:
+        return f"({expr} IS NOT NULL)"
+    if declared is False:
+        return is_contact_sql(expr)
+    return f"({is_contact_sql(expr)} OR NOT regexp_matches({expr}, '{OPAQUE_ID_RE}'))"
 
 
 def contact_kind_sql(expr: str) -> str:

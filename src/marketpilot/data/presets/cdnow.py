@@ -112,6 +112,7 @@ class Cdnow:
         return Plan(
             stages={t: f"stage_{t}" for t in self.tables},
             rows_total=rows,
+            personal_ids=dict.fromkeys(self.tables, False),  # panel ids such as 00004
             warnings=[
                 "CDNOW has no order ids or products: one order per line, id '<customer>:<YYYYMMDD>:<k>', "
                 f"one line of product '{PRODUCT}'",

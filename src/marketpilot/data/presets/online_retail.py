@@ -146,6 +146,8 @@ class OnlineRetail:
             rows_total=rows_total,
             rows_rejected=rejected,
             warnings=warnings,
+            # CustomerID is validated numeric and guest ids are made here: neither names anyone.
+            personal_ids=dict.fromkeys(self.tables, False),
         )
 
     @staticmethod
