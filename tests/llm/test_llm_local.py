@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from marketpilot.config import get_settings
 from marketpilot.errors import UserError
 from marketpilot.llm import Client, Message, get_client, load_prompt
-from marketpilot.llm.model_files import MODEL_NAME, MODEL_SHA256, ensure_model
+from marketpilot.llm.model_files import MODEL_NAME, MODEL_SHA256, assemble, ensure_model, part_paths
 
 pytest.importorskip("llama_cpp", reason="the llm-local extra is part of `make test`")
 
@@ -94,3 +94,13 @@ def test_user_model_path_is_used_without_hash_check(tmp_path: Path, caplog: pyte
     assert str(own) in caplog.text and "not hash-checked" in caplog.text
     with pytest.raises(UserError, match="not a file"):
         ensure_model(get_settings(tmp_path, llm_model_path=tmp_path / "missing.gguf"))
+
+
+def test_parts_that_do_not_hash_to_the_official_file_are_refused(tmp_path: Path) -> None:
+    """The real part files, one left out and two swapped: the assembled bytes differ, so nothing loads."""
+    parts = part_paths()
+    wrong = [parts[1], parts[0], *parts[2:-1]]
+    target = tmp_path / "model.gguf"
+    with pytest.raises(UserError, match="refusing to use it"):
+        assemble(target, wrong)
+    assert list(tmp_path.iterdir()) == []  # neither the model, nor a stamp, nor the temporary file

