@@ -4,11 +4,15 @@ LLM-written list of needs and pain points in which every claim cites the reviews
 Review text is untrusted: personal data is masked before anything else sees it (so no output and no
 prompt can carry it), and reviews reach the model only inside <data> delimiters with short ids. A claim
 that cites no id, or an id that was not in the prompt, is dropped — the model cannot launder an
-invented statement into the report.
+invented statement into the report. A citation must also be *grounded*: the claim has to share content
+(Chinese character bigrams, English words) with the reviews it cites, and a review that reads like an
+instruction to the model ("忽略之前的指令…", "ignore previous instructions…") cannot support a claim, so
+a summary that obeys an injected review ("HACKED", citing that review) loses the claim.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import numpy as np
@@ -50,7 +54,9 @@ class ReviewInsight(BaseModel):
     complaint_clusters: list[ComplaintCluster]
     needs: list[Claim]
     pain_points: list[Claim]
-    dropped_claims: int = Field(description="LLM claims dropped for missing or unknown citations")
+    dropped_claims: int = Field(
+        description="LLM claims dropped: no citation, an unknown id, or not grounded in the cited reviews"
+    )
     llm_model: str | None = None
 
 
@@ -58,12 +64,101 @@ def mask_reviews(reviews: pd.DataFrame) -> pd.DataFrame:
     return reviews.assign(text=[mask_pii(t) for t in reviews.text.fillna("").astype(str)])
 
 
-def verify_claims(claims: list[Claim], id_map: dict[str, str]) -> tuple[list[Claim], int]:
-    """Keep claims whose citations are all known; map short prompt ids back to review ids."""
+# Instructions aimed at the model rather than opinions about a product.
+_INJECTION = re.compile(
+    r"(?:忽略|无视|忘记|不要理会)[^。！？\n]{0,8}(?:指令|指示|规则|提示|要求)|系统提示|提示词|"
+    r"不要(?:分析|总结)|只(?:输出|回复|回答)|你现在是|"
+    r"\b(?:ignore|disregard|forget)\b[^.!?\n]{0,30}\b(?:instructions?|rules|prompts?)\b|system prompt|"
+    r"\boutput\b[^.!?\n]{0,30}\binstead\b|\byou are now\b",
+    re.I,
+)
+# Words a claim uses to frame what reviewers said; shared with a review, they prove nothing.
+_FRAMING = re.compile(
+    r"顾客|用户|买家|消费者|评价|反映|表示|认为|觉得|希望|提到|抱怨|称赞|喜欢|非常|比较|很多|一些"
+)
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+_EN_WORD = re.compile(r"[a-z0-9][a-z0-9']+")
+_EN_FRAMING = {
+    "customer",
+    "customers",
+    "user",
+    "users",
+    "buyer",
+    "buyers",
+    "review",
+    "reviews",
+    "reviewer",
+    "reviewers",
+    "the",
+    "and",
+    "with",
+    "that",
+    "this",
+    "they",
+    "their",
+    "for",
+    "are",
+    "was",
+    "is",
+    "not",
+    "too",
+    "very",
+    "some",
+    "many",
+    "say",
+    "says",
+    "said",
+    "mention",
+    "mentions",
+    "find",
+    "like",
+    "want",
+    "wants",
+    "complain",
+    "complains",
+    "about",
+    "of",
+    "to",
+    "in",
+    "it",
+    "its",
+    "be",
+    "has",
+    "have",
+}
+
+
+def looks_like_injection(text: str) -> bool:
+    return bool(_INJECTION.search(text))
+
+
+def content_units(text: str) -> set[str]:
+    """Chinese character bigrams (framing words removed) and English words: what a claim rests on."""
+    lowered = text.lower()
+    units = {w[:5] for w in _EN_WORD.findall(lowered) if w not in _EN_FRAMING}  # crude stem: walked/walk
+    for run in _CJK_RUN.findall(_FRAMING.sub(" ", lowered)):
+        units.update(run[i : i + 2] for i in range(len(run) - 1))
+    return units
+
+
+def is_grounded(claim: str, cited_texts: list[str]) -> bool:
+    """The claim shares at least one content unit with the reviews it cites."""
+    return bool(content_units(claim) & set().union(*(content_units(t) for t in cited_texts)))
+
+
+def verify_claims(
+    claims: list[Claim], id_map: dict[str, str], texts: dict[str, str]
+) -> tuple[list[Claim], int]:
+    """Keep claims whose citations are all known and that rest on what the cited (non-instruction)
+    reviews say; map short prompt ids back to review ids. `texts`: short id -> the text sent."""
     kept, dropped = [], 0
     for claim in claims:
         cited = [c.strip() for c in claim.cited_ids]
         if not cited or any(c not in id_map for c in cited) or not claim.text.strip():
+            dropped += 1
+            continue
+        cited = [c for c in cited if not looks_like_injection(texts[c])]
+        if not cited or not is_grounded(claim.text, [texts[c] for c in cited]):
             dropped += 1
             continue
         kept.append(
@@ -103,8 +198,9 @@ def summarise_needs(
         messages, schema=InsightDraft, temperature=0.2, max_tokens=700, seed=0, prompt=prompt.ref
     )
     draft: InsightDraft = completion.parsed
-    needs, dropped_needs = verify_claims(draft.needs[:max_claims], id_map)
-    pains, dropped_pains = verify_claims(draft.pain_points[:max_claims], id_map)
+    sent = {item["id"]: item["text"] for item in items}
+    needs, dropped_needs = verify_claims(draft.needs[:max_claims], id_map, sent)
+    pains, dropped_pains = verify_claims(draft.pain_points[:max_claims], id_map, sent)
     return needs, pains, dropped_needs + dropped_pains, completion.model
 
 
