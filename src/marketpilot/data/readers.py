@@ -17,7 +17,7 @@ import csv
 import gzip
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -261,9 +261,18 @@ class CsvStream:
             self.numbering.gaps.append(_Gap(int(row.number), text.count("\n"), problem))
             return "skip"
 
+        # A Python file object, not the path: given a path, pyarrow reads ahead on its IO threads as
+        # fast as the disk allows and queues the blocks, so memory grows with the file.
+        with _open_bytes(self.path) as raw:
+            yield from self._parse(raw, on_invalid)
+        self.numbering.number(np.zeros(0, dtype=np.int64))
+
+    def _parse(
+        self, raw: BinaryIO, on_invalid: Callable[[pacsv.InvalidRow], str]
+    ) -> Iterator[pa.RecordBatch]:
         try:
             reader = pacsv.open_csv(
-                self.path,
+                raw,
                 read_options=pacsv.ReadOptions(
                     encoding=self.encoding,
                     use_threads=False,
@@ -285,7 +294,6 @@ class CsvStream:
                 yield self._numbered(batch)
         except pa.ArrowInvalid as exc:
             raise ValidationFailed([f"cannot parse as CSV: {exc}"], source=str(self.path)) from None
-        self.numbering.number(np.zeros(0, dtype=np.int64))
 
     def _numbered(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         columns = batch.columns
