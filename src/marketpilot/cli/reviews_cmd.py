@@ -19,10 +19,15 @@ def sentiment(
     text_col: Annotated[str, typer.Option("--text-col", help="Column holding the review text.")],
     lang: Annotated[str, typer.Option("--lang", help="auto, zh or en.")] = "auto",
     label_col: Annotated[
-        str | None, typer.Option("--label-col", help="Gold labels (1/0, pos/neg, 正面/负面): adds accuracy.")
+        str | None,
+        typer.Option(
+            "--label-col",
+            help="Gold labels (1/0, pos/neg, positive/negative, 正面/负面): adds accuracy.",
+        ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write rows with label and probability here.")
+        Path | None,
+        typer.Option("--out", help="Write rows with label and probability (text PII-masked) here."),
     ] = None,
     mode: Annotated[
         str, typer.Option("--mode", help="fast (n-gram, >5k/s) or accurate (+ e5 embeddings, ~15/s).")

@@ -29,6 +29,7 @@ def test_sentiment_gbk_csv_with_gold_labels(zh_corpus: pd.DataFrame, tmp_path: P
     result = runner.invoke(app, [*args, "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
+    assert set(summary) == {"rows", "pos", "neg", "accuracy"}
     assert summary["rows"] == len(frame) == summary["pos"] + summary["neg"]
     assert summary["accuracy"] >= 0.8
     scored = pd.read_csv(out)
@@ -38,13 +39,81 @@ def test_sentiment_gbk_csv_with_gold_labels(zh_corpus: pd.DataFrame, tmp_path: P
 def test_sentiment_parquet_english(en_corpus: pd.DataFrame, tmp_path: Path) -> None:
     rows = en_corpus[en_corpus.source == "uci_amazon_cells"].head(200)
     path = tmp_path / "en.parquet"
-    rows.assign(gold=rows.label.map({1: "positive", 0: "negative"})).to_parquet(path)
+    rows[["text"]].assign(gold=rows.label.map({1: "positive", 0: "negative"})).to_parquet(path)
     result = runner.invoke(
         app,
         ["reviews", "sentiment", "--input", str(path), "--text-col", "text", "--label-col", "gold", "--json"],
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["accuracy"] >= 0.7
+
+
+@pytest.mark.parametrize("gold", [{1: 1, 0: 0}, {1: "pos", 0: "neg"}, {1: "Positive", 0: "NEGATIVE"}])
+def test_gold_label_formats(zh_corpus: pd.DataFrame, tmp_path: Path, gold: dict[int, object]) -> None:
+    rows = zh_corpus[zh_corpus.split == "test"].groupby("source").head(50)
+    path = tmp_path / "gold.csv"
+    pd.DataFrame({"text": rows.text, "y": rows.label.map(gold)}).to_csv(path, index=False)
+    args = ["reviews", "sentiment", "--input", str(path), "--text-col", "text", "--label-col", "y", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert set(summary) == {"rows", "pos", "neg", "accuracy"} and summary["rows"] == len(rows)
+    assert summary["accuracy"] >= 0.8
+
+
+def test_json_without_gold_has_exactly_rows_pos_neg(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    pd.DataFrame({"text": ["质量很好，很满意", "太差了，退货"]}).to_csv(path, index=False)
+    result = runner.invoke(
+        app, ["reviews", "sentiment", "--input", str(path), "--text-col", "text", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"rows": 2, "pos": 1, "neg": 1}
+
+
+def test_label_col_help_lists_every_format() -> None:
+    result = runner.invoke(app, ["reviews", "sentiment", "--help"], env={"COLUMNS": "200"})
+    assert all(word in result.stdout for word in ("1/0", "pos/neg", "positive/negative", "正面/负面"))
+
+
+def test_written_file_masks_pii_and_keeps_the_column_name(tmp_path: Path) -> None:
+    secrets = [
+        "13812345678",
+        "zhang.wei@example.com",
+        "11010519491231002X",
+        "北京市朝阳区建国路88号3栋1201室",
+    ]
+    texts = [
+        f"手机坏了，客服不回，回电{secrets[0]}",
+        f"发票寄到邮箱 {secrets[1]}，很满意",
+        f"实名登记用的身份证{secrets[2]}，物流很快",
+        f"送到{secrets[3]}，包装完好，好评",
+    ]
+    source, out = tmp_path / "pii.csv", tmp_path / "scored.csv"
+    pd.DataFrame({"review_id": range(4), "评价": texts}).to_csv(source, index=False)
+    args = ["reviews", "sentiment", "--input", str(source), "--text-col", "评价", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = out.read_text(encoding="utf-8")
+    assert not [s for s in secrets if s in written]
+    scored = pd.read_csv(out)
+    assert list(scored.columns) == ["review_id", "评价", "label", "probability"]
+    assert [
+        m in t for m, t in zip(["[电话]", "[邮箱]", "[身份证]", "[地址]"], scored["评价"], strict=True)
+    ] == [True] * 4
+
+
+def test_input_columns_named_like_the_scores_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": ["很好", "很差"], "label": [1, 0]}).to_csv(path, index=False)
+    monkeypatch.setattr(
+        sys, "argv", ["marketpilot", "reviews", "sentiment", "--input", str(path), "--text-col", "text"]
+    )
+    assert run_app(app) == 2
+    err = capsys.readouterr().err
+    assert "'label'" in err and "overwritten" in err
 
 
 def test_bad_label_names_the_row(
@@ -71,3 +140,16 @@ def test_insight_writes_html_and_markdown(llm_server: OpenAITestServer, review_s
     assert Path(payload["files"]["html"]).read_text(encoding="utf-8").startswith("<!doctype html>")
     assert Path(payload["files"]["chart"]).stat().st_size > 1000
     assert payload["insight"]["n_reviews"] > 0
+
+
+def test_insight_by_category(llm_server: OpenAITestServer, review_store: Settings) -> None:
+    result = runner.invoke(
+        app, ["reviews", "insight", "--category", "电脑", "--lang", "zh", "--no-llm", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["insight"]["scope"] == "类目 电脑" and payload["insight"]["n_reviews"] == 40
+    assert payload["insight"]["needs"] == [] and not llm_server.requests
+    assert "类目 电脑" in Path(payload["files"]["markdown"]).read_text(encoding="utf-8")
+    empty = runner.invoke(app, ["reviews", "insight", "--category", "没有这个类目", "--no-llm"])
+    assert empty.exit_code != 0

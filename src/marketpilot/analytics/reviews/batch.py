@@ -1,4 +1,8 @@
-"""Score a file of reviews (CSV in UTF-8 or GBK, Parquet): one label and probability per row."""
+"""Score a file of reviews (CSV in UTF-8 or GBK, Parquet): one label and probability per row.
+
+The written file carries the review text PII-masked (phones, emails, ID numbers, addresses): scored
+files get shared, and personal data must not leave in any output.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import pyarrow.parquet as pq
 
 from marketpilot.analytics.reviews.sentiment import load_model
 from marketpilot.errors import UserError, ValidationFailed
+from marketpilot.privacy.pii import mask_pii
 
+OUTPUT_COLUMNS = ("label", "probability")
 _GOLD = {"1": 1, "0": 0, "pos": 1, "neg": 0, "positive": 1, "negative": 0, "正面": 1, "负面": 0}
 
 
@@ -49,16 +55,28 @@ def score_file(
     out: Path | None = None,
     mode: str = "fast",
 ) -> tuple[pd.DataFrame, dict[str, object]]:
-    """(rows with label/probability added, summary {"rows","pos","neg"[, "accuracy"]}); writes `out`."""
+    """(rows with label/probability added and the text PII-masked, summary {"rows","pos","neg"
+    [, "accuracy"]}); writes `out`."""
     df = read_reviews_file(path)
     for col in (text_col, label_col):
         if col is not None and col not in df.columns:
             raise UserError(
                 f"{path}: no column {col!r}", hint=f"columns are: {', '.join(map(str, df.columns))}"
             )
+    taken = [c for c in OUTPUT_COLUMNS if c in df.columns]
+    if taken:
+        raise UserError(
+            f"{path}: column(s) {', '.join(map(repr, taken))} would be overwritten by the scores",
+            hint="rename them in the file; gold labels can live in any column named by --label-col",
+        )
     gold = gold_labels(df[label_col], str(path), label_col) if label_col else None
-    scored = load_model().predict(df[text_col].fillna("").astype(str).tolist(), lang=lang, mode=mode)
-    df = df.assign(label=scored.label.to_numpy(), probability=scored.probability.to_numpy())
+    texts = df[text_col].fillna("").astype(str).tolist()
+    scored = load_model().predict(texts, lang=lang, mode=mode)
+    df = df.assign(
+        **{text_col: [mask_pii(t) for t in texts]},
+        label=scored.label.to_numpy(),
+        probability=scored.probability.to_numpy(),
+    )
     summary: dict[str, object] = {
         "rows": len(df),
         "pos": int((df.label == "pos").sum()),
