@@ -9,6 +9,7 @@ import pytest
 
 from marketpilot.config import Settings, get_settings
 from marketpilot.data import Store
+from marketpilot.data.sample import generate_shop, load_shop
 
 _ONLINE_RETAIL_TABLES = {
     "customers": """
@@ -48,4 +49,14 @@ def online_retail_settings(data_dir: Path, tmp_path_factory: pytest.TempPathFact
         for table, sql in _ONLINE_RETAIL_TABLES.items():
             store.upsert(table, src.sql(sql).to_arrow_table())
     src.close()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def shop_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A small generated Chinese shop (2,000 customers, with events, coupons and reviews) in a store."""
+    root = tmp_path_factory.mktemp("shop")
+    settings = get_settings(root / "home")
+    with Store.open(settings) as store:
+        load_shop(store, generate_shop(root / "files", customers=2000, seed=7))
     return settings

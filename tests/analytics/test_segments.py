@@ -11,25 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from llm_server import OpenAITestServer, json_reply
-from marketpilot.analytics.segments.numbers import unsupported_numbers
+from marketpilot.analytics.segments.numbers import segment_context, unsupported_numbers
 from marketpilot.analytics.segments.personas import write_persona
 from marketpilot.analytics.segments.service import run_segmentation
 from marketpilot.analytics.segments.stats import SegmentStats
-from marketpilot.config import Settings, get_settings
+from marketpilot.config import Settings
 from marketpilot.data import Store
-from marketpilot.data.sample import generate_shop, load_shop
 from marketpilot.llm import get_client
-
-
-@pytest.fixture(scope="session")
-def shop_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A small generated Chinese shop (2,000 customers) loaded into a store."""
-    root = tmp_path_factory.mktemp("shop")
-    settings = get_settings(root / "home")
-    with Store.open(settings) as store:
-        load_shop(store, generate_shop(root / "files", customers=2000, seed=7))
-    return settings
-
 
 STATS = {
     "segment": 2,
@@ -42,6 +30,14 @@ STATS = {
     "clv_mean": 12345.6,
     "churn_risk": 0.2815,
     "top_categories": [{"category": "服饰", "share": 0.3144}, {"category": "美妆", "share": 0.1766}],
+    "rfm_mix": [
+        {
+            "rfm_class": "important_value",
+            "name_zh": "重要价值客户",
+            "name_en": "Important value",
+            "share": 0.6312,
+        }
+    ],
 }
 
 
@@ -58,6 +54,7 @@ STATS = {
 )
 def test_number_checker_accepts_roundings_and_formats(text: str) -> None:
     assert unsupported_numbers(text, STATS) == []
+    assert unsupported_numbers(text, STATS, context=segment_context(STATS)) == []
 
 
 @pytest.mark.parametrize(
@@ -72,6 +69,43 @@ def test_number_checker_accepts_roundings_and_formats(text: str) -> None:
 )
 def test_number_checker_names_invented_numbers(text: str, bad: list[str]) -> None:
     assert unsupported_numbers(text, STATS) == bad
+    assert unsupported_numbers(text, STATS, context=segment_context(STATS)) == bad
+
+
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        # 45 is the recency (45.2 days), not the AOV; 3.4 is orders per customer, not a share.
+        ("客单价45元，人均3.4单。", ["45"]),
+        ("这群客户占全部客户的3.4%，平均45天前下过单。", ["3.4%"]),
+        ("流失风险12%，销售额占比45.67%。", ["12%"]),
+        ("共有45位客户，近五成销售额来自他们。", ["45"]),
+        ("平均256.78天前最近一次购买，客单价45.2元。", ["256.78", "45.2"]),
+        ("预计CLV为256.78元，服饰占17.66%。", ["256.78", "17.66%"]),
+        ("Their average order value is 45 CNY and churn risk 12.34%.", ["45", "12.34%"]),
+        ("1,234 customers, each with 12.34 orders, last bought 3.4 days ago.", ["12.34", "3.4"]),
+        ("They bring 12.34% of revenue; CLV 256.8.", ["12.34%", "256.8"]),
+    ],
+)
+def test_number_checker_rejects_a_statistic_attributed_to_the_wrong_name(text: str, bad: list[str]) -> None:
+    # Every number here is some statistic, so the any-statistic check alone lets them all through.
+    assert unsupported_numbers(text, STATS) == []
+    assert unsupported_numbers(text, STATS, context=segment_context(STATS)) == bad
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这1,234位客户客单价256.78元，人均3.4单，平均45.2天前购买过，流失风险28.15%。",
+        "销售额占比45.67%，客户占比12.34%，服饰占31.44%，美妆占17.66%，主要购买2个品类。",
+        "重要价值客户占比超过六成，预计未来一年人均价值12,345.6元。",
+        "1,234 customers (12.3% of all) bring 45.7% of revenue at an AOV of 256.78 CNY.",
+        "They order 3.4 times, last bought 45 days ago, and 28% of them may churn; segment 2.",
+        "Mostly 服饰 (31.4%) and 美妆 (17.7%), a predicted lifetime value of 12.3k.",
+    ],
+)
+def test_number_checker_accepts_each_statistic_under_its_own_name(text: str) -> None:
+    assert unsupported_numbers(text, STATS, context=segment_context(STATS)) == []
 
 
 @pytest.mark.slow
@@ -98,7 +132,7 @@ def test_segments_cover_every_buyer_with_consistent_stats(shop_settings: Setting
     # Template personas (no LLM) are flagged and grounded by construction.
     for p in result.segments:
         assert p.persona.source == "template"
-        assert unsupported_numbers(p.persona.description, p.stats) == []
+        assert unsupported_numbers(p.persona.description, p.stats, context=segment_context(p.stats)) == []
     html = Path(result.report_html).read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 3 and "客户细分报告" in html
     assert json.loads(Path(result.summary_json).read_text(encoding="utf-8"))["k"] == result.k
@@ -108,6 +142,8 @@ def test_fixed_k_and_english_labels(shop_settings: Settings) -> None:
     result = run_segmentation(shop_settings, k=4, lang="en", personas=False, report=False)
     assert result.k == 4 and len(result.segments) == 4 and result.silhouette == {}
     assert result.segments[0].persona.description.split()[0].isdigit()  # "<n> customers (…)"
+    for p in result.segments:  # the English template names each statistic it quotes
+        assert unsupported_numbers(p.persona.description, p.stats, context=segment_context(p.stats)) == []
 
 
 def _stats(shop_settings: Settings) -> SegmentStats:
@@ -151,7 +187,7 @@ def test_persona_that_keeps_inventing_falls_back_to_a_flagged_template(
     )
     assert persona.source == "template" and persona.attempts == 3
     assert "描述不是中文" in persona.rejected[1]
-    assert unsupported_numbers(persona.description, stats) == []
+    assert unsupported_numbers(persona.description, stats, context=segment_context(stats)) == []
     assert str(stats.customers) in persona.description
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from marketpilot.analytics.segments.numbers import mentions, unsupported_numbers
+from marketpilot.analytics.segments.numbers import mentions, segment_context, unsupported_numbers
 from marketpilot.analytics.segments.stats import SegmentStats
 from marketpilot.llm import LLMClient, LLMError, Message, load_prompt
 
@@ -133,12 +133,16 @@ def facts(
 def check_persona(
     draft: PersonaDraft, stats: SegmentStats, lang: Language, *, min_numbers: int = 2
 ) -> list[str]:
-    """Problems with a draft: numbers not in the stats, too few statistics quoted (a description
-    without numbers would pass the check vacuously), or the wrong language."""
-    text = f"{draft.name} {draft.description}"
+    """Problems with a draft: numbers not in the stats or not the statistic their words name, too few
+    statistics quoted (a description without numbers would pass the check vacuously), or the wrong
+    language."""
+    # The full stop keeps the name's words from naming statistics for the description's first number.
+    text = f"{draft.name}。{draft.description}"
     problems = [
-        f"数字 {n} 不在统计中" if lang == "zh" else f"the number {n} is not in the statistics"
-        for n in unsupported_numbers(text, stats)
+        f"数字 {n} 不在统计中（或不是它所说的那项统计）"
+        if lang == "zh"
+        else f"the number {n} is not in the statistics (or not the one its words name)"
+        for n in unsupported_numbers(text, stats, context=segment_context(stats))
     ]
     if len(mentions(draft.description)) < min_numbers:
         problems.append(
