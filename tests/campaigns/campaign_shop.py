@@ -56,6 +56,24 @@ def build_shop(settings: Settings, n: int = 2000, seed: int = 7) -> pd.DataFrame
     )
 
 
+def write_scores(settings: Settings, seed: int = 11) -> pd.DataFrame:
+    """intel's churn propensity and CLV tables for the shop's customers (as `marketpilot propensity
+    score --target churn` and `marketpilot clv predict` write them); returns both columns by id."""
+    ids = pd.read_parquet(settings.home_dir / "intel" / "segments.parquet")["customer_id"]
+    rng = np.random.default_rng(seed)
+    scores = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "p_churn_90d": rng.beta(2, 3, len(ids)),
+            "clv": np.round(rng.lognormal(5, 1, len(ids)), 2),
+        }
+    )
+    intel = settings.home_dir / "intel"
+    scores[["customer_id", "p_churn_90d"]].to_parquet(intel / "propensity_churn.parquet")
+    scores[["customer_id", "clv"]].to_parquet(intel / "clv.parquet")
+    return scores.set_index("customer_id")
+
+
 def export_spec(**overrides: object) -> dict:
     """A valid reactivation spec on the export channel; override any top-level field."""
     spec = {

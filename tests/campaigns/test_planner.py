@@ -1,11 +1,18 @@
 """`campaign plan` against a local OpenAI-protocol server: the discount the goal states is the one the
-spec gets, whatever the model made of it."""
+spec gets, whatever the model made of it; score thresholds, CLV bands, customer lists, holdout and
+schedule become spec rules, and drafts the data cannot serve are refused with what to run."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
-from campaign_shop import build_shop
+from campaign_shop import build_shop, write_scores
 
 from llm_server import json_reply
+from marketpilot.campaigns.audience import AudienceSource
 from marketpilot.campaigns.planner import plan_campaign, stated_discount
+from marketpilot.campaigns.spec import parse_spec
+from marketpilot.errors import ValidationFailed
 
 DRAFT = {
     "name": "春节唤醒",
@@ -38,3 +45,98 @@ def test_the_goals_discount_wins_over_the_models_reading(llm_settings, llm_serve
     plan = plan_campaign(llm_settings, "春节前唤醒沉睡客户，全场8折，预算300条短信")
     assert plan.spec.offer.discount == pytest.approx(0.2)
     assert plan.draft.discount == pytest.approx(0.2)
+
+
+# The goal of issue 8's planner examples that needs score thresholds, a CLV band and a holdout.
+SCORED_GOAL = "给流失风险高于0.6、CLV前20%的客户发短信，留出20%对照组，晚9点到早9点不发"
+SCORED_DRAFT = {
+    "name": "高价值挽留",
+    "goal": "reactivation",
+    "churn_min": 0.6,
+    "clv_top_share": 0.2,
+    "channels": ["sms"],
+    "holdout_share": 0.2,
+    "quiet_start": "21:00",
+    "quiet_end": "09:00",
+}
+
+
+@pytest.mark.parametrize(
+    "written",
+    [{}, {"churn_min": 60, "clv_top_share": 20, "holdout_share": 20}],  # percentages read as shares
+    ids=["fractions", "percentages"],
+)
+def test_churn_threshold_clv_top_band_and_holdout_become_rules(llm_settings, llm_server, written) -> None:
+    build_shop(llm_settings, n=1000)
+    scores = write_scores(llm_settings)
+    llm_server.script(json_reply(SCORED_DRAFT | written))
+    plan = plan_campaign(llm_settings, SCORED_GOAL)
+    rules, spec = plan.spec.audience, plan.spec
+    assert rules.churn is not None and rules.churn.min == pytest.approx(0.6) and rules.churn.max is None
+    assert rules.clv_percentile is not None and rules.clv_percentile.min == pytest.approx(0.8)
+    assert spec.holdout_share == pytest.approx(0.2)
+    assert (spec.schedule.quiet_start, spec.schedule.quiet_end) == (dt.time(21), dt.time(9))
+    # The top 20 % by CLV over intel's whole CLV table: (rank − 1) / n >= 0.8.
+    top = (scores["clv"].rank(method="min") - 1) / len(scores) >= 0.8
+    expected = top & (scores["p_churn_90d"] >= 0.6)
+    assert 20 < plan.audience_size == int(expected.sum())
+    assert plan.clv_range is not None and plan.clv_range.min == scores.loc[top, "clv"].min()
+    # The run selects exactly those customers, from the spec as it is stored.
+    selected = AudienceSource(llm_settings).select(parse_spec(spec.to_yaml()).audience)
+    assert sorted(selected["customer_id"]) == sorted(expected.index[expected])
+    assert "clv_top_share" in llm_server.requests[0]["messages"][-1]["content"]
+
+
+def test_send_time_and_customer_lists_from_the_draft(llm_settings, llm_server) -> None:
+    build_shop(llm_settings, n=300)
+    llm_server.script(
+        json_reply(
+            DRAFT | {"send_at": "2099-02-01T10:00", "include_ids": ["C000001"], "exclude_ids": ["C000002"]}
+        )
+    )
+    plan = plan_campaign(llm_settings, "2099年2月1日10点给沉睡客户发短信，C000001必发，C000002不发")
+    # A send time without a zone is read where the customers are (the schedule's zone).
+    assert plan.spec.schedule.send_at == dt.datetime(2099, 2, 1, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    assert plan.spec.audience.include == ["C000001"] and plan.spec.audience.exclude == ["C000002"]
+    ids = AudienceSource(llm_settings).select(plan.spec.audience)["customer_id"].tolist()
+    assert "C000001" in ids and "C000002" not in ids and len(ids) == plan.audience_size
+
+
+@pytest.mark.parametrize(
+    ("draft", "problems"),
+    [
+        (
+            SCORED_DRAFT,
+            [
+                "propensity_churn.parquet",
+                "`marketpilot propensity score --target churn`",
+                "clv.parquet",
+                "`marketpilot clv predict`",
+            ],
+        ),
+        (DRAFT | {"churn_min": 150}, ["audience.churn: ", "150.0 is outside 0–1"]),
+        (DRAFT | {"clv_top_share": 0}, ["clv_top_share: 0"]),
+        (DRAFT | {"holdout_share": 1}, ["holdout_share"]),
+        (DRAFT | {"include_ids": ["C999999"]}, ["audience.include: no customer 'C999999'"]),
+        (DRAFT | {"send_at": "2020-01-01T10:00"}, ["schedule.send_at", "in the past"]),
+        (DRAFT | {"quiet_start": "25:00"}, ["schedule.quiet_start"]),
+    ],
+    ids=[
+        "no-intel-scores",
+        "churn-over-100",
+        "empty-clv-band",
+        "all-holdout",
+        "unknown-id",
+        "past",
+        "bad-hour",
+    ],
+)
+def test_drafts_the_data_or_schema_cannot_serve_are_refused(
+    llm_settings, llm_server, draft, problems
+) -> None:
+    build_shop(llm_settings, n=300)  # segments, RFM and purchase propensity; no churn or CLV tables
+    llm_server.script(json_reply(draft))
+    with pytest.raises(ValidationFailed) as failed:
+        plan_campaign(llm_settings, SCORED_GOAL)
+    for text in problems:
+        assert text in str(failed.value)

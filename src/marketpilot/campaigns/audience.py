@@ -4,6 +4,9 @@ Campaigns do not compute RFM, scores or segments; they read what the intel area 
 <home>/intel/ (Parquet, one row per customer_id). `INTEL_COLUMNS` is the whole contract: a feature,
 the file it comes from, the column and the command that produces it. A rule that needs a missing
 file fails with that command in the hint; rules that are not used need nothing.
+
+`clv_percentile` is derived from the CLV table: the share of its customers with a strictly lower CLV,
+(rank − 1) / n, so {min: 0.8} is the top 20 % of scored customers (ties fall on the same side).
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ INTEL_COLUMNS: dict[str, IntelColumn] = {
     "churn": IntelColumn("propensity_churn", "p_churn_", "marketpilot propensity score --target churn", True),
     "clv": IntelColumn("clv", "clv", "marketpilot clv predict"),
 }
-_BANDS = ("propensity", "churn", "clv", "recency_days")
-AUDIENCE_COLUMNS = ("customer_id", *INTEL_COLUMNS, "has_email", "has_phone")
+_BANDS = ("propensity", "churn", "clv", "clv_percentile", "recency_days")
+# Rules evaluated on a column derived from another feature's file.
+_DERIVED = {"clv_percentile": "clv"}
+AUDIENCE_COLUMNS = ("customer_id", *INTEL_COLUMNS, "clv_percentile", "has_email", "has_phone")
 
 
 class AudienceSource:
@@ -91,18 +96,53 @@ class AudienceSource:
             needed.append("segment")
         if rules.rfm_classes:
             needed.append("rfm_class")
-        needed += [b for b in _BANDS if getattr(rules, b) is not None]
-        return needed
+        needed += [_DERIVED.get(b, b) for b in _BANDS if getattr(rules, b) is not None]
+        return list(dict.fromkeys(needed))
+
+    def missing(self, rules: AudienceRules) -> list[str]:
+        """The intel features the rules use but this home lacks."""
+        return [f for f in self._needed(rules) if not self._has(f)]
+
+    def describe_missing(self, feature: str) -> str:
+        spec = INTEL_COLUMNS[feature]
+        return (
+            f"the audience rule on '{feature}' needs {self.intel_file(spec.file)} with column "
+            f"'{spec.column}', which does not exist yet: run `{spec.produced_by}` first"
+        )
+
+    def clv_range(self, band: Band) -> Band | None:
+        """The CLV values a `clv_percentile` band selects today (None when it selects nobody)."""
+        column = self.column("clv")
+        if column is None:
+            return None
+        lower = band.min if band.min is not None else 0.0
+        upper = band.max if band.max is not None else 1.0
+        with Store.open(self.settings) as store:
+            frame = store.query(
+                f"SELECT min(clv) AS lo, max(clv) AS hi FROM ({self._percentiles(column)}) "
+                "WHERE clv_percentile BETWEEN ? AND ?",
+                [str(self.intel_file("clv")), lower, upper],
+            )
+        lo, hi = frame["lo"].iloc[0], frame["hi"].iloc[0]
+        return None if pd.isna(lo) else Band(min=float(lo), max=float(hi))
+
+    @staticmethod
+    def _percentiles(column: str) -> str:
+        return (
+            f'SELECT customer_id::VARCHAR AS customer_id, CAST("{column}" AS DOUBLE) AS clv, '
+            f'(rank() OVER (ORDER BY "{column}") - 1)::DOUBLE / count(*) OVER () AS clv_percentile '
+            f'FROM read_parquet(?) WHERE "{column}" IS NOT NULL'
+        )
 
     def _sql(self, rules: AudienceRules, select: str) -> tuple[str, list[object]]:
-        for feature in self._needed(rules):
-            if not self._has(feature):
-                spec = INTEL_COLUMNS[feature]
-                raise UserError(
-                    f"The audience rule on '{feature}' needs {self.intel_file(spec.file)} "
-                    f"with column '{spec.column}', which does not exist yet.",
-                    hint=f"Run `{spec.produced_by}` first, or drop that rule from the spec.",
-                )
+        missing = self.missing(rules)
+        if missing:
+            commands = ", ".join(f"`{INTEL_COLUMNS[f].produced_by}`" for f in missing)
+            raise UserError(
+                "The audience rules need intel outputs this home does not have: "
+                + "; ".join(self.describe_missing(f) for f in missing),
+                hint=f"Run {commands} first, or drop those rules from the spec.",
+            )
         params: list[object] = []
         joins, exprs = [], []
         files: dict[str, str] = {}
@@ -121,6 +161,14 @@ class AudienceSource:
             # Names are text in specs; intel may label segments with integers (cluster ids).
             cast = "VARCHAR" if feature in ("segment", "rfm_class") else "DOUBLE"
             exprs.append(f"CAST({value} AS {cast}) AS {feature}")
+        if rules.clv_percentile is not None:
+            # Ranked over the whole CLV table, so "top 20 %" does not depend on the other rules.
+            percentiles = self._percentiles(self.column("clv"))  # type: ignore[arg-type]
+            joins.append(f"LEFT JOIN ({percentiles}) pc ON pc.customer_id = c.customer_id")
+            params.append(str(self.intel_file(INTEL_COLUMNS["clv"].file)))
+            exprs.append("pc.clv_percentile AS clv_percentile")
+        else:
+            exprs.append("NULL::DOUBLE AS clv_percentile")
         where, where_params = ["NOT is_guest"], []
         if rules.segments:
             where.append("segment IN (SELECT unnest(?))")

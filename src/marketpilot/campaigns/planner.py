@@ -1,8 +1,10 @@
 """`campaign plan "春节前唤醒90天未购的高价值客户，预算5000条短信"`: the LLM drafts a spec from a goal in
 Chinese or English; the draft is validated against the spec schema AND the data (segments, RFM
-classes and products it names must exist), and the audience size is computed by running the
-audience query — never taken from the model. A discount the goal states (8折, 85折, 半价, 20% off) is
-read from the goal itself, not from the model's reading of it. Nothing is stored until `campaign create`."""
+classes, products and customer ids it names must exist, and so must the intel outputs its score rules
+need), and the audience size is computed by running the audience query — never taken from the model.
+"CLV前20%" becomes the band clv_percentile >= 0.8, ranked over intel's CLV table at run time.
+A discount the goal states (8折, 85折, 半价, 20% off) is read from the
+goal itself, not from the model's reading of it. Nothing is stored until `campaign create`."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import re
 from pydantic import BaseModel, Field
 
 from marketpilot.campaigns.audience import AudienceSource
-from marketpilot.campaigns.spec import CampaignSpec, ChannelName, Goal, parse_spec
+from marketpilot.campaigns.spec import Band, CampaignSpec, ChannelName, Goal, parse_spec
 from marketpilot.config import Settings
 from marketpilot.content.guardrails.facts import extract_claims
 from marketpilot.data.store import Store
@@ -22,18 +24,33 @@ MAX_PRODUCTS_IN_PROMPT = 30
 
 
 class PlanDraft(BaseModel):
-    """What the model fills in; everything else in the spec keeps its defaults (holdout, quiet hours…)."""
+    """What the model fills in; everything it leaves null keeps the spec's default (holdout 10 %,
+    quiet hours 22:00–08:00, send now …)."""
 
     name: str = Field(description="short campaign name in the goal's language")
     goal: Goal
     segments: list[str] = Field(default_factory=list, description="segment names from the list, or empty")
     rfm_classes: list[str] = Field(default_factory=list, description="RFM classes from the list, or empty")
     recency_days_min: int | None = Field(default=None, description="only customers silent this many days")
+    recency_days_max: int | None = Field(default=None, description="only customers who bought within N days")
+    propensity_min: float | None = Field(default=None, description="purchase probability at least, 0-1")
+    churn_min: float | None = Field(default=None, description="churn risk at least, 0-1 (高于0.6 → 0.6)")
+    churn_max: float | None = Field(default=None, description="churn risk at most, 0-1")
+    clv_min: float | None = Field(default=None, description="predicted CLV at least this amount")
+    clv_top_share: float | None = Field(
+        default=None, description="only the top share of customers by CLV: 0.2 for CLV前20%"
+    )
+    include_ids: list[str] = Field(default_factory=list, description="customer ids always included")
+    exclude_ids: list[str] = Field(default_factory=list, description="customer ids never included")
     product_ids: list[str] = Field(default_factory=list, description="product ids from the list, or empty")
     offer: str = Field(default="", description="the offer in words, e.g. 全场8折")
     discount: float | None = Field(default=None, description="fraction off, 0.2 for 8折; null if none")
     channels: list[ChannelName] = Field(min_length=1)
     max_messages: int | None = Field(default=None, description="message budget, null if none")
+    holdout_share: float | None = Field(default=None, description="control group share, 0.2 for 留出20%")
+    quiet_start: str | None = Field(default=None, description="start of quiet hours, HH:MM")
+    quiet_end: str | None = Field(default=None, description="end of quiet hours, HH:MM")
+    send_at: str | None = Field(default=None, description="earliest send time, YYYY-MM-DDTHH:MM local")
 
 
 class Plan(BaseModel):
@@ -41,6 +58,8 @@ class Plan(BaseModel):
     audience_size: int
     draft: PlanDraft
     language: str
+    # The CLV values the spec's clv_percentile band selects today, for the approver to see.
+    clv_range: Band | None = None
 
 
 def detect_language(text: str) -> str:
@@ -61,33 +80,75 @@ def stated_discount(goal: str) -> float | None:
     return rates.pop() if len(rates) == 1 else None
 
 
+def _share(value: float | None) -> float | None:
+    """A probability or share; 60 or 20 (a percentage written as a number) reads as 0.6 or 0.2."""
+    if value is not None and 1 < value <= 100:
+        return value / 100
+    return value
+
+
+def _band(low: float | None, high: float | None) -> dict[str, float] | None:
+    band = {k: v for k, v in (("min", low), ("max", high)) if v is not None}
+    return band or None
+
+
 def draft_to_spec(draft: PlanDraft, language: str) -> CampaignSpec:
-    audience: dict[str, object] = {"segments": draft.segments, "rfm_classes": draft.rfm_classes}
-    if draft.recency_days_min:
-        audience["recency_days"] = {"min": draft.recency_days_min}
-    return parse_spec(
-        {
-            "name": draft.name,
-            "goal": draft.goal,
-            "language": language,
-            "audience": audience,
-            "offer": {
-                "description": draft.offer,
-                "product_ids": draft.product_ids,
-                "discount": draft.discount if draft.discount and 0 < draft.discount < 1 else None,
-            },
-            # Copy is written at run time by content, per channel brief; here: two variants to test.
-            "channels": [
-                {"name": c, "variants": [{"key": "A"}, {"key": "B"}]} for c in dict.fromkeys(draft.channels)
-            ],
-            "caps": {"max_messages": draft.max_messages} if draft.max_messages else {},
+    """The spec a draft describes; out-of-range values fail with their spec field path."""
+    audience: dict[str, object] = {
+        "segments": draft.segments,
+        "rfm_classes": draft.rfm_classes,
+        "include": draft.include_ids,
+        "exclude": draft.exclude_ids,
+        "recency_days": _band(draft.recency_days_min or None, draft.recency_days_max),
+        "propensity": _band(_share(draft.propensity_min), None),
+        "churn": _band(_share(draft.churn_min), _share(draft.churn_max)),
+        "clv": _band(draft.clv_min, None),
+    }
+    top = _share(draft.clv_top_share)
+    if top is not None:
+        if not 0 < top <= 1:
+            raise ValidationFailed(
+                [f"clv_top_share: {draft.clv_top_share} is not a share of customers (0.2 = top 20%)"],
+                source="planned spec",
+            )
+        # The top x by CLV = customers with at least 1 − x of the CLV table below them.
+        audience["clv_percentile"] = {"min": round(1 - top, 6)}
+    schedule = {
+        k: v
+        for k, v in (
+            ("quiet_start", draft.quiet_start),
+            ("quiet_end", draft.quiet_end),
+            ("send_at", draft.send_at),
+        )
+        if v
+    }
+    spec: dict[str, object] = {
+        "name": draft.name,
+        "goal": draft.goal,
+        "language": language,
+        "audience": {k: v for k, v in audience.items() if v is not None},
+        "offer": {
+            "description": draft.offer,
+            "product_ids": draft.product_ids,
+            "discount": draft.discount if draft.discount and 0 < draft.discount < 1 else None,
         },
-        source="planned spec",
-    )
+        # Copy is written at run time by content, per channel brief; here: two variants to test.
+        "channels": [
+            {"name": c, "variants": [{"key": "A"}, {"key": "B"}]} for c in dict.fromkeys(draft.channels)
+        ],
+        "caps": {"max_messages": draft.max_messages} if draft.max_messages else {},
+        "schedule": schedule,
+    }
+    if draft.holdout_share is not None:
+        spec["holdout_share"] = _share(draft.holdout_share)
+    return parse_spec(spec, source="planned spec")
 
 
-def validate_against_data(settings: Settings, spec: CampaignSpec) -> tuple[list[str], int]:
-    """Problems with names the data does not have, and the audience size by the real query."""
+def validate_against_data(
+    settings: Settings, spec: CampaignSpec, *, now: dt.datetime | None = None
+) -> tuple[list[str], int]:
+    """Problems with what the data does not have (names, customer ids, intel outputs the rules need, a
+    send time already past), and the audience size by the real query."""
     source = AudienceSource(settings)
     problems = []
     known_segments = source.segments()
@@ -100,15 +161,30 @@ def validate_against_data(settings: Settings, spec: CampaignSpec) -> tuple[list[
     for name in spec.audience.rfm_classes:
         if name not in known_classes:
             problems.append(f"audience.rfm_classes: no RFM class {name!r} (known: {known_classes or 'none'})")
-    if spec.offer.product_ids:
-        with Store.open(settings) as store:
+    problems += [f"audience: {source.describe_missing(f)}" for f in source.missing(spec.audience)]
+    with Store.open(settings) as store:
+        if spec.offer.product_ids:
             found = set(
                 store.query(
                     "SELECT product_id FROM products WHERE product_id IN (SELECT unnest(?))",
                     [spec.offer.product_ids],
                 )["product_id"]
             )
-        problems += [f"offer.product_ids: no product {p!r}" for p in spec.offer.product_ids if p not in found]
+            problems += [
+                f"offer.product_ids: no product {p!r}" for p in spec.offer.product_ids if p not in found
+            ]
+        for rule in ("include", "exclude"):
+            ids = getattr(spec.audience, rule)
+            if ids:
+                known = set(
+                    store.query(
+                        "SELECT customer_id FROM customers WHERE customer_id IN (SELECT unnest(?))", [ids]
+                    )["customer_id"]
+                )
+                problems += [f"audience.{rule}: no customer {c!r}" for c in ids if c not in known]
+    send_at = spec.schedule.send_at
+    if send_at is not None and send_at < (now or dt.datetime.now(dt.UTC)):
+        problems.append(f"schedule.send_at: {send_at.isoformat()} is in the past")
     size = 0
     if not problems:
         try:
@@ -139,7 +215,7 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     )
     client = client or get_client(settings)
     completion = client.complete(
-        messages, schema=PlanDraft, temperature=0.2, max_tokens=400, seed=0, prompt=prompt.ref
+        messages, schema=PlanDraft, temperature=0.2, max_tokens=700, seed=0, prompt=prompt.ref
     )
     draft: PlanDraft = completion.parsed
     # Small models often leave the discount null or write 8 for 8折; the goal's own figure is the fact.
@@ -152,7 +228,9 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         raise ValidationFailed(
             problems,
             source="planned campaign",
-            hint="Rephrase the goal with names from `marketpilot segment` / the catalogue, "
-            "or edit the spec YAML and use `campaign create --spec FILE`.",
+            hint="Rephrase the goal with names from `marketpilot segment` / the catalogue, run the "
+            "commands named above, or edit the spec YAML and use `campaign create --spec FILE`.",
         )
-    return Plan(spec=spec, audience_size=size, draft=draft, language=language)
+    band = spec.audience.clv_percentile
+    clv_range = source.clv_range(band) if band is not None else None
+    return Plan(spec=spec, audience_size=size, draft=draft, language=language, clv_range=clv_range)

@@ -45,12 +45,24 @@ class AudienceRules(_Strict):
 
     segments: list[str] = Field(default_factory=list, description="Segment names; empty = any")
     rfm_classes: list[str] = Field(default_factory=list, description="RFM classes; empty = any")
-    propensity: Band | None = None
-    churn: Band | None = None
-    clv: Band | None = None
+    propensity: Band | None = Field(default=None, description="Purchase probability, 0–1")
+    churn: Band | None = Field(default=None, description="Churn probability, 0–1")
+    clv: Band | None = Field(default=None, description="Predicted CLV in major currency units")
+    clv_percentile: Band | None = Field(
+        default=None,
+        description="Share of the customers in intel's CLV table with a lower CLV: {min: 0.8} = top 20%",
+    )
     recency_days: Band | None = Field(default=None, description="Days since the last order")
     include: list[str] = Field(default_factory=list, description="Customer ids always included")
     exclude: list[str] = Field(default_factory=list, description="Customer ids never included")
+
+    @field_validator("propensity", "churn", "clv_percentile")
+    @classmethod
+    def _unit_interval(cls, band: Band | None) -> Band | None:
+        for end in (band.min, band.max) if band else ():
+            if end is not None and not 0 <= end <= 1:
+                raise ValueError(f"{end} is outside 0–1 (a probability or share: 0.6, not 60)")
+        return band
 
 
 class Offer(_Strict):
@@ -109,6 +121,13 @@ class Schedule(_Strict):
             raise ValueError(f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai)") from None
         return name
 
+    @model_validator(mode="after")
+    def _aware_send_at(self) -> Schedule:
+        # A send time without a zone is a wall-clock time where the customers are, not the server's.
+        if self.send_at is not None and self.send_at.tzinfo is None:
+            self.send_at = self.send_at.replace(tzinfo=self.zone)
+        return self
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -127,7 +146,12 @@ class Schedule(_Strict):
         if not self.in_quiet_hours(start):
             return start.astimezone(dt.UTC)
         local = start.astimezone(self.zone)
-        end = local.replace(hour=self.quiet_end.hour, minute=self.quiet_end.minute, second=0, microsecond=0)
+        end = local.replace(
+            hour=self.quiet_end.hour,
+            minute=self.quiet_end.minute,
+            second=self.quiet_end.second,
+            microsecond=0,
+        )
         if end <= local:
             end += dt.timedelta(days=1)
         return end.astimezone(dt.UTC)
