@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from marketpilot.analytics.reviews import aspect_mentions, keywords, summarise_aspects
+from marketpilot.analytics.reviews import aspect_mentions, cluster_complaints, keywords, summarise_aspects
 from marketpilot.analytics.reviews.aspects import aspect_table, split_clauses
+from marketpilot.analytics.reviews.insight import analyse_reviews
 
 
 def test_one_review_can_praise_one_aspect_and_blame_another() -> None:
@@ -27,6 +28,10 @@ def test_one_review_can_praise_one_aspect_and_blame_another() -> None:
     assert got[("c", "price")] == "pos" and got[("c", "shipping")] == "neg"
     table = aspect_table(mentions, reviews, "category").set_index(["category", "aspect"])
     assert table.loc[("杯子", "shipping"), "neg"] == 1 and table.loc[("杯子", "quality"), "pos"] == 1
+    assert table.loc[("杯子", "shipping"), "complaint_examples"] == ["物流太慢了"]
+    assert table.loc[("杯子", "quality"), "praise_examples"] == ["质量很好"]
+    assert table.loc[("bags", "price"), "praise_examples"] == ["Great price"]
+    assert table.loc[("杯子", "shipping"), "praise_examples"] == []
     stats = {s.aspect: s for s in summarise_aspects(mentions, "zh")}
     assert stats["shipping"].name == "物流" and stats["shipping"].complaint_examples
 
@@ -43,3 +48,42 @@ def test_real_notebook_reviews(shop_reviews: pd.DataFrame) -> None:
         "battery",
         "great",
     ]
+
+
+def test_embedding_fallback_keeps_every_lexicon_mention_and_adds_paraphrases() -> None:
+    # The unnamed clause comes first: matching unnamed clauses by a renumbered index skipped the first
+    # M clauses (M = lexicon mentions), this one included.
+    reviews = pd.DataFrame(
+        {
+            "review_id": ["a", "b", "c"],
+            "text": ["等了整整一个星期才送到家门口", "质量很好，物流很快，价格便宜", "客服态度好"],
+        }
+    )
+    lexicon = aspect_mentions(reviews)
+    both = aspect_mentions(reviews, use_embeddings=True)
+    assert set(lexicon.clause) <= set(both.clause)
+    assert (both[both.via == "lexicon"].reset_index(drop=True)).equals(lexicon.reset_index(drop=True))
+    added = both[both.via == "embedding"]
+    assert added.clause.tolist() == ["等了整整一个星期才送到家门口"]
+    assert added.aspect.tolist() == ["shipping"] and added.label.tolist() == ["neg"]
+    insight = analyse_reviews(
+        reviews, scope="t", lang="zh", use_llm=False, use_clusters=False, aspect_embeddings=True
+    )
+    assert {a.aspect: a.mentions for a in insight.aspects}["shipping"] == 2
+
+
+def test_textrank_keywords_and_complaint_clusters(shop_reviews: pd.DataFrame) -> None:
+    ranked = keywords(shop_reviews.text.tolist(), "zh", method="textrank")
+    assert 5 <= len(ranked) <= 15 and "的" not in ranked and len(set(ranked)) == len(ranked)
+    assert {"屏幕", "价格"} & set(ranked)
+    negative = shop_reviews[shop_reviews.rating == 1]
+    clusters = cluster_complaints(negative.review_id.tolist(), negative.text.tolist(), "zh")
+    assert 2 <= len(clusters) <= 5
+    assert sum(c.size for c in clusters) == len(negative)
+    assert sorted(i for c in clusters for i in c.review_ids) == sorted(negative.review_id)
+    assert [c.size for c in clusters] == sorted((c.size for c in clusters), reverse=True)
+    by_id = dict(zip(negative.review_id, negative.text, strict=True))
+    for c in clusters:
+        assert c.keywords and len(c.examples) == min(3, c.size)
+        assert c.examples == [by_id[i] for i in c.review_ids[: len(c.examples)]]  # nearest the centre first
+    assert cluster_complaints(["a"], ["太差"], "zh") == []

@@ -78,17 +78,14 @@ def aspect_mentions(
     clauses["p_pos"], _ = (model or load_model()).positive_proba(clauses.clause.tolist())
     lowered = clauses.clause.str.lower()
     found = []
+    named = np.zeros(len(clauses), dtype=bool)  # by clause position: which clauses a term matched
     for aspect in aspects:
-        hit = lowered.str.contains(aspect.pattern(), regex=True)
+        hit = lowered.str.contains(aspect.pattern(), regex=True).to_numpy()
+        named |= hit
         found.append(clauses[hit].assign(aspect=aspect.key, via="lexicon"))
-    mentions = pd.concat(found, ignore_index=True)
     if use_embeddings:
-        unmatched = clauses[
-            ~clauses.index.isin(mentions.index.unique()) & ~clauses.clause.isin(mentions.clause)
-        ]
-        mentions = pd.concat(
-            [mentions, _nearest_aspect(unmatched, aspects, min_similarity)], ignore_index=True
-        )
+        found.append(_nearest_aspect(clauses[~named], aspects, min_similarity))
+    mentions = pd.concat(found, ignore_index=True)
     mentions["label"] = np.where(mentions.p_pos >= 0.5, "pos", "neg")
     return mentions[["review_id", "aspect", "clause", "p_pos", "label", "via"]]
 
@@ -146,7 +143,19 @@ def summarise_aspects(mentions: pd.DataFrame, lang: str = "zh", examples: int = 
     return sorted(stats, key=lambda s: -s.mentions)
 
 
-def aspect_table(mentions: pd.DataFrame, reviews: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Counts per group (a `reviews` column such as product_id or category) × aspect × label."""
+def aspect_table(mentions: pd.DataFrame, reviews: pd.DataFrame, by: str, examples: int = 2) -> pd.DataFrame:
+    """One row per group (a `reviews` column such as product_id or category) × aspect: `pos`/`neg`
+    counts and the most confident `praise_examples` / `complaint_examples` clauses of that group."""
     joined = mentions.merge(reviews[["review_id", by]], on="review_id")
-    return joined.groupby([by, "aspect", "label"]).size().unstack("label", fill_value=0).reset_index()
+    counts = joined.groupby([by, "aspect", "label"]).size().unstack("label", fill_value=0)
+    counts = counts.reindex(columns=["pos", "neg"], fill_value=0)
+    unique = joined.drop_duplicates([by, "aspect", "clause"]).sort_values("p_pos", kind="stable")
+    groups = [by, "aspect"]
+    praise = (
+        unique[unique.label == "pos"].groupby(groups).clause.agg(lambda c: c.iloc[::-1][:examples].tolist())
+    )
+    blame = unique[unique.label == "neg"].groupby(groups).clause.agg(lambda c: c[:examples].tolist())
+    table = counts.join(praise.rename("praise_examples")).join(blame.rename("complaint_examples"))
+    for col in ("praise_examples", "complaint_examples"):
+        table[col] = [v if isinstance(v, list) else [] for v in table[col]]
+    return table.reset_index().rename_axis(columns=None)

@@ -212,9 +212,11 @@ def analyse_reviews(
     settings: Settings | None = None,
     use_llm: bool = True,
     use_clusters: bool = True,
+    aspect_embeddings: bool = False,
     max_complaints: int = 120,
 ) -> ReviewInsight:
-    """Insight over `reviews` (columns review_id, text). `settings` is needed for the LLM summary."""
+    """Insight over `reviews` (columns review_id, text). `settings` is needed for the LLM summary;
+    `aspect_embeddings` also gives clauses that name no lexicon term their nearest aspect (slower)."""
     missing = {"review_id", "text"} - set(reviews.columns)
     if missing:
         raise UserError(f"reviews lack column(s) {sorted(missing)}")
@@ -226,7 +228,7 @@ def analyse_reviews(
         lang = "zh" if (detect_language(texts) == "zh").mean() >= 0.5 else "en"
     p_pos, _ = load_model().positive_proba(texts)
     positive = int((p_pos >= 0.5).sum())
-    stats = summarise_aspects(aspect_mentions(reviews), lang)
+    stats = summarise_aspects(aspect_mentions(reviews, use_embeddings=aspect_embeddings), lang)
     praised = sorted((s for s in stats if s.positive > s.negative), key=lambda s: -s.positive)
     clusters: list[ComplaintCluster] = []
     if use_clusters:
