@@ -75,3 +75,21 @@ def test_approval_is_per_version(engine) -> None:
     version = service.add_version(engine, cid, spec, note="test")
     assert version == 2 and not service.is_approved(engine, cid, 2)
     assert service.get_spec(engine, cid)[1] == 2
+
+
+def test_a_new_version_and_its_rewrite_audit_rows_commit_together(engine) -> None:
+    from marketpilot.campaigns.copy import audit_row
+
+    cid = service.create_campaign(engine, parse_spec(export_spec()))
+    spec, _ = service.get_spec(engine, cid)
+    good = audit_row(cid, 0, "export", "B", None, "{name}，新春8折好礼", True, "", "optimize")
+    broken = good | {"text": None}  # variants.text is NOT NULL: the audit insert fails
+    with pytest.raises(IntegrityError):
+        service.add_version(engine, cid, spec, note="rewrite B", variants=[good, broken])
+    trail = service.audit_trail(engine, cid)
+    # Neither the version nor any of its audit rows was kept, and version 1 is still current.
+    assert trail["versions"]["version"].tolist() == [1] and trail["variants"].empty
+    assert service.get_spec(engine, cid)[1] == 1
+    assert service.add_version(engine, cid, spec, note="rewrite B", variants=[good]) == 2
+    variants = service.audit_trail(engine, cid)["variants"]
+    assert variants[["version", "variant_key", "source"]].values.tolist() == [[2, "B", "optimize"]]

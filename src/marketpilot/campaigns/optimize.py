@@ -13,13 +13,12 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
 from marketpilot.campaigns import service
 from marketpilot.campaigns.copy import UsedVariant, audit_row, brief_for, used_copy
 from marketpilot.campaigns.measure import measure
 from marketpilot.campaigns.spec import CampaignSpec, Variant
-from marketpilot.campaigns.state.models import VariantRecord
 from marketpilot.config import Settings
 from marketpilot.content.channels import CHANNEL_SPECS
 from marketpilot.content.guardrails import check_copy
@@ -85,10 +84,8 @@ def optimize_campaign(
     if not changes:
         changes.append("no change: not enough evidence yet")
     changes = carried + changes
-    new_version = service.add_version(engine, campaign_id, new, note="; ".join(changes))
-    if rewrites:
-        with engine.begin() as con:
-            con.execute(insert(VariantRecord), [row | {"version": new_version} for row in rewrites])
+    # The version and its rewrite audit rows commit together: no version without its audit trail.
+    new_version = service.add_version(engine, campaign_id, new, note="; ".join(changes), variants=rewrites)
     return Proposal(campaign_id=campaign_id, version=new_version, changes=changes, llm_calls=llm_calls)
 
 

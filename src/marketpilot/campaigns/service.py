@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, insert, select
 
 from marketpilot.campaigns.spec import CampaignSpec, parse_spec
 from marketpilot.campaigns.state.db import session_scope
@@ -55,8 +56,16 @@ def create_campaign(
     return cid
 
 
-def add_version(engine: Engine, campaign_id: str, spec: CampaignSpec, *, note: str) -> int:
-    """A new spec version; it needs its own approval before it runs."""
+def add_version(
+    engine: Engine,
+    campaign_id: str,
+    spec: CampaignSpec,
+    *,
+    note: str,
+    variants: Sequence[Mapping[str, object]] = (),
+) -> int:
+    """A new spec version; it needs its own approval before it runs. `variants` are audit rows for it
+    (their version is filled in), written in the same transaction: both land or neither does."""
     with session_scope(engine) as session:
         campaign = _campaign(session, campaign_id)
         version = campaign.current_version + 1
@@ -71,6 +80,9 @@ def add_version(engine: Engine, campaign_id: str, spec: CampaignSpec, *, note: s
         )
         campaign.current_version = version
         campaign.status = "draft"
+        if variants:
+            session.flush()
+            session.execute(insert(VariantRecord), [dict(row) | {"version": version} for row in variants])
     return version
 
 
