@@ -48,6 +48,17 @@ def test_bad_file_exits_2_naming_row_and_column(
     assert store_snapshot(settings) == before
 
 
+def test_rejected_load_into_a_new_home_creates_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,ordered_at\nO1,c1,2024-11-11\nO2,c2,yesterday\n", encoding="utf-8")
+    home = tmp_path / "new_home"
+    assert _run(monkeypatch, "load", "orders", str(path), "--home", str(home)) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert not home.exists()
+
+
 def test_unknown_preset_and_table_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys, home: Path, retail_slice
 ) -> None:

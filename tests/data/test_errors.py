@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from marketpilot.config import Settings
+from marketpilot.config import Settings, get_settings
 from marketpilot.data.load import load_file
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -108,3 +108,42 @@ def test_every_problem_is_reported_not_just_the_first(settings, tmp_path) -> Non
     assert any("7 more rows" in p for p in problems)  # 12 bad dates: 5 shown, 7 counted
     assert any("row 14, column 'total', value 'x'" in p for p in problems)
     assert any("row 14, column 'customer_id'" in p and "required" in p for p in problems)
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def _bad_file(case: str, retail_slice: Path, tmp_path: Path) -> tuple[Path, dict]:
+    """A file each loader rejects, and how it is loaded."""
+    lines = _lines(retail_slice)
+    preset = {"preset": "online-retail"}
+    path = tmp_path / f"{case}.csv"
+    if case == "wrong type":
+        lines[5] = lines[5].replace(",6,", ",six,", 1)
+    elif case == "truncated":
+        lines[3] = ",".join(lines[3].split(",")[:3]) + "\n"
+    elif case == "mixed encodings":
+        line = "536999,22000,测试杯子,1,2010-12-09 10:00:00,1.00,,中国\n"
+        path.write_bytes("".join([*lines, line]).encode() + line.encode("gbk"))
+        return path, preset
+    elif case == "duplicate keys":
+        path.write_text("order_id,customer_id,ordered_at\nA1,c1,2024-11-11\nA1,c2,2024-11-12\n", "utf-8")
+        return path, {"table": "orders"}
+    path.write_text("".join(lines), encoding="utf-8")
+    return path, preset
+
+
+@pytest.mark.parametrize("case", ["wrong type", "truncated", "mixed encodings", "duplicate keys"])
+def test_rejected_first_load_leaves_the_home_as_it_was(tmp_path: Path, retail_slice: Path, case: str) -> None:
+    bad, how = _bad_file(case, retail_slice, tmp_path)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(UserError):
+        load_file(get_settings(fresh), bad, **how)
+    assert not fresh.exists()  # not even the database files of an empty store
+    kept = tmp_path / "kept"
+    (kept / "notes").mkdir(parents=True)
+    (kept / "notes" / "todo.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(UserError):
+        load_file(get_settings(kept), bad, **how)
+    assert _tree(kept) == ["notes", "notes/todo.txt"]

@@ -158,3 +158,49 @@ def test_contacts_export_loads_into_the_private_table_only(settings: Settings, t
     with Store.open(settings) as store:
         assert store.read("customer_pii").email.tolist() == ["zhangwei@163.com"]
         assert store.count("customers") == 0
+
+
+def test_jd_gbk_export_with_documented_mapping(settings: Settings, tmp_path: Path, store_snapshot) -> None:
+    """京东 商家后台 订单导出: one row per SKU, order fields repeated, GBK, the buyer's JD account."""
+    header = (
+        "订单号 商品ID 商品名称 订购数量 下单时间 京东价 订单金额 应付金额 订单状态 "
+        "下单帐号 客户姓名 客户地址 联系电话 订单备注"
+    )
+    zhang_info = ["jd_5a8c7e3f", "张三", "北京市朝阳区建国路88号", "13812345678"]
+    rows = [
+        ["280011", "100012043978", "华为 FreeBuds 5i 耳机", "1", "2024-11-11 00:05:12", "399.00", "657.00",
+         "637.00", "完成", *zhang_info, ""],
+        ["280011", "100008348542", "小米 充电宝 20000mAh", "2", "2024-11-11 00:05:12", "129.00", "657.00",
+         "637.00", "完成", *zhang_info, ""],
+        ["280012", "100012043978", "华为 FreeBuds 5i 耳机", "1", "2024-11-12 09:30:00", "399.00", "399.00",
+         "399.00", "已取消", "快乐的小熊", "李四", "上海市浦东新区", "13987654321", ""],
+        ["280013", "100035246702", "三只松鼠 坚果礼盒", "3", "2024-06-18 20:00:00", "￥88.80", "266.40",
+         "266.40", "等待确认收货", *zhang_info, "周末送货"],
+    ]  # fmt: skip
+    export = pd.DataFrame(rows, columns=header.split())
+    path = tmp_path / "京东订单.csv"
+    export.to_csv(path, index=False, encoding="gbk")
+    report = load_file(settings, path, mapping=EXAMPLES / "jd_orders.yaml")
+    assert report.encoding == "gb18030" and report.table == "products,orders,order_items"
+    with Store.open(settings) as store:
+        orders = store.read("orders").set_index("order_id")
+        items = store.read("order_items").set_index(["order_id", "line_no"])
+        products = store.read("products").set_index("product_id")
+        pii = store.read("customer_pii").set_index("customer_id")
+        text = _analytics_text(store)
+    secret = settings.secret()
+    zhang, li = pseudonym("jd_5a8c7e3f", secret), pseudonym("快乐的小熊", secret)
+    assert orders.customer_id.to_dict() == {"280011": zhang, "280012": li, "280013": zhang}
+    assert orders.total_minor.to_dict() == {"280011": 63700, "280012": 39900, "280013": 26640}
+    assert orders.status.to_dict() == {"280011": "completed", "280012": "cancelled", "280013": "completed"}
+    assert orders.channel.eq("京东").all() and orders.currency.eq("CNY").all()
+    assert items.loc[("280011", 2), ["product_id", "quantity", "unit_price_minor"]].tolist() == [
+        "100008348542", 2, 12900,
+    ]  # fmt: skip
+    assert len(items) == 4 and products.loc["100035246702", "price_minor"] == 8880
+    assert products.loc["100012043978", "name"] == "华为 FreeBuds 5i 耳机"
+    assert pii.loc[zhang, ["name", "phone", "source_id"]].tolist() == ["张三", "13812345678", "jd_5a8c7e3f"]
+    assert "jd_5a8c" not in text and "小熊" not in text and "张三" not in text and "138123" not in text
+    before = store_snapshot(settings)
+    load_file(settings, path, mapping=EXAMPLES / "jd_orders.yaml")
+    assert store_snapshot(settings) == before

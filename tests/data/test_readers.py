@@ -85,3 +85,20 @@ def test_parquet_and_excel_keep_values_and_row_numbers(tmp_path: Path, retail_sl
         assert [g[1] for g in got] == frame["Description"].tolist()
         assert got[0][2] == first_row
         assert source.columns == tuple(frame.columns)
+
+
+def test_gb18030_four_byte_characters(tmp_path: Path, waimai_text: str) -> None:
+    """Characters outside GBK (CJK Extension A/B, e.g. 㐀 and 𠮷 in names) take 4 bytes in GB18030."""
+    rare = ["𠮷野家的牛丼", "㐀㐁㐂", "王𡈼的店"]
+    assert [len(t.encode("gb18030")) for t in rare] == [14, 12, 10]  # 4 bytes per rare character
+    for text in rare:
+        with pytest.raises(UnicodeEncodeError):
+            text.encode("gbk")
+    lines = waimai_text.encode("gbk", errors="ignore").decode("gbk").splitlines(keepends=True)[:200]
+    body = "".join(lines[:100]) + "".join(f"1,{t}\n" for t in rare) + "".join(lines[100:])
+    path = tmp_path / "reviews_gb18030.csv"
+    path.write_bytes(body.encode("gb18030"))
+    encoding, rows = _rows(path)
+    assert encoding == "gb18030"
+    assert [r[1] for r in rows[99:102]] == rare and [r[2] for r in rows[99:102]] == [101, 102, 103]
+    assert len(rows) == 202 and rows[-1][1] == lines[-1].split(",", 1)[1].rstrip("\n")

@@ -34,3 +34,20 @@ def test_upsert_replaces_rows_with_the_same_key(settings: Settings) -> None:
         )
         assert written == 1
         assert store.read("orders").total_minor.tolist() == [250]
+
+
+def test_merge_upsert_keeps_stored_values_the_incoming_rows_lack(settings: Settings) -> None:
+    with Store.open(settings) as store, store.transaction():
+        store.upsert(
+            "customer_pii", pd.DataFrame({"customer_id": ["c1"], "name": ["王小明"], "phone": ["139"]})
+        )
+        written = store.upsert(
+            "customer_pii",
+            pd.DataFrame({"customer_id": ["c1", "c2"], "email": ["w@x.cn", None], "phone": [None, "138"]}),
+            merge=True,
+        )
+    with Store.open(settings) as store:
+        rows = store.read("customer_pii").set_index("customer_id")
+    assert written == 2
+    assert rows.loc["c1", ["name", "phone", "email"]].tolist() == ["王小明", "139", "w@x.cn"]
+    assert rows.loc["c2", "phone"] == "138" and pd.isna(rows.loc["c2", "name"])
