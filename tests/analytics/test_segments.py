@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from llm_server import OpenAITestServer, json_reply
+from llm_server import OpenAITestServer, Reply, json_reply
 from marketpilot.analytics.segments.numbers import segment_context, unsupported_numbers
 from marketpilot.analytics.segments.personas import write_persona
 from marketpilot.analytics.segments.service import run_segmentation
@@ -266,3 +267,49 @@ def test_persona_without_any_statistic_is_sent_back(
     assert persona.source == "llm" and persona.attempts == 2
     assert "至少要引用 2 个统计数字" in persona.rejected[0]
     assert "至少要引用 2 个统计数字" in llm_server.requests[1]["messages"][-1]["content"]
+
+
+def _fact(messages: list[dict], label: str) -> str:
+    """The value of one fact line ("- 客单价：256.78 元（…）") in the persona prompt, number only."""
+    facts = next(m["content"] for m in messages if "客户数：" in str(m.get("content")))
+    line = next(line for line in facts.splitlines() if line.startswith(f"- {label}："))
+    return re.match(r"[\d.]+", line.split("：", 1)[1]).group(0)
+
+
+def _persona_reply(*, aov_from: str = "客单价") -> Callable[[dict], Reply]:
+    """A reply built from the facts the prompt gave; `aov_from` picks which fact is called 客单价."""
+
+    def reply(request: dict) -> Reply:
+        customers, aov = _fact(request["messages"], "客户数"), _fact(request["messages"], aov_from)
+        text = f"这{customers}位客户的客单价为{aov}元，是值得用心维护的一群老顾客。"
+        return json_reply({"name": "稳定复购客", "description": text})
+
+    return reply
+
+
+@pytest.mark.slow
+def test_segment_cli_in_chinese_checks_every_persona_against_its_stats(
+    shop_settings: Settings, llm_server: OpenAITestServer
+) -> None:
+    from marketpilot.cli import app
+
+    # Segment 2's first draft calls the mean recency (days) its AOV: rejected, then rewritten.
+    recency = "距最近一次购买（平均天数）"
+    llm_server.script(_persona_reply(), _persona_reply(aov_from=recency), _persona_reply(), _persona_reply())
+    args = ["segment", "--home", str(shop_settings.home), "--k", "3", "--lang", "zh", "--json"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    payload = json.loads(out.stdout)
+    assert len(llm_server.requests) == 4 and "细分 2 的汇总统计" in json.dumps(
+        llm_server.requests[1]["messages"], ensure_ascii=False
+    )
+    personas = [s["persona"] for s in payload["segments"]]
+    assert [p["source"] for p in personas] == ["llm"] * 3 and [p["attempts"] for p in personas] == [1, 2, 1]
+    wrong = f"{payload['segments'][1]['stats']['recency_days']}"
+    assert wrong in personas[1]["rejected"][0] and wrong in llm_server.requests[2]["messages"][-1]["content"]
+    for profile in payload["segments"]:
+        stats, persona = SegmentStats(**profile["stats"]), profile["persona"]
+        assert persona["language"] == "zh" and persona["name"] == "稳定复购客"
+        assert f"{stats.aov:.2f}元" in persona["description"]
+        assert unsupported_numbers(persona["description"], stats, context=segment_context(stats)) == []
+    assert "客户细分报告" in Path(payload["report_html"]).read_text(encoding="utf-8")
