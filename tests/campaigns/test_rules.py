@@ -170,13 +170,49 @@ def test_quiet_hours_defer_customer_facing_sends(shop_settings, engine, monkeypa
     night = lambda: dt.datetime(2026, 2, 1, 23, 30, tzinfo=SH)  # noqa: E731
     cid, result = launch(shop_settings, spec, clock=night)
     assert result.sent == 0 and received == []
+    # Every planned message is reported as held, with the time it may go.
+    assert result.pending == result.plan.queued > 0
     assert result.deferred_until == dt.datetime(2026, 2, 2, 8, 0, tzinfo=SH)
     early = lambda: dt.datetime(2026, 2, 2, 7, 59, tzinfo=SH)  # noqa: E731
-    assert run_campaign(shop_settings, cid, clock=early).sent == 0
+    still = run_campaign(shop_settings, cid, clock=early)
+    assert still.sent == 0 and received == [] and still.pending == result.plan.queued
+    assert still.deferred_until == dt.datetime(2026, 2, 2, 8, 0, tzinfo=SH)
     morning = lambda: dt.datetime(2026, 2, 2, 8, 1, tzinfo=SH)  # noqa: E731
     done = run_campaign(shop_settings, cid, clock=morning)
     assert done.sent == result.plan.queued > 0 and len(received) == done.sent
+    assert done.pending == 0 and done.deferred_until is None
     server.shutdown()
+    assert service.list_campaigns(engine).set_index("id").loc[cid, "status"] == "sent"
+
+
+def test_run_with_wait_sends_nothing_in_quiet_hours_and_everything_after(
+    shop_settings, engine, monkeypatch
+) -> None:
+    from receivers import Gateway
+
+    from marketpilot.campaigns import service
+
+    gateway = Gateway(shop_settings.secret())
+    monkeypatch.setenv("MARKETPILOT_WEBHOOK_URL", gateway.url)
+    spec = export_spec(
+        audience={"segments": ["新客"], "propensity": {"min": 0.3}},
+        channels=[{"name": "sms", "variants": [{"key": "A", "text": "{name}，新春全场8折"}]}],
+        schedule={"quiet_start": "21:00", "quiet_end": "09:30"},
+    )
+    now = [dt.datetime(2026, 2, 1, 21, 5, tzinfo=SH)]
+    slept: list[tuple[float, int]] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append((seconds, len(gateway.accepted)))  # what had been delivered while waiting
+        now[0] += dt.timedelta(seconds=seconds)
+
+    try:
+        cid, result = launch(shop_settings, spec, clock=lambda: now[0], wait=True, sleep=sleep)
+    finally:
+        gateway.close()
+    # One wait, from 21:05 to the end of the quiet hours at 09:30, with nothing delivered before it.
+    assert slept == [(12 * 3600 + 25 * 60, 0)]
+    assert result.sent == result.plan.queued == len(gateway.accepted) > 0 and result.pending == 0
     assert service.list_campaigns(engine).set_index("id").loc[cid, "status"] == "sent"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -66,8 +67,8 @@ class RunResult:
     sent: int = 0
     failed: int = 0
     resent_after_crash: int = 0
-    pending: int = 0
-    deferred_until: dt.datetime | None = None
+    pending: int = 0  # messages held back by the schedule (quiet hours, send_at), still queued
+    deferred_until: dt.datetime | None = None  # when they may go: the next allowed send time
 
 
 def idempotency_keys(
@@ -307,7 +308,6 @@ def dispatch(
                 while True:
                     now = clock()
                     if adapter.customer_facing and spec.schedule.in_quiet_hours(now):
-                        result.deferred_until = spec.schedule.next_send_time(now)
                         break
                     base = and_(
                         MessageRecord.campaign_id == campaign_id,
@@ -337,13 +337,18 @@ def dispatch(
         finally:
             adapter.close()
     with engine.connect() as con:
-        result.pending = con.execute(
-            select(func.count()).where(
+        pending, first_due = con.execute(
+            select(func.count(), func.min(MessageRecord.not_before)).where(
                 MessageRecord.campaign_id == campaign_id,
                 MessageRecord.version == version,
                 MessageRecord.status.in_(("queued", "sending")),
             )
-        ).scalar_one()
+        ).one()
+    result.pending = pending
+    # Failed sends are retried within the loop, so what is left waits for the schedule.
+    result.deferred_until = None
+    if pending:
+        result.deferred_until = spec.schedule.next_send_time(max(clock(), first_due))
 
 
 def _contacts(
@@ -422,9 +427,13 @@ def run_campaign(
     options: ChannelSettings | None = None,
     client=None,  # type: ignore[no-untyped-def]
     posteriors: dict[str, tuple[float, float]] | None = None,
+    wait: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+    on_wait: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
     """Plan (once per version) and dispatch the approved current version of a campaign. Safe to re-run
-    after a crash: it resumes where the last run stopped."""
+    after a crash: it resumes where the last run stopped. Messages the schedule holds back (quiet hours,
+    send_at) stay queued; `wait` sleeps until the next allowed send time and sends them then."""
     engine = open_state(settings)
     spec, version = service.get_spec(engine, campaign_id)
     if not service.is_approved(engine, campaign_id, version):
@@ -448,6 +457,15 @@ def run_campaign(
         )
     service.set_status(engine, campaign_id, "running")
     dispatch(settings, engine, campaign_id, version, spec, clock=clock, options=options, result=result)
+    while wait and result.pending and result.deferred_until is not None:
+        if on_wait:
+            on_wait(result)
+        delay = (result.deferred_until - clock()).total_seconds()
+        sleep(max(delay, 0.0))
+        before = result.sent + result.failed
+        dispatch(settings, engine, campaign_id, version, spec, clock=clock, options=options, result=result)
+        if delay <= 0 and result.sent + result.failed == before:
+            break  # due and yet nothing went: waiting longer would not help
     if result.pending == 0:
         service.set_status(engine, campaign_id, "sent")
     return result

@@ -152,12 +152,28 @@ def approve_cmd(
 
 
 @campaign_app.command("run")
-def run_cmd(campaign_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
-    """Plan (once) and dispatch the approved version; re-run to resume after a crash."""
-    from marketpilot.campaigns.executor import run_campaign
+def run_cmd(
+    campaign_id: IdArg,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Stay until messages held by quiet hours / send_at are sent too."),
+    ] = False,
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Plan (once) and dispatch the approved version; re-run to resume after a crash, or after quiet
+    hours for the messages they held back."""
+    from marketpilot.campaigns.executor import RunResult, run_campaign
 
     settings = settings_for(home)
-    result = run_campaign(settings, campaign_id)
+
+    def waiting(result: RunResult) -> None:
+        if not json:
+            console.print(
+                f"Waiting until {_local(settings, result)} to send {result.pending:,} held messages …"
+            )
+
+    result = run_campaign(settings, campaign_id, wait=wait, on_wait=waiting)
     payload = {
         "campaign_id": result.campaign_id,
         "version": result.version,
@@ -171,8 +187,24 @@ def run_cmd(campaign_id: IdArg, home: HomeOption = None, json: JsonOption = Fals
     }
     if json:
         print_json(payload)
-    else:
-        console.print(payload)
+        return
+    console.print(payload)
+    if result.pending:
+        console.print(
+            f"Held {result.pending:,} messages (quiet hours / send time); next allowed send time "
+            f"{_local(settings, result)}. Re-run `marketpilot campaign run {campaign_id}` then, "
+            "or use --wait.",
+            markup=False,
+        )
+
+
+def _local(settings, result) -> str:  # type: ignore[no-untyped-def]
+    """The next allowed send time in the campaign's own time zone."""
+    from marketpilot.campaigns.service import get_spec
+    from marketpilot.campaigns.state.db import open_state
+
+    spec, _ = get_spec(open_state(settings), result.campaign_id, result.version)
+    return result.deferred_until.astimezone(spec.schedule.zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @campaign_app.command("status")
@@ -307,4 +339,6 @@ def serve_cmd(
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        server.shutdown()
+        console.print("Stopped.")
+    finally:
+        server.server_close()
