@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
 from marketpilot.content.briefs import CHANNELS, Brief
 from marketpilot.errors import UserError
+
+if TYPE_CHECKING:
+    from marketpilot.content.service import BriefExtras
 
 copy_app = typer.Typer(
     help="Marketing copy: generate variants, check guardrails, evaluate, render.", no_args_is_help=True
@@ -31,21 +34,134 @@ def _lang(value: str) -> str:
     return value
 
 
+ProductOption = Annotated[str, typer.Option("--product", help="Product id in the store.")]
+SegmentOption = Annotated[
+    str,
+    typer.Option(
+        "--segment",
+        help="Segment number or persona name from `marketpilot segment` (its persona goes into the "
+        "prompt); 'all' for none.",
+    ),
+]
+ChannelOption = Annotated[str, typer.Option("--channel", help=f"One of {', '.join(CHANNELS)}.")]
+ShopOption = Annotated[str | None, typer.Option("--shop", help="Shop name for the SMS signature 【…】.")]
+PromoOption = Annotated[float | None, typer.Option("--promo-price", help="Sale price in major units (319).")]
+DiscountOption = Annotated[str | None, typer.Option("--discount", help="Discount: 8折, 20% or 0.2.")]
+CouponOption = Annotated[
+    str | None, typer.Option("--coupon", help="Coupon: 满300减50, 300-50, or an amount off such as 30.")
+]
+CouponCodeOption = Annotated[
+    str | None, typer.Option("--coupon-code", help="Coupon code the copy may quote.")
+]
+DeadlineOption = Annotated[
+    str | None, typer.Option("--deadline", help="Last day of the offer, YYYY-MM-DD (needed for 限时 claims).")
+]
+SeasonOption = Annotated[str | None, typer.Option("--season", help="Seasonal hook: 双11, 春节, 618 …")]
+RequireOption = Annotated[
+    list[str] | None, typer.Option("--require-word", help="A word every variant must use (repeatable).")
+]
+ForbidOption = Annotated[
+    list[str] | None, typer.Option("--forbid-word", help="A word no variant may use (repeatable).")
+]
+
+
+def _extras(
+    shop: str | None,
+    promo_price: float | None,
+    discount: str | None,
+    coupon: str | None,
+    coupon_code: str | None,
+    deadline: str | None,
+    season: str | None,
+    require_words: list[str] | None,
+    forbid_words: list[str] | None,
+) -> BriefExtras:
+    """The flags as brief extras; a value that cannot be read is a UserError naming the flag."""
+    from pydantic import ValidationError
+
+    from marketpilot.content.briefs import Offer, parse_coupon, parse_discount
+    from marketpilot.content.service import BriefExtras
+
+    try:
+        off = parse_discount(discount)
+    except ValueError as exc:
+        raise UserError(f"--discount: {exc}") from exc
+    threshold = amount = None
+    if coupon:
+        try:
+            threshold, amount = parse_coupon(coupon)
+        except ValueError as exc:
+            raise UserError(f"--coupon: {exc}") from exc
+    try:
+        offer = Offer(
+            coupon_code=coupon_code, coupon_amount=amount, coupon_threshold=threshold, deadline=deadline
+        )
+        return BriefExtras(
+            promo_price=promo_price,
+            discount=off,
+            offer=offer,
+            season=season,
+            shop_name=shop,
+            required_words=require_words or [],
+            forbidden_words=forbid_words or [],
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise UserError(f"Cannot build the brief: {problems}", hint="Deadlines are YYYY-MM-DD.") from exc
+
+
+@copy_app.command("brief")
+def brief_cmd(
+    product: ProductOption,
+    segment: SegmentOption = "all",
+    channel: ChannelOption = "sms",
+    lang: LangOption = "zh",
+    shop: ShopOption = None,
+    promo_price: PromoOption = None,
+    discount: DiscountOption = None,
+    coupon: CouponOption = None,
+    coupon_code: CouponCodeOption = None,
+    deadline: DeadlineOption = None,
+    season: SeasonOption = None,
+    require_word: RequireOption = None,
+    forbid_word: ForbidOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the brief JSON here.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Print (or write) the brief `copy generate` would use, for `copy check --brief` and review. No LLM."""
+    from marketpilot.content.service import brief_for
+
+    extras = _extras(
+        shop, promo_price, discount, coupon, coupon_code, deadline, season, require_word, forbid_word
+    )
+    built = brief_for(settings_for(home), product, segment, _channel(channel), _lang(lang), extras)  # type: ignore[arg-type]
+    payload = built.model_dump(mode="json")
+    if out is None:
+        print_json(payload)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(built.model_dump_json(indent=2), encoding="utf-8")
+    tmp.replace(out)
+    console.print(f"Wrote {out}")
+
+
 @copy_app.command("generate")
 def generate_cmd(
-    product: Annotated[str, typer.Option("--product", help="Product id in the store.")],
-    segment: Annotated[
-        str,
-        typer.Option(
-            "--segment",
-            help="Segment number or persona name from `marketpilot segment` (its persona goes into the "
-            "prompt); 'all' for none.",
-        ),
-    ] = "all",
-    channel: Annotated[str, typer.Option("--channel", help=f"One of {', '.join(CHANNELS)}.")] = "sms",
+    product: ProductOption,
+    segment: SegmentOption = "all",
+    channel: ChannelOption = "sms",
     n: Annotated[int, typer.Option("--n", min=1, max=20, help="Variants to generate.")] = 5,
     lang: LangOption = "zh",
-    shop: Annotated[str | None, typer.Option("--shop", help="Shop name for the SMS signature 【…】.")] = None,
+    shop: ShopOption = None,
+    promo_price: PromoOption = None,
+    discount: DiscountOption = None,
+    coupon: CouponOption = None,
+    coupon_code: CouponCodeOption = None,
+    deadline: DeadlineOption = None,
+    season: SeasonOption = None,
+    require_word: RequireOption = None,
+    forbid_word: ForbidOption = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -53,10 +169,11 @@ def generate_cmd(
     from marketpilot.content.service import generate_for_product
 
     settings = settings_for(home)
+    extras = _extras(
+        shop, promo_price, discount, coupon, coupon_code, deadline, season, require_word, forbid_word
+    )
     with err_console.status("Generating copy…"):
-        result = generate_for_product(
-            settings, product, segment, _channel(channel), n, _lang(lang), shop_name=shop
-        )  # type: ignore[arg-type]
+        result = generate_for_product(settings, product, segment, _channel(channel), n, _lang(lang), extras)  # type: ignore[arg-type]
     payload = result.model_dump(mode="json", exclude={"brief"})
     if as_json:
         print_json(payload)
@@ -64,7 +181,8 @@ def generate_cmd(
     for i, variant in enumerate(result.variants, 1):
         tag = " (repaired)" if variant.repaired else ""
         segs = f" · {variant.sms_segments} SMS segment(s)" if variant.sms_segments else ""
-        console.print(f"[bold]{i}. {variant.angle}[/]{tag}{segs}\n   {variant.text}", highlight=False)
+        ctr = f" · predicted CTR {variant.predicted_ctr:.1%}" if variant.predicted_ctr is not None else ""
+        console.print(f"[bold]{i}. {variant.angle}[/]{tag}{segs}{ctr}\n   {variant.text}", highlight=False)
     for dropped in result.dropped:
         console.print(
             f"[dim]dropped ({dropped.reason}): {dropped.text} — {dropped.detail}[/]", highlight=False
@@ -92,9 +210,12 @@ def check_cmd(
 ) -> None:
     """Run the guardrails on TEXT (no LLM). Exit code 1 when there are violations."""
     from marketpilot.content.briefs import load_brief
+    from marketpilot.content.channels import channel_specs
     from marketpilot.content.guardrails import check_copy
 
-    result = check_copy(text, load_brief(brief), _channel(channel) if channel else None)
+    result = check_copy(
+        text, load_brief(brief), _channel(channel) if channel else None, specs=channel_specs()
+    )
     if as_json:
         print_json(result.public())
     else:
@@ -224,11 +345,12 @@ def _checked(text: str, brief_path: Path, channel: str) -> Brief:
     """Load the brief and refuse to render copy that fails the guardrails (the rendered asset carries its
     own AI label, so the visible-label rule is not applied to the text here)."""
     from marketpilot.content.briefs import load_brief
-    from marketpilot.content.channels import CHANNEL_SPECS
+    from marketpilot.content.channels import channel_specs
     from marketpilot.content.guardrails import check_copy
 
     brief = load_brief(brief_path)
-    specs = {**CHANNEL_SPECS, channel: CHANNEL_SPECS[channel].model_copy(update={"visible_ai_label": False})}
+    specs = channel_specs()
+    specs[channel] = specs[channel].model_copy(update={"visible_ai_label": False})
     result = check_copy(text, brief, channel, specs=specs)
     if not result.ok:
         problems = [f"{v.rule} [{v.span[0]}:{v.span[1]}] {v.text}: {v.message}" for v in result.violations]

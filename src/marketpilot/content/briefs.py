@@ -23,6 +23,7 @@ Language = Literal["zh", "en"]
 Angle = Literal["benefit", "scarcity", "social_proof", "seasonal"]
 
 _FOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*折\s*$")
+_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*(?:off)?\s*$", re.IGNORECASE)
 
 
@@ -32,6 +33,8 @@ def parse_discount(value: float | str | None) -> float | None:
         return None
     if value == "半价":
         return 0.5
+    if isinstance(value, str) and _NUMBER.match(value):  # "0.2" from a command-line flag
+        value = float(value)
     if isinstance(value, int | float):
         off = float(value)
         # 20 means 20 % off; 0.2 means the same.
@@ -47,6 +50,21 @@ def parse_discount(value: float | str | None) -> float | None:
     if not 0 < off < 1:
         raise ValueError(f"discount {value!r} must take off between 0 and 100 %")
     return round(off, 6)
+
+
+_COUPON = re.compile(
+    r"^\s*(?:满\s*(?P<t>\d+(?:\.\d+)?)\s*元?\s*减|(?P<t2>\d+(?:\.\d+)?)\s*-\s*|立减|减)?"
+    r"\s*(?P<a>\d+(?:\.\d+)?)\s*元?\s*$"
+)
+
+
+def parse_coupon(value: str) -> tuple[float | None, float]:
+    """(threshold, amount) of a coupon written as "满300减50", "300-50", "立减30" or "30"."""
+    m = _COUPON.match(value)
+    if not m:
+        raise ValueError(f"cannot read coupon {value!r}; use 满300减50, 300-50 or an amount such as 30")
+    threshold = m.group("t") or m.group("t2")
+    return (float(threshold) if threshold else None), float(m.group("a"))
 
 
 class ProductFacts(BaseModel):

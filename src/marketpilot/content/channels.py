@@ -1,16 +1,25 @@
-"""What each channel allows: length limits, SMS billing, and whether a visible AI label fits.
+"""What each channel allows: length limits, SMS billing, and how AI-generated copy is labelled.
 
 Limits follow the common platform rules in China: SMS is billed per 70 characters (UCS-2), or per 67
 once a message is split (the concatenation header takes 3); signature 【店铺名】 and opt-out text count.
 Push titles beyond ~20 characters and bodies beyond ~50 are cut on lock screens; mail clients show
 ~30 Chinese / ~60 Latin characters of a subject line (counted here as display width, CJK = 2).
+
+The AI label settings (`visible_ai_label`, `ai_metadata`) can be changed per channel in the
+`[content.ai_label.<channel>]` tables of marketpilot.toml, the file Settings reads (see
+`channel_specs`); the limits are fixed by the carriers and platforms, so they are not configurable.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+import os
+import tomllib
+from pathlib import Path
 
-from marketpilot.content.briefs import Channel
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from marketpilot.content.briefs import CHANNELS, Channel
+from marketpilot.errors import UserError
 
 
 class ChannelSpec(BaseModel):
@@ -20,6 +29,7 @@ class ChannelSpec(BaseModel):
     max_sms_segments: int | None = None
     title_max_width: int | None = None  # push: the first line is the title
     visible_ai_label: bool = False  # whether the copy itself must carry "AI生成" / "AI-generated"
+    ai_metadata: bool = True  # whether rendered messages carry the AIGC metadata (files always do)
 
 
 CHANNEL_SPECS: dict[str, ChannelSpec] = {
@@ -36,3 +46,52 @@ SMS_SINGLE_UCS2, SMS_SEGMENT_UCS2 = 70, 67
 SMS_SINGLE_GSM, SMS_SEGMENT_GSM = 160, 153
 OPT_OUT = {"zh": "拒收请回复R", "en": "Reply STOP to opt out"}
 AI_LABEL = {"zh": "AI生成", "en": "AI-generated"}
+
+
+class AILabelOverride(BaseModel):
+    """One `[content.ai_label.<channel>]` table."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visible: bool | None = None
+    metadata: bool | None = None
+
+
+def config_path() -> Path:
+    """The TOML file Settings reads (MARKETPILOT_CONFIG, default ./marketpilot.toml)."""
+    return Path(os.environ.get("MARKETPILOT_CONFIG", "marketpilot.toml"))
+
+
+def channel_specs(path: Path | None = None) -> dict[str, ChannelSpec]:
+    """The channel specs with the AI label overrides of `[content.ai_label.<channel>]` applied:
+
+    [content.ai_label.sms]
+    visible = true      # append （AI生成） to every SMS
+    [content.ai_label.push]
+    metadata = false    # no aigc_metadata on rendered push messages
+    """
+    path = path or config_path()
+    if not path.exists():
+        return dict(CHANNEL_SPECS)
+    try:
+        tables = tomllib.loads(path.read_text(encoding="utf-8")).get("content", {}).get("ai_label", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path} is not valid TOML: {exc}") from exc
+    specs = dict(CHANNEL_SPECS)
+    for channel, table in tables.items():
+        if channel not in CHANNELS:
+            raise UserError(
+                f"{path}: [content.ai_label.{channel}] names no channel.",
+                hint=f"Use one of: {', '.join(CHANNELS)}",
+            )
+        try:
+            override = AILabelOverride.model_validate(table)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise UserError(
+                f"{path}: [content.ai_label.{channel}]: {problems}",
+                hint="Only `visible` and `metadata` (true/false) are read.",
+            ) from exc
+        update = {"visible_ai_label": override.visible, "ai_metadata": override.metadata}
+        specs[channel] = specs[channel].model_copy(update={k: v for k, v in update.items() if v is not None})
+    return specs

@@ -10,15 +10,17 @@ render time (slots.py), and no personal data is ever part of a prompt.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from marketpilot.content.briefs import Angle, Brief
-from marketpilot.content.channels import CHANNEL_SPECS, OPT_OUT
+from marketpilot.content.channels import CHANNEL_SPECS, OPT_OUT, ChannelSpec
 from marketpilot.content.guardrails import check_copy
 from marketpilot.content.guardrails.base import Violation
 from marketpilot.content.guardrails.length import sms_billing, sms_message
@@ -26,6 +28,9 @@ from marketpilot.content.guardrails.platform import add_ai_label
 from marketpilot.content.numbers import fmt_amount
 from marketpilot.content.scoring import quality_scores
 from marketpilot.llm import Completion, LLMClient, LLMError, LLMRequest, load_prompt
+
+if TYPE_CHECKING:
+    from marketpilot.content.scoring import CTRModel
 
 Embedder = Callable[[list[str]], np.ndarray]
 
@@ -87,9 +92,11 @@ class Variant(BaseModel):
     repaired: bool = False
     sms_segments: int | None = None
     score: float | None = None  # quality score in [0, 1] (scoring.quality_scores)
+    predicted_ctr: float | None = None  # from past campaign outcomes, when there are any (scoring.CTRModel)
     ai_generated: bool = True
     prompt_version: str | None = None
     model: str | None = None
+    generated_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
 class DroppedVariant(BaseModel):
@@ -290,8 +297,9 @@ def drop_near_duplicates(vectors: np.ndarray, threshold: float) -> list[tuple[in
 class _Pending:
     """Variants of one brief still to be accepted, repaired or dropped."""
 
-    def __init__(self, brief: Brief) -> None:
+    def __init__(self, brief: Brief, spec: ChannelSpec) -> None:
         self.brief = brief
+        self.spec = spec
         self.result = VariantSet(brief=brief)
         self.accepted: list[tuple[DraftVariant, bool, Completion]] = []
         self.failing: list[tuple[DraftVariant, list[Violation]]] = []
@@ -301,7 +309,7 @@ def _review(pending: _Pending, completion: Completion, *, repaired: bool, angles
     """Check each draft; passing ones are accepted, failing ones wait for repair. Models often name
     the angle in their own words; the angle asked for at that position is kept instead."""
     drafts: DraftSet = completion.parsed
-    spec = CHANNEL_SPECS[pending.brief.channel]
+    spec = pending.spec
     pending.failing = []
     for i, draft in enumerate(drafts.variants):
         text = add_ai_label(clean_text(draft.text), pending.brief.language, spec)
@@ -312,7 +320,7 @@ def _review(pending: _Pending, completion: Completion, *, repaired: bool, angles
                 DroppedVariant(text="", angle=draft.angle, reason="empty", detail="empty text")
             )
             continue
-        result = check_copy(draft.text, pending.brief)
+        result = check_copy(draft.text, pending.brief, specs={spec.name: spec})
         if result.ok:
             pending.accepted.append((draft, repaired, completion))
             pending.result.fixed += int(repaired)
@@ -335,12 +343,16 @@ def generate_variants(
     seed: int | None = None,
     embedder: Embedder | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    specs: Mapping[str, ChannelSpec] = CHANNEL_SPECS,
+    ctr_model: CTRModel | None = None,
 ) -> list[VariantSet]:
     """N guardrail-clean variants per brief; one LLM call per brief plus at most `max_repairs` repair
-    calls for briefs with failing variants. Variants still failing after repair are dropped, with reasons."""
+    calls for briefs with failing variants. Variants still failing after repair are dropped, with reasons.
+    `specs` carries the per-channel AI label settings (`channels.channel_specs()`); with a `ctr_model`
+    (`scoring.ctr_model_from_history`) each variant gets its `predicted_ctr`."""
     if n < 1:
         raise ValueError("n must be at least 1")
-    pendings = [_Pending(b) for b in briefs]
+    pendings = [_Pending(b, specs[b.channel]) for b in briefs]
     requests = [variants_request(b, n, temperature=temperature, top_p=top_p, seed=seed) for b in briefs]
     results = client.complete_many(
         requests, concurrency=concurrency, on_result=_progress(on_progress, len(requests))
@@ -383,6 +395,12 @@ def generate_variants(
         stop = start + len(pending.accepted)
         _finish(pending, n, dedupe_threshold, vectors[start:stop])
         start = stop
+    if ctr_model is not None:
+        accepted = [v for p in pendings for v in p.result.variants]
+        if accepted:  # one batch for the whole run, like the embedding above
+            ctr = ctr_model.predict_ctr([v.text for v in accepted], [v.channel for v in accepted])
+            for variant, value in zip(accepted, ctr, strict=True):
+                variant.predicted_ctr = round(float(value), 4)
     return [p.result for p in pendings]
 
 

@@ -2,8 +2,9 @@
 when past campaign outcomes exist, a predicted CTR from a model trained on them.
 
     scores = quality_scores(variant_texts, brief)                  # one row per variant
-    model = CTRModel().fit(history)                                # columns text, sends, clicks
-    model.predict_ctr(variant_texts)
+    model = CTRModel().fit(history)                                # columns text, sends, clicks[, channel]
+    model.predict_ctr(variant_texts, channels)
+    model = ctr_model_from_history(settings)                       # from the campaign state, or None
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from marketpilot.config import Settings
 from marketpilot.content.briefs import Brief
 from marketpilot.content.channels import CHANNEL_SPECS
 from marketpilot.content.guardrails import check_copy
@@ -120,11 +122,12 @@ def text_features(texts: Sequence[str], embedder: Embedder) -> np.ndarray:
 
 
 class CTRModel:
-    """Predicted click-through rate from past outcomes (logistic regression on text features).
+    """Predicted click-through rate from past outcomes (logistic regression on text features and channel).
 
-    `fit(history)` takes one row per sent variant: `text`, `sends`, `clicks`. Each row counts as
-    `clicks` positive and `sends − clicks` negative examples (sample weights), so a variant sent to
-    100,000 customers weighs more than one sent to 100.
+    `fit(history)` takes one row per sent variant: `text`, `sends`, `clicks` and optionally `channel`
+    (a content channel: sms, push, email_body …). Each row counts as `clicks` positive and
+    `sends − clicks` negative examples (sample weights), so a variant sent to 100,000 customers weighs
+    more than one sent to 100. A channel not seen in fitting predicts from the text alone.
     """
 
     def __init__(self, C: float = 1.0, embedder: Embedder | None = None) -> None:
@@ -133,6 +136,14 @@ class CTRModel:
 
     def _embedder(self) -> Embedder:
         return self.embedder or _default_embedder
+
+    def _features(self, texts: Sequence[str], channels: Sequence[str] | None) -> np.ndarray:
+        x = text_features(texts, self._embedder())
+        if not self.channels_:
+            return x
+        names = list(channels) if channels is not None else [""] * len(texts)
+        onehot = np.array([[float(c == known) for known in self.channels_] for c in names], dtype=np.float32)
+        return np.hstack([x, onehot])
 
     def fit(self, history: pd.DataFrame) -> CTRModel:
         missing = [c for c in ("text", "sends", "clicks") if c not in history.columns]
@@ -148,7 +159,11 @@ class CTRModel:
             )
         if history["clicks"].sum() == 0 or (history["sends"] - history["clicks"]).sum() == 0:
             raise ValidationFailed(["history needs both clicks and non-clicks"], source="CTR history")
-        x = text_features(history["text"].tolist(), self._embedder())
+        has_channel = "channel" in history.columns
+        self.channels_ = sorted(history["channel"].astype(str).unique()) if has_channel else []
+        x = self._features(
+            history["text"].tolist(), history["channel"].astype(str).tolist() if has_channel else None
+        )
         clicks = history["clicks"].to_numpy(float)
         misses = (history["sends"] - history["clicks"]).to_numpy(float)
         features = np.vstack([x, x])
@@ -162,9 +177,81 @@ class CTRModel:
         )
         self.model_ = model
         self.base_ctr_ = float(clicks.sum() / history["sends"].sum())
+        self.sends_ = int(history["sends"].sum())
         return self
 
-    def predict_ctr(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_ctr(self, texts: Sequence[str], channels: Sequence[str] | None = None) -> np.ndarray:
         if not hasattr(self, "model_"):
             raise NotFittedError("CTRModel.predict_ctr called before fit")
-        return self.model_.predict_proba(text_features(texts, self._embedder()))[:, 1]
+        return self.model_.predict_proba(self._features(texts, channels))[:, 1]
+
+
+def ctr_history(settings: Settings) -> pd.DataFrame:
+    """Past outcomes from the campaign state: one row per sent variant (campaign, version, channel,
+    variant) with `text` (the variant as generated, slots unfilled), `channel` (the content channel),
+    `sends` and `clicks` (messages with at least one click event). Customers who opted out of
+    personalisation received the channel's generic variant, so their messages count for that one.
+    Empty when there is no state database or nothing was sent."""
+    from sqlalchemy import and_, case, exists, func, or_, select
+
+    from marketpilot.campaigns.copy import CONTENT_CHANNEL
+    from marketpilot.campaigns.state.db import open_state
+    from marketpilot.campaigns.state.models import Assignment, MessageRecord, TrackingEvent, VariantRecord
+
+    columns = ["text", "channel", "sends", "clicks"]
+    # Reading must not create a state database where none was ever written.
+    if settings.database_url is None and not (settings.home_dir / "state.sqlite").exists():
+        return pd.DataFrame(columns=columns)
+    m, a, e, v = MessageRecord, Assignment, TrackingEvent, VariantRecord
+    clicked = exists().where(
+        e.kind == "click",
+        or_(
+            e.idempotency_key == m.idempotency_key,
+            and_(e.idempotency_key.is_(None), e.campaign_id == m.campaign_id, e.customer_id == m.customer_id),
+        ),
+    )
+    sends = (
+        select(
+            m.campaign_id,
+            m.version,
+            m.channel,
+            m.variant_key,
+            func.coalesce(a.personalised, True).label("personalised"),
+            func.count().label("sends"),
+            func.sum(case((clicked, 1), else_=0)).label("clicks"),
+        )
+        .outerjoin(
+            a, and_(a.campaign_id == m.campaign_id, a.version == m.version, a.customer_id == m.customer_id)
+        )
+        .where(m.status == "sent")
+        .group_by(m.campaign_id, m.version, m.channel, m.variant_key, "personalised")
+    )
+    texts = select(v.campaign_id, v.version, v.channel, v.variant_key, v.text).where(v.status == "accepted")
+    with open_state(settings).connect() as con:
+        sent = pd.DataFrame(con.execute(sends).all(), columns=[c.name for c in sends.selected_columns])
+        copy = pd.DataFrame(con.execute(texts).all(), columns=[c.name for c in texts.selected_columns])
+    if sent.empty:
+        return pd.DataFrame(columns=columns)
+    keys = ["campaign_id", "version", "channel"]
+    generic = copy[copy["variant_key"] == "generic"][[*keys]].assign(has_generic=True)
+    sent = sent.merge(generic.drop_duplicates(), on=keys, how="left")
+    opted_out = ~sent["personalised"].astype(bool) & sent["has_generic"].fillna(False).astype(bool)
+    sent.loc[opted_out, "variant_key"] = "generic"
+    sent = sent.groupby([*keys, "variant_key"], as_index=False)[["sends", "clicks"]].sum()
+    # the latest recorded text of each variant key (re-recorded versions repeat it)
+    copy = copy.drop_duplicates([*keys, "variant_key"], keep="last")
+    history = sent.merge(copy, on=[*keys, "variant_key"], how="inner")
+    history["channel"] = history["channel"].map(lambda c: CONTENT_CHANNEL.get(c, c))
+    history["clicks"] = history["clicks"].fillna(0).astype(int)
+    return history[columns].reset_index(drop=True)
+
+
+def ctr_model_from_history(
+    settings: Settings, *, embedder: Embedder | None = None, C: float = 1.0
+) -> CTRModel | None:
+    """A CTR model trained on the campaign state's past sends and clicks; None when there is no history
+    with both clicks and non-clicks to learn from."""
+    history = ctr_history(settings)
+    if history.empty or history["clicks"].sum() == 0 or (history["sends"] == history["clicks"]).all():
+        return None
+    return CTRModel(C=C, embedder=embedder).fit(history)
