@@ -36,14 +36,32 @@ def test_poster_renders_cjk_text_and_carries_aigc_metadata(tmp_path):
     path = render_poster("冬日暖心上新：双面呢大衣，轻盈保暖", brief, tmp_path / "poster.png")
     with Image.open(path) as img:
         assert img.size == (1080, 1350)
-        pixels = np.asarray(img.convert("L"))
-    # the headline band has dark glyph strokes (not an empty or boxed-out area)
-    band = pixels[int(1350 * 0.56) : int(1350 * 0.62), 60:1020]
-    assert (band < 80).mean() > 0.02
+        rgb = np.asarray(img.convert("RGB")).astype(int)
+    pixels = rgb.mean(axis=2)
+    # the two-line headline sits under the picture and has dark glyph strokes (not boxes)
+    band = pixels[int(1350 * 0.66) : int(1350 * 0.78), 60:1020]
+    assert (band < 80).mean() > 0.05
+    # the picture grows into what a short headline leaves: price and offer (red) fill the lower fifth
+    red = (rgb[..., 0] > 180) & (rgb[..., 1] < 90) & (rgb[..., 2] < 100)
+    assert red[int(1350 * 0.8) : int(1350 * 0.93)].mean() > 0.01
     meta = read_png_metadata(path)
     assert meta["AIGC"]["Label"] == "1" and meta["AIGC"]["ContentProducer"] == "MarketPilot"
     assert meta["AIGC"]["ContentPropagator"] == "暖冬小铺"
     assert meta["Description"] == "冬日暖心上新：双面呢大衣，轻盈保暖"
+
+
+def test_wrap_keeps_punctuation_and_offer_terms_where_chinese_typesetting_wants_them():
+    from marketpilot.content.render.poster import _font, wrap
+
+    font = _font(64)
+    headline = "冬日暖心上新：羊毛双面呢大衣，轻盈保暖，通勤约会都好看，满300减50，现价319元"
+    lines = wrap(headline, font, 950)
+    assert "".join(lines) == headline
+    assert lines == ["冬日暖心上新：羊毛双面呢大衣，", "轻盈保暖，通勤约会都好看，", "满300减50，现价319元"]
+    # a comma never starts a line (it hangs), an opening bracket never ends one
+    assert not any(line[0] in "，。！：" for line in lines[1:])
+    bracket = wrap("冬日暖心上新：羊毛双面呢大衣好【双11】特惠", font, 950)
+    assert bracket == ["冬日暖心上新：羊毛双面呢大衣", "好【双11】特惠"]
 
 
 def test_poster_refuses_to_cut_a_headline_or_draw_tofu(tmp_path):

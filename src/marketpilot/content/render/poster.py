@@ -20,7 +20,12 @@ from marketpilot.errors import UserError
 
 Layout = Literal["poster", "banner"]
 SIZES: dict[str, tuple[int, int]] = {"poster": (1080, 1350), "banner": (1200, 628)}
-_TOKEN = re.compile(r"[A-Za-z0-9'’\-.,!?%$¥￥:]+|\s+|.")
+# Offer terms stay on one line (满300减50, 319元, 8折): a split figure is easy to misread.
+_TOKEN = re.compile(
+    r"满\d+(?:\.\d+)?减\d+(?:\.\d+)?元?|[¥￥]?\d+(?:\.\d+)?[元折件]|[A-Za-z0-9'’\-.,!?%$¥￥:]+|\s+|."
+)
+_NO_LINE_START = set("，。、；：？！）】」』”’》〉…,.;:?!)")
+_NO_LINE_END = set("（【「『“‘《〈(")
 _RED, _INK, _GREY = (214, 40, 57), (40, 30, 30), (150, 140, 140)
 
 
@@ -29,11 +34,16 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 
 
 def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    """Greedy wrap: CJK may break between any two characters, Latin words stay whole."""
+    """Greedy wrap: CJK may break between any two characters, Latin words stay whole. Following the
+    Chinese line-breaking rules, closing punctuation never starts a line (it hangs into the margin)
+    and an opening bracket never ends one."""
     lines, line = [], ""
     for token in _TOKEN.findall(text):
-        if font.getlength(line + token) <= width or not line:
+        if font.getlength(line + token) <= width or not line or token in _NO_LINE_START:
             line += token
+        elif len(line) > 1 and line[-1] in _NO_LINE_END:
+            lines.append(line[:-1].rstrip())
+            line = line[-1] + token.lstrip()
         else:
             lines.append(line.rstrip())
             line = token.lstrip()
@@ -84,20 +94,9 @@ def render_poster(
         t = y / h
         draw.line([(0, y), (w, y)], fill=(255, int(246 - 40 * t), int(238 - 60 * t)))
     pad = int(w * 0.06)
-    if layout == "poster":
-        image_box = (pad, int(h * 0.09), w - pad, int(h * 0.52))
-        text_left, text_top, text_width = pad, int(h * 0.56), w - 2 * pad
-    else:
-        image_box = (pad, pad, int(w * 0.42), h - pad)
-        text_left, text_top, text_width = int(w * 0.46), pad + 70, int(w * 0.5)
     scale = w / 1080
-    if brief.brand.shop_name:
-        shop_xy = (pad, int(pad * 0.5)) if layout == "poster" else (text_left, pad)
-        draw.text(shop_xy, f"【{brief.brand.shop_name}】", font=_font(int(34 * scale)), fill=_INK)
-    _product_image(canvas, draw, image_box, brief, image, scale)
-
-    y = text_top
     banner = layout == "banner"
+    text_width = int(w * 0.5) if banner else w - 2 * pad
     head_font = _font(int((50 if banner else 64) * scale))
     head_lines = wrap(headline, head_font, text_width)
     if len(head_lines) > (2 if banner else 3):
@@ -106,13 +105,37 @@ def render_poster(
             f"Headline needs {len(head_lines)} lines on a {layout}; at most {2 if banner else 3} fit.",
             hint="Shorten the headline (the banner channel's length guardrail gives the limit).",
         )
+    price_font = _font(int((88 if banner else 110) * scale))
+    offer_font = _font(int((36 if banner else 42) * scale))
+    offer = offer_line(brief)
+    block = (
+        len(head_lines) * int(head_font.size * 1.3)
+        + int(20 * scale)
+        + (int(price_font.size * 1.35) if brief.product.sale_price else 0)
+        + (offer_font.size if offer else 0)
+    )
+    if banner:
+        image_box = (pad, pad, int(w * 0.42), h - pad)
+        text_left, text_top = int(w * 0.46), pad + 70
+    else:
+        # The picture takes what the text leaves, so a one-line headline does not leave the lower
+        # fifth of the poster empty; the bottom strip stays free for the AI label.
+        gap = int(50 * scale)
+        image_bottom = max(int(h * 0.45), h - int(90 * scale) - block - gap)
+        image_box = (pad, int(h * 0.09), w - pad, image_bottom)
+        text_left, text_top = pad, image_bottom + gap
+    if brief.brand.shop_name:
+        shop_xy = (text_left, pad) if banner else (pad, int(pad * 0.5))
+        draw.text(shop_xy, f"【{brief.brand.shop_name}】", font=_font(int(34 * scale)), fill=_INK)
+    _product_image(canvas, draw, image_box, brief, image, scale)
+
+    y = text_top
     for line in head_lines:
         draw.text((text_left, y), line, font=head_font, fill=_INK)
         y += int(head_font.size * 1.3)
     y += int(20 * scale)
     p = brief.product
     if p.sale_price:
-        price_font = _font(int((88 if banner else 110) * scale))
         sale = _money(p.sale_price, brief)
         draw.text((text_left, y), sale, font=price_font, fill=_RED)
         if p.price and p.price != p.sale_price:
@@ -121,13 +144,14 @@ def render_poster(
             old = _money(p.price, brief)
             oy = y + price_font.size - old_font.size - 6 * scale
             draw.text((x, oy), old, font=old_font, fill=_GREY)
-            mid = oy + old_font.size * 0.62
+            top, bottom = old_font.getbbox(old)[1::2]
+            mid = oy + (top + bottom) / 2  # through the middle of the drawn glyphs
             draw.line(
                 [(x, mid), (x + old_font.getlength(old), mid)], fill=_GREY, width=max(2, int(3 * scale))
             )
         y += int(price_font.size * 1.35)
-    if line := offer_line(brief):
-        draw.text((text_left, y), line, font=_font(int((36 if banner else 42) * scale)), fill=_RED)
+    if offer:
+        draw.text((text_left, y), offer, font=offer_font, fill=_RED)
 
     label = AI_LABEL[brief.language]
     label_font = _font(int(26 * scale))
