@@ -290,3 +290,27 @@ def test_day_and_slash_dates(coat):
 
 def test_personal_data_is_left_to_the_pii_rule(plain):
     assert check_facts("咨询13812345678", plain) == []
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    ["¥299", "￥299", "￥ 299", "RMB299", "RMB 299", "299 RMB", "299块", "299块钱", "¥299元", "二百九十九块"],
+)
+def test_every_way_of_writing_yuan_is_checked(plain, wrong):
+    (violation,) = check_facts(f"羊毛大衣{wrong}", plain)
+    assert violation.text == wrong and "299" in violation.message
+
+
+@pytest.mark.parametrize(
+    "right",
+    ["原价399块现价319块", "原价RMB399，现价RMB319", "现价￥319.00", "319块钱到手", "三百一十九块", "¥319元"],
+)
+def test_the_brief_prices_pass_in_every_yuan_form(plain, right):
+    assert check_facts(right, plain) == []
+
+
+def test_yuan_forms_in_a_dollar_brief_are_the_wrong_currency():
+    usd = Brief.model_validate({"name": "coat", "price": 39.9, "currency": "USD", "language": "en"})
+    for text in ("现价¥39.9", "RMB 39.9", "39.9块"):
+        (violation,) = check_facts(text, usd)
+        assert "currency CNY" in violation.message, text

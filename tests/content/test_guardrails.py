@@ -190,3 +190,24 @@ def test_clean_real_world_copy_passes(text):
         },
     )
     assert check_copy(text, b).ok
+
+
+@pytest.mark.parametrize(
+    ("text", "id_number"),
+    [
+        ("凭身份证11010519491231002X到店领取", "11010519491231002X"),
+        ("身份证号 110101199003074514 可参与抽奖", "110101199003074514"),
+        ("ID 11010519491231002x registered", "11010519491231002x"),
+    ],
+)
+def test_chinese_id_numbers_in_copy_are_pii(text, id_number):
+    (violation,) = check_pii(text)
+    assert (violation.rule, violation.text) == ("pii", id_number)
+    assert text[slice(*violation.span)] == id_number
+    assert "ID card" in violation.message and "[身份证]" in violation.suggestion
+    # check_copy reports it once, as pii (the facts rule leaves personal data alone)
+    assert [v.rule for v in check_copy(text, brief()).violations if v.text == id_number] == ["pii"]
+
+
+def test_an_eighteen_digit_number_failing_the_id_checksum_is_not_an_id():
+    assert check_pii("订单号110101199003074515") == []
