@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from campaign_shop import build_shop
+from receivers import free_port
 
 from marketpilot.campaigns.state.db import dispose_engines, open_state
 from marketpilot.config import Settings, get_settings
@@ -74,3 +75,37 @@ def shop_settings(backend: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.fixture
 def engine(shop_settings: Settings):  # type: ignore[no-untyped-def]
     return open_state(shop_settings)
+
+
+@pytest.fixture
+def smtp_server(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 collecting envelopes; MARKETPILOT_SMTP_* point at it."""
+    from aiosmtpd.controller import Controller
+
+    class Collect:
+        def __init__(self) -> None:
+            self.envelopes = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.envelopes.append(envelope)
+            return "250 OK"
+
+    handler = Collect()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("MARKETPILOT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("MARKETPILOT_SMTP_PORT", str(port))
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def sms_gateway(shop_settings: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A signed-webhook SMS gateway on 127.0.0.1 (receivers.Gateway); MARKETPILOT_WEBHOOK_URL points at it."""
+    from receivers import Gateway
+
+    gateway = Gateway(shop_settings.secret())
+    monkeypatch.setenv("MARKETPILOT_WEBHOOK_URL", gateway.url)
+    yield gateway
+    gateway.close()

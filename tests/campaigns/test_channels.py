@@ -3,9 +3,8 @@
 import email
 import email.policy
 
-import pytest
 from campaign_shop import export_spec, launch
-from receivers import Gateway, free_port
+from receivers import Gateway
 from sqlalchemy import select
 
 from marketpilot.campaigns.channels.webhook import sign, verify
@@ -13,28 +12,6 @@ from marketpilot.campaigns.state.models import MessageRecord
 from marketpilot.data.store import Store
 
 FEW = {"segments": ["新客"], "propensity": {"min": 0.3}}
-
-
-@pytest.fixture
-def smtp_server(monkeypatch):
-    from aiosmtpd.controller import Controller
-
-    class Collect:
-        def __init__(self) -> None:
-            self.envelopes = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.envelopes.append(envelope)
-            return "250 OK"
-
-    handler = Collect()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("MARKETPILOT_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("MARKETPILOT_SMTP_PORT", str(port))
-    yield handler
-    controller.stop()
 
 
 def test_email_reaches_a_real_smtp_server_with_unsubscribe_headers(

@@ -3,9 +3,12 @@
 import datetime as dt
 
 import pandas as pd
+import pytest
 from campaign_shop import export_spec, launch
 from sqlalchemy import select
 
+from marketpilot.campaigns.audience import AudienceSource
+from marketpilot.campaigns.spec import parse_spec
 from marketpilot.campaigns.state.models import Assignment, MessageRecord
 from marketpilot.campaigns.tracking import ingest_events
 from marketpilot.privacy.consent import record_consent, suppress
@@ -267,3 +270,94 @@ def test_holdout_customers_get_no_message_in_any_version(shop_settings, engine) 
     assert len(delivered) == first.sent + second.sent
     held_any = set(plan.loc[plan["arm"] == "holdout", "customer_id"])
     assert not held_any & set(delivered["customer_id"])
+
+
+FEW = {"segments": ["新客"], "propensity": {"min": 0.3}}
+WIDER = {"segments": ["新客"], "propensity": {"min": 0.2}}  # FEW and more
+SMS = {"name": "sms", "cost": 0.05, "variants": [{"key": "A", "text": "{name}，新春全场8折"}]}
+EMAIL = {
+    "name": "email",
+    "cost": 0.01,
+    "variants": [{"key": "A", "subject": "新春好礼", "text": "{name}您好，新春全场8折。AI生成"}],
+}
+
+
+def _recipients(smtp_server) -> set[str]:
+    return {rcpt for envelope in smtp_server.envelopes for rcpt in envelope.rcpt_tos}
+
+
+@pytest.mark.slow
+def test_an_sms_in_one_campaign_caps_an_email_in_the_next(
+    shop_settings, engine, smtp_server, sms_gateway
+) -> None:
+    _, texted = launch(shop_settings, export_spec(audience=FEW, holdout_share=0.0, channels=[SMS]))
+    got_sms = set(messages(engine, texted.campaign_id)["customer_id"])
+    assert texted.sent == len(got_sms) == len(sms_gateway.accepted) > 10
+    cid, mailed = launch(
+        shop_settings,
+        export_spec(
+            name="邮件第二波", audience=WIDER, holdout_share=0.0, channels=[EMAIL], caps={"frequency_max": 1}
+        ),
+    )
+    from marketpilot.data.store import Store
+
+    with Store.open(shop_settings) as store:
+        emails = store.read("customer_pii").set_index("customer_id")["email"].dropna()
+    emails = emails[
+        emails.index.isin(
+            AudienceSource(shop_settings).select(parse_spec(export_spec(audience=WIDER)).audience)[
+                "customer_id"
+            ]
+        )
+    ]
+    # The cap counts every campaign and channel: one SMS already uses up a cap of one message …
+    capped = got_sms & set(emails.index)
+    assert mailed.plan.capped == len(capped) > 0
+    assert not capped & set(messages(engine, cid)["customer_id"])
+    assert not set(emails[list(capped)]) & _recipients(smtp_server)
+    # … while everyone else in the audience with an address gets the e-mail.
+    assert set(messages(engine, cid)["customer_id"]) == set(emails.index) - got_sms
+    assert mailed.sent == len(smtp_server.envelopes) == len(emails) - len(capped)
+
+
+def test_channel_choice_follows_past_clicks_except_for_pipl_opt_outs(
+    shop_settings, engine, smtp_server, sms_gateway
+) -> None:
+    # History: the same customers got one e-mail (campaign 1) and one SMS (campaign 2).
+    _, mailed = launch(shop_settings, export_spec(audience=FEW, holdout_share=0.0, channels=[EMAIL]))
+    _, texted = launch(
+        shop_settings, export_spec(name="短信", audience=FEW, holdout_share=0.0, channels=[SMS])
+    )
+    emails = messages(engine, mailed.campaign_id).set_index("customer_id")
+    both = sorted(set(emails.index) & set(messages(engine, texted.campaign_id)["customer_id"]))
+    clicker, opted_out = both[:2]
+    # Both clicked their e-mail; nobody clicked an SMS.
+    ingest_events(
+        engine,
+        pd.DataFrame(
+            {
+                "event_id": ["k1", "k2"],
+                "kind": "click",
+                "idempotency_key": emails.loc[[clicker, opted_out], "idempotency_key"].tolist(),
+                "occurred_at": "2026-02-01T13:00:00+08:00",
+            }
+        ),
+    )
+    record_consent(engine, [opted_out], "personalisation", "revoked", source="隐私设置")
+    # E-mail now costs more than SMS: without a personal click history SMS is the better buy.
+    spec = export_spec(
+        name="第三波",
+        audience=FEW,
+        holdout_share=0.0,
+        channels=[EMAIL | {"cost": 2.0}, SMS | {"cost": 0.01}],
+        caps={"frequency_max": 5},
+    )
+    plan = assignments(engine, plan_only(shop_settings, engine, spec)).set_index("customer_id")
+    assert plan.loc[clicker, "channel"] == "email"
+    assert "own history: 1 clicked or converted of 1 sent" in plan.loc[clicker, "channel_reason"]
+    # The opted-out customer clicked just the same, but is not profiled: the channel-wide rates decide.
+    assert plan.loc[opted_out, "channel"] == "sms"
+    assert "own history not used" in plan.loc[opted_out, "channel_reason"]
+    others = plan.loc[[c for c in both if c not in (clicker, opted_out)]]
+    assert (others["channel"] == "sms").all() and len(others) > 10
+    assert others["channel_reason"].str.contains("own history: 0 clicked or converted of 1 sent").all()

@@ -130,9 +130,12 @@ def choose_channels(
     chosen = np.where(possible, np.array(names, dtype=object)[best], None)
     take = np.arange(n)
     pick_rate = rate[take, best]
-    pick_sent = sent[take, best].astype(int)
+    pick_sent = pd.Series(sent[take, best].astype(int)).astype(str)
+    pick_responded = pd.Series(responded[take, best].astype(int)).astype(str)
     basis = np.where(
-        personalised, "own history " + pd.Series(pick_sent).astype(str) + " sends", "channel-wide rate"
+        personalised,
+        "own history: " + pick_responded + " clicked or converted of " + pick_sent + " sent",
+        "channel-wide rate only: opted out of personalisation, own history not used",
     )
     reason = (
         pd.Series(chosen).astype(str)
