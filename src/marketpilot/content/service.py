@@ -90,10 +90,15 @@ def brief_for(
     channel: Channel,
     language: Language,
     extras: BriefExtras | None = None,
+    *,
+    shop_name: str | None = None,
 ) -> Brief:
     """The brief for one product × segment × channel: facts and review selling points from the store,
-    the persona from segmentation, the promotion and brand words from `extras`."""
+    the persona from segmentation, the promotion and brand words from `extras` (`shop_name` is a
+    shorthand for `extras.shop_name`)."""
     extras = extras or BriefExtras()
+    if shop_name:
+        extras = extras.model_copy(update={"shop_name": shop_name})
     product = product_facts(settings, product_id)
     try:
         product = ProductFacts.model_validate(
@@ -130,6 +135,8 @@ def generate_for_product(
     n: int,
     language: Language,
     extras: BriefExtras | None = None,
+    *,
+    shop_name: str | None = None,
 ) -> VariantSet:
     """`marketpilot copy generate`: one brief from the store, one LLM call (plus at most one repair);
     variants carry a predicted CTR when past campaigns recorded clicks."""
@@ -137,7 +144,7 @@ def generate_for_product(
     from marketpilot.content.scoring import ctr_model_from_history
     from marketpilot.llm import get_client
 
-    brief = brief_for(settings, product_id, segment, channel, language, extras)
+    brief = brief_for(settings, product_id, segment, channel, language, extras, shop_name=shop_name)
     client = get_client(settings)
     (result,) = generate_variants(
         [brief], client, n=n, specs=channel_specs(), ctr_model=ctr_model_from_history(settings)
