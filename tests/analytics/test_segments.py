@@ -16,7 +16,7 @@ from marketpilot.analytics.segments.numbers import segment_context, unsupported_
 from marketpilot.analytics.segments.personas import write_persona
 from marketpilot.analytics.segments.service import run_segmentation
 from marketpilot.analytics.segments.stats import SegmentStats
-from marketpilot.config import Settings
+from marketpilot.config import Settings, get_settings
 from marketpilot.data import Store
 from marketpilot.llm import get_client
 
@@ -220,7 +220,10 @@ def test_hdbscan_option_puts_every_customer_in_a_density_cluster(shop_settings: 
 
 
 @pytest.mark.slow
-def test_text_features_from_embedded_product_names(shop_settings: Settings) -> None:
+def test_text_features_from_embedded_product_names_and_reviews(shop_settings: Settings) -> None:
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import cross_val_score
+
     from marketpilot.analytics.purchases import register_purchases
     from marketpilot.analytics.segments.features import text_matrix
 
@@ -230,10 +233,59 @@ def test_text_features_from_embedded_product_names(shop_settings: Settings) -> N
             store.query("SELECT DISTINCT customer_id FROM _purchases")["customer_id"]
         ).sort_values()
         text = text_matrix(store.con, customers)
+        bought_only = text_matrix(store.con, customers, reviews=False)
+        rating = store.query("SELECT customer_id, avg(rating) AS r FROM reviews GROUP BY ALL")
     assert text.shape == (len(customers), 8) and text.index.equals(customers)
-    assert text.std().min() > 0  # customers differ in what they bought
+    assert text.attrs["sources"] == ["products", "reviews"] and bought_only.attrs["sources"] == ["products"]
+    assert text.std().min() > 0  # customers differ in what they bought and wrote
+    # What reviewers wrote tells how happy they are; what they bought does not.
+    rating = rating.set_index("customer_id")["r"].reindex(customers).dropna()
+    r2 = {
+        name: cross_val_score(RidgeCV(), X.loc[rating.index], rating, cv=5, scoring="r2").mean()
+        for name, X in (("with reviews", text), ("products only", bought_only))
+    }
+    print(f"R² of reviewers' mean rating from the text features: {r2}")
+    assert r2["with reviews"] > 0.3 > 0.1 > r2["products only"]
     result = run_segmentation(shop_settings, text=True, personas=False, report=False)
     assert result.text_features and result.customers == len(customers)
+
+
+def test_review_texts_are_masked_and_exclude_placeholders_and_later_reviews(home: Path) -> None:
+    import datetime as dt
+
+    from marketpilot.analytics.segments.features import review_clauses, review_texts
+    from marketpilot.data.sample import make_sample
+
+    settings = get_settings(home)
+    make_sample(settings, customers=300, seed=1)
+    with Store.open(settings) as store:
+        customer, product = store.query(
+            "SELECT o.customer_id, i.product_id FROM orders o JOIN order_items i USING (order_id) LIMIT 1"
+        ).iloc[0]
+        written = [
+            ("pii", "质量很好，有问题打13812345678或发邮件到 wang.lei@example.com，谢谢！", "2025-06-01"),
+            ("placeholder", "此用户未填写评价内容", "2025-06-01"),
+            ("later", "物流太慢了，下次不买了。", "2025-12-30"),
+        ]
+        rows = pd.DataFrame(
+            {
+                "review_id": [f"test-{key}" for key, _, _ in written],
+                "product_id": product,
+                "customer_id": customer,
+                "rating": 5,
+                "text": [text for _, text, _ in written],
+                "language": "zh",
+                "created_at": pd.to_datetime([day for _, _, day in written]),
+            }
+        )
+        store.upsert("reviews", rows)
+        texts = review_texts(store.con, before=dt.date(2025, 12, 1))
+    mine = texts[texts["customer_id"] == customer]["text"].tolist()
+    masked = "质量很好，有问题打[电话]或发邮件到 [邮箱]，谢谢！"
+    assert masked in mine and not any("未填写" in t or "物流太慢" in t for t in mine)
+    assert not texts["text"].str.contains(r"1\d{10}|@|未填写评价").any()
+    clauses = review_clauses(pd.DataFrame({"customer_id": [customer], "text": [masked]}))["text"].tolist()
+    assert clauses == ["质量很好", "有问题打[电话]或发邮件到 [邮箱]", "谢谢"]
 
 
 def test_segment_model_predicts_the_segments_it_learned(shop_settings: Settings) -> None:

@@ -255,7 +255,8 @@ def segment_command(
     lang: Annotated[str | None, typer.Option("--lang", help="Persona language: zh or en.")] = None,
     method: Annotated[str, typer.Option("--method", help="kmeans or hdbscan.")] = "kmeans",
     text: Annotated[
-        bool, typer.Option("--text/--no-text", help="Add embeddings of purchased products.")
+        bool,
+        typer.Option("--text/--no-text", help="Add embeddings of purchased products and own reviews."),
     ] = False,
     personas: Annotated[
         bool, typer.Option("--personas/--no-personas", help="LLM personas (else templates).")

@@ -1,5 +1,6 @@
-"""Segmentation features: behaviour from `customer_features`, plus an optional text signal (what the
-customer bought, as the mean embedding of purchased product names)."""
+"""Segmentation features: behaviour from `customer_features`, plus an optional text signal: what the
+customer bought (the mean embedding of purchased product names) and wrote (the mean embedding of
+their own reviews, personal data masked)."""
 
 from __future__ import annotations
 
@@ -53,26 +54,77 @@ def behaviour_matrix(frame: pd.DataFrame) -> pd.DataFrame:
     return X
 
 
-def text_matrix(con: duckdb.DuckDBPyConnection, customers: pd.Index, *, dims: int = 8) -> pd.DataFrame:
-    """Mean embedding of the names of the products each customer bought, reduced to `dims` principal
-    components. Products are embedded once each; the per-customer mean is one sparse product."""
-    from sklearn.decomposition import TruncatedSVD
+_CLAUSE_BREAK = r"[，。！？!?；;,.\n~～]+"
+# Texts a platform fills in when the customer wrote nothing (淘宝: 此用户未填写评价内容, 系统默认好评).
+_PLACEHOLDER_REVIEW = "text LIKE '%未填写评价%' OR text LIKE '%默认好评%'"
 
+
+def review_texts(con: duckdb.DuckDBPyConnection, before: dt.date | None = None) -> pd.DataFrame:
+    """(customer_id, text) of the reviews customers wrote before `before`, personal data masked
+    ([电话], [邮箱] …) so that no phone number or address is embedded."""
+    from marketpilot.privacy.pii import mask_pii
+
+    if not con.execute("SELECT EXISTS (SELECT 1 FROM reviews)").fetchall()[0][0]:
+        return pd.DataFrame({"customer_id": pd.Series(dtype=str), "text": pd.Series(dtype=str)})
+    reviews = con.execute(
+        f"""SELECT customer_id, trim(text) AS text FROM reviews
+            WHERE customer_id IS NOT NULL AND trim(coalesce(text, '')) <> '' AND NOT ({_PLACEHOLDER_REVIEW})
+              AND ($before IS NULL OR created_at < $before)""",
+        {"before": before},
+    ).df()
+    reviews["text"] = [mask_pii(t) for t in reviews["text"]]  # one regex pass per review text
+    return reviews
+
+
+def review_clauses(reviews: pd.DataFrame) -> pd.DataFrame:
+    """One row per clause of each review. Reviews repeat their clauses (质量很好, 物流很快) far more
+    than whole texts, so embedding distinct clauses costs a fraction of embedding every review."""
+    clauses = reviews.assign(text=reviews["text"].str.split(_CLAUSE_BREAK)).explode("text")
+    clauses["text"] = clauses["text"].str.strip()
+    return clauses[clauses["text"].str.len() > 0].reset_index(drop=True)
+
+
+def _mean_embedding(customers: pd.Index, owner: pd.Series, text: pd.Series, weight: np.ndarray) -> np.ndarray:
+    """Per customer, the weighted mean embedding of their texts (zeros for a customer without any).
+    Each distinct text is embedded once; the per-customer mean is one sparse product."""
     from marketpilot.embed import embed
+
+    texts = pd.Index(text.unique())
+    vectors = embed(texts.tolist(), kind="passage")
+    rows = customers.get_indexer(owner)
+    keep = rows >= 0
+    counts = sparse.csr_matrix(
+        (weight[keep], (rows[keep], texts.get_indexer(text)[keep])), shape=(len(customers), len(texts))
+    )
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    return sparse.diags(1 / np.maximum(totals, 1)) @ counts @ vectors
+
+
+def text_matrix(
+    con: duckdb.DuckDBPyConnection,
+    customers: pd.Index,
+    *,
+    dims: int = 8,
+    before: dt.date | None = None,
+    reviews: bool = True,
+) -> pd.DataFrame:
+    """What each customer bought (mean embedding of the purchased product names, weighted by
+    quantity) and, when the store has reviews, what they wrote (mean embedding of the clauses of
+    their reviews before `before`), side by side and reduced to `dims` principal components. A
+    customer without reviews has zeros in the review half: they do not write reviews."""
+    from sklearn.decomposition import TruncatedSVD
 
     lines = con.execute(
         f"""SELECT l.customer_id, coalesce(p.name, l.product_id) AS name, sum(l.quantity) AS n
             FROM {LINES_VIEW} l LEFT JOIN products p USING (product_id) GROUP BY ALL"""
     ).df()
-    names = pd.Index(lines["name"].unique())
-    vectors = embed(names.tolist(), kind="passage")
-    rows = customers.get_indexer(lines["customer_id"])
-    keep = rows >= 0
-    counts = sparse.csr_matrix(
-        (lines["n"].to_numpy(float)[keep], (rows[keep], names.get_indexer(lines["name"])[keep])),
-        shape=(len(customers), len(names)),
-    )
-    totals = np.asarray(counts.sum(axis=1)).ravel()
-    mean = sparse.diags(1 / np.maximum(totals, 1)) @ counts @ vectors
+    blocks = [_mean_embedding(customers, lines["customer_id"], lines["name"], lines["n"].to_numpy(float))]
+    written = review_clauses(review_texts(con, before)) if reviews else None
+    if written is not None and len(written):
+        ones = np.ones(len(written))
+        blocks.append(_mean_embedding(customers, written["customer_id"], written["text"], ones))
+    mean = np.hstack(blocks)
     reduced = TruncatedSVD(n_components=min(dims, mean.shape[1] - 1), random_state=0).fit_transform(mean)
-    return pd.DataFrame(reduced, index=customers, columns=[f"text_{i}" for i in range(reduced.shape[1])])
+    frame = pd.DataFrame(reduced, index=customers, columns=[f"text_{i}" for i in range(reduced.shape[1])])
+    frame.attrs["sources"] = ["products", "reviews"][: len(blocks)]
+    return frame

@@ -87,7 +87,7 @@ def run_segmentation(
         X = behaviour_matrix(frame)
         if text:
             register_purchases(con, before=cutoff)
-            X = X.join(text_matrix(con, frame.index))
+            X = X.join(text_matrix(con, frame.index, before=cutoff))
     model = SegmentModel(k=k, method=method).fit(X)
     labels = relabel_by_revenue(model.labels_, frame["monetary"].to_numpy())
     rfm_class = rfm.set_index("customer_id")["rfm_class"]
