@@ -179,7 +179,7 @@ class SentimentModel:
         if mode == "accurate" and not self.heads:
             raise UserError(
                 "this sentiment model has no embedding head",
-                hint="python -m marketpilot.analytics.reviews.train --embedding-rows 1500",
+                hint="python -m marketpilot.analytics.reviews.train --embedding-rows 1200",
             )
         texts = [t if isinstance(t, str) else "" for t in texts]
         langs = detect_language(texts) if lang == "auto" else np.full(len(texts), lang, dtype=object)

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=None, help="folder holding reviews_zh/ and reviews_en/")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument(
-        "--embedding-rows", type=int, default=1500, help="rows per language for the e5 head (0: no head)"
+        "--embedding-rows", type=int, default=1200, help="rows per language for the e5 head (0: no head)"
     )
     args = parser.parse_args(argv)
     models, heads = {}, {}
