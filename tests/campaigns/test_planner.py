@@ -103,9 +103,10 @@ def test_send_time_and_customer_lists_from_the_draft(llm_settings, llm_server) -
 
 
 @pytest.mark.parametrize(
-    ("draft", "problems"),
+    ("goal", "draft", "problems"),
     [
         (
+            SCORED_GOAL,
             SCORED_DRAFT,
             [
                 "propensity_churn.parquet",
@@ -114,12 +115,12 @@ def test_send_time_and_customer_lists_from_the_draft(llm_settings, llm_server) -
                 "`marketpilot clv predict`",
             ],
         ),
-        (DRAFT | {"churn_min": 150}, ["audience.churn: ", "150.0 is outside 0–1"]),
-        (DRAFT | {"clv_top_share": 0}, ["clv_top_share: 0"]),
-        (DRAFT | {"holdout_share": 1}, ["holdout_share"]),
-        (DRAFT | {"include_ids": ["C999999"]}, ["audience.include: no customer 'C999999'"]),
-        (DRAFT | {"send_at": "2020-01-01T10:00"}, ["schedule.send_at", "in the past"]),
-        (DRAFT | {"quiet_start": "25:00"}, ["schedule.quiet_start"]),
+        ("流失风险高于150%的客户", DRAFT | {"churn_min": 150}, ["audience.churn: ", "150.0 is outside 0–1"]),
+        ("CLV前0%的客户", DRAFT | {"clv_top_share": 0}, ["clv_top_share: 0"]),
+        ("留出100%对照组", DRAFT | {"holdout_share": 1}, ["holdout_share"]),
+        ("C999999必发", DRAFT | {"include_ids": ["C999999"]}, ["audience.include: no customer 'C999999'"]),
+        ("2020年1月1日10点发", DRAFT | {"send_at": "2020-01-01T10:00"}, ["schedule.send_at", "in the past"]),
+        ("25点以后不发", DRAFT | {"quiet_start": "25:00"}, ["schedule.quiet_start"]),
     ],
     ids=[
         "no-intel-scores",
@@ -132,11 +133,30 @@ def test_send_time_and_customer_lists_from_the_draft(llm_settings, llm_server) -
     ],
 )
 def test_drafts_the_data_or_schema_cannot_serve_are_refused(
-    llm_settings, llm_server, draft, problems
+    llm_settings, llm_server, goal, draft, problems
 ) -> None:
     build_shop(llm_settings, n=300)  # segments, RFM and purchase propensity; no churn or CLV tables
     llm_server.script(json_reply(draft))
     with pytest.raises(ValidationFailed) as failed:
-        plan_campaign(llm_settings, SCORED_GOAL)
+        plan_campaign(llm_settings, goal)
     for text in problems:
         assert text in str(failed.value)
+
+
+def test_rules_the_goal_does_not_state_are_dropped(llm_settings, llm_server) -> None:
+    # What the embedded model did for a goal without a time: a send time of today 10:00, already past.
+    build_shop(llm_settings, n=300)
+    invented = {
+        "send_at": "2020-01-01T10:00",
+        "churn_min": 0.5,
+        "holdout_share": 0.3,
+        "exclude_ids": ["C000003"],
+    }
+    llm_server.script(json_reply(DRAFT | invented))
+    plan = plan_campaign(llm_settings, "春节前唤醒沉睡客户，全场8折，预算300条短信")
+    assert plan.spec.schedule.send_at is None and plan.spec.audience.churn is None
+    assert plan.spec.holdout_share == pytest.approx(0.1) and plan.spec.audience.exclude == []
+    assert sorted(d.split("=")[0] for d in plan.dropped) == sorted(
+        ["send_at", "churn_min", "holdout_share", "exclude_ids"]
+    )
+    assert plan.spec.caps.max_messages == 300 and plan.audience_size > 0

@@ -2,7 +2,9 @@
 Chinese or English; the draft is validated against the spec schema AND the data (segments, RFM
 classes, products and customer ids it names must exist, and so must the intel outputs its score rules
 need), and the audience size is computed by running the audience query — never taken from the model.
-"CLV前20%" becomes the band clv_percentile >= 0.8, ranked over intel's CLV table at run time.
+"CLV前20%" becomes the band clv_percentile >= 0.8, ranked over intel's CLV table at run time. Score
+thresholds, shares, customer ids and schedule times the goal does not state are dropped (small models
+fill them in unasked), and the plan lists what was dropped.
 A discount the goal states (8折, 85折, 半价, 20% off) is read from the
 goal itself, not from the model's reading of it. Nothing is stored until `campaign create`."""
 
@@ -60,6 +62,8 @@ class Plan(BaseModel):
     language: str
     # The CLV values the spec's clv_percentile band selects today, for the approver to see.
     clv_range: Band | None = None
+    # Rules the model proposed that the goal does not state, left out of the spec.
+    dropped: list[str] = Field(default_factory=list)
 
 
 def detect_language(text: str) -> str:
@@ -78,6 +82,49 @@ def stated_discount(goal: str) -> float | None:
     """The fraction off the goal states, when it states exactly one (8折 → 0.2, 20% off → 0.2)."""
     rates = {float(c.value) for c in extract_claims(goal) if c.role == "rate"}  # type: ignore[arg-type]
     return rates.pop() if len(rates) == 1 else None
+
+
+# Rules a small model tends to fill in unasked; each is kept only when the goal states it.
+_GROUNDED_FIGURES = (
+    "recency_days_max",
+    "propensity_min",
+    "churn_min",
+    "churn_max",
+    "clv_min",
+    "clv_top_share",
+    "holdout_share",
+)
+_SCHEDULE_FIELDS = ("quiet_start", "quiet_end", "send_at")
+# A clock time or a date: 9点, 21:00, 10am, 2月1日, 1号, 2099-02-01, 明天.
+_TIME_WORDS = re.compile(
+    r"\d{1,2}\s*[:：点时]|\d{1,2}\s*[ap]\.?m\b|\d+\s*[月日号]|\d{4}-\d{1,2}-\d{1,2}|明天|后天|周[一二三四五六日天]"
+    r"|\b(?:tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
+    re.IGNORECASE,
+)
+
+
+def ground_in_goal(draft: PlanDraft, goal: str) -> tuple[PlanDraft, list[str]]:
+    """The draft without the rules the goal does not state, and what was dropped. A figure counts as
+    stated when the goal has it as written or as a percentage (0.6 ↔ 60); customer ids must appear in
+    the goal; a schedule needs a time or date in the goal."""
+    figures = [float(f) for f in re.findall(r"\d+(?:\.\d+)?", goal)]
+
+    def stated(value: float) -> bool:
+        return any(abs(f - v) < 1e-9 for f in figures for v in (value, value * 100, value / 100))
+
+    update: dict[str, object] = {}
+    for name in _GROUNDED_FIGURES:
+        value = getattr(draft, name)
+        if value is not None and not stated(value):
+            update[name] = None
+    for name in ("include_ids", "exclude_ids"):
+        ids = getattr(draft, name)
+        if any(i not in goal for i in ids):
+            update[name] = [i for i in ids if i in goal]
+    if not _TIME_WORDS.search(goal):
+        update |= {name: None for name in _SCHEDULE_FIELDS if getattr(draft, name) is not None}
+    dropped = [f"{name}={getattr(draft, name)!r}" for name in update]
+    return draft.model_copy(update=update), dropped
 
 
 def _share(value: float | None) -> float | None:
@@ -222,6 +269,7 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     stated = stated_discount(goal)
     if stated is not None and draft.discount != stated:
         draft = draft.model_copy(update={"discount": stated})
+    draft, dropped = ground_in_goal(draft, goal)
     spec = draft_to_spec(draft, language)
     problems, size = validate_against_data(settings, spec)
     if problems:
@@ -233,4 +281,6 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         )
     band = spec.audience.clv_percentile
     clv_range = source.clv_range(band) if band is not None else None
-    return Plan(spec=spec, audience_size=size, draft=draft, language=language, clv_range=clv_range)
+    return Plan(
+        spec=spec, audience_size=size, draft=draft, language=language, clv_range=clv_range, dropped=dropped
+    )

@@ -57,6 +57,7 @@ def plan_cmd(
                 "spec": plan.spec.model_dump(mode="json"),
                 "audience_size": plan.audience_size,
                 "clv_range": plan.clv_range.model_dump() if plan.clv_range else None,
+                "dropped": plan.dropped,
                 "campaign_id": campaign_id,
             }
         )
@@ -65,6 +66,8 @@ def plan_cmd(
     console.print(f"Audience (computed): {plan.audience_size:,} customers")
     if plan.clv_range:
         console.print(f"CLV band today: {plan.clv_range.min:,.2f} – {plan.clv_range.max:,.2f}")
+    if plan.dropped:
+        console.print(f"Not in the goal, left out: {', '.join(plan.dropped)}", markup=False)
     if campaign_id:
         console.print(
             f"Created draft [bold]{campaign_id}[/]; approve with `marketpilot campaign approve {campaign_id}`"
