@@ -175,8 +175,9 @@ def _cue(pattern: str, *values: float | None, broad: bool = False) -> Cue:
 
 def segment_context(stats: object) -> list[Cue]:
     """The words that name each statistic of a segment (`SegmentStats` or its dict), in Chinese and
-    English. A category's or RFM class's share is named by its name (or 品类 / RFM), not by 占比 alone:
-    "服饰占17.66%" must be the share of 服饰."""
+    English. A category's share is named by its name, 品类 or 销售额 (the prompt labels category shares
+    销售额占比), an RFM class's share by its name or RFM, neither by 占比 alone: "服饰占17.66%" must
+    be the share of 服饰."""
     s = stats.model_dump() if hasattr(stats, "model_dump") else dict(stats)  # type: ignore[call-overload]
     get = s.get
     cats = [c for c in get("top_categories") or [] if isinstance(c, Mapping)]
@@ -189,7 +190,12 @@ def segment_context(stats: object) -> list[Cue]:
             get("customer_share"),
         ),
         _cue(r"占|比例|份额|比重|shares?|proportion", get("customer_share"), get("revenue_share")),
-        _cue(r"销售|营收|收入|贡献|GMV|revenue|sales|spend", get("revenue"), get("revenue_share")),
+        _cue(
+            r"销售|营收|收入|贡献|GMV|revenue|sales|spend",
+            get("revenue"),
+            get("revenue_share"),
+            *(c.get("share") for c in cats),  # a category's share is its share of the segment's sales
+        ),
         _cue(r"客单|单价|每单|订单金额|AOV|order value|average order|per order|basket", get("aov")),
         _cue(r"[元块¥$£€]|CNY|RMB|USD|GBP|EUR|yuan", *money, broad=True),
         _cue(r"单|次|笔|复购|频|orders?|times|purchases?|buys", get("orders_per_customer")),
