@@ -185,7 +185,10 @@ def test_clv_fit_cli_on_the_store_matches_the_library_and_forecasts_the_holdout(
     assert out.exit_code == 0, out.output
     payload = json.loads(out.stdout)
     direct = fit_clv(shop_settings, calibration_end=dt.date(2025, 6, 30), time_unit="W")
-    assert payload == direct.model_dump(mode="json")
+    expected = direct.model_dump(mode="json")
+    assert payload["customers"] == expected["customers"]
+    for part in ("bgnbd", "gamma_gamma", "holdout"):  # DuckDB's row order may move the last digits
+        assert payload[part] == pytest.approx(expected[part], rel=1e-6), part
     with Store.open(shop_settings, read_only=True) as store:
         buyers = store.query(
             """SELECT count(DISTINCT o.customer_id) AS n FROM orders o JOIN customers c USING (customer_id)
