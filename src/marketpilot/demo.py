@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from marketpilot.config import Settings, get_settings
 from marketpilot.data.load import load_file
+from marketpilot.data.queries import customer_counts, lowest_rated_category, monthly_sales
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
 
@@ -179,13 +180,9 @@ def review_insight(ctx: DemoContext) -> StepResult:
     from marketpilot.analytics.reviews.report import write_report
 
     with Store.open(ctx.settings, read_only=True) as store:
-        worst = store.query(
-            "SELECT p.category, avg(r.rating) AS rating, count(*) AS n FROM reviews r "
-            "JOIN products p USING (product_id) GROUP BY ALL HAVING count(*) >= 20 ORDER BY rating LIMIT 1"
-        )
-    if worst.empty:
+        category = lowest_rated_category(store)
+    if category is None:
         return StepResult(name="reviews", seconds=0, summary="Too few reviews for an insight report")
-    category = str(worst.category.iloc[0])
     insight = insight_for(ctx.settings, category=category, lang="zh", use_llm=ctx.use_llm)
     paths = write_report(insight, ctx.settings)
     return StepResult(
@@ -251,24 +248,11 @@ def campaign_loop(ctx: DemoContext) -> StepResult:
 def monthly_summary(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Customers, orders and revenue per month (completed orders; cancellations netted separately)."""
     with Store.open(settings, read_only=True) as store:
-        monthly = store.query(
-            """
-            SELECT strftime(date_trunc('month', ordered_at), '%Y-%m') AS month,
-                   count(DISTINCT customer_id) FILTER (WHERE status = 'completed') AS customers,
-                   count(*) FILTER (WHERE status = 'completed') AS orders,
-                   sum(total_minor) FILTER (WHERE status = 'completed') / 100.0 AS revenue,
-                   -coalesce(sum(total_minor) FILTER (WHERE status = 'cancelled'), 0) / 100.0 AS cancelled,
-                   any_value(currency) AS currency
-            FROM orders GROUP BY ALL ORDER BY month
-            """
-        )
-        totals = store.query(
-            "SELECT count(*) FILTER (WHERE NOT coalesce(is_guest, false)) AS customers, "
-            "count(*) FILTER (WHERE is_guest) AS guest_customers FROM customers"
-        ).iloc[0]
+        monthly = monthly_sales(store)
+        members, guests = customer_counts(store)
     payload = {
-        "customers": int(totals.customers),
-        "guest_customers": int(totals.guest_customers),
+        "customers": members,
+        "guest_customers": guests,
         "orders": int(monthly.orders.sum()),
         "revenue": round(float(monthly.revenue.sum()), 2),
         "currency": str(monthly.currency.iloc[0]) if len(monthly) else None,
