@@ -3,6 +3,8 @@ wrote for v1 is fixed for v1 and carried into v2 — the winner's text kept, a l
 winner as the example, or kept when the guardrails reject the rewrite (which the audit trail records)."""
 
 import datetime as dt
+import hashlib
+import json
 
 import pandas as pd
 import pytest
@@ -86,6 +88,8 @@ def test_optimize_carries_the_model_written_copy_into_the_next_version(
     assert v2["C"] == v1["C"]  # the winner keeps the text it won with
     assert v2["A"] == REWRITE != v1["A"]  # a loser rewritten …
     assert v2["B"] == v1["B"]  # … and one whose rewrite was rejected keeps its copy
+    # All three are the model's text, so v2 still labels them as AI-generated.
+    assert all(v.ai_generated for v in spec2.channel("export").variants)
     rewrite_prompts = [r["messages"][-1]["content"] for r in llm_server.requests[-2:]]
     assert all(v1["C"] in p for p in rewrite_prompts)  # the winner is the example
     assert v1["A"] in rewrite_prompts[0] and v1["B"] in rewrite_prompts[1]
@@ -110,3 +114,13 @@ def test_optimize_carries_the_model_written_copy_into_the_next_version(
     assert len(both) > 100 and (before.loc[both, "body"] == after.loc[both, "body"]).all()
     rewritten = after[after["arm"] == "A"]
     assert rewritten["body"].str.contains("新春8折好礼，快来选购").all()
+    with engine.connect() as con:
+        labels = con.execute(
+            select(MessageRecord.variant_key, MessageRecord.aigc_metadata)
+            .where(MessageRecord.campaign_id == cid, MessageRecord.version == 2)
+            .distinct()
+        ).all()
+    # Every v2 message (Thompson sends nearly all to the winner) names the model text it was filled from.
+    assert labels and all(meta is not None for _, meta in labels)
+    ids = {key: json.loads(meta)["ProduceID"] for key, meta in labels}
+    assert ids == {k: hashlib.sha256(v2[k].encode()).hexdigest()[:32] for k in ids}

@@ -8,6 +8,7 @@ from them, so traffic shifts between keys whose text stays the same."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select
@@ -17,9 +18,10 @@ from marketpilot.campaigns.state.models import Brief as BriefRecord
 from marketpilot.campaigns.state.models import VariantRecord
 from marketpilot.config import Settings
 from marketpilot.content.briefs import Audience, BrandVoice, Brief, Offer, ProductFacts
+from marketpilot.content.channels import ChannelSpec, channel_specs
 from marketpilot.content.generate import Variant as ContentVariant
 from marketpilot.content.generate import generate_variants
-from marketpilot.content.guardrails import check_copy
+from marketpilot.content.guardrails import CheckResult, check_copy
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -111,6 +113,7 @@ def resolve_copy(
     used = used_copy(engine, campaign_id, version)
     if used and all(set(used.get(plan.name, {})) - {"generic"} for plan in spec.channels):
         return {plan.name: _fixed_copy(settings, spec, plan, used[plan.name]) for plan in spec.channels}
+    specs = channel_specs()  # the [content.ai_label.<channel>] settings of marketpilot.toml
     out: dict[str, ChannelCopy] = {}
     audit_briefs, audit_variants = [], []
     for plan in spec.channels:
@@ -127,7 +130,7 @@ def resolve_copy(
         given = [v for v in plan.variants if v.text]
         missing = [v for v in plan.variants if not v.text] or ([] if plan.variants else None)
         for variant in given:
-            result = check_copy(variant.text, brief)
+            result = check_spec_copy(variant.text, brief, variant.ai_generated, specs)
             reasons = "; ".join(f"{v.rule}: {v.message}" for v in result.violations)
             audit_variants.append(
                 audit_row(
@@ -143,7 +146,9 @@ def resolve_copy(
                 )
             )
             if result.ok:
-                copy.variants[variant.key] = _content_variant(variant.text, brief, variant.angle or "spec")
+                copy.variants[variant.key] = _content_variant(
+                    variant.text, brief, variant.angle or "spec", ai_generated=variant.ai_generated
+                )
                 copy.subjects[variant.key] = variant.subject
                 copy.weights[variant.key] = variant.weight
         if missing is None or missing:
@@ -152,7 +157,7 @@ def resolve_copy(
                 from marketpilot.llm import get_client
 
                 client = get_client(settings)
-            [generated] = generate_variants([brief], client, n=len(keys), seed=version)
+            [generated] = generate_variants([brief], client, n=len(keys), seed=version, specs=specs)
             copy.llm_calls += generated.llm_calls
             for key, variant in zip(keys, generated.variants, strict=False):
                 copy.variants[key] = variant
@@ -176,7 +181,7 @@ def resolve_copy(
                     )
                 )
         if plan.generic and plan.generic.text:
-            result = check_copy(plan.generic.text, brief)
+            result = check_spec_copy(plan.generic.text, brief, plan.generic.ai_generated, specs)
             audit_variants.append(
                 audit_row(
                     campaign_id,
@@ -191,7 +196,9 @@ def resolve_copy(
                 )
             )
             if result.ok:
-                copy.generic = _content_variant(plan.generic.text, brief, "generic")
+                copy.generic = _content_variant(
+                    plan.generic.text, brief, "generic", ai_generated=plan.generic.ai_generated
+                )
         out[plan.name] = copy
     with engine.begin() as con:
         con.execute(insert(BriefRecord), audit_briefs)
@@ -219,10 +226,17 @@ def _fixed_copy(
     brief = brief_for(settings, spec, plan)
     weights = {v.key: v.weight for v in plan.variants}
     angles = {v.key: v.angle for v in plan.variants}
+    model_written = {
+        v.key for v in [*plan.variants, *([plan.generic] if plan.generic else [])] if v.ai_generated
+    }
     copy = ChannelCopy(plan.name, {}, {}, {}, None)
     for key, variant in used.items():
-        content = _content_variant(variant.text, brief, angles.get(key) or variant.source)
-        content = content.model_copy(update={"ai_generated": variant.source == "llm"})
+        content = _content_variant(
+            variant.text,
+            brief,
+            angles.get(key) or variant.source,
+            ai_generated=variant.source == "llm" or key in model_written,
+        )
         if key == "generic":
             copy.generic = content
             continue
@@ -232,14 +246,25 @@ def _fixed_copy(
     return copy
 
 
-def _content_variant(text: str, brief: Brief, angle: str) -> ContentVariant:
+def check_spec_copy(
+    text: str, brief: Brief, ai_generated: bool, specs: Mapping[str, ChannelSpec]
+) -> CheckResult:
+    """Content's guardrails under the configured channel specs; the visible AI label is asked of
+    model-written text only, since labelling a person's copy "AI生成" would mislabel it."""
+    if not ai_generated:
+        spec = specs[brief.channel].model_copy(update={"visible_ai_label": False})
+        specs = {**specs, brief.channel: spec}
+    return check_copy(text, brief, specs=specs)
+
+
+def _content_variant(text: str, brief: Brief, angle: str, *, ai_generated: bool) -> ContentVariant:
     return ContentVariant(
         text=text,
         angle=angle,
         brief_key=brief.key,
         channel=brief.channel,
         language=brief.language,
-        ai_generated=False,
+        ai_generated=ai_generated,
     )
 
 
@@ -267,4 +292,4 @@ def audit_row(
     }
 
 
-__all__ = ["ChannelCopy", "UsedVariant", "audit_row", "resolve_copy", "used_copy"]
+__all__ = ["ChannelCopy", "UsedVariant", "audit_row", "check_spec_copy", "resolve_copy", "used_copy"]

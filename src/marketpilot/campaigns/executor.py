@@ -32,9 +32,11 @@ from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.campaigns.state.db import open_state
 from marketpilot.campaigns.state.models import Assignment, MessageRecord, TrackingEvent, utcnow
 from marketpilot.config import Settings
+from marketpilot.content.channels import ChannelSpec, channel_specs
 from marketpilot.content.generate import Variant as ContentVariant
 from marketpilot.content.guardrails.length import sms_message
-from marketpilot.content.slots import render_batch
+from marketpilot.content.render.labels import metadata_json
+from marketpilot.content.slots import message_metadata, render_batch
 from marketpilot.errors import UserError
 from marketpilot.privacy.consent import contact_permissions
 
@@ -203,6 +205,7 @@ def plan_messages(
         variant_key=treated["arm"].to_numpy(),
         subject=bodies["subject"].to_numpy(),
         body=bodies["body"].to_numpy(),
+        aigc_metadata=bodies["aigc_metadata"].to_numpy(),
         not_before=treated["channel"].map(not_before).to_numpy(),
     )
     segment = audience["segment"]
@@ -250,16 +253,29 @@ def _framed(variant: ContentVariant, spec: CampaignSpec) -> ContentVariant:
     return variant.model_copy(update={"text": text})
 
 
+def _aigc_json(variant: ContentVariant, spec: CampaignSpec, specs: dict[str, ChannelSpec]) -> str | None:
+    """The AIGC metadata of a model-written variant (None for a person's copy or a channel configured
+    without it), taken before SMS framing: its ProduceID is the hash of the generated text, as content's
+    own render_message gives it, and the signature and opt-out text are not generation."""
+    if variant.channel == "email_body":
+        # An e-mail is a file, and files always carry their metadata (content's render/email.py too).
+        specs = {**specs, "email_body": specs["email_body"].model_copy(update={"ai_metadata": True})}
+    meta = message_metadata(variant, propagator=spec.shop_name, specs=specs)
+    return metadata_json(meta) if meta else None
+
+
 def _render(
     settings: Settings, spec: CampaignSpec, treated: pd.DataFrame, copies: dict[str, ChannelCopy]
 ) -> pd.DataFrame:
     """Slot filling per customer with content's vectorised renderer; opted-out customers (PIPL Art. 24)
-    get the channel's generic variant, or the same copy with neutral wording."""
+    get the channel's generic variant, or the same copy with neutral wording. Each message also gets
+    the AIGC metadata of the variant it was filled from (one JSON per variant, as render_batch gives it)."""
     out = pd.DataFrame(
-        {"body": pd.Series(dtype=object), "subject": pd.Series(dtype=object)}, index=treated.index
+        {c: pd.Series(dtype=object) for c in ("body", "subject", "aigc_metadata")}, index=treated.index
     )
     if treated.empty:
         return out
+    specs = channel_specs()  # the [content.ai_label.<channel>] settings of marketpilot.toml
     slots = AudienceSource(settings).slots(treated["customer_id"])
     slots.index = treated.index
     frame = pd.DataFrame(
@@ -270,10 +286,11 @@ def _render(
         copy = copies[channel]
         rows = frame.loc[group.index]
         personal = rows["personalise"].to_numpy(bool)
-        variant = _framed(copy.variants[arm], spec)
-        out.loc[group.index[personal], "body"] = render_batch(variant, rows[personal])
-        generic = _framed(copy.generic, spec) if copy.generic else variant
-        out.loc[group.index[~personal], "body"] = render_batch(generic, rows[~personal])
+        generic = copy.generic or copy.variants[arm]
+        for mask, variant in ((personal, copy.variants[arm]), (~personal, generic)):
+            index = group.index[mask]
+            out.loc[index, "body"] = render_batch(_framed(variant, spec), rows[mask])
+            out.loc[index, "aigc_metadata"] = _aigc_json(variant, spec, specs)
         out.loc[group.index, "subject"] = copy.subjects.get(arm)
     return out
 
@@ -390,6 +407,7 @@ def _outgoing(rows: list, contacts: pd.DataFrame | None, channel: str) -> list[O
                 variant_key=r.variant_key,
                 body=r.body,
                 subject=r.subject,
+                aigc_metadata=r.aigc_metadata,
                 email=email if isinstance(email, str) else None,
                 phone=phone if isinstance(phone, str) else None,
             )

@@ -20,7 +20,7 @@ from marketpilot.campaigns.copy import UsedVariant, audit_row, brief_for, used_c
 from marketpilot.campaigns.measure import measure
 from marketpilot.campaigns.spec import CampaignSpec, Variant
 from marketpilot.config import Settings
-from marketpilot.content.channels import CHANNEL_SPECS
+from marketpilot.content.channels import channel_specs
 from marketpilot.content.guardrails import check_copy
 from marketpilot.content.guardrails.platform import add_ai_label
 from marketpilot.errors import MarketPilotError
@@ -98,12 +98,21 @@ def _carry_copy(spec: CampaignSpec, used: dict[str, dict[str, UsedVariant]], ver
         filled = []
         for variant in plan.variants:
             if not variant.text and variant.key in sent:
-                variant.text, variant.subject = sent[variant.key].text, sent[variant.key].subject
+                used_variant = sent[variant.key]
+                variant.text, variant.subject = used_variant.text, used_variant.subject
+                variant.ai_generated = used_variant.source == "llm"
                 filled.append(variant.key)
         known = {v.key for v in plan.variants}
         for key, used_variant in sent.items():
             if key not in known:
-                plan.variants.append(Variant(key=key, text=used_variant.text, subject=used_variant.subject))
+                plan.variants.append(
+                    Variant(
+                        key=key,
+                        text=used_variant.text,
+                        subject=used_variant.subject,
+                        ai_generated=used_variant.source == "llm",
+                    )
+                )
                 filled.append(key)
         if filled:
             notes.append(f"{plan.name}: model-written copy of v{version} kept for {', '.join(filled)}")
@@ -125,6 +134,7 @@ def _rewrite_losers(
     from marketpilot.llm import get_client, load_prompt
 
     prompt = load_prompt("campaign_rewrite", spec.language)
+    specs = channel_specs()  # the [content.ai_label.<channel>] settings of marketpilot.toml
     calls = 0
     for plan in spec.channels:
         by_key = {v.key: v for v in plan.variants}
@@ -150,8 +160,8 @@ def _rewrite_losers(
                 changes.append(f"{plan.name}/{variant.key}: rewrite skipped ({exc})")
                 continue
             # Model-written copy carries the visible AI label where the channel requires one.
-            text = add_ai_label(text.strip(), spec.language, CHANNEL_SPECS[brief.channel])
-            check = check_copy(text, brief)
+            text = add_ai_label(text.strip(), spec.language, specs[brief.channel])
+            check = check_copy(text, brief, specs=specs)
             reasons = [f"{v.rule}: {v.message}" for v in check.violations]
             if text == by_key[winner].text:
                 reasons.append(f"copies the winner {winner} verbatim")
@@ -169,7 +179,7 @@ def _rewrite_losers(
                 )
             )
             if not reasons:
-                variant.text = text
+                variant.text, variant.ai_generated = text, True
                 changes.append(f"{plan.name}/{variant.key}: copy rewritten after {winner}: {text}")
             else:
                 changes.append(

@@ -81,6 +81,9 @@ class Variant(_Strict):
     subject: str | None = None
     weight: float = Field(default=1.0, gt=0)
     angle: str | None = None
+    # Text a model wrote (optimize carries model-written and rewritten copy into the next version): it
+    # keeps the AIGC metadata China's labelling measures require; hand-written text carries none.
+    ai_generated: bool = False
 
     @field_validator("key")
     @classmethod

@@ -3,7 +3,8 @@
 Delivery is at-least-once to the receiver: a message is marked `sending` before the adapter is called
 and `sent` after, so a crash in between re-sends it on resume. Every adapter therefore carries the
 message's idempotency key where the receiver can dedupe on it (SMTP Message-ID, the webhook's
-Idempotency-Key header/field, the export file's key column).
+Idempotency-Key header/field, the export file's key column). Model-written messages also carry the
+AIGC metadata China's labelling measures require (an e-mail header, a signed payload field, a column).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class OutgoingMessage:
     subject: str | None = None
     email: str | None = None
     phone: str | None = None
+    # China's AIGC labelling metadata as JSON, for model-written copy; every channel passes it on.
+    aigc_metadata: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """CSV/Parquet files for ad platforms and shop back-ends: one part file per dispatched batch, named by
 its first message id and written temp-then-rename, so a re-sent batch overwrites its own part; the
-`idempotency_key` column lets an importer dedupe."""
+`idempotency_key` column lets an importer dedupe; `aigc_metadata` holds the AIGC labelling metadata
+(JSON) of model-written rows, empty for a person's copy."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ EXPORT_COLUMNS = [
     "variant_key",
     "subject",
     "body",
+    "aigc_metadata",
 ]
 
 

@@ -1,7 +1,10 @@
-"""E-mail over SMTP, with RFC 8058 one-click unsubscribe headers and the idempotency key as Message-ID."""
+"""E-mail over SMTP, with RFC 8058 one-click unsubscribe headers, the idempotency key as Message-ID and,
+for model-written copy, the AIGC metadata in an `X-AIGC` header (the header content's e-mail renderer
+writes too)."""
 
 from __future__ import annotations
 
+import json
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -26,6 +29,10 @@ def build_email(message: OutgoingMessage, options: ChannelSettings) -> EmailMess
     mailto = f"<mailto:{options.unsubscribe_mailto}?subject=unsubscribe-{token}>"
     mail["List-Unsubscribe"] = f"{web}, {mailto}"
     mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if message.aigc_metadata:
+        # ASCII JSON (the shop name becomes \uXXXX escapes): no RFC 2047 encoded words for a receiver to
+        # decode, and the spaces of the default separators let the header fold at 78 columns.
+        mail["X-AIGC"] = json.dumps(json.loads(message.aigc_metadata), ensure_ascii=True)
     mail.set_content(message.body, charset="utf-8")
     return mail
 

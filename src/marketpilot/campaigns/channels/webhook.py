@@ -2,6 +2,7 @@
 
 Headers: X-MarketPilot-Signature: sha256=<hex of HMAC(secret, timestamp + "." + body)>,
 X-MarketPilot-Timestamp, and Idempotency-Key (single-message POSTs; batches carry a key per message).
+Model-written messages carry `aigc_metadata` (a JSON object) inside the signed body.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
 
 def verify(secret: bytes, timestamp: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def _record(message: OutgoingMessage) -> dict[str, object]:
+    record: dict[str, object] = {k: v for k, v in asdict(message).items() if v is not None}
+    if message.aigc_metadata:
+        # An object, not a JSON string inside JSON: the gateway copies it into its extension field.
+        record["aigc_metadata"] = json.loads(message.aigc_metadata)
+    return record
 
 
 class WebhookChannel:
@@ -56,7 +65,7 @@ class WebhookChannel:
         return self.client.post(self.url, content=body, headers=headers)
 
     def send(self, messages: list[OutgoingMessage]) -> list[SendResult]:
-        records = [{k: v for k, v in asdict(m).items() if v is not None} for m in messages]
+        records = [_record(m) for m in messages]
         if self.per_message:
             chunks = [
                 ([m], {"message": r}, m.idempotency_key) for m, r in zip(messages, records, strict=True)

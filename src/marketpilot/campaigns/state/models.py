@@ -129,6 +129,9 @@ class MessageRecord(Base):
     variant_key: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str | None] = mapped_column(Text, nullable=True)
     body: Mapped[str] = mapped_column(Text)
+    # China's AIGC labelling metadata (JSON) of AI-generated copy; None for hand-written copy or a
+    # channel configured without it ([content.ai_label.<channel>] metadata = false)
+    aigc_metadata: Mapped[str | None] = mapped_column(Text, nullable=True)
     # queued → sending → sent | failed
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
