@@ -1,19 +1,26 @@
 """Every sentiment method side by side, on the same held-out data in the same run.
 
-    python -m marketpilot.analytics.reviews.evaluate [--lang zh] [--embed-sample 400]
+    python -m marketpilot.analytics.reviews.evaluate [--lang zh] [--protocol unseen_source]
+        [--embed-sample 400] [--embed-train 1000] [--llm-sample 12]
 
-Columns: `cross_domain` = accuracy on the category/shop no training row comes from (zh: snownlp's
-JD notebook-computer reviews; en: UCI amazon-cells phone sentences), every method trained by the
-cross-domain protocol (corpora.cross_domain); `heldout` = accuracy on the `test` split of every corpus
-(in-domain, never trained on). The shipped recipe's hyper-parameter C is the one train.py chose on
-the validation split. Embedding methods are costly on a CPU (e5-small), so they are trained and
-tested on fixed random samples, reported with their sample size.
+One table per (language, protocol) — protocols in corpora.py. Every method is trained on the
+protocol's training rows only, so no figure comes from a model that saw the test source; snownlp's
+bundled model cannot be retrained, so its row says whether it saw the test rows. `n` is the number of
+test rows scored: the n-gram methods score the whole test set, then again the fixed random sample the
+embedding methods (e5-small is ~10 texts/s on 2 cores) and the ensembles are scored on, so the sample
+rows compare like with like. Ensembles:
+- `mean(p)`: plain average of the two probabilities;
+- `stacked`: logistic regression on the n-gram and e5 logits, with weights learnt from out-of-domain
+  predictions on the training rows (`_out_of_domain_stacker`; nothing is tuned on the test);
+- `+ LLM pass`: the stacked ensemble, with its uncertain rows (|p − 0.5| < 0.15) of the sample
+  re-decided by the configured LLM, as far as `llm_sample` allows (the row says how many).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,186 +32,208 @@ from marketpilot.analytics.reviews.llm_pass import refine_with_llm, uncertain_ro
 from marketpilot.analytics.reviews.sentiment import NgramSentiment, embed_for_sentiment, load_model
 from marketpilot.config import Settings, get_settings
 
-
-def _acc(pred: np.ndarray, gold: pd.Series) -> float:
-    return round(float(np.mean(np.asarray(pred) == gold.to_numpy())), 4)
+LLM_BAND = 0.15
 
 
-def _row(method: str, cross: float | None, held: float | None, n_cross: int, rate: float | None) -> dict:
-    return {
-        "method": method,
-        "cross_domain": cross,
-        "heldout": held,
-        "n_cross": n_cross,
-        "reviews_per_s": rate,
-    }
+def _acc(pred: np.ndarray, gold: pd.Series | np.ndarray) -> float:
+    return round(float(np.mean(np.asarray(pred, dtype=bool) == (np.asarray(gold) == 1))), 4)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+@dataclass
+class _Table:
+    rows: list[dict[str, object]]
+
+    def add(self, method: str, accuracy: float, n: int, rate: float | None = None, note: str = "") -> None:
+        self.rows.append(
+            {"method": method, "accuracy": accuracy, "n": n, "reviews_per_s": rate, "note": note}
+        )
+
+
+def _snownlp(texts: list[str]) -> tuple[np.ndarray, float]:
+    from snownlp import SnowNLP
+
+    start = time.perf_counter()
+    p = np.array([SnowNLP(t).sentiments for t in texts])
+    return p, len(texts) / (time.perf_counter() - start)
 
 
 def compare(
     lang: corpora.Lang,
+    protocol: corpora.Protocol = "unseen_category",
     *,
     embed_sample: int = 0,
+    embed_train: int = 1000,
     llm_sample: int = 0,
+    snownlp_rows: int = 2000,
     settings: Settings | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
+    """method, accuracy, n, reviews_per_s, note — every method on one protocol's test rows."""
     df = corpora.load(lang)
-    train, _, test = corpora.cross_domain(df, lang)
-    held = df[df.split == "test"]
-    shipped = load_model().models[lang]
-    rows = []
-    if lang == "zh":
-        from snownlp import SnowNLP
+    train, _, test = corpora.protocol_split(df, lang, protocol)
+    table = _Table([])
+    # One fixed permutation of the test rows: its first `snownlp_rows` for snownlp (~15–150 texts/s),
+    # its first `embed_sample` for the embedding methods, so every sample is a prefix of the larger one.
+    shuffled = test.sample(frac=1.0, random_state=seed)
+    sample = shuffled.iloc[:embed_sample]
+    at = test.index.get_indexer(sample.index)
 
-        start = time.perf_counter()
-        pred = np.array([SnowNLP(t).sentiments >= 0.5 for t in test.text], dtype=np.int64)
-        rate = len(test) / (time.perf_counter() - start)
-        # snownlp was trained on its own corpus, which includes these rows: an optimistic figure.
-        rows.append(
-            _row("snownlp (Bayes, saw these rows in training)", _acc(pred, test.label), None, len(test), rate)
+    p_snow = None
+    if lang == "zh":
+        snow_rows = shuffled.iloc[: max(snownlp_rows, embed_sample)]
+        p_snow = pd.Series(np.nan, index=test.index)
+        p_snow[snow_rows.index], rate = _snownlp(snow_rows.text.tolist())
+        p_snow = p_snow.to_numpy()
+        seen = protocol != "snownlp_unseen"
+        table.add(
+            "snownlp (bundled Bayes)",
+            _acc(p_snow[test.index.get_indexer(snow_rows.index)] >= 0.5, snow_rows.label),
+            len(snow_rows),
+            rate,
+            "trained on these test rows" if seen else "never saw the test source",
         )
 
     tfidf = TfidfVectorizer(
         analyzer="char" if lang == "zh" else "word", ngram_range=(1, 3), sublinear_tf=True, min_df=2
     )
-    lr = LogisticRegression(C=1.0, max_iter=3000).fit(tfidf.fit_transform(train.text), train.label)
-    rows.append(
-        _row(
-            "tf-idf 1-3-gram LR (floor)",
-            _acc(lr.predict(tfidf.transform(test.text)), test.label),
-            None,
-            len(test),
-            None,
-        )
-    )
+    tfidf_lr = LogisticRegression(C=1.0, max_iter=3000).fit(tfidf.fit_transform(train.text), train.label)
+    p_tfidf = tfidf_lr.predict_proba(tfidf.transform(test.text))[:, 1]
+    table.add("tf-idf 1-3-gram LR (the floor)", _acc(p_tfidf >= 0.5, test.label), len(test))
 
+    shipped = load_model().models[lang]
     recipe = NgramSentiment(lang, n_features=shipped.n_features, C=shipped.C).fit(train.text, train.label)
     start = time.perf_counter()
-    cross_p = recipe.predict_proba(test.text)[:, 1]
+    p_ngram = recipe.predict_proba(test.text)[:, 1]
     rate = len(test) / (time.perf_counter() - start)
-    rows.append(
-        _row(
-            f"hashed n-gram LR C={shipped.C:g} (shipped recipe)",
-            _acc(cross_p >= 0.5, test.label),
-            None,
-            len(test),
-            rate,
+    table.add(
+        f"hashed n-gram LR C={shipped.C:g} (fast-mode recipe)",
+        _acc(p_ngram >= 0.5, test.label),
+        len(test),
+        rate,
+    )
+
+    if len(sample):
+        scores = {"snownlp": p_snow, "tfidf": p_tfidf, "ngram": p_ngram}
+        _embedding_rows(
+            table, train, sample, at, recipe, scores, embed_train, seed, lang, llm_sample, settings
         )
-    )
-    rows.append(
-        _row(
-            "shipped model (trained on all train splits)",
-            None,
-            _acc(shipped.predict(held.text), held.label),
-            0,
-            None,
-        )
-    )
-
-    if embed_sample:
-        rows += _embedding_rows(train, test, recipe, embed_sample, seed, lang)
-    if llm_sample:
-        rows += _llm_rows(test, cross_p, lang, llm_sample, settings or get_settings(), seed)
-    return pd.DataFrame(rows)
-
-
-def _llm_rows(
-    test: pd.DataFrame, p_pos: np.ndarray, lang: corpora.Lang, sample: int, settings: Settings, seed: int
-) -> list[dict]:
-    """The LLM pass on `sample` random uncertain test rows: n-gram vs LLM accuracy on exactly those rows."""
-    band = 0.15
-    rng = np.random.default_rng(seed)
-    unsure = uncertain_rows(p_pos, band)
-    picked = np.sort(rng.choice(unsure, size=min(sample, len(unsure)), replace=False))
-    rows = test.iloc[picked]
-    start = time.perf_counter()
-    refined, decided = refine_with_llm(
-        rows.text.tolist(), p_pos[picked], [lang] * len(rows), settings, band=band
-    )
-    rate = len(rows) / (time.perf_counter() - start)
-    share = len(unsure) / len(test)
-    return [
-        _row(
-            f"n-gram on {len(rows)} uncertain rows ({share:.0%} of test)",
-            _acc(p_pos[picked] >= 0.5, rows.label),
-            None,
-            len(rows),
-            None,
-        ),
-        _row(
-            f"LLM pass on the same rows ({len(decided)} decided)",
-            _acc(refined >= 0.5, rows.label),
-            None,
-            len(rows),
-            rate,
-        ),
-    ]
+    return pd.DataFrame(table.rows)
 
 
 def _embedding_rows(
-    train: pd.DataFrame, test: pd.DataFrame, ngram: NgramSentiment, sample: int, seed: int, lang: str
-) -> list[dict]:
-    """e5-small embeddings + LR, and the average of its probability with the n-gram model's."""
-    fit_rows = train.sample(min(len(train), 3 * sample), random_state=seed)
-    test_rows = test.sample(min(len(test), sample), random_state=seed)
-    start = time.perf_counter()
-    x_test = embed_for_sentiment(test_rows.text.tolist())
-    rate = len(test_rows) / (time.perf_counter() - start)
+    table: _Table,
+    train: pd.DataFrame,
+    sample: pd.DataFrame,
+    at: np.ndarray,
+    recipe: NgramSentiment,
+    scores: dict[str, np.ndarray | None],
+    embed_train: int,
+    seed: int,
+    lang: corpora.Lang,
+    llm_sample: int,
+    settings: Settings | None,
+) -> None:
+    """e5-small head, ensembles and the LLM pass, all on the same fixed test sample."""
+    y, n = sample.label.to_numpy(), len(sample)
+    fit_rows = train.sample(min(len(train), embed_train), random_state=seed)
+    x_test = embed_for_sentiment(sample.text.tolist())
     x_fit = embed_for_sentiment(fit_rows.text.tolist())
     head = LogisticRegression(C=3.0, max_iter=3000, class_weight="balanced").fit(x_fit, fit_rows.label)
-    p_embed = head.predict_proba(x_test)[:, 1]
-    p_ngram = ngram.predict_proba(test_rows.text)[:, 1]
-    shipped_rows = []
-    heads = load_model().heads
-    if lang in heads:
-        # The shipped head was fitted on cross-domain training rows only, so this row is honest too.
-        coef, intercept = heads[lang]
+    p_e5 = head.predict_proba(x_test)[:, 1]
+    ngram_s, tfidf_s, p_snow = scores["ngram"][at], scores["tfidf"][at], scores["snownlp"]  # type: ignore[index]
+    if p_snow is not None:
+        table.add("snownlp (same sample)", _acc(p_snow[at] >= 0.5, y), n)
+    table.add("tf-idf 1-3-gram LR (same sample)", _acc(tfidf_s >= 0.5, y), n)
+    table.add("hashed n-gram LR (same sample)", _acc(ngram_s >= 0.5, y), n)
+    # No rate: the embedding cache makes it meaningless here; bench/reviews_bench.py measures it.
+    table.add(f"e5-small + LR (fit on {len(fit_rows)})", _acc(p_e5 >= 0.5, y), n)
+    table.add("mean(p): n-gram + e5", _acc((ngram_s + p_e5) / 2 >= 0.5, y), n)
+    table.add("mean(p): tf-idf + e5", _acc((tfidf_s + p_e5) / 2 >= 0.5, y), n)
+
+    stacker = _out_of_domain_stacker(train, fit_rows, x_fit, recipe)
+    p_stack = stacker.predict_proba(np.column_stack([_logit(ngram_s), _logit(p_e5)]))[:, 1]
+    table.add(
+        f"stacked: n-gram + e5 (out-of-domain weights {np.round(stacker.coef_.ravel(), 2).tolist()})",
+        _acc(p_stack >= 0.5, y),
+        n,
+    )
+    if lang in load_model().heads:
+        coef, intercept = load_model().heads[lang]
         p_head = 1.0 / (1.0 + np.exp(-(x_test @ coef + intercept)))
-        shipped_rows = [
-            _row("shipped e5 head alone", _acc(p_head >= 0.5, test_rows.label), None, len(test_rows), rate),
-            _row(
-                "accurate mode: mean(n-gram recipe, shipped e5 head)",
-                _acc((p_head + p_ngram) / 2 >= 0.5, test_rows.label),
-                None,
-                len(test_rows),
-                rate,
-            ),
-        ]
-    return [
-        *shipped_rows,
-        _row(
-            f"hashed n-gram LR (same {len(test_rows)} rows)",
-            _acc(p_ngram >= 0.5, test_rows.label),
+        table.add(
+            "shipped e5 head (fit on unseen_category train rows)",
+            _acc(p_head >= 0.5, y),
+            n,
             None,
-            len(test_rows),
-            None,
-        ),
-        _row(
-            f"e5-small + LR (fit on {len(fit_rows)})",
-            _acc(p_embed >= 0.5, test_rows.label),
-            None,
-            len(test_rows),
-            rate,
-        ),
-        _row(
-            "ensemble: mean(n-gram, e5)",
-            _acc((p_embed + p_ngram) / 2 >= 0.5, test_rows.label),
-            None,
-            len(test_rows),
-            None,
-        ),
-    ]
+            "fitted on unseen_category training rows: held out for that protocol only"
+            if lang == "zh"
+            else "",
+        )
+    if llm_sample:
+        unsure = uncertain_rows(p_stack, LLM_BAND)
+        picked = unsure[:llm_sample]
+        refined, decided = refine_with_llm(
+            sample.text.iloc[picked].tolist(),
+            p_stack[picked],
+            [lang] * len(picked),
+            settings or get_settings(),
+            band=LLM_BAND,
+        )
+        p_final = p_stack.copy()
+        p_final[picked] = refined
+        covered = f"{len(decided)} of {len(unsure)} uncertain rows ({len(unsure) / n:.0%}) re-decided"
+        table.add("stacked on the uncertain rows only", _acc(p_stack[picked] >= 0.5, y[picked]), len(picked))
+        table.add("LLM on the same uncertain rows", _acc(refined >= 0.5, y[picked]), len(picked))
+        table.add("stacked + LLM pass", _acc(p_final >= 0.5, y), n, None, covered)
+
+
+def _out_of_domain_stacker(
+    train: pd.DataFrame, fit_rows: pd.DataFrame, x_fit: np.ndarray, recipe: NgramSentiment
+) -> LogisticRegression:
+    """Weights for the n-gram and e5 logits, learnt from out-of-domain predictions: each training source
+    (or category, when there is one source) is predicted by models fitted without it. Weights fitted
+    in-domain trust the n-grams, which do not transfer; these weights see the shift."""
+    by = "source" if train.source.nunique() > 1 else "category"
+    p_ngram, p_e5 = np.zeros(len(fit_rows)), np.zeros(len(fit_rows))
+    for group in fit_rows[by].unique():
+        inside = (fit_rows[by] == group).to_numpy()
+        rest = train[train[by] != group]
+        ngram = NgramSentiment(recipe.lang, n_features=recipe.n_features, C=recipe.C).fit(
+            rest.text, rest.label
+        )
+        p_ngram[inside] = ngram.predict_proba(fit_rows.text[inside])[:, 1]
+        head = LogisticRegression(C=3.0, max_iter=3000, class_weight="balanced")
+        p_e5[inside] = head.fit(x_fit[~inside], fit_rows.label[~inside]).predict_proba(x_fit[inside])[:, 1]
+    return LogisticRegression(C=1.0).fit(np.column_stack([_logit(p_ngram), _logit(p_e5)]), fit_rows.label)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Compare sentiment methods on held-out reviews.")
     parser.add_argument("--lang", choices=["zh", "en"], action="append")
-    parser.add_argument("--embed-sample", type=int, default=0, help="rows for the e5 methods (0: skip)")
+    parser.add_argument("--protocol", choices=corpora.PROTOCOLS, action="append")
+    parser.add_argument("--embed-sample", type=int, default=0, help="test rows for the e5 methods (0: skip)")
+    parser.add_argument("--embed-train", type=int, default=1000, help="training rows for the e5 head")
     parser.add_argument("--llm-sample", type=int, default=0, help="uncertain rows for the LLM pass (0: skip)")
     args = parser.parse_args(argv)
+    pd.set_option("display.width", 200)
     for lang in args.lang or ["zh", "en"]:
-        table = compare(lang, embed_sample=args.embed_sample, llm_sample=args.llm_sample)
-        print(f"\n[{lang}]\n{table.to_string(index=False)}")
+        protocols = args.protocol or (list(corpora.PROTOCOLS) if lang == "zh" else ["unseen_category"])
+        for protocol in protocols:
+            if lang == "en" and protocol != "unseen_category":
+                continue
+            table = compare(
+                lang,
+                protocol,
+                embed_sample=args.embed_sample,
+                embed_train=args.embed_train,
+                llm_sample=args.llm_sample,
+            )
+            print(f"\n[{lang} / {protocol}]\n{table.to_string(index=False)}", flush=True)
 
 
 if __name__ == "__main__":
