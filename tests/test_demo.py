@@ -40,7 +40,7 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
 
     # Intelligence, recommendations and reviews produced their tables and reports.
     segments = json.loads((home / "intel" / "segments.json").read_text(encoding="utf-8"))
-    assert segments["k"] >= 2 and all(s["persona"]["source"] == "template" for s in segments["segments"])
+    assert segments["k"] == 4 and all(s["persona"]["source"] == "template" for s in segments["segments"])
     assert (home / "reports" / "segments.html").read_text(encoding="utf-8").count("data:image/png") >= 3
     recs = pd.read_parquet(home / "recommend" / "recommendations.parquet")
     assert recs.groupby("customer_id")["rank"].max().eq(10).mean() > 0.9

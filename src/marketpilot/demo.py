@@ -32,6 +32,9 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "online_reta
 RETAIL_HOME = "online-retail"
 SHOP_CUSTOMERS = 3_000
 SHOP_SEED = 7
+# Segments in the demo: each persona is a model call of ~20 s on two cores, retried when its numbers
+# do not match the statistics; `marketpilot segment --k auto` picks k by silhouette instead.
+DEMO_SEGMENTS = 4
 
 
 class StepResult(BaseModel):
@@ -115,7 +118,7 @@ def generate_shop(ctx: DemoContext) -> StepResult:
 def customer_intelligence(ctx: DemoContext) -> StepResult:
     from marketpilot.analytics.intel import run_intel
 
-    intel = run_intel(ctx.settings, lang="zh", personas=ctx.use_llm)
+    intel = run_intel(ctx.settings, lang="zh", personas=ctx.use_llm, k=DEMO_SEGMENTS, persona_attempts=2)
     ctx.segment_names = {s.persona.segment: s.persona.name for s in intel.segments.segments}
     ctx.frames["segments"] = pd.DataFrame(
         [

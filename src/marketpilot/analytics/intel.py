@@ -3,6 +3,8 @@ RFM + CLV + segments with personas on whatever the store holds."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 from marketpilot.analytics.clv.service import CLVScores, predict_clv
@@ -18,10 +20,18 @@ class IntelSummary(BaseModel):
     segments: SegmentationResult
 
 
-def run_intel(settings: Settings, *, lang: Language | None = None, personas: bool = True) -> IntelSummary:
+def run_intel(
+    settings: Settings,
+    *,
+    lang: Language | None = None,
+    personas: bool = True,
+    k: int | Literal["auto"] = "auto",
+    persona_attempts: int = 3,
+) -> IntelSummary:
     """RFM (<home>/intel/rfm.*), CLV scores (<home>/intel/clv.*), segments with personas
-    (<home>/intel/segments.*) and the HTML report (<home>/reports/segments.html)."""
+    (<home>/intel/segments.*) and the HTML report (<home>/reports/segments.html). `k` and
+    `persona_attempts` bound the LLM work: one persona call per segment and attempt."""
     rfm, _ = run_rfm(settings)
     clv, _ = predict_clv(settings)
-    segments = run_segmentation(settings, lang=lang, personas=personas)
+    segments = run_segmentation(settings, k=k, lang=lang, personas=personas, max_attempts=persona_attempts)
     return IntelSummary(rfm=rfm, clv=clv, segments=segments)
