@@ -176,3 +176,19 @@ def test_injection_with_the_embedded_model(
     known = set(reviews.review_id)
     assert all(c.cited_ids and set(c.cited_ids) <= known for c in insight.needs + insight.pain_points)
     print(insight.keywords, insight.needs, insight.pain_points, insight.dropped_claims)
+
+
+def test_a_model_that_never_answers_in_the_schema_costs_only_the_summary(
+    llm_server: OpenAITestServer, llm_settings: Settings, shop_reviews: pd.DataFrame
+) -> None:
+    """Seen with the embedded model: a summary cut off at max_tokens on every attempt. The report keeps
+    its measured parts and says why the cited summary is missing."""
+    from marketpilot.analytics.reviews.report import to_markdown
+
+    llm_server.default = '{"needs": [{"text": "顾客看重性价比，' + "也很在意" * 50
+    insight = analyse_reviews(shop_reviews, scope="商品 P-NB-1", lang="zh", settings=llm_settings)
+    assert len(llm_server.requests) >= 2  # retried with the validation error before giving up
+    assert insight.llm_error and "InsightDraft" in insight.llm_error
+    assert insight.needs == [] and insight.pain_points == [] and insight.n_reviews == len(shop_reviews)
+    assert insight.aspects and insight.keywords
+    assert "模型总结缺失" in to_markdown(insight)

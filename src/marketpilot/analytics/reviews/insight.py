@@ -12,6 +12,7 @@ a summary that obeys an injected review ("HACKED", citing that review) loses the
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Literal
 
@@ -24,7 +25,10 @@ from marketpilot.analytics.reviews.keywords import ComplaintCluster, cluster_com
 from marketpilot.analytics.reviews.sentiment import detect_language, load_model
 from marketpilot.config import Settings
 from marketpilot.errors import UserError
+from marketpilot.llm.errors import LLMOutputError
 from marketpilot.privacy.pii import mask_pii
+
+log = logging.getLogger(__name__)
 
 Lang = Literal["zh", "en"]
 
@@ -58,6 +62,9 @@ class ReviewInsight(BaseModel):
         description="LLM claims dropped: no citation, an unknown id, or not grounded in the cited reviews"
     )
     llm_model: str | None = None
+    llm_error: str | None = Field(
+        default=None, description="why the LLM summary is missing (the model never gave valid output)"
+    )
 
 
 def mask_reviews(reviews: pd.DataFrame) -> pd.DataFrame:
@@ -236,13 +243,18 @@ def analyse_reviews(
         clusters = cluster_complaints(reviews.review_id.iloc[worst].tolist(), [texts[i] for i in worst], lang)
     needs: list[Claim] = []
     pains: list[Claim] = []
-    dropped, model = 0, None
+    dropped, model, llm_error = 0, None, None
     if use_llm:
         if settings is None:
             raise UserError("the LLM summary needs settings", hint="pass settings=get_settings(home)")
-        needs, pains, dropped, model = summarise_needs(
-            reviews, p_pos, settings=settings, lang=lang, scope=scope
-        )
+        try:
+            needs, pains, dropped, model = summarise_needs(
+                reviews, p_pos, settings=settings, lang=lang, scope=scope
+            )
+        except LLMOutputError as exc:
+            # Malformed model output costs only the cited summary: the measured parts still stand.
+            log.warning("review insight for %s without the LLM summary: %s", scope, exc)
+            llm_error = str(exc)
     return ReviewInsight(
         scope=scope,
         lang=lang,
@@ -258,6 +270,7 @@ def analyse_reviews(
         pain_points=pains,
         dropped_claims=dropped,
         llm_model=model,
+        llm_error=llm_error,
     )
 
 

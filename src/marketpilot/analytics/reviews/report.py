@@ -18,6 +18,7 @@ _LABELS = {
         "clusters": "相似抱怨",
         "needs": "需求",
         "pains": "痛点",
+        "no_llm": "模型总结缺失",
         "sell": "卖点",
         "pos": "好评",
         "neg": "差评",
@@ -31,6 +32,7 @@ _LABELS = {
         "clusters": "Similar complaints",
         "needs": "Needs",
         "pains": "Pain points",
+        "no_llm": "No model summary",
         "sell": "Selling points",
         "pos": "positive",
         "neg": "negative",
@@ -64,10 +66,10 @@ def to_markdown(insight: ReviewInsight) -> str:
     lines += ["", f"## {t['kw']}", "", ", ".join(insight.keywords), "", f"## {t['clusters']}", ""]
     for c in insight.complaint_clusters:
         lines.append(f"- **{' / '.join(c.keywords)}** ({c.size}): {c.examples[0] if c.examples else ''}")
+    lines += ["", f"## {t['needs']}", ""]
+    if insight.llm_error:
+        lines += [f"> {t['no_llm']}: {insight.llm_error.splitlines()[0]}", ""]
     lines += [
-        "",
-        f"## {t['needs']}",
-        "",
         *_claims(insight.needs),
         "",
         f"## {t['pains']}",
