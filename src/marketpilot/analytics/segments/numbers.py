@@ -151,7 +151,13 @@ def _named_values(text: str, found: list[Mention], i: int, context: Sequence[Cue
     named = [cue for cue in context if cue.pattern.search(window)]
     if not named:
         return None
-    named = [cue for cue in named if not cue.broad] or named
+    # A currency word only narrows when the clause names no amount itself: "预计CLV为256.78元" must be
+    # the CLV, but in "每位客户平均消费477.17元" the clause names customers and the 元 says it is an amount.
+    broad = [cue for cue in named if cue.broad]
+    narrow = [cue for cue in named if not cue.broad]
+    amounts = {v for cue in broad for v in cue.values}
+    if narrow and any(amounts & set(cue.values) for cue in narrow):
+        named = narrow
     return [v for cue in named for v in cue.values]
 
 
