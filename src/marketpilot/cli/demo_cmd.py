@@ -31,7 +31,8 @@ def demo_command(
             console.print(f"[green]✓[/] {step.name} ({step.seconds:.1f}s): {step.summary}", highlight=False)
 
     if not json_out:
-        err_console.print("Running the demo (the first LLM step loads the embedded model)…")
+        note = "" if no_llm else " (the first LLM step loads the embedded model)"
+        err_console.print(f"Running the demo{note}…")
     result = run_demo(settings_for(home), use_llm=not no_llm, customers=customers, on_step=show)
     if json_out:
         print_json(result.model_dump(mode="json"))
