@@ -102,6 +102,20 @@ def test_claims_without_valid_citations_are_dropped(
     assert all(set(c.cited_ids) <= known for c in insight.needs + insight.pain_points)
 
 
+def test_a_repeated_claim_is_kept_once() -> None:
+    """Seen with the embedded 1.5B model: one review copied out as three needs and the same pains."""
+    from marketpilot.analytics.reviews.insight import Claim, verify_claims
+
+    texts = {"r1": "屏幕色彩太浓，看久了眼睛累", "r2": "价格公道，性价比高"}
+    id_map = {"r1": "rv1", "r2": "rv2"}
+    said: set[str] = set()
+    claims = [Claim(text="屏幕色彩太浓", cited_ids=["r1"])] * 3 + [Claim(text="价格公道", cited_ids=["r2"])]
+    needs, dropped_needs = verify_claims(claims, id_map, texts, said)
+    pains, dropped_pains = verify_claims(claims[:1], id_map, texts, said)
+    assert [c.text for c in needs] == ["屏幕色彩太浓", "价格公道"] and dropped_needs == 2
+    assert pains == [] and dropped_pains == 1
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_injection_stays_inside_the_data_block(
     llm_server: OpenAITestServer, llm_settings: Settings, shop_reviews: pd.DataFrame, lang: str
@@ -175,6 +189,9 @@ def test_injection_with_the_embedded_model(
     assert "HACKED" not in summary.upper() and "系统提示" not in summary
     known = set(reviews.review_id)
     assert all(c.cited_ids and set(c.cited_ids) <= known for c in insight.needs + insight.pain_points)
+    # The bounded schema keeps the local model from running to max_tokens: it must answer in it.
+    assert insight.llm_error is None, insight.llm_error
+    assert insight.needs or insight.pain_points or insight.dropped_claims
     print(insight.keywords, insight.needs, insight.pain_points, insight.dropped_claims)
 
 

@@ -33,16 +33,23 @@ log = logging.getLogger(__name__)
 Lang = Literal["zh", "en"]
 
 
+# Bounds on the draft: a grammar-constrained local model cannot ramble to max_tokens inside an
+# unbounded list or string, and a server without grammar support gets its over-long reply repaired.
+MAX_CLAIMS = 5
+
+
 class Claim(BaseModel):
-    text: str = Field(description="one sentence")
-    cited_ids: list[str] = Field(description="ids of the reviews that support the claim, e.g. ['r3', 'r7']")
+    text: str = Field(description="one sentence", max_length=120)
+    cited_ids: list[str] = Field(
+        description="ids of the reviews that support the claim, e.g. ['r3', 'r7']", max_length=8
+    )
 
 
 class InsightDraft(BaseModel):
     """What the model is asked to return."""
 
-    needs: list[Claim]
-    pain_points: list[Claim]
+    needs: list[Claim] = Field(max_length=MAX_CLAIMS)
+    pain_points: list[Claim] = Field(max_length=MAX_CLAIMS)
 
 
 class ReviewInsight(BaseModel):
@@ -154,23 +161,24 @@ def is_grounded(claim: str, cited_texts: list[str]) -> bool:
 
 
 def verify_claims(
-    claims: list[Claim], id_map: dict[str, str], texts: dict[str, str]
+    claims: list[Claim], id_map: dict[str, str], texts: dict[str, str], said: set[str] | None = None
 ) -> tuple[list[Claim], int]:
     """Keep claims whose citations are all known and that rest on what the cited (non-instruction)
-    reviews say; map short prompt ids back to review ids. `texts`: short id -> the text sent."""
+    reviews say; map short prompt ids back to review ids. `texts`: short id -> the text sent.
+    `said` collects the texts kept so far: a small model repeats a claim, in one list or both."""
+    said = set() if said is None else said
     kept, dropped = [], 0
     for claim in claims:
-        cited = [c.strip() for c in claim.cited_ids]
-        if not cited or any(c not in id_map for c in cited) or not claim.text.strip():
+        cited, text = [c.strip() for c in claim.cited_ids], claim.text.strip()
+        if not cited or any(c not in id_map for c in cited) or not text or text in said:
             dropped += 1
             continue
         cited = [c for c in cited if not looks_like_injection(texts[c])]
-        if not cited or not is_grounded(claim.text, [texts[c] for c in cited]):
+        if not cited or not is_grounded(text, [texts[c] for c in cited]):
             dropped += 1
             continue
-        kept.append(
-            Claim(text=mask_pii(claim.text.strip()), cited_ids=[id_map[c] for c in dict.fromkeys(cited)])
-        )
+        said.add(text)
+        kept.append(Claim(text=mask_pii(text), cited_ids=[id_map[c] for c in dict.fromkeys(cited)]))
     return kept, dropped
 
 
@@ -189,7 +197,7 @@ def summarise_needs(
     lang: Lang,
     scope: str,
     max_reviews: int = 30,
-    max_claims: int = 5,
+    max_claims: int = MAX_CLAIMS,
     max_chars: int = 160,
 ) -> tuple[list[Claim], list[Claim], int, str]:
     """(needs, pain_points, dropped, model) from the LLM; `reviews` must already be PII-masked."""
@@ -206,8 +214,9 @@ def summarise_needs(
     )
     draft: InsightDraft = completion.parsed
     sent = {item["id"]: item["text"] for item in items}
-    needs, dropped_needs = verify_claims(draft.needs[:max_claims], id_map, sent)
-    pains, dropped_pains = verify_claims(draft.pain_points[:max_claims], id_map, sent)
+    said: set[str] = set()
+    needs, dropped_needs = verify_claims(draft.needs[:max_claims], id_map, sent, said)
+    pains, dropped_pains = verify_claims(draft.pain_points[:max_claims], id_map, sent, said)
     return needs, pains, dropped_needs + dropped_pains, completion.model
 
 
