@@ -68,8 +68,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--interactions", type=int, default=10_000_000)
-    parser.add_argument("--factors", type=int, default=64)
-    parser.add_argument("--iterations", type=int, default=15)
+    defaults = ALSRecommender()  # the library's own settings unless asked otherwise
+    parser.add_argument("--factors", type=int, default=defaults.factors)
+    parser.add_argument("--iterations", type=int, default=defaults.iterations)
+    parser.add_argument("--cg-steps", type=int, default=defaults.cg_steps)
     parser.add_argument("--k", type=int, default=20)
     args = parser.parse_args()
 
@@ -79,11 +81,12 @@ def main() -> None:
     frame = synthetic_interactions(args.customers, args.products, args.interactions)
     clock.lap(f"generate {len(frame):,} interactions")
 
-    model = ALSRecommender(factors=args.factors, iterations=args.iterations)
+    model = ALSRecommender(factors=args.factors, iterations=args.iterations, cg_steps=args.cg_steps)
     model.fit(frame)
     seen = model.seen_
     fit_wall, fit_cpu = clock.lap(
-        f"fit ALS ({args.factors} factors, {args.iterations} iterations) on {seen.shape[0]:,} customers × "
+        f"fit ALS ({args.factors} factors, {args.iterations} iterations of {args.cg_steps} CG steps) on "
+        f"{seen.shape[0]:,} customers × "
         f"{seen.shape[1]:,} products, {seen.nnz:,} distinct pairs"
     )
     items, _ = model.top_k(np.arange(seen.shape[0]), args.k, exclude_seen=True)

@@ -78,9 +78,15 @@ def test_bad_interactions_name_the_column_and_row(retail_slice):
 
 
 @pytest.mark.parametrize("name", ["als", "bpr"])
-def test_pruned_factor_ranking_equals_brute_force(name, fitted):
+@pytest.mark.parametrize(("first_chunk", "spare"), [(2048, 16), (16, 1)])
+def test_pruned_factor_ranking_equals_brute_force(name, first_chunk, spare, fitted, monkeypatch):
+    """With a first chunk of 16 products most customers go through several merge rounds, and with one
+    spare place most customers with purchases take the wider call for the heavily masked."""
+    from marketpilot.analytics.recommend import factor
     from marketpilot.analytics.recommend.base import top_k_rows
 
+    monkeypatch.setattr(factor, "_FIRST_CHUNK", first_chunk)
+    monkeypatch.setattr(factor, "_SPARE", spare)
     model = fitted[name]
     users = np.arange(min(300, len(model.user_index_)))
     items, scores = model.top_k(users, 20, exclude_seen=True)

@@ -103,13 +103,16 @@ class Recommender(ABC):
         the product catalogue (product_id plus name/category/price_minor/... for content and rules)."""
         frame = validate_interactions(interactions)
         catalog = _validate_catalog(items) if items is not None else None
-        self.user_index_ = pd.Index(pd.unique(frame[USER]), name=USER)
-        item_ids = pd.unique(frame[ITEM])
-        if catalog is not None:
-            item_ids = pd.unique(np.concatenate([item_ids, catalog[ITEM].to_numpy(dtype=object)]))
+        # One hashing pass per id column gives both the index (order of first appearance) and the codes.
+        user_codes, user_ids = pd.factorize(frame[USER])
+        item_codes, item_ids = pd.factorize(frame[ITEM])
+        self.user_index_ = pd.Index(user_ids, name=USER)
+        if catalog is not None:  # catalogue products nobody interacted with go after the others
+            unseen = catalog[ITEM][~catalog[ITEM].isin(item_ids)]
+            item_ids = item_ids.append(pd.Index(pd.unique(unseen)))
         self.item_index_ = pd.Index(item_ids, name=ITEM)
         self.catalog_ = catalog.set_index(ITEM).reindex(self.item_index_) if catalog is not None else None
-        encoded = encode(frame, self.user_index_, self.item_index_)
+        encoded = encode(frame, user_codes, item_codes, len(self.user_index_), len(self.item_index_))
         self.seen_ = encoded.matrix(np.ones_like(encoded.weights))
         self.seen_.data[:] = 1.0
         self.popularity_ = np.asarray(self.seen_.sum(axis=0)).ravel().astype(np.float32)

@@ -227,18 +227,16 @@ def to_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[
     return matrix
 
 
-def encode(frame: pd.DataFrame, user_index: pd.Index, item_index: pd.Index) -> Encoded:
-    """Codes for a validated frame whose users and items are all in the indexes."""
-    users = user_index.get_indexer(frame[USER]).astype(np.int32)
-    items = item_index.get_indexer(frame[ITEM]).astype(np.int32)
+def encode(frame: pd.DataFrame, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> Encoded:
+    """A validated frame with its rows' customer and product codes (from `pd.factorize`)."""
     times = frame[TIME].to_numpy(dtype="datetime64[ns]")
     end = times.max()
     age = ((end - times) / np.timedelta64(1, "D")).astype(np.float32)
     return Encoded(
-        users=users,
-        items=items,
+        users=users.astype(np.int32),
+        items=items.astype(np.int32),
         weights=frame[WEIGHT].to_numpy(dtype=np.float32),
         age_days=age,
-        n_users=len(user_index),
-        n_items=len(item_index),
+        n_users=n_users,
+        n_items=n_items,
     )
