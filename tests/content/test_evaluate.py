@@ -81,18 +81,30 @@ def test_bad_input_line_is_named(tmp_path):
 
 @pytest.mark.slow
 def test_copy_eval_with_the_embedded_model(adgen, home, tmp_path):
+    """The issue's CI run: 100 AdvertiseGen inputs through `copy eval` with the embedded model
+    (≈ 3 s an input on an idle 2-core machine; the figures are in BENCHMARKS.md)."""
     out = tmp_path / "generated.jsonl"
     result = CliRunner().invoke(
-        app, ["copy", "eval", "--input", str(adgen), "--limit", "5", "--out", str(out), "--json"]
+        app, ["copy", "eval", "--input", str(adgen), "--limit", "100", "--out", str(out), "--json"]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    generated = report["generated"]
-    assert generated["n"] == 5 and report["failed"] == 0
-    assert generated["bleu4"] > 0 and generated["rouge_l"] > 5
-    assert generated["attribute_coverage"] > 0.3
+    generated, references = report["generated"], report["references"]
+    print(
+        {
+            k: generated[k]
+            for k in ("bleu4", "rouge_l", "attribute_coverage", "hallucination_rate", "distinct2")
+        }
+    )
+    assert generated["n"] == 100 and report["failed"] == 0
+    # Floors well under what the 1.5B model measures (BLEU-4 ≈ 3.6, ROUGE-L ≈ 21, coverage ≈ 0.9 on
+    # the first 20): a broken prompt, tokeniser or parser falls through them.
+    assert generated["bleu4"] > 1.5 and generated["rouge_l"] > 12
+    assert generated["attribute_coverage"] > 0.7 and generated["distinct2"] > 0.15
+    # It must not invent attribute values more often than the human references do.
+    assert generated["hallucination_rate"] <= references["hallucination_rate"]
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == 5 and all(len(r["generated"]) >= 10 for r in rows)
+    assert len(rows) == 100 and all(len(r["generated"]) >= 10 for r in rows)
 
 
 @pytest.mark.slow
