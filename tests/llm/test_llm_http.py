@@ -54,6 +54,13 @@ def test_plain_reply_carries_text_usage_and_provenance(client: Client, llm_serve
     sent = llm_server.requests[0]
     assert sent["messages"][0] == {"role": "system", "content": "你是一家网店的简洁助手。"}
     assert (sent["temperature"], sent["seed"], sent["stop"], sent["model"]) == (0.2, 7, ["\n"], "test-model")
+    assert "frequency_penalty" not in sent  # only sent when asked for
+
+
+def test_frequency_penalty_reaches_the_server(client: Client, llm_server: OpenAITestServer) -> None:
+    llm_server.script("好")
+    client.complete([Message(role="user", content="你好")], frequency_penalty=0.5, use_cache=False)
+    assert llm_server.requests[0]["frequency_penalty"] == 0.5
 
 
 def test_schema_goes_out_as_json_schema_and_comes_back_validated(client: Client, llm_server) -> None:

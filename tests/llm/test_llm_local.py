@@ -65,6 +65,19 @@ def test_schema_constrained_object_validates(local_client: Client) -> None:
     assert completion.parsed.price_yuan == 89
 
 
+def test_schema_grammar_has_no_unicode_escapes_or_control_characters() -> None:
+    """A string character is a plain character or a short escape: no \\uXXXX spelling of Chinese
+    (six characters each, with which the 1.5B model once ran to max_tokens inside a string)."""
+    import json
+
+    from marketpilot.llm.providers.llamacpp import schema_grammar
+
+    grammar = schema_grammar(json.dumps(ProductTag.model_json_schema()))._grammar
+    (char,) = [line for line in grammar.splitlines() if line.startswith("char ::=")]
+    assert '"u"' not in char and "\\x00-\\x1F" in char
+    assert "price_yuan" in grammar
+
+
 def test_bundled_model_is_the_verified_official_file(tmp_path: Path) -> None:
     model = ensure_model(get_settings(tmp_path, llm_model_path=None))
     assert model.verified and model.name == MODEL_NAME

@@ -60,6 +60,7 @@ class LLMRequest(BaseModel):
     seed: int | None = None
     stop: list[str] | None = None
     prompt: PromptRef | None = None
+    frequency_penalty: float = 0.0
 
     model_config = {"arbitrary_types_allowed": True, "populate_by_name": True}
 
@@ -80,6 +81,7 @@ class LLMClient(Protocol):
         seed: int | None = None,
         stop: list[str] | None = None,
         prompt: PromptRef | None = None,
+        frequency_penalty: float = 0.0,
     ) -> Completion: ...
 
     def complete_many(

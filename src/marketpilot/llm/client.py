@@ -152,6 +152,7 @@ class Client:
         stop: list[str] | None = None,
         prompt: PromptRef | None = None,
         use_cache: bool = True,
+        frequency_penalty: float = 0.0,
     ) -> Completion:
         """See `LLMClient`. `use_cache=False` forces a real round trip (health checks, benchmarks)."""
         started = time.perf_counter()
@@ -161,6 +162,7 @@ class Client:
             max_tokens=max_tokens,
             seed=seed,
             stop=tuple(stop) if stop else None,
+            frequency_penalty=frequency_penalty,
         )
         json_schema = schema.model_json_schema() if schema is not None else None
         # Only deterministic requests are cached: with sampling on, callers ask again to get a different
@@ -289,6 +291,7 @@ class Client:
                     seed=request.seed,
                     stop=request.stop,
                     prompt=request.prompt,
+                    frequency_penalty=request.frequency_penalty,
                 )
             except LLMError as exc:
                 exc.index = index

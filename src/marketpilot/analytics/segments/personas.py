@@ -218,7 +218,11 @@ def write_persona(
                 messages,
                 schema=PersonaDraft,
                 temperature=0.3,
-                max_tokens=400,
+                # Room for the longest reply the schema allows (40 + 600 characters, about a token
+                # each in Chinese): a grammar-bound local model then always finishes its JSON.
+                max_tokens=700,
+                # Without it the embedded 1.5B model can loop on one sentence until the length bound.
+                frequency_penalty=0.5,
                 seed=1000 * stats.segment + attempt,
                 prompt=prompt.ref,
             )

@@ -22,6 +22,8 @@ class GenerationParams(BaseModel):
     max_tokens: int = 512
     seed: int | None = None
     stop: tuple[str, ...] | None = None
+    # OpenAI semantics: subtracted from a token's logit per earlier use; breaks a small model's loops.
+    frequency_penalty: float = 0.0
 
 
 @dataclass

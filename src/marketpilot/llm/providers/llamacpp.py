@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Generator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,23 @@ log = logging.getLogger(__name__)
 # llama.cpp contexts are not thread-safe, so each comes with a lock that serialises generation.
 _LOADED: dict[tuple[Path, int, int, int], tuple[Any, threading.Lock]] = {}
 _LOADED_LOCK = threading.Lock()
+
+
+# llama-cpp-python's JSON grammar lets a string character be a \\uXXXX escape or a raw control
+# character. The 1.5B model, once inside a long string, can spell Chinese as escapes (six characters and
+# several tokens each) and run to max_tokens inside the schema's length bound; plain characters and the
+# short escapes are all a reply needs.
+_CHAR_RULE = re.compile(r"^char ::= .*$", re.M)
+_PLAIN_CHAR = r'char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt])'
+
+
+@lru_cache(maxsize=64)
+def schema_grammar(schema_json: str) -> Any:
+    """The GBNF grammar for a JSON schema, with string characters limited as above."""
+    from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+    gbnf = _CHAR_RULE.sub(lambda _: _PLAIN_CHAR, json_schema_to_gbnf(schema_json))
+    return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
 def _new_llama(path: Path, n_ctx: int, n_threads: int, n_threads_batch: int) -> Any:
@@ -106,6 +126,7 @@ class LlamaCppProvider:
             "max_tokens": params.max_tokens,
             "stop": list(params.stop or []),
             "seed": params.seed,
+            "frequency_penalty": params.frequency_penalty,
         }
 
     def generate(
@@ -115,7 +136,8 @@ class LlamaCppProvider:
         kwargs = self._kwargs(messages, params)
         if json_schema is not None:
             # A grammar built from the schema: the sampler can only emit JSON of that shape.
-            kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
+            # Keys keep the schema's order: the grammar makes the model write the fields in that order.
+            kwargs["grammar"] = schema_grammar(json.dumps(json_schema))
         try:
             with lock:
                 response = llama.create_chat_completion(**kwargs)

@@ -142,6 +142,8 @@ class OpenAICompatProvider:
         }
         if params.seed is not None:
             body["seed"] = params.seed
+        if params.frequency_penalty:
+            body["frequency_penalty"] = params.frequency_penalty
         if params.stop:
             body["stop"] = list(params.stop)
         if json_schema is not None and self._json_mode == "json_schema":
