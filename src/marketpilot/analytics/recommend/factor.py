@@ -3,7 +3,8 @@
 implicit wants a user × item CSR of confidences. BLAS is pinned to one thread while implicit trains
 with its own threads, as implicit recommends (implicit is imported at module level so that its BLAS
 library is loaded before the limit is applied). Ranking all customers is exact top-K with norm-based
-early termination (see `_top_k_known`), which skips most of a long-tail catalogue.
+early termination (see `_top_k_known`), which skips most of a long-tail catalogue; each chunk goes
+through implicit's multi-threaded top-k.
 """
 
 from __future__ import annotations
