@@ -51,3 +51,14 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
     reports = [p for p in outputs if p.name.startswith("campaign-")]
     assert [p.name.rsplit("-", 1)[1] for p in reports] == ["v1.html", "v2.html"]
     assert "measured lift" in steps["campaign"]["summary"]
+
+
+def test_online_retail_store_keeps_the_demo_settings(tmp_path: Path) -> None:
+    """Only the home differs: a cache folder, model or database URL given to the demo reaches the
+    Online Retail step too."""
+    from marketpilot.demo import DemoContext
+
+    settings = get_settings(tmp_path / "home", cache_dir=tmp_path / "cache", llm_provider="openai_compat")
+    retail = DemoContext(settings=settings, out_dir=tmp_path / "out").retail
+    assert retail.home_dir == settings.home_dir / RETAIL_HOME
+    assert (retail.cache_dir, retail.llm_provider) == (tmp_path / "cache", "openai_compat")

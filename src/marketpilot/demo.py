@@ -67,7 +67,9 @@ class DemoContext:
 
     @property
     def retail(self) -> Settings:
-        return get_settings(self.settings.home_dir / RETAIL_HOME)
+        """The demo's settings (cache, model, database, …) with Online Retail's own store as home."""
+        others = self.settings.model_dump(exclude={"home"})
+        return get_settings(self.settings.home_dir / RETAIL_HOME, **others)
 
 
 Step = Callable[[DemoContext], StepResult]
