@@ -160,3 +160,20 @@ def test_rules_the_goal_does_not_state_are_dropped(llm_settings, llm_server) -> 
         ["send_at", "churn_min", "holdout_share", "exclude_ids"]
     )
     assert plan.spec.caps.max_messages == 300 and plan.audience_size > 0
+
+
+@pytest.mark.parametrize(
+    ("goal", "channels"),
+    [
+        ("春节前唤醒沉睡客户，全场8折，预算300条短信", ["sms"]),
+        ("给高价值客户发邮件和推送，介绍新品", ["email", "push"]),
+        ("Win back lapsed buyers by email", ["email"]),
+        ("春节前唤醒沉睡客户", ["email", "sms", "push"]),  # names none: the model's choice stands
+    ],
+)
+def test_channels_the_goal_names_are_the_campaigns(llm_settings, llm_server, goal, channels) -> None:
+    """Seen with the embedded model: "预算300条短信" planned on email, sms, push, webhook and export."""
+    build_shop(llm_settings, n=300)
+    llm_server.script(json_reply(DRAFT | {"channels": ["email", "sms", "push"]}))
+    plan = plan_campaign(llm_settings, goal)
+    assert [c.name for c in plan.spec.channels] == channels

@@ -103,10 +103,25 @@ _TIME_WORDS = re.compile(
 )
 
 
+# Words that name a channel in a goal ("预算300条短信", "send a push"): when a goal names channels,
+# those are the campaign's, whatever a small model adds.
+_CHANNEL_WORDS: dict[str, re.Pattern[str]] = {
+    "sms": re.compile(r"短信|\bsms\b|text messages?", re.I),
+    "email": re.compile(r"邮件|电子邮件|\be-?mails?\b|\bedm\b", re.I),
+    "push": re.compile(r"推送|\bpush\b", re.I),
+    "webhook": re.compile(r"\bwebhook", re.I),
+    "export": re.compile(r"导出|\bexport", re.I),
+}
+
+
+def named_channels(goal: str) -> list[str]:
+    return [name for name, words in _CHANNEL_WORDS.items() if words.search(goal)]
+
+
 def ground_in_goal(draft: PlanDraft, goal: str) -> tuple[PlanDraft, list[str]]:
     """The draft without the rules the goal does not state, and what was dropped. A figure counts as
     stated when the goal has it as written or as a percentage (0.6 ↔ 60); customer ids must appear in
-    the goal; a schedule needs a time or date in the goal."""
+    the goal; a schedule needs a time or date in the goal; channels the goal names are the only ones."""
     figures = [float(f) for f in re.findall(r"\d+(?:\.\d+)?", goal)]
 
     def stated(value: float) -> bool:
@@ -123,6 +138,9 @@ def ground_in_goal(draft: PlanDraft, goal: str) -> tuple[PlanDraft, list[str]]:
             update[name] = [i for i in ids if i in goal]
     if not _TIME_WORDS.search(goal):
         update |= {name: None for name in _SCHEDULE_FIELDS if getattr(draft, name) is not None}
+    named = named_channels(goal)
+    if named and set(draft.channels) != set(named):
+        update["channels"] = named
     dropped = [f"{name}={getattr(draft, name)!r}" for name in update]
     return draft.model_copy(update=update), dropped
 
