@@ -15,6 +15,7 @@ import tempfile
 import time
 
 import numpy as np
+import pandas as pd
 
 from marketpilot.analytics.reviews import corpora
 from marketpilot.analytics.reviews.llm_pass import refine_with_llm
@@ -24,15 +25,20 @@ from marketpilot.config import get_settings
 BANDS = (0.15, 0.25, 0.35, 0.45)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def protocol_sample(description: str) -> tuple[str, pd.DataFrame, list[str], np.ndarray]:
+    """(protocol, its training rows, sample texts, sample gold labels) from --protocol / --rows; the
+    same fixed sample in every LLM sentiment experiment, so their figures compare row for row."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--protocol", default="unseen_source", choices=corpora.PROTOCOLS)
     parser.add_argument("--rows", type=int, default=200)
     args = parser.parse_args()
-
     train, _, test = corpora.protocol_split(corpora.load("zh"), "zh", args.protocol)
     sample = test.sample(min(args.rows, len(test)), random_state=1)
-    texts, gold = sample.text.tolist(), sample.label.to_numpy() == 1
+    return args.protocol, train, sample.text.tolist(), sample.label.to_numpy() == 1
+
+
+def main() -> None:
+    protocol, train, texts, gold = protocol_sample(__doc__.splitlines()[0])
     p_ngram = NgramSentiment("zh", C=10.0).fit(train.text, train.label).predict_proba(texts)[:, 1]
 
     settings = get_settings(tempfile.mkdtemp(), llm_provider="llamacpp")
@@ -41,7 +47,7 @@ def main() -> None:
     p_llm, decided = refine_with_llm(texts, everything, ["zh"] * len(texts), settings, band=0.6)
     seconds = time.perf_counter() - started
     print(
-        f"[{args.protocol}] {len(texts)} rows; LLM decided {len(decided)}, accuracy "
+        f"[{protocol}] {len(texts)} rows; LLM decided {len(decided)}, accuracy "
         f"{np.mean((p_llm[decided] > 0.5) == gold[decided]):.4f}, {len(texts) / seconds:.2f} reviews/s; "
         f"n-gram accuracy {np.mean((p_ngram > 0.5) == gold):.4f}"
     )

@@ -8,19 +8,18 @@ llama.cpp context's logits directly.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from marketpilot.analytics.reviews import corpora
 from marketpilot.analytics.reviews.sentiment import embed_for_sentiment
 from marketpilot.config import get_settings
 from marketpilot.llm import load_prompt
 from marketpilot.llm.providers.llamacpp import LlamaCppProvider
 from marketpilot.privacy.pii import mask_pii
+from reviews_llm_band import protocol_sample  # bench/ is on sys.path when run as a script
 
 
 def llm_logits(texts: list[str]) -> np.ndarray:
@@ -46,14 +45,7 @@ def llm_logits(texts: list[str]) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--protocol", default="unseen_source", choices=corpora.PROTOCOLS)
-    parser.add_argument("--rows", type=int, default=200)
-    args = parser.parse_args()
-
-    train, _, test = corpora.protocol_split(corpora.load("zh"), "zh", args.protocol)
-    sample = test.sample(min(args.rows, len(test)), random_state=1)
-    texts, gold = sample.text.tolist(), sample.label.to_numpy() == 1
+    protocol, train, texts, gold = protocol_sample(__doc__.splitlines()[0])
 
     started = time.perf_counter()
     margin = llm_logits(texts)
@@ -64,7 +56,7 @@ def main() -> None:
     p_e5 = head.predict_proba(embed_for_sentiment(texts))[:, 1]
     p_llm = 1.0 / (1.0 + np.exp(-margin))
 
-    print(f"[{args.protocol}] {len(texts)} rows")
+    print(f"[{protocol}] {len(texts)} rows")
     print(f"LLM first-token margin: {np.mean((margin > 0) == gold):.4f} ({rate:.2f} reviews/s)")
     print(f"e5-small + LR (1,000 training rows): {np.mean((p_e5 > 0.5) == gold):.4f}")
     for weight in (0.5, 0.7):

@@ -107,7 +107,7 @@ _TIME_WORDS = re.compile(
 # those are the campaign's, whatever a small model adds.
 _CHANNEL_WORDS: dict[str, re.Pattern[str]] = {
     "sms": re.compile(r"短信|\bsms\b|text messages?", re.I),
-    "email": re.compile(r"邮件|电子邮件|\be-?mails?\b|\bedm\b", re.I),
+    "email": re.compile(r"邮件|\be-?mails?\b|\bedm\b", re.I),
     "push": re.compile(r"推送|\bpush\b", re.I),
     "webhook": re.compile(r"\bwebhook", re.I),
     "export": re.compile(r"导出|\bexport", re.I),

@@ -28,7 +28,7 @@ _LOADED: dict[tuple[Path, int, int, int], tuple[Any, threading.Lock]] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-# llama-cpp-python's JSON grammar lets a string character be a \\uXXXX escape or a raw control
+# llama-cpp-python's JSON grammar lets a string character be a \uXXXX escape or a raw control
 # character. The 1.5B model, once inside a long string, can spell Chinese as escapes (six characters and
 # several tokens each) and run to max_tokens inside the schema's length bound; plain characters and the
 # short escapes are all a reply needs.
