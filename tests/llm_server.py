@@ -52,6 +52,22 @@ def json_reply(obj: Any, **kwargs: Any) -> Reply:
     return Reply(text=json.dumps(obj, ensure_ascii=False), **kwargs)
 
 
+def logprob_reply(steps: list[tuple[str, dict[str, float]]]) -> Reply:
+    """A reply made of `steps` (token, {alternative: logprob}, the token among them), carrying
+    per-token `logprobs` with `top_logprobs` the way vLLM and OpenAI return them."""
+    content = [
+        {
+            "token": token,
+            "logprob": alternatives[token],
+            "top_logprobs": [{"token": t, "logprob": lp} for t, lp in alternatives.items()],
+        }
+        for token, alternatives in steps
+    ]
+    message = {"role": "assistant", "content": "".join(token for token, _ in steps)}
+    choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": {"content": content}}
+    return Reply(body=json.dumps({"choices": [choice], "model": "test-model"}, ensure_ascii=False))
+
+
 def schema_example(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
     """A small instance of a JSON schema (objects, arrays, enums, $ref, anyOf): like pydantic-ai's
     TestModel, enough for tests of the logic around a structured call."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-from llm_server import OpenAITestServer, Reply, json_reply
+from llm_server import OpenAITestServer, Reply, json_reply, logprob_reply
 from marketpilot.llm import (
     Client,
     LLMError,
@@ -294,3 +294,37 @@ def test_batch_with_progress_bar_reports_invalid_output_as_an_entry(client: Clie
         results = client.complete_many(requests, concurrency=3, on_result=on_result)
     assert isinstance(results[2], LLMOutputError) and results[2].index == 2 and results[2].raw == "不是JSON"
     assert [r.parsed.title for i, r in enumerate(results) if i != 2] == [f"保温杯#{i}" for i in (0, 1, 3, 4)]
+
+
+def test_label_logprobs_reads_the_token_after_the_prefix(client: Client, llm_server) -> None:
+    # The server tokenises '{"label": "neg"}' its own way: the label arrives fused with its quote.
+    steps = [
+        ('{"', {'{"': -0.01}),
+        ("label", {"label": -0.01}),
+        ('":', {'":': -0.01}),
+        (' "neg', {' "neg': -0.22, ' "pos': -1.61, ' "n': -4.0}),
+        ('"}', {'"}': -0.01}),
+    ]
+    llm_server.script(logprob_reply(steps))
+    scores = client.label_logprobs(HELLO, '{"label": "', ("pos", "neg"))
+    assert scores == {"pos": -1.61, "neg": -0.22}
+    sent = llm_server.requests[-1]
+    assert sent["logprobs"] is True and sent["top_logprobs"] >= 5 and sent["temperature"] == 0.0
+
+
+def test_label_logprobs_label_missing_from_alternatives_gets_the_floor(client: Client, llm_server) -> None:
+    steps = [('{"label": "', {'{"label": "': -0.1}), ("pos", {"pos": -0.05, "positive": -3.2, "好": -6.5})]
+    llm_server.script(logprob_reply(steps))
+    assert client.label_logprobs(HELLO, '{"label": "', ("pos", "neg")) == {"pos": -0.05, "neg": -6.5}
+
+
+def test_label_logprobs_from_a_server_without_logprobs_is_a_clear_error(client: Client, llm_server) -> None:
+    llm_server.script('{"label": "pos"}')
+    with pytest.raises(LLMError, match="logprobs"):
+        client.label_logprobs(HELLO, '{"label": "', ("pos", "neg"))
+
+
+def test_label_logprobs_is_retried_on_transient_errors(client: Client, llm_server) -> None:
+    steps = [('{"label":"', {'{"label":"': -0.1}), ("neg", {"neg": -0.3, "pos": -1.4})]
+    llm_server.script(Reply(status=503), logprob_reply(steps))
+    assert client.label_logprobs(HELLO, '{"label": "', ("pos", "neg")) == {"pos": -1.4, "neg": -0.3}

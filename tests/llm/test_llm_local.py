@@ -117,3 +117,22 @@ def test_parts_that_do_not_hash_to_the_official_file_are_refused(tmp_path: Path)
     with pytest.raises(UserError, match="refusing to use it"):
         assemble(target, wrong)
     assert list(tmp_path.iterdir()) == []  # neither the model, nor a stamp, nor the temporary file
+
+
+@pytest.mark.slow
+def test_label_logprobs_rank_labels_and_do_not_depend_on_the_cached_prefix(local_client: Client) -> None:
+    prompt = load_prompt("review_sentiment", "zh")
+    good, bad = (
+        prompt.render(text=t) for t in ("物流很快，质量很好，下次还买", "质量太差了，用一天就坏，退货")
+    )
+
+    def margin(messages: list[Message]) -> float:
+        scores = local_client.label_logprobs(messages, '{"label": "', ("pos", "neg"))
+        assert all(s < 0 for s in scores.values())  # log-probabilities over the whole vocabulary
+        return scores["pos"] - scores["neg"]
+
+    first = margin(good)
+    assert first > 1.0 and margin(bad) < -1.0
+    # The second call reused the shared system prompt from the KV cache; the third reuses the bad
+    # review's prefix only up to where the texts differ. Same scores as a cold evaluation.
+    assert margin(good) == pytest.approx(first, abs=0.05)

@@ -30,14 +30,23 @@ def sentiment(
         typer.Option("--out", help="Write rows with label and probability (text PII-masked) here."),
     ] = None,
     mode: Annotated[
-        str, typer.Option("--mode", help="fast (n-gram, >5k/s) or accurate (+ e5 embeddings, ~15/s).")
+        str,
+        typer.Option(
+            "--mode",
+            help="fast (n-gram, >5k/s), accurate (mostly e5 embeddings, ~15/s; better on unfamiliar "
+            "products) or llm (accurate + the configured LLM's label probabilities, ~1/s embedded).",
+        ),
     ] = "fast",
+    home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Label each review pos/neg with a probability (the shipped model)."""
     from marketpilot.analytics.reviews.batch import score_file
 
-    _, summary = score_file(input, text_col, lang=lang, label_col=label_col, out=out, mode=mode)
+    settings = settings_for(home) if mode == "llm" else None
+    _, summary = score_file(
+        input, text_col, lang=lang, label_col=label_col, out=out, mode=mode, settings=settings
+    )
     if json_out:
         print_json(summary)
     else:

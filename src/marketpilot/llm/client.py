@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -20,6 +20,7 @@ from marketpilot.llm.providers import GenerationParams, Provider, RawReply, crea
 from marketpilot.llm.resilience import CircuitBreaker, RetryPolicy
 from marketpilot.llm.structured import InvalidOutput, parse_output, repair_messages, with_schema_instruction
 
+_T = TypeVar("_T")
 ResultCallback = Callable[[int, Completion | LLMError], None]
 
 
@@ -103,11 +104,15 @@ class Client:
         params: GenerationParams,
         schema: dict[str, Any] | None,
     ) -> tuple[RawReply, int]:
+        return self._retrying(guarded, lambda provider: provider.generate(messages, params, schema))
+
+    def _retrying(self, guarded: _Guarded, call: Callable[[Provider], _T]) -> tuple[_T, int]:
+        """(result, round trips): `call` on the provider, retried on transient errors, breaker-guarded."""
         attempt = 0
         while True:
             trial = guarded.breaker.before_call(guarded.provider.name)
             try:
-                reply = guarded.provider.generate(messages, params, schema)
+                result = call(guarded.provider)
             except BaseException as exc:
                 guarded.breaker.settle(trial, exc)
                 if (
@@ -119,7 +124,7 @@ class Client:
                 time.sleep(wait)
                 continue
             guarded.breaker.settle(trial)
-            return reply, attempt + 1
+            return result, attempt + 1
 
     def _call(
         self, messages: list[Message], params: GenerationParams, schema: dict[str, Any] | None
@@ -306,6 +311,23 @@ class Client:
             # list() re-raises the first non-LLM exception (a bug), after the pool finished the rest.
             list(pool.map(run, range(len(requests))))
         return [r for r in results if r is not None]
+
+    def label_logprobs(self, messages: list[Message], prefix: str, labels: Sequence[str]) -> dict[str, float]:
+        """log P(label) of each label as what the model writes right after `prefix` (e.g. '{"label": "'),
+        from the provider's token probabilities: one evaluation, no sampling, so the answer is a
+        calibrated score rather than a coin-flip near 50/50. Retried and breaker-guarded like
+        `complete`; not cached (scores are cheap to recompute and not text)."""
+        scorer = self._primary.provider
+        if not hasattr(scorer, "label_logprobs"):
+            raise LLMError(
+                f"provider {scorer.name!r} cannot read token probabilities: use llamacpp, or "
+                "openai_compat with a server that returns logprobs"
+            )
+        scores, _ = self._retrying(
+            self._primary,
+            lambda provider: provider.label_logprobs(messages, prefix, labels),  # type: ignore[attr-defined]
+        )
+        return scores
 
     def stream(
         self,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from llm_server import OpenAITestServer
+from llm_server import OpenAITestServer, Reply, logprob_reply
 from marketpilot.cli import app, run_app
 from marketpilot.config import Settings
 
@@ -153,3 +153,47 @@ def test_insight_by_category(llm_server: OpenAITestServer, review_store: Setting
     assert "类目 电脑" in Path(payload["files"]["markdown"]).read_text(encoding="utf-8")
     empty = runner.invoke(app, ["reviews", "insight", "--category", "没有这个类目", "--no-llm"])
     assert empty.exit_code != 0
+
+
+def _verdict(request: dict) -> Reply:  # type: ignore[type-arg]
+    """The server's label probabilities: it calls a review negative when it mentions 退货 (returns)."""
+    review = request["messages"][-1]["content"]
+    pos, neg = (-3.0, -0.05) if "退货" in review else (-0.05, -3.0)
+    return logprob_reply([('{"label": "', {'{"label": "': -0.01}), ("pos", {"pos": pos, "neg": neg})])
+
+
+def test_llm_mode_scores_every_review_through_the_llm_masked(
+    llm_server: OpenAITestServer, tmp_path: Path
+) -> None:
+    source, out = tmp_path / "reviews.csv", tmp_path / "scored.csv"
+    texts = [
+        "包装完好，东西不错，客服电话13812345678",
+        "一般般吧，还是退货了",
+        "Great value, would buy again",
+    ]
+    pd.DataFrame({"text": texts}).to_csv(source, index=False)
+    llm_server.script(*[_verdict] * len(texts))
+    args = ["reviews", "sentiment", "--input", str(source), "--text-col", "text", "--mode", "llm"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"rows": 3, "pos": 2, "neg": 1}
+    assert pd.read_csv(out).label.tolist() == ["pos", "neg", "pos"]
+    assert len(llm_server.requests) == 3 and all(r["logprobs"] for r in llm_server.requests)
+    sent = json.dumps(llm_server.requests, ensure_ascii=False)
+    assert "13812345678" not in sent and "Great value" in sent  # English reviews get the English prompt
+
+
+def test_llm_mode_with_a_failing_server_says_so_and_writes_nothing(
+    llm_server: OpenAITestServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source, out = tmp_path / "reviews.csv", tmp_path / "scored.csv"
+    pd.DataFrame({"text": ["质量很好", "太差了"]}).to_csv(source, index=False)
+    llm_server.script(_verdict, Reply(status=400, body="model not loaded"))
+    args = ["--input", str(source), "--text-col", "text", "--mode", "llm", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", ["marketpilot", "reviews", "sentiment", *args])
+    assert run_app(app) == 3  # a provider error
+    assert "HTTP 400" in capsys.readouterr().err and not out.exists()
+    assert not list(tmp_path.glob("scored*"))  # no half-written file either

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from marketpilot.analytics.reviews.sentiment import load_model
+from marketpilot.config import Settings
 from marketpilot.errors import UserError, ValidationFailed
 from marketpilot.privacy.pii import mask_pii
 
@@ -54,9 +55,10 @@ def score_file(
     label_col: str | None = None,
     out: Path | None = None,
     mode: str = "fast",
+    settings: Settings | None = None,
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     """(rows with label/probability added and the text PII-masked, summary {"rows","pos","neg"
-    [, "accuracy"]}); writes `out`."""
+    [, "accuracy"]}); writes `out`. `settings` picks the LLM for mode "llm"."""
     df = read_reviews_file(path)
     for col in (text_col, label_col):
         if col is not None and col not in df.columns:
@@ -71,7 +73,7 @@ def score_file(
         )
     gold = gold_labels(df[label_col], str(path), label_col) if label_col else None
     texts = df[text_col].fillna("").astype(str).tolist()
-    scored = load_model().predict(texts, lang=lang, mode=mode)
+    scored = load_model().predict(texts, lang=lang, mode=mode, settings=settings)
     df = df.assign(
         **{text_col: [mask_pii(t) for t in texts]},
         label=scored.label.to_numpy(),

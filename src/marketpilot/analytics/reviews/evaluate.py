@@ -1,7 +1,7 @@
 """Every sentiment method side by side, on the same held-out data in the same run.
 
     python -m marketpilot.analytics.reviews.evaluate [--lang zh] [--protocol unseen_source]
-        [--embed-sample 400] [--embed-train 1000] [--llm-sample 12]
+        [--embed-sample 400] [--embed-train 1000] [--llm-sample 12] [--llm-scores 100]
 
 One table per (language, protocol) — protocols in corpora.py. Every method is trained on the
 protocol's training rows only, so no figure comes from a model that saw the test source; snownlp's
@@ -13,7 +13,9 @@ rows compare like with like. Ensembles:
 - `stacked`: logistic regression on the n-gram and e5 logits, with weights learnt from out-of-domain
   predictions on the training rows (`_out_of_domain_stacker`; nothing is tuned on the test);
 - `+ LLM pass`: the stacked ensemble, with its uncertain rows (|p − 0.5| < 0.15) of the sample
-  re-decided by the configured LLM, as far as `llm_sample` allows (the row says how many).
+  re-decided by the configured LLM, as far as `llm_sample` allows (the row says how many);
+- `llm mode`: the first `llm_scores` sample rows scored as `--mode llm` scores them (the LLM's label
+  probabilities averaged with the e5-weighted mix of this protocol's heads), beside each part alone.
 """
 
 from __future__ import annotations
@@ -28,8 +30,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
-from marketpilot.analytics.reviews.llm_pass import refine_with_llm, uncertain_rows
-from marketpilot.analytics.reviews.sentiment import NgramSentiment, embed_for_sentiment, load_model
+from marketpilot.analytics.reviews.llm_pass import llm_positive_proba, refine_with_llm, uncertain_rows
+from marketpilot.analytics.reviews.sentiment import (
+    E5_WEIGHT,
+    LLM_WEIGHT,
+    NgramSentiment,
+    embed_for_sentiment,
+    load_model,
+)
 from marketpilot.config import Settings, get_settings
 
 LLM_BAND = 0.15
@@ -69,6 +77,7 @@ def compare(
     embed_sample: int = 0,
     embed_train: int = 1000,
     llm_sample: int = 0,
+    llm_scores: int = 0,
     snownlp_rows: int = 2000,
     settings: Settings | None = None,
     seed: int = 0,
@@ -119,9 +128,8 @@ def compare(
 
     if len(sample):
         scores = {"snownlp": p_snow, "tfidf": p_tfidf, "ngram": p_ngram}
-        _embedding_rows(
-            table, train, sample, at, recipe, scores, embed_train, seed, lang, llm_sample, settings
-        )
+        budget = {"llm_sample": llm_sample, "llm_scores": llm_scores}
+        _embedding_rows(table, train, sample, at, recipe, scores, embed_train, seed, lang, budget, settings)
     return pd.DataFrame(table.rows)
 
 
@@ -135,15 +143,15 @@ def _embedding_rows(
     embed_train: int,
     seed: int,
     lang: corpora.Lang,
-    llm_sample: int,
+    budget: dict[str, int],
     settings: Settings | None,
 ) -> None:
-    """e5-small head, ensembles and the LLM pass, all on the same fixed test sample."""
+    """e5-small head, ensembles and the LLM methods, all on the same fixed test sample."""
     y, n = sample.label.to_numpy(), len(sample)
     fit_rows = train.sample(min(len(train), embed_train), random_state=seed)
     x_test = embed_for_sentiment(sample.text.tolist())
     x_fit = embed_for_sentiment(fit_rows.text.tolist())
-    head = LogisticRegression(C=3.0, max_iter=3000, class_weight="balanced").fit(x_fit, fit_rows.label)
+    head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(x_fit, fit_rows.label)
     p_e5 = head.predict_proba(x_test)[:, 1]
     ngram_s, tfidf_s, p_snow = scores["ngram"][at], scores["tfidf"][at], scores["snownlp"]  # type: ignore[index]
     if p_snow is not None:
@@ -154,6 +162,8 @@ def _embedding_rows(
     table.add(f"e5-small + LR (fit on {len(fit_rows)})", _acc(p_e5 >= 0.5, y), n)
     table.add("mean(p): n-gram + e5", _acc((ngram_s + p_e5) / 2 >= 0.5, y), n)
     table.add("mean(p): tf-idf + e5", _acc((tfidf_s + p_e5) / 2 >= 0.5, y), n)
+    p_accurate = (1 - E5_WEIGHT) * ngram_s + E5_WEIGHT * p_e5
+    table.add(f"accurate mode: {1 - E5_WEIGHT:g} n-gram + {E5_WEIGHT:g} e5", _acc(p_accurate >= 0.5, y), n)
 
     stacker = _out_of_domain_stacker(train, fit_rows, x_fit, recipe)
     p_stack = stacker.predict_proba(np.column_stack([_logit(ngram_s), _logit(p_e5)]))[:, 1]
@@ -165,18 +175,21 @@ def _embedding_rows(
     if lang in load_model().heads:
         coef, intercept = load_model().heads[lang]
         p_head = 1.0 / (1.0 + np.exp(-(x_test @ coef + intercept)))
+        table.add("shipped e5 head (fit on every corpus)", _acc(p_head >= 0.5, y), n, None, "not held out")
+    if budget["llm_scores"]:
+        k = min(budget["llm_scores"], n)
+        start = time.perf_counter()
+        p_llm = llm_positive_proba(sample.text.iloc[:k].tolist(), [lang] * k, settings or get_settings())
+        rate = k / (time.perf_counter() - start)
+        table.add("LLM label probabilities (same rows)", _acc(p_llm >= 0.5, y[:k]), k, rate)
+        table.add("accurate mode (same rows)", _acc(p_accurate[:k] >= 0.5, y[:k]), k)
+        p_mode = LLM_WEIGHT * p_llm + (1 - LLM_WEIGHT) * p_accurate[:k]
         table.add(
-            "shipped e5 head (fit on unseen_category train rows)",
-            _acc(p_head >= 0.5, y),
-            n,
-            None,
-            "fitted on unseen_category training rows: held out for that protocol only"
-            if lang == "zh"
-            else "",
+            f"llm mode: {LLM_WEIGHT:g} LLM + {1 - LLM_WEIGHT:g} accurate", _acc(p_mode >= 0.5, y[:k]), k
         )
-    if llm_sample:
+    if budget["llm_sample"]:
         unsure = uncertain_rows(p_stack, LLM_BAND)
-        picked = unsure[:llm_sample]
+        picked = unsure[: budget["llm_sample"]]
         refined, decided = refine_with_llm(
             sample.text.iloc[picked].tolist(),
             p_stack[picked],
@@ -207,7 +220,7 @@ def _out_of_domain_stacker(
             rest.text, rest.label
         )
         p_ngram[inside] = ngram.predict_proba(fit_rows.text[inside])[:, 1]
-        head = LogisticRegression(C=3.0, max_iter=3000, class_weight="balanced")
+        head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced")
         p_e5[inside] = head.fit(x_fit[~inside], fit_rows.label[~inside]).predict_proba(x_fit[inside])[:, 1]
     return LogisticRegression(C=1.0).fit(np.column_stack([_logit(p_ngram), _logit(p_e5)]), fit_rows.label)
 
@@ -219,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embed-sample", type=int, default=0, help="test rows for the e5 methods (0: skip)")
     parser.add_argument("--embed-train", type=int, default=1000, help="training rows for the e5 head")
     parser.add_argument("--llm-sample", type=int, default=0, help="uncertain rows for the LLM pass (0: skip)")
+    parser.add_argument("--llm-scores", type=int, default=0, help="sample rows for the llm mode (0: skip)")
     args = parser.parse_args(argv)
     pd.set_option("display.width", 200)
     for lang in args.lang or ["zh", "en"]:
@@ -232,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
                 embed_sample=args.embed_sample,
                 embed_train=args.embed_train,
                 llm_sample=args.llm_sample,
+                llm_scores=args.llm_scores,
             )
             print(f"\n[{lang} / {protocol}]\n{table.to_string(index=False)}", flush=True)
 

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from marketpilot.config import Settings, get_settings
 from marketpilot.errors import NotFittedError, UserError
 
 Lang = Literal["zh", "en"]
@@ -120,6 +121,11 @@ class NgramSentiment(BaseEstimator, ClassifierMixin):
         return model
 
 
+MODES = ("fast", "accurate", "llm")
+# Out of domain the n-grams hurt an average with e5 (four cross-source protocols, 400 rows each:
+# e5 alone 0.83–0.86, 50/50 with n-grams 0.81–0.84, 20/80 0.82–0.86); in domain they still add a little.
+E5_WEIGHT = 0.8
+LLM_WEIGHT = 0.5
 EMBED_CHARS = 256  # e5 cost grows with length; the opinion is nearly always in the first sentences
 
 
@@ -132,9 +138,12 @@ def embed_for_sentiment(texts: Sequence[str]) -> np.ndarray:
 class SentimentModel:
     """One `NgramSentiment` per language; routes each text by `detect_language` unless told.
 
-    `mode="fast"` (default) is the n-gram model alone. `mode="accurate"` averages its probability with
-    a logistic head on e5-small embeddings (`heads`: lang -> (coef, intercept)), which generalises
-    better to unseen product categories but embeds every text (~10–20 reviews/s on 2 cores).
+    Modes, from fastest to most accurate on reviews unlike the training corpora (docs/review-insight.md):
+    - `fast` (default): the n-gram model alone, >5,000 reviews/s;
+    - `accurate`: mostly a logistic head on e5-small embeddings (`heads`: lang -> (coef, intercept)),
+      which transfers to unseen sources and categories far better than n-grams; ~15 reviews/s;
+    - `llm`: `accurate` averaged with the configured LLM's P(positive) from its label probabilities
+      (`llm_pass.llm_positive_proba`); about a review per second with the embedded model.
     """
 
     def __init__(
@@ -171,15 +180,15 @@ class SentimentModel:
         tmp.replace(path)
 
     def positive_proba(
-        self, texts: Sequence[str], lang: str = "auto", mode: str = "fast"
+        self, texts: Sequence[str], lang: str = "auto", mode: str = "fast", settings: Settings | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(P(positive), language) per text."""
-        if mode not in ("fast", "accurate"):
-            raise UserError(f"unknown sentiment mode {mode!r}", hint="use fast or accurate")
-        if mode == "accurate" and not self.heads:
+        """(P(positive), language) per text; `settings` picks the LLM for mode "llm"."""
+        if mode not in MODES:
+            raise UserError(f"unknown sentiment mode {mode!r}", hint="use " + ", ".join(MODES))
+        if mode != "fast" and not self.heads:
             raise UserError(
                 "this sentiment model has no embedding head",
-                hint="python -m marketpilot.analytics.reviews.train --embedding-rows 1200",
+                hint="python -m marketpilot.analytics.reviews.train --embedding-rows 2000",
             )
         texts = [t if isinstance(t, str) else "" for t in texts]
         langs = detect_language(texts) if lang == "auto" else np.full(len(texts), lang, dtype=object)
@@ -190,17 +199,24 @@ class SentimentModel:
                 continue
             chosen = [texts[i] for i in rows]
             proba[rows] = model.predict_proba(chosen)[:, 1]
-            if mode == "accurate":
+            if mode != "fast":
                 coef, intercept = self.heads[code]
                 p_embed = 1.0 / (1.0 + np.exp(-(embed_for_sentiment(chosen) @ coef + intercept)))
-                proba[rows] = (proba[rows] + p_embed) / 2
+                proba[rows] = (1 - E5_WEIGHT) * proba[rows] + E5_WEIGHT * p_embed
+        if mode == "llm":
+            from marketpilot.analytics.reviews.llm_pass import llm_positive_proba
+
+            p_llm = llm_positive_proba(texts, langs, settings or get_settings())
+            proba = LLM_WEIGHT * p_llm + (1 - LLM_WEIGHT) * proba
         return proba, langs
 
-    def predict(self, texts: Sequence[str], lang: str = "auto", mode: str = "fast") -> pd.DataFrame:
+    def predict(
+        self, texts: Sequence[str], lang: str = "auto", mode: str = "fast", settings: Settings | None = None
+    ) -> pd.DataFrame:
         """label ('pos'/'neg'), probability (of that label), p_pos, lang — one row per text."""
         if lang not in ("auto", "zh", "en"):
             raise UserError(f"unknown language {lang!r}", hint="use auto, zh or en")
-        p_pos, langs = self.positive_proba(texts, lang, mode)
+        p_pos, langs = self.positive_proba(texts, lang, mode, settings)
         positive = p_pos >= 0.5
         return pd.DataFrame(
             {

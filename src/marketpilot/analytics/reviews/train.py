@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from marketpilot.analytics.reviews import corpora
 from marketpilot.analytics.reviews.sentiment import MODEL_PATH, NgramSentiment, SentimentModel
@@ -44,19 +45,22 @@ def train_language(lang: corpora.Lang, root: Path | None = None) -> tuple[NgramS
     }
 
 
-def train_embedding_head(lang: corpora.Lang, rows: int, root: Path | None = None) -> tuple[np.ndarray, float]:
-    """(coef, intercept) of an LR on e5-small embeddings of a fixed sample of cross-domain training rows.
-
-    The sample comes from the cross-domain protocol's training set, so the same head can be scored
-    honestly on the cross-domain test; embedding is the slow part (~10–20 texts/s on 2 cores).
-    """
+def train_embedding_head(
+    lang: corpora.Lang, rows_per_source: int, root: Path | None = None
+) -> tuple[np.ndarray, float]:
+    """(coef, intercept) of an LR on e5-small embeddings of a fixed sample of every corpus' `train`
+    rows, `rows_per_source` from each so that no source dominates. C=1: across four cross-source
+    protocols the stronger regularisation transferred best, and more rows than ~1,000 did not help
+    (docs/review-insight.md). Embedding is the slow part (~15 texts/s on 2 cores)."""
     from sklearn.linear_model import LogisticRegression
 
     from marketpilot.analytics.reviews.sentiment import embed_for_sentiment
 
-    train, _, _ = corpora.cross_domain(corpora.load(lang, root), lang)
-    sample = train.sample(min(rows, len(train)), random_state=0)
-    head = LogisticRegression(C=3.0, max_iter=3000, class_weight="balanced")
+    train, _ = corpora.shipped_training(corpora.load(lang, root))
+    sample = pd.concat(
+        group.sample(min(rows_per_source, len(group)), random_state=0) for _, group in train.groupby("source")
+    )
+    head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced")
     head.fit(embed_for_sentiment(sample.text.tolist()), sample.label)
     return head.coef_.ravel().astype(np.float32), float(head.intercept_[0])
 
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=None, help="folder holding reviews_zh/ and reviews_en/")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     parser.add_argument(
-        "--embedding-rows", type=int, default=1200, help="rows per language for the e5 head (0: no head)"
+        "--embedding-rows", type=int, default=2000, help="rows per corpus for the e5 head (0: no head)"
     )
     args = parser.parse_args(argv)
     models, heads = {}, {}

@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -166,5 +166,52 @@ class LlamaCppProvider:
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"llama.cpp could not generate: {exc}", raw=str(exc)) from exc
 
+    def label_logprobs(self, messages: list[Message], prefix: str, labels: Sequence[str]) -> dict[str, float]:
+        """log P(each label's first token | the chat, then `prefix` opening the assistant's turn), read
+        from the logits of one prompt evaluation: no sampling, no grammar. Calls share their longest
+        common token prefix through the KV cache, so a fixed system prompt is evaluated once."""
+        import numpy as np
+
+        llama, lock = self._llama()
+        text = _chat_prompt(llama, [m.model_dump() for m in messages]) + prefix
+        tokens = llama.tokenize(text.encode(), add_bos=False, special=True)
+        if len(tokens) >= self.n_ctx:
+            raise LLMError(f"llama.cpp: the prompt ({len(tokens)} tokens) does not fit n_ctx={self.n_ctx}")
+        first = [llama.tokenize(label.encode(), add_bos=False, special=False)[0] for label in labels]
+        with lock:
+            cached = llama.input_ids[: llama.n_tokens]
+            common = 0
+            for a, b in zip(cached, tokens, strict=False):
+                if a != b:
+                    break
+                common += 1
+            # At least one token is evaluated: the logits are those of the last one.
+            llama.n_tokens = min(common, len(tokens) - 1)
+            llama.eval(tokens[llama.n_tokens :])
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).astype(
+                np.float64
+            )
+        top = logits.max()
+        log_z = top + np.log(np.exp(logits - top).sum())
+        return {label: float(logits[i] - log_z) for label, i in zip(labels, first, strict=True)}
+
     def close(self) -> None:
         """Nothing to do: the loaded model is shared by every client of this process."""
+
+
+def _chat_prompt(llama: Any, messages: list[dict[str, str]]) -> str:
+    """The conversation as the model's own chat template renders it, up to the assistant's turn
+    (ChatML, Qwen's format, when the GGUF carries no template)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+        return turns + "<|im_start|>assistant\n"
+    eos, bos = llama.token_eos(), llama.token_bos()
+    formatter = Jinja2ChatFormatter(
+        template=template,
+        eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+    )
+    return formatter(messages=messages).prompt

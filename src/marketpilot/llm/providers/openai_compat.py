@@ -7,7 +7,7 @@ import email.utils
 import json
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from typing import Any, Literal
 
 import httpx
@@ -240,5 +240,62 @@ class OpenAICompatProvider:
                 yield delta["content"]
         raise LLMError("The stream ended without [DONE]: the reply may be incomplete")
 
+    def label_logprobs(self, messages: list[Message], prefix: str, labels: Sequence[str]) -> dict[str, float]:
+        """From the token log-probabilities of a short greedy reply (`logprobs` + `top_logprobs`, as
+        vLLM, llama.cpp server, OpenAI and DeepSeek return them): at the first token past `prefix`,
+        each label's log-probability is read off the listed alternatives. A label not listed gets the
+        smallest listed value, an upper bound on its true one."""
+        params = GenerationParams(temperature=0.0, max_tokens=len(prefix) + 8, seed=0)
+        body = {**self._body(messages, params, None), "logprobs": True, "top_logprobs": 20}
+        response = self._send("POST", "/chat/completions", body)
+        try:
+            content = response.json()["choices"][0]["logprobs"]["content"]
+            steps = [
+                (str(c["token"]), {str(t["token"]): float(t["logprob"]) for t in c["top_logprobs"]})
+                for c in content
+            ]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError(
+                f"{self.base_url}/chat/completions returned no token logprobs (the server must support "
+                "`logprobs` and `top_logprobs`)",
+                raw=response.text[:4000],
+                status=response.status_code,
+            ) from exc
+        return label_scores_at_prefix(steps, prefix, labels, raw=response.text[:4000])
+
     def close(self) -> None:
         self._http.close()
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def label_scores_at_prefix(
+    steps: list[tuple[str, dict[str, float]]], prefix: str, labels: Sequence[str], *, raw: str = ""
+) -> dict[str, float]:
+    """Each label's log-probability at the first reply token that goes past `prefix` (whitespace
+    ignored, so '{"label":"' matches '{"label": "'); `steps` is (token, {alternative: logprob}).
+    A reply that drops the prefix is read at its first token that starts a label."""
+    want = _squash(prefix)
+    before = ""
+    for token, alternatives in steps:
+        text = before + _squash(token)
+        if len(text) > len(want) and text.startswith(want):
+            heads = {_squash(before + alt)[len(want) :]: lp for alt, lp in alternatives.items()}
+            break
+        head = _squash(token).strip('"')
+        if head and not want.startswith(text) and any(label.startswith(head) for label in labels):
+            heads = {_squash(alt).strip('"'): lp for alt, lp in alternatives.items()}
+            break
+        before = text
+    else:
+        raise LLMError(f"the reply never reached a label after {prefix!r}", raw=raw)
+    floor = min(heads.values(), default=-100.0)
+    scores = {}
+    for label in labels:
+        matched = [
+            lp for head, lp in heads.items() if head and (label.startswith(head) or head.startswith(label))
+        ]
+        scores[label] = max(matched) if matched else floor
+    return scores
