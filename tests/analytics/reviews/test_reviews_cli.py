@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llm_server import OpenAITestServer, Reply, logprob_reply
+from marketpilot.analytics.reviews.sentiment import llm_rows, load_model
 from marketpilot.cli import app, run_app
 from marketpilot.config import Settings
 
@@ -162,25 +163,28 @@ def _verdict(request: dict) -> Reply:  # type: ignore[type-arg]
     return logprob_reply([('{"label": "', {'{"label": "': -0.01}), ("pos", {"pos": pos, "neg": neg})])
 
 
-def test_llm_mode_scores_every_review_through_the_llm_masked(
+def test_llm_mode_asks_the_llm_about_unsure_reviews_only_masked(
     llm_server: OpenAITestServer, tmp_path: Path
 ) -> None:
     source, out = tmp_path / "reviews.csv", tmp_path / "scored.csv"
     texts = [
         "包装完好，东西不错，客服电话13812345678",
-        "一般般吧，还是退货了",
+        "东西还可以，就是有点贵，退货了",
         "Great value, would buy again",
     ]
+    p_accurate, _ = load_model().positive_proba(texts, mode="accurate")
+    asked = llm_rows(p_accurate)
+    assert asked.tolist() == [0, 1] and p_accurate[1] > 0.5  # the e5 mix leans pos on the return
     pd.DataFrame({"text": texts}).to_csv(source, index=False)
-    llm_server.script(*[_verdict] * len(texts))
+    llm_server.script(*[_verdict] * len(asked))
     args = ["reviews", "sentiment", "--input", str(source), "--text-col", "text", "--mode", "llm"]
     result = runner.invoke(app, [*args, "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"rows": 3, "pos": 2, "neg": 1}
-    assert pd.read_csv(out).label.tolist() == ["pos", "neg", "pos"]
-    assert len(llm_server.requests) == 3 and all(r["logprobs"] for r in llm_server.requests)
+    assert pd.read_csv(out).label.tolist() == ["pos", "neg", "pos"]  # the LLM turned the return around
+    assert len(llm_server.requests) == 2 and all(r["logprobs"] for r in llm_server.requests)
     sent = json.dumps(llm_server.requests, ensure_ascii=False)
-    assert "13812345678" not in sent and "Great value" in sent  # English reviews get the English prompt
+    assert "13812345678" not in sent and "[电话]" in sent and "Great value" not in sent
 
 
 def test_llm_mode_with_a_failing_server_says_so_and_writes_nothing(
@@ -190,7 +194,7 @@ def test_llm_mode_with_a_failing_server_says_so_and_writes_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     source, out = tmp_path / "reviews.csv", tmp_path / "scored.csv"
-    pd.DataFrame({"text": ["质量很好", "太差了"]}).to_csv(source, index=False)
+    pd.DataFrame({"text": ["收到了，和描述的差不多", "快递挺快的，东西还没用"]}).to_csv(source, index=False)
     llm_server.script(_verdict, Reply(status=400, body="model not loaded"))
     args = ["--input", str(source), "--text-col", "text", "--mode", "llm", "--out", str(out)]
     monkeypatch.setattr(sys, "argv", ["marketpilot", "reviews", "sentiment", *args])

@@ -14,8 +14,9 @@ rows compare like with like. Ensembles:
   predictions on the training rows (`_out_of_domain_stacker`; nothing is tuned on the test);
 - `+ LLM pass`: the stacked ensemble, with its uncertain rows (|p − 0.5| < 0.15) of the sample
   re-decided by the configured LLM, as far as `llm_sample` allows (the row says how many);
-- `llm mode`: the first `llm_scores` sample rows scored as `--mode llm` scores them (the LLM's label
-  probabilities averaged with the e5-weighted mix of this protocol's heads), beside each part alone.
+- `llm mode`: the first `llm_scores` sample rows scored as `--mode llm` scores them (where the
+  e5-weighted mix of this protocol's heads is unsure, averaged with the LLM's label probabilities),
+  beside each part alone (the LLM scores all of those rows, for its own row).
 """
 
 from __future__ import annotations
