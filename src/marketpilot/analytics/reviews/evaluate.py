@@ -37,6 +37,7 @@ from marketpilot.analytics.reviews.sentiment import (
     LLM_WEIGHT,
     NgramSentiment,
     embed_for_sentiment,
+    llm_rows,
     load_model,
 )
 from marketpilot.config import Settings, get_settings
@@ -184,9 +185,15 @@ def _embedding_rows(
         rate = k / (time.perf_counter() - start)
         table.add("LLM label probabilities (same rows)", _acc(p_llm >= 0.5, y[:k]), k, rate)
         table.add("accurate mode (same rows)", _acc(p_accurate[:k] >= 0.5, y[:k]), k)
-        p_mode = LLM_WEIGHT * p_llm + (1 - LLM_WEIGHT) * p_accurate[:k]
+        p_mode = p_accurate[:k].copy()
+        unsure = llm_rows(p_mode)
+        p_mode[unsure] = LLM_WEIGHT * p_llm[unsure] + (1 - LLM_WEIGHT) * p_mode[unsure]
         table.add(
-            f"llm mode: {LLM_WEIGHT:g} LLM + {1 - LLM_WEIGHT:g} accurate", _acc(p_mode >= 0.5, y[:k]), k
+            f"llm mode: {LLM_WEIGHT:g} LLM + {1 - LLM_WEIGHT:g} accurate where unsure",
+            _acc(p_mode >= 0.5, y[:k]),
+            k,
+            None,
+            f"{len(unsure)} of {k} rows asked",
         )
     if budget["llm_sample"]:
         unsure = uncertain_rows(p_stack, LLM_BAND)
