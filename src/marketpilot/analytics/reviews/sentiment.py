@@ -123,10 +123,11 @@ class NgramSentiment(BaseEstimator, ClassifierMixin):
 
 MODES = ("fast", "accurate", "llm")
 # Out of domain the n-grams hurt an average with e5 (four cross-source protocols, 400 rows each:
-# e5 alone 0.83–0.86, 50/50 with n-grams 0.81–0.84, 20/80 0.82–0.86); in domain they still add a little.
+# e5 alone 0.83–0.86, 50/50 with n-grams 0.81–0.84, e5 at 70 % or 85 % 0.82–0.86); in domain they
+# still add a little.
 E5_WEIGHT = 0.8
-# llm mode: reviews the accurate mode is sure of (P < 0.2 or > 0.8, a third of them out of domain)
-# skip the LLM; sending them too changed no figure on two cross-source protocols.
+# llm mode: reviews the accurate mode is sure of (P < 0.2 or > 0.8; 27–38 % of them out of domain)
+# skip the LLM; sending them too changed no figure on four cross-source protocols (150 rows each).
 LLM_BAND = 0.3
 LLM_WEIGHT = 0.5
 EMBED_CHARS = 256  # e5 cost grows with length; the opinion is nearly always in the first sentences
@@ -151,8 +152,8 @@ class SentimentModel:
     - `accurate`: mostly a logistic head on e5-small embeddings (`heads`: lang -> (coef, intercept)),
       which transfers to unseen sources and categories far better than n-grams; ~15 reviews/s;
     - `llm`: where `accurate` is unsure (`llm_rows`), its P(positive) averaged with the configured
-      LLM's, read from its label probabilities (`llm_pass.llm_positive_proba`); 0.4–1 reviews/s on
-      2 cores with the embedded model.
+      LLM's, read from its label probabilities (`llm_pass.llm_positive_proba`); 0.3–0.45 reviews/s
+      on 2 cores with the embedded model.
     """
 
     def __init__(
