@@ -34,7 +34,7 @@ def sentiment(
         typer.Option(
             "--mode",
             help="fast (n-gram, >5k/s), accurate (mostly e5 embeddings, ~15/s; better on unfamiliar "
-            "products) or llm (accurate + the configured LLM's label probabilities, ~1/s embedded).",
+            "products) or llm (accurate + the configured LLM's label probabilities, ~0.3–0.5/s embedded).",
         ),
     ] = "fast",
     home: HomeOption = None,
