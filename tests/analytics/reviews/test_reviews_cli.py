@@ -157,9 +157,12 @@ def test_insight_by_category(llm_server: OpenAITestServer, review_store: Setting
 
 
 def _verdict(request: dict) -> Reply:  # type: ignore[type-arg]
-    """The server's label probabilities: it calls a review negative when it mentions 退货 (returns)."""
+    """The server's label probabilities, in the labels the prompt asks for (pos/neg or 好评/差评): it
+    calls a review negative when it mentions 退货 (returns)."""
     review = request["messages"][-1]["content"]
     pos, neg = (-3.0, -0.05) if "退货" in review else (-0.05, -3.0)
+    if "好评" in request["messages"][0]["content"]:
+        return logprob_reply([("好评" if pos > neg else "差", {"好评": pos, "差": neg})])
     return logprob_reply([('{"label": "', {'{"label": "': -0.01}), ("pos", {"pos": pos, "neg": neg})])
 
 
@@ -176,13 +179,15 @@ def test_llm_mode_asks_the_llm_about_unsure_reviews_only_masked(
     asked = llm_rows(p_accurate)
     assert asked.tolist() == [0, 1] and p_accurate[1] > 0.5  # the e5 mix leans pos on the return
     pd.DataFrame({"text": texts}).to_csv(source, index=False)
-    llm_server.script(*[_verdict] * len(asked))
+    llm_server.script(*[_verdict] * (2 * len(asked)))  # two ways of asking for Chinese
     args = ["reviews", "sentiment", "--input", str(source), "--text-col", "text", "--mode", "llm"]
     result = runner.invoke(app, [*args, "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"rows": 3, "pos": 2, "neg": 1}
     assert pd.read_csv(out).label.tolist() == ["pos", "neg", "pos"]  # the LLM turned the return around
-    assert len(llm_server.requests) == 2 and all(r["logprobs"] for r in llm_server.requests)
+    assert len(llm_server.requests) == 4 and all(r["logprobs"] for r in llm_server.requests)
+    systems = [r["messages"][0]["content"] for r in llm_server.requests]
+    assert sum("好评" in system for system in systems) == 2  # each unsure review asked both ways
     sent = json.dumps(llm_server.requests, ensure_ascii=False)
     assert "13812345678" not in sent and "[电话]" in sent and "Great value" not in sent
 

@@ -15,8 +15,9 @@ rows compare like with like. Ensembles:
 - `+ LLM pass`: the stacked ensemble, with its uncertain rows (|p − 0.5| < 0.15) of the sample
   re-decided by the configured LLM, as far as `llm_sample` allows (the row says how many);
 - `llm mode`: the first `llm_scores` sample rows scored as `--mode llm` scores them (where the
-  e5-weighted mix of this protocol's heads is unsure, averaged with the LLM's label probabilities),
-  beside each part alone (the LLM scores all of those rows, for its own row).
+  e5-weighted mix of this protocol's heads is unsure, the LLM's label probabilities), beside each
+  part alone: every way of asking the LLM (`llm_pass.ASKINGS`), their mean, the accurate mode. The
+  LLM scores all of those rows, for its own rows.
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
-from marketpilot.analytics.reviews.llm_pass import llm_positive_proba, refine_with_llm, uncertain_rows
+from marketpilot.analytics.reviews.llm_pass import ASKINGS, llm_label_logits, refine_with_llm, uncertain_rows
 from marketpilot.analytics.reviews.sentiment import (
     E5_WEIGHT,
-    LLM_WEIGHT,
     NgramSentiment,
     embed_for_sentiment,
     llm_rows,
@@ -181,15 +181,20 @@ def _embedding_rows(
     if budget["llm_scores"]:
         k = min(budget["llm_scores"], n)
         start = time.perf_counter()
-        p_llm = llm_positive_proba(sample.text.iloc[:k].tolist(), [lang] * k, settings or get_settings())
+        logits = llm_label_logits(sample.text.iloc[:k].tolist(), [lang] * k, settings or get_settings())
         rate = k / (time.perf_counter() - start)
-        table.add("LLM label probabilities (same rows)", _acc(p_llm >= 0.5, y[:k]), k, rate)
+        askings = ASKINGS[lang]
+        for column, asking in enumerate(askings):
+            alone = _acc(logits[:, column] > 0, y[:k])
+            table.add(f"LLM label probabilities: {asking.prompt} alone", alone, k)
+        p_llm = 1.0 / (1.0 + np.exp(-logits[:, : len(askings)].mean(axis=1)))
+        table.add(f"LLM label probabilities: mean of {len(askings)}", _acc(p_llm >= 0.5, y[:k]), k, rate)
         table.add("accurate mode (same rows)", _acc(p_accurate[:k] >= 0.5, y[:k]), k)
         p_mode = p_accurate[:k].copy()
         unsure = llm_rows(p_mode)
-        p_mode[unsure] = LLM_WEIGHT * p_llm[unsure] + (1 - LLM_WEIGHT) * p_mode[unsure]
+        p_mode[unsure] = p_llm[unsure]
         table.add(
-            f"llm mode: {LLM_WEIGHT:g} LLM + {1 - LLM_WEIGHT:g} accurate where unsure",
+            "llm mode: the LLM where the accurate mode is unsure",
             _acc(p_mode >= 0.5, y[:k]),
             k,
             None,
