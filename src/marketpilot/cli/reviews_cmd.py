@@ -34,7 +34,8 @@ def sentiment(
         typer.Option(
             "--mode",
             help="fast (n-gram, >5k/s), accurate (mostly e5 embeddings, ~15/s; better on unfamiliar "
-            "products) or llm (accurate + the configured LLM's label probabilities, ~0.3–0.5/s embedded).",
+            "products) or llm (the configured LLM's label probabilities where accurate is unsure, ~0.5/s "
+            "embedded).",
         ),
     ] = "fast",
     home: HomeOption = None,
