@@ -74,9 +74,9 @@ class Asking(NamedTuple):
     labels: tuple[str, str]
 
 
-# Per language; their label log-odds are averaged. The two Chinese phrasings beat either alone on
-# every cross-source protocol (+0.7 to +1 point on 150–300 rows each; docs/review-insight.md). English
-# keeps one: a second phrasing was never measured there.
+# Per language; their label log-odds are averaged. The two Chinese phrasings beat the first alone on
+# every cross-source sample measured (+0.6 to +2 points, six samples of 150–300 rows;
+# docs/review-insight.md). English keeps one: a second phrasing was never measured there.
 ASKINGS: dict[str, tuple[Asking, ...]] = {
     "zh": (
         Asking("review_sentiment", LABEL_PREFIX, ("pos", "neg")),
