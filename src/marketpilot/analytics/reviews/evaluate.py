@@ -32,7 +32,13 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
-from marketpilot.analytics.reviews.llm_pass import ASKINGS, llm_label_logits, refine_with_llm, uncertain_rows
+from marketpilot.analytics.reviews.llm_pass import (
+    ASKINGS,
+    llm_label_logits,
+    positive_from_logits,
+    refine_with_llm,
+    uncertain_rows,
+)
 from marketpilot.analytics.reviews.sentiment import (
     E5_WEIGHT,
     NgramSentiment,
@@ -187,7 +193,7 @@ def _embedding_rows(
         for column, asking in enumerate(askings):
             alone = _acc(logits[:, column] > 0, y[:k])
             table.add(f"LLM label probabilities: {asking.prompt} alone", alone, k)
-        p_llm = 1.0 / (1.0 + np.exp(-logits[:, : len(askings)].mean(axis=1)))
+        p_llm = positive_from_logits(logits)
         table.add(f"LLM label probabilities: mean of {len(askings)}", _acc(p_llm >= 0.5, y[:k]), k, rate)
         table.add("accurate mode (same rows)", _acc(p_accurate[:k] >= 0.5, y[:k]), k)
         p_mode = p_accurate[:k].copy()

@@ -121,8 +121,10 @@ def llm_label_logits(
 def llm_positive_proba(
     texts: Sequence[str], langs: Sequence[str], settings: Settings, *, max_chars: int = 300
 ) -> np.ndarray:
-    """P(positive) per text: the sigmoid of the mean label log-odds over the language's askings."""
-    logits = llm_label_logits(texts, langs, settings, max_chars=max_chars)
-    if not len(logits):
-        return np.zeros(0)
+    """P(positive) per text from `llm_label_logits`, combined by `positive_from_logits`."""
+    return positive_from_logits(llm_label_logits(texts, langs, settings, max_chars=max_chars))
+
+
+def positive_from_logits(logits: np.ndarray) -> np.ndarray:
+    """The sigmoid of each row's mean label log-odds over its language's askings (NaN columns skipped)."""
     return 1.0 / (1.0 + np.exp(-np.nanmean(logits, axis=1)))
