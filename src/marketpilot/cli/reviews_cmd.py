@@ -38,6 +38,15 @@ def sentiment(
             "embedded).",
         ),
     ] = "fast",
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt/--no-adapt",
+            help="accurate and llm modes: with 1,000+ reviews of a language, also learn from the "
+            "file's own most confident reviews (+0.8 to +2.4 points on unfamiliar sources; a review's "
+            "score then depends on the rest of the file).",
+        ),
+    ] = True,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -46,7 +55,14 @@ def sentiment(
 
     settings = settings_for(home) if mode == "llm" else None
     _, summary = score_file(
-        input, text_col, lang=lang, label_col=label_col, out=out, mode=mode, settings=settings
+        input,
+        text_col,
+        lang=lang,
+        label_col=label_col,
+        out=out,
+        mode=mode,
+        adapt=adapt,
+        settings=settings,
     )
     if json_out:
         print_json(summary)

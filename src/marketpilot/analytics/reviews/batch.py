@@ -55,10 +55,12 @@ def score_file(
     label_col: str | None = None,
     out: Path | None = None,
     mode: str = "fast",
+    adapt: bool = True,
     settings: Settings | None = None,
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     """(rows with label/probability added and the text PII-masked, summary {"rows","pos","neg"
-    [, "accuracy"]}); writes `out`. `settings` picks the LLM for mode "llm"."""
+    [, "accuracy"]}); writes `out`. `settings` picks the LLM for mode "llm"; `adapt` lets the
+    accurate and llm modes learn from the file's own confident rows (`SentimentModel.positive_proba`)."""
     df = read_reviews_file(path)
     for col in (text_col, label_col):
         if col is not None and col not in df.columns:
@@ -73,7 +75,7 @@ def score_file(
         )
     gold = gold_labels(df[label_col], str(path), label_col) if label_col else None
     texts = df[text_col].fillna("").astype(str).tolist()
-    scored = load_model().predict(texts, lang=lang, mode=mode, settings=settings)
+    scored = load_model().predict(texts, lang=lang, mode=mode, settings=settings, adapt=adapt)
     df = df.assign(
         **{text_col: [mask_pii(t) for t in texts]},
         label=scored.label.to_numpy(),

@@ -18,6 +18,8 @@ rows compare like with like. Ensembles:
   e5-weighted mix of this protocol's heads is unsure, the LLM's label probabilities), beside each
   part alone: every way of asking the LLM (`llm_pass.ASKINGS`), their mean, the accurate mode. The
   LLM scores all of those rows, for its own rows.
+- `adapted to the sample` (only for a sample of at least `adapt.MIN_ROWS` rows): the accurate mode
+  and the llm mode as they run on a whole batch, self-trained on the sample's own confident rows.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
+from marketpilot.analytics.reviews.adapt import MIN_ROWS, adapt_to_batch
 from marketpilot.analytics.reviews.llm_pass import (
     ASKINGS,
     llm_label_logits,
@@ -172,6 +175,10 @@ def _embedding_rows(
     table.add("mean(p): tf-idf + e5", _acc((tfidf_s + p_e5) / 2 >= 0.5, y), n)
     p_accurate = (1 - E5_WEIGHT) * ngram_s + E5_WEIGHT * p_e5
     table.add(f"accurate mode: {1 - E5_WEIGHT:g} n-gram + {E5_WEIGHT:g} e5", _acc(p_accurate >= 0.5, y), n)
+    texts = sample.text.tolist()
+    p_adapted = adapt_to_batch(texts, x_test, p_accurate, lang)
+    if n >= MIN_ROWS:
+        table.add("accurate mode, adapted to the sample", _acc(p_adapted >= 0.5, y), n)
 
     stacker = _out_of_domain_stacker(train, fit_rows, x_fit, recipe)
     p_stack = stacker.predict_proba(np.column_stack([_logit(ngram_s), _logit(p_e5)]))[:, 1]
@@ -206,6 +213,20 @@ def _embedding_rows(
             None,
             f"{len(unsure)} of {k} rows asked",
         )
+        if n >= MIN_ROWS:
+            # As `--mode llm` runs on the whole sample, except that rows past the first k keep the
+            # adapted accurate mode's P instead of asking the LLM (a cheaper, weaker batch to learn from).
+            p_batch = p_adapted.copy()
+            unsure = llm_rows(p_batch[:k])
+            p_batch[unsure] = p_llm[unsure]
+            p_batch = adapt_to_batch(texts, x_test, p_batch, lang)
+            table.add(
+                "llm mode, adapted to the sample",
+                _acc(p_batch[:k] >= 0.5, y[:k]),
+                k,
+                None,
+                f"{len(unsure)} of {k} rows asked; the other {n - k} rows are the adapted accurate mode",
+            )
     if budget["llm_sample"]:
         unsure = uncertain_rows(p_stack, LLM_BAND)
         picked = unsure[: budget["llm_sample"]]
