@@ -27,6 +27,17 @@ def test_small_or_one_sided_batches_keep_their_scores(zh_corpus: pd.DataFrame) -
     assert np.array_equal(adapt_to_batch(texts, flat, all_positive, "zh"), all_positive)
 
 
+def test_a_fold_without_the_minority_class_keeps_its_scores(zh_corpus: pd.DataFrame) -> None:
+    texts = zh_corpus.text.head(MIN_ROWS).tolist()
+    x = np.random.default_rng(0).normal(size=(MIN_ROWS, 8))
+    p = np.full(MIN_ROWS, 0.9)
+    p[[0, 5, 10]] = 0.01, 0.02, 0.3  # the two pseudo-labelled negatives both sit in fold 0
+    adapted = adapt_to_batch(texts, x, p, "zh")
+    fold0 = np.arange(MIN_ROWS) % 5 == 0
+    assert np.array_equal(adapted[fold0], p[fold0])
+    assert not np.array_equal(adapted[~fold0], p[~fold0])
+
+
 @pytest.mark.slow
 def test_adapting_to_a_batch_from_an_unseen_source_lifts_the_accurate_mode(zh_corpus: pd.DataFrame) -> None:
     """1,000 book and notebook reviews from a source no model here trained on (protocol unseen_source:

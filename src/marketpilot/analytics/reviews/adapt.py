@@ -41,15 +41,20 @@ def adapt_to_batch(
     the batch's pseudo-labelled rows (`pseudo_labelled`). `p_base` back when the batch is too small or
     its confident rows hold one class only."""
     p_base = np.asarray(p_base, dtype=np.float64)
+    if len(texts) < MIN_ROWS:
+        return p_base
     chosen = pseudo_labelled(p_base)
     labels = (p_base >= 0.5).astype(np.int64)
-    fold = np.arange(len(texts)) % FOLDS
-    if len(texts) < MIN_ROWS or len(np.unique(labels[chosen])) < 2:
+    if len(np.unique(labels[chosen])) < 2:
         return p_base
+    fold = np.arange(len(texts)) % FOLDS
     p_ngram, p_e5 = np.empty(len(texts)), np.empty(len(texts))
     for k in range(FOLDS):
         fit = chosen[fold[chosen] != k]
         scored = np.flatnonzero(fold == k)
+        if len(np.unique(labels[fit])) < 2:  # a near one-sided batch: this fold has nothing to learn
+            p_ngram[scored] = p_e5[scored] = p_base[scored]
+            continue
         ngram = NgramSentiment(lang).fit([texts[i] for i in fit], labels[fit])
         p_ngram[scored] = ngram.predict_proba([texts[i] for i in scored])[:, 1]
         head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced")

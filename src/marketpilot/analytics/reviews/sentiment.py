@@ -236,8 +236,9 @@ class SentimentModel:
                 [texts[i] for i in unsure], langs[unsure], settings or get_settings()
             )
             if adapt:
-                # Again, from the LLM's better labels: +2 points on 600 unseen-source rows where the
-                # adapted accurate mode alone left the llm mode unchanged (docs/review-insight.md).
+                # Again, from the LLM's better labels: +1.2 to +2 points on three cross-source
+                # protocols, where adapting the accurate mode alone barely moved the llm mode
+                # (600 rows each; docs/review-insight.md).
                 proba = _adapted(proba, embedded)
         return proba, langs
 
