@@ -208,7 +208,7 @@ def test_track_serve_runs_as_a_process_and_ingests_posted_events(shop_settings, 
             server.kill()
             output, _ = server.communicate()
     assert server.returncode == 0, output
-    assert f"127.0.0.1:{port}/events" in output
+    assert f"127.0.0.1:{port}/events" in output and "Stopped." in output
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -327,6 +328,10 @@ def ingest_cmd(
     print_json(result.__dict__) if json else console.print(result.__dict__)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @track_app.command("serve")
 def serve_cmd(
     port: Annotated[int, typer.Option("--port")] = 8765,
@@ -338,6 +343,10 @@ def serve_cmd(
 
     _, engine = _engine(home)
     server = serve(engine, host, port)
+    # Ctrl-C and `kill` both stop it cleanly, even when it was started in the background by a shell
+    # without job control (which hands it SIGINT ignored) or by a service manager (SIGTERM).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     console.print(f"Listening on http://{host}:{server.server_port}/events (Ctrl-C to stop)")
     try:
         server.serve_forever()
