@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
-from marketpilot.analytics.reviews.adapt import FOLDS, pseudo_labelled
+from marketpilot.analytics.reviews.adapt import batch_models
 from marketpilot.analytics.reviews.llm_pass import ASKINGS, positive_from_logits
 from marketpilot.analytics.reviews.sentiment import (
     E5_WEIGHT,
@@ -53,20 +53,6 @@ POOLS: dict[str, Pool] = {
 }
 
 
-def batch_members(texts: list[str], x: np.ndarray, p_base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The batch's out-of-fold n-gram and e5-head P, as `adapt.adapt_to_batch` fits them."""
-    chosen, labels = pseudo_labelled(p_base), (p_base >= 0.5).astype(np.int64)
-    fold = np.arange(len(texts)) % FOLDS
-    p_ngram, p_e5 = np.empty(len(texts)), np.empty(len(texts))
-    for k in range(FOLDS):
-        fit, scored = chosen[fold[chosen] != k], np.flatnonzero(fold == k)
-        ngram = NgramSentiment("zh").fit([texts[i] for i in fit], labels[fit])
-        p_ngram[scored] = ngram.predict_proba([texts[i] for i in scored])[:, 1]
-        head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(x[fit], labels[fit])
-        p_e5[scored] = head.predict_proba(x[scored])[:, 1]
-    return p_ngram, p_e5
-
-
 def neighbour_mean(x: np.ndarray, p: np.ndarray) -> np.ndarray:
     similarity = x @ x.T
     np.fill_diagonal(similarity, -np.inf)  # a review is not its own neighbour
@@ -78,7 +64,7 @@ def report(name: str, texts: list[str], x: np.ndarray, p_base: np.ndarray, gold:
     def acc(p: np.ndarray) -> str:
         return f"{np.mean((p[:n] >= 0.5) == gold[:n]):.4f}"
 
-    p_ngram, p_e5 = batch_members(texts, x, p_base)
+    p_ngram, p_e5 = batch_models(texts, x, p_base, "zh")
     p_knn = neighbour_mean(x, p_base)
     figures = [f"before {acc(p_base)}"]
     figures += [f"{pool}: {acc(combine(p_base, p_ngram, p_e5))}" for pool, combine in POOLS.items()]
@@ -139,7 +125,7 @@ def main() -> None:
     if not args.llm_rows:
         return
     n = args.llm_rows
-    p_first = POOLS["mean P (shipped)"](p_accurate, *batch_members(texts, x, p_accurate))
+    p_first = POOLS["mean P (shipped)"](p_accurate, *batch_models(texts, x, p_accurate, "zh"))
     unsure = llm_rows(p_first[:n])
     variants = {"zero-shot": []}
     if args.few_shot:  # examples from outside the scored rows, so none is scored with its own label

@@ -37,16 +37,25 @@ def pseudo_labelled(p_base: np.ndarray, keep: float = KEEP) -> np.ndarray:
 def adapt_to_batch(
     texts: Sequence[str], embeddings: np.ndarray, p_base: np.ndarray, lang: Lang
 ) -> np.ndarray:
-    """P(positive) per text: the mean of `p_base`, an n-gram model and an e5 head fitted out-of-fold on
-    the batch's pseudo-labelled rows (`pseudo_labelled`). `p_base` back when the batch is too small or
-    its confident rows hold one class only."""
+    """P(positive) per text: the mean of `p_base` and the two `batch_models` probabilities. `p_base`
+    back when the batch is too small or its confident rows hold one class only."""
     p_base = np.asarray(p_base, dtype=np.float64)
     if len(texts) < MIN_ROWS:
         return p_base
     chosen = pseudo_labelled(p_base)
-    labels = (p_base >= 0.5).astype(np.int64)
-    if len(np.unique(labels[chosen])) < 2:
+    if len(np.unique(p_base[chosen] >= 0.5)) < 2:
         return p_base
+    p_ngram, p_e5 = batch_models(texts, embeddings, p_base, lang)
+    return (p_base + p_ngram + p_e5) / 3
+
+
+def batch_models(
+    texts: Sequence[str], embeddings: np.ndarray, p_base: np.ndarray, lang: Lang
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n-gram P, e5-head P) per text from models fitted out-of-fold on the batch's pseudo-labelled
+    rows (`pseudo_labelled`); a fold whose training rows hold one class keeps `p_base` for both."""
+    chosen = pseudo_labelled(p_base)
+    labels = (p_base >= 0.5).astype(np.int64)
     fold = np.arange(len(texts)) % FOLDS
     p_ngram, p_e5 = np.empty(len(texts)), np.empty(len(texts))
     for k in range(FOLDS):
@@ -60,4 +69,4 @@ def adapt_to_batch(
         head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced")
         head.fit(embeddings[fit], labels[fit])
         p_e5[scored] = head.predict_proba(embeddings[scored])[:, 1]
-    return (p_base + p_ngram + p_e5) / 3
+    return p_ngram, p_e5
