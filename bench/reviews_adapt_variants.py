@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
@@ -42,14 +43,9 @@ SHOTS_PER_CLASS = 4
 Pool = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 POOLS: dict[str, Pool] = {
     "mean P (shipped)": lambda a, b, c: (a + b + c) / 3,
-    "mean log-odds": lambda a, b, c: 1 / (1 + np.exp(-(_logit(a) + _logit(b) + _logit(c)) / 3)),
+    "mean log-odds": lambda *ps: expit(np.mean([logit(np.clip(p, 1e-6, 1 - 1e-6)) for p in ps], axis=0)),
 }
 
 
