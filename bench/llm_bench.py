@@ -24,6 +24,7 @@ from llm_server import OpenAITestServer, Reply  # noqa: E402
 from marketpilot.config import get_settings  # noqa: E402
 from marketpilot.embed import embed  # noqa: E402
 from marketpilot.llm import LLMError, LLMRequest, Message, get_client  # noqa: E402
+from marketpilot.llm.providers.decode_threads import candidate_counts  # noqa: E402
 from marketpilot.llm.providers.llamacpp import LlamaCppProvider  # noqa: E402
 
 SERVER_DELAY_S = 0.05  # simulated model latency per request
@@ -93,8 +94,17 @@ def bench_embedded_model(home: Path) -> list[str]:
     started = time.perf_counter()
     list(client.stream([Message(role="user", content="hi")], max_tokens=1, temperature=0))
     load_s = time.perf_counter() - started
+    # The decode thread tuner measures each candidate count once (16 tokens each) before the figures.
+    for _ in range(len(candidate_counts(provider.n_threads_batch)) if provider.tune_threads else 0):
+        list(client.stream([Message(role="user", content="介绍一下保温杯")], max_tokens=16, temperature=0))
+    speeds = provider.decode_ms_per_token()
+    threads = (
+        "tuned: " + ", ".join(f"{n} -> {1000 / ms:.1f} tokens/s" for n, ms in sorted(speeds.items()))
+        if speeds
+        else f"{provider.n_threads} (MARKETPILOT_LLM_THREADS)"
+    )
     lines = [
-        f"Model load + first token: {load_s:.1f} s (decode threads {provider.n_threads}, "
+        f"Model load + first token: {load_s:.1f} s (decode threads {threads}; "
         f"prompt threads {provider.n_threads_batch}, n_ctx={provider.n_ctx})",
         "",
         "| prompt | time to first token s | completion tokens | decode tokens/s | end-to-end tokens/s |",

@@ -4,6 +4,7 @@ and English, and a schema-constrained object. Generations are kept short (~27 to
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from marketpilot.config import get_settings
 from marketpilot.errors import UserError
 from marketpilot.llm import Client, Message, get_client, load_prompt
 from marketpilot.llm.model_files import MODEL_NAME, MODEL_SHA256, assemble, ensure_model, part_paths
+from marketpilot.llm.providers.decode_threads import candidate_counts
+from marketpilot.llm.providers.llamacpp import LlamaCppProvider
 
 pytest.importorskip("llama_cpp", reason="the llm-local extra is part of `make test`")
 
@@ -136,3 +139,26 @@ def test_label_logprobs_rank_labels_and_do_not_depend_on_the_cached_prefix(local
     # The second call reused the shared system prompt from the KV cache; the third reuses the bad
     # review's prefix only up to where the texts differ. Same scores as a cold evaluation.
     assert margin(good) == pytest.approx(first, abs=0.05)
+
+
+@pytest.mark.slow
+def test_decode_threads_are_measured_for_every_candidate(tmp_path: Path) -> None:
+    settings = get_settings(tmp_path, llm_provider="llamacpp", llm_model_path=None)
+    client = get_client(settings)
+    provider = LlamaCppProvider.from_settings(settings)  # same settings: the client's loaded model
+    counts = candidate_counts(os.cpu_count() or 1)
+    for i in range(len(counts)):
+        client.complete(
+            [Message(role="user", content=f"用一句话介绍第{i + 1}款保温杯。")],
+            temperature=0,
+            max_tokens=12,
+            use_cache=False,
+        )
+    speeds = provider.decode_ms_per_token()
+    assert set(speeds) == set(counts)  # llama.cpp's decode timer was read for each thread count
+    assert all(1 < ms < 10_000 for ms in speeds.values()), speeds
+
+
+def test_set_threads_are_used_as_given_and_not_tuned(tmp_path: Path) -> None:
+    provider = LlamaCppProvider.from_settings(get_settings(tmp_path, llm_provider="llamacpp", llm_threads=3))
+    assert (provider.n_threads, provider.n_threads_batch, provider.tune_threads) == (3, 3, False)

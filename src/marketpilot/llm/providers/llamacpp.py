@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import logging
 import os
 import re
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,13 +22,34 @@ from marketpilot.llm.base import Message, Usage
 from marketpilot.llm.errors import LLMError
 from marketpilot.llm.model_files import MODEL_NAME, ModelFile, ensure_model
 from marketpilot.llm.providers.base import GenerationParams, RawReply
+from marketpilot.llm.providers.decode_threads import DecodeThreadTuner, candidate_counts
 
 log = logging.getLogger(__name__)
 
-# One loaded model per (file, context, threads) per process: loading takes seconds and ~1.9 GB.
-# llama.cpp contexts are not thread-safe, so each comes with a lock that serialises generation.
-_LOADED: dict[tuple[Path, int, int, int], tuple[Any, threading.Lock]] = {}
+
+@dataclass
+class _Loaded:
+    """One loaded model per (file, context, threads) per process: loading takes seconds and ~1.9 GB.
+    llama.cpp contexts are not thread-safe, so the lock serialises generation; the tuner (None when
+    the user set the threads) is only used under it."""
+
+    llama: Any
+    lock: threading.Lock
+    tuner: DecodeThreadTuner | None
+
+
+_LOADED: dict[tuple[Path, int, int, int, bool], _Loaded] = {}
 _LOADED_LOCK = threading.Lock()
+
+
+@atexit.register
+def _free_loaded() -> None:
+    """Frees the models while llama_cpp's module is intact: left to interpreter teardown, Llama.__del__
+    finds its native functions already cleared and prints a TypeError."""
+    with _LOADED_LOCK:
+        for loaded in _LOADED.values():
+            loaded.llama.close()
+        _LOADED.clear()
 
 
 # llama-cpp-python's JSON grammar lets a string character be a \uXXXX escape or a raw control
@@ -69,13 +93,35 @@ def _new_llama(path: Path, n_ctx: int, n_threads: int, n_threads_batch: int) -> 
         native.llama_model_default_params = default_params
 
 
-def _load(path: Path, n_ctx: int, n_threads: int, n_threads_batch: int) -> tuple[Any, threading.Lock]:
-    key = (path, n_ctx, n_threads, n_threads_batch)
+def _load(path: Path, n_ctx: int, n_threads: int, n_threads_batch: int, tune: bool) -> _Loaded:
+    key = (path, n_ctx, n_threads, n_threads_batch, tune)
     with _LOADED_LOCK:
         if key not in _LOADED:
             log.info("loading %s (n_ctx=%d, threads=%d/%d)", path, n_ctx, n_threads, n_threads_batch)
-            _LOADED[key] = (_new_llama(path, n_ctx, n_threads, n_threads_batch), threading.Lock())
+            tuner = DecodeThreadTuner(candidate_counts(n_threads_batch)) if tune else None
+            _LOADED[key] = _Loaded(
+                _new_llama(path, n_ctx, n_threads, n_threads_batch), threading.Lock(), tuner
+            )
         return _LOADED[key]
+
+
+@contextmanager
+def _timed_decode(loaded: _Loaded, n_threads_batch: int) -> Iterator[None]:
+    """Runs one generation (the caller holds the lock) with the tuner's decode thread count and tells
+    it how fast the decode went, from llama.cpp's own timer of single-token evaluations."""
+    import llama_cpp
+
+    if loaded.tuner is None:
+        yield
+        return
+    ctx = loaded.llama._ctx.ctx
+    threads = loaded.tuner.choose()
+    llama_cpp.llama_set_n_threads(ctx, threads, n_threads_batch)
+    before = llama_cpp.llama_perf_context(ctx)
+    yield
+    after = llama_cpp.llama_perf_context(ctx)
+    # n_eval reads max(1, count): an empty counter and one evaluation look alike, both too few to record.
+    loaded.tuner.record(threads, after.n_eval - before.n_eval, after.t_eval_ms - before.t_eval_ms)
 
 
 class LlamaCppProvider:
@@ -87,12 +133,11 @@ class LlamaCppProvider:
         self._file_lock = threading.Lock()
         self.n_ctx = settings.llm_n_ctx
         cores = os.cpu_count() or 1
-        # Prompt processing (big batched matmuls) uses every core. Decoding uses half: ggml's threads
-        # meet at a spinning barrier after every op, so when the machine is busy one descheduled thread
-        # stalls the others; measured on 2 shared cores at load 10: 2.5 tokens/s with 1 decode thread,
-        # 0.24 with 2. MARKETPILOT_LLM_THREADS sets both.
+        # Prompt processing (big batched matmuls) uses every core. The decode thread count is chosen
+        # by measuring (decode_threads.py) unless MARKETPILOT_LLM_THREADS sets both.
         self.n_threads_batch = settings.llm_threads or cores
         self.n_threads = settings.llm_threads or max(1, cores // 2)
+        self.tune_threads = settings.llm_threads is None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppProvider:
@@ -115,8 +160,17 @@ class LlamaCppProvider:
                 self._file = ensure_model(self._settings)
             return self._file
 
-    def _llama(self) -> tuple[Any, threading.Lock]:
-        return _load(self.model_file.path, self.n_ctx, self.n_threads, self.n_threads_batch)
+    def decode_ms_per_token(self) -> dict[int, float]:
+        """The tuner's current estimate per decode thread count (empty when the threads are fixed or
+        nothing was generated yet)."""
+        loaded = self._loaded()
+        with loaded.lock:
+            return dict(loaded.tuner.ms_per_token) if loaded.tuner is not None else {}
+
+    def _loaded(self) -> _Loaded:
+        return _load(
+            self.model_file.path, self.n_ctx, self.n_threads, self.n_threads_batch, self.tune_threads
+        )
 
     def _kwargs(self, messages: list[Message], params: GenerationParams) -> dict[str, Any]:
         return {
@@ -132,15 +186,15 @@ class LlamaCppProvider:
     def generate(
         self, messages: list[Message], params: GenerationParams, json_schema: dict[str, Any] | None
     ) -> RawReply:
-        llama, lock = self._llama()
+        loaded = self._loaded()
         kwargs = self._kwargs(messages, params)
         if json_schema is not None:
             # A grammar built from the schema: the sampler can only emit JSON of that shape.
             # Keys keep the schema's order: the grammar makes the model write the fields in that order.
             kwargs["grammar"] = schema_grammar(json.dumps(json_schema))
         try:
-            with lock:
-                response = llama.create_chat_completion(**kwargs)
+            with loaded.lock, _timed_decode(loaded, self.n_threads_batch):
+                response = loaded.llama.create_chat_completion(**kwargs)
         except (ValueError, RuntimeError) as exc:  # e.g. prompt longer than the context window
             raise LLMError(f"llama.cpp could not generate: {exc}", raw=str(exc)) from exc
         choice = response["choices"][0]
@@ -156,10 +210,12 @@ class LlamaCppProvider:
         )
 
     def stream(self, messages: list[Message], params: GenerationParams) -> Generator[str, None, None]:
-        llama, lock = self._llama()
-        with lock:
+        loaded = self._loaded()
+        with loaded.lock, _timed_decode(loaded, self.n_threads_batch):
             try:
-                for chunk in llama.create_chat_completion(**self._kwargs(messages, params), stream=True):
+                for chunk in loaded.llama.create_chat_completion(
+                    **self._kwargs(messages, params), stream=True
+                ):
                     piece = chunk["choices"][0]["delta"].get("content")
                     if piece:
                         yield piece
@@ -172,13 +228,14 @@ class LlamaCppProvider:
         common token prefix through the KV cache, so a fixed system prompt is evaluated once."""
         import numpy as np
 
-        llama, lock = self._llama()
+        loaded = self._loaded()
+        llama = loaded.llama
         text = _chat_prompt(llama, [m.model_dump() for m in messages]) + prefix
         tokens = llama.tokenize(text.encode(), add_bos=False, special=True)
         if len(tokens) >= self.n_ctx:
             raise LLMError(f"llama.cpp: the prompt ({len(tokens)} tokens) does not fit n_ctx={self.n_ctx}")
         first = [llama.tokenize(label.encode(), add_bos=False, special=False)[0] for label in labels]
-        with lock:
+        with loaded.lock:
             cached = llama.input_ids[: llama.n_tokens]
             common = 0
             for a, b in zip(cached, tokens, strict=False):
