@@ -78,6 +78,14 @@ def insight(
         str | None, typer.Option("--lang", help="zh or en (default: the reviews' language).")
     ] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Skip the LLM needs/pain-points summary.")] = False,
+    open_aspects: Annotated[
+        bool,
+        typer.Option(
+            "--open-aspects",
+            help="Also let the LLM name aspects the lexicon lacks (早餐, 翻译, camera…); each must "
+            "cite the review clauses that mention it. One more LLM call.",
+        ),
+    ] = False,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -89,7 +97,14 @@ def insight(
     if lang not in (None, "zh", "en"):
         raise UserError(f"--lang must be zh or en, not {lang!r}")
     settings = settings_for(home)
-    result = review_insight(settings, product, category, lang=lang, use_llm=not no_llm)  # type: ignore[arg-type]
+    result = review_insight(
+        settings,
+        product,
+        category,
+        lang=lang,  # type: ignore[arg-type]
+        use_llm=not no_llm,
+        open_aspects=open_aspects,
+    )
     paths = write_report(result, settings)
     if json_out:
         print_json({"insight": result.model_dump(), "files": {k: str(v) for k, v in paths.items()}})

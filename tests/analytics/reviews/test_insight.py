@@ -153,7 +153,7 @@ def test_claims_obeying_an_injected_review_are_dropped(
 
 
 def test_grounding_needs_shared_content() -> None:
-    from marketpilot.analytics.reviews.insight import is_grounded, looks_like_injection
+    from marketpilot.analytics.reviews.grounding import is_grounded, looks_like_injection
 
     assert is_grounded("顾客抱怨电池续航短", ["电池不耐用，半天就没电"])
     assert not is_grounded("顾客抱怨电池续航短", ["屏幕很清晰，速度快"])

@@ -232,3 +232,15 @@ def test_accurate_mode_adapts_to_a_large_file_unless_told_not_to(
     accuracy = {flag: summary["accuracy"] for flag, (summary, _) in scored.items()}
     assert accuracy["--no-adapt"] >= 0.85, accuracy
     assert accuracy["--adapt"] >= accuracy["--no-adapt"] - 0.03, accuracy
+
+
+def test_insight_open_aspects_asks_the_llm_once_more(
+    llm_server: OpenAITestServer, review_store: Settings
+) -> None:
+    result = runner.invoke(app, ["reviews", "insight", "--product", "P-NB-1", "--open-aspects", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    systems = [r["messages"][0]["content"] for r in llm_server.requests]
+    assert len(systems) == 2 and any("维度" in s and "分句" in s for s in systems)
+    assert "open_aspects" in payload["insight"] and "dropped_open_aspects" in payload["insight"]
+    assert "--open-aspects" in runner.invoke(app, ["reviews", "insight", "--help"]).output

@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from marketpilot.analytics.reviews.sentiment import SentimentModel, load_model
 
@@ -60,22 +61,31 @@ def split_clauses(reviews: pd.DataFrame) -> pd.DataFrame:
     return clauses[clauses.clause.str.len() >= 2].reset_index(drop=True)
 
 
-def aspect_mentions(
-    reviews: pd.DataFrame,
-    *,
-    model: SentimentModel | None = None,
-    use_embeddings: bool = False,
-    min_similarity: float = 0.86,
-) -> pd.DataFrame:
-    """review_id, aspect, clause, p_pos, label, via ('lexicon' | 'embedding') — one row per mention.
-
-    `reviews` needs review_id and text. Each clause is scored once, whatever its number of aspects.
-    """
-    aspects = load_aspects()
+def scored_clauses(reviews: pd.DataFrame, model: SentimentModel | None = None) -> pd.DataFrame:
+    """review_id, clause, p_pos — every clause of `reviews` (review_id, text), scored on its own."""
     clauses = split_clauses(reviews)
     if clauses.empty:
-        return pd.DataFrame(columns=["review_id", "aspect", "clause", "p_pos", "label", "via"])
+        return clauses.assign(p_pos=pd.Series(dtype=float))
     clauses["p_pos"], _ = (model or load_model()).positive_proba(clauses.clause.tolist())
+    return clauses
+
+
+MENTION_COLUMNS = ["review_id", "aspect", "clause", "p_pos", "label", "via"]
+
+
+def no_mentions() -> pd.DataFrame:
+    """An empty mentions frame with the columns' types, so concatenating it changes no dtype."""
+    return pd.DataFrame({c: pd.Series(dtype=float if c == "p_pos" else object) for c in MENTION_COLUMNS})
+
+
+def lexicon_mentions(
+    clauses: pd.DataFrame, *, use_embeddings: bool = False, min_similarity: float = 0.86
+) -> pd.DataFrame:
+    """review_id, aspect, clause, p_pos, label, via ('lexicon' | 'embedding') — one row per mention of
+    a lexicon aspect among `scored_clauses`; a clause may mention several."""
+    if clauses.empty:
+        return no_mentions()
+    aspects = load_aspects()
     lowered = clauses.clause.str.lower()
     found = []
     named = np.zeros(len(clauses), dtype=bool)  # by clause position: which clauses a term matched
@@ -87,7 +97,20 @@ def aspect_mentions(
         found.append(_nearest_aspect(clauses[~named], aspects, min_similarity))
     mentions = pd.concat(found, ignore_index=True)
     mentions["label"] = np.where(mentions.p_pos >= 0.5, "pos", "neg")
-    return mentions[["review_id", "aspect", "clause", "p_pos", "label", "via"]]
+    return mentions[MENTION_COLUMNS]
+
+
+def aspect_mentions(
+    reviews: pd.DataFrame,
+    *,
+    model: SentimentModel | None = None,
+    use_embeddings: bool = False,
+    min_similarity: float = 0.86,
+) -> pd.DataFrame:
+    """`lexicon_mentions` of `reviews` (review_id, text); each clause is scored once."""
+    return lexicon_mentions(
+        scored_clauses(reviews, model), use_embeddings=use_embeddings, min_similarity=min_similarity
+    )
 
 
 def _nearest_aspect(clauses: pd.DataFrame, aspects: tuple[Aspect, ...], floor: float) -> pd.DataFrame:
@@ -116,6 +139,9 @@ class AspectStat(BaseModel):
     share_positive: float
     praise_examples: list[str]
     complaint_examples: list[str]
+    named_by: Literal["lexicon", "llm"] = Field(
+        default="lexicon", description="llm: an open aspect the LLM named (open_aspects.py)"
+    )
 
 
 def summarise_aspects(mentions: pd.DataFrame, lang: str = "zh", examples: int = 3) -> list[AspectStat]:
@@ -128,10 +154,12 @@ def summarise_aspects(mentions: pd.DataFrame, lang: str = "zh", examples: int = 
         mine = mentions[mentions.aspect == key].drop_duplicates("clause")
         praise = mine[mine.label == "pos"].nlargest(examples, "p_pos").clause.tolist()
         complaints = mine[mine.label == "neg"].nsmallest(examples, "p_pos").clause.tolist()
+        lexicon = by_key.get(str(key))
         stats.append(
             AspectStat(
                 aspect=str(key),
-                name=by_key[str(key)].name(lang),
+                name=lexicon.name(lang) if lexicon else str(key),
+                named_by="lexicon" if lexicon else "llm",
                 mentions=pos + neg,
                 positive=pos,
                 negative=neg,

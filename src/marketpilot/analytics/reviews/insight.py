@@ -13,15 +13,21 @@ a summary that obeys an injected review ("HACKED", citing that review) loses the
 from __future__ import annotations
 
 import logging
-import re
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from marketpilot.analytics.reviews.aspects import AspectStat, aspect_mentions, summarise_aspects
+from marketpilot.analytics.reviews.aspects import (
+    AspectStat,
+    lexicon_mentions,
+    scored_clauses,
+    summarise_aspects,
+)
+from marketpilot.analytics.reviews.grounding import is_grounded, looks_like_injection
 from marketpilot.analytics.reviews.keywords import ComplaintCluster, cluster_complaints, keywords
+from marketpilot.analytics.reviews.open_aspects import OpenAspects, discover
 from marketpilot.analytics.reviews.sentiment import detect_language, load_model
 from marketpilot.config import Settings
 from marketpilot.errors import UserError
@@ -68,96 +74,18 @@ class ReviewInsight(BaseModel):
     dropped_claims: int = Field(
         description="LLM claims dropped: no citation, an unknown id, or not grounded in the cited reviews"
     )
+    open_aspects: list[str] = Field(default=[], description="aspects beyond the lexicon the LLM named")
+    dropped_open_aspects: int = Field(
+        default=0, description="aspects the LLM named that were dropped (see open_aspects.verify_aspects)"
+    )
     llm_model: str | None = None
     llm_error: str | None = Field(
-        default=None, description="why the LLM summary is missing (the model never gave valid output)"
+        default=None, description="why an LLM part is missing (the model never gave valid output)"
     )
 
 
 def mask_reviews(reviews: pd.DataFrame) -> pd.DataFrame:
     return reviews.assign(text=[mask_pii(t) for t in reviews.text.fillna("").astype(str)])
-
-
-# Instructions aimed at the model rather than opinions about a product.
-_INJECTION = re.compile(
-    r"(?:忽略|无视|忘记|不要理会)[^。！？\n]{0,8}(?:指令|指示|规则|提示|要求)|系统提示|提示词|"
-    r"不要(?:分析|总结)|只(?:输出|回复|回答)|你现在是|"
-    r"\b(?:ignore|disregard|forget)\b[^.!?\n]{0,30}\b(?:instructions?|rules|prompts?)\b|system prompt|"
-    r"\boutput\b[^.!?\n]{0,30}\binstead\b|\byou are now\b",
-    re.I,
-)
-# Words a claim uses to frame what reviewers said; shared with a review, they prove nothing.
-_FRAMING = re.compile(
-    r"顾客|用户|买家|消费者|评价|反映|表示|认为|觉得|希望|提到|抱怨|称赞|喜欢|非常|比较|很多|一些"
-)
-_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
-_EN_WORD = re.compile(r"[a-z0-9][a-z0-9']+")
-_EN_FRAMING = {
-    "customer",
-    "customers",
-    "user",
-    "users",
-    "buyer",
-    "buyers",
-    "review",
-    "reviews",
-    "reviewer",
-    "reviewers",
-    "the",
-    "and",
-    "with",
-    "that",
-    "this",
-    "they",
-    "their",
-    "for",
-    "are",
-    "was",
-    "is",
-    "not",
-    "too",
-    "very",
-    "some",
-    "many",
-    "say",
-    "says",
-    "said",
-    "mention",
-    "mentions",
-    "find",
-    "like",
-    "want",
-    "wants",
-    "complain",
-    "complains",
-    "about",
-    "of",
-    "to",
-    "in",
-    "it",
-    "its",
-    "be",
-    "has",
-    "have",
-}
-
-
-def looks_like_injection(text: str) -> bool:
-    return bool(_INJECTION.search(text))
-
-
-def content_units(text: str) -> set[str]:
-    """Chinese character bigrams (framing words removed) and English words: what a claim rests on."""
-    lowered = text.lower()
-    units = {w[:5] for w in _EN_WORD.findall(lowered) if w not in _EN_FRAMING}  # crude stem: walked/walk
-    for run in _CJK_RUN.findall(_FRAMING.sub(" ", lowered)):
-        units.update(run[i : i + 2] for i in range(len(run) - 1))
-    return units
-
-
-def is_grounded(claim: str, cited_texts: list[str]) -> bool:
-    """The claim shares at least one content unit with the reviews it cites."""
-    return bool(content_units(claim) & set().union(*(content_units(t) for t in cited_texts)))
 
 
 def verify_claims(
@@ -229,41 +157,54 @@ def analyse_reviews(
     use_llm: bool = True,
     use_clusters: bool = True,
     aspect_embeddings: bool = False,
+    open_aspects: bool = False,
     max_complaints: int = 120,
 ) -> ReviewInsight:
-    """Insight over `reviews` (columns review_id, text). `settings` is needed for the LLM summary;
-    `aspect_embeddings` also gives clauses that name no lexicon term their nearest aspect (slower)."""
+    """Insight over `reviews` (columns review_id, text). `settings` is needed for the LLM parts;
+    `aspect_embeddings` also gives clauses that name no lexicon term their nearest aspect (slower);
+    `open_aspects` lets the LLM name the aspects the lexicon lacks (`open_aspects.discover`)."""
     missing = {"review_id", "text"} - set(reviews.columns)
     if missing:
         raise UserError(f"reviews lack column(s) {sorted(missing)}")
     if reviews.empty:
         raise UserError(f"no reviews for {scope}", hint="load reviews first: marketpilot load …")
+    if (use_llm or open_aspects) and settings is None:
+        raise UserError("the LLM parts of the insight need settings", hint="pass settings=get_settings(home)")
     reviews = mask_reviews(reviews.assign(review_id=reviews.review_id.astype(str)))
     texts = reviews.text.tolist()
     if lang is None:
         lang = "zh" if (detect_language(texts) == "zh").mean() >= 0.5 else "en"
     p_pos, _ = load_model().positive_proba(texts)
     positive = int((p_pos >= 0.5).sum())
-    stats = summarise_aspects(aspect_mentions(reviews, use_embeddings=aspect_embeddings), lang)
-    praised = sorted((s for s in stats if s.positive > s.negative), key=lambda s: -s.positive)
+    clauses = scored_clauses(reviews)
+    mentions = lexicon_mentions(clauses, use_embeddings=aspect_embeddings)
     clusters: list[ComplaintCluster] = []
     if use_clusters:
         worst = np.argsort(p_pos, kind="stable")[: min(max_complaints, len(texts) - positive)]
         clusters = cluster_complaints(reviews.review_id.iloc[worst].tolist(), [texts[i] for i in worst], lang)
     needs: list[Claim] = []
     pains: list[Claim] = []
-    dropped, model, llm_error = 0, None, None
-    if use_llm:
-        if settings is None:
-            raise UserError("the LLM summary needs settings", hint="pass settings=get_settings(home)")
+    dropped, model, errors = 0, None, []
+    found = OpenAspects(names=[], dropped=0, model="")
+    # Malformed model output costs only the part that asked for it: the measured parts still stand.
+    if open_aspects and settings is not None:
+        try:
+            found, open_mentions = discover(clauses, mentions, settings, lang, scope)
+            mentions = pd.concat([mentions, open_mentions], ignore_index=True)
+            model = found.model
+        except LLMOutputError as exc:
+            log.warning("review insight for %s without open aspects: %s", scope, exc)
+            errors.append(str(exc))
+    if use_llm and settings is not None:
         try:
             needs, pains, dropped, model = summarise_needs(
                 reviews, p_pos, settings=settings, lang=lang, scope=scope
             )
         except LLMOutputError as exc:
-            # Malformed model output costs only the cited summary: the measured parts still stand.
             log.warning("review insight for %s without the LLM summary: %s", scope, exc)
-            llm_error = str(exc)
+            errors.append(str(exc))
+    stats = summarise_aspects(mentions, lang)
+    praised = sorted((s for s in stats if s.positive > s.negative), key=lambda s: -s.positive)
     return ReviewInsight(
         scope=scope,
         lang=lang,
@@ -278,8 +219,10 @@ def analyse_reviews(
         needs=needs,
         pain_points=pains,
         dropped_claims=dropped,
+        open_aspects=found.names,
+        dropped_open_aspects=found.dropped,
         llm_model=model,
-        llm_error=llm_error,
+        llm_error="\n".join(errors) or None,
     )
 
 
@@ -309,10 +252,13 @@ def review_insight(
     *,
     lang: Lang | None = None,
     use_llm: bool = True,
+    open_aspects: bool = False,
 ) -> ReviewInsight:
     """Insight for one product, one category, or (neither given) every review in the store."""
     reviews = load_reviews(settings, product, category)
     scope = f"product {product}" if product else f"category {category}" if category else "all products"
     if lang == "zh":
         scope = f"商品 {product}" if product else f"类目 {category}" if category else "全部商品"
-    return analyse_reviews(reviews, scope=scope, lang=lang, settings=settings, use_llm=use_llm)
+    return analyse_reviews(
+        reviews, scope=scope, lang=lang, settings=settings, use_llm=use_llm, open_aspects=open_aspects
+    )

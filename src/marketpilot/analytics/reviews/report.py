@@ -23,6 +23,7 @@ _LABELS = {
         "pos": "好评",
         "neg": "差评",
         "ex": "例",
+        "open": "* 模型发现的维度（词表之外，引用了提到它的分句）",
     },
     "en": {
         "title": "Review insight",
@@ -37,6 +38,7 @@ _LABELS = {
         "pos": "positive",
         "neg": "negative",
         "ex": "e.g.",
+        "open": "* aspects the LLM named beyond the lexicon, citing the clauses that mention them",
     },
 }
 
@@ -62,7 +64,10 @@ def to_markdown(insight: ReviewInsight) -> str:
     ]
     for s in insight.aspects:
         example = (s.complaint_examples or s.praise_examples or [""])[0].replace("|", "/")
-        lines.append(f"| {s.name} | {s.mentions} | {s.positive} | {s.negative} | {example} |")
+        name = f"{s.name}*" if s.named_by == "llm" else s.name
+        lines.append(f"| {name} | {s.mentions} | {s.positive} | {s.negative} | {example} |")
+    if any(s.named_by == "llm" for s in insight.aspects):
+        lines += ["", t["open"]]
     lines += ["", f"## {t['kw']}", "", ", ".join(insight.keywords), "", f"## {t['clusters']}", ""]
     for c in insight.complaint_clusters:
         lines.append(f"- **{' / '.join(c.keywords)}** ({c.size}): {c.examples[0] if c.examples else ''}")
