@@ -209,3 +209,19 @@ def test_a_model_that_never_answers_in_the_schema_costs_only_the_summary(
     assert insight.needs == [] and insight.pain_points == [] and insight.n_reviews == len(shop_reviews)
     assert insight.aspects and insight.keywords
     assert "模型总结缺失" in to_markdown(insight)
+
+
+def test_a_category_report_breaks_aspects_down_by_product(shop_reviews: pd.DataFrame) -> None:
+    from marketpilot.analytics.reviews.report import to_markdown
+
+    two = shop_reviews.assign(product_id=["P-A" if i % 2 else "P-B" for i in range(len(shop_reviews))])
+    insight = analyse_reviews(two, scope="类目 电脑", lang="zh", use_llm=False, use_clusters=False)
+    assert {g.group for g in insight.by_product} == {"P-A", "P-B"}
+    for stat in insight.aspects:  # the per-product counts add up to the category's
+        rows = [g for g in insight.by_product if g.aspect == stat.aspect]
+        assert sum(g.positive for g in rows) == stat.positive
+        assert sum(g.negative for g in rows) == stat.negative
+        assert all(g.name == stat.name for g in rows)
+    assert "各商品的维度" in to_markdown(insight)
+    single = analyse_reviews(shop_reviews, scope="商品 P-NB-1", lang="zh", use_llm=False, use_clusters=False)
+    assert single.by_product == [] and "各商品的维度" not in to_markdown(single)

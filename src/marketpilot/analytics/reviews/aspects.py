@@ -187,3 +187,39 @@ def aspect_table(mentions: pd.DataFrame, reviews: pd.DataFrame, by: str, example
     for col in ("praise_examples", "complaint_examples"):
         table[col] = [v if isinstance(v, list) else [] for v in table[col]]
     return table.reset_index().rename_axis(columns=None)
+
+
+class GroupAspect(BaseModel):
+    """One aspect within one group of reviews (a product of a category report)."""
+
+    group: str
+    aspect: str
+    name: str
+    positive: int
+    negative: int
+    praise_examples: list[str]
+    complaint_examples: list[str]
+
+
+def group_aspects(
+    mentions: pd.DataFrame, reviews: pd.DataFrame, by: str, lang: str = "zh"
+) -> list[GroupAspect]:
+    """`aspect_table` as records, groups in order of their mentions, aspects likewise within a group."""
+    if mentions.empty:
+        return []
+    names = {a.key: a.name(lang) for a in load_aspects()}
+    table = aspect_table(mentions, reviews, by).assign(n=lambda t: t.pos + t.neg)
+    table["group_n"] = table.groupby(by).n.transform("sum")
+    table = table.sort_values(["group_n", by, "n"], ascending=[False, True, False], kind="stable")
+    return [
+        GroupAspect(
+            group=str(row[by]),
+            aspect=str(row.aspect),
+            name=names.get(str(row.aspect), str(row.aspect)),
+            positive=int(row.pos),
+            negative=int(row.neg),
+            praise_examples=row.praise_examples,
+            complaint_examples=row.complaint_examples,
+        )
+        for _, row in table.iterrows()
+    ]

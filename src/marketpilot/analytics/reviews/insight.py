@@ -21,6 +21,8 @@ from pydantic import BaseModel, Field
 
 from marketpilot.analytics.reviews.aspects import (
     AspectStat,
+    GroupAspect,
+    group_aspects,
     lexicon_mentions,
     scored_clauses,
     summarise_aspects,
@@ -66,6 +68,9 @@ class ReviewInsight(BaseModel):
     negative: int
     share_positive: float
     aspects: list[AspectStat]
+    by_product: list[GroupAspect] = Field(
+        default=[], description="aspect counts and examples per product, when the reviews cover several"
+    )
     selling_points: list[str] = Field(description="praised aspects, most praised first (for copywriting)")
     keywords: list[str]
     complaint_clusters: list[ComplaintCluster]
@@ -204,6 +209,11 @@ def analyse_reviews(
             log.warning("review insight for %s without the LLM summary: %s", scope, exc)
             errors.append(str(exc))
     stats = summarise_aspects(mentions, lang)
+    by_product = []
+    if "product_id" in reviews and reviews.product_id.nunique() > 1:
+        by_product = group_aspects(
+            mentions, reviews.assign(product_id=reviews.product_id.astype(str)), "product_id", lang
+        )
     praised = sorted((s for s in stats if s.positive > s.negative), key=lambda s: -s.positive)
     return ReviewInsight(
         scope=scope,
@@ -213,6 +223,7 @@ def analyse_reviews(
         negative=len(reviews) - positive,
         share_positive=round(positive / len(reviews), 4),
         aspects=stats,
+        by_product=by_product,
         selling_points=[s.name for s in praised],
         keywords=keywords(texts, lang),
         complaint_clusters=clusters,

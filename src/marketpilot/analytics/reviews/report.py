@@ -24,6 +24,8 @@ _LABELS = {
         "neg": "差评",
         "ex": "例",
         "open": "* 模型发现的维度（词表之外，引用了提到它的分句）",
+        "by_product": "各商品的维度",
+        "product": "商品",
     },
     "en": {
         "title": "Review insight",
@@ -39,8 +41,13 @@ _LABELS = {
         "neg": "negative",
         "ex": "e.g.",
         "open": "* aspects the LLM named beyond the lexicon, citing the clauses that mention them",
+        "by_product": "Aspects by product",
+        "product": "product",
     },
 }
+
+
+MAX_GROUP_ROWS = 60  # the report's per-product table; the JSON output has every row
 
 
 def _claims(claims: list[Claim]) -> list[str]:
@@ -68,6 +75,13 @@ def to_markdown(insight: ReviewInsight) -> str:
         lines.append(f"| {name} | {s.mentions} | {s.positive} | {s.negative} | {example} |")
     if any(s.named_by == "llm" for s in insight.aspects):
         lines += ["", t["open"]]
+    if insight.by_product:
+        lines += ["", f"## {t['by_product']}", ""]
+        lines += [f"| {t['product']} | {t['aspects']} | {t['pos']} | {t['neg']} | {t['ex']} |"]
+        lines += ["|---|---|---:|---:|---|"]
+        for g in insight.by_product[:MAX_GROUP_ROWS]:
+            example = (g.complaint_examples or g.praise_examples or [""])[0].replace("|", "/")
+            lines.append(f"| {g.group} | {g.name} | {g.positive} | {g.negative} | {example} |")
     lines += ["", f"## {t['kw']}", "", ", ".join(insight.keywords), "", f"## {t['clusters']}", ""]
     for c in insight.complaint_clusters:
         lines.append(f"- **{' / '.join(c.keywords)}** ({c.size}): {c.examples[0] if c.examples else ''}")
