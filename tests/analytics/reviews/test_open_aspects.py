@@ -150,3 +150,14 @@ def test_when_no_named_aspect_survives_the_lexicon_counts_stand(
     )
     assert found.open_aspects == [] and found.dropped_open_aspects == 1 and found.llm_error is None
     assert found.aspects == plain.aspects
+
+
+def test_nothing_left_to_ask_about_makes_no_call(
+    llm_server: OpenAITestServer, llm_settings: Settings
+) -> None:
+    reviews = pd.DataFrame({"review_id": ["a", "b", "c"], "text": ["好", "物流很快", "质量不错，价格便宜"]})
+    insight = analyse_reviews(
+        reviews, scope="杯子", lang="zh", settings=llm_settings, use_llm=False, open_aspects=True
+    )
+    assert not llm_server.requests and insight.open_aspects == [] and insight.llm_error is None
+    assert {a.aspect for a in insight.aspects} == {"shipping", "quality", "price"}

@@ -136,8 +136,10 @@ def discover(
     in every clause that names it ("早餐很贵" is about 价格 and 早餐 alike)."""
     from marketpilot.llm import get_client, load_prompt
 
-    clauses = clauses[~clauses.clause.map(looks_like_injection)]
+    clauses = clauses[~clauses.clause.map(looks_like_injection).astype(bool)]  # bool even when empty
     chosen = sample_clauses(unmatched_clauses(clauses, mentions))
+    if chosen.empty:  # every clause names a lexicon aspect, or none is long enough: nothing to ask
+        return OpenAspects(names=[], dropped=0, model=""), no_mentions()
     short_ids = [f"c{i + 1}" for i in range(len(chosen))]
     sent = dict(zip(short_ids, chosen.clause.str.slice(0, MAX_CHARS), strict=True))
     prompt = load_prompt("review_open_aspects", lang)
