@@ -4,7 +4,8 @@ A review is cut into clauses (punctuation and contrast words such as 但是/不�
 often praises one aspect and blames another ("质量很好，但是物流太慢"). A clause names an aspect when it
 contains one of the lexicon terms (data/aspects.yaml); optionally, a clause that names none is given the
 aspect whose prototype embedding is nearest, above a similarity floor. The clause's sentiment is the
-shipped classifier's score of that clause alone.
+shipped classifier's score of that clause alone. Aspects beyond the lexicon are named by the LLM in
+open_aspects.py and counted in the same mention frames.
 """
 
 from __future__ import annotations
