@@ -152,8 +152,9 @@ def discover(
     kept, dropped = verify_aspects(completion.parsed.aspects, sent)
     position = dict(zip(short_ids, range(len(chosen)), strict=True))
     found = []
+    lowered = clauses.clause.str.lower()
     for name, cited in kept:
-        named = clauses.clause.str.lower().str.contains(name.lower(), regex=False)
+        named = lowered.str.contains(name.lower(), regex=False)
         found.append(clauses[named].assign(aspect=name))
         found.append(chosen.iloc[[position[c] for c in cited]].assign(aspect=name))  # paraphrases
     if not found:

@@ -47,7 +47,7 @@ def train_language(lang: corpora.Lang, root: Path | None = None) -> tuple[NgramS
 
 # The Chinese head also learns from the English corpora: multilingual-e5 puts both languages in one
 # space, and English reviews of products the Chinese corpora lack lifted the head on Chinese sources it
-# never saw by 0.8 to 3.1 points (three protocols, two samples each, 1,000 English rows per source;
+# never saw by 0.4 to 3.1 points (three protocols, two samples each, 1,000 English rows per source;
 # docs/review-insight.md). The other way round was not measured, so the English head stays English.
 HEAD_EXTRA_LANGS: dict[str, tuple[corpora.Lang, ...]] = {"zh": ("en",), "en": ()}
 EXTRA_ROWS_PER_SOURCE = 1000
