@@ -156,6 +156,28 @@ def test_insight_by_category(llm_server: OpenAITestServer, review_store: Setting
     assert empty.exit_code != 0
 
 
+def test_insight_accurate_mode_scores_with_the_embedding_head(review_store: Settings) -> None:
+    args = ["reviews", "insight", "--category", "电脑", "--no-llm", "--json"]
+    fast = json.loads(runner.invoke(app, args).stdout)["insight"]
+    result = runner.invoke(app, [*args, "--mode", "accurate"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    accurate = payload["insight"]
+    assert (fast["sentiment_mode"], accurate["sentiment_mode"]) == ("fast", "accurate")
+    assert accurate["n_reviews"] == fast["n_reviews"] == 40
+    # The same clauses are found; the e5 head scores some of them differently.
+    counts = {
+        m: {a["aspect"]: (a["positive"], a["negative"]) for a in r["aspects"]}
+        for m, r in (("fast", fast), ("accurate", accurate))
+    }
+    assert {a: sum(c) for a, c in counts["fast"].items()} == {
+        a: sum(c) for a, c in counts["accurate"].items()
+    }
+    assert "模式 accurate" in Path(payload["files"]["markdown"]).read_text(encoding="utf-8")
+    bad = runner.invoke(app, [*args, "--mode", "llm"])
+    assert bad.exit_code != 0 and "--mode" in f"{bad.output}{bad.exception}"
+
+
 def _verdict(request: dict) -> Reply:  # type: ignore[type-arg]
     """The server's label probabilities, in the labels the prompt asks for (pos/neg or 好评/差评): it
     calls a review negative when it mentions 退货 (returns)."""

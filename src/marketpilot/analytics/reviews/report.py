@@ -13,6 +13,7 @@ _LABELS = {
     "zh": {
         "title": "评价洞察",
         "sent": "情感",
+        "mode": "模式",
         "aspects": "维度",
         "kw": "关键词",
         "clusters": "相似抱怨",
@@ -30,6 +31,7 @@ _LABELS = {
     "en": {
         "title": "Review insight",
         "sent": "Sentiment",
+        "mode": "mode",
         "aspects": "Aspects",
         "kw": "Keywords",
         "clusters": "Similar complaints",
@@ -60,7 +62,8 @@ def to_markdown(insight: ReviewInsight) -> str:
         f"# {t['title']}: {insight.scope}",
         "",
         f"**{t['sent']}**: {insight.n_reviews} · {t['pos']} {insight.positive}"
-        f" · {t['neg']} {insight.negative} ({insight.share_positive:.0%} {t['pos']})",
+        f" · {t['neg']} {insight.negative} ({insight.share_positive:.0%} {t['pos']};"
+        f" {t['mode']} {insight.sentiment_mode})",
         "",
         f"**{t['sell']}**: {', '.join(insight.selling_points) or '—'}",
         "",
