@@ -65,7 +65,7 @@ class ReviewInsight(BaseModel):
     lang: Lang
     n_reviews: int
     sentiment_mode: SentimentMode = Field(
-        default="fast", description="how reviews and aspect clauses were scored (sentiment.MODES)"
+        default="fast", description="how reviews and clauses were scored: fast (n-grams) or accurate (e5)"
     )
     positive: int
     negative: int
