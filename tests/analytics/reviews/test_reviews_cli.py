@@ -165,7 +165,8 @@ def test_insight_accurate_mode_scores_with_the_embedding_head(review_store: Sett
     accurate = payload["insight"]
     assert (fast["sentiment_mode"], accurate["sentiment_mode"]) == ("fast", "accurate")
     assert accurate["n_reviews"] == fast["n_reviews"] == 40
-    # The same clauses are found; the e5 head scores some of them differently.
+    # The same clauses are found, and the e5 head scores some of them differently (fast: 功能 13/26,
+    # 外观 12/4; accurate: 11/28, 11/5), so the option reaches the clause scoring.
     counts = {
         m: {a["aspect"]: (a["positive"], a["negative"]) for a in r["aspects"]}
         for m, r in (("fast", fast), ("accurate", accurate))
@@ -173,6 +174,7 @@ def test_insight_accurate_mode_scores_with_the_embedding_head(review_store: Sett
     assert {a: sum(c) for a, c in counts["fast"].items()} == {
         a: sum(c) for a, c in counts["accurate"].items()
     }
+    assert counts["fast"] != counts["accurate"]
     assert "模式 accurate" in Path(payload["files"]["markdown"]).read_text(encoding="utf-8")
     bad = runner.invoke(app, [*args, "--mode", "llm"])
     assert bad.exit_code != 0 and "--mode" in f"{bad.output}{bad.exception}"
