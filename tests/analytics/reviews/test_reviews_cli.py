@@ -232,6 +232,30 @@ def test_llm_mode_with_a_failing_server_says_so_and_writes_nothing(
     assert not list(tmp_path.glob("scored*"))  # no half-written file either
 
 
+def test_fast_mode_adapts_a_large_chinese_file_unless_told_not_to(
+    zh_corpus: pd.DataFrame, tmp_path: Path
+) -> None:
+    """1,000 held-out reviews of every Chinese corpus, scored as the fast mode scores by default. These
+    are the shipped model's own domains, where adapting costs a point or two; test_adapt.py measures
+    the gain on sources the model never saw."""
+    rows = zh_corpus[zh_corpus.split == "test"].sample(1000, random_state=3)
+    source = tmp_path / "reviews.csv"
+    pd.DataFrame({"评价": rows.text, "情感": rows.label}).to_csv(source, index=False)
+    args = ["reviews", "sentiment", "--input", str(source), "--text-col", "评价", "--label-col", "情感"]
+    scored = {}
+    for flags in ([], ["--no-adapt"]):
+        out = tmp_path / f"scored{len(flags)}.csv"
+        result = runner.invoke(app, [*args, *flags, "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        scored[bool(flags)] = (json.loads(result.stdout)["accuracy"], pd.read_csv(out).label)
+    alone = load_model().models["zh"].predict(rows.text.tolist())
+    assert (scored[True][1] == pd.Series(alone).map({1: "pos", 0: "neg"})).all()
+    changed = (scored[False][1] != scored[True][1]).sum()
+    assert 0 < changed < 100, changed
+    assert scored[True][0] >= 0.87, scored  # the classifier alone, in domain
+    assert scored[False][0] >= scored[True][0] - 0.03, scored
+
+
 @pytest.mark.slow
 def test_accurate_mode_adapts_to_a_large_file_unless_told_not_to(
     zh_corpus: pd.DataFrame, tmp_path: Path

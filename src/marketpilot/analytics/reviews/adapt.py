@@ -1,11 +1,13 @@
-"""Adapting the accurate mode to the batch it scores: self-training on the batch's own confident rows.
+"""Adapting a sentiment mode to the batch it scores: self-training on the batch's own confident rows.
 
 Reviews from a shop the corpora never saw share words the shipped n-grams never learnt ("续航", "掉色"),
 but the batch itself holds thousands of them. The most confident `KEEP` share of each predicted class
-becomes pseudo-labelled training data for an n-gram model and an e5 head of the batch's own; every row
-is then scored by the models of the folds that did not contain it (no row grades itself), and the
-three probabilities are averaged. Below `MIN_ROWS` rows of a language there is too little to learn
-from and the base probabilities are returned unchanged. Measured in docs/review-insight.md.
+becomes pseudo-labelled training data for models of the batch's own; every row is then scored by the
+models of the folds that did not contain it (no row grades itself), and the probabilities are
+averaged. The accurate and llm modes fit an n-gram model and an e5 head (`adapt_to_batch`), the fast
+mode an n-gram model on the features it already hashed (`adapt_fast`). Below `MIN_ROWS` rows of a
+language there is too little to learn from and the base probabilities are returned unchanged.
+Measured in docs/review-insight.md.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews.sentiment import Lang, NgramSentiment
@@ -20,6 +23,13 @@ from marketpilot.analytics.reviews.sentiment import Lang, NgramSentiment
 MIN_ROWS = 1000
 KEEP = 0.7
 FOLDS = 5
+# The fast mode fits on half the batch twice: as accurate as five folds on five Chinese protocols
+# (within 0.5 points) at well under half the cost, which matters at millions of reviews.
+FAST_FOLDS = 2
+# English has no fast-mode adaptation: on four English protocols it gained at most 0.1 points and lost
+# up to 3.9 (a base trained on 5k short sentences, scoring long gift-card reviews, 97 % positive: the
+# batch model learnt its confident mistakes). Chinese gained on all four cross-source protocols.
+FAST_LANGS: tuple[Lang, ...] = ("zh",)
 
 
 def pseudo_labelled(p_base: np.ndarray, keep: float = KEEP) -> np.ndarray:
@@ -70,3 +80,27 @@ def batch_models(
         head.fit(embeddings[fit], labels[fit])
         p_e5[scored] = head.predict_proba(embeddings[scored])[:, 1]
     return p_ngram, p_e5
+
+
+def adapt_fast(features: sparse.csr_matrix, p_base: np.ndarray, model: NgramSentiment) -> np.ndarray:
+    """Fast mode: the mean of `p_base` and an NB-LR n-gram model of the batch's own, fitted
+    out-of-fold on its pseudo-labelled rows (`features`: the batch hashed for `model`). Without class
+    weights, so a lopsided batch (most shops' reviews are mostly praise) keeps its balance: +1.4
+    points over balanced weights on hotels (75 % positive), ±0.3 elsewhere. `p_base` back for a
+    language outside `FAST_LANGS`, a batch under `MIN_ROWS` or one whose confident rows hold one class."""
+    p_base = np.asarray(p_base, dtype=np.float64)
+    chosen = pseudo_labelled(p_base)
+    labels = (p_base >= 0.5).astype(np.int64)
+    if model.lang not in FAST_LANGS or len(p_base) < MIN_ROWS or len(np.unique(labels[chosen])) < 2:
+        return p_base
+    fold = np.arange(len(p_base)) % FAST_FOLDS
+    p_batch = p_base.copy()
+    for k in range(FAST_FOLDS):
+        fit = chosen[fold[chosen] != k]
+        if len(np.unique(labels[fit])) < 2:
+            continue
+        batch = NgramSentiment(model.lang, n_features=model.n_features, class_weight=None)
+        scored = np.flatnonzero(fold == k)
+        batch.fit_features(features[fit], labels[fit])
+        p_batch[scored] = 1.0 / (1.0 + np.exp(-batch.decision_features(features[scored])))
+    return (p_base + p_batch) / 2

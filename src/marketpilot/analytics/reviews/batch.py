@@ -59,8 +59,9 @@ def score_file(
     settings: Settings | None = None,
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     """(rows with label/probability added and the text PII-masked, summary {"rows","pos","neg"
-    [, "accuracy"]}); writes `out`. `settings` picks the LLM for mode "llm"; `adapt` lets the
-    accurate and llm modes learn from the file's own confident rows (`SentimentModel.positive_proba`)."""
+    [, "accuracy"]}); writes `out`. `settings` picks the LLM for mode "llm"; `adapt` lets every
+    mode learn from the file's own confident rows (the fast mode Chinese rows only;
+    `SentimentModel.positive_proba`)."""
     df = read_reviews_file(path)
     for col in (text_col, label_col):
         if col is not None and col not in df.columns:

@@ -18,6 +18,8 @@ rows compare like with like. Ensembles:
   e5-weighted mix of this protocol's heads is unsure, the LLM's label probabilities), beside each
   part alone: every way of asking the LLM (`llm_pass.ASKINGS`), their mean, the accurate mode. The
   LLM scores all of those rows, for its own rows.
+- `fast mode, adapted to the test rows`: the fast-mode recipe self-trained on all the test rows
+  (`adapt.adapt_fast`; Chinese, at least `adapt.MIN_ROWS` rows), as `--mode fast` scores a file;
 - `adapted to the sample` (only for a sample of at least `adapt.MIN_ROWS` rows): the accurate mode
   and the llm mode as they run on a whole batch, self-trained on the sample's own confident rows.
 """
@@ -34,7 +36,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
-from marketpilot.analytics.reviews.adapt import MIN_ROWS, adapt_to_batch
+from marketpilot.analytics.reviews.adapt import FAST_LANGS, MIN_ROWS, adapt_fast, adapt_to_batch
 from marketpilot.analytics.reviews.llm_pass import (
     ASKINGS,
     llm_label_logits,
@@ -48,6 +50,7 @@ from marketpilot.analytics.reviews.sentiment import (
     embed_for_sentiment,
     llm_rows,
     load_model,
+    make_vectorizer,
 )
 from marketpilot.analytics.reviews.train import extra_head_rows
 from marketpilot.config import Settings, get_settings
@@ -137,6 +140,10 @@ def compare(
         len(test),
         rate,
     )
+    if lang in FAST_LANGS and len(test) >= MIN_ROWS:
+        features = make_vectorizer(lang, recipe.n_features).transform(test.text.tolist())
+        p_fast = adapt_fast(features, p_ngram, recipe)
+        table.add("fast mode, adapted to the test rows", _acc(p_fast >= 0.5, test.label), len(test))
     plain = NgramSentiment(lang, n_features=shipped.n_features, C=shipped.C, nb_weighting=False)
     p_plain = plain.fit(train.text, train.label).predict_proba(test.text)[:, 1]
     table.add(

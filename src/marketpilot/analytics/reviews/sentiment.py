@@ -92,7 +92,10 @@ class NgramSentiment(BaseEstimator, ClassifierMixin):
         labels = np.asarray(y, dtype=np.int64)
         if set(np.unique(labels)) - {0, 1}:
             raise UserError("sentiment labels must be 0 (negative) or 1 (positive)")
-        features = make_vectorizer(self.lang, self.n_features).transform(list(texts))
+        return self.fit_features(make_vectorizer(self.lang, self.n_features).transform(list(texts)), labels)
+
+    def fit_features(self, features: sparse.csr_matrix, labels: np.ndarray) -> NgramSentiment:
+        """`fit` on texts already hashed by `make_vectorizer(self.lang, self.n_features)`."""
         scale = nb_ratio(features, labels) if self.nb_weighting else np.ones(self.n_features, np.float32)
         model = LogisticRegression(
             C=self.C, class_weight=self.class_weight, max_iter=3000, solver="liblinear", random_state=0
@@ -108,8 +111,10 @@ class NgramSentiment(BaseEstimator, ClassifierMixin):
             raise NotFittedError("NgramSentiment is not fitted; call fit() or load the shipped model")
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        return self.decision_features(make_vectorizer(self.lang, self.n_features).transform(list(texts)))
+
+    def decision_features(self, features: sparse.csr_matrix) -> np.ndarray:
         self._check()
-        features: sparse.csr_matrix = make_vectorizer(self.lang, self.n_features).transform(list(texts))
         return features @ self.coef_ + self.intercept_
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -174,7 +179,8 @@ class SentimentModel:
     - `llm`: where `accurate` is unsure (`llm_rows`), the configured LLM's P(positive), read from its
       label probabilities (`llm_pass.llm_positive_proba`, two phrasings for Chinese); about 0.5
       Chinese reviews/s on 2 cores with the embedded model.
-    Both slower modes then adapt to a large batch (`adapt.adapt_to_batch`; the llm mode twice).
+    Every mode then adapts to a large batch: the fast mode its Chinese rows (`adapt.adapt_fast`), the
+    slower modes every language (`adapt.adapt_to_batch`; the llm mode twice).
     """
 
     def __init__(
@@ -219,9 +225,10 @@ class SentimentModel:
         *,
         adapt: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(P(positive), language) per text; `settings` picks the LLM for mode "llm". In the accurate
-        and llm modes `adapt` lets a batch of at least `adapt.MIN_ROWS` texts of a language train on
-        its own confident rows (`adapt.adapt_to_batch`), so a text's score depends on its batch."""
+        """(P(positive), language) per text; `settings` picks the LLM for mode "llm". `adapt` lets a
+        batch of at least `adapt.MIN_ROWS` texts of a language train on its own confident rows
+        (`adapt.adapt_to_batch`; in the fast mode `adapt.adapt_fast`, Chinese only), so a text's score
+        depends on its batch."""
         if mode not in MODES:
             raise UserError(f"unknown sentiment mode {mode!r}", hint="use " + ", ".join(MODES))
         if mode != "fast" and not self.heads:
@@ -238,7 +245,12 @@ class SentimentModel:
             if not rows.size:
                 continue
             chosen = [texts[i] for i in rows]
-            proba[rows] = model.predict_proba(chosen)[:, 1]
+            features = make_vectorizer(model.lang, model.n_features).transform(chosen)
+            proba[rows] = 1.0 / (1.0 + np.exp(-model.decision_features(features)))
+            if mode == "fast" and adapt:
+                from marketpilot.analytics.reviews.adapt import adapt_fast
+
+                proba[rows] = adapt_fast(features, proba[rows], model)
             if mode != "fast":
                 coef, intercept = self.heads[code]
                 embeddings = embed_for_sentiment(chosen)
