@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 import numpy as np
@@ -29,6 +30,10 @@ def _real_reviews(rows: int) -> list[str]:
     en = corpora.load_en().text.to_numpy()
     n_zh = int(rows * 0.8)
     return np.concatenate([np.resize(zh, n_zh), np.resize(en, rows - n_zh)]).tolist()
+
+
+def _peak_rss() -> str:
+    return f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB"
 
 
 def _rate(n: int, seconds: float) -> str:
@@ -51,14 +56,16 @@ def main() -> None:
     print(
         "sentiment fast (n-gram classifier alone, --no-adapt):",
         _rate(len(texts), time.perf_counter() - start),
-        f"pos share {np.mean(out.label == 'pos'):.2f}",
+        f"pos share {np.mean(out.label == 'pos'):.2f},",
+        _peak_rss(),
     )
     start = time.perf_counter()
     adapted = model.predict(texts)
     print(
         "sentiment fast, adapted to the batch (the default; Chinese rows self-train, 2 folds):",
         _rate(len(texts), time.perf_counter() - start),
-        f"{np.mean(adapted.label != out.label):.1%} of labels changed",
+        f"{np.mean(adapted.label != out.label):.1%} of labels changed,",
+        _peak_rss(),
     )
 
     if args.embed_sample:
