@@ -51,7 +51,7 @@ def variant(
         fit = chosen[fold[chosen] != k]
         scored = np.flatnonzero(fold == k)
         batch = NgramSentiment(lang, class_weight=class_weight).fit_features(features[fit], labels[fit])
-        p_batch[scored] = 1.0 / (1.0 + np.exp(-batch.decision_features(features[scored])))
+        p_batch[scored] = batch.positive_features(features[scored])
     return (p_base + p_batch) / 2
 
 
@@ -74,7 +74,7 @@ def main() -> None:
             start = time.perf_counter()
             recipe = fit_recipe(lang, train, valid)
             features = vectorizer.transform(test.text.tolist())
-            p = 1.0 / (1.0 + np.exp(-recipe.decision_features(features)))
+            p = recipe.positive_features(features)
             gold = test.label.to_numpy() == 1
 
             def acc(q: np.ndarray, at: np.ndarray | slice = slice(None)) -> float:

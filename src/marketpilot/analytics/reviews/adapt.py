@@ -101,6 +101,5 @@ def adapt_fast(features: sparse.csr_matrix, p_base: np.ndarray, model: NgramSent
             continue
         batch = NgramSentiment(model.lang, n_features=model.n_features, class_weight=None)
         scored = np.flatnonzero(fold == k)
-        batch.fit_features(features[fit], labels[fit])
-        p_batch[scored] = 1.0 / (1.0 + np.exp(-batch.decision_features(features[scored])))
+        p_batch[scored] = batch.fit_features(features[fit], labels[fit]).positive_features(features[scored])
     return (p_base + p_batch) / 2

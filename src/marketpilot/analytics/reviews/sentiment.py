@@ -117,8 +117,12 @@ class NgramSentiment(BaseEstimator, ClassifierMixin):
         self._check()
         return features @ self.coef_ + self.intercept_
 
+    def positive_features(self, features: sparse.csr_matrix) -> np.ndarray:
+        """P(positive) per row of texts already hashed by `make_vectorizer`."""
+        return 1.0 / (1.0 + np.exp(-self.decision_features(features)))
+
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        pos = 1.0 / (1.0 + np.exp(-self.decision_function(texts)))
+        pos = self.positive_features(make_vectorizer(self.lang, self.n_features).transform(list(texts)))
         return np.column_stack([1.0 - pos, pos])
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
@@ -246,7 +250,7 @@ class SentimentModel:
                 continue
             chosen = [texts[i] for i in rows]
             features = make_vectorizer(model.lang, model.n_features).transform(chosen)
-            proba[rows] = 1.0 / (1.0 + np.exp(-model.decision_features(features)))
+            proba[rows] = model.positive_features(features)
             if mode == "fast" and adapt:
                 from marketpilot.analytics.reviews.adapt import adapt_fast
 
