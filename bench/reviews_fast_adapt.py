@@ -24,19 +24,13 @@ from scipy import sparse
 
 from marketpilot.analytics.reviews import adapt, corpora
 from marketpilot.analytics.reviews.sentiment import NgramSentiment, make_vectorizer
-from marketpilot.analytics.reviews.train import C_GRID
+from marketpilot.analytics.reviews.train import choose_c
 from reviews_ngram_variants import protocols  # bench/ is on the path when this script runs
 
 
 def fit_recipe(lang: corpora.Lang, train: pd.DataFrame, valid: pd.DataFrame) -> NgramSentiment:
-    best, best_acc = None, -1.0
-    for c in C_GRID:
-        model = NgramSentiment(lang, C=c).fit(train.text, train.label)
-        acc = float(np.mean(model.predict(valid.text) == valid.label.to_numpy()))
-        if acc > best_acc:
-            best, best_acc = model, acc
-    assert best is not None
-    return best
+    c, _ = choose_c(lang, train.text, train.label.to_numpy(), valid.text, valid.label.to_numpy())
+    return NgramSentiment(lang, C=c).fit(train.text, train.label)
 
 
 def variant(
