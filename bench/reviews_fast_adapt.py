@@ -49,6 +49,15 @@ def variant(
     return (p_base + p_batch) / 2
 
 
+def print_row(row: dict[str, object], start: float) -> None:
+    """One protocol's figures on a line, as they come (the table follows at the end)."""
+    print(
+        " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
+        f"({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
+
+
 def english_protocols(df: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
     uci = df.source.str.startswith("uci")
     out = {}
@@ -86,11 +95,7 @@ def main() -> None:
                     gains.append(acc(adapted, at) - acc(p[at], at))
                 row[f"gain n={n}"] = float(np.mean(gains))
             rows.append(row)
-            print(
-                " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
-                f"({time.perf_counter() - start:.0f} s)",
-                flush=True,
-            )
+            print_row(row, start)
     print("\n" + pd.DataFrame(rows).round(4).to_markdown(index=False))
 
 

@@ -127,6 +127,30 @@ def shipped_training(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return df[df.split == "train"], df[df.split == "valid"]
 
 
+SYNTHETIC_ZH = "synthetic_llm.jsonl.gz"
+
+
+def load_synthetic(lang: Lang, root: Path | None = None) -> pd.DataFrame:
+    """Reviews the embedded LLM wrote for categories the corpora lack (synthesize.py; Chinese only):
+    text, label, source `synthetic_llm`, category. No split: they are training rows, never a measure."""
+    if lang != "zh":
+        return pd.DataFrame(columns=["text", "label", "source", "category"])
+    rows = pd.read_json(data_root(root) / "reviews_zh" / SYNTHETIC_ZH, lines=True)
+    df = _frame(rows.text, rows.label, "synthetic_llm", rows.category)
+    agreed = df.groupby("text").label.transform("nunique") == 1
+    return df[agreed].drop_duplicates("text").reset_index(drop=True)
+
+
+def with_synthetic(
+    train: pd.DataFrame, corpus: pd.DataFrame, lang: Lang, root: Path | None = None
+) -> pd.DataFrame:
+    """`train` plus the synthetic reviews, less any text the real `corpus` holds (so none reaches a test
+    split). The fast mode's n-gram model trains on these; the e5 heads do not (no gain measured)."""
+    synthetic = load_synthetic(lang, root)
+    synthetic = synthetic[~synthetic.text.isin(corpus.text)].assign(split="train")
+    return pd.concat([train, synthetic], ignore_index=True)
+
+
 def cross_domain(df: pd.DataFrame, lang: Lang) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(train, valid, test) for the cross-domain protocol.
 

@@ -33,6 +33,7 @@ def choose_c(lang: corpora.Lang, train_texts, train_y, valid_texts, valid_y) -> 
 def train_language(lang: corpora.Lang, root: Path | None = None) -> tuple[NgramSentiment, dict[str, float]]:
     df = corpora.load(lang, root)
     train, valid = corpora.shipped_training(df)
+    train = corpora.with_synthetic(train, df, lang, root)
     c, valid_acc = choose_c(lang, train.text, train.label.to_numpy(), valid.text, valid.label.to_numpy())
     model = NgramSentiment(lang, C=c).fit(train.text, train.label)
     held = df[df.split == "test"]
@@ -42,6 +43,7 @@ def train_language(lang: corpora.Lang, root: Path | None = None) -> tuple[NgramS
         "valid_accuracy": valid_acc,
         "heldout_accuracy": test_acc,
         "train_rows": len(train),
+        "synthetic_rows": int((train.source == "synthetic_llm").sum()),
     }
 
 
@@ -92,12 +94,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--embedding-rows", type=int, default=2000, help="rows per corpus for the e5 head (0: no head)"
     )
+    parser.add_argument(
+        "--keep-heads",
+        action="store_true",
+        help="refit the n-gram weights only; keep the e5 heads of the model at --out (no embedding)",
+    )
     args = parser.parse_args(argv)
-    models, heads = {}, {}
+    models = {}
+    heads = SentimentModel.load(args.out).heads if args.keep_heads else {}
     for lang in ("zh", "en"):
         models[lang], report = train_language(lang, args.data)
         print(lang, " ".join(f"{k}={v:.4g}" for k, v in report.items()), flush=True)
-        if args.embedding_rows:
+        if args.embedding_rows and not args.keep_heads:
             heads[lang] = train_embedding_head(lang, args.embedding_rows, args.data)
     SentimentModel(models, heads).save(args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
