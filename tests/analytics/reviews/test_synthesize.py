@@ -6,15 +6,15 @@ import itertools
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from marketpilot.analytics.reviews import corpora, synthesize
-from marketpilot.analytics.reviews.sentiment import load_model
+from marketpilot.analytics.reviews.sentiment import detect_language, load_model
 
 
-def test_the_plan_draws_every_polarity_and_is_seeded() -> None:
-    plan = synthesize.load_plan()
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_plan_draws_every_polarity_and_is_seeded(lang: corpora.Lang) -> None:
+    plan = synthesize.load_plan(lang)
     first = list(itertools.islice(synthesize.draws(plan, seed=3), 200))
     assert first == list(itertools.islice(synthesize.draws(plan, seed=3), 200))
     assert first != list(itertools.islice(synthesize.draws(plan, seed=4), 200))
@@ -43,29 +43,60 @@ def test_answers_are_read_one_review_a_line() -> None:
     ]
 
 
-def test_synthetic_rows_only_ever_train(zh_corpus: pd.DataFrame, data_dir: Path) -> None:
-    synthetic = corpora.load_synthetic("zh", data_dir)
-    assert len(synthetic) > 3000 and 0.35 < synthetic.label.mean() < 0.65
+def test_english_answers_are_read_one_review_a_line() -> None:
+    answer = "\n".join(
+        [
+            "Sure! Here are 8 negative reviews of a frying pan:",  # the model talking about its task
+            "Negative reviews:",  # a header
+            "1. The coating started peeling after two weeks.",
+            '- "Handle got loose, would not buy again."',
+            "Great pan, 很好用 for eggs.",  # a slip into the other language
+            "Meh.",  # too short to say anything
+            "Here's the thing: it warps on high heat and the support team never replied.",
+            "1. Far too quiet. 2. The buttons are tiny. 3) Battery lasts 2.5 hours.",  # a list on one line
+        ]
+    )
+    assert synthesize.parse_reviews(answer, "en") == [
+        "The coating started peeling after two weeks.",
+        "Handle got loose, would not buy again.",
+        "Here's the thing: it warps on high heat and the support team never replied.",
+        "Far too quiet.",
+        "The buttons are tiny.",
+        "Battery lasts 2.5 hours.",
+    ]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_synthetic_rows_only_ever_train(
+    lang: corpora.Lang, data_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    corpus = request.getfixturevalue(f"{lang}_corpus")
+    synthetic = corpora.load_synthetic(lang, data_dir)
+    assert len(synthetic) > 1000 and 0.35 < synthetic.label.mean() < 0.65
     assert synthetic.category.nunique() >= 50 and not synthetic.text.duplicated().any()
-    assert corpora.load_synthetic("en", data_dir).empty
-    train, _, test = corpora.protocol_split(zh_corpus, "zh", "unseen_source")
-    extended = corpora.with_synthetic(train, zh_corpus, "zh", data_dir)
+    assert set(synthetic.category) <= set(synthesize.load_plan(lang).categories)
+    train, _, test = corpora.protocol_split(corpus, lang, "unseen_category")
+    extended = corpora.with_synthetic(train, corpus, lang, data_dir)
     added = extended.iloc[len(train) :]
-    assert set(added.source) == {"synthetic_llm"} and set(added.split) == {"train"}
-    assert not set(added.text) & set(zh_corpus.text)  # never a text any split of the corpora holds
+    assert len(added) > 1000 and set(added.source) == {"synthetic_llm"} and set(added.split) == {"train"}
+    assert not set(added.text) & set(corpus.text)  # never a text any split of the corpora holds
     assert not set(extended.text) & set(test.text)
 
 
 @pytest.mark.slow
-def test_the_embedded_model_writes_labelled_reviews(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_embedded_model_writes_labelled_reviews(
+    lang: corpora.Lang, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("llama_cpp")
     monkeypatch.setenv("MARKETPILOT_LLM_PROVIDER", "llamacpp")
     out = home / "synthetic.jsonl"
-    written = synthesize.synthesize(out, requests=2, seed=8, home=home)
+    written = synthesize.synthesize(out, requests=2, seed=8, home=home, lang=lang)
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert written == len(rows) >= 4 and not (home / "synthetic.jsonl.partial").exists()
-    plan = synthesize.load_plan()
+    plan = synthesize.load_plan(lang)
     assert {r["category"] for r in rows} <= set(plan.categories) and {r["label"] for r in rows} <= {0, 1}
+    assert detect_language([r["text"] for r in rows]).tolist() == [lang] * len(rows)
     # What the request asked for labels the rows: the shipped model agrees with most of them.
     p, _ = load_model().positive_proba([r["text"] for r in rows], mode="fast", adapt=False)
     agree = [(q >= 0.5) == (r["label"] == 1) for q, r in zip(p, rows, strict=True)]

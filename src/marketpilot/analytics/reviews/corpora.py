@@ -127,15 +127,13 @@ def shipped_training(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return df[df.split == "train"], df[df.split == "valid"]
 
 
-SYNTHETIC_ZH = "synthetic_llm.jsonl.gz"
+SYNTHETIC = "synthetic_llm.jsonl.gz"
 
 
 def load_synthetic(lang: Lang, root: Path | None = None) -> pd.DataFrame:
-    """Reviews the embedded LLM wrote for categories the corpora lack (synthesize.py; Chinese only):
+    """Reviews the embedded LLM wrote for categories the corpora lack (synthesize.py):
     text, label, source `synthetic_llm`, category. No split: they are training rows, never a measure."""
-    if lang != "zh":
-        return pd.DataFrame(columns=["text", "label", "source", "category"])
-    rows = pd.read_json(data_root(root) / "reviews_zh" / SYNTHETIC_ZH, lines=True)
+    rows = pd.read_json(data_root(root) / f"reviews_{lang}" / SYNTHETIC, lines=True)
     df = _frame(rows.text, rows.label, "synthetic_llm", rows.category)
     agreed = df.groupby("text").label.transform("nunique") == 1
     return df[agreed].drop_duplicates("text").reset_index(drop=True)

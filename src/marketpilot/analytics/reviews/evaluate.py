@@ -19,7 +19,7 @@ rows compare like with like. Ensembles:
   part alone: every way of asking the LLM (`llm_pass.ASKINGS`), their mean, the accurate mode. The
   LLM scores all of those rows, for its own rows.
 - `fast-mode recipe: NB-LR + synthetic reviews`: the n-gram recipe also fitted on the LLM-written
-  reviews (`corpora.with_synthetic`, Chinese), as the shipped fast model is; every n-gram row after it
+  reviews (`corpora.with_synthetic`), as the shipped fast model is; every n-gram row after it
   uses this model;
 - `fast mode, adapted to the test rows`: the fast-mode recipe self-trained on all the test rows
   (`adapt.adapt_fast`; Chinese, at least `adapt.MIN_ROWS` rows), as `--mode fast` scores a file;

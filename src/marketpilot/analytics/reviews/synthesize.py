@@ -1,14 +1,15 @@
-"""Synthetic Chinese reviews written by the configured LLM, extra training rows for the fast mode.
+"""Synthetic reviews written by the configured LLM, extra training rows for the fast mode.
 
-    python -m marketpilot.analytics.reviews.synthesize --out FILE.jsonl --requests 300 --seed 8
+    python -m marketpilot.analytics.reviews.synthesize --lang zh --out FILE.jsonl --requests 300 --seed 8
 
-The three Chinese corpora cover books, notebooks, hotels and food delivery; a shop's file holds
-reviews of fruit, shampoo and shoes, whose words ("不新鲜", "掉色", "起球") the n-gram model never saw.
-Each request draws a category, a polarity, an aspect and a tone from `data/synthesis_plan.yaml` and
-asks for eight reviews (prompt `review_synthesize`); the polarity asked for is the label. The rows in
-data/reviews_zh/synthetic_llm.jsonl.gz were written this way by the embedded model (its README) and
-join the fast mode's training rows only (`corpora.with_synthetic`): docs/review-insight.md has what
-they gain out of domain and cost in domain.
+The three Chinese corpora cover books, notebooks, hotels and food delivery, the English ones fashion,
+beauty, gift cards, restaurants, films and phones; a shop's file holds reviews of fruit, shampoo and
+shoes, whose words ("不新鲜", "掉色", "起球"; "stale", "pilling") the n-gram model never saw. Each request
+draws a category, a polarity, an aspect and a tone from `data/synthesis_plan.<lang>.yaml` and asks for
+eight reviews (prompt `review_synthesize`); the polarity asked for is the label. The rows in
+data/reviews_<lang>/synthetic_llm.jsonl.gz were written this way by the embedded model (their
+READMEs) and join the fast mode's training rows only (`corpora.with_synthetic`): docs/review-insight.md
+has what they gain out of domain and cost in domain.
 """
 
 from __future__ import annotations
@@ -19,23 +20,34 @@ import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 import yaml
 from pydantic import BaseModel
 from rich.progress import track
 
+from marketpilot.analytics.reviews.corpora import Lang
 from marketpilot.config import get_settings
 
-PLAN_PATH = Path(__file__).with_name("data") / "synthesis_plan.yaml"
+PLAN_DIR = Path(__file__).with_name("data")
 PER_REQUEST = 8
 
 _BULLET = re.compile(r"^[-*•0-9.、）)\s]+")
-# Headers ("优点：") and the model talking about its task ("好的，我来写一条差评") are not reviews.
-_META = re.compile(r"[：:]$|写一条|写几条|以下是")
-# The 1.5B model sometimes slips an English word into a Chinese sentence ("很 boring"); real reviews
-# mix in short tokens (XP, USB), not lower-case words.
-_GLITCH = re.compile(r"[a-z]{5,}")
+# A numbered list run together on one line ("1. Too quiet. 2. The buttons…") is several reviews.
+_INLINE_NUMBER = re.compile(r"\s+(?=\d{1,2}[.、)）]\s*\D)")
+# Headers ("优点：", "Positive reviews:") and the model talking about its task ("好的，我来写一条差评",
+# "Here are 8 reviews") are not reviews.
+_META = {
+    "zh": re.compile(r"[：:]$|写一条|写几条|以下是"),
+    "en": re.compile(
+        r"[：:]$|^(sure|certainly|of course)\b|^here (are|is)\b|\breviews?\b.*\b(below|follow)", re.I
+    ),
+}
+# The 1.5B model sometimes slips a word of the other language into a sentence ("很 boring"; a CJK
+# character in English); real Chinese reviews mix in short tokens (XP, USB), not lower-case words.
+_GLITCH = {"zh": re.compile(r"[a-z]{5,}"), "en": re.compile(r"[\u3000-\u9fff\uff00-\uffef]")}
+_LENGTH = {"zh": (3, 200), "en": (8, 400)}
+_MAX_TOKENS = {"zh": 400, "en": 520}  # eight reviews; an English word is about 1.3 tokens
 
 
 class SynthesisPlan(BaseModel):
@@ -52,7 +64,8 @@ class Draw(NamedTuple):
     style: str
 
 
-def load_plan(path: Path = PLAN_PATH) -> SynthesisPlan:
+def load_plan(lang: Lang = "zh") -> SynthesisPlan:
+    path = PLAN_DIR / f"synthesis_plan.{lang}.yaml"
     return SynthesisPlan.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
@@ -64,21 +77,24 @@ def draws(plan: SynthesisPlan, seed: int) -> Iterator[Draw]:
         yield Draw(category, label, focus, rnd.choice(plan.styles[label]))
 
 
-def parse_reviews(text: str) -> list[str]:
+def parse_reviews(text: str, lang: Lang = "zh") -> list[str]:
     """One review per line of the model's answer, without bullets, quotes, headers or glitches."""
+    shortest, longest = _LENGTH[lang]
     out = []
-    for raw in text.splitlines():
-        line = _BULLET.sub("", raw.strip()).strip().strip('“”"')
-        if 3 <= len(line) <= 200 and not _META.search(line) and not _GLITCH.search(line):
-            out.append(line)
+    for whole in text.splitlines():
+        for raw in _INLINE_NUMBER.split(whole) if _BULLET.match(whole) else [whole]:
+            line = _BULLET.sub("", raw.strip()).strip().strip('“”"')
+            fits = shortest <= len(line) <= longest
+            if fits and not _META[lang].search(line) and not _GLITCH[lang].search(line):
+                out.append(line)
     return out
 
 
-def synthesize(out: Path, requests: int, seed: int, home: Path | None = None) -> int:
+def synthesize(out: Path, requests: int, seed: int, home: Path | None = None, lang: Lang = "zh") -> int:
     """Append-as-you-go to `<out>.partial`, renamed to `out` when every request is done; rows written."""
     from marketpilot.llm import get_client, load_prompt
 
-    plan, prompt = load_plan(), load_prompt("review_synthesize", "zh")
+    plan, prompt = load_plan(lang), load_prompt("review_synthesize", lang)
     partial = out.with_name(out.name + ".partial")
     written = 0
     with get_client(get_settings(home)) as client, partial.open("w", encoding="utf-8") as sink:
@@ -94,12 +110,15 @@ def synthesize(out: Path, requests: int, seed: int, home: Path | None = None) ->
             reply = client.complete(
                 messages,
                 temperature=0.9,
-                max_tokens=400,
+                max_tokens=_MAX_TOKENS[lang],
                 seed=seed * 100_000 + i,
                 frequency_penalty=0.3,
                 prompt=prompt.ref,
             )
-            for text in parse_reviews(reply.text):
+            # An answer cut off at max_tokens ends in half a review.
+            lines = reply.text.splitlines()
+            answer = "\n".join(lines[:-1] if reply.finish_reason == "length" else lines)
+            for text in parse_reviews(answer, lang):
                 row = {"text": text, "label": draw.label, "category": draw.category, "focus": draw.focus}
                 sink.write(json.dumps(row, ensure_ascii=False) + "\n")
                 written += 1
@@ -110,12 +129,14 @@ def synthesize(out: Path, requests: int, seed: int, home: Path | None = None) ->
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lang", choices=get_args(Lang), default="zh")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines: text, label, category, focus")
     parser.add_argument("--requests", type=int, default=300, help=f"{PER_REQUEST} reviews asked per request")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--home", type=Path, default=None)
     args = parser.parse_args(argv)
-    print(f"wrote {synthesize(args.out, args.requests, args.seed, args.home)} reviews to {args.out}")
+    written = synthesize(args.out, args.requests, args.seed, args.home, args.lang)
+    print(f"wrote {written} reviews to {args.out}")
 
 
 if __name__ == "__main__":
