@@ -34,13 +34,6 @@ TEST_CATEGORIES = {
 }
 
 
-def load_rows(lang: corpora.Lang, path: Path | None) -> pd.DataFrame:
-    if path is None:
-        return corpora.load_synthetic(lang)
-    rows = pd.read_json(path, lines=True)
-    return rows.assign(source="synthetic_llm").drop_duplicates("text")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lang", choices=("zh", "en"), default="zh")
@@ -48,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     lang = args.lang
     df = corpora.load(lang)
-    synthetic = load_rows(lang, args.synthetic)
+    synthetic = corpora.read_synthetic(args.synthetic) if args.synthetic else corpora.load_synthetic(lang)
     synthetic = synthetic[~synthetic.text.isin(df.text)]
     print(f"{len(synthetic)} synthetic reviews, {synthetic.label.mean():.1%} positive")
     vectorizer = make_vectorizer(lang, 2**20)

@@ -64,6 +64,10 @@ def test_english_answers_are_read_one_review_a_line() -> None:
         "The buttons are tiny.",
         "Battery lasts 2.5 hours.",
     ]
+    # An answer cut off at the token limit loses its half-written last review, and only that.
+    assert synthesize.parse_reviews(answer + "\nThe lid cracked and the", "en", cut_off=True) == (
+        synthesize.parse_reviews(answer, "en")
+    )
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

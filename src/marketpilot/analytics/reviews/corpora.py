@@ -133,7 +133,12 @@ SYNTHETIC = "synthetic_llm.jsonl.gz"
 def load_synthetic(lang: Lang, root: Path | None = None) -> pd.DataFrame:
     """Reviews the embedded LLM wrote for categories the corpora lack (synthesize.py):
     text, label, source `synthetic_llm`, category. No split: they are training rows, never a measure."""
-    rows = pd.read_json(data_root(root) / f"reviews_{lang}" / SYNTHETIC, lines=True)
+    return read_synthetic(data_root(root) / f"reviews_{lang}" / SYNTHETIC)
+
+
+def read_synthetic(path: Path) -> pd.DataFrame:
+    """One file written by synthesize.py, as `load_synthetic` gives it (texts given both labels dropped)."""
+    rows = pd.read_json(path, lines=True)
     df = _frame(rows.text, rows.label, "synthetic_llm", rows.category)
     agreed = df.groupby("text").label.transform("nunique") == 1
     return df[agreed].drop_duplicates("text").reset_index(drop=True)

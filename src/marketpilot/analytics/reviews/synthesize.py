@@ -77,11 +77,13 @@ def draws(plan: SynthesisPlan, seed: int) -> Iterator[Draw]:
         yield Draw(category, label, focus, rnd.choice(plan.styles[label]))
 
 
-def parse_reviews(text: str, lang: Lang = "zh") -> list[str]:
-    """One review per line of the model's answer, without bullets, quotes, headers or glitches."""
+def parse_reviews(text: str, lang: Lang = "zh", cut_off: bool = False) -> list[str]:
+    """One review per line of the model's answer, without bullets, quotes, headers or glitches; an
+    answer `cut_off` at max_tokens ends in half a review, so its last line is dropped."""
     shortest, longest = _LENGTH[lang]
+    lines = text.splitlines()
     out = []
-    for whole in text.splitlines():
+    for whole in lines[:-1] if cut_off else lines:
         for raw in _INLINE_NUMBER.split(whole) if _BULLET.match(whole) else [whole]:
             line = _BULLET.sub("", raw.strip()).strip().strip('“”"')
             fits = shortest <= len(line) <= longest
@@ -115,10 +117,7 @@ def synthesize(out: Path, requests: int, seed: int, home: Path | None = None, la
                 frequency_penalty=0.3,
                 prompt=prompt.ref,
             )
-            # An answer cut off at max_tokens ends in half a review.
-            lines = reply.text.splitlines()
-            answer = "\n".join(lines[:-1] if reply.finish_reason == "length" else lines)
-            for text in parse_reviews(answer, lang):
+            for text in parse_reviews(reply.text, lang, cut_off=reply.finish_reason == "length"):
                 row = {"text": text, "label": draw.label, "category": draw.category, "focus": draw.focus}
                 sink.write(json.dumps(row, ensure_ascii=False) + "\n")
                 written += 1
