@@ -33,8 +33,9 @@ from marketpilot.analytics.reviews.sentiment import (
     embed_for_sentiment,
     make_vectorizer,
 )
-from marketpilot.analytics.reviews.train import choose_c, extra_head_rows, per_source_sample
-from reviews_ngram_variants import protocols  # bench/ is on the path when this script runs
+from marketpilot.analytics.reviews.train import extra_head_rows, per_source_sample
+from reviews_fast_adapt import fit_recipe  # bench/ is on the path when this script runs
+from reviews_ngram_variants import protocols
 
 
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:
@@ -58,9 +59,7 @@ def main() -> None:
     for name in args.protocol:
         start = time.perf_counter()
         train, valid, test = cases[name]
-        fit = corpora.with_synthetic(train, df, "zh")
-        c, _ = choose_c("zh", fit.text, fit.label.to_numpy(), valid.text, valid.label.to_numpy())
-        recipe = NgramSentiment("zh", C=c).fit(fit.text, fit.label)
+        recipe = fit_recipe("zh", corpora.with_synthetic(train, df, "zh"), valid)
         test = test.sample(frac=1.0, random_state=0)
         y = test.label.to_numpy()
         features = vectorizer.transform(test.text.tolist())
