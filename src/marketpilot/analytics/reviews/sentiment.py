@@ -4,7 +4,7 @@ Hashing keeps the model a fixed-size weight vector (no vocabulary to ship) and m
 matrix-vector product, so millions of reviews score on a laptop CPU. Chinese uses character 1–3-grams
 (no segmentation needed, robust to typos and slang); English uses word 1–2-grams so "not good" is a
 feature of its own. Both models also train on reviews the embedded LLM wrote for 60 categories the
-corpora lack (`synthesize.py`): +1 to +4 points out of domain in Chinese, +4.5 to +12 in English.
+corpora lack (`synthesize.py`): +1 to +4 points out of domain in Chinese, +5 to +12 in English.
 `python -m marketpilot.analytics.reviews.train` rebuilds the shipped weights.
 """
 
