@@ -23,6 +23,9 @@ rows compare like with like. Ensembles:
   uses this model;
 - `fast mode, adapted to the test rows`: the fast-mode recipe self-trained on all the test rows
   (`adapt.adapt_fast`; Chinese, at least `adapt.MIN_ROWS` rows), as `--mode fast` scores a file;
+- `+ e5-labelled opinion words` (Chinese, with an embedding sample): the recipe also fitted on the
+  jieba words this protocol's e5 head rates most positive and negative (`lexicon.lexicon_rows`), as
+  the shipped fast model is since 2026-12-05; alone and adapted. Every n-gram row after it uses it;
 - `adapted to the sample` (only for a sample of at least `adapt.MIN_ROWS` rows): the accurate mode
   and the llm mode as they run on a whole batch, self-trained on the sample's own confident rows.
 """
@@ -40,6 +43,7 @@ from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
 from marketpilot.analytics.reviews.adapt import FAST_LANGS, MIN_ROWS, adapt_fast, adapt_to_batch
+from marketpilot.analytics.reviews.lexicon import lexicon_rows
 from marketpilot.analytics.reviews.llm_pass import (
     ASKINGS,
     llm_label_logits,
@@ -55,7 +59,7 @@ from marketpilot.analytics.reviews.sentiment import (
     load_model,
     make_vectorizer,
 )
-from marketpilot.analytics.reviews.train import extra_head_rows
+from marketpilot.analytics.reviews.train import LEXICON_LANGS, extra_head_rows
 from marketpilot.config import Settings, get_settings
 
 LLM_BAND = 0.15
@@ -165,10 +169,50 @@ def compare(
     )
 
     if len(sample):
+        head = _ProtocolHead.fit(train, embed_train, seed, lang)
+        if lang in LEXICON_LANGS:
+            # As train.py builds the shipped model: opinion words labelled by this protocol's e5 head.
+            words = lexicon_rows(head.model.coef_.ravel(), float(head.model.intercept_[0]))
+            rows = pd.concat([with_synthetic, words], ignore_index=True)
+            recipe = NgramSentiment(lang, n_features=shipped.n_features, C=shipped.C).fit(
+                rows.text, rows.label
+            )
+            p_ngram = recipe.predict_proba(test.text)[:, 1]
+            name = f"fast-mode recipe + {len(words):,} e5-labelled opinion words"
+            table.add(name, _acc(p_ngram >= 0.5, test.label), len(test))
+            if lang in FAST_LANGS and len(test) >= MIN_ROWS:
+                features = make_vectorizer(lang, recipe.n_features).transform(test.text.tolist())
+                p_fast = adapt_fast(features, p_ngram, recipe)
+                table.add(
+                    "fast mode + opinion words, adapted to the test rows",
+                    _acc(p_fast >= 0.5, test.label),
+                    len(test),
+                )
         scores = {"snownlp": p_snow, "tfidf": p_tfidf, "ngram": p_ngram}
         budget = {"llm_sample": llm_sample, "llm_scores": llm_scores}
-        _embedding_rows(table, train, sample, at, recipe, scores, embed_train, seed, lang, budget, settings)
+        _embedding_rows(table, train, sample, at, recipe, scores, head, lang, budget, settings)
     return pd.DataFrame(table.rows)
+
+
+@dataclass
+class _ProtocolHead:
+    """The e5 head fitted as train.py fits the shipped one, on the protocol's training rows only."""
+
+    model: LogisticRegression
+    fit_rows: pd.DataFrame
+    x_fit: np.ndarray
+    extra: pd.DataFrame
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, embed_train: int, seed: int, lang: corpora.Lang) -> _ProtocolHead:
+        fit_rows = train.sample(min(len(train), embed_train), random_state=seed)
+        x_fit = embed_for_sentiment(fit_rows.text.tolist())
+        # The shipped recipe: the protocol's rows plus the other languages' (`train.extra_head_rows`).
+        extra = extra_head_rows(lang, seed=seed)
+        x_head = np.vstack([x_fit, embed_for_sentiment(extra.text.tolist())]) if len(extra) else x_fit
+        y_head = np.concatenate([fit_rows.label.to_numpy(), extra.label.to_numpy()]).astype(int)
+        model = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(x_head, y_head)
+        return cls(model, fit_rows, x_fit, extra)
 
 
 def _embedding_rows(
@@ -178,23 +222,16 @@ def _embedding_rows(
     at: np.ndarray,
     recipe: NgramSentiment,
     scores: dict[str, np.ndarray | None],
-    embed_train: int,
-    seed: int,
+    head: _ProtocolHead,
     lang: corpora.Lang,
     budget: dict[str, int],
     settings: Settings | None,
 ) -> None:
     """e5-small head, ensembles and the LLM methods, all on the same fixed test sample."""
     y, n = sample.label.to_numpy(), len(sample)
-    fit_rows = train.sample(min(len(train), embed_train), random_state=seed)
+    fit_rows, x_fit, extra = head.fit_rows, head.x_fit, head.extra
     x_test = embed_for_sentiment(sample.text.tolist())
-    x_fit = embed_for_sentiment(fit_rows.text.tolist())
-    # The shipped recipe: the protocol's rows plus the other languages' (`train.extra_head_rows`).
-    extra = extra_head_rows(lang, seed=seed)
-    x_head = np.vstack([x_fit, embed_for_sentiment(extra.text.tolist())]) if len(extra) else x_fit
-    y_head = np.concatenate([fit_rows.label.to_numpy(), extra.label.to_numpy()]).astype(int)
-    head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(x_head, y_head)
-    p_e5 = head.predict_proba(x_test)[:, 1]
+    p_e5 = head.model.predict_proba(x_test)[:, 1]
     ngram_s, tfidf_s, p_snow = scores["ngram"][at], scores["tfidf"][at], scores["snownlp"]  # type: ignore[index]
     if p_snow is not None:
         table.add("snownlp (same sample)", _acc(p_snow[at] >= 0.5, y), n)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from marketpilot.analytics.reviews import corpora
+from marketpilot.analytics.reviews import corpora, lexicon
 from marketpilot.analytics.reviews.sentiment import MODEL_PATH, NgramSentiment, SentimentModel
 
 C_GRID = (1.0, 3.0, 10.0, 30.0)
@@ -30,10 +30,16 @@ def choose_c(lang: corpora.Lang, train_texts, train_y, valid_texts, valid_y) -> 
     return C_GRID[best], scores[best]
 
 
-def train_language(lang: corpora.Lang, root: Path | None = None) -> tuple[NgramSentiment, dict[str, float]]:
+def train_language(
+    lang: corpora.Lang, root: Path | None = None, words: pd.DataFrame | None = None
+) -> tuple[NgramSentiment, dict[str, float]]:
+    """The fast mode's n-gram model: the corpora's `train` rows, the synthetic reviews and `words`
+    (`lexicon.lexicon_rows`, one-word rows labelled by the e5 head; Chinese only)."""
     df = corpora.load(lang, root)
     train, valid = corpora.shipped_training(df)
     train = corpora.with_synthetic(train, df, lang, root)
+    if words is not None:
+        train = pd.concat([train, words.assign(split="train")], ignore_index=True)
     c, valid_acc = choose_c(lang, train.text, train.label.to_numpy(), valid.text, valid.label.to_numpy())
     model = NgramSentiment(lang, C=c).fit(train.text, train.label)
     held = df[df.split == "test"]
@@ -44,6 +50,7 @@ def train_language(lang: corpora.Lang, root: Path | None = None) -> tuple[NgramS
         "heldout_accuracy": test_acc,
         "train_rows": len(train),
         "synthetic_rows": int((train.source == "synthetic_llm").sum()),
+        "lexicon_rows": int((train.source == lexicon.SOURCE).sum()),
     }
 
 
@@ -53,6 +60,8 @@ def train_language(lang: corpora.Lang, root: Path | None = None) -> tuple[NgramS
 # docs/review-insight.md). The other way round was not measured, so the English head stays English.
 HEAD_EXTRA_LANGS: dict[str, tuple[corpora.Lang, ...]] = {"zh": ("en",), "en": ()}
 EXTRA_ROWS_PER_SOURCE = 1000
+# jieba's dictionary is Chinese; no English word list was measured.
+LEXICON_LANGS: tuple[corpora.Lang, ...] = ("zh",)
 
 
 def per_source_sample(df: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
@@ -103,10 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     models = {}
     heads = SentimentModel.load(args.out).heads if args.keep_heads else {}
     for lang in ("zh", "en"):
-        models[lang], report = train_language(lang, args.data)
-        print(lang, " ".join(f"{k}={v:.4g}" for k, v in report.items()), flush=True)
+        # The head comes first: it labels the opinion words the Chinese n-grams also learn from.
         if args.embedding_rows and not args.keep_heads:
             heads[lang] = train_embedding_head(lang, args.embedding_rows, args.data)
+        words = lexicon.lexicon_rows(*heads[lang]) if lang in LEXICON_LANGS and lang in heads else None
+        models[lang], report = train_language(lang, args.data, words)
+        print(lang, " ".join(f"{k}={v:.4g}" for k, v in report.items()), flush=True)
     SentimentModel(models, heads).save(args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
 
