@@ -21,13 +21,11 @@ import time
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import adapt, corpora
 from marketpilot.analytics.reviews.lexicon import opinion_vocabulary
 from marketpilot.analytics.reviews.sentiment import NgramSentiment, embed_for_sentiment, make_vectorizer
-from marketpilot.analytics.reviews.train import extra_head_rows, per_source_sample
-from reviews_ngram_variants import protocols  # bench/ is on the path when this script runs
+from reviews_fast_teacher import protocol_head, zh_protocols_and_extra_rows  # bench/ is on the path
 
 
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:
@@ -48,18 +46,11 @@ def main() -> None:
     words = opinion_vocabulary()
     x_words = embed_for_sentiment(words)
     print(f"{len(words)} words embedded ({time.perf_counter() - start:.0f} s)", flush=True)
-    df = corpora.load("zh")
-    cases = protocols(df, "zh")
-    extra = extra_head_rows("zh")
-    x_extra = embed_for_sentiment(extra.text.tolist())
+    df, cases, extra, x_extra = zh_protocols_and_extra_rows()
     vectorizer = make_vectorizer("zh", 2**20)
     for name in args.protocol:
         train, _, test = cases[name]
-        head_rows = per_source_sample(train, 1000)
-        head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(
-            np.vstack([embed_for_sentiment(head_rows.text.tolist()), x_extra]),
-            np.concatenate([head_rows.label.to_numpy(), extra.label.to_numpy()]).astype(int),
-        )
+        head = protocol_head(train, extra, x_extra)
         p_words = head.predict_proba(x_words)[:, 1]
         test = test.sample(frac=1.0, random_state=0)
         y = test.label.to_numpy()

@@ -24,6 +24,7 @@ import argparse
 import time
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import adapt, corpora
@@ -42,6 +43,25 @@ def accuracy(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((p >= 0.5) == (y == 1)))
 
 
+Split = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+
+
+def zh_protocols_and_extra_rows() -> tuple[pd.DataFrame, dict[str, Split], pd.DataFrame, np.ndarray]:
+    """The Chinese corpus, its protocols, and the English rows every head also learns from, embedded."""
+    df = corpora.load("zh")
+    extra = extra_head_rows("zh")
+    return df, protocols(df, "zh"), extra, embed_for_sentiment(extra.text.tolist())
+
+
+def protocol_head(train: pd.DataFrame, extra: pd.DataFrame, x_extra: np.ndarray) -> LogisticRegression:
+    """`train.train_embedding_head`'s recipe on a protocol's training rows: 1,000 per corpus + `extra`."""
+    head_rows = per_source_sample(train, 1000)
+    return LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(
+        np.vstack([embed_for_sentiment(head_rows.text.tolist()), x_extra]),
+        np.concatenate([head_rows.label.to_numpy(), extra.label.to_numpy()]).astype(int),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", default="500,1000", help="sample sizes, comma-separated")
@@ -51,10 +71,7 @@ def main() -> None:
         default=["unseen_source", "unseen_category", "snownlp_unseen", "unseen_hotel"],
     )
     args = parser.parse_args()
-    df = corpora.load("zh")
-    cases = protocols(df, "zh")
-    extra = extra_head_rows("zh")
-    x_extra = embed_for_sentiment(extra.text.tolist())
+    df, cases, extra, x_extra = zh_protocols_and_extra_rows()
     vectorizer = make_vectorizer("zh", 2**20)
     for name in args.protocol:
         start = time.perf_counter()
@@ -65,11 +82,7 @@ def main() -> None:
         features = vectorizer.transform(test.text.tolist())
         p_base = recipe.positive_features(features)
         p_fast = adapt.adapt_fast(features, p_base, recipe)
-        head_rows = per_source_sample(train, 1000)
-        head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(
-            np.vstack([embed_for_sentiment(head_rows.text.tolist()), x_extra]),
-            np.concatenate([head_rows.label.to_numpy(), extra.label.to_numpy()]).astype(int),
-        )
+        head = protocol_head(train, extra, x_extra)
         print(f"[{name}] {len(test)} rows: fast {accuracy(p_base, y):.4f}, adapted {accuracy(p_fast, y):.4f}")
         for size in (int(s) for s in args.sample.split(",")):
             sample = np.arange(min(size, len(test)))
