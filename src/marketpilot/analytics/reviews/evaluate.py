@@ -38,7 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
@@ -137,9 +138,18 @@ def compare(
     table.add("tf-idf 1-3-gram LR (the floor)", _acc(p_tfidf >= 0.5, test.label), len(test))
 
     shipped = load_model().models[lang]
-    recipe = NgramSentiment(lang, n_features=shipped.n_features, C=shipped.C).fit(train.text, train.label)
+    vectorizer = make_vectorizer(lang, shipped.n_features)
+    # Hashed once: every n-gram model below fits on these rows and scores `features`.
+    hashed = _Hashed(vectorizer.transform(train.text.tolist()), train.label.to_numpy().astype(np.int64))
+
+    def fit(rows: _Hashed, nb_weighting: bool = True) -> NgramSentiment:
+        model = NgramSentiment(lang, n_features=shipped.n_features, C=shipped.C, nb_weighting=nb_weighting)
+        return model.fit_features(rows.features, rows.labels)
+
+    recipe = fit(hashed)
     start = time.perf_counter()
-    p_ngram = recipe.predict_proba(test.text)[:, 1]
+    features = vectorizer.transform(test.text.tolist())
+    p_ngram = recipe.positive_features(features)
     rate = len(test) / (time.perf_counter() - start)
     table.add(
         f"hashed n-gram NB-LR C={shipped.C:g} (the corpora only)",
@@ -149,21 +159,18 @@ def compare(
     )
     # The shipped fast model also learns from the LLM-written reviews (corpora.with_synthetic); every
     # row below that uses the n-gram model uses that recipe, as the product does.
-    with_synthetic = corpora.with_synthetic(train, df, lang)
-    if len(with_synthetic) > len(train):
-        recipe = NgramSentiment(lang, n_features=shipped.n_features, C=shipped.C).fit(
-            with_synthetic.text, with_synthetic.label
-        )
-        p_ngram = recipe.predict_proba(test.text)[:, 1]
+    synthetic = corpora.with_synthetic(train, df, lang).iloc[len(train) :]
+    with_synthetic = hashed.plus(vectorizer, synthetic)
+    if len(synthetic):
+        recipe = fit(with_synthetic)
+        p_ngram = recipe.positive_features(features)
         table.add(
             "fast-mode recipe: NB-LR + synthetic reviews", _acc(p_ngram >= 0.5, test.label), len(test), rate
         )
     if lang in FAST_LANGS and len(test) >= MIN_ROWS:
-        features = make_vectorizer(lang, recipe.n_features).transform(test.text.tolist())
         p_fast = adapt_fast(features, p_ngram, recipe)
         table.add("fast mode, adapted to the test rows", _acc(p_fast >= 0.5, test.label), len(test))
-    plain = NgramSentiment(lang, n_features=shipped.n_features, C=shipped.C, nb_weighting=False)
-    p_plain = plain.fit(train.text, train.label).predict_proba(test.text)[:, 1]
+    p_plain = fit(hashed, nb_weighting=False).positive_features(features)
     table.add(
         "hashed n-gram plain LR (the recipe before NB weighting)", _acc(p_plain >= 0.5, test.label), len(test)
     )
@@ -173,15 +180,11 @@ def compare(
         if lang in LEXICON_LANGS:
             # As train.py builds the shipped model: opinion words labelled by this protocol's e5 head.
             words = lexicon_rows(head.model.coef_.ravel(), float(head.model.intercept_[0]))
-            rows = pd.concat([with_synthetic, words], ignore_index=True)
-            recipe = NgramSentiment(lang, n_features=shipped.n_features, C=shipped.C).fit(
-                rows.text, rows.label
-            )
-            p_ngram = recipe.predict_proba(test.text)[:, 1]
+            recipe = fit(with_synthetic.plus(vectorizer, words))
+            p_ngram = recipe.positive_features(features)
             name = f"fast-mode recipe + {len(words):,} e5-labelled opinion words"
             table.add(name, _acc(p_ngram >= 0.5, test.label), len(test))
             if lang in FAST_LANGS and len(test) >= MIN_ROWS:
-                features = make_vectorizer(lang, recipe.n_features).transform(test.text.tolist())
                 p_fast = adapt_fast(features, p_ngram, recipe)
                 table.add(
                     "fast mode + opinion words, adapted to the test rows",
@@ -190,8 +193,22 @@ def compare(
                 )
         scores = {"snownlp": p_snow, "tfidf": p_tfidf, "ngram": p_ngram}
         budget = {"llm_sample": llm_sample, "llm_scores": llm_scores}
-        _embedding_rows(table, train, sample, at, recipe, scores, head, lang, budget, settings)
+        _embedding_rows(table, train, hashed, sample, at, recipe, scores, head, lang, budget, settings)
     return pd.DataFrame(table.rows)
+
+
+@dataclass
+class _Hashed:
+    """Training rows as `make_vectorizer` hashes them, with their labels."""
+
+    features: sparse.csr_matrix
+    labels: np.ndarray
+
+    def plus(self, vectorizer: HashingVectorizer, rows: pd.DataFrame) -> _Hashed:
+        return _Hashed(
+            sparse.vstack([self.features, vectorizer.transform(rows.text.tolist())], format="csr"),
+            np.concatenate([self.labels, rows.label.to_numpy().astype(np.int64)]),
+        )
 
 
 @dataclass
@@ -218,6 +235,7 @@ class _ProtocolHead:
 def _embedding_rows(
     table: _Table,
     train: pd.DataFrame,
+    hashed: _Hashed,
     sample: pd.DataFrame,
     at: np.ndarray,
     recipe: NgramSentiment,
@@ -253,7 +271,7 @@ def _embedding_rows(
     if n >= MIN_ROWS:
         table.add("accurate mode, adapted to the sample", _acc(p_adapted >= 0.5, y), n)
 
-    stacker = _out_of_domain_stacker(train, fit_rows, x_fit, recipe)
+    stacker = _out_of_domain_stacker(train, hashed, fit_rows, x_fit, recipe)
     p_stack = stacker.predict_proba(np.column_stack([_logit(ngram_s), _logit(p_e5)]))[:, 1]
     table.add(
         f"stacked: n-gram + e5 (out-of-domain weights {np.round(stacker.coef_.ravel(), 2).tolist()})",
@@ -319,20 +337,22 @@ def _embedding_rows(
 
 
 def _out_of_domain_stacker(
-    train: pd.DataFrame, fit_rows: pd.DataFrame, x_fit: np.ndarray, recipe: NgramSentiment
+    train: pd.DataFrame, hashed: _Hashed, fit_rows: pd.DataFrame, x_fit: np.ndarray, recipe: NgramSentiment
 ) -> LogisticRegression:
     """Weights for the n-gram and e5 logits, learnt from out-of-domain predictions: each training source
     (or category, when there is one source) is predicted by models fitted without it. Weights fitted
-    in-domain trust the n-grams, which do not transfer; these weights see the shift."""
+    in-domain trust the n-grams, which do not transfer; these weights see the shift. `hashed`: `train`'s
+    rows, hashed, in order."""
     by = "source" if train.source.nunique() > 1 else "category"
+    at = train.index.get_indexer(fit_rows.index)
     p_ngram, p_e5 = np.zeros(len(fit_rows)), np.zeros(len(fit_rows))
     for group in fit_rows[by].unique():
         inside = (fit_rows[by] == group).to_numpy()
-        rest = train[train[by] != group]
-        ngram = NgramSentiment(recipe.lang, n_features=recipe.n_features, C=recipe.C).fit(
-            rest.text, rest.label
+        rest = (train[by] != group).to_numpy()
+        ngram = NgramSentiment(recipe.lang, n_features=recipe.n_features, C=recipe.C).fit_features(
+            hashed.features[rest], hashed.labels[rest]
         )
-        p_ngram[inside] = ngram.predict_proba(fit_rows.text[inside])[:, 1]
+        p_ngram[inside] = ngram.positive_features(hashed.features[at[inside]])
         head = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced")
         p_e5[inside] = head.fit(x_fit[~inside], fit_rows.label[~inside]).predict_proba(x_fit[inside])[:, 1]
     return LogisticRegression(C=1.0).fit(np.column_stack([_logit(p_ngram), _logit(p_e5)]), fit_rows.label)
