@@ -7,9 +7,9 @@ opinion words ("掉色", "起球", "卡顿") that waimai and hotel reviews never
 idioms and adverbs of 2–4 characters seen at least 20 times (20,817 words) are embedded once
 (cached), the e5 head trained on reviews gives each a P(positive), and the `PER_CLASS` most positive
 and most negative words join the training rows. A rank per class rather than a probability band:
-the head calls most single words negative (a band of 0.3 keeps 88–93 % negatives), and the
+the head calls most single words negative (a band of 0.3 keeps 81–93 % negatives), and the
 unbalanced lists gained nothing. Measured by `bench/reviews_fast_lexicon.py` (docs/review-insight.md):
-with the batch adaptation +0.3 to +2.7 points on four cross-source protocols and +0.1 in domain;
+with the batch adaptation +0.4 to +2.7 points on four cross-source protocols and +0.1 in domain;
 without it (batches under 1,000 reviews) −0.5 to +0.5.
 """
 
