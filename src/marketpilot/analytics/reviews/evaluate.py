@@ -25,7 +25,8 @@ rows compare like with like. Ensembles:
   (`adapt.adapt_fast`; Chinese, at least `adapt.MIN_ROWS` rows), as `--mode fast` scores a file;
 - `+ e5-labelled opinion words` (Chinese, with an embedding sample): the recipe also fitted on the
   jieba words this protocol's e5 head rates most positive and negative (`lexicon.lexicon_rows`), as
-  the shipped fast model is since 2026-12-05; alone and adapted. Every n-gram row after it uses it;
+  the shipped fast model is since 2026-12-05; alone and adapted. English: `+ VADER-rated opinion
+  words` (`lexicon.vader_rows`, with or without a sample). Every n-gram row after it uses them;
 - `adapted to the sample` (only for a sample of at least `adapt.MIN_ROWS` rows): the accurate mode
   and the llm mode as they run on a whole batch, self-trained on the sample's own confident rows.
 """
@@ -44,7 +45,7 @@ from sklearn.linear_model import LogisticRegression
 
 from marketpilot.analytics.reviews import corpora
 from marketpilot.analytics.reviews.adapt import FAST_LANGS, MIN_ROWS, adapt_fast, adapt_to_batch
-from marketpilot.analytics.reviews.lexicon import lexicon_rows
+from marketpilot.analytics.reviews.lexicon import word_rows
 from marketpilot.analytics.reviews.llm_pass import (
     ASKINGS,
     llm_label_logits,
@@ -60,7 +61,7 @@ from marketpilot.analytics.reviews.sentiment import (
     load_model,
     make_vectorizer,
 )
-from marketpilot.analytics.reviews.train import LEXICON_LANGS, extra_head_rows
+from marketpilot.analytics.reviews.train import extra_head_rows
 from marketpilot.config import Settings, get_settings
 
 LLM_BAND = 0.15
@@ -175,22 +176,20 @@ def compare(
         "hashed n-gram plain LR (the recipe before NB weighting)", _acc(p_plain >= 0.5, test.label), len(test)
     )
 
-    if len(sample):
-        head = _ProtocolHead.fit(train, embed_train, seed, lang)
-        if lang in LEXICON_LANGS:
-            # As train.py builds the shipped model: opinion words labelled by this protocol's e5 head.
-            words = lexicon_rows(head.model.coef_.ravel(), float(head.model.intercept_[0]))
-            recipe = fit(with_synthetic.plus(vectorizer, words))
-            p_ngram = recipe.positive_features(features)
-            name = f"fast-mode recipe + {len(words):,} e5-labelled opinion words"
-            table.add(name, _acc(p_ngram >= 0.5, test.label), len(test))
-            if lang in FAST_LANGS and len(test) >= MIN_ROWS:
-                p_fast = adapt_fast(features, p_ngram, recipe)
-                table.add(
-                    "fast mode + opinion words, adapted to the test rows",
-                    _acc(p_fast >= 0.5, test.label),
-                    len(test),
-                )
+    head = _ProtocolHead.fit(train, embed_train, seed, lang) if len(sample) else None
+    # As train.py builds the shipped model: rated opinion words (Chinese: rated by this protocol's head).
+    words = word_rows(lang, head.coefficients() if head else None)
+    if words is not None:
+        recipe = fit(with_synthetic.plus(vectorizer, words))
+        p_ngram = recipe.positive_features(features)
+        rated_by = "e5-labelled" if lang == "zh" else "VADER-rated"
+        name = f"fast-mode recipe + {len(words):,} {rated_by} opinion words"
+        table.add(name, _acc(p_ngram >= 0.5, test.label), len(test))
+        if lang in FAST_LANGS and len(test) >= MIN_ROWS:
+            p_fast = adapt_fast(features, p_ngram, recipe)
+            adapted = _acc(p_fast >= 0.5, test.label)
+            table.add("fast mode + opinion words, adapted to the test rows", adapted, len(test))
+    if head is not None:
         scores = {"snownlp": p_snow, "tfidf": p_tfidf, "ngram": p_ngram}
         budget = {"llm_sample": llm_sample, "llm_scores": llm_scores}
         _embedding_rows(table, train, hashed, sample, at, recipe, scores, head, lang, budget, settings)
@@ -230,6 +229,9 @@ class _ProtocolHead:
         y_head = np.concatenate([fit_rows.label.to_numpy(), extra.label.to_numpy()]).astype(int)
         model = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(x_head, y_head)
         return cls(model, fit_rows, x_fit, extra)
+
+    def coefficients(self) -> tuple[np.ndarray, float]:
+        return self.model.coef_.ravel(), float(self.model.intercept_[0])
 
 
 def _embedding_rows(

@@ -34,7 +34,7 @@ def train_language(
     lang: corpora.Lang, root: Path | None = None, words: pd.DataFrame | None = None
 ) -> tuple[NgramSentiment, dict[str, float]]:
     """The fast mode's n-gram model: the corpora's `train` rows, the synthetic reviews and `words`
-    (`lexicon.lexicon_rows`, one-word rows labelled by the e5 head; Chinese only)."""
+    (`lexicon.word_rows`: one-word rows, Chinese labelled by the e5 head, English by VADER's raters)."""
     df = corpora.load(lang, root)
     train, valid = corpora.shipped_training(df)
     train = corpora.with_synthetic(train, df, lang, root)
@@ -50,7 +50,7 @@ def train_language(
         "heldout_accuracy": test_acc,
         "train_rows": len(train),
         "synthetic_rows": int((train.source == "synthetic_llm").sum()),
-        "lexicon_rows": int((train.source == lexicon.SOURCE).sum()),
+        "lexicon_rows": int(train.source.isin(lexicon.SOURCES).sum()),
     }
 
 
@@ -60,8 +60,6 @@ def train_language(
 # docs/review-insight.md). The other way round was not measured, so the English head stays English.
 HEAD_EXTRA_LANGS: dict[str, tuple[corpora.Lang, ...]] = {"zh": ("en",), "en": ()}
 EXTRA_ROWS_PER_SOURCE = 1000
-# jieba's dictionary is Chinese; no English word list was measured.
-LEXICON_LANGS: tuple[corpora.Lang, ...] = ("zh",)
 
 
 def per_source_sample(df: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
@@ -115,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         # The head comes first: it labels the opinion words the Chinese n-grams also learn from.
         if args.embedding_rows and not args.keep_heads:
             heads[lang] = train_embedding_head(lang, args.embedding_rows, args.data)
-        words = lexicon.lexicon_rows(*heads[lang]) if lang in LEXICON_LANGS and lang in heads else None
+        words = lexicon.word_rows(lang, heads.get(lang), args.data)
         models[lang], report = train_language(lang, args.data, words)
         print(lang, " ".join(f"{k}={v:.4g}" for k, v in report.items()), flush=True)
     SentimentModel(models, heads).save(args.out)
