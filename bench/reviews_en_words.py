@@ -39,7 +39,7 @@ def splits(df: pd.DataFrame, held: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--valence", default="0.5,1,2", help="valence thresholds, comma-separated")
-    parser.add_argument("--repeat", type=int, default=3, help="also each word row this many times (0: no)")
+    parser.add_argument("--repeat", type=int, default=3, help="also each row repeated N times (N <= 1: not)")
     args = parser.parse_args()
     start = time.perf_counter()
     df = corpora.load("en")
