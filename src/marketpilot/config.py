@@ -61,6 +61,10 @@ class Settings(BaseSettings):
 
     dispatch_rate_per_s: float = Field(default=50.0, gt=0)
 
+    # REST API (`marketpilot serve`): the keys a client may send as X-API-Key; env as a JSON list,
+    # MARKETPILOT_API_KEYS='["k1", "k2"]'. With none, the server starts only on loopback with --no-auth.
+    api_keys: list[SecretStr] = Field(default_factory=list)
+
     @classmethod
     def settings_customise_sources(
         cls,

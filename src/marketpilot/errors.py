@@ -26,6 +26,10 @@ class UserError(MarketPilotError):
         return f"{base}\nHint: {self.hint}" if self.hint else base
 
 
+class NotFoundError(UserError):
+    """A named thing (campaign, product, customer) does not exist; the API answers 404."""
+
+
 class ValidationFailed(UserError):
     """Input data failed validation; carries every problem found (file, row, column, value)."""
 

@@ -22,7 +22,7 @@ from marketpilot.campaigns.state.models import (
     VariantRecord,
     utcnow,
 )
-from marketpilot.errors import UserError
+from marketpilot.errors import NotFoundError, UserError
 
 
 def _campaign_id(spec: CampaignSpec) -> str:
@@ -164,8 +164,23 @@ def audit_trail(engine: Engine, campaign_id: str) -> dict[str, pd.DataFrame]:
     return out
 
 
+def message_counts(engine: Engine, campaign_id: str) -> list[dict[str, object]]:
+    """Messages by version, channel and status (`campaign status`); an unknown campaign is an error."""
+    with session_scope(engine) as session:
+        _campaign(session, campaign_id)
+        rows = session.execute(
+            select(MessageRecord.version, MessageRecord.channel, MessageRecord.status, func.count())
+            .where(MessageRecord.campaign_id == campaign_id)
+            .group_by(MessageRecord.version, MessageRecord.channel, MessageRecord.status)
+            .order_by(MessageRecord.version, MessageRecord.channel, MessageRecord.status)
+        ).all()
+    return [{"version": v, "channel": c, "status": s, "messages": n} for v, c, s, n in rows]
+
+
 def _campaign(session, campaign_id: str) -> Campaign:  # type: ignore[no-untyped-def]
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise UserError(f"No campaign {campaign_id!r}.", hint="List them with `marketpilot campaign list`.")
+        raise NotFoundError(
+            f"No campaign {campaign_id!r}.", hint="List them with `marketpilot campaign list`."
+        )
     return campaign

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import func, select
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
 
@@ -214,16 +213,10 @@ def _local(settings, result) -> str:  # type: ignore[no-untyped-def]
 @campaign_app.command("status")
 def status_cmd(campaign_id: IdArg, home: HomeOption = None, json: JsonOption = False) -> None:
     """Message counts by version, channel and status."""
-    from marketpilot.campaigns.state.models import MessageRecord
+    from marketpilot.campaigns.service import message_counts
 
     _, engine = _engine(home)
-    with engine.connect() as con:
-        rows = con.execute(
-            select(MessageRecord.version, MessageRecord.channel, MessageRecord.status, func.count())
-            .where(MessageRecord.campaign_id == campaign_id)
-            .group_by(MessageRecord.version, MessageRecord.channel, MessageRecord.status)
-        ).all()
-    payload = [{"version": v, "channel": c, "status": s, "messages": n} for v, c, s, n in rows]
+    payload = message_counts(engine, campaign_id)
     if json:
         print_json(payload)
     else:

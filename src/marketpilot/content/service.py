@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from marketpilot.config import Settings
 from marketpilot.content.briefs import Audience, BrandVoice, Brief, Channel, Language, Offer, ProductFacts
 from marketpilot.content.generate import VariantSet, generate_variants
-from marketpilot.errors import UserError, ValidationFailed
+from marketpilot.errors import NotFoundError, UserError, ValidationFailed
 
 
 class BriefExtras(BaseModel):
@@ -35,7 +35,7 @@ def product_facts(settings: Settings, product_id: str) -> ProductFacts:
     with Store.open(settings, read_only=True) as store:
         frame = store.query("SELECT * FROM products WHERE product_id = ?", [product_id])
     if frame.empty:
-        raise UserError(
+        raise NotFoundError(
             f"No product {product_id!r} in the store at {settings.home_dir}.",
             hint="Load a catalogue first (marketpilot load … or marketpilot demo) and check the id.",
         )

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from marketpilot.analytics.recommend.interactions import ITEM, USER, Encoded, encode, validate_interactions
 from marketpilot.analytics.recommend.rules import Rules, diversify
-from marketpilot.errors import NotFittedError, UserError
+from marketpilot.errors import NotFittedError, NotFoundError, UserError
 
 # Dense score blocks are computed this many cells at a time (64 MB of float32): memory stays flat
 # however many customers are scored.
@@ -270,7 +270,7 @@ class Recommender(ABC):
         self._check_fitted()
         code = self.item_index_.get_indexer([str(item)])[0]
         if code < 0:
-            raise UserError(f"Unknown product '{item}'.", hint="Fit with a catalogue that lists it.")
+            raise NotFoundError(f"Unknown product '{item}'.", hint="Fit with a catalogue that lists it.")
         sims = np.asarray(self._item_similarity(int(code)), dtype=np.float64)
         sims[code] = -np.inf
         order = np.argsort(-sims, kind="stable")[:k]

@@ -32,7 +32,7 @@ from marketpilot.analytics.reviews.keywords import ComplaintCluster, cluster_com
 from marketpilot.analytics.reviews.open_aspects import OpenAspects, discover
 from marketpilot.analytics.reviews.sentiment import SentimentMode, detect_language, load_model
 from marketpilot.config import Settings
-from marketpilot.errors import UserError
+from marketpilot.errors import NotFoundError, UserError
 from marketpilot.llm.errors import LLMOutputError
 from marketpilot.privacy.pii import mask_pii
 
@@ -178,7 +178,7 @@ def analyse_reviews(
     if missing:
         raise UserError(f"reviews lack column(s) {sorted(missing)}")
     if reviews.empty:
-        raise UserError(f"no reviews for {scope}", hint="load reviews first: marketpilot load …")
+        raise NotFoundError(f"no reviews for {scope}", hint="load reviews first: marketpilot load …")
     if (use_llm or open_aspects) and settings is None:
         raise UserError("the LLM parts of the insight need settings", hint="pass settings=get_settings(home)")
     reviews = mask_reviews(reviews.assign(review_id=reviews.review_id.astype(str)))
@@ -249,7 +249,7 @@ def load_reviews(settings: Settings, product: str | None = None, category: str |
     from marketpilot.data import Store
 
     if product and category:
-        raise UserError("give --product or --category, not both")
+        raise UserError("give a product or a category, not both")
     where, params = "", []
     if product:
         where, params = "WHERE r.product_id = ?", [product]

@@ -1,0 +1,110 @@
+"""The FastAPI app: routers per area under /v1, API keys, and MarketPilot errors as JSON.
+
+Routes are thin: each calls the library function its CLI command calls, with the same Settings the
+server was started with. Errors keep the CLI's wording: {"error": {"type", "message", "hint",
+"problems"}} with 400 for a user's mistake, 404 for an unknown id, 502 when an LLM or other provider
+failed.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from marketpilot.api import campaigns, content, recommend, reviews, segments
+from marketpilot.api.auth import require_api_key
+from marketpilot.config import Settings, get_settings
+from marketpilot.errors import (
+    MarketPilotError,
+    NotFoundError,
+    ProviderError,
+    UserError,
+    ValidationFailed,
+)
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    hint: str | None = None
+    problems: list[str] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class AuthError(BaseModel):
+    detail: str
+
+
+# Documented on every /v1 route, so clients (and schema fuzzers) know every status they may see.
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "A user's mistake: the message says what and where."},
+    401: {"model": AuthError, "description": "No API key, or an unknown one."},
+    404: {"model": ErrorBody, "description": "No such campaign, product or segmentation."},
+    502: {"model": ErrorBody, "description": "The LLM (or another provider) failed."},
+}
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    llm_provider: str
+    auth: bool
+
+
+def create_app(settings: Settings | None = None, *, require_key: bool = True) -> FastAPI:
+    """The API over one MarketPilot home. `require_key=False` serves without keys (loopback only:
+    `marketpilot serve` refuses it on any other address)."""
+    settings = settings or get_settings()
+    if require_key and not settings.api_keys:
+        raise UserError(
+            "No API keys configured, so nobody could call the API.",
+            hint="set MARKETPILOT_API_KEYS='[\"a-long-random-key\"]' (or api_keys in marketpilot.toml), "
+            "or serve on 127.0.0.1 with --no-auth for local use",
+        )
+    app = FastAPI(
+        title="MarketPilot",
+        version=version("marketpilot"),
+        description="LLM-driven e-commerce marketing automation (营销自动化): review insight, "
+        "recommendations, guarded copy and campaigns over one MarketPilot home. Send the key as "
+        "X-API-Key.",
+    )
+    app.state.settings = settings
+    app.state.require_key = require_key
+    guarded = [Depends(require_api_key)]
+    for module in (reviews, recommend, content, campaigns, segments):
+        app.include_router(module.router, prefix="/v1", dependencies=guarded, responses=ERROR_RESPONSES)
+
+    @app.get("/health", tags=["health"])
+    def health() -> Health:
+        """Liveness, no key needed: the version and which LLM provider the server uses."""
+        return Health(status="ok", version=app.version, llm_provider=settings.llm_provider, auth=require_key)
+
+    app.add_exception_handler(MarketPilotError, _error_response)  # type: ignore[arg-type]
+    return app
+
+
+def _status(exc: MarketPilotError) -> int:
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, UserError):
+        return 400
+    if isinstance(exc, ProviderError):
+        return 502
+    return 500
+
+
+async def _error_response(_: Request, exc: MarketPilotError) -> JSONResponse:
+    detail = ErrorDetail(
+        type=type(exc).__name__,
+        message=str(exc).split("\nHint: ")[0],
+        hint=exc.hint if isinstance(exc, UserError) else None,
+        problems=exc.problems if isinstance(exc, ValidationFailed) else None,
+    )
+    body = ErrorBody(error=detail).model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, status_code=_status(exc))

@@ -1,0 +1,176 @@
+"""/v1/campaigns: plan from a goal, create from a spec, approve, run, status, report.
+
+The same state database as `marketpilot campaign …` (SQLite under home, or PostgreSQL), so the CLI
+and the API see and approve the same campaigns; a run is idempotent per campaign version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from marketpilot.api.auth import app_settings
+from marketpilot.campaigns.executor import RunResult
+from marketpilot.campaigns.planner import Plan
+from marketpilot.campaigns.spec import CampaignSpec
+from marketpilot.config import Settings
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from marketpilot.campaigns.state.db import open_state
+
+    return open_state(settings)
+
+
+class CampaignSummary(BaseModel):
+    id: str
+    name: str
+    goal: str
+    status: str
+    version: int
+    created_at: dt.datetime
+
+
+class Created(BaseModel):
+    campaign_id: str
+    audience_size: int
+
+
+class PlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    goal: str = Field(min_length=1, description="The goal in words: 春节前唤醒90天未购的高价值客户…")
+    create: bool = Field(default=False, description="Store the plan as a draft awaiting approval.")
+
+
+class Planned(BaseModel):
+    plan: Plan
+    campaign_id: str | None
+
+
+class CampaignView(BaseModel):
+    campaign_id: str
+    version: int
+    spec: CampaignSpec
+
+
+class ApproveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, description="Who approves (kept in the audit trail).")
+    note: str = ""
+
+
+class Approved(BaseModel):
+    campaign_id: str
+    version: int
+    approved_by: str
+
+
+class MessageCount(BaseModel):
+    version: int
+    channel: str
+    status: str
+    messages: int
+
+
+class ReportView(BaseModel):
+    path: str
+    metrics: dict[str, Any]
+    narrative: dict[str, Any]
+
+
+@router.get("")
+def list_all(settings: SettingsDep) -> list[CampaignSummary]:
+    """Every campaign with its status and current version."""
+    from marketpilot.campaigns.service import list_campaigns
+
+    return [CampaignSummary.model_validate(r) for r in list_campaigns(_engine(settings)).to_dict("records")]
+
+
+@router.post("", status_code=201)
+def create(spec: CampaignSpec, settings: SettingsDep) -> Created:
+    """Store a campaign from a spec (validated against the data: segments, channels, columns)."""
+    from marketpilot.campaigns.planner import validate_against_data
+    from marketpilot.campaigns.service import create_campaign
+    from marketpilot.errors import ValidationFailed
+
+    problems, size = validate_against_data(settings, spec)
+    if problems:
+        raise ValidationFailed(problems, source="campaign spec")
+    campaign_id = create_campaign(_engine(settings), spec, audience_size=size)
+    return Created(campaign_id=campaign_id, audience_size=size)
+
+
+@router.post("/plan")
+def plan(request: PlanRequest, settings: SettingsDep) -> Planned:
+    """Draft a spec from a goal with the LLM, validated against the data and with the audience counted."""
+    from marketpilot.campaigns.planner import plan_campaign
+    from marketpilot.campaigns.service import create_campaign
+
+    drafted = plan_campaign(settings, request.goal)
+    campaign_id = (
+        create_campaign(_engine(settings), drafted.spec, audience_size=drafted.audience_size)
+        if request.create
+        else None
+    )
+    return Planned(plan=drafted, campaign_id=campaign_id)
+
+
+@router.get("/{campaign_id}")
+def show(campaign_id: str, settings: SettingsDep) -> CampaignView:
+    """The current version's spec."""
+    from marketpilot.campaigns.service import get_spec
+
+    spec, version = get_spec(_engine(settings), campaign_id)
+    return CampaignView(campaign_id=campaign_id, version=version, spec=spec)
+
+
+@router.post("/{campaign_id}/approve")
+def approve(campaign_id: str, request: ApproveRequest, settings: SettingsDep) -> Approved:
+    """Approve the current version so that a run may send it."""
+    from marketpilot.campaigns.service import approve as approve_version
+
+    version = approve_version(_engine(settings), campaign_id, approver=request.by, note=request.note)
+    return Approved(campaign_id=campaign_id, version=version, approved_by=request.by)
+
+
+@router.post("/{campaign_id}/run")
+def run(campaign_id: str, settings: SettingsDep) -> RunResult:
+    """Plan (once) and dispatch the approved version; call again to resume, or after quiet hours for
+    the messages they held back (`pending`, `deferred_until`)."""
+    from marketpilot.campaigns.executor import run_campaign
+
+    return run_campaign(settings, campaign_id)
+
+
+@router.get("/{campaign_id}/status")
+def status(campaign_id: str, settings: SettingsDep) -> list[MessageCount]:
+    """Message counts by version, channel and status."""
+    from marketpilot.campaigns.service import message_counts
+
+    return [MessageCount.model_validate(r) for r in message_counts(_engine(settings), campaign_id)]
+
+
+@router.get("/{campaign_id}/report")
+def report(
+    campaign_id: str,
+    settings: SettingsDep,
+    version: Annotated[int | None, Query(ge=1, description="Default: the current version.")] = None,
+    llm: Annotated[bool, Query(description="LLM narrative; false: templated.")] = True,
+) -> ReportView:
+    """Lift against the holdout with intervals, SRM check, posteriors; writes the HTML report too."""
+    from marketpilot.campaigns.report import write_report
+
+    written = write_report(settings, _engine(settings), campaign_id, version, use_llm=llm)
+    return ReportView(
+        path=str(written.path),
+        metrics=written.metrics.model_dump(mode="json"),
+        narrative=written.narrative.model_dump(mode="json"),
+    )

@@ -1,0 +1,87 @@
+"""/v1/copy: the brief for a product × segment × channel, guardrail-checked variants, and checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from marketpilot.api.auth import app_settings
+from marketpilot.config import Settings
+from marketpilot.content.briefs import Brief, Channel, Language
+from marketpilot.content.generate import VariantSet
+from marketpilot.content.guardrails import CheckResult
+from marketpilot.content.service import BriefExtras
+from marketpilot.errors import ProviderError
+
+router = APIRouter(prefix="/copy", tags=["copy"])
+
+
+class BriefRequest(BaseModel):
+    """What `copy brief` takes as flags; the facts come from the store, the persona from `segment`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str
+    segment: str = Field(default="all", description="Segment number or persona name; 'all' for none.")
+    channel: Channel = "sms"
+    language: Language = "zh"
+    extras: BriefExtras = Field(
+        default_factory=BriefExtras,
+        description="Promotion (promo_price, discount, offer), season, shop_name, required/forbidden words.",
+    )
+
+
+class GenerateRequest(BriefRequest):
+    n: int = Field(default=5, ge=1, le=20, description="Variants to generate (one LLM call).")
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1)
+    brief: Brief
+    channel: Channel | None = Field(default=None, description="Default: the brief's channel.")
+
+
+def _brief(request: BriefRequest, settings: Settings) -> Brief:
+    from marketpilot.content.service import brief_for
+
+    return brief_for(
+        settings, request.product_id, request.segment, request.channel, request.language, request.extras
+    )
+
+
+@router.post("/brief")
+def brief(request: BriefRequest, settings: Annotated[Settings, Depends(app_settings)]) -> Brief:
+    """The brief `generate` would use: catalogue facts, review selling points, persona, offer. No LLM."""
+    return _brief(request, settings)
+
+
+@router.post("/generate")
+def generate(request: GenerateRequest, settings: Annotated[Settings, Depends(app_settings)]) -> VariantSet:
+    """N guardrail-checked variants (one LLM call, at most one repair); what failed is in `dropped`."""
+    from marketpilot.content.service import generate_for_product
+
+    result = generate_for_product(
+        settings,
+        request.product_id,
+        request.segment,
+        request.channel,
+        request.n,
+        request.language,
+        request.extras,
+    )
+    if result.error:
+        raise ProviderError(f"Generation failed: {result.error}")
+    return result
+
+
+@router.post("/check")
+def check(request: CheckRequest) -> CheckResult:
+    """Every guardrail on the text for the brief: facts, 广告法 words, length, PII, brand words. No LLM."""
+    from marketpilot.content.channels import channel_specs
+    from marketpilot.content.guardrails import check_copy
+
+    return check_copy(request.text, request.brief, request.channel, specs=channel_specs())

@@ -1,0 +1,75 @@
+"""/v1/reviews: sentiment of posted texts, and review insight over the store's reviews."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from marketpilot.analytics.reviews.insight import ReviewInsight
+from marketpilot.api.auth import app_settings
+from marketpilot.config import Settings
+
+router = APIRouter(prefix="/reviews", tags=["reviews"])
+
+# One request is one batch: the fast mode scores 100,000 texts in seconds; the slower modes cost an
+# embedding (accurate) or an LLM evaluation (llm) per text, so keep their batches small.
+MAX_TEXTS = 100_000
+
+
+class SentimentRequest(BaseModel):
+    texts: list[str] = Field(min_length=1, max_length=MAX_TEXTS, description="Review texts, zh or en.")
+    lang: Literal["auto", "zh", "en"] = "auto"
+    mode: Literal["fast", "accurate", "llm"] = "fast"
+    adapt: bool = Field(
+        default=True,
+        description="With 1,000+ texts of a language, also learn from the batch's own confident texts "
+        "(as `reviews sentiment --adapt`); a text's score then depends on the rest of the batch.",
+    )
+
+
+class ScoredText(BaseModel):
+    label: Literal["pos", "neg"]
+    probability: float = Field(description="Probability of the label given.")
+    lang: Literal["zh", "en"]
+
+
+class SentimentResponse(BaseModel):
+    rows: int
+    pos: int
+    neg: int
+    results: list[ScoredText]
+
+
+@router.post("/sentiment")
+def sentiment(
+    request: SentimentRequest, settings: Annotated[Settings, Depends(app_settings)]
+) -> SentimentResponse:
+    """Label each text pos/neg with a probability (the shipped model; `mode` as the CLI's --mode)."""
+    from marketpilot.analytics.reviews.sentiment import load_model
+
+    scored = load_model().predict(
+        request.texts, lang=request.lang, mode=request.mode, settings=settings, adapt=request.adapt
+    )
+    results = [
+        ScoredText(label=label, probability=float(p), lang=lang)
+        for label, p, lang in zip(scored.label, scored.probability, scored.lang, strict=True)
+    ]
+    pos = int((scored.label == "pos").sum())
+    return SentimentResponse(rows=len(results), pos=pos, neg=len(results) - pos, results=results)
+
+
+@router.get("/insight")
+def insight(
+    settings: Annotated[Settings, Depends(app_settings)],
+    product: Annotated[str | None, Query(description="One product id.")] = None,
+    category: Annotated[str | None, Query(description="One category (类目).")] = None,
+    lang: Annotated[Literal["zh", "en"] | None, Query(description="Default: the reviews' language.")] = None,
+    llm: Annotated[bool, Query(description="Write the cited needs / pain points with the LLM.")] = True,
+    mode: Annotated[Literal["fast", "accurate"], Query(description="How reviews are scored.")] = "fast",
+) -> ReviewInsight:
+    """Aspects, keywords, complaint clusters and cited needs / pain points (as `reviews insight`)."""
+    from marketpilot.analytics.reviews.insight import review_insight
+
+    return review_insight(settings, product, category, lang=lang, use_llm=llm, sentiment_mode=mode)
