@@ -23,7 +23,8 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
     index = json.loads((home / "demo" / "summary.json").read_text(encoding="utf-8"))
     steps = {s["name"]: s for s in index["steps"]}
     assert list(steps) == [
-        "online_retail", "shop", "intel", "propensity", "recommend", "reviews", "copy", "campaign",
+        "online_retail", "shop", "intel", "propensity", "recommend", "reviews", "copy", "assistant",
+        "campaign",
     ]  # fmt: skip
     outputs = [Path(p) for s in index["steps"] for p in s["outputs"]]
     assert len(outputs) >= 12 and all(p.is_file() for p in outputs)
@@ -45,7 +46,7 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
     recs = pd.read_parquet(home / "recommend" / "recommendations.parquet")
     assert recs.groupby("customer_id")["rank"].max().eq(10).mean() > 0.9
     assert recs["reason_zh"].str.len().gt(0).all()
-    assert "Skipped" in steps["copy"]["summary"]
+    assert "Skipped" in steps["copy"]["summary"] and "Skipped" in steps["assistant"]["summary"]
 
     # The campaign ran twice (v1, then the optimized v2) and measured v1 against its holdout.
     reports = [p for p in outputs if p.name.startswith("campaign-")]

@@ -4,8 +4,8 @@ Two shops, kept in separate stores so their currencies and customers never mix:
 - the real UCI Online Retail export (data/samples), loaded into `<home>/online-retail/` and summarised;
 - a seeded Chinese shop from the sample generator, in `<home>` itself, on which the whole loop runs:
   RFM, CLV, segments with LLM personas, purchase propensity, recommendations, review insight,
-  guardrail-checked copy with a poster, and the campaign loop (plan → run → track → report →
-  optimize → run again) with simulated responses.
+  guardrail-checked copy with a poster, three questions to the service assistant, and the campaign
+  loop (plan → run → track → report → optimize → run again) with simulated responses.
 
 Each step takes the run's context, does one thing, and records what it wrote.
 """
@@ -231,6 +231,37 @@ def marketing_copy(ctx: DemoContext) -> StepResult:
     )
 
 
+def service_assistant(ctx: DemoContext) -> StepResult:
+    """Three customer questions: a policy, the asker's own latest order, and a complaint (a hand-off)."""
+    if not ctx.use_llm:
+        return StepResult(name="assistant", seconds=0, summary="Skipped (--no-llm)")
+    from marketpilot.assistant import answer_question
+
+    with Store.open(ctx.settings, read_only=True) as store:
+        customer = str(
+            store.query("SELECT customer_id FROM orders ORDER BY ordered_at DESC LIMIT 1").iloc[0, 0]
+        )
+    asked = [
+        ("满多少钱包邮？", None),
+        ("我最近一笔订单是什么状态？", customer),
+        ("东西坏了，我要投诉！", None),
+    ]
+    replies = [answer_question(ctx.settings, q, customer_id=c) for q, c in asked]
+    path = ctx.out_dir / "assistant.json"
+    path.write_text(
+        json.dumps([r.model_dump(mode="json") for r in replies], ensure_ascii=False, indent=2),
+        encoding="utf-8",
+    )
+    answered = sum(not r.handoff for r in replies)
+    return StepResult(
+        name="assistant",
+        seconds=0,
+        summary=f"{len(replies)} customer questions: {answered} answered with citations, "
+        f"{len(replies) - answered} handed to a person",
+        outputs=[path],
+    )
+
+
 def campaign_loop(ctx: DemoContext) -> StepResult:
     from marketpilot.campaigns.loop import run_campaign_loop
 
@@ -281,6 +312,7 @@ STEPS: list[Step] = [
     recommendations,
     review_insight,
     marketing_copy,
+    service_assistant,
     campaign_loop,
 ]
 

@@ -212,3 +212,16 @@ def test_plan_a_campaign_from_a_goal_and_store_it(shop: Settings, llm_server):
     stored = client.get(f"/v1/campaigns/{body['campaign_id']}", headers=HEADERS).json()
     assert stored["spec"]["name"] == "春节唤醒" and stored["version"] == 1
     assert goal in llm_server.requests[0]["messages"][-1]["content"]
+
+
+def test_assistant_answers_or_hands_off(shop: Settings, llm_server):
+    app = create_app(llm_server.settings(shop.home, api_keys=[HEADERS["X-API-Key"]], llm_cache=False))
+    client = TestClient(app)
+    draft = {"can_answer": True, "answer": "可开电子普通发票。", "citations": ["policy:8"]}
+    llm_server.script(json_reply(draft))
+    answered = client.post("/v1/assistant/ask", json={"question": "发票怎么开？"}, headers=HEADERS)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["answer"] == "可开电子普通发票。" and answered.json()["handoff"] is False
+    handed = client.post("/v1/assistant/ask", json={"question": "转人工"}, headers=HEADERS).json()
+    assert handed["handoff"] is True and handed["answer"] is None
+    assert client.post("/v1/assistant/ask", json={"question": ""}, headers=HEADERS).status_code == 422

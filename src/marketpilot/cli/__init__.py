@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from marketpilot.cli import (
+    assistant_cmd,  # noqa: F401  (registers assistant ask|handoffs)
     campaign_cmd,  # noqa: F401  (registers campaign …, track ingest|serve)
     copy_cmd,  # noqa: F401  (registers copy generate|check|eval|render)
     data_cmd,  # noqa: F401  (registers load)

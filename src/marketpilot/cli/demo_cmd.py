@@ -14,7 +14,7 @@ from marketpilot.demo import SHOP_CUSTOMERS, StepResult, run_demo
 @app.command("demo")
 def demo_command(
     no_llm: Annotated[
-        bool, typer.Option("--no-llm", help="Template personas and copy only: no model is loaded.")
+        bool, typer.Option("--no-llm", help="Template personas, no copy or assistant step: no model loaded.")
     ] = False,
     customers: Annotated[
         int, typer.Option(min=200, help="Customers in the generated Chinese shop.")
@@ -23,8 +23,8 @@ def demo_command(
     json_out: JsonOption = False,
 ) -> None:
     """Run MarketPilot end to end on the bundled data: load Online Retail, generate a Chinese shop, then
-    RFM, CLV, segments with personas, propensity, recommendations, review insight, copy and the
-    campaign loop. Every result is written under --home."""
+    RFM, CLV, segments with personas, propensity, recommendations, review insight, copy, the service
+    assistant and the campaign loop. Every result is written under --home."""
 
     def show(step: StepResult) -> None:
         if not json_out:

@@ -1,0 +1,148 @@
+"""What the assistant may answer from: the shop's policies, its catalogue, and the asking customer's
+own orders, each as a `Passage` with an id the answer must cite.
+
+Policies are Markdown, one passage per `##` section: `<home>/policies.<lang>.md` when the shop wrote
+its own (UTF-8 or GBK), else the example policies shipped with the package. Products come from the
+store, one passage each with the catalogue's price, stock and attributes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel
+
+from marketpilot.config import Settings
+from marketpilot.embed import embed
+from marketpilot.errors import UserError
+
+Lang = Literal["zh", "en"]
+DEFAULT_POLICIES = Path(__file__).parent / "data"
+_SECTION = re.compile(r"^##\s+(.+?)\s*$", re.M)
+
+
+class Passage(BaseModel):
+    id: str  # policy:3, product:P000001, order:O0000000001
+    kind: Literal["policy", "product", "order"]
+    title: str
+    text: str
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UserError(f"{path}: neither UTF-8 nor GBK text", hint="save the policy file as UTF-8")
+
+
+def policy_file(settings: Settings, lang: Lang) -> Path:
+    """The shop's own policy file when it exists, else the shipped example."""
+    own = settings.home_dir / f"policies.{lang}.md"
+    return own if own.exists() else DEFAULT_POLICIES / f"policies.{lang}.md"
+
+
+def policy_passages(settings: Settings, lang: Lang) -> list[Passage]:
+    """One passage per `##` section (the text before the first heading is an introduction, skipped)."""
+    path = policy_file(settings, lang)
+    text = _decode(path)
+    headings = list(_SECTION.finditer(text))
+    if not headings:
+        raise UserError(
+            f"{path}: no '## ' sections", hint="write each policy under its own '## Title' heading"
+        )
+    passages = []
+    for n, match in enumerate(headings, 1):
+        end = headings[n].start() if n < len(headings) else len(text)
+        body = " ".join(text[match.end() : end].split())
+        if body:
+            passages.append(Passage(id=f"policy:{n}", kind="policy", title=match.group(1), text=body))
+    return passages
+
+
+def money_text(minor: object, currency: object, lang: Lang) -> str:
+    if minor is None or (isinstance(minor, float) and np.isnan(minor)):
+        return ""
+    amount = int(minor) / 100  # type: ignore[call-overload]
+    shown = f"{amount:.2f}".rstrip("0").rstrip(".")
+    if lang == "zh" and currency in (None, "CNY"):
+        return f"{shown}元"
+    return f"{shown} {currency or ''}".strip()
+
+
+def product_passages(settings: Settings, lang: Lang) -> list[Passage]:
+    """One passage per catalogue product (none before a catalogue is loaded)."""
+    from marketpilot.data.store import DB_FILE, Store
+
+    if not (settings.home_dir / DB_FILE).exists():
+        return []
+    with Store.open(settings, read_only=True) as store:
+        frame = store.query("SELECT * FROM products ORDER BY product_id")
+    passages = []
+    for row in frame.to_dict("records"):
+        parts = [str(row["name"])]
+        labels = (
+            ("类目", "价格", "库存", "品牌", "描述", "属性")
+            if lang == "zh"
+            else ("category", "price", "stock", "brand", "description", "attributes")
+        )
+        attributes = row.get("attributes")
+        if isinstance(attributes, str) and attributes.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):  # not JSON after all: shown as written
+                attributes = "，".join(f"{k}：{v}" for k, v in json.loads(attributes).items())
+        values = (
+            row.get("category"),
+            money_text(row.get("price_minor"), row.get("currency"), lang),
+            row.get("stock"),
+            row.get("brand"),
+            row.get("description"),
+            attributes,
+        )
+        parts += [f"{label}：{value}" for label, value in zip(labels, values, strict=True) if _present(value)]
+        passages.append(
+            Passage(
+                id=f"product:{row['product_id']}",
+                kind="product",
+                title=str(row["name"]),
+                text=("；" if lang == "zh" else "; ").join(parts),
+            )
+        )
+    return passages
+
+
+def _present(value: object) -> bool:
+    return value is not None and value != "" and not (isinstance(value, float) and np.isnan(value))
+
+
+class KnowledgeBase:
+    """Policies and products with their e5 embeddings (cached per text, so a rebuild is cheap)."""
+
+    def __init__(self, passages: list[Passage], settings: Settings) -> None:
+        self.passages = passages
+        self.vectors = embed([f"{p.title}。{p.text}" for p in passages], kind="passage", settings=settings)
+
+    @classmethod
+    def build(cls, settings: Settings, lang: Lang) -> KnowledgeBase:
+        return cls(policy_passages(settings, lang) + product_passages(settings, lang), settings)
+
+    def search(self, question: str, settings: Settings, k: int = 5) -> list[tuple[Passage, float]]:
+        """The k passages closest to the question, best first; a product named verbatim in the
+        question comes first whatever its similarity (names are what customers paste)."""
+        if not self.passages:
+            return []
+        scores = self.vectors @ embed([question], kind="query", settings=settings)[0]
+        named = [i for i, p in enumerate(self.passages) if p.kind == "product" and _names(p, question)]
+        order = named + [int(i) for i in np.argsort(-scores) if int(i) not in named]
+        return [(self.passages[i], float(scores[i])) for i in order[:k]]
+
+
+def _names(passage: Passage, question: str) -> bool:
+    product_id = passage.id.split(":", 1)[1]
+    return product_id in question or (len(passage.title) >= 4 and passage.title in question)

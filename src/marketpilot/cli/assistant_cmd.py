@@ -1,0 +1,65 @@
+"""`marketpilot assistant ask|handoffs`: the customer-service assistant."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+
+assistant_app = typer.Typer(
+    help="Customer-service assistant: grounded answers or a hand-off to a person (客服助手).",
+    no_args_is_help=True,
+)
+app.add_typer(assistant_app, name="assistant")
+
+
+@assistant_app.command("ask")
+def ask_cmd(
+    question: Annotated[str, typer.Argument(help="The customer's question, zh or en.")],
+    customer: Annotated[
+        str | None,
+        typer.Option("--customer", help="The signed-in customer's id: lets the answer use their own orders."),
+    ] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="zh or en (default: the question's).")] = None,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Answer from the shop's policies, catalogue and the customer's orders, citing them; or hand off."""
+    from marketpilot.assistant import answer_question
+    from marketpilot.errors import UserError
+
+    if lang not in (None, "zh", "en"):
+        raise UserError(f"--lang must be zh or en, not {lang!r}")
+    settings = settings_for(home)
+    with err_console.status("Looking it up…"):
+        reply = answer_question(settings, question, customer_id=customer, lang=lang)  # type: ignore[arg-type]
+    if json_out:
+        print_json(reply.model_dump(mode="json"))
+    elif reply.handoff:
+        console.print(f"[yellow]Handed to a person:[/] {reply.handoff_reason}", highlight=False)
+    else:
+        console.print(reply.answer, markup=False, highlight=False)
+        console.print(f"[dim]Sources: {', '.join(f'{c.id} ({c.title})' for c in reply.citations)}[/]")
+
+
+@assistant_app.command("handoffs")
+def handoffs_cmd(
+    last: Annotated[int, typer.Option("--last", min=1, help="How many, newest last.")] = 20,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """The questions the assistant handed to a person, with the reason (the service team's queue)."""
+    path = settings_for(home).home_dir / "assistant" / "handoffs.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    records = [json.loads(line) for line in lines[-last:] if line.strip()]
+    if json_out:
+        print_json(records)
+        return
+    if not records:
+        console.print("No hand-offs yet.")
+    for r in records:
+        who = f" [{r['customer_id']}]" if r["customer_id"] else ""
+        console.print(f"{r['at']}{who} {r['question']}\n   → {r['detail']}", markup=False, highlight=False)
