@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS := llm-local,pg,api,dev
+EXTRAS := llm-local,pg,api,ray,dev
 
 .PHONY: install demo test test-fast lint bench clean
 

@@ -58,6 +58,9 @@ def test_sentiment_matches_the_library_and_validates_input(client: TestClient):
     assert [r["probability"] for r in body["results"]] == pytest.approx(expected.probability.tolist())
     assert (body["rows"], body["pos"], body["neg"]) == (4, 2, 2)
     assert client.post("/v1/reviews/sentiment", json={"texts": []}, headers=HEADERS).status_code == 422
+    too_many = {"texts": ["好"] * 501, "mode": "llm"}
+    refused = client.post("/v1/reviews/sentiment", json=too_many, headers=HEADERS)
+    assert refused.status_code == 422 and "at most 500" in refused.text
     bad_mode = client.post("/v1/reviews/sentiment", json={"texts": ["好"], "mode": "x"}, headers=HEADERS)
     assert bad_mode.status_code == 422 and "mode" in bad_mode.text
 

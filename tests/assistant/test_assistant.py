@@ -24,15 +24,18 @@ def llm(shop: Settings, llm_server):  # type: ignore[no-untyped-def]
     return llm_server.settings(shop.home, llm_cache=False, llm_max_retries=0), llm_server
 
 
+def answers(text: str, *citations: str) -> Reply:
+    """The model's reply: it can answer, with `text`, citing `citations`."""
+    return json_reply({"can_answer": True, "answer": text, "citations": list(citations)})
+
+
 def said(server) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(m["content"] for m in server.requests[0]["messages"])
 
 
 def test_a_grounded_answer_cites_the_policy_it_was_shown(llm):
     settings, server = llm
-    server.script(
-        json_reply({"can_answer": True, "answer": "订单实付满 99 元包邮。", "citations": ["policy:2"]})
-    )
+    server.script(answers("订单实付满 99 元包邮。", "policy:2"))
     reply = answer_question(settings, "满多少钱包邮？")
     assert not reply.handoff and reply.answer == "订单实付满 99 元包邮。"
     assert [c.id for c in reply.citations] == ["policy:2"] and reply.citations[0].title == "运费"
@@ -50,9 +53,7 @@ def test_a_product_named_in_the_question_is_shown_first_with_its_catalogue_price
             0
         ]
     yuan = f"{price / 100:g}"
-    server.script(
-        json_reply({"can_answer": True, "answer": f"{name}售价{yuan}元。", "citations": ["product:P000001"]})
-    )
+    server.script(answers(f"{name}售价{yuan}元。", "product:P000001"))
     reply = answer_question(settings, f"{name}多少钱？")
     assert reply.retrieved[0].id == "product:P000001"
     assert f"价格：{yuan}元" in said(server)
@@ -61,14 +62,12 @@ def test_a_product_named_in_the_question_is_shown_first_with_its_catalogue_price
 
 def test_figures_must_come_from_the_sources(llm):
     settings, server = llm
-    server.script(json_reply({"can_answer": True, "answer": "满 59 元包邮。", "citations": ["policy:2"]}))
+    server.script(answers("满 59 元包邮。", "policy:2"))
     invented = answer_question(settings, "满多少钱包邮？")
     assert invented.handoff and invented.answer is None and "59" in invented.handoff_reason
 
     # a figure from a shown but uncited policy is grounded: that policy joins the citations
-    server.script(
-        json_reply({"can_answer": True, "answer": "验收后 1 到 3 个工作日退款。", "citations": ["policy:4"]})
-    )
+    server.script(answers("验收后 1 到 3 个工作日退款。", "policy:4"))
     quoted = answer_question(settings, "退货以后退款多久到账？")
     assert not quoted.handoff
     assert {"policy:4", "policy:6"} <= {c.id for c in quoted.citations}
@@ -101,11 +100,7 @@ def test_people_and_disputes_go_to_a_person_without_asking_the_model(llm, questi
 
 def test_asking_when_agents_are_online_is_a_question_not_a_hand_off(llm):
     settings, server = llm
-    server.script(
-        json_reply(
-            {"can_answer": True, "answer": "人工客服每天 9:00 到 22:00 在线。", "citations": ["policy:9"]}
-        )
-    )
+    server.script(answers("人工客服每天 9:00 到 22:00 在线。", "policy:9"))
     reply = answer_question(settings, "几点有人工客服？")
     assert not reply.handoff and len(server.requests) == 1
 
@@ -117,9 +112,7 @@ def test_orders_only_ever_the_customers_own(llm, shop):
             "SELECT (SELECT min(order_id) FROM orders WHERE customer_id = 'C00000002'),"
             "       (SELECT min(order_id) FROM orders WHERE customer_id = 'C00000001')"
         ).iloc[0]
-    server.script(
-        json_reply({"can_answer": True, "answer": "您的订单已完成。", "citations": [f"order:{mine}"]})
-    )
+    server.script(answers("您的订单已完成。", f"order:{mine}"))
     reply = answer_question(settings, f"我的订单 {mine} 到哪了？", customer_id="C00000002")
     assert not reply.handoff and reply.citations[0].id == f"order:{mine}"
     assert f"order:{mine}（{mine}）: <data>订单 {mine}：下单时间" in said(server)
@@ -132,11 +125,7 @@ def test_orders_only_ever_the_customers_own(llm, shop):
 
 def test_personal_data_is_masked_in_the_prompt_and_the_answer(llm):
     settings, server = llm
-    server.script(
-        json_reply(
-            {"can_answer": True, "answer": "已记录，我们会致电 13912345678。", "citations": ["policy:3"]}
-        )
-    )
+    server.script(answers("已记录，我们会致电 13912345678。", "policy:3"))
     reply = answer_question(settings, "我的电话是13812345678，快递到哪了？")
     assert "13812345678" not in said(server) and "13812345678" not in reply.question
     assert reply.answer is not None and "13912345678" not in reply.answer
@@ -153,9 +142,7 @@ def test_hand_offs_are_queued_for_the_team_and_listed_by_the_cli(shop, llm_serve
     monkeypatch.setenv("MARKETPILOT_LLM_CACHE", "false")
     queue = shop.home_dir / "assistant" / "handoffs.jsonl"
     before = len(queue.read_text(encoding="utf-8").splitlines()) if queue.exists() else 0
-    llm_server.script(
-        json_reply({"can_answer": True, "answer": "可开电子普通发票。", "citations": ["policy:8"]})
-    )
+    llm_server.script(answers("可开电子普通发票。", "policy:8"))
     monkeypatch.setattr(
         sys, "argv", ["marketpilot", "assistant", "ask", "发票怎么开？", "--home", str(shop.home), "--json"]
     )

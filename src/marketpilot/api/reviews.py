@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from marketpilot.analytics.reviews.insight import ReviewInsight
 from marketpilot.api.auth import app_settings
@@ -13,13 +13,18 @@ from marketpilot.config import Settings
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 
-# One request is one batch: the fast mode scores 100,000 texts in seconds; the slower modes cost an
-# embedding (accurate) or an LLM evaluation (llm) per text, so keep their batches small.
-MAX_TEXTS = 100_000
+# One request is one batch, answered while the client waits: the fast mode scores 100,000 texts in
+# seconds; the accurate mode embeds every text (~15/s on 2 cores), the llm mode asks the LLM about
+# most of them. Bigger jobs belong to `reviews sentiment` or `scale sentiment`.
+MAX_TEXTS: dict[str, int] = {"fast": 100_000, "accurate": 5_000, "llm": 500}
 
 
 class SentimentRequest(BaseModel):
-    texts: list[str] = Field(min_length=1, max_length=MAX_TEXTS, description="Review texts, zh or en.")
+    texts: list[str] = Field(
+        min_length=1,
+        max_length=MAX_TEXTS["fast"],
+        description="Review texts, zh or en (fast ≤ 100,000, accurate ≤ 5,000, llm ≤ 500 a request).",
+    )
     lang: Literal["auto", "zh", "en"] = "auto"
     mode: Literal["fast", "accurate", "llm"] = "fast"
     adapt: bool = Field(
@@ -27,6 +32,15 @@ class SentimentRequest(BaseModel):
         description="With 1,000+ texts of a language, also learn from the batch's own confident texts "
         "(as `reviews sentiment --adapt`); a text's score then depends on the rest of the batch.",
     )
+
+    @model_validator(mode="after")
+    def _fits_the_mode(self) -> SentimentRequest:
+        if len(self.texts) > MAX_TEXTS[self.mode]:
+            raise ValueError(
+                f"mode {self.mode} takes at most {MAX_TEXTS[self.mode]:,} texts a request, got "
+                f"{len(self.texts):,}; use `marketpilot scale sentiment` for big jobs"
+            )
+        return self
 
 
 class ScoredText(BaseModel):

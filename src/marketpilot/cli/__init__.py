@@ -15,6 +15,7 @@ from marketpilot.cli import (
     recommend_cmd,  # noqa: F401  (registers recommend evaluate/fit/for/similar)
     reviews_cmd,  # noqa: F401  (registers reviews sentiment|insight)
     sample_cmd,  # noqa: F401  (registers sample generate)
+    scale_cmd,  # noqa: F401  (registers scale sentiment|copy: Ray)
     serve_cmd,  # noqa: F401  (registers serve: the REST API)
 )
 from marketpilot.cli.app import app, run_app

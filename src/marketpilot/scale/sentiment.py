@@ -1,0 +1,121 @@
+"""Review sentiment as a Ray Data job: read a Parquet or CSV file (UTF-8 or GBK) in blocks, score
+each block on whichever worker holds it, write a directory of Parquet files.
+
+Every review is scored on its own, as `reviews sentiment --no-adapt` scores it (batch adaptation
+learns from the whole file, which no single worker sees): the labels equal the single-process ones.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from marketpilot.analytics.reviews.batch import OUTPUT_COLUMNS
+from marketpilot.config import Settings
+from marketpilot.errors import UserError
+from marketpilot.scale.runtime import ray_session
+
+
+class ScaleSummary(BaseModel):
+    rows: int
+    pos: int
+    neg: int
+    out: str
+    files: int
+
+
+class _Scorer:
+    """One per Ray actor: the shipped model is loaded once and reused for every block it scores."""
+
+    def __init__(self, text_col: str, lang: str, mode: str, settings: Settings | None) -> None:
+        from marketpilot.analytics.reviews.sentiment import load_model
+
+        self.model = load_model()
+        self.text_col, self.lang, self.mode, self.settings = text_col, lang, mode, settings
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from marketpilot.privacy.pii import mask_pii
+
+        texts = batch[self.text_col].fillna("").astype(str).tolist()
+        scored = self.model.predict(
+            texts, lang=self.lang, mode=self.mode, settings=self.settings, adapt=False
+        )
+        return batch.assign(
+            **{self.text_col: [mask_pii(t) for t in texts]},
+            label=scored.label.to_numpy(),
+            probability=scored.probability.to_numpy(),
+        )
+
+
+def _read(ray: Any, path: Path) -> Any:
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.suffix.lower() == ".parquet" or path.is_dir():
+        return ray.data.read_parquet(str(path))
+    import pyarrow.csv as pcsv
+
+    from marketpilot.data.readers import detect_encoding
+
+    encoding = "utf8" if detect_encoding(path).startswith("utf-8") else "gb18030"
+    return ray.data.read_csv(str(path), read_options=pcsv.ReadOptions(encoding=encoding))
+
+
+def score_file_ray(
+    path: Path,
+    text_col: str,
+    out: Path,
+    *,
+    lang: str = "auto",
+    mode: str = "fast",
+    settings: Settings | None = None,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    batch_size: int = 4096,
+) -> ScaleSummary:
+    """Score `path` into the directory `out` (Parquet parts: the input's columns, the text
+    PII-masked, label, probability). Written to a temporary directory beside `out` and renamed, so
+    a failed job leaves nothing; an existing `out` is refused."""
+    if out.exists():
+        raise UserError(f"{out} already exists", hint="give a new directory for the scored Parquet files")
+    if mode == "llm" and settings is None:
+        raise UserError("mode llm needs settings (the LLM to ask)")
+    with ray_session(address, num_cpus) as ray:
+        dataset = _read(ray, path)
+        columns = dataset.columns()
+        if text_col not in columns:
+            raise UserError(f"{path}: no column {text_col!r}", hint=f"columns are: {', '.join(columns)}")
+        taken = [c for c in OUTPUT_COLUMNS if c in columns]
+        if taken:
+            raise UserError(
+                f"{path}: column(s) {', '.join(map(repr, taken))} would be overwritten by the scores"
+            )
+        cpus = max(1, int(ray.available_resources().get("CPU", 1)))
+        # a file read as one block would keep every worker but one idle: split it, at least one block
+        # per CPU and none much larger than a batch
+        blocks = max(cpus, math.ceil(dataset.count() / batch_size))
+        scored = dataset.repartition(blocks).map_batches(
+            _Scorer,
+            fn_constructor_args=(text_col, lang, mode, settings),
+            batch_format="pandas",
+            batch_size=batch_size,
+            concurrency=(1, cpus),
+        )
+        tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            scored.write_parquet(str(tmp))
+            counts = ray.data.read_parquet(str(tmp)).groupby("label").count().to_pandas()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    tmp.rename(out)
+    by_label = dict(zip(counts["label"], counts.iloc[:, 1], strict=True))
+    pos, neg = int(by_label.get("pos", 0)), int(by_label.get("neg", 0))
+    return ScaleSummary(
+        rows=pos + neg, pos=pos, neg=neg, out=str(out), files=len(list(out.glob("*.parquet")))
+    )

@@ -1,0 +1,127 @@
+"""The Ray runners on a real local Ray (two CPUs): sentiment over a file equals the single-process
+model, and copy generation spreads its briefs over workers that call an OpenAI-protocol server."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from llm_server import json_reply
+from marketpilot.analytics.reviews.sentiment import load_model
+from marketpilot.cli import app, run_app
+from marketpilot.content.briefs import Brief
+from marketpilot.errors import UserError
+from marketpilot.scale.copy import generate_copy_ray
+from marketpilot.scale.sentiment import score_file_ray
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reviews() -> pd.DataFrame:
+    """3,000 real Chinese reviews and 1,000 English sentences, one with a phone number."""
+    zh = pd.read_csv(DATA / "reviews_zh" / "ChnSentiCorp_htl_all.csv.gz").sample(3000, random_state=0)
+    en = pd.read_csv(
+        DATA / "reviews_en" / "yelp_labelled.txt", sep="\t", header=None, names=["review", "label"]
+    )
+    frame = pd.DataFrame({"review": [*zh["review"].astype(str), *en["review"].astype(str)]})
+    frame["id"] = range(len(frame))
+    frame.loc[0, "review"] = "房间干净，前台电话13812345678随时响应，很满意"
+    return frame
+
+
+@pytest.mark.slow
+def test_sentiment_on_ray_equals_the_single_process_model(ray_local, reviews, tmp_path):
+    source = tmp_path / "reviews.parquet"
+    reviews.to_parquet(source)
+    out = tmp_path / "scored"
+    summary = score_file_ray(source, "review", out, batch_size=700)
+    scored = pd.read_parquet(out).sort_values("id").reset_index(drop=True)
+    expected = load_model().predict(reviews["review"].tolist(), adapt=False)
+    assert len(scored) == summary.rows == len(reviews) and summary.files >= 1
+    assert (scored["label"] == expected["label"]).all()
+    assert scored["probability"].to_numpy() == pytest.approx(expected["probability"].to_numpy())
+    assert (summary.pos, summary.neg) == tuple(expected["label"].value_counts()[["pos", "neg"]])
+    assert "13812345678" not in scored.loc[0, "review"]  # the written text is PII-masked
+    assert not list(tmp_path.glob(".scored*"))  # no temporary directory left behind
+
+
+@pytest.mark.slow
+def test_gbk_csv_and_bad_input_on_ray(ray_local, reviews, tmp_path, monkeypatch, capsys):
+    source = tmp_path / "reviews_gbk.csv"
+    sample = reviews.iloc[1:201][["id", "review"]]
+    sample.to_csv(source, index=False, encoding="gb18030")
+    out = tmp_path / "scored"
+    argv = ["marketpilot", "scale", "sentiment", "--input", str(source), "--text-col", "review"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(out), "--json"])
+    assert run_app(app) == 0
+    summary = json.loads(capsys.readouterr().out)
+    scored = pd.read_parquet(out).sort_values("id")
+    assert summary["rows"] == 200 and scored["review"].tolist() == sample["review"].tolist()  # decoded right
+    assert (
+        scored["label"].tolist()
+        == load_model().predict(sample["review"].tolist(), adapt=False).label.tolist()
+    )
+
+    with pytest.raises(UserError, match="already exists"):
+        score_file_ray(source, "review", out)
+    with pytest.raises(UserError, match="no column 'text'"):
+        score_file_ray(source, "text", tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+
+
+def _writer(request: dict) -> object:  # type: ignore[type-arg]
+    """The model: one variant naming the product the prompt's facts give."""
+    prompt = request["messages"][-1]["content"]
+    name = re.search(r"保温杯\d+号", prompt).group(0)  # type: ignore[union-attr]
+    return json_reply({"variants": [{"angle": "benefit", "text": f"{name}，冬天喝上热水"}]})
+
+
+@pytest.mark.slow
+def test_copy_on_ray_workers_calls_the_server_for_every_brief(
+    ray_local, llm_server, home, tmp_path, monkeypatch, capsys
+):
+    llm_server.default = _writer
+    settings = llm_server.settings(home, llm_cache=False)
+    briefs = [
+        Brief.model_validate({"name": f"保温杯{i}号", "price": 99 + i, "channel": "push"}) for i in range(6)
+    ]
+    results = generate_copy_ray(briefs, settings, n=1, workers=2, briefs_per_call=2)
+    assert [r.variants[0].text for r in results] == [f"保温杯{i}号，冬天喝上热水" for i in range(6)]
+    assert len(llm_server.requests) == 6
+
+    path = tmp_path / "briefs.jsonl"
+    path.write_text("".join(b.model_dump_json() + "\n" for b in briefs[:2]), encoding="utf-8")
+    out = tmp_path / "variants.jsonl"
+    monkeypatch.setenv("MARKETPILOT_LLM_CACHE", "false")
+    argv = ["marketpilot", "scale", "copy", "--briefs", str(path), "--out", str(out), "--n", "1", "--json"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert run_app(app) == 0
+    assert json.loads(capsys.readouterr().out) | {"out": ""} == {
+        "briefs": 2, "variants": 2, "dropped": 0, "failed": 0, "out": ""
+    }  # fmt: skip
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["variants"][0]["text"] for line in lines] == [
+        "保温杯0号，冬天喝上热水",
+        "保温杯1号，冬天喝上热水",
+    ]
+
+    path.write_text('{"name": "x"}\nnot json\n', encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", [*argv[:4], str(path), *argv[5:]])
+    assert run_app(app) == 2
+    assert "line 2" in capsys.readouterr().err
