@@ -193,3 +193,9 @@ def test_the_embedded_model_answers_from_the_sources_and_declines_the_rest(shop:
     assert price.citations[0].id == "product:P000001"
     poem = answer_question(shop, "帮我写一首诗")
     assert poem.handoff and poem.answer is None
+
+
+def test_index_embeds_policies_and_the_catalogue(shop, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["marketpilot", "assistant", "index", "--home", str(shop.home)])
+    assert run_app(app) == 0
+    assert "9 policy sections and 300 products indexed" in capsys.readouterr().out

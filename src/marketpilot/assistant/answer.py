@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import re
 import threading
+from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
@@ -79,7 +80,9 @@ _KB_CACHE: dict[tuple[str, str, float, float], KnowledgeBase] = {}
 _KB_LOCK = threading.Lock()
 
 
-def knowledge_base(settings: Settings, lang: Lang) -> KnowledgeBase:
+def knowledge_base(
+    settings: Settings, lang: Lang, on_progress: Callable[[int, int], None] | None = None
+) -> KnowledgeBase:
     """Built once per home, language, policy file and store version (an API server asks often)."""
     from marketpilot.data.store import DB_FILE
 
@@ -93,7 +96,7 @@ def knowledge_base(settings: Settings, lang: Lang) -> KnowledgeBase:
     with _KB_LOCK:
         if key not in _KB_CACHE:
             _KB_CACHE.clear()
-            _KB_CACHE[key] = KnowledgeBase.build(settings, lang)
+            _KB_CACHE[key] = KnowledgeBase.build(settings, lang, on_progress)
         return _KB_CACHE[key]
 
 

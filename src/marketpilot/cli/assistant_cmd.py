@@ -45,6 +45,29 @@ def ask_cmd(
         console.print(f"[dim]Sources: {', '.join(f'{c.id} ({c.title})' for c in reply.citations)}[/]")
 
 
+@assistant_app.command("index")
+def index_cmd(
+    lang: Annotated[str, typer.Option("--lang", help="zh or en.")] = "zh",
+    home: HomeOption = None,
+) -> None:
+    """Embed the policies and the catalogue now (cached), so the first question is answered at once."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from marketpilot.assistant.answer import knowledge_base
+    from marketpilot.errors import UserError
+
+    if lang not in ("zh", "en"):
+        raise UserError(f"--lang must be zh or en, not {lang!r}")
+    columns = (TextColumn("Embedding passages"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("", total=None)
+        kb = knowledge_base(
+            settings_for(home), lang, lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    kinds = [p.kind for p in kb.passages]
+    console.print(f"{kinds.count('policy')} policy sections and {kinds.count('product')} products indexed")
+
+
 @assistant_app.command("handoffs")
 def handoffs_cmd(
     last: Annotated[int, typer.Option("--last", min=1, help="How many, newest last.")] = 20,
