@@ -1,4 +1,5 @@
-"""The FastAPI app: routers per area under /v1, API keys, and MarketPilot errors as JSON.
+"""The FastAPI app: routers per area under /v1, API keys, MarketPilot errors as JSON, and the web
+dashboard under /ui (marketpilot.web).
 
 Routes are thin: each calls the library function its CLI command calls, with the same Settings the
 server was started with. Errors keep the CLI's wording: {"error": {"type", "message", "hint",
@@ -11,7 +12,8 @@ from __future__ import annotations
 from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from marketpilot.api import assistant, campaigns, content, recommend, reviews, segments
@@ -24,6 +26,8 @@ from marketpilot.errors import (
     UserError,
     ValidationFailed,
 )
+from marketpilot.web.routes import STATIC
+from marketpilot.web.routes import router as dashboard
 
 
 class ErrorDetail(BaseModel):
@@ -79,6 +83,13 @@ def create_app(settings: Settings | None = None, *, require_key: bool = True) ->
     guarded = [Depends(require_api_key)]
     for module in (reviews, recommend, content, campaigns, segments, assistant):
         app.include_router(module.router, prefix="/v1", dependencies=guarded, responses=ERROR_RESPONSES)
+
+    app.include_router(dashboard)
+    app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/ui/")
 
     @app.get("/health", tags=["health"])
     def health() -> Health:

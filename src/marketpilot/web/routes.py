@@ -1,0 +1,156 @@
+"""/ui: server-rendered pages (Jinja2), htmx for the actions, ECharts for the charts.
+
+Browsers cannot send X-API-Key, so the dashboard signs in once with an API key and keeps an HMAC of
+it in an HttpOnly, SameSite=Lax cookie; actions (approve, ask) also require htmx's HX-Request header,
+which a cross-site form cannot send. With `--no-auth` (loopback only) there is no sign-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from marketpilot.api.auth import app_settings
+from marketpilot.config import Settings
+from marketpilot.errors import MarketPilotError
+from marketpilot.web import views
+from marketpilot.web.charts import FONT_STACK
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+COOKIE = "mp_ui"
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["chart"] = views.as_json
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _token(settings: Settings, key: str) -> str:
+    return hmac.new(settings.secret(), b"ui:" + key.encode(), hashlib.sha256).hexdigest()
+
+
+def signed_in(request: Request) -> Settings:
+    """The app's settings, once the browser holds a valid sign-in cookie (else: to the sign-in page)."""
+    settings = app_settings(request)
+    if not request.app.state.require_key:
+        return settings
+    cookie = request.cookies.get(COOKIE, "")
+    tokens = [_token(settings, k.get_secret_value()) for k in settings.api_keys]
+    if not any(hmac.compare_digest(cookie, t) for t in tokens):
+        raise HTTPException(status_code=303, headers={"Location": "/ui/login"})
+    return settings
+
+
+def htmx_only(request: Request) -> None:
+    if request.headers.get("HX-Request") != "true":
+        raise HTTPException(status_code=400, detail="actions are sent by the dashboard's htmx")
+
+
+UiSettings = Annotated[Settings, Depends(signed_in)]
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form body (no multipart needed for these small forms)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0].strip() for k, v in parse_qs(body).items()}
+
+
+def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, name, {"page": name.split(".")[0], "font_stack": FONT_STACK, **context}
+    )
+
+
+@router.get("/static/cjk.otf")
+def cjk_font() -> FileResponse:
+    """The bundled CJK font (content.fonts), so machines without one still show Chinese."""
+    from marketpilot.content.fonts import cjk_font_path
+
+    return FileResponse(cjk_font_path(), media_type="font/otf", headers={"Cache-Control": "max-age=86400"})
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _page(request, "login.html", error=None)
+
+
+@router.post("/login", response_model=None)
+async def login(request: Request) -> Response:
+    settings = app_settings(request)
+    key = (await _form(request)).get("key", "")
+    if not any(hmac.compare_digest(key.encode(), k.get_secret_value().encode()) for k in settings.api_keys):
+        return _page(request, "login.html", error="unknown key / 密钥无效")
+    response = RedirectResponse("/ui/", status_code=303)
+    response.set_cookie(COOKIE, _token(settings, key), httponly=True, samesite="lax", max_age=12 * 3600)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview_page(request: Request, settings: UiSettings) -> HTMLResponse:
+    return _page(request, "overview.html", data=views.overview(settings))
+
+
+@router.get("/segments", response_class=HTMLResponse)
+def segments_page(request: Request, settings: UiSettings) -> HTMLResponse:
+    return _page(request, "segments.html", data=views.segments(settings))
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def campaigns_page(request: Request, settings: UiSettings) -> HTMLResponse:
+    return _page(request, "campaigns.html", rows=views.campaigns(settings))
+
+
+@router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
+def campaign_page(request: Request, campaign_id: str, settings: UiSettings) -> HTMLResponse:
+    return _page(request, "campaign.html", c=views.campaign(settings, campaign_id))
+
+
+@router.post(
+    "/campaigns/{campaign_id}/approve", response_class=HTMLResponse, dependencies=[Depends(htmx_only)]
+)
+async def approve(request: Request, campaign_id: str, settings: UiSettings) -> HTMLResponse:
+    from marketpilot.campaigns.service import approve as approve_version
+    from marketpilot.campaigns.state.db import open_state
+
+    form = await _form(request)
+    by = form.get("by", "")
+    if not by:
+        return _page(request, "_message.html", ok=False, text="请填写审批人 / who approves?")
+    try:
+        version = approve_version(open_state(settings), campaign_id, approver=by, note=form.get("note", ""))
+    except MarketPilotError as exc:
+        return _page(request, "_message.html", ok=False, text=str(exc))
+    return _page(
+        request, "_message.html", ok=True, text=f"已批准 v{version}（{by}）/ approved v{version} by {by}"
+    )
+
+
+@router.get("/reviews", response_class=HTMLResponse)
+def reviews_page(request: Request, settings: UiSettings, category: str | None = None) -> HTMLResponse:
+    categories = views.review_categories(settings)
+    chosen = category or (categories[0] if categories else None)
+    data = views.reviews(settings, chosen) if chosen else None
+    return _page(request, "reviews.html", categories=categories, chosen=chosen, data=data)
+
+
+@router.get("/assistant", response_class=HTMLResponse)
+def assistant_page(request: Request, settings: UiSettings) -> HTMLResponse:
+    return _page(request, "assistant.html")
+
+
+@router.post("/assistant/ask", response_class=HTMLResponse, dependencies=[Depends(htmx_only)])
+async def ask(request: Request, settings: UiSettings) -> HTMLResponse:
+    from marketpilot.assistant import answer_question
+
+    form = await _form(request)
+    question = form.get("question", "")
+    if not question:
+        return _page(request, "_message.html", ok=False, text="请输入问题 / type a question")
+    reply = answer_question(settings, question, customer_id=form.get("customer_id") or None)
+    return _page(request, "_reply.html", reply=reply)

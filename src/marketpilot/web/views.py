@@ -1,0 +1,140 @@
+"""What each dashboard page shows, as plain data from the library (the templates only lay it out)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from marketpilot.config import Settings
+from marketpilot.web.charts import bar, line
+
+
+def overview(settings: Settings) -> dict[str, Any]:
+    """Store counts and revenue per month (completed orders); empty before any data is loaded."""
+    from marketpilot.data.queries import customer_counts, monthly_sales
+    from marketpilot.data.store import DB_FILE, Store
+
+    if not (settings.home_dir / DB_FILE).exists():
+        return {"loaded": False}
+    with Store.open(settings, read_only=True) as store:
+        counts = {table: store.count(table) for table in ("orders", "products", "reviews")}
+        monthly = monthly_sales(store)
+        members, guests = customer_counts(store)
+    currency = str(monthly["currency"].dropna().iloc[0]) if monthly["currency"].notna().any() else ""
+    return {
+        "loaded": True,
+        "customers": members,
+        "guests": guests,
+        **counts,
+        "revenue": float(monthly["revenue"].fillna(0).sum()),
+        "currency": currency,
+        "chart": line(monthly["month"].tolist(), {"revenue": monthly["revenue"].fillna(0).tolist()}),
+    }
+
+
+def segments(settings: Settings) -> dict[str, Any] | None:
+    """The last segmentation: one row per segment with its persona, and a chart of sizes and revenue."""
+    from marketpilot.analytics.segments.service import SegmentationResult
+
+    path = settings.home_dir / "intel" / "segments.json"
+    if not path.exists():
+        return None
+    result = SegmentationResult.model_validate_json(path.read_text(encoding="utf-8"))
+    rows = [
+        {
+            "segment": s.stats.segment,
+            "name": s.persona.name,
+            "description": s.persona.description,
+            "customers": s.stats.customers,
+            "customer_share": s.stats.customer_share,
+            "revenue_share": s.stats.revenue_share,
+            "aov": s.stats.aov,
+            "recency_days": s.stats.recency_days,
+            "churn_risk": s.stats.churn_risk,
+        }
+        for s in result.segments
+    ]
+    names = [f"{r['segment']} {r['name']}" for r in rows]
+    chart = bar(
+        names,
+        {
+            "customers %": [100 * r["customer_share"] for r in rows],
+            "revenue %": [100 * r["revenue_share"] for r in rows],
+        },
+    )
+    return {"as_of": result.as_of, "method": result.method, "rows": rows, "chart": chart}
+
+
+def campaigns(settings: Settings) -> list[dict[str, Any]]:
+    from marketpilot.campaigns.service import list_campaigns
+    from marketpilot.campaigns.state.db import open_state
+
+    return list_campaigns(open_state(settings)).to_dict("records")
+
+
+def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
+    """Spec, approvals, message counts (with a chart) and the variants of one campaign."""
+    from marketpilot.campaigns.service import audit_trail, get_spec, message_counts
+    from marketpilot.campaigns.state.db import open_state
+
+    engine = open_state(settings)
+    spec, version = get_spec(engine, campaign_id)
+    counts = message_counts(engine, campaign_id)
+    trail = audit_trail(engine, campaign_id)
+    approvals = trail.get("approvals")
+    statuses = sorted({c["status"] for c in counts})
+    channels = sorted({c["channel"] for c in counts})
+    chart = bar(
+        channels,
+        {s: [sum(c["messages"] for c in counts if c["channel"] == ch and c["status"] == s) for ch in channels]
+         for s in statuses},
+        stacked=True,
+    )  # fmt: skip
+    return {
+        "id": campaign_id,
+        "version": version,
+        "spec": spec,
+        "spec_yaml": spec.to_yaml(),
+        "approved": approvals is not None and bool((approvals["version"] == version).any()),
+        "approvals": [] if approvals is None else approvals.to_dict("records"),
+        "counts": counts,
+        "chart": chart if counts else None,
+        "variants": [
+            {"channel": channel.name, "key": v.key, "text": v.text}
+            for channel in spec.channels
+            for v in channel.variants
+        ],
+    }
+
+
+def review_categories(settings: Settings) -> list[str]:
+    from marketpilot.data.store import DB_FILE, Store
+
+    if not (settings.home_dir / DB_FILE).exists():
+        return []
+    with Store.open(settings, read_only=True) as store:
+        frame = store.query(
+            "SELECT p.category FROM reviews r JOIN products p USING (product_id) "
+            "WHERE p.category IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC"
+        )
+    return frame["category"].astype(str).tolist()
+
+
+def reviews(settings: Settings, category: str) -> dict[str, Any]:
+    """Review insight for one category without the LLM: aspects (chart), keywords, complaint clusters."""
+    from marketpilot.analytics.reviews.insight import review_insight
+
+    insight = review_insight(settings, category=category, use_llm=False)
+    aspects = insight.aspects
+    chart = bar(
+        [a.name for a in aspects],
+        {"praise": [a.positive for a in aspects], "complaints": [a.negative for a in aspects]},
+        stacked=True,
+        colors=["#3ebd93", "#e66a6a"],
+    )
+    return {"insight": insight, "chart": chart}
+
+
+def as_json(options: dict[str, Any] | None) -> str:
+    """Chart options for a <script> tag: `</` cannot close the tag early."""
+    return json.dumps(options, ensure_ascii=False).replace("</", "<\\/")

@@ -1,0 +1,120 @@
+"""The web dashboard on a sample shop with a campaign: sign-in, every page with the shop's own
+numbers in its charts, approval and the assistant through htmx requests."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from api_shop import HEADERS
+from fastapi.testclient import TestClient
+
+from llm_server import json_reply
+from marketpilot.api import create_app
+from marketpilot.config import Settings
+from marketpilot.data import Store
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+HTMX = FORM | {"HX-Request": "true"}
+
+
+def chart(html: str, chart_id: str) -> dict:  # type: ignore[type-arg]
+    """The ECharts options a page passes to the chart `chart_id`."""
+    match = re.search(rf'getElementById\("{chart_id}"\)\)\.setOption\((.*?)\)\);</script>', html, re.S)
+    assert match, f"no chart {chart_id}"
+    return json.loads(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def browser(shop: Settings) -> TestClient:
+    """Signed in, as a browser would be after the login form."""
+    from marketpilot.campaigns.service import create_campaign
+    from marketpilot.campaigns.spec import parse_spec
+    from marketpilot.campaigns.state.db import open_state
+
+    spec = {
+        "name": "看板测试",
+        "goal": "reactivation",
+        "audience": {},
+        "channels": [{"name": "export", "variants": [{"key": "A", "text": "{name}，冬季新品上市"}]}],
+    }
+    create_campaign(open_state(shop), parse_spec(spec), campaign_id="dash-1")
+    client = TestClient(create_app(shop))
+    signed = client.post(
+        "/ui/login", content=f"key={HEADERS['X-API-Key']}", headers=FORM, follow_redirects=False
+    )
+    assert signed.status_code == 303 and signed.headers["location"] == "/ui/"
+    return client
+
+
+def test_pages_need_a_sign_in_and_a_wrong_key_is_refused(shop: Settings):
+    client = TestClient(create_app(shop))
+    assert client.get("/", follow_redirects=False).headers["location"] == "/ui/"
+    page = client.get("/ui/segments", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/ui/login"
+    wrong = client.post("/ui/login", content="key=nope", headers=FORM, follow_redirects=False)
+    assert wrong.status_code == 200 and "密钥无效" in wrong.text and "mp_ui" not in wrong.cookies
+    client.cookies.set("mp_ui", "forged")
+    assert client.get("/ui/", follow_redirects=False).status_code == 303
+
+
+def test_overview_and_segments_chart_the_shops_numbers(browser: TestClient, shop: Settings):
+    page = browser.get("/ui/")
+    assert page.status_code == 200 and "/ui/static/vendor/echarts.min.js" in page.text
+    with Store.open(shop, read_only=True) as store:
+        revenue = store.query(
+            "SELECT sum(total_minor) / 100.0 AS r FROM orders WHERE status = 'completed'"
+        ).r.iloc[0]
+    options = chart(page.text, "revenue")
+    assert sum(options["series"][0]["data"]) == pytest.approx(revenue, abs=1)
+
+    segments = json.loads((shop.home_dir / "intel" / "segments.json").read_text(encoding="utf-8"))
+    page = browser.get("/ui/segments")
+    shares = chart(page.text, "segments")["series"][0]["data"]
+    assert shares == pytest.approx(
+        [100 * s["stats"]["customer_share"] for s in segments["segments"]], abs=0.01
+    )
+    for s in segments["segments"]:
+        assert s["persona"]["name"] in page.text
+    assert browser.get("/ui/static/vendor/htmx.min.js").status_code == 200
+
+
+def test_reviews_page_charts_aspects_per_category(browser: TestClient, shop: Settings):
+    from marketpilot.analytics.reviews.insight import review_insight
+
+    page = browser.get("/ui/reviews")
+    category = re.search(r'<option value="([^"]+)" selected>', page.text).group(1)  # type: ignore[union-attr]
+    insight = review_insight(shop, category=category, use_llm=False)
+    options = chart(page.text, "aspects")
+    assert options["xAxis"]["data"] == [a.name for a in insight.aspects]
+    assert options["series"][1]["data"] == [a.negative for a in insight.aspects]
+
+
+def test_approve_a_campaign_through_htmx(browser: TestClient, shop: Settings):
+    from marketpilot.campaigns.service import is_approved
+    from marketpilot.campaigns.state.db import open_state
+
+    page = browser.get("/ui/campaigns")
+    assert "/ui/campaigns/dash-1" in page.text
+    detail = browser.get("/ui/campaigns/dash-1")
+    assert "{name}，冬季新品上市" in detail.text and 'hx-post="/ui/campaigns/dash-1/approve"' in detail.text
+    forged = browser.post("/ui/campaigns/dash-1/approve", content="by=x", headers=FORM)
+    assert forged.status_code == 400  # not sent by htmx: a cross-site form cannot set HX-Request
+    assert not is_approved(open_state(shop), "dash-1", 1)
+    done = browser.post("/ui/campaigns/dash-1/approve", content="by=运营小王", headers=HTMX)
+    assert "已批准 v1" in done.text and is_approved(open_state(shop), "dash-1", 1)
+    assert "已批准 approved" in browser.get("/ui/campaigns/dash-1").text
+    assert browser.get("/ui/campaigns/NO-SUCH").status_code == 404
+
+
+def test_ask_the_assistant_from_the_dashboard(shop: Settings, llm_server):
+    client = TestClient(create_app(llm_server.settings(shop.home, api_keys=[HEADERS["X-API-Key"]])))
+    client.post("/ui/login", content=f"key={HEADERS['X-API-Key']}", headers=FORM)
+    llm_server.script(
+        json_reply({"can_answer": True, "answer": "订单满 99 元包邮。", "citations": ["policy:2"]})
+    )
+    reply = client.post("/ui/assistant/ask", content="question=满多少钱包邮？", headers=HTMX)
+    assert "订单满 99 元包邮。" in reply.text and "policy:2（运费）" in reply.text
+    handed = client.post("/ui/assistant/ask", content="question=转人工", headers=HTMX)
+    assert "已转人工" in handed.text
