@@ -48,6 +48,8 @@ def demo_command(
     console.print(f"Outputs are in [bold]{result.home}[/]:")
     for path in result.outputs:
         console.print(f"  {path}")
+    home_flag = f" --home {result.home}" if home is not None else ""
+    console.print(f"Browse them: marketpilot serve --no-auth{home_flag}, then open http://127.0.0.1:8000/ui/")
 
 
 def _monthly_table(monthly: list[dict], title: str) -> None:
