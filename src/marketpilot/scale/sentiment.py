@@ -76,7 +76,7 @@ def score_file_ray(
     settings: Settings | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
-    batch_size: int = 4096,
+    batch_size: int = 20_000,
 ) -> ScaleSummary:
     """Score `path` into the directory `out` (Parquet parts: the input's columns, the text
     PII-masked, label, probability). Written to a temporary directory beside `out` and renamed, so
@@ -98,24 +98,24 @@ def score_file_ray(
         cpus = max(1, int(ray.available_resources().get("CPU", 1)))
         # a file read as one block would keep every worker but one idle: split it, at least one block
         # per CPU and none much larger than a batch
-        blocks = max(cpus, math.ceil(dataset.count() / batch_size))
+        blocks = max(2 * cpus, math.ceil(dataset.count() / batch_size))
         scored = dataset.repartition(blocks).map_batches(
             _Scorer,
             fn_constructor_args=(text_col, lang, mode, settings),
             batch_format="pandas",
             batch_size=batch_size,
-            concurrency=(1, cpus),
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus),
         )
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             scored.write_parquet(str(tmp))
-            counts = ray.data.read_parquet(str(tmp)).groupby("label").count().to_pandas()
+            labels = ray.data.read_parquet(str(tmp), columns=["label"]).to_pandas()["label"]
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     tmp.rename(out)
-    by_label = dict(zip(counts["label"], counts.iloc[:, 1], strict=True))
-    pos, neg = int(by_label.get("pos", 0)), int(by_label.get("neg", 0))
+    pos = int((labels == "pos").sum())
+    neg = len(labels) - pos
     return ScaleSummary(
         rows=pos + neg, pos=pos, neg=neg, out=str(out), files=len(list(out.glob("*.parquet")))
     )
