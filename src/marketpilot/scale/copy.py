@@ -7,7 +7,6 @@ guardrails, one repair round, de-duplication.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +77,6 @@ def generate_copy_ray(
     with ray_session(address, num_cpus) as ray:
         done: Any = (
             ray.data.from_pandas(rows)
-            .repartition(max(1, math.ceil(len(rows) / briefs_per_call)))  # one block per call: spread
             .map_batches(
                 _Writer,
                 fn_constructor_args=(settings, n, seed),
