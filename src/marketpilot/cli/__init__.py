@@ -9,6 +9,7 @@ from marketpilot.cli import (
     campaign_cmd,  # noqa: F401  (registers campaign …, track ingest|serve)
     copy_cmd,  # noqa: F401  (registers copy generate|check|eval|render)
     data_cmd,  # noqa: F401  (registers load)
+    decide_cmd,  # noqa: F401  (registers decide uplift|price|budget)
     demo_cmd,  # noqa: F401  (registers demo)
     intel_cmd,  # noqa: F401  (registers rfm, clv, segment, propensity)
     llm_cmd,  # noqa: F401  (registers llm check|chat|usage)

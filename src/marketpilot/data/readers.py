@@ -409,3 +409,21 @@ def open_source(
     return Source(
         path=path, view=view, columns=tuple(types), types=types, encoding=used_encoding, lines=lines
     )
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    """A whole small file in memory, every CSV/Excel column as text: CSV/TSV (UTF-8 or GBK, gzip ok),
+    Parquet or Excel, chosen by suffix. Missing and empty files are a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file.")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: the file is empty.", hint="Export the data again with a header row.")
+    suffix = _base_suffix(path)
+    if suffix in PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pandas()
+    if suffix in EXCEL_SUFFIXES:
+        return read_excel(path).to_pandas()
+    return read_csv(path)[0].to_pandas()

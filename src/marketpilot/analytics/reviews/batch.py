@@ -10,26 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from marketpilot.analytics.reviews.sentiment import load_model
 from marketpilot.config import Settings
+from marketpilot.data.readers import read_frame
 from marketpilot.errors import UserError, ValidationFailed
 from marketpilot.privacy.pii import mask_pii
 
 OUTPUT_COLUMNS = ("label", "probability")
 _GOLD = {"1": 1, "0": 0, "pos": 1, "neg": 0, "positive": 1, "negative": 0, "正面": 1, "负面": 0}
-
-
-def read_reviews_file(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise UserError(f"{path}: no such file")
-    if path.suffix.lower() == ".parquet":
-        return pq.read_table(path).to_pandas()
-    from marketpilot.data.readers import read_csv
-
-    table, _ = read_csv(path)
-    return table.to_pandas()
 
 
 def gold_labels(values: pd.Series, source: str, column: str) -> np.ndarray:
@@ -62,7 +51,7 @@ def score_file(
     [, "accuracy"]}); writes `out`. `settings` picks the LLM for mode "llm"; `adapt` lets every
     mode learn from the file's own confident rows (the fast mode Chinese rows only;
     `SentimentModel.positive_proba`)."""
-    df = read_reviews_file(path)
+    df = read_frame(path)
     for col in (text_col, label_col):
         if col is not None and col not in df.columns:
             raise UserError(

@@ -1,0 +1,262 @@
+"""Splitting a marketing budget across channels by their diminishing returns.
+
+Each channel's history (spend and the outcome it brought, per period) is fitted with a saturating
+response curve, outcome = a · (1 − exp(−spend / b)): `a` is what the channel could bring at most, `a/b`
+the return of its first unit of money. The best split of a total equalises the marginal returns
+(a/b · exp(−spend / b)) across channels, found by bisection on that common return. Each channel is
+capped at `max_scale` × the largest spend its history saw: the curve says nothing reliable beyond
+what was measured, so money the caps do not admit is reported as unallocated, not spent on a guess.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+from scipy.optimize import curve_fit
+
+from marketpilot.config import Settings
+from marketpilot.data.readers import read_frame
+from marketpilot.errors import UserError, ValidationFailed
+
+MIN_POINTS = 4
+
+
+class HistoryFile(BaseModel):
+    path: Path
+    channel_col: str = "channel"
+    spend_col: str = "spend"
+    outcome_col: str = "revenue"
+
+
+class ResponseCurve(BaseModel):
+    channel: str
+    a: float = Field(description="the most the channel can bring (saturation)")
+    b: float = Field(description="spend scale: at spend b the channel brings 63 % of a")
+    r2: float
+    points: int
+    max_spend_seen: float
+
+    def outcome(self, spend: np.ndarray | float) -> np.ndarray:
+        return self.a * (1 - np.exp(-np.asarray(spend, dtype=float) / self.b))
+
+    def marginal(self, spend: np.ndarray | float) -> np.ndarray:
+        return self.a / self.b * np.exp(-np.asarray(spend, dtype=float) / self.b)
+
+
+class ChannelSplit(BaseModel):
+    channel: str
+    spend: float
+    share: float
+    expected_outcome: float
+    marginal_return: float = Field(description="outcome per extra unit of spend at this spend")
+    capped: bool = Field(description="held at max_scale × the largest spend the history saw")
+
+
+class Allocation(BaseModel):
+    total: float
+    allocated: float
+    unallocated: float
+    expected_outcome: float
+    current_split_outcome: float
+    equal_split_outcome: float
+    channels: list[ChannelSplit]
+
+
+def read_history(spec: HistoryFile) -> pd.DataFrame:
+    frame = read_frame(spec.path)
+    missing = [c for c in (spec.channel_col, spec.spend_col, spec.outcome_col) if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{spec.path}: no column {', '.join(map(repr, missing))}",
+            hint=f"columns in the file: {', '.join(map(str, frame.columns))}; name them with --channel-col, "
+            "--spend-col, --outcome-col",
+        )
+    out = pd.DataFrame({"channel": frame[spec.channel_col].astype(str).str.strip()})
+    problems = []
+    for column, name in ((spec.spend_col, "spend"), (spec.outcome_col, "outcome")):
+        raw = frame[column].astype(str)
+        values = pd.to_numeric(raw.str.replace(r"[¥￥$€£,\s]|元", "", regex=True), errors="coerce")
+        bad = np.flatnonzero((values.isna() | (values < 0)).to_numpy())
+        problems += [f"row {i + 2}, column {column!r}: {raw.iloc[i]!r} is not an amount ≥ 0" for i in bad]
+        out[name] = values.astype(float)
+    if problems:
+        raise ValidationFailed(problems, source=str(spec.path))
+    return out
+
+
+def fit_curve(channel: str, spend: np.ndarray, outcome: np.ndarray) -> ResponseCurve:
+    if len(np.unique(spend)) < MIN_POINTS:
+        raise UserError(
+            f"channel {channel!r}: {len(np.unique(spend))} distinct spend levels; at least {MIN_POINTS} are "
+            "needed to see where returns diminish",
+            hint="add periods with different spend, or leave the channel out of the file",
+        )
+
+    def curve(s: np.ndarray, a: float, b: float) -> np.ndarray:
+        return a * (1 - np.exp(-s / b))
+
+    top = float(spend.max())
+    start = (max(float(outcome.max()) * 1.5, 1e-9), max(float(np.median(spend)), 1e-9))
+    try:
+        (a, b), _ = curve_fit(curve, spend, outcome, p0=start, bounds=([0, top * 1e-3], [np.inf, top * 1e3]))
+    except RuntimeError as exc:
+        raise UserError(f"channel {channel!r}: no response curve fits its history ({exc})") from None
+    residual = outcome - curve(spend, a, b)
+    spread = float(np.sum((outcome - outcome.mean()) ** 2))
+    r2 = 1 - float(np.sum(residual**2)) / spread if spread else 0.0
+    return ResponseCurve(
+        channel=channel, a=float(a), b=float(b), r2=round(r2, 4), points=len(spend), max_spend_seen=top
+    )
+
+
+def fit_curves(history: pd.DataFrame) -> list[ResponseCurve]:
+    return [
+        fit_curve(str(channel), group["spend"].to_numpy(), group["outcome"].to_numpy())
+        for channel, group in history.groupby("channel", sort=True)
+    ]
+
+
+def _spend_at(curves: list[ResponseCurve], caps: np.ndarray, floors: np.ndarray, level: float) -> np.ndarray:
+    """Per channel, the spend whose marginal return is `level`, within [floor, cap]."""
+    a, b = np.array([c.a for c in curves]), np.array([c.b for c in curves])
+    with np.errstate(divide="ignore"):
+        spend = b * np.log(np.maximum(a / (b * level), 1.0))
+    return np.clip(spend, floors, caps)
+
+
+def allocate(
+    curves: list[ResponseCurve],
+    total: float,
+    *,
+    current: dict[str, float] | None = None,
+    floors: dict[str, float] | None = None,
+    max_scale: float = 2.0,
+) -> Allocation:
+    """The split of `total` that maximises the summed expected outcome. `current`: the shares spent
+    today (`historical_shares`), to compare against (default: equal); `floors`: minimum spend per
+    channel (contracts, brand presence)."""
+    if total <= 0:
+        raise UserError(f"the budget must be positive, got {total}")
+    names = [c.channel for c in curves]
+    unknown = set(floors or {}) - set(names)
+    if unknown:
+        raise UserError(f"--min names channels not in the history: {', '.join(sorted(unknown))}")
+    low = np.array([(floors or {}).get(n, 0.0) for n in names])
+    caps = np.maximum(np.array([c.max_spend_seen * max_scale for c in curves]), low)
+    if low.sum() > total:
+        raise UserError(f"the minimum spends add up to {low.sum():,.2f}, more than the budget {total:,.2f}")
+    if caps.sum() <= total:
+        spend = caps
+    else:
+        hi = max(float(np.max([c.a / c.b for c in curves])), 1e-12)
+        lo = hi * 1e-12
+        for _ in range(200):  # bisection on the common marginal return, in log space
+            mid = np.sqrt(lo * hi)
+            if _spend_at(curves, caps, low, mid).sum() > total:
+                lo = mid
+            else:
+                hi = mid
+        spend = _spend_at(curves, caps, low, hi)
+        spend *= min(1.0, total / spend.sum()) if spend.sum() else 1.0
+    outcome = np.array([float(c.outcome(s)) for c, s in zip(curves, spend, strict=True)])
+
+    def value_of(shares: np.ndarray) -> float:
+        return float(sum(float(c.outcome(total * s)) for c, s in zip(curves, shares, strict=True)))
+
+    share = np.array([(current or {}).get(n, 1.0) for n in names], dtype=float)
+    return Allocation(
+        total=total,
+        allocated=round(float(spend.sum()), 2),
+        unallocated=round(total - float(spend.sum()), 2),
+        expected_outcome=round(float(outcome.sum()), 2),
+        current_split_outcome=round(value_of(share / share.sum()), 2),
+        equal_split_outcome=round(value_of(np.full(len(curves), 1 / len(curves))), 2),
+        channels=[
+            ChannelSplit(
+                channel=c.channel,
+                spend=round(float(s), 2),
+                share=round(float(s / total), 4),
+                expected_outcome=round(float(o), 2),
+                marginal_return=round(float(c.marginal(s)), 4),
+                capped=bool(np.isclose(s, cap)) and cap > 0,
+            )
+            for c, s, o, cap in zip(curves, spend, outcome, caps, strict=True)
+        ],
+    )
+
+
+def historical_shares(history: pd.DataFrame) -> dict[str, float]:
+    """Each channel's share of the history's total spend: the split a team runs today."""
+    spend = history.groupby("channel")["spend"].sum()
+    return {str(k): float(v) for k, v in (spend / spend.sum()).items()}
+
+
+class BudgetPlan(BaseModel):
+    curves: list[ResponseCurve]
+    allocation: Allocation
+    table_path: Path | None = None
+    table_csv: Path | None = None
+    chart_path: Path | None = None
+
+
+def plan_budget(
+    spec: HistoryFile,
+    total: float,
+    *,
+    floors: dict[str, float] | None = None,
+    max_scale: float = 2.0,
+    settings: Settings | None = None,
+) -> BudgetPlan:
+    """Fit every channel's curve from the history file and split `total`; with `settings`, the split
+    and a chart of the curves are written under <home>/decisions/budget/."""
+    history = read_history(spec)
+    curves = fit_curves(history)
+    allocation = allocate(
+        curves, total, current=historical_shares(history), floors=floors, max_scale=max_scale
+    )
+    plan = BudgetPlan(curves=curves, allocation=allocation)
+    if settings is not None:
+        from marketpilot.analytics.outputs import write_table
+
+        table = pd.DataFrame([c.model_dump() for c in allocation.channels])
+        plan.table_path, plan.table_csv = write_table(settings, table, "decisions", "budget", "split")
+        plan.chart_path = _chart(history, plan, settings.path("decisions", "budget", "curves.png"))
+    return plan
+
+
+def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from marketpilot.analytics.reports import chart_font
+
+    chart_font()  # channel names may be Chinese
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    chosen = {c.channel: c.spend for c in plan.allocation.channels}
+    for curve in plan.curves:
+        seen = history[history["channel"] == curve.channel]
+        (dots,) = ax.plot(seen["spend"], seen["outcome"], "o", alpha=0.5, markersize=4)
+        grid = np.linspace(0, max(curve.max_spend_seen, chosen[curve.channel]) * 1.1, 100)
+        ax.plot(grid, curve.outcome(grid), color=dots.get_color(), label=curve.channel)
+        ax.plot(
+            [chosen[curve.channel]],
+            [curve.outcome(chosen[curve.channel])],
+            "*",
+            color=dots.get_color(),
+            markersize=14,
+        )
+    ax.set_xlabel("spend per period")
+    ax.set_ylabel("outcome per period")
+    ax.set_title("Response curves (dots: history, stars: recommended spend)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,215 @@
+"""Competitor price positioning: where each catalogue product's list price sits among the prices
+competitors ask for the same product, and the same per category.
+
+Competitor prices come from a file (one row per product × competitor, in major units: "1299",
+"¥1,299.00"; a date column keeps each competitor's latest price). The price index is
+100 × our price / the competitors' median; within ±`band` of the median is "at market". Where a cost is
+known, `floor_price` is the lowest price that keeps `min_margin`, and `median_below_floor` marks the
+products whose market median is below it: matching the market there loses money.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from marketpilot.config import Settings
+from marketpilot.data.mapping import MINOR_DIGITS
+from marketpilot.data.readers import read_frame
+from marketpilot.errors import UserError, ValidationFailed
+
+POSITIONS = ("cheapest", "below market", "at market", "above market", "most expensive")
+_MONEY_NOISE = r"[¥￥$€£,\s]|RMB|CNY|USD|元"
+
+
+class CompetitorFile(BaseModel):
+    path: Path
+    product_col: str = "product_id"
+    competitor_col: str = "competitor"
+    price_col: str = "price"
+    date_col: str | None = None
+    currency_col: str | None = None
+
+
+class PricingSummary(BaseModel):
+    products_compared: int
+    products_without_competitor_price: int
+    unknown_product_ids: list[str] = Field(description="first 20 competitor rows' ids not in the catalogue")
+    other_currency_rows: int
+    positions: dict[str, int]
+    median_index: float
+    median_below_floor: int
+
+
+def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
+    """product_id, competitor, price (major units, float) and currency (or None); latest per pair."""
+    frame = read_frame(spec.path)
+    wanted = [spec.product_col, spec.competitor_col, spec.price_col, spec.date_col, spec.currency_col]
+    missing = [c for c in wanted if c and c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{spec.path}: no column {', '.join(map(repr, missing))}",
+            hint=f"columns in the file: {', '.join(map(str, frame.columns))}; name them with --product-col, "
+            "--competitor-col, --price-col",
+        )
+    raw = frame[spec.price_col].astype(str)
+    price = pd.to_numeric(raw.str.replace(_MONEY_NOISE, "", regex=True), errors="coerce")
+    bad = np.flatnonzero((price.isna() | (price <= 0)).to_numpy())
+    if bad.size:
+        raise ValidationFailed(
+            [f"row {i + 2}, column {spec.price_col!r}: {raw.iloc[i]!r} is not a positive price" for i in bad],
+            source=str(spec.path),
+            hint="prices in major units, e.g. 1299 or ¥1,299.00",
+        )
+    out = pd.DataFrame(
+        {
+            "product_id": frame[spec.product_col].astype(str).str.strip(),
+            "competitor": frame[spec.competitor_col].astype(str).str.strip(),
+            "price": price.astype(float),
+            "currency": frame[spec.currency_col].astype(str).str.strip().str.upper()
+            if spec.currency_col
+            else None,
+        }
+    )
+    if spec.date_col:
+        when = pd.to_datetime(frame[spec.date_col], errors="coerce")
+        undated = np.flatnonzero(when.isna().to_numpy())
+        if undated.size:
+            raise ValidationFailed(
+                [
+                    f"row {i + 2}, column {spec.date_col!r}: {frame[spec.date_col].iloc[i]!r} is not a date"
+                    for i in undated
+                ],
+                source=str(spec.path),
+            )
+        out = out.assign(_when=when).sort_values("_when", kind="stable")
+        out = out.drop_duplicates(["product_id", "competitor"], keep="last").drop(columns="_when")
+    elif out.duplicated(["product_id", "competitor"]).any():
+        raise UserError(
+            f"{spec.path}: some competitors list the same product more than once",
+            hint="add --date-col so that the latest price counts, or keep one row per product and competitor",
+        )
+    return out.reset_index(drop=True)
+
+
+def position_of(ours: float, low: float, median: float, high: float, band: float) -> str:
+    if ours < low or (ours == low and low < high):
+        return "cheapest"
+    if ours > high or (ours == high and low < high):
+        return "most expensive"
+    index = ours / median
+    if index < 1 - band:
+        return "below market"
+    if index > 1 + band:
+        return "above market"
+    return "at market"
+
+
+def price_positions(
+    catalogue: pd.DataFrame,
+    competitors: pd.DataFrame,
+    *,
+    band: float = 0.03,
+    min_margin: float = 0.1,
+) -> tuple[pd.DataFrame, pd.DataFrame, PricingSummary]:
+    """(per product, per category, summary). `catalogue`: the `products` table (price_minor, cost_minor,
+    currency, category); `competitors`: from `read_competitor_prices`."""
+    products = catalogue.dropna(subset=["price_minor"]).copy()
+    digits = products["currency"].map(lambda c: MINOR_DIGITS.get(str(c).upper(), 2) if c else 2)
+    scale = 10.0**digits
+    products["our_price"] = products["price_minor"].astype(float) / scale
+    products["cost"] = products["cost_minor"].astype(float) / scale
+    joined = competitors.merge(
+        products[["product_id", "currency"]], on="product_id", how="left", suffixes=("", "_ours")
+    )
+    unknown = competitors.loc[~competitors["product_id"].isin(products["product_id"]), "product_id"]
+    other_currency = joined["currency"].notna() & joined["currency_ours"].notna()
+    other_currency &= joined["currency"] != joined["currency_ours"].astype(str).str.upper()
+    usable = joined[joined["product_id"].isin(products["product_id"]) & ~other_currency]
+    if usable.empty:
+        raise UserError(
+            "no competitor price matches a catalogue product",
+            hint="the competitor file's product ids must be the catalogue's product_id values",
+        )
+    market = usable.groupby("product_id")["price"].agg(
+        competitors="count", market_min="min", market_median="median", market_max="max"
+    )
+    table = products.merge(market, left_on="product_id", right_index=True, how="inner")
+    table["price_index"] = (100 * table["our_price"] / table["market_median"]).round(1)
+    table["position"] = [
+        position_of(o, lo, med, hi, band)
+        for o, lo, med, hi in table[["our_price", "market_min", "market_median", "market_max"]].to_numpy()
+    ]
+    table["gap_to_cheapest"] = (table["our_price"] - table["market_min"]).round(2)
+    table["floor_price"] = (table["cost"] * (1 + min_margin)).round(2)
+    table["median_below_floor"] = table["market_median"] < table["floor_price"]
+    columns = [
+        "product_id", "name", "category", "our_price", "competitors", "market_min", "market_median",
+        "market_max", "price_index", "position", "gap_to_cheapest", "cost", "floor_price",
+        "median_below_floor",
+    ]  # fmt: skip
+    table = table[columns].sort_values(["category", "price_index"], ascending=[True, False], kind="stable")
+    by_category = _categories(table)
+    summary = PricingSummary(
+        products_compared=len(table),
+        products_without_competitor_price=len(products) - len(table),
+        unknown_product_ids=sorted(unknown.unique())[:20],
+        other_currency_rows=int(other_currency.sum()),
+        positions={p: int((table["position"] == p).sum()) for p in POSITIONS},
+        median_index=round(float(table["price_index"].median()), 1),
+        median_below_floor=int(table["median_below_floor"].sum()),
+    )
+    return table.reset_index(drop=True), by_category, summary
+
+
+def _categories(table: pd.DataFrame) -> pd.DataFrame:
+    grouped = table.assign(category=table["category"].fillna("—")).groupby("category")
+    out = grouped.agg(products=("product_id", "count"), median_index=("price_index", "median"))
+    for position in POSITIONS:
+        out[f"share {position}"] = grouped["position"].apply(
+            lambda s, p=position: round(float((s == p).mean()), 3)
+        )
+    return out.reset_index().sort_values("median_index", ascending=False, kind="stable")
+
+
+class PricingReport(BaseModel):
+    summary: PricingSummary
+    products_path: Path
+    products_csv: Path
+    categories_path: Path
+    categories_csv: Path
+
+
+def price_report(
+    settings: Settings, spec: CompetitorFile, *, band: float = 0.03, min_margin: float = 0.1
+) -> PricingReport:
+    """Position the store's catalogue against a competitor price file; tables under
+    <home>/decisions/price/ (products, categories)."""
+    from marketpilot.analytics.outputs import write_table
+    from marketpilot.data.store import Store
+
+    if not 0 <= band < 0.5:
+        raise UserError(f"--band is a share of the median price (0.03 = ±3 %), got {band}")
+    with Store.open(settings, read_only=True) as store:
+        catalogue = store.read(
+            "products", ["product_id", "name", "category", "price_minor", "cost_minor", "currency"]
+        )
+    if catalogue.empty:
+        raise UserError(
+            "the store has no products", hint="load a catalogue first: marketpilot load products …"
+        )
+    products, categories, summary = price_positions(
+        catalogue, read_competitor_prices(spec), band=band, min_margin=min_margin
+    )
+    products_path, products_csv = write_table(settings, products, "decisions", "price", "products")
+    categories_path, categories_csv = write_table(settings, categories, "decisions", "price", "categories")
+    return PricingReport(
+        summary=summary,
+        products_path=products_path,
+        products_csv=products_csv,
+        categories_path=categories_path,
+        categories_csv=categories_csv,
+    )

@@ -1,0 +1,107 @@
+"""A multi-arm T-learner: one outcome model per arm (the control included); a customer's uplift for
+an arm is that arm's predicted outcome minus the control's.
+
+Gradient-boosted trees, small and strongly regularised: uplift is a difference of two noisy
+predictions, and deep trees fitted on a few thousand treated rows mostly model noise. Binary outcomes
+(0/1: visit, conversion) are fitted as probabilities, anything else (spend) as a regression."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from marketpilot.errors import UserError
+
+MIN_ROWS_PER_ARM = 200
+
+
+def _trees(binary: bool, seed: int) -> HistGradientBoostingClassifier | HistGradientBoostingRegressor:
+    params = {
+        "learning_rate": 0.05,
+        "max_iter": 150,
+        "max_leaf_nodes": 8,
+        "min_samples_leaf": 200,
+        "l2_regularization": 1.0,
+        "categorical_features": "from_dtype",
+        "early_stopping": False,
+        "random_state": seed,
+    }
+    return HistGradientBoostingClassifier(**params) if binary else HistGradientBoostingRegressor(**params)
+
+
+class UpliftModel:
+    """`fit(features, arms, outcome)`, then `predict(features)`: one uplift column per treated arm."""
+
+    def __init__(self, control: str, seed: int = 0) -> None:
+        self.control = control
+        self.seed = seed
+        self.models: dict[str, HistGradientBoostingClassifier | HistGradientBoostingRegressor] = {}
+        self.categories: dict[str, list[str]] = {}
+        self.columns: list[str] = []
+        self.binary = True
+
+    @property
+    def treatments(self) -> list[str]:
+        return [arm for arm in self.models if arm != self.control]
+
+    def encode(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Numbers stay numbers; text columns become categoricals with the training categories (an
+        unseen value is treated as missing, which the trees handle)."""
+        missing = [c for c in self.columns if c not in features.columns]
+        if missing:
+            raise UserError(f"feature columns missing from the file to score: {', '.join(missing)}")
+        out = pd.DataFrame(index=features.index)
+        for column in self.columns:
+            if column in self.categories:
+                out[column] = pd.Categorical(features[column].astype(str), categories=self.categories[column])
+            else:
+                out[column] = pd.to_numeric(features[column], errors="coerce")
+        return out
+
+    def fit(self, features: pd.DataFrame, arms: pd.Series, outcome: pd.Series) -> UpliftModel:
+        arms = arms.astype(str)
+        counts = arms.value_counts()
+        if self.control not in counts:
+            raise UserError(
+                f"no row has the control arm {self.control!r}; arms in the data: {', '.join(counts.index)}"
+            )
+        small = counts[counts < MIN_ROWS_PER_ARM]
+        if len(small):
+            raise UserError(
+                f"arms with fewer than {MIN_ROWS_PER_ARM} rows cannot be modelled: "
+                + ", ".join(f"{arm} ({n})" for arm, n in small.items()),
+                hint="drop those arms or collect more data",
+            )
+        self.columns = list(features.columns)
+        self.categories = {
+            c: sorted(features[c].astype(str).unique())
+            for c in self.columns
+            if not pd.api.types.is_numeric_dtype(features[c])
+        }
+        x = self.encode(features)
+        y = pd.to_numeric(outcome, errors="raise").to_numpy(dtype=float)
+        self.binary = bool(np.isin(y, (0.0, 1.0)).all())
+        for arm in [self.control, *sorted(a for a in counts.index if a != self.control)]:
+            rows = (arms == arm).to_numpy()
+            target = y[rows].astype(int) if self.binary else y[rows]
+            if self.binary and len(np.unique(target)) < 2:
+                raise UserError(f"arm {arm!r}: every row has the same outcome; nothing to learn")
+            self.models[arm] = _trees(self.binary, self.seed).fit(x[rows], target)
+        return self
+
+    def expected(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The predicted outcome under every arm, one column per arm."""
+        x = self.encode(features)
+        return pd.DataFrame(
+            {
+                arm: m.predict_proba(x)[:, 1] if self.binary else m.predict(x)  # type: ignore[union-attr]
+                for arm, m in self.models.items()
+            },
+            index=features.index,
+        )
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Uplift per treated arm: its expected outcome minus the control's."""
+        expected = self.expected(features)
+        return expected[self.treatments].sub(expected[self.control], axis=0)

@@ -1,0 +1,239 @@
+"""From the file of a past randomised experiment to a targeting decision for the next send.
+
+    experiment file ──► split by arm (held-out share) ──► T-learner on the rest
+                   └──► held-out: Qini per arm, policy values ──► refit on all rows ──► scores
+
+The held-out figures say whether the targeting is real before anyone acts on it: a Qini p-value well
+under 0.05 and a targeting policy worth more than sending everyone the best arm. Scores come from a
+model refitted on every row, so the shipped decision uses all the data the figures were judged on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+from sklearn.model_selection import train_test_split
+
+from marketpilot.analytics.outputs import write_table
+from marketpilot.analytics.uplift.chart import qini_chart
+from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
+from marketpilot.analytics.uplift.model import UpliftModel
+from marketpilot.config import Settings
+from marketpilot.data.readers import read_frame
+from marketpilot.errors import UserError, ValidationFailed
+
+NONE = "none"
+
+
+class Experiment(BaseModel):
+    """What a past experiment file holds and what an outcome is worth."""
+
+    path: Path
+    treatment_col: str
+    control: str
+    outcome_col: str
+    features: list[str] = Field(min_length=1)
+    id_col: str | None = None
+    value: float = Field(1.0, gt=0, description="worth of one unit of outcome (a visit, a conversion)")
+    costs: dict[str, float] = Field(default_factory=dict, description="cost of sending an arm, per customer")
+    top: float | None = Field(None, gt=0, le=1, description="treat at most this share, highest gain first")
+    test_share: float = Field(0.3, gt=0.05, lt=0.9)
+    seed: int = 0
+
+
+class PolicyValues(BaseModel):
+    """Held-out value per customer (outcome × value − cost) of each way to decide. `random_same_share`:
+    the best arm sent to a random sample as large as the share the targeting treats — what a ranking
+    must beat when only part of the customers can be sent anything."""
+
+    targeted: float
+    everyone: dict[str, float]
+    best_blanket: str
+    gain_over_best_blanket: float
+    random_same_share: float
+    targeted_share: dict[str, float]
+    recommendation: str
+
+
+class UpliftReport(BaseModel):
+    rows: int
+    held_out: int
+    outcome: str
+    binary_outcome: bool
+    features: list[str]
+    arms: dict[str, int]
+    qini: list[QiniSummary]
+    policies: PolicyValues
+    scores_path: Path | None = None
+    scores_csv: Path | None = None
+    chart_path: Path | None = None
+
+
+def _numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Text columns that parse as numbers everywhere become numbers (CSV cells arrive as text)."""
+    out = frame.copy()
+    for column in columns:
+        parsed = pd.to_numeric(out[column], errors="coerce")
+        if parsed.notna().all():
+            out[column] = parsed
+    return out
+
+
+def _load(experiment: Experiment) -> pd.DataFrame:
+    frame = read_frame(experiment.path)
+    needed = [experiment.treatment_col, experiment.outcome_col, *experiment.features]
+    if experiment.id_col:
+        needed.append(experiment.id_col)
+    missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{experiment.path}: no column {', '.join(map(repr, missing))}",
+            hint=f"columns in the file: {', '.join(map(str, frame.columns))}",
+        )
+    overlap = {experiment.treatment_col, experiment.outcome_col} & set(experiment.features)
+    if overlap:
+        raise UserError(f"{', '.join(sorted(overlap))} cannot be a feature: it is the arm or the outcome")
+    frame = _numbers(frame, [*experiment.features, experiment.outcome_col])
+    outcome = frame[experiment.outcome_col]
+    if not pd.api.types.is_numeric_dtype(outcome):
+        bad = pd.to_numeric(outcome, errors="coerce").isna().to_numpy().nonzero()[0][:20]
+        raise ValidationFailed(
+            [
+                f"row {i + 2}, column {experiment.outcome_col!r}: {outcome.iloc[i]!r} is not a number"
+                for i in bad
+            ],
+            source=str(experiment.path),
+            hint="the outcome must be a number per row: 1/0 for a visit or conversion, or an amount",
+        )
+    frame[experiment.treatment_col] = frame[experiment.treatment_col].astype(str).str.strip()
+    unknown = set(experiment.costs) - set(frame[experiment.treatment_col])
+    if unknown:
+        raise UserError(f"--cost names arms that are not in the data: {', '.join(sorted(unknown))}")
+    return frame
+
+
+def _choose(uplift: pd.DataFrame, experiment: Experiment) -> pd.Series:
+    """Per customer, the arm with the largest expected uplift × value − cost, or the control when none
+    is worth its cost; with `top`, only that share of customers (largest gain first) is treated."""
+    gain = uplift * experiment.value - pd.Series(experiment.costs).reindex(uplift.columns).fillna(0.0)
+    best, margin = gain.idxmax(axis=1), gain.max(axis=1)
+    treat = margin > 0
+    if experiment.top is not None:
+        ranked = margin.rank(ascending=False, method="first")
+        treat &= ranked <= experiment.top * len(margin)
+    return best.where(treat, experiment.control)
+
+
+def _policies(test: pd.DataFrame, chosen: pd.Series, experiment: Experiment) -> PolicyValues:
+    arms, outcome = test[experiment.treatment_col], test[experiment.outcome_col] * experiment.value
+    everyone = {
+        arm: round(policy_value(pd.Series(arm, index=test.index), arms, outcome, experiment.costs), 6)
+        for arm in sorted(arms.unique())
+    }
+    targeted = round(policy_value(chosen, arms, outcome, experiment.costs), 6)
+    best = max(everyone, key=lambda arm: everyone[arm])
+    best_treated = max((a for a in everyone if a != experiment.control), key=lambda arm: everyone[arm])
+    treated = float((chosen != experiment.control).mean())
+    random_share = (1 - treated) * everyone[experiment.control] + treated * everyone[best_treated]
+    shares = chosen.value_counts(normalize=True).round(4)
+    if experiment.top is None and everyone[best] >= targeted:
+        advice = "send nobody anything" if best == experiment.control else f"send everyone {best!r}"
+        recommendation = f"{advice}: targeting did not beat it on the held-out rows"
+    elif targeted > random_share:
+        recommendation = "target: send each customer the arm in best_arm"
+    else:
+        recommendation = "targeting did not beat a random sample of the same size on the held-out rows"
+    return PolicyValues(
+        targeted=targeted,
+        everyone=everyone,
+        best_blanket=best,
+        gain_over_best_blanket=round(targeted - everyone[best], 6),
+        random_same_share=round(random_share, 6),
+        targeted_share={str(arm): float(share) for arm, share in shares.items()},
+        recommendation=recommendation,
+    )
+
+
+@dataclass
+class HeldOut:
+    """What the held-out rows say about a model fitted without them."""
+
+    rows: int
+    binary: bool
+    qini: list[QiniSummary]
+    policies: PolicyValues
+    curves: dict[str, np.ndarray]  # arm -> Qini curve, incremental outcome at each depth
+
+
+def evaluate(frame: pd.DataFrame, experiment: Experiment) -> HeldOut:
+    """Fit on one part of the rows and judge on the rest (stratified by arm)."""
+    arm_col, outcome_col = experiment.treatment_col, experiment.outcome_col
+    train, test = train_test_split(
+        frame, test_size=experiment.test_share, stratify=frame[arm_col], random_state=experiment.seed
+    )
+    model = UpliftModel(experiment.control, experiment.seed).fit(
+        train[experiment.features], train[arm_col], train[outcome_col]
+    )
+    uplift = model.predict(test[experiment.features])
+    summaries, curves = [], {}
+    for arm in model.treatments:
+        rows = test[arm_col].isin([arm, experiment.control]).to_numpy()
+        score_, treated = uplift[arm].to_numpy()[rows], (test[arm_col] == arm).to_numpy()[rows]
+        outcome = test[outcome_col].to_numpy(dtype=float)[rows]
+        summaries.append(qini_summary(arm, score_, treated, outcome, seed=experiment.seed))
+        curves[arm] = qini_curve(score_, treated, outcome)
+    policies = _policies(test, _choose(uplift, experiment), experiment)
+    return HeldOut(len(test), model.binary, summaries, policies, curves)
+
+
+def score(model: UpliftModel, customers: pd.DataFrame, experiment: Experiment) -> pd.DataFrame:
+    """Uplift per arm, the chosen arm and its expected gain (uplift × value − cost) per customer."""
+    uplift = model.predict(customers[experiment.features])
+    chosen = _choose(uplift, experiment)
+    gain = (uplift * experiment.value).sub(pd.Series(experiment.costs).reindex(uplift.columns).fillna(0.0))
+    out = pd.DataFrame(index=customers.index)
+    if experiment.id_col:
+        out[experiment.id_col] = customers[experiment.id_col].astype(str)
+    else:
+        out["row"] = np.arange(2, len(customers) + 2)  # the spreadsheet row of the scored file
+    for arm in uplift.columns:
+        out[f"uplift[{arm}]"] = uplift[arm].round(6)
+    out["best_arm"] = chosen.where(chosen != experiment.control, NONE)
+    out["expected_gain"] = gain.max(axis=1).clip(lower=0).round(6)
+    return out.sort_values("expected_gain", ascending=False, kind="stable")
+
+
+def fit_experiment(
+    experiment: Experiment, settings: Settings | None = None, score_path: Path | None = None
+) -> UpliftReport:
+    """Judge the targeting on held-out rows, then score `score_path` (default: the experiment's own
+    customers) with a model refitted on every row. With `settings`, scores and a Qini chart are written
+    under <home>/decisions/uplift/."""
+    frame = _load(experiment)
+    held_out = evaluate(frame, experiment)
+    report = UpliftReport(
+        rows=len(frame),
+        held_out=held_out.rows,
+        outcome=experiment.outcome_col,
+        binary_outcome=held_out.binary,
+        features=experiment.features,
+        arms={str(k): int(v) for k, v in frame[experiment.treatment_col].value_counts().sort_index().items()},
+        qini=held_out.qini,
+        policies=held_out.policies,
+    )
+    if settings is None:
+        return report
+    model = UpliftModel(experiment.control, experiment.seed).fit(
+        frame[experiment.features], frame[experiment.treatment_col], frame[experiment.outcome_col]
+    )
+    customers = frame if score_path is None else _numbers(read_frame(score_path), experiment.features)
+    scores = score(model, customers, experiment)
+    report.scores_path, report.scores_csv = write_table(settings, scores, "decisions", "uplift", "scores")
+    report.chart_path = qini_chart(
+        held_out.curves, experiment.outcome_col, settings.path("decisions", "uplift", "qini.png")
+    )
+    return report

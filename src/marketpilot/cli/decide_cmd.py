@@ -1,0 +1,231 @@
+"""`marketpilot decide …`: decision support — uplift targeting, competitor price positioning and the
+budget split across channels. Each command calls one library function (the one the tests call)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+from marketpilot.errors import UserError
+
+decide_app = typer.Typer(
+    help="Decision support (决策支持): uplift targeting, price positioning, budget split.",
+    no_args_is_help=True,
+)
+app.add_typer(decide_app, name="decide")
+
+
+def _pairs(values: list[str] | None, flag: str) -> dict[str, float]:
+    """NAME=AMOUNT options (the name may hold '=' and Chinese) into a dict."""
+    out: dict[str, float] = {}
+    for value in values or []:
+        name, sep, amount = value.rpartition("=")
+        try:
+            out[name.strip()] = float(amount)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise UserError(f"{flag} takes NAME=AMOUNT, e.g. {flag} 'Mens E-Mail=0.05'; got {value!r}")
+    return out
+
+
+@decide_app.command("uplift")
+def uplift(
+    input: Annotated[
+        Path, typer.Option("--input", help="A past randomised experiment: one row per customer.")
+    ],
+    treatment_col: Annotated[str, typer.Option("--treatment-col", help="Column naming each row's arm.")],
+    control: Annotated[str, typer.Option("--control", help="The arm that got nothing (the holdout).")],
+    outcome_col: Annotated[
+        str, typer.Option("--outcome-col", help="Outcome per row: 1/0 (visit, conversion) or an amount.")
+    ],
+    features: Annotated[
+        str,
+        typer.Option("--features", help="Comma-separated columns known before the send (never outcomes)."),
+    ],
+    id_col: Annotated[str | None, typer.Option("--id-col", help="Customer id column for the scores.")] = None,
+    value: Annotated[float, typer.Option("--value", help="Worth of one unit of outcome.")] = 1.0,
+    cost: Annotated[
+        list[str] | None, typer.Option("--cost", help="ARM=COST per customer sent that arm; repeatable.")
+    ] = None,
+    top: Annotated[
+        float | None, typer.Option("--top", help="Treat at most this share of customers (0.3 = 30 %).")
+    ] = None,
+    score: Annotated[
+        Path | None,
+        typer.Option("--score", help="Customers to score (same feature columns); default: --input."),
+    ] = None,
+    test_share: Annotated[
+        float, typer.Option("--test-share", help="Rows held out to judge the model.")
+    ] = 0.3,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Who should get which treatment: judged on held-out rows, then scored per customer."""
+    from marketpilot.analytics.uplift import Experiment, fit_experiment
+
+    experiment = Experiment(
+        path=input,
+        treatment_col=treatment_col,
+        control=control,
+        outcome_col=outcome_col,
+        features=[f.strip() for f in features.split(",") if f.strip()],
+        id_col=id_col,
+        value=value,
+        costs=_pairs(cost, "--cost"),
+        top=top,
+        test_share=test_share,
+    )
+    report = fit_experiment(experiment, settings_for(home), score_path=score)
+    if json_out:
+        print_json(report.model_dump(mode="json"))
+        return
+    table = Table(title=f"Held-out uplift of {outcome_col} ({report.held_out:,} of {report.rows:,} rows)")
+    for column in (
+        "arm",
+        "avg uplift",
+        "Qini",
+        "p",
+        "top 10 % captures",
+        "top 30 % captures",
+        "uplift top 30 %",
+    ):
+        table.add_column(column)
+    for q in report.qini:
+        table.add_row(
+            q.arm,
+            f"{q.average_uplift:.4f}",
+            f"{q.qini:.4f}",
+            f"{q.p_value:.3f}",
+            f"{q.captured['10%']:.0%}",
+            f"{q.captured['30%']:.0%}",
+            f"{q.uplift_at['30%']:.4f}",
+        )
+    console.print(table)
+    p = report.policies
+    console.print(
+        f"Value per customer on held-out rows: targeted {p.targeted:.4f}; best single arm for everyone "
+        f"({p.best_blanket}) {p.everyone[p.best_blanket]:.4f}; gain {p.gain_over_best_blanket:+.4f}.\n"
+        f"Targeting sends: {', '.join(f'{arm} {share:.0%}' for arm, share in p.targeted_share.items())} "
+        f"(the best arm to a random sample of the same size: {p.random_same_share:.4f}).\n"
+        f"[bold]Recommendation:[/] {p.recommendation}."
+    )
+    console.print(f"Scores: {report.scores_csv}\nQini chart: {report.chart_path}")
+
+
+@decide_app.command("price")
+def price(
+    competitors: Annotated[
+        Path, typer.Option("--competitors", help="Competitor prices: one row per product × competitor.")
+    ],
+    product_col: Annotated[str, typer.Option("--product-col")] = "product_id",
+    competitor_col: Annotated[str, typer.Option("--competitor-col")] = "competitor",
+    price_col: Annotated[
+        str, typer.Option("--price-col", help="Price in major units (1299, ¥1,299.00).")
+    ] = "price",
+    date_col: Annotated[
+        str | None,
+        typer.Option("--date-col", help="Observation date: each competitor's latest price counts."),
+    ] = None,
+    currency_col: Annotated[
+        str | None,
+        typer.Option("--currency-col", help="Rows in another currency than the product are left out."),
+    ] = None,
+    band: Annotated[
+        float, typer.Option("--band", help="±share of the median counted as 'at market'.")
+    ] = 0.03,
+    min_margin: Annotated[
+        float, typer.Option("--min-margin", help="Margin over cost for the floor price.")
+    ] = 0.1,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Where each catalogue price sits among competitors' prices (price index, position, floor)."""
+    from marketpilot.analytics.pricing import CompetitorFile, price_report
+
+    spec = CompetitorFile(
+        path=competitors,
+        product_col=product_col,
+        competitor_col=competitor_col,
+        price_col=price_col,
+        date_col=date_col,
+        currency_col=currency_col,
+    )
+    report = price_report(settings_for(home), spec, band=band, min_margin=min_margin)
+    if json_out:
+        print_json(report.model_dump(mode="json"))
+        return
+    s = report.summary
+    console.print(
+        f"{s.products_compared:,} products compared (median price index {s.median_index}; 100 = the "
+        f"competitors' median); {s.products_without_competitor_price:,} without a competitor price."
+    )
+    console.print(", ".join(f"{name}: {n:,}" for name, n in s.positions.items()))
+    if s.median_below_floor:
+        console.print(
+            f"{s.median_below_floor:,} products: the market median is below cost + {min_margin:.0%}."
+        )
+    if s.unknown_product_ids:
+        console.print(f"[yellow]Not in the catalogue:[/] {', '.join(s.unknown_product_ids)}")
+    console.print(f"Products: {report.products_csv}\nCategories: {report.categories_csv}")
+
+
+@decide_app.command("budget")
+def budget(
+    history: Annotated[
+        Path, typer.Option("--history", help="One row per channel × period: spend and outcome.")
+    ],
+    total: Annotated[float, typer.Option("--total", help="Budget for one period (the history's period).")],
+    channel_col: Annotated[str, typer.Option("--channel-col")] = "channel",
+    spend_col: Annotated[str, typer.Option("--spend-col")] = "spend",
+    outcome_col: Annotated[
+        str, typer.Option("--outcome-col", help="Revenue, orders or conversions.")
+    ] = "revenue",
+    minimum: Annotated[
+        list[str] | None, typer.Option("--min", help="CHANNEL=AMOUNT minimum spend; repeatable.")
+    ] = None,
+    max_scale: Annotated[
+        float, typer.Option("--max-scale", help="Cap per channel: this × the largest spend its history saw.")
+    ] = 2.0,
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Split a budget across channels by their fitted diminishing returns."""
+    from marketpilot.analytics.budget import HistoryFile, plan_budget
+
+    spec = HistoryFile(path=history, channel_col=channel_col, spend_col=spend_col, outcome_col=outcome_col)
+    plan = plan_budget(
+        spec, total, floors=_pairs(minimum, "--min"), max_scale=max_scale, settings=settings_for(home)
+    )
+    if json_out:
+        print_json(plan.model_dump(mode="json"))
+        return
+    a = plan.allocation
+    table = Table(title=f"Budget {a.total:,.2f}: expected {outcome_col} {a.expected_outcome:,.2f}")
+    for column in ("channel", "spend", "share", f"expected {outcome_col}", "marginal return", "curve R²"):
+        table.add_column(column)
+    fit = {c.channel: c for c in plan.curves}
+    for c in a.channels:
+        table.add_row(
+            c.channel,
+            f"{c.spend:,.2f}" + (" (cap)" if c.capped else ""),
+            f"{c.share:.0%}",
+            f"{c.expected_outcome:,.2f}",
+            f"{c.marginal_return:.3f}",
+            f"{fit[c.channel].r2:.2f}",
+        )
+    console.print(table)
+    console.print(
+        f"Today's split would bring {a.current_split_outcome:,.2f}; "
+        f"an equal split {a.equal_split_outcome:,.2f}."
+    )
+    if a.unallocated > 0:
+        console.print(
+            f"[yellow]{a.unallocated:,.2f} left unallocated:[/] every channel is at {max_scale:g}× the "
+            "most it ever spent; the history says nothing about returns beyond that."
+        )
+    console.print(f"Split: {plan.table_csv}\nChart: {plan.chart_path}")

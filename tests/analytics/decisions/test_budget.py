@@ -1,0 +1,107 @@
+"""The budget split on a channel history generated from known response curves: the fitted curves
+recover them, the split reaches the true optimum, caps and minimums hold, bad files are named."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketpilot.analytics.budget import HistoryFile, ResponseCurve, allocate, plan_budget
+from marketpilot.cli import app, run_app
+from marketpilot.errors import UserError, ValidationFailed
+
+# a: most the channel can bring per week; b: spend scale (63 % of a at spend b).
+TRUTH = {"搜索广告": (120_000.0, 30_000.0), "信息流": (60_000.0, 8_000.0), "短信": (15_000.0, 2_000.0)}
+
+
+def _history(path: Path, noise: float = 0.03, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for channel, (a, b) in TRUTH.items():
+        for week in range(16):
+            spend = b * rng.uniform(0.2, 1.6)
+            revenue = a * (1 - np.exp(-spend / b)) * (1 + rng.normal(0, noise))
+            rows.append({"周": week + 1, "渠道": channel, "花费": f"{spend:,.0f}", "收入": round(revenue, 2)})
+    pd.DataFrame(rows).to_csv(path, index=False, encoding="gbk")
+    return path
+
+
+def _spec(path: Path) -> HistoryFile:
+    return HistoryFile(path=path, channel_col="渠道", spend_col="花费", outcome_col="收入")
+
+
+def _true_outcome(spend: dict[str, float]) -> float:
+    return sum(a * (1 - np.exp(-spend[c] / b)) for c, (a, b) in TRUTH.items())
+
+
+def test_the_split_reaches_the_true_optimum(tmp_path: Path, settings) -> None:
+    total = 40_000.0
+    plan = plan_budget(_spec(_history(tmp_path / "history.csv")), total, settings=settings)
+    for curve in plan.curves:
+        a, b = TRUTH[curve.channel]
+        assert curve.a == pytest.approx(a, rel=0.15) and curve.b == pytest.approx(b, rel=0.2)
+        assert curve.r2 > 0.9
+    chosen = {c.channel: c.spend for c in plan.allocation.channels}
+    assert sum(chosen.values()) == pytest.approx(total, rel=1e-6)
+    # The best split on a 1 % grid, judged on the true curves.
+    best = max(
+        _true_outcome(
+            {"搜索广告": total * i / 100, "信息流": total * j / 100, "短信": total * (100 - i - j) / 100}
+        )
+        for i, j in itertools.product(range(101), range(101))
+        if i + j <= 100
+    )
+    assert _true_outcome(chosen) >= 0.99 * best
+    assert plan.allocation.expected_outcome > plan.allocation.equal_split_outcome
+    # Interior channels end at the same marginal return.
+    returns = [c.marginal_return for c in plan.allocation.channels if c.spend > 0 and not c.capped]
+    assert max(returns) == pytest.approx(min(returns), rel=0.02)
+    table = pd.read_parquet(plan.table_path)
+    assert set(table["channel"]) == set(TRUTH)
+    assert plan.chart_path and plan.chart_path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_caps_and_minimums() -> None:
+    curves = [
+        ResponseCurve(channel="A", a=100.0, b=10.0, r2=1.0, points=8, max_spend_seen=20.0),
+        ResponseCurve(channel="B", a=50.0, b=50.0, r2=1.0, points=8, max_spend_seen=60.0),
+    ]
+    huge = allocate(curves, 1_000.0, max_scale=2.0)
+    assert [c.spend for c in huge.channels] == [40.0, 120.0]
+    assert all(c.capped for c in huge.channels) and huge.unallocated == pytest.approx(840.0)
+    floored = allocate(curves, 60.0, floors={"B": 30.0})
+    spend = {c.channel: c.spend for c in floored.channels}
+    assert spend["B"] >= 30.0 - 1e-6 and sum(spend.values()) == pytest.approx(60.0)
+    with pytest.raises(UserError, match="more than the budget"):
+        allocate(curves, 20.0, floors={"A": 15.0, "B": 15.0})
+    with pytest.raises(UserError, match="not in the history: C"):
+        allocate(curves, 20.0, floors={"C": 1.0})
+
+
+def test_bad_histories_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    pd.DataFrame({"渠道": ["A"] * 3, "花费": [1, 2, 3], "收入": [1, 2, 2.5]}).to_csv(path, index=False)
+    with pytest.raises(UserError, match="channel 'A': 3 distinct spend levels"):
+        plan_budget(_spec(path), 10.0)
+    pd.DataFrame({"渠道": ["A"] * 4, "花费": [1, -2, 3, 4], "收入": [1, 2, 2.5, 3]}).to_csv(path, index=False)
+    with pytest.raises(ValidationFailed, match="row 3, column '花费': '-2' is not an amount"):
+        plan_budget(_spec(path), 10.0)
+    with pytest.raises(UserError, match="no column 'revenue'"):
+        plan_budget(HistoryFile(path=path, channel_col="渠道", spend_col="花费"), 10.0)
+
+
+def test_cli_json(tmp_path: Path, home: Path, monkeypatch, capsys) -> None:
+    path = _history(tmp_path / "history.csv")
+    args = ["decide", "budget", "--history", str(path), "--total", "40000", "--channel-col", "渠道"]
+    args += ["--spend-col", "花费", "--outcome-col", "收入", "--min", "短信=5000", "--json"]
+    monkeypatch.setattr(sys, "argv", ["marketpilot", *args])
+    assert run_app(app) == 0
+    plan = json.loads(capsys.readouterr().out)
+    spend = {c["channel"]: c["spend"] for c in plan["allocation"]["channels"]}
+    assert spend["短信"] >= 5000 and sum(spend.values()) == pytest.approx(40_000, rel=1e-6)
