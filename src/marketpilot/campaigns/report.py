@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from marketpilot.analytics.segments.numbers import unsupported_numbers
+from marketpilot.analytics.narrative import Narrative, grounded_narrative
 from marketpilot.campaigns.measure import CampaignMetrics, measure
 from marketpilot.config import Settings
 from marketpilot.errors import MarketPilotError
@@ -54,12 +54,6 @@ LABELS = {
         "template": "(templated: the LLM narrative failed the number check)",
     },
 }
-
-
-class Narrative(BaseModel):
-    text: str
-    source: str  # "llm" | "template"
-    rejected: list[str] = []  # numbers the LLM wrote that no metric supports
 
 
 def facts(metrics: CampaignMetrics, language: str = "zh") -> dict[str, float | int | str]:
@@ -122,41 +116,17 @@ def template_narrative(metrics: CampaignMetrics, language: str) -> str:
 
 
 def narrate(settings: Settings, metrics: CampaignMetrics, name: str, language: str, client=None) -> Narrative:  # type: ignore[no-untyped-def]
-    from marketpilot.llm import load_prompt
-
-    allowed = facts(metrics, language)
-    # Variant keys and the version are names, not statistics, but may contain digits.
-    allowed_numbers = {**allowed, "version": metrics.version}
-    lines = "\n".join(f"- {k}: {v}" for k, v in allowed.items())
-    prompt = load_prompt("campaign_report", language)
-    try:
-        if client is None:
-            from marketpilot.llm import get_client
-
-            client = get_client(settings)
-        messages = prompt.render(name=name, facts=lines)
-        rejected: list[str] = []
-        for _ in range(2):
-            text = client.complete(
-                messages, temperature=0.3, max_tokens=300, seed=0, prompt=prompt.ref
-            ).text.strip()
-            rejected = unsupported_numbers(text, allowed_numbers)
-            if text and not rejected:
-                return Narrative(text=text, source="llm")
-            note = (
-                f"这些数字不在指标中：{', '.join(rejected)}。只用指标里的数字重写。"
-                if language == "zh"
-                else f"These numbers are not in the metrics: {', '.join(rejected)}. "
-                "Rewrite using only metric numbers."
-            )
-            messages = [
-                *messages,
-                type(messages[0])(role="assistant", content=text),
-                type(messages[0])(role="user", content=note),
-            ]
-    except MarketPilotError as exc:
-        rejected = [f"LLM unavailable: {exc}"]
-    return Narrative(text=template_narrative(metrics, language), source="template", rejected=rejected)
+    return grounded_narrative(
+        settings,
+        "campaign_report",
+        language,
+        facts(metrics, language),
+        template_narrative(metrics, language),
+        # The version is a name, not a statistic, but holds digits.
+        names={"version": metrics.version},
+        client=client,
+        name=name,
+    )
 
 
 def _png(fig) -> str:  # type: ignore[no-untyped-def]

@@ -4,13 +4,17 @@ budget split across channels. Each command calls one library function (the one t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+from marketpilot.config import Settings
 from marketpilot.errors import UserError
+
+if TYPE_CHECKING:
+    from marketpilot.analytics.decision_report import Facts, Kind
 
 decide_app = typer.Typer(
     help="Decision support (决策支持): uplift targeting, price positioning, budget split.",
@@ -31,6 +35,32 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, float]:
         if not sep or not name.strip():
             raise UserError(f"{flag} takes NAME=AMOUNT, e.g. {flag} 'Mens E-Mail=0.05'; got {value!r}")
     return out
+
+
+ReportOption = Annotated[
+    bool,
+    typer.Option(
+        "--report",
+        help="Also write report.md: the figures, the chart and an LLM narrative checked against the figures.",
+    ),
+]
+LangOption = Annotated[str, typer.Option("--lang", help="Report language: zh or en.")]
+
+
+def _write_report(
+    settings: Settings, kind: Kind, facts: Facts, lang: str, chart: Path | None
+) -> dict[str, str]:
+    from marketpilot.analytics.decision_report import write_decision_report
+
+    if lang not in ("zh", "en"):
+        raise UserError(f"--lang must be zh or en, not {lang!r}")
+    path, narrative = write_decision_report(settings, kind, facts, language=lang, chart=chart)
+    return {"path": str(path), "narrative": narrative.text, "narrative_source": narrative.source}
+
+
+def _show_report(written: dict[str, str] | None) -> None:
+    if written:
+        console.print(f"\n{written['narrative']}\nReport ({written['narrative_source']}): {written['path']}")
 
 
 @decide_app.command("uplift")
@@ -62,10 +92,13 @@ def uplift(
     test_share: Annotated[
         float, typer.Option("--test-share", help="Rows held out to judge the model.")
     ] = 0.3,
+    report_md: ReportOption = False,
+    lang: LangOption = "zh",
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Who should get which treatment: judged on held-out rows, then scored per customer."""
+    from marketpilot.analytics.decision_report import recommendation_text, uplift_facts
     from marketpilot.analytics.uplift import Experiment, fit_experiment
 
     experiment = Experiment(
@@ -80,9 +113,13 @@ def uplift(
         top=top,
         test_share=test_share,
     )
-    report = fit_experiment(experiment, settings_for(home), score_path=score)
+    settings = settings_for(home)
+    report = fit_experiment(experiment, settings, score_path=score)
+    written = None
+    if report_md:
+        written = _write_report(settings, "uplift", uplift_facts(report, lang), lang, report.chart_path)
     if json_out:
-        print_json(report.model_dump(mode="json"))
+        print_json(report.model_dump(mode="json") | {"report": written})
         return
     table = Table(title=f"Held-out uplift of {outcome_col} ({report.held_out:,} of {report.rows:,} rows)")
     for column in (
@@ -112,9 +149,10 @@ def uplift(
         f"({p.best_blanket}) {p.everyone[p.best_blanket]:.4f}; gain {p.gain_over_best_blanket:+.4f}.\n"
         f"Targeting sends: {', '.join(f'{arm} {share:.0%}' for arm, share in p.targeted_share.items())} "
         f"(the best arm to a random sample of the same size: {p.random_same_share:.4f}).\n"
-        f"[bold]Recommendation:[/] {p.recommendation}."
+        f"[bold]Recommendation:[/] {recommendation_text(p)}."
     )
     console.print(f"Scores: {report.scores_csv}\nQini chart: {report.chart_path}")
+    _show_report(written)
 
 
 @decide_app.command("price")
@@ -141,10 +179,13 @@ def price(
     min_margin: Annotated[
         float, typer.Option("--min-margin", help="Margin over cost for the floor price.")
     ] = 0.1,
+    report_md: ReportOption = False,
+    lang: LangOption = "zh",
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Where each catalogue price sits among competitors' prices (price index, position, floor)."""
+    from marketpilot.analytics.decision_report import price_facts
     from marketpilot.analytics.pricing import CompetitorFile, price_report
 
     spec = CompetitorFile(
@@ -155,9 +196,11 @@ def price(
         date_col=date_col,
         currency_col=currency_col,
     )
-    report = price_report(settings_for(home), spec, band=band, min_margin=min_margin)
+    settings = settings_for(home)
+    report = price_report(settings, spec, band=band, min_margin=min_margin)
+    written = _write_report(settings, "price", price_facts(report, lang), lang, None) if report_md else None
     if json_out:
-        print_json(report.model_dump(mode="json"))
+        print_json(report.model_dump(mode="json") | {"report": written})
         return
     s = report.summary
     console.print(
@@ -172,6 +215,7 @@ def price(
     if s.unknown_product_ids:
         console.print(f"[yellow]Not in the catalogue:[/] {', '.join(s.unknown_product_ids)}")
     console.print(f"Products: {report.products_csv}\nCategories: {report.categories_csv}")
+    _show_report(written)
 
 
 @decide_app.command("budget")
@@ -191,18 +235,23 @@ def budget(
     max_scale: Annotated[
         float, typer.Option("--max-scale", help="Cap per channel: this × the largest spend its history saw.")
     ] = 2.0,
+    report_md: ReportOption = False,
+    lang: LangOption = "zh",
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Split a budget across channels by their fitted diminishing returns."""
     from marketpilot.analytics.budget import HistoryFile, plan_budget
+    from marketpilot.analytics.decision_report import budget_facts
 
     spec = HistoryFile(path=history, channel_col=channel_col, spend_col=spend_col, outcome_col=outcome_col)
-    plan = plan_budget(
-        spec, total, floors=_pairs(minimum, "--min"), max_scale=max_scale, settings=settings_for(home)
-    )
+    settings = settings_for(home)
+    plan = plan_budget(spec, total, floors=_pairs(minimum, "--min"), max_scale=max_scale, settings=settings)
+    written = None
+    if report_md:
+        written = _write_report(settings, "budget", budget_facts(plan, lang), lang, plan.chart_path)
     if json_out:
-        print_json(plan.model_dump(mode="json"))
+        print_json(plan.model_dump(mode="json") | {"report": written})
         return
     a = plan.allocation
     table = Table(title=f"Budget {a.total:,.2f}: expected {outcome_col} {a.expected_outcome:,.2f}")
@@ -229,3 +278,4 @@ def budget(
             "most it ever spent; the history says nothing about returns beyond that."
         )
     console.print(f"Split: {plan.table_csv}\nChart: {plan.chart_path}")
+    _show_report(written)

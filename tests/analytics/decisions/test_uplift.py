@@ -141,3 +141,21 @@ def test_cli_prints_json_and_writes_scores(
     monkeypatch.setattr(sys, "argv", ["marketpilot", "decide", "uplift", *args[2:-1], "--cost", "Mens"])
     assert run_app(app) == 2
     assert "NAME=AMOUNT" in capsys.readouterr().err
+
+
+def test_report_in_chinese_states_the_recommendation(
+    hillstrom_csv: Path, llm_server, home: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    args = ["decide", "uplift", "--input", str(hillstrom_csv), "--treatment-col", "segment"]
+    args += ["--control", "No E-Mail", "--outcome-col", "visit", "--features", ",".join(FEATURES)]
+    args += ["--report", "--lang", "zh", "--json"]
+    llm_server.script("按模型定向发送，定向效果已在留出客户上验证。")
+    monkeypatch.setattr(sys, "argv", ["marketpilot", *args])
+    assert run_app(app) == 0
+    out = json.loads(capsys.readouterr().out)
+    facts = llm_server.requests[0]["messages"][-1]["content"]
+    assert "- held_out_customers: 19200" in facts and "- best_single_arm: Mens E-Mail" in facts
+    # Without a send cap on Hillstrom the best single arm for everyone is the honest advice or targeting.
+    assert ("全部发送「Mens E-Mail」" in facts) or ("按模型定向" in facts)
+    assert out["report"]["narrative_source"] == "llm"
+    assert "![增量定向分析" in Path(out["report"]["path"]).read_text("utf-8")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,9 @@ class PolicyValues(BaseModel):
     gain_over_best_blanket: float
     random_same_share: float
     targeted_share: dict[str, float]
-    recommendation: str
+    # target: send each customer its best_arm; send_everyone: best_blanket to all (targeting did not
+    # beat it); send_nobody: no arm is worth its cost; no_gain: under the cap, no better than random.
+    recommendation: Literal["target", "send_everyone", "send_nobody", "no_gain"]
 
 
 class UpliftReport(BaseModel):
@@ -141,12 +144,11 @@ def _policies(test: pd.DataFrame, chosen: pd.Series, experiment: Experiment) -> 
     random_share = (1 - treated) * everyone[experiment.control] + treated * everyone[best_treated]
     shares = chosen.value_counts(normalize=True).round(4)
     if experiment.top is None and everyone[best] >= targeted:
-        advice = "send nobody anything" if best == experiment.control else f"send everyone {best!r}"
-        recommendation = f"{advice}: targeting did not beat it on the held-out rows"
+        recommendation = "send_nobody" if best == experiment.control else "send_everyone"
     elif targeted > random_share:
-        recommendation = "target: send each customer the arm in best_arm"
+        recommendation = "target"
     else:
-        recommendation = "targeting did not beat a random sample of the same size on the held-out rows"
+        recommendation = "no_gain"
     return PolicyValues(
         targeted=targeted,
         everyone=everyone,

@@ -1,0 +1,175 @@
+"""The written report of a decision (uplift targeting, budget split, price positioning): the figures
+as a Markdown table, the chart, and a narrative the LLM writes from those figures alone
+(`narrative.grounded_narrative`: a number the figures do not hold sends it back, then a template
+takes over). Written to <home>/decisions/<kind>/report.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from marketpilot.analytics.budget import BudgetPlan
+from marketpilot.analytics.narrative import Narrative, grounded_narrative
+from marketpilot.analytics.pricing import PricingReport
+from marketpilot.analytics.uplift import UpliftReport
+from marketpilot.analytics.uplift.service import PolicyValues
+from marketpilot.config import Settings
+
+Kind = Literal["uplift", "budget", "price"]
+Facts = dict[str, float | int | str]
+
+_TEXT = {
+    "zh": {
+        "uplift": "增量定向分析（谁该收到哪种触达）",
+        "budget": "渠道预算分配",
+        "price": "竞品价格定位",
+        "title": "决策报告",
+        "figures": "指标",
+        "templated": "（模板生成：LLM 解读未通过数字核对或不可用）",
+        "target": "按模型定向：每位客户发送其 best_arm",
+        "send_everyone": "全部发送「{arm}」：留出数据上定向没有胜过它",
+        "send_nobody": "都不发送：没有方案值回成本",
+        "no_gain": "在发送比例限制下，定向没有胜过同等规模的随机抽样",
+    },
+    "en": {
+        "uplift": "uplift targeting analysis (who should get which treatment)",
+        "budget": "channel budget split",
+        "price": "competitor price positioning",
+        "title": "Decision report",
+        "figures": "Figures",
+        "templated": "(templated: the LLM narrative failed the number check or the LLM was unavailable)",
+        "target": "target: send each customer its best_arm",
+        "send_everyone": "send everyone {arm!r}: targeting did not beat it on the held-out rows",
+        "send_nobody": "send nobody anything: no arm is worth its cost",
+        "no_gain": "under the send cap, targeting did not beat a random sample of the same size",
+    },
+}
+
+
+def recommendation_text(policies: PolicyValues, language: str = "en") -> str:
+    return _TEXT[language][policies.recommendation].format(arm=policies.best_blanket)
+
+
+def uplift_facts(report: UpliftReport, language: str) -> Facts:
+    p = report.policies
+    facts: Facts = {
+        "customers": report.rows,
+        "held_out_customers": report.held_out,
+        "outcome": report.outcome,
+        "recommendation": recommendation_text(p, language),
+        "value_per_customer_targeted": p.targeted,
+        "best_single_arm": p.best_blanket,
+        "value_per_customer_best_single_arm": p.everyone[p.best_blanket],
+        "value_per_customer_random_same_share": p.random_same_share,
+    }
+    for arm, share in p.targeted_share.items():
+        facts[f"share_sent_{arm}_percent"] = round(share * 100, 1)
+    for q in report.qini:
+        facts[f"{q.arm}_average_uplift"] = q.average_uplift
+        facts[f"{q.arm}_qini_p_value"] = q.p_value
+        facts[f"{q.arm}_top_30_percent_capture_percent"] = round(q.captured["30%"] * 100, 1)
+    return facts
+
+
+def budget_facts(plan: BudgetPlan, language: str) -> Facts:
+    a = plan.allocation
+    facts: Facts = {
+        "budget": a.total,
+        "expected_outcome": a.expected_outcome,
+        "expected_outcome_todays_split": a.current_split_outcome,
+        "expected_outcome_equal_split": a.equal_split_outcome,
+        "unallocated": a.unallocated,
+    }
+    fit = {c.channel: c for c in plan.curves}
+    for c in a.channels:
+        facts[f"{c.channel}_spend"] = c.spend
+        facts[f"{c.channel}_share_percent"] = round(c.share * 100, 1)
+        facts[f"{c.channel}_marginal_return"] = c.marginal_return
+        facts[f"{c.channel}_curve_r2"] = fit[c.channel].r2
+        facts[f"{c.channel}_history_periods"] = fit[c.channel].points
+    return facts
+
+
+def price_facts(report: PricingReport, language: str) -> Facts:
+    s = report.summary
+    facts: Facts = {
+        "products_compared": s.products_compared,
+        "products_without_competitor_price": s.products_without_competitor_price,
+        "median_price_index": s.median_index,
+        "products_where_market_median_is_below_cost_floor": s.median_below_floor,
+    }
+    facts |= {f"products_{name.replace(' ', '_')}": n for name, n in s.positions.items()}
+    return facts
+
+
+def _template(kind: Kind, facts: Facts, language: str) -> str:
+    f = facts
+    if kind == "uplift":
+        if language == "zh":
+            return (
+                f"建议：{f['recommendation']}。在留出的 {f['held_out_customers']} 位客户上，定向的人均价值为 "
+                f"{f['value_per_customer_targeted']}，全部发送「{f['best_single_arm']}」为 "
+                f"{f['value_per_customer_best_single_arm']}。"
+            )
+        return (
+            f"Recommendation: {f['recommendation']}. On {f['held_out_customers']} held-out customers the "
+            f"targeting is worth {f['value_per_customer_targeted']} per customer, sending everyone "
+            f"{f['best_single_arm']!r} {f['value_per_customer_best_single_arm']}."
+        )
+    if kind == "budget":
+        if language == "zh":
+            return (
+                f"按边际回报相等分配预算 {f['budget']}，预计产出 {f['expected_outcome']}；"
+                f"按当前比例为 {f['expected_outcome_todays_split']}，"
+                f"平均分配为 {f['expected_outcome_equal_split']}。"
+            )
+        return (
+            f"Splitting {f['budget']} to equal marginal returns is expected to bring "
+            f"{f['expected_outcome']}, "
+            f"against {f['expected_outcome_todays_split']} at today's split and "
+            f"{f['expected_outcome_equal_split']} split equally."
+        )
+    if language == "zh":
+        return (
+            f"共比较 {f['products_compared']} 个商品，"
+            f"价格指数中位数 {f['median_price_index']}（100 = 竞品中位价）；"
+            f"{f['products_where_market_median_is_below_cost_floor']} 个商品的竞品中位价低于成本底线。"
+        )
+    return (
+        f"{f['products_compared']} products compared; median price index {f['median_price_index']} "
+        f"(100 = the competitors' median); for {f['products_where_market_median_is_below_cost_floor']} "
+        "the market median is below the cost floor."
+    )
+
+
+def write_decision_report(
+    settings: Settings,
+    kind: Kind,
+    facts: Facts,
+    *,
+    language: str = "zh",
+    chart: Path | None = None,
+    client: object = None,
+) -> tuple[Path, Narrative]:
+    text = _TEXT[language]
+    narrative = grounded_narrative(
+        settings,
+        "decision_report",
+        language,
+        facts,
+        _template(kind, facts, language),
+        client=client,
+        question=text[kind],
+    )
+    lines = [f"# {text['title']}: {text[kind]}", "", narrative.text]
+    if narrative.source == "template":
+        lines += ["", f"_{text['templated']}_"]
+    lines += ["", f"## {text['figures']}", "", "| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in facts.items()]
+    if chart is not None:
+        lines += ["", f"![{text[kind]}]({chart.name})"]
+    path = settings.path("decisions", kind, "report.md")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path, narrative

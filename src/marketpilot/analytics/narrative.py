@@ -1,0 +1,68 @@
+"""LLM-written text grounded in numbers: the model writes from a list of facts, every number it writes
+must match one of them (`segments.numbers.unsupported_numbers`), otherwise it is asked once more,
+naming the offending numbers, and then a templated text takes its place and says so. Used by the
+campaign report and the decision reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from marketpilot.analytics.segments.numbers import unsupported_numbers
+from marketpilot.config import Settings
+from marketpilot.errors import MarketPilotError
+
+
+class Narrative(BaseModel):
+    text: str
+    source: str  # "llm" | "template"
+    rejected: list[str] = []  # numbers the LLM wrote that no fact supports
+
+
+def grounded_narrative(
+    settings: Settings,
+    prompt_name: str,
+    language: str,
+    facts: Mapping[str, float | int | str],
+    fallback: str,
+    *,
+    names: Mapping[str, float | int | str] | None = None,
+    client: Any = None,
+    **render: Any,
+) -> Narrative:
+    """`facts` are shown to the model as "- key: value" lines (the prompt's `facts`); `names` are
+    numbers it may repeat without their being statistics (a version, a campaign number)."""
+    from marketpilot.llm import load_prompt
+
+    allowed = {**facts, **(names or {})}
+    prompt = load_prompt(prompt_name, language)
+    rejected: list[str] = []
+    try:
+        if client is None:
+            from marketpilot.llm import get_client
+
+            client = get_client(settings)
+        messages = prompt.render(facts="\n".join(f"- {k}: {v}" for k, v in facts.items()), **render)
+        for _ in range(2):
+            text = client.complete(
+                messages, temperature=0.3, max_tokens=300, seed=0, prompt=prompt.ref
+            ).text.strip()
+            rejected = unsupported_numbers(text, allowed)
+            if text and not rejected:
+                return Narrative(text=text, source="llm")
+            note = (
+                f"这些数字不在指标中：{', '.join(rejected)}。只用指标里的数字重写。"
+                if language == "zh"
+                else f"These numbers are not in the metrics: {', '.join(rejected)}. "
+                "Rewrite using only metric numbers."
+            )
+            messages = [
+                *messages,
+                type(messages[0])(role="assistant", content=text),
+                type(messages[0])(role="user", content=note),
+            ]
+    except MarketPilotError as exc:
+        rejected = [f"LLM unavailable: {exc}"]
+    return Narrative(text=fallback, source="template", rejected=rejected)
