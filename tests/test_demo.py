@@ -24,7 +24,7 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
     steps = {s["name"]: s for s in index["steps"]}
     assert list(steps) == [
         "online_retail", "shop", "intel", "propensity", "recommend", "reviews", "copy", "assistant",
-        "campaign",
+        "campaign", "decide",
     ]  # fmt: skip
     outputs = [Path(p) for s in index["steps"] for p in s["outputs"]]
     assert len(outputs) >= 12 and all(p.is_file() for p in outputs)
@@ -52,6 +52,9 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
     reports = [p for p in outputs if p.name.startswith("campaign-")]
     assert [p.name.rsplit("-", 1)[1] for p in reports] == ["v1.html", "v2.html"]
     assert "measured lift" in steps["campaign"]["summary"]
+    # Uplift targeting on the real Hillstrom test: scores and the Qini chart (no report without LLM).
+    assert [p.name for p in outputs if "uplift" in p.parts] == ["scores.csv", "qini.png"]
+    assert "random 30 %" in steps["decide"]["summary"]
 
 
 def test_online_retail_store_keeps_the_demo_settings(tmp_path: Path) -> None:
