@@ -118,3 +118,60 @@ def test_ask_the_assistant_from_the_dashboard(shop: Settings, llm_server):
     assert "订单满 99 元包邮。" in reply.text and "policy:2（运费）" in reply.text
     handed = client.post("/ui/assistant/ask", content="question=转人工", headers=HTMX)
     assert "已转人工" in handed.text
+
+
+def test_decisions_page_charts_the_last_decisions(browser: TestClient, shop: Settings, data_dir, tmp_path):
+    import pandas as pd
+
+    from marketpilot.analytics.budget import HistoryFile, plan_budget
+    from marketpilot.analytics.pricing import CompetitorFile, price_report
+    from marketpilot.analytics.uplift import Experiment, fit_experiment
+
+    assert "Nothing decided yet" in browser.get("/ui/decisions").text
+    hillstrom = pd.read_csv(data_dir / "hillstrom" / "hillstrom.csv.gz").sample(9000, random_state=1)
+    hillstrom.to_csv(tmp_path / "test.csv", index=False)
+    features = ["recency", "history", "mens", "womens", "newbie", "channel"]
+    uplift = fit_experiment(
+        Experiment(
+            path=tmp_path / "test.csv",
+            treatment_col="segment",
+            control="No E-Mail",
+            outcome_col="visit",
+            features=features,
+        ),
+        shop,
+    )
+    curves = (("短信", 900, 300), ("信息流", 4000, 2000))
+    weeks = [(c, s, a * (1 - 2.718281828 ** (-s / b))) for c, a, b in curves
+             for s in (100, 250, 400, 800, 1500, 2600)]  # fmt: skip
+    pd.DataFrame(weeks, columns=["channel", "spend", "revenue"]).to_csv(tmp_path / "h.csv", index=False)
+    plan = plan_budget(HistoryFile(path=tmp_path / "h.csv"), 3000.0, settings=shop)
+    with Store.open(shop, read_only=True) as store:
+        products = store.query("SELECT product_id, price_minor FROM products LIMIT 6")
+    prices = [(p, shop_name, p_minor / 100 * m) for p, p_minor in products.itertuples(index=False)
+              for shop_name, m in (("A", 0.9), ("B", 1.2))]  # fmt: skip
+    pd.DataFrame(prices, columns=["product_id", "competitor", "price"]).to_csv(
+        tmp_path / "p.csv", index=False
+    )
+    price_report(shop, CompetitorFile(path=tmp_path / "p.csv"))
+
+    page = browser.get("/ui/decisions")
+    assert page.status_code == 200 and '<a href="/ui/decisions" class="on">' in page.text
+    curves = chart(page.text, "uplift")["series"]
+    assert {s["name"] for s in curves} >= set(uplift.qini_curves)
+    womens = next(s for s in curves if s["name"] == "Womens E-Mail")["data"]
+    assert womens == pytest.approx(uplift.qini_curves["Womens E-Mail"], abs=0.01)
+    budget = chart(page.text, "budget")
+    assert budget["series"][1]["data"] == pytest.approx([c.spend for c in plan.allocation.channels], abs=0.01)
+    price = chart(page.text, "price")
+    assert sum(s["data"][0] for s in price["series"]) == pytest.approx(100, abs=0.5)
+    png = browser.get("/ui/decisions/uplift/chart.png")
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    assert browser.get("/ui/decisions/nothing/chart.png").status_code == 404
+
+
+def test_an_unknown_campaign_is_a_dashboard_page_not_json(browser: TestClient):
+    page = browser.get("/ui/campaigns/NO-SUCH")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "找不到 Not found" in page.text and "NO-SUCH" in page.text
+    assert '<a href="/ui/campaigns" class="on">' in page.text

@@ -60,6 +60,15 @@ def test_a_product_named_in_the_question_is_shown_first_with_its_catalogue_price
     assert not reply.handoff and reply.citations[0].id == "product:P000001"
 
 
+def test_a_product_id_is_named_only_as_a_whole_token() -> None:
+    from marketpilot.assistant.knowledge import Passage, _names
+
+    stock = Passage(id="product:85123", kind="product", title="WHITE HANGING HEART", text="")
+    assert _names(stock, "Is 85123 in stock?") and _names(stock, "货号85123还有吗")
+    assert not _names(stock, "Is 85123A in stock?") and not _names(stock, "and 185123?")
+    assert _names(stock, "do you sell the white hanging heart? WHITE HANGING HEART")
+
+
 def test_figures_must_come_from_the_sources(llm):
     settings, server = llm
     server.script(answers("满 59 元包邮。", "policy:2"))

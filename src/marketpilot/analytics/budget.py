@@ -53,6 +53,7 @@ class ChannelSplit(BaseModel):
     expected_outcome: float
     marginal_return: float = Field(description="outcome per extra unit of spend at this spend")
     capped: bool = Field(description="held at max_scale × the largest spend the history saw")
+    current_spend: float = Field(description="this channel's part of the total at today's split")
 
 
 class Allocation(BaseModel):
@@ -182,8 +183,9 @@ def allocate(
                 expected_outcome=round(float(o), 2),
                 marginal_return=round(float(c.marginal(s)), 4),
                 capped=bool(np.isclose(s, cap)) and cap > 0,
+                current_spend=round(float(total * today), 2),
             )
-            for c, s, o, cap in zip(curves, spend, outcome, caps, strict=True)
+            for c, s, o, cap, today in zip(curves, spend, outcome, caps, share / share.sum(), strict=True)
         ],
     )
 
@@ -219,11 +221,12 @@ def plan_budget(
     )
     plan = BudgetPlan(curves=curves, allocation=allocation)
     if settings is not None:
-        from marketpilot.analytics.outputs import write_table
+        from marketpilot.analytics.outputs import write_json, write_table
 
         table = pd.DataFrame([c.model_dump() for c in allocation.channels])
         plan.table_path, plan.table_csv = write_table(settings, table, "decisions", "budget", "split")
         plan.chart_path = _chart(history, plan, settings.path("decisions", "budget", "curves.png"))
+        write_json(settings, plan, "decisions", "budget", "summary.json")
     return plan
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
+from pydantic import BaseModel
 
 from marketpilot.config import Settings
 
@@ -38,3 +39,12 @@ def _write_csv(table: pa.Table, path: Path) -> None:
     with path.open("wb") as fh:
         fh.write(b"\xef\xbb\xbf" + header.getvalue().encode("utf-8"))
         pcsv.write_csv(table, fh, pcsv.WriteOptions(include_header=False, quoting_style="needed"))
+
+
+def write_json(settings: Settings, payload: BaseModel, *parts: str) -> Path:
+    """`payload` as UTF-8 JSON at <home>/<parts>, written to a temp file and renamed."""
+    target = settings.path(*parts)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(payload.model_dump_json(indent=2), encoding="utf-8")
+    tmp.replace(target)
+    return target

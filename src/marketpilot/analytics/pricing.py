@@ -188,7 +188,7 @@ def price_report(
 ) -> PricingReport:
     """Position the store's catalogue against a competitor price file; tables under
     <home>/decisions/price/ (products, categories)."""
-    from marketpilot.analytics.outputs import write_table
+    from marketpilot.analytics.outputs import write_json, write_table
     from marketpilot.data.store import Store
 
     if not 0 <= band < 0.5:
@@ -206,10 +206,12 @@ def price_report(
     )
     products_path, products_csv = write_table(settings, products, "decisions", "price", "products")
     categories_path, categories_csv = write_table(settings, categories, "decisions", "price", "categories")
-    return PricingReport(
+    report = PricingReport(
         summary=summary,
         products_path=products_path,
         products_csv=products_csv,
         categories_path=categories_path,
         categories_csv=categories_csv,
     )
+    write_json(settings, report, "decisions", "price", "summary.json")
+    return report

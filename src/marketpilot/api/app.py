@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
@@ -110,7 +110,12 @@ def _status(exc: MarketPilotError) -> int:
     return 500
 
 
-async def _error_response(_: Request, exc: MarketPilotError) -> JSONResponse:
+async def _error_response(request: Request, exc: MarketPilotError) -> Response:
+    if request.url.path.startswith("/ui/"):
+        from marketpilot.web.routes import error_page
+
+        hint = exc.hint if isinstance(exc, UserError) else None
+        return error_page(request, _status(exc), str(exc).split("\nHint: ")[0], hint)
     detail = ErrorDetail(
         type=type(exc).__name__,
         message=str(exc).split("\nHint: ")[0],

@@ -158,8 +158,7 @@ def answer_question(
         )
     except LLMError as exc:
         return handoff("model_failed", passages, str(exc).splitlines()[0])
-    draft = completion.parsed
-    assert isinstance(draft, _Draft)
+    draft: _Draft = completion.parsed
     cited = [p for p in passages if p.id in draft.citations]
     if not draft.can_answer:
         return handoff("cannot_answer", passages)

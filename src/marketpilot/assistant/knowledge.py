@@ -161,5 +161,9 @@ class KnowledgeBase:
 
 
 def _names(passage: Passage, question: str) -> bool:
-    product_id = passage.id.split(":", 1)[1]
-    return product_id in question or (len(passage.title) >= 4 and passage.title in question)
+    """The question names this product: its id as a whole token (P000001 is not inside P0000010),
+    or its full title."""
+    product_id = re.escape(passage.id.split(":", 1)[1])
+    if re.search(rf"(?<![A-Za-z0-9_-]){product_id}(?![A-Za-z0-9_-])", question):
+        return True
+    return len(passage.title) >= 4 and passage.title in question

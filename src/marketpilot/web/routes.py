@@ -61,10 +61,20 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0].strip() for k, v in parse_qs(body).items()}
 
 
-def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
+def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    # The nav entry is the path's first part: /ui/campaigns/dash-1 (or its error page) is under campaigns.
+    section = request.url.path.removeprefix("/ui/").split("/")[0] or "overview"
     return templates.TemplateResponse(
-        request, name, {"page": name.split(".")[0], "font_stack": FONT_STACK, **context}
+        request,
+        name,
+        {"section": section, "font_stack": FONT_STACK, **context},
+        status_code=status_code,
     )
+
+
+def error_page(request: Request, status_code: int, message: str, hint: str | None) -> HTMLResponse:
+    """A dashboard page for an error the API would answer as JSON (an unknown campaign, bad input)."""
+    return _page(request, "error.html", status_code, code=status_code, message=message, hint=hint)
 
 
 @router.get("/static/cjk.otf")
@@ -137,6 +147,21 @@ def reviews_page(request: Request, settings: UiSettings, category: str | None = 
     chosen = category or (categories[0] if categories else None)
     data = views.reviews(settings, chosen) if chosen else None
     return _page(request, "reviews.html", categories=categories, chosen=chosen, data=data)
+
+
+@router.get("/decisions", response_class=HTMLResponse)
+def decisions_page(request: Request, settings: UiSettings) -> HTMLResponse:
+    return _page(request, "decisions.html", data=views.decisions(settings))
+
+
+@router.get("/decisions/{kind}/chart.png")
+def decision_chart(kind: str, settings: UiSettings) -> FileResponse:
+    """The PNG chart `marketpilot decide <kind>` wrote (the same picture as in its report)."""
+    names = {"uplift": "qini.png", "budget": "curves.png"}
+    path = settings.home_dir / "decisions" / kind / names.get(kind, "")
+    if kind not in names or not path.is_file():
+        raise HTTPException(status_code=404, detail="no chart")
+    return FileResponse(path, media_type="image/png")
 
 
 @router.get("/assistant", response_class=HTMLResponse)

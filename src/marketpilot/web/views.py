@@ -138,3 +138,45 @@ def reviews(settings: Settings, category: str) -> dict[str, Any]:
 def as_json(options: dict[str, Any] | None) -> str:
     """Chart options for a <script> tag: `</` cannot close the tag early."""
     return json.dumps(options, ensure_ascii=False).replace("</", "<\\/")
+
+
+def decisions(settings: Settings) -> dict[str, Any]:
+    """The last run of each `marketpilot decide` command, from the summaries they write."""
+    import pandas as pd
+
+    from marketpilot.analytics.budget import BudgetPlan
+    from marketpilot.analytics.decision_report import recommendation_text
+    from marketpilot.analytics.pricing import POSITIONS, PricingReport
+    from marketpilot.analytics.uplift import UpliftReport
+
+    folder = settings.home_dir / "decisions"
+    out: dict[str, Any] = {}
+    if (path := folder / "uplift" / "summary.json").exists():
+        uplift = UpliftReport.model_validate_json(path.read_text(encoding="utf-8"))
+        depths = [f"{i}%" for i in range(101)]
+        curves = {arm: curve for arm, curve in uplift.qini_curves.items()}
+        curves |= {
+            f"{arm} · random": [c[-1] * i / 100 for i in range(101)] for arm, c in uplift.qini_curves.items()
+        }
+        advice = " / ".join(recommendation_text(uplift.policies, lang) for lang in ("zh", "en"))
+        out["uplift"] = {"report": uplift, "advice": advice, "chart": line(depths, curves)}
+    if (path := folder / "budget" / "summary.json").exists():
+        plan = BudgetPlan.model_validate_json(path.read_text(encoding="utf-8"))
+        channels = plan.allocation.channels
+        chart = bar(
+            [c.channel for c in channels],
+            {
+                "today 当前": [c.current_spend for c in channels],
+                "recommended 建议": [c.spend for c in channels],
+            },
+        )
+        out["budget"] = {"plan": plan, "fit": {c.channel: c for c in plan.curves}, "chart": chart}
+    if (path := folder / "price" / "summary.json").exists():
+        price = PricingReport.model_validate_json(path.read_text(encoding="utf-8"))
+        categories = (
+            pd.read_parquet(price.categories_path) if price.categories_path.exists() else pd.DataFrame()
+        )
+        shares = {p: (100 * categories[f"share {p}"]).tolist() for p in POSITIONS} if len(categories) else {}
+        chart = bar(categories["category"].astype(str).tolist(), shares, stacked=True) if shares else None
+        out["price"] = {"report": price, "categories": categories.to_dict("records"), "chart": chart}
+    return out

@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from sklearn.model_selection import train_test_split
 
-from marketpilot.analytics.outputs import write_table
+from marketpilot.analytics.outputs import write_json, write_table
 from marketpilot.analytics.uplift.chart import qini_chart
 from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
 from marketpilot.analytics.uplift.model import UpliftModel
@@ -71,6 +71,8 @@ class UpliftReport(BaseModel):
     arms: dict[str, int]
     qini: list[QiniSummary]
     policies: PolicyValues
+    # Held-out Qini curve per arm at 0, 1, …, 100 % of customers targeted (incremental outcome).
+    qini_curves: dict[str, list[float]] = Field(default_factory=dict)
     scores_path: Path | None = None
     scores_csv: Path | None = None
     chart_path: Path | None = None
@@ -209,6 +211,11 @@ def score(model: UpliftModel, customers: pd.DataFrame, experiment: Experiment) -
     return out.sort_values("expected_gain", ascending=False, kind="stable")
 
 
+def _percentiles(curve: np.ndarray) -> list[float]:
+    at = np.round(np.linspace(0, len(curve), 101)).astype(int)
+    return [0.0, *(round(float(curve[i - 1]), 4) for i in at[1:])]
+
+
 def fit_experiment(
     experiment: Experiment, settings: Settings | None = None, score_path: Path | None = None
 ) -> UpliftReport:
@@ -226,6 +233,7 @@ def fit_experiment(
         arms={str(k): int(v) for k, v in frame[experiment.treatment_col].value_counts().sort_index().items()},
         qini=held_out.qini,
         policies=held_out.policies,
+        qini_curves={arm: _percentiles(curve) for arm, curve in held_out.curves.items()},
     )
     if settings is None:
         return report
@@ -238,4 +246,5 @@ def fit_experiment(
     report.chart_path = qini_chart(
         held_out.curves, experiment.outcome_col, settings.path("decisions", "uplift", "qini.png")
     )
+    write_json(settings, report, "decisions", "uplift", "summary.json")
     return report
