@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from marketpilot.api import assistant, campaigns, content, recommend, reviews, segments
+from marketpilot.api import assistant, campaigns, content, decisions, recommend, reviews, segments
 from marketpilot.api.auth import require_api_key
 from marketpilot.config import Settings, get_settings
 from marketpilot.errors import (
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, *, require_key: bool = True) ->
     app.state.settings = settings
     app.state.require_key = require_key
     guarded = [Depends(require_api_key)]
-    for module in (reviews, recommend, content, campaigns, segments, assistant):
+    for module in (reviews, recommend, content, campaigns, segments, decisions, assistant):
         app.include_router(module.router, prefix="/v1", dependencies=guarded, responses=ERROR_RESPONSES)
 
     app.include_router(dashboard)

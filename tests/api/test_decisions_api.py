@@ -1,0 +1,73 @@
+"""/v1/decisions on the sample shop: the same figures as the library functions `marketpilot decide`
+calls, on the real Hillstrom test, the shop's catalogue and a budget history; errors as JSON."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from api_shop import HEADERS
+from fastapi.testclient import TestClient
+
+from marketpilot.analytics.uplift import Experiment, fit_experiment
+from marketpilot.api import create_app
+from marketpilot.config import Settings
+from marketpilot.data import Store
+
+FEATURES = ["recency", "history", "mens", "womens", "zip_code", "newbie", "channel"]
+
+
+@pytest.fixture(scope="module")
+def client(shop: Settings) -> TestClient:
+    return TestClient(create_app(shop))
+
+
+def test_uplift_over_json_rows_matches_the_library(client: TestClient, data_dir, tmp_path):
+    frame = pd.read_csv(data_dir / "hillstrom" / "hillstrom.csv.gz").sample(8000, random_state=2)
+    frame["segment"] = frame["segment"].map(
+        {"Mens E-Mail": "男装", "Womens E-Mail": "女装", "No E-Mail": "不发"}
+    )
+    body = {"treatment_col": "segment", "control": "不发", "outcome_col": "visit", "features": FEATURES}
+    assert client.get("/v1/decisions/uplift", headers=HEADERS).status_code == 404
+    response = client.post(
+        "/v1/decisions/uplift", json=body | {"rows": frame.to_dict("records")}, headers=HEADERS
+    )
+    assert response.status_code == 200, response.text
+    got = response.json()
+    frame.to_csv(tmp_path / "same.csv", index=False)
+    expected = fit_experiment(Experiment(path=tmp_path / "same.csv", **body))
+    assert [q["arm"] for q in got["qini"]] == ["女装", "男装"]
+    assert [q["qini"] for q in got["qini"]] == pytest.approx([q.qini for q in expected.qini])
+    assert got["policies"]["targeted"] == pytest.approx(expected.policies.targeted)
+    assert len(got["qini_curves"]["女装"]) == 101
+    assert client.get("/v1/decisions/uplift", headers=HEADERS).json()["policies"] == got["policies"]
+    bad = client.post(
+        "/v1/decisions/uplift", json=body | {"rows": frame.head(50).to_dict("records")}, headers=HEADERS
+    )
+    assert bad.status_code == 400 and "fewer than 200 rows" in bad.json()["error"]["message"]
+
+
+def test_price_and_budget(client: TestClient, shop: Settings):
+    with Store.open(shop, read_only=True) as store:
+        products = store.query("SELECT product_id, price_minor FROM products ORDER BY product_id LIMIT 4")
+    rows = [
+        {"sku": p, "shop": name, "price": f"￥{minor / 100 * m:.2f}"}
+        for p, minor in products.itertuples(index=False)
+        for name, m in (("甲", 1.1), ("乙", 1.3))
+    ]
+    body = {"rows": rows, "product_col": "sku", "competitor_col": "shop"}
+    priced = client.post("/v1/decisions/price", json=body, headers=HEADERS)
+    assert priced.status_code == 200, priced.text
+    assert priced.json()["summary"]["positions"]["cheapest"] == 4
+    missing = client.post("/v1/decisions/price", json=body | {"price_col": "售价"}, headers=HEADERS)
+    assert missing.status_code == 400 and "no column '售价'" in missing.json()["error"]["message"]
+
+    history = [
+        {"channel": c, "spend": s, "revenue": round(a * (1 - 2.718281828 ** (-s / b)), 2)}
+        for c, a, b in (("push", 500.0, 100.0), ("sms", 2000.0, 1000.0))
+        for s in (50, 120, 200, 400, 800, 1500)
+    ]
+    plan = client.post("/v1/decisions/budget", json={"rows": history, "total": 1000}, headers=HEADERS)
+    assert plan.status_code == 200, plan.text
+    spend = {c["channel"]: c["spend"] for c in plan.json()["allocation"]["channels"]}
+    assert sum(spend.values()) == pytest.approx(1000, rel=1e-6) and spend["sms"] > spend["push"]
+    assert client.get("/v1/decisions/budget", headers=HEADERS).json()["allocation"]["total"] == 1000
