@@ -250,6 +250,41 @@ def report_cmd(
     console.print(f"Report: {report.path}")
 
 
+@campaign_app.command("outcomes")
+def outcomes_cmd(
+    campaign_id: IdArg,
+    out: Annotated[Path, typer.Option("--out", help="CSV (UTF-8 with BOM) or .parquet file to write.")],
+    version: Annotated[int | None, typer.Option("--version")] = None,
+    home: HomeOption = None,
+    json: JsonOption = False,
+) -> None:
+    """One row per assigned customer (arm, converted, revenue, features before the send): the input
+    of `marketpilot decide uplift`, to learn whom to target next time."""
+    from marketpilot.campaigns.experiment import experiment_table
+
+    settings, _ = _engine(home)
+    table = experiment_table(settings, campaign_id, version)
+    features = table.attrs["features"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    if out.suffix.lower() == ".parquet":
+        table.to_parquet(tmp, index=False)
+    else:
+        table.to_csv(tmp, index=False, encoding="utf-8-sig")
+    tmp.replace(out)
+    arms = table["arm"].value_counts().to_dict()
+    if json:
+        print_json({"path": str(out), "rows": len(table), "arms": arms, "features": features})
+        return
+    console.print(f"{len(table):,} customers ({', '.join(f'{a} {n:,}' for a, n in arms.items())}) → {out}")
+    console.print(
+        f"Next: marketpilot decide uplift --input {out} --treatment-col arm --control holdout "
+        f"--outcome-col converted --id-col customer_id --features {','.join(features)}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
 @campaign_app.command("optimize")
 def optimize_cmd(
     campaign_id: IdArg,
