@@ -46,6 +46,59 @@ _TEXT = {
 }
 
 
+# What each figure is, in Chinese, for the model that writes the Chinese narrative (a 1.5B model reads
+# "按模型定向的人均价值" far more reliably than "value_per_customer_targeted"). Per-arm and per-channel
+# keys end in one of the suffixes.
+_ZH_LABELS = {
+    "customers": "客户数",
+    "held_out_customers": "留出验证的客户数",
+    "outcome": "结果指标",
+    "recommendation": "建议",
+    "value_per_customer_targeted": "按模型定向的人均价值",
+    "best_single_arm": "效果最好的单一方案",
+    "value_per_customer_best_single_arm": "全部发送最好单一方案的人均价值",
+    "value_per_customer_random_same_share": "同比例随机发送的人均价值",
+    "send_cap_percent": "发送比例上限（%）",
+    "budget": "总预算",
+    "expected_outcome": "建议分配的预期产出",
+    "expected_outcome_todays_split": "按当前比例分配的预期产出",
+    "expected_outcome_equal_split": "平均分配的预期产出",
+    "unallocated": "未分配金额",
+    "products_compared": "比较的商品数",
+    "products_without_competitor_price": "没有竞品价格的商品数",
+    "median_price_index": "价格指数中位数（100 = 竞品中位价）",
+    "products_where_market_median_is_below_cost_floor": "竞品中位价低于成本底线的商品数",
+    "products_cheapest": "全场最低价的商品数",
+    "products_below_market": "低于市场价的商品数",
+    "products_at_market": "与市场价持平的商品数",
+    "products_above_market": "高于市场价的商品数",
+    "products_most_expensive": "全场最贵的商品数",
+}
+_ZH_SUFFIXES = {
+    "_average_uplift": "·平均增量",
+    "_qini_p_value": "·Qini 检验 p 值",
+    "_top_30_percent_capture_percent": "·前30%客户贡献的增量占比（%）",
+    "_percent_sent": "·发送比例（%）",
+    "_spend": "·建议投入",
+    "_share_percent": "·预算占比（%）",
+    "_marginal_return": "·边际回报",
+    "_curve_r2": "·曲线拟合优度 R²",
+    "_history_periods": "·历史期数",
+}
+
+
+def fact_label(key: str, language: str) -> str:
+    """How the narrative prompt names a figure: the key itself in English, a Chinese label in zh."""
+    if language != "zh":
+        return key
+    if key in _ZH_LABELS:
+        return _ZH_LABELS[key]
+    for suffix, label in _ZH_SUFFIXES.items():
+        if key.endswith(suffix):
+            return key.removesuffix(suffix) + label
+    return key
+
+
 def recommendation_text(policies: PolicyValues, language: str = "en") -> str:
     return _TEXT[language][policies.recommendation].format(arm=policies.best_blanket)
 
@@ -62,8 +115,10 @@ def uplift_facts(report: UpliftReport, language: str) -> Facts:
         "value_per_customer_best_single_arm": p.everyone[p.best_blanket],
         "value_per_customer_random_same_share": p.random_same_share,
     }
+    if report.send_cap is not None:
+        facts["send_cap_percent"] = round(report.send_cap * 100, 1)
     for arm, share in p.targeted_share.items():
-        facts[f"share_sent_{arm}_percent"] = round(share * 100, 1)
+        facts[f"{arm}_percent_sent"] = round(share * 100, 1)
     for q in report.qini:
         facts[f"{q.arm}_average_uplift"] = q.average_uplift
         facts[f"{q.arm}_qini_p_value"] = q.p_value
@@ -105,16 +160,26 @@ def price_facts(report: PricingReport, language: str) -> Facts:
 def _template(kind: Kind, facts: Facts, language: str) -> str:
     f = facts
     if kind == "uplift":
+        capped = "send_cap_percent" in f
+        other = "value_per_customer_random_same_share" if capped else "value_per_customer_best_single_arm"
         if language == "zh":
+            versus = (
+                f"同比例随机发送为 {f[other]}"
+                if capped
+                else f"全部发送「{f['best_single_arm']}」为 {f[other]}"
+            )
             return (
                 f"建议：{f['recommendation']}。在留出的 {f['held_out_customers']} 位客户上，定向的人均价值为 "
-                f"{f['value_per_customer_targeted']}，全部发送「{f['best_single_arm']}」为 "
-                f"{f['value_per_customer_best_single_arm']}。"
+                f"{f['value_per_customer_targeted']}，{versus}。"
             )
+        versus = (
+            f"a random sample of the same size {f[other]}"
+            if capped
+            else f"sending everyone {f['best_single_arm']!r} {f[other]}"
+        )
         return (
             f"Recommendation: {f['recommendation']}. On {f['held_out_customers']} held-out customers the "
-            f"targeting is worth {f['value_per_customer_targeted']} per customer, sending everyone "
-            f"{f['best_single_arm']!r} {f['value_per_customer_best_single_arm']}."
+            f"targeting is worth {f['value_per_customer_targeted']} per customer, {versus}."
         )
     if kind == "budget":
         if language == "zh":
@@ -156,7 +221,7 @@ def write_decision_report(
         settings,
         "decision_report",
         language,
-        facts,
+        {fact_label(key, language): value for key, value in facts.items()},
         _template(kind, facts, language),
         client=client,
         question=text[kind],
@@ -165,7 +230,7 @@ def write_decision_report(
     if narrative.source == "template":
         lines += ["", f"_{text['templated']}_"]
     lines += ["", f"## {text['figures']}", "", "| | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in facts.items()]
+    lines += [f"| {fact_label(key, language)} | {value} |" for key, value in facts.items()]
     if chart is not None:
         lines += ["", f"![{text[kind]}]({chart.name})"]
     path = settings.path("decisions", kind, "report.md")

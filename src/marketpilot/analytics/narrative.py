@@ -21,6 +21,13 @@ class Narrative(BaseModel):
     rejected: list[str] = []  # numbers the LLM wrote that no fact supports
 
 
+def whole_sentences(text: str) -> str:
+    """`text` up to its last finished sentence (a reply cut off at max_tokens ends mid-sentence)."""
+    ends = [text.rfind(mark) for mark in "。！？.!?\n"]
+    cut = max(ends)
+    return text[: cut + 1].strip() if cut > 0 else text
+
+
 def grounded_narrative(
     settings: Settings,
     prompt_name: str,
@@ -46,9 +53,10 @@ def grounded_narrative(
             client = get_client(settings)
         messages = prompt.render(facts="\n".join(f"- {k}: {v}" for k, v in facts.items()), **render)
         for _ in range(2):
-            text = client.complete(
-                messages, temperature=0.3, max_tokens=300, seed=0, prompt=prompt.ref
-            ).text.strip()
+            completion = client.complete(messages, temperature=0.3, max_tokens=300, seed=0, prompt=prompt.ref)
+            text = completion.text.strip()
+            if completion.finish_reason == "length":
+                text = whole_sentences(text)
             rejected = unsupported_numbers(text, allowed)
             if text and not rejected:
                 return Narrative(text=text, source="llm")

@@ -34,9 +34,9 @@ def test_a_narrative_quoting_the_figures_is_kept(llm_server, llm_settings, plan)
     path, narrative = write_decision_report(llm_settings, "budget", facts, language="zh")
     assert narrative.source == "llm" and narrative.text == text
     body = path.read_text("utf-8")
-    assert text in body and "| 搜索广告_spend |" in body and "模板生成" not in body
+    assert text in body and "| 搜索广告·建议投入 |" in body and "模板生成" not in body
     user = llm_server.requests[0]["messages"][-1]["content"]
-    assert "渠道预算分配" in user and "<data>" in user and "- 信息流_curve_r2:" in user
+    assert "渠道预算分配" in user and "<data>" in user and "- 信息流·曲线拟合优度 R²:" in user
 
 
 def test_an_invented_number_falls_back_to_the_template(llm_server, llm_settings, plan) -> None:

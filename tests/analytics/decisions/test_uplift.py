@@ -154,7 +154,7 @@ def test_report_in_chinese_states_the_recommendation(
     assert run_app(app) == 0
     out = json.loads(capsys.readouterr().out)
     facts = llm_server.requests[0]["messages"][-1]["content"]
-    assert "- held_out_customers: 19200" in facts and "- best_single_arm: Mens E-Mail" in facts
+    assert "- 留出验证的客户数: 19200" in facts and "- 效果最好的单一方案: Mens E-Mail" in facts
     # Without a send cap on Hillstrom the best single arm for everyone is the honest advice or targeting.
     assert ("全部发送「Mens E-Mail」" in facts) or ("按模型定向" in facts)
     assert out["report"]["narrative_source"] == "llm"

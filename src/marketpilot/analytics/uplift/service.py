@@ -67,6 +67,7 @@ class UpliftReport(BaseModel):
     held_out: int
     outcome: str
     binary_outcome: bool
+    send_cap: float | None = Field(None, description="the largest share treated (`top`), if any")
     features: list[str]
     arms: dict[str, int]
     qini: list[QiniSummary]
@@ -229,6 +230,7 @@ def fit_experiment(
         held_out=held_out.rows,
         outcome=experiment.outcome_col,
         binary_outcome=held_out.binary,
+        send_cap=experiment.top,
         features=experiment.features,
         arms={str(k): int(v) for k, v in frame[experiment.treatment_col].value_counts().sort_index().items()},
         qini=held_out.qini,
