@@ -228,3 +228,11 @@ def test_assistant_answers_or_hands_off(shop: Settings, llm_server):
     handed = client.post("/v1/assistant/ask", json={"question": "转人工"}, headers=HEADERS).json()
     assert handed["handoff"] is True and handed["answer"] is None
     assert client.post("/v1/assistant/ask", json={"question": ""}, headers=HEADERS).status_code == 422
+    # A follow-up carries its conversation.
+    llm_server.script(json_reply(draft | {"answer": "确认收货后 3 个工作日内发送。"}))
+    history = [{"question": "发票怎么开？", "answer": "可开电子普通发票。"}]
+    follow = client.post(
+        "/v1/assistant/ask", json={"question": "要多久？", "history": history}, headers=HEADERS
+    )
+    assert follow.status_code == 200 and follow.json()["retrieved"][0]["id"] == "policy:8"
+    assert "<data>可开电子普通发票。</data>" in llm_server.requests[-1]["messages"][-1]["content"]

@@ -208,3 +208,52 @@ def test_index_embeds_policies_and_the_catalogue(shop, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["marketpilot", "assistant", "index", "--home", str(shop.home)])
     assert run_app(app) == 0
     assert "9 policy sections and 300 products indexed" in capsys.readouterr().out
+
+
+def test_a_follow_up_is_read_in_its_conversation(llm):
+    from marketpilot.assistant import Turn
+
+    settings, server = llm
+    earlier = [Turn(question="发票怎么开？我电话13812345678", answer="在订单详情页申请电子普通发票。")]
+    server.script(answers("确认收货后 3 个工作日内发送到订单页。", "policy:8"))
+    reply = answer_question(settings, "要多久？", history=earlier)
+    assert not reply.handoff and reply.citations[0].id == "policy:8"
+    # "要多久？" alone names nothing; with the earlier question the invoice policy comes first.
+    assert reply.retrieved[0].id == "policy:8"
+    user = server.requests[0]["messages"][-1]["content"]
+    assert "之前的对话" in user and "<data>在订单详情页申请电子普通发票。</data>" in user
+    assert "13812345678" not in user  # history is masked like the question
+    assert user.index("之前的对话") < user.index("顾客现在的问题：<data>要多久？</data>")
+    # Asked alone, the same words find other policies first, and no conversation block is shown.
+    server.script(answers("确认收货后 3 个工作日内发送到订单页。", "policy:8"))
+    alone = answer_question(settings, "要多久？")
+    assert alone.retrieved[0].id != "policy:8"
+    assert "之前的对话" not in server.requests[1]["messages"][-1]["content"]
+
+
+def test_a_follow_up_about_an_order_named_before(llm, shop):
+    from marketpilot.assistant import Turn
+
+    settings, server = llm
+    with Store.open(shop, read_only=True) as store:
+        mine = store.query("SELECT min(order_id) AS o FROM orders WHERE customer_id = 'C00000002'").o[0]
+    earlier = [Turn(question=f"我的订单 {mine} 到哪了？", answer="您的订单已完成。")]
+    server.script(answers("订单已完成，无需等待。", f"order:{mine}"))
+    reply = answer_question(settings, "那它什么时候下的单？", customer_id="C00000002", history=earlier)
+    assert f"order:{mine}" in [s.id for s in reply.retrieved]
+
+
+def test_chat_keeps_the_conversation(shop, llm_server, monkeypatch, capsys):
+    import io
+
+    monkeypatch.setenv("MARKETPILOT_LLM_CACHE", "false")
+    llm_server.script(
+        answers("订单实付满 99 元包邮。", "policy:2"), answers("偏远地区运费另计。", "policy:2")
+    )
+    monkeypatch.setattr(sys, "stdin", io.StringIO("满多少钱包邮？\n那偏远地区呢？\n\n"))
+    monkeypatch.setattr(sys, "argv", ["marketpilot", "assistant", "chat", "--home", str(shop.home)])
+    assert run_app(app) == 0
+    out = capsys.readouterr().out
+    assert "订单实付满 99 元包邮。" in out and "偏远地区运费另计。" in out
+    second = llm_server.requests[1]["messages"][-1]["content"]
+    assert "<data>满多少钱包邮？</data>" in second and "<data>订单实付满 99 元包邮。</data>" in second

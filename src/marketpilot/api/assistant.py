@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from marketpilot.api.auth import app_settings
-from marketpilot.assistant import AssistantReply
+from marketpilot.assistant import AssistantReply, Turn
 from marketpilot.config import Settings
 
 router = APIRouter(prefix="/assistant", tags=["assistant"])
@@ -22,6 +22,11 @@ class Question(BaseModel):
         default=None, description="The signed-in customer (the caller vouches for it): enables order answers."
     )
     lang: Literal["zh", "en"] | None = Field(default=None, description="Default: the question's language.")
+    history: list[Turn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Earlier turns, oldest first (the last 3 give a follow-up its context).",
+    )
 
 
 @router.post("/ask")
@@ -30,4 +35,10 @@ def ask(request: Question, settings: Annotated[Settings, Depends(app_settings)])
     A failing LLM is a hand-off, not an error."""
     from marketpilot.assistant import answer_question
 
-    return answer_question(settings, request.question, customer_id=request.customer_id, lang=request.lang)
+    return answer_question(
+        settings,
+        request.question,
+        customer_id=request.customer_id,
+        lang=request.lang,
+        history=request.history,
+    )

@@ -57,6 +57,18 @@ class AssistantReply(BaseModel):
     retrieved: list[Source] = Field(default_factory=list, description="what the model was shown")
 
 
+class Turn(BaseModel):
+    """An earlier exchange of the same conversation: what the customer asked, what was answered
+    (None when it went to a person)."""
+
+    question: str = Field(max_length=2000)
+    answer: str | None = Field(default=None, max_length=4000)
+
+
+# Earlier turns shown to the model and used to find sources: enough for "那运费呢？" and "它呢？".
+HISTORY_TURNS = 3
+
+
 class _Draft(BaseModel):
     """What the model fills in."""
 
@@ -107,14 +119,24 @@ def answer_question(
     customer_id: str | None = None,
     lang: Lang | None = None,
     k: int = 5,
+    history: list[Turn] | None = None,
 ) -> AssistantReply:
-    """The grounded answer with its citations, or a hand-off with the reason (see the module doc)."""
+    """The grounded answer with its citations, or a hand-off with the reason (see the module doc).
+    `history`: the conversation so far, oldest first; its last HISTORY_TURNS turns are shown to the
+    model (as material, PII-masked) and join the current question to find sources and named orders,
+    so a follow-up ("那运费呢？") is read in context. The hand-off rules look at the question alone."""
     from marketpilot.llm import LLMError, get_client, load_prompt
 
     if not question.strip():
         raise UserError("The question is empty.")
     lang = lang or ("zh" if _CJK.search(question) else "en")
     masked = mask_pii(question)
+    earlier = [
+        Turn(question=mask_pii(t.question), answer=mask_pii(t.answer) if t.answer else None)
+        for t in (history or [])[-HISTORY_TURNS:]
+    ]
+    # What retrieval and order lookup read: the last earlier question, then this one.
+    context = "\n".join([*(t.question for t in earlier[-1:]), masked])
 
     def handoff(reason: str, retrieved: list[Passage] = (), detail: str = "") -> AssistantReply:  # type: ignore[assignment]
         text = _REASONS[reason][0 if lang == "zh" else 1] + (f": {detail}" if detail else "")
@@ -138,10 +160,10 @@ def answer_question(
         if named_orders(masked):
             return handoff("anonymous_order")
     else:
-        orders, foreign = order_passages(settings, customer_id, masked, lang)
+        orders, foreign = order_passages(settings, customer_id, context, lang)
     if foreign:
         return handoff("foreign_order")
-    hits = knowledge_base(settings, lang).search(masked, settings, k)
+    hits = knowledge_base(settings, lang).search(context, settings, k)
     if not orders and (not hits or hits[0][1] < MIN_SIMILARITY):
         return handoff("no_match", [p for p, _ in hits])
     passages = orders + [p for p, _ in hits]
@@ -149,7 +171,7 @@ def answer_question(
     prompt = load_prompt("assistant_answer", lang)
     try:
         completion = get_client(settings).complete(
-            prompt.render(question=masked, passages=passages),
+            prompt.render(question=masked, passages=passages, history=earlier),
             schema=_Draft,
             temperature=0.0,
             max_tokens=400,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+
+if TYPE_CHECKING:
+    from marketpilot.assistant import AssistantReply
 
 assistant_app = typer.Typer(
     help="Customer-service assistant: grounded answers or a hand-off to a person (客服助手).",
@@ -38,7 +41,46 @@ def ask_cmd(
         reply = answer_question(settings, question, customer_id=customer, lang=lang)  # type: ignore[arg-type]
     if json_out:
         print_json(reply.model_dump(mode="json"))
-    elif reply.handoff:
+    else:
+        _show(reply)
+
+
+@assistant_app.command("chat")
+def chat_cmd(
+    customer: Annotated[
+        str | None,
+        typer.Option(
+            "--customer", help="The signed-in customer's id: lets the answers use their own orders."
+        ),
+    ] = None,
+    lang: Annotated[str | None, typer.Option("--lang", help="zh or en (default: each question's).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """A conversation: each answer sees the turns before it, so follow-ups ("那运费呢？") work.
+    An empty line or end of input ends it."""
+    from marketpilot.assistant import Turn, answer_question
+    from marketpilot.errors import UserError
+
+    if lang not in (None, "zh", "en"):
+        raise UserError(f"--lang must be zh or en, not {lang!r}")
+    settings = settings_for(home)
+    history: list[Turn] = []
+    err_console.print("[dim]Ask away; an empty line ends the conversation.[/]")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        with err_console.status("Looking it up…"):
+            reply = answer_question(settings, question, customer_id=customer, lang=lang, history=history)  # type: ignore[arg-type]
+        _show(reply)
+        history.append(Turn(question=reply.question, answer=reply.answer))
+
+
+def _show(reply: AssistantReply) -> None:
+    if reply.handoff:
         console.print(f"[yellow]Handed to a person:[/] {reply.handoff_reason}", highlight=False)
     else:
         console.print(reply.answer, markup=False, highlight=False)
