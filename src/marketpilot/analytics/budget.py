@@ -256,7 +256,8 @@ def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path) -> Path:
     ax.set_xlabel("spend per period")
     ax.set_ylabel("outcome per period")
     ax.set_title("Response curves (dots: history, stars: recommended spend)")
-    ax.legend(loc="lower right")
+    if len(plan.curves) <= 12:  # beyond that a legend hides the plot; the split table names them
+        ax.legend(loc="lower right")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -1,0 +1,73 @@
+"""Decision support timings: `decide uplift` on the Hillstrom test (64,000 customers) and on it
+replicated to 640,000, and the budget split on 50 channels × 52 weeks.
+
+    .venv/bin/python bench/decide_bench.py [--copies 10]
+
+Each case runs in this process after a warm-up import; peak RSS is the process's (`ru_maxrss`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from marketpilot.analytics.budget import HistoryFile, plan_budget
+from marketpilot.analytics.uplift import Experiment, fit_experiment
+from marketpilot.config import get_settings
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "hillstrom" / "hillstrom.csv.gz"
+FEATURES = ["recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie", "channel"]
+
+
+def _uplift(path: Path, home: Path) -> tuple[float, int]:
+    experiment = Experiment(
+        path=path, treatment_col="segment", control="No E-Mail", outcome_col="visit", features=FEATURES
+    )
+    start = time.perf_counter()
+    report = fit_experiment(experiment, get_settings(home))
+    return time.perf_counter() - start, report.rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=10, help="Hillstrom copies for the large case")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        seconds, rows = _uplift(DATA, root / "home1")
+        print(f"uplift, Hillstrom ({rows:,} rows): {seconds:.1f} s (held-out judging, refit, scores, chart)")
+        big = pd.concat([pd.read_csv(DATA)] * args.copies, ignore_index=True)
+        big.to_parquet(root / "big.parquet", index=False)
+        seconds, rows = _uplift(root / "big.parquet", root / "home2")
+        rate = rows / seconds
+        print(f"uplift, Hillstrom × {args.copies} ({rows:,} rows): {seconds:.1f} s, {rate:,.0f} rows/s")
+
+        rng = np.random.default_rng(0)
+        weeks = []
+        for channel in range(50):
+            a, b = rng.uniform(1e4, 1e5), rng.uniform(1e3, 2e4)
+            for _ in range(52):
+                spend = b * rng.uniform(0.2, 1.6)
+                weeks.append(
+                    (f"渠道{channel:02d}", spend, a * (1 - np.exp(-spend / b)) * rng.normal(1, 0.05))
+                )
+        pd.DataFrame(weeks, columns=["channel", "spend", "revenue"]).to_csv(root / "h.csv", index=False)
+        start = time.perf_counter()
+        plan = plan_budget(HistoryFile(path=root / "h.csv"), 300_000.0, settings=get_settings(root / "home3"))
+        seconds = time.perf_counter() - start
+        split = plan.allocation
+        print(
+            f"budget, 50 channels × 52 weeks: {seconds:.2f} s (fit, split, chart); expected "
+            f"{split.expected_outcome:,.0f} vs today's split {split.current_split_outcome:,.0f}"
+        )
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
