@@ -32,12 +32,26 @@ def rendered(url: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
-def test_charts_draw_in_a_real_browser(shop: Settings, tmp_path: Path):
+def test_charts_draw_in_a_real_browser(shop: Settings, tmp_path: Path, data_dir: Path):
+    from marketpilot.analytics.uplift import Experiment, fit_experiment
+
+    features = ["recency", "history", "mens", "womens", "newbie", "channel"]
+    fit_experiment(  # something on the decisions page
+        Experiment(
+            path=data_dir / "hillstrom" / "hillstrom.csv.gz",
+            treatment_col="segment",
+            control="No E-Mail",
+            outcome_col="visit",
+            features=features,
+        ),
+        shop,
+    )
     with serving(shop.home, "--no-auth", log=tmp_path / "serve.log") as served:
         for path, charts in (
             ("/ui/", ["revenue"]),
             ("/ui/segments", ["segments"]),
             ("/ui/reviews", ["aspects"]),
+            ("/ui/decisions", ["uplift"]),
         ):
             dom = rendered(served.url + path)
             for chart_id in charts:

@@ -158,8 +158,14 @@ def decisions(settings: Settings) -> dict[str, Any]:
         curves |= {
             f"{arm} · random": [c[-1] * i / 100 for i in range(101)] for arm, c in uplift.qini_curves.items()
         }
+        chart = line(depths, curves)
+        chart["xAxis"]["axisLabel"] = {"interval": 9}  # every 10 %
+        for series in chart["series"]:
+            series |= {"showSymbol": False, "smooth": False}
+            if series["name"].endswith(" · random"):
+                series["lineStyle"] = {"type": "dashed"}
         advice = " / ".join(recommendation_text(uplift.policies, lang) for lang in ("zh", "en"))
-        out["uplift"] = {"report": uplift, "advice": advice, "chart": line(depths, curves)}
+        out["uplift"] = {"report": uplift, "advice": advice, "chart": chart}
     if (path := folder / "budget" / "summary.json").exists():
         plan = BudgetPlan.model_validate_json(path.read_text(encoding="utf-8"))
         channels = plan.allocation.channels
