@@ -72,17 +72,22 @@ def generate_copy_ray(
     workers: int = 2,
     briefs_per_call: int = 8,
 ) -> list[VariantSet]:
-    """A VariantSet per brief, in the briefs' order."""
-    rows = pd.DataFrame({"position": range(len(briefs)), "brief": [b.model_dump_json() for b in briefs]})
+    """A VariantSet per brief, in the briefs' order. The briefs are split into blocks of
+    `briefs_per_call` (up to 4 per worker) so that every worker gets some."""
+    records = [{"position": i, "brief": b.model_dump_json()} for i, b in enumerate(briefs)]
+    blocks = max(1, min(workers * 4, -(-len(records) // briefs_per_call)))
     with ray_session(address, num_cpus) as ray:
         done: Any = (
-            ray.data.from_pandas(rows)
+            ray.data.from_items(records, override_num_blocks=blocks)
             .map_batches(
                 _Writer,
                 fn_constructor_args=(settings, n, seed),
                 batch_format="pandas",
                 batch_size=briefs_per_call,
                 concurrency=workers,
+                # The writers wait on the LLM server, not the CPU. Holding a CPU each, two writers on a
+                # 2-CPU node left none for the tasks that split the data into blocks: a deadlock.
+                num_cpus=0,
             )
             .to_pandas()
         )
