@@ -236,7 +236,7 @@ def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from marketpilot.analytics.reports import chart_font
+    from marketpilot.analytics.reports import chart_font, save_png
 
     chart_font()  # channel names may be Chinese
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -258,9 +258,4 @@ def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path) -> Path:
     ax.set_title("Response curves (dots: history, stars: recommended spend)")
     if len(plan.curves) <= 12:  # beyond that a legend hides the plot; the split table names them
         ax.legend(loc="lower right")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_png(fig, path)

@@ -80,6 +80,18 @@ def chart_font() -> str | None:
     return None
 
 
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write a chart as a PNG file, whole or not at all (temp file, then rename), and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 def _png(fig: Figure) -> str:
     import matplotlib.pyplot as plt
 

@@ -364,6 +364,16 @@ def read_excel(path: Path, *, sheet: str | int | None = None) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
+def _existing(path: Path) -> Path:
+    """`path` as a Path, once it names a non-empty file (else a clear error)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file.")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: the file is empty.", hint="Export the data again with a header row.")
+    return path
+
+
 def open_source(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -374,11 +384,7 @@ def open_source(
     sheet: str | int | None = None,
 ) -> Source:
     """Register `path` as view `view` on `con` with a `__row` column (and `__line` for CSV)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file.")
-    if path.stat().st_size == 0:
-        raise UserError(f"{path}: the file is empty.", hint="Export the data again with a header row.")
+    path = _existing(path)
     suffix = _base_suffix(path)
     used_encoding: str | None = None
     if suffix in PARQUET_SUFFIXES:
@@ -414,11 +420,7 @@ def open_source(
 def read_frame(path: Path) -> pd.DataFrame:
     """A whole small file in memory, every CSV/Excel column as text: CSV/TSV (UTF-8 or GBK, gzip ok),
     Parquet or Excel, chosen by suffix. Missing and empty files are a clear error."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file.")
-    if path.stat().st_size == 0:
-        raise UserError(f"{path}: the file is empty.", hint="Export the data again with a header row.")
+    path = _existing(path)
     suffix = _base_suffix(path)
     if suffix in PARQUET_SUFFIXES:
         import pyarrow.parquet as pq

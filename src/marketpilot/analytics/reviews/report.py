@@ -6,6 +6,7 @@ import html
 import re
 from pathlib import Path
 
+from marketpilot.analytics.reports import save_png
 from marketpilot.analytics.reviews.insight import Claim, ReviewInsight
 from marketpilot.config import Settings
 
@@ -117,12 +118,7 @@ def aspect_chart(insight: ReviewInsight, path: Path) -> Path:
     ax.barh(names, neg, left=pos, color="#d9534f", label=_LABELS[insight.lang]["neg"])
     ax.legend(loc="lower right")
     ax.set_title(insight.scope)
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_png(fig, path)
 
 
 def _use_cjk_font() -> None:

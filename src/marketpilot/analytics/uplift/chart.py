@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from marketpilot.analytics.reports import chart_font
+from marketpilot.analytics.reports import chart_font, save_png
 
 
 def qini_chart(curves: dict[str, np.ndarray], outcome: str, path: Path) -> Path:
@@ -27,9 +27,4 @@ def qini_chart(curves: dict[str, np.ndarray], outcome: str, path: Path) -> Path:
     ax.set_ylabel(f"incremental {outcome} (held-out rows)")
     ax.set_title("Qini curves (dashed: random targeting)")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_png(fig, path)
