@@ -70,7 +70,16 @@ def test_positions_follow_the_competitors_median(shop_settings: Settings, catalo
     assert summary.products_compared == 5 and summary.positions["at market"] == 1
     categories = pd.read_parquet(report.categories_path)
     assert categories["products"].sum() == 5
-    assert report.products_csv.read_text("utf-8-sig").count("京东") == 0  # competitors aggregated, not listed
+    # The CSV for people (UTF-8 with BOM, Chinese names intact) holds the same rows.
+    csv = (
+        pd.read_csv(report.products_csv, encoding="utf-8-sig")
+        .set_index("product_id")
+        .loc[catalogue.product_id]
+    )
+    assert (
+        csv["name"].tolist() == table["name"].tolist()
+        and csv["position"].tolist() == table["position"].tolist()
+    )
 
 
 def test_latest_price_per_competitor_counts(catalogue, tmp_path: Path) -> None:
