@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 from scipy.optimize import curve_fit
 
 from marketpilot.config import Settings
-from marketpilot.data.readers import read_frame
+from marketpilot.data.mapping import parse_amounts
+from marketpilot.data.readers import read_frame, require_columns
 from marketpilot.errors import UserError, ValidationFailed
 
 MIN_POINTS = 4
@@ -68,21 +69,16 @@ class Allocation(BaseModel):
 
 def read_history(spec: HistoryFile) -> pd.DataFrame:
     frame = read_frame(spec.path)
-    missing = [c for c in (spec.channel_col, spec.spend_col, spec.outcome_col) if c not in frame.columns]
-    if missing:
-        raise UserError(
-            f"{spec.path}: no column {', '.join(map(repr, missing))}",
-            hint=f"columns in the file: {', '.join(map(str, frame.columns))}; name them with --channel-col, "
-            "--spend-col, --outcome-col",
-        )
+    columns = [spec.channel_col, spec.spend_col, spec.outcome_col]
+    require_columns(frame, columns, spec.path, "name them with --channel-col, --spend-col, --outcome-col")
     out = pd.DataFrame({"channel": frame[spec.channel_col].astype(str).str.strip()})
     problems = []
     for column, name in ((spec.spend_col, "spend"), (spec.outcome_col, "outcome")):
         raw = frame[column].astype(str)
-        values = pd.to_numeric(raw.str.replace(r"[¥￥$€£,\s]|元", "", regex=True), errors="coerce")
+        values = parse_amounts(raw)
         bad = np.flatnonzero((values.isna() | (values < 0)).to_numpy())
         problems += [f"row {i + 2}, column {column!r}: {raw.iloc[i]!r} is not an amount ≥ 0" for i in bad]
-        out[name] = values.astype(float)
+        out[name] = values
     if problems:
         raise ValidationFailed(problems, source=str(spec.path))
     return out

@@ -17,12 +17,11 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from marketpilot.config import Settings
-from marketpilot.data.mapping import MINOR_DIGITS
-from marketpilot.data.readers import read_frame
+from marketpilot.data.mapping import MINOR_DIGITS, parse_amounts
+from marketpilot.data.readers import read_frame, require_columns
 from marketpilot.errors import UserError, ValidationFailed
 
 POSITIONS = ("cheapest", "below market", "at market", "above market", "most expensive")
-_MONEY_NOISE = r"[¥￥$€£,\s]|RMB|CNY|USD|元"
 
 
 class CompetitorFile(BaseModel):
@@ -48,15 +47,14 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
     """product_id, competitor, price (major units, float) and currency (or None); latest per pair."""
     frame = read_frame(spec.path)
     wanted = [spec.product_col, spec.competitor_col, spec.price_col, spec.date_col, spec.currency_col]
-    missing = [c for c in wanted if c and c not in frame.columns]
-    if missing:
-        raise UserError(
-            f"{spec.path}: no column {', '.join(map(repr, missing))}",
-            hint=f"columns in the file: {', '.join(map(str, frame.columns))}; name them with --product-col, "
-            "--competitor-col, --price-col",
-        )
+    require_columns(
+        frame,
+        [c for c in wanted if c],
+        spec.path,
+        "name them with --product-col, --competitor-col, --price-col",
+    )
     raw = frame[spec.price_col].astype(str)
-    price = pd.to_numeric(raw.str.replace(_MONEY_NOISE, "", regex=True), errors="coerce")
+    price = parse_amounts(raw)
     bad = np.flatnonzero((price.isna() | (price <= 0)).to_numpy())
     if bad.size:
         raise ValidationFailed(

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -208,6 +209,16 @@ NUMERIC = (
 INTEGERS = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")
 
 
+# What an amount written as text may carry besides its number: "¥1,299.00", "1299元", "RMB 99".
+MONEY_NOISE = r"[¥￥$€£,\s]|RMB|CNY|USD|元"
+
+
+def parse_amounts(values: pd.Series) -> pd.Series:
+    """Amounts written as text ("￥1,299.00") as floats; NaN where no number is left."""
+    cleaned = values.astype(str).str.replace(MONEY_NOISE, "", regex=True)
+    return pd.to_numeric(cleaned, errors="coerce").astype(float)
+
+
 def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
     """Minor units from an amount; text may carry currency symbols and thousands separators."""
     if unit == "minor" and source_type in INTEGERS:
@@ -215,7 +226,7 @@ def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
     if source_type.startswith(NUMERIC):
         number = f"CAST({expr} AS DECIMAL(38, 6))"
     else:
-        cleaned = rf"regexp_replace({text_sql(expr)}, '[¥￥$€£,\s]|RMB|CNY|USD|元', '', 'g')"
+        cleaned = f"regexp_replace({text_sql(expr)}, '{MONEY_NOISE}', '', 'g')"
         number = f"TRY_CAST({cleaned} AS DECIMAL(38, 6))"
     scale = 10**digits if unit == "major" else 1
     return f"CAST(round({number} * {scale}) AS BIGINT)"

@@ -417,6 +417,16 @@ def open_source(
     )
 
 
+def require_columns(frame: pd.DataFrame, columns: list[str], source: Path, hint: str = "") -> None:
+    """A clear error naming every column `frame` lacks, and the columns it has."""
+    missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{source}: no column {', '.join(map(repr, missing))}",
+            hint=f"columns in the file: {', '.join(map(str, frame.columns))}" + (f"; {hint}" if hint else ""),
+        )
+
+
 def read_frame(path: Path) -> pd.DataFrame:
     """A whole small file in memory, every CSV/Excel column as text: CSV/TSV (UTF-8 or GBK, gzip ok),
     Parquet or Excel, chosen by suffix. Missing and empty files are a clear error."""

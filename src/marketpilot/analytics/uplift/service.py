@@ -24,7 +24,7 @@ from marketpilot.analytics.uplift.chart import qini_chart
 from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
 from marketpilot.analytics.uplift.model import UpliftModel
 from marketpilot.config import Settings
-from marketpilot.data.readers import read_frame
+from marketpilot.data.readers import read_frame, require_columns
 from marketpilot.errors import UserError, ValidationFailed
 
 NONE = "none"
@@ -94,12 +94,7 @@ def _load(experiment: Experiment) -> pd.DataFrame:
     needed = [experiment.treatment_col, experiment.outcome_col, *experiment.features]
     if experiment.id_col:
         needed.append(experiment.id_col)
-    missing = [c for c in dict.fromkeys(needed) if c not in frame.columns]
-    if missing:
-        raise UserError(
-            f"{experiment.path}: no column {', '.join(map(repr, missing))}",
-            hint=f"columns in the file: {', '.join(map(str, frame.columns))}",
-        )
+    require_columns(frame, needed, experiment.path)
     overlap = {experiment.treatment_col, experiment.outcome_col} & set(experiment.features)
     if overlap:
         raise UserError(f"{', '.join(sorted(overlap))} cannot be a feature: it is the arm or the outcome")
