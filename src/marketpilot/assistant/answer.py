@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from marketpilot.assistant.knowledge import KnowledgeBase, Lang, Passage, policy_file
 from marketpilot.assistant.orders import named_orders, order_passages
 from marketpilot.config import Settings
+from marketpilot.content.numbers import cn_counted_numbers
 from marketpilot.errors import UserError
 from marketpilot.privacy.pii import mask_pii
 
@@ -208,19 +209,23 @@ def support_figures(
     without citing it ("1 to 3 working days" under the returns policy); the figure is still grounded."""
     cited = list(cited)
 
-    def numbers(text: str) -> set[str]:
-        return {_canonical(n) for n in _NUMBER.findall(text)}
-
     missing = []
-    for figure in dict.fromkeys(_canonical(n) for n in _NUMBER.findall(answer)):
-        if figure in numbers(question) or any(figure in numbers(p.text) for p in cited):
+    # as written first, then those read from Chinese numerals
+    for figure in sorted(_figures(answer), key=lambda f: (f not in answer, answer.find(f), f)):
+        if figure in _figures(question) or any(figure in _figures(p.text) for p in cited):
             continue
-        source = next((p for p in shown if figure in numbers(p.text)), None)
+        source = next((p for p in shown if figure in _figures(p.text)), None)
         if source is None:
             missing.append(figure)
         else:
             cited.append(source)
     return cited, missing
+
+
+def _figures(text: str) -> set[str]:
+    """The numbers of a text, digits or Chinese numerals (七天 is 7 天), in one canonical spelling."""
+    found = {_canonical(n) for n in _NUMBER.findall(text)}
+    return found | {str(n) for n in cn_counted_numbers(text)}
 
 
 def _canonical(number: str) -> str:

@@ -70,3 +70,25 @@ def parse_number(text: str) -> float | None:
 def fmt_amount(value: float) -> str:
     """399.0 → '399', 39.9 → '39.9', 39.95 → '39.95'."""
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+# A Chinese numeral that counts days, money or a discount: 七天, 十五个工作日, 两个月, 一百元, 八五折.
+# Only before such a unit: 一起, 统一, 十分, 千万 are words, and 一次 / 一件 too often mean "once" / "a".
+_CN_COUNTED = re.compile(
+    rf"[{CN_NUMERAL_CHARS}]+(?=\s*(?:个)?(?:工作日|小时|分钟|天|日|周|星期|月|年|元|块|折|倍))"
+)
+
+
+def cn_counted_numbers(text: str) -> list[int]:
+    """The values of the Chinese numerals in `text` that count something (see `_CN_COUNTED`); a run of
+    plain digits reads digit by digit (八五折 → 85, 二〇二五年 → 2025)."""
+    out = []
+    for m in _CN_COUNTED.finditer(text):
+        run = m.group()
+        if not (any(ch in _DIGITS for ch in run) or run[0] == "十"):
+            continue  # 千万, 万: no digit, not a figure
+        if all(ch in _DIGITS for ch in run):
+            out.append(int("".join(str(_DIGITS[ch]) for ch in run)))
+        elif (value := cn_to_number(run)) is not None:
+            out.append(value)
+    return out
