@@ -1,10 +1,12 @@
 """LLM-written text grounded in numbers: the model writes from a list of facts, every number it writes
-must match one of them (`segments.numbers.unsupported_numbers`), otherwise it is asked once more,
-naming the offending numbers, and then a templated text takes its place and says so. Used by the
-campaign report and the decision reports."""
+must match one of them (`segments.numbers.unsupported_numbers`), and it writes the paragraph the
+prompts ask for, not headings and lists (a small model tends to re-list the facts, misreading some);
+otherwise it is asked once more, naming what is wrong, and then a templated text takes its place and
+says so. Used by the campaign report and the decision reports."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +20,22 @@ from marketpilot.errors import MarketPilotError
 class Narrative(BaseModel):
     text: str
     source: str  # "llm" | "template"
-    rejected: list[str] = []  # numbers the LLM wrote that no fact supports
+    rejected: list[str] = []  # numbers the LLM wrote that no fact supports, or "headings or lists"
+
+
+# A Markdown heading, bullet or numbered item at the start of a line.
+_NOT_A_PARAGRAPH = re.compile(r"^\s*(?:#{1,6}\s|[-*•]\s|\d{1,2}[.、)）]\s*\S)", re.M)
+NOT_A_PARAGRAPH = "headings or lists"
+_RETRY = {
+    "zh": (
+        "这些数字不在指标中：{numbers}。只用指标里的数字重写。",
+        "请写成一段话（3到5句），不要标题和列表。",
+    ),
+    "en": (
+        "These numbers are not in the metrics: {numbers}. Rewrite using only metric numbers.",
+        "Write one paragraph of 3 to 5 sentences, without headings or lists.",
+    ),
+}
 
 
 def whole_sentences(text: str) -> str:
@@ -58,14 +75,14 @@ def grounded_narrative(
             if completion.finish_reason == "length":
                 text = whole_sentences(text)
             rejected = unsupported_numbers(text, allowed)
-            if text and not rejected:
+            listed = bool(_NOT_A_PARAGRAPH.search(text))
+            if text and not rejected and not listed:
                 return Narrative(text=text, source="llm")
-            note = (
-                f"这些数字不在指标中：{', '.join(rejected)}。只用指标里的数字重写。"
-                if language == "zh"
-                else f"These numbers are not in the metrics: {', '.join(rejected)}. "
-                "Rewrite using only metric numbers."
-            )
+            numbers_note, shape_note = _RETRY["zh" if language == "zh" else "en"]
+            notes = [numbers_note.format(numbers=", ".join(rejected))] if rejected else []
+            notes += [shape_note] if listed or not text else []
+            rejected += [NOT_A_PARAGRAPH] if listed else []
+            note = " ".join(notes)
             messages = [
                 *messages,
                 type(messages[0])(role="assistant", content=text),

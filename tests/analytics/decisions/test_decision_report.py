@@ -65,3 +65,17 @@ def test_cli_writes_the_report(llm_server, home: Path, tmp_path: Path, monkeypat
         "Decision report: channel budget split" in written
         and "![channel budget split](curves.png)" in written
     )
+
+
+def test_headings_and_lists_are_sent_back_for_a_paragraph(llm_server, llm_settings, plan) -> None:
+    llm_settings = llm_settings.model_copy(update={"llm_cache": False})  # the same prompt twice
+    facts = budget_facts(plan, "zh")
+    listy = f"### 预算分配\n\n1. **总预算**：{facts['budget']}\n2. **预期收入**：{facts['expected_outcome']}"
+    paragraph = f"按边际回报相等分配 {facts['budget']} 的预算，预计收入 {facts['expected_outcome']}。"
+    llm_server.script(listy, paragraph)
+    _, narrative = write_decision_report(llm_settings, "budget", facts, language="zh")
+    assert narrative.source == "llm" and narrative.text == paragraph
+    assert "不要标题和列表" in llm_server.requests[1]["messages"][-1]["content"]
+    llm_server.script(listy, listy)
+    _, fallback = write_decision_report(llm_settings, "budget", facts, language="zh")
+    assert fallback.source == "template" and fallback.rejected == ["headings or lists"]
