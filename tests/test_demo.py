@@ -55,6 +55,9 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
     # Uplift targeting on the real Hillstrom test: scores and the Qini chart (no report without LLM).
     assert [p.name for p in outputs if "uplift" in p.parts] == ["scores.csv", "qini.png"]
     assert "random 30 %" in steps["decide"]["summary"]
+    # and a coupon per shop segment, from the shop's own baskets and catalogue costs.
+    assert [p.name for p in outputs if "promo" in p.parts] == ["coupons.csv", "baskets.png"]
+    assert "coupons to test:" in steps["decide"]["summary"]
 
 
 def test_online_retail_store_keeps_the_demo_settings(tmp_path: Path) -> None:

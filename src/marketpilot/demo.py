@@ -283,14 +283,16 @@ def campaign_loop(ctx: DemoContext) -> StepResult:
     )
 
 
-def uplift_targeting(ctx: DemoContext) -> StepResult:
+def decisions(ctx: DemoContext) -> StepResult:
     """Who to e-mail next time, learnt from a real randomised e-mail test (Hillstrom, 64,000
-    customers): a 30 % send cap, judged on held-out customers, with a written report."""
+    customers): a 30 % send cap, judged on held-out customers, with a written report; and a 满减
+    coupon per segment of the shop."""
     from marketpilot.analytics.decision_report import (
         recommendation_text,
         uplift_facts,
         write_decision_report,
     )
+    from marketpilot.analytics.promo import plan_promotions
     from marketpilot.analytics.uplift import Experiment, fit_experiment
 
     experiment = Experiment(
@@ -307,12 +309,20 @@ def uplift_targeting(ctx: DemoContext) -> StepResult:
         facts = uplift_facts(report, "zh")
         path, _ = write_decision_report(ctx.settings, "uplift", facts, language="zh", chart=report.chart_path)
         outputs.append(path)
+    promo = plan_promotions(ctx.settings)
+    outputs += [p for p in (promo.table_csv, promo.chart_path) if p is not None]
+    coupons = [
+        f"{g.group} {g.shallow.label(g.threshold)}"
+        for g in promo.groups
+        if g.verdict == "test" and g.shallow and g.threshold
+    ]
     p = report.policies
     return StepResult(
         name="decide",
         seconds=0,
         summary=f"Hillstrom e-mail test, 30 % send cap: {p.targeted:.4f} visits per customer targeted vs "
-        f"{p.random_same_share:.4f} for a random 30 % ({recommendation_text(p)})",
+        f"{p.random_same_share:.4f} for a random 30 % ({recommendation_text(p)}); coupons to test: "
+        f"{'; '.join(coupons) or 'none'} ({len(promo.groups) - len(coupons)} segments without)",
         outputs=outputs,
     )
 
@@ -350,7 +360,7 @@ STEPS: list[Step] = [
     marketing_copy,
     service_assistant,
     campaign_loop,
-    uplift_targeting,
+    decisions,
 ]
 
 

@@ -125,6 +125,7 @@ def test_decisions_page_charts_the_last_decisions(browser: TestClient, shop: Set
 
     from marketpilot.analytics.budget import HistoryFile, plan_budget
     from marketpilot.analytics.pricing import CompetitorFile, price_report
+    from marketpilot.analytics.promo import PromoSpec, plan_promotions
     from marketpilot.analytics.uplift import Experiment, fit_experiment
 
     assert "Nothing decided yet" in browser.get("/ui/decisions").text
@@ -154,6 +155,7 @@ def test_decisions_page_charts_the_last_decisions(browser: TestClient, shop: Set
         tmp_path / "p.csv", index=False
     )
     price_report(shop, CompetitorFile(path=tmp_path / "p.csv"))
+    promo = plan_promotions(shop, PromoSpec(by="all"))
 
     page = browser.get("/ui/decisions")
     assert page.status_code == 200 and '<a href="/ui/decisions" class="on">' in page.text
@@ -165,8 +167,11 @@ def test_decisions_page_charts_the_last_decisions(browser: TestClient, shop: Set
     assert budget["series"][1]["data"] == pytest.approx([c.spend for c in plan.allocation.channels], abs=0.01)
     price = chart(page.text, "price")
     assert sum(s["data"][0] for s in price["series"]) == pytest.approx(100, abs=0.5)
-    png = browser.get("/ui/decisions/uplift/chart.png")
-    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    (group,) = promo.groups
+    assert group.shallow and f"<td>{group.shallow.label(group.threshold)} / " in page.text
+    for kind in ("uplift", "promo"):
+        png = browser.get(f"/ui/decisions/{kind}/chart.png")
+        assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
     assert browser.get("/ui/decisions/nothing/chart.png").status_code == 404
 
 

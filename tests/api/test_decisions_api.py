@@ -71,3 +71,14 @@ def test_price_and_budget(client: TestClient, shop: Settings):
     spend = {c["channel"]: c["spend"] for c in plan.json()["allocation"]["channels"]}
     assert sum(spend.values()) == pytest.approx(1000, rel=1e-6) and spend["sms"] > spend["push"]
     assert client.get("/v1/decisions/budget", headers=HEADERS).json()["allocation"]["total"] == 1000
+
+
+def test_promo_over_the_stores_orders(client: TestClient):
+    designed = client.post("/v1/decisions/promo", json={"by": "all"}, headers=HEADERS)
+    assert designed.status_code == 200, designed.text
+    (group,) = designed.json()["groups"]
+    assert designed.json()["margin_source"] == "catalogue costs"
+    assert group["threshold"] >= group["median_basket"] and group["shallow"]["margin_left"] >= 0.15
+    assert client.get("/v1/decisions/promo", headers=HEADERS).json()["groups"] == designed.json()["groups"]
+    bad = client.post("/v1/decisions/promo", json={"by": "brand"}, headers=HEADERS)
+    assert bad.status_code == 422

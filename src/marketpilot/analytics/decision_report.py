@@ -1,21 +1,24 @@
-"""The written report of a decision (uplift targeting, budget split, price positioning): the figures
+"""The written report of a decision (uplift targeting, budget split, price positioning, coupon
+design): the figures
 as a Markdown table, the chart, and a narrative the LLM writes from those figures alone
 (`narrative.grounded_narrative`: a number the figures do not hold sends it back, then a template
 takes over). Written to <home>/decisions/<kind>/report.md."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from marketpilot.analytics.budget import BudgetPlan
 from marketpilot.analytics.narrative import Narrative, grounded_narrative
 from marketpilot.analytics.pricing import PricingReport
+from marketpilot.analytics.promo import PromoPlan
 from marketpilot.analytics.uplift import UpliftReport
 from marketpilot.analytics.uplift.service import PolicyValues
 from marketpilot.config import Settings
 
-Kind = Literal["uplift", "budget", "price"]
+Kind = Literal["uplift", "budget", "price", "promo"]
 Facts = dict[str, float | int | str]
 
 _TEXT = {
@@ -23,6 +26,7 @@ _TEXT = {
         "uplift": "增量定向分析（谁该收到哪种触达）",
         "budget": "渠道预算分配",
         "price": "竞品价格定位",
+        "promo": "满减券设计（门槛、面额、盈亏平衡与测试）",
         "title": "决策报告",
         "figures": "指标",
         "templated": "（模板生成：LLM 解读未通过数字核对或不可用）",
@@ -35,6 +39,7 @@ _TEXT = {
         "uplift": "uplift targeting analysis (who should get which treatment)",
         "budget": "channel budget split",
         "price": "competitor price positioning",
+        "promo": "coupon design (threshold, amount, break-even and the test)",
         "title": "Decision report",
         "figures": "Figures",
         "templated": "(templated: the LLM narrative failed the number check or the LLM was unavailable)",
@@ -73,6 +78,11 @@ _ZH_LABELS = {
     "products_at_market": "与市场价持平的商品数",
     "products_above_market": "高于市场价的商品数",
     "products_most_expensive": "全场最贵的商品数",
+    "months_of_orders": "参考的订单月数",
+    "coupon_valid_days": "券有效天数",
+    "groups_given_coupons": "建议发券的客群数",
+    "groups_with_a_conclusive_test": "对照测试能得出结论的客群数",
+    "groups_skipped": "不建议发券的客群数",
 }
 _ZH_SUFFIXES = {
     "_average_uplift": "·平均增量",
@@ -84,6 +94,15 @@ _ZH_SUFFIXES = {
     "_marginal_return": "·边际回报",
     "_curve_r2": "·曲线拟合优度 R²",
     "_history_periods": "·历史期数",
+    "_coupon": "·建议券（浅/深）",
+    "_verdict": "·结论",
+    "_customers": "·客户数",
+    "_median_basket": "·订单金额中位数",
+    "_already_reach_percent": "·已达门槛的订单占比（%）",
+    "_in_reach_percent": "·差一点达到门槛的订单占比（%）",
+    "_margin_percent": "·毛利率（%）",
+    "_break_even_lift_percent": "·浅券盈亏平衡所需订单增幅（%）",
+    "_customers_per_arm_needed": "·每组所需客户数",
 }
 
 
@@ -157,6 +176,55 @@ def price_facts(report: PricingReport, language: str) -> Facts:
     return facts
 
 
+_VERDICTS = {
+    "zh": {
+        "test": "建议发券并测试",
+        "underpowered": "可发券，但客群太小，测试难以得出结论",
+        "full_price_buyers": "不建议发券：这群客户很少用折扣购买",
+        "margin_too_thin": "不建议发券：毛利不足",
+        "implausible_lift": "不建议发券：盈亏平衡所需增幅过高",
+        "too_few_orders": "订单太少，无法设计",
+    },
+    "en": {
+        "test": "issue the coupon and test it",
+        "underpowered": "a coupon is possible, but the group is too small for a conclusive test",
+        "full_price_buyers": "no coupon: this group rarely buys on discount",
+        "margin_too_thin": "no coupon: the margin is too thin",
+        "implausible_lift": "no coupon: it needs an implausible lift to break even",
+        "too_few_orders": "too few orders to design one",
+    },
+}
+
+
+def promo_facts(plan: PromoPlan, language: str) -> tuple[Facts, Facts]:
+    """(facts, names): the figures of each group a coupon is designed for, and the numbers in the groups'
+    names (细分1), which the narrative may repeat without their being figures."""
+    designed = [g for g in plan.groups if g.verdict in ("test", "underpowered") and g.shallow and g.threshold]
+    facts: Facts = {
+        "months_of_orders": round((plan.until - plan.since).days / 30.4),
+        "groups_given_coupons": len(designed),
+        "groups_with_a_conclusive_test": sum(g.verdict == "test" for g in plan.groups),
+        "groups_skipped": len(plan.groups) - len(designed),
+    }
+    names: Facts = {}
+    for g in plan.groups:
+        arms = [a for a in (g.shallow, g.deep) if a]
+        names |= {f"{g.group}_number_{i}": float(n) for i, n in enumerate(re.findall(r"\d+", g.group))}
+        facts[f"{g.group}_verdict"] = _VERDICTS[language][g.verdict]
+        if g not in designed or g.threshold is None or g.shallow is None:
+            continue
+        facts[f"{g.group}_coupon"] = " / ".join(a.label(g.threshold) for a in arms)
+        facts[f"{g.group}_customers"] = g.customers
+        facts[f"{g.group}_median_basket"] = g.median_basket
+        facts[f"{g.group}_already_reach_percent"] = round((g.deadweight_share or 0) * 100, 1)
+        facts[f"{g.group}_in_reach_percent"] = round((g.reach_share or 0) * 100, 1)
+        facts[f"{g.group}_margin_percent"] = round(g.margin * 100, 1)
+        facts[f"{g.group}_break_even_lift_percent"] = round(g.shallow.break_even_lift * 100, 1)
+        if g.shallow.customers_per_arm:
+            facts[f"{g.group}_customers_per_arm_needed"] = g.shallow.customers_per_arm
+    return facts, names
+
+
 def _template(kind: Kind, facts: Facts, language: str) -> str:
     f = facts
     if kind == "uplift":
@@ -181,6 +249,15 @@ def _template(kind: Kind, facts: Facts, language: str) -> str:
             f"Recommendation: {f['recommendation']}. On {f['held_out_customers']} held-out customers the "
             f"targeting is worth {f['value_per_customer_targeted']} per customer, {versus}."
         )
+    if kind == "promo":
+        coupons = [(k.removesuffix("_coupon"), v) for k, v in f.items() if k.endswith("_coupon")]
+        if language == "zh":
+            listed = "；".join(f"「{g}」{c}" for g, c in coupons) or "无"
+            rest = f"其余 {f['groups_skipped']} 个客群不建议发券。" if f["groups_skipped"] else ""
+            return f"建议测试的满减券：{listed}。{rest}"
+        listed = "; ".join(f"{g!r} {c}" for g, c in coupons) or "none"
+        rest = f" No coupon for the other {f['groups_skipped']} groups." if f["groups_skipped"] else ""
+        return f"Coupons to test: {listed}.{rest}"
     if kind == "budget":
         if language == "zh":
             return (
@@ -215,7 +292,9 @@ def write_decision_report(
     language: str = "zh",
     chart: Path | None = None,
     client: object = None,
+    names: Facts | None = None,
 ) -> tuple[Path, Narrative]:
+    """`names`: numbers the narrative may repeat that are not figures (segment ids)."""
     text = _TEXT[language]
     narrative = grounded_narrative(
         settings,
@@ -224,6 +303,7 @@ def write_decision_report(
         {fact_label(key, language): value for key, value in facts.items()},
         _template(kind, facts, language),
         client=client,
+        names=names,
         question=text[kind],
     )
     lines = [f"# {text['title']}: {text[kind]}", "", narrative.text]

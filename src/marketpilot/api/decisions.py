@@ -1,6 +1,7 @@
 """/v1/decisions: uplift targeting, budget split and price positioning over JSON rows — the rows are
 written to a temporary Parquet file and go through the same functions as `marketpilot decide`, so
-the API and the CLI give the same figures and leave the same files under <home>/decisions/."""
+the API and the CLI give the same figures and leave the same files under <home>/decisions/ — and
+coupon design over the store's own orders."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from marketpilot.analytics.budget import BudgetPlan
 from marketpilot.analytics.pricing import PricingReport
+from marketpilot.analytics.promo import PromoPlan, PromoSpec
 from marketpilot.analytics.uplift import UpliftReport
 from marketpilot.api.auth import app_settings
 from marketpilot.config import Settings
@@ -103,13 +105,21 @@ def budget(request: BudgetRequest, settings: AppSettings) -> BudgetPlan:
         )
 
 
+@router.post("/promo")
+def promo(request: PromoSpec, settings: AppSettings) -> PromoPlan:
+    """A 满减 coupon per customer group from the store's orders: threshold, depths, break-even lift."""
+    from marketpilot.analytics.promo import plan_promotions
+
+    return plan_promotions(settings, request)
+
+
 @router.get("/{kind}")
 def last(
-    kind: Literal["uplift", "price", "budget"], settings: AppSettings
-) -> UpliftReport | PricingReport | BudgetPlan:
+    kind: Literal["uplift", "price", "budget", "promo"], settings: AppSettings
+) -> UpliftReport | PricingReport | BudgetPlan | PromoPlan:
     """The last decision of this kind (from the API or `marketpilot decide`)."""
     path = settings.home_dir / "decisions" / kind / "summary.json"
     if not path.exists():
         raise NotFoundError(f"No {kind} decision yet.", hint=f"Run: marketpilot decide {kind} …")
-    model = {"uplift": UpliftReport, "price": PricingReport, "budget": BudgetPlan}[kind]
+    model = {"uplift": UpliftReport, "price": PricingReport, "budget": BudgetPlan, "promo": PromoPlan}[kind]
     return model.model_validate_json(path.read_text(encoding="utf-8"))

@@ -1,5 +1,6 @@
-"""`marketpilot decide …`: decision support — uplift targeting, competitor price positioning and the
-budget split across channels. Each command calls one library function (the one the tests call)."""
+"""`marketpilot decide …`: decision support — uplift targeting, competitor price positioning, the
+budget split across channels and coupon design. Each command calls one library function (the one the
+tests call)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from marketpilot.analytics.decision_report import Facts, Kind
 
 decide_app = typer.Typer(
-    help="Decision support (决策支持): uplift targeting, price positioning, budget split.",
+    help="Decision support (决策支持): uplift targeting, price positioning, budget split, coupon design.",
     no_args_is_help=True,
 )
 app.add_typer(decide_app, name="decide")
@@ -48,13 +49,18 @@ LangOption = Annotated[str, typer.Option("--lang", help="Report language: zh or 
 
 
 def _write_report(
-    settings: Settings, kind: Kind, facts: Facts, lang: str, chart: Path | None
+    settings: Settings,
+    kind: Kind,
+    facts: Facts,
+    lang: str,
+    chart: Path | None,
+    names: Facts | None = None,
 ) -> dict[str, str]:
     from marketpilot.analytics.decision_report import write_decision_report
 
     if lang not in ("zh", "en"):
         raise UserError(f"--lang must be zh or en, not {lang!r}")
-    path, narrative = write_decision_report(settings, kind, facts, language=lang, chart=chart)
+    path, narrative = write_decision_report(settings, kind, facts, language=lang, chart=chart, names=names)
     return {"path": str(path), "narrative": narrative.text, "narrative_source": narrative.source}
 
 
@@ -278,4 +284,89 @@ def budget(
             "most it ever spent; the history says nothing about returns beyond that."
         )
     console.print(f"Split: {plan.table_csv}\nChart: {plan.chart_path}")
+    _show_report(written)
+
+
+@decide_app.command("promo")
+def promo(
+    by: Annotated[
+        str,
+        typer.Option("--by", help="One coupon per: segment (from `intel`), rfm_class, or all customers."),
+    ] = "segment",
+    months: Annotated[int, typer.Option("--months", help="Orders of the last N months count.")] = 12,
+    window_days: Annotated[int, typer.Option("--window-days", help="How long the coupon is valid.")] = 14,
+    min_depth: Annotated[
+        float, typer.Option("--min-depth", help="Smallest coupon as a share of the threshold (0.08 = 8 %).")
+    ] = 0.08,
+    min_margin: Annotated[
+        float, typer.Option("--min-margin", help="Gross margin that must remain at the threshold.")
+    ] = 0.15,
+    margin: Annotated[
+        float | None,
+        typer.Option("--margin", help="Gross margin rate to assume (default: from the catalogue's costs)."),
+    ] = None,
+    max_deadweight: Annotated[
+        float,
+        typer.Option("--max-deadweight", help="Most of today's orders that may reach the threshold anyway."),
+    ] = 0.3,
+    report_md: ReportOption = False,
+    lang: LangOption = "zh",
+    home: HomeOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Design a 满减 coupon per customer group: threshold, two depths, break-even lift and the test."""
+    from pydantic import ValidationError
+
+    from marketpilot.analytics.decision_report import promo_facts
+    from marketpilot.analytics.promo import PromoSpec, plan_promotions
+
+    try:
+        spec = PromoSpec(
+            by=by,
+            months=months,
+            window_days=window_days,
+            min_depth=min_depth,
+            min_margin=min_margin,
+            margin=margin,
+            max_deadweight=max_deadweight,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        raise UserError(problems) from exc
+    settings = settings_for(home)
+    plan = plan_promotions(settings, spec)
+    written = None
+    if report_md:
+        facts, names = promo_facts(plan, lang)
+        written = _write_report(settings, "promo", facts, lang, plan.chart_path, names=names)
+    if json_out:
+        print_json(plan.model_dump(mode="json") | {"report": written})
+        return
+    table = Table(title=f"Coupons from orders {plan.since} – {plan.until} (margins: {plan.margin_source})")
+    for column in (
+        "group", "customers", "median basket", "coupon", "already reach", "in reach",
+        "break-even lift", "per arm needed", "verdict",
+    ):  # fmt: skip
+        table.add_column(column)
+    for g in plan.groups:
+        arms = [a for a in (g.shallow, g.deep) if a]
+        table.add_row(
+            g.group,
+            f"{g.customers:,}",
+            f"{g.median_basket:,.2f}",
+            " / ".join(a.label(g.threshold) for a in arms if g.threshold) or "—",
+            f"{g.deadweight_share:.0%}" if g.deadweight_share is not None else "—",
+            f"{g.reach_share:.0%}" if g.reach_share is not None else "—",
+            " / ".join(f"{a.break_even_lift:+.0%}" for a in arms) or "—",
+            " / ".join(f"{a.customers_per_arm:,}" if a.customers_per_arm else "—" for a in arms) or "—",
+            g.verdict,
+        )
+    console.print(table)
+    first = next((g for g in plan.groups if g.verdict == "test" and g.shallow and g.threshold), None)
+    if first:
+        console.print(
+            f"Next: copy for {first.group!r} quoting the coupon, e.g. "
+            f"marketpilot copy generate … --coupon {first.shallow.label(first.threshold)}"
+        )
+    console.print(f"Coupons: {plan.table_csv}\nChart: {plan.chart_path}")
     _show_report(written)

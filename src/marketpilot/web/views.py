@@ -147,6 +147,7 @@ def decisions(settings: Settings) -> dict[str, Any]:
     from marketpilot.analytics.budget import BudgetPlan
     from marketpilot.analytics.decision_report import recommendation_text
     from marketpilot.analytics.pricing import POSITIONS, PricingReport
+    from marketpilot.analytics.promo import PromoPlan
     from marketpilot.analytics.uplift import UpliftReport
 
     folder = settings.home_dir / "decisions"
@@ -179,10 +180,12 @@ def decisions(settings: Settings) -> dict[str, Any]:
         out["budget"] = {"plan": plan, "fit": {c.channel: c for c in plan.curves}, "chart": chart}
     if (path := folder / "price" / "summary.json").exists():
         price = PricingReport.model_validate_json(path.read_text(encoding="utf-8"))
-        categories = (
-            pd.read_parquet(price.categories_path) if price.categories_path.exists() else pd.DataFrame()
-        )
+        # the folder, not the path the summary recorded: a home may have moved since
+        tables = folder / "price" / "categories.parquet"
+        categories = pd.read_parquet(tables) if tables.exists() else pd.DataFrame()
         shares = {p: (100 * categories[f"share {p}"]).tolist() for p in POSITIONS} if len(categories) else {}
         chart = bar(categories["category"].astype(str).tolist(), shares, stacked=True) if shares else None
         out["price"] = {"report": price, "categories": categories.to_dict("records"), "chart": chart}
+    if (path := folder / "promo" / "summary.json").exists():
+        out["promo"] = PromoPlan.model_validate_json(path.read_text(encoding="utf-8"))
     return out
