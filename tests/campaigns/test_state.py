@@ -93,3 +93,25 @@ def test_a_new_version_and_its_rewrite_audit_rows_commit_together(engine) -> Non
     assert service.add_version(engine, cid, spec, note="rewrite B", variants=[good]) == 2
     variants = service.audit_trail(engine, cid)["variants"]
     assert variants[["version", "variant_key", "source"]].values.tolist() == [[2, "B", "optimize"]]
+
+
+def test_a_home_removed_and_made_again_gets_fresh_state(tmp_path, monkeypatch) -> None:
+    """A long-running process (`marketpilot serve`) outlives `rm -rf home`: the next open must not reuse
+    pooled connections to the deleted SQLite file, nor skip the migrations of the new one."""
+    import shutil
+
+    from marketpilot.campaigns.state.db import open_state
+    from marketpilot.config import get_settings
+
+    monkeypatch.delenv("MARKETPILOT_DATABASE_URL", raising=False)
+    settings = get_settings(tmp_path / "home")
+    first = open_state(settings)
+    assert open_state(settings) is first
+    service.create_campaign(first, parse_spec(export_spec()))
+    assert len(service.list_campaigns(first)) == 1
+    shutil.rmtree(tmp_path / "home")
+    settings = get_settings(tmp_path / "home")
+    again = open_state(settings)
+    assert again is not first and service.list_campaigns(again).empty
+    service.create_campaign(again, parse_spec(export_spec()))
+    assert len(service.list_campaigns(open_state(settings))) == 1

@@ -6,14 +6,15 @@ Migrations ship inside the package and only ever get appended to.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,7 +22,9 @@ from marketpilot.config import Settings
 from marketpilot.errors import MissingExtraError, UserError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-_OPENED: set[str] = set()
+# One migrated engine per URL and process, with the identity of its SQLite file when it was opened.
+_ENGINES: dict[str, tuple[Engine, tuple[int, int] | None]] = {}
+_LOCK = threading.Lock()
 
 
 def _alembic_config() -> Config:
@@ -42,9 +45,18 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-@lru_cache(maxsize=16)
-def engine_for(url: str) -> Engine:
-    """One migrated engine per URL and process."""
+def _sqlite_file(url: str) -> tuple[int, int] | None:
+    """(device, inode) of a SQLite database file; None for other databases or a file not there."""
+    if not url.startswith("sqlite"):
+        return None
+    try:
+        stat = os.stat(make_url(url).database or "")
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _migrated_engine(url: str) -> Engine:
     if url.startswith("postgresql"):
         try:
             import psycopg  # noqa: F401
@@ -63,12 +75,23 @@ def engine_for(url: str) -> Engine:
             f"Cannot open campaign state at {engine.url.render_as_string(hide_password=True)}: {exc.orig}",
             hint="Check MARKETPILOT_DATABASE_URL (postgresql+psycopg://user@host/db) or the home directory.",
         ) from exc
-    _OPENED.add(url)
     return engine
 
 
 def open_state(settings: Settings) -> Engine:
-    return engine_for(settings.state_url)
+    """The migrated engine for settings.state_url, made once per process. A SQLite file deleted or
+    replaced since (a home removed and made again by a long-running server) gets a fresh engine,
+    migrated again, instead of pooled connections to the old file."""
+    url = settings.state_url
+    with _LOCK:
+        cached = _ENGINES.get(url)
+        if cached is not None and (not url.startswith("sqlite") or cached[1] == _sqlite_file(url)):
+            return cached[0]
+        if cached is not None:
+            cached[0].dispose()
+        engine = _migrated_engine(url)
+        _ENGINES[url] = (engine, _sqlite_file(url))
+        return engine
 
 
 @contextmanager
@@ -82,7 +105,7 @@ def session_scope(settings_or_engine: Settings | Engine) -> Iterator[Session]:
 
 def dispose_engines() -> None:
     """Close every pooled connection (tests drop their PostgreSQL schemas afterwards)."""
-    for url in list(_OPENED):
-        engine_for(url).dispose()
-    _OPENED.clear()
-    engine_for.cache_clear()
+    with _LOCK:
+        for engine, _ in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
