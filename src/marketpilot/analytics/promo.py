@@ -35,7 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from marketpilot.analytics.power import customers_per_arm, detectable_lift
-from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, last_purchase_day, register_purchases
+from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, registered_purchases
 from marketpilot.analytics.rfm import RFM_CLASSES
 from marketpilot.config import Settings
 from marketpilot.errors import UserError
@@ -264,10 +264,7 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
     assignments, names = _groups(settings, spec.by)
     with Store.open(settings, read_only=True) as store:
         con = store.con
-        register_purchases(con)
-        until = last_purchase_day(con)
-        if until is None:
-            raise UserError("no completed orders in the store", hint="load orders first: marketpilot load …")
+        until = registered_purchases(con)
         since = (pd.Timestamp(until) - pd.DateOffset(months=spec.months)).date() + dt.timedelta(days=1)
         orders = con.execute(
             f"SELECT customer_id, value + discount AS basket, discount > 0 AS discounted "

@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 
 from marketpilot.analytics.customer_features import customer_features, purchases_between
 from marketpilot.analytics.outputs import write_table
-from marketpilot.analytics.purchases import last_purchase_day, register_purchases
+from marketpilot.analytics.purchases import registered_purchases
 from marketpilot.config import Settings
 from marketpilot.data import Store
 from marketpilot.errors import MissingExtraError, NotFittedError, UserError
@@ -243,10 +243,7 @@ def train_propensity(
     <home>/models/propensity/<target>/v<N>/ (model.joblib + report.json; LATEST names the newest)."""
     with Store.open(settings, read_only=True) as store:
         con = store.con
-        register_purchases(con)
-        last = last_purchase_day(con)
-        if last is None:
-            raise UserError("No completed orders in the store.", hint="Load orders first: marketpilot load …")
+        last = registered_purchases(con)
         end = as_of or last + dt.timedelta(days=1)
         test_cutoff = end - dt.timedelta(days=horizon_days)
         train_cutoff = test_cutoff - dt.timedelta(days=horizon_days)
@@ -316,10 +313,7 @@ def score_propensity(
     saved = joblib.load(path)
     report = json.loads((root / version / "report.json").read_text(encoding="utf-8"))
     with Store.open(settings, read_only=True) as store:
-        register_purchases(store.con)
-        last = last_purchase_day(store.con)
-        if last is None:
-            raise UserError("No completed orders in the store.")
+        last = registered_purchases(store.con)
         cutoff = as_of or last + dt.timedelta(days=1)
         X = customer_features(store.con, cutoff, categories=saved["categories"])
     if target == "churn":

@@ -10,6 +10,8 @@ import datetime as dt
 
 import duckdb
 
+from marketpilot.errors import UserError
+
 ORDERS_VIEW = "_purchases"
 LINES_VIEW = "_purchase_lines"
 
@@ -40,3 +42,13 @@ def register_purchases(con: duckdb.DuckDBPyConnection, *, before: dt.date | None
 
 def last_purchase_day(con: duckdb.DuckDBPyConnection) -> dt.date | None:
     return con.execute(f"SELECT max(day) FROM {ORDERS_VIEW}").fetchall()[0][0]
+
+
+def registered_purchases(con: duckdb.DuckDBPyConnection, *, before: dt.date | None = None) -> dt.date:
+    """`register_purchases`, then the last purchase day; a UserError naming the fix when the store has
+    no completed orders."""
+    register_purchases(con, before=before)
+    last = last_purchase_day(con)
+    if last is None:
+        raise UserError("No completed orders in the store.", hint="Load orders first: marketpilot load …")
+    return last

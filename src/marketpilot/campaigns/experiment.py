@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from marketpilot.analytics.customer_features import customer_features
-from marketpilot.analytics.purchases import last_purchase_day, register_purchases
+from marketpilot.analytics.purchases import registered_purchases
 from marketpilot.campaigns.measure import customer_outcomes
 from marketpilot.campaigns.service import get_spec
 from marketpilot.campaigns.state.db import open_state, session_scope
@@ -46,10 +46,7 @@ def experiment_table(settings: Settings, campaign_id: str, version: int | None =
             .limit(1)
         )
     with Store.open(settings, read_only=True) as store:
-        register_purchases(store.con)
-        last = last_purchase_day(store.con)
-        if last is None:
-            raise UserError("the store has no completed orders to describe the customers with")
+        last = registered_purchases(store.con)
         after_last = last + dt.timedelta(days=1)
         cutoff = min(assigned.date(), after_last) if assigned else after_last
         features = customer_features(store.con, cutoff, with_clv=False)

@@ -15,7 +15,7 @@ from marketpilot.analytics.clv.scoring import score_customers
 from marketpilot.analytics.clv.service import fit_models
 from marketpilot.analytics.clv.transactions import register_store_transactions, summarise
 from marketpilot.analytics.outputs import write_table
-from marketpilot.analytics.purchases import last_purchase_day, register_purchases
+from marketpilot.analytics.purchases import register_purchases, registered_purchases
 from marketpilot.analytics.rfm import compute_rfm
 from marketpilot.analytics.segments.clustering import SegmentModel
 from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame, text_matrix
@@ -29,7 +29,6 @@ from marketpilot.analytics.segments.personas import (
 from marketpilot.analytics.segments.stats import SegmentStats, relabel_by_revenue, segment_stats
 from marketpilot.config import Settings
 from marketpilot.data import Store
-from marketpilot.errors import UserError
 
 
 class SegmentProfile(BaseModel):
@@ -76,10 +75,7 @@ def run_segmentation(
     lang = lang or settings.language
     with Store.open(settings, read_only=True) as store:
         con = store.con
-        register_purchases(con)
-        as_of = last_purchase_day(con)
-        if as_of is None:
-            raise UserError("No completed orders in the store.", hint="Load orders first: marketpilot load …")
+        as_of = registered_purchases(con)
         cutoff = as_of + dt.timedelta(days=1)
         frame = segmentation_frame(con, cutoff)
         rfm = compute_rfm(con, as_of=as_of)
