@@ -26,8 +26,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
 import numpy as np
@@ -39,6 +40,9 @@ from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, registered_
 from marketpilot.analytics.rfm import RFM_CLASSES
 from marketpilot.config import Settings
 from marketpilot.errors import UserError
+
+if TYPE_CHECKING:
+    from marketpilot.campaigns.spec import CampaignSpec
 
 GroupBy = Literal["segment", "rfm_class", "all"]
 Verdict = Literal[
@@ -60,6 +64,7 @@ class PromoSpec(BaseModel):
     max_deadweight: float = Field(default=0.3, ge=0.05, le=0.5)
     stretch: float = Field(default=0.3, gt=0, lt=1, description="Orders this far below T are in reach")
     max_lift: float = Field(default=1.0, gt=0, description="Break-even lifts above this are implausible")
+    language: Literal["zh", "en"] = Field(default="zh", description="Of the campaign specs' copy")
 
 
 class CouponArm(BaseModel):
@@ -75,6 +80,7 @@ class CouponArm(BaseModel):
 
 class PromoGroup(BaseModel):
     group: str
+    key: str = Field(description="the group's value in intel's table: segment id, RFM class or 'all'")
     customers: int
     orders: int
     median_basket: float
@@ -102,6 +108,9 @@ class PromoPlan(BaseModel):
     table_path: Path | None = None
     table_csv: Path | None = None
     chart_path: Path | None = None
+    campaign_specs: dict[str, Path] = Field(
+        default_factory=dict, description="group → a campaign spec offering its shallow coupon"
+    )
 
 
 def round_up(x: float) -> float:
@@ -160,6 +169,7 @@ def _arm(
 
 def design_group(
     name: str,
+    key: str,
     baskets: np.ndarray,
     *,
     customers: int,
@@ -175,6 +185,7 @@ def design_group(
     base = 1 - math.exp(-rate * spec.window_days)
     group = PromoGroup(
         group=name,
+        key=key,
         customers=customers,
         orders=int(baskets.size),
         median_basket=round(float(np.median(baskets)), 2) if baskets.size else 0.0,
@@ -294,6 +305,7 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
         groups.append(
             design_group(
                 names.get(str(name), str(name)),
+                str(name),
                 own["basket"].to_numpy(dtype=float),
                 customers=len(members),
                 margin=margin,
@@ -315,8 +327,63 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
     table = promo_table(plan)
     plan.table_path, plan.table_csv = write_table(settings, table, "decisions", "promo", "coupons")
     plan.chart_path = _chart(orders, plan, names, settings.path("decisions", "promo", "baskets.png"))
+    for stale in (settings.home_dir / "decisions" / "promo" / "campaigns").glob("*.yaml"):
+        stale.unlink()  # groups of an earlier run
+    plan.campaign_specs = {
+        g.group: write_campaign_spec(settings, g, spec)
+        for g in plan.groups
+        if g.verdict in ("test", "underpowered") and g.shallow
+    }
     write_json(settings, plan, "decisions", "promo", "summary.json")
     return plan
+
+
+def campaign_spec(group: PromoGroup, spec: PromoSpec) -> CampaignSpec:
+    """A campaign offering the group its shallow coupon by SMS, copy written at run time (quoting the
+    coupon, held to it by the guardrails), a fifth held out to measure the lift, conversions counted
+    over the coupon's validity. The coupon's cost per conversion is its whole amount (an upper bound:
+    orders under the threshold do not redeem it)."""
+    from marketpilot.campaigns.spec import CampaignSpec
+
+    if group.shallow is None or group.threshold is None:
+        raise ValueError(f"no coupon designed for {group.group!r} ({group.verdict})")
+    coupon = group.shallow.label(group.threshold)
+    audience = {"segment": {"segments": [group.key]}, "rfm_class": {"rfm_classes": [group.key]}}
+    return CampaignSpec.model_validate(
+        {
+            "name": f"{coupon} · {group.group}"[:200],
+            "goal": "cross_sell",  # a threshold asks for more in the basket
+            "language": spec.language,
+            "audience": audience.get(spec.by, {}),
+            "offer": {
+                "description": coupon,
+                "coupon_threshold": group.threshold,
+                "coupon_amount": group.shallow.amount,
+                "cost_per_conversion": group.shallow.amount,
+            },
+            "channels": [{"name": "sms"}],
+            "holdout_share": 0.2,
+            "attribution_window_days": spec.window_days,
+        }
+    )
+
+
+def write_campaign_spec(settings: Settings, group: PromoGroup, spec: PromoSpec) -> Path:
+    """<home>/decisions/promo/campaigns/<key>.yaml, with the design's figures as a comment."""
+    campaign = campaign_spec(group, spec)
+    needed = group.shallow.customers_per_arm if group.shallow else None
+    header = (
+        f"# Designed by `marketpilot decide promo` for {group.group}: pays when orders grow by "
+        f"{group.shallow.break_even_lift if group.shallow else 0:.1%};\n# a test of that needs "
+        f"{needed or 'more'} customers per arm, the group has {group.customers}. "
+        "Review, then: marketpilot campaign create --spec <this file>\n"
+    )
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", group.key).strip("_") or "group"
+    path = settings.path("decisions", "promo", "campaigns", f"{safe}.yaml")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(header + campaign.to_yaml(), encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def promo_table(plan: PromoPlan) -> pd.DataFrame:

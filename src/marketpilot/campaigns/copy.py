@@ -100,7 +100,11 @@ def brief_for(settings: Settings, spec: CampaignSpec, plan: ChannelPlan) -> Brie
         language=spec.language,
         channel=CONTENT_CHANNEL[plan.name],
         goal=spec.goal,
-        offer=Offer(coupon_code=spec.offer.coupon_code),
+        offer=Offer(
+            coupon_code=spec.offer.coupon_code,
+            coupon_amount=spec.offer.coupon_amount,
+            coupon_threshold=spec.offer.coupon_threshold,
+        ),
         brand=BrandVoice(shop_name=spec.shop_name),
     )
 

@@ -70,7 +70,19 @@ class Offer(_Strict):
     product_ids: list[str] = Field(default_factory=list)
     discount: float | None = Field(default=None, gt=0, lt=1, description="Fraction off, 0.2 = 8折")
     coupon_code: str | None = None
+    # 满 coupon_threshold 减 coupon_amount (a plain amount off without a threshold); copy quotes them
+    # and the guardrails hold it to them.
+    coupon_threshold: float | None = Field(default=None, gt=0, description="Spend needed, major units")
+    coupon_amount: float | None = Field(default=None, gt=0, description="Amount off, major units")
     cost_per_conversion: float = Field(default=0.0, ge=0, description="Offer cost per redemption")
+
+    @model_validator(mode="after")
+    def _coupon_below_threshold(self) -> Offer:
+        if self.coupon_threshold is not None and self.coupon_amount is None:
+            raise ValueError("coupon_threshold needs a coupon_amount (满300减50: threshold 300, amount 50)")
+        if self.coupon_threshold and self.coupon_amount and self.coupon_amount >= self.coupon_threshold:
+            raise ValueError(f"coupon_amount {self.coupon_amount} is not below the threshold")
+        return self
 
 
 class Variant(_Strict):

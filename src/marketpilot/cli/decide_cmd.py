@@ -310,7 +310,7 @@ def promo(
         typer.Option("--max-deadweight", help="Most of today's orders that may reach the threshold anyway."),
     ] = 0.3,
     report_md: ReportOption = False,
-    lang: LangOption = "zh",
+    lang: Annotated[str, typer.Option("--lang", help="Report and campaign copy language: zh or en.")] = "zh",
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -329,6 +329,7 @@ def promo(
             min_margin=min_margin,
             margin=margin,
             max_deadweight=max_deadweight,
+            language=lang,
         )
     except ValidationError as exc:
         problems = "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
@@ -362,11 +363,9 @@ def promo(
             g.verdict,
         )
     console.print(table)
-    first = next((g for g in plan.groups if g.verdict == "test" and g.shallow and g.threshold), None)
-    if first:
-        console.print(
-            f"Next: copy for {first.group!r} quoting the coupon, e.g. "
-            f"marketpilot copy generate … --coupon {first.shallow.label(first.threshold)}"
-        )
     console.print(f"Coupons: {plan.table_csv}\nChart: {plan.chart_path}")
+    if plan.campaign_specs:
+        console.print("Campaign specs (review, then `marketpilot campaign create --spec FILE`):")
+        for group, path in plan.campaign_specs.items():
+            console.print(f"  {group}: {path}")
     _show_report(written)

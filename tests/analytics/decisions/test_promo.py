@@ -153,3 +153,45 @@ def test_cli_json_and_named_errors(
     monkeypatch.setattr(sys, "argv", ["marketpilot", "decide", "promo", "--home", str(tmp_path / "new")])
     assert run_app(app) == 2
     assert "marketpilot intel" in capsys.readouterr().err
+
+
+def test_each_coupon_becomes_a_campaign_for_exactly_its_group(segmented_shop: Settings) -> None:
+    from marketpilot.campaigns.copy import brief_for
+    from marketpilot.campaigns.planner import validate_against_data
+    from marketpilot.campaigns.spec import load_spec
+    from marketpilot.content.guardrails import check_copy
+
+    plan = plan_promotions(segmented_shop)
+    designed = [g for g in plan.groups if g.verdict in ("test", "underpowered")]
+    assert designed and set(plan.campaign_specs) == {g.group for g in designed}
+    segments = pd.read_parquet(segmented_shop.path("intel", "segments.parquet")).astype({"segment": str})
+    for g in designed:
+        assert g.shallow is not None and g.threshold is not None
+        path = plan.campaign_specs[g.group]
+        assert "marketpilot campaign create --spec" in path.read_text("utf-8")
+        spec = load_spec(path)
+        assert spec.audience.segments == [g.key]
+        assert (spec.offer.coupon_threshold, spec.offer.coupon_amount) == (g.threshold, g.shallow.amount)
+        problems, size = validate_against_data(segmented_shop, spec)
+        assert problems == [] and 0 < size <= (segments["segment"] == g.key).sum()
+    # The copy of such a campaign is held to its coupon.
+    g = designed[0]
+    spec = load_spec(plan.campaign_specs[g.group])
+    brief = brief_for(segmented_shop, spec, spec.channels[0])
+    right = f"满{g.threshold:g}减{g.shallow.amount:g}，领券下单更划算"
+    wrong = f"满{g.threshold:g}减{g.shallow.amount + 10:g}，领券下单更划算"
+    assert check_copy(right, brief).ok and not check_copy(wrong, brief).ok
+    # A later run with a narrower design removes the specs of groups it no longer offers a coupon.
+    narrower = plan_promotions(segmented_shop, PromoSpec(min_margin=0.45))
+    assert all(p.exists() for p in narrower.campaign_specs.values())
+    assert not any(p.exists() for k, p in plan.campaign_specs.items() if k not in narrower.campaign_specs)
+
+
+def test_a_coupon_amount_must_sit_below_its_threshold() -> None:
+    from marketpilot.campaigns.spec import Offer
+
+    assert Offer(coupon_threshold=300, coupon_amount=50).coupon_amount == 50
+    with pytest.raises(ValueError, match="not below the threshold"):
+        Offer(coupon_threshold=300, coupon_amount=300)
+    with pytest.raises(ValueError, match="needs a coupon_amount"):
+        Offer(coupon_threshold=300)
