@@ -2,7 +2,9 @@
 competitors ask for the same product, and the same per category.
 
 Competitor prices come from a file (one row per product × competitor, in major units: "1299",
-"¥1,299.00"; a date column keeps each competitor's latest price). The price index is
+"¥1,299.00"; a date column keeps each competitor's latest price). The product is named by our
+product id or, with `title_col`, by the competitor's listing title, matched to the catalogue
+(`matching.py`; only confident matches count, the rest are listed for review). The price index is
 100 × our price / the competitors' median; within ±`band` of the median is "at market". Where a cost is
 known, `floor_price` is the lowest price that keeps `min_margin`, and `median_below_floor` marks the
 products whose market median is below it: matching the market there loses money.
@@ -27,6 +29,7 @@ POSITIONS = ("cheapest", "below market", "at market", "above market", "most expe
 class CompetitorFile(BaseModel):
     path: Path
     product_col: str = "product_id"
+    title_col: str | None = None  # listing titles instead of product ids
     competitor_col: str = "competitor"
     price_col: str = "price"
     date_col: str | None = None
@@ -41,17 +44,22 @@ class PricingSummary(BaseModel):
     positions: dict[str, int]
     median_index: float
     median_below_floor: int
+    titles: dict[str, int] | None = Field(
+        default=None, description="with title matching: listings matched, to review, unmatched"
+    )
 
 
 def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
-    """product_id, competitor, price (major units, float) and currency (or None); latest per pair."""
+    """product_id (the listing title with `title_col`), competitor, price (major units, float) and
+    currency (or None); latest per pair."""
     frame = read_frame(spec.path)
-    wanted = [spec.product_col, spec.competitor_col, spec.price_col, spec.date_col, spec.currency_col]
+    product_col = spec.title_col or spec.product_col
+    wanted = [product_col, spec.competitor_col, spec.price_col, spec.date_col, spec.currency_col]
     require_columns(
         frame,
         [c for c in wanted if c],
         spec.path,
-        "name them with --product-col, --competitor-col, --price-col",
+        "name them with --product-col (or --title-col), --competitor-col, --price-col",
     )
     raw = frame[spec.price_col].astype(str)
     price = parse_amounts(raw)
@@ -64,7 +72,7 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
         )
     out = pd.DataFrame(
         {
-            "product_id": frame[spec.product_col].astype(str).str.strip(),
+            "product_id": frame[product_col].astype(str).str.strip(),
             "competitor": frame[spec.competitor_col].astype(str).str.strip(),
             "price": price.astype(float),
             "currency": frame[spec.currency_col].astype(str).str.strip().str.upper()
@@ -85,7 +93,7 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
             )
         out = out.assign(_when=when).sort_values("_when", kind="stable")
         out = out.drop_duplicates(["product_id", "competitor"], keep="last").drop(columns="_when")
-    elif out.duplicated(["product_id", "competitor"]).any():
+    elif not spec.title_col and out.duplicated(["product_id", "competitor"]).any():
         raise UserError(
             f"{spec.path}: some competitors list the same product more than once",
             hint="add --date-col so that the latest price counts, or keep one row per product and competitor",
@@ -173,12 +181,25 @@ def _categories(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index().sort_values("median_index", ascending=False, kind="stable")
 
 
+def _by_title(competitors: pd.DataFrame, catalogue: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Competitor rows whose title matched a product, with its id (a competitor listing one product
+    twice counts at its lower price, the one a shopper finds), and the match table."""
+    from marketpilot.analytics.matching import match_titles
+
+    matches = match_titles(competitors["product_id"], catalogue)
+    ids = matches.set_index("title")["product_id"]
+    matched = competitors.assign(product_id=competitors["product_id"].map(ids)).dropna(subset=["product_id"])
+    matched = matched.sort_values("price", kind="stable").drop_duplicates(["product_id", "competitor"])
+    return matched.reset_index(drop=True), matches
+
+
 class PricingReport(BaseModel):
     summary: PricingSummary
     products_path: Path
     products_csv: Path
     categories_path: Path
     categories_csv: Path
+    matches_csv: Path | None = None
 
 
 def price_report(
@@ -199,9 +220,20 @@ def price_report(
         raise UserError(
             "the store has no products", hint="load a catalogue first: marketpilot load products …"
         )
-    products, categories, summary = price_positions(
-        catalogue, read_competitor_prices(spec), band=band, min_margin=min_margin
-    )
+    competitors = read_competitor_prices(spec)
+    matches, matches_csv = None, None
+    if spec.title_col:
+        competitors, matches = _by_title(competitors, catalogue)
+        _, matches_csv = write_table(settings, matches, "decisions", "price", "matches")
+        if competitors.empty:
+            raise UserError(
+                "no competitor title matched a catalogue product with confidence",
+                hint=f"the candidates and why each was held back are in {matches_csv}",
+            )
+    products, categories, summary = price_positions(catalogue, competitors, band=band, min_margin=min_margin)
+    if matches is not None:
+        summary.titles = {s: int((matches["status"] == s).sum()) for s in ("matched", "review", "unmatched")}
+        summary.unknown_product_ids = []  # titles, not ids: matches.csv lists the ones that did not match
     products_path, products_csv = write_table(settings, products, "decisions", "price", "products")
     categories_path, categories_csv = write_table(settings, categories, "decisions", "price", "categories")
     report = PricingReport(
@@ -210,6 +242,7 @@ def price_report(
         products_csv=products_csv,
         categories_path=categories_path,
         categories_csv=categories_csv,
+        matches_csv=matches_csv,
     )
     write_json(settings, report, "decisions", "price", "summary.json")
     return report

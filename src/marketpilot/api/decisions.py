@@ -42,6 +42,7 @@ class UpliftRequest(BaseModel):
 class PriceRequest(BaseModel):
     rows: list[dict[str, Cell]] = Field(min_length=1, max_length=MAX_ROWS, description="product × competitor")
     product_col: str = "product_id"
+    title_col: str | None = None
     competitor_col: str = "competitor"
     price_col: str = "price"
     date_col: str | None = None

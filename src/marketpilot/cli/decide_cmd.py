@@ -167,6 +167,10 @@ def price(
         Path, typer.Option("--competitors", help="Competitor prices: one row per product × competitor.")
     ],
     product_col: Annotated[str, typer.Option("--product-col")] = "product_id",
+    title_col: Annotated[
+        str | None,
+        typer.Option("--title-col", help="Listing titles instead of product ids: matched to the catalogue."),
+    ] = None,
     competitor_col: Annotated[str, typer.Option("--competitor-col")] = "competitor",
     price_col: Annotated[
         str, typer.Option("--price-col", help="Price in major units (1299, ¥1,299.00).")
@@ -197,6 +201,7 @@ def price(
     spec = CompetitorFile(
         path=competitors,
         product_col=product_col,
+        title_col=title_col,
         competitor_col=competitor_col,
         price_col=price_col,
         date_col=date_col,
@@ -220,6 +225,11 @@ def price(
         )
     if s.unknown_product_ids:
         console.print(f"[yellow]Not in the catalogue:[/] {', '.join(s.unknown_product_ids)}")
+    if s.titles:
+        console.print(
+            f"Titles: {s.titles['matched']:,} matched, {s.titles['review']:,} to review, "
+            f"{s.titles['unmatched']:,} unmatched (only matched ones count): {report.matches_csv}"
+        )
     console.print(f"Products: {report.products_csv}\nCategories: {report.categories_csv}")
     _show_report(written)
 

@@ -1,0 +1,154 @@
+"""Competitor listings to catalogue products by title, for competitor files without our product ids.
+
+Candidates come from character 2–4-gram TF-IDF cosine over normalised titles (NFKC, lower case, shop
+tags in 【】 or [] removed), which works the same for Chinese and English and shrugs off word order and
+marketplace words ("包邮", "free delivery"). Product variants are what a title matcher gets wrong — the
+red and the pink clock, the 250 g and the 500 g bag — so the best candidate is `matched` only when:
+
+- its cosine is at least `min_score` and ahead of the next candidate by `min_gap`;
+- the numbers agree (sizes, counts, capacities, model numbers);
+- the colour and size words agree (黑色/白色, red/pink, M/XL);
+- it is not a substitution: the title and the candidate do not *both* hold a word of the catalogue's
+  vocabulary that the other lacks (an owl design against a bird design).
+
+Otherwise the candidate is kept for a person as `review`, with the reason, or the title is
+`unmatched` (cosine under `review_score`). Only matched rows enter the price positioning.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+Status = Literal["matched", "review", "unmatched"]
+_TAGS = re.compile(r"【[^】]*】|\[[^\]]*\]")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_EN_WORD = re.compile(r"[a-z]+")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_ZH_COLOUR = re.compile(r"(卡其|咖啡|酒红|藏青|天蓝|玫红|香槟|[黑白红蓝绿灰粉紫黄橙金银棕米青褐])色")
+# Single letters (s, m, l) are left out: "men's" and "5m" hold them as often as a size does.
+# fmt: off
+_EN_MARKS = frozenset({
+    "red", "pink", "blue", "green", "black", "white", "ivory", "cream", "yellow", "orange", "purple",
+    "gold", "silver", "grey", "gray", "brown", "beige", "navy", "khaki", "xs", "xl", "xxl", "xxxl",
+})
+# fmt: on
+
+
+# fmt: off
+_ZH_FUNCTION_WORDS = frozenset({
+    "的", "和", "与", "及", "款", "装", "个", "只", "件", "套", "送", "买",
+    "新款", "正品", "包邮", "官方", "旗舰店", "热卖", "爆款",
+})
+# fmt: on
+
+
+def normalise(title: str) -> str:
+    return _TAGS.sub(" ", unicodedata.normalize("NFKC", str(title)).lower()).strip()
+
+
+def _words(text: str) -> set[str]:
+    """Words of a normalised title: jieba for Chinese runs, letters and digits for the rest."""
+    if _CJK.search(text):
+        import jieba
+
+        return {w.strip() for w in jieba.lcut(text) if w.strip() and not w.isspace()}
+    return set(re.findall(r"[a-z]+|\d+(?:\.\d+)?", text))
+
+
+def variant_marks(text: str) -> frozenset[str]:
+    """What tells product variants apart: numbers, colour words, letter sizes."""
+    marks = set(_NUMBER.findall(text))
+    marks |= set(_ZH_COLOUR.findall(text))
+    marks |= set(_EN_WORD.findall(text)) & _EN_MARKS
+    return frozenset(marks)
+
+
+def match_titles(
+    titles: pd.Series,
+    catalogue: pd.DataFrame,
+    *,
+    min_score: float = 0.6,
+    min_gap: float = 0.03,
+    review_score: float = 0.4,
+) -> pd.DataFrame:
+    """One row per distinct title: `title`, `product_id` (set when matched), `candidate_id`,
+    `candidate_name`, `score`, `runner_up`, `status`, `reason`. `catalogue` has product_id and name."""
+    names = catalogue["name"].fillna("").astype(str).map(normalise).to_numpy()
+    ids = catalogue["product_id"].astype(str).to_numpy()
+    distinct = pd.Series(titles.dropna().astype(str).unique())
+    shown = distinct.map(normalise).to_numpy()
+    vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+    scores = (vectoriser.fit_transform(names) @ vectoriser.transform(shown).T).T.tocsr()
+    vocabulary = _vocabulary(names)
+    rows = []
+    for i, title in enumerate(shown):
+        row = scores.getrow(i).toarray().ravel()
+        order = np.argsort(-row, kind="stable")[:2]
+        best = int(order[0])
+        runner_up = float(row[order[1]]) if len(order) > 1 else 0.0
+        status, reason = _judge(title, names[best], float(row[best]), runner_up, vocabulary,
+                                min_score=min_score, min_gap=min_gap, review_score=review_score)  # fmt: skip
+        rows.append(
+            {
+                "title": distinct.iloc[i],
+                "product_id": ids[best] if status == "matched" else None,
+                "candidate_id": ids[best] if status != "unmatched" else None,
+                "candidate_name": catalogue["name"].iloc[best] if status != "unmatched" else None,
+                "score": round(float(row[best]), 4),
+                "runner_up": round(runner_up, 4),
+                "status": status,
+                "reason": reason,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _vocabulary(names: np.ndarray) -> set[str]:
+    """Words of the catalogue that name something: not function words, and in at most 5 % of its names
+    (so not 'set' or '套装')."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    counts: dict[str, int] = {}
+    for name in names:
+        for word in _words(name):
+            counts[word] = counts.get(word, 0) + 1
+    limit = max(2, 0.05 * len(names))
+    return {
+        w
+        for w, n in counts.items()
+        if n <= limit and len(w) > 1 and w not in ENGLISH_STOP_WORDS and w not in _ZH_FUNCTION_WORDS
+    }
+
+
+def _judge(
+    title: str,
+    candidate: str,
+    score: float,
+    runner_up: float,
+    vocabulary: set[str],
+    *,
+    min_score: float,
+    min_gap: float,
+    review_score: float,
+) -> tuple[Status, str]:
+    if score < review_score:
+        return "unmatched", f"no catalogue title is close (best cosine {score:.2f})"
+    if score < min_score:
+        return "review", f"cosine {score:.2f} is under {min_score}"
+    if score - runner_up < min_gap:
+        return "review", f"another product is as close ({runner_up:.2f})"
+    ours, theirs = variant_marks(candidate), variant_marks(title)
+    if ours != theirs:
+        differ = sorted(ours ^ theirs)
+        return "review", f"a variant of it? numbers, colours or sizes differ: {', '.join(differ)}"
+    words_ours, words_theirs = _words(candidate) & vocabulary, _words(title) & vocabulary
+    if words_ours - words_theirs and words_theirs - words_ours:
+        only = sorted(words_ours - words_theirs)[:3] + sorted(words_theirs - words_ours)[:3]
+        return "review", f"words differ: {', '.join(only)}"
+    return "matched", ""
