@@ -84,15 +84,19 @@ def test_figures_must_come_from_the_sources(llm):
 
 def test_figures_written_in_chinese_numerals_are_checked_too(llm):
     settings, server = llm
-    (settings.home_dir / "policies.zh.md").write_text(
+    own = settings.home_dir / "policies.zh.md"  # the shop's own policies, for this test only
+    own.write_text(
         "# 本店政策\n\n## 退货\n签收后三十天内可无理由退货，退款两个工作日内到账。\n", encoding="utf-8"
     )
-    server.script(answers("签收后 30 天内可以退货，退款 2 个工作日内到账。", "policy:1"))
-    digits = answer_question(settings, "多少天内可以退货？")
-    assert not digits.handoff, digits.handoff_reason  # 30 and 2 are the policy's 三十 and 两
-    server.script(answers("签收后七天内可以退货。", "policy:1"))
-    invented = answer_question(settings, "多少天内可以退货？")
-    assert invented.handoff and "7" in invented.handoff_reason
+    try:
+        server.script(answers("签收后 30 天内可以退货，退款 2 个工作日内到账。", "policy:1"))
+        digits = answer_question(settings, "多少天内可以退货？")
+        assert not digits.handoff, digits.handoff_reason  # 30 and 2 are the policy's 三十 and 两
+        server.script(answers("签收后七天内可以退货。", "policy:1"))
+        invented = answer_question(settings, "多少天内可以退货？")
+        assert invented.handoff and "7" in invented.handoff_reason
+    finally:
+        own.unlink()
 
 
 def test_chinese_numerals_count_only_before_a_unit() -> None:
