@@ -6,6 +6,14 @@ the return of its first unit of money. The best split of a total equalises the m
 (a/b · exp(−spend / b)) across channels, found by bisection on that common return. Each channel is
 capped at `max_scale` × the largest spend its history saw: the curve says nothing reliable beyond
 what was measured, so money the caps do not admit is reported as unallocated, not spent on a guess.
+
+With a period column the history is read in order and each channel may carry over (adstock): a
+period's effective spend is its own plus `carryover` × the previous period's effective spend, so
+money keeps working after it is spent (a brand campaign, a feed ad seen again). `carryover` is chosen
+per channel from 0, 0.1 … 0.8 by how well the curve fits the effective spend; it is kept only when it
+explains at least 2 % of the variance that no carry-over leaves unexplained, so noise does not buy
+a carry-over. A steady spend s per period then builds up to an effective s / (1 − carryover), which
+is the curve the split uses: outcome = a · (1 − exp(−s / (b · (1 − carryover)))).
 """
 
 from __future__ import annotations
@@ -23,6 +31,9 @@ from marketpilot.data.readers import read_frame, require_columns
 from marketpilot.errors import UserError, ValidationFailed
 
 MIN_POINTS = 4
+CARRYOVERS = tuple(round(0.1 * i, 1) for i in range(9))
+# Share of the no-carry-over residual variance a carry-over must explain to be believed.
+MIN_CARRYOVER_GAIN = 0.02
 
 
 class HistoryFile(BaseModel):
@@ -30,21 +41,29 @@ class HistoryFile(BaseModel):
     channel_col: str = "channel"
     spend_col: str = "spend"
     outcome_col: str = "revenue"
+    period_col: str | None = None  # the order of the periods, for carry-over
 
 
 class ResponseCurve(BaseModel):
     channel: str
     a: float = Field(description="the most the channel can bring (saturation)")
-    b: float = Field(description="spend scale: at spend b the channel brings 63 % of a")
+    b: float = Field(description="effective-spend scale: at b the channel brings 63 % of a")
+    carryover: float = Field(default=0.0, description="share of a period's effect that carries to the next")
     r2: float
     points: int
     max_spend_seen: float
 
+    @property
+    def steady_scale(self) -> float:
+        """The spend scale of a steady spend per period (carry-over builds it up by 1 / (1 − c))."""
+        return self.b * (1 - self.carryover)
+
     def outcome(self, spend: np.ndarray | float) -> np.ndarray:
-        return self.a * (1 - np.exp(-np.asarray(spend, dtype=float) / self.b))
+        """Outcome per period of spending `spend` every period."""
+        return self.a * (1 - np.exp(-np.asarray(spend, dtype=float) / self.steady_scale))
 
     def marginal(self, spend: np.ndarray | float) -> np.ndarray:
-        return self.a / self.b * np.exp(-np.asarray(spend, dtype=float) / self.b)
+        return self.a / self.steady_scale * np.exp(-np.asarray(spend, dtype=float) / self.steady_scale)
 
 
 class ChannelSplit(BaseModel):
@@ -71,6 +90,8 @@ def read_history(spec: HistoryFile) -> pd.DataFrame:
     frame = read_frame(spec.path)
     columns = [spec.channel_col, spec.spend_col, spec.outcome_col]
     require_columns(frame, columns, spec.path, "name them with --channel-col, --spend-col, --outcome-col")
+    if spec.period_col:
+        require_columns(frame, [spec.period_col], spec.path, "name it with --period-col")
     out = pd.DataFrame({"channel": frame[spec.channel_col].astype(str).str.strip()})
     problems = []
     for column, name in ((spec.spend_col, "spend"), (spec.outcome_col, "outcome")):
@@ -81,13 +102,63 @@ def read_history(spec: HistoryFile) -> pd.DataFrame:
         out[name] = values
     if problems:
         raise ValidationFailed(problems, source=str(spec.path))
+    if spec.period_col:
+        out["period"] = _periods(frame[spec.period_col], spec)
+        repeated = out[out.duplicated(["channel", "period"])]
+        if len(repeated):
+            channel, row = repeated.iloc[0]["channel"], int(repeated.index[0])
+            raise UserError(
+                f"{spec.path}, row {row + 2}: channel {channel!r} has this period "
+                f"({frame[spec.period_col].iloc[row]!r}) more than once",
+                hint="one row per channel and period",
+            )
+        out = out.sort_values(["channel", "period"], kind="stable").reset_index(drop=True)
     return out
 
 
-def fit_curve(channel: str, spend: np.ndarray, outcome: np.ndarray) -> ResponseCurve:
-    if len(np.unique(spend)) < MIN_POINTS:
+def _periods(raw: pd.Series, spec: HistoryFile) -> pd.Series:
+    """Period numbers (1, 2, …) or dates (2026-01-05, 2026-W02 is not one) in sortable form."""
+    numbers = pd.to_numeric(raw, errors="coerce")
+    if numbers.notna().all():
+        return numbers
+    dates = pd.to_datetime(raw, errors="coerce")
+    bad = np.flatnonzero(dates.isna().to_numpy())
+    if bad.size:
+        problems = [
+            f"row {i + 2}, column {spec.period_col!r}: {raw.iloc[i]!r} is neither a number nor a date"
+            for i in bad
+        ]
+        raise ValidationFailed(problems, source=str(spec.path))
+    return dates
+
+
+def adstock(spend: np.ndarray, carryover: float) -> np.ndarray:
+    """Effective spend per period: its own plus `carryover` × the previous period's effective spend."""
+    out = np.empty(len(spend))
+    level = 0.0
+    for i, s in enumerate(spend):
+        level = s + carryover * level
+        out[i] = level
+    return out
+
+
+def fit_curve(
+    channel: str, spend: np.ndarray, outcome: np.ndarray, *, ordered: bool = False
+) -> ResponseCurve:
+    """The saturating curve of one channel; with `ordered` periods, the best carry-over too."""
+    carryovers = CARRYOVERS if ordered else (0.0,)
+    fits = [_fit(channel, adstock(spend, c), outcome, spend) | {"carryover": c} for c in carryovers]
+    best = max(fits, key=lambda f: f["r2"])
+    unexplained = 1 - fits[0]["r2"]
+    if best["r2"] - fits[0]["r2"] < MIN_CARRYOVER_GAIN * unexplained:
+        best = fits[0]
+    return ResponseCurve(channel=channel, points=len(spend), max_spend_seen=float(spend.max()), **best)
+
+
+def _fit(channel: str, spend: np.ndarray, outcome: np.ndarray, raw: np.ndarray) -> dict[str, float]:
+    if len(np.unique(raw)) < MIN_POINTS:
         raise UserError(
-            f"channel {channel!r}: {len(np.unique(spend))} distinct spend levels; at least {MIN_POINTS} are "
+            f"channel {channel!r}: {len(np.unique(raw))} distinct spend levels; at least {MIN_POINTS} are "
             "needed to see where returns diminish",
             hint="add periods with different spend, or leave the channel out of the file",
         )
@@ -104,21 +175,21 @@ def fit_curve(channel: str, spend: np.ndarray, outcome: np.ndarray) -> ResponseC
     residual = outcome - curve(spend, a, b)
     spread = float(np.sum((outcome - outcome.mean()) ** 2))
     r2 = 1 - float(np.sum(residual**2)) / spread if spread else 0.0
-    return ResponseCurve(
-        channel=channel, a=float(a), b=float(b), r2=round(r2, 4), points=len(spend), max_spend_seen=top
-    )
+    return {"a": float(a), "b": float(b), "r2": round(r2, 4)}
 
 
 def fit_curves(history: pd.DataFrame) -> list[ResponseCurve]:
+    """A curve per channel; with a `period` column (rows in period order) carry-over is fitted too."""
+    ordered = "period" in history.columns
     return [
-        fit_curve(str(channel), group["spend"].to_numpy(), group["outcome"].to_numpy())
+        fit_curve(str(channel), group["spend"].to_numpy(), group["outcome"].to_numpy(), ordered=ordered)
         for channel, group in history.groupby("channel", sort=True)
     ]
 
 
 def _spend_at(curves: list[ResponseCurve], caps: np.ndarray, floors: np.ndarray, level: float) -> np.ndarray:
     """Per channel, the spend whose marginal return is `level`, within [floor, cap]."""
-    a, b = np.array([c.a for c in curves]), np.array([c.b for c in curves])
+    a, b = np.array([c.a for c in curves]), np.array([c.steady_scale for c in curves])
     with np.errstate(divide="ignore"):
         spend = b * np.log(np.maximum(a / (b * level), 1.0))
     return np.clip(spend, floors, caps)
@@ -148,7 +219,7 @@ def allocate(
     if caps.sum() <= total:
         spend = caps
     else:
-        hi = max(float(np.max([c.a / c.b for c in curves])), 1e-12)
+        hi = max(float(np.max([c.a / c.steady_scale for c in curves])), 1e-12)
         lo = hi * 1e-12
         for _ in range(200):  # bisection on the common marginal return, in log space
             mid = np.sqrt(lo * hi)
@@ -251,7 +322,9 @@ def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path) -> Path:
         )
     ax.set_xlabel("spend per period")
     ax.set_ylabel("outcome per period")
-    ax.set_title("Response curves (dots: history, stars: recommended spend)")
+    carry = any(c.carryover for c in plan.curves)
+    steady = " at a steady spend per period" if carry else ""
+    ax.set_title(f"Response curves{steady} (dots: history, stars: recommended spend)", fontsize=9)
     if len(plan.curves) <= 12:  # beyond that a legend hides the plot; the split table names them
         ax.legend(loc="lower right")
     return save_png(fig, path)

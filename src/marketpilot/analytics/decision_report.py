@@ -94,6 +94,7 @@ _ZH_SUFFIXES = {
     "_marginal_return": "·边际回报",
     "_curve_r2": "·曲线拟合优度 R²",
     "_history_periods": "·历史期数",
+    "_carryover_percent": "·延续到下一期的效果（%）",
     "_coupon": "·建议券（浅/深）",
     "_verdict": "·结论",
     "_customers": "·客户数",
@@ -161,6 +162,8 @@ def budget_facts(plan: BudgetPlan, language: str) -> Facts:
         facts[f"{c.channel}_marginal_return"] = c.marginal_return
         facts[f"{c.channel}_curve_r2"] = fit[c.channel].r2
         facts[f"{c.channel}_history_periods"] = fit[c.channel].points
+        if fit[c.channel].carryover:
+            facts[f"{c.channel}_carryover_percent"] = round(fit[c.channel].carryover * 100)
     return facts
 
 

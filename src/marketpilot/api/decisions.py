@@ -57,6 +57,7 @@ class BudgetRequest(BaseModel):
     channel_col: str = "channel"
     spend_col: str = "spend"
     outcome_col: str = "revenue"
+    period_col: str | None = None
     minimum: dict[str, float] = Field(default_factory=dict)
     max_scale: float = Field(2.0, gt=0)
 
@@ -99,7 +100,7 @@ def budget(request: BudgetRequest, settings: AppSettings) -> BudgetPlan:
     from marketpilot.analytics.budget import HistoryFile, plan_budget
 
     with tempfile.TemporaryDirectory() as folder:
-        columns = request.model_dump(include={"channel_col", "spend_col", "outcome_col"})
+        columns = request.model_dump(include={"channel_col", "spend_col", "outcome_col", "period_col"})
         spec = HistoryFile(path=_as_file(request.rows, folder), **columns)
         return plan_budget(
             spec, request.total, floors=request.minimum, max_scale=request.max_scale, settings=settings

@@ -245,6 +245,10 @@ def budget(
     outcome_col: Annotated[
         str, typer.Option("--outcome-col", help="Revenue, orders or conversions.")
     ] = "revenue",
+    period_col: Annotated[
+        str | None,
+        typer.Option("--period-col", help="Week or date of each row: fits carry-over between periods."),
+    ] = None,
     minimum: Annotated[
         list[str] | None, typer.Option("--min", help="CHANNEL=AMOUNT minimum spend; repeatable.")
     ] = None,
@@ -260,7 +264,13 @@ def budget(
     from marketpilot.analytics.budget import HistoryFile, plan_budget
     from marketpilot.analytics.decision_report import budget_facts
 
-    spec = HistoryFile(path=history, channel_col=channel_col, spend_col=spend_col, outcome_col=outcome_col)
+    spec = HistoryFile(
+        path=history,
+        channel_col=channel_col,
+        spend_col=spend_col,
+        outcome_col=outcome_col,
+        period_col=period_col,
+    )
     settings = settings_for(home)
     plan = plan_budget(spec, total, floors=_pairs(minimum, "--min"), max_scale=max_scale, settings=settings)
     written = None
@@ -271,7 +281,8 @@ def budget(
         return
     a = plan.allocation
     table = Table(title=f"Budget {a.total:,.2f}: expected {outcome_col} {a.expected_outcome:,.2f}")
-    for column in ("channel", "spend", "share", f"expected {outcome_col}", "marginal return", "curve R²"):
+    columns = ["channel", "spend", "share", f"expected {outcome_col}", "marginal return", "curve R²"]
+    for column in columns + (["carry-over"] if period_col else []):
         table.add_column(column)
     fit = {c.channel: c for c in plan.curves}
     for c in a.channels:
@@ -282,6 +293,7 @@ def budget(
             f"{c.expected_outcome:,.2f}",
             f"{c.marginal_return:.3f}",
             f"{fit[c.channel].r2:.2f}",
+            *([f"{fit[c.channel].carryover:.0%}"] if period_col else []),
         )
     console.print(table)
     console.print(

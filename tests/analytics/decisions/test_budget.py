@@ -105,3 +105,77 @@ def test_cli_json(tmp_path: Path, home: Path, monkeypatch, capsys) -> None:
     plan = json.loads(capsys.readouterr().out)
     spend = {c["channel"]: c["spend"] for c in plan["allocation"]["channels"]}
     assert spend["短信"] >= 5000 and sum(spend.values()) == pytest.approx(40_000, rel=1e-6)
+
+
+CARRY = {"搜索广告": 0.0, "信息流": 0.6, "短信": 0.3}
+
+
+def _carryover_history(path: Path, carry: dict[str, float], seed: int = 0) -> Path:
+    """24 weeks per channel whose effect carries over: a week's effective spend is its own plus
+    `carry[channel]` × the last week's effective spend."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for channel, (a, b) in TRUTH.items():
+        level = 0.0
+        for week in range(24):
+            spend = b * rng.uniform(0.1, 1.2) * (1 - carry[channel])
+            level = spend + carry[channel] * level
+            revenue = a * (1 - np.exp(-level / b)) * (1 + rng.normal(0, 0.03))
+            monday = (pd.Timestamp("2026-01-05") + pd.Timedelta(weeks=week)).date().isoformat()
+            rows.append(
+                {"周": f"2026-W{week + 2:02d}", "日期": monday, "渠道": channel, "花费": round(spend, 2),
+                 "收入": round(revenue, 2)}
+            )  # fmt: skip
+    frame = pd.DataFrame(rows).sample(frac=1, random_state=seed)  # the file's row order means nothing
+    frame.to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+def _steady_outcome(spend: dict[str, float]) -> float:
+    """The true outcome per week of spending `spend` every week (it builds up to s / (1 − carry))."""
+    return _true_outcome({c: s / (1 - CARRY[c]) for c, s in spend.items()})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_carryover_is_found_and_the_split_plans_for_it(tmp_path: Path, seed: int) -> None:
+    spec = HistoryFile(
+        path=_carryover_history(tmp_path / "h.csv", CARRY, seed),
+        channel_col="渠道",
+        spend_col="花费",
+        outcome_col="收入",
+        period_col="日期",
+    )
+    total = 20_000.0
+    plan = plan_budget(spec, total)
+    for curve in plan.curves:
+        assert curve.carryover == pytest.approx(CARRY[curve.channel], abs=0.1)
+    chosen = {c.channel: c.spend for c in plan.allocation.channels}
+    truth = _steady_outcome(chosen)
+    assert plan.allocation.expected_outcome == pytest.approx(truth, rel=0.1)
+    # Without the period order the build-up looks like a weaker channel: that split brings less on the
+    # true steady state (11–22 % on four seeds) and its forecast is further off.
+    blind = plan_budget(spec.model_copy(update={"period_col": None}), total)
+    assert truth > 1.05 * _steady_outcome({c.channel: c.spend for c in blind.allocation.channels})
+    assert abs(blind.allocation.expected_outcome - truth) > abs(plan.allocation.expected_outcome - truth)
+
+
+def test_no_carryover_is_invented_from_noise(tmp_path: Path) -> None:
+    spec = HistoryFile(
+        path=_carryover_history(tmp_path / "h.csv", dict.fromkeys(CARRY, 0.0)),
+        channel_col="渠道",
+        spend_col="花费",
+        outcome_col="收入",
+        period_col="日期",
+    )
+    assert [c.carryover for c in plan_budget(spec, 20_000.0).curves] == [0.0, 0.0, 0.0]
+
+
+def test_periods_must_be_dates_or_numbers_once_per_channel(tmp_path: Path) -> None:
+    path = _carryover_history(tmp_path / "h.csv", CARRY)
+    spec = HistoryFile(path=path, channel_col="渠道", spend_col="花费", outcome_col="收入", period_col="周")
+    with pytest.raises(ValidationFailed, match=r"'2026-W0\d' is neither a number nor a date"):
+        plan_budget(spec, 1000.0)
+    frame = pd.read_csv(path)
+    pd.concat([frame, frame.head(1)]).to_csv(path, index=False)
+    with pytest.raises(UserError, match="more than once"):
+        plan_budget(spec.model_copy(update={"period_col": "日期"}), 1000.0)
