@@ -84,11 +84,17 @@ def match_titles(
     distinct = pd.Series(titles.dropna().astype(str).unique())
     shown = distinct.map(normalise).to_numpy()
     vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
-    scores = (vectoriser.fit_transform(names) @ vectoriser.transform(shown).T).T.tocsr()
+    ours = vectoriser.fit_transform(names).T.tocsc()
+    theirs = vectoriser.transform(shown)
     vocabulary = _vocabulary(names)
+    # Cosines a block of titles at a time: almost every pair shares some character pair, so the whole
+    # titles × catalogue matrix would be dense (10k × 10k: 800 MB).
+    block = max(1, 4_000_000 // max(len(names), 1))
     rows = []
     for i, title in enumerate(shown):
-        row = scores.getrow(i).toarray().ravel()
+        if i % block == 0:
+            scores = (theirs[i : i + block] @ ours).toarray()
+        row = scores[i % block]
         order = np.argsort(-row, kind="stable")[:2]
         best = int(order[0])
         runner_up = float(row[order[1]]) if len(order) > 1 else 0.0

@@ -24,7 +24,8 @@ class Narrative(BaseModel):
 
 
 # A Markdown heading, bullet or numbered item at the start of a line.
-_NOT_A_PARAGRAPH = re.compile(r"^\s*(?:#{1,6}\s|[-*•]\s|\d{1,2}[.、)）]\s*\S)", re.M)
+# (A line may begin with a number: "12.3% of …" is a sentence, "1. …" an item.)
+_NOT_A_PARAGRAPH = re.compile(r"^\s*(?:#{1,6}\s|[-*•]\s|\d{1,2}[.、)）](?!\d)\s*\S)", re.M)
 NOT_A_PARAGRAPH = "headings or lists"
 _RETRY = {
     "zh": (

@@ -71,7 +71,9 @@ def test_headings_and_lists_are_sent_back_for_a_paragraph(llm_server, llm_settin
     llm_settings = llm_settings.model_copy(update={"llm_cache": False})  # the same prompt twice
     facts = budget_facts(plan, "zh")
     listy = f"### 预算分配\n\n1. **总预算**：{facts['budget']}\n2. **预期收入**：{facts['expected_outcome']}"
-    paragraph = f"按边际回报相等分配 {facts['budget']} 的预算，预计收入 {facts['expected_outcome']}。"
+    share = facts["搜索广告_share_percent"]  # a line may begin with a figure such as 24.3%: not an item
+    assert "." in str(share)
+    paragraph = f"{share}% 的预算给搜索广告，合计 {facts['budget']}，预计收入 {facts['expected_outcome']}。"
     llm_server.script(listy, paragraph)
     _, narrative = write_decision_report(llm_settings, "budget", facts, language="zh")
     assert narrative.source == "llm" and narrative.text == paragraph
