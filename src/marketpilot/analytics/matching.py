@@ -26,6 +26,7 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 Status = Literal["matched", "review", "unmatched"]
+CANDIDATES = 5  # the nearest titles looked at for one of the same variant
 _TAGS = re.compile(r"【[^】]*】|\[[^\]]*\]")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _EN_WORD = re.compile(r"[a-z]+")
@@ -90,14 +91,22 @@ def match_titles(
     # Cosines a block of titles at a time: almost every pair shares some character pair, so the whole
     # titles × catalogue matrix would be dense (10k × 10k: 800 MB).
     block = max(1, 4_000_000 // max(len(names), 1))
+    marks = [variant_marks(name) for name in names]
+    top = min(CANDIDATES, len(names))
     rows = []
     for i, title in enumerate(shown):
         if i % block == 0:
             scores = (theirs[i : i + block] @ ours).toarray()
         row = scores[i % block]
-        order = np.argsort(-row, kind="stable")[:2]
-        best = int(order[0])
-        runner_up = float(row[order[1]]) if len(order) > 1 else 0.0
+        nearest = np.argpartition(-row, top - 1)[:top]
+        nearest = nearest[np.lexsort((nearest, -row[nearest]))]  # by cosine, then catalogue order
+        # The closest candidate of the same variant (colour, size, numbers) as the title, if any is near;
+        # its rival is the next one of that variant: the other colours are told apart by the colour.
+        wanted = variant_marks(title)
+        same = [int(j) for j in nearest if marks[j] == wanted]
+        best = same[0] if same else int(nearest[0])
+        rivals = same[1:] if same else [int(j) for j in nearest[1:]]
+        runner_up = float(row[rivals[0]]) if rivals else 0.0
         status, reason = _judge(title, names[best], float(row[best]), runner_up, vocabulary,
                                 min_score=min_score, min_gap=min_gap, review_score=review_score)  # fmt: skip
         rows.append(

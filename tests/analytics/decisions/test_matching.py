@@ -126,3 +126,19 @@ def test_decide_price_by_title(shop_settings: Settings, tmp_path: Path, monkeypa
     monkeypatch.setattr(sys, "argv", ["marketpilot", *args])
     assert run_app(app) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["titles"]["matched"] == 16
+
+
+def test_a_colour_named_in_the_title_picks_that_colour_among_near_twins() -> None:
+    catalogue = pd.DataFrame(
+        {
+            "product_id": ["C-R", "C-B", "C-G", "T-B", "T-W"],
+            "name": ["DINER WALL CLOCK RED", "DINER WALL CLOCK BLUE", "DINER WALL CLOCK GREEN",
+                     "云裳 纯棉T恤 黑色", "云裳 纯棉T恤 白色"],
+        }
+    )  # fmt: skip
+    titles = pd.Series(
+        ["Free Delivery Blue Diner Wall Clock", "【云裳旗舰店】纯棉T恤 白色 包邮", "Diner Wall Clock"]
+    )
+    matches = match_titles(titles, catalogue).set_index("title")
+    assert matches["product_id"].iloc[:2].tolist() == ["C-B", "T-W"]
+    assert matches["status"].iloc[2] == "review"  # no colour named: which of the three?
