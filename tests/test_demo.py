@@ -57,7 +57,7 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
     assert "random 30 %" in steps["decide"]["summary"]
     # and a coupon per shop segment, from the shop's own baskets and catalogue costs.
     assert [p.name for p in outputs if "promo" in p.parts] == ["coupons.csv", "baskets.png"]
-    assert "coupons to test:" in steps["decide"]["summary"]
+    assert "coupons designed: " in steps["decide"]["summary"]
 
 
 def test_online_retail_store_keeps_the_demo_settings(tmp_path: Path) -> None:

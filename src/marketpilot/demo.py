@@ -314,15 +314,18 @@ def decisions(ctx: DemoContext) -> StepResult:
     coupons = [
         f"{g.group} {g.shallow.label(g.threshold)}"
         for g in promo.groups
-        if g.verdict == "test" and g.shallow and g.threshold
+        if g.verdict in ("test", "underpowered") and g.shallow and g.threshold
     ]
+    conclusive = sum(g.verdict == "test" for g in promo.groups)
+    specs = ctx.settings.path("decisions", "promo", "campaigns")
     p = report.policies
     return StepResult(
         name="decide",
         seconds=0,
         summary=f"Hillstrom e-mail test, 30 % send cap: {p.targeted:.4f} visits per customer targeted vs "
-        f"{p.random_same_share:.4f} for a random 30 % ({recommendation_text(p)}); coupons to test: "
-        f"{'; '.join(coupons) or 'none'} ({len(promo.groups) - len(coupons)} segments without)",
+        f"{p.random_same_share:.4f} for a random 30 % ({recommendation_text(p)}); coupons designed: "
+        f"{'; '.join(coupons) or 'none'} ({conclusive} of {len(promo.groups)} segments big enough for a "
+        f"test to show the break-even lift; campaign specs in {specs})",
         outputs=outputs,
     )
 
