@@ -359,6 +359,7 @@ def campaign_spec(group: PromoGroup, spec: PromoSpec) -> CampaignSpec:
                 "description": coupon,
                 "coupon_threshold": group.threshold,
                 "coupon_amount": group.shallow.amount,
+                "break_even_lift": group.shallow.break_even_lift,
                 "cost_per_conversion": group.shallow.amount,
             },
             "channels": [{"name": "sms"}],

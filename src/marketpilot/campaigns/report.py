@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from marketpilot.analytics.narrative import Narrative, grounded_narrative
-from marketpilot.campaigns.measure import CampaignMetrics, measure
+from marketpilot.campaigns.measure import CampaignMetrics, Lift, measure
 from marketpilot.config import Settings
 from marketpilot.errors import MarketPilotError
 
@@ -35,6 +35,11 @@ LABELS = {
         "holdout": "对照组",
         "narrative": "解读",
         "template": "（模板生成：LLM 解读未通过数字核对）",
+        "pays": "优惠值得：相对增幅的整个置信区间都高于盈亏平衡所需",
+        "does_not_pay": "优惠不划算：相对增幅的整个置信区间都低于盈亏平衡所需",
+        "undecided": "尚无定论：盈亏平衡所需的增幅在相对增幅的置信区间之内",
+        "break_even": "盈亏平衡所需相对增幅 {be}%；实测 {rel}%（95% 置信区间 {low}% 至 {high}%）。"
+        "{verdict}。",
     },
     "en": {
         "title": "Campaign report",
@@ -52,12 +57,44 @@ LABELS = {
         "holdout": "holdout",
         "narrative": "Summary",
         "template": "(templated: the LLM narrative failed the number check)",
+        "pays": "the offer pays: the whole confidence interval of the relative lift is above its break-even",
+        "does_not_pay": "the offer does not pay: the whole interval is below its break-even",
+        "undecided": "undecided: the break-even lies inside the interval of the relative lift",
+        "break_even": "Break-even relative lift {be}%; measured {rel}% (95% CI {low}% to {high}%): "
+        "{verdict}.",
     },
 }
 
 
-def facts(metrics: CampaignMetrics, language: str = "zh") -> dict[str, float | int | str]:
-    """The numbers the narrative may use, rounded as a reader would see them."""
+def offer_verdict(lift: Lift | None, break_even: float | None) -> str | None:
+    """Did the offer pay? `pays` when the whole 95 % interval of the relative lift is above the lift it
+    needs (`Offer.break_even_lift`), `does_not_pay` when all below, else `undecided`; None without a
+    break-even or a holdout to measure against."""
+    if break_even is None or lift is None or lift.rate_holdout <= 0:
+        return None
+    low, high = lift.ci_low / lift.rate_holdout, lift.ci_high / lift.rate_holdout
+    return "pays" if low > break_even else "does_not_pay" if high < break_even else "undecided"
+
+
+def break_even_line(metrics: CampaignMetrics, break_even: float | None, language: str) -> str | None:
+    verdict = offer_verdict(metrics.lift, break_even)
+    if verdict is None or metrics.lift is None or break_even is None:
+        return None
+    lift, t = metrics.lift, LABELS[language]
+    return t["break_even"].format(
+        be=round(break_even * 100, 1),
+        rel=round(lift.absolute / lift.rate_holdout * 100, 1),
+        low=round(lift.ci_low / lift.rate_holdout * 100, 1),
+        high=round(lift.ci_high / lift.rate_holdout * 100, 1),
+        verdict=t[verdict],
+    )
+
+
+def facts(
+    metrics: CampaignMetrics, language: str = "zh", break_even: float | None = None
+) -> dict[str, float | int | str]:
+    """The numbers the narrative may use, rounded as a reader would see them; with the offer's
+    break-even lift, whether it paid."""
     out: dict[str, float | int | str] = {
         "customers": metrics.overall.customers,
         "messages_sent": metrics.overall.sent,
@@ -89,6 +126,13 @@ def facts(metrics: CampaignMetrics, language: str = "zh") -> dict[str, float | i
         out["mde_pp"] = round(metrics.mde * 100, 2)
     if metrics.sample_size_per_group:
         out["sample_size_per_group"] = metrics.sample_size_per_group
+    verdict = offer_verdict(metrics.lift, break_even)
+    if verdict is not None and metrics.lift is not None and break_even is not None:
+        lift = metrics.lift
+        out["break_even_relative_lift_percent"] = round(break_even * 100, 1)
+        out["relative_lift_ci_low_percent"] = round(lift.ci_low / lift.rate_holdout * 100, 1)
+        out["relative_lift_ci_high_percent"] = round(lift.ci_high / lift.rate_holdout * 100, 1)
+        out["offer_verdict"] = LABELS[language][verdict]
     return out
 
 
@@ -115,13 +159,21 @@ def template_narrative(metrics: CampaignMetrics, language: str) -> str:
     )
 
 
-def narrate(settings: Settings, metrics: CampaignMetrics, name: str, language: str, client=None) -> Narrative:  # type: ignore[no-untyped-def]
+def narrate(  # type: ignore[no-untyped-def]
+    settings: Settings,
+    metrics: CampaignMetrics,
+    name: str,
+    language: str,
+    client=None,
+    break_even: float | None = None,
+) -> Narrative:
+    line = break_even_line(metrics, break_even, language)
     return grounded_narrative(
         settings,
         "campaign_report",
         language,
-        facts(metrics, language),
-        template_narrative(metrics, language),
+        facts(metrics, language, break_even),
+        template_narrative(metrics, language) + (f" {line}" if line else ""),
         # The version is a name, not a statistic, but holds digits.
         names={"version": metrics.version},
         client=client,
@@ -220,10 +272,15 @@ def write_report(
     spec, version = get_spec(engine, campaign_id, version)
     metrics = measure(engine, campaign_id, version, currency=settings.currency)
     language = spec.language
+    break_even = spec.offer.break_even_lift
     if use_llm:
-        narrative = narrate(settings, metrics, spec.name, language, client=client)
+        narrative = narrate(settings, metrics, spec.name, language, client=client, break_even=break_even)
     else:
-        narrative = Narrative(text=template_narrative(metrics, language), source="template")
+        line = break_even_line(metrics, break_even, language)
+        narrative = Narrative(
+            text=template_narrative(metrics, language) + (f" {line}" if line else ""), source="template"
+        )
+    offer_line = break_even_line(metrics, break_even, language)
     t = LABELS[language]
     images = "".join(
         f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>'
@@ -248,6 +305,7 @@ def write_report(
 figure{{display:inline-block;margin:0.5em}}.flag{{color:#b00}}</style></head><body>
 <h1>{html.escape(spec.name)} <small>{html.escape(campaign_id)} v{version}</small></h1>
 <h2>{t["narrative"]}{flag}</h2><p>{html.escape(narrative.text)}</p>
+{f"<p><b>{html.escape(offer_line)}</b></p>" if offer_line else ""}
 <table><tr><th>arm</th><th>customers</th><th>sent</th><th>delivered</th><th>opened</th><th>clicked</th>
 <th>converted</th><th>rate</th><th>revenue</th><th>cost</th></tr>{rows}</table>{srm_line}
 {images}

@@ -74,6 +74,9 @@ class Offer(_Strict):
     # and the guardrails hold it to them.
     coupon_threshold: float | None = Field(default=None, gt=0, description="Spend needed, major units")
     coupon_amount: float | None = Field(default=None, gt=0, description="Amount off, major units")
+    break_even_lift: float | None = Field(
+        default=None, ge=0, description="Relative lift the offer needs to pay for itself (decide promo)"
+    )
     cost_per_conversion: float = Field(default=0.0, ge=0, description="Offer cost per redemption")
 
     @model_validator(mode="after")

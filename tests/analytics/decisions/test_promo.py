@@ -172,6 +172,7 @@ def test_each_coupon_becomes_a_campaign_for_exactly_its_group(segmented_shop: Se
         spec = load_spec(path)
         assert spec.audience.segments == [g.key]
         assert (spec.offer.coupon_threshold, spec.offer.coupon_amount) == (g.threshold, g.shallow.amount)
+        assert spec.offer.break_even_lift == g.shallow.break_even_lift  # the campaign report judges by it
         problems, size = validate_against_data(segmented_shop, spec)
         assert problems == [] and 0 < size <= (segments["segment"] == g.key).sum()
     # The copy of such a campaign is held to its coupon.
