@@ -314,7 +314,7 @@ def decisions(ctx: DemoContext) -> StepResult:
     coupons = [
         f"{g.group} {g.shallow.label(g.threshold)}"
         for g in promo.groups
-        if g.verdict in ("test", "underpowered") and g.shallow and g.threshold
+        if g.has_coupon and g.shallow and g.threshold  # (the last two for the type checker)
     ]
     conclusive = sum(g.verdict == "test" for g in promo.groups)
     specs = ctx.settings.path("decisions", "promo", "campaigns")

@@ -79,7 +79,6 @@ _ZH_LABELS = {
     "products_above_market": "高于市场价的商品数",
     "products_most_expensive": "全场最贵的商品数",
     "months_of_orders": "参考的订单月数",
-    "coupon_valid_days": "券有效天数",
     "groups_given_coupons": "建议发券的客群数",
     "groups_with_a_conclusive_test": "对照测试能得出结论的客群数",
     "groups_skipped": "不建议发券的客群数",
@@ -202,7 +201,7 @@ _VERDICTS = {
 def promo_facts(plan: PromoPlan, language: str) -> tuple[Facts, Facts]:
     """(facts, names): the figures of each group a coupon is designed for, and the numbers in the groups'
     names (细分1), which the narrative may repeat without their being figures."""
-    designed = [g for g in plan.groups if g.verdict in ("test", "underpowered") and g.shallow and g.threshold]
+    designed = [g for g in plan.groups if g.has_coupon]
     facts: Facts = {
         "months_of_orders": round((plan.until - plan.since).days / 30.4),
         "groups_given_coupons": len(designed),

@@ -3,16 +3,17 @@
 Candidates come from character 2–4-gram TF-IDF cosine over normalised titles (NFKC, lower case, shop
 tags in 【】 or [] removed), which works the same for Chinese and English and shrugs off word order and
 marketplace words ("包邮", "free delivery"). Product variants are what a title matcher gets wrong — the
-red and the pink clock, the 250 g and the 500 g bag — so the best candidate is `matched` only when:
+red and the pink clock, the 250 g and the 500 g bag — so the candidate is the nearest of the
+`CANDIDATES` nearest names of the title's own variant (the same numbers, colour words 黑色/red and
+sizes XL), and it is `matched` only when:
 
-- its cosine is at least `min_score` and ahead of the next candidate by `min_gap`;
-- the numbers agree (sizes, counts, capacities, model numbers);
-- the colour and size words agree (黑色/白色, red/pink, M/XL);
+- its cosine is at least `min_score` and ahead of the next candidate of that variant by `min_gap`;
 - it is not a substitution: the title and the candidate do not *both* hold a word of the catalogue's
   vocabulary that the other lacks (an owl design against a bird design).
 
-Otherwise the candidate is kept for a person as `review`, with the reason, or the title is
-`unmatched` (cosine under `review_score`). Only matched rows enter the price positioning.
+When no near name is of the title's variant, or a check fails, the nearest is kept for a person as
+`review`, with the reason; a title far from every name is `unmatched` (cosine under `review_score`).
+Only matched rows enter the price positioning.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def match_titles(
         rivals = same[1:] if same else [int(j) for j in nearest[1:]]
         runner_up = float(row[rivals[0]]) if rivals else 0.0
         status, reason = _judge(title, names[best], float(row[best]), runner_up, vocabulary,
-                                min_score=min_score, min_gap=min_gap, review_score=review_score)  # fmt: skip
+                                marks=(wanted, marks[best]), min_score=min_score, min_gap=min_gap,
+                                review_score=review_score)  # fmt: skip
         rows.append(
             {
                 "title": distinct.iloc[i],
@@ -148,6 +150,7 @@ def _judge(
     runner_up: float,
     vocabulary: set[str],
     *,
+    marks: tuple[frozenset[str], frozenset[str]],
     min_score: float,
     min_gap: float,
     review_score: float,
@@ -158,7 +161,7 @@ def _judge(
         return "review", f"cosine {score:.2f} is under {min_score}"
     if score - runner_up < min_gap:
         return "review", f"another product is as close ({runner_up:.2f})"
-    ours, theirs = variant_marks(candidate), variant_marks(title)
+    theirs, ours = marks
     if ours != theirs:
         differ = sorted(ours ^ theirs)
         return "review", f"a variant of it? numbers, colours or sizes differ: {', '.join(differ)}"

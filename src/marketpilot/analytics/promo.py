@@ -96,6 +96,11 @@ class PromoGroup(BaseModel):
     detectable_lift: float | None = Field(default=None, description="with the group split three ways")
     verdict: Verdict
 
+    @property
+    def has_coupon(self) -> bool:
+        """A coupon is designed for the group (whether or not a test could prove it pays)."""
+        return self.verdict in ("test", "underpowered") and self.shallow is not None and bool(self.threshold)
+
 
 class PromoPlan(BaseModel):
     by: GroupBy
@@ -330,9 +335,7 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
     for stale in (settings.home_dir / "decisions" / "promo" / "campaigns").glob("*.yaml"):
         stale.unlink()  # groups of an earlier run
     plan.campaign_specs = {
-        g.group: write_campaign_spec(settings, g, spec)
-        for g in plan.groups
-        if g.verdict in ("test", "underpowered") and g.shallow
+        g.group: write_campaign_spec(settings, g, spec) for g in plan.groups if g.has_coupon
     }
     write_json(settings, plan, "decisions", "promo", "summary.json")
     return plan

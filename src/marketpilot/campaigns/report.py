@@ -72,22 +72,24 @@ def offer_verdict(lift: Lift | None, break_even: float | None) -> str | None:
     break-even or a holdout to measure against."""
     if break_even is None or lift is None or lift.rate_holdout <= 0:
         return None
-    low, high = lift.ci_low / lift.rate_holdout, lift.ci_high / lift.rate_holdout
+    _, low, high = _relative(lift)
     return "pays" if low > break_even else "does_not_pay" if high < break_even else "undecided"
+
+
+def _relative(lift: Lift) -> tuple[float, float, float]:
+    """The lift and its 95 % interval relative to the holdout's rate."""
+    base = lift.rate_holdout
+    return lift.absolute / base, lift.ci_low / base, lift.ci_high / base
 
 
 def break_even_line(metrics: CampaignMetrics, break_even: float | None, language: str) -> str | None:
     verdict = offer_verdict(metrics.lift, break_even)
     if verdict is None or metrics.lift is None or break_even is None:
         return None
-    lift, t = metrics.lift, LABELS[language]
-    return t["break_even"].format(
-        be=round(break_even * 100, 1),
-        rel=round(lift.absolute / lift.rate_holdout * 100, 1),
-        low=round(lift.ci_low / lift.rate_holdout * 100, 1),
-        high=round(lift.ci_high / lift.rate_holdout * 100, 1),
-        verdict=t[verdict],
-    )
+    t = LABELS[language]
+    rel, low, high = (round(x * 100, 1) for x in _relative(metrics.lift))
+    be = round(break_even * 100, 1)
+    return t["break_even"].format(be=be, rel=rel, low=low, high=high, verdict=t[verdict])
 
 
 def facts(
@@ -128,15 +130,21 @@ def facts(
         out["sample_size_per_group"] = metrics.sample_size_per_group
     verdict = offer_verdict(metrics.lift, break_even)
     if verdict is not None and metrics.lift is not None and break_even is not None:
-        lift = metrics.lift
+        _, low, high = _relative(metrics.lift)
         out["break_even_relative_lift_percent"] = round(break_even * 100, 1)
-        out["relative_lift_ci_low_percent"] = round(lift.ci_low / lift.rate_holdout * 100, 1)
-        out["relative_lift_ci_high_percent"] = round(lift.ci_high / lift.rate_holdout * 100, 1)
+        out["relative_lift_ci_low_percent"] = round(low * 100, 1)
+        out["relative_lift_ci_high_percent"] = round(high * 100, 1)
         out["offer_verdict"] = LABELS[language][verdict]
     return out
 
 
-def template_narrative(metrics: CampaignMetrics, language: str) -> str:
+def template_narrative(metrics: CampaignMetrics, language: str, break_even: float | None = None) -> str:
+    """The narrative without a model; with the offer's break-even lift, the verdict on it too."""
+    line = break_even_line(metrics, break_even, language)
+    return _lift_sentences(metrics, language) + (f" {line}" if line else "")
+
+
+def _lift_sentences(metrics: CampaignMetrics, language: str) -> str:
     f = facts(metrics, language)
     if "lift_pp" not in f:
         return (
@@ -167,13 +175,12 @@ def narrate(  # type: ignore[no-untyped-def]
     client=None,
     break_even: float | None = None,
 ) -> Narrative:
-    line = break_even_line(metrics, break_even, language)
     return grounded_narrative(
         settings,
         "campaign_report",
         language,
         facts(metrics, language, break_even),
-        template_narrative(metrics, language) + (f" {line}" if line else ""),
+        template_narrative(metrics, language, break_even),
         # The version is a name, not a statistic, but holds digits.
         names={"version": metrics.version},
         client=client,
@@ -276,10 +283,7 @@ def write_report(
     if use_llm:
         narrative = narrate(settings, metrics, spec.name, language, client=client, break_even=break_even)
     else:
-        line = break_even_line(metrics, break_even, language)
-        narrative = Narrative(
-            text=template_narrative(metrics, language) + (f" {line}" if line else ""), source="template"
-        )
+        narrative = Narrative(text=template_narrative(metrics, language, break_even), source="template")
     offer_line = break_even_line(metrics, break_even, language)
     t = LABELS[language]
     images = "".join(
