@@ -37,7 +37,20 @@ def browser(shop: Settings) -> TestClient:
         "name": "看板测试",
         "goal": "reactivation",
         "audience": {},
-        "channels": [{"name": "export", "variants": [{"key": "A", "text": "{name}，冬季新品上市"}]}],
+        "offer": {"description": "冬季新品"},
+        "channels": [
+            {
+                "name": "export",
+                "variants": [
+                    {"key": "A", "text": "{name}，冬季新品上市"},
+                    {
+                        "key": "B",
+                        "text": "满200减20",
+                        "offer": {"description": "满200减20", "coupon_amount": 20},
+                    },
+                ],
+            }
+        ],
     }
     create_campaign(open_state(shop), parse_spec(spec), campaign_id="dash-1")
     client = TestClient(create_app(shop))
@@ -99,6 +112,8 @@ def test_approve_a_campaign_through_htmx(browser: TestClient, shop: Settings):
     assert "/ui/campaigns/dash-1" in page.text
     detail = browser.get("/ui/campaigns/dash-1")
     assert "{name}，冬季新品上市" in detail.text and 'hx-post="/ui/campaigns/dash-1/approve"' in detail.text
+    # Each arm's copy is shown beside the offer that arm gets.
+    assert "<td>A</td><td>冬季新品</td>" in detail.text and "<td>B</td><td>满200减20</td>" in detail.text
     forged = browser.post("/ui/campaigns/dash-1/approve", content="by=x", headers=FORM)
     assert forged.status_code == 400  # not sent by htmx: a cross-site form cannot set HX-Request
     assert not is_approved(open_state(shop), "dash-1", 1)

@@ -6,6 +6,7 @@ import pytest
 from campaign_shop import build_shop, export_spec, launch
 
 from marketpilot.campaigns.measure import measure
+from marketpilot.campaigns.service import get_spec
 from marketpilot.campaigns.simulate import SimulationConfig, simulate_responses
 from marketpilot.campaigns.state.db import open_state
 from marketpilot.campaigns.tracking import ingest_file
@@ -29,7 +30,12 @@ def test_reported_lift_covers_the_true_simulated_lift(tmp_path, monkeypatch) -> 
             clock=lambda seed=seed: dt.datetime(2026, seed, 1, 4, tzinfo=dt.UTC),
         )
         truth = simulate_responses(
-            settings, engine, cid, 1, SimulationConfig(seed=seed, effects=effects), discount=0.2
+            settings,
+            engine,
+            cid,
+            1,
+            SimulationConfig(seed=seed, effects=effects),
+            spec=get_spec(engine, cid)[0],
         )
         ingest_file(engine, truth.events_file)
         metrics = measure(engine, cid)

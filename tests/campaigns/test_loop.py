@@ -77,7 +77,7 @@ def test_full_loop(uncached, llm_server, shop_settings, engine) -> None:
     first = run_campaign(settings, cid, clock=noon)
     assert 0 < first.sent <= 500 and first.plan.llm_calls >= 1 and first.plan.over_budget > 0
 
-    truth = simulate_responses(settings, engine, cid, 1, SimulationConfig(seed=3), discount=0.2)
+    truth = simulate_responses(settings, engine, cid, 1, SimulationConfig(seed=3), spec=plan.spec)
     first_ingest = ingest_file(engine, truth.events_file)
     again = ingest_file(engine, truth.events_file)
     assert first_ingest.new > 0 and again.new == 0 and again.duplicates == first_ingest.received

@@ -49,4 +49,4 @@ def test_the_report_says_whether_the_offer_paid(tmp_path, monkeypatch) -> None:
     page = report.path.read_text(encoding="utf-8")
     assert "盈亏平衡所需相对增幅 5.0%" in page
     assert {"pays": "优惠值得", "does_not_pay": "优惠不划算", "undecided": "尚无定论"}[expected] in page
-    assert facts(report.metrics, "zh", 0.05)["break_even_relative_lift_percent"] == 5.0
+    assert facts(report.metrics, "zh", {"treatment": 0.05})["break_even_relative_lift_percent"] == 5.0

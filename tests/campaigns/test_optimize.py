@@ -76,7 +76,7 @@ def test_optimize_carries_the_model_written_copy_into_the_next_version(
 
     effects = {"A": 0.0, "B": 0.0, "C": 0.12}
     truth = simulate_responses(
-        shop_settings, engine, cid, 1, SimulationConfig(seed=3, effects=effects), discount=0.2
+        shop_settings, engine, cid, 1, SimulationConfig(seed=3, effects=effects), spec=parse_spec(planned)
     )
     ingest_file(engine, truth.events_file)
     llm_server.script(json_reply({"text": REWRITE}), json_reply({"text": BAD_REWRITE}))

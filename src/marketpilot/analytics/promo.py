@@ -114,7 +114,7 @@ class PromoPlan(BaseModel):
     table_csv: Path | None = None
     chart_path: Path | None = None
     campaign_specs: dict[str, Path] = Field(
-        default_factory=dict, description="group → a campaign spec offering its shallow coupon"
+        default_factory=dict, description="group → a campaign spec testing its coupon depths"
     )
 
 
@@ -341,32 +341,43 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
     return plan
 
 
+def _offer(arm: CouponArm, threshold: float) -> dict[str, object]:
+    return {
+        "description": arm.label(threshold),
+        "coupon_threshold": threshold,
+        "coupon_amount": arm.amount,
+        "break_even_lift": arm.break_even_lift,
+        "cost_per_conversion": arm.amount,
+    }
+
+
 def campaign_spec(group: PromoGroup, spec: PromoSpec) -> CampaignSpec:
-    """A campaign offering the group its shallow coupon by SMS, copy written at run time (quoting the
-    coupon, held to it by the guardrails), a fifth held out to measure the lift, conversions counted
-    over the coupon's validity. The coupon's cost per conversion is its whole amount (an upper bound:
-    orders under the threshold do not redeem it)."""
+    """A campaign testing the group's coupon by SMS: with two depths designed, one arm per depth and
+    the group split in thirds (holdout, shallow, deep: the split `detectable_lift` assumes), else the
+    shallow coupon against a fifth held out. Copy is written at run time per arm, quoting that arm's
+    coupon (the guardrails hold it to it); conversions count over the coupon's validity, and the
+    campaign report gives each depth its verdict against its own break-even lift. The cost per
+    conversion is the whole amount (an upper bound: orders under the threshold do not redeem it)."""
     from marketpilot.campaigns.spec import CampaignSpec
 
     if group.shallow is None or group.threshold is None:
         raise ValueError(f"no coupon designed for {group.group!r} ({group.verdict})")
-    coupon = group.shallow.label(group.threshold)
+    shallow = _offer(group.shallow, group.threshold)
+    arms = {"shallow": group.shallow} | ({"deep": group.deep} if group.deep else {})
+    coupons = " / ".join(a.label(group.threshold) for a in arms.values())
     audience = {"segment": {"segments": [group.key]}, "rfm_class": {"rfm_classes": [group.key]}}
+    variants = (
+        [{"key": k, "offer": _offer(a, group.threshold)} for k, a in arms.items()] if group.deep else []
+    )
     return CampaignSpec.model_validate(
         {
-            "name": f"{coupon} · {group.group}"[:200],
+            "name": f"{coupons} · {group.group}"[:200],
             "goal": "cross_sell",  # a threshold asks for more in the basket
             "language": spec.language,
             "audience": audience.get(spec.by, {}),
-            "offer": {
-                "description": coupon,
-                "coupon_threshold": group.threshold,
-                "coupon_amount": group.shallow.amount,
-                "break_even_lift": group.shallow.break_even_lift,
-                "cost_per_conversion": group.shallow.amount,
-            },
-            "channels": [{"name": "sms"}],
-            "holdout_share": 0.2,
+            "offer": shallow,
+            "channels": [{"name": "sms", "variants": variants}],
+            "holdout_share": round(1 / 3, 4) if group.deep else 0.2,
             "attribution_window_days": spec.window_days,
         }
     )
@@ -375,12 +386,16 @@ def campaign_spec(group: PromoGroup, spec: PromoSpec) -> CampaignSpec:
 def write_campaign_spec(settings: Settings, group: PromoGroup, spec: PromoSpec) -> Path:
     """<home>/decisions/promo/campaigns/<key>.yaml, with the design's figures as a comment."""
     campaign = campaign_spec(group, spec)
-    needed = group.shallow.customers_per_arm if group.shallow else None
+    arms = [("shallow", group.shallow), ("deep", group.deep)]
+    needs = "; ".join(
+        f"{name} {arm.label(group.threshold or 0)} pays when orders grow by {arm.break_even_lift:.1%}, "
+        f"a test of that needs {arm.customers_per_arm or 'more'} customers per arm"
+        for name, arm in arms
+        if arm is not None
+    )
     header = (
-        f"# Designed by `marketpilot decide promo` for {group.group}: pays when orders grow by "
-        f"{group.shallow.break_even_lift if group.shallow else 0:.1%};\n# a test of that needs "
-        f"{needed or 'more'} customers per arm, the group has {group.customers}. "
-        "Review, then: marketpilot campaign create --spec <this file>\n"
+        f"# Designed by `marketpilot decide promo` for {group.group} ({group.customers} customers):\n"
+        f"# {needs}.\n# Review, then: marketpilot campaign create --spec <this file>\n"
     )
     safe = re.sub(r"[^A-Za-z0-9_-]+", "_", group.key).strip("_") or "group"
     path = settings.path("decisions", "promo", "campaigns", f"{safe}.yaml")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, insert, select
 
 from marketpilot.campaigns.spec import CampaignSpec, ChannelPlan
+from marketpilot.campaigns.spec import Offer as CampaignOffer
 from marketpilot.campaigns.state.models import Brief as BriefRecord
 from marketpilot.campaigns.state.models import VariantRecord
 from marketpilot.config import Settings
@@ -77,43 +78,56 @@ def used_copy(engine: Engine, campaign_id: str, version: int) -> dict[str, dict[
     return out
 
 
-def product_facts(settings: Settings, spec: CampaignSpec) -> ProductFacts:
+def product_facts(settings: Settings, spec: CampaignSpec, offer: CampaignOffer | None = None) -> ProductFacts:
     """The offer's first product from the catalogue (names and prices copy may state), else the offer text."""
-    discount = spec.offer.discount
-    if spec.offer.product_ids:
+    offer = offer or spec.offer
+    discount = offer.discount
+    if offer.product_ids:
         with Store.open(settings) as store:
-            rows = store.query(
-                "SELECT * FROM products WHERE product_id = ?", [spec.offer.product_ids[0]]
-            ).to_dict("records")
+            rows = store.query("SELECT * FROM products WHERE product_id = ?", [offer.product_ids[0]]).to_dict(
+                "records"
+            )
         if not rows:
-            raise UserError(f"Offer product {spec.offer.product_ids[0]!r} is not in the catalogue.")
+            raise UserError(f"Offer product {offer.product_ids[0]!r} is not in the catalogue.")
         facts = ProductFacts.from_row(rows[0])
         return facts.model_copy(update={"discount": discount}) if discount else facts
-    return ProductFacts(name=spec.offer.description or spec.name, discount=discount)
+    return ProductFacts(name=offer.description or spec.name, discount=discount)
 
 
-def brief_for(settings: Settings, spec: CampaignSpec, plan: ChannelPlan) -> Brief:
+def brief_for(settings: Settings, spec: CampaignSpec, plan: ChannelPlan, arm: str | None = None) -> Brief:
+    """The brief copy for `plan` is written and checked against: the campaign's offer, or with `arm`
+    the offer customers of that arm get."""
+    offer = spec.offer_for(arm) if arm else spec.offer
     segment = ",".join(spec.audience.segments) or "all"
     return Brief(
-        product=product_facts(settings, spec),
+        product=product_facts(settings, spec, offer),
         audience=Audience(segment=segment),
         language=spec.language,
         channel=CONTENT_CHANNEL[plan.name],
         goal=spec.goal,
         offer=Offer(
-            coupon_code=spec.offer.coupon_code,
-            coupon_amount=spec.offer.coupon_amount,
-            coupon_threshold=spec.offer.coupon_threshold,
+            coupon_code=offer.coupon_code,
+            coupon_amount=offer.coupon_amount,
+            coupon_threshold=offer.coupon_threshold,
         ),
         brand=BrandVoice(shop_name=spec.shop_name),
     )
+
+
+def _arm_briefs(settings: Settings, spec: CampaignSpec, plan: ChannelPlan) -> tuple[Brief, dict[str, Brief]]:
+    """The campaign's brief for the channel, and each variant's (its own where its arm has an offer)."""
+    default = brief_for(settings, spec, plan)
+    return default, {
+        v.key: brief_for(settings, spec, plan, v.key) if v.offer else default for v in plan.variants
+    }
 
 
 def resolve_copy(
     settings: Settings, engine: Engine, spec: CampaignSpec, campaign_id: str, version: int, *, client=None
 ) -> dict[str, ChannelCopy]:  # type: ignore[no-untyped-def]
     """Each channel's accepted variants for this version: the recorded ones when the version already
-    resolved its copy (every channel has a variant), else checked or generated now and recorded."""
+    resolved its copy (every channel has a variant), else checked or generated now and recorded. A
+    variant whose arm has its own offer is written and checked against that offer."""
     used = used_copy(engine, campaign_id, version)
     if used and all(set(used.get(plan.name, {})) - {"generic"} for plan in spec.channels):
         return {plan.name: _fixed_copy(settings, spec, plan, used[plan.name]) for plan in spec.channels}
@@ -121,19 +135,17 @@ def resolve_copy(
     out: dict[str, ChannelCopy] = {}
     audit_briefs, audit_variants = [], []
     for plan in spec.channels:
-        brief = brief_for(settings, spec, plan)
-        audit_briefs.append(
-            {
-                "campaign_id": campaign_id,
-                "version": version,
-                "channel": plan.name,
-                "payload": brief.model_dump_json(),
-            }
+        default, briefs = _arm_briefs(settings, spec, plan)
+        payloads = dict.fromkeys(b.model_dump_json() for b in (briefs.values() if briefs else [default]))
+        audit_briefs.extend(
+            {"campaign_id": campaign_id, "version": version, "channel": plan.name, "payload": payload}
+            for payload in payloads
         )
         copy = ChannelCopy(plan.name, {}, {}, {}, None)
         given = [v for v in plan.variants if v.text]
         missing = [v for v in plan.variants if not v.text] or ([] if plan.variants else None)
         for variant in given:
+            brief = briefs[variant.key]
             result = check_spec_copy(variant.text, brief, variant.ai_generated, specs)
             reasons = "; ".join(f"{v.rule}: {v.message}" for v in result.violations)
             audit_variants.append(
@@ -157,35 +169,42 @@ def resolve_copy(
                 copy.weights[variant.key] = variant.weight
         if missing is None or missing:
             keys = [v.key for v in missing] if missing else ["A", "B"]
+            # One generation per offer: arms that share an offer share a call, as before.
+            by_offer: dict[str, list[str]] = {}
+            for key in keys:
+                by_offer.setdefault(briefs.get(key, default).model_dump_json(), []).append(key)
             if client is None:
                 from marketpilot.llm import get_client
 
                 client = get_client(settings)
-            [generated] = generate_variants([brief], client, n=len(keys), seed=version, specs=specs)
-            copy.llm_calls += generated.llm_calls
-            for key, variant in zip(keys, generated.variants, strict=False):
-                copy.variants[key] = variant
-                copy.subjects[key] = None
-                copy.weights[key] = next((v.weight for v in plan.variants if v.key == key), 1.0)
-                audit_variants.append(
-                    audit_row(campaign_id, version, plan.name, key, None, variant.text, True, "", "llm")
-                )
-            for dropped in generated.dropped:
-                audit_variants.append(
-                    audit_row(
-                        campaign_id,
-                        version,
-                        plan.name,
-                        "-",
-                        None,
-                        dropped.text,
-                        False,
-                        f"{dropped.reason}: {dropped.detail}",
-                        "llm",
+            for group in by_offer.values():
+                brief = briefs.get(group[0], default)
+                [generated] = generate_variants([brief], client, n=len(group), seed=version, specs=specs)
+                copy.llm_calls += generated.llm_calls
+                for key, variant in zip(group, generated.variants, strict=False):
+                    copy.variants[key] = variant
+                    copy.subjects[key] = None
+                    copy.weights[key] = next((v.weight for v in plan.variants if v.key == key), 1.0)
+                    audit_variants.append(
+                        audit_row(campaign_id, version, plan.name, key, None, variant.text, True, "", "llm")
                     )
-                )
+                for dropped in generated.dropped:
+                    audit_variants.append(
+                        audit_row(
+                            campaign_id,
+                            version,
+                            plan.name,
+                            "-",
+                            None,
+                            dropped.text,
+                            False,
+                            f"{dropped.reason}: {dropped.detail}",
+                            "llm",
+                        )
+                    )
         if plan.generic and plan.generic.text:
-            result = check_spec_copy(plan.generic.text, brief, plan.generic.ai_generated, specs)
+            # The non-personalised copy is one text for every arm: held to the campaign's offer.
+            result = check_spec_copy(plan.generic.text, default, plan.generic.ai_generated, specs)
             audit_variants.append(
                 audit_row(
                     campaign_id,
@@ -201,7 +220,7 @@ def resolve_copy(
             )
             if result.ok:
                 copy.generic = _content_variant(
-                    plan.generic.text, brief, "generic", ai_generated=plan.generic.ai_generated
+                    plan.generic.text, default, "generic", ai_generated=plan.generic.ai_generated
                 )
         out[plan.name] = copy
     with engine.begin() as con:
@@ -227,7 +246,7 @@ def _fixed_copy(
     settings: Settings, spec: CampaignSpec, plan: ChannelPlan, used: dict[str, UsedVariant]
 ) -> ChannelCopy:
     """A channel's copy rebuilt from what its version already recorded (no LLM call, no new audit rows)."""
-    brief = brief_for(settings, spec, plan)
+    default, briefs = _arm_briefs(settings, spec, plan)
     weights = {v.key: v.weight for v in plan.variants}
     angles = {v.key: v.angle for v in plan.variants}
     model_written = {
@@ -237,7 +256,7 @@ def _fixed_copy(
     for key, variant in used.items():
         content = _content_variant(
             variant.text,
-            brief,
+            briefs.get(key, default),
             angles.get(key) or variant.source,
             ai_generated=variant.source == "llm" or key in model_written,
         )

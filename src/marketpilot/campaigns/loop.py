@@ -86,7 +86,7 @@ def run_campaign_loop(
             cid,
             version,
             simulation.model_copy(update={"seed": seed + step}),
-            discount=current.offer.discount,
+            spec=current,
         )
         ingest_file(engine, truth.events_file)
         report = write_report(settings, engine, cid, version, client=client, use_llm=use_llm)

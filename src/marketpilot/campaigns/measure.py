@@ -261,7 +261,7 @@ def measure(
         revenue = float(customers["revenue_minor"].sum()) / 100
         converters = int(customers["converted"].sum())
         cost = float(messages["cost"].sum()) + (
-            0 if arm == HOLDOUT else converters * spec.offer.cost_per_conversion
+            0 if arm == HOLDOUT else converters * spec.offer_for(arm).cost_per_conversion
         )
         return ArmMetrics(
             arm=arm,
@@ -281,7 +281,8 @@ def measure(
         arm_metrics(str(arm), group, funnel[funnel["variant_key"] == arm])
         for arm, group in frame.groupby("arm", sort=True)
     ]
-    overall = arm_metrics("overall", frame, funnel)
+    # Offer costs are per arm (arms may carry their own offers) and the holdout redeems none.
+    overall = arm_metrics("overall", frame, funnel).model_copy(update={"cost": sum(a.cost for a in arms)})
     treated, control = frame[frame["arm"] != HOLDOUT], frame[frame["arm"] == HOLDOUT]
     lift = variant_lift = None
     mde_value = size = None
@@ -294,7 +295,7 @@ def measure(
         mde_value = mde(lift.rate_holdout, len(treated), len(control))
         size = sample_size(lift.rate_holdout, lift.absolute if abs(lift.absolute) > 1e-9 else mde_value)
         incremental = lift.revenue_per_customer_diff * len(treated)
-    total_cost = sum(a.cost for a in arms)
+    total_cost = overall.cost
 
     srm = None
     if len(frame):

@@ -3,7 +3,9 @@
 0. The copy the measured version actually sent (its accepted variants, model-written ones included) is
    written into the new spec, so each key keeps its text and the evidence about it stays meaningful.
 1. Traffic follows the evidence: each variant's weight becomes its posterior probability of being best
-   (floored so no arm starves), and assignment switches to Thompson sampling.
+   (floored so no arm starves), and assignment switches to Thompson sampling. Arms that carry their
+   own offers (coupon depths) are weighed by whether the offer paid instead: one that does not pay
+   drops to the floor; no copy is rewritten across offers.
 2. Losing copy is rewritten by the LLM with the winner as the example, and must pass the guardrails;
    copy that fails them keeps its old text (the change list says so, and the rejected rewrite is in the
    variants audit trail of the new version with why).
@@ -17,7 +19,8 @@ from sqlalchemy import Engine
 
 from marketpilot.campaigns import service
 from marketpilot.campaigns.copy import UsedVariant, audit_row, brief_for, used_copy
-from marketpilot.campaigns.measure import measure
+from marketpilot.campaigns.measure import CampaignMetrics, measure
+from marketpilot.campaigns.report import arm_lift, offer_verdict
 from marketpilot.campaigns.spec import CampaignSpec, Variant
 from marketpilot.config import Settings
 from marketpilot.content.channels import channel_specs
@@ -58,7 +61,9 @@ def optimize_campaign(
     llm_calls = 0
 
     best = {p.arm: p.prob_best for p in metrics.posteriors}
-    if len(best) > 1:
+    if len(best) > 1 and new.has_arm_offers:
+        changes.extend(_weigh_offers(new, metrics))
+    elif len(best) > 1:
         winner = max(best, key=best.get)  # type: ignore[arg-type]
         for plan in new.channels:
             for variant in plan.variants:
@@ -87,6 +92,26 @@ def optimize_campaign(
     # The version and its rewrite audit rows commit together: no version without its audit trail.
     new_version = service.add_version(engine, campaign_id, new, note="; ".join(changes), variants=rewrites)
     return Proposal(campaign_id=campaign_id, version=new_version, changes=changes, llm_calls=llm_calls)
+
+
+def _weigh_offers(spec: CampaignSpec, metrics: CampaignMetrics) -> list[str]:
+    """Arms that test offers (coupon depths) are weighed by whether their offer paid, not by
+    conversions, which the deepest offer always wins: an arm whose offer does not pay drops to the
+    floor weight; the others keep theirs until their verdict is in."""
+    changes = []
+    verdicts = {arm: offer_verdict(arm_lift(metrics, arm), be) for arm, be in spec.break_evens().items()}
+    losing = {arm for arm, verdict in verdicts.items() if verdict == "does_not_pay"}
+    for plan in spec.channels:
+        for variant in plan.variants:
+            if variant.key in losing and variant.weight != MIN_WEIGHT:
+                variant.weight = MIN_WEIGHT
+                changes.append(f"{plan.name}/{variant.key}: offer does not pay → weight {MIN_WEIGHT}")
+    paying = sorted(arm for arm, verdict in verdicts.items() if verdict == "pays")
+    if paying:
+        changes.append(f"offers that pay: {', '.join(paying)}")
+    if not losing and not paying:
+        changes.append("offer arms: no verdict yet (or no break-even in the spec), weights kept")
+    return changes
 
 
 def _carry_copy(spec: CampaignSpec, used: dict[str, dict[str, UsedVariant]], version: int) -> list[str]:

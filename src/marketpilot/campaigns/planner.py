@@ -228,15 +228,21 @@ def validate_against_data(
             problems.append(f"audience.rfm_classes: no RFM class {name!r} (known: {known_classes or 'none'})")
     problems += [f"audience: {source.describe_missing(f)}" for f in source.missing(spec.audience)]
     with Store.open(settings) as store:
-        if spec.offer.product_ids:
+        offers = {"offer": spec.offer} | {
+            f"variants.{v.key}.offer": v.offer for plan in spec.channels for v in plan.variants if v.offer
+        }
+        wanted = sorted({p for offer in offers.values() for p in offer.product_ids})
+        if wanted:
             found = set(
                 store.query(
-                    "SELECT product_id FROM products WHERE product_id IN (SELECT unnest(?))",
-                    [spec.offer.product_ids],
+                    "SELECT product_id FROM products WHERE product_id IN (SELECT unnest(?))", [wanted]
                 )["product_id"]
             )
             problems += [
-                f"offer.product_ids: no product {p!r}" for p in spec.offer.product_ids if p not in found
+                f"{where}.product_ids: no product {p!r}"
+                for where, offer in offers.items()
+                for p in offer.product_ids
+                if p not in found
             ]
         for rule in ("include", "exclude"):
             ids = getattr(spec.audience, rule)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 
 from marketpilot.analytics.narrative import Narrative, grounded_narrative
 from marketpilot.campaigns.measure import CampaignMetrics, Lift, measure
+from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
 from marketpilot.errors import MarketPilotError
 
@@ -82,21 +84,34 @@ def _relative(lift: Lift) -> tuple[float, float, float]:
     return lift.absolute / base, lift.ci_low / base, lift.ci_high / base
 
 
-def break_even_line(metrics: CampaignMetrics, break_even: float | None, language: str) -> str | None:
-    verdict = offer_verdict(metrics.lift, break_even)
-    if verdict is None or metrics.lift is None or break_even is None:
-        return None
-    t = LABELS[language]
-    rel, low, high = (round(x * 100, 1) for x in _relative(metrics.lift))
-    be = round(break_even * 100, 1)
-    return t["break_even"].format(be=be, rel=rel, low=low, high=high, verdict=t[verdict])
+def arm_lift(metrics: CampaignMetrics, arm: str) -> Lift | None:
+    """The lift of `arm` over the holdout; "treatment" is every arm pooled."""
+    if arm == "treatment":
+        return metrics.lift
+    return next((v for v in metrics.variant_lift if v.arm == arm), None)
+
+
+def break_even_lines(metrics: CampaignMetrics, break_evens: Mapping[str, float], language: str) -> list[str]:
+    """One line per offer with a break-even (`CampaignSpec.break_evens`): what it needed, what was
+    measured, whether it paid; an arm's own offer is named by its arm."""
+    t, lines = LABELS[language], []
+    for arm, break_even in break_evens.items():
+        lift = arm_lift(metrics, arm)
+        verdict = offer_verdict(lift, break_even)
+        if verdict is None or lift is None:
+            continue
+        rel, low, high = (round(x * 100, 1) for x in _relative(lift))
+        be = round(break_even * 100, 1)
+        line = t["break_even"].format(be=be, rel=rel, low=low, high=high, verdict=t[verdict])
+        lines.append(line if arm == "treatment" else f"{arm}{'：' if language == 'zh' else ': '}{line}")
+    return lines
 
 
 def facts(
-    metrics: CampaignMetrics, language: str = "zh", break_even: float | None = None
+    metrics: CampaignMetrics, language: str = "zh", break_evens: Mapping[str, float] | None = None
 ) -> dict[str, float | int | str]:
-    """The numbers the narrative may use, rounded as a reader would see them; with the offer's
-    break-even lift, whether it paid."""
+    """The numbers the narrative may use, rounded as a reader would see them; with the offers'
+    break-even lifts (arm → lift, "treatment" for all arms pooled), whether each paid."""
     out: dict[str, float | int | str] = {
         "customers": metrics.overall.customers,
         "messages_sent": metrics.overall.sent,
@@ -128,20 +143,28 @@ def facts(
         out["mde_pp"] = round(metrics.mde * 100, 2)
     if metrics.sample_size_per_group:
         out["sample_size_per_group"] = metrics.sample_size_per_group
-    verdict = offer_verdict(metrics.lift, break_even)
-    if verdict is not None and metrics.lift is not None and break_even is not None:
-        _, low, high = _relative(metrics.lift)
-        out["break_even_relative_lift_percent"] = round(break_even * 100, 1)
-        out["relative_lift_ci_low_percent"] = round(low * 100, 1)
-        out["relative_lift_ci_high_percent"] = round(high * 100, 1)
-        out["offer_verdict"] = LABELS[language][verdict]
+    for arm, break_even in (break_evens or {}).items():
+        lift = arm_lift(metrics, arm)
+        verdict = offer_verdict(lift, break_even)
+        if verdict is None or lift is None:
+            continue
+        rel, low, high = _relative(lift)
+        prefix = "" if arm == "treatment" else f"variant_{arm}_"
+        out[f"{prefix}break_even_relative_lift_percent"] = round(break_even * 100, 1)
+        if prefix:
+            out[f"{prefix}relative_lift_percent"] = round(rel * 100, 1)
+        out[f"{prefix}relative_lift_ci_low_percent"] = round(low * 100, 1)
+        out[f"{prefix}relative_lift_ci_high_percent"] = round(high * 100, 1)
+        out[f"{prefix}offer_verdict"] = LABELS[language][verdict]
     return out
 
 
-def template_narrative(metrics: CampaignMetrics, language: str, break_even: float | None = None) -> str:
-    """The narrative without a model; with the offer's break-even lift, the verdict on it too."""
-    line = break_even_line(metrics, break_even, language)
-    return _lift_sentences(metrics, language) + (f" {line}" if line else "")
+def template_narrative(
+    metrics: CampaignMetrics, language: str, break_evens: Mapping[str, float] | None = None
+) -> str:
+    """The narrative without a model; with the offers' break-even lifts, the verdict on each too."""
+    lines = break_even_lines(metrics, break_evens or {}, language)
+    return " ".join([_lift_sentences(metrics, language), *lines])
 
 
 def _lift_sentences(metrics: CampaignMetrics, language: str) -> str:
@@ -173,19 +196,27 @@ def narrate(  # type: ignore[no-untyped-def]
     name: str,
     language: str,
     client=None,
-    break_even: float | None = None,
+    break_evens: Mapping[str, float] | None = None,
 ) -> Narrative:
     return grounded_narrative(
         settings,
         "campaign_report",
         language,
-        facts(metrics, language, break_even),
-        template_narrative(metrics, language, break_even),
+        facts(metrics, language, break_evens),
+        template_narrative(metrics, language, break_evens),
         # The version is a name, not a statistic, but holds digits.
         names={"version": metrics.version},
         client=client,
         name=name,
     )
+
+
+def _offer_label(spec: CampaignSpec, arm: str) -> str:
+    """ " (满200减16)" after an arm with its own offer, for the report's table."""
+    if arm == "holdout":
+        return ""
+    offer = spec.offer_for(arm)
+    return f" ({offer.description})" if offer.description else ""
 
 
 def _png(fig) -> str:  # type: ignore[no-untyped-def]
@@ -279,20 +310,24 @@ def write_report(
     spec, version = get_spec(engine, campaign_id, version)
     metrics = measure(engine, campaign_id, version, currency=settings.currency)
     language = spec.language
-    break_even = spec.offer.break_even_lift
+    break_evens = spec.break_evens()
     if use_llm:
-        narrative = narrate(settings, metrics, spec.name, language, client=client, break_even=break_even)
+        narrative = narrate(settings, metrics, spec.name, language, client=client, break_evens=break_evens)
     else:
-        narrative = Narrative(text=template_narrative(metrics, language, break_even), source="template")
-    offer_line = break_even_line(metrics, break_even, language)
+        narrative = Narrative(text=template_narrative(metrics, language, break_evens), source="template")
+    offer_lines = "".join(
+        f"<p><b>{html.escape(line)}</b></p>" for line in break_even_lines(metrics, break_evens, language)
+    )
     t = LABELS[language]
     images = "".join(
         f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>'
         for k, v in charts(metrics, language).items()
     )
     flag = f' <small class="flag">{t["template"]}</small>' if narrative.source == "template" else ""
+    offers = {a.arm: _offer_label(spec, a.arm) for a in metrics.arms} if spec.has_arm_offers else {}
     rows = "".join(
-        f"<tr><td>{html.escape(a.arm)}</td><td>{a.customers}</td><td>{a.sent}</td><td>{a.delivered}</td>"
+        f"<tr><td>{html.escape(a.arm + offers.get(a.arm, ''))}</td><td>{a.customers}</td><td>{a.sent}</td>"
+        f"<td>{a.delivered}</td>"
         f"<td>{a.opened}</td><td>{a.clicked}</td><td>{a.converters}</td><td>{a.conversion_rate:.2%}</td>"
         f"<td>{a.revenue:,.2f}</td><td>{a.cost:,.2f}</td></tr>"
         for a in metrics.arms
@@ -309,7 +344,7 @@ def write_report(
 figure{{display:inline-block;margin:0.5em}}.flag{{color:#b00}}</style></head><body>
 <h1>{html.escape(spec.name)} <small>{html.escape(campaign_id)} v{version}</small></h1>
 <h2>{t["narrative"]}{flag}</h2><p>{html.escape(narrative.text)}</p>
-{f"<p><b>{html.escape(offer_line)}</b></p>" if offer_line else ""}
+{offer_lines}
 <table><tr><th>arm</th><th>customers</th><th>sent</th><th>delivered</th><th>opened</th><th>clicked</th>
 <th>converted</th><th>rate</th><th>revenue</th><th>cost</th></tr>{rows}</table>{srm_line}
 {images}

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 
 from marketpilot.campaigns.assign import HOLDOUT, unit_hash
 from marketpilot.campaigns.audience import INTEL_COLUMNS, AudienceSource
+from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.campaigns.state.models import Assignment, MessageRecord
 from marketpilot.config import Settings
 
@@ -49,7 +50,7 @@ def simulate_responses(
     version: int,
     config: SimulationConfig | None = None,
     *,
-    discount: float | None = None,
+    spec: CampaignSpec | None = None,
     out: Path | None = None,
 ) -> SimulationResult:
     config = config or SimulationConfig()
@@ -81,7 +82,11 @@ def simulate_responses(
     base = _base_rates(settings, frame["customer_id"])
     effect = frame["arm"].map(lambda a: config.effects.get(a, config.default_effect)).to_numpy(float)
     treated = (frame["arm"] != HOLDOUT).to_numpy()
-    boost = 1 + config.offer_boost * (discount or 0.0)
+    # The deeper an arm's offer (its own, or the campaign's), the more its customers buy.
+    arms = frame.loc[frame["arm"] != HOLDOUT, "arm"].unique()
+    depths = {a: spec.offer_for(a).depth for a in arms} if spec else {}
+    depth = frame["arm"].map(depths).fillna(0.0).to_numpy(float)
+    boost = 1 + config.offer_boost * depth
     p_treated = np.clip(base * boost + effect, 0, 1)
     sent = frame["status"].eq("sent").to_numpy() & treated
     delivered = sent & (rng.random(n) < config.delivery_rate)

@@ -87,6 +87,15 @@ class Offer(_Strict):
             raise ValueError(f"coupon_amount {self.coupon_amount} is not below the threshold")
         return self
 
+    @property
+    def depth(self) -> float:
+        """Share of the price given away: the discount, or a coupon's amount over its threshold."""
+        if self.discount:
+            return self.discount
+        if self.coupon_amount and self.coupon_threshold:
+            return self.coupon_amount / self.coupon_threshold
+        return 0.0
+
 
 class Variant(_Strict):
     """One copy variant. `text` may use render-time slots such as {name} or {product}."""
@@ -99,6 +108,9 @@ class Variant(_Strict):
     # Text a model wrote (optimize carries model-written and rewritten copy into the next version): it
     # keeps the AIGC metadata China's labelling measures require; hand-written text carries none.
     ai_generated: bool = False
+    # An arm's own offer (a coupon depth under test) in place of the campaign's: its copy is held to
+    # it, its conversions cost it, and the report says whether it paid against the shared holdout.
+    offer: Offer | None = None
 
     @field_validator("key")
     @classmethod
@@ -217,6 +229,42 @@ class CampaignSpec(_Strict):
             if plan.name == name:
                 return plan
         raise KeyError(name)
+
+    @model_validator(mode="after")
+    def _one_offer_per_arm(self) -> CampaignSpec:
+        # An arm is a variant key across channels: a customer in arm "deep" gets one offer everywhere.
+        seen: dict[str, Offer | None] = {}
+        for plan in self.channels:
+            for variant in plan.variants:
+                if variant.key in seen and seen[variant.key] != variant.offer:
+                    raise ValueError(f"variant {variant.key!r} has different offers on different channels")
+                seen[variant.key] = variant.offer
+        return self
+
+    def offer_for(self, arm: str) -> Offer:
+        """The offer customers of `arm` get: the arm's own, else the campaign's."""
+        for plan in self.channels:
+            for variant in plan.variants:
+                if variant.key == arm and variant.offer is not None:
+                    return variant.offer
+        return self.offer
+
+    @property
+    def arms(self) -> list[str]:
+        """The spec's variant keys, each once, in the order they first appear."""
+        return list(dict.fromkeys(v.key for plan in self.channels for v in plan.variants))
+
+    @property
+    def has_arm_offers(self) -> bool:
+        return any(v.offer is not None for plan in self.channels for v in plan.variants)
+
+    def break_evens(self) -> dict[str, float]:
+        """The relative lift each offer needs to pay: per arm when arms carry their own offers,
+        else {"treatment": …} for the campaign's offer on all arms pooled."""
+        if not self.has_arm_offers:
+            be = self.offer.break_even_lift
+            return {} if be is None else {"treatment": be}
+        return {k: be for k in self.arms if (be := self.offer_for(k).break_even_lift) is not None}
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(

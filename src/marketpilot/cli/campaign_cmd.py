@@ -321,9 +321,7 @@ def simulate_cmd(
 
     settings, engine = _engine(home)
     spec, version = get_spec(engine, campaign_id)
-    truth = simulate_responses(
-        settings, engine, campaign_id, version, SimulationConfig(seed=seed), discount=spec.offer.discount
-    )
+    truth = simulate_responses(settings, engine, campaign_id, version, SimulationConfig(seed=seed), spec=spec)
     ingested = ingest_file(engine, truth.events_file)
     payload = truth.model_dump(mode="json") | {"ingested": ingested.__dict__}
     print_json(payload) if json else console.print(payload)

@@ -100,7 +100,13 @@ def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
         "counts": counts,
         "chart": chart if counts else None,
         "variants": [
-            {"channel": channel.name, "key": v.key, "text": v.text}
+            # An approver checks each arm's copy against the offer that arm gets.
+            {
+                "channel": channel.name,
+                "key": v.key,
+                "text": v.text,
+                "offer": spec.offer_for(v.key).description,
+            }
             for channel in spec.channels
             for v in channel.variants
         ],

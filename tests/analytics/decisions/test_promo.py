@@ -173,15 +173,27 @@ def test_each_coupon_becomes_a_campaign_for_exactly_its_group(segmented_shop: Se
         assert spec.audience.segments == [g.key]
         assert (spec.offer.coupon_threshold, spec.offer.coupon_amount) == (g.threshold, g.shallow.amount)
         assert spec.offer.break_even_lift == g.shallow.break_even_lift  # the campaign report judges by it
+        if g.deep is not None:  # both depths are arms of one campaign, against one holdout
+            assert spec.arms == ["shallow", "deep"] and spec.holdout_share == pytest.approx(1 / 3, abs=1e-3)
+            assert spec.offer_for("deep").coupon_amount == g.deep.amount
+            assert spec.break_evens() == {
+                "shallow": g.shallow.break_even_lift,
+                "deep": g.deep.break_even_lift,
+            }
+        else:
+            assert spec.arms == [] and spec.break_evens() == {"treatment": g.shallow.break_even_lift}
         problems, size = validate_against_data(segmented_shop, spec)
         assert problems == [] and 0 < size <= (segments["segment"] == g.key).sum()
-    # The copy of such a campaign is held to its coupon.
-    g = designed[0]
+    # The copy of each arm is held to its own coupon.
+    g = next(g for g in designed if g.deep is not None)
+    assert g.shallow is not None and g.deep is not None
     spec = load_spec(plan.campaign_specs[g.group])
-    brief = brief_for(segmented_shop, spec, spec.channels[0])
-    right = f"满{g.threshold:g}减{g.shallow.amount:g}，领券下单更划算"
-    wrong = f"满{g.threshold:g}减{g.shallow.amount + 10:g}，领券下单更划算"
-    assert check_copy(right, brief).ok and not check_copy(wrong, brief).ok
+    shallow, deep = (brief_for(segmented_shop, spec, spec.channels[0], arm) for arm in ("shallow", "deep"))
+    quote = "满{:g}减{:g}，领券下单更划算".format
+    assert check_copy(quote(g.threshold, g.shallow.amount), shallow).ok
+    assert check_copy(quote(g.threshold, g.deep.amount), deep).ok
+    assert not check_copy(quote(g.threshold, g.deep.amount), shallow).ok
+    assert not check_copy(quote(g.threshold, g.shallow.amount), deep).ok
     # A later run with a narrower design removes the specs of groups it no longer offers a coupon.
     narrower = plan_promotions(segmented_shop, PromoSpec(min_margin=0.45))
     assert all(p.exists() for p in narrower.campaign_specs.values())

@@ -1,0 +1,139 @@
+"""Coupon depths as arms of one campaign: each arm's copy is held to its own coupon, its conversions
+cost its own amount, and the report and `optimize` judge each depth against its own break-even lift,
+all against one shared holdout."""
+
+import datetime as dt
+import json
+
+import pytest
+from campaign_shop import build_shop, export_spec, launch
+from sqlalchemy import select
+
+from llm_server import json_reply
+from marketpilot.campaigns.copy import used_copy
+from marketpilot.campaigns.measure import measure
+from marketpilot.campaigns.optimize import MIN_WEIGHT, optimize_campaign
+from marketpilot.campaigns.planner import validate_against_data
+from marketpilot.campaigns.report import facts, write_report
+from marketpilot.campaigns.service import get_spec
+from marketpilot.campaigns.simulate import SimulationConfig, simulate_responses
+from marketpilot.campaigns.spec import parse_spec
+from marketpilot.campaigns.state.db import open_state
+from marketpilot.campaigns.state.models import VariantRecord
+from marketpilot.campaigns.tracking import ingest_file
+from marketpilot.config import get_settings
+from marketpilot.errors import ValidationFailed
+
+SHALLOW = {
+    "description": "满300减20",
+    "coupon_threshold": 300,
+    "coupon_amount": 20,
+    "cost_per_conversion": 20,
+}
+DEEP = {"description": "满300减50", "coupon_threshold": 300, "coupon_amount": 50, "cost_per_conversion": 50}
+
+
+def _arms(shallow_be: float, deep_be: float, wrong: bool = False) -> list[dict]:
+    variants = [
+        {
+            "key": "shallow",
+            "text": "{name}，满300减20，回店看看",
+            "offer": SHALLOW | {"break_even_lift": shallow_be},
+        },
+        {"key": "deep", "text": "{name}，满300减50，回店看看", "offer": DEEP | {"break_even_lift": deep_be}},
+    ]
+    if wrong:  # quotes the deep coupon on an arm that gets the shallow one
+        variants.append({"key": "mislabeled", "text": "{name}，满300减50，快来", "offer": SHALLOW})
+    return [{"name": "export", "variants": variants}]
+
+
+def test_an_arm_has_one_offer_on_every_channel() -> None:
+    sms = {"name": "sms", "variants": [{"key": "deep", "offer": SHALLOW}]}
+    export = {"name": "export", "variants": [{"key": "deep", "offer": DEEP}]}
+    with pytest.raises(ValidationFailed, match="different offers"):
+        parse_spec(export_spec(channels=[export, sms]))
+    spec = parse_spec(
+        export_spec(channels=[export, {"name": "sms", "variants": [{"key": "deep", "offer": DEEP}]}])
+    )
+    assert spec.offer_for("deep").coupon_amount == 50 and spec.offer_for("other").discount == 0.2
+    assert spec.offer_for("deep").depth == pytest.approx(50 / 300) and spec.offer.depth == 0.2
+
+
+def test_each_coupon_depth_gets_its_own_copy_cost_and_verdict(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("MARKETPILOT_DATABASE_URL", raising=False)
+    settings = get_settings(tmp_path / "home")
+    build_shop(settings, n=6000, seed=9)
+    engine = open_state(settings)
+    unknown = [{"key": "deep", "offer": DEEP | {"product_ids": ["NO-SUCH"]}}]
+    problems, _ = validate_against_data(
+        settings, parse_spec(export_spec(audience={}, channels=[{"name": "export", "variants": unknown}]))
+    )
+    assert "variants.deep.offer.product_ids: no product 'NO-SUCH'" in problems
+    # The shallow coupon needs +150 % orders to pay, the deep one +5 %.
+    spec = export_spec(
+        name="满减券深度测试", audience={}, holdout_share=0.34, channels=_arms(1.5, 0.05, True)
+    )
+    cid, _ = launch(settings, spec, campaign_id="coupon-depths",
+                    clock=lambda: dt.datetime(2026, 3, 1, 4, tzinfo=dt.UTC))  # fmt: skip
+    with engine.connect() as con:
+        audit = dict(
+            con.execute(
+                select(VariantRecord.variant_key, VariantRecord.status).where(
+                    VariantRecord.campaign_id == cid
+                )
+            ).all()
+        )
+    assert audit == {"shallow": "accepted", "deep": "accepted", "mislabeled": "rejected"}
+
+    current, version = get_spec(engine, cid)
+    truth = simulate_responses(
+        settings, engine, cid, version, SimulationConfig(seed=4, effects={"deep": 0.08}), spec=current
+    )
+    ingest_file(engine, truth.events_file)
+    # The deeper coupon moves more customers even without a copy effect.
+    assert truth.true_variant_lift["deep"] > truth.true_variant_lift["shallow"] > 0
+
+    metrics = measure(engine, cid)
+    by_arm = {a.arm: a for a in metrics.arms}
+    assert by_arm["shallow"].cost == by_arm["shallow"].converters * 20
+    assert by_arm["deep"].cost == by_arm["deep"].converters * 50
+    assert by_arm["holdout"].cost == 0 and metrics.total_cost == by_arm["shallow"].cost + by_arm["deep"].cost
+
+    report = write_report(settings, engine, cid, use_llm=False)
+    f = facts(report.metrics, "zh", current.break_evens())
+    assert f["variant_shallow_offer_verdict"].startswith("优惠不划算")
+    assert f["variant_deep_offer_verdict"].startswith("优惠值得")
+    page = report.path.read_text(encoding="utf-8")
+    assert "shallow：盈亏平衡所需相对增幅 150.0%" in page and "deep：盈亏平衡所需相对增幅 5.0%" in page
+    assert "deep (满300减50)" in page
+
+    # The next version keeps the depth that pays and starves the one that does not; conversions alone
+    # would always crown the deepest coupon, so no Thompson switch and no copy rewritten across offers.
+    proposal = optimize_campaign(settings, engine, cid, rewrite=True)
+    assert proposal.llm_calls == 0
+    nxt, _ = get_spec(engine, cid, proposal.version)
+    weights = {v.key: v.weight for v in nxt.channels[0].variants}
+    assert weights["shallow"] == MIN_WEIGHT and weights["deep"] == 1.0
+    assert nxt.assignment == "fixed"
+    assert any("offers that pay: deep" in c for c in proposal.changes)
+
+
+def test_copy_the_model_writes_is_asked_and_checked_per_offer(tmp_path, monkeypatch, llm_server) -> None:
+    monkeypatch.delenv("MARKETPILOT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("MARKETPILOT_LLM_CACHE", "false")  # the two prompts differ only in the coupon
+    settings = get_settings(tmp_path / "home")
+    build_shop(settings, n=300, seed=1)
+    llm_server.script(
+        json_reply({"variants": [{"angle": "benefit", "text": "{name}，满300减20，回店看看"}]}),
+        # the deep arm's first answer quotes the shallow coupon: the guardrails send it back
+        json_reply({"variants": [{"angle": "benefit", "text": "{name}，满300减20，快来"}]}),
+        json_reply({"variants": [{"angle": "benefit", "text": "{name}，满300减50，快来"}]}),
+    )
+    arms = [{"key": "shallow", "offer": SHALLOW}, {"key": "deep", "offer": DEEP}]
+    cid, result = launch(settings, export_spec(audience={}, channels=[{"name": "export", "variants": arms}]))
+    assert result.plan.llm_calls == 3
+    used = used_copy(open_state(settings), cid, 1)["export"]
+    assert "满300减20" in used["shallow"].text and "满300减50" in used["deep"].text
+    asked = [json.dumps(r["messages"], ensure_ascii=False) for r in llm_server.requests]
+    assert "优惠券：满300减20" in asked[0] and "满300减50" not in asked[0]
+    assert all("优惠券：满300减50" in a for a in asked[1:])  # the deep arm's ask and its repair
