@@ -66,3 +66,20 @@ def test_unknown_preset_and_table_exit_2(
     assert "Unknown preset 'shopify'" in capsys.readouterr().err
     assert _run(monkeypatch, "load", "invoices", str(retail_slice)) == 2
     assert "Unknown table 'invoices'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["decide", "budget", "--total", "1"], "Missing option '--history'"),
+        (["decide", "budget", "--history", "h.csv", "--total", "1", "extra"], "unexpected extra argument"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ],
+)
+def test_usage_errors_exit_2_with_the_usage_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    # Whichever click the installed typer uses (its own vendored copy since 0.2x), no traceback.
+    assert _run(monkeypatch, *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Usage: marketpilot" in err and "Traceback" not in err

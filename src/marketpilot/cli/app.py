@@ -56,11 +56,12 @@ def run_app(application: typer.Typer) -> int:
     except typer.Abort:
         err_console.print("Aborted.")
         return 130
-    except Exception as exc:  # click usage errors arrive here in standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:  # usage errors arrive here in standalone_mode=False
+        # click's ClickException, or the copy of it newer typer releases vendor (typer._click): both
+        # print themselves and carry the exit code (2 for a usage error).
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            return code
         raise
     return code if isinstance(code, int) else 0
