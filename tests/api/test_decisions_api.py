@@ -71,6 +71,23 @@ def test_price_and_budget(client: TestClient, shop: Settings):
     spend = {c["channel"]: c["spend"] for c in plan.json()["allocation"]["channels"]}
     assert sum(spend.values()) == pytest.approx(1000, rel=1e-6) and spend["sms"] > spend["push"]
     assert client.get("/v1/decisions/budget", headers=HEADERS).json()["allocation"]["total"] == 1000
+    # Festival rows sell 50 % more at the same spend: fitted apart, and split for.
+    festival = [
+        {
+            "channel": c,
+            "spend": s,
+            "revenue": round(1.5 * a * (1 - 2.718281828 ** (-s / b)), 2),
+            "大促": "双11",
+        }
+        for c, a, b in (("push", 500.0, 100.0), ("sms", 2000.0, 1000.0))
+        for s in (300, 600)
+    ]
+    body = {"rows": history + festival, "total": 1000, "event_col": "大促", "for_event": True}
+    plan = client.post("/v1/decisions/budget", json=body, headers=HEADERS)
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["for_event"] and all(
+        c["event_uplift"] == pytest.approx(0.5, abs=0.01) for c in plan.json()["curves"]
+    )
 
 
 def test_promo_over_the_stores_orders(client: TestClient):

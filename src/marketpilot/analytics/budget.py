@@ -14,6 +14,13 @@ per channel from 0, 0.1 … 0.8 by how well the curve fits the effective spend; 
 explains at least 2 % of the variance that no carry-over leaves unexplained, so noise does not buy
 a carry-over. A steady spend s per period then builds up to an effective s / (1 − carryover), which
 is the curve the split uses: outcome = a · (1 − exp(−s / (b · (1 − carryover)))).
+
+With an event column (festival weeks, 618, 双11, a sitewide sale) those periods get their own
+multiplier: outcome = curve(spend) · (1 + event_uplift). Shops spend more in exactly the periods
+that sell more anyway, and a curve fitted through both reads the festival's demand as the return on
+its spend: it sees no saturation where there is some and sends too much money to the channels pushed
+hardest in festivals. The split is for an ordinary period, or, with `for_event`, for an event period
+(each channel's curve scaled by its own uplift).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class HistoryFile(BaseModel):
     spend_col: str = "spend"
     outcome_col: str = "revenue"
     period_col: str | None = None  # the order of the periods, for carry-over
+    event_col: str | None = None  # marks festival / sitewide-sale periods (1/0, 是/否, or an event name)
 
 
 class ResponseCurve(BaseModel):
@@ -49,6 +57,9 @@ class ResponseCurve(BaseModel):
     a: float = Field(description="the most the channel can bring (saturation)")
     b: float = Field(description="effective-spend scale: at b the channel brings 63 % of a")
     carryover: float = Field(default=0.0, description="share of a period's effect that carries to the next")
+    event_uplift: float = Field(
+        default=0.0, description="extra outcome in event periods at the same spend (0.5 = +50 %)"
+    )
     r2: float
     points: int
     max_spend_seen: float
@@ -64,6 +75,10 @@ class ResponseCurve(BaseModel):
 
     def marginal(self, spend: np.ndarray | float) -> np.ndarray:
         return self.a / self.steady_scale * np.exp(-np.asarray(spend, dtype=float) / self.steady_scale)
+
+    def during_event(self) -> ResponseCurve:
+        """The curve of an event period: the same saturation, `1 + event_uplift` times the outcome."""
+        return self.model_copy(update={"a": self.a * (1 + self.event_uplift)})
 
 
 class ChannelSplit(BaseModel):
@@ -92,6 +107,8 @@ def read_history(spec: HistoryFile) -> pd.DataFrame:
     require_columns(frame, columns, spec.path, "name them with --channel-col, --spend-col, --outcome-col")
     if spec.period_col:
         require_columns(frame, [spec.period_col], spec.path, "name it with --period-col")
+    if spec.event_col:
+        require_columns(frame, [spec.event_col], spec.path, "name it with --event-col")
     out = pd.DataFrame({"channel": frame[spec.channel_col].astype(str).str.strip()})
     problems = []
     for column, name in ((spec.spend_col, "spend"), (spec.outcome_col, "outcome")):
@@ -102,6 +119,8 @@ def read_history(spec: HistoryFile) -> pd.DataFrame:
         out[name] = values
     if problems:
         raise ValidationFailed(problems, source=str(spec.path))
+    if spec.event_col:
+        out["event"] = event_flags(frame[spec.event_col])
     if spec.period_col:
         out["period"] = _periods(frame[spec.period_col], spec)
         repeated = out[out.duplicated(["channel", "period"])]
@@ -114,6 +133,16 @@ def read_history(spec: HistoryFile) -> pd.DataFrame:
             )
         out = out.sort_values(["channel", "period"], kind="stable").reset_index(drop=True)
     return out
+
+
+# What an event column says when a period is ordinary; anything else (1, 是, 双11, 618) marks an event.
+NO_EVENT = frozenset({"", "0", "0.0", "false", "no", "n", "none", "nan", "否", "无", "不是", "-"})
+
+
+def event_flags(raw: pd.Series) -> pd.Series:
+    """1 for the periods an event column marks (a flag or the event's name), else 0."""
+    text = raw.astype(str).str.strip().str.lower().where(raw.notna(), "")
+    return (~text.isin(NO_EVENT)).astype(int)
 
 
 def _periods(raw: pd.Series, spec: HistoryFile) -> pd.Series:
@@ -143,11 +172,19 @@ def adstock(spend: np.ndarray, carryover: float) -> np.ndarray:
 
 
 def fit_curve(
-    channel: str, spend: np.ndarray, outcome: np.ndarray, *, ordered: bool = False
+    channel: str,
+    spend: np.ndarray,
+    outcome: np.ndarray,
+    *,
+    ordered: bool = False,
+    event: np.ndarray | None = None,
 ) -> ResponseCurve:
-    """The saturating curve of one channel; with `ordered` periods, the best carry-over too."""
+    """The saturating curve of one channel; with `ordered` periods, the best carry-over too; with
+    `event` flags (1 = festival period), the events' own multiplier."""
     carryovers = CARRYOVERS if ordered else (0.0,)
-    fits = [_fit(channel, adstock(spend, c), outcome, spend) | {"carryover": c} for c in carryovers]
+    if event is not None and not 0 < int(event.sum()) < len(event):
+        event = None  # every period or none an event: nothing to tell the event from the channel
+    fits = [_fit(channel, adstock(spend, c), outcome, spend, event) | {"carryover": c} for c in carryovers]
     best = max(fits, key=lambda f: f["r2"])
     unexplained = 1 - fits[0]["r2"]
     if best["r2"] - fits[0]["r2"] < MIN_CARRYOVER_GAIN * unexplained:
@@ -155,34 +192,55 @@ def fit_curve(
     return ResponseCurve(channel=channel, points=len(spend), max_spend_seen=float(spend.max()), **best)
 
 
-def _fit(channel: str, spend: np.ndarray, outcome: np.ndarray, raw: np.ndarray) -> dict[str, float]:
+def _fit(
+    channel: str, spend: np.ndarray, outcome: np.ndarray, raw: np.ndarray, event: np.ndarray | None
+) -> dict[str, float]:
     if len(np.unique(raw)) < MIN_POINTS:
         raise UserError(
             f"channel {channel!r}: {len(np.unique(raw))} distinct spend levels; at least {MIN_POINTS} are "
             "needed to see where returns diminish",
             hint="add periods with different spend, or leave the channel out of the file",
         )
+    flags = np.zeros(len(spend)) if event is None else event.astype(float)
 
-    def curve(s: np.ndarray, a: float, b: float) -> np.ndarray:
-        return a * (1 - np.exp(-s / b))
+    def curve(x: np.ndarray, a: float, b: float, u: float = 0.0) -> np.ndarray:
+        s, e = x
+        return a * (1 - np.exp(-s / b)) * (1 + u * e)
 
     top = float(spend.max())
-    start = (max(float(outcome.max()) * 1.5, 1e-9), max(float(np.median(spend)), 1e-9))
+    start = [max(float(outcome.max()) * 1.5, 1e-9), max(float(np.median(spend)), 1e-9)]
+    low, high = [0, top * 1e-3], [np.inf, top * 1e3]
+    if event is not None:  # an event may also sell less (a rival's festival): -90 % to +1000 %
+        start, low, high = [*start, 0.0], [*low, -0.9], [*high, 10.0]
+    x = np.vstack([spend, flags])
     try:
-        (a, b), _ = curve_fit(curve, spend, outcome, p0=start, bounds=([0, top * 1e-3], [np.inf, top * 1e3]))
+        params, _ = curve_fit(curve, x, outcome, p0=start, bounds=(low, high))
     except RuntimeError as exc:
         raise UserError(f"channel {channel!r}: no response curve fits its history ({exc})") from None
-    residual = outcome - curve(spend, a, b)
+    residual = outcome - curve(x, *params)
     spread = float(np.sum((outcome - outcome.mean()) ** 2))
     r2 = 1 - float(np.sum(residual**2)) / spread if spread else 0.0
-    return {"a": float(a), "b": float(b), "r2": round(r2, 4)}
+    uplift = float(params[2]) if event is not None else 0.0
+    return {
+        "a": float(params[0]),
+        "b": float(params[1]),
+        "event_uplift": round(uplift, 4),
+        "r2": round(r2, 4),
+    }
 
 
 def fit_curves(history: pd.DataFrame) -> list[ResponseCurve]:
-    """A curve per channel; with a `period` column (rows in period order) carry-over is fitted too."""
+    """A curve per channel; with a `period` column (rows in period order) carry-over is fitted too,
+    with an `event` column the events' multiplier."""
     ordered = "period" in history.columns
     return [
-        fit_curve(str(channel), group["spend"].to_numpy(), group["outcome"].to_numpy(), ordered=ordered)
+        fit_curve(
+            str(channel),
+            group["spend"].to_numpy(),
+            group["outcome"].to_numpy(),
+            ordered=ordered,
+            event=group["event"].to_numpy() if "event" in group else None,
+        )
         for channel, group in history.groupby("channel", sort=True)
     ]
 
@@ -266,6 +324,7 @@ def historical_shares(history: pd.DataFrame) -> dict[str, float]:
 class BudgetPlan(BaseModel):
     curves: list[ResponseCurve]
     allocation: Allocation
+    for_event: bool = Field(default=False, description="the split is for an event period")
     table_path: Path | None = None
     table_csv: Path | None = None
     chart_path: Path | None = None
@@ -277,16 +336,21 @@ def plan_budget(
     *,
     floors: dict[str, float] | None = None,
     max_scale: float = 2.0,
+    for_event: bool = False,
     settings: Settings | None = None,
 ) -> BudgetPlan:
-    """Fit every channel's curve from the history file and split `total`; with `settings`, the split
-    and a chart of the curves are written under <home>/decisions/budget/."""
+    """Fit every channel's curve from the history file and split `total` for an ordinary period (with
+    `for_event`, for an event period); with `settings`, the split and a chart of the curves are
+    written under <home>/decisions/budget/."""
+    if for_event and not spec.event_col:
+        raise UserError("planning for an event period needs the history's event column", hint="--event-col")
     history = read_history(spec)
     curves = fit_curves(history)
+    planned = [c.during_event() for c in curves] if for_event else curves
     allocation = allocate(
-        curves, total, current=historical_shares(history), floors=floors, max_scale=max_scale
+        planned, total, current=historical_shares(history), floors=floors, max_scale=max_scale
     )
-    plan = BudgetPlan(curves=curves, allocation=allocation)
+    plan = BudgetPlan(curves=curves, allocation=allocation, for_event=for_event)
     if settings is not None:
         from marketpilot.analytics.outputs import write_json, write_table
 
@@ -310,12 +374,20 @@ def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path) -> Path:
     chosen = {c.channel: c.spend for c in plan.allocation.channels}
     for curve in plan.curves:
         seen = history[history["channel"] == curve.channel]
-        (dots,) = ax.plot(seen["spend"], seen["outcome"], "o", alpha=0.5, markersize=4)
+        event = seen["event"].eq(1) if "event" in seen else pd.Series(False, index=seen.index)
+        (dots,) = ax.plot(
+            seen.loc[~event, "spend"], seen.loc[~event, "outcome"], "o", alpha=0.5, markersize=4
+        )
+        if event.any():  # festival periods sit above the ordinary curve by the fitted uplift
+            ax.plot(
+                seen.loc[event, "spend"], seen.loc[event, "outcome"], "^", color=dots.get_color(), alpha=0.6
+            )
+        shown = curve.during_event() if plan.for_event else curve
         grid = np.linspace(0, max(curve.max_spend_seen, chosen[curve.channel]) * 1.1, 100)
-        ax.plot(grid, curve.outcome(grid), color=dots.get_color(), label=curve.channel)
+        ax.plot(grid, shown.outcome(grid), color=dots.get_color(), label=curve.channel)
         ax.plot(
             [chosen[curve.channel]],
-            [curve.outcome(chosen[curve.channel])],
+            [shown.outcome(chosen[curve.channel])],
             "*",
             color=dots.get_color(),
             markersize=14,
@@ -324,7 +396,13 @@ def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path) -> Path:
     ax.set_ylabel("outcome per period")
     carry = any(c.carryover for c in plan.curves)
     steady = " at a steady spend per period" if carry else ""
-    ax.set_title(f"Response curves{steady} (dots: history, stars: recommended spend)", fontsize=9)
+    title = f"Response curves{steady} (dots: history, stars: recommended spend)"
+    if "event" in history:
+        period = "an event period" if plan.for_event else "an ordinary period"
+        title = (
+            f"Response curves of {period}{steady}\n(dots: history, triangles: event periods, stars: split)"
+        )
+    ax.set_title(title, fontsize=9)
     if len(plan.curves) <= 12:  # beyond that a legend hides the plot; the split table names them
         ax.legend(loc="lower right")
     return save_png(fig, path)

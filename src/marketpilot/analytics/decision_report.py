@@ -163,6 +163,10 @@ def budget_facts(plan: BudgetPlan, language: str) -> Facts:
         facts[f"{c.channel}_history_periods"] = fit[c.channel].points
         if fit[c.channel].carryover:
             facts[f"{c.channel}_carryover_percent"] = round(fit[c.channel].carryover * 100)
+        if fit[c.channel].event_uplift:
+            facts[f"{c.channel}_event_uplift_percent"] = round(fit[c.channel].event_uplift * 100)
+    if plan.for_event:
+        facts["split_for"] = "event period" if language == "en" else "大促期"
     return facts
 
 

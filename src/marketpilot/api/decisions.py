@@ -58,6 +58,8 @@ class BudgetRequest(BaseModel):
     spend_col: str = "spend"
     outcome_col: str = "revenue"
     period_col: str | None = None
+    event_col: str | None = Field(default=None, description="marks festival / sale periods (1/0 or a name)")
+    for_event: bool = Field(default=False, description="split for an event period")
     minimum: dict[str, float] = Field(default_factory=dict)
     max_scale: float = Field(2.0, gt=0)
 
@@ -100,10 +102,17 @@ def budget(request: BudgetRequest, settings: AppSettings) -> BudgetPlan:
     from marketpilot.analytics.budget import HistoryFile, plan_budget
 
     with tempfile.TemporaryDirectory() as folder:
-        columns = request.model_dump(include={"channel_col", "spend_col", "outcome_col", "period_col"})
+        columns = request.model_dump(
+            include={"channel_col", "spend_col", "outcome_col", "period_col", "event_col"}
+        )
         spec = HistoryFile(path=_as_file(request.rows, folder), **columns)
         return plan_budget(
-            spec, request.total, floors=request.minimum, max_scale=request.max_scale, settings=settings
+            spec,
+            request.total,
+            floors=request.minimum,
+            max_scale=request.max_scale,
+            for_event=request.for_event,
+            settings=settings,
         )
 
 

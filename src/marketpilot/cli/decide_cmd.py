@@ -249,6 +249,17 @@ def budget(
         str | None,
         typer.Option("--period-col", help="Week or date of each row: fits carry-over between periods."),
     ] = None,
+    event_col: Annotated[
+        str | None,
+        typer.Option(
+            "--event-col",
+            help="Marks festival / sitewide-sale periods (1/0, 是/否, or the event's name, e.g. 双11): "
+            "their extra sales are fitted apart from the return on spend.",
+        ),
+    ] = None,
+    for_event: Annotated[
+        bool, typer.Option("--for-event", help="Split for an event period instead of an ordinary one.")
+    ] = False,
     minimum: Annotated[
         list[str] | None, typer.Option("--min", help="CHANNEL=AMOUNT minimum spend; repeatable.")
     ] = None,
@@ -270,9 +281,17 @@ def budget(
         spend_col=spend_col,
         outcome_col=outcome_col,
         period_col=period_col,
+        event_col=event_col,
     )
     settings = settings_for(home)
-    plan = plan_budget(spec, total, floors=_pairs(minimum, "--min"), max_scale=max_scale, settings=settings)
+    plan = plan_budget(
+        spec,
+        total,
+        floors=_pairs(minimum, "--min"),
+        max_scale=max_scale,
+        for_event=for_event,
+        settings=settings,
+    )
     written = None
     if report_md:
         written = _write_report(settings, "budget", budget_facts(plan, lang), lang, plan.chart_path)
@@ -280,9 +299,11 @@ def budget(
         print_json(plan.model_dump(mode="json") | {"report": written})
         return
     a = plan.allocation
-    table = Table(title=f"Budget {a.total:,.2f}: expected {outcome_col} {a.expected_outcome:,.2f}")
+    period = " in an event period" if for_event else ""
+    table = Table(title=f"Budget {a.total:,.2f}{period}: expected {outcome_col} {a.expected_outcome:,.2f}")
     columns = ["channel", "spend", "share", f"expected {outcome_col}", "marginal return", "curve R²"]
-    for column in columns + (["carry-over"] if period_col else []):
+    columns += (["carry-over"] if period_col else []) + (["event uplift"] if event_col else [])
+    for column in columns:
         table.add_column(column)
     fit = {c.channel: c for c in plan.curves}
     for c in a.channels:
@@ -294,6 +315,7 @@ def budget(
             f"{c.marginal_return:.3f}",
             f"{fit[c.channel].r2:.2f}",
             *([f"{fit[c.channel].carryover:.0%}"] if period_col else []),
+            *([f"{fit[c.channel].event_uplift:+.0%}"] if event_col else []),
         )
     console.print(table)
     console.print(
