@@ -233,7 +233,8 @@ def _groups(settings: Settings, by: GroupBy) -> tuple[pd.DataFrame | None, dict[
     if not path.exists():
         raise UserError(
             f"no customer groups yet ({path} is missing)",
-            hint="run `marketpilot intel` first, or design one coupon for every customer with --by all",
+            hint="run `marketpilot segment` first (it writes each customer's segment and RFM class), "
+            "or design one coupon for every customer with --by all",
         )
     table = pd.read_parquet(path, columns=["customer_id", by])
     names: dict[str, str] = {}

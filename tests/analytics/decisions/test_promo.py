@@ -152,7 +152,7 @@ def test_cli_json_and_named_errors(
         assert message in capsys.readouterr().err
     monkeypatch.setattr(sys, "argv", ["marketpilot", "decide", "promo", "--home", str(tmp_path / "new")])
     assert run_app(app) == 2
-    assert "marketpilot intel" in capsys.readouterr().err
+    assert "marketpilot segment" in capsys.readouterr().err
 
 
 def test_each_coupon_becomes_a_campaign_for_exactly_its_group(segmented_shop: Settings) -> None:
