@@ -104,7 +104,7 @@ def test_each_coupon_depth_gets_its_own_copy_cost_and_verdict(tmp_path, monkeypa
     assert f["variant_shallow_offer_verdict"].startswith("优惠不划算")
     assert f["variant_deep_offer_verdict"].startswith("优惠值得")
     page = report.path.read_text(encoding="utf-8")
-    assert "shallow：盈亏平衡所需相对增幅 150.0%" in page and "deep：盈亏平衡所需相对增幅 5.0%" in page
+    assert "shallow：盈亏平衡所需订单增幅 150.0%" in page and "deep：盈亏平衡所需订单增幅 5.0%" in page
     assert "deep (满300减50)" in page
 
     # The next version keeps the depth that pays and starves the one that does not; conversions alone

@@ -1,11 +1,13 @@
-"""Did the offer pay? The campaign report sets the measured relative lift (with its 95 % interval)
+"""Did the offer pay? The campaign report sets the measured growth in orders (with its 95 % interval)
 against the lift the offer needs to break even, which `decide promo` writes into the spec."""
 
 import datetime as dt
 
+import pandas as pd
+import pytest
 from campaign_shop import build_shop, export_spec, launch
 
-from marketpilot.campaigns.measure import measure
+from marketpilot.campaigns.measure import customer_outcomes, measure
 from marketpilot.campaigns.report import facts, offer_verdict, write_report
 from marketpilot.campaigns.simulate import SimulationConfig, simulate_responses
 from marketpilot.campaigns.state.db import open_state
@@ -38,7 +40,9 @@ def test_the_report_says_whether_the_offer_paid(tmp_path, monkeypatch) -> None:
     ingest_file(engine, truth.events_file)
     lift = measure(engine, cid).lift
     assert lift is not None and lift.ci_low > 0
-    low, high = lift.ci_low / lift.rate_holdout, lift.ci_high / lift.rate_holdout
+    # The break-even is growth in orders (decide promo's unit): judged on orders per customer.
+    low, high = lift.orders_relative_ci_low, lift.orders_relative_ci_high
+    assert low is not None and high is not None and low < lift.orders_relative < high
     assert offer_verdict(lift, low / 2) == "pays"
     assert offer_verdict(lift, high * 2) == "does_not_pay"
     assert offer_verdict(lift, (low + high) / 2) == "undecided"
@@ -47,6 +51,21 @@ def test_the_report_says_whether_the_offer_paid(tmp_path, monkeypatch) -> None:
     report = write_report(settings, engine, cid, use_llm=False)
     expected = offer_verdict(lift, 0.05)
     page = report.path.read_text(encoding="utf-8")
-    assert "盈亏平衡所需相对增幅 5.0%" in page
+    assert "盈亏平衡所需订单增幅 5.0%" in page
     assert {"pays": "优惠值得", "does_not_pay": "优惠不划算", "undecided": "尚无定论"}[expected] in page
-    assert facts(report.metrics, "zh", {"treatment": 0.05})["break_even_relative_lift_percent"] == 5.0
+    assert facts(report.metrics, "zh", {"treatment": 0.05})["break_even_order_growth_percent"] == 5.0
+
+    # A treated customer's second order counts as growth in orders, not as another converter.
+    events = pd.read_json(truth.events_file, lines=True, dtype={"customer_id": str})
+    treated = set(customer_outcomes(engine, cid, 1).query("arm != 'holdout'")["customer_id"])
+    again = events[(events["kind"] == "conversion") & events["customer_id"].isin(treated)].copy()
+    again["event_id"] += "-second"
+    again["occurred_at"] = pd.to_datetime(again["occurred_at"]) + pd.Timedelta(hours=1)
+    again["occurred_at"] = again["occurred_at"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    repeat = tmp_path / "repeat.jsonl"
+    again.to_json(repeat, orient="records", lines=True, force_ascii=False)
+    ingest_file(engine, repeat)
+    twice = measure(engine, cid).lift
+    assert twice is not None and twice.rate_treated == lift.rate_treated
+    assert twice.orders_treated == pytest.approx(2 * lift.orders_treated)
+    assert twice.orders_relative == pytest.approx(2 * (1 + lift.orders_relative) - 1)

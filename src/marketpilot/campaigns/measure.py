@@ -51,6 +51,12 @@ class Lift(BaseModel):
     revenue_per_customer_diff: float
     revenue_ci_low: float
     revenue_ci_high: float
+    # Orders per customer (a converter may order twice): the growth an offer's break-even is stated in.
+    orders_treated: float = 0.0
+    orders_holdout: float = 0.0
+    orders_relative: float | None = None
+    orders_relative_ci_low: float | None = None
+    orders_relative_ci_high: float | None = None
 
 
 class SampleRatio(BaseModel):
@@ -94,7 +100,7 @@ def _frame(engine: Engine, stmt) -> pd.DataFrame:  # type: ignore[no-untyped-def
 
 
 def customer_outcomes(engine: Engine, campaign_id: str, version: int) -> pd.DataFrame:
-    """One row per assigned customer: arm, channel, segment, converted, revenue (minor)."""
+    """One row per assigned customer: arm, channel, segment, converted, revenue (minor), orders."""
     assigned = _frame(
         engine,
         select(Assignment.customer_id, Assignment.arm, Assignment.channel, Assignment.segment).where(
@@ -103,13 +109,18 @@ def customer_outcomes(engine: Engine, campaign_id: str, version: int) -> pd.Data
     )
     outcomes = _frame(
         engine,
-        select(Outcome.customer_id, func.sum(Outcome.revenue_minor).label("revenue_minor"))
+        select(
+            Outcome.customer_id,
+            func.sum(Outcome.revenue_minor).label("revenue_minor"),
+            func.count().label("orders"),
+        )
         .where(Outcome.campaign_id == campaign_id, Outcome.version == version)
         .group_by(Outcome.customer_id),
     )
     merged = assigned.merge(outcomes, on="customer_id", how="left")
     merged["converted"] = merged["revenue_minor"].notna()
     merged["revenue_minor"] = merged["revenue_minor"].fillna(0).astype("int64")
+    merged["orders"] = merged["orders"].fillna(0).astype("int64")
     return merged
 
 
@@ -176,29 +187,44 @@ def two_proportion(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float, fl
     return diff, diff - Z95 * se, diff + Z95 * se, float(p_value)
 
 
+def _bootstrap_means(values: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """Means of `resamples` bootstrap resamples. Outcomes are mostly zero, so each resample draws how
+    many non-zero values it picks (binomial), then which ones: the same distribution as resampling
+    all n values, at the cost of the non-zero ones only."""
+    n = len(values)
+    nonzero = values[values != 0]
+    if n == 0 or len(nonzero) == 0:
+        return np.zeros(resamples)
+    picks = rng.binomial(n, len(nonzero) / n, size=resamples)
+    idx = rng.integers(0, len(nonzero), size=int(picks.sum()))
+    owner = np.repeat(np.arange(resamples), picks)
+    sums = np.bincount(owner, weights=nonzero[idx], minlength=resamples)
+    return sums / n
+
+
 def bootstrap_mean_diff(
     treated: np.ndarray, control: np.ndarray, *, resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """95 % percentile CI of mean(treated) − mean(control). Revenue is mostly zero, so each resample
-    draws how many non-zero values it picks (binomial), then which ones: the same distribution as
-    resampling all n values, at the cost of the non-zero ones only."""
+    """95 % percentile CI of mean(treated) − mean(control)."""
     rng = np.random.default_rng(seed)
-
-    def means(values: np.ndarray) -> np.ndarray:
-        n = len(values)
-        nonzero = values[values != 0]
-        if n == 0:
-            return np.zeros(resamples)
-        picks = rng.binomial(n, len(nonzero) / n, size=resamples)
-        if len(nonzero) == 0:
-            return np.zeros(resamples)
-        idx = rng.integers(0, len(nonzero), size=int(picks.sum()))
-        owner = np.repeat(np.arange(resamples), picks)
-        sums = np.bincount(owner, weights=nonzero[idx], minlength=resamples)
-        return sums / n
-
-    diff = means(treated.astype(float)) - means(control.astype(float))
+    diff = _bootstrap_means(treated.astype(float), rng, resamples) - _bootstrap_means(
+        control.astype(float), rng, resamples
+    )
     low, high = np.percentile(diff, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def bootstrap_relative(
+    treated: np.ndarray, control: np.ndarray, *, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """95 % percentile CI of mean(treated) / mean(control) − 1; None when the control has no outcome."""
+    if not control.any():
+        return None
+    rng = np.random.default_rng(seed)
+    t = _bootstrap_means(treated.astype(float), rng, resamples)
+    c = _bootstrap_means(control.astype(float), rng, resamples)
+    ratio = t[c > 0] / c[c > 0] - 1
+    low, high = np.percentile(ratio, [2.5, 97.5])
     return float(low), float(high)
 
 
@@ -232,6 +258,8 @@ def _lift(arm: str, t: pd.DataFrame, c: pd.DataFrame, seed: int) -> Lift:
     rt, rc = t["revenue_minor"].to_numpy() / 100, c["revenue_minor"].to_numpy() / 100
     rlow, rhigh = bootstrap_mean_diff(rt, rc, seed=seed)
     rate_c = float(c["converted"].mean())
+    ot, oc = t["orders"].to_numpy(), c["orders"].to_numpy()
+    orders_ci = bootstrap_relative(ot, oc, seed=seed)
     return Lift(
         arm=arm,
         rate_treated=float(t["converted"].mean()),
@@ -244,6 +272,11 @@ def _lift(arm: str, t: pd.DataFrame, c: pd.DataFrame, seed: int) -> Lift:
         revenue_per_customer_diff=float(rt.mean() - rc.mean()),
         revenue_ci_low=rlow,
         revenue_ci_high=rhigh,
+        orders_treated=float(ot.mean()),
+        orders_holdout=float(oc.mean()),
+        orders_relative=float(ot.mean() / oc.mean() - 1) if oc.any() else None,
+        orders_relative_ci_low=orders_ci[0] if orders_ci else None,
+        orders_relative_ci_high=orders_ci[1] if orders_ci else None,
     )
 
 

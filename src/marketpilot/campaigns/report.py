@@ -37,11 +37,11 @@ LABELS = {
         "holdout": "对照组",
         "narrative": "解读",
         "template": "（模板生成：LLM 解读未通过数字核对）",
-        "pays": "优惠值得：相对增幅的整个置信区间都高于盈亏平衡所需",
-        "does_not_pay": "优惠不划算：相对增幅的整个置信区间都低于盈亏平衡所需",
-        "undecided": "尚无定论：盈亏平衡所需的增幅在相对增幅的置信区间之内",
-        "break_even": "盈亏平衡所需相对增幅 {be}%；实测 {rel}%（95% 置信区间 {low}% 至 {high}%）。"
-        "{verdict}。",
+        "pays": "优惠值得：订单增幅的整个置信区间都高于盈亏平衡所需",
+        "does_not_pay": "优惠不划算：订单增幅的整个置信区间都低于盈亏平衡所需",
+        "undecided": "尚无定论：盈亏平衡所需的增幅在订单增幅的置信区间之内",
+        "break_even": "盈亏平衡所需订单增幅 {be}%；实测人均订单增幅 {rel}%"
+        "（95% 置信区间 {low}% 至 {high}%）。{verdict}。",
     },
     "en": {
         "title": "Campaign report",
@@ -59,29 +59,35 @@ LABELS = {
         "holdout": "holdout",
         "narrative": "Summary",
         "template": "(templated: the LLM narrative failed the number check)",
-        "pays": "the offer pays: the whole confidence interval of the relative lift is above its break-even",
+        "pays": "the offer pays: the whole 95% interval of the growth in orders is above its break-even",
         "does_not_pay": "the offer does not pay: the whole interval is below its break-even",
-        "undecided": "undecided: the break-even lies inside the interval of the relative lift",
-        "break_even": "Break-even relative lift {be}%; measured {rel}% (95% CI {low}% to {high}%): "
-        "{verdict}.",
+        "undecided": "undecided: the break-even lies inside the interval of the growth in orders",
+        "break_even": "Break-even growth in orders {be}%; measured orders per customer {rel}% "
+        "(95% CI {low}% to {high}%): {verdict}.",
     },
 }
 
 
 def offer_verdict(lift: Lift | None, break_even: float | None) -> str | None:
-    """Did the offer pay? `pays` when the whole 95 % interval of the relative lift is above the lift it
-    needs (`Offer.break_even_lift`), `does_not_pay` when all below, else `undecided`; None without a
-    break-even or a holdout to measure against."""
-    if break_even is None or lift is None or lift.rate_holdout <= 0:
+    """Did the offer pay? `pays` when the whole 95 % interval of the growth in orders per customer over
+    the holdout is above the growth it needs (`Offer.break_even_lift`, which `decide promo` states in
+    orders), `does_not_pay` when all below, else `undecided`; None without a break-even or without
+    holdout orders to measure against."""
+    growth = _order_growth(lift)
+    if break_even is None or growth is None:
         return None
-    _, low, high = _relative(lift)
+    _, low, high = growth
     return "pays" if low > break_even else "does_not_pay" if high < break_even else "undecided"
 
 
-def _relative(lift: Lift) -> tuple[float, float, float]:
-    """The lift and its 95 % interval relative to the holdout's rate."""
-    base = lift.rate_holdout
-    return lift.absolute / base, lift.ci_low / base, lift.ci_high / base
+def _order_growth(lift: Lift | None) -> tuple[float, float, float] | None:
+    """Relative growth in orders per customer and its 95 % bootstrap interval."""
+    if lift is None or lift.orders_relative is None:
+        return None
+    low, high = lift.orders_relative_ci_low, lift.orders_relative_ci_high
+    if low is None or high is None:
+        return None
+    return lift.orders_relative, low, high
 
 
 def arm_lift(metrics: CampaignMetrics, arm: str) -> Lift | None:
@@ -97,10 +103,10 @@ def break_even_lines(metrics: CampaignMetrics, break_evens: Mapping[str, float],
     t, lines = LABELS[language], []
     for arm, break_even in break_evens.items():
         lift = arm_lift(metrics, arm)
-        verdict = offer_verdict(lift, break_even)
-        if verdict is None or lift is None:
+        verdict, growth = offer_verdict(lift, break_even), _order_growth(lift)
+        if verdict is None or growth is None:
             continue
-        rel, low, high = (round(x * 100, 1) for x in _relative(lift))
+        rel, low, high = (round(x * 100, 1) for x in growth)
         be = round(break_even * 100, 1)
         line = t["break_even"].format(be=be, rel=rel, low=low, high=high, verdict=t[verdict])
         lines.append(line if arm == "treatment" else f"{arm}{'：' if language == 'zh' else ': '}{line}")
@@ -145,16 +151,13 @@ def facts(
         out["sample_size_per_group"] = metrics.sample_size_per_group
     for arm, break_even in (break_evens or {}).items():
         lift = arm_lift(metrics, arm)
-        verdict = offer_verdict(lift, break_even)
-        if verdict is None or lift is None:
+        verdict, growth = offer_verdict(lift, break_even), _order_growth(lift)
+        if verdict is None or growth is None:
             continue
-        rel, low, high = _relative(lift)
         prefix = "" if arm == "treatment" else f"variant_{arm}_"
-        out[f"{prefix}break_even_relative_lift_percent"] = round(break_even * 100, 1)
-        if prefix:
-            out[f"{prefix}relative_lift_percent"] = round(rel * 100, 1)
-        out[f"{prefix}relative_lift_ci_low_percent"] = round(low * 100, 1)
-        out[f"{prefix}relative_lift_ci_high_percent"] = round(high * 100, 1)
+        out[f"{prefix}break_even_order_growth_percent"] = round(break_even * 100, 1)
+        for name, value in zip(("", "_ci_low", "_ci_high"), growth, strict=True):
+            out[f"{prefix}order_growth{name}_percent"] = round(value * 100, 1)
         out[f"{prefix}offer_verdict"] = LABELS[language][verdict]
     return out
 
