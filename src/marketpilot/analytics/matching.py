@@ -33,6 +33,16 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _EN_WORD = re.compile(r"[a-z]+")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _ZH_COLOUR = re.compile(r"(卡其|咖啡|酒红|藏青|天蓝|玫红|香槟|[黑白红蓝绿灰粉紫黄橙金银棕米青褐])色")
+# Shops name colours without 色 (曜石黑, 远峰蓝, 玫瑰金): a descriptive prefix before a base colour, read
+# as that base colour, so 曜石黑 and 黑色 are the same variant. The prefixes are ones that never make
+# another word with the colour character (奶粉, 米粉, 口红, 蛋白 are not colours).
+_ZH_NAMED_COLOUR = re.compile(
+    r"(?:深|浅|亮|暗|纯|哑光|磨砂|午夜|曜石|幻夜|星空|陶瓷|珍珠|象牙|星光|月光|冰川|远峰|海军|宝石|天空|雾霾|"
+    r"深海|松岭|暗夜|薄荷|橄榄|深空|太空|银河|石墨|玫瑰|土豪|流光|樱花|少女|珊瑚|梦幻|薰衣草|柠檬)"
+    r"([黑白红蓝绿灰紫黄金银])(?!色)|(?:奶|米)(白)(?!色)|米(黄)(?!色)"  # not 奶黄 (custard)
+)
+# A colour character standing alone between separators: "手机壳 黑 128g", "T恤/白/XL".
+_ZH_BARE_COLOUR = re.compile(r"(?:^|(?<=[\s/,，、|+]))([黑白红蓝绿灰粉紫黄金银])(?=$|[\s/,，、|+])")
 # Single letters (s, m, l) are left out: "men's" and "5m" hold them as often as a size does.
 # fmt: off
 _EN_MARKS = frozenset({
@@ -67,6 +77,8 @@ def variant_marks(text: str) -> frozenset[str]:
     """What tells product variants apart: numbers, colour words, letter sizes."""
     marks = set(_NUMBER.findall(text))
     marks |= set(_ZH_COLOUR.findall(text))
+    marks |= {next(g for g in m.groups() if g) for m in _ZH_NAMED_COLOUR.finditer(text)}
+    marks |= set(_ZH_BARE_COLOUR.findall(text))
     marks |= set(_EN_WORD.findall(text)) & _EN_MARKS
     return frozenset(marks)
 

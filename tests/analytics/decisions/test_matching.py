@@ -142,3 +142,27 @@ def test_a_colour_named_in_the_title_picks_that_colour_among_near_twins() -> Non
     matches = match_titles(titles, catalogue).set_index("title")
     assert matches["product_id"].iloc[:2].tolist() == ["C-B", "T-W"]
     assert matches["status"].iloc[2] == "review"  # no colour named: which of the three?
+
+
+def test_chinese_colour_names_without_se_are_colours() -> None:
+    from marketpilot.analytics.matching import variant_marks
+
+    # Shops name colours their own way: 曜石黑 is the catalogue's 黑色, 远峰蓝 its 蓝色.
+    catalogue = pd.DataFrame(
+        {
+            "product_id": ["K-B", "K-W", "K-L"],
+            "name": [
+                "乐盾 磁吸手机壳 iPhone15 黑色",
+                "乐盾 磁吸手机壳 iPhone15 白色",
+                "乐盾 磁吸手机壳 iPhone15 蓝色",
+            ],
+        }
+    )
+    titles = pd.Series(["【乐盾官方】磁吸手机壳 iPhone15 曜石黑", "乐盾磁吸手机壳 iPhone15 远峰蓝 包邮",
+                        "乐盾 磁吸手机壳 iPhone15 / 白 /"])  # fmt: skip
+    matches = match_titles(titles, catalogue)
+    assert matches["product_id"].tolist() == ["K-B", "K-L", "K-W"]
+    assert matches["status"].eq("matched").all()
+    # Words that end in a colour character without naming one are not colours.
+    for word in ("奶粉 900g", "米粉", "口红", "蛋白粉", "奶黄包", "黑科技", "小白鞋", "白金项链"):
+        assert not variant_marks(word) - {"900"}, word
