@@ -311,10 +311,10 @@ def decisions(ctx: DemoContext) -> StepResult:
         outputs.append(path)
     promo = plan_promotions(ctx.settings)
     outputs += [p for p in (promo.table_csv, promo.chart_path) if p is not None]
-    coupons = [
-        f"{g.group} {g.shallow.label(g.threshold)}"
+    coupons = [  # both depths: the campaign spec tests them as arms against one holdout
+        f"{g.group} {' vs '.join(arm.label(g.threshold) for arm in (g.shallow, g.deep) if arm)}"
         for g in promo.groups
-        if g.has_coupon and g.shallow and g.threshold  # (the last two for the type checker)
+        if g.has_coupon and g.threshold  # (the last for the type checker)
     ]
     conclusive = sum(g.verdict == "test" for g in promo.groups)
     specs = ctx.settings.path("decisions", "promo", "campaigns")

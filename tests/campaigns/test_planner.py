@@ -10,7 +10,7 @@ from campaign_shop import build_shop, write_scores
 
 from llm_server import json_reply
 from marketpilot.campaigns.audience import AudienceSource
-from marketpilot.campaigns.planner import plan_campaign, stated_discount
+from marketpilot.campaigns.planner import plan_campaign, stated_coupons, stated_discount
 from marketpilot.campaigns.spec import parse_spec
 from marketpilot.errors import ValidationFailed
 
@@ -45,6 +45,38 @@ def test_the_goals_discount_wins_over_the_models_reading(llm_settings, llm_serve
     plan = plan_campaign(llm_settings, "春节前唤醒沉睡客户，全场8折，预算300条短信")
     assert plan.spec.offer.discount == pytest.approx(0.2)
     assert plan.draft.discount == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("goal", "coupons"),
+    [
+        ("用满300减50的券唤醒沉睡客户", [(300.0, 50.0)]),
+        ("测试满300减20和满300减50两种券，短信", [(300.0, 20.0), (300.0, 50.0)]),
+        ("spend $100 get $10 off for lapsed buyers", [(100.0, 10.0)]),
+        ("全场8折", []),
+    ],
+)
+def test_stated_coupons_read_the_goals_own_figures(goal: str, coupons: list) -> None:
+    assert stated_coupons(goal) == coupons
+
+
+def test_coupons_the_goal_names_become_the_offer_or_arms(llm_settings, llm_server) -> None:
+    build_shop(llm_settings, n=300)
+    # The model misreads the coupon; the goal's figures are the offer and the copy is held to them.
+    llm_server.script(json_reply(DRAFT | {"offer": "满300减30"}))
+    one = plan_campaign(llm_settings, "用满300减50的券唤醒沉睡客户，预算300条短信").spec
+    assert (one.offer.coupon_threshold, one.offer.coupon_amount, one.offer.cost_per_conversion) == (
+        300,
+        50,
+        50,
+    )
+    assert one.offer.description == "满300减50"
+    assert [v.key for v in one.channels[0].variants] == ["A", "B"] and not one.has_arm_offers
+    llm_server.script(json_reply(DRAFT))
+    two = plan_campaign(llm_settings, "测试满300减20和满300减50两种券唤醒沉睡客户，预算300条短信").spec
+    assert two.arms == ["off20", "off50"]
+    assert [two.offer_for(k).coupon_amount for k in two.arms] == [20, 50]
+    assert two.offer_for("off50").description == "满300减50"
 
 
 # The goal of issue 8's planner examples that needs score thresholds, a CLV band and a holdout.

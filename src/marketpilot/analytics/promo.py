@@ -388,15 +388,15 @@ def write_campaign_spec(settings: Settings, group: PromoGroup, spec: PromoSpec) 
     """<home>/decisions/promo/campaigns/<key>.yaml, with the design's figures as a comment."""
     campaign = campaign_spec(group, spec)
     arms = [("shallow", group.shallow), ("deep", group.deep)]
-    needs = "; ".join(
-        f"{name} {arm.label(group.threshold or 0)} pays when orders grow by {arm.break_even_lift:.1%}, "
-        f"a test of that needs {arm.customers_per_arm or 'more'} customers per arm"
+    needs = "".join(
+        f"# {name} {arm.label(group.threshold or 0)} pays when orders grow by {arm.break_even_lift:.1%}; "
+        f"a test of that needs {arm.customers_per_arm or 'more'} customers per arm.\n"
         for name, arm in arms
         if arm is not None
     )
     header = (
         f"# Designed by `marketpilot decide promo` for {group.group} ({group.customers} customers):\n"
-        f"# {needs}.\n# Review, then: marketpilot campaign create --spec <this file>\n"
+        f"{needs}# Review, then: marketpilot campaign create --spec <this file>\n"
     )
     safe = re.sub(r"[^A-Za-z0-9_-]+", "_", group.key).strip("_") or "group"
     path = settings.path("decisions", "promo", "campaigns", f"{safe}.yaml")

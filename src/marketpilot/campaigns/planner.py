@@ -6,11 +6,14 @@ need), and the audience size is computed by running the audience query — never
 thresholds, shares, customer ids and schedule times the goal does not state are dropped (small models
 fill them in unasked), and the plan lists what was dropped.
 A discount the goal states (8折, 85折, 半价, 20% off) is read from the
-goal itself, not from the model's reading of it. Nothing is stored until `campaign create`."""
+goal itself, not from the model's reading of it; so are 满减 coupons (满300减50): one becomes the offer,
+several become arms of the campaign, one per coupon, tested against the same holdout. Nothing is
+stored until `campaign create`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 
 from pydantic import BaseModel, Field
@@ -82,6 +85,33 @@ def stated_discount(goal: str) -> float | None:
     """The fraction off the goal states, when it states exactly one (8折 → 0.2, 20% off → 0.2)."""
     rates = {float(c.value) for c in extract_claims(goal) if c.role == "rate"}  # type: ignore[arg-type]
     return rates.pop() if len(rates) == 1 else None
+
+
+def stated_coupons(goal: str) -> list[tuple[float, float]]:
+    """The 满减 coupons the goal states, in order and each once: 满300减50 → (300, 50)."""
+    pairs = [
+        (float(t.value), float(c.value))  # type: ignore[arg-type]
+        for t, c in itertools.pairwise(extract_claims(goal))
+        if t.role == "threshold" and c.role == "coupon"
+    ]
+    return list(dict.fromkeys((t, a) for t, a in pairs if a < t))
+
+
+def _coupon_offer(threshold: float, amount: float) -> dict[str, object]:
+    # Described by the goal's own figures (the model's wording may misquote them, and copy may quote
+    # the description); the whole amount per conversion: an upper bound (orders under the threshold
+    # redeem nothing).
+    return {
+        "description": f"满{threshold:g}减{amount:g}",
+        "coupon_threshold": threshold,
+        "coupon_amount": amount,
+        "cost_per_conversion": amount,
+    }
+
+
+def _coupon_key(threshold: float, amount: float, same_threshold: bool) -> str:
+    key = f"off{amount:g}" if same_threshold else f"t{threshold:g}-off{amount:g}"
+    return key.replace(".", "_")
 
 
 # Rules a small model tends to fill in unasked; each is kept only when the goal states it.
@@ -157,8 +187,12 @@ def _band(low: float | None, high: float | None) -> dict[str, float] | None:
     return band or None
 
 
-def draft_to_spec(draft: PlanDraft, language: str) -> CampaignSpec:
-    """The spec a draft describes; out-of-range values fail with their spec field path."""
+def draft_to_spec(
+    draft: PlanDraft, language: str, coupons: list[tuple[float, float]] | None = None
+) -> CampaignSpec:
+    """The spec a draft describes; out-of-range values fail with their spec field path. `coupons`
+    the goal states (`stated_coupons`): one is the campaign's offer; several are tested against each
+    other, one arm per coupon, each arm's copy held to its own coupon."""
     audience: dict[str, object] = {
         "segments": draft.segments,
         "rfm_classes": draft.rfm_classes,
@@ -187,20 +221,26 @@ def draft_to_spec(draft: PlanDraft, language: str) -> CampaignSpec:
         )
         if v
     }
+    offer: dict[str, object] = {
+        "description": draft.offer,
+        "product_ids": draft.product_ids,
+        "discount": draft.discount if draft.discount and 0 < draft.discount < 1 else None,
+    }
+    # Copy is written at run time by content, per channel brief; here: two variants to test, or one
+    # arm per coupon when the goal names several.
+    variants: list[dict[str, object]] = [{"key": "A"}, {"key": "B"}]
+    if coupons:
+        offer |= _coupon_offer(*coupons[0])
+    if coupons and len(coupons) > 1:
+        same = len({t for t, _ in coupons}) == 1
+        variants = [{"key": _coupon_key(t, a, same), "offer": _coupon_offer(t, a)} for t, a in coupons]
     spec: dict[str, object] = {
         "name": draft.name,
         "goal": draft.goal,
         "language": language,
         "audience": {k: v for k, v in audience.items() if v is not None},
-        "offer": {
-            "description": draft.offer,
-            "product_ids": draft.product_ids,
-            "discount": draft.discount if draft.discount and 0 < draft.discount < 1 else None,
-        },
-        # Copy is written at run time by content, per channel brief; here: two variants to test.
-        "channels": [
-            {"name": c, "variants": [{"key": "A"}, {"key": "B"}]} for c in dict.fromkeys(draft.channels)
-        ],
+        "offer": offer,
+        "channels": [{"name": c, "variants": variants} for c in dict.fromkeys(draft.channels)],
         "caps": {"max_messages": draft.max_messages} if draft.max_messages else {},
         "schedule": schedule,
     }
@@ -294,7 +334,7 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     if stated is not None and draft.discount != stated:
         draft = draft.model_copy(update={"discount": stated})
     draft, dropped = ground_in_goal(draft, goal)
-    spec = draft_to_spec(draft, language)
+    spec = draft_to_spec(draft, language, stated_coupons(goal))
     problems, size = validate_against_data(settings, spec)
     if problems:
         raise ValidationFailed(
