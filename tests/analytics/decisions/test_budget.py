@@ -212,13 +212,7 @@ def _best_outcome(total: float) -> float:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_festival_weeks_are_not_read_as_returns_on_spend(tmp_path: Path, seed: int) -> None:
-    spec = HistoryFile(
-        path=_festival_history(tmp_path / "h.csv", seed),
-        channel_col="渠道",
-        spend_col="花费",
-        outcome_col="收入",
-        event_col="大促",
-    )
+    spec = _spec(_festival_history(tmp_path / "h.csv", seed)).model_copy(update={"event_col": "大促"})
     total = 40_000.0
     plan = plan_budget(spec, total)
     for curve in plan.curves:
@@ -249,11 +243,7 @@ def test_event_columns_read_flags_and_names(tmp_path: Path, home: Path, monkeypa
     assert event_flags(marks).tolist() == [1] * 5 + [0] * 7
     path = _festival_history(tmp_path / "h.csv", 0)
     with pytest.raises(UserError, match="event column"):
-        plan_budget(
-            HistoryFile(path=path, channel_col="渠道", spend_col="花费", outcome_col="收入"),
-            1e4,
-            for_event=True,
-        )
+        plan_budget(_spec(path), 1e4, for_event=True)
     args = ["decide", "budget", "--history", str(path), "--total", "40000", "--channel-col", "渠道"]
     args += ["--spend-col", "花费", "--outcome-col", "收入", "--event-col", "大促", "--for-event", "--json"]
     monkeypatch.setattr(sys, "argv", ["marketpilot", *args, "--home", str(home)])
