@@ -12,6 +12,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from marketpilot.api import create_app
+from marketpilot.assistant.answer import knowledge_base
 from marketpilot.config import Settings, get_settings
 
 
@@ -29,6 +30,10 @@ def test_every_operation_keeps_its_contract(shop: Settings):
         llm_cache=False,
         llm_fallback_provider=None,
     )
+    # Indexed before serving, as `marketpilot assistant index` does: on a fresh machine the first build
+    # embeds every product (seconds), longer than a fuzz request may take.
+    for lang in ("zh", "en"):
+        knowledge_base(dead_llm, lang)
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(dead_llm))
     # (schemathesis' pytest plugin cannot take a fixture's app under this pytest, so the loop is ours)
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -288,3 +288,12 @@ def test_chat_keeps_the_conversation(shop, llm_server, monkeypatch, capsys):
     assert "订单实付满 99 元包邮。" in out and "偏远地区运费另计。" in out
     second = llm_server.requests[1]["messages"][-1]["content"]
     assert "<data>满多少钱包邮？</data>" in second and "<data>订单实付满 99 元包邮。</data>" in second
+
+
+def test_a_server_answering_in_both_languages_keeps_both_knowledge_bases(shop) -> None:
+    from marketpilot.assistant.answer import knowledge_base
+
+    zh, en = knowledge_base(shop, "zh"), knowledge_base(shop, "en")
+    # Built once each: asking in zh after en does not embed the catalogue again.
+    assert knowledge_base(shop, "zh") is zh and knowledge_base(shop, "en") is en
+    assert {p.kind for p in zh.passages} == {"policy", "product"}

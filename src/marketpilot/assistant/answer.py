@@ -108,7 +108,9 @@ def knowledge_base(
     )
     with _KB_LOCK:
         if key not in _KB_CACHE:
-            _KB_CACHE.clear()
+            # One home's base per language: a server answering in zh and en in turn keeps both.
+            for stale in [k for k in _KB_CACHE if k[0] != key[0] or k[1] == lang]:
+                del _KB_CACHE[stale]
             _KB_CACHE[key] = KnowledgeBase.build(settings, lang, on_progress)
         return _KB_CACHE[key]
 
