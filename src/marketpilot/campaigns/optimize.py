@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from marketpilot.campaigns import service
 from marketpilot.campaigns.copy import UsedVariant, audit_row, brief_for, used_copy
 from marketpilot.campaigns.measure import CampaignMetrics, measure
-from marketpilot.campaigns.report import arm_lift, offer_verdict
+from marketpilot.campaigns.report import offer_verdicts
 from marketpilot.campaigns.spec import CampaignSpec, Variant
 from marketpilot.config import Settings
 from marketpilot.content.channels import channel_specs
@@ -99,7 +99,7 @@ def _weigh_offers(spec: CampaignSpec, metrics: CampaignMetrics) -> list[str]:
     conversions, which the deepest offer always wins: an arm whose offer does not pay drops to the
     floor weight; the others keep theirs until their verdict is in."""
     changes = []
-    verdicts = {arm: offer_verdict(arm_lift(metrics, arm), be) for arm, be in spec.break_evens().items()}
+    verdicts = {arm: verdict for arm, _, verdict, _ in offer_verdicts(metrics, spec.break_evens())}
     losing = {arm for arm, verdict in verdicts.items() if verdict == "does_not_pay"}
     for plan in spec.channels:
         for variant in plan.variants:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -97,15 +97,23 @@ def arm_lift(metrics: CampaignMetrics, arm: str) -> Lift | None:
     return next((v for v in metrics.variant_lift if v.arm == arm), None)
 
 
-def break_even_lines(metrics: CampaignMetrics, break_evens: Mapping[str, float], language: str) -> list[str]:
-    """One line per offer with a break-even (`CampaignSpec.break_evens`): what it needed, what was
-    measured, whether it paid; an arm's own offer is named by its arm."""
-    t, lines = LABELS[language], []
+def offer_verdicts(
+    metrics: CampaignMetrics, break_evens: Mapping[str, float]
+) -> Iterator[tuple[str, float, str, tuple[float, float, float]]]:
+    """(arm, break-even, verdict, (growth, low, high)) for each offer (`CampaignSpec.break_evens`)
+    whose growth in orders could be measured."""
     for arm, break_even in break_evens.items():
         lift = arm_lift(metrics, arm)
         verdict, growth = offer_verdict(lift, break_even), _order_growth(lift)
-        if verdict is None or growth is None:
-            continue
+        if verdict is not None and growth is not None:
+            yield arm, break_even, verdict, growth
+
+
+def break_even_lines(metrics: CampaignMetrics, break_evens: Mapping[str, float], language: str) -> list[str]:
+    """One line per offer with a break-even: what it needed, what was measured, whether it paid; an
+    arm's own offer is named by its arm."""
+    t, lines = LABELS[language], []
+    for arm, break_even, verdict, growth in offer_verdicts(metrics, break_evens):
         rel, low, high = (round(x * 100, 1) for x in growth)
         be = round(break_even * 100, 1)
         line = t["break_even"].format(be=be, rel=rel, low=low, high=high, verdict=t[verdict])
@@ -149,11 +157,7 @@ def facts(
         out["mde_pp"] = round(metrics.mde * 100, 2)
     if metrics.sample_size_per_group:
         out["sample_size_per_group"] = metrics.sample_size_per_group
-    for arm, break_even in (break_evens or {}).items():
-        lift = arm_lift(metrics, arm)
-        verdict, growth = offer_verdict(lift, break_even), _order_growth(lift)
-        if verdict is None or growth is None:
-            continue
+    for arm, break_even, verdict, growth in offer_verdicts(metrics, break_evens or {}):
         prefix = "" if arm == "treatment" else f"variant_{arm}_"
         out[f"{prefix}break_even_order_growth_percent"] = round(break_even * 100, 1)
         for name, value in zip(("", "_ci_low", "_ci_high"), growth, strict=True):
