@@ -137,3 +137,44 @@ def test_copy_the_model_writes_is_asked_and_checked_per_offer(tmp_path, monkeypa
     asked = [json.dumps(r["messages"], ensure_ascii=False) for r in llm_server.requests]
     assert "优惠券：满300减20" in asked[0] and "满300减50" not in asked[0]
     assert all("优惠券：满300减50" in a for a in asked[1:])  # the deep arm's ask and its repair
+
+
+def test_opted_out_customers_get_copy_true_to_their_arms_offer(tmp_path, monkeypatch) -> None:
+    """The generic (PIPL Art. 24) text is one for every arm: quoting one arm's coupon, it would tell the
+    other arm's opted-out customers the wrong amount, so it is refused and they get their own arm's
+    copy with neutral wording; a text true of every offer is sent to all of them."""
+    from marketpilot.campaigns.state.models import MessageRecord
+    from marketpilot.privacy.consent import record_consent
+
+    monkeypatch.delenv("MARKETPILOT_DATABASE_URL", raising=False)
+    settings = get_settings(tmp_path / "home")
+    shop = build_shop(settings, n=400, seed=3)
+    engine = open_state(settings)
+    opted = shop["customer_id"].iloc[:200].tolist()
+    record_consent(engine, opted, "personalisation", "revoked", source="隐私设置")
+
+    def sent(generic: str) -> tuple[tuple[str, str], dict[str, str], list]:
+        channels = _arms(0.02, 0.06)
+        channels[0]["generic"] = {"key": "generic", "text": generic}
+        cid, _ = launch(settings, export_spec(audience={}, holdout_share=0.0, channels=channels))
+        with engine.connect() as con:
+            rows = con.execute(
+                select(MessageRecord.customer_id, MessageRecord.variant_key, MessageRecord.body).where(
+                    MessageRecord.campaign_id == cid, MessageRecord.customer_id.in_(opted)
+                )
+            ).all()
+            audit = con.execute(
+                select(VariantRecord.status, VariantRecord.rejection_reasons).where(
+                    VariantRecord.campaign_id == cid, VariantRecord.variant_key == "generic"
+                )
+            ).one()
+        return audit, {arm: body for _, arm, body in rows}, rows
+
+    (status, reasons), bodies, rows = sent("新春满300减20，欢迎回店看看")
+    assert status == "rejected" and reasons.startswith("deep: ") and "shallow" not in reasons
+    assert {arm for _, arm, _ in rows} == {"shallow", "deep"} and len(rows) > 100
+    assert {body for _, arm, body in rows if arm == "deep"} == {"亲，满300减50，回店看看"}
+    assert {body for _, arm, body in rows if arm == "shallow"} == {"亲，满300减20，回店看看"}
+
+    (status, _), bodies, rows = sent("新春好物上新，欢迎回店看看")
+    assert status == "accepted" and set(bodies.values()) == {"新春好物上新，欢迎回店看看"}

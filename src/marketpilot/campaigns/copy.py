@@ -15,6 +15,7 @@ from sqlalchemy import Engine, insert, select
 
 from marketpilot.campaigns.spec import CampaignSpec, ChannelPlan
 from marketpilot.campaigns.spec import Offer as CampaignOffer
+from marketpilot.campaigns.spec import Variant as SpecVariant
 from marketpilot.campaigns.state.models import Brief as BriefRecord
 from marketpilot.campaigns.state.models import VariantRecord
 from marketpilot.config import Settings
@@ -203,8 +204,9 @@ def resolve_copy(
                         )
                     )
         if plan.generic and plan.generic.text:
-            # The non-personalised copy is one text for every arm: held to the campaign's offer.
-            result = check_spec_copy(plan.generic.text, default, plan.generic.ai_generated, specs)
+            # The non-personalised copy is one text for every arm, so it must be true of every arm's
+            # offer; where it is not, opted-out customers get their arm's copy with neutral wording.
+            reasons = _generic_violations(plan.generic, default, briefs, specs)
             audit_variants.append(
                 audit_row(
                     campaign_id,
@@ -213,12 +215,12 @@ def resolve_copy(
                     "generic",
                     plan.generic.subject,
                     plan.generic.text,
-                    result.ok,
-                    "; ".join(v.message for v in result.violations),
+                    not reasons,
+                    "; ".join(reasons),
                     "spec",
                 )
             )
-            if result.ok:
+            if not reasons:
                 copy.generic = _content_variant(
                     plan.generic.text, default, "generic", ai_generated=plan.generic.ai_generated
                 )
@@ -240,6 +242,20 @@ def resolve_copy(
             hint=f"Every variant of {', '.join(empty)} was rejected by the guardrails; edit the copy.",
         )
     return out
+
+
+def _generic_violations(
+    generic: SpecVariant, default: Brief, briefs: dict[str, Brief], specs: Mapping[str, ChannelSpec]
+) -> list[str]:
+    """What the generic text gets wrong against the offer of any arm that sends it (the campaign's, or
+    an arm's own, whose reasons are prefixed with its key)."""
+    sent_with = [("", default)] if not briefs or default in briefs.values() else []
+    sent_with += [(f"{key}: ", brief) for key, brief in briefs.items() if brief is not default]
+    return [
+        prefix + v.message
+        for prefix, brief in sent_with
+        for v in check_spec_copy(generic.text or "", brief, generic.ai_generated, specs).violations
+    ]
 
 
 def _fixed_copy(
