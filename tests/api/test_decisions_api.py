@@ -60,6 +60,16 @@ def test_price_and_budget(client: TestClient, shop: Settings):
     assert priced.json()["summary"]["positions"]["cheapest"] == 4
     missing = client.post("/v1/decisions/price", json=body | {"price_col": "售价"}, headers=HEADERS)
     assert missing.status_code == 400 and "no column '售价'" in missing.json()["error"]["message"]
+    # Listings named by title and brand: another brand's twin of our product is not ours.
+    with Store.open(shop, read_only=True) as store:
+        named = store.query("SELECT name, brand FROM products ORDER BY product_id LIMIT 1")
+    name, brand = named.iloc[0]
+    titled = [{"title": name, "brand": brand, "shop": "甲", "price": "99"}]
+    titled.append({"title": f"小米 {name.split(' ', 1)[1]}", "brand": "小米", "shop": "甲", "price": "1"})
+    body = {"rows": titled, "title_col": "title", "brand_col": "brand", "competitor_col": "shop"}
+    by_title = client.post("/v1/decisions/price", json=body, headers=HEADERS)
+    assert by_title.status_code == 200, by_title.text
+    assert by_title.json()["summary"]["titles"] == {"matched": 1, "review": 0, "unmatched": 1}
 
     history = [
         {"channel": c, "spend": s, "revenue": round(a * (1 - 2.718281828 ** (-s / b)), 2)}

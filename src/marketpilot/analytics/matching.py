@@ -11,6 +11,13 @@ sizes XL), and it is `matched` only when:
 - it is not a substitution: the title and the candidate do not *both* hold a word of the catalogue's
   vocabulary that the other lacks (an owl design against a bird design).
 
+Brands: a competitor sells other brands' equivalents of our products ("小米 快充数据线 1米" against our
+"智行 快充数据线 1米"), which a title matcher calls the same product. Where the catalogue has a `brand`
+column, a listing's brand (its own brand field, else the catalogue brands its title names) limits
+the candidates to products of that brand or of none; a listing whose brand the catalogue does not
+sell is `unmatched`, and one whose title names no brand goes to review when its candidate has one.
+Brands compare by any alias ("Huawei/华为" is both) or by the brand appearing in the other's title.
+
 When no near name is of the title's variant, or a check fails, the nearest is kept for a person as
 `review`, with the reason; a title far from every name is `unmatched` (cosine under `review_score`).
 Only matched rows enter the price positioning.
@@ -58,6 +65,11 @@ _ZH_FUNCTION_WORDS = frozenset({
     "新款", "正品", "包邮", "官方", "旗舰店", "热卖", "爆款",
 })
 # fmt: on
+# Brand cells that name no brand.
+_NO_BRAND = frozenset(
+    {"", "无", "无品牌", "其他", "其它", "none", "n/a", "na", "other", "generic", "-", "—", "nan"}
+)
+_BRAND_SEP = re.compile(r"[/|｜、,，;；()（）]+")
 
 
 def normalise(title: str) -> str:
@@ -83,19 +95,88 @@ def variant_marks(text: str) -> frozenset[str]:
     return frozenset(marks)
 
 
+def brand_aliases(brand: object) -> frozenset[str]:
+    """The names one brand cell gives ("Huawei/华为" → huawei, 华为); empty for no brand."""
+    if brand is None or (not isinstance(brand, str) and pd.isna(brand)):
+        return frozenset()
+    text = unicodedata.normalize("NFKC", str(brand)).lower()
+    parts = (p.strip() for p in _BRAND_SEP.split(text))
+    return frozenset(p for p in parts if p not in _NO_BRAND and (len(p) > 1 or _CJK.match(p)))
+
+
+class _Brands:
+    """The catalogue's brands: each product's brand number (−1: none), and the brands a text names."""
+
+    def __init__(self, brands: pd.Series) -> None:
+        cells = [(str(b), brand_aliases(b)) for b in brands]
+        # Cells sharing an alias are one brand ("华为", "Huawei/华为" and "HUAWEI"): union-find on aliases.
+        parent: dict[str, str] = {}
+
+        def root(a: str) -> str:
+            while parent.setdefault(a, a) != a:
+                a = parent[a]
+            return a
+
+        for _, alias in cells:
+            first, *rest = sorted(alias) or [None]
+            for other in rest:
+                parent[root(other)] = root(first)
+            if first is not None:
+                root(first)
+        number = {r: n for n, r in enumerate(sorted({root(a) for a in parent}))}
+        self._number = {a: number[root(a)] for a in parent}
+        self.product = np.array(
+            [self._number[next(iter(alias))] if alias else -1 for _, alias in cells], dtype=np.int64
+        )
+        self.label: dict[int, str] = {}
+        for (cell, _), n in zip(cells, self.product, strict=True):
+            self.label.setdefault(int(n), cell)
+        # Longest first, so 小米 does not win over 小米有品; Latin aliases as whole words only.
+        words = sorted(self._number, key=len, reverse=True)
+        alternatives = [
+            re.escape(w) if _CJK.search(w) else rf"(?<![a-z0-9]){re.escape(w)}(?![a-z])" for w in words
+        ]
+        self._pattern = re.compile("|".join(alternatives)) if words else None
+
+    def active(self) -> bool:
+        return bool((self.product >= 0).any())
+
+    def named_in(self, text: str) -> set[int]:
+        return {self._number[m.group()] for m in self._pattern.finditer(text)} if self._pattern else set()
+
+    def of(self, aliases: frozenset[str], title: str) -> set[int] | None:
+        """Brand numbers of a listing: its own brand's (None when the catalogue does not sell it), or
+        with no brand cell the catalogue brands its title names."""
+        if not aliases:
+            return self.named_in(title)
+        found = {self._number[a] for a in aliases if a in self._number}
+        found |= {n for a in aliases for n in self.named_in(a)}  # "华为官方" names 华为
+        if not found:  # the brand field may be in another script than ours: does the title name ours?
+            found = self.named_in(title)
+        return found or None
+
+
 def match_titles(
     titles: pd.Series,
     catalogue: pd.DataFrame,
     *,
+    brands: pd.Series | None = None,
     min_score: float = 0.6,
     min_gap: float = 0.03,
     review_score: float = 0.4,
 ) -> pd.DataFrame:
-    """One row per distinct title: `title`, `product_id` (set when matched), `candidate_id`,
-    `candidate_name`, `score`, `runner_up`, `status`, `reason`. `catalogue` has product_id and name."""
+    """One row per distinct title (per title and brand with `brands`, the listings' brand cells aligned
+    with `titles`): `title`, `brand`, `product_id` (set when matched), `candidate_id`, `candidate_name`,
+    `score`, `runner_up`, `status`, `reason`. `catalogue` has product_id, name and optionally brand."""
     names = catalogue["name"].fillna("").astype(str).map(normalise).to_numpy()
     ids = catalogue["product_id"].astype(str).to_numpy()
-    distinct = pd.Series(titles.dropna().astype(str).unique())
+    ours_brands = _Brands(catalogue["brand"] if "brand" in catalogue else pd.Series([None] * len(names)))
+    listings = pd.DataFrame(
+        {"title": titles.astype(object), "brand": brands.astype(object) if brands is not None else None}
+    )
+    listings = listings.dropna(subset=["title"]).astype({"title": str})
+    listings = listings.drop_duplicates(["title", "brand"]).reset_index(drop=True)
+    distinct = listings["title"]
     shown = distinct.map(normalise).to_numpy()
     vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
     ours = vectoriser.fit_transform(names).T.tocsc()
@@ -111,8 +192,16 @@ def match_titles(
         if i % block == 0:
             scores = (theirs[i : i + block] @ ours).toarray()
         row = scores[i % block]
+        cell = listings["brand"].iloc[i]
+        theirs_brand = ours_brands.of(brand_aliases(cell), title) if ours_brands.active() else set()
+        if theirs_brand is None:
+            rows.append(_row(distinct.iloc[i], cell, "unmatched", f"the catalogue sells no {cell}"))
+            continue
+        if theirs_brand:  # other brands' products are not candidates
+            row = np.where(np.isin(ours_brands.product, [*theirs_brand, -1]), row, -1.0)
         nearest = np.argpartition(-row, top - 1)[:top]
         nearest = nearest[np.lexsort((nearest, -row[nearest]))]  # by cosine, then catalogue order
+        nearest = nearest[row[nearest] > -1]
         # The closest candidate of the same variant (colour, size, numbers) as the title, if any is near;
         # its rival is the next one of that variant: the other colours are told apart by the colour.
         wanted = variant_marks(title)
@@ -123,9 +212,13 @@ def match_titles(
         status, reason = _judge(title, names[best], float(row[best]), runner_up, vocabulary,
                                 marks=(wanted, marks[best]), min_score=min_score, min_gap=min_gap,
                                 review_score=review_score)  # fmt: skip
+        if status == "matched" and not theirs_brand and ours_brands.product[best] >= 0:
+            brand = ours_brands.label[int(ours_brands.product[best])]
+            status, reason = "review", f"the title names no brand; the candidate is {brand}'s"
         rows.append(
             {
                 "title": distinct.iloc[i],
+                "brand": cell,
                 "product_id": ids[best] if status == "matched" else None,
                 "candidate_id": ids[best] if status != "unmatched" else None,
                 "candidate_name": catalogue["name"].iloc[best] if status != "unmatched" else None,
@@ -135,7 +228,16 @@ def match_titles(
                 "reason": reason,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*_COLUMNS])
+
+
+_COLUMNS = ("title", "brand", "product_id", "candidate_id", "candidate_name", "score", "runner_up", "status",
+            "reason")  # fmt: skip
+
+
+def _row(title: str, brand: object, status: Status, reason: str) -> dict[str, object]:
+    return dict.fromkeys(_COLUMNS) | {"title": title, "brand": brand, "status": status, "reason": reason,
+                                      "score": 0.0, "runner_up": 0.0}  # fmt: skip
 
 
 def _vocabulary(names: np.ndarray) -> set[str]:

@@ -4,7 +4,7 @@ competitors ask for the same product, and the same per category.
 Competitor prices come from a file (one row per product × competitor, in major units: "1299",
 "¥1,299.00"; a date column keeps each competitor's latest price). The product is named by our
 product id or, with `title_col`, by the competitor's listing title, matched to the catalogue
-(`matching.py`; only confident matches count, the rest are listed for review). The price index is
+(`matching.py`; only confident matches of the same brand count, the rest are listed for review). The price index is
 100 × our price / the competitors' median; within ±`band` of the median is "at market". Where a cost is
 known, `floor_price` is the lowest price that keeps `min_margin`, and `median_below_floor` marks the
 products whose market median is below it: matching the market there loses money.
@@ -30,6 +30,7 @@ class CompetitorFile(BaseModel):
     path: Path
     product_col: str = "product_id"
     title_col: str | None = None  # listing titles instead of product ids
+    brand_col: str | None = None  # the listing's brand, with title_col: other brands are not ours
     competitor_col: str = "competitor"
     price_col: str = "price"
     date_col: str | None = None
@@ -52,14 +53,23 @@ class PricingSummary(BaseModel):
 def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
     """product_id (the listing title with `title_col`), competitor, price (major units, float) and
     currency (or None); latest per pair."""
+    if spec.brand_col and not spec.title_col:
+        raise UserError("--brand-col helps match listing titles: give --title-col too")
     frame = read_frame(spec.path)
     product_col = spec.title_col or spec.product_col
-    wanted = [product_col, spec.competitor_col, spec.price_col, spec.date_col, spec.currency_col]
+    wanted = [
+        product_col,
+        spec.competitor_col,
+        spec.price_col,
+        spec.date_col,
+        spec.currency_col,
+        spec.brand_col,
+    ]
     require_columns(
         frame,
         [c for c in wanted if c],
         spec.path,
-        "name them with --product-col (or --title-col), --competitor-col, --price-col",
+        "name them with --product-col (or --title-col), --competitor-col, --price-col, --brand-col",
     )
     raw = frame[spec.price_col].astype(str)
     price = parse_amounts(raw)
@@ -77,6 +87,9 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
             "price": price.astype(float),
             "currency": frame[spec.currency_col].astype(str).str.strip().str.upper()
             if spec.currency_col
+            else None,
+            "brand": frame[spec.brand_col].astype(object).where(frame[spec.brand_col].notna(), None)
+            if spec.brand_col
             else None,
         }
     )
@@ -186,9 +199,12 @@ def _by_title(competitors: pd.DataFrame, catalogue: pd.DataFrame) -> tuple[pd.Da
     twice counts at its lower price, the one a shopper finds), and the match table."""
     from marketpilot.analytics.matching import match_titles
 
-    matches = match_titles(competitors["product_id"], catalogue)
-    ids = matches.set_index("title")["product_id"]
-    matched = competitors.assign(product_id=competitors["product_id"].map(ids)).dropna(subset=["product_id"])
+    matches = match_titles(competitors["product_id"], catalogue, brands=competitors["brand"])
+    ids = matches[["title", "brand", "product_id"]].rename(columns={"title": "_title"})
+    listed = competitors.rename(columns={"product_id": "_title"}).merge(
+        ids, on=["_title", "brand"], how="left"
+    )
+    matched = listed.drop(columns="_title").dropna(subset=["product_id"])
     matched = matched.sort_values("price", kind="stable").drop_duplicates(["product_id", "competitor"])
     return matched.reset_index(drop=True), matches
 
@@ -214,7 +230,7 @@ def price_report(
         raise UserError(f"--band is a share of the median price (0.03 = ±3 %), got {band}")
     with Store.open(settings, read_only=True) as store:
         catalogue = store.read(
-            "products", ["product_id", "name", "category", "price_minor", "cost_minor", "currency"]
+            "products", ["product_id", "name", "brand", "category", "price_minor", "cost_minor", "currency"]
         )
     if catalogue.empty:
         raise UserError(

@@ -43,6 +43,7 @@ class PriceRequest(BaseModel):
     rows: list[dict[str, Cell]] = Field(min_length=1, max_length=MAX_ROWS, description="product × competitor")
     product_col: str = "product_id"
     title_col: str | None = None
+    brand_col: str | None = Field(default=None, description="the listing's brand, with title_col")
     competitor_col: str = "competitor"
     price_col: str = "price"
     date_col: str | None = None

@@ -171,6 +171,14 @@ def price(
         str | None,
         typer.Option("--title-col", help="Listing titles instead of product ids: matched to the catalogue."),
     ] = None,
+    brand_col: Annotated[
+        str | None,
+        typer.Option(
+            "--brand-col",
+            help="The listing's brand (with --title-col): only products of that brand can match; "
+            "brands the catalogue does not sell are unmatched.",
+        ),
+    ] = None,
     competitor_col: Annotated[str, typer.Option("--competitor-col")] = "competitor",
     price_col: Annotated[
         str, typer.Option("--price-col", help="Price in major units (1299, ¥1,299.00).")
@@ -202,6 +210,7 @@ def price(
         path=competitors,
         product_col=product_col,
         title_col=title_col,
+        brand_col=brand_col,
         competitor_col=competitor_col,
         price_col=price_col,
         date_col=date_col,

@@ -166,3 +166,110 @@ def test_chinese_colour_names_without_se_are_colours() -> None:
     # Words that end in a colour character without naming one are not colours.
     for word in ("奶粉 900g", "米粉", "口红", "蛋白粉", "奶黄包", "黑科技", "小白鞋", "白金项链"):
         assert not variant_marks(word) - {"900"}, word
+
+
+# Brands the generated shop does not sell (its own are invented names such as 云裳, 星联).
+OTHER_BRANDS = [
+    "优衣库",
+    "兰蔻",
+    "三只松鼠",
+    "小米",
+    "安踏",
+    "百草味",
+    "良品铺子",
+    "欧莱雅",
+    "海澜之家",
+    "李宁",
+]
+
+
+def test_other_brands_equivalents_are_not_our_products(shop_settings: Settings) -> None:
+    """A competitor's own-brand twin of our product ("小米 快充数据线 1米" beside our "星联 快充数据线 1米")
+    is a different product: its price must not position ours. Without brands 9 in 10 of them matched."""
+    with Store.open(shop_settings, read_only=True) as store:
+        catalogue = store.read("products", ["product_id", "name", "brand"]).drop_duplicates(
+            "name", keep=False
+        )
+    rng = np.random.default_rng(3)
+    picked = catalogue.sample(120, random_state=3)
+    rebranded = [f"{OTHER_BRANDS[rng.integers(10)]} {name.split(' ', 1)[1]}" for name in picked["name"]]
+    alone = match_titles(pd.Series(rebranded), catalogue)
+    assert (alone["status"] == "review").all() and alone["reason"].str.contains("names no brand").mean() > 0.8
+    cells = pd.Series([t.split()[0] for t in rebranded])
+    with_brand = match_titles(pd.Series(rebranded), catalogue, brands=cells)
+    assert (with_brand["status"] == "unmatched").all() and with_brand["reason"].str.contains("sells no").all()
+
+    # Our own products keep matching, whether the brand cell is ours, an alias or in another script.
+    own = pd.Series([_listing_zh(name, rng) for name in picked["name"]])
+    cells = pd.Series([[b, f"{b}/YUNSHANG", "OFFICIAL"][i % 3] for i, b in enumerate(picked["brand"])])
+    for brands in (None, cells):
+        matches = match_titles(own, catalogue, brands=brands)
+        truth = dict(zip(own, picked["product_id"], strict=True))
+        right = matches["product_id"] == matches["title"].map(truth)
+        assert right.mean() >= 0.95 and right[matches["status"] == "matched"].all()
+
+
+def test_brand_aliases_are_one_brand() -> None:
+    catalogue = pd.DataFrame(
+        {
+            "product_id": ["HW-1", "HW-2", "MI-1"],
+            "name": ["华为 快充数据线 1米", "HUAWEI Mate 60 Pro 手机壳", "米家 快充数据线 1米"],
+            "brand": ["华为", "Huawei/华为", "米家"],
+        }
+    )
+    titles = pd.Series(["华为快充数据线1米 正品", "Mate 60 Pro 手机壳 官方", "倍思 快充数据线 1米"])
+    matches = match_titles(titles, catalogue, brands=pd.Series(["HUAWEI", "huawei", "倍思"])).set_index(
+        "title"
+    )
+    assert matches["product_id"].iloc[:2].tolist() == ["HW-1", "HW-2"]
+    assert matches["status"].iloc[2] == "unmatched" and "倍思" in matches["reason"].iloc[2]
+    # Without the cells the titles' own brand words decide: the 倍思 cable is not 米家's.
+    alone = match_titles(titles, catalogue).set_index("title")
+    assert alone.loc["华为快充数据线1米 正品", "product_id"] == "HW-1"
+    assert alone.loc["倍思 快充数据线 1米", "status"] == "review"
+
+
+def test_decide_price_with_a_brand_column(
+    shop_settings: Settings, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    with Store.open(shop_settings, read_only=True) as store:
+        products = store.read("products", ["product_id", "name", "brand", "price_minor"])
+    products = products.drop_duplicates("name", keep=False)
+    rng = np.random.default_rng(8)
+    sample = products.sample(6, random_state=8)
+    rows = [
+        {
+            "标题": _listing_zh(p.name, rng),
+            "品牌": p.brand,
+            "店铺": "京东",
+            "价格": f"{p.price_minor / 90:.2f}",
+        }
+        for p in sample.itertuples()
+    ]
+    # The same goods under the competitor's own brand at ¥1: had they matched, ours would be dearest.
+    rows += [
+        {"标题": f"小米 {p.name.split(' ', 1)[1]}", "品牌": "小米", "店铺": "京东", "价格": "1"}
+        for p in sample.itertuples()
+    ]
+    path = tmp_path / "竞品.csv"
+    pd.DataFrame(rows).to_csv(path, index=False, encoding="gbk")
+    args = ["decide", "price", "--competitors", str(path), "--title-col", "标题", "--brand-col", "品牌"]
+    args += [
+        "--competitor-col",
+        "店铺",
+        "--price-col",
+        "价格",
+        "--home",
+        str(shop_settings.home_dir),
+        "--json",
+    ]
+    monkeypatch.setattr(sys, "argv", ["marketpilot", *args])
+    assert run_app(app) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"]["titles"] == {"matched": 6, "review": 0, "unmatched": 6}
+    table = pd.read_parquet(out["products_path"]).set_index("product_id")
+    assert set(table.index) == set(sample["product_id"]) and (table["position"] == "cheapest").all()
+
+    monkeypatch.setattr(sys, "argv", ["marketpilot", *[a for a in args if a not in ("--title-col", "标题")]])
+    assert run_app(app) == 2
+    assert "--brand-col helps match listing titles" in capsys.readouterr().err
