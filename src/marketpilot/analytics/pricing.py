@@ -4,10 +4,11 @@ competitors ask for the same product, and the same per category.
 Competitor prices come from a file (one row per product × competitor, in major units: "1299",
 "¥1,299.00"; a date column keeps each competitor's latest price). The product is named by our
 product id or, with `title_col`, by the competitor's listing title, matched to the catalogue
-(`matching.py`; only confident matches of the same brand count, the rest are listed for review). The price index is
-100 × our price / the competitors' median; within ±`band` of the median is "at market". Where a cost is
-known, `floor_price` is the lowest price that keeps `min_margin`, and `median_below_floor` marks the
-products whose market median is below it: matching the market there loses money.
+(`matching.py`; only confident matches of the same brand count, the rest are listed for review).
+The price index is 100 × our price / the competitors' median; within ±`band` of the median is
+"at market". Where a cost is known, `floor_price` is the lowest price that keeps `min_margin`, and
+`median_below_floor` marks the products whose market median is below it: matching the market there
+loses money.
 """
 
 from __future__ import annotations
