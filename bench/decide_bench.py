@@ -93,12 +93,22 @@ def _matching(rng: np.random.Generator) -> None:
         i = int(rng.integers(len(words) - 1))
         words[i], words[i + 1] = words[i + 1], words[i]
         titles.append("free delivery " + " ".join(words))
+    _time_matching("title matching", pd.Series(titles), catalogue)
+    # The same with 300 brands, each title's brand in a column: candidates are limited per brand.
+    brands = pd.Series([f"brand{k}" for k in rng.integers(0, 300, len(catalogue))])
+    branded = catalogue.assign(brand=brands, name=brands + " " + catalogue["name"])
+    sample = branded.sample(10_000, random_state=0)
+    titles = "free delivery " + sample["name"].str.lower()
+    _time_matching("with a brand column", pd.Series(titles), branded, brands=sample["brand"])
+
+
+def _time_matching(label: str, titles: pd.Series, catalogue: pd.DataFrame, **kwargs: object) -> None:
     start = time.perf_counter()
-    matches = match_titles(pd.Series(titles), catalogue)
+    matches = match_titles(titles, catalogue, **kwargs)  # type: ignore[arg-type]
     seconds = time.perf_counter() - start
     matched = (matches["status"] == "matched").mean()
     print(
-        f"title matching, {len(titles):,} titles × {len(catalogue):,} products: {seconds:.1f} s "
+        f"{label}, {len(titles):,} titles × {len(catalogue):,} products: {seconds:.1f} s "
         f"({len(titles) / seconds:,.0f} titles/s), {matched:.1%} matched"
     )
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -128,6 +129,12 @@ class _Brands:
         self.product = np.array(
             [self._number[next(iter(alias))] if alias else -1 for _, alias in cells], dtype=np.int64
         )
+        # The candidates a listing of brand n may match: that brand's products and those of none.
+        none = np.flatnonzero(self.product < 0)
+        order = np.argsort(self.product, kind="stable")
+        bounds = np.searchsorted(self.product[order], np.arange(len(number) + 1))
+        self._allowed = [np.sort(np.concatenate([order[a:b], none])) for a, b in pairwise(bounds)]
+        self.active = bool(len(number))
         self.label: dict[int, str] = {}
         for (cell, _), n in zip(cells, self.product, strict=True):
             self.label.setdefault(int(n), cell)
@@ -138,8 +145,8 @@ class _Brands:
         ]
         self._pattern = re.compile("|".join(alternatives)) if words else None
 
-    def active(self) -> bool:
-        return bool((self.product >= 0).any())
+    def candidates(self, brands: set[int]) -> np.ndarray:
+        return np.unique(np.concatenate([self._allowed[n] for n in brands]))
 
     def named_in(self, text: str) -> set[int]:
         return {self._number[m.group()] for m in self._pattern.finditer(text)} if self._pattern else set()
@@ -172,7 +179,7 @@ def match_titles(
     ids = catalogue["product_id"].astype(str).to_numpy()
     ours_brands = _Brands(catalogue["brand"] if "brand" in catalogue else pd.Series([None] * len(names)))
     listings = pd.DataFrame(
-        {"title": titles.astype(object), "brand": brands.astype(object) if brands is not None else None}
+        {"title": titles.to_numpy(object), "brand": brands.to_numpy(object) if brands is not None else None}
     )
     listings = listings.dropna(subset=["title"]).astype({"title": str})
     listings = listings.drop_duplicates(["title", "brand"]).reset_index(drop=True)
@@ -193,12 +200,14 @@ def match_titles(
             scores = (theirs[i : i + block] @ ours).toarray()
         row = scores[i % block]
         cell = listings["brand"].iloc[i]
-        theirs_brand = ours_brands.of(brand_aliases(cell), title) if ours_brands.active() else set()
+        theirs_brand = ours_brands.of(brand_aliases(cell), title) if ours_brands.active else set()
         if theirs_brand is None:
             rows.append(_row(distinct.iloc[i], cell, "unmatched", f"the catalogue sells no {cell}"))
             continue
         if theirs_brand:  # other brands' products are not candidates
-            row = np.where(np.isin(ours_brands.product, [*theirs_brand, -1]), row, -1.0)
+            allowed = ours_brands.candidates(theirs_brand)
+            row = np.full_like(row, -1.0)
+            row[allowed] = scores[i % block][allowed]
         nearest = np.argpartition(-row, top - 1)[:top]
         nearest = nearest[np.lexsort((nearest, -row[nearest]))]  # by cosine, then catalogue order
         nearest = nearest[row[nearest] > -1]
