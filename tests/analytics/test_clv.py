@@ -171,7 +171,11 @@ def test_unfitted_model_and_bad_inputs_give_clear_errors(tmp_path: Path) -> None
     bad = tmp_path / "orders.csv"
     bad.write_text("客户,日期,金额\nA1,2024-01-03,10\nA2,昨天,12\n", encoding="gbk")
     source = FileSource(path=bad, customer_col="客户", date_col="日期", value_col="金额")
-    with pytest.raises(UserError, match=r"row 2, column '日期'"):
+    # Rows as a spreadsheet numbers them: the header is row 1, so 昨天 is on row 3, in either encoding.
+    with pytest.raises(UserError, match=r"row 3, column '日期'"):
+        fit_clv(source, calibration_end=dt.date(2024, 1, 31))
+    bad.write_text("客户,日期,金额\nA1,2024-01-03,10\nA2,2024-01-04,abc\n", encoding="utf-8")
+    with pytest.raises(UserError, match=r"row 3, column '金额': 'abc'"):
         fit_clv(source, calibration_end=dt.date(2024, 1, 31))
 
 

@@ -153,6 +153,14 @@ def test_track_ingest_reads_csv_jsonl_and_gbk_csv_files(shop_settings, engine, t
         outcomes = pd.DataFrame(con.execute(select(Outcome.__table__)).all())
     assert sorted(outcomes["customer_id"]) == sorted(customers[:2]) and (outcomes["campaign_id"] == cid).all()
     assert run.sent > 0
+    # An empty export or a folder given by mistake: what is wrong, in the user's terms.
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    for path, said in ((empty, "the file is empty"), (tmp_path, "is a folder")):
+        out = runner.invoke(app, ["track", "ingest", str(path), *home])
+        assert out.exit_code != 0 and said in str(out.exception)
+    out = runner.invoke(app, ["campaign", "create", "--spec", str(tmp_path), *home])
+    assert out.exit_code != 0 and "is a folder" in str(out.exception)
 
 
 @pytest.mark.slow

@@ -48,6 +48,16 @@ def test_clean_copy_passes(tmp_path):
     assert json.loads(result.output) == {"ok": True, "violations": []}
 
 
+def test_empty_copy_fails_and_a_folder_is_not_a_brief(tmp_path):
+    brief = write_brief(tmp_path)
+    for text in ("", "  \n "):
+        result = CliRunner().invoke(app, ["copy", "check", text, "--brief", str(brief), "--json"])
+        assert result.exit_code == 1
+        assert [v["message"] for v in json.loads(result.output)["violations"]] == ["the copy is empty"]
+    result = CliRunner().invoke(app, ["copy", "check", "原价399现价319", "--brief", str(tmp_path)])
+    assert result.exit_code != 0 and "is a folder" in str(result.exception)
+
+
 def test_channel_override_applies_its_limits(tmp_path):
     brief = write_brief(tmp_path)
     result = CliRunner().invoke(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-from marketpilot.data.readers import open_source
+from marketpilot.data.readers import open_source, read_frame
 from marketpilot.errors import UserError, ValidationFailed
 
 
@@ -71,6 +72,33 @@ def test_empty_and_unsupported_files(tmp_path: Path) -> None:
     odd.write_text("{}")
     with pytest.raises(UserError, match="unsupported file type"):
         open_source(duckdb.connect(), odd)
+    with pytest.raises(UserError, match="is a folder"):
+        _rows(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "kind"),
+    [
+        ("text.parquet", b"hello\n", "Parquet"),
+        ("cut.parquet", None, "Parquet"),
+        ("broken.xlsx", b"PK\x03\x04garbage", "Excel"),
+        ("text.xlsx", b"hello", "Excel"),
+        ("plain.csv.gz", b"a,b\n1,2\n", "CSV (gz)"),
+    ],
+)
+def test_a_file_that_is_not_what_its_name_says(
+    tmp_path: Path, retail_slice: Path, name: str, content: bytes | None, kind: str
+) -> None:
+    """A renamed or cut-off download is the user's to fix: a message naming the file, no traceback."""
+    path = tmp_path / name
+    if content is None:  # a real Parquet file cut short, as an interrupted download leaves it
+        whole = tmp_path / "whole.parquet"
+        pd.read_csv(retail_slice).to_parquet(whole)
+        content = whole.read_bytes()[:3000]
+    path.write_bytes(content)
+    for read in (_rows, read_frame):
+        with pytest.raises(UserError, match=rf"{name}: not a readable {re.escape(kind)} file"):
+            read(path)
 
 
 def test_parquet_and_excel_keep_values_and_row_numbers(tmp_path: Path, retail_slice: Path) -> None:

@@ -109,6 +109,10 @@ def read_history(spec: HistoryFile) -> pd.DataFrame:
         require_columns(frame, [spec.period_col], spec.path, "name it with --period-col")
     if spec.event_col:
         require_columns(frame, [spec.event_col], spec.path, "name it with --event-col")
+    if frame.empty:
+        raise UserError(
+            f"{spec.path}: the file has a header but no rows", hint="one row per channel and period"
+        )
     out = pd.DataFrame({"channel": frame[spec.channel_col].astype(str).str.strip()})
     problems = []
     for column, name in ((spec.spend_col, "spend"), (spec.outcome_col, "outcome")):

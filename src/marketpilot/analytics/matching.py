@@ -183,7 +183,7 @@ def match_titles(
     )
     listings = listings.dropna(subset=["title"]).astype({"title": str})
     listings = listings.drop_duplicates(["title", "brand"]).reset_index(drop=True)
-    distinct = listings["title"]
+    distinct, cells = listings["title"], listings["brand"].to_numpy()
     shown = distinct.map(normalise).to_numpy()
     vectoriser = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
     ours = vectoriser.fit_transform(names).T.tocsc()
@@ -199,7 +199,7 @@ def match_titles(
         if i % block == 0:
             scores = (theirs[i : i + block] @ ours).toarray()
         row = scores[i % block]
-        cell = listings["brand"].iloc[i]
+        cell = cells[i]
         theirs_brand = ours_brands.of(brand_aliases(cell), title) if ours_brands.active else set()
         if theirs_brand is None:
             rows.append(_row(distinct.iloc[i], cell, "unmatched", f"the catalogue sells no {cell}"))

@@ -13,6 +13,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from marketpilot.atomic import atomic_path, write_text
 from marketpilot.config import Settings
 
 
@@ -25,9 +26,8 @@ def write_table(settings: Settings, frame: pd.DataFrame, *parts: str) -> tuple[P
         (parquet, lambda p: pq.write_table(table, p)),
         (csv, lambda p: _write_csv(table, p)),
     ):
-        tmp = target.with_name(f".{target.name}.tmp")
-        write(tmp)
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            write(tmp)
     return parquet, csv
 
 
@@ -44,7 +44,4 @@ def _write_csv(table: pa.Table, path: Path) -> None:
 def write_json(settings: Settings, payload: BaseModel, *parts: str) -> Path:
     """`payload` as UTF-8 JSON at <home>/<parts>, written to a temp file and renamed."""
     target = settings.path(*parts)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(payload.model_dump_json(indent=2), encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_text(target, payload.model_dump_json(indent=2))

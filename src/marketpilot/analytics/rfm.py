@@ -115,6 +115,11 @@ def run_rfm(settings: Settings, *, as_of: dt.date | None = None) -> tuple[RFMSum
     with Store.open(settings, read_only=True) as store:
         table = compute_rfm(store.con, as_of=as_of)
         as_of = as_of or last_purchase_day(store.con)
+    if table.empty:  # keep the previous results rather than overwrite them with nothing
+        raise UserError(
+            f"no completed order on or before {as_of}: nothing to score",
+            hint="give an --as-of date after the first order, or load orders first",
+        )
     parquet, csv = write_table(settings, table, "intel", "rfm")
     summary = summarise_rfm(table, as_of)
     summary.parquet, summary.csv = str(parquet), str(csv)

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from marketpilot.analytics.narrative import Narrative, grounded_narrative
+from marketpilot.atomic import write_text
 from marketpilot.campaigns.measure import CampaignMetrics, Lift, measure
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
@@ -358,7 +359,5 @@ figure{{display:inline-block;margin:0.5em}}.flag{{color:#b00}}</style></head><bo
 <details><summary>metrics.json</summary><pre>{html.escape(metrics.model_dump_json(indent=2))}</pre></details>
 </body></html>"""
     target = settings.path("reports", f"campaign-{campaign_id}-v{version}.html")
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(target)
+    write_text(target, page)
     return Report(path=target, metrics=metrics, narrative=narrative)

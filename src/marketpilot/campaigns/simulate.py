@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select
 
+from marketpilot.atomic import atomic_path
 from marketpilot.campaigns.assign import HOLDOUT, unit_hash
 from marketpilot.campaigns.audience import INTEL_COLUMNS, AudienceSource
 from marketpilot.campaigns.spec import CampaignSpec
@@ -130,11 +131,9 @@ def simulate_responses(
         records.append(part)
     events = pd.concat(records, ignore_index=True)
     target = out or settings.path("simulations", f"{campaign_id}-v{version}-seed{config.seed}.jsonl")
-    tmp = target.with_name(f".{target.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for row in events.astype(object).where(events.notna(), None).to_dict("records"):
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(target)
     return SimulationResult(
         events_file=target, events=len(events), true_lift=true_lift, true_variant_lift=true_variant
     )

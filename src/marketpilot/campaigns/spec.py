@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from marketpilot.data.readers import existing_file
 from marketpilot.errors import UserError, ValidationFailed
 
 SPEC_VERSION = "1"
@@ -291,10 +292,9 @@ def parse_spec(data: dict | str, *, source: str = "spec") -> CampaignSpec:
 
 
 def load_spec(path: Path) -> CampaignSpec:
+    raw = existing_file(path).read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"Spec file not found: {path}") from None
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = path.read_bytes().decode("gbk")
+        text = raw.decode("gb18030")
     return parse_spec(text, source=str(path))

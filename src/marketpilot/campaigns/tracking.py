@@ -29,6 +29,7 @@ from marketpilot.campaigns.state.models import (
     TrackingEvent,
     utcnow,
 )
+from marketpilot.data.readers import existing_file
 from marketpilot.errors import UserError, ValidationFailed
 from marketpilot.privacy.consent import suppress
 
@@ -47,9 +48,7 @@ class IngestResult:
 
 def read_events(path: Path) -> pd.DataFrame:
     """CSV (UTF-8 or GBK) or JSON lines, by extension."""
-    if not path.exists():
-        raise UserError(f"Event file not found: {path}")
-    raw = path.read_bytes()
+    raw = existing_file(path).read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

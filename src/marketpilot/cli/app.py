@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from marketpilot.config import Settings, get_settings
-from marketpilot.errors import MarketPilotError, ProviderError
+from marketpilot.errors import MarketPilotError, ProviderError, UserError
 
 app = typer.Typer(
     name="marketpilot",
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+ModelT = TypeVar("ModelT", bound=BaseModel)
 err_console = Console(stderr=True)
 
 HomeOption = Annotated[
@@ -31,6 +33,16 @@ HomeOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+
+
+def options(model: type[ModelT], **values: Any) -> ModelT:
+    """A command's options gathered in `model`; a value out of its range is a usage error that names
+    the option (--top: Input should be less than or equal to 1), not a traceback."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        raise UserError(problems) from None
 
 
 def settings_for(home: Path | None) -> Settings:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from marketpilot.atomic import atomic_path, write_text
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
 
 campaign_app = typer.Typer(
@@ -47,9 +48,7 @@ def plan_cmd(
     plan = plan_campaign(settings, goal)
     yaml_text = plan.spec.to_yaml()
     if save:
-        tmp = save.with_name(f".{save.name}.tmp")
-        tmp.write_text(yaml_text, encoding="utf-8")
-        tmp.replace(save)
+        write_text(save, yaml_text)
     campaign_id = create_campaign(engine, plan.spec, audience_size=plan.audience_size) if create else None
     if json:
         print_json(
@@ -265,13 +264,11 @@ def outcomes_cmd(
     settings, _ = _engine(home)
     table = experiment_table(settings, campaign_id, version)
     features = table.attrs["features"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    if out.suffix.lower() == ".parquet":
-        table.to_parquet(tmp, index=False)
-    else:
-        table.to_csv(tmp, index=False, encoding="utf-8-sig")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        if out.suffix.lower() == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False, encoding="utf-8-sig")
     arms = table["arm"].value_counts().to_dict()
     if json:
         print_json({"path": str(out), "rows": len(table), "arms": arms, "features": features})

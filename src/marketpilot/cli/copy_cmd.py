@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from marketpilot.atomic import write_text
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
 from marketpilot.content.briefs import CHANNELS, Brief
 from marketpilot.errors import UserError
@@ -139,10 +140,7 @@ def brief_cmd(
     if out is None:
         print_json(payload)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(built.model_dump_json(indent=2), encoding="utf-8")
-    tmp.replace(out)
+    write_text(out, built.model_dump_json(indent=2))
     console.print(f"Wrote {out}")
 
 
@@ -331,10 +329,7 @@ def render_email_cmd(
     email = render_email(subject, body, checked, unsubscribe_url=unsubscribe_url, cta_url=cta_url)
     html_path, text_path = out, out.with_suffix(".txt")
     for path, content in ((html_path, email.html), (text_path, email.text)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(content, encoding="utf-8")
-        tmp.replace(path)
+        write_text(path, content)
     if as_json:
         print_json({"html": str(html_path), "text": str(text_path), "headers": email.headers})
     else:

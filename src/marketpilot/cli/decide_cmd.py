@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, options, print_json, settings_for
 from marketpilot.config import Settings
 from marketpilot.errors import UserError
 
@@ -107,7 +107,8 @@ def uplift(
     from marketpilot.analytics.decision_report import recommendation_text, uplift_facts
     from marketpilot.analytics.uplift import Experiment, fit_experiment
 
-    experiment = Experiment(
+    experiment = options(
+        Experiment,
         path=input,
         treatment_col=treatment_col,
         control=control,
@@ -206,7 +207,8 @@ def price(
     from marketpilot.analytics.decision_report import price_facts
     from marketpilot.analytics.pricing import CompetitorFile, price_report
 
-    spec = CompetitorFile(
+    spec = options(
+        CompetitorFile,
         path=competitors,
         product_col=product_col,
         title_col=title_col,
@@ -284,7 +286,8 @@ def budget(
     from marketpilot.analytics.budget import HistoryFile, plan_budget
     from marketpilot.analytics.decision_report import budget_facts
 
-    spec = HistoryFile(
+    spec = options(
+        HistoryFile,
         path=history,
         channel_col=channel_col,
         spend_col=spend_col,
@@ -368,25 +371,20 @@ def promo(
     json_out: JsonOption = False,
 ) -> None:
     """Design a 满减 coupon per customer group: threshold, two depths, break-even lift and the test."""
-    from pydantic import ValidationError
-
     from marketpilot.analytics.decision_report import promo_facts
     from marketpilot.analytics.promo import PromoSpec, plan_promotions
 
-    try:
-        spec = PromoSpec(
-            by=by,
-            months=months,
-            window_days=window_days,
-            min_depth=min_depth,
-            min_margin=min_margin,
-            margin=margin,
-            max_deadweight=max_deadweight,
-            language=lang,
-        )
-    except ValidationError as exc:
-        problems = "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in exc.errors())
-        raise UserError(problems) from exc
+    spec = options(
+        PromoSpec,
+        by=by,
+        months=months,
+        window_days=window_days,
+        min_depth=min_depth,
+        min_margin=min_margin,
+        margin=margin,
+        max_deadweight=max_deadweight,
+        language=lang,
+    )
     settings = settings_for(home)
     plan = plan_promotions(settings, spec)
     written = None

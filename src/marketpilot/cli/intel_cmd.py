@@ -111,7 +111,7 @@ def clv_predict(
     value_col: ValueCol = None,
     date_format: DateFormat = None,
     as_of: DateOption = None,
-    horizon_days: Annotated[int, typer.Option(help="CLV horizon in days.")] = 365,
+    horizon_days: Annotated[int, typer.Option(min=1, help="CLV horizon in days.")] = 365,
     discount_rate: Annotated[float, typer.Option(help="Annual discount rate.")] = 0.10,
     time_unit: TimeUnitOption = "W",
     home: HomeOption = None,

@@ -34,7 +34,7 @@ def evaluate_command(
     test_fraction: Annotated[
         float | None, typer.Option(help="Test window: the last fraction F of interactions by time.")
     ] = None,
-    k: Annotated[int, typer.Option(help="Length of each recommendation list.")] = 20,
+    k: Annotated[int, typer.Option(min=1, help="Length of each recommendation list.")] = 20,
     exclude_seen: Annotated[
         bool, typer.Option("--exclude-seen", help="Only new products count as hits.")
     ] = False,
@@ -126,7 +126,7 @@ def _compact(params: dict) -> str:
 
 @recommend_app.command("fit")
 def fit_command(
-    k: Annotated[int, typer.Option(help="Products per customer.")] = 20,
+    k: Annotated[int, typer.Option(min=1, help="Products per customer.")] = 20,
     exclude_purchased: Annotated[
         bool, typer.Option("--exclude-purchased", help="Never re-recommend a bought product.")
     ] = False,
@@ -206,7 +206,7 @@ def _print_rows(frame: pd.DataFrame, json_out: bool, title: str, language: str) 
 @recommend_app.command("for")
 def for_command(
     customer: Annotated[str, typer.Argument(help="Customer id.")],
-    k: Annotated[int, typer.Option(help="How many products.")] = 10,
+    k: Annotated[int, typer.Option(min=1, help="How many products.")] = 10,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -220,7 +220,7 @@ def for_command(
 @recommend_app.command("similar")
 def similar_command(
     item: Annotated[str, typer.Argument(help="Product id.")],
-    k: Annotated[int, typer.Option(help="How many products.")] = 10,
+    k: Annotated[int, typer.Option(min=1, help="How many products.")] = 10,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from marketpilot.atomic import write_text
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
 
 scale_app = typer.Typer(
@@ -76,9 +77,7 @@ def copy_cmd(
     todo = read_briefs(briefs)
     with err_console.status(f"Writing copy for {len(todo)} briefs on Ray…"):
         results = generate_copy_ray(todo, settings, n=n, address=address, num_cpus=num_cpus, workers=workers)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text("".join(r.model_dump_json() + "\n" for r in results), encoding="utf-8")
-    tmp.replace(out)
+    write_text(out, "".join(r.model_dump_json() + "\n" for r in results))
     summary = {
         "briefs": len(results),
         "variants": sum(len(r.variants) for r in results),

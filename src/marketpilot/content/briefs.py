@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from marketpilot.data.readers import existing_file
 from marketpilot.errors import UserError, ValidationFailed
 
 Channel = Literal["sms", "push", "email_subject", "email_body", "banner", "product_title", "social_post"]
@@ -225,9 +226,7 @@ class Brief(BaseModel):
 def load_brief(path: Path | str) -> Brief:
     """Read a brief JSON file; errors name the file and the field."""
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"Brief file not found: {path}", hint="Pass --brief with a JSON file path.")
-    data = path.read_bytes()
+    data = existing_file(path).read_bytes()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

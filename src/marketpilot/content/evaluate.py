@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from marketpilot.atomic import atomic_path
 from marketpilot.errors import MissingExtraError, UserError
 from marketpilot.llm import LLMClient, LLMError, LLMRequest, load_prompt
 
@@ -279,9 +280,7 @@ def _read_previous(out: Path) -> dict[str, str]:
 def _write_jsonl(
     out: Path, items: Sequence[AdGenItem], hyps: Sequence[str], vocab: dict[str, set[str]]
 ) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic_path(out) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for item, hyp in zip(items, hyps, strict=True):
             row = {
                 "content": item.content,
@@ -291,4 +290,3 @@ def _write_jsonl(
                 "references": item.references,
             }
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(out)

@@ -17,7 +17,9 @@ import csv
 import gzip
 import io
 import re
+import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -355,18 +357,47 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """A file that is not what its name says (text named .parquet, a cut-off download, a .gz that was
+    never compressed) is the user's to fix: say so instead of the parser's traceback."""
+    kind = {**dict.fromkeys(PARQUET_SUFFIXES, "Parquet"), **dict.fromkeys(EXCEL_SUFFIXES, "Excel")}
+    named = kind.get(_base_suffix(path), "CSV")
+    if path.suffix.lower() in {".gz", ".bz2"}:
+        named += f" ({path.suffix.lower()[1:]})"
+    try:
+        yield
+    except (duckdb.InvalidInputException, duckdb.IOException, pa.ArrowInvalid, zipfile.BadZipFile, EOFError,
+            gzip.BadGzipFile, OSError) as exc:  # fmt: skip
+        # OSError: what bz2 raises on data it cannot decompress; other OS errors are not the file's
+        if type(exc) is OSError and path.suffix.lower() != ".bz2":
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"{path}: not a readable {named} file ({detail}).",
+            hint="export it again; a file's suffix must match its format (.csv, .csv.gz, .parquet, .xlsx)",
+        ) from None
+
+
 def read_excel(path: Path, *, sheet: str | int | None = None) -> pa.Table:
     try:
         frame = pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, dtype=str)
-    except ValueError as exc:
-        raise UserError(f"{path}: {exc}") from None
+    except (ValueError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, ValueError) and "Worksheet" in str(exc):  # a --sheet the workbook lacks
+            raise UserError(f"{path}: {exc}") from None
+        raise UserError(
+            f"{path}: not a readable Excel file ({str(exc).splitlines()[0]}).",
+            hint="save it again as .xlsx, or export CSV",
+        ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _existing(path: Path) -> Path:
+def existing_file(path: Path) -> Path:
     """`path` as a Path, once it names a non-empty file (else a clear error)."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; name a file in it.")
     if not path.is_file():
         raise UserError(f"{path}: no such file.")
     if path.stat().st_size == 0:
@@ -384,7 +415,20 @@ def open_source(
     sheet: str | int | None = None,
 ) -> Source:
     """Register `path` as view `view` on `con` with a `__row` column (and `__line` for CSV)."""
-    path = _existing(path)
+    path = existing_file(path)
+    with _readable(path):
+        return _open_source(con, path, view=view, encoding=encoding, delimiter=delimiter, sheet=sheet)
+
+
+def _open_source(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    *,
+    view: str,
+    encoding: str,
+    delimiter: str | None,
+    sheet: str | int | None,
+) -> Source:
     suffix = _base_suffix(path)
     used_encoding: str | None = None
     if suffix in PARQUET_SUFFIXES:
@@ -430,12 +474,13 @@ def require_columns(frame: pd.DataFrame, columns: list[str], source: Path, hint:
 def read_frame(path: Path) -> pd.DataFrame:
     """A whole small file in memory, every CSV/Excel column as text: CSV/TSV (UTF-8 or GBK, gzip ok),
     Parquet or Excel, chosen by suffix. Missing and empty files are a clear error."""
-    path = _existing(path)
+    path = existing_file(path)
     suffix = _base_suffix(path)
-    if suffix in PARQUET_SUFFIXES:
-        import pyarrow.parquet as pq
+    with _readable(path):
+        if suffix in PARQUET_SUFFIXES:
+            import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pandas()
-    if suffix in EXCEL_SUFFIXES:
-        return read_excel(path).to_pandas()
-    return read_csv(path)[0].to_pandas()
+            return pq.read_table(path).to_pandas()
+        if suffix in EXCEL_SUFFIXES:
+            return read_excel(path).to_pandas()
+        return read_csv(path)[0].to_pandas()

@@ -115,6 +115,37 @@ def test_input_columns_named_like_the_scores_are_refused(
     assert run_app(app) == 2
     err = capsys.readouterr().err
     assert "'label'" in err and "overwritten" in err
+    # Named as the gold labels (the public corpora call them `label`), it is kept beside the scores.
+    out = tmp_path / "scored.csv"
+    monkeypatch.setattr(sys, "argv", [*sys.argv, "--label-col", "label", "--out", str(out), "--json"])
+    assert run_app(app) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == 1.0
+    assert list(pd.read_csv(out).columns) == ["text", "gold_label", "label", "probability"]
+
+
+def _said(capsys: pytest.CaptureFixture[str]) -> str:
+    """stderr with the terminal's line wrapping undone."""
+    return " ".join(capsys.readouterr().err.split())
+
+
+def test_out_is_never_the_input_nor_left_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "评价.csv"
+    original = "text\n电话13812345678，东西很好\n"
+    path.write_text(original, encoding="utf-8")
+    base = ["marketpilot", "reviews", "sentiment", "--input", str(path), "--text-col", "text", "--out"]
+    monkeypatch.setattr(sys, "argv", [*base, str(tmp_path / "." / "评价.csv")])
+    assert run_app(app) == 2
+    assert "is the input file" in _said(capsys) and path.read_text(encoding="utf-8") == original
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    monkeypatch.setattr(sys, "argv", [*base, str(folder)])
+    assert run_app(app) == 2
+    assert "is a folder" in _said(capsys) and list(tmp_path.glob("*.tmp")) == []
+    nested = tmp_path / "new" / "dir" / "scored.csv"  # missing folders are made
+    monkeypatch.setattr(sys, "argv", [*base, str(nested)])
+    assert run_app(app) == 0 and pd.read_csv(nested)["text"].tolist() == ["电话[电话]，东西很好"]
 
 
 def test_bad_label_names_the_row(

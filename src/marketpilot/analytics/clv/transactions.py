@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 from charset_normalizer import from_bytes
 
+from marketpilot.data.readers import existing_file
 from marketpilot.errors import UserError
 
 TimeUnit = Literal["D", "W"]
@@ -59,28 +60,32 @@ def _whitespace_separated(text: str) -> bool:
     return not _SEPARATORS.search(first) and len(first.split()) > 1
 
 
-def _register_source(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Register the raw file as relation `_raw`."""
-    if not path.is_file():
-        raise UserError(f"Transaction file not found: {path}")
+def _register_source(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Register the raw file as relation `_raw`; returns the lines before its first record (1 for a
+    header row), so that record n is row n + that in messages, as a spreadsheet numbers it."""
+    path = existing_file(path)
     name = path.name.lower()
     if name.endswith(".parquet"):
         con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM read_parquet({_literal(path)})")
-        return
+        return 0
     encoding, whitespace = _sniff(path)
     if encoding.replace("_", "-").lower() in ("utf-8", "ascii") and not whitespace:
         con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM read_csv({_literal(path)})")
-        return
+        names = [row[0] for row in con.execute("DESCRIBE _raw").fetchall()]
+        return 0 if names == [f"column{i}" for i in range(len(names))] else 1
+    header = 1
     if whitespace:
         frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, encoding=encoding)
         if not frame.empty and not any(_is_number(v) for v in frame.iloc[0]):
             frame = frame.iloc[1:].set_axis(list(frame.iloc[0]), axis=1)
         else:
             frame.columns = [f"column{i}" for i in range(frame.shape[1])]
+            header = 0
     else:
         frame = pd.read_csv(path, sep=None, engine="python", dtype=str, encoding=encoding)
     con.register("_raw_frame", frame)
     con.execute("CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM _raw_frame")
+    return header
 
 
 def _literal(path: Path) -> str:
@@ -107,7 +112,7 @@ def register_file_transactions(
 ) -> int:
     """Create the `_tx` view from a CSV/TSV/whitespace/Parquet file (gzip ok, UTF-8 or GBK).
     Rows without a customer id (guest checkouts) are left out; returns how many were."""
-    _register_source(con, path)
+    header = _register_source(con, path)
     columns = {row[0]: row[1] for row in con.execute("DESCRIBE _raw").fetchall()}
     for flag, col in (("--customer-col", customer_col), ("--date-col", date_col), ("--value-col", value_col)):
         if col is not None and col not in columns:
@@ -118,7 +123,7 @@ def register_file_transactions(
     value_sql = f'TRY_CAST("{value_col}" AS DOUBLE)' if value_col else "NULL::DOUBLE"
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _parsed AS
-        SELECT row_number() OVER () AS row_no,
+        SELECT row_number() OVER () + {header} AS row_no,
                NULLIF(trim(CAST("{customer_col}" AS VARCHAR)), '') AS customer_id,
                "{date_col}" AS raw_date, {date_sql} AS day,
                {f'"{value_col}"' if value_col else "NULL"} AS raw_value, {value_sql} AS value

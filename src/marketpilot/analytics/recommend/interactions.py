@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from marketpilot.data.readers import read_frame
 from marketpilot.errors import UserError, ValidationFailed
 
 USER, ITEM, TIME, WEIGHT, EVENT = "customer_id", "product_id", "occurred_at", "weight", "event_type"
@@ -91,20 +92,7 @@ def parse_event_weights(text: str) -> dict[str, float]:
 
 
 def _read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    if not path.exists():
-        raise UserError(f"File not found: {path}")
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        frame = pd.read_parquet(path)
-    else:
-        frame = None
-        for encoding in ("utf-8-sig", "gb18030"):
-            try:
-                frame = pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False, na_values=[""])
-                break
-            except UnicodeDecodeError:
-                continue
-        if frame is None:
-            raise UserError(f"{path}: not UTF-8 or GBK text.", hint="Save the file as UTF-8 CSV or Parquet.")
+    frame = read_frame(path)
     absent = [c for c in columns if c not in frame.columns]
     if absent:
         raise ValidationFailed(

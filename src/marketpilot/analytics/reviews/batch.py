@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from marketpilot.analytics.reviews.sentiment import load_model
+from marketpilot.atomic import atomic_path
 from marketpilot.config import Settings
 from marketpilot.data.readers import read_frame
 from marketpilot.errors import UserError, ValidationFailed
@@ -51,12 +52,21 @@ def score_file(
     [, "accuracy"]}); writes `out`. `settings` picks the LLM for mode "llm"; `adapt` lets every
     mode learn from the file's own confident rows (the fast mode Chinese rows only;
     `SentimentModel.positive_proba`)."""
+    if out is not None and out.resolve() == Path(path).resolve():
+        raise UserError(
+            f"--out {out} is the input file: its text would come back PII-masked, the original lost.",
+            hint="write the scores to another file",
+        )
     df = read_frame(path)
     for col in (text_col, label_col):
         if col is not None and col not in df.columns:
             raise UserError(
                 f"{path}: no column {col!r}", hint=f"columns are: {', '.join(map(str, df.columns))}"
             )
+    if label_col in OUTPUT_COLUMNS and f"gold_{label_col}" not in df.columns:
+        # A gold column called `label` (as the public corpora call it) is kept beside the scores.
+        df = df.rename(columns={label_col: f"gold_{label_col}"})
+        label_col = f"gold_{label_col}"
     taken = [c for c in OUTPUT_COLUMNS if c in df.columns]
     if taken:
         raise UserError(
@@ -79,10 +89,9 @@ def score_file(
     if gold is not None:
         summary["accuracy"] = round(float(np.mean((df.label == "pos").to_numpy() == (gold == 1))), 4)
     if out is not None:
-        tmp = out.with_name(out.name + ".tmp")
-        if out.suffix.lower() == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False, encoding="utf-8")
-        tmp.replace(out)
+        with atomic_path(out) as tmp:
+            if out.suffix.lower() == ".parquet":
+                df.to_parquet(tmp, index=False)
+            else:
+                df.to_csv(tmp, index=False, encoding="utf-8")
     return df, summary

@@ -29,6 +29,7 @@ from marketpilot.analytics.segments.personas import (
 from marketpilot.analytics.segments.stats import SegmentStats, relabel_by_revenue, segment_stats
 from marketpilot.config import Settings
 from marketpilot.data import Store
+from marketpilot.errors import UserError
 
 
 class SegmentProfile(BaseModel):
@@ -84,6 +85,11 @@ def run_segmentation(
         if text:
             register_purchases(con, before=cutoff)
             X = X.join(text_matrix(con, frame.index, before=cutoff))
+    if k != "auto" and k > len(X) // 2:
+        raise UserError(
+            f"--k {k} asks for more segments than {len(X)} customers can fill (at most {len(X) // 2})",
+            hint="use a smaller --k, or --k auto",
+        )
     model = SegmentModel(k=k, method=method).fit(X)
     labels = relabel_by_revenue(model.labels_, frame["monetary"].to_numpy())
     rfm_class = rfm.set_index("customer_id")["rfm_class"]

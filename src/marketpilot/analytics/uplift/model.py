@@ -30,6 +30,11 @@ def _trees(binary: bool, seed: int) -> HistGradientBoostingClassifier | HistGrad
     return HistGradientBoostingClassifier(**params) if binary else HistGradientBoostingRegressor(**params)
 
 
+def _text(values: pd.Series) -> pd.Series:
+    """A text feature's cells as strings, an empty cell as ''."""
+    return values.astype(object).where(values.notna(), "").astype(str)
+
+
 class UpliftModel:
     """`fit(features, arms, outcome)`, then `predict(features)`: one uplift column per treated arm."""
 
@@ -54,7 +59,7 @@ class UpliftModel:
         out = pd.DataFrame(index=features.index)
         for column in self.columns:
             if column in self.categories:
-                out[column] = pd.Categorical(features[column].astype(str), categories=self.categories[column])
+                out[column] = pd.Categorical(_text(features[column]), categories=self.categories[column])
             else:
                 out[column] = pd.to_numeric(features[column], errors="coerce")
         return out
@@ -75,7 +80,7 @@ class UpliftModel:
             )
         self.columns = list(features.columns)
         self.categories = {
-            c: sorted(features[c].astype(str).unique())
+            c: sorted(_text(features[c]).unique())
             for c in self.columns
             if not pd.api.types.is_numeric_dtype(features[c])
         }

@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from marketpilot.analytics.outputs import write_json, write_table
 from marketpilot.analytics.uplift.chart import qini_chart
 from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
-from marketpilot.analytics.uplift.model import UpliftModel
+from marketpilot.analytics.uplift.model import MIN_ROWS_PER_ARM, UpliftModel
 from marketpilot.config import Settings
 from marketpilot.data.readers import read_frame, require_columns
 from marketpilot.errors import UserError, ValidationFailed
@@ -79,13 +79,26 @@ class UpliftReport(BaseModel):
     chart_path: Path | None = None
 
 
-def _numbers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Text columns that parse as numbers everywhere become numbers (CSV cells arrive as text)."""
+def _numbers(frame: pd.DataFrame, columns: list[str], source: Path | None = None) -> pd.DataFrame:
+    """Text columns whose filled cells parse as numbers become numbers, empty cells missing (CSV cells
+    arrive as text). A column of numbers with a few cells that are not (a typo, "abc") is refused with
+    those rows rather than read as categories."""
     out = frame.copy()
     for column in columns:
-        parsed = pd.to_numeric(out[column], errors="coerce")
-        if parsed.notna().all():
+        filled = out[column].notna() & (out[column].astype(str).str.strip() != "")
+        parsed = pd.to_numeric(out[column].where(filled), errors="coerce")
+        bad = np.flatnonzero((filled & parsed.isna()).to_numpy())
+        if filled.any() and not bad.size:
             out[column] = parsed
+        elif source is not None and bad.size <= 0.1 * filled.sum():
+            raise ValidationFailed(
+                [
+                    f"row {i + 2}, column {column!r}: {out[column].iloc[i]!r} is not a number"
+                    for i in bad[:20]
+                ],
+                source=str(source),
+                hint="the column holds numbers elsewhere; fix or empty these cells",
+            )
     return out
 
 
@@ -98,9 +111,9 @@ def _load(experiment: Experiment) -> pd.DataFrame:
     overlap = {experiment.treatment_col, experiment.outcome_col} & set(experiment.features)
     if overlap:
         raise UserError(f"{', '.join(sorted(overlap))} cannot be a feature: it is the arm or the outcome")
-    frame = _numbers(frame, [*experiment.features, experiment.outcome_col])
+    frame = _numbers(frame, [*experiment.features, experiment.outcome_col], experiment.path)
     outcome = frame[experiment.outcome_col]
-    if not pd.api.types.is_numeric_dtype(outcome):
+    if not pd.api.types.is_numeric_dtype(outcome) or outcome.isna().any():
         bad = pd.to_numeric(outcome, errors="coerce").isna().to_numpy().nonzero()[0][:20]
         raise ValidationFailed(
             [
@@ -111,6 +124,22 @@ def _load(experiment: Experiment) -> pd.DataFrame:
             hint="the outcome must be a number per row: 1/0 for a visit or conversion, or an amount",
         )
     frame[experiment.treatment_col] = frame[experiment.treatment_col].astype(str).str.strip()
+    counts = frame[experiment.treatment_col].value_counts()
+    if experiment.control not in counts:
+        raise UserError(
+            f"no row has the control arm {experiment.control!r}; arms in the data: {', '.join(counts.index)}"
+        )
+    if len(counts) < 2:
+        raise UserError(
+            f"every row is in the control arm {experiment.control!r}: there is nothing to compare"
+        )
+    small = counts[counts < MIN_ROWS_PER_ARM]
+    if len(small):
+        raise UserError(
+            f"arms with fewer than {MIN_ROWS_PER_ARM} rows cannot be modelled: "
+            + ", ".join(f"{arm} ({n})" for arm, n in small.items()),
+            hint="drop those arms or collect more data",
+        )
     unknown = set(experiment.costs) - set(frame[experiment.treatment_col])
     if unknown:
         raise UserError(f"--cost names arms that are not in the data: {', '.join(sorted(unknown))}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from marketpilot.atomic import atomic_path
 from marketpilot.campaigns.channels.base import ChannelSettings, OutgoingMessage, SendResult, register_channel
 from marketpilot.config import Settings
 
@@ -44,13 +45,11 @@ class ExportChannel:
         target = (
             self.part_dir(first.campaign_id, first.version) / f"part-{first.idempotency_key}.{self.format}"
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        if self.format == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False, encoding="utf-8-sig")
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            if self.format == "parquet":
+                frame.to_parquet(tmp, index=False)
+            else:
+                frame.to_csv(tmp, index=False, encoding="utf-8-sig")
         return [SendResult(m.idempotency_key, True) for m in messages]
 
     def close(self) -> None:

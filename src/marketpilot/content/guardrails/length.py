@@ -95,6 +95,8 @@ def _width_violation(text: str, offset: int, limit: int, what: str, zh: bool) ->
 
 def check_length(text: str, brief: Brief, spec: ChannelSpec) -> list[Violation]:
     zh = brief.language == "zh"
+    if not text.strip():  # nothing to send: a blank SMS is still billed, a blank poster says nothing
+        return [Violation(rule="length", span=(0, len(text)), text=text, message="the copy is empty")]
     violations: list[Violation] = []
     if spec.name == "sms":
         bill = sms_billing(sms_message(text, shop_name=brief.brand.shop_name, language=brief.language))

@@ -11,6 +11,7 @@ from typing import Literal
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from marketpilot.atomic import atomic_path
 from marketpilot.content.briefs import Brief
 from marketpilot.content.channels import AI_LABEL
 from marketpilot.content.fonts import cjk_font_path, missing_glyphs
@@ -166,10 +167,8 @@ def render_poster(
     info.add_itxt("Description", headline)
     info.add_text("Software", "MarketPilot")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    canvas.save(tmp, format="PNG", pnginfo=info)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        canvas.save(tmp, format="PNG", pnginfo=info)
     return out
 
 

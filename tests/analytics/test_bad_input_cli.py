@@ -1,0 +1,94 @@
+"""Bad input to the analytics commands: a usage error (exit 2) that says what is wrong and where, no
+traceback, and the results already in the home left as they were."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketpilot.cli import app, run_app
+from marketpilot.config import Settings
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["marketpilot", *args])
+    code = run_app(app)
+    captured = capsys.readouterr()
+    return code, " ".join((captured.err + captured.out).split())  # terminal line wrapping undone
+
+
+def _experiment(path: Path, n: int = 900, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "arm": rng.choice(["control", "email"], n),
+            "recency": rng.integers(1, 12, n).astype(str),
+            "city": rng.choice(["北京", "上海", "广州"], n),
+        }
+    )
+    frame["visit"] = (rng.random(n) < 0.1 + 0.1 * (frame["arm"] == "email")).astype(int)
+    frame.to_csv(path, index=False, encoding="gbk")
+    return frame
+
+
+def test_decide_uplift_on_bad_experiments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = ["--home", str(tmp_path / "home")]
+    base = ["decide", "uplift", "--treatment-col", "arm", "--control", "control", "--outcome-col", "visit"]
+    path = tmp_path / "test.csv"
+    frame = _experiment(path)
+
+    # Empty cells in a numeric feature are missing values, not a reason to crash.
+    frame.loc[[3, 10], "recency"] = ""
+    frame.to_csv(path, index=False, encoding="gbk")
+    code, _ = _run(monkeypatch, capsys, *base, "--input", str(path), "--features", "recency,city", *home)
+    assert code == 0
+    # A typo in a column of numbers is named by row, not read as a category.
+    frame.loc[7, "recency"] = "七"
+    frame.to_csv(path, index=False, encoding="gbk")
+    code, said = _run(monkeypatch, capsys, *base, "--input", str(path), "--features", "recency", *home)
+    assert code == 2 and "row 9, column 'recency': '七' is not a number" in said
+
+    only_control = tmp_path / "control.csv"
+    frame.assign(arm="control").to_csv(only_control, index=False)
+    code, said = _run(monkeypatch, capsys, *base, "--input", str(only_control), "--features", "city", *home)
+    assert code == 2 and "nothing to compare" in said
+    few = tmp_path / "few.csv"
+    frame.head(40).to_csv(few, index=False)
+    code, said = _run(monkeypatch, capsys, *base, "--input", str(few), "--features", "city", *home)
+    assert code == 2 and "fewer than 200 rows" in said
+    code, said = _run(monkeypatch, capsys, *base, "--input", str(path), "--features", "city", "--top", "1.5")
+    assert code == 2 and "--top: Input should be less than or equal to 1" in said
+    code, said = _run(monkeypatch, capsys, *base, "--input", str(path), "--features", " , ")
+    assert code == 2 and "--features: List should have at least 1 item" in said
+
+
+def test_decide_budget_on_a_header_only_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "花费.csv"
+    path.write_text("channel,spend,revenue\n", encoding="utf-8")
+    code, said = _run(monkeypatch, capsys, "decide", "budget", "--history", str(path), "--total", "9000")
+    assert code == 2 and "header but no rows" in said
+
+
+def test_intel_commands_refuse_what_would_overwrite_results_with_nothing(
+    shop_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = ["--home", str(shop_settings.home_dir)]
+    rfm = shop_settings.home_dir / "intel" / "rfm.parquet"
+    before = rfm.read_bytes() if rfm.exists() else None
+    code, said = _run(monkeypatch, capsys, "rfm", "--as-of", "1990-01-01", *home)
+    assert code == 2 and "no completed order on or before 1990-01-01" in said
+    assert (rfm.read_bytes() if rfm.exists() else None) == before
+    code, said = _run(monkeypatch, capsys, "segment", "--k", "50000", "--no-personas", "--no-text", *home)
+    assert code == 2 and "more segments than" in said
+    code, said = _run(monkeypatch, capsys, "clv", "predict", "--horizon-days", "-5", *home)
+    assert code == 2 and "--horizon-days" in said
+    code, said = _run(monkeypatch, capsys, "recommend", "for", "C000001", "--k", "0", *home)
+    assert code == 2 and "--k" in said
