@@ -36,6 +36,11 @@ def test_cli_create_approve_run_status_report(shop_settings, tmp_path) -> None:
     cid = json.loads(created.stdout)["campaign_id"]
     refused = runner.invoke(app, ["campaign", "run", cid, *home, "--json"])
     assert refused.exit_code != 0
+    # Before its first run a campaign has no messages and nothing to measure: said, not guessed at.
+    draft = runner.invoke(app, ["campaign", "status", cid, "--home", str(shop_settings.home_dir)])
+    assert draft.exit_code == 0 and "no messages yet" in draft.stdout
+    unmeasured = runner.invoke(app, ["campaign", "report", cid, "--no-llm", *home])
+    assert unmeasured.exit_code != 0 and "has not run yet" in str(unmeasured.exception)
     assert runner.invoke(app, ["campaign", "approve", cid, "--by", "王经理", *home]).exit_code == 0
     ran = runner.invoke(app, ["campaign", "run", cid, *home, "--json"])
     assert ran.exit_code == 0, ran.output
@@ -133,12 +138,15 @@ def test_track_ingest_reads_csv_jsonl_and_gbk_csv_files(shop_settings, engine, t
     runner = CliRunner()
     home = ["--home", str(shop_settings.home_dir), "--json"]
 
+    said = runner.invoke(app, ["track", "ingest", str(csv_file), "--home", str(shop_settings.home_dir)])
+    assert said.exit_code == 0 and "2 events read: 2 new, 0 already ingested" in " ".join(said.stdout.split())
+
     def ingest(path) -> dict:
         out = runner.invoke(app, ["track", "ingest", str(path), *home])
         assert out.exit_code == 0, out.output
         return json.loads(out.stdout)
 
-    assert ingest(csv_file) == {"received": 2, "new": 2, "duplicates": 0, "attributed": 0, "suppressed": 0}
+    assert ingest(csv_file) == {"received": 2, "new": 0, "duplicates": 2, "attributed": 0, "suppressed": 0}
     assert ingest(jsonl_file)["attributed"] == 2
     assert ingest(gbk_file)["suppressed"] == 1
     again = ingest(gbk_file)

@@ -56,6 +56,10 @@ def test_empty_copy_fails_and_a_folder_is_not_a_brief(tmp_path):
         assert [v["message"] for v in json.loads(result.output)["violations"]] == ["the copy is empty"]
     result = CliRunner().invoke(app, ["copy", "check", "原价399现价319", "--brief", str(tmp_path)])
     assert result.exit_code != 0 and "is a folder" in str(result.exception)
+    # 满50减300 gives the goods away: a typo the brief refuses before any copy is checked against it.
+    brief = write_brief(tmp_path, offer={"coupon_threshold": 50, "coupon_amount": 300})
+    result = CliRunner().invoke(app, ["copy", "check", "满50减300", "--brief", str(brief)])
+    assert result.exit_code != 0 and "must be below the threshold" in str(result.exception)
 
 
 def test_channel_override_applies_its_limits(tmp_path):

@@ -19,7 +19,7 @@ from marketpilot.atomic import write_text
 from marketpilot.campaigns.measure import CampaignMetrics, Lift, measure
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
-from marketpilot.errors import MarketPilotError
+from marketpilot.errors import MarketPilotError, UserError
 
 LABELS = {
     "zh": {
@@ -317,6 +317,11 @@ def write_report(
 
     spec, version = get_spec(engine, campaign_id, version)
     metrics = measure(engine, campaign_id, version, currency=settings.currency)
+    if metrics.overall.customers == 0 and not any(a.customers for a in metrics.arms):
+        raise UserError(
+            f"campaign {campaign_id} v{version} has not run yet: no customer is assigned, nothing to measure",
+            hint=f"approve and run it first: marketpilot campaign run {campaign_id}",
+        )
     language = spec.language
     break_evens = spec.break_evens()
     if use_llm:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from marketpilot.atomic import atomic_path, write_text
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
@@ -218,9 +219,15 @@ def status_cmd(campaign_id: IdArg, home: HomeOption = None, json: JsonOption = F
     payload = message_counts(engine, campaign_id)
     if json:
         print_json(payload)
+    elif not payload:
+        console.print(f"Campaign {campaign_id} has no messages yet (approve and run it to queue them).")
     else:
+        table = Table(title=f"Messages of {campaign_id}")
+        for column in ("version", "channel", "status", "messages"):
+            table.add_column(column, justify="right" if column in ("version", "messages") else "left")
         for row in payload:
-            console.print(row)
+            table.add_row(*(str(row[c]) for c in ("version", "channel", "status", "messages")))
+        console.print(table)
 
 
 @campaign_app.command("report")
@@ -348,7 +355,13 @@ def ingest_cmd(
 
     _, engine = _engine(home)
     result = ingest_file(engine, file)
-    print_json(result.__dict__) if json else console.print(result.__dict__)
+    if json:
+        print_json(result.__dict__)
+        return
+    console.print(
+        f"{result.received} events read: {result.new} new, {result.duplicates} already ingested; "
+        f"{result.attributed} conversions attributed to campaigns, {result.suppressed} suppressions added."
+    )
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -167,6 +167,11 @@ class Offer(BaseModel):
     def _nth_needs_buy_n(self) -> Offer:
         if self.nth_discount is not None and self.buy_n is None:
             raise ValueError("nth_discount needs buy_n, the item it applies to (第2件半价: buy_n=2)")
+        if self.coupon_amount and self.coupon_threshold and self.coupon_amount >= self.coupon_threshold:
+            raise ValueError(
+                f"a coupon of {self.coupon_amount:g} off a {self.coupon_threshold:g} spend gives the goods "
+                "away: the amount must be below the threshold (满300减50)"
+            )
         return self
 
     @property
