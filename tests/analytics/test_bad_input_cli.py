@@ -92,3 +92,12 @@ def test_intel_commands_refuse_what_would_overwrite_results_with_nothing(
     assert code == 2 and "--horizon-days" in said
     code, said = _run(monkeypatch, capsys, "recommend", "for", "C000001", "--k", "0", *home)
     assert code == 2 and "--k" in said
+
+
+def test_a_command_that_only_reads_leaves_no_store_in_an_empty_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    code, said = _run(monkeypatch, capsys, "decide", "promo", "--by", "all", "--home", str(home))
+    assert code == 2 and "No completed orders" in said
+    assert list(home.glob("*.duckdb")) == []

@@ -25,6 +25,8 @@ hardest in festivals. The split is for an ordinary period, or, with `for_event`,
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 
 import numpy as np
@@ -149,16 +151,33 @@ def event_flags(raw: pd.Series) -> pd.Series:
     return (~text.isin(NO_EVENT)).astype(int)
 
 
+_ISO_WEEK = re.compile(r"^\s*(\d{4})\s*(?:-|/|年)?\s*(?:W|第)\s*(\d{1,2})\s*周?\s*$", re.IGNORECASE)
+
+
+def _week_start(text: str) -> str | None:
+    """The Monday of an ISO week written 2026-W02, 2026W2 or 2026年第2周; None for anything else."""
+    match = _ISO_WEEK.match(text)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisocalendar(int(match[1]), int(match[2]), 1).isoformat()
+    except ValueError:  # week 54
+        return None
+
+
 def _periods(raw: pd.Series, spec: HistoryFile) -> pd.Series:
-    """Period numbers (1, 2, …) or dates (2026-01-05, 2026-W02 is not one) in sortable form."""
+    """Period numbers (1, 2, …), dates or ISO weeks (2026-W02, 2026年第2周) in sortable form."""
     numbers = pd.to_numeric(raw, errors="coerce")
     if numbers.notna().all():
         return numbers
-    dates = pd.to_datetime(raw, errors="coerce")
+    text = raw.astype(str)
+    weeks = text.map(_week_start)
+    dates = pd.to_datetime(weeks.fillna(text), errors="coerce", format="mixed")
     bad = np.flatnonzero(dates.isna().to_numpy())
     if bad.size:
         problems = [
-            f"row {i + 2}, column {spec.period_col!r}: {raw.iloc[i]!r} is neither a number nor a date"
+            f"row {i + 2}, column {spec.period_col!r}: {raw.iloc[i]!r} is not a number, a date or a week "
+            "(2026-W02)"
             for i in bad
         ]
         raise ValidationFailed(problems, source=str(spec.path))

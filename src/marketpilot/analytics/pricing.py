@@ -95,7 +95,7 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
         }
     )
     if spec.date_col:
-        when = pd.to_datetime(frame[spec.date_col], errors="coerce")
+        when = pd.to_datetime(frame[spec.date_col], errors="coerce", format="mixed")
         undated = np.flatnonzero(when.isna().to_numpy())
         if undated.size:
             raise ValidationFailed(

@@ -258,7 +258,10 @@ def budget(
     ] = "revenue",
     period_col: Annotated[
         str | None,
-        typer.Option("--period-col", help="Week or date of each row: fits carry-over between periods."),
+        typer.Option(
+            "--period-col",
+            help="Period of each row (1, 2, …; a date; or a week: 2026-W02, 2026年第2周): fits carry-over.",
+        ),
     ] = None,
     event_col: Annotated[
         str | None,

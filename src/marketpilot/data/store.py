@@ -46,11 +46,14 @@ class Store:
         self.settings = settings
         self.path = settings.path(DB_FILE)
         self.private_path = settings.path(PRIVATE_DB_FILE)
-        self.read_only = read_only and self.path.exists()
+        # Reading a home that has no store yet sees empty tables in memory: a command that only reads
+        # (and fails for want of data) must not leave store files behind.
+        empty = read_only and con is None and not self.path.exists()
+        self.read_only = read_only and not empty
         self._private_con: duckdb.DuckDBPyConnection | None = None
         try:
             if con is None:
-                self.con = duckdb.connect(str(self.path), read_only=self.read_only)
+                self.con = duckdb.connect(":memory:" if empty else str(self.path), read_only=self.read_only)
             else:
                 con.execute(f"ATTACH IF NOT EXISTS {_literal(self.path)} AS {ATTACHED}")
                 con.execute(f"USE {ATTACHED}")
@@ -61,7 +64,8 @@ class Store:
                 hint="Another marketpilot process may be writing to it; wait for it to finish.",
             ) from exc
         if not self.read_only:
-            self.con.execute(f"ATTACH IF NOT EXISTS {_literal(self.private_path)} AS private")
+            private = "':memory:'" if empty else _literal(self.private_path)
+            self.con.execute(f"ATTACH IF NOT EXISTS {private} AS private")
             for spec in TABLES.values():
                 schema = "private." if spec.private else ""
                 self.con.execute(_create_sql(spec).replace('EXISTS "', f'EXISTS {schema}"', 1))

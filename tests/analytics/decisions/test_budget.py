@@ -170,11 +170,22 @@ def test_no_carryover_is_invented_from_noise(tmp_path: Path) -> None:
     assert [c.carryover for c in plan_budget(spec, 20_000.0).curves] == [0.0, 0.0, 0.0]
 
 
-def test_periods_must_be_dates_or_numbers_once_per_channel(tmp_path: Path) -> None:
+def test_periods_are_numbers_dates_or_weeks_once_per_channel(tmp_path: Path) -> None:
     path = _carryover_history(tmp_path / "h.csv", CARRY)
     spec = HistoryFile(path=path, channel_col="渠道", spend_col="花费", outcome_col="收入", period_col="周")
-    with pytest.raises(ValidationFailed, match=r"'2026-W0\d' is neither a number nor a date"):
-        plan_budget(spec, 1000.0)
+    # ISO weeks (2026-W02) order the rows as their Mondays do.
+    by_week, by_date = (
+        plan_budget(spec, 1000.0),
+        plan_budget(spec.model_copy(update={"period_col": "日期"}), 1000.0),
+    )
+    assert [c.carryover for c in by_week.curves] == [c.carryover for c in by_date.curves]
+    frame = pd.read_csv(path)
+    frame.loc[4, "周"] = "第几周"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(
+        ValidationFailed, match=r"row 6, column '周': '第几周' is not a number, a date or a week"
+    ):
+        plan_budget(spec.model_copy(update={"path": tmp_path / "bad.csv"}), 1000.0)
     frame = pd.read_csv(path)
     pd.concat([frame, frame.head(1)]).to_csv(path, index=False)
     with pytest.raises(UserError, match="more than once"):
