@@ -68,12 +68,20 @@ def test_decide_uplift_on_bad_experiments(
     assert code == 2 and "--features: List should have at least 1 item" in said
 
 
-def test_decide_budget_on_a_header_only_file(
+def test_decide_budget_and_price_on_header_only_files_and_empty_cells(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "花费.csv"
     path.write_text("channel,spend,revenue\n", encoding="utf-8")
     code, said = _run(monkeypatch, capsys, "decide", "budget", "--history", str(path), "--total", "9000")
+    assert code == 2 and "header but no rows" in said
+    path.write_text("channel,spend,revenue\n短信,,100\n", encoding="utf-8")
+    code, said = _run(monkeypatch, capsys, "decide", "budget", "--history", str(path), "--total", "9000")
+    assert code == 2 and "row 2, column 'spend': '' is not an amount" in said
+    prices = tmp_path / "竞品.csv"
+    prices.write_text("product_id,competitor,price\n", encoding="utf-8")
+    home = ["--home", str(tmp_path / "home")]
+    code, said = _run(monkeypatch, capsys, "decide", "price", "--competitors", str(prices), *home)
     assert code == 2 and "header but no rows" in said
 
 

@@ -118,7 +118,7 @@ def read_history(spec: HistoryFile) -> pd.DataFrame:
     out = pd.DataFrame({"channel": frame[spec.channel_col].astype(str).str.strip()})
     problems = []
     for column, name in ((spec.spend_col, "spend"), (spec.outcome_col, "outcome")):
-        raw = frame[column].astype(str)
+        raw = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
         values = parse_amounts(raw)
         bad = np.flatnonzero((values.isna() | (values < 0)).to_numpy())
         problems += [f"row {i + 2}, column {column!r}: {raw.iloc[i]!r} is not an amount ≥ 0" for i in bad]

@@ -57,6 +57,10 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
     if spec.brand_col and not spec.title_col:
         raise UserError("--brand-col helps match listing titles: give --title-col too")
     frame = read_frame(spec.path)
+    if frame.empty:
+        raise UserError(
+            f"{spec.path}: the file has a header but no rows", hint="one row per product and competitor"
+        )
     product_col = spec.title_col or spec.product_col
     wanted = [
         product_col,
@@ -72,7 +76,7 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
         spec.path,
         "name them with --product-col (or --title-col), --competitor-col, --price-col, --brand-col",
     )
-    raw = frame[spec.price_col].astype(str)
+    raw = frame[spec.price_col].astype(object).where(frame[spec.price_col].notna(), "").astype(str)
     price = parse_amounts(raw)
     bad = np.flatnonzero((price.isna() | (price <= 0)).to_numpy())
     if bad.size:
@@ -229,6 +233,7 @@ def price_report(
 
     if not 0 <= band < 0.5:
         raise UserError(f"--band is a share of the median price (0.03 = ±3 %), got {band}")
+    competitors = read_competitor_prices(spec)  # the user's file first: its errors are theirs to fix
     with Store.open(settings, read_only=True) as store:
         catalogue = store.read(
             "products", ["product_id", "name", "brand", "category", "price_minor", "cost_minor", "currency"]
@@ -237,7 +242,6 @@ def price_report(
         raise UserError(
             "the store has no products", hint="load a catalogue first: marketpilot load products …"
         )
-    competitors = read_competitor_prices(spec)
     matches, matches_csv = None, None
     if spec.title_col:
         competitors, matches = _by_title(competitors, catalogue)

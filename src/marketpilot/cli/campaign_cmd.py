@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.table import Table
 
@@ -340,8 +341,16 @@ def list_cmd(home: HomeOption = None, json: JsonOption = False) -> None:
     frame = list_campaigns(engine)
     if json:
         print_json(frame.to_dict("records"))
-    else:
-        console.print(frame.to_string(index=False) if len(frame) else "No campaigns yet.", markup=False)
+    elif frame.empty:
+        console.print("No campaigns yet.")
+    else:  # a rich table measures Chinese names at their display width, so columns stay aligned
+        table = Table()
+        for column in frame.columns:
+            table.add_column(str(column), no_wrap=column == "id", overflow="fold")
+        for row in frame.itertuples(index=False):
+            table.add_row(*("" if pd.isna(v) else str(v)[:16] if k == "created_at" else str(v)
+                            for k, v in zip(frame.columns, row, strict=True)))  # fmt: skip
+        console.print(table)
 
 
 @track_app.command("ingest")

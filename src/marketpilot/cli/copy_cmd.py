@@ -107,8 +107,14 @@ def _extras(
             forbidden_words=forbid_words or [],
         )
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UserError(f"Cannot build the brief: {problems}", hint="Deadlines are YYYY-MM-DD.") from exc
+        flags = {"promo_price": "--promo-price", "deadline": "--deadline", "coupon_code": "--coupon-code",
+                 "coupon_amount": "--coupon", "coupon_threshold": "--coupon"}  # fmt: skip
+        problems = "; ".join(
+            (f"{flags.get(str(e['loc'][0]), e['loc'][0])}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+        raise UserError(f"Cannot build the brief: {problems}") from None
 
 
 @copy_app.command("brief")

@@ -110,7 +110,10 @@ def brief_for(
             }
         )
     except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        problems = [
+            (f"{'.'.join(map(str, e['loc']))}: " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        ]
         raise ValidationFailed(problems, source=f"brief for product {product_id}") from exc
     return Brief(
         product=product,
