@@ -16,6 +16,7 @@ from marketpilot.analytics.pricing import PricingReport
 from marketpilot.analytics.promo import PromoPlan
 from marketpilot.analytics.uplift import UpliftReport
 from marketpilot.analytics.uplift.service import PolicyValues
+from marketpilot.atomic import write_text
 from marketpilot.config import Settings
 
 Kind = Literal["uplift", "budget", "price", "promo"]
@@ -320,7 +321,4 @@ def write_decision_report(
     if chart is not None:
         lines += ["", f"![{text[kind]}]({chart.name})"]
     path = settings.path("decisions", kind, "report.md")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path, narrative
+    return write_text(path, "\n".join(lines) + "\n"), narrative

@@ -38,6 +38,7 @@ from pydantic import BaseModel, Field
 from marketpilot.analytics.power import customers_per_arm, detectable_lift
 from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, registered_purchases
 from marketpilot.analytics.rfm import RFM_CLASSES
+from marketpilot.atomic import write_text
 from marketpilot.config import Settings
 from marketpilot.errors import UserError
 
@@ -400,10 +401,7 @@ def write_campaign_spec(settings: Settings, group: PromoGroup, spec: PromoSpec) 
     )
     safe = re.sub(r"[^A-Za-z0-9_-]+", "_", group.key).strip("_") or "group"
     path = settings.path("decisions", "promo", "campaigns", f"{safe}.yaml")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(header + campaign.to_yaml(), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(path, header + campaign.to_yaml())
 
 
 def promo_table(plan: PromoPlan) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from sklearn.model_selection import train_test_split
 from marketpilot.analytics.customer_features import customer_features, purchases_between
 from marketpilot.analytics.outputs import write_table
 from marketpilot.analytics.purchases import registered_purchases
+from marketpilot.atomic import write_text
 from marketpilot.config import Settings
 from marketpilot.data import Store
 from marketpilot.errors import MissingExtraError, NotFittedError, UserError
@@ -275,9 +276,7 @@ def train_propensity(
         model_path=str(folder / "model.joblib"),
     )
     (folder / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    tmp = root / ".LATEST.tmp"
-    tmp.write_text(version, encoding="utf-8")
-    tmp.replace(root / "LATEST")
+    write_text(root / "LATEST", version)
     return report
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import jinja2
 import numpy as np
 
+from marketpilot.atomic import atomic_path, write_text
 from marketpilot.config import Settings
 
 if TYPE_CHECKING:
@@ -85,10 +86,9 @@ def save_png(fig: Figure, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 
@@ -171,7 +171,5 @@ def write_segment_report(
         result=result, charts=charts(result, tables, lang), text=_LABELS[lang], lang=lang
     )
     target = settings.path("reports", "segments.html")
-    tmp = target.with_name(".segments.html.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(target)
+    write_text(target, html)
     return target

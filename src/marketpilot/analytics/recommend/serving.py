@@ -21,6 +21,7 @@ from marketpilot.analytics.recommend.base import Recommender, row_block
 from marketpilot.analytics.recommend.hybrid import DEFAULT_COMPONENTS, HybridRecommender
 from marketpilot.analytics.recommend.interactions import EVENT, ITEM, USER, WEIGHT, to_csr
 from marketpilot.analytics.recommend.rules import Rules
+from marketpilot.atomic import atomic_path
 from marketpilot.config import Settings
 from marketpilot.data.mapping import MINOR_DIGITS
 from marketpilot.data.store import Store
@@ -392,9 +393,8 @@ def _with_names(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 
 def _atomic_write(target: Path, write: object) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    write(tmp)  # type: ignore[operator]
-    tmp.replace(target)
+    with atomic_path(target) as tmp:
+        write(tmp)  # type: ignore[operator]
 
 
 __all__ = [

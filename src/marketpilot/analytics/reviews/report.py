@@ -8,6 +8,7 @@ from pathlib import Path
 
 from marketpilot.analytics.reports import save_png
 from marketpilot.analytics.reviews.insight import Claim, ReviewInsight
+from marketpilot.atomic import write_text
 from marketpilot.config import Settings
 
 _LABELS = {
@@ -152,7 +153,5 @@ def write_report(insight: ReviewInsight, settings: Settings) -> dict[str, Path]:
     chart = aspect_chart(insight, md.with_suffix(".png"))
     page = md.with_suffix(".html")
     for path, text in ((md, to_markdown(insight)), (page, to_html(insight, chart.name))):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_text(path, text)
     return {"markdown": md, "html": page, "chart": chart}

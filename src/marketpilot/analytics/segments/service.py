@@ -27,6 +27,7 @@ from marketpilot.analytics.segments.personas import (
     write_persona,
 )
 from marketpilot.analytics.segments.stats import SegmentStats, relabel_by_revenue, segment_stats
+from marketpilot.atomic import write_text
 from marketpilot.config import Settings
 from marketpilot.data import Store
 from marketpilot.errors import UserError
@@ -132,9 +133,7 @@ def run_segmentation(
             write_segment_report(settings, result, CustomerTables(assignments=assignments, rfm=rfm), lang)
         )
     target = settings.path("intel", "segments.json")
-    tmp = target.with_name(".segments.json.tmp")
-    tmp.write_text(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2), encoding="utf-8")
-    tmp.replace(target)
+    write_text(target, json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
     return result
 
 
