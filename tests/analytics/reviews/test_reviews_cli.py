@@ -146,6 +146,9 @@ def test_out_is_never_the_input_nor_left_half_written(
     nested = tmp_path / "new" / "dir" / "scored.csv"  # missing folders are made
     monkeypatch.setattr(sys, "argv", [*base, str(nested)])
     assert run_app(app) == 0 and pd.read_csv(nested)["text"].tolist() == ["电话[电话]，东西很好"]
+    for flag, value in (("--mode", "bogus"), ("--lang", "fr")):
+        monkeypatch.setattr(sys, "argv", [*base[:-1], flag, value])
+        assert run_app(app) == 2 and f"{flag} must be" in _said(capsys)
 
 
 def test_bad_label_names_the_row(

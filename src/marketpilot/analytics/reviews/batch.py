@@ -52,6 +52,10 @@ def score_file(
     [, "accuracy"]}); writes `out`. `settings` picks the LLM for mode "llm"; `adapt` lets every
     mode learn from the file's own confident rows (the fast mode Chinese rows only;
     `SentimentModel.positive_proba`)."""
+    if mode not in ("fast", "accurate", "llm"):
+        raise UserError(f"--mode must be fast, accurate or llm, got {mode!r}")
+    if lang not in ("auto", "zh", "en"):
+        raise UserError(f"--lang must be auto, zh or en, got {lang!r}")
     if out is not None and out.resolve() == Path(path).resolve():
         raise UserError(
             f"--out {out} is the input file: its text would come back PII-masked, the original lost.",
