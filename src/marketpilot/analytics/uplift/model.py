@@ -30,6 +30,25 @@ def _trees(binary: bool, seed: int) -> HistGradientBoostingClassifier | HistGrad
     return HistGradientBoostingClassifier(**params) if binary else HistGradientBoostingRegressor(**params)
 
 
+def check_arms(arms: pd.Series, control: str) -> pd.Series:
+    """Rows per arm, once the control and at least one treated arm each have enough to model."""
+    counts = arms.value_counts()
+    if control not in counts:
+        raise UserError(
+            f"no row has the control arm {control!r}; arms in the data: {', '.join(counts.index)}"
+        )
+    if len(counts) < 2:
+        raise UserError(f"every row is in the control arm {control!r}: there is nothing to compare")
+    small = counts[counts < MIN_ROWS_PER_ARM]
+    if len(small):
+        raise UserError(
+            f"arms with fewer than {MIN_ROWS_PER_ARM} rows cannot be modelled: "
+            + ", ".join(f"{arm} ({n})" for arm, n in small.items()),
+            hint="drop those arms or collect more data",
+        )
+    return counts
+
+
 def _text(values: pd.Series) -> pd.Series:
     """A text feature's cells as strings, an empty cell as ''."""
     return values.astype(object).where(values.notna(), "").astype(str)
@@ -66,18 +85,7 @@ class UpliftModel:
 
     def fit(self, features: pd.DataFrame, arms: pd.Series, outcome: pd.Series) -> UpliftModel:
         arms = arms.astype(str)
-        counts = arms.value_counts()
-        if self.control not in counts:
-            raise UserError(
-                f"no row has the control arm {self.control!r}; arms in the data: {', '.join(counts.index)}"
-            )
-        small = counts[counts < MIN_ROWS_PER_ARM]
-        if len(small):
-            raise UserError(
-                f"arms with fewer than {MIN_ROWS_PER_ARM} rows cannot be modelled: "
-                + ", ".join(f"{arm} ({n})" for arm, n in small.items()),
-                hint="drop those arms or collect more data",
-            )
+        counts = check_arms(arms, self.control)
         self.columns = list(features.columns)
         self.categories = {
             c: sorted(_text(features[c]).unique())

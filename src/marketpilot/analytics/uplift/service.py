@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from marketpilot.analytics.outputs import write_json, write_table
 from marketpilot.analytics.uplift.chart import qini_chart
 from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
-from marketpilot.analytics.uplift.model import MIN_ROWS_PER_ARM, UpliftModel
+from marketpilot.analytics.uplift.model import UpliftModel, check_arms
 from marketpilot.config import Settings
 from marketpilot.data.readers import read_frame, require_columns
 from marketpilot.errors import UserError, ValidationFailed
@@ -124,22 +124,7 @@ def _load(experiment: Experiment) -> pd.DataFrame:
             hint="the outcome must be a number per row: 1/0 for a visit or conversion, or an amount",
         )
     frame[experiment.treatment_col] = frame[experiment.treatment_col].astype(str).str.strip()
-    counts = frame[experiment.treatment_col].value_counts()
-    if experiment.control not in counts:
-        raise UserError(
-            f"no row has the control arm {experiment.control!r}; arms in the data: {', '.join(counts.index)}"
-        )
-    if len(counts) < 2:
-        raise UserError(
-            f"every row is in the control arm {experiment.control!r}: there is nothing to compare"
-        )
-    small = counts[counts < MIN_ROWS_PER_ARM]
-    if len(small):
-        raise UserError(
-            f"arms with fewer than {MIN_ROWS_PER_ARM} rows cannot be modelled: "
-            + ", ".join(f"{arm} ({n})" for arm, n in small.items()),
-            hint="drop those arms or collect more data",
-        )
+    check_arms(frame[experiment.treatment_col], experiment.control)  # before the held-out split
     unknown = set(experiment.costs) - set(frame[experiment.treatment_col])
     if unknown:
         raise UserError(f"--cost names arms that are not in the data: {', '.join(sorted(unknown))}")
