@@ -109,3 +109,15 @@ def test_a_command_that_only_reads_leaves_no_store_in_an_empty_home(
     code, said = _run(monkeypatch, capsys, "decide", "promo", "--by", "all", "--home", str(home))
     assert code == 2 and "No completed orders" in said
     assert list(home.glob("*.duckdb")) == []
+
+
+def test_recommend_evaluate_with_no_customer_to_measure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "行为.csv"
+    path.write_text("user,item,time\nu1,a,2024-01-01\nu1,b,2024-01-02\nu2,a,2024-03-02\n", encoding="gbk")
+    args = ["--user-col", "user", "--item-col", "item", "--time-col", "time"]
+    code, said = _run(monkeypatch, capsys, "recommend", "evaluate", "--interactions", str(path), *args)
+    assert code == 2 and "no customer of the test window has history" in said
+    code, said = _run(monkeypatch, capsys, "recommend", "evaluate", "--interactions", str(tmp_path), *args)
+    assert code == 2 and "is a folder" in said

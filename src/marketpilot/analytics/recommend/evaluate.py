@@ -76,6 +76,12 @@ def evaluate(
     outer = Holdout(
         train, target_rows(test, target_events), k=k, exclude_seen=exclude_seen, max_users=max_users
     )
+    known = set(train[USER].astype(str))
+    if not any(user in known for user in outer.test[USER].astype(str).unique()):
+        raise UserError(
+            "no customer of the test window has history in the training window: nothing to measure",
+            hint="give more customers' history, or a longer window (--test-days, --test-fraction)",
+        )
     inner = inner_holdout(
         train,
         k=k,
