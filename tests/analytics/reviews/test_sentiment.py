@@ -34,6 +34,27 @@ def test_language_routing_and_output_shape() -> None:
     assert ((out.probability >= 0.5) & (out.probability <= 1)).all()
 
 
+def test_marketplace_placeholders_carry_no_opinion(zh_corpus: pd.DataFrame) -> None:
+    """JD's 此用户未填写评价内容 and Taobao's 系统默认好评 stand where a buyer wrote nothing: no evidence
+    either way (the n-grams called them 71-85 % negative), and no part of what the batch learns."""
+    placeholders = [
+        "此用户未填写评价内容",
+        "此用户没有填写评价。",
+        "评价方未及时做出评价，系统默认好评！",
+        "",
+        " ",
+    ]
+    opinions = ["默认好评，但是质量很差", "没有评价的必要，太差了"]
+    model = load_model()
+    scored = model.predict([*placeholders, *opinions], adapt=False)
+    assert scored.p_pos.tolist()[:5] == [0.5] * 5 and scored.label.tolist()[5:] == ["neg", "neg"]
+    # In a batch large enough to adapt to, the reviews are scored as if the placeholders were absent.
+    reviews = zh_corpus[zh_corpus.split == "test"].text.head(1200).tolist()
+    mixed = [t for pair in zip(reviews, placeholders * 240, strict=True) for t in pair]
+    alone, together = model.predict(reviews), model.predict(mixed)
+    assert np.array_equal(together.p_pos.to_numpy()[::2], alone.p_pos.to_numpy())
+
+
 def test_training_is_deterministic_and_roundtrips(zh_corpus: pd.DataFrame, tmp_path) -> None:  # type: ignore[no-untyped-def]
     sample = zh_corpus[zh_corpus.split == "train"].sample(2000, random_state=1)
     first = NgramSentiment("zh", n_features=2**16, C=3).fit(sample.text, sample.label)

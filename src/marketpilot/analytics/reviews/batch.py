@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from marketpilot.analytics.reviews.sentiment import load_model
+from marketpilot.analytics.reviews.sentiment import load_model, no_opinion
 from marketpilot.atomic import atomic_path
 from marketpilot.config import Settings
 from marketpilot.data.readers import read_frame
@@ -90,6 +90,8 @@ def score_file(
         "pos": int((df.label == "pos").sum()),
         "neg": int((df.label == "neg").sum()),
     }
+    if (silent := int(no_opinion(texts).sum())) > 0:  # blank or a marketplace placeholder: P = 0.5
+        summary["no_text"] = silent
     if gold is not None:
         summary["accuracy"] = round(float(np.mean((df.label == "pos").to_numpy() == (gold == 1))), 4)
     if out is not None:

@@ -37,6 +37,24 @@ def detect_language(texts: Sequence[str]) -> np.ndarray:
     return np.array(["zh" if _CJK.search(t) else "en" for t in texts], dtype=object)
 
 
+# Texts that carry no opinion: blank, or what a marketplace writes for a buyer who wrote nothing
+# (JD's 此用户未填写评价内容, Taobao's 此用户没有填写评价 and 系统默认好评). Models read them as
+# complaints (0.71–0.85 negative), which skews a shop's counts where they are a large share.
+_WHO = r"[此该]?(?:用户|买家|评价方)?"
+_PLACEHOLDER = re.compile(
+    rf"(?:{_WHO}(?:没有|未)(?:填写|作出|做出)?(?:评价|评论)(?:内容)?"
+    rf"|(?:{_WHO}(?:未及时|没有及时|未|没有)(?:作出|做出)?(?:评价|评论))?(?:系统)?默认好评"
+    r"|no(?:review)?text)"
+)
+_NOT_WORDS = re.compile(r"[\W_]+")
+
+
+def no_opinion(texts: Sequence[str]) -> np.ndarray:
+    """True where a text is blank or only a marketplace placeholder (no words of the buyer's own)."""
+    return np.array([not (w := _NOT_WORDS.sub("", t).lower()) or bool(_PLACEHOLDER.fullmatch(w))
+                     for t in texts], dtype=bool)  # fmt: skip
+
+
 def _clean(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
@@ -244,6 +262,15 @@ class SentimentModel:
             )
         texts = [t if isinstance(t, str) else "" for t in texts]
         langs = detect_language(texts) if lang == "auto" else np.full(len(texts), lang, dtype=object)
+        silent = no_opinion(texts)
+        if silent.any():  # P = 0.5, and kept out of the batch adaptation and the LLM's questions
+            proba = np.full(len(texts), 0.5)
+            if not silent.all():
+                said = np.flatnonzero(~silent)
+                proba[said], langs[said] = self.positive_proba(
+                    [texts[i] for i in said], lang, mode, settings, adapt=adapt
+                )
+            return proba, langs
         proba = np.full(len(texts), 0.5)
         embedded: dict[str, tuple[np.ndarray, list[str], np.ndarray]] = {}
         for code, model in self.models.items():
