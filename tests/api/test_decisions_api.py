@@ -109,3 +109,42 @@ def test_promo_over_the_stores_orders(client: TestClient):
     assert client.get("/v1/decisions/promo", headers=HEADERS).json()["groups"] == designed.json()["groups"]
     bad = client.post("/v1/decisions/promo", json={"by": "brand"}, headers=HEADERS)
     assert bad.status_code == 422
+
+
+def test_bad_rows_and_values_are_named_in_the_callers_terms(client: TestClient, data_dir) -> None:
+    """No NaN or infinity is an amount (one used to be saved as the last decision, and every later GET
+    failed); an odd cell is named by its index in `rows`, not by a temporary file's line."""
+    frame = pd.read_csv(data_dir / "hillstrom" / "hillstrom.csv.gz").head(1500)
+    rows = frame.to_dict("records")
+    body = {"treatment_col": "segment", "control": "No E-Mail", "outcome_col": "visit", "features": FEATURES}
+
+    def post(path: str, payload: dict) -> tuple[int, str]:
+        response = client.post(f"/v1/decisions/{path}", json=payload, headers=HEADERS)
+        return response.status_code, response.text
+
+    code, text = post("uplift", body | {"rows": rows, "costs": {"Mens E-Mail": "NaN"}})
+    assert code == 422 and "finite number" in text
+    code, text = post("uplift", body | {"rows": rows, "bogus": 1})
+    assert code == 422 and "bogus" in text
+    odd = [dict(r) for r in rows]
+    odd[3]["segment"], odd[7]["recency"] = None, "abc"
+    code, text = post("uplift", body | {"rows": odd})
+    assert (
+        code == 400 and "rows[7], column 'recency': 'abc' is not a number" in text and "parquet" not in text
+    )
+    odd[7]["recency"] = 3
+    code, text = post("uplift", body | {"rows": odd})
+    assert code == 400 and "rows[3], column 'segment': no arm" in text
+    with_ids = [r | {"id": f"c{i}"} for i, r in enumerate(rows)]
+    code, text = post("uplift", body | {"rows": with_ids, "features": ["id"]})
+    assert code == 400 and "id (" in text and "no feature" in text
+
+    history = [{"channel": c, "spend": s, "revenue": 2 * s} for c in ("短信", "推送") for s in (50, 90, 200)]
+    history[4]["spend"] = 1e308
+    code, text = post("budget", {"rows": history, "total": 1000})
+    assert code == 400 and "rows[4], column 'spend'" in text
+    code, text = post("budget", {"rows": history, "total": "Infinity"})
+    assert code == 422
+    prices = [{"product_id": None, "competitor": "甲", "price": 10}]
+    code, text = post("price", {"rows": prices})
+    assert code == 400 and "rows[0], column 'product_id': empty" in text

@@ -40,7 +40,7 @@ def test_cli_create_approve_run_status_report(shop_settings, tmp_path) -> None:
     draft = runner.invoke(app, ["campaign", "status", cid, "--home", str(shop_settings.home_dir)])
     assert draft.exit_code == 0 and "no messages yet" in draft.stdout
     unmeasured = runner.invoke(app, ["campaign", "report", cid, "--no-llm", *home])
-    assert unmeasured.exit_code != 0 and "has not run yet" in str(unmeasured.exception)
+    assert unmeasured.exit_code != 0 and "has no customer to measure" in str(unmeasured.exception)
     assert runner.invoke(app, ["campaign", "approve", cid, "--by", "王经理", *home]).exit_code == 0
     ran = runner.invoke(app, ["campaign", "run", cid, *home, "--json"])
     assert ran.exit_code == 0, ran.output

@@ -120,7 +120,8 @@ def read_history(spec: HistoryFile) -> pd.DataFrame:
     for column, name in ((spec.spend_col, "spend"), (spec.outcome_col, "outcome")):
         raw = frame[column].astype(object).where(frame[column].notna(), "").astype(str)
         values = parse_amounts(raw)
-        bad = np.flatnonzero((values.isna() | (values < 0)).to_numpy())
+        # Above 10^12 a row is a unit or typing error (1e308 broke the curve fit), not a budget.
+        bad = np.flatnonzero((values.isna() | (values < 0) | (values > 1e12)).to_numpy())
         problems += [f"row {i + 2}, column {column!r}: {raw.iloc[i]!r} is not an amount ≥ 0" for i in bad]
         out[name] = values
     if problems:

@@ -76,6 +76,14 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
         spec.path,
         "name them with --product-col (or --title-col), --competitor-col, --price-col, --brand-col",
     )
+    names = frame[product_col]
+    unnamed = np.flatnonzero((names.isna() | (names.astype(str).str.strip() == "")).to_numpy())
+    if unnamed.size:
+        raise ValidationFailed(
+            [f"row {i + 2}, column {product_col!r}: empty" for i in unnamed[:20]],
+            source=str(spec.path),
+            hint="every row names the product (its id, or with --title-col the listing's title)",
+        )
     raw = frame[spec.price_col].astype(object).where(frame[spec.price_col].notna(), "").astype(str)
     price = parse_amounts(raw)
     bad = np.flatnonzero((price.isna() | (price <= 0)).to_numpy())

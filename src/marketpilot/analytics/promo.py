@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from marketpilot.analytics.power import customers_per_arm, detectable_lift
 from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, registered_purchases
@@ -54,6 +54,8 @@ _MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 
 
 class PromoSpec(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
     by: GroupBy = "segment"
     months: int = Field(default=12, ge=1, le=120, description="Orders of the last N months count")
     window_days: int = Field(default=14, ge=1, le=365, description="How long the coupon is valid")
@@ -64,7 +66,9 @@ class PromoSpec(BaseModel):
     )
     max_deadweight: float = Field(default=0.3, ge=0.05, le=0.5)
     stretch: float = Field(default=0.3, gt=0, lt=1, description="Orders this far below T are in reach")
-    max_lift: float = Field(default=1.0, gt=0, description="Break-even lifts above this are implausible")
+    max_lift: float = Field(
+        default=1.0, gt=0, le=100, description="Break-even lifts above this are implausible"
+    )
     language: Literal["zh", "en"] = Field(default="zh", description="Of the campaign specs' copy")
 
 

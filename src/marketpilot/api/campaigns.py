@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from marketpilot.api.auth import app_settings
 from marketpilot.campaigns.executor import RunResult
@@ -64,6 +64,14 @@ class ApproveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     by: str = Field(min_length=1, description="Who approves (kept in the audit trail).")
+
+    @field_validator("by")
+    @classmethod
+    def _named(cls, by: str) -> str:
+        if not by.strip():
+            raise ValueError("name who approves")
+        return by.strip()
+
     note: str = ""
 
 

@@ -5,13 +5,16 @@ coupon design over the store's own orders."""
 
 from __future__ import annotations
 
+import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from marketpilot.analytics.budget import BudgetPlan
 from marketpilot.analytics.pricing import PricingReport
@@ -19,7 +22,7 @@ from marketpilot.analytics.promo import PromoPlan, PromoSpec
 from marketpilot.analytics.uplift import UpliftReport
 from marketpilot.api.auth import app_settings
 from marketpilot.config import Settings
-from marketpilot.errors import NotFoundError, UserError
+from marketpilot.errors import NotFoundError, UserError, ValidationFailed
 
 router = APIRouter(prefix="/decisions", tags=["decisions"])
 AppSettings = Annotated[Settings, Depends(app_settings)]
@@ -27,7 +30,12 @@ Cell = str | float | int | bool | None
 MAX_ROWS = 200_000
 
 
-class UpliftRequest(BaseModel):
+class _Request(BaseModel):
+    # An unknown field is a typo the caller should hear about; NaN and infinities are no amounts.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class UpliftRequest(_Request):
     rows: list[dict[str, Cell]] = Field(min_length=1, max_length=MAX_ROWS, description="one per customer")
     treatment_col: str
     control: str
@@ -35,11 +43,11 @@ class UpliftRequest(BaseModel):
     features: list[str] = Field(min_length=1)
     id_col: str | None = None
     value: float = Field(1.0, gt=0)
-    costs: dict[str, float] = Field(default_factory=dict)
+    costs: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     top: float | None = Field(None, gt=0, le=1)
 
 
-class PriceRequest(BaseModel):
+class PriceRequest(_Request):
     rows: list[dict[str, Cell]] = Field(min_length=1, max_length=MAX_ROWS, description="product × competitor")
     product_col: str = "product_id"
     title_col: str | None = None
@@ -49,10 +57,10 @@ class PriceRequest(BaseModel):
     date_col: str | None = None
     currency_col: str | None = None
     band: float = Field(0.03, ge=0, lt=0.5)
-    min_margin: float = 0.1
+    min_margin: float = Field(0.1, ge=0, lt=1)
 
 
-class BudgetRequest(BaseModel):
+class BudgetRequest(_Request):
     rows: list[dict[str, Cell]] = Field(min_length=1, max_length=MAX_ROWS, description="channel × period")
     total: float = Field(gt=0)
     channel_col: str = "channel"
@@ -61,17 +69,38 @@ class BudgetRequest(BaseModel):
     period_col: str | None = None
     event_col: str | None = Field(default=None, description="marks festival / sale periods (1/0 or a name)")
     for_event: bool = Field(default=False, description="split for an event period")
-    minimum: dict[str, float] = Field(default_factory=dict)
+    minimum: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     max_scale: float = Field(2.0, gt=0)
 
 
 def _as_file(rows: list[dict[str, Cell]], folder: str) -> Path:
+    """The rows as a file of text cells, read as an uploaded CSV is: numbers are parsed (and refused
+    by row) where a column needs them, so one odd cell never fails the whole table."""
     path = Path(folder) / "rows.parquet"
-    try:
-        pd.DataFrame(rows).to_parquet(path, index=False)
-    except (ValueError, TypeError) as exc:  # mixed types in one column, say
-        raise UserError(f"the rows do not form a table: {exc}") from None
+    text = [{k: None if v is None else str(v) for k, v in row.items()} for row in rows]
+    pd.DataFrame(text, dtype=object).to_parquet(path, index=False)
     return path
+
+
+_ROW = re.compile(r"\brow (\d+)\b")
+
+
+@contextmanager
+def _request_rows(folder: str) -> Iterator[None]:
+    """Errors about the rows in the caller's terms: `rows[3]` (0-based, as sent), not the temporary
+    file's spreadsheet row 5, and no hint at command-line flags."""
+    try:
+        yield
+    except UserError as exc:
+
+        def say(text: str) -> str:
+            text = text.replace(str(Path(folder) / "rows.parquet"), "rows")
+            return _ROW.sub(lambda m: f"rows[{int(m[1]) - 2}]", text)
+
+        hint = None if exc.hint is None or "--" in exc.hint else say(exc.hint)
+        if isinstance(exc, ValidationFailed):
+            raise ValidationFailed([say(p) for p in exc.problems], source="rows", hint=hint) from None
+        raise type(exc)(say(str(exc.args[0])), hint=hint) from None
 
 
 @router.post("/uplift")
@@ -80,7 +109,7 @@ def uplift(request: UpliftRequest, settings: AppSettings) -> UpliftReport:
     scores per customer are written under <home>/decisions/uplift/."""
     from marketpilot.analytics.uplift import Experiment, fit_experiment
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, _request_rows(folder):
         spec = request.model_dump(exclude={"rows"})
         experiment = Experiment(path=_as_file(request.rows, folder), **spec)
         return fit_experiment(experiment, settings)
@@ -91,7 +120,7 @@ def price(request: PriceRequest, settings: AppSettings) -> PricingReport:
     """The catalogue's prices against the competitors' prices in `rows`."""
     from marketpilot.analytics.pricing import CompetitorFile, price_report
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, _request_rows(folder):
         columns = request.model_dump(exclude={"rows", "band", "min_margin"})
         spec = CompetitorFile(path=_as_file(request.rows, folder), **columns)
         return price_report(settings, spec, band=request.band, min_margin=request.min_margin)
@@ -102,7 +131,7 @@ def budget(request: BudgetRequest, settings: AppSettings) -> BudgetPlan:
     """Split `total` across the channels in `rows` by their fitted response curves."""
     from marketpilot.analytics.budget import HistoryFile, plan_budget
 
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, _request_rows(folder):
         columns = request.model_dump(
             include={"channel_col", "spend_col", "outcome_col", "period_col", "event_col"}
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from marketpilot.analytics.reviews.insight import ReviewInsight
 from marketpilot.api.auth import app_settings
@@ -20,6 +20,7 @@ MAX_TEXTS: dict[str, int] = {"fast": 100_000, "accurate": 5_000, "llm": 500}
 
 
 class SentimentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     texts: list[str] = Field(
         min_length=1,
         max_length=MAX_TEXTS["fast"],

@@ -91,6 +91,7 @@ _REASONS = {
 }
 _KB_CACHE: dict[tuple[str, str, float, float], KnowledgeBase] = {}
 _KB_LOCK = threading.Lock()
+_INVISIBLE = re.compile("[\u200b-\u200f\u2060\ufeff]")
 
 
 def knowledge_base(
@@ -130,7 +131,7 @@ def answer_question(
     so a follow-up ("那运费呢？") is read in context. The hand-off rules look at the question alone."""
     from marketpilot.llm import LLMError, get_client, load_prompt
 
-    if not question.strip():
+    if not _INVISIBLE.sub("", question).strip():  # zero-width characters are no question either
         raise UserError("The question is empty.")
     lang = lang or ("zh" if _CJK.search(question) else "en")
     masked = mask_pii(question)

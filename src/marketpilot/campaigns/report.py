@@ -319,8 +319,9 @@ def write_report(
     metrics = measure(engine, campaign_id, version, currency=settings.currency)
     if metrics.overall.customers == 0 and not any(a.customers for a in metrics.arms):
         raise UserError(
-            f"campaign {campaign_id} v{version} has not run yet: no customer is assigned, nothing to measure",
-            hint=f"approve and run it first: marketpilot campaign run {campaign_id}",
+            f"campaign {campaign_id} v{version} has no customer to measure: it has not run yet, or its "
+            "audience was empty, capped or suppressed",
+            hint=f"see marketpilot campaign status {campaign_id}; approve and run it to measure it",
         )
     language = spec.language
     break_evens = spec.break_evens()

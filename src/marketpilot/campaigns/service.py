@@ -94,6 +94,8 @@ def approve(
         version = version or campaign.current_version
         if version != campaign.current_version:
             raise UserError(f"Only the current version ({campaign.current_version}) can be approved.")
+        if not approver.strip():
+            raise UserError("Name who approves: the audit trail keeps it.")
         session.add(Approval(campaign_id=campaign_id, version=version, approver=approver, note=note))
         campaign.status = "approved"
     return version
@@ -117,7 +119,7 @@ def get_spec(engine: Engine, campaign_id: str, version: int | None = None) -> tu
             )
         )
         if row is None:
-            raise UserError(f"Campaign {campaign_id!r} has no version {version}.")
+            raise NotFoundError(f"Campaign {campaign_id!r} has no version {version}.")
         text = row.spec_yaml
     return parse_spec(text, source=f"{campaign_id} v{version}"), version
 

@@ -25,7 +25,7 @@ SuccessMetric = Literal["conversion_rate", "revenue_per_customer", "click_rate"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Band(_Strict):

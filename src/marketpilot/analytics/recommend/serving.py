@@ -228,7 +228,7 @@ def explain(
                 because[picked[found]] = anchor[found]
     segment = recs[USER].map(segments).astype(object).fillna("").astype(str).to_numpy()
     # "Popular in your segment" only where the ranking really was that segment's.
-    known = np.isin(segment, _model_segments(model))
+    known = np.isin(segment, _model_segments(model)) & (segment != "")  # no segment names no reason
     code[(code == "popular") & known] = "popular_segment"
     names = _display_names(model)
     item_name = np.where(because >= 0, names[np.maximum(because, 0)], "")
@@ -368,7 +368,7 @@ def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.Da
         model = load_model(settings)
         with Store.open(settings, read_only=True) as store:
             segment = customer_segments(settings, store).get(customer)
-        known = segment is not None and segment in _model_segments(model)
+        known = bool(segment) and segment in _model_segments(model)
         table = model.recommend(
             [customer], k, filters=load_rules(settings), segments={customer: segment} if known else None
         )

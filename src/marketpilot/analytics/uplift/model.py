@@ -14,6 +14,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from marketpilot.errors import UserError
 
 MIN_ROWS_PER_ARM = 200
+MAX_CATEGORIES = 255  # HistGradientBoosting's limit for a categorical feature
 
 
 def _trees(binary: bool, seed: int) -> HistGradientBoostingClassifier | HistGradientBoostingRegressor:
@@ -92,6 +93,13 @@ class UpliftModel:
             for c in self.columns
             if not pd.api.types.is_numeric_dtype(features[c])
         }
+        wide = {c: len(v) for c, v in self.categories.items() if len(v) > MAX_CATEGORIES}
+        if wide:
+            raise UserError(
+                "text features with more distinct values than the trees can split on "
+                f"({MAX_CATEGORIES}): " + ", ".join(f"{c} ({n})" for c, n in wide.items()),
+                hint="an id or free text is no feature; use a coarser column (city, not address)",
+            )
         x = self.encode(features)
         y = pd.to_numeric(outcome, errors="raise").to_numpy(dtype=float)
         self.binary = bool(np.isin(y, (0.0, 1.0)).all())

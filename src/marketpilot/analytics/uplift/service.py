@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sklearn.model_selection import train_test_split
 
 from marketpilot.analytics.outputs import write_json, write_table
@@ -32,6 +32,8 @@ NONE = "none"
 
 class Experiment(BaseModel):
     """What a past experiment file holds and what an outcome is worth."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     path: Path
     treatment_col: str
@@ -123,7 +125,15 @@ def _load(experiment: Experiment) -> pd.DataFrame:
             source=str(experiment.path),
             hint="the outcome must be a number per row: 1/0 for a visit or conversion, or an amount",
         )
-    frame[experiment.treatment_col] = frame[experiment.treatment_col].astype(str).str.strip()
+    arms = frame[experiment.treatment_col]
+    blank = np.flatnonzero((arms.isna() | (arms.astype(str).str.strip() == "")).to_numpy())
+    if blank.size:
+        raise ValidationFailed(
+            [f"row {i + 2}, column {experiment.treatment_col!r}: no arm" for i in blank[:20]],
+            source=str(experiment.path),
+            hint="every row needs the arm its customer was in (the control's name for the holdout)",
+        )
+    frame[experiment.treatment_col] = arms.astype(str).str.strip()
     check_arms(frame[experiment.treatment_col], experiment.control)  # before the held-out split
     unknown = set(experiment.costs) - set(frame[experiment.treatment_col])
     if unknown:
