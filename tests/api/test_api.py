@@ -178,6 +178,8 @@ def test_campaign_create_approve_run_status_report(client: TestClient):
 
     unapproved = client.post(f"/v1/campaigns/{cid}/run", headers=HEADERS)
     assert unapproved.status_code == 400, unapproved.text
+    blank = client.post(f"/v1/campaigns/{cid}/approve", json={"by": "   "}, headers=HEADERS)
+    assert blank.status_code == 422 and "name who approves" in blank.text
     approved = client.post(f"/v1/campaigns/{cid}/approve", json={"by": "运营"}, headers=HEADERS)
     assert approved.json() == {"campaign_id": cid, "version": 1, "approved_by": "运营"}
     run = client.post(f"/v1/campaigns/{cid}/run", headers=HEADERS)
@@ -193,6 +195,8 @@ def test_campaign_create_approve_run_status_report(client: TestClient):
     assert report.json()["path"].endswith(".html") and report.json()["narrative"]
 
     assert client.get("/v1/campaigns/NO-SUCH/status", headers=HEADERS).status_code == 404
+    missing = client.get(f"/v1/campaigns/{cid}/report", params={"version": 99}, headers=HEADERS)
+    assert missing.status_code == 404
 
 
 def test_plan_a_campaign_from_a_goal_and_store_it(shop: Settings, llm_server):
@@ -228,6 +232,8 @@ def test_assistant_answers_or_hands_off(shop: Settings, llm_server):
     handed = client.post("/v1/assistant/ask", json={"question": "转人工"}, headers=HEADERS).json()
     assert handed["handoff"] is True and handed["answer"] is None
     assert client.post("/v1/assistant/ask", json={"question": ""}, headers=HEADERS).status_code == 422
+    invisible = client.post("/v1/assistant/ask", json={"question": "\u200b"}, headers=HEADERS)
+    assert invisible.status_code == 400 and "empty" in invisible.text  # never reaches the model
     # A follow-up carries its conversation.
     llm_server.script(json_reply(draft | {"answer": "确认收货后 3 个工作日内发送。"}))
     history = [{"question": "发票怎么开？", "answer": "可开电子普通发票。"}]

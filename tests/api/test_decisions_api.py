@@ -134,7 +134,7 @@ def test_bad_rows_and_values_are_named_in_the_callers_terms(client: TestClient, 
     )
     odd[7]["recency"] = 3
     code, text = post("uplift", body | {"rows": odd})
-    assert code == 400 and "rows[3], column 'segment': no arm" in text
+    assert code == 400 and "rows[3], column 'segment': empty" in text
     with_ids = [r | {"id": f"c{i}"} for i, r in enumerate(rows)]
     code, text = post("uplift", body | {"rows": with_ids, "features": ["id"]})
     assert code == 400 and "id (" in text and "no feature" in text

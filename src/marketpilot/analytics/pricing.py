@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from marketpilot.config import Settings
 from marketpilot.data.mapping import MINOR_DIGITS, parse_amounts
-from marketpilot.data.readers import read_frame, require_columns
+from marketpilot.data.readers import read_frame, require_columns, require_filled
 from marketpilot.errors import UserError, ValidationFailed
 
 POSITIONS = ("cheapest", "below market", "at market", "above market", "most expensive")
@@ -76,14 +76,9 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
         spec.path,
         "name them with --product-col (or --title-col), --competitor-col, --price-col, --brand-col",
     )
-    names = frame[product_col]
-    unnamed = np.flatnonzero((names.isna() | (names.astype(str).str.strip() == "")).to_numpy())
-    if unnamed.size:
-        raise ValidationFailed(
-            [f"row {i + 2}, column {product_col!r}: empty" for i in unnamed[:20]],
-            source=str(spec.path),
-            hint="every row names the product (its id, or with --title-col the listing's title)",
-        )
+    require_filled(
+        frame, product_col, spec.path, "every row names the product (its id, or with --title-col its title)"
+    )
     raw = frame[spec.price_col].astype(object).where(frame[spec.price_col].notna(), "").astype(str)
     price = parse_amounts(raw)
     bad = np.flatnonzero((price.isna() | (price <= 0)).to_numpy())

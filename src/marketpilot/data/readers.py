@@ -471,6 +471,16 @@ def require_columns(frame: pd.DataFrame, columns: list[str], source: Path, hint:
         )
 
 
+def require_filled(frame: pd.DataFrame, column: str, source: Path, hint: str) -> None:
+    """A clear error naming the rows (header = row 1) whose `column` is empty or blank."""
+    values = frame[column]
+    empty = np.flatnonzero((values.isna() | (values.astype(str).str.strip() == "")).to_numpy())
+    if empty.size:
+        raise ValidationFailed(
+            [f"row {i + 2}, column {column!r}: empty" for i in empty[:20]], source=str(source), hint=hint
+        )
+
+
 def read_frame(path: Path) -> pd.DataFrame:
     """A whole small file in memory, every CSV/Excel column as text: CSV/TSV (UTF-8 or GBK, gzip ok),
     Parquet or Excel, chosen by suffix. Missing and empty files are a clear error."""

@@ -24,7 +24,7 @@ from marketpilot.analytics.uplift.chart import qini_chart
 from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
 from marketpilot.analytics.uplift.model import UpliftModel, check_arms
 from marketpilot.config import Settings
-from marketpilot.data.readers import read_frame, require_columns
+from marketpilot.data.readers import read_frame, require_columns, require_filled
 from marketpilot.errors import UserError, ValidationFailed
 
 NONE = "none"
@@ -125,15 +125,9 @@ def _load(experiment: Experiment) -> pd.DataFrame:
             source=str(experiment.path),
             hint="the outcome must be a number per row: 1/0 for a visit or conversion, or an amount",
         )
-    arms = frame[experiment.treatment_col]
-    blank = np.flatnonzero((arms.isna() | (arms.astype(str).str.strip() == "")).to_numpy())
-    if blank.size:
-        raise ValidationFailed(
-            [f"row {i + 2}, column {experiment.treatment_col!r}: no arm" for i in blank[:20]],
-            source=str(experiment.path),
-            hint="every row needs the arm its customer was in (the control's name for the holdout)",
-        )
-    frame[experiment.treatment_col] = arms.astype(str).str.strip()
+    hint = "every row needs the arm its customer was in (the control's name for the holdout)"
+    require_filled(frame, experiment.treatment_col, experiment.path, hint)
+    frame[experiment.treatment_col] = frame[experiment.treatment_col].astype(str).str.strip()
     check_arms(frame[experiment.treatment_col], experiment.control)  # before the held-out split
     unknown = set(experiment.costs) - set(frame[experiment.treatment_col])
     if unknown:
