@@ -12,6 +12,7 @@ import pytest
 
 from marketpilot.cli import app, run_app
 from marketpilot.config import Settings
+from marketpilot.data import Store
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -78,6 +79,9 @@ def test_decide_budget_and_price_on_header_only_files_and_empty_cells(
     path.write_text("channel,spend,revenue\n短信,,100\n", encoding="utf-8")
     code, said = _run(monkeypatch, capsys, "decide", "budget", "--history", str(path), "--total", "9000")
     assert code == 2 and "row 2, column 'spend': '' is not an amount" in said
+    path.write_text("channel,spend,revenue\n短信,10,100\n,20,100\n", encoding="utf-8")
+    code, said = _run(monkeypatch, capsys, "decide", "budget", "--history", str(path), "--total", "9000")
+    assert code == 2 and "row 3, column 'channel': empty" in said
     prices = tmp_path / "竞品.csv"
     prices.write_text("product_id,competitor,price\n", encoding="utf-8")
     home = ["--home", str(tmp_path / "home")]
@@ -100,6 +104,14 @@ def test_intel_commands_refuse_what_would_overwrite_results_with_nothing(
     assert code == 2 and "--horizon-days" in said
     code, said = _run(monkeypatch, capsys, "recommend", "for", "C000001", "--k", "0", *home)
     assert code == 2 and "--k" in said
+    # A competitor file in another currency than the catalogue's says so, not "no price matches".
+    with Store.open(shop_settings, read_only=True) as store:
+        ids = store.query("SELECT product_id FROM products LIMIT 3")["product_id"].tolist()
+    prices = shop_settings.home_dir.parent / "usd.csv"
+    pd.DataFrame({"product_id": ids, "competitor": "amazon", "price": 9.9, "currency": "USD"}).to_csv(prices)
+    code, said = _run(monkeypatch, capsys, "decide", "price", "--competitors", str(prices), "--currency-col",
+                      "currency", *home)  # fmt: skip
+    assert code == 2 and "is in USD, the catalogue's in CNY" in said
 
 
 def test_a_command_that_only_reads_leaves_no_store_in_an_empty_home(

@@ -36,7 +36,7 @@ from scipy.optimize import curve_fit
 
 from marketpilot.config import Settings
 from marketpilot.data.mapping import parse_amounts
-from marketpilot.data.readers import read_frame, require_columns
+from marketpilot.data.readers import read_frame, require_columns, require_filled
 from marketpilot.errors import UserError, ValidationFailed
 
 MIN_POINTS = 4
@@ -115,6 +115,7 @@ def read_history(spec: HistoryFile) -> pd.DataFrame:
         raise UserError(
             f"{spec.path}: the file has a header but no rows", hint="one row per channel and period"
         )
+    require_filled(frame, spec.channel_col, spec.path, "every row names its channel")
     out = pd.DataFrame({"channel": frame[spec.channel_col].astype(str).str.strip()})
     problems = []
     for column, name in ((spec.spend_col, "spend"), (spec.outcome_col, "outcome")):

@@ -156,6 +156,13 @@ def price_positions(
     other_currency = joined["currency"].notna() & joined["currency_ours"].notna()
     other_currency &= joined["currency"] != joined["currency_ours"].astype(str).str.upper()
     usable = joined[joined["product_id"].isin(products["product_id"]) & ~other_currency]
+    if usable.empty and other_currency.any():
+        theirs = ", ".join(sorted(joined.loc[other_currency, "currency"].astype(str).unique()))
+        ours = ", ".join(sorted(joined.loc[other_currency, "currency_ours"].astype(str).str.upper().unique()))
+        raise UserError(
+            f"every competitor price of a catalogue product is in {theirs}, the catalogue's in {ours}",
+            hint="convert the prices to the catalogue's currency first",
+        )
     if usable.empty:
         raise UserError(
             "no competitor price matches a catalogue product",

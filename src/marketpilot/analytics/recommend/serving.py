@@ -25,7 +25,7 @@ from marketpilot.atomic import atomic_path
 from marketpilot.config import Settings
 from marketpilot.data.mapping import MINOR_DIGITS
 from marketpilot.data.store import Store
-from marketpilot.errors import UserError
+from marketpilot.errors import NotFoundError, UserError
 
 DEFAULT_EVENT_WEIGHTS = {"view": 1.0, "click": 1.0, "search": 1.0, "fav": 2.0, "cart": 3.0, "purchase": 5.0}
 SEGMENT = "segment"
@@ -361,7 +361,7 @@ def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.Da
     unknown to the model), under the same business rules."""
     path = settings.home_dir.joinpath(*RECOMMENDATIONS_FILE)
     if not path.exists():
-        raise UserError("No recommendations yet.", hint="Run: marketpilot recommend fit")
+        raise NotFoundError("No recommendations yet.", hint="Run: marketpilot recommend fit")
     customer = str(customer)
     table = pd.read_parquet(path, filters=[(USER, "==", customer)])
     if table.empty:
