@@ -471,10 +471,14 @@ def require_columns(frame: pd.DataFrame, columns: list[str], source: Path, hint:
         )
 
 
+def blank(values: pd.Series) -> pd.Series:
+    """Which cells are missing or only whitespace (CSV cells arrive as text)."""
+    return values.isna() | (values.astype(str).str.strip() == "")
+
+
 def require_filled(frame: pd.DataFrame, column: str, source: Path, hint: str) -> None:
     """A clear error naming the rows (header = row 1) whose `column` is empty or blank."""
-    values = frame[column]
-    empty = np.flatnonzero((values.isna() | (values.astype(str).str.strip() == "")).to_numpy())
+    empty = np.flatnonzero(blank(frame[column]).to_numpy())
     if empty.size:
         raise ValidationFailed(
             [f"row {i + 2}, column {column!r}: empty" for i in empty[:20]], source=str(source), hint=hint

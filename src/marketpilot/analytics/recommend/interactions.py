@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from marketpilot.data.readers import read_frame
+from marketpilot.data.readers import blank, read_frame
 from marketpilot.errors import UserError, ValidationFailed
 
 USER, ITEM, TIME, WEIGHT, EVENT = "customer_id", "product_id", "occurred_at", "weight", "event_type"
@@ -125,8 +125,7 @@ def read_interactions(
     optional = [c for c in (event_col, quantity_col) if c]
     wanted = list(dict.fromkeys([user_col, item_col, time_col, *optional, *extra_cols]))
     raw = _read_table(Path(path), wanted)
-    raw = raw[raw[user_col].notna() & raw[item_col].notna()]
-    raw = raw[(raw[user_col].astype(str).str.strip() != "") & (raw[item_col].astype(str).str.strip() != "")]
+    raw = raw[~blank(raw[user_col]) & ~blank(raw[item_col])]
     if quantity_col:
         raw = raw[_positive_quantity(raw[quantity_col], column=quantity_col, source=str(path))]
     if item_pattern:

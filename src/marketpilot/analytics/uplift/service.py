@@ -24,7 +24,7 @@ from marketpilot.analytics.uplift.chart import qini_chart
 from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
 from marketpilot.analytics.uplift.model import UpliftModel, check_arms
 from marketpilot.config import Settings
-from marketpilot.data.readers import read_frame, require_columns, require_filled
+from marketpilot.data.readers import blank, read_frame, require_columns, require_filled
 from marketpilot.errors import UserError, ValidationFailed
 
 NONE = "none"
@@ -87,7 +87,7 @@ def _numbers(frame: pd.DataFrame, columns: list[str], source: Path | None = None
     those rows rather than read as categories."""
     out = frame.copy()
     for column in columns:
-        filled = out[column].notna() & (out[column].astype(str).str.strip() != "")
+        filled = ~blank(out[column])
         parsed = pd.to_numeric(out[column].where(filled), errors="coerce")
         bad = np.flatnonzero((filled & parsed.isna()).to_numpy())
         if filled.any() and not bad.size:
