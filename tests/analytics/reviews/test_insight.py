@@ -225,3 +225,34 @@ def test_a_category_report_breaks_aspects_down_by_product(shop_reviews: pd.DataF
     assert "各商品的维度" in to_markdown(insight)
     single = analyse_reviews(shop_reviews, scope="商品 P-NB-1", lang="zh", use_llm=False, use_clusters=False)
     assert single.by_product == [] and "各商品的维度" not in to_markdown(single)
+
+
+def test_placeholder_reviews_are_counted_apart_not_as_praise(shop_reviews: pd.DataFrame) -> None:
+    """Marketplaces fill a review the buyer left empty with 此用户未填写评价内容 / 系统默认好评: no
+    opinion, so neither the share of praise nor the aspects may count them."""
+    from marketpilot.analytics.reviews.report import to_markdown
+    from marketpilot.errors import NotFoundError
+
+    fillers = pd.DataFrame(
+        {
+            "review_id": [f"f{i}" for i in range(40)],
+            "text": ["此用户未填写评价内容", "系统默认好评", "", " "] * 10,
+        }
+    )
+    plain = analyse_reviews(shop_reviews, scope="商品 P-NB-1", lang="zh", use_llm=False, use_clusters=False)
+    mixed = analyse_reviews(
+        pd.concat([shop_reviews[["review_id", "text"]], fillers], ignore_index=True),
+        scope="商品 P-NB-1",
+        lang="zh",
+        use_llm=False,
+        use_clusters=False,
+    )
+    assert (mixed.positive, mixed.negative, mixed.share_positive) == (
+        plain.positive,
+        plain.negative,
+        plain.share_positive,
+    )
+    assert mixed.no_text == 40 and mixed.n_reviews == plain.n_reviews + 40
+    assert mixed.aspects == plain.aspects and "无内容（默认好评等） 40" in to_markdown(mixed)
+    with pytest.raises(NotFoundError, match="all blank or marketplace placeholders"):
+        analyse_reviews(fillers, scope="商品 X", lang="zh", use_llm=False, use_clusters=False)

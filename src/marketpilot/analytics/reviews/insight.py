@@ -30,7 +30,7 @@ from marketpilot.analytics.reviews.aspects import (
 from marketpilot.analytics.reviews.grounding import is_grounded, looks_like_injection
 from marketpilot.analytics.reviews.keywords import ComplaintCluster, cluster_complaints, keywords
 from marketpilot.analytics.reviews.open_aspects import OpenAspects, discover
-from marketpilot.analytics.reviews.sentiment import SentimentMode, detect_language, load_model
+from marketpilot.analytics.reviews.sentiment import SentimentMode, detect_language, load_model, no_opinion
 from marketpilot.config import Settings
 from marketpilot.errors import NotFoundError, UserError
 from marketpilot.llm.errors import LLMOutputError
@@ -69,7 +69,11 @@ class ReviewInsight(BaseModel):
     )
     positive: int
     negative: int
-    share_positive: float
+    no_text: int = Field(
+        default=0,
+        description="blank reviews and marketplace placeholders (此用户未填写评价内容): not analysed",
+    )
+    share_positive: float = Field(description="positive / (positive + negative)")
     aspects: list[AspectStat]
     by_product: list[GroupAspect] = Field(
         default=[], description="aspect counts and examples per product, when the reviews cover several"
@@ -181,7 +185,15 @@ def analyse_reviews(
         raise NotFoundError(f"no reviews for {scope}", hint="load reviews first: marketpilot load …")
     if (use_llm or open_aspects) and settings is None:
         raise UserError("the LLM parts of the insight need settings", hint="pass settings=get_settings(home)")
-    reviews = mask_reviews(reviews.assign(review_id=reviews.review_id.astype(str)))
+    # A placeholder is no buyer's opinion: counting it as praise would inflate the share and the
+    # selling points, so it is counted apart and left out of everything else.
+    silent = no_opinion(reviews.text.fillna("").astype(str).tolist())
+    if silent.all():
+        raise NotFoundError(
+            f"the {len(reviews)} reviews for {scope} are all blank or marketplace placeholders",
+            hint="there is no review text to analyse",
+        )
+    reviews = mask_reviews(reviews[~silent].assign(review_id=lambda r: r.review_id.astype(str)))
     texts = reviews.text.tolist()
     if lang is None:
         lang = "zh" if (detect_language(texts) == "zh").mean() >= 0.5 else "en"
@@ -224,10 +236,11 @@ def analyse_reviews(
     return ReviewInsight(
         scope=scope,
         lang=lang,
-        n_reviews=len(reviews),
+        n_reviews=len(reviews) + int(silent.sum()),
         sentiment_mode=sentiment_mode,
         positive=positive,
         negative=len(reviews) - positive,
+        no_text=int(silent.sum()),
         share_positive=round(positive / len(reviews), 4),
         aspects=stats,
         by_product=by_product,

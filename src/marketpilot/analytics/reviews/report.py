@@ -25,6 +25,7 @@ _LABELS = {
         "sell": "卖点",
         "pos": "好评",
         "neg": "差评",
+        "no_text": "无内容（默认好评等）",
         "ex": "例",
         "open": "* 模型发现的维度（词表之外，引用了提到它的分句）",
         "by_product": "各商品的维度",
@@ -43,6 +44,7 @@ _LABELS = {
         "sell": "Selling points",
         "pos": "positive",
         "neg": "negative",
+        "no_text": "no text (placeholders)",
         "ex": "e.g.",
         "open": "* aspects the LLM named beyond the lexicon, citing the clauses that mention them",
         "by_product": "Aspects by product",
@@ -64,7 +66,9 @@ def to_markdown(insight: ReviewInsight) -> str:
         f"# {t['title']}: {insight.scope}",
         "",
         f"**{t['sent']}**: {insight.n_reviews} · {t['pos']} {insight.positive}"
-        f" · {t['neg']} {insight.negative} ({insight.share_positive:.0%} {t['pos']};"
+        f" · {t['neg']} {insight.negative}"
+        + (f" · {t['no_text']} {insight.no_text}" if insight.no_text else "")
+        + f" ({insight.share_positive:.0%} {t['pos']};"
         f" {t['mode']} {insight.sentiment_mode})",
         "",
         f"**{t['sell']}**: {', '.join(insight.selling_points) or '—'}",
