@@ -26,6 +26,20 @@ def test_schema_errors_name_the_field() -> None:
     assert "goal" in text and "holdout_share" in text
 
 
+@pytest.mark.parametrize(
+    ("audience", "message"),
+    [
+        ({"recency_days": {"min": -30}}, "-30.0 days is negative"),
+        ({"churn": {"min": 60}}, "60.0 is outside 0–1"),
+        ({"clv": {"min": 500, "max": 100}}, "min 500.0 is above max 100.0"),
+    ],
+)
+def test_audience_bands_that_select_nobody_by_mistake_are_refused(audience: dict, message: str) -> None:
+    with pytest.raises(ValidationFailed, match=message):
+        parse_spec(export_spec(audience=audience))
+    assert parse_spec(export_spec(audience={"recency_days": {"min": 0, "max": 90}})).audience.recency_days
+
+
 def test_holdout_is_a_reserved_variant_key() -> None:
     spec = export_spec()
     spec["channels"][0]["variants"][0]["key"] = "holdout"

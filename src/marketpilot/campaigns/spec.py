@@ -65,6 +65,14 @@ class AudienceRules(_Strict):
                 raise ValueError(f"{end} is outside 0–1 (a probability or share: 0.6, not 60)")
         return band
 
+    @field_validator("recency_days")
+    @classmethod
+    def _days(cls, band: Band | None) -> Band | None:
+        for end in (band.min, band.max) if band else ():
+            if end is not None and end < 0:
+                raise ValueError(f"{end} days is negative (days since the last order: 0 or more)")
+        return band
+
 
 class Offer(_Strict):
     description: str = ""
