@@ -106,6 +106,10 @@ def test_recommendations_and_similar_products(client: TestClient, shop: Settings
     missing = client.get("/v1/products/NO-SUCH/similar", headers=HEADERS)
     assert missing.status_code == 404 and "NO-SUCH" in missing.json()["error"]["message"]
     assert client.get(f"/v1/customers/{customer}/recommendations?k=0", headers=HEADERS).status_code == 422
+    # more than the fit kept is said, not silently cut to what there is
+    more = client.get(f"/v1/customers/{customer}/recommendations?k=11", headers=HEADERS)
+    assert more.status_code == 400 and "top 10" in more.json()["error"]["message"]
+    assert "recommend fit --k 11" in more.json()["error"]["hint"]
 
 
 def test_copy_brief_check_and_generate(client: TestClient, shop: Settings, llm_server):

@@ -355,6 +355,16 @@ def load_rules(settings: Settings) -> Rules:
     return Rules.model_validate_json(path.read_text(encoding="utf-8")) if path.exists() else Rules()
 
 
+def _kept_per_customer(path: Path) -> int:
+    """The k of the fit that wrote `path`: the largest rank, read from the Parquet statistics."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    column = meta.schema.names.index("rank")
+    ends = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
+    return max((int(s.max) for s in ends if s is not None and s.has_min_max), default=0)
+
+
 def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.DataFrame:
     """The precomputed top-k of one customer (with reasons); a customer who arrived after the last
     fit gets the fitted model's cold-start ranking for their segment (global when the segment is
@@ -364,6 +374,11 @@ def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.Da
         raise NotFoundError("No recommendations yet.", hint="Run: marketpilot recommend fit")
     customer = str(customer)
     table = pd.read_parquet(path, filters=[(USER, "==", customer)])
+    if not table.empty and 0 < (kept := _kept_per_customer(path)) < k:
+        raise UserError(
+            f"The last `recommend fit` kept the top {kept} products per customer; {k} were asked for.",
+            hint=f"Run: marketpilot recommend fit --k {k}",
+        )
     if table.empty:
         model = load_model(settings)
         with Store.open(settings, read_only=True) as store:
