@@ -4,6 +4,7 @@ all against one shared holdout."""
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from campaign_shop import build_shop, export_spec, launch
@@ -14,7 +15,7 @@ from marketpilot.campaigns.copy import used_copy
 from marketpilot.campaigns.measure import measure
 from marketpilot.campaigns.optimize import MIN_WEIGHT, optimize_campaign
 from marketpilot.campaigns.planner import validate_against_data
-from marketpilot.campaigns.report import facts, write_report
+from marketpilot.campaigns.report import depth_lines, facts, write_report
 from marketpilot.campaigns.service import get_spec
 from marketpilot.campaigns.simulate import SimulationConfig, simulate_responses
 from marketpilot.campaigns.spec import parse_spec
@@ -106,6 +107,19 @@ def test_each_coupon_depth_gets_its_own_copy_cost_and_verdict(tmp_path, monkeypa
     page = report.path.read_text(encoding="utf-8")
     assert "shallow：盈亏平衡所需订单增幅 150.0%" in page and "deep：盈亏平衡所需订单增幅 5.0%" in page
     assert "deep (满300减50)" in page
+    # Break-evens that fall with depth (1.5 then 0.05) fit no deadweight and margin: no depth advice.
+    assert "优惠力度" not in page and depth_lines(current, report.metrics) == []
+    # Break-evens as decide promo writes them (a third of orders reach 300, an added order earns 150):
+    # the measured growths place the most profitable depth between no coupon and past the deep one.
+    consistent = current.model_copy(deep=True)
+    for variant in consistent.channels[0].variants:
+        if variant.offer is not None:
+            d = variant.offer.depth
+            variant.offer.break_even_lift = 0.3 * d / (0.5 - d)
+    (line,) = depth_lines(consistent, report.metrics)
+    assert line.startswith("优惠力度：按 2 档实测的订单响应") and "利润最高的力度约为" in line
+    depth = r"(满300减\d+|不发优惠)"
+    assert re.search(rf"约为 {depth}（80% 的可能在 {depth} 至 {depth} 之间", line)
 
     # The next version keeps the depth that pays and starves the one that does not; conversions alone
     # would always crown the deepest coupon, so no Thompson switch and no copy rewritten across offers.
@@ -155,6 +169,10 @@ def test_opted_out_customers_get_copy_true_to_their_arms_offer(tmp_path, monkeyp
 
     def sent(generic: str) -> tuple[tuple[str, str], dict[str, str], list]:
         channels = _arms(0.02, 0.06)
+        # a second arm with the deep coupon: the generic text is checked once against that offer
+        channels[0]["variants"].append(
+            {"key": "deep2", "text": "{name}，满300减50，别错过", "offer": DEEP | {"break_even_lift": 0.06}}
+        )
         channels[0]["generic"] = {"key": "generic", "text": generic}
         cid, _ = launch(settings, export_spec(audience={}, holdout_share=0.0, channels=channels))
         with engine.connect() as con:
@@ -171,9 +189,11 @@ def test_opted_out_customers_get_copy_true_to_their_arms_offer(tmp_path, monkeyp
         return audit, {arm: body for _, arm, body in rows}, rows
 
     (status, reasons), bodies, rows = sent("新春满300减20，欢迎回店看看")
-    assert status == "rejected" and reasons.startswith("deep: ") and "shallow" not in reasons
-    assert {arm for _, arm, _ in rows} == {"shallow", "deep"} and len(rows) > 100
+    assert status == "rejected" and reasons.startswith("deep, deep2: ") and "shallow" not in reasons
+    assert reasons.count("deep2") == 1
+    assert {arm for _, arm, _ in rows} == {"shallow", "deep", "deep2"} and len(rows) > 100
     assert {body for _, arm, body in rows if arm == "deep"} == {"亲，满300减50，回店看看"}
+    assert {body for _, arm, body in rows if arm == "deep2"} == {"亲，满300减50，别错过"}
     assert {body for _, arm, body in rows if arm == "shallow"} == {"亲，满300减20，回店看看"}
 
     (status, _), bodies, rows = sent("新春好物上新，欢迎回店看看")

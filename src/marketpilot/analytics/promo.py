@@ -132,7 +132,7 @@ def round_up(x: float) -> float:
     raise AssertionError("unreachable: 10 × power ≥ x")
 
 
-def _coupon_amount(x: float) -> float:
+def coupon_amount(x: float) -> float:
     """Coupon amounts shoppers read at a glance: whole under 10, fives under 100, tens above."""
     step = 1 if x < 10 else 5 if x < 100 else 10
     return float(max(math.ceil(x / step - 1e-9), 1) * step)
@@ -153,7 +153,7 @@ def threshold_for(baskets: np.ndarray, max_deadweight: float) -> float:
 def _arm(
     depth: float, t: float, margin: float, baskets: np.ndarray, base: float, spec: PromoSpec
 ) -> CouponArm | None:
-    amount = _coupon_amount(depth * t)
+    amount = coupon_amount(depth * t)
     left = margin - amount / t
     if left < spec.min_margin:
         return None

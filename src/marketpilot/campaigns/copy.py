@@ -249,8 +249,18 @@ def _generic_violations(
 ) -> list[str]:
     """What the generic text gets wrong against the offer of any arm that sends it (the campaign's, or
     an arm's own, whose reasons are prefixed with its key)."""
+    # Arms with the same offer are checked once, their keys named together.
+    offers: list[tuple[list[str], Brief]] = []
+    for key, brief in briefs.items():
+        if brief == default:
+            continue
+        same = next((keys for keys, seen in offers if seen == brief), None)
+        if same is None:
+            offers.append(([key], brief))
+        else:
+            same.append(key)
     sent_with = [("", default)] if not briefs or default in briefs.values() else []
-    sent_with += [(f"{key}: ", brief) for key, brief in briefs.items() if brief is not default]
+    sent_with += [(f"{', '.join(keys)}: ", brief) for keys, brief in offers]
     return [
         prefix + v.message
         for prefix, brief in sent_with

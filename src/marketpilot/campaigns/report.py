@@ -43,6 +43,10 @@ LABELS = {
         "undecided": "尚无定论：盈亏平衡所需的增幅在订单增幅的置信区间之内",
         "break_even": "盈亏平衡所需订单增幅 {be}%；实测人均订单增幅 {rel}%"
         "（95% 置信区间 {low}% 至 {high}%）。{verdict}。",
+        "depth": "优惠力度：按 {n} 档实测的订单响应（增幅 ∝ 力度^{b}），利润最高的力度约为 {best}"
+        "（80% 的可能在 {low} 至 {high} 之间{none}）。",
+        "none": "；{p}% 的可能任何力度都不划算",
+        "deeper": "最优力度比已测的更深：下一轮可加测更深一档。",
     },
     "en": {
         "title": "Campaign report",
@@ -65,6 +69,10 @@ LABELS = {
         "undecided": "undecided: the break-even lies inside the interval of the growth in orders",
         "break_even": "Break-even growth in orders {be}%; measured orders per customer {rel}% "
         "(95% CI {low}% to {high}%): {verdict}.",
+        "depth": "Offer depth: on the orders measured at {n} depths (growth ∝ depth^{b}), the most "
+        "profitable depth is about {best} (80% likely between {low} and {high}{none}).",
+        "none": "; {p}% likely that no depth pays",
+        "deeper": " It lies beyond the deepest depth tested: test a deeper one next.",
     },
 }
 
@@ -120,6 +128,39 @@ def break_even_lines(metrics: CampaignMetrics, break_evens: Mapping[str, float],
         line = t["break_even"].format(be=be, rel=rel, low=low, high=high, verdict=t[verdict])
         lines.append(line if arm == "treatment" else f"{arm}{'：' if language == 'zh' else ': '}{line}")
     return lines
+
+
+def depth_lines(spec: CampaignSpec, metrics: CampaignMetrics) -> list[str]:
+    """With two or more offer depths measured (one threshold), the depth of most profit on the fitted
+    response, its 80 % interval and how often no offer pays (`analytics.coupon_response`)."""
+    from marketpilot.analytics.coupon_response import MeasuredDepth, depth_label, depth_response
+
+    if not spec.has_arm_offers:
+        return []
+    measured, thresholds = [], set()
+    for arm, be, _, (growth, low, high) in offer_verdicts(metrics, spec.break_evens()):
+        offer = spec.offer_for(arm)
+        if 0 < offer.depth < 1 and be > 0:
+            measured.append(
+                MeasuredDepth(arm=arm, depth=offer.depth, break_even=be, growth=growth, low=low, high=high)
+            )
+            thresholds.add(offer.coupon_threshold if offer.coupon_amount else None)
+    if len(measured) < 2 or len(thresholds) != 1:  # depths of one kind of offer, at one threshold
+        return []
+    response = depth_response(measured)
+    if response is None:
+        return []
+    threshold, language = thresholds.pop(), spec.language
+    best, low, high = (
+        depth_label(d, threshold, language)
+        for d in (response.best_depth, response.low_depth, response.high_depth)
+    )
+    t, none = LABELS[language], round(response.no_offer_share * 100)
+    line = t["depth"].format(
+        n=len(measured), b=response.exponent, best=best, low=low, high=high,
+        none=t["none"].format(p=none) if none else "",
+    )  # fmt: skip
+    return [line + (t["deeper"] if response.beyond_tested else "")]
 
 
 def facts(
@@ -330,7 +371,8 @@ def write_report(
     else:
         narrative = Narrative(text=template_narrative(metrics, language, break_evens), source="template")
     offer_lines = "".join(
-        f"<p><b>{html.escape(line)}</b></p>" for line in break_even_lines(metrics, break_evens, language)
+        f"<p><b>{html.escape(line)}</b></p>"
+        for line in [*break_even_lines(metrics, break_evens, language), *depth_lines(spec, metrics)]
     )
     t = LABELS[language]
     images = "".join(
