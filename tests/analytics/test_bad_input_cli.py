@@ -133,3 +133,22 @@ def test_recommend_evaluate_with_no_customer_to_measure(
     assert code == 2 and "no customer of the test window has history" in said
     code, said = _run(monkeypatch, capsys, "recommend", "evaluate", "--interactions", str(tmp_path), *args)
     assert code == 2 and "is a folder" in said
+
+
+def test_brackets_in_names_and_text_print_as_they_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Square brackets are rich's markup: a file named "[/sale].csv" crashed the error message with a
+    MarkupError and "[new]" vanished from what was printed."""
+    code, text = _run(monkeypatch, capsys, "reviews", "sentiment", "--input", str(tmp_path / "[/sale].csv"),
+                      "--text-col", "评价")  # fmt: skip
+    assert code == 2 and "[/sale].csv" in text and "Traceback" not in text
+    folder = tmp_path / "[new] 双11"
+    folder.mkdir()
+    reviews = pd.DataFrame({"评价": ["[new] 质量很好，物流也快", "[/x] 太差了，退货"]})
+    reviews.to_csv(folder / "r.csv", index=False)
+    out = folder / "[scored].csv"
+    code, text = _run(monkeypatch, capsys, "reviews", "sentiment", "--input", str(folder / "r.csv"),
+                      "--text-col", "评价", "--out", str(out), "--no-adapt")  # fmt: skip
+    assert code == 0, text
+    assert "[new] 双11" in text and "[scored].csv" in text and "pos=1" in text

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from marketpilot.config import Settings, get_settings
 from marketpilot.errors import MarketPilotError, ProviderError, UserError
@@ -20,9 +21,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
+# Markup off: file names, cells, copy and model output print as they are ("[/sale]" crashed rich,
+# "[new]" vanished); the few styled lines ask for markup and escape what they interpolate.
+console = Console(markup=False)
 ModelT = TypeVar("ModelT", bound=BaseModel)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, markup=False)
 
 HomeOption = Annotated[
     Path | None,
@@ -59,9 +62,9 @@ def run_app(application: typer.Typer) -> int:
         # click returns a command's typer.Exit code instead of raising it when standalone_mode is off
         code = application(standalone_mode=False)
     except MarketPilotError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", markup=True, highlight=False)
+        err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True, highlight=False)
         if isinstance(exc, ProviderError) and exc.raw:
-            err_console.print(f"[dim]Raw response: {exc.raw[:500]}[/]", highlight=False)
+            err_console.print(f"[dim]Raw response: {escape(exc.raw[:500])}[/]", markup=True, highlight=False)
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code

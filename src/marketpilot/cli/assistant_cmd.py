@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
 
@@ -65,7 +66,7 @@ def chat_cmd(
         raise UserError(f"--lang must be zh or en, not {lang!r}")
     settings = settings_for(home)
     history: list[Turn] = []
-    err_console.print("[dim]Ask away; an empty line ends the conversation.[/]")
+    err_console.print("[dim]Ask away; an empty line ends the conversation.[/]", markup=True)
     while True:
         try:
             question = input("> ").strip()
@@ -81,10 +82,15 @@ def chat_cmd(
 
 def _show(reply: AssistantReply) -> None:
     if reply.handoff:
-        console.print(f"[yellow]Handed to a person:[/] {reply.handoff_reason}", highlight=False)
+        console.print(
+            f"[yellow]Handed to a person:[/] {escape(reply.handoff_reason or '')}",
+            markup=True,
+            highlight=False,
+        )
     else:
-        console.print(reply.answer, markup=False, highlight=False)
-        console.print(f"[dim]Sources: {', '.join(f'{c.id} ({c.title})' for c in reply.citations)}[/]")
+        console.print(reply.answer, highlight=False)
+        sources = ", ".join(f"{c.id} ({c.title})" for c in reply.citations)
+        console.print(f"[dim]Sources: {escape(sources)}[/]", markup=True)
 
 
 @assistant_app.command("index")
@@ -127,4 +133,4 @@ def handoffs_cmd(
         console.print("No hand-offs yet.")
     for r in records:
         who = f" [{r['customer_id']}]" if r["customer_id"] else ""
-        console.print(f"{r['at']}{who} {r['question']}\n   → {r['detail']}", markup=False, highlight=False)
+        console.print(f"{r['at']}{who} {r['question']}\n   → {r['detail']}", highlight=False)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from marketpilot.atomic import atomic_path, write_text
@@ -63,15 +64,17 @@ def plan_cmd(
             }
         )
         return
-    console.print(yaml_text, highlight=False, markup=False)
+    console.print(yaml_text, highlight=False)
     console.print(f"Audience (computed): {plan.audience_size:,} customers")
     if plan.clv_range:
         console.print(f"CLV band today: {plan.clv_range.min:,.2f} – {plan.clv_range.max:,.2f}")
     if plan.dropped:
-        console.print(f"Not in the goal, left out: {', '.join(plan.dropped)}", markup=False)
+        console.print(f"Not in the goal, left out: {', '.join(plan.dropped)}")
     if campaign_id:
         console.print(
-            f"Created draft [bold]{campaign_id}[/]; approve with `marketpilot campaign approve {campaign_id}`"
+            f"Created draft [bold]{escape(campaign_id)}[/]; approve with "
+            f"`marketpilot campaign approve {escape(campaign_id)}`",
+            markup=True,
         )
 
 
@@ -96,7 +99,9 @@ def create_cmd(
     if json:
         print_json({"campaign_id": campaign_id, "audience_size": size})
     else:
-        console.print(f"Created [bold]{campaign_id}[/] (audience {size:,}); approve it to run.")
+        console.print(
+            f"Created [bold]{escape(campaign_id)}[/] (audience {size:,}); approve it to run.", markup=True
+        )
 
 
 @campaign_app.command("show")
@@ -128,12 +133,12 @@ def show_cmd(
             }
         )
         return
-    console.print(f"[bold]{campaign_id}[/] version {version}")
-    console.print(spec.to_yaml(), markup=False, highlight=False)
+    console.print(f"[bold]{escape(campaign_id)}[/] version {version}", markup=True)
+    console.print(spec.to_yaml(), highlight=False)
     for name in ("versions", "approvals", "variants"):
         if name in trail:
-            console.print(f"[bold]{name}[/]")
-            console.print(trail[name].drop(columns=["spec_yaml"], errors="ignore").to_string(), markup=False)
+            console.print(f"[bold]{name}[/]", markup=True)
+            console.print(trail[name].drop(columns=["spec_yaml"], errors="ignore").to_string())
 
 
 @campaign_app.command("approve")
@@ -198,7 +203,6 @@ def run_cmd(
             f"Held {result.pending:,} messages (quiet hours / send time); next allowed send time "
             f"{_local(settings, result)}. Re-run `marketpilot campaign run {campaign_id}` then, "
             "or use --wait.",
-            markup=False,
         )
 
 
@@ -253,7 +257,7 @@ def report_cmd(
             }
         )
         return
-    console.print(report.narrative.text, markup=False)
+    console.print(report.narrative.text)
     console.print(f"Report: {report.path}")
 
 
@@ -285,7 +289,6 @@ def outcomes_cmd(
     console.print(
         f"Next: marketpilot decide uplift --input {out} --treatment-col arm --control holdout "
         f"--outcome-col converted --id-col customer_id --features {','.join(features)}",
-        markup=False,
         soft_wrap=True,
     )
 
@@ -309,7 +312,7 @@ def optimize_cmd(
     else:
         console.print(f"{campaign_id} v{proposal.version}:")
         for change in proposal.changes:
-            console.print(f"  - {change}", markup=False)
+            console.print(f"  - {change}")
 
 
 @campaign_app.command("simulate")

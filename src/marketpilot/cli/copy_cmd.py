@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from marketpilot.atomic import write_text
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
@@ -186,10 +187,16 @@ def generate_cmd(
         tag = " (repaired)" if variant.repaired else ""
         segs = f" · {variant.sms_segments} SMS segment(s)" if variant.sms_segments else ""
         ctr = f" · predicted CTR {variant.predicted_ctr:.1%}" if variant.predicted_ctr is not None else ""
-        console.print(f"[bold]{i}. {variant.angle}[/]{tag}{segs}{ctr}\n   {variant.text}", highlight=False)
+        console.print(
+            f"[bold]{i}. {escape(variant.angle)}[/]{tag}{segs}{ctr}\n   {escape(variant.text)}",
+            markup=True,
+            highlight=False,
+        )
     for dropped in result.dropped:
         console.print(
-            f"[dim]dropped ({dropped.reason}): {dropped.text} — {dropped.detail}[/]", highlight=False
+            f"[dim]dropped ({dropped.reason}): {escape(f'{dropped.text} — {dropped.detail}')}[/]",
+            markup=True,
+            highlight=False,
         )
     console.print(
         f"{len(result.variants)} variants, {result.fixed} fixed, {len(result.dropped)} dropped, "
@@ -225,8 +232,12 @@ def check_cmd(
     else:
         for v in result.violations:
             console.print(
-                f"[red]{v.rule}[/] [{v.span[0]}:{v.span[1]}] “{v.text}”: {v.message}"
-                + (f"\n   → {v.suggestion}" if v.suggestion else ""),
+                f"[red]{v.rule}[/] "
+                + escape(
+                    f"[{v.span[0]}:{v.span[1]}] “{v.text}”: {v.message}"
+                    + (f"\n   → {v.suggestion}" if v.suggestion else "")
+                ),
+                markup=True,
                 highlight=False,
             )
         if result.sms:
@@ -234,7 +245,7 @@ def check_cmd(
                 f"SMS: {result.sms.chars} characters ({result.sms.encoding}), "
                 f"{result.sms.segments} billed segment(s)"
             )
-        console.print("[green]OK[/]" if result.ok else f"{len(result.violations)} violation(s)")
+        console.print("[green]OK[/]" if result.ok else f"{len(result.violations)} violation(s)", markup=True)
     if not result.ok:
         raise typer.Exit(1)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, options, print_json, settings_for
@@ -156,7 +157,8 @@ def uplift(
         f"({p.best_blanket}) {p.everyone[p.best_blanket]:.4f}; gain {p.gain_over_best_blanket:+.4f}.\n"
         f"Targeting sends: {', '.join(f'{arm} {share:.0%}' for arm, share in p.targeted_share.items())} "
         f"(the best arm to a random sample of the same size: {p.random_same_share:.4f}).\n"
-        f"[bold]Recommendation:[/] {recommendation_text(p)}."
+        f"[bold]Recommendation:[/] {escape(recommendation_text(p))}.",
+        markup=True,
     )
     console.print(f"Scores: {report.scores_csv}\nQini chart: {report.chart_path}")
     _show_report(written)
@@ -235,7 +237,9 @@ def price(
             f"{s.median_below_floor:,} products: the market median is below cost + {min_margin:.0%}."
         )
     if s.unknown_product_ids:
-        console.print(f"[yellow]Not in the catalogue:[/] {', '.join(s.unknown_product_ids)}")
+        console.print(
+            f"[yellow]Not in the catalogue:[/] {escape(', '.join(s.unknown_product_ids))}", markup=True
+        )
     if s.titles:
         console.print(
             f"Titles: {s.titles['matched']:,} matched, {s.titles['review']:,} to review, "
@@ -340,7 +344,8 @@ def budget(
     if a.unallocated > 0:
         console.print(
             f"[yellow]{a.unallocated:,.2f} left unallocated:[/] every channel is at {max_scale:g}× the "
-            "most it ever spent; the history says nothing about returns beyond that."
+            "most it ever spent; the history says nothing about returns beyond that.",
+            markup=True,
         )
     console.print(f"Split: {plan.table_csv}\nChart: {plan.chart_path}")
     _show_report(written)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
@@ -28,7 +29,11 @@ def demo_command(
 
     def show(step: StepResult) -> None:
         if not json_out:
-            console.print(f"[green]✓[/] {step.name} ({step.seconds:.1f}s): {step.summary}", highlight=False)
+            console.print(
+                f"[green]✓[/] {escape(f'{step.name} ({step.seconds:.1f}s): {step.summary}')}",
+                markup=True,
+                highlight=False,
+            )
 
     if not json_out:
         note = "" if no_llm else " (the first LLM step loads the embedded model)"
@@ -45,7 +50,7 @@ def demo_command(
         for row in segments:
             grid.add_row(*(str(row[c]) for c in columns))
         console.print(grid)
-    console.print(f"Outputs are in [bold]{result.home}[/]:")
+    console.print(f"Outputs are in [bold]{escape(str(result.home))}[/]:", markup=True)
     for path in result.outputs:
         console.print(f"  {path}")
     home_flag = f" --home {result.home}" if home is not None else ""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
 from marketpilot.errors import UserError
@@ -289,8 +290,9 @@ def segment_command(
         s, p = profile.stats, profile.persona
         flag = " [dim](template)[/]" if p.source == "template" else ""
         console.print(
-            f"[bold]{s.segment}. {p.name}[/]{flag} — {s.customers} customers, "
-            f"{s.revenue_share:.1%} of revenue"
+            f"[bold]{s.segment}. {escape(p.name)}[/]{flag} — {s.customers} customers, "
+            f"{s.revenue_share:.1%} of revenue",
+            markup=True,
         )
         console.print(f"   {p.description}", highlight=False)
     console.print(f"Report: {result.report_html}\nAssignments: {result.assignments_parquet}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
@@ -19,17 +20,21 @@ app.add_typer(llm_app, name="llm")
 def check_command(home: HomeOption = None, json_out: JsonOption = False) -> None:
     """One real round trip with the configured provider; exit code 3 if it fails."""
     result = check_llm(settings_for(home))
+    name = f"{result.provider}/{result.model or '?'}"
     if json_out:
         print_json(result.model_dump(exclude_none=result.ok))
     elif result.ok:
         console.print(
-            f"[green]ok[/] {result.provider}/{result.model or '?'}: {result.latency_s:.2f} s, "
-            f"{result.tokens_per_s:.1f} tokens/s\n{result.sample}",
+            f"[green]ok[/] {escape(name)}: {result.latency_s:.2f} s, "
+            f"{result.tokens_per_s:.1f} tokens/s\n{escape(result.sample or '')}",
+            markup=True,
             highlight=False,
         )
     else:
         console.print(
-            f"[red]failed[/] {result.provider}/{result.model or '?'}: {result.error}", highlight=False
+            f"[red]failed[/] {escape(f'{name}: {result.error}')}",
+            markup=True,
+            highlight=False,
         )
     if not result.ok:
         raise typer.Exit(code=3)

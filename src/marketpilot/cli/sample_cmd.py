@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
@@ -61,7 +62,10 @@ def generate_command(
     if json_out:
         print_json(result.model_dump(mode="json"))
         return
-    console.print(f"Generated a shop in [bold]{result.out_dir}[/] ({result.generate_seconds:.1f}s):")
+    console.print(
+        f"Generated a shop in [bold]{escape(str(result.out_dir))}[/] ({result.generate_seconds:.1f}s):",
+        markup=True,
+    )
     for name, rows in result.rows.items():
         loaded = "" if result.loaded is None else f"  (loaded {result.loaded.get(name, 0):,})"
         console.print(f"  {name}: {rows:,} rows{loaded}")

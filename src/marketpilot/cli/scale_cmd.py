@@ -11,7 +11,7 @@ from marketpilot.atomic import write_text
 from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
 
 scale_app = typer.Typer(
-    help="Ray scale-out: review sentiment over huge files, copy for many briefs ([ray] extra).",
+    help="Ray scale-out: review sentiment over huge files, copy for many briefs (the ray extra).",
     no_args_is_help=True,
 )
 app.add_typer(scale_app, name="scale")
