@@ -67,6 +67,20 @@ def test_latest_consent_wins_and_suppression_beats_consent(engine) -> None:
     assert opt_in["sms"].tolist() == [False, False, False]
 
 
+@pytest.mark.parametrize(
+    ("name", "start"),
+    [
+        ("春节唤醒 满300减40", "春节唤醒-满300减40-"),
+        ("Spring  Sale!", "spring-sale-"),
+        ("!!!", "reactivation-"),
+    ],
+)
+def test_campaign_ids_keep_the_names_words(engine, name: str, start: str) -> None:
+    cid = service.create_campaign(engine, parse_spec(export_spec(name=name)))
+    assert cid.startswith(start) and len(cid) == len(start) + 6
+    assert service.get_spec(engine, cid)[0].name == name
+
+
 def test_approval_is_per_version(engine) -> None:
     spec = parse_spec(export_spec())
     cid = service.create_campaign(engine, spec)

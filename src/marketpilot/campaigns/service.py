@@ -26,7 +26,8 @@ from marketpilot.errors import NotFoundError, UserError
 
 
 def _campaign_id(spec: CampaignSpec) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", spec.name.lower()).strip("-")[:24] or spec.goal
+    # Letters of any script stay: a Chinese name gave "300-40-…" from 满300减40 or nothing at all.
+    slug = re.sub(r"[\W_]+", "-", spec.name.lower()).strip("-")[:24] or spec.goal
     stamp = hashlib.sha256(f"{spec.name}{utcnow().isoformat()}".encode()).hexdigest()[:6]
     return f"{slug}-{stamp}"
 
