@@ -8,9 +8,11 @@ import re
 
 import pytest
 from campaign_shop import build_shop, export_spec, launch
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from llm_server import json_reply
+from marketpilot.api import create_app
 from marketpilot.campaigns.copy import used_copy
 from marketpilot.campaigns.measure import measure
 from marketpilot.campaigns.optimize import MIN_WEIGHT, optimize_campaign
@@ -107,6 +109,14 @@ def test_each_coupon_depth_gets_its_own_copy_cost_and_verdict(tmp_path, monkeypa
     page = report.path.read_text(encoding="utf-8")
     assert "shallow：盈亏平衡所需订单增幅 150.0%" in page and "deep：盈亏平衡所需订单增幅 5.0%" in page
     assert "deep (满300减50)" in page
+    # The dashboard's campaign page shows the same results: arms, lift, whether each depth paid.
+    dashboard = TestClient(create_app(settings, require_key=False)).get(f"/ui/campaigns/{cid}")
+    assert dashboard.status_code == 200 and "效果 Results" in dashboard.text
+    lift = next(v for v in report.metrics.variant_lift if v.arm == "deep")
+    assert (
+        f"{100 * lift.absolute:+.2f} ({100 * lift.ci_low:+.2f}, {100 * lift.ci_high:+.2f})" in dashboard.text
+    )
+    assert "deep：盈亏平衡所需订单增幅 5.0%" in dashboard.text and 'id="conversion"' in dashboard.text
     # Break-evens that fall with depth (1.5 then 0.05) fit no deadweight and margin: no depth advice.
     assert "优惠力度" not in page and depth_lines(current, report.metrics) == []
     # Break-evens as decide promo writes them (a third of orders reach 300, an added order earns 150):

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marketpilot.config import Settings
 from marketpilot.web.charts import bar, line
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from marketpilot.campaigns.spec import CampaignSpec
 
 
 def overview(settings: Settings) -> dict[str, Any]:
@@ -99,6 +104,7 @@ def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
         "approvals": [] if approvals is None else approvals.to_dict("records"),
         "counts": counts,
         "chart": chart if counts else None,
+        "results": _results(settings, engine, spec, campaign_id, version),
         "variants": [
             # An approver checks each arm's copy against the offer that arm gets.
             {
@@ -110,6 +116,47 @@ def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
             for channel in spec.channels
             for v in channel.variants
         ],
+    }
+
+
+def _results(
+    settings: Settings, engine: Engine, spec: CampaignSpec, campaign_id: str, version: int
+) -> dict[str, Any] | None:
+    """What the version's messages did, as `campaign report` states it: per arm conversion and lift
+    over the holdout with its 95 % interval, P(best), and for offers whether each paid and the depth of
+    most profit; None before anything was sent."""
+    from marketpilot.campaigns.measure import measure
+    from marketpilot.campaigns.report import break_even_lines, depth_lines
+
+    metrics = measure(engine, campaign_id, version, currency=settings.currency)
+    if not any(a.sent for a in metrics.arms):
+        return None
+    lifts = {lift.arm: lift for lift in metrics.variant_lift}
+    best = {p.arm: p.prob_best for p in metrics.posteriors}
+    rows = [
+        {
+            "arm": a.arm,
+            "offer": spec.offer_for(a.arm).description if a.arm != "holdout" else "",
+            "customers": a.customers,
+            "sent": a.sent,
+            "converters": a.converters,
+            "rate": a.conversion_rate,
+            "lift": lifts.get(a.arm),
+            "best": best.get(a.arm),
+            "revenue": a.revenue,
+            "cost": a.cost,
+        }
+        for a in metrics.arms
+    ]
+    return {
+        "rows": rows,
+        "lift": metrics.lift,
+        "srm": metrics.srm is not None and metrics.srm.mismatch,
+        "lines": [*break_even_lines(metrics, spec.break_evens(), spec.language), *depth_lines(spec, metrics)],
+        "chart": bar(
+            [a.arm for a in metrics.arms],
+            {"转化率 conversion %": [100 * a.conversion_rate for a in metrics.arms]},
+        ),
     }
 
 
