@@ -189,8 +189,10 @@ def reviews(settings: Settings, category: str) -> dict[str, Any]:
 
 
 def as_json(options: dict[str, Any] | None) -> str:
-    """Chart options for a <script> tag: `</` cannot close the tag early."""
-    return json.dumps(options, ensure_ascii=False).replace("</", "<\\/")
+    """Chart options for a <script> tag. <, > and & become JSON escapes: `</script>` would close the
+    tag early and `<!--<script>` (a channel or category named so) would swallow the rest of the page."""
+    text = json.dumps(options, ensure_ascii=False)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def decisions(settings: Settings) -> dict[str, Any]:
