@@ -199,3 +199,24 @@ def test_an_unknown_campaign_is_a_dashboard_page_not_json(browser: TestClient):
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert "找不到 Not found" in page.text and "NO-SUCH" in page.text
     assert '<a href="/ui/campaigns" class="on">' in page.text
+    for path in ("/ui/nope", "/ui/campaigns/a%2Fb"):  # no route serves these: still a dashboard page
+        page = browser.get(path)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "找不到 Not found" in page.text
+    assert browser.get("/v1/nope", headers=HEADERS).json() == {"detail": "Not Found"}
+
+
+def test_reading_pages_of_an_empty_home_creates_nothing(tmp_path) -> None:
+    """A read (the overview, a review insight) on a new home makes no store files: once made, the
+    overview took the empty store for loaded data and showed zeros instead of how to load some."""
+    from marketpilot.config import get_settings
+
+    home = get_settings(tmp_path / "new-home")
+    client = TestClient(create_app(home, require_key=False))
+    insight = client.get("/v1/reviews/insight", params={"category": "服饰", "llm": "false"})
+    assert insight.status_code == 404
+    assert "no category '服饰' in the catalogue" in insight.json()["error"]["message"]
+    assert client.get("/ui/reviews", params={"category": "服饰"}).status_code == 404
+    assert client.get("/v1/products/P1/similar").status_code == 404
+    assert not list((tmp_path / "new-home").glob("*.duckdb"))
+    assert "还没有数据" in client.get("/ui/").text

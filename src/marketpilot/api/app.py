@@ -12,9 +12,11 @@ from __future__ import annotations
 from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from marketpilot.api import assistant, campaigns, content, decisions, recommend, reviews, segments
 from marketpilot.api.auth import require_api_key
@@ -97,7 +99,17 @@ def create_app(settings: Settings | None = None, *, require_key: bool = True) ->
         return Health(status="ok", version=app.version, llm_provider=settings.llm_provider, auth=require_key)
 
     app.add_exception_handler(MarketPilotError, _error_response)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     return app
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """A dashboard path no route serves (/ui/nope, an id with an encoded slash) is a dashboard page."""
+    if exc.status_code == 404 and request.url.path.startswith("/ui/"):
+        from marketpilot.web.routes import error_page
+
+        return error_page(request, 404, f"no page {request.url.path}", "start again from the overview: /ui/")
+    return await http_exception_handler(request, exc)
 
 
 def _status(exc: MarketPilotError) -> int:

@@ -25,6 +25,8 @@ def overview(settings: Settings) -> dict[str, Any]:
         counts = {table: store.count(table) for table in ("orders", "products", "reviews")}
         monthly = monthly_sales(store)
         members, guests = customer_counts(store)
+    if not (members or guests or any(counts.values())):  # a store made, nothing loaded into it
+        return {"loaded": False}
     currency = str(monthly["currency"].dropna().iloc[0]) if monthly["currency"].notna().any() else ""
     return {
         "loaded": True,

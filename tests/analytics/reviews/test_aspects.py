@@ -91,3 +91,10 @@ def test_textrank_keywords_and_complaint_clusters(shop_reviews: pd.DataFrame) ->
         assert c.keywords and len(c.examples) == min(3, c.size)
         assert c.examples == [by_id[i] for i in c.review_ids[: len(c.examples)]]  # nearest the centre first
     assert cluster_complaints(["a"], ["太差"], "zh") == []
+
+
+def test_keywords_are_words_not_punctuation_or_numbers(shop_reviews: pd.DataFrame) -> None:
+    noisy = [f"{t} -- !! 2024 ..." for t in shop_reviews.text]
+    words = keywords(noisy, "zh")
+    assert words and not {"--", "!!", "2024", "..."} & set(words)
+    assert words == keywords(shop_reviews.text.tolist(), "zh")

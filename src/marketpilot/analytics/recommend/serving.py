@@ -345,7 +345,7 @@ def _display_names(model: Recommender) -> np.ndarray:
 def load_model(settings: Settings) -> HybridRecommender:
     path = settings.home_dir.joinpath(*MODEL_FILE)
     if not path.exists():
-        raise UserError("No recommendation model yet.", hint="Run: marketpilot recommend fit")
+        raise NotFoundError("No recommendation model yet.", hint="Run: marketpilot recommend fit")
     return pickle.loads(path.read_bytes())  # our own file, written by recommend_for_all
 
 

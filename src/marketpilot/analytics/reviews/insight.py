@@ -272,8 +272,17 @@ def load_reviews(settings: Settings, product: str | None = None, category: str |
         "SELECT r.review_id, r.product_id, r.text, r.rating, p.category "
         f'FROM "reviews" r LEFT JOIN "products" p USING (product_id) {where} ORDER BY r.review_id'
     )
-    with Store.open(settings) as store:
-        return store.query(sql, params)
+    with Store.open(settings, read_only=True) as store:
+        reviews = store.query(sql, params)
+        if reviews.empty and params:  # an unknown id or category is a typo, not a product without reviews
+            column = "product_id" if product else "category"
+            if store.query(f'SELECT 1 FROM "products" WHERE {column} = ? LIMIT 1', params).empty:
+                what = "product" if product else "category"
+                raise NotFoundError(
+                    f"no {what} {params[0]!r} in the catalogue",
+                    hint="check the id; load products first: marketpilot load products FILE",
+                )
+        return reviews
 
 
 def review_insight(

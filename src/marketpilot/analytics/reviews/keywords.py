@@ -68,7 +68,8 @@ def keywords(
 
         extract = jieba.analyse.textrank if method == "textrank" else jieba.analyse.extract_tags
         words = extract(blob, topK=top_k * 2)
-        return [w for w in words if w not in _ZH_STOP and not w.isdigit()][:top_k]
+        # jieba keeps runs of punctuation ("--", "!!") as words; a keyword needs a letter or a hanzi
+        return [w for w in words if w not in _ZH_STOP and any(c.isalpha() for c in w)][:top_k]
     counts = Counter(t for t in _EN_TOKEN.findall(blob.lower()) if t not in _EN_STOP)
     return [w for w, _ in counts.most_common(top_k)]
 
