@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 from scipy.optimize import curve_fit
 
 from marketpilot.config import Settings
+from marketpilot.data.dates import parse_dates
 from marketpilot.data.mapping import parse_amounts
 from marketpilot.data.readers import read_frame, require_columns, require_filled
 from marketpilot.errors import UserError, ValidationFailed
@@ -174,7 +175,7 @@ def _periods(raw: pd.Series, spec: HistoryFile) -> pd.Series:
         return numbers
     text = raw.astype(str)
     weeks = text.map(_week_start)
-    dates = pd.to_datetime(weeks.fillna(text), errors="coerce", format="mixed")
+    dates = parse_dates(weeks.fillna(text), column=str(spec.period_col), source=str(spec.path))
     bad = np.flatnonzero(dates.isna().to_numpy())
     if bad.size:
         problems = [

@@ -20,6 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, Field
 
 from marketpilot.config import Settings
+from marketpilot.data.dates import parse_dates
 from marketpilot.data.mapping import MINOR_DIGITS, parse_amounts
 from marketpilot.data.readers import read_frame, require_columns, require_filled
 from marketpilot.errors import UserError, ValidationFailed
@@ -102,7 +103,7 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
         }
     )
     if spec.date_col:
-        when = pd.to_datetime(frame[spec.date_col], errors="coerce", format="mixed")
+        when = parse_dates(frame[spec.date_col], column=spec.date_col, source=str(spec.path))
         undated = np.flatnonzero(when.isna().to_numpy())
         if undated.size:
             raise ValidationFailed(

@@ -29,7 +29,9 @@ from marketpilot.campaigns.state.models import (
     TrackingEvent,
     utcnow,
 )
-from marketpilot.data.readers import existing_file
+from marketpilot.data.dates import parse_dates
+from marketpilot.data.mapping import parse_amounts
+from marketpilot.data.readers import existing_file, read_frame
 from marketpilot.errors import UserError, ValidationFailed
 from marketpilot.privacy.consent import suppress
 
@@ -47,26 +49,23 @@ class IngestResult:
 
 
 def read_events(path: Path) -> pd.DataFrame:
-    """CSV (UTF-8 or GBK) or JSON lines, by extension."""
+    """JSON lines, or any table `read_frame` reads (CSV/TSV in UTF-8, GBK or GB18030, Excel, Parquet),
+    by extension; empty cells are empty text."""
+    if path.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
+        return read_frame(path).fillna("")
     raw = existing_file(path).read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("gbk")
-    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise ValidationFailed(
-                        [f"line {number}: not JSON ({exc.msg})"], source=str(path)
-                    ) from None
-        return pd.DataFrame(rows)
-    from io import StringIO
-
-    return pd.read_csv(StringIO(text), dtype=str, keep_default_na=False)
+        text = raw.decode("gb18030", errors="replace")
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValidationFailed([f"line {number}: not JSON ({exc.msg})"], source=str(path)) from None
+    return pd.DataFrame(rows)
 
 
 def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
@@ -85,7 +84,7 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
         f"row {i + 2}, column kind: {frame['kind'].iloc[i]!r} not one of {KINDS}"
         for i in bad_kind.to_numpy().nonzero()[0][:20]
     ]
-    when = pd.to_datetime(frame["occurred_at"], errors="coerce", utc=True, format="mixed")
+    when = parse_dates(frame["occurred_at"], column="occurred_at", source=source, utc=True)
     problems += [
         f"row {i + 2}, column occurred_at: cannot read {frame['occurred_at'].iloc[i]!r} as a time"
         for i in when.isna().to_numpy().nonzero()[0][:20]
@@ -93,8 +92,8 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
     revenue = pd.Series(0, index=frame.index, dtype="int64")
     if "revenue_minor" in frame:
         revenue = pd.to_numeric(frame["revenue_minor"].replace("", 0), errors="coerce")
-    elif "revenue" in frame:
-        revenue = (pd.to_numeric(frame["revenue"].replace("", 0), errors="coerce") * 100).round()
+    elif "revenue" in frame:  # major units as people write them: "¥12.50", "1,299.00", "12,50"
+        revenue = (parse_amounts(frame["revenue"].replace("", 0)) * 100).round()
     problems += [f"row {i + 2}: revenue is not a number" for i in revenue.isna().to_numpy().nonzero()[0][:20]]
     if problems:
         raise ValidationFailed(problems, source=source)

@@ -182,9 +182,17 @@ def stage_mapped(
         raise ValidationFailed(
             problems, source=str(source.path), hint="Nothing was written; fix the file or mapping."
         )
-    if mapping is None:  # say what was matched by name, so a wrong guess is visible
+    if mapping is None:  # say what was matched by name, and what not, so a wrong guess is visible
         for name, tmap in tables.items():
             mapped = ", ".join(f"{r.source}→{c}" for c, r in tmap.columns.items() if r.source)
+            used = {r.source for r in tmap.columns.values()}
+            unused = [c for c in source.columns if c not in used and not c.startswith("__")]
+            if unused:
+                more = f" and {len(unused) - 12} more" if len(unused) > 12 else ""
+                listed = ", ".join(unused[:12]) + more
+                warnings.insert(
+                    0, f"{name}: columns not loaded: {listed} (name them in a --mapping file to load them)"
+                )
             warnings.insert(0, f"{name}: columns matched by name: {mapped}")
     personal = {n: t.columns["customer_id"].personal for n, t in tables.items() if "customer_id" in t.columns}
     return Plan(stages=stages, rows_total=rows, warnings=warnings, personal_ids=personal)
@@ -272,6 +280,17 @@ def protect_personal_data(con: duckdb.DuckDBPyConnection, plan: Plan, secret: by
         # customer_pii has them under their own names and takes the same keys as every other table.
         prefix = "" if spec.private else PII_PREFIX
         pii_cols = [c for c in columns if c.startswith(PII_PREFIX)]
+        if "customer_id" not in columns:  # optional here (reviews): no customer to keep personal data for
+            if pii_cols:
+                exclude = ", ".join(ident(c) for c in pii_cols)
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {ident(stage + '_safe')} AS "
+                    f"SELECT * EXCLUDE ({exclude}) FROM {ident(stage)}"
+                )
+                plan.stages[name] = stage + "_safe"
+                kinds = ", ".join(c.removeprefix(PII_PREFIX) for c in pii_cols)
+                warnings.append(f"{name}: personal columns ({kinds}) dropped: no customer id to keep them by")
+            continue
         cid = ident("customer_id")
         personal = is_personal_sql(cid, plan.personal_ids.get(name))
         n_personal = con.execute(

@@ -57,7 +57,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "brand": ("vendor", "品牌"),
     "stock": ("inventory", "库存"),
     "description": ("描述", "商品描述", "bodyhtml"),
-    "created_at": ("signupdate", "registeredat", "注册时间", "创建时间"),
+    "created_at": ("signupdate", "registeredat", "注册时间", "创建时间", "reviewdate", "评价时间",
+                   "评论时间"),
     "acquisition_channel": ("注册渠道", "获客渠道"),
     "gender": ("sex", "性别"),
     "birth_year": ("出生年份",),
@@ -210,23 +211,35 @@ INTEGERS = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "U
 
 
 # What an amount written as text may carry besides its number: "¥1,299.00", "1299元", "RMB 99".
-MONEY_NOISE = r"[¥￥$€£,\s]|RMB|CNY|USD|元"
+MONEY_NOISE = "[¥￥$€£\\s\u00a0\u202f]|RMB|CNY|USD|EUR|元"  # no-break spaces group thousands in French
+# A comma followed by one or two digits at the end is a decimal comma ("12,50", "1.234,50": European
+# exports); thousands separators always group three digits, so "1,234" stays one thousand and more.
+DECIMAL_COMMA = r"^[-+]?[0-9.]*,[0-9]{1,2}$"
 
 
 def parse_amounts(values: pd.Series) -> pd.Series:
-    """Amounts written as text ("￥1,299.00") as floats; NaN where no number is left."""
-    cleaned = values.astype(str).str.replace(MONEY_NOISE, "", regex=True)
+    """Amounts written as text ("￥1,299.00", "1.234,50 €") as floats; NaN where no number is left."""
+    stripped = values.astype(str).str.replace(MONEY_NOISE, "", regex=True)
+    comma = stripped.str.fullmatch(DECIMAL_COMMA)
+    cleaned = stripped.where(
+        ~comma, stripped.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    ).str.replace(",", "", regex=False)
     return pd.to_numeric(cleaned, errors="coerce").astype(float)
 
 
 def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
-    """Minor units from an amount; text may carry currency symbols and thousands separators."""
+    """Minor units from an amount; text may carry currency symbols, thousands separators or a decimal
+    comma (as `parse_amounts`)."""
     if unit == "minor" and source_type in INTEGERS:
         return f"CAST({expr} AS BIGINT)"
     if source_type.startswith(NUMERIC):
         number = f"CAST({expr} AS DECIMAL(38, 6))"
     else:
-        cleaned = f"regexp_replace({text_sql(expr)}, '{MONEY_NOISE}', '', 'g')"
+        stripped = f"regexp_replace({text_sql(expr)}, '{MONEY_NOISE}', '', 'g')"
+        cleaned = (
+            f"CASE WHEN regexp_full_match({stripped}, '{DECIMAL_COMMA}') "
+            f"THEN replace(replace({stripped}, '.', ''), ',', '.') ELSE replace({stripped}, ',', '') END"
+        )
         number = f"TRY_CAST({cleaned} AS DECIMAL(38, 6))"
     scale = 10**digits if unit == "major" else 1
     return f"CAST(round({number} * {scale}) AS BIGINT)"

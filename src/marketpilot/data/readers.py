@@ -104,6 +104,11 @@ def detect_encoding(path: Path) -> str:
     for first_line, chunk in _line_chunks(path):
         if first_line == 1:
             bom = chunk.startswith(b"\xef\xbb\xbf")
+            if chunk.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise UserError(
+                    f"{path}: the file is UTF-16 (Excel's 'Unicode text'), which is not read here.",
+                    hint="In Excel, save as 'CSV UTF-8 (comma delimited)' or as .xlsx.",
+                )
             if not chunk.strip():
                 raise UserError(
                     f"{path}: the file is empty.", hint="Export the data again with a header row."

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 
 PREFIX = "p_"
 HEX_CHARS = 20
@@ -49,7 +50,11 @@ PII_HEADERS: dict[str, tuple[str, ...]] = {
 
 
 def normalise_header(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", name.strip().lower())
+    """A header's key for matching: full-width forms as ASCII (ＩＤ, （元）), case, spaces, _ and -
+    folded, and a trailing unit in brackets dropped ("金额（元）", "Price (USD)")."""
+    key = unicodedata.normalize("NFKC", name).strip().lower()
+    key = re.sub(r"\s*[(\[][^()\[\]]*[)\]]$", "", key) or key
+    return re.sub(r"[\s_\-]+", "", key)
 
 
 def pii_kind_of_header(name: str) -> str | None:

@@ -179,6 +179,20 @@ def test_periods_are_numbers_dates_or_weeks_once_per_channel(tmp_path: Path) -> 
         plan_budget(spec.model_copy(update={"period_col": "日期"}), 1000.0),
     )
     assert [c.carryover for c in by_week.curves] == [c.carryover for c in by_date.curves]
+    # A European export of the same history: day-first dates (row by row, 05/01 would have been May),
+    # decimal commas, semicolons.
+    frame = pd.read_csv(path)
+    frame["日期"] = pd.to_datetime(frame["日期"]).dt.strftime("%d/%m/%Y")
+    frame["花费"] = frame["花费"].map(
+        lambda x: f"{x:,.2f}".replace(",", " ").replace(".", ",").replace(" ", ".")
+    )
+    frame.to_csv(tmp_path / "eu.csv", index=False, sep=";")
+    european = plan_budget(
+        spec.model_copy(update={"path": tmp_path / "eu.csv", "period_col": "日期"}), 1000.0
+    )
+    assert [(c.carryover, round(c.a, 6), round(c.b, 6)) for c in european.curves] == [
+        (c.carryover, round(c.a, 6), round(c.b, 6)) for c in by_date.curves
+    ]
     frame = pd.read_csv(path)
     frame.loc[4, "周"] = "第几周"
     frame.to_csv(tmp_path / "bad.csv", index=False)

@@ -49,8 +49,13 @@ def validate_interactions(frame: pd.DataFrame, *, source: str = "interactions") 
 
 
 def parse_times(values: pd.Series, *, column: str, source: str) -> pd.Series:
-    """ISO dates/datetimes or Unix epoch seconds (ms/us/ns when the numbers are that large)."""
+    """ISO dates/datetimes, compact dates (20240305) or Unix epoch seconds (ms/us/ns when the numbers
+    are that large)."""
     numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().all() and numeric.between(19_000_101, 21_001_231).all():  # 20240305: a date
+        compact = pd.to_datetime(numeric.astype("int64").astype(str), format="%Y%m%d", errors="coerce")
+        if compact.notna().all():
+            return compact
     if numeric.notna().all():
         # Present-day epochs are ~1.7e9 s, 1.7e12 ms, 1.7e15 us, 1.7e18 ns: the magnitude names the unit.
         magnitude = float(numeric.abs().median())

@@ -24,6 +24,7 @@ from marketpilot.analytics.uplift.chart import qini_chart
 from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
 from marketpilot.analytics.uplift.model import UpliftModel, check_arms
 from marketpilot.config import Settings
+from marketpilot.data.mapping import parse_amounts
 from marketpilot.data.readers import blank, read_frame, require_columns, require_filled
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -88,7 +89,7 @@ def _numbers(frame: pd.DataFrame, columns: list[str], source: Path | None = None
     out = frame.copy()
     for column in columns:
         filled = ~blank(out[column])
-        parsed = pd.to_numeric(out[column].where(filled), errors="coerce")
+        parsed = parse_amounts(out[column].where(filled))  # "￥1,200" and "1,234.50" are numbers too
         bad = np.flatnonzero((filled & parsed.isna()).to_numpy())
         if filled.any() and not bad.size:
             out[column] = parsed

@@ -1,0 +1,108 @@
+"""Numbers, dates and headers as shops' exports write them: European decimal commas and day-first dates
+(read one way per column, not row by row), units in headers, files without an optional column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from marketpilot.analytics.recommend.interactions import parse_times
+from marketpilot.campaigns.tracking import normalise_events, read_events
+from marketpilot.config import Settings
+from marketpilot.data import Store
+from marketpilot.data.dates import parse_dates
+from marketpilot.data.load import load_file
+from marketpilot.data.mapping import parse_amounts
+from marketpilot.errors import UserError, ValidationFailed
+
+
+def test_amounts_with_decimal_commas_thousands_and_currency() -> None:
+    written = [
+        "12,50",
+        "1.234,50",
+        "1,234.50",
+        "￥1,299.00",
+        "1299元",
+        "-3,5",
+        "1,234",
+        "9,99 €",
+        "1\u00a0234,56",
+    ]
+    assert parse_amounts(pd.Series(written)).tolist() == [
+        12.5, 1234.5, 1234.5, 1299.0, 1299.0, -3.5, 1234.0, 9.99, 1234.56
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        (["05/03/2024", "13/03/2024"], ["2024-03-05", "2024-03-13"]),  # 13 can only be a day
+        (["03/05/2024", "03/13/2024 14:00"], ["2024-03-05 00:00", "2024-03-13 14:00"]),
+        (["05.03.2024", "06.03.24"], ["2024-03-05", "2024-03-06"]),  # dots are day first
+        (["2024/3/5 10:00", "2024-03-06"], ["2024-03-05 10:00", "2024-03-06 00:00"]),
+    ],
+)
+def test_dates_are_read_one_way_per_column(written: list[str], read: list[str]) -> None:
+    parsed = parse_dates(pd.Series(written), column="date", source="f.csv")
+    assert parsed.tolist() == pd.to_datetime(read).tolist()
+
+
+def test_a_column_of_both_orders_is_refused_with_its_rows() -> None:
+    with pytest.raises(ValidationFailed) as err:
+        parse_dates(pd.Series(["01/02/2024", "13/03/2024", "03/14/2024"]), column="日期", source="f.csv")
+    assert "row 3, column '日期': '13/03/2024' is day first" in str(err.value)
+    assert "row 4, column '日期': '03/14/2024' is month first" in str(err.value)
+
+
+def test_a_european_orders_export_loads_its_amounts_and_dates(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "订单编号;客户ID;下单时间;金额（元）;备注\nE1;C01;2024-03-05;12,50;x\nE2;C02;2024-03-13;1.234,50;\n",
+        encoding="utf-8",
+    )
+    report = load_file(settings, path, table="orders")
+    with Store.open(settings, read_only=True) as store:
+        totals = dict(store.query("SELECT order_id, total_minor FROM orders").itertuples(index=False))
+    assert totals == {"E1": 1250, "E2": 123450}
+    assert any("金额（元）→total_minor" in w for w in report.warnings)
+    assert any("columns not loaded: 备注" in w for w in report.warnings)
+
+
+def test_reviews_without_a_customer_column_load(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text("review_id,product_id,rating,text,评价时间,手机\nR1,SKU1,5,很好,2024-03-05,13812345678\n")
+    report = load_file(settings, path, table="reviews")
+    with Store.open(settings, read_only=True) as store:
+        row = store.query("SELECT * FROM reviews").iloc[0]
+    assert row["text"] == "很好" and str(row["created_at"]).startswith("2024-03-05")
+    assert "13812345678" not in row.astype(str).tolist()
+    assert any("personal columns (phone) dropped" in w for w in report.warnings)
+
+
+def test_tracking_files_as_shops_export_them(tmp_path: Path) -> None:
+    """GB18030 with a character outside GBK, semicolons, padded headers, day-first dates, a trailing
+    row of empty cells, an amount with a currency sign."""
+    path = tmp_path / "events.csv"
+    path.write_bytes(
+        (
+            "event_id; kind ;occurred_at;customer_id;revenue;备注\n"
+            "e1;conversion;05/03/2024 10:00;C1;￥12,50;𠮷野家\n"
+            "e2;conversion;13/03/2024 11:00;C2;1.234,50;\n;;;;;\n"
+        ).encode("gb18030")
+    )
+    events = normalise_events(read_events(path), source=str(path))
+    assert events["occurred_at"].dt.strftime("%Y-%m-%d").tolist() == ["2024-03-05", "2024-03-13"]
+    assert events["revenue_minor"].tolist() == [1250, 123450]
+    utf16 = tmp_path / "events.txt"
+    utf16.write_bytes("event_id\tkind\n".encode("utf-16"))
+    with pytest.raises(UserError, match="UTF-16"):
+        read_events(utf16)
+
+
+def test_interaction_times_written_as_compact_dates() -> None:
+    times = parse_times(pd.Series(["20240305", "20240313"]), column="date", source="f.csv")
+    assert times.tolist() == pd.to_datetime(["2024-03-05", "2024-03-13"]).tolist()
+    epochs = parse_times(pd.Series([1_709_600_000, 1_709_700_000]), column="ts", source="f.csv")
+    assert epochs.dt.year.tolist() == [2024, 2024]
