@@ -152,3 +152,13 @@ def test_brackets_in_names_and_text_print_as_they_are(
                       "--text-col", "评价", "--out", str(out), "--no-adapt")  # fmt: skip
     assert code == 0, text
     assert "[new] 双11" in text and "[scored].csv" in text and "pos=1" in text
+
+
+def test_json_output_is_json_even_without_a_value(capsys: pytest.CaptureFixture[str]) -> None:
+    """A fit with nothing held out has no error to report: null, not Python's NaN that parsers refuse."""
+    import json
+
+    from marketpilot.cli.app import print_json
+
+    print_json({"mae": float("nan"), "totals": [np.float64(1.5), float("inf")], "name": "华东"})
+    assert json.loads(capsys.readouterr().out) == {"mae": None, "totals": [1.5, None], "name": "华东"}

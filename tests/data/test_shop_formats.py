@@ -106,3 +106,32 @@ def test_interaction_times_written_as_compact_dates() -> None:
     assert times.tolist() == pd.to_datetime(["2024-03-05", "2024-03-13"]).tolist()
     epochs = parse_times(pd.Series([1_709_600_000, 1_709_700_000]), column="ts", source="f.csv")
     assert epochs.dt.year.tolist() == [2024, 2024]
+
+
+def test_a_report_style_workbook_loads_and_names_its_rows(settings: Settings, tmp_path: Path) -> None:
+    """A title row above the header, a spacer row between blocks, a formatted empty row at the end;
+    a problem is named by the row the spreadsheet shows."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    rows = [
+        ["订单报表 2024-03"],
+        ["订单编号", "客户ID", "下单时间", "实付金额"],
+        ["X1", "C01", "2024-03-05 14:03:00", "1234.5"],
+        [],
+        ["X2", "C02", "2024-03-06", "12,50"],
+        ["", " ", "", ""],
+    ]
+    for row in rows:
+        sheet.append(row)
+    path = tmp_path / "订单报表.xlsx"
+    book.save(path)
+    load_file(settings, path, table="orders")
+    with Store.open(settings, read_only=True) as store:
+        totals = dict(store.query("SELECT order_id, total_minor FROM orders").itertuples(index=False))
+    assert totals == {"X1": 123450, "X2": 1250}
+    sheet.append(["X3", "C03", "下周一", "1"])
+    book.save(path)
+    with pytest.raises(ValidationFailed, match=r"row 7, column '下单时间', value '下周一'"):
+        load_file(settings, path, table="orders")

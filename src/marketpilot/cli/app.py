@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -53,8 +54,19 @@ def settings_for(home: Path | None) -> Settings:
 
 
 def print_json(payload: Any) -> None:
-    """JSON on stdout, UTF-8, Chinese kept readable."""
-    typer.echo(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
+    """JSON on stdout, UTF-8, Chinese kept readable; NaN and infinities (no value) as null, which JSON
+    has, rather than Python's NaN, which JSON parsers refuse."""
+    typer.echo(json.dumps(_finite(payload), ensure_ascii=False, indent=2, default=str, allow_nan=False))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def run_app(application: typer.Typer) -> int:

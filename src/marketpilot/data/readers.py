@@ -385,17 +385,32 @@ def _readable(path: Path) -> Iterator[None]:
 
 
 def read_excel(path: Path, *, sheet: str | int | None = None) -> pa.Table:
-    try:
-        frame = pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, dtype=str)
-    except (ValueError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, ValueError) and "Worksheet" in str(exc):  # a --sheet the workbook lacks
-            raise UserError(f"{path}: {exc}") from None
-        raise UserError(
-            f"{path}: not a readable Excel file ({str(exc).splitlines()[0]}).",
-            hint="save it again as .xlsx, or export CSV",
-        ) from None
+    """A sheet as text columns plus `ROW`, its row numbers as the spreadsheet shows them. A title row
+    above the header (one cell filled, as report exports have) is skipped; rows with every cell empty
+    (spacers between blocks) are left out, as CSV reading leaves out blank lines."""
+    header = 0
+    for _ in range(2):  # the sheet as read, then once more below a title row
+        try:
+            frame = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=str, header=header)
+        except (ValueError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, ValueError) and "Worksheet" in str(exc):  # a --sheet the workbook lacks
+                raise UserError(f"{path}: {exc}") from None
+            raise UserError(
+                f"{path}: not a readable Excel file ({str(exc).splitlines()[0]}).",
+                hint="save it again as .xlsx, or export CSV",
+            ) from None
+        untitled = sum(str(c).startswith("Unnamed: ") for c in frame.columns)
+        if header or frame.shape[1] < 2 or untitled < frame.shape[1] - 1:
+            break
+        filled = frame.notna().sum(axis=1).to_numpy()
+        below = np.flatnonzero(filled[:10] >= max(2, frame.shape[1] // 2))
+        if not below.size:
+            break
+        header = int(below[0]) + 1
     frame.columns = [str(c).strip() for c in frame.columns]
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    kept = np.flatnonzero((~frame.apply(blank)).any(axis=1).to_numpy())
+    table = pa.Table.from_pandas(frame.iloc[kept], preserve_index=False)
+    return table.append_column(ROW, pa.array(kept + header + 2, pa.int64()))
 
 
 def existing_file(path: Path) -> Path:
@@ -449,8 +464,6 @@ def _open_source(
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_rows"')
     elif suffix in EXCEL_SUFFIXES:
         table = read_excel(path, sheet=sheet)
-        # Row 1 is the header, so the first data row is row 2, as a spreadsheet shows it.
-        table = table.append_column(ROW, pa.array(range(2, table.num_rows + 2), pa.int64()))
         con.register(f"{view}_arrow", table)
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_arrow"')
     else:
@@ -501,5 +514,5 @@ def read_frame(path: Path) -> pd.DataFrame:
 
             return pq.read_table(path).to_pandas()
         if suffix in EXCEL_SUFFIXES:
-            return read_excel(path).to_pandas()
+            return read_excel(path).drop_columns([ROW]).to_pandas()
         return read_csv(path)[0].to_pandas()
