@@ -135,3 +135,20 @@ def test_a_report_style_workbook_loads_and_names_its_rows(settings: Settings, tm
     book.save(path)
     with pytest.raises(ValidationFailed, match=r"row 7, column '下单时间', value '下周一'"):
         load_file(settings, path, table="orders")
+
+
+def test_zoned_parquet_times_keep_the_shops_clock(settings: Settings, tmp_path: Path) -> None:
+    shanghai = pd.to_datetime(["2024-03-05 00:00", "2024-03-06 23:30"]).tz_localize("Asia/Shanghai")
+    orders = pd.DataFrame(
+        {
+            "order_id": ["P1", "P2"],
+            "customer_id": ["C1", "C2"],
+            "ordered_at": shanghai,
+            "total": [12.5, 8.0],
+        }
+    )
+    orders.to_parquet(tmp_path / "orders.parquet")
+    load_file(settings, tmp_path / "orders.parquet", table="orders")
+    with Store.open(settings, read_only=True) as store:
+        times = store.query("SELECT ordered_at FROM orders ORDER BY order_id")["ordered_at"]
+    assert times.dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2024-03-05 00:00", "2024-03-06 23:30"]

@@ -38,6 +38,10 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
 ROW = "__row"
 LINE = "__line"
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -452,8 +456,18 @@ def _open_source(
     suffix = _base_suffix(path)
     used_encoding: str | None = None
     if suffix in PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        # Times with a zone are read as the shop's clock showed them in that zone (a 00:00 order in
+        # Asia/Shanghai stays 00:00 on its day), not converted to this machine's zone.
+        zoned = [
+            f"timezone({sql_literal(field.type.tz)}, {ident(field.name)}) AS {ident(field.name)}"
+            for field in pq.read_schema(path)
+            if pa.types.is_timestamp(field.type) and field.type.tz
+        ]
+        replace = f"REPLACE ({', '.join(zoned)}) " if zoned else ""
         con.execute(
-            f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * EXCLUDE (file_row_number), '
+            f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * EXCLUDE (file_row_number) {replace}, '
             f"file_row_number + 1 AS {ROW} "
             f"FROM read_parquet({sql_literal(str(path))}, file_row_number = true)"
         )

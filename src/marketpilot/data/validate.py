@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import duckdb
 from pydantic import BaseModel
 
-from marketpilot.data.readers import LINE, ROW, row_label, sql_literal  # noqa: F401  (sql_literal re-exported)
+from marketpilot.data.readers import LINE, ROW, ident, row_label, sql_literal  # noqa: F401  (re-exported)
 from marketpilot.errors import ValidationFailed
 
 SAMPLE_ROWS = 5  # rows named per problem kind; the count of the rest is reported
@@ -42,10 +42,6 @@ class Check:
     bad: str
     value: str
     expected: str
-
-
-def ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def line_sql(con: duckdb.DuckDBPyConnection, view: str) -> str:
