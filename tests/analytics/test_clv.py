@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import warnings
 from pathlib import Path
 
 import duckdb
@@ -247,3 +248,42 @@ def test_clv_predict_cli_scores_the_store_and_a_file(
     payload = json.loads(out.stdout)
     assert payload["customers"] == 2357 and payload["as_of"] == "1998-06-30"
     assert payload["clv_total"] is None  # no --value-col: purchase counts only
+
+
+def test_a_fit_whose_beta_is_a_point_still_predicts() -> None:
+    """a, b in the millions (a small shop whose buyers look alike): the power underflows, the hyp2f1
+    overflows, and every prediction was NaN. The Beta is then a point p = a/(a+b) and the expectation
+    has a closed form."""
+    from marketpilot.analytics.clv.bgnbd import BetaGeoModel
+
+    model = BetaGeoModel()
+    model.r_, model.alpha_, model.a_, model.b_, model.loglik_ = 1.86, 43.3, 3_533_019.0, 21_380_135.0, 0.0
+    x, tx, big_t = np.array([0.0, 1, 3, 8]), np.array([0.0, 10, 30, 40]), np.full(4, 50.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning on the way either
+        predicted = model.conditional_expected_purchases(30, x, tx, big_t)
+    p = model.a_ / (model.a_ + model.b_)
+    alive = 1 / (1 + np.where(x > 0, p / (1 - p) * ((43.3 + big_t) / (43.3 + tx)) ** (1.86 + x), 0))
+    closed = (1 - ((43.3 + big_t) / (43.3 + big_t + p * 30)) ** (1.86 + x)) / p * alive
+    assert np.allclose(predicted, closed, rtol=1e-5)
+
+
+def test_clv_fit_reads_a_workbook_with_amounts_as_shops_write_them(data_dir: Path, tmp_path: Path) -> None:
+    """The CDNOW sample as a shop's workbook: dates as dates, amounts as "$1,234.50" text."""
+    from marketpilot.cli import app
+
+    raw = pd.read_csv(data_dir / "cdnow" / "CDNOW_sample.txt", sep=r"\s+", header=None, dtype=str)
+    book = pd.DataFrame(
+        {
+            "客户": raw[0],
+            "日期": pd.to_datetime(raw[2], format="%Y%m%d"),
+            "金额": raw[4].astype(float).map(lambda v: f"${v:,.2f}"),
+        }
+    )
+    book.to_excel(tmp_path / "订单.xlsx", index=False)
+    args = ["clv", "fit", "--transactions", str(tmp_path / "订单.xlsx"), "--customer-col", "客户"]
+    args += ["--date-col", "日期", "--value-col", "金额", "--calibration-end", "1997-09-30"]
+    args += ["--time-unit", "W"]
+    out = CliRunner().invoke(app, [*args, "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["bgnbd"]["loglik"] == pytest.approx(-9582.4, rel=0.001)

@@ -227,20 +227,22 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     return pd.to_numeric(cleaned, errors="coerce").astype(float)
 
 
+def amount_sql(expr: str) -> str:
+    """A DECIMAL from an amount written as text (as `parse_amounts`); NULL where no number is left."""
+    stripped = f"regexp_replace({text_sql(expr)}, '{MONEY_NOISE}', '', 'g')"
+    cleaned = (
+        f"CASE WHEN regexp_full_match({stripped}, '{DECIMAL_COMMA}') "
+        f"THEN replace(replace({stripped}, '.', ''), ',', '.') ELSE replace({stripped}, ',', '') END"
+    )
+    return f"TRY_CAST({cleaned} AS DECIMAL(38, 6))"
+
+
 def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
     """Minor units from an amount; text may carry currency symbols, thousands separators or a decimal
     comma (as `parse_amounts`)."""
     if unit == "minor" and source_type in INTEGERS:
         return f"CAST({expr} AS BIGINT)"
-    if source_type.startswith(NUMERIC):
-        number = f"CAST({expr} AS DECIMAL(38, 6))"
-    else:
-        stripped = f"regexp_replace({text_sql(expr)}, '{MONEY_NOISE}', '', 'g')"
-        cleaned = (
-            f"CASE WHEN regexp_full_match({stripped}, '{DECIMAL_COMMA}') "
-            f"THEN replace(replace({stripped}, '.', ''), ',', '.') ELSE replace({stripped}, ',', '') END"
-        )
-        number = f"TRY_CAST({cleaned} AS DECIMAL(38, 6))"
+    number = f"CAST({expr} AS DECIMAL(38, 6))" if source_type.startswith(NUMERIC) else amount_sql(expr)
     scale = 10**digits if unit == "major" else 1
     return f"CAST(round({number} * {scale}) AS BIGINT)"
 

@@ -128,7 +128,16 @@ class BetaGeoModel(CLVModel):
         r, alpha, a, b = self._params()
         z = t / (alpha + t_obs + t)
         c = a + b + x - 1
-        tail = np.power(1 - z, a - 1) * hyp2f1(a + b - 1 - r, a - 1, c, z)
+        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
+            tail = np.power(1 - z, a - 1) * hyp2f1(a + b - 1 - r, a - 1, c, z)
+        lost = ~np.isfinite(tail)
+        if lost.any():
+            # A fit with a, b in the millions (a small shop whose buyers all look alike) makes the power
+            # underflow and the hyp2f1 overflow. Its Beta is a point there: every purchase ends the
+            # customer with p = a / (a + b), and the tail tends to ((α+T) / (α+T+p·t))^(r+x).
+            p = a / (a + b)
+            limit = np.broadcast_to(((alpha + t_obs) / (alpha + t_obs + p * t)) ** (r + x), np.shape(tail))
+            tail = np.where(lost, limit, tail)
         return c / (a - 1) * (1 - tail)
 
     def expected_purchases(self, t: float | np.ndarray) -> np.ndarray:

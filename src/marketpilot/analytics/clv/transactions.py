@@ -18,7 +18,8 @@ import duckdb
 import pandas as pd
 from charset_normalizer import from_bytes
 
-from marketpilot.data.readers import existing_file
+from marketpilot.data.mapping import amount_sql
+from marketpilot.data.readers import ROW, existing_file, ident, read_excel
 from marketpilot.errors import UserError
 
 TimeUnit = Literal["D", "W"]
@@ -68,6 +69,10 @@ def _register_source(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     if name.endswith(".parquet"):
         con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM read_parquet({_literal(path)})")
         return 0
+    if name.endswith((".xlsx", ".xlsm")):
+        con.register("_raw_frame", read_excel(path).drop_columns([ROW]))
+        con.execute("CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM _raw_frame")
+        return 1
     encoding, whitespace = _sniff(path)
     if encoding.replace("_", "-").lower() in ("utf-8", "ascii") and not whitespace:
         con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM read_csv({_literal(path)})")
@@ -120,7 +125,8 @@ def register_file_transactions(
                 f"{path}: no column '{col}' (given by {flag}).", hint=f"Columns: {', '.join(columns)}"
             )
     date_sql = _date_expression(f'"{date_col}"', columns[date_col], date_format)
-    value_sql = f'TRY_CAST("{value_col}" AS DOUBLE)' if value_col else "NULL::DOUBLE"
+    # "1,234.50", "¥214.54" and "214,54" are amounts as shops write them (as `marketpilot load` reads)
+    value_sql = f"CAST({amount_sql(ident(value_col))} AS DOUBLE)" if value_col else "NULL::DOUBLE"
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW _parsed AS
         SELECT row_number() OVER () + {header} AS row_no,
