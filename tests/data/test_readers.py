@@ -130,3 +130,10 @@ def test_gb18030_four_byte_characters(tmp_path: Path, waimai_text: str) -> None:
     assert encoding == "gb18030"
     assert [r[1] for r in rows[99:102]] == rare and [r[2] for r in rows[99:102]] == [101, 102, 103]
     assert len(rows) == 202 and rows[-1][1] == lines[-1].split(",", 1)[1].rstrip("\n")
+
+
+def test_old_excel_files_are_named_as_such(tmp_path: Path) -> None:
+    old = tmp_path / "评价.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))  # an OLE2 header, as Excel 97 wrote
+    with pytest.raises(UserError, match=r"old Excel files \(.xls\) are not read"):
+        read_frame(old)

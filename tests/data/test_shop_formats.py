@@ -152,3 +152,14 @@ def test_zoned_parquet_times_keep_the_shops_clock(settings: Settings, tmp_path: 
     with Store.open(settings, read_only=True) as store:
         times = store.query("SELECT ordered_at FROM orders ORDER BY order_id")["ordered_at"]
     assert times.dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2024-03-05 00:00", "2024-03-06 23:30"]
+
+
+def test_whole_numbers_may_carry_thousands_separators() -> None:
+    import duckdb
+
+    from marketpilot.data.mapping import integer_sql
+
+    con = duckdb.connect()
+    con.register("t", pd.DataFrame({"stock": ["6", "6.0", "1,200", " 7 ", "6.5", "1,5", "x"]}))
+    read = [r[0] for r in con.execute(f"SELECT {integer_sql('stock', 'VARCHAR')} FROM t").fetchall()]
+    assert read == [6, 6, 1200, 7, None, None, None]

@@ -250,8 +250,8 @@ def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
 def integer_sql(expr: str, source_type: str) -> str:
     if source_type in INTEGERS:
         return f"CAST({expr} AS BIGINT)"
-    # '6' and '6.0' (spreadsheets write integers as floats) are integers; '6.5' is not.
-    number = f"TRY_CAST({text_sql(expr)} AS DECIMAL(38, 6))"
+    # '6', '6.0' (spreadsheets write integers as floats) and '1,200' are integers; '6.5' is not.
+    number = amount_sql(expr)
     return f"CASE WHEN {number} = trunc({number}) THEN CAST({number} AS BIGINT) END"
 
 

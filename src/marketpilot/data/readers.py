@@ -426,6 +426,8 @@ def existing_file(path: Path) -> Path:
         raise UserError(f"{path}: no such file.")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: the file is empty.", hint="Export the data again with a header row.")
+    if _base_suffix(path) == ".xls":  # binary Excel 97–2003: read as text it looks like broken GBK
+        raise UserError(f"{path}: old Excel files (.xls) are not read.", hint="Save it as .xlsx or as CSV.")
     return path
 
 
