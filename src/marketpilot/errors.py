@@ -33,12 +33,17 @@ class NotFoundError(UserError):
 class ValidationFailed(UserError):
     """Input data failed validation; carries every problem found (file, row, column, value)."""
 
-    def __init__(self, problems: list[str], *, source: str, hint: str | None = None) -> None:
+    def __init__(
+        self, problems: list[str], *, source: str, hint: str | None = None, total: int | None = None
+    ) -> None:
+        """`total`: how many there are when `problems` lists only the first few (a million bad rows
+        are not spelled out)."""
         self.problems = problems
         self.source = source
+        count = max(total or 0, len(problems))
         shown = "\n".join(f"  - {p}" for p in problems[:20])
-        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-        summary = f"{source}: {len(problems)} problem(s), nothing was written:"
+        more = f"\n  … and {count - min(len(problems), 20)} more" if count > 20 else ""
+        summary = f"{source}: {count} problem(s), nothing was written:"
         super().__init__(f"{summary}\n{shown}{more}", hint=hint)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from marketpilot.config import Settings, get_settings
@@ -147,3 +148,14 @@ def test_rejected_first_load_leaves_the_home_as_it_was(tmp_path: Path, retail_sl
     with pytest.raises(UserError):
         load_file(get_settings(kept), bad, **how)
     assert _tree(kept) == ["notes", "notes/todo.txt"]
+
+
+def test_a_long_list_of_problems_says_how_many_there_are() -> None:
+    from marketpilot.data.readers import require_filled
+
+    frame = pd.DataFrame({"quantity": [""] * 1500})
+    with pytest.raises(ValidationFailed) as err:
+        require_filled(frame, "quantity", Path("lines.csv"), hint="fill it")
+    text = str(err.value)
+    assert "lines.csv: 1500 problem(s)" in text and "… and 1480 more" in text
+    assert text.count("column 'quantity': empty") == 20

@@ -515,7 +515,10 @@ def require_filled(frame: pd.DataFrame, column: str, source: Path, hint: str) ->
     empty = np.flatnonzero(blank(frame[column]).to_numpy())
     if empty.size:
         raise ValidationFailed(
-            [f"row {i + 2}, column {column!r}: empty" for i in empty[:20]], source=str(source), hint=hint
+            [f"row {i + 2}, column {column!r}: empty" for i in empty[:20]],
+            source=str(source),
+            hint=hint,
+            total=empty.size,
         )
 
 

@@ -43,6 +43,7 @@ def validate_interactions(frame: pd.DataFrame, *, source: str = "interactions") 
     if len(bad):
         raise ValidationFailed(
             [f"row {int(r) + 1}: column '{WEIGHT}' must be > 0, got {out.at[r, WEIGHT]}" for r in bad[:20]],
+            total=len(bad),
             source=source,
         )
     return out
@@ -64,13 +65,14 @@ def parse_times(values: pd.Series, *, column: str, source: str) -> pd.Series:
     parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
     bad = parsed.isna() & values.notna()
     if values.isna().any() or bad.any():
-        rows = np.flatnonzero(bad.to_numpy() | values.isna().to_numpy())[:20]
+        rows = np.flatnonzero(bad.to_numpy() | values.isna().to_numpy())
         raise ValidationFailed(
             [
                 f"row {r + 2}: column '{column}' is not an ISO date/time or epoch seconds: {values.iloc[r]!r}"
-                for r in rows
+                for r in rows[:20]
             ],
             source=source,
+            total=rows.size,
             hint="Use ISO 8601 (2024-11-11 or 2024-11-11T20:00:00) or Unix epoch seconds.",
         )
     if getattr(parsed.dt, "tz", None) is not None:
@@ -175,6 +177,7 @@ def _positive_quantity(values: pd.Series, *, column: str, source: str) -> np.nda
                 f"row {int(values.index[r]) + 2}: column '{column}' is not a number: {values.iloc[r]!r}"
                 for r in bad[:20]
             ],
+            total=len(bad),
             source=source,
         )
     return (numeric > 0).to_numpy()

@@ -101,6 +101,7 @@ def _numbers(frame: pd.DataFrame, columns: list[str], source: Path | None = None
                 ],
                 source=str(source),
                 hint="the column holds numbers elsewhere; fix or empty these cells",
+                total=bad.size,
             )
     return out
 
