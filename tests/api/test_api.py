@@ -160,6 +160,9 @@ def test_segments(client: TestClient, shop: Settings):
     assert response.status_code == 200
     body = response.json()
     assert body["customers"] > 0 and len(body["segments"]) == body["k"]
+    # files named relative to the home: the server's disk layout is none of a client's business
+    assert body["assignments_parquet"] == "intel/segments.parquet"
+    assert str(shop.home_dir.resolve()) not in response.text
 
 
 def test_campaign_create_approve_run_status_report(client: TestClient):

@@ -58,6 +58,8 @@ def test_price_and_budget(client: TestClient, shop: Settings):
     priced = client.post("/v1/decisions/price", json=body, headers=HEADERS)
     assert priced.status_code == 200, priced.text
     assert priced.json()["summary"]["positions"]["cheapest"] == 4
+    assert priced.json()["products_csv"].startswith("decisions/price/")
+    assert str(shop.home_dir.resolve()) not in priced.text
     missing = client.post("/v1/decisions/price", json=body | {"price_col": "售价"}, headers=HEADERS)
     assert missing.status_code == 400 and "no column '售价'" in missing.json()["error"]["message"]
     # Listings named by title and brand: another brand's twin of our product is not ours.
@@ -80,7 +82,8 @@ def test_price_and_budget(client: TestClient, shop: Settings):
     assert plan.status_code == 200, plan.text
     spend = {c["channel"]: c["spend"] for c in plan.json()["allocation"]["channels"]}
     assert sum(spend.values()) == pytest.approx(1000, rel=1e-6) and spend["sms"] > spend["push"]
-    assert client.get("/v1/decisions/budget", headers=HEADERS).json()["allocation"]["total"] == 1000
+    last = client.get("/v1/decisions/budget", headers=HEADERS)
+    assert last.json()["allocation"]["total"] == 1000 and str(shop.home_dir.resolve()) not in last.text
     # Festival rows sell 50 % more at the same spend: fitted apart, and split for.
     festival = [
         {

@@ -178,7 +178,7 @@ def report(
 
     written = write_report(settings, _engine(settings), campaign_id, version, use_llm=llm)
     return ReportView(
-        path=str(written.path),
+        path=str(written.path.resolve().relative_to(settings.home_dir.resolve())),
         metrics=written.metrics.model_dump(mode="json"),
         narrative=written.narrative.model_dump(mode="json"),
     )

@@ -21,6 +21,7 @@ from marketpilot.analytics.pricing import PricingReport
 from marketpilot.analytics.promo import PromoPlan, PromoSpec
 from marketpilot.analytics.uplift import UpliftReport
 from marketpilot.api.auth import app_settings
+from marketpilot.api.paths import home_relative
 from marketpilot.config import Settings
 from marketpilot.errors import NotFoundError, UserError, ValidationFailed
 
@@ -112,7 +113,7 @@ def uplift(request: UpliftRequest, settings: AppSettings) -> UpliftReport:
     with tempfile.TemporaryDirectory() as folder, _request_rows(folder):
         spec = request.model_dump(exclude={"rows"})
         experiment = Experiment(path=_as_file(request.rows, folder), **spec)
-        return fit_experiment(experiment, settings)
+        return home_relative(fit_experiment(experiment, settings), settings.home_dir)
 
 
 @router.post("/price")
@@ -123,7 +124,8 @@ def price(request: PriceRequest, settings: AppSettings) -> PricingReport:
     with tempfile.TemporaryDirectory() as folder, _request_rows(folder):
         columns = request.model_dump(exclude={"rows", "band", "min_margin"})
         spec = CompetitorFile(path=_as_file(request.rows, folder), **columns)
-        return price_report(settings, spec, band=request.band, min_margin=request.min_margin)
+        report = price_report(settings, spec, band=request.band, min_margin=request.min_margin)
+        return home_relative(report, settings.home_dir)
 
 
 @router.post("/budget")
@@ -136,7 +138,7 @@ def budget(request: BudgetRequest, settings: AppSettings) -> BudgetPlan:
             include={"channel_col", "spend_col", "outcome_col", "period_col", "event_col"}
         )
         spec = HistoryFile(path=_as_file(request.rows, folder), **columns)
-        return plan_budget(
+        plan = plan_budget(
             spec,
             request.total,
             floors=request.minimum,
@@ -144,6 +146,7 @@ def budget(request: BudgetRequest, settings: AppSettings) -> BudgetPlan:
             for_event=request.for_event,
             settings=settings,
         )
+        return home_relative(plan, settings.home_dir)
 
 
 @router.post("/promo")
@@ -151,7 +154,7 @@ def promo(request: PromoSpec, settings: AppSettings) -> PromoPlan:
     """A 满减 coupon per customer group from the store's orders: threshold, depths, break-even lift."""
     from marketpilot.analytics.promo import plan_promotions
 
-    return plan_promotions(settings, request)
+    return home_relative(plan_promotions(settings, request), settings.home_dir)
 
 
 @router.get("/{kind}")
@@ -163,4 +166,4 @@ def last(
     if not path.exists():
         raise NotFoundError(f"No {kind} decision yet.", hint=f"Run: marketpilot decide {kind} …")
     model = {"uplift": UpliftReport, "price": PricingReport, "budget": BudgetPlan, "promo": PromoPlan}[kind]
-    return model.model_validate_json(path.read_text(encoding="utf-8"))
+    return home_relative(model.model_validate_json(path.read_text(encoding="utf-8")), settings.home_dir)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from marketpilot.analytics.segments.service import SegmentationResult
 from marketpilot.api.auth import app_settings
+from marketpilot.api.paths import home_relative
 from marketpilot.config import Settings
 from marketpilot.errors import NotFoundError, UserError
 
@@ -23,9 +24,10 @@ def segments(settings: Annotated[Settings, Depends(app_settings)]) -> Segmentati
     if not path.exists():
         raise NotFoundError("No segmentation yet.", hint="Run: marketpilot segment")
     try:
-        return SegmentationResult.model_validate_json(path.read_text(encoding="utf-8"))
+        result = SegmentationResult.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as exc:
         raise UserError(
-            f"{path} is not a segmentation summary ({exc.error_count()} problems).",
+            f"intel/segments.json is not a segmentation summary ({exc.error_count()} problems).",
             hint="Run `marketpilot segment` again.",
         ) from exc
+    return home_relative(result, settings.home_dir)
