@@ -199,7 +199,8 @@ def test_campaign_create_approve_run_status_report(client: TestClient):
     assert sum(c["messages"] for c in counts if c["status"] == "sent") == result["sent"]
     report = client.get(f"/v1/campaigns/{cid}/report", params={"llm": False}, headers=HEADERS)
     assert report.status_code == 200, report.text
-    assert report.json()["path"].endswith(".html") and report.json()["narrative"]
+    assert report.json()["path"].startswith("reports/") and report.json()["path"].endswith(".html")
+    assert report.json()["narrative"]
 
     assert client.get("/v1/campaigns/NO-SUCH/status", headers=HEADERS).status_code == 404
     missing = client.get(f"/v1/campaigns/{cid}/report", params={"version": 99}, headers=HEADERS)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from marketpilot.api.auth import app_settings
+from marketpilot.api.paths import home_relative
 from marketpilot.campaigns.executor import RunResult
 from marketpilot.campaigns.planner import Plan
 from marketpilot.campaigns.spec import CampaignSpec
@@ -177,8 +178,9 @@ def report(
     from marketpilot.campaigns.report import write_report
 
     written = write_report(settings, _engine(settings), campaign_id, version, use_llm=llm)
-    return ReportView(
-        path=str(written.path.resolve().relative_to(settings.home_dir.resolve())),
+    view = ReportView(
+        path=str(written.path),
         metrics=written.metrics.model_dump(mode="json"),
         narrative=written.narrative.model_dump(mode="json"),
     )
+    return home_relative(view, settings.home_dir)
