@@ -57,7 +57,10 @@ def read_events(path: Path) -> pd.DataFrame:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("gb18030", errors="replace")
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: neither UTF-8 nor GB18030 text.", hint="Re-save it as UTF-8.") from None
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
