@@ -163,3 +163,23 @@ def test_whole_numbers_may_carry_thousands_separators() -> None:
     con.register("t", pd.DataFrame({"stock": ["6", "6.0", "1,200", " 7 ", "6.5", "1,5", "x"]}))
     read = [r[0] for r in con.execute(f"SELECT {integer_sql('stock', 'VARCHAR')} FROM t").fetchall()]
     assert read == [6, 6, 1200, 7, None, None, None]
+
+
+def test_events_without_ids_get_stable_ones(settings: Settings, tmp_path: Path) -> None:
+    """docs/data-model.md: the id is derived from the row when the source has none. Loading the same
+    rows again adds nothing; two identical clicks stay two events; a phone number as the customer id
+    does not show through the id (a keyed hash, not a plain one)."""
+    path = tmp_path / "行为.csv"
+    path.write_text(
+        "customer_id,product_id,event_type,occurred_at\n"
+        "13812345678,P1,view,2024-03-05 10:00\n13812345678,P1,view,2024-03-05 10:00\n"
+        "C2,P2,cart,2024-03-05 11:00\n"
+    )
+    first = load_file(settings, path, table="events")
+    load_file(settings, path, table="events")
+    with Store.open(settings, read_only=True) as store:
+        events = store.query("SELECT * FROM events ORDER BY occurred_at")
+    assert len(events) == 3 and events["event_id"].nunique() == 3
+    assert "13812345678" not in events.to_string()
+    assert any("no event_id column" in w for w in first.warnings)
+    assert not any("__event_id" in w for w in first.warnings)

@@ -10,7 +10,7 @@ loading the same file twice leaves the same rows.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -158,6 +158,12 @@ def stage_mapped(
             raise UserError(f"Unknown table '{table}'.", hint=f"Tables: {', '.join(TABLES)}")
         tmap = auto_mapping(spec, source)
         warnings += _recognise_contact_columns(con, source, table, tmap)
+        if table == "events" and "event_id" not in tmap.columns:
+            source = _derive_event_ids(con, source, tmap, settings.secret())
+            warnings.append(
+                "events: no event_id column; each row's id is derived from its customer, product, type "
+                "and time, so loading the same rows again adds nothing"
+            )
         tables = {table: tmap}
     else:
         tables = dict(mapping.tables) if table in ("auto", "all") else {table: _pick(mapping, table)}
@@ -184,7 +190,11 @@ def stage_mapped(
         )
     if mapping is None:  # say what was matched by name, and what not, so a wrong guess is visible
         for name, tmap in tables.items():
-            mapped = ", ".join(f"{r.source}→{c}" for c, r in tmap.columns.items() if r.source)
+            mapped = ", ".join(
+                f"{r.source}→{c}"
+                for c, r in tmap.columns.items()
+                if r.source and not r.source.startswith("__")
+            )
             used = {r.source for r in tmap.columns.values()}
             unused = [c for c in source.columns if c not in used and not c.startswith("__")]
             if unused:
@@ -196,6 +206,31 @@ def stage_mapped(
             warnings.insert(0, f"{name}: columns matched by name: {mapped}")
     personal = {n: t.columns["customer_id"].personal for n, t in tables.items() if "customer_id" in t.columns}
     return Plan(stages=stages, rows_total=rows, warnings=warnings, personal_ids=personal)
+
+
+EVENT_KEY = "__event_id"
+
+
+def _derive_event_ids(
+    con: duckdb.DuckDBPyConnection, source: Source, tmap: TableMapping, secret: bytes
+) -> Source:
+    """`source` with an id per event: a keyed hash of the row's content (the customer id in it may be
+    a phone number, so no plain hash) and, for identical rows, their order among themselves."""
+    fields = [
+        f"coalesce(CAST({ident(rule.source)} AS VARCHAR), '')"
+        for rule in tmap.columns.values()
+        if rule.source is not None and not rule.source.startswith("__")
+    ]
+    content = f"concat_ws('|', {', '.join(fields)})"
+    nth = f"row_number() OVER (PARTITION BY {content} ORDER BY {ROW})"
+    key = "'e_' || substr(" + pseudonym_sql(f"{content} || '#' || CAST({nth} AS VARCHAR)", secret) + ", 3)"
+    view = f"{source.view}_keyed"
+    keyed = f"SELECT *, {key} AS {EVENT_KEY} FROM {ident(source.view)}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS {keyed}")
+    tmap.columns["event_id"] = ColumnRule(source=EVENT_KEY)
+    return replace(
+        source, view=view, columns=(*source.columns, EVENT_KEY), types={**source.types, EVENT_KEY: "VARCHAR"}
+    )
 
 
 def _pick(mapping: Mapping, table: str) -> TableMapping:
