@@ -228,13 +228,15 @@ def parse_amounts(values: pd.Series) -> pd.Series:
 
 
 def amount_sql(expr: str) -> str:
-    """A DECIMAL from an amount written as text (as `parse_amounts`); NULL where no number is left."""
-    stripped = f"regexp_replace({text_sql(expr)}, '{MONEY_NOISE}', '', 'g')"
+    """A DECIMAL from an amount written as text (as `parse_amounts`); NULL where no number is left.
+    Plain numbers take the cast alone: the regular expressions cost a quarter of a large load."""
+    text = text_sql(expr)
+    stripped = f"regexp_replace({text}, '{MONEY_NOISE}', '', 'g')"
     cleaned = (
         f"CASE WHEN regexp_full_match({stripped}, '{DECIMAL_COMMA}') "
         f"THEN replace(replace({stripped}, '.', ''), ',', '.') ELSE replace({stripped}, ',', '') END"
     )
-    return f"TRY_CAST({cleaned} AS DECIMAL(38, 6))"
+    return f"coalesce(TRY_CAST({text} AS DECIMAL(38, 6)), TRY_CAST({cleaned} AS DECIMAL(38, 6)))"
 
 
 def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
