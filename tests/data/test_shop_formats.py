@@ -56,7 +56,7 @@ def test_a_column_of_both_orders_is_refused_with_its_rows() -> None:
     assert "row 4, column '日期': '03/14/2024' is month first" in str(err.value)
 
 
-def test_a_european_orders_export_loads_its_amounts_and_dates(settings: Settings, tmp_path: Path) -> None:
+def test_a_european_orders_export_loads_its_amounts_and_headers(settings: Settings, tmp_path: Path) -> None:
     path = tmp_path / "orders.csv"
     path.write_text(
         "订单编号;客户ID;下单时间;金额（元）;备注\nE1;C01;2024-03-05;12,50;x\nE2;C02;2024-03-13;1.234,50;\n",

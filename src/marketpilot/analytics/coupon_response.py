@@ -64,7 +64,7 @@ def economics(arms: list[MeasuredDepth]) -> tuple[float, float] | None:
     return float(min(w, 1.0)), float(k)
 
 
-def fit_curve(depths: np.ndarray, growths: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+def fit_curve(depths: np.ndarray, growths: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(a, b) of g = a·d^b through the origin: for each allowed b the weighted least-squares a, then
     the b of the smallest error. Works on a batch: `growths` may be (draws, arms)."""
     growths = np.atleast_2d(growths)
@@ -76,7 +76,7 @@ def fit_curve(depths: np.ndarray, growths: np.ndarray, weights: np.ndarray) -> t
         err = (weights * (growths - a[:, None] * x) ** 2).sum(axis=1)
         better = err < best_err - 1e-15
         best_err[better], best_a[better], best_b[better] = err[better], a[better], b
-    return best_a, best_b  # type: ignore[return-value]
+    return best_a, best_b
 
 
 def _best_depths(a: np.ndarray, b: np.ndarray, w: float, k: float, grid: np.ndarray) -> np.ndarray:
