@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from llm_server import json_reply
+from marketpilot.analytics.promo import coupon_amount
 from marketpilot.api import create_app
 from marketpilot.campaigns.copy import used_copy
 from marketpilot.campaigns.measure import measure
@@ -208,3 +209,62 @@ def test_opted_out_customers_get_copy_true_to_their_arms_offer(tmp_path, monkeyp
 
     (status, _), bodies, rows = sent("新春好物上新，欢迎回店看看")
     assert status == "accepted" and set(bodies.values()) == {"新春好物上新，欢迎回店看看"}
+
+
+def test_optimize_adds_the_depth_the_measured_arms_advise(tmp_path, monkeypatch) -> None:
+    """Orders that grow in proportion to depth (3 × depth) with break-evens as decide promo writes them
+    (w = 0.3, k = 0.5) put the most profitable depth at (3k − w) / 6 = 0.2 of the threshold, past the
+    deep coupon: the next version tests it as a new arm, with the copy of the nearest arm and the
+    break-even its economics imply."""
+    from marketpilot.campaigns.optimize import _add_advised_depth
+    from marketpilot.campaigns.report import depth_advice
+
+    monkeypatch.delenv("MARKETPILOT_DATABASE_URL", raising=False)
+    settings = get_settings(tmp_path / "home")
+    build_shop(settings, n=6000, seed=9)
+    engine = open_state(settings)
+    channels = _arms(0.3 * (20 / 300) / (0.5 - 20 / 300), 0.3 * (50 / 300) / (0.5 - 50 / 300))
+    spec = export_spec(name="满减券深度", audience={}, holdout_share=0.34, channels=channels)
+    cid, _ = launch(settings, spec, campaign_id="depth-advice")
+    current, version = get_spec(engine, cid)
+    truth = simulate_responses(
+        settings, engine, cid, version, SimulationConfig(seed=5, offer_boost=3.0), spec=current
+    )
+    ingest_file(engine, truth.events_file)
+    advice = depth_advice(current, measure(engine, cid))
+    assert advice is not None
+    assert advice.response.deadweight == pytest.approx(0.3) and advice.response.margin_ratio == pytest.approx(
+        0.5
+    )
+    amount = coupon_amount(advice.response.best_depth * 300)
+    assert amount not in (20, 50)
+
+    proposal = optimize_campaign(settings, engine, cid, rewrite=False)
+    nxt, _ = get_spec(engine, cid, proposal.version)
+    new = {v.key: v for v in nxt.channels[0].variants}[f"depth-{round(amount / 3)}"]
+    assert new.offer.coupon_threshold == 300 and new.offer.coupon_amount == amount
+    assert new.offer.description == f"满300减{amount:g}" and new.offer.cost_per_conversion == amount
+    d = amount / 300
+    assert new.offer.break_even_lift == pytest.approx(0.3 * d / (0.5 - d), abs=1e-4)
+    nearest = "deep" if abs(d - 50 / 300) < abs(d - 20 / 300) else "shallow"
+    old = {"deep": "满300减50", "shallow": "满300减20"}[nearest]
+    assert new.text == {v.key: v for v in nxt.channels[0].variants}[nearest].text.replace(
+        old, f"满300减{amount:g}"
+    )
+    assert any(c.startswith(f"export/{new.key}: new arm 满300减{amount:g}") for c in proposal.changes)
+    assert validate_against_data(settings, nxt)[0] == []
+    # Copy that does not quote the offer as its label reads is left to the model; arms that carry
+    # discounts get a new depth in steps of 5 %.
+    discounts = nxt.model_copy(deep=True)
+    discounts.channels[0].variants = [
+        v for v in discounts.channels[0].variants if v.key in ("shallow", "deep")
+    ]
+    for variant in discounts.channels[0].variants:
+        assert variant.offer is not None
+        variant.offer = variant.offer.model_copy(
+            update={"coupon_threshold": None, "coupon_amount": None, "discount": variant.offer.depth}
+        )
+    (line,) = _add_advised_depth(settings, discounts, measure(engine, cid, 1), 1)
+    added = discounts.channels[0].variants[-1]
+    assert added.offer.discount == pytest.approx(round(advice.response.best_depth / 0.05) * 0.05)
+    assert added.text is None and line.endswith("copy written by the model at run time")

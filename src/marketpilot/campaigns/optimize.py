@@ -5,7 +5,8 @@
 1. Traffic follows the evidence: each variant's weight becomes its posterior probability of being best
    (floored so no arm starves), and assignment switches to Thompson sampling. Arms that carry their
    own offers (coupon depths) are weighed by whether the offer paid instead: one that does not pay
-   drops to the floor; no copy is rewritten across offers.
+   drops to the floor; no copy is rewritten across offers. Where the depths measured so far place the
+   most profitable depth apart from every depth tested, it becomes a new arm (`_add_advised_depth`).
 2. Losing copy is rewritten by the LLM with the winner as the example, and must pass the guardrails;
    copy that fails them keeps its old text (the change list says so, and the rejected rewrite is in the
    variants audit trail of the new version with why).
@@ -17,11 +18,13 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from marketpilot.analytics.coupon_response import depth_label
+from marketpilot.analytics.promo import coupon_amount
 from marketpilot.campaigns import service
-from marketpilot.campaigns.copy import UsedVariant, audit_row, brief_for, used_copy
+from marketpilot.campaigns.copy import UsedVariant, audit_row, brief_for, check_spec_copy, used_copy
 from marketpilot.campaigns.measure import CampaignMetrics, measure
-from marketpilot.campaigns.report import offer_verdicts
-from marketpilot.campaigns.spec import CampaignSpec, Variant
+from marketpilot.campaigns.report import depth_advice, offer_verdicts
+from marketpilot.campaigns.spec import CampaignSpec, Offer, Variant
 from marketpilot.config import Settings
 from marketpilot.content.channels import channel_specs
 from marketpilot.content.guardrails import check_copy
@@ -63,6 +66,7 @@ def optimize_campaign(
     best = {p.arm: p.prob_best for p in metrics.posteriors}
     if len(best) > 1 and new.has_arm_offers:
         changes.extend(_weigh_offers(new, metrics))
+        changes.extend(_add_advised_depth(settings, new, metrics, version))
     elif len(best) > 1:
         winner = max(best, key=best.get)  # type: ignore[arg-type]
         for plan in new.channels:
@@ -112,6 +116,74 @@ def _weigh_offers(spec: CampaignSpec, metrics: CampaignMetrics) -> list[str]:
     if not losing and not paying:
         changes.append("offer arms: no verdict yet (or no break-even in the spec), weights kept")
     return changes
+
+
+def _add_advised_depth(
+    settings: Settings, spec: CampaignSpec, metrics: CampaignMetrics, version: int
+) -> list[str]:
+    """A new arm at the depth the measured arms say earns most (rounded as shoppers read it), when that
+    depth was not tested: past the deepest, or between two. Its offer copies the nearest tested arm's
+    with the new amount and the break-even its economics imply, w·d / (k − d); its copy is the nearest
+    arm's with the offer's label replaced (so the arms differ in depth alone) where that passes the
+    guardrails, else left to the model at run time."""
+    advice = depth_advice(spec, metrics)
+    if advice is None or advice.response.best_depth <= 0:
+        return []
+    response, threshold = advice.response, advice.threshold
+    nearest = min(advice.measured, key=lambda m: abs(m.depth - response.best_depth))
+    base = spec.offer_for(nearest.arm)
+    if threshold:
+        amount = coupon_amount(response.best_depth * threshold)
+        depth, update = amount / threshold, {"coupon_amount": amount}
+    else:  # a discount, in steps of 5 % (9.5折, 9折, 8.5折 …)
+        depth = round(min(max(round(response.best_depth / 0.05) * 0.05, 0.05), 0.95), 2)
+        update = {"discount": depth}
+    w, k = response.deadweight, response.margin_ratio
+    if any(abs(m.depth - depth) < 1e-6 for m in advice.measured) or depth >= k:
+        return []
+    language = spec.language
+    label = depth_label(depth, threshold, language)
+    offer = Offer.model_validate(
+        base.model_dump()
+        | update
+        | {
+            "description": label,
+            "break_even_lift": round(w * depth / (k - depth), 4),
+            "cost_per_conversion": round(base.cost_per_conversion * depth / base.depth, 2),
+        }
+    )
+    key = _free_key(spec, f"depth-{round(depth * 100)}")
+    old_label = depth_label(base.depth, threshold, language)
+    specs = channel_specs()
+    changes = []
+    for plan in spec.channels:
+        source = next((v for v in plan.variants if v.key == nearest.arm), None)
+        if source is None:
+            continue
+        variant = Variant(key=key, offer=offer, angle=source.angle, ai_generated=source.ai_generated)
+        plan.variants.append(variant)
+        text = source.text.replace(old_label, label) if source.text and old_label in source.text else None
+        if text is not None:
+            brief = brief_for(settings, spec, plan, key)
+            if check_spec_copy(text, brief, source.ai_generated, specs).ok:
+                variant.text = text
+                variant.subject = source.subject and source.subject.replace(old_label, label)
+        how = (
+            f"{nearest.arm}'s copy with {label}" if variant.text else "copy written by the model at run time"
+        )
+        changes.append(
+            f"{plan.name}/{key}: new arm {label}, the most profitable depth on v{version}'s "
+            f"{len(advice.measured)} depths (80 % between "
+            f"{depth_label(response.low_depth, threshold, language)} and "
+            f"{depth_label(response.high_depth, threshold, language)}); pays when orders grow by "
+            f"{offer.break_even_lift:.1%}; {how}"
+        )
+    return changes
+
+
+def _free_key(spec: CampaignSpec, stem: str) -> str:
+    taken = {v.key for plan in spec.channels for v in plan.variants}
+    return next(key for i in range(len(taken) + 1) if (key := f"{stem}-{i}" if i else stem) not in taken)
 
 
 def _carry_copy(spec: CampaignSpec, used: dict[str, dict[str, UsedVariant]], version: int) -> list[str]:

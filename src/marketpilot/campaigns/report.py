@@ -9,11 +9,13 @@ import base64
 import html
 import io
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
+from marketpilot.analytics.coupon_response import DepthResponse, MeasuredDepth, depth_label, depth_response
 from marketpilot.analytics.narrative import Narrative, grounded_narrative
 from marketpilot.atomic import write_text
 from marketpilot.campaigns.measure import CampaignMetrics, Lift, measure
@@ -130,13 +132,21 @@ def break_even_lines(metrics: CampaignMetrics, break_evens: Mapping[str, float],
     return lines
 
 
-def depth_lines(spec: CampaignSpec, metrics: CampaignMetrics) -> list[str]:
-    """With two or more offer depths measured (one threshold), the depth of most profit on the fitted
-    response, its 80 % interval and how often no offer pays (`analytics.coupon_response`)."""
-    from marketpilot.analytics.coupon_response import MeasuredDepth, depth_label, depth_response
+@dataclass(frozen=True)
+class DepthAdvice:
+    """The fitted response of orders to an offer's depth, the arms it was fitted on and their threshold
+    (None for discounts)."""
 
+    response: DepthResponse
+    measured: list[MeasuredDepth]
+    threshold: float | None
+
+
+def depth_advice(spec: CampaignSpec, metrics: CampaignMetrics) -> DepthAdvice | None:
+    """With two or more offer depths measured (one threshold), the depth of most profit on the fitted
+    response (`analytics.coupon_response`); None otherwise."""
     if not spec.has_arm_offers:
-        return []
+        return None
     measured, thresholds = [], set()
     for arm, be, _, (growth, low, high) in offer_verdicts(metrics, spec.break_evens()):
         offer = spec.offer_for(arm)
@@ -146,18 +156,24 @@ def depth_lines(spec: CampaignSpec, metrics: CampaignMetrics) -> list[str]:
             )
             thresholds.add(offer.coupon_threshold if offer.coupon_amount else None)
     if len(measured) < 2 or len(thresholds) != 1:  # depths of one kind of offer, at one threshold
-        return []
+        return None
     response = depth_response(measured)
-    if response is None:
+    return None if response is None else DepthAdvice(response, measured, thresholds.pop())
+
+
+def depth_lines(spec: CampaignSpec, metrics: CampaignMetrics) -> list[str]:
+    """The depth of most profit, its 80 % interval and how often no offer pays, as a report line."""
+    advice = depth_advice(spec, metrics)
+    if advice is None:
         return []
-    threshold, language = thresholds.pop(), spec.language
+    response, language = advice.response, spec.language
     best, low, high = (
-        depth_label(d, threshold, language)
+        depth_label(d, advice.threshold, language)
         for d in (response.best_depth, response.low_depth, response.high_depth)
     )
     t, none = LABELS[language], round(response.no_offer_share * 100)
     line = t["depth"].format(
-        n=len(measured), b=response.exponent, best=best, low=low, high=high,
+        n=len(advice.measured), b=response.exponent, best=best, low=low, high=high,
         none=t["none"].format(p=none) if none else "",
     )  # fmt: skip
     return [line + (t["deeper"] if response.beyond_tested else "")]
