@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, expit, gammaln, hyp2f1, psi
+from scipy.special import betaln, expit, gammaln, hyp1f1, hyp2f1, psi
 
 from marketpilot.analytics.clv.base import CLVModel, as_array
 from marketpilot.errors import UserError
@@ -131,7 +131,14 @@ class BetaGeoModel(CLVModel):
         with np.errstate(invalid="ignore", over="ignore", under="ignore"):
             tail = np.power(1 - z, a - 1) * hyp2f1(a + b - 1 - r, a - 1, c, z)
         lost = ~np.isfinite(tail)
-        if lost.any():
+        if lost.any() and r > a + b:
+            # r, α in the hundreds of thousands (buyers who all buy at one steady rate): the hyp2f1's
+            # first parameter is huge and z tiny, and scipy returns NaN. The Gamma is a point there;
+            # the textbook form (1 − z)^(r+x)·2F1(r+x, b+x; c; z) tends to e^(−y)·1F1(b+x; c; y),
+            # y = (r+x)·z, which Kummer's transformation makes 1F1(a − 1; c; −y).
+            limit = np.broadcast_to(hyp1f1(a - 1, c, -(r + x) * z), np.shape(tail))
+            tail = np.where(lost, limit, tail)
+        elif lost.any():
             # A fit with a, b in the millions (a small shop whose buyers all look alike) makes the power
             # underflow and the hyp2f1 overflow. Its Beta is a point there: every purchase ends the
             # customer with p = a / (a + b), and the tail tends to ((α+T) / (α+T+p·t))^(r+x).
