@@ -137,6 +137,36 @@ def test_a_report_style_workbook_loads_and_names_its_rows(settings: Settings, tm
         load_file(settings, path, table="orders")
 
 
+def test_a_workbooks_total_rows_are_left_out_and_named(settings: Settings, tmp_path: Path) -> None:
+    """Report exports end with 合计 rows (a sum under the amounts, no order): they are no record, so
+    they are left out with a note naming their rows; a product called "Total" mid-sheet is data."""
+    from openpyxl import Workbook
+
+    from marketpilot.data.readers import read_frame
+
+    book = Workbook()
+    sheet = book.active
+    for row in [
+        ["订单编号", "客户ID", "下单时间", "实付金额", "备注"],
+        ["X1", "C01", "2024-03-05", "100", "Total 洗发水"],
+        ["X2", "C02", "2024-03-06", "50", "sum"],
+        ["合 计：", None, None, "150", None],
+        [None, None, None, "75", "总计"],
+    ]:
+        sheet.append(row)
+    path = tmp_path / "订单.xlsx"
+    book.save(path)
+    report = load_file(settings, path, table="orders")
+    assert report.rows_loaded == 2 and report.rows_rejected == 0
+    assert report.warnings[:2] == [
+        "row 4: a total row (合 计：), left out",
+        "row 5: a total row (总计), left out",
+    ]
+    with Store.open(settings, read_only=True) as store:
+        assert store.query("SELECT sum(total_minor) AS s FROM orders")["s"].iloc[0] == 15000
+    assert read_frame(path)["订单编号"].tolist() == ["X1", "X2"]
+
+
 def test_zoned_parquet_times_keep_the_shops_clock(settings: Settings, tmp_path: Path) -> None:
     shanghai = pd.to_datetime(["2024-03-05 00:00", "2024-03-06 23:30"]).tz_localize("Asia/Shanghai")
     orders = pd.DataFrame(

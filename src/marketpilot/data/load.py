@@ -107,6 +107,7 @@ def load_file(
             plan = stage_mapped(
                 con, source, table, spec_map, spec_map.currency if spec_map else None, settings
             )
+        plan.warnings[:0] = source.notes
         plan.warnings += protect_personal_data(con, plan, settings.secret())
         with Store.attach(settings, con) as store, store.transaction():
             written = {

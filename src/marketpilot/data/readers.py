@@ -63,6 +63,7 @@ class Source:
     types: dict[str, str]
     encoding: str | None
     lines: bool = False  # the view has LINE (CSV)
+    notes: tuple[str, ...] = ()  # rows left out (a workbook's total rows), for the user to see
 
     def count(self, con: duckdb.DuckDBPyConnection) -> int:
         return int(con.execute(f'SELECT count(*) FROM "{self.view}"').fetchall()[0][0])
@@ -388,10 +389,31 @@ def _readable(path: Path) -> Iterator[None]:
         ) from None
 
 
-def read_excel(path: Path, *, sheet: str | int | None = None) -> pa.Table:
-    """A sheet as text columns plus `ROW`, its row numbers as the spreadsheet shows them. A title row
-    above the header (one cell filled, as report exports have) is skipped; rows with every cell empty
-    (spacers between blocks) are left out, as CSV reading leaves out blank lines."""
+# A report export's summary rows (合计 / Total), matched on a whole cell, spaces and a colon aside.
+TOTAL_LABELS = frozenset(
+    {
+        "合计",
+        "总计",
+        "小计",
+        "汇总",
+        "总和",
+        "合計",
+        "總計",
+        "total",
+        "totals",
+        "grandtotal",
+        "subtotal",
+        "sum",
+    }
+)
+_SUM = re.compile(r"[¥￥$€£]?\s*-?[\d,]+(\.\d+)?%?")  # the sums beside the label
+
+
+def read_excel(path: Path, *, sheet: str | int | None = None) -> tuple[pa.Table, list[str]]:
+    """A sheet as text columns plus `ROW`, its row numbers as the spreadsheet shows them, and notes of
+    the rows left out. A title row above the header (one cell filled, as report exports have) is
+    skipped; rows with every cell empty (spacers between blocks) are left out, as CSV reading leaves
+    out blank lines, and so are the total rows (合计) a report ends with, which are no record."""
     header = 0
     for _ in range(2):  # the sheet as read, then once more below a title row
         try:
@@ -413,8 +435,24 @@ def read_excel(path: Path, *, sheet: str | int | None = None) -> pa.Table:
         header = int(below[0]) + 1
     frame.columns = [str(c).strip() for c in frame.columns]
     kept = np.flatnonzero((~frame.apply(blank)).any(axis=1).to_numpy())
+    totals = _trailing_totals(frame.iloc[kept])
+    notes = [f"row {kept[-i] + header + 2}: a total row ({label}), left out" for i, label in totals]
+    kept = kept[: len(kept) - len(totals)]
     table = pa.Table.from_pandas(frame.iloc[kept], preserve_index=False)
-    return table.append_column(ROW, pa.array(kept + header + 2, pa.int64()))
+    return table.append_column(ROW, pa.array(kept + header + 2, pa.int64())), notes[::-1]
+
+
+def _trailing_totals(frame: pd.DataFrame) -> list[tuple[int, str]]:
+    """(position from the end, label) of the summary rows at the bottom of `frame`, at most three: a
+    cell says 合计 / Total and nothing more, and every other filled cell is a number (the sums)."""
+    found: list[tuple[int, str]] = []
+    for back in range(1, min(3, len(frame) - 1) + 1):
+        cells = [c.strip() for c in frame.iloc[-back].dropna().astype(str) if c.strip()]
+        words = [c for c in cells if not _SUM.fullmatch(c)]
+        if len(words) != 1 or re.sub(r"[\s:：]+", "", words[0]).lower() not in TOTAL_LABELS:
+            break
+        found.append((back, words[0]))
+    return found
 
 
 def existing_file(path: Path) -> Path:
@@ -457,6 +495,7 @@ def _open_source(
 ) -> Source:
     suffix = _base_suffix(path)
     used_encoding: str | None = None
+    notes: list[str] = []
     if suffix in PARQUET_SUFFIXES:
         import pyarrow.parquet as pq
 
@@ -479,7 +518,7 @@ def _open_source(
         _stream_into(con, stream, f"{view}_rows")
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_rows"')
     elif suffix in EXCEL_SUFFIXES:
-        table = read_excel(path, sheet=sheet)
+        table, notes = read_excel(path, sheet=sheet)
         con.register(f"{view}_arrow", table)
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_arrow"')
     else:
@@ -491,7 +530,13 @@ def _open_source(
     types = {name: typ for name, typ, *_ in described if name not in (ROW, LINE)}
     lines = any(name == LINE for name, *_ in described)
     return Source(
-        path=path, view=view, columns=tuple(types), types=types, encoding=used_encoding, lines=lines
+        path=path,
+        view=view,
+        columns=tuple(types),
+        types=types,
+        encoding=used_encoding,
+        lines=lines,
+        notes=tuple(notes),
     )
 
 
@@ -533,5 +578,5 @@ def read_frame(path: Path) -> pd.DataFrame:
 
             return pq.read_table(path).to_pandas()
         if suffix in EXCEL_SUFFIXES:
-            return read_excel(path).drop_columns([ROW]).to_pandas()
+            return read_excel(path)[0].drop_columns([ROW]).to_pandas()
         return read_csv(path)[0].to_pandas()

@@ -70,7 +70,7 @@ def _register_source(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM read_parquet({_literal(path)})")
         return 0
     if name.endswith((".xlsx", ".xlsm")):
-        con.register("_raw_frame", read_excel(path).drop_columns([ROW]))
+        con.register("_raw_frame", read_excel(path)[0].drop_columns([ROW]))
         con.execute("CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM _raw_frame")
         return 1
     encoding, whitespace = _sniff(path)
