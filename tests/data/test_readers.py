@@ -137,3 +137,24 @@ def test_old_excel_files_are_named_as_such(tmp_path: Path) -> None:
     old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))  # an OLE2 header, as Excel 97 wrote
     with pytest.raises(UserError, match=r"old Excel files \(.xls\) are not read"):
         read_frame(old)
+
+
+def test_movielens_files_without_a_header_read_with_numbered_columns(tmp_path: Path, data_dir: Path) -> None:
+    """MovieLens ships `u.data` (tabs) and `ratings.dat` (`::`) with no header: a first line of numbers
+    is a record, columns are column0… as DuckDB names them, and rows count from 1."""
+    inter = pd.read_csv(data_dir / "ml100k" / "ml-100k.inter", sep="\t", dtype=str)
+    tabs, colons = tmp_path / "u.data", tmp_path / "ratings.dat"
+    tabs.write_text(inter.to_csv(sep="\t", header=False, index=False), encoding="utf-8")
+    colons.write_text("\n".join("::".join(row) for row in inter.itertuples(index=False)) + "\n")
+    for path in (tabs, colons):
+        frame = read_frame(path)
+        assert list(frame.columns) == ["column0", "column1", "column2", "column3"]
+        assert frame.to_numpy().tolist() == inter.to_numpy().tolist()
+    con = duckdb.connect()
+    open_source(con, colons)
+    assert con.execute("SELECT column0, column3, __row, __line FROM src WHERE __row = 1").fetchall() == [
+        (inter.iloc[0, 0], inter.iloc[0, 3], 1, 1)
+    ]
+    colons.write_text("196::242::3::881250949\n186::302\n22::377::1::878887116\n")
+    with pytest.raises(ValidationFailed, match=r"row 2.*2 field\(s\), expected 4"):
+        read_frame(colons)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from rich import box
 from rich.table import Table
 
 from marketpilot.analytics.recommend.evaluate import DEFAULT_MODELS, EvaluationReport
@@ -96,27 +97,47 @@ def evaluate_command(
     console.print(report_table(report))
 
 
+# Headers short enough that the table fits an 80-column terminal (the JSON keeps the full names).
+METRIC_HEADERS = {
+    "recall": "recall",
+    "precision": "prec",
+    "ndcg": "ndcg",
+    "map": "map",
+    "hit_rate": "hit",
+    "coverage": "cover",
+    "novelty": "novel",
+    "seconds": "sec",
+}
+
+
 def report_table(report: EvaluationReport) -> Table:
+    """Metrics per model, each cell whole on an 80-column terminal; the tuned parameters are listed
+    under the table, where they may wrap."""
     split = report.split
+    params = [f"{model}: {_compact(m['params'])}" for model, m in report.models.items() if m.get("params")]
     table = Table(
         title=f"Recommenders @ {report.k} — test from {split.cutoff}",
-        caption=(
-            f"{split.evaluated_customers} customers evaluated "
-            f"({split.cold_customers} without history left out); "
-            f"train {split.train_rows} rows, test {split.test_rows} rows. Best: {report.best}"
+        caption="\n".join(
+            [
+                f"{split.evaluated_customers} customers evaluated "
+                f"({split.cold_customers} without history left out); "
+                f"train {split.train_rows} rows, test {split.test_rows} rows. Best: {report.best}",
+                *params,
+            ]
         ),
+        box=box.SIMPLE_HEAD,
+        caption_justify="left",
     )
-    table.add_column("model", no_wrap=True)
+    table.add_column("model", no_wrap=True, min_width=max(len(m) for m in report.models))
     for name in METRIC_COLUMNS:
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("params")
+        table.add_column(METRIC_HEADERS[name], justify="right", no_wrap=True, min_width=5)
     for model, metrics in report.models.items():
         style = "bold green" if model == report.best else None
         cells = [
             f"{metrics.get(m, 0):.3f}" if m != "seconds" else f"{metrics.get(m, 0):.1f}"
             for m in METRIC_COLUMNS
         ]
-        table.add_row(model, *cells, _compact(metrics.get("params", {})), style=style)
+        table.add_row(model, *cells, style=style)
     return table
 
 

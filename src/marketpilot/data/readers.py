@@ -44,10 +44,11 @@ def ident(name: str) -> str:
 
 ROW = "__row"
 LINE = "__line"
-CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+CSV_SUFFIXES = {".csv", ".txt", ".tsv", ".dat", ".data"}  # .dat, .data: MovieLens
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
 _CHUNK = 4 << 20
+_UNIT = b"\x1f"  # ASCII's unit separator: what a two-byte field separator becomes for pyarrow
 # A run of two or more 3-byte UTF-8 CJK characters: how UTF-8 lines give themselves away in a GBK file.
 _UTF8_CJK_RUN = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf]{2}){2,}")
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
@@ -188,12 +189,44 @@ def row_label(row: int, line: int | None = None) -> str:
     return f"row {row}" if line is None or line == row else f"row {row} (line {line} of the file)"
 
 
-def _sniff_header(path: Path, encoding: str) -> tuple[list[str], str]:
+def _sniff_header(path: Path, encoding: str) -> tuple[list[str], str, bool]:
+    """(column names, delimiter, whether the first line is a header). A first line of numbers only is
+    a record of a file without a header (MovieLens' `u.data`, `ratings.dat`): its columns are named
+    column0, column1, … as DuckDB names them. `::` separates MovieLens-1M's fields."""
     with _open_bytes(path) as fh:
         first = fh.readline().decode(encoding)
-    delimiter = max([",", "\t", ";", "|"], key=first.count)
-    header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
-    return [h.strip() for h in header], delimiter
+    delimiter = max([",", "\t", ";", "|", "::"], key=first.count)
+    if delimiter == "::":
+        cells = first.rstrip("\r\n").split("::")
+    else:
+        cells = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
+    cells = [c.strip() for c in cells]
+    if cells and all(_NUMBER.fullmatch(c) for c in cells):
+        return [f"column{i}" for i in range(len(cells))], delimiter, False
+    return cells, delimiter, True
+
+
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+class _Collapsed(io.RawIOBase):
+    """A byte stream with a two-byte field separator (MovieLens' `::`) replaced by one that pyarrow
+    can split on; a `:` at the end of a read waits for the next byte."""
+
+    def __init__(self, raw: BinaryIO, separator: bytes, replacement: bytes) -> None:
+        self._raw, self._sep, self._rep, self._held = raw, separator, replacement, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        data = self._held + self._raw.read(max(len(buffer) // 2, 2))
+        self._held = b""
+        if data.endswith(self._sep[:1]) and len(data) > 1:
+            data, self._held = data[:-1], data[-1:]
+        data = data.replace(self._sep, self._rep)
+        buffer[: len(data)] = data
+        return len(data)
 
 
 @dataclass
@@ -255,7 +288,12 @@ class CsvStream:
     encoding: str
     header: list[str]
     delimiter: str
+    has_header: bool = True
     numbering: _Numbering = field(default_factory=_Numbering)
+
+    def __post_init__(self) -> None:
+        if not self.has_header:  # the first record is row 1, on line 1
+            self.numbering.next_row = self.numbering.next_line = 1
 
     @property
     def problems(self) -> list[str]:
@@ -276,7 +314,10 @@ class CsvStream:
         # A Python file object, not the path: given a path, pyarrow reads ahead on its IO threads as
         # fast as the disk allows and queues the blocks, so memory grows with the file.
         with _open_bytes(self.path) as raw:
-            yield from self._parse(raw, on_invalid)
+            if len(self.delimiter) > 1:
+                yield from self._parse(_Collapsed(raw, self.delimiter.encode(), _UNIT), on_invalid)
+            else:
+                yield from self._parse(raw, on_invalid)
         self.numbering.number(np.zeros(0, dtype=np.int64))
 
     def _parse(
@@ -290,10 +331,10 @@ class CsvStream:
                     use_threads=False,
                     block_size=_CHUNK,
                     column_names=self.header,
-                    skip_rows=1,
+                    skip_rows=1 if self.has_header else 0,
                 ),
                 parse_options=pacsv.ParseOptions(
-                    delimiter=self.delimiter,
+                    delimiter=self.delimiter if len(self.delimiter) == 1 else _UNIT.decode(),
                     newlines_in_values=True,
                     ignore_empty_lines=False,  # pyarrow's record numbers then count them, as we must
                     invalid_row_handler=on_invalid,
@@ -324,7 +365,7 @@ class CsvStream:
 def open_csv(path: Path, *, encoding: str = "auto", delimiter: str | None = None) -> CsvStream:
     """The file as a stream of string batches (nothing is guessed: types are decided by the mapping)."""
     enc = detect_encoding(path) if encoding == "auto" else encoding
-    header, sniffed = _sniff_header(path, enc)
+    header, sniffed, has_header = _sniff_header(path, enc)
     if not any(header):
         raise UserError(f"{path}: the first row is empty; expected a header row with column names.")
     repeated = sorted({h for h in header if header.count(h) > 1})
@@ -334,7 +375,9 @@ def open_csv(path: Path, *, encoding: str = "auto", delimiter: str | None = None
             source=str(path),
             hint="Rename the repeated columns so that each is named once.",
         )
-    return CsvStream(path=path, encoding=enc, header=header, delimiter=delimiter or sniffed)
+    return CsvStream(
+        path=path, encoding=enc, header=header, delimiter=delimiter or sniffed, has_header=has_header
+    )
 
 
 def read_csv(path: Path, *, encoding: str = "auto", delimiter: str | None = None) -> tuple[pa.Table, str]:
