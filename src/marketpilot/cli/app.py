@@ -11,6 +11,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from marketpilot.config import Settings, get_settings
 from marketpilot.errors import MarketPilotError, ProviderError, UserError
@@ -51,6 +52,26 @@ def options(model: type[ModelT], **values: Any) -> ModelT:
 
 def settings_for(home: Path | None) -> Settings:
     return get_settings(home)
+
+
+def print_table(table: Table) -> None:
+    """The table where every cell fits the terminal whole (long text may wrap at spaces); otherwise one
+    block per row, a `column: value` line per cell, so that no figure is cut to "234,3…" on a narrow
+    terminal (80 columns, a split pane)."""
+    # measured unbounded: rich clamps a table's measurement to the terminal's width
+    if console.measure(table, options=console.options.update(max_width=100_000)).minimum <= console.width:
+        console.print(table)
+        return
+    headers = [" ".join(str(c.header).split()) for c in table.columns]
+    cells = [[str(cell) for cell in column.cells] for column in table.columns]
+    if table.title:
+        console.print(str(table.title))
+    for row in range(table.row_count):
+        console.print(f"{headers[0]}: {cells[0][row]}" if headers[0] else cells[0][row])
+        for header, column in zip(headers[1:], cells[1:], strict=True):
+            console.print(f"  {header}: {column[row]}")
+    if table.caption:
+        console.print(str(table.caption))
 
 
 def print_json(payload: Any) -> None:

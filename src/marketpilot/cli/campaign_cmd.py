@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from marketpilot.atomic import atomic_path, write_text
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, print_table, settings_for
 
 campaign_app = typer.Typer(
     help="Campaigns: plan, approve, run, measure, optimise (营销活动).", no_args_is_help=True
@@ -232,7 +232,7 @@ def status_cmd(campaign_id: IdArg, home: HomeOption = None, json: JsonOption = F
             table.add_column(column, justify="right" if column in ("version", "messages") else "left")
         for row in payload:
             table.add_row(*(str(row[c]) for c in ("version", "channel", "status", "messages")))
-        console.print(table)
+        print_table(table)
 
 
 @campaign_app.command("report")
@@ -353,7 +353,7 @@ def list_cmd(home: HomeOption = None, json: JsonOption = False) -> None:
         for row in frame.itertuples(index=False):
             table.add_row(*("" if pd.isna(v) else str(v)[:16] if k == "created_at" else str(v)
                             for k, v in zip(frame.columns, row, strict=True)))  # fmt: skip
-        console.print(table)
+        print_table(table)
 
 
 @track_app.command("ingest")

@@ -9,7 +9,16 @@ import typer
 from rich.markup import escape
 
 from marketpilot.atomic import write_text
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+from marketpilot.cli.app import (
+    HomeOption,
+    JsonOption,
+    app,
+    console,
+    err_console,
+    print_json,
+    print_table,
+    settings_for,
+)
 from marketpilot.content.briefs import CHANNELS, Brief
 from marketpilot.errors import UserError
 
@@ -290,7 +299,7 @@ def eval_cmd(
             name,
             *(str(x) for x in (s.bleu4, s.rouge_l, s.attribute_coverage, s.hallucination_rate, s.distinct2)),
         )
-    console.print(table)
+    print_table(table)
     console.print(f"Generated copy written to {report.out}")
 
 

@@ -11,7 +11,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, options, print_json, settings_for
+from marketpilot.cli.app import (
+    HomeOption,
+    JsonOption,
+    app,
+    console,
+    options,
+    print_json,
+    print_table,
+    settings_for,
+)
 from marketpilot.config import Settings
 from marketpilot.errors import UserError
 
@@ -150,7 +159,7 @@ def uplift(
             f"{q.captured['30%']:.0%}",
             f"{q.uplift_at['30%']:.4f}",
         )
-    console.print(table)
+    print_table(table)
     p = report.policies
     console.print(
         f"Value per customer on held-out rows: targeted {p.targeted:.4f}; best single arm for everyone "
@@ -336,7 +345,7 @@ def budget(
             *([f"{fit[c.channel].carryover:.0%}"] if period_col else []),
             *([f"{fit[c.channel].event_uplift:+.0%}"] if event_col else []),
         )
-    console.print(table)
+    print_table(table)
     console.print(
         f"Today's split would bring {a.current_split_outcome:,.2f}; "
         f"an equal split {a.equal_split_outcome:,.2f}."
@@ -421,7 +430,7 @@ def promo(
             " / ".join(f"{a.customers_per_arm:,}" if a.customers_per_arm else "—" for a in arms) or "—",
             g.verdict,
         )
-    console.print(table)
+    print_table(table)
     console.print(f"Coupons: {plan.table_csv}\nChart: {plan.chart_path}")
     if plan.campaign_specs:
         console.print("Campaign specs (review, then `marketpilot campaign create --spec FILE`):")

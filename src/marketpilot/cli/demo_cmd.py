@@ -8,7 +8,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+from marketpilot.cli.app import (
+    HomeOption,
+    JsonOption,
+    app,
+    console,
+    err_console,
+    print_json,
+    print_table,
+    settings_for,
+)
 from marketpilot.demo import SHOP_CUSTOMERS, StepResult, run_demo
 
 
@@ -49,7 +58,7 @@ def demo_command(
         grid = Table(*columns, title="Segments (persona: written by the LLM or a template)")
         for row in segments:
             grid.add_row(*(str(row[c]) for c in columns))
-        console.print(grid)
+        print_table(grid)
     console.print(f"Outputs are in [bold]{escape(str(result.home))}[/]:", markup=True)
     for path in result.outputs:
         console.print(f"  {path}")
@@ -68,4 +77,4 @@ def _monthly_table(monthly: list[dict], title: str) -> None:
             row["month"], f"{row['customers']:,}", f"{row['orders']:,}",
             f"{row['revenue']:,.2f} {row['currency']}", f"{row['cancelled']:,.2f}",
         )  # fmt: skip
-    console.print(grid)
+    print_table(grid)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, print_table, settings_for
 from marketpilot.errors import UserError
 
 clv_app = typer.Typer(help="Customer lifetime value: BG/NBD + Gamma-Gamma.", no_args_is_help=True)
@@ -158,7 +158,7 @@ def rfm_command(as_of: DateOption = None, home: HomeOption = None, json_out: Jso
         table.add_column(column)
     for c in summary.classes:
         table.add_row(c.name_en, c.name_zh, str(c.customers), f"{c.share:.1%}", f"{c.revenue_share:.1%}")
-    console.print(table)
+    print_table(table)
     console.print(f"Written: {summary.parquet} and {summary.csv}")
 
 
@@ -219,7 +219,7 @@ def propensity_train(
             f"{row.lift:.2f}",
             f"{row.cumulative_capture:.1%}",
         )
-    console.print(table)
+    print_table(table)
     console.print(f"Saved: {report.model_path}")
 
 

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, print_table, settings_for
 from marketpilot.llm import Message, get_client
 from marketpilot.llm.service import check_llm, usage_report
 
@@ -101,4 +101,4 @@ def usage_command(
             f"{row.cost:.4g}",
             f"{row.mean_latency_s:.2f}",
         )
-    console.print(table)
+    print_table(table)

@@ -11,7 +11,16 @@ from rich import box
 from rich.table import Table
 
 from marketpilot.analytics.recommend.evaluate import DEFAULT_MODELS, EvaluationReport
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+from marketpilot.cli.app import (
+    HomeOption,
+    JsonOption,
+    app,
+    console,
+    err_console,
+    print_json,
+    print_table,
+    settings_for,
+)
 
 recommend_app = typer.Typer(
     help="Product recommendations (商品推荐): evaluate, fit, for, similar.", no_args_is_help=True
@@ -94,7 +103,7 @@ def evaluate_command(
     if json_out:
         print_json(report.as_json())
         return
-    console.print(report_table(report))
+    print_table(report_table(report))
 
 
 # Headers short enough that the table fits an 80-column terminal (the JSON keeps the full names).
@@ -221,7 +230,7 @@ def _print_rows(frame: pd.DataFrame, json_out: bool, title: str, language: str) 
         table.add_column(col)
     for row in frame[columns].itertuples(index=False):
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
+    print_table(table)
 
 
 @recommend_app.command("for")
