@@ -250,3 +250,22 @@ def test_assistant_answers_or_hands_off(shop: Settings, llm_server):
     )
     assert follow.status_code == 200 and follow.json()["retrieved"][0]["id"] == "policy:8"
     assert "<data>可开电子普通发票。</data>" in llm_server.requests[-1]["messages"][-1]["content"]
+
+
+def test_assistant_requests_as_clients_really_send_them(shop: Settings, llm_server):
+    app = create_app(llm_server.settings(shop.home, api_keys=[HEADERS["X-API-Key"]], llm_cache=False))
+    client = TestClient(app)
+    # A client without a signed-in customer sends "": nobody is signed in, not a customer called "".
+    order = {"question": "订单 O0000000001 到哪了？", "customer_id": ""}
+    anonymous = client.post("/v1/assistant/ask", json=order, headers=HEADERS).json()
+    assert anonymous["handoff"] and anonymous["handoff_reason"] == "查询订单需要先登录"
+    # A history turn in another shape (OpenAI's role/content) is refused, not silently dropped.
+    turn = {"question": "发票怎么开？", "answer": None, "role": "user"}
+    body = {"question": "要多久？", "history": [turn]}
+    refused = client.post("/v1/assistant/ask", json=body, headers=HEADERS)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "role"
+    # A product id is no order number: asked with nobody signed in, it is answered.
+    llm_server.script(json_reply({"can_answer": True, "answer": "有货。", "citations": ["product:P000001"]}))
+    product = client.post("/v1/assistant/ask", json={"question": "P000001 有货吗？"}, headers=HEADERS).json()
+    assert not product["handoff"] and product["citations"][0]["id"] == "product:P000001"
+    assert llm_server.requests and not llm_server.pending

@@ -211,10 +211,13 @@ def test_a_shops_own_policies_win_and_may_be_gbk(settings: Settings):
         ("policy:1", "退货", "签收后 30 天内可无理由退货。"),
         ("policy:2", "运费", "全场包邮。"),
     ]
+    # English questions read the shop's own (Chinese) policies, not the shipped example's figures
+    assert policy_passages(settings, "en") == passages
     own.write_text("没有标题的政策", encoding="utf-8")
     with pytest.raises(UserError, match="no '## ' sections"):
         policy_passages(settings, "zh")
-    assert len(policy_passages(settings, "en")) == 9  # English still has the shipped example
+    own.unlink()
+    assert len(policy_passages(settings, "en")) == 9  # no policies of the shop's own: the example
 
 
 def test_an_empty_question_is_refused(settings: Settings):

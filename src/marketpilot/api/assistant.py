@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from marketpilot.api.auth import app_settings
 from marketpilot.assistant import AssistantReply, Turn
+from marketpilot.assistant.answer import MAX_QUESTION
 from marketpilot.config import Settings
 
 router = APIRouter(prefix="/assistant", tags=["assistant"])
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/assistant", tags=["assistant"])
 class Question(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, max_length=2000)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION)
     customer_id: str | None = Field(
         default=None, description="The signed-in customer (the caller vouches for it): enables order answers."
     )

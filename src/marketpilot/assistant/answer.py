@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import threading
 from collections.abc import Callable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marketpilot.assistant.knowledge import KnowledgeBase, Lang, Passage, policy_file
 from marketpilot.assistant.orders import named_orders, order_passages
@@ -38,8 +39,12 @@ _ASKS_FOR_PERSON = re.compile(
 _DISPUTE = re.compile(
     r"投诉|12315|消协|律师|起诉|曝光|举报|\b(?:complain|complaint|lawyer|sue|chargeback|dispute)\b", re.I
 )
+# The longest question or earlier turn read (the API's limit too): longer is pasted text, not a question,
+# and with sources it would overflow the embedded model's 4,096-token context.
+MAX_QUESTION = 2000
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Source(BaseModel):
@@ -58,11 +63,23 @@ class AssistantReply(BaseModel):
     retrieved: list[Source] = Field(default_factory=list, description="what the model was shown")
 
 
+class Handoff(BaseModel):
+    """One line of the service team's queue, `<home>/assistant/handoffs.jsonl`."""
+
+    at: str
+    customer_id: str | None = None
+    question: str
+    reason: str
+    detail: str | None = None
+
+
 class Turn(BaseModel):
     """An earlier exchange of the same conversation: what the customer asked, what was answered
     (None when it went to a person)."""
 
-    question: str = Field(max_length=2000)
+    model_config = ConfigDict(extra="forbid")  # a misspelt field ("content") is refused, not dropped
+
+    question: str = Field(max_length=MAX_QUESTION)
     answer: str | None = Field(default=None, max_length=4000)
 
 
@@ -133,6 +150,20 @@ def answer_question(
 
     if not _INVISIBLE.sub("", question).strip():  # zero-width characters are no question either
         raise UserError("The question is empty.")
+    if len(question) > MAX_QUESTION:
+        raise UserError(
+            f"The question is {len(question):,} characters long; at most {MAX_QUESTION:,} are read.",
+            hint="ask about one thing at a time",
+        )
+    # Lone surrogates (the bytes of a GBK terminal that are not UTF-8, as Python escapes them in argv
+    # and stdin) can be neither embedded, logged nor sent to the model: refused before anything runs.
+    # (Turn, a pydantic model, refuses them in the history already.)
+    if _SURROGATE.search(question):
+        raise UserError(
+            "The question is not valid text: it has bytes that are not UTF-8.",
+            hint="send UTF-8 text (on a GBK terminal: chcp 65001, or set the terminal's encoding to UTF-8)",
+        )
+    customer_id = (customer_id or "").strip() or None  # "" from a form or a client is nobody signed in
     lang = lang or ("zh" if _CJK.search(question) else "en")
     masked = mask_pii(question)
     earlier = [
@@ -142,32 +173,42 @@ def answer_question(
     # What retrieval and order lookup read: the last earlier question, then this one.
     context = "\n".join([*(t.question for t in earlier[-1:]), masked])
 
-    def handoff(reason: str, retrieved: list[Passage] = (), detail: str = "") -> AssistantReply:  # type: ignore[assignment]
-        text = _REASONS[reason][0 if lang == "zh" else 1] + (f": {detail}" if detail else "")
+    def handoff(
+        reason: str,
+        retrieved: list[Passage] = (),  # type: ignore[assignment]
+        detail: str = "",
+        *,
+        internal: bool = False,
+    ) -> AssistantReply:
+        """`internal`: the detail is for the team's queue only (a provider error names the LLM
+        server's address, which the shop's customers have no business seeing)."""
+        text = _REASONS[reason][0 if lang == "zh" else 1]
+        full = text + (f": {detail}" if detail else "")
         reply = AssistantReply(
             question=masked,
             lang=lang,
             answer=None,
             handoff=True,
-            handoff_reason=text,
+            handoff_reason=text if internal else full,
             retrieved=[_source(p) for p in retrieved],
         )
-        _record(settings, reply, customer_id, reason)
+        _record(settings, reply, customer_id, reason, full)
         return reply
 
     if _ASKS_FOR_PERSON.search(masked):
         return handoff("person")
     if _DISPUTE.search(masked):
         return handoff("dispute")
+    kb = knowledge_base(settings, lang)
     if customer_id is None:
         orders, foreign = [], []
-        if named_orders(masked):
+        if named_orders(masked, kb.product_ids):
             return handoff("anonymous_order")
     else:
-        orders, foreign = order_passages(settings, customer_id, context, lang)
+        orders, foreign = order_passages(settings, customer_id, context, lang, products=kb.product_ids)
     if foreign:
         return handoff("foreign_order")
-    hits = knowledge_base(settings, lang).search(context, settings, k)
+    hits = kb.search(context, settings, k)
     if not orders and (not hits or hits[0][1] < MIN_SIMILARITY):
         return handoff("no_match", [p for p, _ in hits])
     passages = orders + [p for p, _ in hits]
@@ -183,10 +224,10 @@ def answer_question(
             prompt=prompt.ref,
         )
     except LLMError as exc:
-        return handoff("model_failed", passages, str(exc).splitlines()[0])
+        return handoff("model_failed", passages, str(exc).splitlines()[0], internal=True)
     draft: _Draft = completion.parsed
     cited = [p for p in passages if p.id in draft.citations]
-    if not draft.can_answer:
+    if not draft.can_answer or not draft.answer.strip():  # an empty answer answers nothing
         return handoff("cannot_answer", passages)
     if not cited:
         return handoff("no_citation", passages)
@@ -239,7 +280,9 @@ def _source(passage: Passage) -> Source:
     return Source(id=passage.id, kind=passage.kind, title=passage.title)
 
 
-def _record(settings: Settings, reply: AssistantReply, customer_id: str | None, code: str) -> None:
+def _record(
+    settings: Settings, reply: AssistantReply, customer_id: str | None, code: str, detail: str
+) -> None:
     """One JSON line per hand-off; appends are whole lines, so readers never see half a record."""
     line = json.dumps(
         {
@@ -247,9 +290,29 @@ def _record(settings: Settings, reply: AssistantReply, customer_id: str | None, 
             "customer_id": customer_id,
             "question": reply.question,
             "reason": code,
-            "detail": reply.handoff_reason,
+            "detail": detail,
         },
         ensure_ascii=False,
     )
-    with settings.path("assistant", "handoffs.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write(line + "\n")
+    with settings.path("assistant", "handoffs.jsonl").open("a+b") as fh:
+        # A line torn by a crash mid-write must not swallow this record: start it on a line of its own.
+        size = fh.seek(0, os.SEEK_END)
+        if size:
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                line = "\n" + line
+        fh.write((line + "\n").encode("utf-8"))  # one write: appends stay whole lines
+
+
+def handoff_queue(settings: Settings, last: int = 20) -> tuple[list[Handoff], int]:
+    """(the `last` hand-offs, oldest first; how many of those lines were unreadable). A line torn by a
+    crash or mangled by hand is counted and skipped, so one bad line does not hide the whole queue."""
+    path = settings.home_dir / "assistant" / "handoffs.jsonl"
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
+    records, skipped = [], 0
+    for line in [line for line in lines if line.strip()][-last:]:
+        try:
+            records.append(Handoff.model_validate_json(line))
+        except ValidationError:
+            skipped += 1
+    return records, skipped

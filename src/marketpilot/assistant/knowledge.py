@@ -46,9 +46,14 @@ def _decode(path: Path) -> str:
 
 
 def policy_file(settings: Settings, lang: Lang) -> Path:
-    """The shop's own policy file when it exists, else the shipped example."""
-    own = settings.home_dir / f"policies.{lang}.md"
-    return own if own.exists() else DEFAULT_POLICIES / f"policies.{lang}.md"
+    """The shop's own policy file in `lang`, else its own file in the other language, else the shipped
+    example. A shop that wrote only policies.zh.md must not answer English questions from the example's
+    figures (99 instead of its own 199): the model reads Chinese sources and answers in English."""
+    for code in (lang, "en" if lang == "zh" else "zh"):
+        own = settings.home_dir / f"policies.{code}.md"
+        if own.exists():
+            return own
+    return DEFAULT_POLICIES / f"policies.{lang}.md"
 
 
 def policy_passages(settings: Settings, lang: Lang) -> list[Passage]:
@@ -66,6 +71,8 @@ def policy_passages(settings: Settings, lang: Lang) -> list[Passage]:
         body = " ".join(text[match.end() : end].split())
         if body:
             passages.append(Passage(id=f"policy:{n}", kind="policy", title=match.group(1), text=body))
+    if not passages:  # headings only: the shop would silently have no policies at all
+        raise UserError(f"{path}: every '## ' section is empty", hint="write each policy under its heading")
     return passages
 
 
@@ -98,7 +105,9 @@ def product_passages(settings: Settings, lang: Lang) -> list[Passage]:
         attributes = row.get("attributes")
         if isinstance(attributes, str) and attributes.startswith("{"):
             with contextlib.suppress(json.JSONDecodeError):  # not JSON after all: shown as written
-                attributes = "，".join(f"{k}：{v}" for k, v in json.loads(attributes).items())
+                attributes = "，".join(
+                    f"{k}：{_attribute(v)}" for k, v in json.loads(attributes).items() if _present(v)
+                )
         values = (
             row.get("category"),
             money_text(row.get("price_minor"), row.get("currency"), lang),
@@ -123,6 +132,13 @@ def _present(value: object) -> bool:
     return value is not None and value != "" and not (isinstance(value, float) and np.isnan(value))
 
 
+def _attribute(value: object) -> str:
+    """An attribute value as a customer reads it: 尺码 ["S", "M"] is "S/M", not Python's "['S', 'M']"."""
+    if isinstance(value, list):
+        return "/".join(str(v) for v in value if _present(v))
+    return str(value)
+
+
 class KnowledgeBase:
     """Policies and products with their e5 embeddings (cached per text, so a rebuild is cheap; the
     first build embeds every product, ~15 a second on 2 cores: `marketpilot assistant index` shows
@@ -135,6 +151,8 @@ class KnowledgeBase:
         on_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.passages = passages
+        # Product ids look like order numbers (P000001): the order rules must tell them apart.
+        self.product_ids = frozenset(p.id.split(":", 1)[1] for p in passages if p.kind == "product")
         texts = [f"{p.title}。{p.text}" for p in passages]
         parts = []
         for start in range(0, len(texts), _CHUNK):

@@ -4,6 +4,7 @@ session); an order number in the question that belongs to someone else is never 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import pandas as pd
 
@@ -18,19 +19,26 @@ _STATUS = {
 }
 
 
-def named_orders(question: str) -> list[str]:
-    return list(dict.fromkeys(ORDER_NUMBER.findall(question)))
+def named_orders(question: str, products: Collection[str] = ()) -> list[str]:
+    """The order numbers a question names; a catalogue product id of the same shape (P000001) is not one."""
+    return [n for n in dict.fromkeys(ORDER_NUMBER.findall(question)) if n not in products]
 
 
 def order_passages(
-    settings: Settings, customer_id: str, question: str, lang: Lang, *, recent: int = 3
+    settings: Settings,
+    customer_id: str,
+    question: str,
+    lang: Lang,
+    *,
+    recent: int = 3,
+    products: Collection[str] = (),
 ) -> tuple[list[Passage], list[str]]:
     """(passages of the customer's orders the question names, else of their `recent` latest orders;
-    order numbers the question names that are not this customer's)."""
+    order numbers the question names that are not this customer's). `products`: the catalogue's ids."""
     from marketpilot.data.store import DB_FILE, Store
 
     if not (settings.home_dir / DB_FILE).exists():
-        return [], named_orders(question)
+        return [], named_orders(question, products)
     with Store.open(settings, read_only=True) as store:
         orders = store.query(
             "SELECT * FROM orders WHERE customer_id = ? ORDER BY ordered_at DESC, order_id", [customer_id]
@@ -41,9 +49,9 @@ def order_passages(
             "WHERE o.customer_id = ? ORDER BY i.order_id, i.line_no",
             [customer_id],
         )
-    named = named_orders(question)
+    named = named_orders(question)  # a product id that is also one of their orders still finds it
     own = set(orders.order_id.astype(str))
-    foreign = [n for n in named if n not in own]
+    foreign = [n for n in named if n not in own and n not in products]
     chosen = orders[orders.order_id.isin(named)] if set(named) & own else orders.head(recent)
     return [
         _passage(row, items[items.order_id == row["order_id"]], lang) for _, row in chosen.iterrows()

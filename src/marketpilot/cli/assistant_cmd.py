@@ -1,8 +1,7 @@
-"""`marketpilot assistant ask|handoffs`: the customer-service assistant."""
+"""`marketpilot assistant ask|chat|handoffs|index`: the customer-service assistant."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -74,8 +73,12 @@ def chat_cmd(
             break
         if not question:
             break
-        with err_console.status("Looking it up…"):
-            reply = answer_question(settings, question, customer_id=customer, lang=lang, history=history)  # type: ignore[arg-type]
+        try:
+            with err_console.status("Looking it up…"):
+                reply = answer_question(settings, question, customer_id=customer, lang=lang, history=history)  # type: ignore[arg-type]
+        except UserError as exc:  # one unreadable question (too long, not UTF-8) does not end the chat
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True, highlight=False)
+            continue
         _show(reply)
         history.append(Turn(question=reply.question, answer=reply.answer))
 
@@ -123,14 +126,16 @@ def handoffs_cmd(
     json_out: JsonOption = False,
 ) -> None:
     """The questions the assistant handed to a person, with the reason (the service team's queue)."""
-    path = settings_for(home).home_dir / "assistant" / "handoffs.jsonl"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    records = [json.loads(line) for line in lines[-last:] if line.strip()]
+    from marketpilot.assistant.answer import handoff_queue
+
+    records, skipped = handoff_queue(settings_for(home), last)
+    if skipped:
+        err_console.print(f"Skipped {skipped} unreadable line(s) in assistant/handoffs.jsonl.")
     if json_out:
-        print_json(records)
+        print_json([r.model_dump(mode="json") for r in records])
         return
     if not records:
         console.print("No hand-offs yet.")
     for r in records:
-        who = f" [{r['customer_id']}]" if r["customer_id"] else ""
-        console.print(f"{r['at']}{who} {r['question']}\n   → {r['detail']}", highlight=False)
+        who = f" [{r.customer_id}]" if r.customer_id else ""
+        console.print(f"{r.at}{who} {r.question}\n   → {r.detail}", highlight=False)
