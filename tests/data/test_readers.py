@@ -140,8 +140,8 @@ def test_old_excel_files_are_named_as_such(tmp_path: Path) -> None:
 
 
 def test_movielens_files_without_a_header_read_with_numbered_columns(tmp_path: Path, data_dir: Path) -> None:
-    """MovieLens ships `u.data` (tabs) and `ratings.dat` (`::`) with no header: a first line of numbers
-    is a record, columns are column0… as DuckDB names them, and rows count from 1."""
+    """MovieLens ships `u.data` (tabs) and `ratings.dat` (`::`) with no header: a first line of mostly
+    numbers is a record, columns are column0… as DuckDB names them, and rows count from 1."""
     inter = pd.read_csv(data_dir / "ml100k" / "ml-100k.inter", sep="\t", dtype=str)
     tabs, colons = tmp_path / "u.data", tmp_path / "ratings.dat"
     tabs.write_text(inter.to_csv(sep="\t", header=False, index=False), encoding="utf-8")
@@ -155,6 +155,13 @@ def test_movielens_files_without_a_header_read_with_numbered_columns(tmp_path: P
     assert con.execute("SELECT column0, column3, __row, __line FROM src WHERE __row = 1").fetchall() == [
         (inter.iloc[0, 0], inter.iloc[0, 3], 1, 1)
     ]
+    # Taobao's UserBehavior.csv: user, item, category, behaviour, epoch seconds; one word per line
+    behaviour = tmp_path / "UserBehavior.csv"
+    behaviour.write_text("1,2268318,2520377,pv,1511544070\n2,2576651,149192,buy,1511572885\n")
+    assert read_frame(behaviour)["column3"].tolist() == ["pv", "buy"]
+    named = tmp_path / "named.csv"
+    named.write_text("user,item,2024\n1,2,3\n")  # a header with one number in it is still a header
+    assert list(read_frame(named).columns) == ["user", "item", "2024"]
     colons.write_text("196::242::3::881250949\n186::302\n22::377::1::878887116\n")
     with pytest.raises(ValidationFailed, match=r"row 2.*2 field\(s\), expected 4"):
         read_frame(colons)

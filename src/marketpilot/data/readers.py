@@ -190,9 +190,10 @@ def row_label(row: int, line: int | None = None) -> str:
 
 
 def _sniff_header(path: Path, encoding: str) -> tuple[list[str], str, bool]:
-    """(column names, delimiter, whether the first line is a header). A first line of numbers only is
-    a record of a file without a header (MovieLens' `u.data`, `ratings.dat`): its columns are named
-    column0, column1, … as DuckDB names them. `::` separates MovieLens-1M's fields."""
+    """(column names, delimiter, whether the first line is a header). A first line of mostly numbers
+    is a record of a file without a header (MovieLens' `u.data` and `ratings.dat`, Taobao's
+    `UserBehavior.csv`: 1,2268318,2520377,pv,1511544070): its columns are named column0, column1, …
+    as DuckDB names them. `::` separates MovieLens-1M's fields."""
     with _open_bytes(path) as fh:
         first = fh.readline().decode(encoding)
     delimiter = max([",", "\t", ";", "|", "::"], key=first.count)
@@ -201,7 +202,7 @@ def _sniff_header(path: Path, encoding: str) -> tuple[list[str], str, bool]:
     else:
         cells = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
     cells = [c.strip() for c in cells]
-    if cells and all(_NUMBER.fullmatch(c) for c in cells):
+    if sum(bool(_NUMBER.fullmatch(c)) for c in cells) * 2 > len(cells):
         return [f"column{i}" for i in range(len(cells))], delimiter, False
     return cells, delimiter, True
 
