@@ -269,3 +269,14 @@ def test_assistant_requests_as_clients_really_send_them(shop: Settings, llm_serv
     product = client.post("/v1/assistant/ask", json={"question": "P000001 有货吗？"}, headers=HEADERS).json()
     assert not product["handoff"] and product["citations"][0]["id"] == "product:P000001"
     assert llm_server.requests and not llm_server.pending
+
+
+def test_text_that_was_not_utf8_is_refused_not_a_500(client: TestClient):
+    """A lone surrogate (bytes of a GBK terminal, escaped as \\ud800 in JSON): where a route's model
+    refuses it, echoing it back in the 422 failed; where a model let it through, scoring it did; both
+    answered 500."""
+    headers = {**HEADERS, "content-type": "application/json"}
+    asked = client.post("/v1/assistant/ask", content='{"question": "\\ud800"}', headers=headers)
+    assert asked.status_code == 422 and asked.json()["detail"][0]["loc"] == ["body", "question"]
+    scored = client.post("/v1/reviews/sentiment", content='{"texts": ["\\ud800好"]}', headers=headers)
+    assert scored.status_code == 400 and "lone surrogate" in scored.json()["error"]["message"]

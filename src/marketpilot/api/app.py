@@ -9,10 +9,13 @@ failed.
 
 from __future__ import annotations
 
+import json
 from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -100,7 +103,19 @@ def create_app(settings: Settings | None = None, *, require_key: bool = True) ->
 
     app.add_exception_handler(MarketPilotError, _error_response)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(UnicodeEncodeError, _not_utf8)  # type: ignore[arg-type]
     return app
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    """FastAPI's 422, which echoes the refused input; input with a lone surrogate (bytes that were not
+    UTF-8, escaped as \\ud800 in the JSON) cannot be written as UTF-8, which made every route a 500."""
+    try:
+        return await request_validation_exception_handler(request, exc)
+    except UnicodeEncodeError:
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -120,6 +135,20 @@ def _status(exc: MarketPilotError) -> int:
     if isinstance(exc, ProviderError):
         return 502
     return 500
+
+
+async def _not_utf8(request: Request, exc: UnicodeEncodeError) -> Response:
+    """A request's text with a lone surrogate (valid JSON, \\ud800, but no character) that a route's
+    models let through reaches code that encodes it: the client's mistake, a 400 like any bad input."""
+    if "surrogates not allowed" not in str(exc):
+        raise exc
+    return await _error_response(
+        request,
+        UserError(
+            "The request has text that is not valid Unicode (a lone surrogate such as \\ud800).",
+            hint="send UTF-8 text; bytes from a GBK source must be decoded as GBK first",
+        ),
+    )
 
 
 async def _error_response(request: Request, exc: MarketPilotError) -> Response:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from marketpilot.api.auth import app_settings
 from marketpilot.config import Settings
@@ -133,7 +134,9 @@ async def approve(request: Request, campaign_id: str, settings: UiSettings) -> H
     if not by:
         return _page(request, "_message.html", ok=False, text="请填写审批人 / who approves?")
     try:
-        version = approve_version(open_state(settings), campaign_id, approver=by, note=form.get("note", ""))
+        version = await run_in_threadpool(
+            approve_version, open_state(settings), campaign_id, approver=by, note=form.get("note", "")
+        )
     except MarketPilotError as exc:
         return _page(request, "_message.html", ok=False, text=str(exc))
     return _page(
@@ -177,5 +180,8 @@ async def ask(request: Request, settings: UiSettings) -> HTMLResponse:
     question = form.get("question", "")
     if not question:
         return _page(request, "_message.html", ok=False, text="请输入问题 / type a question")
-    reply = answer_question(settings, question, customer_id=form.get("customer_id") or None)
+    # 5–25 s of model time: off the event loop, so the rest of the dashboard and the API keep answering
+    reply = await run_in_threadpool(
+        answer_question, settings, question, customer_id=form.get("customer_id") or None
+    )
     return _page(request, "_reply.html", reply=reply)
