@@ -31,13 +31,21 @@ def _luhn_complete(prefix: str) -> str:
         ("身份证号11010519491231002X办理", "cn_id", "11010519491231002X"),
         ("寄到浙江省杭州市西湖区文三路478号5栋302室，谢谢", "address", "文三路478号"),
         ("Ship to 221 Baker Street, Apt 2B please", "address", "221 Baker Street"),
+        ("Call (415) 555-0123 after six", "phone", "555-0123"),
+        ("or 415-555-0123 on weekdays", "phone", "415-555-0123"),
+        ("台湾手机 0912-345-678 联络", "phone", "0912-345-678"),
+        ("电话１３８１２３４５６７８（全角）", "phone", "１３８１２３４５６７８"),
+        ("邮箱 ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ", "email", "ｚｈａｎｇ＠ｅｘａｍｐｌｅ"),
+        ("加微信zhang_san88领券", "im_account", "zhang_san88"),
+        ("我的qq号是 987654321，有事找我", "im_account", "987654321"),
+        ("vx: abcdef1 拉你进群", "im_account", "abcdef1"),
     ],
 )
 def test_finds_and_masks(text: str, kind: str, secret: str) -> None:
     matches = find_pii(text)
     assert kind in [m.kind for m in matches]
     for m in matches:
-        assert text[m.start : m.end] == m.text
+        assert text[m.start : m.end] == m.text  # spans of the text as written, full-width forms too
     masked = mask_pii(text)
     assert secret not in masked
     assert not contains_pii(masked)
@@ -62,6 +70,9 @@ def test_id_number_needs_checksum() -> None:
         "$39.90 today only, save 20% — SKU 85123A",
         "买二送一，第2件半价，库存仅剩1000件",
         "最近很多顾客回购，评分4.9分",
+        "营业时间 09:00-21:00，2024-11-11 双11 开抢",
+        "微信支付满100减10，QQ音乐会员同享，关注微信公众号领券",
+        "WX-1200 吸尘器与 wx123456 同款",
     ],
 )
 def test_marketing_text_is_not_pii(text: str) -> None:

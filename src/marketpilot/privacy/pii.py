@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-PIIKind = Literal["phone", "email", "cn_id", "bank_card", "address"]
+PIIKind = Literal["phone", "email", "cn_id", "bank_card", "address", "im_account"]
 
 MASKS: dict[PIIKind, str] = {
     "phone": "[电话]",
@@ -20,6 +20,7 @@ MASKS: dict[PIIKind, str] = {
     "cn_id": "[身份证]",
     "bank_card": "[银行卡]",
     "address": "[地址]",
+    "im_account": "[社交账号]",
 }
 
 
@@ -40,6 +41,23 @@ _PHONE = re.compile(
     r"|\+\d{1,3}[\s-]?\(?\d{1,4}\)?(?:[\s-]?\d{2,4}){2,4}"
     r")(?![\d.])"
 )
+# North American (415) 555-0123 / 415-555-0123, and Taiwan's mobiles 0912-345-678: shapes (the
+# brackets, the dashes) that prices, dates and order numbers never have.
+_PHONE_DASHED = re.compile(
+    r"(?<![\d.-])(?:\(\d{3}\)\s?\d{3}[\s.-]\d{4}|\d{3}-\d{3}-\d{4}|09\d{2}-\d{3}-\d{3})(?![\d-])"
+)
+# A WeChat or QQ account given to be contacted on ("加微信 zhang_san88", "QQ：12345678"): the account
+# after the app's name; an account with no such word is not told apart from any other word.
+_IM_ACCOUNT = re.compile(
+    r"(?:(?:微信|威信|薇信|v信|扣扣)(?:号|账号)?\s*[:：是为]?\s*"
+    # a Latin name needs a separator: "wx123456" is as likely a product's model number
+    r"|(?<![A-Za-z0-9])(?:vx|wx|wechat|weixin|qq)(?:\s*(?:号|账号|id))?(?:\s*[:：是为]\s*|\s+))"
+    r"(?P<account>[A-Za-z][-_A-Za-z0-9]{5,19}|\d{5,11})(?![-_A-Za-z0-9])",
+    re.IGNORECASE,
+)
+# Full-width digits and letters (１３８…, ｚｈａｎｇ＠…) are the same number to a reader; mapped one to
+# one, so spans found in the mapped text are spans of the original.
+_HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20}
 _CN_ID = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dA-Za-z])")
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _ADDR_ZH = re.compile(
@@ -77,6 +95,7 @@ def _luhn(digits: str) -> bool:
 
 def find_pii(text: str) -> list[PIIMatch]:
     """All personal-data spans in `text`, sorted by position, non-overlapping (first, longest wins)."""
+    original, text = text, text.translate(_HALFWIDTH)
     found: list[PIIMatch] = []
     for m in _EMAIL.finditer(text):
         found.append(PIIMatch("email", m.start(), m.end(), m.group()))
@@ -87,8 +106,11 @@ def find_pii(text: str) -> list[PIIMatch]:
         digits = re.sub(r"[ -]", "", m.group())
         if 13 <= len(digits) <= 19 and _luhn(digits):
             found.append(PIIMatch("bank_card", m.start(), m.end(), m.group()))
-    for m in _PHONE.finditer(text):
-        found.append(PIIMatch("phone", m.start(), m.end(), m.group()))
+    for pattern in (_PHONE, _PHONE_DASHED):
+        for m in pattern.finditer(text):
+            found.append(PIIMatch("phone", m.start(), m.end(), m.group()))
+    for m in _IM_ACCOUNT.finditer(text):
+        found.append(PIIMatch("im_account", m.start("account"), m.end("account"), m.group("account")))
     for pattern in (_ADDR_ZH, _ADDR_EN):
         for m in pattern.finditer(text):
             found.append(PIIMatch("address", m.start(), m.end(), m.group()))
@@ -96,7 +118,7 @@ def find_pii(text: str) -> list[PIIMatch]:
     result: list[PIIMatch] = []
     for match in found:
         if not result or match.start >= result[-1].end:
-            result.append(match)
+            result.append(PIIMatch(match.kind, match.start, match.end, original[match.start : match.end]))
     return result
 
 
