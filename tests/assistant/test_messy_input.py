@@ -141,3 +141,13 @@ def test_a_failing_model_names_its_server_to_the_team_only(llm):
     assert reply.handoff and reply.handoff_reason == "模型调用失败"  # what a customer may be shown
     queued = (settings.home_dir / "assistant" / "handoffs.jsonl").read_text(encoding="utf-8").splitlines()
     assert "127.0.0.1" not in reply.model_dump_json() and "HTTP 500" in json.loads(queued[-1])["detail"]
+
+
+def test_a_failing_model_is_retried_once_then_a_person_takes_over(shop, llm_server):
+    """The configured 4 retries suit batch jobs; a customer waiting on a hung server gets one retry."""
+    settings = llm_server.settings(shop.home, llm_cache=False, llm_max_retries=4)
+    llm_server.script(Reply(status=503, text="busy"), answers("可开电子普通发票。", "policy:8"))
+    assert not answer_question(settings, "发票怎么开？").handoff and len(llm_server.requests) == 2
+    llm_server.script(*[Reply(status=500, text="boom")] * 3)
+    assert answer_question(settings, "发票怎么开？").handoff
+    assert len(llm_server.requests) == 4 and llm_server.pending == 1

@@ -146,7 +146,7 @@ def answer_question(
     `history`: the conversation so far, oldest first; its last HISTORY_TURNS turns are shown to the
     model (as material, PII-masked) and join the current question to find sources and named orders,
     so a follow-up ("那运费呢？") is read in context. The hand-off rules look at the question alone."""
-    from marketpilot.llm import LLMError, get_client, load_prompt
+    from marketpilot.llm import LLMError, RetryPolicy, get_client, load_prompt
 
     if not _INVISIBLE.sub("", question).strip():  # zero-width characters are no question either
         raise UserError("The question is empty.")
@@ -215,7 +215,10 @@ def answer_question(
 
     prompt = load_prompt("assistant_answer", lang)
     try:
-        completion = get_client(settings).complete(
+        # A customer is waiting: one retry, then a person (a batch job's 4 retries with backoff, each up
+        # to the timeout, kept a customer of a hung server waiting about 5 minutes for the hand-off).
+        retry = RetryPolicy(max_retries=min(settings.llm_max_retries, 1), max_retry_after_s=10)
+        completion = get_client(settings, retry=retry).complete(
             prompt.render(question=masked, passages=passages, history=earlier),
             schema=_Draft,
             temperature=0.0,
