@@ -213,3 +213,70 @@ def test_events_without_ids_get_stable_ones(settings: Settings, tmp_path: Path) 
     assert "13812345678" not in events.to_string()
     assert any("no event_id column" in w for w in first.warnings)
     assert not any("__event_id" in w for w in first.warnings)
+
+
+def test_order_times_load_as_shops_write_them(settings: Settings, tmp_path: Path) -> None:
+    """`load` read ISO times only: 2024年3月5日 (every Chinese back office), 05/03/2024, 20240305 and
+    Unix seconds were refused as "expected a date/time". Numeric day/month dates are read one way per
+    column, as `data/dates.py` reads them elsewhere."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,customer_id,ordered_at,total\n"
+        "X1,C1,2024年3月5日 14:03,10\nX2,C2,05/03/2024,10\nX3,C3,13/03/2024 09:05,10\n"
+        "X4,C4,20240305,10\nX5,C5,2024.03.05,10\nX6,C6,1709647380,10\nX7,C7,1709647380000,10\n",
+        encoding="utf-8",
+    )
+    load_file(settings, path, table="orders")
+    with Store.open(settings, read_only=True) as store:
+        times = dict(store.query("SELECT order_id, ordered_at FROM orders").itertuples(index=False))
+    assert {k: str(v) for k, v in times.items()} == {
+        "X1": "2024-03-05 14:03:00",
+        "X2": "2024-03-05 00:00:00",  # day first: row X3 says so
+        "X3": "2024-03-13 09:05:00",
+        "X4": "2024-03-05 00:00:00",
+        "X5": "2024-03-05 00:00:00",
+        "X6": "2024-03-05 14:03:00",  # Unix time, read as UTC
+        "X7": "2024-03-05 14:03:00",
+    }
+    path.write_text("order_id,customer_id,ordered_at\nY1,C1,05/03/2024\nY2,C2,03/13/2024\nY3,C3,13/03/2024\n")
+    with pytest.raises(ValidationFailed) as refused:
+        load_file(settings, path, table="orders")
+    assert refused.value.problems == [
+        "row 4, column 'ordered_at': '13/03/2024' is day first",
+        "row 3, column 'ordered_at': '03/13/2024' is month first",
+    ]
+    # A column that fits either order is month first, unless the mapping says otherwise.
+    path.write_text("order_id,customer_id,ordered_at\nZ1,C1,05/03/2024\n")
+    mapping = tmp_path / "orders.yaml"
+    mapping.write_text(
+        "table: orders\ncolumns:\n  order_id: order_id\n  customer_id: customer_id\n"
+        "  ordered_at: {from: ordered_at, day_first: true}\n",
+        encoding="utf-8",
+    )
+    load_file(settings, path, table="orders", mapping=mapping)
+    with Store.open(settings, read_only=True) as store:
+        assert (
+            str(store.query("SELECT ordered_at FROM orders WHERE order_id = 'Z1'").iloc[0, 0])
+            == "2024-03-05 00:00:00"
+        )
+
+
+def test_taobao_user_behaviour_loads_as_events_with_a_mapping(settings: Settings, tmp_path: Path) -> None:
+    """UserBehavior.csv: no header, no event id, Unix seconds; the mapping names column0… and the
+    events get derived ids (they crashed with a mapping, or with no column recognised)."""
+    path = tmp_path / "UserBehavior.csv"
+    path.write_text("1,2268318,2520377,pv,1511544070\n1,2333346,2520771,buy,1511561733\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed, match="no column for required 'customer_id'"):
+        load_file(settings, path, table="events")
+    mapping = tmp_path / "behaviour.yaml"
+    mapping.write_text(
+        "table: events\ncolumns:\n  customer_id: column0\n  product_id: column1\n"
+        "  event_type: {from: column3, values: {pv: view, buy: purchase}}\n  occurred_at: column4\n",
+        encoding="utf-8",
+    )
+    report = load_file(settings, path, table="events", mapping=mapping)
+    assert report.rows_loaded == 2 and any("no event_id column" in w for w in report.warnings)
+    with Store.open(settings, read_only=True) as store:
+        events = store.query("SELECT event_type, occurred_at FROM events ORDER BY occurred_at")
+    assert events["event_type"].tolist() == ["view", "purchase"]
+    assert str(events["occurred_at"].iloc[0]) == "2017-11-24 17:21:10"

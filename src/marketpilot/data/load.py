@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from marketpilot.config import Settings
 from marketpilot.data.mapping import (
+    NUMERIC_DATE,
     PII_FIELDS,
     ColumnRule,
     Mapping,
@@ -25,8 +26,9 @@ from marketpilot.data.mapping import (
     auto_mapping,
     compile_table,
     load_mapping,
+    text_sql,
 )
-from marketpilot.data.readers import ROW, Source, open_source
+from marketpilot.data.readers import ROW, Source, open_source, sql_literal
 from marketpilot.data.schema import TABLES
 from marketpilot.data.store import Store
 from marketpilot.data.validate import Check, Problem, duplicate_keys, ident, run_checks
@@ -159,19 +161,23 @@ def stage_mapped(
             raise UserError(f"Unknown table '{table}'.", hint=f"Tables: {', '.join(TABLES)}")
         tmap = auto_mapping(spec, source)
         warnings += _recognise_contact_columns(con, source, table, tmap)
-        if table == "events" and "event_id" not in tmap.columns:
-            source = _derive_event_ids(con, source, tmap, settings.secret())
-            warnings.append(
-                "events: no event_id column; each row's id is derived from its customer, product, type "
-                "and time, so loading the same rows again adds nothing"
-            )
         tables = {table: tmap}
     else:
         tables = dict(mapping.tables) if table in ("auto", "all") else {table: _pick(mapping, table)}
+    events = tables.get("events")
+    # (with none of the event's columns recognised there is nothing to key; the missing columns are named)
+    if events is not None and "event_id" not in events.columns and _mapped_sources(events):
+        tables["events"] = events = events.model_copy(deep=True)  # the id is added to a copy
+        source = _derive_event_ids(con, source, events, settings.secret())
+        warnings.append(
+            "events: no event_id column; each row's id is derived from its customer, product, type "
+            "and time, so loading the same rows again adds nothing"
+        )
     problems: list[str] = []
     stages: dict[str, str] = {}
     cur = currency or settings.currency
     for name, tmap in tables.items():
+        tmap = tables[name] = _with_date_orders(con, source, name, tmap)
         selects, checks, missing = compile_table(name, tmap, source, currency=cur)
         if missing:
             problems += missing
@@ -212,16 +218,56 @@ def stage_mapped(
 EVENT_KEY = "__event_id"
 
 
+def _with_date_orders(
+    con: duckdb.DuckDBPyConnection, source: Source, table: str, tmap: TableMapping
+) -> TableMapping:
+    """`tmap` with `day_first` decided for each text date column that leaves it open, over the whole
+    column as `data/dates.py` decides it: a first number above 12 makes it day first, a second one
+    month first, both is refused naming a row of each; dots (05.03.2024) are day first."""
+    decided = {}
+    for col in TABLES[table].columns:
+        rule = tmap.columns.get(col.name)
+        if (
+            col.type not in ("TIMESTAMP", "DATE") or rule is None or rule.source is None
+            or rule.format or rule.day_first is not None or source.types.get(rule.source) != "VARCHAR"
+        ):  # fmt: skip
+            continue
+        text, pattern = text_sql(ident(rule.source)), sql_literal(NUMERIC_DATE)
+        first, second = (f"TRY_CAST(regexp_extract(t, {pattern}, {i}) AS INTEGER)" for i in (1, 3))
+        day_only, month_only = f"FILTER (WHERE {first} > 12)", f"FILTER (WHERE {second} > 12)"
+        row_first, day, row_second, month, dots = con.execute(
+            f"""SELECT min({ROW}) {day_only}, arg_min(t, {ROW}) {day_only},
+                       min({ROW}) {month_only}, arg_min(t, {ROW}) {month_only},
+                       bool_and(regexp_extract(t, {pattern}, 2) = '.')
+                FROM (SELECT {text} AS t, {ROW} FROM {ident(source.view)})
+                WHERE regexp_matches(t, {pattern})"""
+        ).fetchone()  # type: ignore[misc]
+        if row_first is not None and row_second is not None:
+            raise ValidationFailed(
+                [
+                    f"row {row_first}, column {rule.source!r}: {day!r} is day first",
+                    f"row {row_second}, column {rule.source!r}: {month!r} is month first",
+                ],
+                source=str(source.path),
+                hint="the column mixes day/month and month/day dates; write them as 2024-03-05, "
+                "or say which in a mapping file (day_first: true)",
+            )
+        if row_first is not None or row_second is not None or dots:
+            decided[col.name] = rule.model_copy(update={"day_first": row_second is None})
+    return tmap.model_copy(update={"columns": tmap.columns | decided}) if decided else tmap
+
+
+def _mapped_sources(tmap: TableMapping) -> list[str]:
+    """The file's columns the mapping reads (not the derived `__` ones)."""
+    return [r.source for r in tmap.columns.values() if r.source is not None and not r.source.startswith("__")]
+
+
 def _derive_event_ids(
     con: duckdb.DuckDBPyConnection, source: Source, tmap: TableMapping, secret: bytes
 ) -> Source:
     """`source` with an id per event: a keyed hash of the row's content (the customer id in it may be
     a phone number, so no plain hash) and, for identical rows, their order among themselves."""
-    fields = [
-        f"coalesce(CAST({ident(rule.source)} AS VARCHAR), '')"
-        for rule in tmap.columns.values()
-        if rule.source is not None and not rule.source.startswith("__")
-    ]
+    fields = [f"coalesce(CAST({ident(name)} AS VARCHAR), '')" for name in _mapped_sources(tmap)]
     content = f"concat_ws('|', {', '.join(fields)})"
     nth = f"row_number() OVER (PARTITION BY {content} ORDER BY {ROW})"
     key = "'e_' || substr(" + pseudonym_sql(f"{content} || '#' || CAST({nth} AS VARCHAR)", secret) + ", 3)"

@@ -80,6 +80,9 @@ class ColumnRule(BaseModel):
     source: str | None = Field(default=None, alias="from")
     value: str | int | float | bool | None = None
     format: str | None = None
+    # Numeric dates such as 05/03/2024: day first (true) or month first (false); unset, the column
+    # decides (a first number above 12 anywhere makes it day first; see data/dates.py).
+    day_first: bool | None = None
     unit: Literal["major", "minor"] = "major"
     values: dict[str, str] | None = None
     line_number_within: str | None = None
@@ -257,12 +260,41 @@ def integer_sql(expr: str, source_type: str) -> str:
     return f"CASE WHEN {number} = trunc({number}) THEN CAST({number} AS BIGINT) END"
 
 
-def temporal_sql(expr: str, source_type: str, target: str, fmt: str | None) -> str:
+# day/month (or month/day), then the year and an optional time: 05/03/2024, 5.3.24 14:03
+NUMERIC_DATE = r"^(\d{1,2})([/.\-])(\d{1,2})[/.\-](\d{4}|\d{2})((?:[ T].*)?)$"
+
+
+def temporal_sql(
+    expr: str, source_type: str, target: str, fmt: str | None, day_first: bool | None = None
+) -> str:
+    """Dates and times as shops write them, when no format is given: ISO (2024-03-05 14:03,
+    2024/3/5), 2024年3月5日 14:03, 2024.03.05, 20240305, Unix seconds or milliseconds (read as UTC),
+    and numeric day/month dates in the order `day_first` says (month first when unset)."""
     if fmt:
         return f"CAST(try_strptime({text_sql(expr)}, {sql_literal(fmt)}) AS {target})"
     if source_type.startswith(("TIMESTAMP", "DATE")):
         return f"CAST({expr} AS {target})"
-    return f"TRY_CAST({text_sql(expr)} AS {target})"
+    t = text_sql(expr)
+    chinese = rf"regexp_replace({t}, '^(\d{{4}})\s*年\s*(\d{{1,2}})\s*月\s*(\d{{1,2}})\s*[日号]', '\1-\2-\3')"
+    dotted = rf"regexp_replace({t}, '^(\d{{4}})\.(\d{{1,2}})\.(\d{{1,2}})', '\1-\2-\3')"
+    day, month = (r"\1", r"\3") if day_first else (r"\3", r"\1")
+    century = (
+        rf"CASE WHEN CAST(regexp_extract({t}, '{NUMERIC_DATE}', 4) AS INTEGER) < 69 THEN '20' ELSE '19' END"
+    )
+    iso = rf"regexp_replace({t}, '{NUMERIC_DATE}', '\4-{month}-{day}\5')"
+    two_digit_year = rf"regexp_replace({iso}, '^(\d\d)-', {century} || '\1-')"
+    numeric = f"CASE WHEN regexp_matches({t}, '{NUMERIC_DATE}') THEN {two_digit_year} END"
+    compact = rf"CASE WHEN regexp_full_match({t}, '(19|20)\d{{6}}') THEN try_strptime({t}, '%Y%m%d') END"
+    # Unix time: 10 digits of seconds or 13 of milliseconds, 2001–2033
+    seconds, millis = (
+        rf"CASE WHEN regexp_full_match({t}, '1\d{{{n}}}') "
+        f"THEN make_timestamp(CAST({t} AS BIGINT) * {micros}) END"
+        for n, micros in ((9, 1_000_000), (12, 1_000))
+    )
+    tried = ", ".join(
+        f"TRY_CAST({x} AS {target})" for x in (t, chinese, dotted, numeric, compact, seconds, millis)
+    )
+    return f"coalesce({tried})"
 
 
 def boolean_sql(expr: str) -> str:
@@ -304,7 +336,7 @@ def typed_sql(
     if col.type in ("TIMESTAMP", "DATE"):
         expected = f"a date/time in the format {rule.format}" if rule.format else EXPECTED[col.type]
         native = source_type.startswith(("TIMESTAMP", "DATE")) and not rule.format
-        return temporal_sql(raw, source_type, col.type, rule.format), expected, not native
+        return temporal_sql(raw, source_type, col.type, rule.format, rule.day_first), expected, not native
     if col.type == "BOOLEAN":
         if source_type == "BOOLEAN":
             return raw, EXPECTED["BOOLEAN"], False
