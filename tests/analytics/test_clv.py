@@ -323,3 +323,28 @@ def test_steady_buyers_who_never_lapse_get_a_positive_forecast(tmp_path: Path) -
     holdout = json.loads(result.stdout)["holdout"]
     assert holdout["predicted_total"] > 0
     assert holdout["predicted_total"] == pytest.approx(holdout["actual_total"], rel=0.1)
+
+
+def test_clv_fit_reads_chinese_and_day_first_dates(data_dir: Path, tmp_path: Path) -> None:
+    """A back office's 2024年3月5日 and a European export's 05/03/2024 (day first: another row has 13/03)
+    give the fit the CDNOW sample's own dates; they were "cannot read as a date" before."""
+    from marketpilot.cli import app
+
+    cdnow = pd.read_csv(
+        data_dir / "cdnow" / "CDNOW_sample.txt", sep=r"\s+", header=None, usecols=[0, 2, 4], dtype=str
+    )
+    cdnow.columns = ["客户", "日期", "金额"]
+    days = pd.to_datetime(cdnow["日期"], format="%Y%m%d")
+    fits = []
+    for written, codec in (
+        (days.dt.strftime("%Y年%-m月%-d日"), "gbk"),
+        (days.dt.strftime("%d/%m/%Y"), "utf-8"),
+    ):
+        path = tmp_path / f"订单_{codec}.csv"
+        cdnow.assign(日期=written).to_csv(path, index=False, encoding=codec)
+        args = ["clv", "fit", "--transactions", str(path), "--customer-col", "客户", "--date-col", "日期"]
+        args += ["--value-col", "金额", "--calibration-end", "1997-09-30", "--json"]
+        result = CliRunner().invoke(app, [*args, "--home", str(tmp_path / "home")])
+        assert result.exit_code == 0, result.output
+        fits.append(json.loads(result.stdout)["bgnbd"])
+    assert fits[0] == pytest.approx(fits[1]) and fits[0]["loglik"] == pytest.approx(-9582.4, rel=0.001)

@@ -18,17 +18,16 @@ from pydantic import BaseModel, Field
 
 from marketpilot.config import Settings
 from marketpilot.data.mapping import (
-    NUMERIC_DATE,
     PII_FIELDS,
     ColumnRule,
     Mapping,
     TableMapping,
     auto_mapping,
     compile_table,
+    day_first_of,
     load_mapping,
-    text_sql,
 )
-from marketpilot.data.readers import ROW, Source, open_source, sql_literal
+from marketpilot.data.readers import ROW, Source, open_source
 from marketpilot.data.schema import TABLES
 from marketpilot.data.store import Store
 from marketpilot.data.validate import Check, Problem, duplicate_keys, ident, run_checks
@@ -221,9 +220,8 @@ EVENT_KEY = "__event_id"
 def _with_date_orders(
     con: duckdb.DuckDBPyConnection, source: Source, table: str, tmap: TableMapping
 ) -> TableMapping:
-    """`tmap` with `day_first` decided for each text date column that leaves it open, over the whole
-    column as `data/dates.py` decides it: a first number above 12 makes it day first, a second one
-    month first, both is refused naming a row of each; dots (05.03.2024) are day first."""
+    """`tmap` with `day_first` decided over the whole column for each text date column that leaves
+    it open (`mapping.day_first_of`)."""
     decided = {}
     for col in TABLES[table].columns:
         rule = tmap.columns.get(col.name)
@@ -232,28 +230,11 @@ def _with_date_orders(
             or rule.format or rule.day_first is not None or source.types.get(rule.source) != "VARCHAR"
         ):  # fmt: skip
             continue
-        text, pattern = text_sql(ident(rule.source)), sql_literal(NUMERIC_DATE)
-        first, second = (f"TRY_CAST(regexp_extract(t, {pattern}, {i}) AS INTEGER)" for i in (1, 3))
-        day_only, month_only = f"FILTER (WHERE {first} > 12)", f"FILTER (WHERE {second} > 12)"
-        row_first, day, row_second, month, dots = con.execute(
-            f"""SELECT min({ROW}) {day_only}, arg_min(t, {ROW}) {day_only},
-                       min({ROW}) {month_only}, arg_min(t, {ROW}) {month_only},
-                       bool_and(regexp_extract(t, {pattern}, 2) = '.')
-                FROM (SELECT {text} AS t, {ROW} FROM {ident(source.view)})
-                WHERE regexp_matches(t, {pattern})"""
-        ).fetchone()  # type: ignore[misc]
-        if row_first is not None and row_second is not None:
-            raise ValidationFailed(
-                [
-                    f"row {row_first}, column {rule.source!r}: {day!r} is day first",
-                    f"row {row_second}, column {rule.source!r}: {month!r} is month first",
-                ],
-                source=str(source.path),
-                hint="the column mixes day/month and month/day dates; write them as 2024-03-05, "
-                "or say which in a mapping file (day_first: true)",
-            )
-        if row_first is not None or row_second is not None or dots:
-            decided[col.name] = rule.model_copy(update={"day_first": row_second is None})
+        day_first = day_first_of(
+            con, ident(source.view), ident(rule.source), ROW, column_name=rule.source, source=str(source.path)
+        )
+        if day_first is not None:
+            decided[col.name] = rule.model_copy(update={"day_first": day_first})
     return tmap.model_copy(update={"columns": tmap.columns | decided}) if decided else tmap
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from marketpilot.data.readers import LINE, ROW, Source
 from marketpilot.data.schema import TABLES, Column, TableSpec
 from marketpilot.data.validate import Check, ident, sql_literal
-from marketpilot.errors import UserError
+from marketpilot.errors import UserError, ValidationFailed
 from marketpilot.privacy.pseudonymise import PII_HEADERS, normalise_header, pii_kind_of_header
 
 PII_FIELDS = ("name", "phone", "email", "address")
@@ -262,6 +263,37 @@ def integer_sql(expr: str, source_type: str) -> str:
 
 # day/month (or month/day), then the year and an optional time: 05/03/2024, 5.3.24 14:03
 NUMERIC_DATE = r"^(\d{1,2})([/.\-])(\d{1,2})[/.\-](\d{4}|\d{2})((?:[ T].*)?)$"
+
+
+def day_first_of(
+    con: duckdb.DuckDBPyConnection, relation: str, column: str, row: str, *, column_name: str, source: str
+) -> bool | None:
+    """Whether the numeric dates (05/03/2024) of a text column are day first, decided over the whole
+    column as `data/dates.py` decides it: a first number above 12 makes it day first, a second one
+    month first, both is refused naming a row of each; dots (05.03.2024) are day first. None when
+    the column has no such dates or they fit either order (then month first)."""
+    text, pattern = text_sql(column), sql_literal(NUMERIC_DATE)
+    first, second = (f"TRY_CAST(regexp_extract(t, {pattern}, {i}) AS INTEGER)" for i in (1, 3))
+    day_only, month_only = f"FILTER (WHERE {first} > 12)", f"FILTER (WHERE {second} > 12)"
+    row_first, day, row_second, month, dots = con.execute(
+        f"""SELECT min(r) {day_only}, arg_min(t, r) {day_only},
+                   min(r) {month_only}, arg_min(t, r) {month_only},
+                   bool_and(regexp_extract(t, {pattern}, 2) = '.')
+            FROM (SELECT {text} AS t, {row} AS r FROM {relation}) WHERE regexp_matches(t, {pattern})"""
+    ).fetchone()  # type: ignore[misc]
+    if row_first is not None and row_second is not None:
+        raise ValidationFailed(
+            [
+                f"row {row_first}, column {column_name!r}: {day!r} is day first",
+                f"row {row_second}, column {column_name!r}: {month!r} is month first",
+            ],
+            source=source,
+            hint="the column mixes day/month and month/day dates; write them as 2024-03-05, "
+            "or say which in a mapping file (day_first: true)",
+        )
+    if row_first is None and row_second is None and not dots:
+        return None
+    return row_second is None
 
 
 def temporal_sql(

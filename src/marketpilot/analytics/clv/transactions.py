@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 from charset_normalizer import from_bytes
 
-from marketpilot.data.mapping import amount_sql
+from marketpilot.data.mapping import amount_sql, day_first_of, temporal_sql
 from marketpilot.data.readers import ROW, existing_file, ident, read_excel
 from marketpilot.errors import UserError
 
@@ -35,25 +35,25 @@ def _sniff(path: Path) -> tuple[str, bool]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         head = fh.read(65536)
+    for encoding in ("utf-8", "gb18030"):  # GB18030 is a superset of GBK: Chinese back-office exports
+        try:
+            return encoding, _whitespace_separated(_decode_head(head, encoding))
+        except UnicodeDecodeError:
+            continue
+    best = from_bytes(head).best()
+    if best is None:
+        raise UserError(f"{path}: cannot detect the text encoding.")
+    return best.encoding, _whitespace_separated(str(best))
+
+
+def _decode_head(head: bytes, encoding: str) -> str:
+    """The first bytes of a file as text; a multi-byte character cut at the end is still the encoding."""
     try:
-        text = head.decode("utf-8")
-        encoding = "utf-8"
+        return head.decode(encoding)
     except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the 64 KB boundary is still UTF-8.
-        if exc.start >= len(head) - 4:
-            text, encoding = head[: exc.start].decode("utf-8"), "utf-8"
-        else:
-            try:  # GB18030 is a superset of GBK/GB2312: Chinese back-office exports decode with it
-                text, encoding = head.decode("gb18030"), "gb18030"
-                return encoding, _whitespace_separated(text)
-            except UnicodeDecodeError:
-                pass
-            best = from_bytes(head).best()
-            if best is None:
-                raise UserError(f"{path}: cannot detect the text encoding.") from None
-            encoding = best.encoding
-            text = str(best)
-    return encoding, _whitespace_separated(text)
+        if exc.start < len(head) - 4:
+            raise
+        return head[: exc.start].decode(encoding)
 
 
 def _whitespace_separated(text: str) -> bool:
@@ -124,7 +124,17 @@ def register_file_transactions(
             raise UserError(
                 f"{path}: no column '{col}' (given by {flag}).", hint=f"Columns: {', '.join(columns)}"
             )
-    date_sql = _date_expression(f'"{date_col}"', columns[date_col], date_format)
+    day_first = None
+    if columns[date_col] == "VARCHAR" and not date_format:
+        day_first = day_first_of(
+            con,
+            "_raw",
+            ident(date_col),
+            f"row_number() OVER () + {header}",
+            column_name=date_col,
+            source=str(path),
+        )
+    date_sql = _date_expression(ident(date_col), columns[date_col], date_format, day_first)
     # "1,234.50", "¥214.54" and "214,54" are amounts as shops write them (as `marketpilot load` reads)
     value_sql = f"CAST({amount_sql(ident(value_col))} AS DOUBLE)" if value_col else "NULL::DOUBLE"
     con.execute(
@@ -156,14 +166,13 @@ def register_file_transactions(
     return int(con.execute("SELECT count(*) FROM _parsed WHERE customer_id IS NULL").fetchall()[0][0])
 
 
-def _date_expression(column: str, duck_type: str, date_format: str | None) -> str:
+def _date_expression(column: str, duck_type: str, date_format: str | None, day_first: bool | None) -> str:
     if date_format:
         return f"CAST(TRY_STRPTIME(CAST({column} AS VARCHAR), '{date_format.replace(chr(39), '')}') AS DATE)"
     if duck_type.startswith(("DATE", "TIMESTAMP")):
         return f"CAST({column} AS DATE)"
-    text = f"CAST({column} AS VARCHAR)"
-    # ISO dates and times first, then 19970101-style compact dates.
-    return f"CAST(coalesce(TRY_CAST({text} AS TIMESTAMP), TRY_STRPTIME({text}, '%Y%m%d')) AS DATE)"
+    # as `marketpilot load` reads them: ISO, 2024年3月5日, 19970101, Unix time, 05/03/2024 by the column
+    return f"CAST({temporal_sql(column, 'VARCHAR', 'TIMESTAMP', None, day_first)} AS DATE)"
 
 
 def register_store_transactions(con: duckdb.DuckDBPyConnection) -> None:
