@@ -40,7 +40,8 @@ class GenerateRequest(BriefRequest):
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
+    # bounded so that one request cannot hold a worker for minutes; the longest channel takes 2,000
+    text: str = Field(min_length=1, max_length=50_000)
     brief: Brief
     channel: Channel | None = Field(default=None, description="Default: the brief's channel.")
 

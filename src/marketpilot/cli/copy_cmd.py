@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from marketpilot.atomic import write_text
+from marketpilot.atomic import atomic_path, write_text
 from marketpilot.cli.app import (
     HomeOption,
     JsonOption,
@@ -350,12 +350,16 @@ def render_email_cmd(
     """Render a responsive HTML e-mail with a plain-text part, unsubscribe link and AI notice."""
     from marketpilot.content.render import render_email
 
+    html_path, text_path = out, out.with_suffix(".txt")
+    if html_path == text_path:
+        raise UserError(f"--out {out}: name the HTML file (mail.html); the plain text goes beside it.")
     checked = _checked(subject, brief, "email_subject")
     _checked(body, brief, "email_body")
     email = render_email(subject, body, checked, unsubscribe_url=unsubscribe_url, cta_url=cta_url)
-    html_path, text_path = out, out.with_suffix(".txt")
-    for path, content in ((html_path, email.html), (text_path, email.text)):
-        write_text(path, content)
+    # both parts or neither: a text path that cannot be written leaves no HTML behind
+    with atomic_path(html_path) as html_tmp, atomic_path(text_path) as text_tmp:
+        html_tmp.write_text(email.html, encoding="utf-8")
+        text_tmp.write_text(email.text, encoding="utf-8")
     if as_json:
         print_json({"html": str(html_path), "text": str(text_path), "headers": email.headers})
     else:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from marketpilot.content.numbers import CN_NUMERAL_CHARS, parse_fold, parse_number
 from marketpilot.data.readers import existing_file
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -23,7 +24,7 @@ CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
 Language = Literal["zh", "en"]
 Angle = Literal["benefit", "scarcity", "social_proof", "seasonal"]
 
-_FOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*折\s*$")
+_FOLD = re.compile(r"^\s*(\d+(?:\.\d+)?|[零一二两三四五六七八九]{1,2})\s*折\s*$")  # 8折, 85折, 八五折
 _NUMBER = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*(?:off)?\s*$", re.IGNORECASE)
 
@@ -32,6 +33,8 @@ def parse_discount(value: float | str | None) -> float | None:
     """A discount as the fraction taken off: 0.2, "20%", "20% off" and "8折" mean 20 % off, "半价" 50 %."""
     if value is None or value == "":
         return None
+    if not isinstance(value, str | int | float):
+        raise ValueError(f"cannot read discount {value!r}; use 0.2, '20%' or '8折'")
     if value == "半价":
         return 0.5
     if isinstance(value, str) and _NUMBER.match(value):  # "0.2" from a command-line flag
@@ -41,7 +44,7 @@ def parse_discount(value: float | str | None) -> float | None:
         # 20 means 20 % off; 0.2 means the same.
         off = off / 100 if off > 1 else off
     elif m := _FOLD.match(value):
-        fold = float(m.group(1))
+        fold = parse_fold(m.group(1)) or 0.0
         # "85折" is 8.5折 (15 % off), "8折" is 20 % off.
         off = 1 - (fold / 100 if fold >= 10 else fold / 10)
     elif m := _PERCENT.match(value):
@@ -53,25 +56,32 @@ def parse_discount(value: float | str | None) -> float | None:
     return round(off, 6)
 
 
+_AMOUNT = rf"\d+(?:\.\d+)?|[{CN_NUMERAL_CHARS}]+"  # 300 or 三百
 _COUPON = re.compile(
-    r"^\s*(?:满\s*(?P<t>\d+(?:\.\d+)?)\s*元?\s*减|(?P<t2>\d+(?:\.\d+)?)\s*-\s*|立减|减)?"
-    r"\s*(?P<a>\d+(?:\.\d+)?)\s*元?\s*$"
+    rf"^\s*(?:满\s*(?P<t>{_AMOUNT})\s*元?\s*减|(?P<t2>\d+(?:\.\d+)?)\s*-\s*|立减|减)?"
+    rf"\s*(?P<a>{_AMOUNT})\s*元?\s*$"
 )
 
 
 def parse_coupon(value: str) -> tuple[float | None, float]:
     """(threshold, amount) of a coupon written as "满300减50", "300-50", "立减30" or "30"."""
     m = _COUPON.match(value)
-    if not m:
+    threshold = m and (m.group("t") or m.group("t2"))
+    amount = m and parse_number(m.group("a"))
+    if not m or not amount or (threshold and not parse_number(threshold)):
         raise ValueError(f"cannot read coupon {value!r}; use 满300减50, 300-50 or an amount such as 30")
-    threshold = m.group("t") or m.group("t2")
-    return (float(threshold) if threshold else None), float(m.group("a"))
+    return (parse_number(threshold) if threshold else None), amount
+
+
+# A brief file is written by hand: currency names a person would write for the ISO code.
+_CURRENCY_ALIASES = {"RMB": "CNY", "人民币": "CNY", "元": "CNY", "¥": "CNY", "￥": "CNY", "$": "USD"}
 
 
 class ProductFacts(BaseModel):
     """What is true about the product. Prices in major units of `currency`."""
 
-    model_config = ConfigDict(extra="forbid")
+    # JSON brief files may say Infinity or NaN, which no price is
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     product_id: str | None = None
     name: str
@@ -97,12 +107,32 @@ class ProductFacts(BaseModel):
             return {}
         if isinstance(value, str):  # the store keeps attributes as a JSON object string
             value = json.loads(value)
-        return {str(k): str(v) for k, v in dict(value).items()}
+        if not isinstance(value, dict):
+            raise ValueError(f"attributes must be an object of name: value (面料: 羊毛), got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        code = _CURRENCY_ALIASES.get(value.strip().upper(), value.strip().upper())
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            raise ValueError(f"currency {value!r} is not a three-letter ISO code such as CNY or USD")
+        return code
 
     @model_validator(mode="after")
     def _promo_below_price(self) -> ProductFacts:
         if self.price and self.promo_price and self.promo_price > self.price:
             raise ValueError(f"promo_price {self.promo_price} is above price {self.price}")
+        if self.price and self.promo_price and self.discount:
+            # Both would pass the facts check, so copy saying "8折，到手199" of 229 would pass while false.
+            implied = 1 - self.promo_price / self.price
+            if abs(implied - self.discount) > 0.011:  # the facts rule's tolerance (RATE_TOL)
+                raise ValueError(
+                    f"discount {self.discount:.0%} off contradicts promo_price {self.promo_price:g} of price "
+                    f"{self.price:g} ({implied:.0%} off); give one of them, or make them agree"
+                )
         return self
 
     @property
@@ -145,7 +175,7 @@ class Offer(BaseModel):
     """The promotion: a coupon (满threshold减amount or a plain amount), a buy-N-get-M deal or a discount
     on the N-th item, a start and a deadline."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     coupon_code: str | None = None
     coupon_amount: float | None = Field(default=None, gt=0)
@@ -243,6 +273,8 @@ def load_brief(path: Path | str) -> Brief:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    except RecursionError:
+        raise UserError(f"{path}: not a brief (JSON nested too deeply to read)") from None
     try:
         return Brief.model_validate(raw)
     except ValidationError as exc:

@@ -22,8 +22,26 @@ _SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
 _BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
 CN_NUMERAL_CHARS = "".join(_DIGITS) + "".join(_SMALL_UNITS) + "".join(_BIG_UNITS)
 
-# A number as marketing copy writes it: 1,299.00 or 39.9 or 三百九十九.
-NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|[{CN_NUMERAL_CHARS}]+)"
+# A number as marketing copy writes it: 1,299.00 or 39.9 or 三百九十九. It starts where the run of
+# digits or numerals starts: a match tried from every position inside a long run is quadratic.
+NUM = (
+    rf"(?:(?<!\d)(?:\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    rf"|(?<![{CN_NUMERAL_CHARS}])[{CN_NUMERAL_CHARS}]+)"
+)
+
+# Full-width digits, Latin letters and the signs numbers and addresses use (％＠＋－．) as their ASCII
+# forms, one character for one so that spans still point into the copy: １９９元, ６１８大促, ２０％ＯＦＦ,
+# １３８１２３４５６７８. The full-width comma stays: "现价319，399起" is two figures, not 319,399.
+_HALFWIDTH = {
+    ord(ch): ord(ch) - 0xFEE0
+    for ch in "０１２３４５６７８９％＠＋－．＄"
+    "ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ"
+}
+
+
+def halfwidth(text: str) -> str:
+    """`text` with full-width digits, letters and ％＠＋－．＄ as ASCII; same length, same positions."""
+    return text.translate(_HALFWIDTH)
 
 
 def is_cn_figure(run: str) -> bool:
@@ -65,6 +83,14 @@ def parse_number(text: str) -> float | None:
         return float(text.replace(",", ""))
     value = cn_to_number(text)
     return None if value is None else float(value)
+
+
+def parse_fold(text: str) -> float | None:
+    """The figure before 折: digits (85, 8.5), or Chinese digits read one by one (七五折 is 75折, not
+    the 5 that `cn_to_number` makes of 七五)."""
+    if text and all(ch in _DIGITS for ch in text):
+        return float("".join(str(_DIGITS[ch]) for ch in text))
+    return parse_number(text)
 
 
 def fmt_amount(value: float) -> str:

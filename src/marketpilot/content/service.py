@@ -17,7 +17,7 @@ class BriefExtras(BaseModel):
     """What the store does not know about a product and `copy generate` takes as flags: the promotion
     and the brand's do/don't words."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     promo_price: float | None = Field(default=None, gt=0)
     discount: float | str | None = None  # 0.2, "20%", "8折"

@@ -17,7 +17,15 @@ from typing import Literal
 from marketpilot.content.briefs import Brief
 from marketpilot.content.guardrails.bare_numbers import FESTIVAL, BareNumber, read_bare_numbers
 from marketpilot.content.guardrails.base import Violation
-from marketpilot.content.numbers import CN_NUMERAL_CHARS, NUM, fmt_amount, is_cn_figure, parse_number
+from marketpilot.content.numbers import (
+    CN_NUMERAL_CHARS,
+    NUM,
+    fmt_amount,
+    halfwidth,
+    is_cn_figure,
+    parse_fold,
+    parse_number,
+)
 from marketpilot.privacy.pii import find_pii
 
 Role = Literal[
@@ -146,17 +154,20 @@ _PATTERNS: list[tuple[re.Pattern[str], tuple[Role, ...]]] = [
         ("stock",),
     ),
     # discounts: 8折 / 8.5折 / 85折 / 五折, 半价, 20% off, save 20%
-    (re.compile(r"(?P<num>\d+(?:\.\d)?|[零一二两三四五六七八九]{1,2})\s*折(?!叠|伞|页|痕|线|纸)"), ("rate",)),
+    (
+        re.compile(r"(?P<num>(?<!\d)\d+(?:\.\d)?|[零一二两三四五六七八九]{1,2})\s*折(?!叠|伞|页|痕|线|纸)"),
+        ("rate",),
+    ),
     (re.compile(r"半价"), ("rate",)),
     (
         re.compile(
-            r"(?i)(?:save|take|extra|up to)?\s*(?P<num>\d+(?:\.\d+)?)\s*%\s*off"
-            r"|(?:save|省|减)\s*(?P<num2>\d+(?:\.\d+)?)\s*%"
+            r"(?i)(?:save|take|extra|up to)?\s*(?P<num>(?<!\d)\d+(?:\.\d+)?)\s*[%％]\s*off"
+            r"|(?:save|省|减)\s*(?P<num2>\d+(?:\.\d+)?)\s*[%％]"
         ),
         ("rate",),
     ),
     # other percentages (100%纯棉, 好评率99%) must come from the brief
-    (re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*[%％]"), ("percent",)),
+    (re.compile(r"(?P<num>(?<!\d)\d+(?:\.\d+)?)\s*[%％]"), ("percent",)),
     # money with a role word: 原价399, 现价¥319, 立减80元, save $10, was $49
     *[
         (re.compile(rf"(?i)(?<![A-Za-z])(?:{words}){_FILLER}{_MONEY}"), (role,))
@@ -257,7 +268,7 @@ def _claims_from_match(m: re.Match[str], roles: tuple[Role, ...]) -> list[Claim]
         if mark == "半价":
             off = 0.5
         else:
-            fold = parse_number(groups["fold"])
+            fold = parse_fold(groups["fold"])
             if fold is None:
                 return None
             fold = fold / 100 if fold >= 10 else fold / 10
@@ -296,7 +307,7 @@ def _claims_from_match(m: re.Match[str], roles: tuple[Role, ...]) -> list[Claim]
     num = groups.get("num") or groups.get("num2")
     if num is None:
         return None
-    value = parse_number(num)
+    value = parse_fold(num) if role == "rate" else parse_number(num)
     if value is None:
         return None
     cur, unit, jiao = groups.get("cur"), groups.get("unit"), groups.get("jiao")
@@ -443,6 +454,7 @@ class _Flagger:
 
 def check_facts(text: str, brief: Brief) -> list[Violation]:
     """One violation per number that the brief does not back, labelled or not."""
+    original, text = text, halfwidth(text)  # １９９元 is 199元; spans are the same in both
     flag = _Flagger()
     claims = extract_claims(text)
     for claim in claims:
@@ -454,6 +466,8 @@ def check_facts(text: str, brief: Brief) -> list[Violation]:
     bare = read_bare_numbers(text, taken)
     if bare:
         _check_bare(bare, brief, flag)
+    for v in flag.violations:
+        v.text = original[v.span[0] : v.span[1]]
     return sorted(flag.violations, key=lambda v: v.span)
 
 

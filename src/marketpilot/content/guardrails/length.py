@@ -50,19 +50,31 @@ def sms_message(text: str, *, shop_name: str | None, language: str) -> str:
     return body
 
 
+def _is_gsm(message: str) -> bool:
+    return all(ch in _GSM_BASIC or ch in _GSM_EXT for ch in message)
+
+
+def _units(ch: str, gsm: bool) -> int:
+    """Billing units of one character: GSM extension characters take an escape plus the character,
+    characters outside the BMP (emoji) two UCS-2 code units."""
+    return (2 if ch in _GSM_EXT else 1) if gsm else (2 if ord(ch) > 0xFFFF else 1)
+
+
 def sms_billing(message: str) -> SmsBilling:
-    if all(ch in _GSM_BASIC or ch in _GSM_EXT for ch in message):
-        chars = sum(2 if ch in _GSM_EXT else 1 for ch in message)
+    gsm = _is_gsm(message)
+    chars = sum(_units(ch, gsm) for ch in message)
+    if gsm:
         single, segment, encoding = SMS_SINGLE_GSM, SMS_SEGMENT_GSM, "GSM-7"
     else:
-        # Characters outside the BMP (emoji) take two UCS-2 code units.
-        chars = sum(2 if ord(ch) > 0xFFFF else 1 for ch in message)
         single, segment, encoding = SMS_SINGLE_UCS2, SMS_SEGMENT_UCS2, "UCS-2"
     segments = 1 if chars <= single else -(-chars // segment)
     return SmsBilling(message=message, chars=chars, encoding=encoding, segments=segments)  # type: ignore[arg-type]
 
 
 def char_width(ch: str) -> int:
+    # combining accents, zero-width joiners and variation selectors take no room of their own
+    if unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
@@ -101,9 +113,16 @@ def check_length(text: str, brief: Brief, spec: ChannelSpec) -> list[Violation]:
     if spec.name == "sms":
         bill = sms_billing(sms_message(text, shop_name=brief.brand.shop_name, language=brief.language))
         if spec.max_sms_segments and bill.segments > spec.max_sms_segments:
-            per = SMS_SEGMENT_GSM if bill.encoding == "GSM-7" else SMS_SEGMENT_UCS2
-            extra = bill.chars - len(text.strip())  # signature + opt-out
-            keep = max(0, spec.max_sms_segments * per - extra)
+            gsm = bill.encoding == "GSM-7"
+            body = text.strip()
+            extra = bill.chars - sum(_units(ch, gsm) for ch in body)  # signature + opt-out
+            budget = spec.max_sms_segments * (SMS_SEGMENT_GSM if gsm else SMS_SEGMENT_UCS2) - extra
+            # the first character of the copy that no longer fits (an emoji counts 2 units, not 1)
+            lead = len(text) - len(text.lstrip())
+            keep, used = lead, 0
+            while keep < len(text) and used + _units(text[keep], gsm) <= budget:
+                used += _units(text[keep], gsm)
+                keep += 1
             violations.append(
                 Violation(
                     rule="length",
@@ -113,7 +132,7 @@ def check_length(text: str, brief: Brief, spec: ChannelSpec) -> list[Violation]:
                         f"SMS is {bill.chars} characters with signature and opt-out ({bill.encoding}): "
                         f"{bill.segments} billed segments, the limit is {spec.max_sms_segments}"
                     ),
-                    suggestion=f"shorten the copy to {keep} characters",
+                    suggestion=f"shorten the copy to {keep - lead} characters",
                 )
             )
         return violations

@@ -6,6 +6,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 from pydantic import BaseModel
@@ -52,6 +53,17 @@ class RenderedEmail(BaseModel):
         return msg
 
 
+def _check_link(name: str, url: str, *, mailto: bool) -> None:
+    """An http(s) link with a host (or a mailto: address): javascript: links run script in the mail
+    client, and a line break in List-Unsubscribe would inject headers."""
+    parts = urlsplit(url)
+    schemes = ("https", "http", "mailto") if mailto else ("https", "http")
+    target = parts.netloc if parts.scheme in ("https", "http") else parts.path
+    if parts.scheme not in schemes or not target or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        kind = "an http(s) or mailto link" if mailto else "an http(s) link"
+        raise UserError(f"{name} must be {kind} without spaces, got {url!r}")
+
+
 @cache
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
@@ -73,8 +85,12 @@ def render_email(
     model: str | None = None,
 ) -> RenderedEmail:
     """`body` is the (slot-filled) copy; blank lines separate paragraphs. The first line is the headline."""
-    if not unsubscribe_url.startswith(("https://", "http://", "mailto:")):
-        raise UserError(f"unsubscribe_url must be an http(s) or mailto link, got {unsubscribe_url!r}")
+    _check_link("unsubscribe_url", unsubscribe_url, mailto=True)
+    if cta_url is not None:
+        _check_link("cta_url", cta_url, mailto=False)
+    if any(ch in subject for ch in "\r\n"):
+        # a line break in a header ends it: what follows would become headers of its own
+        raise UserError("The subject is one line; remove the line breaks from it.")
     words = _WORDS[brief.language]
     lines = [part.strip() for part in body.strip().split("\n") if part.strip()]
     headline, paragraphs = (lines[0], lines[1:]) if len(lines) > 1 else (subject, lines)

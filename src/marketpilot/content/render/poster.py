@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -54,6 +55,11 @@ def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
 
 
 def offer_line(brief: Brief) -> str:
+    return " · ".join(offer_parts(brief))
+
+
+def offer_parts(brief: Brief) -> list[str]:
+    """The offer's terms (满300减50, 买2送1, 11月11日截止), each to be shown whole."""
     o, zh = brief.offer, brief.language == "zh"
     parts = []
     if o.coupon_amount:
@@ -67,7 +73,28 @@ def offer_line(brief: Brief) -> str:
         parts.append(f"买{o.buy_n}送{o.get_m}" if zh else f"buy {o.buy_n} get {o.get_m}")
     if d := o.deadline_date:
         parts.append(f"{d.month}月{d.day}日截止" if zh else f"ends {d.strftime('%b')} {d.day}")
-    return " · ".join(parts)
+    return parts
+
+
+def _pack(parts: list[str], font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """The offer terms joined by " · " on as few lines as fit, no term split across lines."""
+    lines: list[str] = []
+    for part in parts:
+        joined = f"{lines[-1]} · {part}" if lines else part
+        if lines and font.getlength(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines.append(part)
+    return lines
+
+
+def _refuse_overflow(what: str, text: str, font: ImageFont.FreeTypeFont, left: float, right: float) -> None:
+    # Never cut: a price or an offer term running off the edge would misstate the offer.
+    if left + font.getlength(text) > right:
+        raise UserError(
+            f"The {what} “{text}” is too wide for the poster.",
+            hint="Shorten it, or use the other layout.",
+        )
 
 
 def _money(value: float, brief: Brief) -> str:
@@ -85,6 +112,9 @@ def render_poster(
     model: str | None = None,
 ) -> Path:
     """Draw the poster and write it atomically to `out` (PNG); returns the path."""
+    headline = headline.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
+    if bad := sorted({repr(ch) for ch in headline if unicodedata.category(ch) == "Cc" and ch != "\n"}):
+        raise UserError(f"The headline contains control characters: {' '.join(bad)}", hint="Remove them.")
     texts = [headline, brief.product.name, offer_line(brief), brief.brand.shop_name or ""]
     if missing := missing_glyphs("".join(texts)):
         raise UserError(f"The bundled font cannot draw: {' '.join(missing)}", hint="Remove those characters.")
@@ -99,7 +129,8 @@ def render_poster(
     banner = layout == "banner"
     text_width = int(w * 0.5) if banner else w - 2 * pad
     head_font = _font(int((50 if banner else 64) * scale))
-    head_lines = wrap(headline, head_font, text_width)
+    # a line break the copywriter typed is kept; each line then wraps on its own
+    head_lines = [line for part in headline.split("\n") for line in wrap(part, head_font, text_width)]
     if len(head_lines) > (2 if banner else 3):
         # Never cut copy: a truncated "20% off" or price would misstate the offer.
         raise UserError(
@@ -108,12 +139,12 @@ def render_poster(
         )
     price_font = _font(int((88 if banner else 110) * scale))
     offer_font = _font(int((36 if banner else 42) * scale))
-    offer = offer_line(brief)
+    offer_lines = _pack(offer_parts(brief), offer_font, text_width)
     block = (
         len(head_lines) * int(head_font.size * 1.3)
         + int(20 * scale)
         + (int(price_font.size * 1.35) if brief.product.sale_price else 0)
-        + (offer_font.size if offer else 0)
+        + len(offer_lines) * int(offer_font.size * 1.3)
     )
     if banner:
         image_box = (pad, pad, int(w * 0.42), h - pad)
@@ -125,9 +156,16 @@ def render_poster(
         image_bottom = max(int(h * 0.45), h - int(90 * scale) - block - gap)
         image_box = (pad, int(h * 0.09), w - pad, image_bottom)
         text_left, text_top = pad, image_bottom + gap
+    right = text_left + text_width  # the text column; on the poster that is the right margin
+    for line in head_lines:
+        _refuse_overflow("headline", line, head_font, text_left, right)
+    for line in offer_lines:
+        _refuse_overflow("offer", line, offer_font, text_left, right)
     if brief.brand.shop_name:
         shop_xy = (text_left, pad) if banner else (pad, int(pad * 0.5))
-        draw.text(shop_xy, f"【{brief.brand.shop_name}】", font=_font(int(34 * scale)), fill=_INK)
+        shop, shop_font = f"【{brief.brand.shop_name}】", _font(int(34 * scale))
+        _refuse_overflow("shop name", shop, shop_font, shop_xy[0], right)
+        draw.text(shop_xy, shop, font=shop_font, fill=_INK)
     _product_image(canvas, draw, image_box, brief, image, scale)
 
     y = text_top
@@ -138,11 +176,13 @@ def render_poster(
     p = brief.product
     if p.sale_price:
         sale = _money(p.sale_price, brief)
+        _refuse_overflow("price", sale, price_font, text_left, right)
         draw.text((text_left, y), sale, font=price_font, fill=_RED)
         if p.price and p.price != p.sale_price:
             old_font = _font(int(44 * scale))
             x = text_left + price_font.getlength(sale) + 30 * scale
             old = _money(p.price, brief)
+            _refuse_overflow("list price", old, old_font, x, right)
             oy = y + price_font.size - old_font.size - 6 * scale
             draw.text((x, oy), old, font=old_font, fill=_GREY)
             top, bottom = old_font.getbbox(old)[1::2]
@@ -151,8 +191,9 @@ def render_poster(
                 [(x, mid), (x + old_font.getlength(old), mid)], fill=_GREY, width=max(2, int(3 * scale))
             )
         y += int(price_font.size * 1.35)
-    if offer:
-        draw.text((text_left, y), offer, font=offer_font, fill=_RED)
+    for line in offer_lines:
+        draw.text((text_left, y), line, font=offer_font, fill=_RED)
+        y += int(offer_font.size * 1.3)
 
     label = AI_LABEL[brief.language]
     label_font = _font(int(26 * scale))
@@ -189,7 +230,9 @@ def _product_image(
     )
     name_font = _font(int(48 * scale))
     hint_font = _font(int(30 * scale))
-    name = wrap(brief.product.name, name_font, x1 - x0 - 60)[:3]
+    name = wrap(brief.product.name, name_font, x1 - x0 - 60)
+    if len(name) > 3:  # a placeholder label, not copy: shortened, visibly
+        name = [*name[:2], name[2][:-1] + "…"]
     hint = "商品图" if brief.language == "zh" else "product image"
     total = len(name) * name_font.size * 1.3 + hint_font.size
     y = y0 + ((y1 - y0) - total) / 2
