@@ -32,7 +32,9 @@ class PIIMatch:
     text: str
 
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Starts only where a local part can start: tried at every character of a long run of letters or
+# digits, the scan for an "@" made 50,000 digits take six seconds.
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # CN mobile (optionally +86 / 0086, with spaces or dashes as 3-4-4), CN landline, and +CC international.
 _PHONE = re.compile(
     r"(?<![\d.])(?:"
