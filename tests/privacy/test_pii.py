@@ -79,13 +79,3 @@ def test_marketing_text_is_not_pii(text: str) -> None:
     assert find_pii(text) == []
     assert mask_pii(text) == text
 
-
-def test_long_runs_are_scanned_in_linear_time() -> None:
-    """50,000 digits took six seconds (the e-mail pattern was tried at every character): a pasted
-    number column must not stall a copy check or a review batch."""
-    import time
-
-    started = time.perf_counter()
-    for text in ("1" * 50_000, "a" * 50_000, "最" * 50_000):
-        assert find_pii(text) == []
-    assert time.perf_counter() - started < 2.0
