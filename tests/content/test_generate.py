@@ -248,3 +248,16 @@ def test_prompt_asks_for_the_angles_and_states_the_offer():
     for angle in ("benefit", "scarcity", "social_proof", "seasonal"):
         assert ANGLE_NAMES["zh"][angle] in prompt
     assert "第2件半价" in prompt and "活动天数：3天" in prompt and "节日：双11" in prompt
+
+
+def test_personal_data_in_the_catalogue_never_reaches_the_prompt(llm_settings, llm_server):
+    """A product's attributes and selling points are the shop's text, but can carry a person's phone
+    or e-mail (客服 138…, a quoted buyer): the prompt gets them masked, the prices untouched."""
+    brief = coat().model_copy(deep=True)
+    brief.product.attributes = {"客服": "13812345678", "材质": "羊毛"}
+    brief.product.selling_points = ["买家 zhang@example.com 说：很暖和"]
+    llm_server.script(variants("羊毛大衣现价319元，轻暖过冬"))
+    generate_variants([brief], get_client(llm_settings), n=1, embedder=passage)
+    prompt = json.dumps(llm_server.requests[0]["messages"], ensure_ascii=False)
+    assert "13812345678" not in prompt and "zhang@example.com" not in prompt
+    assert "客服：[电话]" in prompt and "[邮箱]" in prompt and "319" in prompt and "材质：羊毛" in prompt

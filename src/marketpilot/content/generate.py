@@ -28,6 +28,7 @@ from marketpilot.content.guardrails.platform import add_ai_label
 from marketpilot.content.numbers import fmt_amount
 from marketpilot.content.scoring import quality_scores
 from marketpilot.llm import Completion, LLMClient, LLMError, LLMRequest, load_prompt
+from marketpilot.privacy.pii import mask_pii
 
 if TYPE_CHECKING:
     from marketpilot.content.scoring import CTRModel
@@ -186,7 +187,9 @@ def brief_facts(brief: Brief) -> list[str]:
         lines.append(f"节日：{brief.season}" if zh else f"Occasion: {brief.season}")
     for point in p.selling_points[:5]:
         lines.append(f"卖点：{point}" if zh else f"Selling point: {point}")
-    return lines
+    # Catalogue text is the shop's, but it can carry a person's details (属性 "客服：138…", a review
+    # quoted as a selling point): masked like every other text before it reaches a prompt.
+    return [mask_pii(line) for line in lines]
 
 
 def _max_chars(brief: Brief) -> int:
