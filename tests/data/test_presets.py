@@ -10,6 +10,7 @@ import pytest
 from marketpilot.config import Settings
 from marketpilot.data import Store
 from marketpilot.data.load import load_file
+from marketpilot.errors import ValidationFailed
 
 
 def test_online_retail_slice_fills_four_tables_consistently(settings: Settings, retail_slice: Path) -> None:
@@ -140,3 +141,28 @@ def test_online_retail_preset_reads_parquet_and_excel_like_csv(
     load_file(from_csv, csv_path, preset="online-retail")
     load_file(from_other, other, preset="online-retail")
     assert store_snapshot(from_other) == store_snapshot(from_csv)
+
+
+def test_online_retail_ii_column_names_load_the_same(
+    tmp_path: Path, retail_slice: Path, store_snapshot
+) -> None:
+    """UCI Online Retail II (2009–2011) names three columns Invoice, Price and Customer ID, and its
+    customer ids are written 13085.0: the preset loads it as the first export."""
+    from marketpilot.config import get_settings
+
+    frame = pd.read_csv(retail_slice, dtype=str, nrows=300)
+    first, second = tmp_path / "online_retail.csv", tmp_path / "online_retail_II.csv"
+    frame.to_csv(first, index=False)
+    renamed = frame.rename(
+        columns={"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
+    )
+    renamed.assign(
+        **{"Customer ID": renamed["Customer ID"].map(lambda v: v if pd.isna(v) else f"{v}.0")}
+    ).to_csv(second, index=False)
+    a, b = get_settings(tmp_path / "a"), get_settings(tmp_path / "b")
+    load_file(a, first, preset="online-retail")
+    load_file(b, second, preset="online-retail")
+    assert store_snapshot(b) == store_snapshot(a)
+    renamed.drop(columns=["Price"]).to_csv(second, index=False)
+    with pytest.raises(ValidationFailed, match="column 'UnitPrice' is missing"):
+        load_file(b, second, preset="online-retail")

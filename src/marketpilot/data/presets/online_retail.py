@@ -31,6 +31,8 @@ COLUMNS = (
     "CustomerID",
     "Country",
 )
+# Online Retail II (the 2009–2011 export) names three of them differently.
+ALIASES = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
 FEE_CODES = ("POST", "DOT", "M", "m", "C2", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "PADS", "B")
 CURRENCY = "GBP"
 
@@ -43,15 +45,16 @@ class OnlineRetail:
         return open_source(con, path)
 
     def stage(self, con: duckdb.DuckDBPyConnection, source: Source) -> Plan:
-        missing = [c for c in COLUMNS if c not in source.types if c != "Description"]
+        named = {c: c if c in source.types else ALIASES.get(c, c) for c in COLUMNS}
+        missing = [c for c, name in named.items() if name not in source.types and c != "Description"]
         if missing:
             raise ValidationFailed(
                 [f"column '{c}' is missing (expected the columns {', '.join(COLUMNS)})" for c in missing],
                 source=str(source.path),
             )
-        col = {c: ident(c) for c in COLUMNS}
+        col = {c: ident(name) for c, name in named.items()}
         desc = col["Description"] if "Description" in source.types else "NULL"
-        typ = source.types
+        typ = {c: source.types[name] for c, name in named.items() if name in source.types}
         # The UCI spreadsheet writes dates as 12/1/2010 8:26; CSV conversions write ISO.
         when = (
             f"coalesce(TRY_CAST({text_sql(col['InvoiceDate'])} AS TIMESTAMP), "
@@ -64,11 +67,14 @@ class OnlineRetail:
         customer = integer_sql(col["CustomerID"], typ["CustomerID"])
         checks = [
             Check(
-                "InvoiceNo", f"{text_sql(col['InvoiceNo'])} IS NULL", col["InvoiceNo"], "an invoice number"
+                named["InvoiceNo"],
+                f"{text_sql(col['InvoiceNo'])} IS NULL",
+                col["InvoiceNo"],
+                "an invoice number",
             ),
             Check("StockCode", f"{text_sql(col['StockCode'])} IS NULL", col["StockCode"], "a stock code"),
             Check("Quantity", f"({quantity}) IS NULL", col["Quantity"], "a whole number"),
-            Check("UnitPrice", f"({price}) IS NULL", col["UnitPrice"], "a price in pounds, e.g. 2.55"),
+            Check(named["UnitPrice"], f"({price}) IS NULL", col["UnitPrice"], "a price in pounds, e.g. 2.55"),
             Check(
                 "InvoiceDate",
                 f"({when}) IS NULL",
@@ -76,7 +82,7 @@ class OnlineRetail:
                 "a date/time such as 2010-12-01 08:26:00",
             ),
             Check(
-                "CustomerID",
+                named["CustomerID"],
                 f"{text_sql(col['CustomerID'])} IS NOT NULL AND ({customer}) IS NULL",
                 col["CustomerID"],
                 "a numeric customer id or an empty cell (guest)",
@@ -106,8 +112,8 @@ class OnlineRetail:
         ).fetchall()
         if conflicts:
             raise ValidationFailed(
-                [f"row {rows[0]}, column 'CustomerID': invoice {inv!r} has lines of several customers "
-                 f"(rows {', '.join(map(str, rows))}); expected one customer per invoice"
+                [f"row {rows[0]}, column {named['CustomerID']!r}: invoice {inv!r} has lines of several "
+                 f"customers (rows {', '.join(map(str, rows))}); expected one customer per invoice"
                  for inv, rows in conflicts],
                 source=str(source.path),
             )  # fmt: skip
