@@ -22,7 +22,7 @@ def sentiment(
         str | None,
         typer.Option(
             "--label-col",
-            help="Gold labels (1/0, pos/neg, positive/negative, 正面/负面): adds accuracy.",
+            help="Gold labels (1/0, pos/neg, positive/negative, 正面/负面, 好评/差评): adds accuracy.",
         ),
     ] = None,
     out: Annotated[

@@ -49,7 +49,9 @@ def test_sentiment_parquet_english(en_corpus: pd.DataFrame, tmp_path: Path) -> N
     assert json.loads(result.stdout)["accuracy"] >= 0.7
 
 
-@pytest.mark.parametrize("gold", [{1: 1, 0: 0}, {1: "pos", 0: "neg"}, {1: "Positive", 0: "NEGATIVE"}])
+@pytest.mark.parametrize(
+    "gold", [{1: 1, 0: 0}, {1: "pos", 0: "neg"}, {1: "Positive", 0: "NEGATIVE"}, {1: "好评", 0: "差评"}]
+)
 def test_gold_label_formats(zh_corpus: pd.DataFrame, tmp_path: Path, gold: dict[int, object]) -> None:
     rows = zh_corpus[zh_corpus.split == "test"].groupby("source").head(50)
     path = tmp_path / "gold.csv"
@@ -74,7 +76,9 @@ def test_json_without_gold_has_exactly_rows_pos_neg(tmp_path: Path) -> None:
 
 def test_label_col_help_lists_every_format() -> None:
     result = runner.invoke(app, ["reviews", "sentiment", "--help"], env={"COLUMNS": "200"})
-    assert all(word in result.stdout for word in ("1/0", "pos/neg", "positive/negative", "正面/负面"))
+    assert all(
+        word in result.stdout for word in ("1/0", "pos/neg", "positive/negative", "正面/负面", "好评/差评")
+    )
 
 
 def test_written_file_masks_pii_and_keeps_the_column_name(tmp_path: Path) -> None:

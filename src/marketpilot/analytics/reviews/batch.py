@@ -19,11 +19,15 @@ from marketpilot.errors import UserError, ValidationFailed
 from marketpilot.privacy.pii import mask_pii
 
 OUTPUT_COLUMNS = ("label", "probability")
-_GOLD = {"1": 1, "0": 0, "pos": 1, "neg": 0, "positive": 1, "negative": 0, "正面": 1, "负面": 0}
+_GOLD = {
+    **{"1": 1, "0": 0, "pos": 1, "neg": 0, "positive": 1, "negative": 0, "正面": 1, "负面": 0},
+    **{"好评": 1, "差评": 0, "积极": 1, "消极": 0},  # as marketplaces and annotators write them
+}
 
 
 def gold_labels(values: pd.Series, source: str, column: str) -> np.ndarray:
-    """1/0 from 1/0, pos/neg, positive/negative, 正面/负面 (case-insensitive); names the bad rows."""
+    """1/0 from 1/0, pos/neg, positive/negative, 正面/负面, 好评/差评, 积极/消极 (case-insensitive);
+    names the bad rows."""
     text = values.astype(str).str.strip().str.lower().str.replace(r"\.0$", "", regex=True)
     mapped = text.map(_GOLD)
     bad = np.flatnonzero(mapped.isna().to_numpy())
@@ -32,7 +36,7 @@ def gold_labels(values: pd.Series, source: str, column: str) -> np.ndarray:
             f"row {i + 2}, column {column!r}: {values.iloc[i]!r} is not a sentiment label" for i in bad
         ]
         raise ValidationFailed(
-            problems, source=source, hint="use 1/0, pos/neg, positive/negative or 正面/负面"
+            problems, source=source, hint="use 1/0, pos/neg, positive/negative, 正面/负面 or 好评/差评"
         )
     return mapped.to_numpy(dtype=np.int64)
 
