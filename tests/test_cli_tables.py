@@ -11,7 +11,9 @@ def _coupons() -> Table:
     table = Table(title="Coupons")
     for header in ("group", "customers", "coupon", "per arm\nneeded", "verdict"):
         table.add_column(header)
-    table.add_row("细分2：重要保持客户为主", "77", "满400减35 / 满400减65", "234,306 / 58,399", "underpowered")
+    table.add_row(
+        "细分2：重要保持客户为主", "77", "满400减35 / 满400减65", "234,306 / 58,399", "underpowered"
+    )
     table.add_row("细分8：一般发展客户为主", "10", "—", "—", "too_small")
     return table
 

@@ -69,3 +69,13 @@ def test_online_retail_store_keeps_the_demo_settings(tmp_path: Path) -> None:
     retail = DemoContext(settings=settings, out_dir=tmp_path / "out").retail
     assert retail.home_dir == settings.home_dir / RETAIL_HOME
     assert (retail.cache_dir, retail.llm_provider) == (tmp_path / "cache", "openai_compat")
+
+
+def test_demo_help_names_every_step() -> None:
+    """The help lists what the demo runs, the decisions step (uplift, coupons) included."""
+    result = CliRunner().invoke(app, ["demo", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    steps = ("Online Retail", "RFM", "recommendations", "review insight", "campaign loop")
+    for step in (*steps, "Hillstrom", "满减"):
+        assert step in text, step

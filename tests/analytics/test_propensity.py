@@ -82,7 +82,17 @@ def test_propensity_cli(online_retail_settings: Settings) -> None:
     assert report["horizon_days"] == 90 and {"auc", "pr_auc", "lift"} <= set(report["test"])
     out = CliRunner().invoke(app, ["propensity", "score", "--target", "churn", "--home", home, "--json"])
     assert out.exit_code == 0, out.output
-    assert Path(json.loads(out.stdout)["parquet"]).exists()
+    scored = json.loads(out.stdout)
+    assert Path(scored["parquet"]).exists()
+    # --as-of is a cutoff (orders before it count); the default is the day after the last order
+    # (Online Retail's is 2011-12-09), and the help says so.
+    assert scored["as_of"] == "2011-12-10"
+    again = CliRunner().invoke(
+        app, ["propensity", "score", "--target", "churn", "--as-of", "2011-12-10", "--home", home, "--json"]
+    )
+    assert json.loads(again.stdout)["mean_probability"] == scored["mean_probability"]
+    helped = CliRunner().invoke(app, ["propensity", "score", "--help"])
+    assert "default: the day after the last order" in " ".join(helped.output.replace("│", " ").split())
 
 
 FUNNEL = ["views_30d", "carts_30d", "view_to_cart"]

@@ -36,6 +36,8 @@ def test_cli_create_approve_run_status_report(shop_settings, tmp_path) -> None:
     cid = json.loads(created.stdout)["campaign_id"]
     refused = runner.invoke(app, ["campaign", "run", cid, *home, "--json"])
     assert refused.exit_code != 0
+    # The hint is a command that runs as written: `approve` requires --by.
+    assert f"campaign approve {cid} --by " in str(refused.exception)
     # Before its first run a campaign has no messages and nothing to measure: said, not guessed at.
     draft = runner.invoke(app, ["campaign", "status", cid, "--home", str(shop_settings.home_dir)])
     assert draft.exit_code == 0 and "no messages yet" in draft.stdout

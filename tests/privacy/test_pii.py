@@ -78,4 +78,3 @@ def test_id_number_needs_checksum() -> None:
 def test_marketing_text_is_not_pii(text: str) -> None:
     assert find_pii(text) == []
     assert mask_pii(text) == text
-

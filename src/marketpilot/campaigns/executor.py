@@ -458,7 +458,7 @@ def run_campaign(
         raise UserError(
             f"Campaign {campaign_id} version {version} is not approved.",
             hint=f"Review it with `marketpilot campaign show {campaign_id}`, "
-            f"then `marketpilot campaign approve {campaign_id}`.",
+            f"then `marketpilot campaign approve {campaign_id} --by NAME`.",
         )
     with engine.connect() as con:
         planned = con.execute(

@@ -73,7 +73,7 @@ def plan_cmd(
     if campaign_id:
         console.print(
             f"Created draft [bold]{escape(campaign_id)}[/]; approve with "
-            f"`marketpilot campaign approve {escape(campaign_id)}`",
+            f"`marketpilot campaign approve {escape(campaign_id)} --by NAME`",
             markup=True,
         )
 

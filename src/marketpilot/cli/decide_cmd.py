@@ -382,6 +382,10 @@ def promo(
         float,
         typer.Option("--max-deadweight", help="Most of today's orders that may reach the threshold anyway."),
     ] = 0.3,
+    max_lift: Annotated[
+        float,
+        typer.Option("--max-lift", help="Break-even lift above which a coupon is implausible (1 = +100 %)."),
+    ] = 1.0,
     report_md: ReportOption = False,
     lang: Annotated[str, typer.Option("--lang", help="Report and campaign copy language: zh or en.")] = "zh",
     home: HomeOption = None,
@@ -400,6 +404,7 @@ def promo(
         min_margin=min_margin,
         margin=margin,
         max_deadweight=max_deadweight,
+        max_lift=max_lift,
         language=lang,
     )
     settings = settings_for(home)

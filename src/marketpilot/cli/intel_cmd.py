@@ -18,6 +18,13 @@ clv_app = typer.Typer(help="Customer lifetime value: BG/NBD + Gamma-Gamma.", no_
 app.add_typer(clv_app, name="clv")
 
 DateOption = Annotated[str | None, typer.Option(help="YYYY-MM-DD; default: the last order day.")]
+# Propensity's as-of is a cutoff: features from before it, so the default is the day after the last order.
+CutoffOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="YYYY-MM-DD: orders before this day count; default: the day after the last order."
+    ),
+]
 
 
 def _date(value: str | None, flag: str) -> dt.date | None:
@@ -182,7 +189,7 @@ def _target(value: str) -> str:
 def propensity_train(
     target: TargetOption = "purchase",
     horizon_days: HorizonOption = None,
-    as_of: DateOption = None,
+    as_of: CutoffOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -227,7 +234,7 @@ def propensity_train(
 def propensity_score(
     target: TargetOption = "purchase",
     version: Annotated[str | None, typer.Option(help="Model version, e.g. v3; default: the latest.")] = None,
-    as_of: DateOption = None,
+    as_of: CutoffOption = None,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:

@@ -146,7 +146,15 @@ def test_cli_json_and_named_errors(
     assert run_app(app) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["margin_source"] == "--margin" and out["groups"][0]["margin"] == 0.35
-    for bad, message in ((["--min-depth", "2"], "--min-depth"), (["--by", "brand"], "--by")):
+    # --max-lift (docs/decisions.md): a break-even lift above it is `implausible_lift`
+    monkeypatch.setattr(sys, "argv", [*argv, "--max-lift", "0.0001", "--json"])
+    assert run_app(app) == 0
+    assert json.loads(capsys.readouterr().out)["groups"][0]["verdict"] == "implausible_lift"
+    for bad, message in (
+        (["--min-depth", "2"], "--min-depth"),
+        (["--by", "brand"], "--by"),
+        (["--max-lift", "0"], "--max-lift"),
+    ):
         monkeypatch.setattr(sys, "argv", [*argv, *bad])
         assert run_app(app) == 2
         assert message in capsys.readouterr().err
