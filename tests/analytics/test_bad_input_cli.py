@@ -100,6 +100,8 @@ def test_intel_commands_refuse_what_would_overwrite_results_with_nothing(
     assert (rfm.read_bytes() if rfm.exists() else None) == before
     code, said = _run(monkeypatch, capsys, "segment", "--k", "50000", "--no-personas", "--no-text", *home)
     assert code == 2 and "more segments than" in said
+    code, said = _run(monkeypatch, capsys, "segment", "--method", "hdbscan", "--k", "4", *home)
+    assert code == 2 and "HDBSCAN finds its own number" in said  # --k was ignored silently
     code, said = _run(monkeypatch, capsys, "clv", "predict", "--horizon-days", "-5", *home)
     assert code == 2 and "--horizon-days" in said
     code, said = _run(monkeypatch, capsys, "recommend", "for", "C000001", "--k", "0", *home)

@@ -281,6 +281,11 @@ def segment_command(
         raise UserError(f"--lang must be zh or en, got {lang!r}.")
     if method not in ("kmeans", "hdbscan"):
         raise UserError(f"--method must be kmeans or hdbscan, got {method!r}.")
+    if method == "hdbscan" and k != "auto":  # it would be ignored: HDBSCAN finds its own number
+        raise UserError(
+            "--k sets the number of k-means segments; HDBSCAN finds its own number.",
+            hint="drop --k, or use --method kmeans",
+        )
     result = run_segmentation(
         settings_for(home),
         k="auto" if k == "auto" else int(k),
