@@ -14,9 +14,16 @@ from marketpilot.errors import ValidationFailed
 _NUMERIC_DATE = r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})((?:[\sT].*)?)$"
 
 
+# 2024年3月5日 14:03, 2024年3月 (a month), 2024年3月5号: the year-month-day Chinese back offices write
+_CHINESE_DATE = r"^\s*(\d{4})\s*年\s*(\d{1,2})\s*月(?:\s*(\d{1,2})\s*[日号])?"
+
+
 def parse_dates(values: pd.Series, *, column: str, source: str, utc: bool = False) -> pd.Series:
     """Datetimes from text; NaT where a cell is no date. `utc` for cells with offsets to compare."""
     text = values.astype("string")
+    text = text.str.replace(
+        _CHINESE_DATE, lambda m: f"{m[1]}-{m[2]}" + (f"-{m[3]}" if m[3] else ""), regex=True
+    )
     parts = text.str.extract(_NUMERIC_DATE)
     numeric = parts[0].notna().to_numpy()
     if numeric.any():
