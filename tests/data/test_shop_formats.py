@@ -44,6 +44,7 @@ def test_amounts_with_decimal_commas_thousands_and_currency() -> None:
         (["2024/3/5 10:00", "2024-03-06"], ["2024-03-05 10:00", "2024-03-06 00:00"]),
         (["2024年3月5日 14:03", "2024年3月6号"], ["2024-03-05 14:03", "2024-03-06 00:00"]),  # back offices
         (["2024年3月", "2024年12月"], ["2024-03-01", "2024-12-01"]),  # a month
+        (["1709647380", "1709647380000"], ["2024-03-05 14:03", "2024-03-05 14:03"]),  # webhooks' Unix time
     ],
 )
 def test_dates_are_read_one_way_per_column(written: list[str], read: list[str]) -> None:

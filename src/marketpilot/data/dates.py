@@ -49,4 +49,14 @@ def parse_dates(values: pd.Series, *, column: str, source: str, utc: bool = Fals
         )
         iso = year + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + parts[4].fillna("")
         text = text.where(~pd.Series(numeric, index=text.index), iso)
-    return pd.to_datetime(text, errors="coerce", format="mixed", utc=utc)
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed", utc=utc)
+    # Unix time, as e-mail and SMS providers' webhooks send it: 10 digits of seconds, 13 of
+    # milliseconds (2001–2033), read as UTC
+    epoch = text.str.fullmatch(r"\s*1(\d{9}|\d{12})(\.\d+)?\s*").fillna(False).to_numpy(dtype=bool)
+    if epoch.any():
+        seconds = pd.to_numeric(text[epoch]).to_numpy(dtype=float)
+        seconds = np.where(seconds > 1e11, seconds / 1000, seconds)
+        stamps = pd.to_datetime(seconds, unit="s", utc=utc)
+        parsed = parsed.copy()
+        parsed[epoch] = stamps
+    return parsed
