@@ -16,6 +16,7 @@ from marketpilot.api.auth import app_settings
 from marketpilot.api.paths import home_relative
 from marketpilot.campaigns.executor import RunResult
 from marketpilot.campaigns.planner import Plan
+from marketpilot.campaigns.service import MAX_APPROVER
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
 
@@ -64,7 +65,9 @@ class CampaignView(BaseModel):
 class ApproveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(min_length=1, description="Who approves (kept in the audit trail).")
+    by: str = Field(
+        min_length=1, max_length=MAX_APPROVER, description="Who approves (kept in the audit trail)."
+    )
 
     @field_validator("by")
     @classmethod

@@ -319,6 +319,7 @@ def dispatch(
     for plan in spec.channels:
         adapter = create_channel(plan.name, settings, options)
         limiter = RateLimiter(settings.dispatch_rate_per_s) if adapter.customer_facing else None
+        _drop_withdrawn(engine, campaign_id, version, plan.name, spec.consent_required)
         contacts = _contacts(engine, source, campaign_id, version, plan.name)
         try:
             for status in ("sending", "queued"):
@@ -366,6 +367,31 @@ def dispatch(
     result.deferred_until = None
     if pending:
         result.deferred_until = spec.schedule.next_send_time(max(clock(), first_due))
+
+
+def _drop_withdrawn(engine: Engine, campaign_id: str, version: int, channel: str, opt_in: bool) -> None:
+    """Consent and suppressions as they stand now, not as they stood at planning: a customer who
+    revoked or unsubscribed while a message waited for quiet hours, send_at or a crash re-run is not
+    sent it. The row stays (status `withdrawn`): the customer keeps their arm in the measurement."""
+    pending = and_(
+        MessageRecord.campaign_id == campaign_id,
+        MessageRecord.version == version,
+        MessageRecord.channel == channel,
+        MessageRecord.status.in_(("queued", "sending")),
+    )
+    with engine.connect() as con:
+        ids = pd.Series(con.execute(select(MessageRecord.customer_id).where(pending)).scalars().all())
+    if ids.empty:
+        return
+    allowed = contact_permissions(engine, ids, [channel], require_opt_in=opt_in)[channel]
+    blocked = allowed.index[~allowed.to_numpy(bool)].tolist()
+    with engine.begin() as con:
+        for start in range(0, len(blocked), _IN_CHUNK):
+            con.execute(
+                update(MessageRecord)
+                .where(pending, MessageRecord.customer_id.in_(blocked[start : start + _IN_CHUNK]))
+                .values(status="withdrawn", error="consent revoked or suppressed after planning")
+            )
 
 
 def _contacts(

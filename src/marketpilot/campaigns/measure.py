@@ -240,7 +240,9 @@ def sample_size(p0: float, diff: float) -> int:
 
 def sample_ratio(observed: dict[str, int], expected_share: dict[str, float]) -> SampleRatio:
     total = sum(observed.values())
-    arms = list(expected_share)
+    # An arm nobody was meant to be in and nobody is (the holdout at holdout_share 0) tests nothing;
+    # left in, its 0/0 turns the whole test into NaN.
+    arms = [a for a, share in expected_share.items() if share > 0 or observed.get(a, 0)]
     obs = np.array([observed.get(a, 0) for a in arms], dtype=float)
     exp = np.array([expected_share[a] for a in arms]) * total
     chi2, p = stats.chisquare(obs, exp) if len(arms) > 1 and total else (0.0, 1.0)

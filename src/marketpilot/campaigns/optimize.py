@@ -29,7 +29,7 @@ from marketpilot.config import Settings
 from marketpilot.content.channels import channel_specs
 from marketpilot.content.guardrails import check_copy
 from marketpilot.content.guardrails.platform import add_ai_label
-from marketpilot.errors import MarketPilotError
+from marketpilot.errors import MarketPilotError, UserError
 
 MIN_WEIGHT = 0.1
 LOSER_PROB_BEST = 0.2
@@ -57,6 +57,13 @@ def optimize_campaign(
 ) -> Proposal:
     spec, version = service.get_spec(engine, campaign_id)
     metrics = measure(engine, campaign_id, version)
+    if metrics.overall.customers == 0 and not any(a.customers for a in metrics.arms):
+        # Nothing measured: a new version would only bury the one awaiting its run.
+        raise UserError(
+            f"campaign {campaign_id} v{version} has no customer to learn from: it has not run yet, or its "
+            "audience was empty, capped or suppressed",
+            hint=f"approve and run it first: marketpilot campaign run {campaign_id}",
+        )
     new = spec.model_copy(deep=True)
     carried = _carry_copy(new, used_copy(engine, campaign_id, version), version)
     changes: list[str] = []

@@ -24,6 +24,8 @@ from marketpilot.campaigns.state.models import (
 )
 from marketpilot.errors import NotFoundError, UserError
 
+MAX_APPROVER = 100  # approvals.approver is VARCHAR(100)
+
 
 def _campaign_id(spec: CampaignSpec) -> str:
     # Letters of any script stay: a Chinese name gave "300-40-…" from 满300减40 or nothing at all.
@@ -95,10 +97,15 @@ def approve(
         version = version or campaign.current_version
         if version != campaign.current_version:
             raise UserError(f"Only the current version ({campaign.current_version}) can be approved.")
-        if not approver.strip():
+        approver = approver.strip()
+        if not approver:
             raise UserError("Name who approves: the audit trail keeps it.")
+        if len(approver) > MAX_APPROVER:  # the column's width: PostgreSQL refuses longer names
+            raise UserError(f"The approver's name is {len(approver)} characters; at most {MAX_APPROVER}.")
         session.add(Approval(campaign_id=campaign_id, version=version, approver=approver, note=note))
-        campaign.status = "approved"
+        # A second sign-off is recorded, but a version already running or sent stays so.
+        if campaign.status == "draft":
+            campaign.status = "approved"
     return version
 
 

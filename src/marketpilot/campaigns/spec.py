@@ -7,6 +7,8 @@ edit of one campaign is a separate row in `campaign_versions`, numbered 1, 2, â€
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,6 +45,10 @@ class Band(_Strict):
 
 class AudienceRules(_Strict):
     """Who is eligible, in terms of intel's outputs (see campaigns/audience.py for the columns)."""
+
+    # intel labels segments with cluster numbers and shops number their customers: `segments: [1, 2]`
+    # and `include: [10001]` mean the labels and ids "1", "2", "10001".
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
     segments: list[str] = Field(default_factory=list, description="Segment names; empty = any")
     rfm_classes: list[str] = Field(default_factory=list, description="RFM classes; empty = any")
@@ -160,6 +166,22 @@ class Schedule(_Strict):
             raise ValueError(f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai)") from None
         return name
 
+    @field_validator("quiet_start", "quiet_end", mode="before")
+    @classmethod
+    def _not_a_number(cls, value: object) -> object:
+        # pydantic reads a number as seconds after midnight: 1320 (what YAML 1.1 makes of 22:00) would
+        # silently become 00:22 UTC.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(f'{value!r} is not a clock time: write it as text, e.g. "22:00"')
+        return value
+
+    @field_validator("quiet_start", "quiet_end")
+    @classmethod
+    def _wall_clock(cls, value: dt.time) -> dt.time:
+        if value.tzinfo is not None:
+            raise ValueError("quiet hours are wall-clock times in schedule.timezone: drop the zone (22:00)")
+        return value
+
     @model_validator(mode="after")
     def _aware_send_at(self) -> Schedule:
         # A send time without a zone is a wall-clock time where the customers are, not the server's.
@@ -233,6 +255,13 @@ class CampaignSpec(_Strict):
             raise ValueError(f"channel_overrides name channels not in the campaign: {sorted(unknown)}")
         return self
 
+    @field_validator("name")
+    @classmethod
+    def _named(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("the name is blank")
+        return name.strip()
+
     def channel(self, name: str) -> ChannelPlan:
         for plan in self.channels:
             if plan.name == name:
@@ -281,13 +310,56 @@ class CampaignSpec(_Strict):
         )
 
 
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """YAML as a marketer writes it. PyYAML follows YAML 1.1, where `quiet_start: 22:00` is the
+    base-60 number 1320 and `include: [00123]` the octal 83: here both stay text, as in YAML 1.2.
+    A key written twice is an error instead of the last one silently winning."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark, f"key {key!r} appears twice",
+                        key_node.start_mark,
+                    )  # fmt: skip
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver(
+    _INT,
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?(?:0|[1-9][0-9_]*))$"),
+    list("-+0123456789"),
+)
+_SpecLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
 def parse_spec(data: dict | str, *, source: str = "spec") -> CampaignSpec:
     """A spec from YAML text or a dict; every schema problem is reported with its field path."""
     if isinstance(data, str):
         try:
-            data = yaml.safe_load(data)
+            data = yaml.load(data, Loader=_SpecLoader)  # a SafeLoader subclass
         except yaml.YAMLError as exc:
-            raise UserError(f"{source}: not valid YAML: {exc}") from exc
+            tabs = "'\\t'" in str(exc)
+            hint = "Indent with spaces: YAML does not allow tabs." if tabs else None
+            raise UserError(f"{source}: not valid YAML: {exc}", hint=hint) from exc
     if not isinstance(data, dict):
         raise UserError(f"{source}: a campaign spec must be a YAML mapping")
     try:

@@ -16,11 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from marketpilot.campaigns.spec import parse_spec
+from marketpilot.campaigns.spec import CampaignSpec, parse_spec
 from marketpilot.campaigns.state.models import (
     Assignment,
     CampaignVersion,
@@ -36,6 +37,7 @@ from marketpilot.errors import UserError, ValidationFailed
 from marketpilot.privacy.consent import suppress
 
 KINDS = ("delivered", "open", "click", "conversion", "bounce", "unsubscribe", "complaint")
+DEFAULT_WINDOW_DAYS: int = CampaignSpec.model_fields["attribution_window_days"].default
 SUPPRESSING = {"bounce": "bounced", "unsubscribe": "unsubscribed", "complaint": "complained"}
 
 
@@ -61,6 +63,12 @@ def read_events(path: Path) -> pd.DataFrame:
             text = raw.decode("gb18030")
         except UnicodeDecodeError:
             raise UserError(f"{path}: neither UTF-8 nor GB18030 text.", hint="Re-save it as UTF-8.") from None
+    if text.lstrip().startswith("["):  # one JSON array, as `POST /events` takes it, not JSON lines
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationFailed([f"line {exc.lineno}: not JSON ({exc.msg})"], source=str(path)) from None
+        return pd.DataFrame(rows)
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
@@ -94,9 +102,10 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
     ]
     revenue = pd.Series(0, index=frame.index, dtype="int64")
     if "revenue_minor" in frame:
-        revenue = pd.to_numeric(frame["revenue_minor"].replace("", 0), errors="coerce")
+        revenue = pd.to_numeric(frame["revenue_minor"].fillna("").replace("", 0), errors="coerce")
     elif "revenue" in frame:  # major units as people write them: "¥12.50", "1,299.00", "12,50"
-        revenue = (parse_amounts(frame["revenue"].replace("", 0)) * 100).round()
+        # JSON rows without the field (a click has no revenue) come as NaN: no revenue, as "" is.
+        revenue = (parse_amounts(frame["revenue"].fillna("").replace("", 0)) * 100).round()
     problems += [f"row {i + 2}: revenue is not a number" for i in revenue.isna().to_numpy().nonzero()[0][:20]]
     if problems:
         raise ValidationFailed(problems, source=source)
@@ -113,7 +122,8 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
         event_id = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     # Rows without an id get one from their content, so re-ingesting the same file dedupes.
     content = frame.astype(object).where(frame.notna(), "").astype(str)
-    derived = "row-" + pd.util.hash_pandas_object(content, index=False).map("{:016x}".format)
+    hashes = pd.util.hash_pandas_object(content, index=False).map("{:016x}".format).astype(object)
+    derived = "row-" + hashes  # object dtype: a header-only file hashes to an empty uint64 series
     return pd.DataFrame(
         {
             "event_id": event_id.fillna(derived).astype(str),
@@ -204,7 +214,17 @@ def _windows(engine: Engine) -> dict[tuple[str, int], int]:
         rows = con.execute(
             select(CampaignVersion.campaign_id, CampaignVersion.version, CampaignVersion.spec_yaml)
         )
-        return {(c, v): parse_spec(text).attribution_window_days for c, v, text in rows}
+        return {(c, v): _window(text) for c, v, text in rows}
+
+
+def _window(spec_yaml: str) -> int:
+    # A version stored before a schema check was tightened may fail it now; its window still counts,
+    # and it must not stop every other campaign's events from being ingested.
+    try:
+        return parse_spec(spec_yaml).attribution_window_days
+    except UserError:
+        window = (yaml.safe_load(spec_yaml) or {}).get("attribution_window_days")
+        return window if isinstance(window, int) and window > 0 else DEFAULT_WINDOW_DAYS
 
 
 def attribute_conversions(engine: Engine) -> int:
@@ -254,7 +274,7 @@ def attribute_conversions(engine: Engine) -> int:
     windows = _windows(engine)
     limit = pd.to_timedelta(
         [
-            windows.get((c, int(v)), 14)
+            windows.get((c, int(v)), DEFAULT_WINDOW_DAYS)
             for c, v in zip(matched["campaign_id"], matched["version"], strict=True)
         ],
         unit="D",

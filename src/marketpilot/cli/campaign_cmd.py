@@ -272,8 +272,17 @@ def outcomes_cmd(
     """One row per assigned customer (arm, converted, revenue, features before the send): the input
     of `marketpilot decide uplift`, to learn whom to target next time."""
     from marketpilot.campaigns.experiment import experiment_table
+    from marketpilot.errors import UserError
 
     settings, _ = _engine(home)
+    # Only the two table formats it writes: `--out state.sqlite` or `marketpilot.duckdb` would replace
+    # the home's own databases with a CSV, and `.xlsx` would be CSV text Excel refuses to open.
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise UserError(
+            f"--out {out}: write a .csv or .parquet file, not {out.suffix or 'one without a suffix'}."
+        )
+    if out.resolve().is_relative_to(settings.home_dir / "intel"):
+        raise UserError(f"--out {out} is inside intel's outputs, which campaigns read: write it elsewhere.")
     table = experiment_table(settings, campaign_id, version)
     features = table.attrs["features"]
     with atomic_path(out) as tmp:
