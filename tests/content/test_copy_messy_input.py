@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from test_render import BRIEF
 from typer.testing import CliRunner
 
 from marketpilot.cli.app import app
@@ -21,17 +22,9 @@ from marketpilot.content.guardrails.length import check_length, display_width
 from marketpilot.content.render import render_email, render_poster
 from marketpilot.errors import UserError, ValidationFailed
 
-COAT = {
-    "name": "羊毛双面呢大衣",
-    "price": 399,
-    "promo_price": 319,
-    "brand": {"shop_name": "暖冬小铺"},
-    "offer": {"coupon_threshold": 300, "coupon_amount": 50, "deadline": "2025-11-11"},
-}
-
 
 def brief(**extra) -> Brief:
-    return Brief.model_validate(COAT | extra)
+    return Brief.model_validate(BRIEF | extra)
 
 
 def flagged(text: str) -> list[tuple[tuple[int, int], str]]:
@@ -186,7 +179,7 @@ def test_a_long_offer_wraps_inside_the_banner(tmp_path):
         language="en",
         currency="USD",
         brand={"shop_name": "Warm Shop"},
-        offer=COAT["offer"] | {"buy_n": 2, "get_m": 1},
+        offer=BRIEF["offer"] | {"buy_n": 2, "get_m": 1},
     )
     out = render_poster("Wool coat now $319", english, tmp_path / "b.png", layout="banner")
     pixels = np.asarray(Image.open(out).convert("RGB")).astype(int)
@@ -242,7 +235,7 @@ def test_email_escapes_markup_in_copy_and_shop_name():
 
 def test_cli_email_writes_both_parts_or_neither(tmp_path):
     path = tmp_path / "brief.json"
-    path.write_text(json.dumps(COAT, ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps(BRIEF, ensure_ascii=False), encoding="utf-8")
     base = ["copy", "render", "email", "--subject", "大衣上新", "--body", "双面呢大衣现价319元"]
     base += ["--brief", str(path), "--unsubscribe-url", "https://shop.example/u/T", "--out"]
     # --out mail.txt wrote the HTML and then overwrote it with the plain text
