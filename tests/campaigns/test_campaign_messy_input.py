@@ -125,6 +125,17 @@ def test_optimize_and_approve_in_the_wrong_order(shop_settings, engine):
         service.approve(engine, cid, approver="王" * 101)
 
 
+def test_optimize_without_a_conversion_changes_nothing(shop_settings, engine):
+    """Six arms and no conversion: equal posteriors (1/6 each, under the 0.2 loser bar) made every arm
+    but an arbitrary winner a loser to rewrite, and switched to Thompson sampling on no evidence."""
+    variants = [{"key": k, "text": f"{{name}}，新春全场8折（{k}）"} for k in "ABCDEF"]
+    cid, _ = launch(shop_settings, export_spec(channels=[{"name": "export", "variants": variants}]))
+    proposal = optimize_campaign(shop_settings, engine, cid, rewrite=True)
+    assert proposal.llm_calls == 0 and "no conversions yet: weights and copy kept" in proposal.changes
+    nxt, _ = service.get_spec(engine, cid, proposal.version)
+    assert nxt.assignment == "fixed" and {v.weight for v in nxt.channels[0].variants} == {1.0}
+
+
 def test_outcomes_out_refuses_the_homes_own_files(shop_settings, engine):
     cid, _ = launch(shop_settings, export_spec())
     home = shop_settings.home_dir

@@ -74,6 +74,10 @@ def optimize_campaign(
     if len(best) > 1 and new.has_arm_offers:
         changes.extend(_weigh_offers(new, metrics))
         changes.extend(_add_advised_depth(settings, new, metrics, version))
+    elif len(best) > 1 and not any(a.converters for a in metrics.arms if a.arm in best):
+        # Equal posteriors crown an arbitrary winner, and with five or more arms every other one falls
+        # under LOSER_PROB_BEST and would be rewritten: no conversion is no evidence.
+        changes.append("no conversions yet: weights and copy kept")
     elif len(best) > 1:
         winner = max(best, key=best.get)  # type: ignore[arg-type]
         for plan in new.channels:
