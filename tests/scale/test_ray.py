@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from marketpilot.cli import app, run_app
 from marketpilot.content.briefs import Brief
 from marketpilot.errors import UserError
 from marketpilot.scale.copy import generate_copy_ray
+from marketpilot.scale.runtime import ray_session
 from marketpilot.scale.sentiment import score_file_ray
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -125,3 +127,19 @@ def test_copy_on_ray_workers_calls_the_server_for_every_brief(
     monkeypatch.setattr(sys, "argv", [*argv[:4], str(path), *argv[5:]])
     assert run_app(app) == 2
     assert "line 2" in capsys.readouterr().err
+
+
+def test_cluster_error_messages_go_to_stderr_not_the_json_on_stdout(ray_local, capsys):
+    """Ray prints what the cluster publishes (a task's retry, a dead worker) on the driver's stdout;
+    in CI one such line landed before `scale copy --json`'s JSON."""
+    import ray
+    from ray._private.utils import publish_error_to_driver
+
+    with ray_session():
+        gcs = ray._private.worker.global_worker.gcs_client
+        publish_error_to_driver("test", "任务重试中 task retried", gcs)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "任务重试中" not in (err := capsys.readouterr()).err:
+            time.sleep(0.2)
+            assert err.out == ""
+    assert "任务重试中 task retried" in err.err
