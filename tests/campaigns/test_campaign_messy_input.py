@@ -21,7 +21,7 @@ from marketpilot.campaigns.measure import sample_ratio
 from marketpilot.campaigns.optimize import optimize_campaign
 from marketpilot.campaigns.spec import parse_spec
 from marketpilot.campaigns.state.db import session_scope
-from marketpilot.campaigns.state.models import CampaignVersion, MessageRecord, Outcome
+from marketpilot.campaigns.state.models import Assignment, CampaignVersion, MessageRecord, Outcome
 from marketpilot.campaigns.tracking import ingest_file
 from marketpilot.cli import app
 from marketpilot.errors import UserError, ValidationFailed
@@ -80,6 +80,33 @@ def test_consent_withdrawn_while_a_message_waits_is_honoured(shop_settings, engi
     assert morning.sent == night.pending - 2 and morning.pending == 0
     counts = {row["status"]: row["messages"] for row in service.message_counts(engine, cid)}
     assert counts == {"sent": night.pending - 2, "withdrawn": 2}
+
+
+@pytest.mark.parametrize("generic", [None, "新春全场8折，欢迎回店看看"])
+def test_personalisation_revoked_while_a_message_waits_gets_the_generic_copy(
+    shop_settings, engine, sms_gateway, generic
+):
+    """PIPL Art. 24: the message was rendered with the customer's name at planning; revoked before it
+    left, it goes out non-personalised (the spec's generic copy, or the same copy without the name)."""
+    spec = export_spec(audience={}, holdout_share=0.0)
+    spec["channels"] = [{"name": "webhook", "variants": [{"key": "A", "text": "{name}，新春全场8折"}]}]
+    if generic:
+        spec["channels"][0]["generic"] = {"key": "generic", "text": generic}
+    cid, night = launch(shop_settings, spec, clock=lambda: NIGHT)
+    with engine.connect() as con:
+        planned = dict(con.execute(select(MessageRecord.customer_id, MessageRecord.body)).all())
+    revoked, kept = sorted(planned)[:2]
+    record_consent(engine, [revoked], "personalisation", "revoked", source="隐私设置")
+
+    run_campaign(shop_settings, cid, clock=lambda: NIGHT + dt.timedelta(hours=10))
+
+    bodies = {m["customer_id"]: m["body"] for m in sms_gateway.accepted.values()}
+    assert len(bodies) == night.pending
+    assert bodies[kept] == planned[kept]
+    assert bodies[revoked] == (generic or "亲，新春全场8折") != planned[revoked]
+    with engine.connect() as con:
+        flags = dict(con.execute(select(Assignment.customer_id, Assignment.personalised)).all())
+    assert flags[revoked] is False and flags[kept] is True
 
 
 def test_event_files_without_rows_or_with_revenue_on_some_rows(shop_settings, engine, tmp_path):

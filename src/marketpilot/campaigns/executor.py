@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 
 from marketpilot.campaigns import service
 from marketpilot.campaigns.assign import HOLDOUT, assign_arms, choose_channels, thompson_arms, unit_hash
@@ -316,6 +316,7 @@ def dispatch(
     """Send every due message of this campaign version; `sending` leftovers of a crash go first."""
     options = options or ChannelSettings()
     source = AudienceSource(settings)
+    _depersonalise_revoked(settings, engine, campaign_id, version, spec)
     for plan in spec.channels:
         adapter = create_channel(plan.name, settings, options)
         limiter = RateLimiter(settings.dispatch_rate_per_s) if adapter.customer_facing else None
@@ -391,6 +392,66 @@ def _drop_withdrawn(engine: Engine, campaign_id: str, version: int, channel: str
                 update(MessageRecord)
                 .where(pending, MessageRecord.customer_id.in_(blocked[start : start + _IN_CHUNK]))
                 .values(status="withdrawn", error="consent revoked or suppressed after planning")
+            )
+
+
+def _depersonalise_revoked(
+    settings: Settings, engine: Engine, campaign_id: str, version: int, spec: CampaignSpec
+) -> None:
+    """A customer who revoked consent to personalised marketing (PIPL Art. 24) while their message
+    waited gets the version's non-personalised copy instead, rendered from the copy the version was
+    planned with (recorded, so no LLM call). Their assignment says so too, so that variant scoring
+    counts the message as the generic one it now is."""
+    pending = and_(
+        MessageRecord.campaign_id == campaign_id,
+        MessageRecord.version == version,
+        MessageRecord.status.in_(("queued", "sending")),
+    )
+    stmt = (
+        select(MessageRecord.id, MessageRecord.customer_id, MessageRecord.channel, MessageRecord.variant_key)
+        .join(
+            Assignment,
+            and_(
+                Assignment.campaign_id == MessageRecord.campaign_id,
+                Assignment.version == MessageRecord.version,
+                Assignment.customer_id == MessageRecord.customer_id,
+            ),
+        )
+        .where(pending, Assignment.personalised.is_(True))
+    )
+    with engine.connect() as con:
+        rows = pd.DataFrame(con.execute(stmt).all(), columns=["id", "customer_id", "channel", "arm"])
+    if rows.empty:
+        return
+    now = contact_permissions(engine, rows["customer_id"].drop_duplicates(), [])["personalised"]
+    rows = rows[~now.reindex(rows["customer_id"].astype(str)).to_numpy(bool)]
+    if rows.empty:
+        return
+    copies = resolve_copy(settings, engine, spec, campaign_id, version)
+    bodies = _render(settings, spec, rows.assign(personalised=False), copies)
+    updates = [
+        {"_id": int(i), "_body": b, "_subject": s, "_meta": m}
+        for i, b, s, m in zip(
+            rows["id"], bodies["body"], bodies["subject"], bodies["aigc_metadata"], strict=True
+        )
+    ]
+    with engine.begin() as con:
+        con.execute(
+            update(MessageRecord)
+            .where(MessageRecord.id == bindparam("_id"))
+            .values(body=bindparam("_body"), subject=bindparam("_subject"), aigc_metadata=bindparam("_meta")),
+            updates,
+        )
+        customers = rows["customer_id"].drop_duplicates().tolist()
+        for start in range(0, len(customers), _IN_CHUNK):
+            con.execute(
+                update(Assignment)
+                .where(
+                    Assignment.campaign_id == campaign_id,
+                    Assignment.version == version,
+                    Assignment.customer_id.in_(customers[start : start + _IN_CHUNK]),
+                )
+                .values(personalised=False)
             )
 
 
