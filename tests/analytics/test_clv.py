@@ -23,6 +23,7 @@ from marketpilot.analytics.clv import (
     predict_clv,
     summarise,
 )
+from marketpilot.analytics.clv.transactions import TX_VIEW, register_file_transactions
 from marketpilot.config import Settings
 from marketpilot.data import Store
 from marketpilot.data.sample import truth_paths
@@ -348,3 +349,15 @@ def test_clv_fit_reads_chinese_and_day_first_dates(data_dir: Path, tmp_path: Pat
         assert result.exit_code == 0, result.output
         fits.append(json.loads(result.stdout)["bgnbd"])
     assert fits[0] == pytest.approx(fits[1]) and fits[0]["loglik"] == pytest.approx(-9582.4, rel=0.001)
+
+
+def test_a_file_whose_dates_fit_either_order_reads_as_load_reads_it(tmp_path: Path) -> None:
+    """05/03/2024 with nothing above 12 is month first in `load` (`mapping.day_first_of`); DuckDB's own
+    sniffing had read the same UTF-8 file day first, so the file and the store gave two CLVs. Leading
+    zeros of customer ids stay."""
+    path = tmp_path / "orders.csv"
+    path.write_text('客户,日期,金额\n00123,05/03/2024,"1,299.00"\n0123,06/03/2024,¥20\n', encoding="utf-8")
+    con = duckdb.connect()
+    register_file_transactions(con, path, customer_col="客户", date_col="日期", value_col="金额")
+    rows = con.execute(f"SELECT customer_id, day, value FROM {TX_VIEW} ORDER BY day").fetchall()
+    assert rows == [("00123", dt.date(2024, 5, 3), 1299.0), ("0123", dt.date(2024, 6, 3), 20.0)]

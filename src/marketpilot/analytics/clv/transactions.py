@@ -75,7 +75,12 @@ def _register_source(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         return 1
     encoding, whitespace = _sniff(path)
     if encoding.replace("_", "-").lower() in ("utf-8", "ascii") and not whitespace:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM read_csv({_literal(path)})")
+        # All text, as the pandas paths below read it: DuckDB's own date sniffing takes 05/03/2024 for
+        # 5 March on a sample, where `load` decides the order over the whole column (month first when
+        # nothing settles it), so the same file would give two CLVs.
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT * FROM read_csv({_literal(path)}, all_varchar=true)"
+        )
         names = [row[0] for row in con.execute("DESCRIBE _raw").fetchall()]
         return 0 if names == [f"column{i}" for i in range(len(names))] else 1
     header = 1
