@@ -44,9 +44,12 @@ _PHONE = re.compile(
     r")(?![\d.])"
 )
 # North American (415) 555-0123 / 415-555-0123, and Taiwan's mobiles 0912-345-678: shapes (the
-# brackets, the dashes) that prices, dates and order numbers never have.
+# brackets, the dashes) that prices, dates and order numbers never have. Business lines are not
+# personal data: China's 400/800 hotlines and North America's toll-free 8XX numbers belong to
+# companies, and masking them hid a shop's own 客服热线 from its assistant's answers.
 _PHONE_DASHED = re.compile(
-    r"(?<![\d.-])(?:\(\d{3}\)\s?\d{3}[\s.-]\d{4}|\d{3}-\d{3}-\d{4}|09\d{2}-\d{3}-\d{3})(?![\d-])"
+    r"(?<![\d.-])(?!\(?(?:400|800|8(?:33|44|55|66|77|88))\)?[\s.-])"
+    r"(?:\(\d{3}\)\s?\d{3}[\s.-]\d{4}|\d{3}-\d{3}-\d{4}|09\d{2}-\d{3}-\d{3})(?![\d-])"
 )
 # A WeChat or QQ account given to be contacted on ("加微信 zhang_san88", "QQ：12345678"): the account
 # after the app's name; an account with no such word is not told apart from any other word.
