@@ -162,6 +162,9 @@ def test_movielens_files_without_a_header_read_with_numbered_columns(tmp_path: P
     named = tmp_path / "named.csv"
     named.write_text("user,item,2024\n1,2,3\n")  # a header with one number in it is still a header
     assert list(read_frame(named).columns) == ["user", "item", "2024"]
+    wide = tmp_path / "wide.csv"
+    wide.write_text("渠道,2022,2023,2024\n抖音,120,180,260\n", encoding="utf-8")  # years: still a header
+    assert list(read_frame(wide).columns) == ["渠道", "2022", "2023", "2024"]
     colons.write_text("196::242::3::881250949\n186::302\n22::377::1::878887116\n")
     with pytest.raises(ValidationFailed, match=r"row 2.*2 field\(s\), expected 4"):
         read_frame(colons)

@@ -21,6 +21,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import BinaryIO
 
@@ -202,9 +203,18 @@ def _sniff_header(path: Path, encoding: str) -> tuple[list[str], str, bool]:
     else:
         cells = next(csv.reader(io.StringIO(first), delimiter=delimiter), [])
     cells = [c.strip() for c in cells]
-    if sum(bool(_NUMBER.fullmatch(c)) for c in cells) * 2 > len(cells):
+    numbers = [c for c in cells if _NUMBER.fullmatch(c)]
+    if len(numbers) * 2 > len(cells) and not _years(numbers):
         return [f"column{i}" for i in range(len(cells))], delimiter, False
     return cells, delimiter, True
+
+
+def _years(cells: list[str]) -> bool:
+    """Ascending years (商品,2022,2023,2024): the header of a wide sheet, not a record."""
+    if len(cells) < 2 or not all(c.isdigit() and 1900 <= int(c) <= 2100 for c in cells):
+        return False
+    values = [int(c) for c in cells]
+    return all(a < b for a, b in pairwise(values))
 
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
