@@ -26,6 +26,7 @@ hardest in festivals. The split is for an ordinary period, or, with `for_event`,
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from pathlib import Path
 
@@ -44,6 +45,9 @@ MIN_POINTS = 4
 CARRYOVERS = tuple(round(0.1 * i, 1) for i in range(9))
 # Share of the no-carry-over residual variance a carry-over must explain to be believed.
 MIN_CARRYOVER_GAIN = 0.02
+# A curve explaining less of its channel's outcome than this is flagged: the split still uses it,
+# but the spend there shows little relation to the outcome, so its share rests on little evidence.
+WEAK_FIT_R2 = 0.5
 
 
 class HistoryFile(BaseModel):
@@ -279,6 +283,24 @@ def _spend_at(curves: list[ResponseCurve], caps: np.ndarray, floors: np.ndarray,
     return np.clip(spend, floors, caps)
 
 
+def check_budget(total: float, floors: dict[str, float], max_scale: float) -> None:
+    """The budget, the minimums and the cap as amounts a split can honour (NaN or an infinite budget
+    would reach the table as NaN and inf)."""
+    if not math.isfinite(total) or total <= 0:
+        raise UserError(f"--total: the budget must be a positive amount, got {total}")
+    if not math.isfinite(max_scale) or max_scale <= 0:
+        raise UserError(
+            f"--max-scale must be a positive multiple of the largest spend seen, got {max_scale}",
+            hint="2 lets a channel spend up to twice the most its history saw",
+        )
+    bad = {name: amount for name, amount in floors.items() if not math.isfinite(amount) or amount < 0}
+    if bad:
+        raise UserError(
+            "--min takes an amount of at least 0: " + ", ".join(f"{n}={a}" for n, a in bad.items()),
+            hint="e.g. --min 短信=5000",
+        )
+
+
 def allocate(
     curves: list[ResponseCurve],
     total: float,
@@ -290,8 +312,7 @@ def allocate(
     """The split of `total` that maximises the summed expected outcome. `current`: the shares spent
     today (`historical_shares`), to compare against (default: equal); `floors`: minimum spend per
     channel (contracts, brand presence)."""
-    if total <= 0:
-        raise UserError(f"the budget must be positive, got {total}")
+    check_budget(total, floors or {}, max_scale)
     names = [c.channel for c in curves]
     unknown = set(floors or {}) - set(names)
     if unknown:
@@ -316,7 +337,10 @@ def allocate(
     outcome = np.array([float(c.outcome(s)) for c, s in zip(curves, spend, strict=True)])
 
     def value_of(shares: np.ndarray) -> float:
-        return float(sum(float(c.outcome(total * s)) for c, s in zip(curves, shares, strict=True)))
+        # held to the same caps as the split: beyond them a curve's outcome is a guess, and a split
+        # credited with that guess would look better than the one recommended
+        spent = np.minimum(total * shares, caps)
+        return float(sum(float(c.outcome(s)) for c, s in zip(curves, spent, strict=True)))
 
     share = np.array([(current or {}).get(n, 1.0) for n in names], dtype=float)
     return Allocation(
@@ -351,6 +375,9 @@ class BudgetPlan(BaseModel):
     curves: list[ResponseCurve]
     allocation: Allocation
     for_event: bool = Field(default=False, description="the split is for an event period")
+    weak_fits: list[str] = Field(
+        default_factory=list, description=f"channels whose curve has R² under {WEAK_FIT_R2}"
+    )
     table_path: Path | None = None
     table_csv: Path | None = None
     chart_path: Path | None = None
@@ -370,13 +397,15 @@ def plan_budget(
     written under <home>/decisions/budget/."""
     if for_event and not spec.event_col:
         raise UserError("planning for an event period needs the history's event column", hint="--event-col")
+    check_budget(total, floors or {}, max_scale)  # before the file: a bad flag is the quicker fix
     history = read_history(spec)
     curves = fit_curves(history)
     planned = [c.during_event() for c in curves] if for_event else curves
     allocation = allocate(
         planned, total, current=historical_shares(history), floors=floors, max_scale=max_scale
     )
-    plan = BudgetPlan(curves=curves, allocation=allocation, for_event=for_event)
+    weak = [c.channel for c in curves if c.r2 < WEAK_FIT_R2]
+    plan = BudgetPlan(curves=curves, allocation=allocation, for_event=for_event, weak_fits=weak)
     if settings is not None:
         from marketpilot.analytics.outputs import write_json, write_table
 

@@ -35,6 +35,7 @@ _TEXT = {
         "send_everyone": "全部发送「{arm}」：留出数据上定向没有胜过它",
         "send_nobody": "都不发送：没有方案值回成本",
         "no_gain": "在发送比例限制下，定向没有胜过同等规模的随机抽样",
+        "weak_fit": "弱：历史花费与产出关系不明显，该渠道的分配依据不足",
     },
     "en": {
         "uplift": "uplift targeting analysis (who should get which treatment)",
@@ -48,6 +49,8 @@ _TEXT = {
         "send_everyone": "send everyone {arm!r}: targeting did not beat it on the held-out rows",
         "send_nobody": "send nobody anything: no arm is worth its cost",
         "no_gain": "under the send cap, targeting did not beat a random sample of the same size",
+        "weak_fit": "weak: its spend shows little relation to the outcome, so its share rests on little "
+        "evidence",
     },
 }
 
@@ -93,6 +96,7 @@ _ZH_SUFFIXES = {
     "_share_percent": "·预算占比（%）",
     "_marginal_return": "·边际回报",
     "_curve_r2": "·曲线拟合优度 R²",
+    "_curve_fit": "·曲线可信度",
     "_history_periods": "·历史期数",
     "_carryover_percent": "·延续到下一期的效果（%）",
     "_coupon": "·建议券（浅/深）",
@@ -166,6 +170,8 @@ def budget_facts(plan: BudgetPlan, language: str) -> Facts:
             facts[f"{c.channel}_carryover_percent"] = round(fit[c.channel].carryover * 100)
         if fit[c.channel].event_uplift:
             facts[f"{c.channel}_event_uplift_percent"] = round(fit[c.channel].event_uplift * 100)
+        if c.channel in plan.weak_fits:
+            facts[f"{c.channel}_curve_fit"] = _TEXT[language]["weak_fit"]
     if plan.for_event:
         facts["split_for"] = "event period" if language == "en" else "大促期"
     return facts

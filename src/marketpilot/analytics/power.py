@@ -9,8 +9,17 @@ import math
 from scipy.stats import norm
 
 
+def _check_levels(alpha: float, power: float) -> None:
+    # outside (0, 1) the normal quantiles are ±inf or NaN and the sample size is no number
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha (the false-positive rate) must be between 0 and 1, got {alpha}")
+    if not 0 < power < 1:
+        raise ValueError(f"power must be between 0 and 1, got {power}")
+
+
 def customers_per_arm(base: float, lift: float, *, alpha: float = 0.05, power: float = 0.8) -> int:
     """Customers per arm to tell a conversion rate `base` from `base × (1 + lift)`."""
+    _check_levels(alpha, power)
     if not 0 < base < 1:
         raise ValueError(f"base rate must be between 0 and 1, got {base}")
     treated = min(base * (1 + lift), 1 - 1e-9)
@@ -26,9 +35,12 @@ def customers_per_arm(base: float, lift: float, *, alpha: float = 0.05, power: f
 
 def detectable_lift(base: float, per_arm: int, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
     """The smallest relative lift `per_arm` customers per arm detect; None when no lift is, even one
-    that takes the rate to 1."""
+    that takes the rate to 1 (a group that always buys, or never, has no lift to detect)."""
+    _check_levels(alpha, power)
+    if not 0 < base < 1:
+        return None
     top = (1 - 1e-9) / base - 1
-    if per_arm < 2 or customers_per_arm(base, top, alpha=alpha, power=power) > per_arm:
+    if per_arm < 2 or top <= 0 or customers_per_arm(base, top, alpha=alpha, power=power) > per_arm:
         return None
     low, high = 0.0, top
     for _ in range(60):  # bisection: customers_per_arm falls as the lift grows

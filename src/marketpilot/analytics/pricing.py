@@ -13,6 +13,8 @@ loses money.
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,37 @@ from marketpilot.data.readers import read_frame, require_columns, require_filled
 from marketpilot.errors import UserError, ValidationFailed
 
 POSITIONS = ("cheapest", "below market", "at market", "above market", "most expensive")
+# A price's own currency mark, first match wins, and the currencies it may mean: "$12.50" beside a
+# catalogue in CNY is dollars, not yuan, and is left out like a --currency-col row in another
+# currency. ¥, 元 and $ are shared by several currencies.
+PRICE_MARKS = (
+    (re.compile(r"RMB|CNY|人民币", re.IGNORECASE), "CNY"),
+    (re.compile(r"US\$|USD", re.IGNORECASE), "USD"),
+    (re.compile(r"EUR|€", re.IGNORECASE), "EUR"),
+    (re.compile(r"GBP|£", re.IGNORECASE), "GBP"),
+    (re.compile(r"[¥￥]"), "¥"),
+    (re.compile(r"元"), "元"),
+    (re.compile(r"\$"), "$"),
+)
+MARK_CURRENCIES = {
+    "¥": ("CNY", "JPY"),
+    "元": ("CNY", "HKD", "TWD"),
+    "$": ("USD", "HKD", "TWD", "SGD", "AUD", "CAD", "NZD", "MXN"),
+}
+
+
+def price_marks(raw: pd.Series) -> pd.Series:
+    """Per price as written, its currency mark (CNY, USD, EUR, GBP, ¥, 元 or $), None when unmarked."""
+    return raw.astype(str).map(lambda text: next((m for p, m in PRICE_MARKS if p.search(text)), None))
+
+
+def _marked_otherwise(marks: pd.Series, ours: pd.Series) -> pd.Series:
+    """Rows whose price's mark cannot mean the product's currency."""
+    unlike = [
+        isinstance(mark, str) and code not in MARK_CURRENCIES.get(mark, (mark,))
+        for mark, code in zip(marks, ours, strict=True)
+    ]
+    return pd.Series(unlike, index=marks.index)
 
 
 class CompetitorFile(BaseModel):
@@ -80,9 +113,11 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
     require_filled(
         frame, product_col, spec.path, "every row names the product (its id, or with --title-col its title)"
     )
+    require_filled(frame, spec.competitor_col, spec.path, "every row names the competitor (shop) it is from")
     raw = frame[spec.price_col].astype(object).where(frame[spec.price_col].notna(), "").astype(str)
     price = parse_amounts(raw)
-    bad = np.flatnonzero((price.isna() | (price <= 0)).to_numpy())
+    # "inf" and 1e400 parse as infinity: a market median of inf puts every product at index 0
+    bad = np.flatnonzero((price.isna() | (price <= 0) | ~np.isfinite(price)).to_numpy())
     if bad.size:
         raise ValidationFailed(
             [f"row {i + 2}, column {spec.price_col!r}: {raw.iloc[i]!r} is not a positive price" for i in bad],
@@ -97,6 +132,7 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
             "currency": frame[spec.currency_col].astype(str).str.strip().str.upper()
             if spec.currency_col
             else None,
+            "marks": price_marks(raw),
             "brand": frame[spec.brand_col].astype(object).where(frame[spec.brand_col].notna(), None)
             if spec.brand_col
             else None,
@@ -154,11 +190,15 @@ def price_positions(
         products[["product_id", "currency"]], on="product_id", how="left", suffixes=("", "_ours")
     )
     unknown = competitors.loc[~competitors["product_id"].isin(products["product_id"]), "product_id"]
+    ours = joined["currency_ours"].astype(str).str.upper()
     other_currency = joined["currency"].notna() & joined["currency_ours"].notna()
-    other_currency &= joined["currency"] != joined["currency_ours"].astype(str).str.upper()
+    other_currency &= joined["currency"] != ours
+    if "marks" in joined:
+        other_currency |= joined["currency_ours"].notna() & _marked_otherwise(joined["marks"], ours)
     usable = joined[joined["product_id"].isin(products["product_id"]) & ~other_currency]
     if usable.empty and other_currency.any():
-        theirs = ", ".join(sorted(joined.loc[other_currency, "currency"].astype(str).unique()))
+        written = joined["currency"].fillna(joined.get("marks", pd.Series(None, index=joined.index)))
+        theirs = ", ".join(sorted(written[other_currency].astype(str).unique()))
         ours = ", ".join(sorted(joined.loc[other_currency, "currency_ours"].astype(str).str.upper().unique()))
         raise UserError(
             f"every competitor price of a catalogue product is in {theirs}, the catalogue's in {ours}",
@@ -244,6 +284,11 @@ def price_report(
 
     if not 0 <= band < 0.5:
         raise UserError(f"--band is a share of the median price (0.03 = ±3 %), got {band}")
+    if not math.isfinite(min_margin) or min_margin < 0:
+        raise UserError(
+            f"--min-margin is the margin over cost the floor price keeps (0.1 = cost + 10 %), "
+            f"got {min_margin}"
+        )
     competitors = read_competitor_prices(spec)  # the user's file first: its errors are theirs to fix
     with Store.open(settings, read_only=True) as store:
         catalogue = store.read(

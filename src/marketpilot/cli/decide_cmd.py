@@ -245,6 +245,12 @@ def price(
         console.print(
             f"{s.median_below_floor:,} products: the market median is below cost + {min_margin:.0%}."
         )
+    if s.other_currency_rows:
+        console.print(
+            f"[yellow]{s.other_currency_rows:,} rows in another currency than the product[/] (by "
+            "--currency-col or the price's own mark, e.g. $) were left out, not converted.",
+            markup=True,
+        )
     if s.unknown_product_ids:
         console.print(
             f"[yellow]Not in the catalogue:[/] {escape(', '.join(s.unknown_product_ids))}", markup=True
@@ -354,6 +360,13 @@ def budget(
         console.print(
             f"[yellow]{a.unallocated:,.2f} left unallocated:[/] every channel is at {max_scale:g}× the "
             "most it ever spent; the history says nothing about returns beyond that.",
+            markup=True,
+        )
+    for channel in plan.weak_fits:
+        console.print(
+            f"[yellow]{escape(channel)}: its curve explains {max(fit[channel].r2, 0):.0%} of the outcome's "
+            f"variation over {fit[channel].points} periods[/]; its spend shows little relation to the "
+            "outcome, so its share rests on little evidence.",
             markup=True,
         )
     console.print(f"Split: {plan.table_csv}\nChart: {plan.chart_path}")

@@ -14,6 +14,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from marketpilot.errors import UserError
 
 MIN_ROWS_PER_ARM = 200
+MIN_EVENTS_PER_ARM = 10  # of each value of a 1/0 outcome
 MAX_CATEGORIES = 255  # HistGradientBoosting's limit for a categorical feature
 
 
@@ -48,6 +49,29 @@ def check_arms(arms: pd.Series, control: str) -> pd.Series:
             hint="drop those arms or collect more data",
         )
     return counts
+
+
+def check_events(arms: pd.Series, outcome: pd.Series, column: str) -> None:
+    """A 1/0 outcome needs both values in every arm, and not a handful of one of them: with under
+    MIN_EVENTS the arm's model is a constant and its held-out figures rest on one or two rows (the
+    usual rule of thumb for a model of a binary outcome is 10 events)."""
+    y = pd.to_numeric(outcome, errors="raise")
+    if not y.isin((0, 1)).all():
+        return  # an amount: nothing to count
+    per_arm = y.groupby(arms.astype(str).to_numpy()).agg(["sum", "count"])
+    short = [
+        f"arm {arm!r} ({int(events)} of {int(n)} rows with {column} = {value})"
+        for arm, (ones, n) in per_arm.iterrows()
+        for value, events in ((1, ones), (0, n - ones))
+        if events < MIN_EVENTS_PER_ARM
+    ]
+    if short:
+        raise UserError(
+            f"too few of each outcome to estimate uplift: every arm needs at least {MIN_EVENTS_PER_ARM} "
+            f"rows with {column} = 1 and {MIN_EVENTS_PER_ARM} with {column} = 0; " + ", ".join(short),
+            hint="collect more customers or a longer outcome window, or use a more frequent outcome "
+            "(a visit rather than an order)",
+        )
 
 
 def _text(values: pd.Series) -> pd.Series:

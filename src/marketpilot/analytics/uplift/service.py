@@ -10,6 +10,7 @@ model refitted on every row, so the shipped decision uses all the data the figur
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from marketpilot.analytics.outputs import write_json, write_table
 from marketpilot.analytics.uplift.chart import qini_chart
 from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
-from marketpilot.analytics.uplift.model import UpliftModel, check_arms
+from marketpilot.analytics.uplift.model import UpliftModel, check_arms, check_events
 from marketpilot.config import Settings
 from marketpilot.data.mapping import parse_amounts
 from marketpilot.data.readers import blank, read_frame, require_columns, require_filled
@@ -106,7 +107,38 @@ def _numbers(frame: pd.DataFrame, columns: list[str], source: Path | None = None
     return out
 
 
-def _load(experiment: Experiment) -> pd.DataFrame:
+# A converted column exported as words: 是/否, yes/no, true/false (a JSON boolean sent to the API).
+FLAG_WORDS = {"true": 1, "false": 0, "yes": 1, "no": 0, "y": 1, "n": 0, "是": 1, "否": 0}
+
+
+def _flags(values: pd.Series) -> pd.Series:
+    """A column of yes/no words as 1/0 (empty cells stay empty); any other column as it is."""
+    text = values.astype(object).where(~blank(values), "").astype(str).str.strip().str.lower()
+    words = text.map(FLAG_WORDS)
+    filled = text != ""
+    if not filled.any() or words[filled].isna().any():
+        return values  # numbers, or words mixed with numbers (a typo for the row check to name)
+    return words.where(filled, None)
+
+
+def arm_label(value: object) -> str:
+    """An arm's name as written, except a whole number a spreadsheet wrote as a float: "1.0" is arm 1."""
+    text = str(value).strip()
+    return re.sub(r"^([-+]?\d+)\.0+$", r"\1", text)
+
+
+def _control(arms: pd.Series, control: str) -> str:
+    """The control arm as the data write it: `--control false` finds False, `--control 0` finds 0.0;
+    left as given when no single arm matches (check_arms then names the arms there are)."""
+    label = arm_label(control)
+    if label in set(arms):
+        return label
+    same = [arm for arm in arms.unique() if arm.casefold() == label.casefold()]
+    return same[0] if len(same) == 1 else label
+
+
+def _load(experiment: Experiment) -> tuple[pd.DataFrame, Experiment]:
+    """The experiment's rows, checked, and the experiment with its arm names as the data write them."""
     frame = read_frame(experiment.path)
     needed = [experiment.treatment_col, experiment.outcome_col, *experiment.features]
     if experiment.id_col:
@@ -115,26 +147,58 @@ def _load(experiment: Experiment) -> pd.DataFrame:
     overlap = {experiment.treatment_col, experiment.outcome_col} & set(experiment.features)
     if overlap:
         raise UserError(f"{', '.join(sorted(overlap))} cannot be a feature: it is the arm or the outcome")
+    raw = frame[experiment.outcome_col]
+    frame[experiment.outcome_col] = _flags(raw)
     frame = _numbers(frame, [*experiment.features, experiment.outcome_col], experiment.path)
-    outcome = frame[experiment.outcome_col]
-    if not pd.api.types.is_numeric_dtype(outcome) or outcome.isna().any():
-        bad = pd.to_numeric(outcome, errors="coerce").isna().to_numpy().nonzero()[0][:20]
+    outcome = pd.to_numeric(frame[experiment.outcome_col], errors="coerce").to_numpy(dtype=float)
+    # an infinite amount ("inf", 1e400) would reach the trees and fail there with a traceback
+    bad = np.flatnonzero(~np.isfinite(outcome))
+    if bad.size:
         raise ValidationFailed(
             [
-                f"row {i + 2}, column {experiment.outcome_col!r}: {outcome.iloc[i]!r} is not a number"
-                for i in bad
+                f"row {i + 2}, column {experiment.outcome_col!r}: "
+                + ("empty" if blank(raw).iloc[i] else f"{raw.iloc[i]!r} is not a number")
+                + (" (infinite)" if np.isinf(outcome[i]) else "")
+                for i in bad[:20]
             ],
             source=str(experiment.path),
             hint="the outcome must be a number per row: 1/0 for a visit or conversion, or an amount",
+            total=bad.size,
         )
     hint = "every row needs the arm its customer was in (the control's name for the holdout)"
     require_filled(frame, experiment.treatment_col, experiment.path, hint)
-    frame[experiment.treatment_col] = frame[experiment.treatment_col].astype(str).str.strip()
-    check_arms(frame[experiment.treatment_col], experiment.control)  # before the held-out split
-    unknown = set(experiment.costs) - set(frame[experiment.treatment_col])
+    arms = frame[experiment.treatment_col].map(arm_label)
+    frame[experiment.treatment_col] = arms
+    control = _control(arms, experiment.control)
+    costs = {arm_label(arm): cost for arm, cost in experiment.costs.items()}
+    experiment = experiment.model_copy(update={"control": control, "costs": costs})
+    check_arms(arms, control)  # before the held-out split
+    check_events(arms, frame[experiment.outcome_col], experiment.outcome_col)
+    unknown = set(costs) - set(arms)
     if unknown:
         raise UserError(f"--cost names arms that are not in the data: {', '.join(sorted(unknown))}")
-    return frame
+    if experiment.id_col:
+        _unique_ids(frame[experiment.id_col], experiment)
+    return frame, experiment
+
+
+def _unique_ids(ids: pd.Series, experiment: Experiment) -> None:
+    """One row per customer: a customer in two rows (or two arms) is counted twice by every figure."""
+    text = ids.astype(object).where(~blank(ids), None).astype(str).str.strip()
+    repeated = np.flatnonzero((text.duplicated() & ~blank(ids)).to_numpy())
+    if repeated.size:
+        unique = text.drop_duplicates()
+        first_row = {value: int(i) for i, value in zip(unique.index, unique.to_numpy(), strict=True)}
+        raise ValidationFailed(
+            [
+                f"row {i + 2}, column {experiment.id_col!r}: {text.iloc[i]!r} is also in row "
+                f"{first_row[text.iloc[i]] + 2}"
+                for i in repeated[:20]
+            ],
+            source=str(experiment.path),
+            hint="the file needs one row per customer; drop the repeated rows",
+            total=repeated.size,
+        )
 
 
 def _choose(uplift: pd.DataFrame, experiment: Experiment) -> pd.Series:
@@ -238,7 +302,7 @@ def fit_experiment(
     """Judge the targeting on held-out rows, then score `score_path` (default: the experiment's own
     customers) with a model refitted on every row. With `settings`, scores and a Qini chart are written
     under <home>/decisions/uplift/."""
-    frame = _load(experiment)
+    frame, experiment = _load(experiment)
     held_out = evaluate(frame, experiment)
     report = UpliftReport(
         rows=len(frame),
