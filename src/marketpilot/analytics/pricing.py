@@ -34,6 +34,10 @@ POSITIONS = ("cheapest", "below market", "at market", "above market", "most expe
 PRICE_MARKS = (
     (re.compile(r"RMB|CNY|人民币", re.IGNORECASE), "CNY"),
     (re.compile(r"US\$|USD", re.IGNORECASE), "USD"),
+    (re.compile(r"HK\$|HKD|港币", re.IGNORECASE), "HKD"),
+    (re.compile(r"NT\$|TWD", re.IGNORECASE), "TWD"),
+    (re.compile(r"JPY|円"), "JPY"),
+    (re.compile(r"块"), "CNY"),
     (re.compile(r"EUR|€", re.IGNORECASE), "EUR"),
     (re.compile(r"GBP|£", re.IGNORECASE), "GBP"),
     (re.compile(r"[¥￥]"), "¥"),
@@ -48,7 +52,7 @@ MARK_CURRENCIES = {
 
 
 def price_marks(raw: pd.Series) -> pd.Series:
-    """Per price as written, its currency mark (CNY, USD, EUR, GBP, ¥, 元 or $), None when unmarked."""
+    """Per price as written, its currency mark (a code, or ¥, 元 or $), None when unmarked."""
     return raw.astype(str).map(lambda text: next((m for p, m in PRICE_MARKS if p.search(text)), None))
 
 

@@ -215,7 +215,11 @@ INTEGERS = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "U
 
 
 # What an amount written as text may carry besides its number: "¥1,299.00", "1299元", "RMB 99".
-MONEY_NOISE = "[¥￥$€£\\s\u00a0\u202f]|RMB|CNY|USD|EUR|元"  # no-break spaces group thousands in French
+# Currency marks around an amount: symbols (HK$, US$, NT$ before the bare $), codes and words
+# (人民币, 港币, 块钱); no-break spaces group thousands in French.
+MONEY_NOISE = (
+    "(?:HK|US|NT|NZ|A|C|S)\\$|[¥￥$€£\\s\u00a0\u202f]|RMB|CNY|USD|EUR|HKD|TWD|GBP|JPY|人民币|港币|块钱|块|元"
+)
 # A comma followed by one or two digits at the end is a decimal comma ("12,50", "1.234,50": European
 # exports); thousands separators always group three digits, so "1,234" stays one thousand and more.
 DECIMAL_COMMA = r"^[-+]?[0-9.]*,[0-9]{1,2}$"

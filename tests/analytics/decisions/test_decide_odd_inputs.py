@@ -197,15 +197,17 @@ def test_prices_in_another_currencys_format_are_left_out_not_compared(
             {"product_id": product.product_id, "competitor": "天猫", "price": f"{ours * 1.2:.0f}元"},
             # an overseas shop's dollars, read as yuan, would make us the most expensive by far
             {"product_id": product.product_id, "competitor": "Amazon US", "price": f"${ours / 7.2:.2f}"},
+            # Hong Kong dollars: HK$ holds a $, and its amount now parses, so it must not pass for yuan
+            {"product_id": product.product_id, "competitor": "莎莎", "price": f"HK${ours * 1.08:,.0f}"},
         ]
     path = tmp_path / "prices.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     report = price_report(shop_settings, CompetitorFile(path=path))
-    assert report.summary.other_currency_rows == 3
+    assert report.summary.other_currency_rows == 6
     assert report.summary.positions["cheapest"] == 3
     table = pd.read_parquet(report.products_path)
     assert (table["competitors"] == 2).all()
-    dollars = pd.DataFrame(rows[2::3])
+    dollars = pd.DataFrame(rows[2::4])
     dollars.to_csv(path, index=False)
     with pytest.raises(UserError, match=r"every competitor price of a catalogue product is in \$"):
         price_report(shop_settings, CompetitorFile(path=path))
