@@ -110,7 +110,13 @@ def create_app(settings: Settings | None = None, *, require_key: bool = True) ->
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     """FastAPI's 422, which echoes the refused input; input with a lone surrogate (bytes that were not
-    UTF-8, escaped as \\ud800 in the JSON) cannot be written as UTF-8, which made every route a 500."""
+    UTF-8, escaped as \\ud800 in the JSON) cannot be written as UTF-8, which made every route a 500.
+    A dashboard page's bad query (?page=abc) is a dashboard page, not JSON."""
+    if request.url.path.startswith("/ui/"):
+        from marketpilot.web.routes import error_page
+
+        where = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
+        return error_page(request, 400, f"bad input: {where}", "check the address, or go back to the page")
     try:
         return await request_validation_exception_handler(request, exc)
     except UnicodeEncodeError:

@@ -15,7 +15,10 @@ def bar(
     *,
     stacked: bool = False,
     colors: Sequence[str] | None = None,
+    unit: str | None = None,
 ) -> dict[str, Any]:
+    """`unit` names the value axis (CNY, %): a legend is hidden for one series, so without it a lone
+    line or bar says nothing of what it measures."""
     return {
         "animation": False,  # a dashboard is read, not watched; screenshots and tests see final bars
         "textStyle": {"fontFamily": FONT_STACK},
@@ -24,7 +27,7 @@ def bar(
         "legend": {"show": len(series) > 1},
         "grid": {"left": 48, "right": 16, "top": 32, "bottom": 48, "containLabel": True},
         "xAxis": {"type": "category", "data": list(categories), "axisLabel": {"interval": 0, "rotate": 30}},
-        "yAxis": {"type": "value"},
+        "yAxis": {"type": "value", **({"name": unit} if unit else {})},
         "series": [
             {"name": name, "type": "bar", "data": [round(float(v), 2) for v in values]}
             | ({"stack": "total"} if stacked else {})
@@ -33,8 +36,10 @@ def bar(
     }
 
 
-def line(categories: Sequence[str], series: dict[str, Sequence[float]]) -> dict[str, Any]:
-    options = bar(categories, series)
+def line(
+    categories: Sequence[str], series: dict[str, Sequence[float]], *, unit: str | None = None
+) -> dict[str, Any]:
+    options = bar(categories, series, unit=unit)
     for item in options["series"]:
         item["type"] = "line"
         item["smooth"] = True

@@ -9,31 +9,47 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from marketpilot.api.auth import app_settings
 from marketpilot.config import Settings
-from marketpilot.errors import MarketPilotError
+from marketpilot.errors import MarketPilotError, UserError
 from marketpilot.web import views
 from marketpilot.web.charts import FONT_STACK
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 COOKIE = "mp_ui"
+SIGN_IN_S = 12 * 3600  # how long a sign-in lasts
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["chart"] = views.as_json
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-def _token(settings: Settings, key: str) -> str:
-    return hmac.new(settings.secret(), b"ui:" + key.encode(), hashlib.sha256).hexdigest()
+def _token(settings: Settings, key: str, expires: int) -> str:
+    """`expires.mac`: the expiry is signed with the key, so a copied cookie stops working after 12
+    hours on the server too, not only when the browser drops it."""
+    mac = hmac.new(settings.secret(), f"ui:{expires}:{key}".encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{mac}"
+
+
+def _valid_cookie(settings: Settings, cookie: str) -> bool:
+    expires, _, _ = cookie.partition(".")
+    # ASCII digits, and few of them: int() of thousands of digits raises (Python's digit limit)
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12) or int(expires) < time.time():
+        return False
+    tokens = [_token(settings, k.get_secret_value(), int(expires)).encode() for k in settings.api_keys]
+    # bytes: compare_digest refuses str with non-ASCII characters, which a forged cookie may have
+    given = cookie.encode("utf-8", errors="surrogateescape")
+    return any(hmac.compare_digest(given, t) for t in tokens)
 
 
 def signed_in(request: Request) -> Settings:
@@ -41,9 +57,10 @@ def signed_in(request: Request) -> Settings:
     settings = app_settings(request)
     if not request.app.state.require_key:
         return settings
-    cookie = request.cookies.get(COOKIE, "")
-    tokens = [_token(settings, k.get_secret_value()) for k in settings.api_keys]
-    if not any(hmac.compare_digest(cookie, t) for t in tokens):
+    if not _valid_cookie(settings, request.cookies.get(COOKIE, "")):
+        if request.headers.get("HX-Request") == "true":
+            # htmx follows a 303 itself and would put the whole sign-in page inside the panel
+            raise HTTPException(status_code=401, headers={"HX-Redirect": "/ui/login"})
         raise HTTPException(status_code=303, headers={"Location": "/ui/login"})
     return settings
 
@@ -57,9 +74,16 @@ UiSettings = Annotated[Settings, Depends(signed_in)]
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """An urlencoded form body (no multipart needed for these small forms)."""
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0].strip() for k, v in parse_qs(body).items()}
+    """An urlencoded form body (no multipart needed for these small forms). Text that is not UTF-8 is
+    refused: replaced by U+FFFD it was kept as an approver's name or queued as a question."""
+    try:
+        body = (await request.body()).decode("utf-8")
+        fields = parse_qs(body, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise UserError(
+            "The form has text that is not valid UTF-8.", hint="type it again; paste plain text"
+        ) from None
+    return {k: v[0].strip() for k, v in fields.items()}
 
 
 def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -86,19 +110,29 @@ def cjk_font() -> FileResponse:
     return FileResponse(cjk_font_path(), media_type="font/otf", headers={"Cache-Control": "max-age=86400"})
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> HTMLResponse:
+@router.get("/login", response_model=None)
+def login_form(request: Request) -> Response:
+    if not request.app.state.require_key:  # --no-auth: no key would pass a sign-in form
+        return RedirectResponse("/ui/", status_code=303)
     return _page(request, "login.html", error=None)
 
 
 @router.post("/login", response_model=None)
 async def login(request: Request) -> Response:
     settings = app_settings(request)
-    key = (await _form(request)).get("key", "")
+    if not request.app.state.require_key:
+        return RedirectResponse("/ui/", status_code=303)
+    try:
+        key = (await _form(request)).get("key", "")
+    except UserError:
+        key = ""  # not UTF-8, so no configured key
     if not any(hmac.compare_digest(key.encode(), k.get_secret_value().encode()) for k in settings.api_keys):
         return _page(request, "login.html", error="unknown key / 密钥无效")
+    expires = int(time.time()) + SIGN_IN_S
     response = RedirectResponse("/ui/", status_code=303)
-    response.set_cookie(COOKIE, _token(settings, key), httponly=True, samesite="lax", max_age=12 * 3600)
+    response.set_cookie(
+        COOKIE, _token(settings, key, expires), httponly=True, samesite="lax", max_age=SIGN_IN_S
+    )
     return response
 
 
@@ -113,8 +147,10 @@ def segments_page(request: Request, settings: UiSettings) -> HTMLResponse:
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
-def campaigns_page(request: Request, settings: UiSettings) -> HTMLResponse:
-    return _page(request, "campaigns.html", rows=views.campaigns(settings))
+def campaigns_page(
+    request: Request, settings: UiSettings, page: Annotated[int, Query(ge=1)] = 1
+) -> HTMLResponse:
+    return _page(request, "campaigns.html", data=views.campaigns(settings, page))
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
@@ -129,11 +165,15 @@ async def approve(request: Request, campaign_id: str, settings: UiSettings) -> H
     from marketpilot.campaigns.service import approve as approve_version
     from marketpilot.campaigns.state.db import open_state
 
-    form = await _form(request)
-    by = form.get("by", "")
-    if not by:
-        return _page(request, "_message.html", ok=False, text="请填写审批人 / who approves?")
+    # Messages come back as 200: htmx swaps no 4xx into the page, so the user would see nothing.
     try:
+        form = await _form(request)
+        by = form.get("by", "")
+        if not by:
+            return _page(request, "_message.html", ok=False, text="请填写审批人 / who approves?")
+        # a double click or a second tab: the same person's sign-off of the same version, once
+        if (done := await run_in_threadpool(views.approved_by, settings, campaign_id, by)) is not None:
+            return _page(request, "_message.html", ok=True, text=f"v{done} 已由 {by} 批准 / already approved")
         version = await run_in_threadpool(
             approve_version, open_state(settings), campaign_id, approver=by, note=form.get("note", "")
         )
@@ -169,19 +209,24 @@ def decision_chart(kind: str, settings: UiSettings) -> FileResponse:
 
 @router.get("/assistant", response_class=HTMLResponse)
 def assistant_page(request: Request, settings: UiSettings) -> HTMLResponse:
-    return _page(request, "assistant.html")
+    from marketpilot.assistant.answer import MAX_QUESTION
+
+    return _page(request, "assistant.html", max_question=MAX_QUESTION)
 
 
 @router.post("/assistant/ask", response_class=HTMLResponse, dependencies=[Depends(htmx_only)])
 async def ask(request: Request, settings: UiSettings) -> HTMLResponse:
     from marketpilot.assistant import answer_question
 
-    form = await _form(request)
-    question = form.get("question", "")
-    if not question:
-        return _page(request, "_message.html", ok=False, text="请输入问题 / type a question")
-    # 5–25 s of model time: off the event loop, so the rest of the dashboard and the API keep answering
-    reply = await run_in_threadpool(
-        answer_question, settings, question, customer_id=form.get("customer_id") or None
-    )
+    try:
+        form = await _form(request)
+        question = form.get("question", "")
+        if not question:
+            return _page(request, "_message.html", ok=False, text="请输入问题 / type a question")
+        # 5–25 s of model time: off the event loop, so the rest of the dashboard and the API keep answering
+        reply = await run_in_threadpool(
+            answer_question, settings, question, customer_id=form.get("customer_id") or None
+        )
+    except MarketPilotError as exc:  # too long, only invisible characters: a message htmx swaps in
+        return _page(request, "_message.html", ok=False, text=str(exc))
     return _page(request, "_reply.html", reply=reply)

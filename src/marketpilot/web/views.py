@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from marketpilot.config import Settings
 from marketpilot.web.charts import bar, line
+
+CAMPAIGNS_PER_PAGE = 50
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -35,18 +41,32 @@ def overview(settings: Settings) -> dict[str, Any]:
         **counts,
         "revenue": float(monthly["revenue"].fillna(0).sum()),
         "currency": currency,
-        "chart": line(monthly["month"].tolist(), {"revenue": monthly["revenue"].fillna(0).tolist()}),
+        # no completed order yet (a catalogue alone): the page says so rather than drawing empty axes
+        "chart": line(
+            monthly["month"].tolist(),
+            {"revenue": monthly["revenue"].fillna(0).tolist()},
+            unit=f"销售额 {currency}".strip(),
+        )
+        if len(monthly)
+        else None,
     }
 
 
 def segments(settings: Settings) -> dict[str, Any] | None:
     """The last segmentation: one row per segment with its persona, and a chart of sizes and revenue."""
     from marketpilot.analytics.segments.service import SegmentationResult
+    from marketpilot.errors import UserError
 
     path = settings.home_dir / "intel" / "segments.json"
     if not path.exists():
         return None
-    result = SegmentationResult.model_validate_json(path.read_text(encoding="utf-8"))
+    try:
+        result = SegmentationResult.model_validate_json(path.read_bytes())
+    except ValidationError:  # another release wrote it, or it was cut short: a page, not a 500
+        raise UserError(
+            "The last segmentation (intel/segments.json) cannot be read.",
+            hint="run `marketpilot segment` again",
+        ) from None
     rows = [
         {
             "segment": s.stats.segment,
@@ -68,27 +88,66 @@ def segments(settings: Settings) -> dict[str, Any] | None:
             "customers %": [100 * r["customer_share"] for r in rows],
             "revenue %": [100 * r["revenue_share"] for r in rows],
         },
+        unit="%",
     )
     return {"as_of": result.as_of, "method": result.method, "rows": rows, "chart": chart}
 
 
-def campaigns(settings: Settings) -> list[dict[str, Any]]:
+def _no_state(settings: Settings) -> bool:
+    """No campaign was ever stored: the SQLite file is not there (opening it would make it)."""
+    return settings.database_url is None and not (settings.home_dir / "state.sqlite").exists()
+
+
+def campaigns(settings: Settings, page: int = 1) -> dict[str, Any]:
+    """One page of campaigns, newest first (`page` past the last shows the last)."""
     from marketpilot.campaigns.service import list_campaigns
     from marketpilot.campaigns.state.db import open_state
 
-    return list_campaigns(open_state(settings)).to_dict("records")
+    if _no_state(settings):
+        return {"rows": [], "page": 1, "pages": 1, "total": 0}
+    frame = list_campaigns(open_state(settings)).iloc[::-1]
+    pages = max(1, -(-len(frame) // CAMPAIGNS_PER_PAGE))
+    page = min(page, pages)
+    rows = frame.iloc[(page - 1) * CAMPAIGNS_PER_PAGE : page * CAMPAIGNS_PER_PAGE].to_dict("records")
+    return {"rows": rows, "page": page, "pages": pages, "total": len(frame)}
+
+
+def _approvals(engine: Engine, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's sign-offs alone: audit_trail also reads every assignment and message, which for
+    a campaign sent to a million customers made each page view read a million rows."""
+    from sqlalchemy import select
+
+    from marketpilot.campaigns.state.models import Approval
+
+    columns = (Approval.version, Approval.approver, Approval.note, Approval.approved_at)
+    with engine.connect() as con:
+        rows = con.execute(select(*columns).where(Approval.campaign_id == campaign_id).order_by(Approval.id))
+        return [dict(row._mapping) for row in rows]
+
+
+def approved_by(settings: Settings, campaign_id: str, approver: str) -> int | None:
+    """The current version if `approver` signed it off already, else None."""
+    from marketpilot.campaigns.service import get_spec
+    from marketpilot.campaigns.state.db import open_state
+
+    engine = open_state(settings)
+    _, version = get_spec(engine, campaign_id)
+    signed = {(a["version"], a["approver"]) for a in _approvals(engine, campaign_id)}
+    return version if (version, approver) in signed else None
 
 
 def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
     """Spec, approvals, message counts (with a chart) and the variants of one campaign."""
-    from marketpilot.campaigns.service import audit_trail, get_spec, message_counts
+    from marketpilot.campaigns.service import MAX_APPROVER, get_spec, message_counts
     from marketpilot.campaigns.state.db import open_state
+    from marketpilot.errors import NotFoundError
 
+    if _no_state(settings):
+        raise NotFoundError(f"No campaign {campaign_id!r}.", hint="there are no campaigns in this home yet")
     engine = open_state(settings)
     spec, version = get_spec(engine, campaign_id)
     counts = message_counts(engine, campaign_id)
-    trail = audit_trail(engine, campaign_id)
-    approvals = trail.get("approvals")
+    approvals = _approvals(engine, campaign_id)
     statuses = sorted({c["status"] for c in counts})
     channels = sorted({c["channel"] for c in counts})
     chart = bar(
@@ -96,14 +155,17 @@ def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
         {s: [sum(c["messages"] for c in counts if c["channel"] == ch and c["status"] == s) for ch in channels]
          for s in statuses},
         stacked=True,
+        unit="条 messages",
     )  # fmt: skip
+    chart["legend"]["show"] = True  # the series are statuses: all sent or all failed must say which
     return {
         "id": campaign_id,
         "version": version,
         "spec": spec,
         "spec_yaml": spec.to_yaml(),
-        "approved": approvals is not None and bool((approvals["version"] == version).any()),
-        "approvals": [] if approvals is None else approvals.to_dict("records"),
+        "approved": any(a["version"] == version for a in approvals),
+        "max_approver": MAX_APPROVER,
+        "approvals": approvals,
         "counts": counts,
         "chart": chart if counts else None,
         "results": _results(settings, engine, spec, campaign_id, version),
@@ -152,12 +214,14 @@ def _results(
     ]
     return {
         "rows": rows,
+        "currency": settings.currency,
         "lift": metrics.lift,
         "srm": metrics.srm is not None and metrics.srm.mismatch,
         "lines": [*break_even_lines(metrics, spec.break_evens(), spec.language), *depth_lines(spec, metrics)],
         "chart": bar(
             [a.arm for a in metrics.arms],
             {"转化率 conversion %": [100 * a.conversion_rate for a in metrics.arms]},
+            unit="%",
         ),
     }
 
@@ -186,6 +250,7 @@ def reviews(settings: Settings, category: str) -> dict[str, Any]:
         {"praise": [a.positive for a in aspects], "complaints": [a.negative for a in aspects]},
         stacked=True,
         colors=["#3ebd93", "#e66a6a"],
+        unit="条评价 reviews",
     )
     return {"insight": insight, "chart": chart}
 
@@ -209,23 +274,23 @@ def decisions(settings: Settings) -> dict[str, Any]:
 
     folder = settings.home_dir / "decisions"
     out: dict[str, Any] = {}
-    if (path := folder / "uplift" / "summary.json").exists():
-        uplift = UpliftReport.model_validate_json(path.read_text(encoding="utf-8"))
+    stale: list[str] = []
+    if (uplift := _summary(UpliftReport, folder, "uplift", stale)) is not None:
         depths = [f"{i}%" for i in range(101)]
         curves = {arm: curve for arm, curve in uplift.qini_curves.items()}
         curves |= {
             f"{arm} · random": [c[-1] * i / 100 for i in range(101)] for arm, c in uplift.qini_curves.items()
         }
-        chart = line(depths, curves)
+        chart = line(depths, curves, unit=f"增量 incremental {uplift.outcome}")
         chart["xAxis"]["axisLabel"] = {"interval": 9}  # every 10 %
+        chart["xAxis"]["name"] = "定向比例 targeted"
         for series in chart["series"]:
             series |= {"showSymbol": False, "smooth": False}
             if series["name"].endswith(" · random"):
                 series["lineStyle"] = {"type": "dashed"}
         advice = " / ".join(recommendation_text(uplift.policies, lang) for lang in ("zh", "en"))
         out["uplift"] = {"report": uplift, "advice": advice, "chart": chart}
-    if (path := folder / "budget" / "summary.json").exists():
-        plan = BudgetPlan.model_validate_json(path.read_text(encoding="utf-8"))
+    if (plan := _summary(BudgetPlan, folder, "budget", stale)) is not None:
         channels = plan.allocation.channels
         chart = bar(
             [c.channel for c in channels],
@@ -233,16 +298,35 @@ def decisions(settings: Settings) -> dict[str, Any]:
                 "today 当前": [c.current_spend for c in channels],
                 "recommended 建议": [c.spend for c in channels],
             },
+            unit="投入 spend",
         )
         out["budget"] = {"plan": plan, "fit": {c.channel: c for c in plan.curves}, "chart": chart}
-    if (path := folder / "price" / "summary.json").exists():
-        price = PricingReport.model_validate_json(path.read_text(encoding="utf-8"))
+    if (price := _summary(PricingReport, folder, "price", stale)) is not None:
         # the folder, not the path the summary recorded: a home may have moved since
         tables = folder / "price" / "categories.parquet"
         categories = pd.read_parquet(tables) if tables.exists() else pd.DataFrame()
         shares = {p: (100 * categories[f"share {p}"]).tolist() for p in POSITIONS} if len(categories) else {}
-        chart = bar(categories["category"].astype(str).tolist(), shares, stacked=True) if shares else None
+        chart = (
+            bar(categories["category"].astype(str).tolist(), shares, stacked=True, unit="% 商品 products")
+            if shares
+            else None
+        )
         out["price"] = {"report": price, "categories": categories.to_dict("records"), "chart": chart}
-    if (path := folder / "promo" / "summary.json").exists():
-        out["promo"] = PromoPlan.model_validate_json(path.read_text(encoding="utf-8"))
+    if (promo := _summary(PromoPlan, folder, "promo", stale)) is not None:
+        out["promo"] = promo
+    if stale:
+        out["stale"] = stale
     return out
+
+
+def _summary(model: type[ModelT], folder: Path, kind: str, stale: list[str]) -> ModelT | None:
+    """The summary `decide <kind>` wrote, if any. One this version cannot read (written by another
+    release, cut short) goes to `stale`, so the page asks for a new run and still shows the others."""
+    path = folder / kind / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except ValidationError:
+        stale.append(kind)
+        return None

@@ -1,0 +1,82 @@
+"""Dashboard sign-in as docs/dashboard.md states it: 12 hours, enforced by the server and not only by
+the browser's cookie lifetime; a broken cookie or a lapsed sign-in back to the sign-in page, also
+for htmx actions; no sign-in page at all under --no-auth."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from api_shop import HEADERS
+from fastapi.testclient import TestClient
+
+from marketpilot.api import create_app
+from marketpilot.config import Settings, get_settings
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+KEY = HEADERS["X-API-Key"]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Settings:
+    return get_settings(tmp_path / "home", api_keys=[KEY])
+
+
+def signed_in(settings: Settings) -> TestClient:
+    client = TestClient(create_app(settings))
+    page = client.post("/ui/login", content=f"key={KEY}", headers=FORM, follow_redirects=False)
+    assert page.status_code == 303 and "Max-Age=43200" in page.headers["set-cookie"]
+    return client
+
+
+def test_the_sign_in_expires_on_the_server_after_12_hours(home: Settings) -> None:
+    from marketpilot.web.routes import _token
+
+    client = signed_in(home)
+    cookie = client.cookies["mp_ui"]
+    assert client.get("/ui/", follow_redirects=False).status_code == 200
+    expires, _, mac = cookie.partition(".")
+    assert 12 * 3600 - 60 < int(expires) - time.time() <= 12 * 3600
+    # the expiry is signed: pushing it forward breaks the cookie
+    client.cookies.set("mp_ui", f"{int(expires) + 86400}.{mac}")
+    assert client.get("/ui/", follow_redirects=False).headers["location"] == "/ui/login"
+    # a cookie signed with the right key whose 12 hours are over (kept past Max-Age, or copied)
+    client.cookies.set("mp_ui", _token(home, KEY, int(time.time()) - 1))
+    assert client.get("/ui/", follow_redirects=False).headers["location"] == "/ui/login"
+
+
+def test_a_broken_cookie_is_a_sign_in_page_not_a_500(home: Settings) -> None:
+    client = TestClient(create_app(home), raise_server_exceptions=False)
+    for value in ("café", "1.é", "9999999999.ü", "9" * 5000 + ".x"):
+        cookie = {"cookie": f"mp_ui={value}".encode("latin-1")}
+        page = client.get("/ui/", headers=cookie, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/ui/login"
+
+
+def test_an_htmx_action_after_the_sign_in_lapsed_sends_the_browser_to_sign_in(home: Settings) -> None:
+    """htmx follows a 303 itself: the whole sign-in page landed inside the approval panel."""
+    client = TestClient(create_app(home))
+    htmx = FORM | {"HX-Request": "true"}
+    for path, body in (("/ui/campaigns/c-1/approve", "by=小王"), ("/ui/assistant/ask", "question=包邮吗")):
+        reply = client.post(path, content=body, headers=htmx, follow_redirects=False)
+        assert reply.status_code == 401 and reply.headers["HX-Redirect"] == "/ui/login"
+        assert "<html" not in reply.text
+    # a plain page load still redirects
+    assert client.get("/ui/campaigns", follow_redirects=False).headers["location"] == "/ui/login"
+
+
+def test_no_sign_in_page_without_auth(home: Settings) -> None:
+    client = TestClient(create_app(home, require_key=False))
+    for reply in (
+        client.get("/ui/login", follow_redirects=False),
+        client.post("/ui/login", content="key=x", headers=FORM, follow_redirects=False),
+    ):
+        assert reply.status_code == 303 and reply.headers["location"] == "/ui/"
+        assert "mp_ui" not in reply.cookies
+
+
+def test_a_login_form_that_is_not_utf8_is_a_wrong_key(home: Settings) -> None:
+    client = TestClient(create_app(home))
+    page = client.post("/ui/login", content="key=%ED%A0%80", headers=FORM, follow_redirects=False)
+    assert page.status_code == 200 and "密钥无效" in page.text and "mp_ui" not in page.cookies

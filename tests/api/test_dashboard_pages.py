@@ -1,0 +1,160 @@
+"""Every dashboard page on an empty home, on a home with only some steps done, and on the Chinese
+sample shop: a page that says what to do next (never a 500 or empty axes), charts that name their
+unit, a campaign list in pages, and hostile names shown as text."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from marketpilot.api import create_app
+from marketpilot.config import Settings, get_settings
+
+PAGES = ("/ui/", "/ui/segments", "/ui/campaigns", "/ui/reviews", "/ui/decisions", "/ui/assistant")
+EVIL = '<script>alert("x")</script>"'
+
+
+def chart(html: str, chart_id: str) -> dict:  # type: ignore[type-arg]
+    match = re.search(rf'getElementById\("{chart_id}"\)\)\.setOption\((.*?)\)\);</script>', html, re.S)
+    assert match, f"no chart {chart_id}"
+    return json.loads(match.group(1))
+
+
+def spec(name: str, **extra: object) -> dict[str, object]:
+    return {
+        "name": name,
+        "goal": "reactivation",
+        "audience": {},
+        "offer": {"description": "满200减20"},
+        "channels": [{"name": "export", "variants": [{"key": "A", "text": "{name}，新春好礼"}]}],
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The Chinese sample shop, segmented, with a hostile category, review and campaign, sent."""
+    from marketpilot.analytics.rfm import run_rfm
+    from marketpilot.analytics.segments.service import run_segmentation
+    from marketpilot.campaigns.executor import run_campaign
+    from marketpilot.campaigns.service import approve, create_campaign
+    from marketpilot.campaigns.spec import parse_spec
+    from marketpilot.campaigns.state.db import open_state
+    from marketpilot.data import Store
+    from marketpilot.data.sample import make_sample
+
+    settings = get_settings(tmp_path_factory.mktemp("pages") / "home")
+    make_sample(settings, customers=300, seed=3)
+    run_rfm(settings)
+    run_segmentation(settings, personas=False, report=False)
+    with Store.open(settings) as store:
+        store.query(
+            "UPDATE products SET category = $c WHERE product_id = (SELECT min(product_id) FROM products)",
+            {"c": "食品" + EVIL},
+        )
+        store.query("UPDATE reviews SET text = $t || text WHERE rating <= 2", {"t": EVIL})
+    engine = open_state(settings)
+    create_campaign(engine, parse_spec(spec("春节" + EVIL, holdout_share=0.3)), campaign_id="evil-1")
+    approve(engine, "evil-1", approver="运营小王")
+    run_campaign(settings, "evil-1")
+    return settings
+
+
+def test_an_empty_home_says_what_to_load_and_creates_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "new-home"
+    client = TestClient(create_app(get_settings(home), require_key=False))
+    for path in PAGES:
+        assert client.get(path).status_code == 200, path
+    assert "No campaigns yet" in client.get("/ui/campaigns").text
+    unknown = client.get("/ui/campaigns/c-1")
+    assert unknown.status_code == 404 and "找不到 Not found" in unknown.text
+    # reading the campaign pages made the campaign database (state.sqlite) in a home with none
+    assert not list(home.glob("*.sqlite")) and not list(home.glob("*.duckdb"))
+    reviews = client.get("/ui/reviews").text
+    assert "No reviews yet" in reviews and "<select" not in reviews  # no empty category list
+
+
+def test_a_catalogue_without_orders_is_no_empty_chart(tmp_path: Path) -> None:
+    from marketpilot.data import Store
+    from marketpilot.data.sample import generate_shop, load_shop
+
+    settings = get_settings(tmp_path / "home")
+    paths = generate_shop(tmp_path / "shop", customers=100, seed=1)
+    with Store.open(settings) as store:
+        load_shop(store, {"products": paths["products"], "customers": paths["customers"]})
+    client = TestClient(create_app(settings, require_key=False))
+    overview = client.get("/ui/").text
+    assert "No completed orders yet" in overview and 'id="revenue"' not in overview
+    for path in PAGES:  # data loaded, no segments, reviews, campaigns or decisions yet
+        assert client.get(path).status_code == 200, path
+    assert "marketpilot segment" in client.get("/ui/segments").text
+
+
+def test_charts_name_their_units(sample: Settings) -> None:
+    client = TestClient(create_app(sample, require_key=False))
+    assert chart(client.get("/ui/").text, "revenue")["yAxis"]["name"] == "销售额 CNY"
+    assert chart(client.get("/ui/segments").text, "segments")["yAxis"]["name"] == "%"
+    assert chart(client.get("/ui/reviews").text, "aspects")["yAxis"]["name"] == "条评价 reviews"
+    page = client.get("/ui/campaigns/evil-1").text
+    assert chart(page, "conversion")["yAxis"]["name"] == "%"
+    messages = chart(page, "messages")
+    assert messages["yAxis"]["name"] == "条 messages"
+    # every message was sent: one status, still named in the legend
+    assert [s["name"] for s in messages["series"]] == ["sent"] and messages["legend"]["show"]
+    assert "收入 Revenue (CNY)" in page
+
+
+def test_hostile_names_in_the_sample_shop_are_shown_as_text(sample: Settings) -> None:
+    client = TestClient(create_app(sample, require_key=False))
+    listing = client.get("/ui/campaigns").text
+    assert "春节&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&#34;" in listing
+    campaign = client.get("/ui/campaigns/evil-1")
+    assert campaign.status_code == 200 and "<script>alert" not in campaign.text
+    category = "食品" + EVIL
+    reviews = client.get("/ui/reviews", params={"category": category})
+    assert reviews.status_code == 200 and "<script>alert" not in reviews.text
+    assert 'value="食品&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&#34;" selected' in reviews.text
+    assert "&lt;script&gt;alert" in client.get("/ui/reviews", params={"category": "食品"}).text  # a snippet
+
+
+def test_the_campaign_list_is_paged_newest_first(tmp_path: Path) -> None:
+    from marketpilot.campaigns.service import create_campaign
+    from marketpilot.campaigns.spec import parse_spec
+    from marketpilot.campaigns.state.db import open_state
+    from marketpilot.web.views import CAMPAIGNS_PER_PAGE
+
+    settings = get_settings(tmp_path / "home")
+    engine = open_state(settings)
+    for i in range(CAMPAIGNS_PER_PAGE + 5):
+        create_campaign(engine, parse_spec(spec(f"活动{i}")), campaign_id=f"c-{i:03d}")
+    client = TestClient(create_app(settings, require_key=False))
+    first = client.get("/ui/campaigns").text
+    assert first.count('<a href="/ui/campaigns/c-') == CAMPAIGNS_PER_PAGE
+    assert first.index("/ui/campaigns/c-054") < first.index("/ui/campaigns/c-010")
+    assert "/ui/campaigns/c-000" not in first and 'href="/ui/campaigns?page=2"' in first
+    second = client.get("/ui/campaigns", params={"page": 2}).text
+    assert second.count('<a href="/ui/campaigns/c-') == 5 and "/ui/campaigns/c-000" in second
+    assert second == client.get("/ui/campaigns", params={"page": 99}).text  # past the end: the last page
+    for bad in ("abc", "0", "-1"):
+        page = client.get("/ui/campaigns", params={"page": bad})
+        assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
+        assert "page" in page.text and "出错了" in page.text
+
+
+def test_results_this_version_cannot_read_ask_for_a_new_run(tmp_path: Path) -> None:
+    settings = get_settings(tmp_path / "home")
+    for kind, text in (("uplift", '{"rows": "many"}'), ("budget", ""), ("promo", "\udcff")):
+        path = settings.path("decisions", kind, "summary.json")
+        path.write_bytes(text.encode("utf-8", errors="surrogateescape"))
+    settings.path("intel", "segments.json").write_text('{"segments": 4}', encoding="utf-8")
+    client = TestClient(create_app(settings, require_key=False))
+    decisions = client.get("/ui/decisions")
+    assert decisions.status_code == 200 and "Nothing decided yet" not in decisions.text
+    for kind in ("uplift", "budget", "promo"):
+        assert f"marketpilot decide {kind} …</code> again" in decisions.text
+    segments = client.get("/ui/segments")
+    assert segments.status_code == 400 and "marketpilot segment` again" in segments.text
