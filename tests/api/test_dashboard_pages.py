@@ -158,3 +158,18 @@ def test_results_this_version_cannot_read_ask_for_a_new_run(tmp_path: Path) -> N
         assert f"marketpilot decide {kind} …</code> again" in decisions.text
     segments = client.get("/ui/segments")
     assert segments.status_code == 400 and "marketpilot segment` again" in segments.text
+
+
+def test_long_axes_scroll_instead_of_piling_labels() -> None:
+    """Five years of months open on the latest two; 300 price categories on the first 24, the rest a
+    slider away. A curve read whole (the Qini chart's 101 depths) keeps its one view."""
+    from marketpilot.web.charts import WINDOW, bar, line
+
+    months = [f"{2020 + i // 12}-{i % 12 + 1:02d}" for i in range(60)]
+    revenue = line(months, {"revenue": [1.0] * 60}, unit="CNY")
+    assert [(z["startValue"], z["endValue"]) for z in revenue["dataZoom"]] == [(36, 59)] * 2
+    assert revenue["dataZoom"][1]["endValue"] - revenue["dataZoom"][1]["startValue"] + 1 == WINDOW
+    categories = bar([f"类目{i}" for i in range(300)], {"cheapest": [10.0] * 300}, stacked=True)
+    assert categories["dataZoom"][0]["startValue"] == 0 and categories["dataZoom"][0]["endValue"] == 23
+    assert "dataZoom" not in line([f"{i}%" for i in range(101)], {"A": [0.0] * 101}, scroll=False)
+    assert "dataZoom" not in bar(["短信", "邮件"], {"spend": [1.0, 2.0]})

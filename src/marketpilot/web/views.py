@@ -281,7 +281,7 @@ def decisions(settings: Settings) -> dict[str, Any]:
         curves |= {
             f"{arm} · random": [c[-1] * i / 100 for i in range(101)] for arm, c in uplift.qini_curves.items()
         }
-        chart = line(depths, curves, unit=f"增量 incremental {uplift.outcome}")
+        chart = line(depths, curves, unit=f"增量 incremental {uplift.outcome}", scroll=False)
         chart["xAxis"]["axisLabel"] = {"interval": 9}  # every 10 %
         chart["xAxis"]["name"] = "定向比例 targeted"
         for series in chart["series"]:
