@@ -32,6 +32,7 @@ from marketpilot.analytics.purchases import registered_purchases
 from marketpilot.atomic import write_text
 from marketpilot.config import Settings
 from marketpilot.data import Store
+from marketpilot.data.dates import as_date
 from marketpilot.errors import MissingExtraError, NotFittedError, UserError
 
 Target = Literal["purchase", "churn"]
@@ -232,16 +233,26 @@ def _next_version(root: Path) -> str:
     return f"v{max(existing, default=0) + 1}"
 
 
+def _check_target(target: str) -> None:
+    # Any other word trained a churn-like model and failed only when the report was built.
+    if target not in ("purchase", "churn"):
+        raise UserError(f"target must be 'purchase' or 'churn', got {target!r}.")
+
+
 def train_propensity(
     settings: Settings,
     *,
     target: Target = "purchase",
     horizon_days: int = 30,
-    as_of: dt.date | None = None,
+    as_of: dt.date | str | None = None,
     model: PropensityModel | None = None,
 ) -> PropensityReport:
     """Build the time split from the store, fit, evaluate on the later window, persist under
     <home>/models/propensity/<target>/v<N>/ (model.joblib + report.json; LATEST names the newest)."""
+    _check_target(target)
+    if horizon_days < 1:
+        raise UserError(f"horizon_days must be at least 1, got {horizon_days}.")
+    as_of = as_date(as_of, "as_of")
     with Store.open(settings, read_only=True) as store:
         con = store.con
         last = registered_purchases(con)
@@ -295,10 +306,12 @@ def score_propensity(
     *,
     target: Target = "purchase",
     version: str | None = None,
-    as_of: dt.date | None = None,
+    as_of: dt.date | str | None = None,
 ) -> tuple[PropensityScores, pd.DataFrame]:
     """Score every customer with a persisted model (default: the latest version) at `as_of`
     (default: the day after the last purchase); written to <home>/intel/propensity_<target>.*"""
+    _check_target(target)
+    as_of = as_date(as_of, "as_of")
     root = settings.path("models", "propensity", target, "LATEST").parent
     if version is None:
         if not (root / "LATEST").exists():

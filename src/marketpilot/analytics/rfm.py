@@ -19,6 +19,7 @@ from marketpilot.analytics.outputs import write_table
 from marketpilot.analytics.purchases import ORDERS_VIEW, last_purchase_day, register_purchases
 from marketpilot.config import Settings
 from marketpilot.data import Store
+from marketpilot.data.dates import as_date
 from marketpilot.errors import UserError
 
 # (R high, F high, M high) -> (key, 中文, English)
@@ -110,8 +111,9 @@ def summarise_rfm(table: pd.DataFrame, as_of: dt.date) -> RFMSummary:
     return RFMSummary(as_of=as_of, customers=len(table), classes=classes)
 
 
-def run_rfm(settings: Settings, *, as_of: dt.date | None = None) -> tuple[RFMSummary, pd.DataFrame]:
+def run_rfm(settings: Settings, *, as_of: dt.date | str | None = None) -> tuple[RFMSummary, pd.DataFrame]:
     """RFM over the store, written to <home>/intel/rfm.parquet and .csv."""
+    as_of = as_date(as_of, "as_of")
     with Store.open(settings, read_only=True) as store:
         table = compute_rfm(store.con, as_of=as_of)
         as_of = as_of or last_purchase_day(store.con)

@@ -148,6 +148,8 @@ def answer_question(
     so a follow-up ("那运费呢？") is read in context. The hand-off rules look at the question alone."""
     from marketpilot.llm import LLMError, RetryPolicy, get_client, load_prompt
 
+    if lang not in (None, "zh", "en"):  # else a pydantic traceback from the reply, after the model ran
+        raise UserError(f"lang must be 'zh' or 'en', got {lang!r}.")
     if not _INVISIBLE.sub("", question).strip():  # zero-width characters are no question either
         raise UserError("The question is empty.")
     if len(question) > MAX_QUESTION:

@@ -9,12 +9,14 @@ from marketpilot.content.briefs import Audience, BrandVoice, Brief, Offer, Produ
 from marketpilot.content.fonts import cjk_font_path, use_cjk_font_in_matplotlib
 from marketpilot.content.generate import GenerationReport, Variant, VariantSet, generate_variants, report
 from marketpilot.content.guardrails import CheckResult, Violation, check_copy
+from marketpilot.content.service import BriefExtras, brief_for, generate_for_product
 from marketpilot.content.slots import CustomerSlots, render_batch, render_message
 
 __all__ = [
     "Audience",
     "BrandVoice",
     "Brief",
+    "BriefExtras",
     "CheckResult",
     "CustomerSlots",
     "GenerationReport",
@@ -23,8 +25,10 @@ __all__ = [
     "Variant",
     "VariantSet",
     "Violation",
+    "brief_for",
     "check_copy",
     "cjk_font_path",
+    "generate_for_product",
     "generate_variants",
     "load_brief",
     "render_batch",

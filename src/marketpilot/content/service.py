@@ -8,7 +8,16 @@ import json
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marketpilot.config import Settings
-from marketpilot.content.briefs import Audience, BrandVoice, Brief, Channel, Language, Offer, ProductFacts
+from marketpilot.content.briefs import (
+    CHANNELS,
+    Audience,
+    BrandVoice,
+    Brief,
+    Channel,
+    Language,
+    Offer,
+    ProductFacts,
+)
 from marketpilot.content.generate import VariantSet, generate_variants
 from marketpilot.errors import NotFoundError, UserError, ValidationFailed
 
@@ -96,6 +105,12 @@ def brief_for(
     """The brief for one product × segment × channel: facts and review selling points from the store,
     the persona from segmentation, the promotion and brand words from `extras` (`shop_name` is a
     shorthand for `extras.shop_name`)."""
+    # Checked before the store is read: a wrong channel or language was a pydantic traceback from the
+    # Brief at the very end (the CLI and the API check their own inputs).
+    if channel not in CHANNELS:
+        raise UserError(f"Unknown channel {channel!r}.", hint=f"Use one of: {', '.join(CHANNELS)}")
+    if language not in ("zh", "en"):
+        raise UserError(f"language must be 'zh' or 'en', got {language!r}.")
     extras = extras or BriefExtras()
     if shop_name:
         extras = extras.model_copy(update={"shop_name": shop_name})

@@ -5,10 +5,12 @@ fit either order is read month first (as pandas does), and dots (05.03.2024) are
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
-from marketpilot.errors import ValidationFailed
+from marketpilot.errors import UserError, ValidationFailed
 
 # day/month or month/day, then the year (4 or 2 digits), then an optional time
 _NUMERIC_DATE = r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})((?:[\sT].*)?)$"
@@ -60,3 +62,19 @@ def parse_dates(values: pd.Series, *, column: str, source: str, utc: bool = Fals
         parsed = parsed.copy()
         parsed[epoch] = stamps
     return parsed
+
+
+def as_date(value: dt.date | str | None, name: str) -> dt.date | None:
+    """A day given to a library function as a date, a datetime (its day) or ISO text ("2025-06-30"),
+    as a notebook writes it; anything else is a UserError naming the argument, not a TypeError deep in
+    the date arithmetic."""
+    if value is None or type(value) is dt.date:
+        return value
+    if isinstance(value, dt.datetime):  # pandas' Timestamp too
+        return value.date()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise UserError(f"{name} must be a date like 2025-06-30, got {value!r}.")

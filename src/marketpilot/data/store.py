@@ -178,13 +178,24 @@ class Store:
         con.unregister("_incoming")
         return rows
 
-    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+    def _readable(self, table: str) -> TableSpec:
+        """The table's spec; a private table on a read-only store (which leaves the personal-data
+        file closed) is a UserError that says so, not DuckDB's "schema private does not exist"."""
         spec = _spec(table)
+        if spec.private and self.read_only:
+            raise UserError(
+                f"Table '{table}' holds personal data, which a read-only store does not open.",
+                hint="Open the store with Store.open(settings) (read_only=False) to read it.",
+            )
+        return spec
+
+    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+        spec = self._readable(table)
         cols = ", ".join(f'"{c}"' for c in (columns or spec.column_names))
         return self.con.execute(f"SELECT {cols} FROM {self.qualified(table)}").df()
 
     def arrow(self, table: str, columns: list[str] | None = None) -> pa.Table:
-        spec = _spec(table)
+        spec = self._readable(table)
         cols = ", ".join(f'"{c}"' for c in (columns or spec.column_names))
         return self.con.sql(f"SELECT {cols} FROM {self.qualified(table)}").to_arrow_table()
 
@@ -193,10 +204,14 @@ class Store:
         return self.con.execute(sql, params or []).df()
 
     def count(self, table: str) -> int:
+        self._readable(table)
         return int(self.con.execute(f"SELECT count(*) FROM {self.qualified(table)}").fetchall()[0][0])
 
     def counts(self) -> dict[str, int]:
-        return {name: self.count(name) for name in TABLES}
+        """Rows per table; a read-only store leaves out the personal-data tables it does not open."""
+        return {
+            name: self.count(name) for name, spec in TABLES.items() if not (spec.private and self.read_only)
+        }
 
     def is_empty(self) -> bool:
         return all(n == 0 for n in self.counts().values())

@@ -26,6 +26,7 @@ from marketpilot.analytics.clv.transactions import (
 from marketpilot.analytics.outputs import write_table
 from marketpilot.config import Settings
 from marketpilot.data import Store
+from marketpilot.data.dates import as_date
 from marketpilot.errors import UserError
 
 
@@ -112,12 +113,16 @@ def fit_models(summary: pd.DataFrame, *, with_spend: bool) -> tuple[BetaGeoModel
 def fit_clv(
     source: FileSource | Settings,
     *,
-    calibration_end: dt.date,
+    calibration_end: dt.date | str,
     time_unit: TimeUnit = "W",
-    observation_end: dt.date | None = None,
+    observation_end: dt.date | str | None = None,
 ) -> CLVFitResult:
     """Fit BG/NBD (+ Gamma-Gamma when values exist) on transactions up to `calibration_end`; when the
     data run past it, compare predicted with actual purchases per customer in the holdout."""
+    calibration_end = as_date(calibration_end, "calibration_end")  # type: ignore[assignment]
+    if calibration_end is None:
+        raise UserError("calibration_end is needed: the last day of the calibration period.")
+    observation_end = as_date(observation_end, "observation_end")
     with transactions(source) as con:
         first, last = date_range(con)
         if calibration_end < first:
@@ -153,13 +158,17 @@ def predict_clv(
     settings: Settings,
     source: FileSource | None = None,
     *,
-    as_of: dt.date | None = None,
+    as_of: dt.date | str | None = None,
     horizon_days: int = 365,
     annual_discount_rate: float = 0.10,
     time_unit: TimeUnit = "W",
 ) -> tuple[CLVScores, pd.DataFrame]:
     """Fit on everything up to `as_of` (default: the last transaction day) and score every customer;
     scores go to <home>/intel/clv.parquet and .csv, the fitted parameters to <home>/models/clv/."""
+    as_of = as_date(as_of, "as_of")
+    # The CLI's --horizon-days has min=1; a library call with 0 wrote a table of zero CLVs.
+    if horizon_days < 1:
+        raise UserError(f"horizon_days must be at least 1, got {horizon_days}.")
     with transactions(source or settings) as con:
         _, last = date_range(con)
         as_of = as_of or last

@@ -60,8 +60,14 @@ def evaluate(
     max_users: int | None = None,
     on_model: Callable[[str], None] | None = None,
 ) -> EvaluationReport:
-    """Split by time, tune and fit each model on the training window, score on the test window."""
+    """Split by time, tune and fit each model on the training window, score on the test window.
+    Without `test_days` or `test_fraction` the last 20 % of interactions are the test window (as in
+    `marketpilot recommend evaluate`)."""
+    if test_days is None and test_fraction is None:
+        test_fraction = 0.2  # the CLI's default; without it a library call was refused with CLI flags
     frame = validate_interactions(interactions)
+    if frame.empty:
+        raise UserError("No interactions to evaluate: the frame has no rows.")
     names = list(models or DEFAULT_MODELS)
     unknown = [n for n in names if n not in RECOMMENDERS]
     if unknown:

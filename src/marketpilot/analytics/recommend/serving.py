@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -171,11 +172,18 @@ def store_rules(
         ) from None
 
 
+def _check_k(k: int) -> None:
+    # The CLI's --k has min=1; from Python k=0 ended in an IndexError inside the ranking.
+    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+        raise UserError(f"k must be a whole number of products, at least 1; got {k!r}.")
+
+
 def recommend_for_all(
     settings: Settings, k: int = 20, *, exclude_purchased: bool = False, rules: Rules | None = None
 ) -> Path:
     """Fit on the store and write top-k for every customer (with reasons) to Parquet; returns its path.
     `rules` filter and diversify every list, and are kept for customers looked up later."""
+    _check_k(k)
     model, frame, segments, everyone = fit_store_model(settings, k=k, exclude_purchased=exclude_purchased)
     codes = model.user_index_.get_indexer(everyone)
     cold_segments = segments.reindex(everyone).to_numpy(dtype=object)
@@ -369,6 +377,7 @@ def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.Da
     """The precomputed top-k of one customer (with reasons); a customer who arrived after the last
     fit gets the fitted model's cold-start ranking for their segment (global when the segment is
     unknown to the model), under the same business rules."""
+    _check_k(k)
     path = settings.home_dir.joinpath(*RECOMMENDATIONS_FILE)
     if not path.exists():
         raise NotFoundError("No recommendations yet.", hint="Run: marketpilot recommend fit")
@@ -398,6 +407,8 @@ def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.Da
 
 
 def similar_products(settings: Settings, product: str, k: int = 10) -> pd.DataFrame:
+    """Up to k products similar to `product` (product_id, score, name) from the last fit."""
+    _check_k(k)
     return _with_names(load_model(settings).similar_items(str(product), k), settings)
 
 

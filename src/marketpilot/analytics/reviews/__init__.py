@@ -6,8 +6,10 @@ load_model().predict(["质量很好，物流很快"])              # label, prob
 """
 
 from marketpilot.analytics.reviews.aspects import AspectStat, aspect_mentions, summarise_aspects
+from marketpilot.analytics.reviews.batch import score_file
 from marketpilot.analytics.reviews.insight import Claim, ReviewInsight, analyse_reviews, review_insight
 from marketpilot.analytics.reviews.keywords import ComplaintCluster, cluster_complaints, keywords
+from marketpilot.analytics.reviews.report import write_report
 from marketpilot.analytics.reviews.sentiment import (
     NgramSentiment,
     SentimentModel,
@@ -29,5 +31,7 @@ __all__ = [
     "keywords",
     "load_model",
     "review_insight",
+    "score_file",
     "summarise_aspects",
+    "write_report",
 ]

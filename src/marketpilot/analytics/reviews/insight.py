@@ -296,6 +296,8 @@ def review_insight(
     sentiment_mode: SentimentMode = "fast",
 ) -> ReviewInsight:
     """Insight for one product, one category, or (neither given) every review in the store."""
+    if lang not in (None, "zh", "en"):  # else a pydantic traceback once every review was scored
+        raise UserError(f"lang must be 'zh' or 'en', got {lang!r}.")
     reviews = load_reviews(settings, product, category)
     scope = f"product {product}" if product else f"category {category}" if category else "all products"
     if lang == "zh":

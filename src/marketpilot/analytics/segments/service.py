@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from numbers import Integral
 from typing import Literal
 
 import duckdb
@@ -61,6 +62,22 @@ class CustomerTables(BaseModel):
     rfm: pd.DataFrame
 
 
+def _check_options(k: object, lang: object, method: object) -> None:
+    """The CLI checks its flags; a library call with k=1, method="dbscan" or lang="fr" ran k-means
+    with a wrong label, or failed only after the clustering with a pydantic traceback."""
+    if k != "auto" and (isinstance(k, bool) or not isinstance(k, Integral) or k < 2):
+        raise UserError(f"k must be 'auto' or an integer >= 2, got {k!r}.")
+    if lang not in (None, "zh", "en"):
+        raise UserError(f"lang must be 'zh' or 'en', got {lang!r}.")
+    if method not in ("kmeans", "hdbscan"):
+        raise UserError(f"method must be 'kmeans' or 'hdbscan', got {method!r}.")
+    if method == "hdbscan" and k != "auto":
+        raise UserError(
+            "k sets the number of k-means segments; HDBSCAN finds its own number.",
+            hint="leave k='auto', or use method='kmeans'",
+        )
+
+
 def run_segmentation(
     settings: Settings,
     *,
@@ -74,6 +91,7 @@ def run_segmentation(
 ) -> SegmentationResult:
     """Segment every customer with a completed purchase; personas in `lang` (default: settings.language)
     via the configured LLM (`personas=False`: template descriptions, no LLM call)."""
+    _check_options(k, lang, method)
     lang = lang or settings.language
     with Store.open(settings, read_only=True) as store:
         con = store.con

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel
 
 from marketpilot.content.briefs import Brief
-from marketpilot.content.channels import CHANNEL_SPECS, ChannelSpec
+from marketpilot.content.channels import ChannelSpec, channel_specs
 from marketpilot.content.guardrails.ad_law import check_ad_law
 from marketpilot.content.guardrails.base import Violation
 from marketpilot.content.guardrails.brand import check_brand
@@ -20,6 +20,7 @@ from marketpilot.content.guardrails.length import SmsBilling, check_length, sms_
 from marketpilot.content.guardrails.pii import check_pii
 from marketpilot.content.guardrails.platform import check_ai_label, check_time_limited
 from marketpilot.content.guardrails.slots import check_slots
+from marketpilot.errors import UserError
 
 
 class CheckResult(BaseModel):
@@ -37,10 +38,16 @@ def check_copy(
     brief: Brief,
     channel: str | None = None,
     *,
-    specs: Mapping[str, ChannelSpec] = CHANNEL_SPECS,
+    specs: Mapping[str, ChannelSpec] | None = None,
 ) -> CheckResult:
-    """Every guardrail on `text` for `brief` (channel defaults to the brief's)."""
-    spec = specs[channel or brief.channel]
+    """Every guardrail on `text` for `brief` (channel defaults to the brief's). `specs` default to
+    `channel_specs()`, the AI label settings of marketpilot.toml, which the CLI, the API and the
+    campaigns check with: a plain call gives the same verdict as `marketpilot copy check`."""
+    specs = channel_specs() if specs is None else specs
+    name = channel or brief.channel
+    if name not in specs:
+        raise UserError(f"Unknown channel {name!r}.", hint=f"Use one of: {', '.join(specs)}")
+    spec = specs[name]
     violations = [
         *check_facts(text, brief),
         *check_ad_law(text, brief),
