@@ -96,6 +96,7 @@ class ReportView(BaseModel):
     path: str
     metrics: dict[str, Any]
     narrative: dict[str, Any]
+    limits: list[str] = Field(default=[], description="What the data cannot support, with its numbers.")
 
 
 @router.get("")
@@ -109,14 +110,9 @@ def list_all(settings: SettingsDep) -> list[CampaignSummary]:
 @router.post("", status_code=201)
 def create(spec: CampaignSpec, settings: SettingsDep) -> Created:
     """Store a campaign from a spec (validated against the data: segments, channels, columns)."""
-    from marketpilot.campaigns.planner import validate_against_data
-    from marketpilot.campaigns.service import create_campaign
-    from marketpilot.errors import ValidationFailed
+    from marketpilot.campaigns.planner import create_checked
 
-    problems, size = validate_against_data(settings, spec)
-    if problems:
-        raise ValidationFailed(problems, source="campaign spec")
-    campaign_id = create_campaign(_engine(settings), spec, audience_size=size)
+    campaign_id, size = create_checked(settings, spec)
     return Created(campaign_id=campaign_id, audience_size=size)
 
 
@@ -185,5 +181,6 @@ def report(
         path=str(written.path),
         metrics=written.metrics.model_dump(mode="json"),
         narrative=written.narrative.model_dump(mode="json"),
+        limits=written.limits,
     )
     return home_relative(view, settings.home_dir)

@@ -249,6 +249,21 @@ def draft_to_spec(
     return parse_spec(spec, source="planned spec")
 
 
+def create_checked(
+    settings: Settings, spec: CampaignSpec, *, source: str = "campaign spec", campaign_id: str | None = None
+) -> tuple[str, int]:
+    """Store `spec` as a new draft campaign once the data has everything it names (as `campaign
+    create` and `POST /v1/campaigns` do); returns (campaign id, audience size). Nothing is stored when
+    a problem is found: ValidationFailed lists them all."""
+    from marketpilot.campaigns.service import create_campaign
+    from marketpilot.campaigns.state.db import open_state
+
+    problems, size = validate_against_data(settings, spec)
+    if problems:
+        raise ValidationFailed(problems, source=source)
+    return create_campaign(open_state(settings), spec, campaign_id=campaign_id, audience_size=size), size
+
+
 def validate_against_data(
     settings: Settings, spec: CampaignSpec, *, now: dt.datetime | None = None
 ) -> tuple[list[str], int]:

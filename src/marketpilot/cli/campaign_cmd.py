@@ -85,17 +85,12 @@ def create_cmd(
     json: JsonOption = False,
 ) -> None:
     """Store a campaign from a spec file (validated against the schema and the data)."""
-    from marketpilot.campaigns.planner import validate_against_data
-    from marketpilot.campaigns.service import create_campaign
+    from marketpilot.campaigns.planner import create_checked
     from marketpilot.campaigns.spec import load_spec
-    from marketpilot.errors import ValidationFailed
 
-    settings, engine = _engine(home)
+    settings, _ = _engine(home)
     spec = load_spec(spec_file)
-    problems, size = validate_against_data(settings, spec)
-    if problems:
-        raise ValidationFailed(problems, source=str(spec_file))
-    campaign_id = create_campaign(engine, spec, audience_size=size)
+    campaign_id, size = create_checked(settings, spec, source=str(spec_file))
     if json:
         print_json({"campaign_id": campaign_id, "audience_size": size})
     else:
@@ -254,10 +249,14 @@ def report_cmd(
                 "report": str(report.path),
                 "metrics": report.metrics.model_dump(mode="json"),
                 "narrative": report.narrative.model_dump(),
+                "limits": report.limits,
             }
         )
         return
-    console.print(report.narrative.text)
+    console.print(report.narrative.text, highlight=False)
+    if report.narrative.source == "llm":  # the templated narrative already states them
+        for line in report.limits:
+            console.print(f"! {line}", highlight=False)
     console.print(f"Report: {report.path}")
 
 
