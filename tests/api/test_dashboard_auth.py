@@ -80,3 +80,16 @@ def test_a_login_form_that_is_not_utf8_is_a_wrong_key(home: Settings) -> None:
     client = TestClient(create_app(home))
     page = client.post("/ui/login", content="key=%ED%A0%80", headers=FORM, follow_redirects=False)
     assert page.status_code == 200 and "密钥无效" in page.text and "mp_ui" not in page.cookies
+
+
+def test_sign_out_forgets_the_sign_in(home: Settings) -> None:
+    client = signed_in(home)
+    page = client.get("/ui/").text
+    assert 'action="/ui/logout"' in page
+    out = client.post("/ui/logout", follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    assert "mp_ui" not in client.cookies
+    assert client.get("/ui/", follow_redirects=False).headers["location"] == "/ui/login"
+    assert 'action="/ui/logout"' not in client.get("/ui/login").text
+    # without keys (--no-auth) there is nobody to sign out
+    assert 'action="/ui/logout"' not in TestClient(create_app(home, require_key=False)).get("/ui/").text

@@ -89,10 +89,11 @@ async def _form(request: Request) -> dict[str, str]:
 def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     # The nav entry is the path's first part: /ui/campaigns/dash-1 (or its error page) is under campaigns.
     section = request.url.path.removeprefix("/ui/").split("/")[0] or "overview"
+    sign_out = request.app.state.require_key and COOKIE in request.cookies and section != "login"
     return templates.TemplateResponse(
         request,
         name,
-        {"section": section, "font_stack": FONT_STACK, **context},
+        {"section": section, "font_stack": FONT_STACK, "sign_out": sign_out, **context},
         status_code=status_code,
     )
 
@@ -139,6 +140,14 @@ async def login(request: Request) -> Response:
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request, settings: UiSettings) -> HTMLResponse:
     return _page(request, "overview.html", data=views.overview(settings))
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    """Forgets the sign-in in this browser (the cookie is the whole session: nothing is kept server-side)."""
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
 
 
 @router.get("/segments", response_class=HTMLResponse)
