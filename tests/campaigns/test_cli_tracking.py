@@ -148,7 +148,14 @@ def test_track_ingest_reads_csv_jsonl_and_gbk_csv_files(shop_settings, engine, t
         assert out.exit_code == 0, out.output
         return json.loads(out.stdout)
 
-    assert ingest(csv_file) == {"received": 2, "new": 0, "duplicates": 2, "attributed": 0, "suppressed": 0}
+    assert ingest(csv_file) == {
+        "received": 2,
+        "new": 0,
+        "duplicates": 2,
+        "attributed": 0,
+        "suppressed": 0,
+        "unattributed": 0,
+    }
     assert ingest(jsonl_file)["attributed"] == 2
     assert ingest(gbk_file)["suppressed"] == 1
     again = ingest(gbk_file)

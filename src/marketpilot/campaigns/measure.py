@@ -57,6 +57,11 @@ class Lift(BaseModel):
     orders_relative: float | None = None
     orders_relative_ci_low: float | None = None
     orders_relative_ci_high: float | None = None
+    # Group sizes and conversions behind the rates, so a reader can tell an estimate from an anecdote.
+    customers_treated: int = 0
+    customers_holdout: int = 0
+    converters_treated: int = 0
+    converters_holdout: int = 0
 
 
 class SampleRatio(BaseModel):
@@ -83,7 +88,9 @@ class CampaignMetrics(BaseModel):
     overall: ArmMetrics
     lift: Lift | None
     variant_lift: list[Lift]
-    mde: float | None  # absolute conversion-rate difference detectable with 80 % power at α=0.05
+    # Absolute conversion-rate difference detectable with 80 % power at α=0.05; None without a holdout
+    # or without a conversion in it (no baseline rate).
+    mde: float | None
     sample_size_per_group: int | None  # to detect the observed lift (or the MDE) with 80 % power
     srm: SampleRatio | None
     posteriors: list[Posterior]
@@ -176,10 +183,33 @@ def prob_best(
     return dict(zip(keys, wins.tolist(), strict=True))
 
 
+# Fewer conversions (or non-conversions) than this in a group and the normal approximation behind the
+# Wald interval and the z-test fails: 0 of 400 against 0 of 100 gives "0 ± 0", 1 of 3 an interval past
+# 100 %. The usual np ≥ 5 rule.
+MIN_NORMAL_COUNT = 5
+
+
+def wilson(x: int, n: int) -> tuple[float, float]:
+    """95 % Wilson score interval of the proportion x / n."""
+    z2 = Z95**2
+    centre = (x + z2 / 2) / (n + z2)
+    half = Z95 * math.sqrt(x * (n - x) / n + z2 / 4) / (n + z2)
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
 def two_proportion(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float, float, float]:
-    """Difference p1 − p0, its 95 % Wald CI (unpooled) and the pooled two-sided z-test p-value."""
+    """Difference p1 − p0, its 95 % CI and a two-sided p-value: the Wald CI (unpooled) and the pooled
+    z-test where every group has at least MIN_NORMAL_COUNT conversions and non-conversions, else
+    Newcombe's score interval (from the groups' Wilson intervals, never outside ±100 % nor of zero
+    width) and Fisher's exact test."""
     p1, p0 = x1 / n1, x0 / n0
     diff = p1 - p0
+    if min(x1, n1 - x1, x0, n0 - x0) < MIN_NORMAL_COUNT:
+        (l1, u1), (l0, u0) = wilson(x1, n1), wilson(x0, n0)
+        low = diff - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
+        high = diff + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+        _, fisher_p = stats.fisher_exact([[x1, n1 - x1], [x0, n0 - x0]])
+        return diff, low, high, float(min(fisher_p, 1.0))
     se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
     pooled = (x1 + x0) / (n1 + n0)
     se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
@@ -256,7 +286,8 @@ def sample_ratio(observed: dict[str, int], expected_share: dict[str, float]) -> 
 
 
 def _lift(arm: str, t: pd.DataFrame, c: pd.DataFrame, seed: int) -> Lift:
-    diff, low, high, p = two_proportion(int(t["converted"].sum()), len(t), int(c["converted"].sum()), len(c))
+    x1, x0 = int(t["converted"].sum()), int(c["converted"].sum())
+    diff, low, high, p = two_proportion(x1, len(t), x0, len(c))
     rt, rc = t["revenue_minor"].to_numpy() / 100, c["revenue_minor"].to_numpy() / 100
     rlow, rhigh = bootstrap_mean_diff(rt, rc, seed=seed)
     rate_c = float(c["converted"].mean())
@@ -279,6 +310,10 @@ def _lift(arm: str, t: pd.DataFrame, c: pd.DataFrame, seed: int) -> Lift:
         orders_relative=float(ot.mean() / oc.mean() - 1) if oc.any() else None,
         orders_relative_ci_low=orders_ci[0] if orders_ci else None,
         orders_relative_ci_high=orders_ci[1] if orders_ci else None,
+        customers_treated=len(t),
+        customers_holdout=len(c),
+        converters_treated=x1,
+        converters_holdout=x0,
     )
 
 
@@ -327,8 +362,11 @@ def measure(
         variant_lift = [
             _lift(str(a), g, control, seed=version + i + 1) for i, (a, g) in enumerate(treated.groupby("arm"))
         ]
-        mde_value = mde(lift.rate_holdout, len(treated), len(control))
-        size = sample_size(lift.rate_holdout, lift.absolute if abs(lift.absolute) > 1e-9 else mde_value)
+        # A holdout without conversions (or all of it converting) gives no baseline variance: at 0 % the
+        # formulas promise an MDE of 0.00 pp and millions of customers per group, numbers of nothing.
+        if 0 < lift.rate_holdout < 1:
+            mde_value = mde(lift.rate_holdout, len(treated), len(control))
+            size = sample_size(lift.rate_holdout, lift.absolute if abs(lift.absolute) > 1e-9 else mde_value)
         incremental = lift.revenue_per_customer_diff * len(treated)
     total_cost = overall.cost
 

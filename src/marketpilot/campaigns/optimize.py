@@ -23,7 +23,7 @@ from marketpilot.analytics.promo import coupon_amount
 from marketpilot.campaigns import service
 from marketpilot.campaigns.copy import UsedVariant, audit_row, brief_for, check_spec_copy, used_copy
 from marketpilot.campaigns.measure import CampaignMetrics, measure
-from marketpilot.campaigns.report import depth_advice, offer_verdicts
+from marketpilot.campaigns.report import SMALL_ARM, depth_advice, offer_verdicts
 from marketpilot.campaigns.spec import CampaignSpec, Offer, Variant
 from marketpilot.config import Settings
 from marketpilot.content.channels import channel_specs
@@ -62,7 +62,11 @@ def optimize_campaign(
         raise UserError(
             f"campaign {campaign_id} v{version} has no customer to learn from: it has not run yet, or its "
             "audience was empty, capped or suppressed",
-            hint=f"approve and run it first: marketpilot campaign run {campaign_id}",
+            # Run twice in a row, optimize meets the version it proposed itself, which awaits its run.
+            hint=f"optimize learns from the current version, v{version}: approve and run it first "
+            f"(marketpilot campaign approve {campaign_id} --by NAME, then marketpilot campaign run "
+            f"{campaign_id}), or report on an earlier one with marketpilot campaign report {campaign_id} "
+            "--version N",
         )
     new = spec.model_copy(deep=True)
     carried = _carry_copy(new, used_copy(engine, campaign_id, version), version)
@@ -89,7 +93,12 @@ def optimize_campaign(
             )
         new.assignment = "thompson"
         changes.append(f"assignment → thompson (winner {winner}, P(best)={best[winner]:.2f})")
-        if rewrite:
+        small = [a for a in metrics.arms if a.arm in best and a.customers < SMALL_ARM]
+        if rewrite and small:
+            # Thompson weights are made for thin evidence; throwing away copy is not.
+            sizes = ", ".join(f"{a.arm} {a.customers}" for a in small)
+            changes.append(f"copy kept: too few customers to judge it ({sizes}; under {SMALL_ARM} per arm)")
+        elif rewrite:
             llm_calls += _rewrite_losers(settings, campaign_id, new, best, winner, changes, rewrites, client)
 
     lifted = [

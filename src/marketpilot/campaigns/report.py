@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from marketpilot.analytics.coupon_response import DepthResponse, MeasuredDepth, depth_label, depth_response
 from marketpilot.analytics.narrative import Narrative, grounded_narrative
 from marketpilot.atomic import write_text
+from marketpilot.campaigns.assign import HOLDOUT
 from marketpilot.campaigns.measure import CampaignMetrics, Lift, measure
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
@@ -49,6 +50,21 @@ LABELS = {
         "（80% 的可能在 {low} 至 {high} 之间{none}）。",
         "none": "；{p}% 的可能任何力度都不划算",
         "deeper": "最优力度比已测的更深：下一轮可加测更深一档。",
+        "no_holdout": "没有对照组客户，无法衡量增量：只能比较各文案。",
+        "no_treated": "没有实验组客户（对照组 {n_h} 人），无法衡量增量。",
+        "no_conversions": "各组都还没有转化（实验组 {n_t} 人中 0 人，对照组 {n_h} 人中 0 人）："
+        "增量、ROI 和最佳文案都还无法估计。",
+        "holdout_no_conversions": "对照组 {n_h} 人中没有转化：没有基线转化率，"
+        "无法给出相对增量、最小可检测效应和所需样本量。",
+        "small_arms": "样本太少：{arms}（每组不到 {min} 人），这些组的转化率和增量只是粗略值，不足以下结论。",
+        "srm": "分组比例异常（SRM）：实际 {observed}，按设计应为 {expected}（χ² = {chi2}，p = {p}）："
+        "分组出了问题，增量不可信。",
+        "best": "表现最好的文案是 {arm}（胜出概率 {p}%）。",
+        "no_best": "尚无明显更好的文案（胜出概率 {probs}）。",
+        "no_variant_conversions": "实验组各文案都还没有转化，无法比较文案。",
+        "undecided_copy": "尚无定论",
+        "holdout_arm": "对照组",
+        "sep": "、",
     },
     "en": {
         "title": "Campaign report",
@@ -75,18 +91,43 @@ LABELS = {
         "profitable depth is about {best} (80% likely between {low} and {high}{none}).",
         "none": "; {p}% likely that no depth pays",
         "deeper": " It lies beyond the deepest depth tested: test a deeper one next.",
+        "no_holdout": "No holdout customers, so no lift can be measured: the arms can only be compared.",
+        "no_treated": "No treated customers (holdout {n_h}), so no lift can be measured.",
+        "no_conversions": "No conversions in any arm yet (0 of {n_t} treated, 0 of {n_h} in the holdout): "
+        "the lift, ROI and best copy can't be estimated yet.",
+        "holdout_no_conversions": "None of the {n_h} holdout customers converted: without a baseline rate "
+        "there is no relative lift, minimum detectable effect or sample size.",
+        "small_arms": "Too few customers to conclude on: {arms} (under {min} per group); their rates and "
+        "lifts are rough.",
+        "srm": "Sample ratio mismatch: observed {observed} against {expected} expected (χ² = {chi2}, "
+        "p = {p}): the assignment is off its design; don't trust the lift.",
+        "best": "Best copy: {arm} (P(best) {p}%).",
+        "no_best": "No copy is clearly best yet (P(best) {probs}).",
+        "no_variant_conversions": "No copy has converted anyone yet, so the copies can't be compared.",
+        "undecided_copy": "undecided",
+        "holdout_arm": "holdout",
+        "sep": ", ",
     },
 }
+
+
+# Customers per group below which a rate or lift is an anecdote: a bootstrap interval over 3 customers
+# is narrow because 3 customers can only be resampled so many ways, not because the effect is known.
+SMALL_ARM = 30
+BEST_COPY_PROB = 0.95  # P(best) a copy needs before the report names it the best
 
 
 def offer_verdict(lift: Lift | None, break_even: float | None) -> str | None:
     """Did the offer pay? `pays` when the whole 95 % interval of the growth in orders per customer over
     the holdout is above the growth it needs (`Offer.break_even_lift`, which `decide promo` states in
-    orders), `does_not_pay` when all below, else `undecided`; None without a break-even or without
-    holdout orders to measure against."""
+    orders), `does_not_pay` when all below, else `undecided` (always, with fewer than SMALL_ARM
+    customers in the arm or the holdout); None without a break-even or without holdout orders to
+    measure against."""
     growth = _order_growth(lift)
-    if break_even is None or growth is None:
+    if lift is None or break_even is None or growth is None:
         return None
+    if 0 < min(lift.customers_treated, lift.customers_holdout) < SMALL_ARM:
+        return "undecided"
     _, low, high = growth
     return "pays" if low > break_even else "does_not_pay" if high < break_even else "undecided"
 
@@ -179,6 +220,70 @@ def depth_lines(spec: CampaignSpec, metrics: CampaignMetrics) -> list[str]:
     return [line + (t["deeper"] if response.beyond_tested else "")]
 
 
+def _groups(metrics: CampaignMetrics) -> tuple[int, int, int, int]:
+    """Treated customers, their converters, holdout customers, theirs."""
+    treated = [a for a in metrics.arms if a.arm != HOLDOUT]
+    holdout = next((a for a in metrics.arms if a.arm == HOLDOUT), None)
+    return (
+        sum(a.customers for a in treated),
+        sum(a.converters for a in treated),
+        holdout.customers if holdout else 0,
+        holdout.converters if holdout else 0,
+    )
+
+
+def lift_estimable(metrics: CampaignMetrics) -> bool:
+    """A lift needs both groups and one conversion somewhere: 0 % against 0 % is no estimate."""
+    _, x_t, _, x_h = _groups(metrics)
+    return metrics.lift is not None and x_t + x_h > 0
+
+
+def data_limits(metrics: CampaignMetrics, language: str) -> list[str]:
+    """What the data cannot support, each with its numbers: no holdout or no treated customers, no
+    conversions (anywhere, or in the holdout), groups too small to conclude on, a sample-ratio mismatch."""
+    t, sep = LABELS[language], LABELS[language]["sep"]
+    n_t, x_t, n_h, x_h = _groups(metrics)
+    lines = []
+    if not n_h:
+        lines.append(t["no_holdout"])
+    elif not n_t:
+        lines.append(t["no_treated"].format(n_h=n_h))
+    elif not x_t + x_h:
+        lines.append(t["no_conversions"].format(n_t=n_t, n_h=n_h))
+    elif not x_h:
+        lines.append(t["holdout_no_conversions"].format(n_h=n_h))
+    small = [a for a in metrics.arms if 0 < a.customers < SMALL_ARM]
+    if small:
+        arms = sep.join(f"{_arm_name(a.arm, t)} {a.customers}" for a in small)
+        lines.append(t["small_arms"].format(arms=arms, min=SMALL_ARM))
+    srm = metrics.srm
+    if srm is not None and srm.mismatch:
+        observed = sep.join(f"{_arm_name(a, t)} {n}" for a, n in srm.observed.items())
+        expected = sep.join(f"{e:.0f}" for e in srm.expected.values())
+        chi2, p = f"{srm.chi2:.1f}", f"{srm.p_value:.2g}"
+        lines.append(t["srm"].format(observed=observed, expected=expected, chi2=chi2, p=p))
+    return lines
+
+
+def _arm_name(arm: str, labels: Mapping[str, str]) -> str:
+    return labels["holdout_arm"] if arm == HOLDOUT else arm
+
+
+def best_copy(metrics: CampaignMetrics) -> str | None:
+    """The variant the report may call the best: P(best) ≥ BEST_COPY_PROB, over two or more variants
+    of which some converted and none is too small to judge, with no sample-ratio mismatch; None
+    otherwise."""
+    variants = [a for a in metrics.arms if a.arm != HOLDOUT]
+    if len(metrics.posteriors) < 2 or not any(a.converters for a in variants):
+        return None
+    if metrics.srm is not None and metrics.srm.mismatch:  # broken assignment: no comparison holds
+        return None
+    if any(a.customers < SMALL_ARM for a in variants):
+        return None
+    top = max(metrics.posteriors, key=lambda p: p.prob_best)
+    return top.arm if top.prob_best >= BEST_COPY_PROB else None
+
+
 def facts(
     metrics: CampaignMetrics, language: str = "zh", break_evens: Mapping[str, float] | None = None
 ) -> dict[str, float | int | str]:
@@ -192,9 +297,17 @@ def facts(
         "total_cost": round(metrics.total_cost, 2),
         "incremental_revenue": round(metrics.incremental_revenue, 2),
     }
-    if metrics.roi is not None:
+    n_t, x_t, n_h, x_h = _groups(metrics)
+    out |= {
+        "treated_customers": n_t,
+        "treated_conversions": x_t,
+        "holdout_customers": n_h,
+        "holdout_conversions": x_h,
+    }
+    estimable = lift_estimable(metrics)
+    if metrics.roi is not None and estimable:
         out["roi_percent"] = round(metrics.roi * 100, 1)
-    if metrics.lift:
+    if metrics.lift and estimable:
         lift = metrics.lift
         out |= {
             "treated_conversion_percent": round(lift.rate_treated * 100, 2),
@@ -208,9 +321,18 @@ def facts(
             out["relative_lift_percent"] = round(lift.relative * 100, 1)
     for v in metrics.variant_lift:
         out[f"variant_{v.arm}_conversion_percent"] = round(v.rate_treated * 100, 2)
-        out[f"variant_{v.arm}_lift_pp"] = round(v.absolute * 100, 2)
-    for p in metrics.posteriors:
-        out[f"variant_{p.arm}_prob_best_percent"] = round(p.prob_best * 100, 1)
+        if estimable:
+            out[f"variant_{v.arm}_lift_pp"] = round(v.absolute * 100, 2)
+    if x_t:  # with no variant converting, P(best) is a coin toss between equal posteriors
+        for p in metrics.posteriors:
+            out[f"variant_{p.arm}_prob_best_percent"] = round(p.prob_best * 100, 1)
+    if len(metrics.posteriors) > 1:
+        out["best_copy"] = best_copy(metrics) or LABELS[language]["undecided_copy"]
+    if metrics.srm is not None and metrics.srm.mismatch:
+        out["srm_chi2"] = round(metrics.srm.chi2, 1)
+        out["srm_p_value"] = float(f"{metrics.srm.p_value:.2g}")
+    if limits := data_limits(metrics, language):
+        out["data_limits"] = " ".join(limits)
     if metrics.mde is not None:
         out["mde_pp"] = round(metrics.mde * 100, 2)
     if metrics.sample_size_per_group:
@@ -229,30 +351,39 @@ def template_narrative(
 ) -> str:
     """The narrative without a model; with the offers' break-even lifts, the verdict on each too."""
     lines = break_even_lines(metrics, break_evens or {}, language)
-    return " ".join([_lift_sentences(metrics, language), *lines])
+    sentences = [_lift_sentences(metrics, language), _copy_sentence(metrics, language)]
+    return " ".join(s for s in [*sentences, *data_limits(metrics, language), *lines] if s)
 
 
 def _lift_sentences(metrics: CampaignMetrics, language: str) -> str:
     f = facts(metrics, language)
     if "lift_pp" not in f:
-        return (
-            "没有对照组，无法衡量增量。"
-            if language == "zh"
-            else "No holdout, so no incremental effect can be measured."
-        )
-    best = max(metrics.posteriors, key=lambda p: p.prob_best).arm if metrics.posteriors else "-"
+        return ""  # data_limits says why
     if language == "zh":
         return (
             f"实验组转化率 {f['treated_conversion_percent']}%，对照组 {f['holdout_conversion_percent']}%，"
             f"增量 {f['lift_pp']} 个百分点（95% 置信区间 {f['lift_ci_low_pp']} 至 {f['lift_ci_high_pp']}）。"
-            f"表现最好的文案是 {best}。"
         )
     return (
         f"Treated converted at {f['treated_conversion_percent']}% against "
         f"{f['holdout_conversion_percent']}% in "
-        f"the holdout: a lift of {f['lift_pp']} pp (95% CI {f['lift_ci_low_pp']} to {f['lift_ci_high_pp']}). "
-        f"Best copy: {best}."
+        f"the holdout: a lift of {f['lift_pp']} pp (95% CI {f['lift_ci_low_pp']} to {f['lift_ci_high_pp']})."
     )
+
+
+def _copy_sentence(metrics: CampaignMetrics, language: str) -> str:
+    """Which copy won, only as far as P(best) says so."""
+    t, (_, x_t, _, x_h) = LABELS[language], _groups(metrics)
+    if len(metrics.posteriors) < 2 or not x_t + x_h:
+        return ""  # one copy, nothing to compare; no conversions at all is a data limit
+    if not x_t:
+        return t["no_variant_conversions"]
+    best = best_copy(metrics)
+    if best is not None:
+        p = next(p.prob_best for p in metrics.posteriors if p.arm == best)
+        return t["best"].format(arm=best, p=round(p * 100, 1))
+    probs = t["sep"].join(f"{p.arm} {round(p.prob_best * 100, 1)}%" for p in metrics.posteriors)
+    return t["no_best"].format(probs=probs)
 
 
 def narrate(  # type: ignore[no-untyped-def]
@@ -359,6 +490,7 @@ class Report(BaseModel):
     path: Path
     metrics: CampaignMetrics
     narrative: Narrative
+    limits: list[str] = []  # what the data cannot support (`data_limits`), in the spec's language
 
 
 def write_report(
@@ -386,9 +518,12 @@ def write_report(
         narrative = narrate(settings, metrics, spec.name, language, client=client, break_evens=break_evens)
     else:
         narrative = Narrative(text=template_narrative(metrics, language, break_evens), source="template")
+    limits = data_limits(metrics, language)
+    # The templated narrative states the limits itself; a model's narrative may not.
+    shown = limits if narrative.source == "llm" else []
     offer_lines = "".join(
         f"<p><b>{html.escape(line)}</b></p>"
-        for line in [*break_even_lines(metrics, break_evens, language), *depth_lines(spec, metrics)]
+        for line in [*shown, *break_even_lines(metrics, break_evens, language), *depth_lines(spec, metrics)]
     )
     t = LABELS[language]
     images = "".join(
@@ -424,4 +559,4 @@ figure{{display:inline-block;margin:0.5em}}.flag{{color:#b00}}</style></head><bo
 </body></html>"""
     target = settings.path("reports", f"campaign-{campaign_id}-v{version}.html")
     write_text(target, page)
-    return Report(path=target, metrics=metrics, narrative=narrative)
+    return Report(path=target, metrics=metrics, narrative=narrative, limits=limits)

@@ -4,8 +4,10 @@ included) the customer was last assigned to within the attribution window.
 
 Event fields: event_id (derived from the row when absent), kind, occurred_at, and at least one of
 idempotency_key (the message key: e-mail Message-ID, webhook Idempotency-Key) or customer_id;
-optional campaign_id, revenue (major units) or revenue_minor. Bounces, unsubscribes and complaints
-also put the customer on the suppression list.
+optional campaign_id, order_id (a conversion is keyed by its order, so an order ingested twice counts
+once), revenue (major units) or revenue_minor. A time without a zone is wall-clock time in the
+campaign's `schedule.timezone`. Bounces, unsubscribes and complaints also put the customer on the
+suppression list.
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from marketpilot.campaigns.spec import CampaignSpec, parse_spec
 from marketpilot.campaigns.state.models import (
     Assignment,
+    Campaign,
     CampaignVersion,
     MessageRecord,
     Outcome,
@@ -39,6 +43,12 @@ from marketpilot.privacy.consent import suppress
 KINDS = ("delivered", "open", "click", "conversion", "bounce", "unsubscribe", "complaint")
 DEFAULT_WINDOW_DAYS: int = CampaignSpec.model_fields["attribution_window_days"].default
 SUPPRESSING = {"bounce": "bounced", "unsubscribe": "unsubscribed", "complaint": "complained"}
+DEFAULT_ZONE: str = CampaignSpec.model_fields["schedule"].default_factory().timezone  # type: ignore[misc]
+# Minor units as exact integers: more than 2**53 fen is no order, and past int64 it wraps negative.
+MAX_REVENUE_MINOR = 2**53
+# Written with an offset or in UTC; anything else is wall-clock time (Unix times are UTC by definition).
+_ZONED = r"(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)\s*$"
+_EPOCH = r"\s*1(?:\d{9}|\d{12})(?:\.\d+)?\s*"
 
 
 @dataclass
@@ -48,6 +58,9 @@ class IngestResult:
     duplicates: int
     attributed: int
     suppressed: int
+    # New conversions no assignment claims: no customer, never assigned, before the send or past the
+    # attribution window.
+    unattributed: int = 0
 
 
 def read_events(path: Path) -> pd.DataFrame:
@@ -100,13 +113,32 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
         f"row {i + 2}, column occurred_at: cannot read {frame['occurred_at'].iloc[i]!r} as a time"
         for i in when.isna().to_numpy().nonzero()[0][:20]
     ]
-    revenue = pd.Series(0, index=frame.index, dtype="int64")
+    text = frame["occurred_at"].astype(str)
+    naive = ~(text.str.contains(_ZONED, case=False, regex=True) | text.str.fullmatch(_EPOCH))
+    revenue = pd.Series(0.0, index=frame.index)
+    column = "revenue"
     if "revenue_minor" in frame:
+        column = "revenue_minor"
         revenue = pd.to_numeric(frame["revenue_minor"].fillna("").replace("", 0), errors="coerce")
+        problems += [
+            f"row {i + 2}: revenue_minor {frame['revenue_minor'].iloc[i]!r} is not a whole number of fen "
+            "or cents (write major units as revenue)"
+            for i in (revenue % 1 != 0).to_numpy().nonzero()[0][:20]
+        ]
     elif "revenue" in frame:  # major units as people write them: "¥12.50", "1,299.00", "12,50"
         # JSON rows without the field (a click has no revenue) come as NaN: no revenue, as "" is.
         revenue = (parse_amounts(frame["revenue"].fillna("").replace("", 0)) * 100).round()
-    problems += [f"row {i + 2}: revenue is not a number" for i in revenue.isna().to_numpy().nonzero()[0][:20]]
+    numbers = revenue.to_numpy(dtype=float)
+    problems += [f"row {i + 2}: {column} is not a number" for i in (~np.isfinite(numbers)).nonzero()[0][:20]]
+    problems += [
+        f"row {i + 2}: {column} {frame[column].iloc[i]!r} is negative; a refund is not a conversion "
+        "(leave it out, or send the order with its net revenue)"
+        for i in (numbers < 0).nonzero()[0][:20]
+    ]
+    problems += [
+        f"row {i + 2}: {column} {frame[column].iloc[i]!r} is too large for an order"
+        for i in (np.isfinite(numbers) & (numbers > MAX_REVENUE_MINOR)).nonzero()[0][:20]
+    ]
     if problems:
         raise ValidationFailed(problems, source=source)
 
@@ -120,6 +152,12 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
         event_id = col("event_id")
     else:
         event_id = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    if "order_id" in frame:
+        # A conversion is an order: the same order from two exports, or a webhook retried under a new
+        # event id, is one conversion, not two.
+        order = col("order_id")
+        keyed = order.notna() & (frame["kind"] == "conversion")
+        event_id = event_id.where(~keyed, "order-" + order.astype(str))
     # Rows without an id get one from their content, so re-ingesting the same file dedupes.
     content = frame.astype(object).where(frame.notna(), "").astype(str)
     hashes = pd.util.hash_pandas_object(content, index=False).map("{:016x}".format).astype(object)
@@ -134,12 +172,16 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
             "occurred_at": when,
             "revenue_minor": revenue.astype("int64"),
             "source": source,
+            "naive": naive.to_numpy(dtype=bool),
         }
     )
 
 
 def ingest_events(engine: Engine, events: pd.DataFrame, *, source: str = "api") -> IngestResult:
-    events = normalise_events(events, source=source).drop_duplicates("event_id")
+    events = normalise_events(events, source=source)
+    received = len(events)  # a row repeated within the file is a duplicate too
+    _refuse_far_future(engine, events, source)
+    events = events.drop_duplicates("event_id")
     # Fill customer/campaign from the message the event is about.
     keyed = events["idempotency_key"].dropna().unique().tolist()
     if keyed:
@@ -156,6 +198,20 @@ def ingest_events(engine: Engine, events: pd.DataFrame, *, source: str = "api") 
         events["campaign_id"] = events["campaign_id"].fillna(events["m_campaign"])
     else:
         events["m_channel"] = None
+    named = events["campaign_id"].dropna().unique().tolist()
+    found_ids = set(_select_in(engine, select(Campaign.id), Campaign.id, named)["id"]) if named else set()
+    unknown = events["campaign_id"].notna() & ~events["campaign_id"].isin(found_ids)
+    if unknown.any():
+        bad = events.loc[unknown, ["event_id", "campaign_id"]].head(20)
+        raise ValidationFailed(
+            [f"event {e!r}: no campaign {c!r}" for e, c in bad.itertuples(index=False)],
+            source=source,
+            total=int(unknown.sum()),
+            hint="check the ids against `marketpilot campaign list`, or leave campaign_id out: conversions "
+            "are attributed by customer",
+        )
+    if events["naive"].any():
+        events["occurred_at"] = _local_times(engine, events)
     known = _select_in(
         engine, select(TrackingEvent.event_id), TrackingEvent.event_id, events["event_id"].tolist()
     )
@@ -190,7 +246,60 @@ def ingest_events(engine: Engine, events: pd.DataFrame, *, source: str = "api") 
                 source=f"tracking:{source}",
             )
     attributed = attribute_conversions(engine)
-    return IngestResult(len(events), len(new), len(events) - len(new), attributed, suppressed)
+    converted = new.loc[new["kind"] == "conversion", "event_id"].tolist()
+    claimed = _select_in(engine, select(Outcome.event_id), Outcome.event_id, converted) if converted else None
+    unattributed = len(converted) - (0 if claimed is None else len(claimed))
+    return IngestResult(received, len(new), received - len(new), attributed, suppressed, unattributed)
+
+
+def _refuse_far_future(engine: Engine, events: pd.DataFrame, source: str) -> None:
+    """An event later than the latest send (or now, if later) plus the longest attribution window is
+    one no send can claim: a wrong year, or a unit misread. Simulated responses, days after a send,
+    stay inside it."""
+    days = max([DEFAULT_WINDOW_DAYS, *_windows(engine).values()])
+    with engine.connect() as con:
+        last_send = con.scalar(select(func.max(Assignment.assigned_at)))
+    latest = max(utcnow(), last_send or utcnow())  # aware: UTCDateTime re-attaches the zone
+    late = (events["occurred_at"] > pd.Timestamp(latest) + pd.Timedelta(days=days)).to_numpy()
+    if late.any():
+        raise ValidationFailed(
+            [
+                f"row {i + 2}, column occurred_at: {events['occurred_at'].iloc[i]:%Y-%m-%d %H:%M} UTC is "
+                f"more than {days} days (the longest attribution window) after the last send or now, "
+                f"{latest:%Y-%m-%d %H:%M} UTC"
+                for i in late.nonzero()[0][:20]
+            ],
+            source=source,
+            total=int(late.sum()),
+            hint="check the year, and that Unix times are in seconds (10 digits) or milliseconds (13)",
+        )
+
+
+def _local_times(engine: Engine, events: pd.DataFrame) -> pd.Series:
+    """`occurred_at` with times written without a zone read as wall-clock time where the campaign runs
+    (its `schedule.timezone`, as `send_at` is): 2024年3月5日 14:00 from a Chinese back office is 06:00
+    UTC, not 14:00. Events naming no campaign take the zone every campaign shares, else the default."""
+    zones = _zones(engine)
+    shared = set(zones.values())
+    fallback = shared.pop() if len(shared) == 1 else DEFAULT_ZONE
+    zone = events["campaign_id"].map(zones).fillna(fallback)
+    out = events["occurred_at"].copy()
+    for name, rows in events[events["naive"]].groupby(zone[events["naive"]]):
+        wall = rows["occurred_at"].dt.tz_convert(None)
+        local = wall.dt.tz_localize(
+            str(name), ambiguous=np.ones(len(wall), bool), nonexistent="shift_forward"
+        )
+        out.loc[rows.index] = local.dt.tz_convert("UTC")
+    return out
+
+
+def _zones(engine: Engine) -> dict[str, str]:
+    """Campaign id → the time zone of its latest version's schedule."""
+    with engine.connect() as con:
+        rows = con.execute(
+            select(CampaignVersion.campaign_id, CampaignVersion.spec_yaml).order_by(CampaignVersion.version)
+        )
+        return {c: _zone(text) for c, text in rows}
 
 
 def _select_in(engine: Engine, query, column, values: list, chunk: int = 5000) -> pd.DataFrame:  # type: ignore[no-untyped-def]
@@ -225,6 +334,15 @@ def _window(spec_yaml: str) -> int:
     except UserError:
         window = (yaml.safe_load(spec_yaml) or {}).get("attribution_window_days")
         return window if isinstance(window, int) and window > 0 else DEFAULT_WINDOW_DAYS
+
+
+def _zone(spec_yaml: str) -> str:
+    try:
+        return parse_spec(spec_yaml).schedule.timezone
+    except UserError:  # as in `_window`: an old version must not stop the ingest
+        schedule = (yaml.safe_load(spec_yaml) or {}).get("schedule") or {}
+        zone = schedule.get("timezone") if isinstance(schedule, dict) else None
+        return zone if isinstance(zone, str) and zone else DEFAULT_ZONE
 
 
 def attribute_conversions(engine: Engine) -> int:

@@ -382,6 +382,12 @@ def ingest_cmd(
         f"{result.received} events read: {result.new} new, {result.duplicates} already ingested; "
         f"{result.attributed} conversions attributed to campaigns, {result.suppressed} suppressions added."
     )
+    if result.unattributed:
+        console.print(
+            f"{result.unattributed} new conversions not attributed: no customer id, or no campaign "
+            "assignment of the customer at or before the conversion within its attribution window "
+            "(never sent anything, converted before the send, or too late)."
+        )
 
 
 def _interrupt(signum: int, frame: object) -> None:
