@@ -54,6 +54,14 @@ class SentimentResponse(BaseModel):
     rows: int
     pos: int
     neg: int
+    no_text: int = Field(
+        default=0,
+        description="Texts without words to read (blank, emoji, a rating, a link, 此用户未填写评价内容): "
+        "probability 0.5, labelled pos as marketplaces count them.",
+    )
+    other_lang: int = Field(
+        default=0, description="Texts mostly in Japanese or Korean, which no model reads: probability 0.5."
+    )
     results: list[ScoredText]
 
 
@@ -62,7 +70,7 @@ def sentiment(
     request: SentimentRequest, settings: Annotated[Settings, Depends(app_settings)]
 ) -> SentimentResponse:
     """Label each text pos/neg with a probability (the shipped model; `mode` as the CLI's --mode)."""
-    from marketpilot.analytics.reviews.sentiment import load_model
+    from marketpilot.analytics.reviews.sentiment import load_model, no_opinion, other_language
 
     scored = load_model().predict(
         request.texts, lang=request.lang, mode=request.mode, settings=settings, adapt=request.adapt
@@ -72,7 +80,15 @@ def sentiment(
         for label, p, lang in zip(scored.label, scored.probability, scored.lang, strict=True)
     ]
     pos = int((scored.label == "pos").sum())
-    return SentimentResponse(rows=len(results), pos=pos, neg=len(results) - pos, results=results)
+    no_text = no_opinion(request.texts)
+    return SentimentResponse(
+        rows=len(results),
+        pos=pos,
+        neg=len(results) - pos,
+        no_text=int(no_text.sum()),
+        other_lang=int((other_language(request.texts) & ~no_text).sum()),
+        results=results,
+    )
 
 
 @router.get("/insight")

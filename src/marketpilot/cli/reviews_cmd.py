@@ -22,7 +22,9 @@ def sentiment(
         str | None,
         typer.Option(
             "--label-col",
-            help="Gold labels (1/0, pos/neg, positive/negative, 正面/负面, 好评/差评): adds accuracy.",
+            help="Gold labels (1/0, pos/neg, positive/negative, 正面/负面, 好评/差评, true/false, 1-5 "
+            "stars): adds accuracy, on the rows with text and a pos/neg label (中评, 3 stars and blanks "
+            "are counted apart).",
         ),
     ] = None,
     out: Annotated[

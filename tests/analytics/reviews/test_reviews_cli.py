@@ -17,7 +17,8 @@ runner = CliRunner()
 
 
 def _heldout_csv(corpus: pd.DataFrame, path: Path, encoding: str) -> pd.DataFrame:
-    rows = corpus[corpus.split == "test"].groupby("source").head(100)
+    # both classes of every source: the first rows of the held-out split are all positive
+    rows = corpus[corpus.split == "test"].groupby(["source", "label"]).head(50)
     frame = pd.DataFrame({"评价": rows.text, "情感": rows.label.map({1: "正面", 0: "负面"})})
     frame.to_csv(path, index=False, encoding=encoding)
     return frame
@@ -53,7 +54,7 @@ def test_sentiment_parquet_english(en_corpus: pd.DataFrame, tmp_path: Path) -> N
     "gold", [{1: 1, 0: 0}, {1: "pos", 0: "neg"}, {1: "Positive", 0: "NEGATIVE"}, {1: "好评", 0: "差评"}]
 )
 def test_gold_label_formats(zh_corpus: pd.DataFrame, tmp_path: Path, gold: dict[int, object]) -> None:
-    rows = zh_corpus[zh_corpus.split == "test"].groupby("source").head(50)
+    rows = zh_corpus[zh_corpus.split == "test"].groupby(["source", "label"]).head(25)
     path = tmp_path / "gold.csv"
     pd.DataFrame({"text": rows.text, "y": rows.label.map(gold)}).to_csv(path, index=False)
     args = ["reviews", "sentiment", "--input", str(path), "--text-col", "text", "--label-col", "y", "--json"]

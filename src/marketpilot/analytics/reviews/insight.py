@@ -30,7 +30,14 @@ from marketpilot.analytics.reviews.aspects import (
 from marketpilot.analytics.reviews.grounding import is_grounded, looks_like_injection
 from marketpilot.analytics.reviews.keywords import ComplaintCluster, cluster_complaints, keywords
 from marketpilot.analytics.reviews.open_aspects import OpenAspects, discover
-from marketpilot.analytics.reviews.sentiment import SentimentMode, detect_language, load_model, no_opinion
+from marketpilot.analytics.reviews.sentiment import (
+    SentimentMode,
+    detect_language,
+    load_model,
+    no_opinion,
+    other_language,
+    plain_text,
+)
 from marketpilot.config import Settings
 from marketpilot.errors import NotFoundError, UserError
 from marketpilot.llm.errors import LLMOutputError
@@ -71,7 +78,11 @@ class ReviewInsight(BaseModel):
     negative: int
     no_text: int = Field(
         default=0,
-        description="blank reviews and marketplace placeholders (此用户未填写评价内容): not analysed",
+        description="reviews without words to read: blank, only emoji, punctuation, a rating, a link or "
+        "markup, marketplace placeholders (此用户未填写评价内容): not analysed",
+    )
+    other_lang: int = Field(
+        default=0, description="reviews mostly in Japanese or Korean, which no model reads: not analysed"
     )
     share_positive: float = Field(description="positive / (positive + negative)")
     aspects: list[AspectStat]
@@ -97,7 +108,9 @@ class ReviewInsight(BaseModel):
 
 
 def mask_reviews(reviews: pd.DataFrame) -> pd.DataFrame:
-    return reviews.assign(text=[mask_pii(t) for t in reviews.text.fillna("").astype(str)])
+    """PII masked, and the export's markup, links and 追评 markers gone (`plain_text`): "<br>" was a
+    keyword, and the clauses it joins were one."""
+    return reviews.assign(text=[mask_pii(plain_text(t)) for t in reviews.text.fillna("").astype(str)])
 
 
 def verify_claims(
@@ -187,11 +200,16 @@ def analyse_reviews(
         raise UserError("the LLM parts of the insight need settings", hint="pass settings=get_settings(home)")
     # A placeholder is no buyer's opinion: counting it as praise would inflate the share and the
     # selling points, so it is counted apart and left out of everything else.
-    silent = no_opinion(reviews.text.fillna("").astype(str).tolist())
+    raw = reviews.text.fillna("").astype(str).tolist()
+    no_text = no_opinion(raw)
+    foreign = other_language(raw) & ~no_text  # no model reads them: a guess would skew the counts
+    silent = no_text | foreign
     if silent.all():
+        other = f"; {int(foreign.sum())} of them in Japanese or Korean" if foreign.any() else ""
         raise NotFoundError(
-            f"the {len(reviews)} reviews for {scope} are all blank or marketplace placeholders",
-            hint="there is no review text to analyse",
+            f"the {len(reviews)} reviews for {scope} are all blank or marketplace placeholders (or only "
+            f"emoji, a rating, a link){other}",
+            hint="there is no Chinese or English review text to analyse",
         )
     reviews = mask_reviews(reviews[~silent].assign(review_id=lambda r: r.review_id.astype(str)))
     texts = reviews.text.tolist()
@@ -240,7 +258,8 @@ def analyse_reviews(
         sentiment_mode=sentiment_mode,
         positive=positive,
         negative=len(reviews) - positive,
-        no_text=int(silent.sum()),
+        no_text=int(no_text.sum()),
+        other_lang=int(foreign.sum()),
         share_positive=round(positive / len(reviews), 4),
         aspects=stats,
         by_product=by_product,

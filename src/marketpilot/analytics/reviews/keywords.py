@@ -98,7 +98,9 @@ def cluster_complaints(
     from marketpilot.embed import embed
 
     vectors = embed(texts, kind="query")
-    k = int(min(max_clusters, max(2, len(texts) // 8)))
+    # No more clusters than distinct complaints: k-means left the extra ones empty (size 0, no words)
+    # when a shop's complaints were copies of one another.
+    k = int(min(max_clusters, max(2, len(texts) // 8), len(set(texts))))
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(vectors)
     ids, docs = np.asarray(review_ids, dtype=object), np.asarray(texts, dtype=object)
     clusters = []

@@ -26,6 +26,7 @@ _LABELS = {
         "pos": "好评",
         "neg": "差评",
         "no_text": "无内容（默认好评等）",
+        "other_lang": "其他语言（日文、韩文）",
         "ex": "例",
         "open": "* 模型发现的维度（词表之外，引用了提到它的分句）",
         "by_product": "各商品的维度",
@@ -45,6 +46,7 @@ _LABELS = {
         "pos": "positive",
         "neg": "negative",
         "no_text": "no text (placeholders)",
+        "other_lang": "other languages (Japanese, Korean)",
         "ex": "e.g.",
         "open": "* aspects the LLM named beyond the lexicon, citing the clauses that mention them",
         "by_product": "Aspects by product",
@@ -68,6 +70,7 @@ def to_markdown(insight: ReviewInsight) -> str:
         f"**{t['sent']}**: {insight.n_reviews} · {t['pos']} {insight.positive}"
         f" · {t['neg']} {insight.negative}"
         + (f" · {t['no_text']} {insight.no_text}" if insight.no_text else "")
+        + (f" · {t['other_lang']} {insight.other_lang}" if insight.other_lang else "")
         + f" ({insight.share_positive:.0%} {t['pos']};"
         f" {t['mode']} {insight.sentiment_mode})",
         "",
