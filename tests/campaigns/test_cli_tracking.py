@@ -155,6 +155,8 @@ def test_track_ingest_reads_csv_jsonl_and_gbk_csv_files(shop_settings, engine, t
         "attributed": 0,
         "suppressed": 0,
         "unattributed": 0,
+        "no_revenue": 0,
+        "unknown_messages": 0,
     }
     assert ingest(jsonl_file)["attributed"] == 2
     assert ingest(gbk_file)["suppressed"] == 1

@@ -7,6 +7,7 @@ edit of one campaign is a separate row in `campaign_versions`, numbered 1, 2, â€
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Hashable
 from pathlib import Path
@@ -24,6 +25,9 @@ Goal = Literal["reactivation", "cross_sell", "new_product_launch", "festival_pro
 GOALS: tuple[str, ...] = Goal.__args__  # type: ignore[attr-defined]
 ChannelName = Literal["email", "sms", "push", "webhook", "export"]
 SuccessMetric = Literal["conversion_rate", "revenue_per_customer", "click_rate"]
+# Variant weights are relative shares of traffic; beyond this one arm takes everything, and a couple of
+# weights near the float limit overflow their sum (assign.py divides by it) into inf.
+MAX_WEIGHT = 1e6
 
 
 class _Strict(BaseModel):
@@ -118,7 +122,7 @@ class Variant(_Strict):
     key: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     text: str | None = None
     subject: str | None = None
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, le=MAX_WEIGHT)
     angle: str | None = None
     # Text a model wrote (optimize carries model-written and rewritten copy into the next version): it
     # keeps the AIGC metadata China's labelling measures require; hand-written text carries none.
@@ -126,6 +130,23 @@ class Variant(_Strict):
     # An arm's own offer (a coupon depth under test) in place of the campaign's: its copy is held to
     # it, its conversions cost it, and the report says whether it paid against the shared holdout.
     offer: Offer | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _weight_in_range(cls, data: object) -> object:
+        # Before the field check, so the message names the variant, not only its list index.
+        if not isinstance(data, dict) or "weight" not in data or isinstance(data["weight"], bool):
+            return data
+        try:
+            weight = float(data["weight"])
+        except (TypeError, ValueError):
+            return data  # not a number: the field check says so
+        if not (math.isfinite(weight) and 0 < weight <= MAX_WEIGHT):
+            raise ValueError(
+                f"variant {data.get('key')!r}: weight {data['weight']!r} must be a finite number above 0 "
+                f"and at most {MAX_WEIGHT:g} (weights are relative: 1 and 3 split traffic 25/75)"
+            )
+        return data
 
     @field_validator("key")
     @classmethod

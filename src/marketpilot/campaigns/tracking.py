@@ -1,6 +1,7 @@
 """Tracking: delivery/open/click/conversion events from files (CSV or JSON lines) and from HTTP,
 deduplicated by event id, with conversions attributed to the campaign version and arm (holdout
-included) the customer was last assigned to within the attribution window.
+included) the customer was last assigned to within the attribution window: of the campaign the
+conversion names, where it names one and that campaign's assignment is within its window.
 
 Event fields: event_id (derived from the row when absent), kind, occurred_at, and at least one of
 idempotency_key (the message key: e-mail Message-ID, webhook Idempotency-Key) or customer_id;
@@ -61,6 +62,11 @@ class IngestResult:
     # New conversions no assignment claims: no customer, never assigned, before the send or past the
     # attribution window.
     unattributed: int = 0
+    # New conversions with a blank (or no) revenue: counted as conversions worth 0.
+    no_revenue: int = 0
+    # New events naming a message (idempotency_key) we never sent: another system's, or a typo. Kept,
+    # but without a customer id of their own they are nobody's.
+    unknown_messages: int = 0
 
 
 def read_events(path: Path) -> pd.DataFrame:
@@ -117,6 +123,13 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
     naive = ~(text.str.contains(_ZONED, case=False, regex=True) | text.str.fullmatch(_EPOCH))
     revenue = pd.Series(0.0, index=frame.index)
     column = "revenue"
+    # No revenue at all (no column, an empty cell, a JSON row without the field) reads as 0: counted,
+    # so the ingest can say how many conversions are worth nothing only for want of a number.
+    blank = pd.Series(True, index=frame.index)
+    for name in ("revenue_minor", "revenue"):
+        if name in frame:
+            blank = frame[name].isna() | (frame[name].astype(str).str.strip() == "")
+            break
     if "revenue_minor" in frame:
         column = "revenue_minor"
         revenue = pd.to_numeric(frame["revenue_minor"].fillna("").replace("", 0), errors="coerce")
@@ -173,6 +186,7 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
             "revenue_minor": revenue.astype("int64"),
             "source": source,
             "naive": naive.to_numpy(dtype=bool),
+            "no_revenue": blank.to_numpy(dtype=bool),
         }
     )
 
@@ -198,6 +212,9 @@ def ingest_events(engine: Engine, events: pd.DataFrame, *, source: str = "api") 
         events["campaign_id"] = events["campaign_id"].fillna(events["m_campaign"])
     else:
         events["m_channel"] = None
+        found = pd.DataFrame({"idempotency_key": []})
+    sent_keys = set(found["idempotency_key"])
+    events["unknown_key"] = events["idempotency_key"].notna() & ~events["idempotency_key"].isin(sent_keys)
     named = events["campaign_id"].dropna().unique().tolist()
     found_ids = set(_select_in(engine, select(Campaign.id), Campaign.id, named)["id"]) if named else set()
     unknown = events["campaign_id"].notna() & ~events["campaign_id"].isin(found_ids)
@@ -249,7 +266,16 @@ def ingest_events(engine: Engine, events: pd.DataFrame, *, source: str = "api") 
     converted = new.loc[new["kind"] == "conversion", "event_id"].tolist()
     claimed = _select_in(engine, select(Outcome.event_id), Outcome.event_id, converted) if converted else None
     unattributed = len(converted) - (0 if claimed is None else len(claimed))
-    return IngestResult(received, len(new), received - len(new), attributed, suppressed, unattributed)
+    return IngestResult(
+        received,
+        len(new),
+        received - len(new),
+        attributed,
+        suppressed,
+        unattributed,
+        no_revenue=int(((new["kind"] == "conversion") & new["no_revenue"]).sum()),
+        unknown_messages=int(new["unknown_key"].sum()),
+    )
 
 
 def _refuse_far_future(engine: Engine, events: pd.DataFrame, source: str) -> None:
@@ -347,7 +373,9 @@ def _zone(spec_yaml: str) -> str:
 
 def attribute_conversions(engine: Engine) -> int:
     """Give each unattributed conversion to the customer's latest assignment (any arm, holdout too)
-    made before it and within that campaign's attribution window. Returns outcomes written."""
+    made before it and within that campaign's attribution window; a conversion naming a campaign (its
+    `campaign_id`, or the campaign of the message it is about) goes to the customer's latest assignment
+    of that campaign when one is within its window, else by the same rule. Returns outcomes written."""
     with engine.connect() as con:
         done = select(Outcome.event_id)
         conversions = pd.DataFrame(
@@ -355,6 +383,7 @@ def attribute_conversions(engine: Engine) -> int:
                 select(
                     TrackingEvent.event_id,
                     TrackingEvent.customer_id,
+                    TrackingEvent.campaign_id,
                     TrackingEvent.occurred_at,
                     TrackingEvent.revenue_minor,
                 ).where(
@@ -363,7 +392,7 @@ def attribute_conversions(engine: Engine) -> int:
                     TrackingEvent.event_id.not_in(done),
                 )
             ).all(),
-            columns=["event_id", "customer_id", "occurred_at", "revenue_minor"],
+            columns=["event_id", "customer_id", "campaign_id", "occurred_at", "revenue_minor"],
         )
         if conversions.empty:
             return 0
@@ -381,15 +410,42 @@ def attribute_conversions(engine: Engine) -> int:
         return 0
     conversions["occurred_at"] = pd.to_datetime(conversions["occurred_at"], utc=True)
     assignments["assigned_at"] = pd.to_datetime(assignments["assigned_at"], utc=True)
+    windows = _windows(engine)
+    # A customer in two campaigns who buys through one of them (the order names it) is that campaign's
+    # conversion, though the other reached them later.
+    tagged = conversions[conversions["campaign_id"].notna()]
+    named = _claim(tagged, assignments, ["customer_id", "campaign_id"], windows)
+    rest = conversions[~conversions["event_id"].isin(named["event_id"])].drop(columns="campaign_id")
+    parts = [m for m in (named, _claim(rest, assignments, ["customer_id"], windows)) if not m.empty]
+    if not parts:
+        return 0
+    matched = pd.concat(parts, ignore_index=True)
+    rows = matched.assign(version=matched["version"].astype(int), attributed_at=utcnow())[
+        ["event_id", "campaign_id", "version", "customer_id", "arm", "revenue_minor", "attributed_at"]
+    ].to_dict("records")
+    with engine.begin() as con:
+        con.execute(Outcome.__table__.insert(), rows)
+    return len(rows)
+
+
+def _claim(
+    conversions: pd.DataFrame,
+    assignments: pd.DataFrame,
+    by: list[str],
+    windows: dict[tuple[str, int], int],
+) -> pd.DataFrame:
+    """Each conversion joined to the latest assignment with the same `by` values made at or before it,
+    kept where that assignment's attribution window (its last instant included) still covers it."""
+    if conversions.empty:
+        return conversions  # merge_asof wants rows to sort; none is claimed
     matched = pd.merge_asof(
         conversions.sort_values("occurred_at"),
         assignments.sort_values("assigned_at"),
         left_on="occurred_at",
         right_on="assigned_at",
-        by="customer_id",
+        by=by,
         direction="backward",
-    ).dropna(subset=["campaign_id"])
-    windows = _windows(engine)
+    ).dropna(subset=["version"])
     limit = pd.to_timedelta(
         [
             windows.get((c, int(v)), DEFAULT_WINDOW_DAYS)
@@ -397,14 +453,7 @@ def attribute_conversions(engine: Engine) -> int:
         ],
         unit="D",
     )
-    matched = matched[(matched["occurred_at"] - matched["assigned_at"]).to_numpy() <= limit.to_numpy()]
-    rows = matched.assign(version=matched["version"].astype(int), attributed_at=utcnow())[
-        ["event_id", "campaign_id", "version", "customer_id", "arm", "revenue_minor", "attributed_at"]
-    ].to_dict("records")
-    if rows:
-        with engine.begin() as con:
-            con.execute(Outcome.__table__.insert(), rows)
-    return len(rows)
+    return matched[(matched["occurred_at"] - matched["assigned_at"]).to_numpy() <= limit.to_numpy()]
 
 
 def serve(engine: Engine, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:

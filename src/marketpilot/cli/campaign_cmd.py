@@ -388,6 +388,16 @@ def ingest_cmd(
             "assignment of the customer at or before the conversion within its attribution window "
             "(never sent anything, converted before the send, or too late)."
         )
+    if result.no_revenue:
+        console.print(
+            f"{result.no_revenue} new conversions have no revenue: counted as conversions worth 0 "
+            "(send revenue or revenue_minor with each order to measure revenue)."
+        )
+    if result.unknown_messages:
+        console.print(
+            f"{result.unknown_messages} new events name a message never sent from here (idempotency_key): "
+            "stored, but tied to no message; without a customer_id they count for no campaign."
+        )
 
 
 def _interrupt(signum: int, frame: object) -> None:

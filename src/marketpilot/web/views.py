@@ -216,7 +216,19 @@ def _results(
         "rows": rows,
         "currency": settings.currency,
         "lift": metrics.lift,
-        "srm": metrics.srm is not None and metrics.srm.mismatch,
+        # The numbers behind the warning, as the text report states them: which arm is off, by how much.
+        "srm": (
+            {
+                "arms": [
+                    {"arm": arm, "observed": n, "expected": metrics.srm.expected.get(arm, 0.0)}
+                    for arm, n in metrics.srm.observed.items()
+                ],
+                "chi2": metrics.srm.chi2,
+                "p_value": metrics.srm.p_value,
+            }
+            if metrics.srm is not None and metrics.srm.mismatch
+            else None
+        ),
         "lines": [*break_even_lines(metrics, spec.break_evens(), spec.language), *depth_lines(spec, metrics)],
         "chart": bar(
             [a.arm for a in metrics.arms],
