@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from llm_server import json_reply
+from marketpilot.analytics.reviews.batch import score_file
 from marketpilot.analytics.reviews.sentiment import load_model
 from marketpilot.cli import app, run_app
 from marketpilot.content.briefs import Brief
@@ -85,6 +86,36 @@ def test_gbk_csv_and_bad_input_on_ray(ray_local, reviews, tmp_path, monkeypatch,
     with pytest.raises(UserError, match="no column 'text'"):
         score_file_ray(source, "text", tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.slow
+def test_sentiment_on_ray_counts_the_rows_set_aside_as_reviews_sentiment_does(
+    ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_words = [None, "", "👍👍👍", "5星", "<br>", "此用户未填写评价内容", "https://item.jd.com/1.html"]
+    foreign = ["とても良い商品です", "배송이 빠르고 좋아요"]
+    texts = ["质量很好，物流很快", "太差了，用两天就坏", "Great phone, works well", *no_words, *foreign]
+    source = tmp_path / "reviews.parquet"
+    pd.DataFrame({"id": range(len(texts)), "review": texts}).to_parquet(source)
+    _, alone = score_file(source, "review", adapt=False)
+    assert (alone["no_text"], alone["other_lang"]) == (len(no_words), len(foreign))
+
+    argv = ["marketpilot", "scale", "sentiment", "--input", str(source), "--text-col", "review", "--out"]
+    monkeypatch.setattr(sys, "argv", [*argv, str(tmp_path / "json"), "--json"])
+    assert run_app(app) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in summary.items() if k not in ("out", "files")} == alone
+    monkeypatch.setattr(sys, "argv", [*argv, str(tmp_path / "text")])
+    assert run_app(app) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert said.startswith(" ".join(f"{k}={v}" for k, v in alone.items()) + " → ")
+
+    # none set aside: no keys, as `reviews sentiment` reports it
+    plain = tmp_path / "plain.parquet"
+    pd.DataFrame({"review": texts[:3]}).to_parquet(plain)
+    assert score_file_ray(plain, "review", tmp_path / "plain").model_dump(exclude_none=True).keys() == {
+        "rows", "pos", "neg", "out", "files"
+    }  # fmt: skip
 
 
 def _writer(request: dict) -> object:  # type: ignore[type-arg]

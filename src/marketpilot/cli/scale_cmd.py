@@ -50,10 +50,13 @@ def sentiment_cmd(
         summary = score_file_ray(
             input, text_col, out, lang=lang, mode=mode, settings=settings, address=address, num_cpus=num_cpus
         )
+    # as `reviews sentiment` reports: no_text / other_lang only when there are any
+    counts = summary.model_dump(exclude_none=True)
     if json_out:
-        print_json(summary.model_dump())
+        print_json(counts)
     else:
-        console.print(f"rows={summary.rows} pos={summary.pos} neg={summary.neg} → {summary.out}")
+        said = " ".join(f"{k}={v}" for k, v in counts.items() if k not in ("out", "files"))
+        console.print(f"{said} → {summary.out}")
 
 
 @scale_app.command("copy")

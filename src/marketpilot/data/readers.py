@@ -292,7 +292,8 @@ class _Numbering:
 class CsvStream:
     """A CSV file read block by block: `batches()` yields Arrow batches of strings plus ROW and LINE.
 
-    Rows with no value at all (blank lines, Excel's trailing `,,,`) are left out but keep their number.
+    Rows with no value at all (blank lines, Excel's trailing `,,,`) are left out but keep their number;
+    `keep_blank` keeps them, and reads a quoted `""` as an empty string, not a missing value.
     After the last batch, `problems` lists every row with the wrong number of fields."""
 
     path: Path
@@ -300,6 +301,7 @@ class CsvStream:
     header: list[str]
     delimiter: str
     has_header: bool = True
+    keep_blank: bool = False
     numbering: _Numbering = field(default_factory=_Numbering)
 
     def __post_init__(self) -> None:
@@ -351,7 +353,11 @@ class CsvStream:
                     invalid_row_handler=on_invalid,
                 ),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(self.header, pa.string()), strings_can_be_null=True
+                    column_types=dict.fromkeys(self.header, pa.string()),
+                    strings_can_be_null=True,
+                    # keeping blanks, a quoted "" is an empty value: only bare blank lines can be the
+                    # file's trailing newlines (`read_csv` drops those)
+                    quoted_strings_can_be_null=not self.keep_blank,
                 ),
             )
             for batch in reader:
@@ -370,11 +376,14 @@ class CsvStream:
         numbered = pa.RecordBatch.from_arrays(
             [*columns, pa.array(rows), pa.array(lines)], names=[*self.header, ROW, LINE]
         )
-        return numbered.filter(pa.array(~empty)) if empty.any() else numbered
+        return numbered.filter(pa.array(~empty)) if empty.any() and not self.keep_blank else numbered
 
 
-def open_csv(path: Path, *, encoding: str = "auto", delimiter: str | None = None) -> CsvStream:
-    """The file as a stream of string batches (nothing is guessed: types are decided by the mapping)."""
+def open_csv(
+    path: Path, *, encoding: str = "auto", delimiter: str | None = None, keep_blank: bool = False
+) -> CsvStream:
+    """The file as a stream of string batches (nothing is guessed: types are decided by the mapping);
+    `keep_blank`: see `CsvStream`."""
     enc = detect_encoding(path) if encoding == "auto" else encoding
     header, sniffed, has_header = _sniff_header(path, enc)
     if not any(header):
@@ -387,18 +396,33 @@ def open_csv(path: Path, *, encoding: str = "auto", delimiter: str | None = None
             hint="Rename the repeated columns so that each is named once.",
         )
     return CsvStream(
-        path=path, encoding=enc, header=header, delimiter=delimiter or sniffed, has_header=has_header
+        path=path,
+        encoding=enc,
+        header=header,
+        delimiter=delimiter or sniffed,
+        has_header=has_header,
+        keep_blank=keep_blank,
     )
 
 
-def read_csv(path: Path, *, encoding: str = "auto", delimiter: str | None = None) -> tuple[pa.Table, str]:
-    """The whole file as an Arrow table of strings, for callers that need it in memory (small files)."""
-    stream = open_csv(path, encoding=encoding, delimiter=delimiter)
+def read_csv(
+    path: Path, *, encoding: str = "auto", delimiter: str | None = None, keep_blank: bool = False
+) -> tuple[pa.Table, str]:
+    """The whole file as an Arrow table of strings, for callers that need it in memory (small files).
+    `keep_blank` keeps the records with no value (a blank line is an empty value in a one-column file),
+    all but those after the last value: the blank lines a file ends with are no records."""
+    stream = open_csv(path, encoding=encoding, delimiter=delimiter, keep_blank=keep_blank)
     batches = list(stream.batches())
     if stream.problems:
         raise ValidationFailed(stream.problems, source=str(path), hint="Fix or remove the rows named above.")
     schema = pa.schema([(h, pa.string()) for h in stream.header] + [(ROW, pa.int64()), (LINE, pa.int64())])
-    return pa.Table.from_batches(batches, schema=schema).drop_columns([ROW, LINE]), stream.encoding
+    table = pa.Table.from_batches(batches, schema=schema).drop_columns([ROW, LINE])
+    if keep_blank and table.num_rows:
+        filled = np.zeros(table.num_rows, dtype=bool)
+        for col in table.columns:
+            filled |= pc.is_valid(col).to_numpy(zero_copy_only=False)
+        table = table.slice(0, int(np.flatnonzero(filled).max(initial=-1)) + 1)
+    return table, stream.encoding
 
 
 def _stream_into(con: duckdb.DuckDBPyConnection, stream: CsvStream, table: str) -> None:
@@ -621,9 +645,11 @@ def require_filled(frame: pd.DataFrame, column: str, source: Path, hint: str) ->
         )
 
 
-def read_frame(path: Path) -> pd.DataFrame:
+def read_frame(path: Path, *, keep_blank: bool = False) -> pd.DataFrame:
     """A whole small file in memory, every CSV/Excel column as text: CSV/TSV (UTF-8 or GBK, gzip ok),
-    Parquet or Excel, chosen by suffix. Missing and empty files are a clear error."""
+    Parquet or Excel, chosen by suffix. Missing and empty files are a clear error. `keep_blank`: a CSV
+    keeps its records with no value (`read_csv`), for callers whose output must line up with the
+    input's records."""
     path = existing_file(path)
     suffix = _base_suffix(path)
     with _readable(path):
@@ -633,4 +659,4 @@ def read_frame(path: Path) -> pd.DataFrame:
             return pq.read_table(path).to_pandas()
         if suffix in EXCEL_SUFFIXES:
             return read_excel(path)[0].drop_columns([ROW]).to_pandas()
-        return read_csv(path)[0].to_pandas()
+        return read_csv(path, keep_blank=keep_blank)[0].to_pandas()

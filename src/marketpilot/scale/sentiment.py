@@ -28,6 +28,9 @@ class ScaleSummary(BaseModel):
     neg: int
     out: str
     files: int
+    # as `reviews sentiment` counts them, and only when there are any (`model_dump(exclude_none=True)`)
+    no_text: int | None = None
+    other_lang: int | None = None
 
 
 class _Scorer:
@@ -51,6 +54,17 @@ class _Scorer:
             label=scored.label.to_numpy(),
             probability=scored.probability.to_numpy(),
         )
+
+
+def _set_aside(batch: pd.DataFrame, text_col: str) -> pd.DataFrame:
+    """The rows the model gives P = 0.5 without reading them, flagged as `batch.score_file` counts
+    them: no words of the buyer's own (`no_text`), else kana or hangul (`other_lang`)."""
+    from marketpilot.analytics.reviews.sentiment import no_opinion, other_language
+
+    texts = batch[text_col].fillna("").astype(str).tolist()
+    no_text = no_opinion(texts)
+    foreign = other_language(texts) & ~no_text
+    return pd.DataFrame({"no_text": no_text.astype("int64"), "other_lang": foreign.astype("int64")})
 
 
 def _read(ray: Any, path: Path) -> Any:
@@ -110,6 +124,14 @@ def score_file_ray(
         try:
             scored.write_parquet(str(tmp))
             labels = ray.data.read_parquet(str(tmp), columns=["label"]).to_pandas()["label"]
+            # Counted from the input's text in a pass of their own: the written text is PII-masked
+            # (which could change what counts as words), and counts sent from the scorers would be
+            # doubled for a block Ray retries.
+            flags = dataset.select_columns([text_col]).map_batches(
+                _set_aside, fn_args=(text_col,), batch_format="pandas", batch_size=batch_size
+            )
+            sums = flags.sum(["no_text", "other_lang"]) or {}  # one pass; None for no rows
+            counts = {key: int(sums.get(f"sum({key})") or 0) for key in ("no_text", "other_lang")}
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -117,5 +139,10 @@ def score_file_ray(
     pos = int((labels == "pos").sum())
     neg = len(labels) - pos
     return ScaleSummary(
-        rows=pos + neg, pos=pos, neg=neg, out=str(out), files=len(list(out.glob("*.parquet")))
+        rows=pos + neg,
+        pos=pos,
+        neg=neg,
+        out=str(out),
+        files=len(list(out.glob("*.parquet"))),
+        **{key: n for key, n in counts.items() if n},
     )

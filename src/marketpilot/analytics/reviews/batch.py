@@ -108,7 +108,9 @@ def score_file(
             f"--out {out} is the input file: its text would come back PII-masked, the original lost.",
             hint="write the scores to another file",
         )
-    df = read_frame(path)
+    # a blank line is a blank review in a one-column file: kept (and counted as no_text) so that the
+    # scored rows line up with the input's
+    df = read_frame(path, keep_blank=True)
     for col in (text_col, label_col):
         if col is not None and col not in df.columns:
             raise UserError(

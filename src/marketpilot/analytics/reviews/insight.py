@@ -12,8 +12,9 @@ a summary that obeys an injected review ("HACKED", citing that review) loses the
 
 from __future__ import annotations
 
+import difflib
 import logging
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,9 @@ from marketpilot.config import Settings
 from marketpilot.errors import NotFoundError, UserError
 from marketpilot.llm.errors import LLMOutputError
 from marketpilot.privacy.pii import mask_pii
+
+if TYPE_CHECKING:
+    from marketpilot.data import Store
 
 log = logging.getLogger(__name__)
 
@@ -293,15 +297,45 @@ def load_reviews(settings: Settings, product: str | None = None, category: str |
     )
     with Store.open(settings, read_only=True) as store:
         reviews = store.query(sql, params)
-        if reviews.empty and params:  # an unknown id or category is a typo, not a product without reviews
-            column = "product_id" if product else "category"
-            if store.query(f'SELECT 1 FROM "products" WHERE {column} = ? LIMIT 1', params).empty:
-                what = "product" if product else "category"
+        if reviews.empty and product:  # an unknown id is a typo, not a product without reviews
+            if store.query('SELECT 1 FROM "products" WHERE product_id = ? LIMIT 1', params).empty:
                 raise NotFoundError(
-                    f"no {what} {params[0]!r} in the catalogue",
+                    f"no product {product!r} in the catalogue",
                     hint="check the id; load products first: marketpilot load products FILE",
                 )
+        elif reviews.empty and category:
+            _explain_empty_category(store, category)
         return reviews
+
+
+def _explain_empty_category(store: Store, category: str) -> None:
+    """Raise why `category` has no reviews: no such category (a typo: name some that exist, those with
+    the most reviews first), or products none of which has a review."""
+    products = int(store.query('SELECT count(*) AS n FROM "products" WHERE category = ?', [category]).n[0])
+    if products:
+        stored = store.count("reviews")
+        elsewhere = f"; the store's {stored} reviews are of other products" if stored else ""
+        raise NotFoundError(
+            f"no reviews for category {category}: it has {products} product(s), none of which has a "
+            f"review{elsewhere}",
+            hint="load its reviews: marketpilot load reviews FILE (product_id must match the "
+            "catalogue's), or pick another category",
+        )
+    known = store.query(
+        'SELECT p.category, count(r.review_id) AS n FROM "products" p LEFT JOIN "reviews" r '
+        "USING (product_id) WHERE p.category IS NOT NULL GROUP BY p.category ORDER BY n DESC, p.category"
+    )
+    if known.empty:
+        hint = "the catalogue has no categories; load products first: marketpilot load products FILE"
+    else:
+        names = known.category.astype(str).tolist()
+        # a near miss (手机 for 手机壳, a case slip) first, then those with the most reviews
+        close = difflib.get_close_matches(category, names, n=3, cutoff=0.5)
+        shown = [*close, *(n for n in names if n not in close)][:5]
+        reviews = dict(zip(names, known.n.astype(int), strict=True))
+        more = f" and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+        hint = "known categories: " + ", ".join(f"{n} ({reviews[n]} reviews)" for n in shown) + more
+    raise NotFoundError(f"no category {category!r} in the catalogue", hint=hint)
 
 
 def review_insight(
