@@ -47,6 +47,16 @@ def test_a_category_whose_products_have_no_review_is_told_apart(shop: Settings) 
     assert "load its reviews: marketpilot load reviews FILE" in said and "no category" not in said
 
 
+def test_a_product_without_reviews_is_told_from_an_unknown_one(shop: Settings) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        review_insight(shop, product="P3", use_llm=False)
+    said = str(caught.value)
+    assert "no reviews for product P3: it is in the catalogue but has no review" in said
+    assert "the store's 5 reviews are of other products" in said
+    with pytest.raises(NotFoundError, match="no product 'P9' in the catalogue"):
+        review_insight(shop, product="P9", use_llm=False)
+
+
 def test_an_unknown_category_names_known_ones_near_misses_first(shop: Settings) -> None:
     with pytest.raises(NotFoundError) as caught:
         review_insight(shop, category="电脑包", use_llm=False)

@@ -303,6 +303,13 @@ def load_reviews(settings: Settings, product: str | None = None, category: str |
                     f"no product {product!r} in the catalogue",
                     hint="check the id; load products first: marketpilot load products FILE",
                 )
+            stored = store.count("reviews")
+            raise NotFoundError(
+                f"no reviews for product {product}: it is in the catalogue but has no review"
+                + (f"; the store's {stored} reviews are of other products" if stored else ""),
+                hint="load its reviews: marketpilot load reviews FILE (product_id must match the "
+                "catalogue's), or look at its category with --category",
+            )
         elif reviews.empty and category:
             _explain_empty_category(store, category)
         return reviews
