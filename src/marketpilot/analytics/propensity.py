@@ -37,6 +37,10 @@ from marketpilot.errors import MissingExtraError, NotFittedError, UserError
 
 Target = Literal["purchase", "churn"]
 
+# Fewest customers of each outcome a model is trained on: a quarter of them validate (early stopping,
+# calibration), and that quarter must hold both outcomes.
+MIN_CLASS_ROWS = 10
+
 
 class PropensityModel(BaseEstimator, ClassifierMixin):
     """Gradient-boosted trees whose scores are mapped to calibrated probabilities.
@@ -70,9 +74,18 @@ class PropensityModel(BaseEstimator, ClassifierMixin):
         except ImportError as exc:  # a core dependency, but wheels are missing on some platforms
             raise MissingExtraError("lightgbm", "core") from exc
         y = np.asarray(y, dtype=int)
+        positives = int(y.sum())
         if len(np.unique(y)) < 2:
             raise UserError(
-                "The training window has only one outcome class; use a longer history or horizon."
+                f"The training window has only one outcome class ({positives} positive, "
+                f"{len(y) - positives} negative); use a longer history or horizon."
+            )
+        if min(positives, len(y) - positives) < MIN_CLASS_ROWS:
+            # The stratified validation slice needs both classes for early stopping and calibration;
+            # with fewer, sklearn raised a ValueError about "groups" or fitted a meaningless model.
+            raise UserError(
+                f"Too few rows of one outcome to learn from: {positives} positive, "
+                f"{len(y) - positives} negative (at least {MIN_CLASS_ROWS} of each)."
             )
         X_fit, X_val, y_fit, y_val = train_test_split(
             X, y, test_size=self.validation_fraction, stratify=y, random_state=self.random_state
@@ -239,6 +252,23 @@ def _check_target(target: str) -> None:
         raise UserError(f"target must be 'purchase' or 'churn', got {target!r}.")
 
 
+def _check_outcomes(
+    y: np.ndarray, target: Target, start: dt.date, horizon_days: int, window: str, *, minimum: int
+) -> None:
+    """Refuse a window with too few customers of either outcome, naming the counts."""
+    positives = int(np.sum(y))
+    negatives = len(y) - positives
+    if min(positives, negatives) >= minimum:
+        return
+    yes, no = ("bought", "did not buy") if target == "purchase" else ("lapsed", "bought again")
+    purpose = "learn from" if window == "training" else "measure the model on"
+    raise UserError(
+        f"In the {window} window ({horizon_days} days from {start}), {positives} of {len(y)} customers "
+        f"{yes} and {negatives} {no}: too few of one outcome to {purpose} (at least {minimum} of each).",
+        hint="use a longer --horizon-days, or a store with more history",
+    )
+
+
 def train_propensity(
     settings: Settings,
     *,
@@ -268,6 +298,8 @@ def train_propensity(
             f"Only {len(X_train)} customers bought before {train_cutoff}: too few to train on.",
             hint="Use a shorter --horizon-days or load more history.",
         )
+    _check_outcomes(y_train, target, train_cutoff, horizon_days, "training", minimum=MIN_CLASS_ROWS)
+    _check_outcomes(y_test, target, test_cutoff, horizon_days, "test", minimum=1)  # AUC needs both
     fitted = (model or PropensityModel()).fit(X_train, y_train)
     metrics = evaluate(y_test, fitted.predict_proba(X_test)[:, 1])
     root = settings.path("models", "propensity", target, "LATEST").parent

@@ -35,7 +35,9 @@ def evaluate_command(
     interactions: Annotated[Path, typer.Option(help="CSV (UTF-8/GBK, .gz ok) or Parquet of interactions.")],
     user_col: Annotated[str, typer.Option(help="Customer id column.")],
     item_col: Annotated[str, typer.Option(help="Product id column.")],
-    time_col: Annotated[str, typer.Option(help="Time column: ISO date/datetime or Unix epoch seconds.")],
+    time_col: Annotated[
+        str, typer.Option(help="Time column: ISO date/datetime, 2024年3月5日 or Unix epoch seconds.")
+    ],
     event_col: Annotated[str | None, typer.Option(help="Event type column (view/cart/buy …).")] = None,
     event_weights: Annotated[
         str | None, typer.Option(help="Weights per event type: pv=1,cart=3,buy=5.")
@@ -101,7 +103,9 @@ def evaluate_command(
             on_model=lambda name: status.update(f"Tuning and fitting {name}…"),
         )
     if json_out:
-        print_json(report.as_json())
+        print_json(report.as_json())  # the documented shape; the notes go to stderr
+        for note in report.notes:
+            err_console.print(f"Note: {note}")
         return
     print_table(report_table(report))
 
@@ -132,6 +136,7 @@ def report_table(report: EvaluationReport) -> Table:
                 f"({split.cold_customers} without history left out); "
                 f"train {split.train_rows} rows, test {split.test_rows} rows. Best: {report.best}",
                 *params,
+                *(f"Note: {note}" for note in report.notes),
             ]
         ),
         box=box.SIMPLE_HEAD,

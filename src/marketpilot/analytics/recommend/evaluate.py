@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from marketpilot.analytics.recommend.base import RECOMMENDERS, Recommender, get_recommender
 from marketpilot.analytics.recommend.holdout import Holdout, target_rows
 from marketpilot.analytics.recommend.hybrid import DEFAULT_COMPONENTS, HybridRecommender
-from marketpilot.analytics.recommend.interactions import TIME, USER, validate_interactions
+from marketpilot.analytics.recommend.interactions import ITEM, TIME, USER, validate_interactions
 from marketpilot.analytics.recommend.split import time_split
 from marketpilot.analytics.recommend.tuning import OBJECTIVE, choose_weights, inner_holdout, tune
 from marketpilot.errors import UserError
@@ -35,11 +35,17 @@ class SplitInfo(BaseModel):
     cold_customers: int
 
 
+# Below this many evaluated customers the metrics are stated as anecdotal: one hit more or less moves
+# Recall@K by several points.
+FEW_CUSTOMERS = 30
+
+
 class EvaluationReport(BaseModel):
     k: int
     models: dict[str, dict[str, Any]]
     best: str
     split: SplitInfo
+    notes: list[str] = []  # limits of this evaluation the reader must know (small data, K too large)
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON shape: {"k", "models": {name: {metric: value, ...}}, "best"}."""
@@ -142,4 +148,22 @@ def evaluate(
         evaluated_customers=evaluated,
         cold_customers=int((~pd.Index(pd.unique(outer.test[USER])).isin(pd.unique(train[USER]))).sum()),
     )
-    return EvaluationReport(k=k, models=results, best=best, split=split)
+    return EvaluationReport(k=k, models=results, best=best, split=split, notes=_notes(k, train, split))
+
+
+def _notes(k: int, train: pd.DataFrame, split: SplitInfo) -> list[str]:
+    """What the figures cannot say on this data, in words (a table of 1.000s looks like success)."""
+    notes: list[str] = []
+    n_items = int(train[ITEM].nunique())
+    if k >= n_items:
+        notes.append(
+            f"K={k} is not below the {n_items} products of the training window: every list can hold "
+            "all of them, so recall and hit rate only miss products new in the test window, and "
+            f"precision is at most {min(n_items / k, 1.0):.3f}."
+        )
+    if split.evaluated_customers < FEW_CUSTOMERS:
+        notes.append(
+            f"Recall@{k} and the other metrics are means over {split.evaluated_customers} test "
+            f"customer(s) with training history: too few to tell models apart."
+        )
+    return notes

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from marketpilot.data.dates import parse_dates
 from marketpilot.data.readers import blank, read_frame
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -62,22 +63,29 @@ def parse_times(values: pd.Series, *, column: str, source: str) -> pd.Series:
         magnitude = float(numeric.abs().median())
         unit = "s" if magnitude < 1e11 else "ms" if magnitude < 1e14 else "us" if magnitude < 1e17 else "ns"
         return pd.to_datetime(numeric, unit=unit)
-    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    # ISO first (fast); otherwise text dates as `load` reads them (2024年3月5日 14:03, 2024/3/5,
+    # 05/03/2024 by the column). Times with an offset become UTC, those without stay as written.
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    except ValueError:  # offsets in some rows only ("Mixed timezones"): all to UTC
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    if (parsed.isna() & values.notna()).any():
+        parsed = parse_dates(values, column=column, source=source, utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     bad = parsed.isna() & values.notna()
     if values.isna().any() or bad.any():
         rows = np.flatnonzero(bad.to_numpy() | values.isna().to_numpy())
         raise ValidationFailed(
             [
-                f"row {r + 2}: column '{column}' is not an ISO date/time or epoch seconds: {values.iloc[r]!r}"
+                f"row {r + 2}: column '{column}' is not a date/time or epoch seconds: {values.iloc[r]!r}"
                 for r in rows[:20]
             ],
             source=source,
             total=rows.size,
-            hint="Use ISO 8601 (2024-11-11 or 2024-11-11T20:00:00) or Unix epoch seconds.",
+            hint="Use ISO 8601 (2024-11-11 or 2024-11-11T20:00:00), 2024年11月11日 or Unix epoch seconds.",
         )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed
+    return parsed.astype("datetime64[ns]")
 
 
 def parse_event_weights(text: str) -> dict[str, float]:

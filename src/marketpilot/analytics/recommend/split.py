@@ -31,6 +31,16 @@ def time_cutoff(
 def time_split(
     frame: pd.DataFrame, *, test_days: float | None = None, test_fraction: float | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    first, last = frame[TIME].min(), frame[TIME].max()
+    if first == last:
+        # Every cut-off leaves one window empty; the generic message advised a shorter test window.
+        what = (
+            "Only one interaction" if len(frame) == 1 else f"All {len(frame)} interactions have the same time"
+        )
+        raise UserError(
+            f"{what} ({first}): a time split into training and test is impossible.",
+            hint="use a time column that records when each interaction happened (date and time)",
+        )
     cutoff = time_cutoff(frame, test_days=test_days, test_fraction=test_fraction)
     before = frame[TIME] < cutoff
     train, test = frame[before], frame[~before]

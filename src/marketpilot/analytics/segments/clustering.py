@@ -49,15 +49,33 @@ class SegmentModel(BaseEstimator, ClusterMixin):
             raise UserError(f"Segmentation needs at least 10 customers with purchases; found {len(data)}.")
         self.scaler_ = StandardScaler().fit(data)
         scaled = self.scaler_.transform(data)
+        # k-means cannot split identical customers: more centres than distinct profiles leaves some
+        # empty (a "k=3" with one segment), and silhouette is undefined on one label (a ValueError).
+        if not np.ptp(scaled, axis=0).any():
+            raise UserError(
+                f"All {len(data)} customers have the same purchase profile (recency, orders, spend, "
+                "categories): there are no segments to find.",
+                hint="segment again when the customers' behaviour differs",
+            )
         rng = np.random.default_rng(self.random_state)
         sample = scaled[rng.choice(len(scaled), min(self.sample_size, len(scaled)), replace=False)]
         if self.method == "hdbscan":
             return self._fit_hdbscan(scaled, sample)
         self.silhouette_: dict[int, float] = {}
         self.inertia_: dict[int, float] = {}
+        profiles = _distinct_rows(sample)
+        if self.k != "auto" and int(self.k) > profiles:
+            profiles = _distinct_rows(scaled)  # the sample may miss a rare profile
+            if int(self.k) > profiles:
+                raise UserError(
+                    f"--k {self.k} asks for more segments than the {profiles} distinct purchase "
+                    f"profiles among {len(data)} customers.",
+                    hint=f"use --k {profiles} or less, or --k auto",
+                )
         if self.k == "auto":
             low, high = self.k_range
-            for k in range(low, min(high, len(sample) - 1) + 1):
+            high = min(high, len(sample) - 1, profiles)
+            for k in range(min(low, high), high + 1):
                 km = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(sample)
                 self.inertia_[k] = float(km.inertia_)
                 self.silhouette_[k] = float(
@@ -102,3 +120,8 @@ class SegmentModel(BaseEstimator, ClusterMixin):
         with threadpool_limits(limits=1):
             scaled = self.scaler_.transform(np.asarray(X, dtype=np.float64))
             return pairwise_distances_argmin(scaled, self.cluster_centers_)
+
+
+def _distinct_rows(data: np.ndarray) -> int:
+    """Distinct customer profiles (rounded: scaling leaves equal rows a few ulps apart)."""
+    return len(np.unique(data.round(9), axis=0))

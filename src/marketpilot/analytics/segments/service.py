@@ -156,10 +156,16 @@ def run_segmentation(
 
 
 def _clv(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.Series | None:
-    """One-year discounted CLV per customer from BG/NBD + Gamma-Gamma on the whole history."""
+    """One-year discounted CLV per customer from BG/NBD + Gamma-Gamma on the whole history; None when
+    the shop's history cannot be fitted."""
     register_store_transactions(con)
     summary = summarise(con, calibration_end=as_of, observation_end=as_of, time_unit="W")
-    bgnbd, gamma_gamma = fit_models(summary, with_spend=True)
+    try:
+        bgnbd, gamma_gamma = fit_models(summary, with_spend=True)
+    except UserError:
+        # CLV is one column of the segment statistics: buyers who all spend the same (no spread for
+        # Gamma-Gamma) must not stop the segmentation; their segments are shown without CLV.
+        return None
     scores = score_customers(bgnbd, gamma_gamma, summary, time_unit="W")
     return scores.set_index("customer_id")["clv"]
 

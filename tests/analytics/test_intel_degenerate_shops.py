@@ -1,0 +1,71 @@
+"""Segments and propensity on the shops small businesses really have: customers who all look alike,
+a few distinct kinds of customer, too few buyers in a window. Each is a UserError that names what
+is missing, not a scikit-learn ValueError or a k=3 result with one segment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketpilot.analytics.propensity import PropensityModel, train_propensity
+from marketpilot.analytics.segments import run_segmentation
+from marketpilot.config import Settings, get_settings
+from marketpilot.data import Store
+from marketpilot.data.sample import make_sample
+from marketpilot.errors import UserError
+
+
+def _store(settings: Settings, totals: list[float]) -> Settings:
+    """One customer per total, each with two orders of that total on the same two days."""
+    orders = pd.DataFrame(
+        [
+            (f"O{c}-{j}", f"C{c:02d}", f"2025-0{j + 1}-10", round(t * 100))
+            for c, t in enumerate(totals)
+            for j in (0, 1)
+        ],
+        columns=["order_id", "customer_id", "ordered_at", "total_minor"],
+    ).assign(ordered_at=lambda f: pd.to_datetime(f["ordered_at"]), status="completed", currency="CNY")
+    lines = orders[["order_id"]].assign(line_no=1, product_id="P1", quantity=1, unit_price_minor=1000)
+    with Store.open(settings) as store, store.transaction():
+        customers = pd.DataFrame({"customer_id": orders["customer_id"].unique(), "is_guest": False})
+        store.upsert("customers", customers)
+        store.upsert(
+            "products", pd.DataFrame({"product_id": ["P1"], "name": ["茶叶"], "price_minor": [1000]})
+        )
+        store.upsert("orders", orders)
+        store.upsert("order_items", lines.assign(currency="CNY"))
+    return settings
+
+
+@pytest.mark.parametrize("options", [{}, {"k": 3}, {"method": "hdbscan"}])
+def test_identical_customers_have_no_segments_to_find(settings: Settings, options: dict) -> None:
+    # Was a Gamma-Gamma "did not converge" error (no spread of spend), then, past it, a silhouette
+    # ValueError for k auto and a "k=3" result holding one segment.
+    _store(settings, [100.0] * 30)
+    with pytest.raises(UserError, match="All 30 customers have the same purchase profile"):
+        run_segmentation(settings, personas=False, report=False, **options)
+
+
+def test_two_kinds_of_customer_give_two_segments(settings: Settings) -> None:
+    _store(settings, [100.0] * 15 + [900.0] * 15)
+    with pytest.raises(UserError, match="--k 3 asks for more segments than the 2 distinct purchase profiles"):
+        run_segmentation(settings, k=3, personas=False, report=False)
+    result = run_segmentation(settings, personas=False, report=False)  # auto tried k = 3..8 only
+    assert result.k == 2 and sorted(s.stats.customers for s in result.segments) == [15, 15]
+
+
+def test_propensity_with_too_few_buyers_says_how_many(tmp_path_factory: pytest.TempPathFactory) -> None:
+    settings = get_settings(tmp_path_factory.mktemp("few_buyers") / "home")
+    make_sample(settings, customers=200, products=24, seed=3)
+    # A one-day horizon: one buyer in the training window. Was sklearn's "least populated class" error.
+    with pytest.raises(UserError, match=r"training window \(1 days from .*\), 1 of 153 customers bought"):
+        train_propensity(settings, target="purchase", horizon_days=1)
+
+
+def test_model_refuses_too_few_of_one_class_with_the_counts() -> None:
+    X = pd.DataFrame({"a": np.arange(40.0)})
+    with pytest.raises(UserError, match="only one outcome class \\(0 positive, 40 negative\\)"):
+        PropensityModel().fit(X, np.zeros(40))
+    with pytest.raises(UserError, match="5 positive, 35 negative \\(at least 10 of each\\)"):
+        PropensityModel().fit(X, np.r_[np.ones(5), np.zeros(35)])
