@@ -17,6 +17,15 @@ import duckdb
 from pydantic import BaseModel, Field
 
 from marketpilot.config import Settings
+from marketpilot.data.consistency import (
+    drop_stale_lines,
+    order_warnings,
+    plausible_times,
+    reference_warnings,
+    replaced_warning,
+    status_warnings,
+    time_warnings,
+)
 from marketpilot.data.mapping import (
     PII_FIELDS,
     ColumnRule,
@@ -27,7 +36,7 @@ from marketpilot.data.mapping import (
     day_first_of,
     load_mapping,
 )
-from marketpilot.data.readers import ROW, Source, open_source
+from marketpilot.data.readers import LINE, ROW, Source, open_source
 from marketpilot.data.schema import TABLES
 from marketpilot.data.store import Store
 from marketpilot.data.validate import Check, Problem, duplicate_keys, ident, run_checks
@@ -111,13 +120,21 @@ def load_file(
         plan.warnings[:0] = source.notes
         plan.warnings += protect_personal_data(con, plan, settings.secret())
         with Store.attach(settings, con) as store, store.transaction():
-            written = {
+            written: dict[str, int] = {}
+            for name in TABLE_ORDER:
+                if name not in plan.stages:
+                    continue
+                stage = plan.stages[name]
+                if not TABLES[name].private:
+                    plan.warnings += replaced_warning(con, name, stage, store.qualified(name))
+                if name == "order_items":
+                    plan.warnings += drop_stale_lines(con, stage)
                 # Personal fields arrive from several exports (orders with 收货人, a CRM with e-mails):
                 # a load adds to what the private table knows of a customer instead of blanking it.
-                name: store.upsert(name, con.table(plan.stages[name]), merge=TABLES[name].private)
-                for name in TABLE_ORDER
-                if name in plan.stages
-            }
+                written[name] = store.upsert(name, con.table(stage), merge=TABLES[name].private)
+            plan.warnings += reference_warnings(con, plan.stages)
+            plan.warnings += order_warnings(con, plan.stages)
+            plan.warnings += time_warnings(con, plan.stages)
     analytic = [t for t in written if not TABLES[t].private]
     return LoadReport(
         table=",".join(analytic) or ",".join(written),
@@ -183,6 +200,8 @@ def stage_mapped(
             continue
         problems += [str(p) for p in run_checks(con, source.view, checks)]
         stages[name] = _stage(con, name, tmap, source, selects)
+        if tmap.duplicates == "first":
+            warnings += _disagreeing_rows(con, name, source, selects)
     for name, stage in stages.items():
         problems += [str(p) for p in _stage_problems(con, name, stage, tables[name])]
     rows = source.count(con)
@@ -194,6 +213,8 @@ def stage_mapped(
         raise ValidationFailed(
             problems, source=str(source.path), hint="Nothing was written; fix the file or mapping."
         )
+    if "orders" in stages and "status" in tables["orders"].columns:
+        warnings += status_warnings(con, stages["orders"])
     if mapping is None:  # say what was matched by name, and what not, so a wrong guess is visible
         for name, tmap in tables.items():
             mapped = ", ".join(
@@ -286,19 +307,72 @@ def _stage(
     return temp
 
 
+def _disagreeing_rows(
+    con: duckdb.DuckDBPyConnection, name: str, source: Source, selects: list[str]
+) -> list[str]:
+    """Keys whose rows give different values for a column (`duplicates: first` keeps the first):
+    repeated order fields should agree, so a difference is an id shared by two orders, or a price or
+    title that changed between exports, and is named rather than silently settled."""
+    key = TABLES[name].key
+    cols = [
+        c
+        for c in (s.rsplit(" AS ", 1)[-1] for s in selects)
+        if c.strip('"') not in (*key, ROW, LINE) and not c.strip('"').startswith(PII_PREFIX)
+    ]
+    if not cols:
+        return []
+    differs = [f"CASE WHEN count(DISTINCT {c}) > 1 THEN '{c.strip(chr(34))}' END" for c in cols]
+    keys = ", ".join(ident(k) for k in key)
+    # Customer ids are not pseudonymised yet here and may be e-mails or phones: rows name those keys.
+    shown = "''" if "customer_id" in key else f"concat_ws(' / ', {keys}) || ' '"
+    body = f"SELECT {', '.join(selects)} FROM {ident(source.view)}"
+    n, examples = con.execute(
+        f"SELECT count(*), list({shown} || '(rows ' || array_to_string(row_list, ', ') "
+        f"|| ': ' || cols || ')' ORDER BY first)[1:3] FROM ("
+        f"SELECT {keys}, min({ROW}) AS first, list({ROW} ORDER BY {ROW})[1:5] AS row_list, "
+        f"concat_ws(', ', {', '.join(differs)}) AS cols "  # concat_ws skips the NULLs: agreeing columns
+        f"FROM ({body}) GROUP BY {keys}) WHERE cols <> ''"
+    ).fetchall()[0]
+    if not n:
+        return []
+    return [
+        f"{name}: {n} {' + '.join(key)}(s) have rows that disagree (e.g. {'; '.join(examples)}): "
+        "the first non-empty value of each column was kept"
+    ]
+
+
 def _stage_problems(
     con: duckdb.DuckDBPyConnection, name: str, stage: str, tmap: TableMapping
 ) -> list[Problem]:
-    """Duplicate keys, and (for `duplicates: first`) required values missing on every row of a key."""
+    """Duplicate keys, (for `duplicates: first`) required values missing on every row of a key, and
+    order times outside the plausible range."""
     spec = TABLES[name]
-    if tmap.duplicates == "error":
-        return duplicate_keys(con, stage, spec.key)
+    # An order dated 1970 (a zero Unix time) or 2099 (a typo) would move every customer's recency,
+    # which is measured from the latest purchase. (Other times only warn: see consistency.py.)
+    earliest, latest = plausible_times()
     checks = [
-        Check(tmap.columns[c].source or c, f"{ident(c)} IS NULL", "NULL", f"a value ('{c}' is required)")
+        Check(
+            _label(tmap, c),
+            f"NOT ({ident(c)} BETWEEN DATE '{earliest}' AND DATE '{latest}')",
+            ident(c),
+            f"a time between {earliest} and {latest} (the order time drives recency)",
+        )
+        for c in ("ordered_at",)
+        if c in spec.column_names and c in tmap.columns
+    ]
+    if tmap.duplicates == "error":
+        return duplicate_keys(con, stage, spec.key) + run_checks(con, stage, checks)
+    checks += [
+        Check(_label(tmap, c), f"{ident(c)} IS NULL", "NULL", f"a value ('{c}' is required)")
         for c in spec.required
         if c in tmap.columns
     ]
     return run_checks(con, stage, checks)
+
+
+def _label(tmap: TableMapping, column: str) -> str:
+    """The file's column a canonical column comes from, as messages name it."""
+    return tmap.columns[column].source or column
 
 
 def _recognise_contact_columns(

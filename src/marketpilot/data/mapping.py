@@ -352,6 +352,39 @@ EXPECTED = {
 }
 
 
+# Order statuses as shops export them → the canonical three the analytics read. Analytics count every
+# order that is not 'cancelled' or 'returned' as a sale, so a raw 已取消 or 'refunded' would be counted
+# as revenue. States whose outcome is open (待付款, 退款中, pending) are deliberately not here: the load
+# names them and the mapping's `values:` decides.
+STATUSES = ("completed", "cancelled", "returned")
+STATUS_WORDS: dict[str, str] = {
+    **dict.fromkeys(
+        ("completed", "complete", "paid", "fulfilled", "shipped", "delivered", "success", "succeeded",
+         "已完成", "完成", "交易成功", "交易完成", "订单完成", "已付款", "买家已付款",
+         "买家已付款,等待卖家发货", "等待卖家发货", "待发货", "已发货", "卖家已发货",
+         "卖家已发货,等待买家确认", "等待确认收货", "待收货", "已收货", "已签收"),
+        "completed",
+    ),
+    **dict.fromkeys(
+        ("cancelled", "canceled", "voided", "void", "closed", "已取消", "取消", "交易关闭", "已关闭",
+         "订单取消", "交易取消"),
+        "cancelled",
+    ),
+    **dict.fromkeys(
+        ("returned", "refunded", "return", "refund", "已退款", "退款成功", "已退货", "退货成功",
+         "退款完成", "退货退款"),
+        "returned",
+    ),
+}  # fmt: skip
+
+
+def status_sql(text: str) -> str:
+    """The canonical status of a text status (case and full-width commas aside); unknown values stay
+    as written, for the loader to name."""
+    cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in STATUS_WORDS.items())
+    return f"CASE replace(lower({text}), '，', ',') {cases} ELSE {text} END"
+
+
 def typed_sql(
     col: Column, rule: ColumnRule, raw: str, source_type: str, currency: str
 ) -> tuple[str, str, bool]:
@@ -362,6 +395,8 @@ def typed_sql(
         cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in rule.values.items())
         raw = f"CASE {text_sql(raw)} {cases} ELSE {text_sql(raw)} END"
         source_type = "VARCHAR"
+    if col.name == "status":  # values the mapping does not name go through the common vocabulary
+        return status_sql(text_sql(raw)), EXPECTED["VARCHAR"], False
     if col.name.endswith("_minor"):
         digits = MINOR_DIGITS.get(currency.upper(), 2)
         unit_doc = "major units, e.g. 12.34" if rule.unit == "major" else "minor units, e.g. 1234"
