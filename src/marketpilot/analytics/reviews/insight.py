@@ -303,16 +303,22 @@ def load_reviews(settings: Settings, product: str | None = None, category: str |
                     f"no product {product!r} in the catalogue",
                     hint="check the id; load products first: marketpilot load products FILE",
                 )
-            stored = store.count("reviews")
-            raise NotFoundError(
-                f"no reviews for product {product}: it is in the catalogue but has no review"
-                + (f"; the store's {stored} reviews are of other products" if stored else ""),
-                hint="load its reviews: marketpilot load reviews FILE (product_id must match the "
-                "catalogue's), or look at its category with --category",
-            )
         elif reviews.empty and category:
             _explain_empty_category(store, category)
         return reviews
+
+
+def _explain_unreviewed_product(settings: Settings, product: str) -> None:
+    from marketpilot.data import Store
+
+    with Store.open(settings, read_only=True) as store:
+        stored = store.count("reviews")
+    raise NotFoundError(
+        f"no reviews for product {product}: it is in the catalogue but has no review"
+        + (f"; the store's {stored} reviews are of other products" if stored else ""),
+        hint="load its reviews: marketpilot load reviews FILE (product_id must match the "
+        "catalogue's), or look at its category with --category",
+    )
 
 
 def _explain_empty_category(store: Store, category: str) -> None:
@@ -359,6 +365,8 @@ def review_insight(
     if lang not in (None, "zh", "en"):  # else a pydantic traceback once every review was scored
         raise UserError(f"lang must be 'zh' or 'en', got {lang!r}.")
     reviews = load_reviews(settings, product, category)
+    if reviews.empty and product:  # in the catalogue (load_reviews refuses an unknown id), unreviewed
+        _explain_unreviewed_product(settings, product)
     scope = f"product {product}" if product else f"category {category}" if category else "all products"
     if lang == "zh":
         scope = f"商品 {product}" if product else f"类目 {category}" if category else "全部商品"
