@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 
 from marketpilot.config import Settings
 from marketpilot.content.briefs import Brief
-from marketpilot.content.channels import CHANNEL_SPECS
+from marketpilot.content.channels import CHANNEL_SPECS, channel_specs
 from marketpilot.content.guardrails import check_copy
 from marketpilot.content.guardrails.length import display_width, sms_billing, sms_message
 from marketpilot.errors import NotFittedError, ValidationFailed
@@ -89,10 +89,13 @@ def quality_scores(
     when the guardrails already ran."""
     if vectors is None:
         vectors = np.asarray((embedder or _default_embedder)(list(texts)), dtype=np.float32)
+    if passed is None:
+        specs = channel_specs()  # marketpilot.toml read once for the batch, not once per text
+        passed = [check_copy(t, brief, specs=specs).ok for t in texts]
     frame = pd.DataFrame(
         {
             "text": list(texts),
-            "guardrails": [float(ok) for ok in (passed or [check_copy(t, brief).ok for t in texts])],
+            "guardrails": [float(ok) for ok in passed],
             "length_fit": [length_fit(t, brief) for t in texts],
             "readability": [readability(t, brief.language) for t in texts],
             "diversity": diversity(vectors),
