@@ -3,7 +3,8 @@
 A question goes to a person, with the reason, without asking the model when the customer asks for
 one, when it is a complaint or dispute, when it names an order that is not theirs, or when nothing in
 the policies and catalogue comes close; and after asking when the model says the sources do not
-answer it, cites nothing it was given, states a figure none of its cited sources has, or fails.
+answer it, cites nothing it was given, states a figure none of its cited sources has, says an order
+is in a status its record contradicts ("已发货" of a cancelled order), or fails.
 Every hand-off is appended to `<home>/assistant/handoffs.jsonl` for the service team's queue.
 The question is PII-masked before retrieval and the model, and so is the answer.
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from marketpilot.assistant.knowledge import KnowledgeBase, Lang, Passage, policy_file
+from marketpilot.assistant.order_status import unsupported_statuses
 from marketpilot.assistant.orders import named_orders, order_passages
 from marketpilot.config import Settings
 from marketpilot.content.numbers import cn_counted_numbers
@@ -104,6 +106,10 @@ _REASONS = {
     "cannot_answer": ("资料里没有答案", "the sources do not answer it"),
     "no_citation": ("回答没有引用给出的资料", "the answer cites none of the sources it was given"),
     "figure": ("回答里的数字不在引用的资料中", "the answer states a figure its sources do not have"),
+    "status": (
+        "回答里的订单状态与订单记录不符",
+        "the answer states an order status the order record contradicts",
+    ),
     "model_failed": ("模型调用失败", "the assistant's model failed"),
 }
 _KB_CACHE: dict[tuple[str, str, float, float], KnowledgeBase] = {}
@@ -240,6 +246,8 @@ def answer_question(
     cited, unsupported = support_figures(text, cited, passages, masked)
     if unsupported:
         return handoff("figure", passages, ", ".join(unsupported))
+    if wrong := unsupported_statuses(text, cited, passages):
+        return handoff("status", passages, ", ".join(wrong))
     return AssistantReply(
         question=masked,
         lang=lang,

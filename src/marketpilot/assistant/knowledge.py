@@ -33,6 +33,7 @@ class Passage(BaseModel):
     kind: Literal["policy", "product", "order"]
     title: str
     text: str
+    status: str | None = None  # an order's canonical status (completed, cancelled, returned)
 
 
 def _decode(path: Path) -> str:

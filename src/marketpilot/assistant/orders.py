@@ -72,4 +72,6 @@ def _passage(order: pd.Series, items: pd.DataFrame, lang: Lang) -> Passage:
         text = f"订单 {number}：下单时间 {when}，状态 {status}，实付 {total}；商品：{'；'.join(lines)}"
     else:
         text = f"Order {number}: placed {when}, status {status}, paid {total}; items: {'; '.join(lines)}"
-    return Passage(id=f"order:{order['order_id']}", kind="order", title=str(order["order_id"]), text=text)
+    return Passage(
+        id=f"order:{number}", kind="order", title=str(number), text=text, status=str(order["status"])
+    )
