@@ -118,6 +118,22 @@ def test_sentiment_on_ray_counts_the_rows_set_aside_as_reviews_sentiment_does(
     }  # fmt: skip
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_blank_line_of_a_one_column_csv_is_a_blank_review_on_ray_too(ray_local, tmp_path, newline):
+    """Rows line up with the input's, as in `reviews sentiment`: the blank line in the middle is a
+    review with no text; the file's trailing newlines are none."""
+    source = tmp_path / "one_column.csv"
+    lines = ["review", "质量很好，物流很快", "", "太差了，用两天就坏", "", "", ""]
+    source.write_bytes(newline.join(lines).encode("gb18030"))
+    scored, alone = score_file(source, "review", adapt=False)
+    assert alone == {"rows": 3, "pos": 2, "neg": 1, "no_text": 1}  # P = 0.5 for no text
+    summary = score_file_ray(source, "review", tmp_path / "scored")
+    on_ray = pd.read_parquet(tmp_path / "scored")
+    assert summary.model_dump(exclude_none=True, exclude={"out", "files"}) == alone
+    assert on_ray["review"].fillna("").tolist() == scored["review"].tolist()
+
+
 def _writer(request: dict) -> object:  # type: ignore[type-arg]
     """The model: one variant naming the product the prompt's facts give."""
     prompt = request["messages"][-1]["content"]

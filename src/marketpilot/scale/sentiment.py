@@ -77,7 +77,25 @@ def _read(ray: Any, path: Path) -> Any:
     from marketpilot.data.readers import detect_encoding
 
     encoding = "utf8" if detect_encoding(path).startswith("utf-8") else "gb18030"
-    return ray.data.read_csv(str(path), read_options=pcsv.ReadOptions(encoding=encoding))
+    read = pcsv.ReadOptions(encoding=encoding)
+    dataset = ray.data.read_csv(str(path), read_options=read)
+    if len(dataset.columns()) != 1:
+        return dataset
+    # In a one-column file a blank line is a blank review: kept, as `reviews sentiment` keeps it, so
+    # the scored rows line up with the input's. The file's own trailing newlines are no reviews.
+    keep = pcsv.ParseOptions(ignore_empty_lines=False)
+    dataset = ray.data.read_csv(str(path), read_options=read, parse_options=keep)
+    trailing = _trailing_blank_lines(path)
+    return dataset.limit(dataset.count() - trailing) if trailing else dataset
+
+
+def _trailing_blank_lines(path: Path) -> int:
+    """Blank lines after the last record: the line breaks ending the file, less the one ending that
+    record (pyarrow yields a row for each of the rest). Line breaks are the same bytes in GBK."""
+    with path.open("rb") as fh:
+        fh.seek(max(0, fh.seek(0, 2) - 65536))
+        tail = fh.read()
+    return max(0, tail[len(tail.rstrip(b"\r\n")) :].count(b"\n") - 1)
 
 
 def score_file_ray(
