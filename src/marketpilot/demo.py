@@ -25,7 +25,12 @@ from pydantic import BaseModel
 
 from marketpilot.config import Settings, get_settings
 from marketpilot.data.load import load_file
-from marketpilot.data.queries import customer_counts, lowest_rated_category, monthly_sales
+from marketpilot.data.queries import (
+    customer_counts,
+    lowest_rated_category,
+    monthly_sales,
+    revenue_by_currency,
+)
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
 
@@ -94,7 +99,7 @@ def load_online_retail(ctx: DemoContext) -> StepResult:
     return StepResult(
         name="online_retail",
         seconds=0,
-        summary=f"Loaded Online Retail ({counts}); {_headline(payload, len(monthly))}",
+        summary=f"Loaded Online Retail ({counts}); {_headline(payload, monthly.month.nunique())}",
         outputs=[out / "load_report.json", out / "summary_by_month.csv", out / "summary.json"],
     )
 
@@ -114,7 +119,7 @@ def generate_shop(ctx: DemoContext) -> StepResult:
         name="shop",
         seconds=0,
         summary=f"Generated and loaded a Chinese shop ({rows['orders']:,} orders, {rows['events']:,} events, "
-        f"{rows['reviews']:,} reviews); {_headline(payload, len(monthly))}",
+        f"{rows['reviews']:,} reviews); {_headline(payload, monthly.month.nunique())}",
         outputs=[out / "summary_by_month.csv", out / "summary.json"],
     )
 
@@ -331,25 +336,32 @@ def decisions(ctx: DemoContext) -> StepResult:
 
 
 def monthly_summary(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Customers, orders and revenue per month (completed orders; cancellations netted separately)."""
+    """Customers, orders and revenue per month and currency (completed orders; cancellations netted
+    separately); revenue totals are per currency, never added across currencies."""
     with Store.open(settings, read_only=True) as store:
         monthly = monthly_sales(store)
+        totals = revenue_by_currency(store)
         members, guests = customer_counts(store)
     payload = {
         "customers": members,
         "guest_customers": guests,
         "orders": int(monthly.orders.sum()),
-        "revenue": round(float(monthly.revenue.sum()), 2),
-        "currency": str(monthly.currency.iloc[0]) if len(monthly) else None,
+        "revenue": [
+            {"currency": row.currency, "orders": int(row.orders), "revenue": round(float(row.revenue), 2)}
+            for row in totals.itertuples()
+        ],
         "by_month": json.loads(monthly.to_json(orient="records")),
     }
     return monthly, payload
 
 
 def _headline(payload: dict[str, Any], months: int) -> str:
+    revenue = " / ".join(
+        f"{r['revenue']:,.2f} {r['currency'] or '(no currency)'}" for r in payload["revenue"]
+    )
     return (
         f"{payload['customers']:,} customers, {payload['orders']:,} orders, "
-        f"revenue {payload['revenue']:,.2f} {payload['currency']} over {months} months"
+        f"revenue {revenue or 0} over {months} months"
     )
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from marketpilot.config import Settings
-from marketpilot.data.queries import customer_counts, lowest_rated_category, monthly_sales
+from marketpilot.data.queries import (
+    customer_counts,
+    lowest_rated_category,
+    monthly_sales,
+    revenue_by_currency,
+)
 from marketpilot.data.sample import make_sample
 from marketpilot.data.store import Store
 
@@ -29,3 +34,41 @@ def test_queries_match_pandas_on_a_generated_shop(settings: Settings) -> None:
     stats = rated.groupby("category").rating.agg(["mean", "size"])
     assert worst == stats[stats["size"] >= 10]["mean"].idxmin()
     assert len(monthly) == 24  # the generator's default two years
+
+
+def test_revenue_is_kept_per_currency_in_its_own_units(settings: Settings) -> None:
+    """A shop selling in CNY, USD and JPY: each currency is its own total (no rate exists to add
+    them), and JPY's minor unit is the yen itself, so ¥1,200 is 1,200, not 12."""
+    import pandas as pd
+
+    orders = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2", "O3", "O4", "O5", "O6"],
+            "customer_id": ["C1", "C2", "C3", "C4", "C5", "C1"],
+            "ordered_at": pd.to_datetime(
+                ["2025-01-05", "2025-01-09", "2025-02-01", "2025-02-03", "2025-02-04", "2025-02-05"]
+            ),
+            "status": ["completed"] * 5 + ["cancelled"],
+            "currency": ["CNY", "USD", "CNY", "JPY", None, "CNY"],
+            "total_minor": [10_000, 2_500, 5_050, 1_200, 700, -3_000],
+        }
+    )
+    with Store.open(settings) as store:
+        store.upsert("orders", orders)
+        totals = revenue_by_currency(store)
+        monthly = monthly_sales(store)
+
+    assert totals.to_dict("records") == [
+        {"currency": "CNY", "orders": 2, "revenue": 150.5},
+        {"currency": "JPY", "orders": 1, "revenue": 1200.0},
+        {"currency": "USD", "orders": 1, "revenue": 25.0},
+        {"currency": None, "orders": 1, "revenue": 7.0},
+    ]
+    rows = {(r.month, r.currency): (r.orders, r.revenue, r.cancelled) for r in monthly.itertuples()}
+    assert rows == {
+        ("2025-01", "CNY"): (1, 100.0, 0.0),
+        ("2025-01", "USD"): (1, 25.0, 0.0),
+        ("2025-02", "CNY"): (1, 50.5, 30.0),
+        ("2025-02", "JPY"): (1, 1200.0, 0.0),
+        ("2025-02", None): (1, 7.0, 0.0),
+    }

@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field
 
 from marketpilot.config import Settings
 from marketpilot.data.dates import parse_dates
-from marketpilot.data.mapping import MINOR_DIGITS, parse_amounts
+from marketpilot.data.mapping import parse_amounts
+from marketpilot.data.money import minor_digits
 from marketpilot.data.readers import read_frame, require_columns, require_filled
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -186,7 +187,7 @@ def price_positions(
     """(per product, per category, summary). `catalogue`: the `products` table (price_minor, cost_minor,
     currency, category); `competitors`: from `read_competitor_prices`."""
     products = catalogue.dropna(subset=["price_minor"]).copy()
-    digits = products["currency"].map(lambda c: MINOR_DIGITS.get(str(c).upper(), 2) if c else 2)
+    digits = products["currency"].map(minor_digits)
     scale = 10.0**digits
     products["our_price"] = products["price_minor"].astype(float) / scale
     products["cost"] = products["cost_minor"].astype(float) / scale

@@ -16,7 +16,7 @@ from marketpilot.api.auth import app_settings
 from marketpilot.api.paths import home_relative
 from marketpilot.campaigns.executor import RunResult
 from marketpilot.campaigns.planner import Plan
-from marketpilot.campaigns.service import MAX_APPROVER
+from marketpilot.campaigns.service import MAX_APPROVER, MAX_NOTE
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
 
@@ -76,7 +76,7 @@ class ApproveRequest(BaseModel):
             raise ValueError("name who approves")
         return by.strip()
 
-    note: str = ""
+    note: str = Field(default="", max_length=MAX_NOTE, description="Why it is approved (audit trail).")
 
 
 class Approved(BaseModel):

@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from marketpilot.config import Settings
+from marketpilot.data.money import to_major
 from marketpilot.embed import embed
 from marketpilot.errors import UserError
 
@@ -80,7 +81,7 @@ def policy_passages(settings: Settings, lang: Lang) -> list[Passage]:
 def money_text(minor: object, currency: object, lang: Lang) -> str:
     if minor is None or (isinstance(minor, float) and np.isnan(minor)):
         return ""
-    amount = int(minor) / 100  # type: ignore[call-overload]
+    amount = to_major(int(minor), currency)  # type: ignore[call-overload]
     shown = f"{amount:.2f}".rstrip("0").rstrip(".")
     if lang == "zh" and currency in (None, "CNY"):
         return f"{shown}元"

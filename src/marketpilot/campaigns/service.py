@@ -25,6 +25,7 @@ from marketpilot.campaigns.state.models import (
 from marketpilot.errors import NotFoundError, UserError
 
 MAX_APPROVER = 100  # approvals.approver is VARCHAR(100)
+MAX_NOTE = 2000  # characters: a sign-off's reason, not a document (the audit trail shows it whole)
 
 
 def _campaign_id(spec: CampaignSpec) -> str:
@@ -102,6 +103,11 @@ def approve(
             raise UserError("Name who approves: the audit trail keeps it.")
         if len(approver) > MAX_APPROVER:  # the column's width: PostgreSQL refuses longer names
             raise UserError(f"The approver's name is {len(approver)} characters; at most {MAX_APPROVER}.")
+        if len(note) > MAX_NOTE:
+            raise UserError(
+                f"The approval note is {len(note):,} characters; at most {MAX_NOTE:,}.",
+                hint="keep the reason short and link to a document for the details",
+            )
         session.add(Approval(campaign_id=campaign_id, version=version, approver=approver, note=note))
         # A second sign-off is recorded, but a version already running or sent stays so.
         if campaign.status == "draft":

@@ -78,9 +78,10 @@ def _monthly_table(monthly: list[dict], title: str) -> None:
     grid = Table(title=title)
     for col in ("month", "customers", "orders", "revenue", "cancelled"):
         grid.add_column(col, justify="left" if col == "month" else "right")
-    for row in monthly:
+    for row in monthly:  # one row per month and currency: amounts in two currencies are not added
+        currency = row["currency"] or "(no currency)"
         grid.add_row(
             row["month"], f"{row['customers']:,}", f"{row['orders']:,}",
-            f"{row['revenue']:,.2f} {row['currency']}", f"{row['cancelled']:,.2f}",
+            f"{row['revenue']:,.2f} {currency}", f"{row['cancelled']:,.2f} {currency}",
         )  # fmt: skip
     print_table(grid)

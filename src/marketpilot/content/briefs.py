@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from marketpilot.content.numbers import CN_NUMERAL_CHARS, parse_fold, parse_number
+from marketpilot.data.money import to_major
 from marketpilot.data.readers import existing_file
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -158,7 +159,7 @@ class ProductFacts(BaseModel):
         """From a `products` table row (minor units)."""
 
         def major(v: Any) -> float | None:
-            return None if v is None or v != v else int(v) / 100
+            return None if v is None or v != v else to_major(int(v), row.get("currency"))
 
         return cls(
             product_id=str(row["product_id"]),

@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from marketpilot.data.money import minor_digits, scale_sql
 from marketpilot.data.readers import LINE, ROW, Source
 from marketpilot.data.schema import TABLES, Column, TableSpec
 from marketpilot.data.validate import Check, ident, sql_literal
@@ -31,8 +32,6 @@ from marketpilot.errors import UserError, ValidationFailed
 from marketpilot.privacy.pseudonymise import PII_HEADERS, normalise_header, pii_kind_of_header
 
 PII_FIELDS = ("name", "phone", "email", "address")
-# Currencies whose minor unit is not 1/100.
-MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3, "JOD": 3, "OMR": 3}
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "customer_id": ("customerid", "customer", "userid", "buyerid", "memberid", "客户id", "客户编号",
@@ -247,13 +246,17 @@ def amount_sql(expr: str) -> str:
     return f"coalesce(TRY_CAST({text} AS DECIMAL(38, 6)), TRY_CAST({cleaned} AS DECIMAL(38, 6)))"
 
 
-def money_sql(expr: str, source_type: str, *, unit: str, digits: int) -> str:
+def money_sql(expr: str, source_type: str, *, unit: str, digits: int, row_currency: str | None = None) -> str:
     """Minor units from an amount; text may carry currency symbols, thousands separators or a decimal
-    comma (as `parse_amounts`)."""
+    comma (as `parse_amounts`). `row_currency`: SQL of the row's own currency, whose minor unit then
+    scales a major amount (¥1,000 is 1000 minor units in JPY, 100000 in CNY); `digits` where it is
+    blank."""
     if unit == "minor" and source_type in INTEGERS:
         return f"CAST({expr} AS BIGINT)"
     number = f"CAST({expr} AS DECIMAL(38, 6))" if source_type.startswith(NUMERIC) else amount_sql(expr)
-    scale = 10**digits if unit == "major" else 1
+    scale = str(10**digits) if unit == "major" else "1"
+    if unit == "major" and row_currency is not None:
+        scale = scale_sql(row_currency, digits)
     return f"CAST(round({number} * {scale}) AS BIGINT)"
 
 
@@ -386,21 +389,28 @@ def status_sql(text: str) -> str:
 
 
 def typed_sql(
-    col: Column, rule: ColumnRule, raw: str, source_type: str, currency: str
+    col: Column,
+    rule: ColumnRule,
+    raw: str,
+    source_type: str,
+    currency: str,
+    row_currency: str | None = None,
 ) -> tuple[str, str, bool]:
     """(SQL giving the canonical value, what a valid source value looks like, whether a present value
     can fail to convert). Typed sources (Parquet) take plain CASTs, which cannot fail, so the
-    validation pass skips them."""
+    validation pass skips them. `row_currency`: SQL of the row's currency when a column gives it."""
     if rule.values:
         cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in rule.values.items())
         raw = f"CASE {text_sql(raw)} {cases} ELSE {text_sql(raw)} END"
         source_type = "VARCHAR"
     if col.name == "status":  # values the mapping does not name go through the common vocabulary
         return status_sql(text_sql(raw)), EXPECTED["VARCHAR"], False
+    if col.name == "currency":  # ISO codes: 'jpy' and 'JPY' are one currency in every total
+        return f"upper({text_sql(raw)})", EXPECTED["VARCHAR"], False
     if col.name.endswith("_minor"):
-        digits = MINOR_DIGITS.get(currency.upper(), 2)
+        digits = minor_digits(currency)
         unit_doc = "major units, e.g. 12.34" if rule.unit == "major" else "minor units, e.g. 1234"
-        money = money_sql(raw, source_type, unit=rule.unit, digits=digits)
+        money = money_sql(raw, source_type, unit=rule.unit, digits=digits, row_currency=row_currency)
         return money, f"an amount in {unit_doc}", not source_type.startswith(NUMERIC)
     if col.type in ("INTEGER", "BIGINT"):
         return integer_sql(raw, source_type), EXPECTED[col.type], source_type not in INTEGERS
@@ -437,6 +447,16 @@ def compile_table(
         return [], [], problems
     selects = [ROW, LINE] if source.lines else [ROW]
     checks: list[Check] = []
+    # A file with a currency per row: each amount in major units is scaled by its own row's minor unit.
+    row_currency, crule = None, tmap.columns.get("currency")
+    if crule is not None:
+        if crule.value is not None:
+            currency = str(crule.value)
+        elif crule.source is not None:
+            ccol = spec.column("currency")
+            row_currency = typed_sql(ccol, crule, ident(crule.source), source.types[crule.source], currency)[
+                0
+            ]
     ordered = [
         c for c in spec.columns if c.name in tmap.columns and not tmap.columns[c.name].line_number_within
     ]
@@ -447,7 +467,7 @@ def compile_table(
         else:
             assert rule.source is not None
             raw, source_type, label = ident(rule.source), source.types[rule.source], rule.source
-        typed, expected, can_fail = typed_sql(col, rule, raw, source_type, currency)
+        typed, expected, can_fail = typed_sql(col, rule, raw, source_type, currency, row_currency)
         selects.append(f"{typed} AS {ident(col.name)}")
         present = f"{text_sql(raw)} IS NOT NULL" if source_type == "VARCHAR" else f"{raw} IS NOT NULL"
         if can_fail:

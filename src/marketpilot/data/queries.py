@@ -5,22 +5,55 @@ from __future__ import annotations
 
 import pandas as pd
 
+from marketpilot.data.consistency import REVERSED
+from marketpilot.data.money import scale_sql
 from marketpilot.data.store import Store
+
+# What the analytics count as a sale: any order not cancelled or returned, with or without a status
+# (a shop export without a status column, or a status the load named as open).
+SALE = f"NOT ({REVERSED})"
+
+
+def _major(amount: str) -> str:
+    """SQL for `amount` (minor units) in major units of the row's currency: 1000 minor units are
+    ¥1,000 in JPY (no minor unit) but ¥10 in CNY (fen)."""
+    return f"({amount}) / {scale_sql('currency')}::DOUBLE"
+
+
+def _currency_or_none(frame: pd.DataFrame) -> pd.DataFrame:
+    # DuckDB's NULL arrives as NaN, which JSON cannot carry and which reads as true in `or`
+    frame["currency"] = frame["currency"].astype(object).where(frame["currency"].notna(), None)
+    return frame
 
 
 def monthly_sales(store: Store) -> pd.DataFrame:
-    """Per month: customers, completed orders, revenue, cancelled value (major units) and currency."""
-    return store.query(
-        """
-        SELECT strftime(date_trunc('month', ordered_at), '%Y-%m') AS month,
-               count(DISTINCT customer_id) FILTER (WHERE status = 'completed') AS customers,
-               count(*) FILTER (WHERE status = 'completed') AS orders,
-               sum(total_minor) FILTER (WHERE status = 'completed') / 100.0 AS revenue,
-               -coalesce(sum(total_minor) FILTER (WHERE status = 'cancelled'), 0) / 100.0 AS cancelled,
-               any_value(currency) AS currency
-        FROM orders GROUP BY ALL ORDER BY month
+    """Per month and currency: customers, sales (orders not cancelled or returned), revenue and cancelled
+    value (major units).
+    One row per currency a month had: amounts in different currencies are never added together;
+    `currency` is None for orders that name none."""
+    frame = store.query(
+        f"""
+        SELECT strftime(date_trunc('month', ordered_at), '%Y-%m') AS month, currency,
+               count(DISTINCT customer_id) FILTER (WHERE {SALE}) AS customers,
+               count(*) FILTER (WHERE {SALE}) AS orders,
+               {_major(f"sum(total_minor) FILTER (WHERE {SALE})")} AS revenue,
+               -{_major("coalesce(sum(total_minor) FILTER (WHERE status = 'cancelled'), 0)")} AS cancelled
+        FROM orders GROUP BY 1, 2 ORDER BY month, currency NULLS LAST
         """
     )
+    return _currency_or_none(frame)
+
+
+def revenue_by_currency(store: Store) -> pd.DataFrame:
+    """Sales (orders not cancelled or returned) and their revenue (major units) per currency, most first;
+    `currency` is None for orders that name none."""
+    frame = store.query(
+        f"""
+        SELECT currency, count(*) AS orders, {_major("coalesce(sum(total_minor), 0)")} AS revenue
+        FROM orders WHERE {SALE} GROUP BY currency ORDER BY orders DESC, currency NULLS LAST
+        """
+    )
+    return _currency_or_none(frame)
 
 
 def customer_counts(store: Store) -> tuple[int, int]:

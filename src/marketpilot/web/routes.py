@@ -209,9 +209,8 @@ def decisions_page(request: Request, settings: UiSettings) -> HTMLResponse:
 @router.get("/decisions/{kind}/chart.png")
 def decision_chart(kind: str, settings: UiSettings) -> FileResponse:
     """The PNG chart `marketpilot decide <kind>` wrote (the same picture as in its report)."""
-    names = {"uplift": "qini.png", "budget": "curves.png", "promo": "baskets.png"}
-    path = settings.home_dir / "decisions" / kind / names.get(kind, "")
-    if kind not in names or not path.is_file():
+    path = settings.home_dir / "decisions" / kind / views.CHART_FILES.get(kind, "")
+    if kind not in views.CHART_FILES or not path.is_file():
         raise HTTPException(status_code=404, detail="no chart")
     return FileResponse(path, media_type="image/png")
 

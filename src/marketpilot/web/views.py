@@ -12,6 +12,12 @@ from marketpilot.config import Settings
 from marketpilot.web.charts import bar, line
 
 CAMPAIGNS_PER_PAGE = 50
+# The PNG each `decide <kind>` draws beside its summary (served at /ui/decisions/<kind>/chart.png).
+CHART_FILES = {"uplift": "qini.png", "budget": "curves.png", "promo": "baskets.png"}
+NO_CURRENCY = "未注明币种 no currency"  # orders whose currency column is empty
+# Characters of a spec the campaign page shows: `include` or `channel_overrides` may list a hundred
+# thousand customer ids, megabytes nobody reads in a browser (`campaign show` prints it whole).
+MAX_SPEC_SHOWN = 20_000
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 if TYPE_CHECKING:
@@ -21,8 +27,9 @@ if TYPE_CHECKING:
 
 
 def overview(settings: Settings) -> dict[str, Any]:
-    """Store counts and revenue per month (completed orders); empty before any data is loaded."""
-    from marketpilot.data.queries import customer_counts, monthly_sales
+    """Store counts and revenue (completed orders) per currency and per month; empty before any data
+    is loaded. Amounts in different currencies are shown side by side, never added: there is no rate."""
+    from marketpilot.data.queries import customer_counts, monthly_sales, revenue_by_currency
     from marketpilot.data.store import DB_FILE, Store
 
     if not (settings.home_dir / DB_FILE).exists():
@@ -30,24 +37,24 @@ def overview(settings: Settings) -> dict[str, Any]:
     with Store.open(settings, read_only=True) as store:
         counts = {table: store.count(table) for table in ("orders", "products", "reviews")}
         monthly = monthly_sales(store)
+        totals = revenue_by_currency(store)
         members, guests = customer_counts(store)
     if not (members or guests or any(counts.values())):  # a store made, nothing loaded into it
         return {"loaded": False}
-    currency = str(monthly["currency"].dropna().iloc[0]) if monthly["currency"].notna().any() else ""
+    totals["currency"] = totals["currency"].fillna(NO_CURRENCY)
+    monthly["currency"] = monthly["currency"].fillna(NO_CURRENCY)
+    currencies = totals["currency"].tolist()
+    by_month = monthly.pivot(index="month", columns="currency", values="revenue").fillna(0.0)
+    unit = f"销售额 {currencies[0]}" if len(currencies) == 1 else "销售额 revenue, per currency"
     return {
         "loaded": True,
         "customers": members,
         "guests": guests,
         **counts,
-        "revenue": float(monthly["revenue"].fillna(0).sum()),
-        "currency": currency,
+        "revenue": totals.to_dict("records"),
         # no completed order yet (a catalogue alone): the page says so rather than drawing empty axes
-        "chart": line(
-            monthly["month"].tolist(),
-            {"revenue": monthly["revenue"].fillna(0).tolist()},
-            unit=f"销售额 {currency}".strip(),
-        )
-        if len(monthly)
+        "chart": line(by_month.index.tolist(), {c: by_month[c].tolist() for c in currencies}, unit=unit)
+        if currencies
         else None,
     }
 
@@ -90,7 +97,9 @@ def segments(settings: Settings) -> dict[str, Any] | None:
         },
         unit="%",
     )
-    return {"as_of": result.as_of, "method": result.method, "rows": rows, "chart": chart}
+    # The dashboard is bilingual: why k was chosen, in Chinese and English.
+    why = {lang: result.k_choice.explain(lang) for lang in ("zh", "en")} if result.k_choice else None
+    return {"as_of": result.as_of, "method": result.method, "rows": rows, "chart": chart, "why_k": why}
 
 
 def _no_state(settings: Settings) -> bool:
@@ -138,7 +147,7 @@ def approved_by(settings: Settings, campaign_id: str, approver: str) -> int | No
 
 def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
     """Spec, approvals, message counts (with a chart) and the variants of one campaign."""
-    from marketpilot.campaigns.service import MAX_APPROVER, get_spec, message_counts
+    from marketpilot.campaigns.service import MAX_APPROVER, MAX_NOTE, get_spec, message_counts
     from marketpilot.campaigns.state.db import open_state
     from marketpilot.errors import NotFoundError
 
@@ -162,9 +171,10 @@ def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
         "id": campaign_id,
         "version": version,
         "spec": spec,
-        "spec_yaml": spec.to_yaml(),
+        **_shown_spec(spec.to_yaml()),
         "approved": any(a["version"] == version for a in approvals),
         "max_approver": MAX_APPROVER,
+        "max_note": MAX_NOTE,
         "approvals": approvals,
         "counts": counts,
         "chart": chart if counts else None,
@@ -181,6 +191,15 @@ def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
             for v in channel.variants
         ],
     }
+
+
+def _shown_spec(text: str) -> dict[str, Any]:
+    """The spec's YAML up to MAX_SPEC_SHOWN characters, cut at a line's end, and what was cut."""
+    if len(text) <= MAX_SPEC_SHOWN:
+        return {"spec_yaml": text, "spec_cut": None}
+    end = text.rfind("\n", 0, MAX_SPEC_SHOWN) + 1 or MAX_SPEC_SHOWN  # one huge line: cut inside it
+    rest = text[end:]
+    return {"spec_yaml": text[:end], "spec_cut": {"chars": len(rest), "lines": rest.count("\n")}}
 
 
 def _results(
@@ -326,6 +345,8 @@ def decisions(settings: Settings) -> dict[str, Any]:
         out["price"] = {"report": price, "categories": categories.to_dict("records"), "chart": chart}
     if (promo := _summary(PromoPlan, folder, "promo", stale)) is not None:
         out["promo"] = promo
+        # a separate file: deleted, or left behind when the home was copied, the page says so
+        out["promo_chart"] = (folder / "promo" / CHART_FILES["promo"]).is_file()
     if stale:
         out["stale"] = stale
     return out

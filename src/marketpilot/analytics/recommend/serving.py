@@ -24,7 +24,7 @@ from marketpilot.analytics.recommend.interactions import EVENT, ITEM, USER, WEIG
 from marketpilot.analytics.recommend.rules import Rules
 from marketpilot.atomic import atomic_path
 from marketpilot.config import Settings
-from marketpilot.data.mapping import MINOR_DIGITS
+from marketpilot.data.money import minor_digits
 from marketpilot.data.store import Store
 from marketpilot.errors import NotFoundError, UserError
 
@@ -149,7 +149,7 @@ def store_rules(
     with Store.open(settings, read_only=True) as store:
         products = store.read("products", ["stock", "currency"])
     currencies = products["currency"].dropna()
-    digits = MINOR_DIGITS.get(str(currencies.mode().iloc[0]).upper(), 2) if len(currencies) else 2
+    digits = minor_digits(currencies.mode().iloc[0]) if len(currencies) else 2
 
     def minor(value: float | None) -> int | None:
         return None if value is None else round(value * 10**digits)
