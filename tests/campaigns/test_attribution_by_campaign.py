@@ -155,8 +155,8 @@ def test_conversions_without_revenue_and_unknown_messages_are_counted(
     out = CliRunner().invoke(app, ["track", "ingest", str(path), "--home", str(shop_settings.home_dir)])
     assert out.exit_code == 0, out.output
     said = " ".join(out.stdout.split())
-    assert "1 new conversions have no revenue: counted as conversions worth 0" in said
-    assert "1 new events name a message never sent from here (idempotency_key)" in said
+    assert "1 new conversion has no revenue: counted as conversions worth 0" in said
+    assert "1 new event names a message never sent from here (idempotency_key)" in said
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

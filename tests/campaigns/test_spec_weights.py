@@ -47,3 +47,18 @@ def test_weights_up_to_the_bound_still_split_traffic_by_ratio() -> None:
     assert abs(np.mean(arms == "A") - 0.5) < 0.05
     small = parse_spec(_with_weights(1e-3, 3e-3)).channels[0].variants
     assert [v.weight for v in small] == [1e-3, 3e-3]  # relative: tiny weights are still weights
+
+
+def test_a_yes_no_value_is_no_weight_nor_any_other_number() -> None:
+    # JSON true and YAML yes were read as 1: weight 1.0, a budget of one message, a zero-day-old band.
+    with pytest.raises(ValidationFailed, match=r"variant 'B': weight true is a yes/no value, not a number"):
+        parse_spec(_with_weights(1.0, True))
+    text = yaml.safe_dump(_with_weights(1.0, 2.0), allow_unicode=True).replace("weight: 2.0", "weight: yes")
+    with pytest.raises(ValidationFailed, match=r"variant 'B': weight true is a yes/no value"):
+        parse_spec(text)
+    spec = _with_weights(1.0, 3) | {"caps": {"max_messages": True}, "holdout_share": False}
+    with pytest.raises(ValidationFailed) as raised:
+        parse_spec(spec)
+    assert "caps.max_messages: Value error, true is a yes/no value, not a number" in str(raised.value)
+    assert "holdout_share: Value error, false is a yes/no value, not a number" in str(raised.value)
+    assert parse_spec(_with_weights(1, 3)).channels[0].variants[1].weight == 3.0  # integers still read

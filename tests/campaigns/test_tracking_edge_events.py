@@ -110,7 +110,7 @@ def test_conversions_no_assignment_claims_are_counted(shop_settings, engine, cam
     out = CliRunner().invoke(app, ["track", "ingest", str(path), "--home", str(shop_settings.home_dir)])
     assert out.exit_code == 0, out.output
     said = " ".join(out.stdout.split())
-    assert "1 conversions attributed" in said and "3 new conversions not attributed" in said
+    assert "1 conversion attributed" in said and "3 new conversions not attributed" in said
     assert _outcomes(engine)["event_id"].tolist() == ["n4"]
 
 

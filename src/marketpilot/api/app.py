@@ -3,18 +3,17 @@ dashboard under /ui (marketpilot.web).
 
 Routes are thin: each calls the library function its CLI command calls, with the same Settings the
 server was started with. Errors keep the CLI's wording: {"error": {"type", "message", "hint",
-"problems"}} with 400 for a user's mistake, 404 for an unknown id, 502 when an LLM or other provider
-failed.
+"problems"}} with 400 for a user's mistake, 404 for an unknown id, 422 for a request that does not
+match the schema, 502 when an LLM or other provider failed.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -50,11 +49,17 @@ class AuthError(BaseModel):
     detail: str
 
 
+# A request with thousands of bad rows is answered with the first ones, as ValidationFailed lists them.
+MAX_PROBLEMS = 20
 # Documented on every /v1 route, so clients (and schema fuzzers) know every status they may see.
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorBody, "description": "A user's mistake: the message says what and where."},
     401: {"model": AuthError, "description": "No API key, or an unknown one."},
     404: {"model": ErrorBody, "description": "No such campaign, product or segmentation."},
+    422: {
+        "model": ErrorBody,
+        "description": "The request does not match the schema: `problems` names each field.",
+    },
     502: {"model": ErrorBody, "description": "The LLM (or another provider) failed."},
 }
 
@@ -109,19 +114,31 @@ def create_app(settings: Settings | None = None, *, require_key: bool = True) ->
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-    """FastAPI's 422, which echoes the refused input; input with a lone surrogate (bytes that were not
-    UTF-8, escaped as \\ud800 in the JSON) cannot be written as UTF-8, which made every route a 500.
-    A dashboard page's bad query (?page=abc) is a dashboard page, not JSON."""
+    """A request that does not match the schema: 422 in the app's own error shape, each problem as
+    `location: message`, so clients parse one shape for every refusal. The refused input is not echoed:
+    FastAPI's body did, and input with a lone surrogate (bytes that were not UTF-8, \\ud800 in the
+    JSON) could not be written as UTF-8. A dashboard page's bad query (?page=abc) is a dashboard page."""
     if request.url.path.startswith("/ui/"):
         from marketpilot.web.routes import error_page
 
-        where = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
+        where = "; ".join(_problem(e["loc"][1:], e["msg"]) for e in exc.errors())  # no query./path.
         return error_page(request, 400, f"bad input: {where}", "check the address, or go back to the page")
-    try:
-        return await request_validation_exception_handler(request, exc)
-    except UnicodeEncodeError:
-        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
-        return Response(body, status_code=422, media_type="application/json")
+    problems = [_problem(e["loc"], e["msg"]) for e in exc.errors()]
+    shown = problems[:MAX_PROBLEMS]
+    count = f"{len(problems):,} problem{'' if len(problems) == 1 else 's'}"
+    more = f" (the first {len(shown)} listed)" if len(problems) > len(shown) else ""
+    detail = ErrorDetail(
+        type="RequestValidationError",
+        message=f"The request does not match the API's schema: {count}{more}.",
+        hint="see the request schema at /docs (OpenAPI: /openapi.json)",
+        problems=shown,
+    )
+    return JSONResponse(ErrorBody(error=detail).model_dump(mode="json", exclude_none=True), status_code=422)
+
+
+def _problem(loc: Sequence[int | str], message: str) -> str:
+    """`body.history.0.role: Extra inputs are not permitted`."""
+    return f"{'.'.join(map(str, loc)) or '(request)'}: {message}"
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

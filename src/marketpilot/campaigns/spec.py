@@ -11,11 +11,19 @@ import math
 import re
 from collections.abc import Hashable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from marketpilot.data.readers import existing_file
 from marketpilot.errors import UserError, ValidationFailed
@@ -30,6 +38,19 @@ SuccessMetric = Literal["conversion_rate", "revenue_per_customer", "click_rate"]
 MAX_WEIGHT = 1e6
 
 
+def _not_bool(value: object) -> object:
+    # pydantic's lax mode reads JSON `true` and YAML `yes` as 1: a weight of 1.0, a budget of one message.
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a yes/no value, not a number: write the number")
+    return value
+
+
+# Numbers in a spec: anything pydantic reads as a number except a boolean (numeric text from YAML still
+# reads; pydantic's Strict() would also refuse numpy integers the planners pass).
+Number = Annotated[float, BeforeValidator(_not_bool)]
+Count = Annotated[int, BeforeValidator(_not_bool)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -37,8 +58,8 @@ class _Strict(BaseModel):
 class Band(_Strict):
     """A closed numeric interval; either end may be open (None)."""
 
-    min: float | None = None
-    max: float | None = None
+    min: Number | None = None
+    max: Number | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Band:
@@ -87,16 +108,16 @@ class AudienceRules(_Strict):
 class Offer(_Strict):
     description: str = ""
     product_ids: list[str] = Field(default_factory=list)
-    discount: float | None = Field(default=None, gt=0, lt=1, description="Fraction off, 0.2 = 8折")
+    discount: Number | None = Field(default=None, gt=0, lt=1, description="Fraction off, 0.2 = 8折")
     coupon_code: str | None = None
     # 满 coupon_threshold 减 coupon_amount (a plain amount off without a threshold); copy quotes them
     # and the guardrails hold it to them.
-    coupon_threshold: float | None = Field(default=None, gt=0, description="Spend needed, major units")
-    coupon_amount: float | None = Field(default=None, gt=0, description="Amount off, major units")
-    break_even_lift: float | None = Field(
+    coupon_threshold: Number | None = Field(default=None, gt=0, description="Spend needed, major units")
+    coupon_amount: Number | None = Field(default=None, gt=0, description="Amount off, major units")
+    break_even_lift: Number | None = Field(
         default=None, ge=0, description="Relative lift the offer needs to pay for itself (decide promo)"
     )
-    cost_per_conversion: float = Field(default=0.0, ge=0, description="Offer cost per redemption")
+    cost_per_conversion: Number = Field(default=0.0, ge=0, description="Offer cost per redemption")
 
     @model_validator(mode="after")
     def _coupon_below_threshold(self) -> Offer:
@@ -122,7 +143,7 @@ class Variant(_Strict):
     key: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     text: str | None = None
     subject: str | None = None
-    weight: float = Field(default=1.0, gt=0, le=MAX_WEIGHT)
+    weight: Number = Field(default=1.0, gt=0, le=MAX_WEIGHT)
     angle: str | None = None
     # Text a model wrote (optimize carries model-written and rewritten copy into the next version): it
     # keeps the AIGC metadata China's labelling measures require; hand-written text carries none.
@@ -135,8 +156,13 @@ class Variant(_Strict):
     @classmethod
     def _weight_in_range(cls, data: object) -> object:
         # Before the field check, so the message names the variant, not only its list index.
-        if not isinstance(data, dict) or "weight" not in data or isinstance(data["weight"], bool):
+        if not isinstance(data, dict) or "weight" not in data:
             return data
+        if isinstance(data["weight"], bool):  # JSON true, YAML yes: lax pydantic made it 1.0
+            raise ValueError(
+                f"variant {data.get('key')!r}: weight {str(data['weight']).lower()} is a yes/no value, "
+                "not a number (weights are relative: 1 and 3 split traffic 25/75)"
+            )
         try:
             weight = float(data["weight"])
         except (TypeError, ValueError):
@@ -158,7 +184,7 @@ class Variant(_Strict):
 
 class ChannelPlan(_Strict):
     name: ChannelName
-    cost: float = Field(default=0.0, ge=0, description="Cost per message in major currency units")
+    cost: Number = Field(default=0.0, ge=0, description="Cost per message in major currency units")
     variants: list[Variant] = Field(default_factory=list)
     # Sent to customers who opted out of personalisation (PIPL Art. 24); no per-customer slots.
     generic: Variant | None = None
@@ -240,9 +266,9 @@ class Schedule(_Strict):
 
 
 class Caps(_Strict):
-    max_messages: int | None = Field(default=None, gt=0, description="Budget: messages this run")
-    frequency_max: int = Field(default=2, gt=0, description="Messages per customer per window")
-    frequency_window_days: int = Field(default=7, gt=0)
+    max_messages: Count | None = Field(default=None, gt=0, description="Budget: messages this run")
+    frequency_max: Count = Field(default=2, gt=0, description="Messages per customer per window")
+    frequency_window_days: Count = Field(default=7, gt=0)
 
 
 class CampaignSpec(_Strict):
@@ -256,12 +282,12 @@ class CampaignSpec(_Strict):
     channels: list[ChannelPlan] = Field(min_length=1)
     schedule: Schedule = Field(default_factory=Schedule)
     caps: Caps = Field(default_factory=Caps)
-    holdout_share: float = Field(default=0.10, ge=0.0, lt=1.0)
+    holdout_share: Number = Field(default=0.10, ge=0.0, lt=1.0)
     assignment: Literal["fixed", "thompson"] = "fixed"
     success_metric: SuccessMetric = "conversion_rate"
     # False: existing customers may be contacted until they revoke; True: explicit opt-in needed.
     consent_required: bool = False
-    attribution_window_days: int = Field(default=14, gt=0)
+    attribution_window_days: Count = Field(default=14, gt=0)
     channel_overrides: dict[str, ChannelName] = Field(
         default_factory=dict, description="customer id → channel, wins over the automatic choice"
     )

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+from marketpilot.cli.app import (
+    HomeOption,
+    JsonOption,
+    app,
+    console,
+    counted,
+    err_console,
+    print_json,
+    settings_for,
+)
 
 if TYPE_CHECKING:
     from marketpilot.assistant import AssistantReply
@@ -116,7 +125,11 @@ def index_cmd(
             settings_for(home), lang, lambda done, total: bar.update(task, completed=done, total=total)
         )
     kinds = [p.kind for p in kb.passages]
-    console.print(f"{kinds.count('policy')} policy sections and {kinds.count('product')} products indexed")
+    sections, products = (
+        counted(kinds.count("policy"), "policy section"),
+        counted(kinds.count("product"), "product"),
+    )
+    console.print(f"{sections} and {products} indexed")
 
 
 @assistant_app.command("handoffs")

@@ -12,7 +12,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from marketpilot.atomic import atomic_path, write_text
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, print_table, settings_for
+from marketpilot.cli.app import (
+    HomeOption,
+    JsonOption,
+    app,
+    console,
+    counted,
+    print_json,
+    print_table,
+    settings_for,
+)
 
 campaign_app = typer.Typer(
     help="Campaigns: plan, approve, run, measure, optimise (营销活动).", no_args_is_help=True
@@ -65,7 +74,7 @@ def plan_cmd(
         )
         return
     console.print(yaml_text, highlight=False)
-    console.print(f"Audience (computed): {plan.audience_size:,} customers")
+    console.print(f"Audience (computed): {counted(plan.audience_size, 'customer')}")
     if plan.clv_range:
         console.print(f"CLV band today: {plan.clv_range.min:,.2f} – {plan.clv_range.max:,.2f}")
     if plan.dropped:
@@ -195,7 +204,7 @@ def run_cmd(
     console.print(payload)
     if result.pending:
         console.print(
-            f"Held {result.pending:,} messages (quiet hours / send time); next allowed send time "
+            f"Held {counted(result.pending, 'message')} (quiet hours / send time); next allowed send time "
             f"{_local(settings, result)}. Re-run `marketpilot campaign run {campaign_id}` then, "
             "or use --wait.",
         )
@@ -293,7 +302,9 @@ def outcomes_cmd(
     if json:
         print_json({"path": str(out), "rows": len(table), "arms": arms, "features": features})
         return
-    console.print(f"{len(table):,} customers ({', '.join(f'{a} {n:,}' for a, n in arms.items())}) → {out}")
+    console.print(
+        f"{counted(len(table), 'customer')} ({', '.join(f'{a} {n:,}' for a, n in arms.items())}) → {out}"
+    )
     console.print(
         f"Next: marketpilot decide uplift --input {out} --treatment-col arm --control holdout "
         f"--outcome-col converted --id-col customer_id --features {','.join(features)}",
@@ -379,24 +390,29 @@ def ingest_cmd(
         print_json(result.__dict__)
         return
     console.print(
-        f"{result.received} events read: {result.new} new, {result.duplicates} already ingested; "
-        f"{result.attributed} conversions attributed to campaigns, {result.suppressed} suppressions added."
+        f"{counted(result.received, 'event')} read: {result.new:,} new, "
+        f"{result.duplicates:,} already ingested; "
+        f"{counted(result.attributed, 'conversion')} attributed to campaigns, "
+        f"{counted(result.suppressed, 'suppression')} added."
     )
     if result.unattributed:
         console.print(
-            f"{result.unattributed} new conversions not attributed: no customer id, or no campaign "
-            "assignment of the customer at or before the conversion within its attribution window "
+            f"{counted(result.unattributed, 'new conversion')} not attributed: no customer id, or no "
+            "campaign assignment of the customer at or before the conversion within its attribution window "
             "(never sent anything, converted before the send, or too late)."
         )
     if result.no_revenue:
         console.print(
-            f"{result.no_revenue} new conversions have no revenue: counted as conversions worth 0 "
+            f"{counted(result.no_revenue, 'new conversion')} {'has' if result.no_revenue == 1 else 'have'} "
+            "no revenue: counted as conversions worth 0 "
             "(send revenue or revenue_minor with each order to measure revenue)."
         )
     if result.unknown_messages:
         console.print(
-            f"{result.unknown_messages} new events name a message never sent from here (idempotency_key): "
-            "stored, but tied to no message; without a customer_id they count for no campaign."
+            f"{counted(result.unknown_messages, 'new event')} "
+            f"{'names' if result.unknown_messages == 1 else 'name'} a message never sent from here "
+            "(idempotency_key): stored, but tied to no message; without a customer_id they count for "
+            "no campaign."
         )
 
 

@@ -14,6 +14,7 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
+    counted,
     err_console,
     print_json,
     print_table,
@@ -208,8 +209,8 @@ def generate_cmd(
             highlight=False,
         )
     console.print(
-        f"{len(result.variants)} variants, {result.fixed} fixed, {len(result.dropped)} dropped, "
-        f"{result.llm_calls} LLM call(s)"
+        f"{counted(len(result.variants), 'variant')}, {result.fixed} fixed, {len(result.dropped)} dropped, "
+        f"{counted(result.llm_calls, 'LLM call')}"
     )
     if result.error:
         raise UserError(f"Generation failed: {result.error}")

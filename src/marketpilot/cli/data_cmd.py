@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+from marketpilot.cli.app import (
+    HomeOption,
+    JsonOption,
+    app,
+    console,
+    counted,
+    err_console,
+    print_json,
+    settings_for,
+)
 from marketpilot.data.load import load_file
 
 
@@ -31,11 +40,11 @@ def load_command(
         print_json(report.public())
         return
     console.print(
-        f"Loaded [bold]{report.rows_loaded:,}[/] rows from {escape(str(report.source))} "
+        f"Loaded [bold]{counted(report.rows_loaded, 'row')}[/] from {escape(str(report.source))} "
         f"({report.rows_rejected:,} rejected{', encoding ' + report.encoding if report.encoding else ''})",
         markup=True,
     )
     for name, rows in report.tables.items():
-        console.print(f"  {name}: {rows:,} rows written")
+        console.print(f"  {name}: {counted(rows, 'row')} written")
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)

@@ -16,6 +16,7 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
+    counted,
     options,
     print_json,
     print_table,
@@ -237,17 +238,17 @@ def price(
         return
     s = report.summary
     console.print(
-        f"{s.products_compared:,} products compared (median price index {s.median_index}; 100 = the "
+        f"{counted(s.products_compared, 'product')} compared (median price index {s.median_index}; 100 = the "
         f"competitors' median); {s.products_without_competitor_price:,} without a competitor price."
     )
     console.print(", ".join(f"{name}: {n:,}" for name, n in s.positions.items()))
     if s.median_below_floor:
         console.print(
-            f"{s.median_below_floor:,} products: the market median is below cost + {min_margin:.0%}."
+            f"{counted(s.median_below_floor, 'product')}: the market median is below cost + {min_margin:.0%}."
         )
     if s.other_currency_rows:
         console.print(
-            f"[yellow]{s.other_currency_rows:,} rows in another currency than the product[/] (by "
+            f"[yellow]{counted(s.other_currency_rows, 'row')} in another currency than the product[/] (by "
             "--currency-col or the price's own mark, e.g. $) were left out, not converted.",
             markup=True,
         )

@@ -16,6 +16,7 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
+    counted,
     err_console,
     print_json,
     print_table,
@@ -132,9 +133,10 @@ def report_table(report: EvaluationReport) -> Table:
         title=f"Recommenders @ {report.k} — test from {split.cutoff}",
         caption="\n".join(
             [
-                f"{split.evaluated_customers} customers evaluated "
-                f"({split.cold_customers} without history left out); "
-                f"train {split.train_rows} rows, test {split.test_rows} rows. Best: {report.best}",
+                f"{counted(split.evaluated_customers, 'customer')} evaluated "
+                f"({split.cold_customers:,} without history left out); "
+                f"train {counted(split.train_rows, 'row')}, test {counted(split.test_rows, 'row')}. "
+                f"Best: {report.best}",
                 *params,
                 *(f"Note: {note}" for note in report.notes),
             ]
@@ -219,7 +221,8 @@ def fit_command(
         print_json(summary)
     else:
         console.print(
-            f"Wrote {summary['rows']} recommendations for {summary['customers']} customers to {path}"
+            f"Wrote {counted(summary['rows'], 'recommendation')} for "
+            f"{counted(summary['customers'], 'customer')} to {path}"
         )
         if summary["rules"]:
             console.print("Rules: " + ", ".join(f"{k}={v}" for k, v in summary["rules"].items()))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, counted, print_json, settings_for
 
 reviews_app = typer.Typer(help="Review insight: sentiment, aspects, needs and pain points (评价洞察).")
 app.add_typer(reviews_app, name="reviews")
@@ -123,6 +123,8 @@ def insight(
     if json_out:
         print_json({"insight": result.model_dump(), "files": {k: str(v) for k, v in paths.items()}})
     else:
-        console.print(f"{result.scope}: {result.n_reviews} reviews, {result.share_positive:.0%} positive")
+        console.print(
+            f"{result.scope}: {counted(result.n_reviews, 'review')}, {result.share_positive:.0%} positive"
+        )
         for kind, path in paths.items():
             console.print(f"  {kind}: {path}")

@@ -9,7 +9,16 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, err_console, print_json, settings_for
+from marketpilot.cli.app import (
+    HomeOption,
+    JsonOption,
+    app,
+    console,
+    counted,
+    err_console,
+    print_json,
+    settings_for,
+)
 from marketpilot.data.sample.generate import DEFAULT_END, DEFAULT_START
 from marketpilot.data.sample.service import make_sample
 
@@ -68,6 +77,6 @@ def generate_command(
     )
     for name, rows in result.rows.items():
         loaded = "" if result.loaded is None else f"  (loaded {result.loaded.get(name, 0):,})"
-        console.print(f"  {name}: {rows:,} rows{loaded}")
+        console.print(f"  {name}: {counted(rows, 'row')}{loaded}")
     if result.load_seconds is not None:
         console.print(f"Loaded into the store in {result.load_seconds:.1f}s.")
