@@ -66,7 +66,15 @@ def test_clv_fit_cli_prints_the_documented_json(data_dir: Path, home: Path) -> N
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     payload = json.loads(out.stdout)
-    assert set(payload) == {"bgnbd", "gamma_gamma", "customers", "holdout"}
+    assert set(payload) == {"bgnbd", "gamma_gamma", "customers", "holdout", "purchase_rules"}
+    # CDNOW has no returns; its 8 purchases worth $0 (free CDs) count, as in the published fit
+    rules = payload["purchase_rules"]
+    assert (rules["documents"], rules["purchases"], rules["zero_value"], rules["returns"]) == (
+        6919,
+        6919,
+        8,
+        0,
+    )
     assert set(payload["bgnbd"]) == {"r", "alpha", "a", "b", "loglik"}
     assert set(payload["gamma_gamma"]) == {"p", "q", "v"}
     assert set(payload["holdout"]) == {"mae", "predicted_total", "actual_total"}
@@ -74,14 +82,15 @@ def test_clv_fit_cli_prints_the_documented_json(data_dir: Path, home: Path) -> N
 
 
 def online_retail_transactions(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """Completed purchases of identified customers (no cancellations, no guest rows), per line."""
+    """The lines of identified customers as transaction documents: sales, and the cancellation
+    invoices' negative lines as returns, which the purchase rule nets against earlier purchases."""
     con = duckdb.connect()
     con.execute(
         """CREATE TABLE _tx AS
-        SELECT CAST(CustomerID AS VARCHAR) AS customer_id, CAST(InvoiceDate AS DATE) AS day,
-               Quantity * UnitPrice AS value
-        FROM read_csv(?) WHERE CustomerID IS NOT NULL AND NOT starts_with(InvoiceNo, 'C')
-          AND Quantity > 0 AND UnitPrice > 0""",
+        SELECT CAST(row_number() OVER () AS VARCHAR) AS order_id, CAST(CustomerID AS VARCHAR) AS customer_id,
+               CAST(InvoiceDate AS TIMESTAMP) AS ordered_at, NULL::VARCHAR AS status,
+               Quantity * UnitPrice AS value, 0.0 AS discount, false AS from_lines
+        FROM read_csv(?) WHERE CustomerID IS NOT NULL AND UnitPrice > 0""",
         [str(data_dir / "samples" / "online_retail.csv.gz")],
     )
     return con
@@ -196,10 +205,17 @@ def test_clv_fit_cli_on_the_store_matches_the_library_and_forecasts_the_holdout(
     for part in ("bgnbd", "gamma_gamma", "holdout"):  # DuckDB's row order may move the last digits
         assert payload[part] == pytest.approx(expected[part], rel=1e-6), part
     with Store.open(shop_settings, read_only=True) as store:
+        # The generator names each reversal after its sale (O… sold, C… cancelled, R… returned): the
+        # buyers are those with a sale that its reversals by then did not wholly undo.
         buyers = store.query(
-            """SELECT count(DISTINCT o.customer_id) AS n FROM orders o JOIN customers c USING (customer_id)
-               WHERE o.status NOT IN ('cancelled', 'returned') AND o.total_minor > 0 AND NOT c.is_guest
-                 AND CAST(o.ordered_at AS DATE) <= DATE '2025-06-30'"""
+            """WITH o AS (SELECT order_id, customer_id, total_minor, substr(order_id, 2) AS sale FROM orders
+                          WHERE CAST(ordered_at AS DATE) <= DATE '2025-06-30'),
+                    undone AS (SELECT sale, sum(total_minor) AS minor FROM o
+                               WHERE NOT starts_with(order_id, 'O') GROUP BY sale)
+               SELECT count(DISTINCT o.customer_id) AS n FROM o JOIN customers c USING (customer_id)
+               LEFT JOIN undone USING (sale)
+               WHERE starts_with(o.order_id, 'O') AND NOT c.is_guest
+                 AND o.total_minor + coalesce(undone.minor, 0) > 0"""
         )["n"][0]
     assert payload["customers"] == buyers
     assert payload["gamma_gamma"] is not None  # the store has order values
@@ -359,5 +375,7 @@ def test_a_file_whose_dates_fit_either_order_reads_as_load_reads_it(tmp_path: Pa
     path.write_text('客户,日期,金额\n00123,05/03/2024,"1,299.00"\n0123,06/03/2024,¥20\n', encoding="utf-8")
     con = duckdb.connect()
     register_file_transactions(con, path, customer_col="客户", date_col="日期", value_col="金额")
-    rows = con.execute(f"SELECT customer_id, day, value FROM {TX_VIEW} ORDER BY day").fetchall()
+    rows = con.execute(
+        f"SELECT customer_id, CAST(ordered_at AS DATE), value FROM {TX_VIEW} ORDER BY ordered_at"
+    ).fetchall()
     assert rows == [("00123", dt.date(2024, 5, 3), 1299.0), ("0123", dt.date(2024, 6, 3), 20.0)]

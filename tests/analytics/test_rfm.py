@@ -27,19 +27,38 @@ def test_rfm_matches_an_independent_pandas_computation(
     raw = raw.dropna(subset=["CustomerID"])
     raw["value"] = raw["Quantity"] * raw["UnitPrice"]
     orders = raw.groupby("InvoiceNo").agg(
-        customer=("CustomerID", "first"), day=("InvoiceDate", "min"), value=("value", "sum")
+        customer=("CustomerID", "first"), at=("InvoiceDate", "min"), value=("value", "sum")
     )
-    orders = orders[~orders.index.str.startswith("C") & (orders["value"].round(2) > 0)]
-    orders["day"] = pd.to_datetime(orders["day"]).dt.normalize()
-    expected = orders.groupby("customer").agg(
-        last=("day", "max"), frequency=("day", "size"), monetary=("value", "sum")
+    orders["at"] = pd.to_datetime(orders["at"])
+    orders = orders.reset_index().sort_values(["at", "InvoiceNo"])
+    # The purchase rule, independently: 'C' invoices are returns, netted against the customer's latest
+    # sale at or before them; a sale they bring to zero or below is no purchase; a sale worth 0 is one.
+    returns = orders[orders["InvoiceNo"].str.startswith("C")]
+    sales = orders[~orders["InvoiceNo"].str.startswith("C")]
+    target = pd.merge_asof(
+        returns, sales[["at", "customer", "InvoiceNo"]].rename(columns={"InvoiceNo": "sale"}), on="at",
+        by="customer", direction="backward",
+    )  # fmt: skip
+    credit = target.groupby("sale")["value"].sum()
+    sales = sales.assign(credit=sales["InvoiceNo"].map(credit))
+    sales["net"] = sales["value"] + sales["credit"].fillna(0)
+    sales = sales[~(sales["credit"].notna() & (sales["net"].round(2) <= 0))]
+    sales["day"] = sales["at"].dt.normalize()
+    expected = sales.groupby("customer").agg(
+        last=("day", "max"), frequency=("day", "size"), monetary=("net", "sum")
     )
     expected.index = expected.index.astype(int).astype(str)
     got = table.set_index("customer_id").loc[expected.index]
-    assert len(table) == len(expected) == 4338  # the README's count of identified buyers
+    # 4,338 identified buyers when returns were ignored; 14 of them returned everything they bought
+    # (12346 bought and returned £77,183.60 of jars on one day) and one has only a sale worth £0.
+    assert len(table) == len(expected) == 4325
     assert (got["frequency"] == expected["frequency"]).all()
     assert (got["recency_days"] == (pd.Timestamp("2011-12-09") - expected["last"]).dt.days).all()
     assert got["monetary"].to_numpy() == pytest.approx(expected["monetary"].to_numpy(), abs=0.01)
+    assert "12346" not in set(table["customer_id"])
+    rules = summary.purchase_rules
+    assert (rules.returns, rules.wholly_returned, rules.zero_value) == (3654, 279, 4)
+    assert rules.purchases == len(sales) == int(table["frequency"].sum())
 
 
 def test_scores_are_quantiles_that_respect_ties_and_order(online_retail_settings: Settings) -> None:
@@ -84,7 +103,7 @@ def test_classes_follow_the_above_average_rule(online_retail_settings: Settings)
 def test_as_of_ignores_later_orders(online_retail_settings: Settings) -> None:
     summary, table = run_rfm(online_retail_settings, as_of=dt.date(2011, 6, 30))
     assert summary.as_of == dt.date(2011, 6, 30)
-    assert table["recency_days"].min() == 0 and len(table) < 4338
+    assert table["recency_days"].min() == 0 and len(table) < 4325
 
 
 def test_rfm_cli_json_and_empty_store(online_retail_settings: Settings, home: Path) -> None:
@@ -93,6 +112,7 @@ def test_rfm_cli_json_and_empty_store(online_retail_settings: Settings, home: Pa
     out = CliRunner().invoke(app, ["rfm", "--home", str(online_retail_settings.home), "--json"])
     assert out.exit_code == 0, out.output
     payload = json.loads(out.stdout)
-    assert payload["customers"] == 4338 and len(payload["classes"]) == 8
+    assert payload["customers"] == 4325 and len(payload["classes"]) == 8
+    assert payload["purchase_rules"]["wholly_returned"] == 279  # the counts a user sees with the scores
     with pytest.raises(UserError, match="No completed orders"):
         run_rfm(get_settings(home))

@@ -202,9 +202,11 @@ def test_refunds_totals_and_free_lines_are_counted_in_the_report(settings: Setti
     )
     assert "1 line(s) at price 0" in _warning(report, "price 0")
     orders_report = load_file(settings, _file(tmp_path, "订单.csv", orders), "orders")
-    assert "1 order(s) not cancelled or returned have a total of 0, below 0" in _warning(
-        orders_report, "not cancelled or returned have"
-    )
+    returns = _warning(orders_report, "credit notes")
+    assert "1 order(s) have a negative total or lines' sum" in returns and "(e.g. 'T1006')" in returns
+    # 交易关闭 and 已取消 with their original totals: the sales never stood
+    voided = _warning(orders_report, "the sale never stood")
+    assert voided.startswith("orders: 2 order(s) are cancelled") and "(e.g. 'T1002', 'T1003')" in voided
 
 
 def test_json_report_carries_the_consistency_warnings(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from marketpilot.analytics.clv.bgnbd import BetaGeoModel
 from marketpilot.analytics.clv.transactions import summarise
-from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, register_purchases
+from marketpilot.analytics.purchases import DOCUMENTS_VIEW, LINES_VIEW, ORDERS_VIEW, register_purchases
 
 
 def top_categories(con: duckdb.DuckDBPyConnection, k: int) -> list[str]:
@@ -112,8 +112,9 @@ def _event_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataF
 
 def _clv_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFrame:
     """BG/NBD fitted on the history before the cutoff: P(alive) and expected purchases in 30/90 days."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _tx AS SELECT customer_id, day, value FROM {ORDERS_VIEW}")
-    summary = summarise(con, calibration_end=cutoff - dt.timedelta(days=1), time_unit="D")
+    summary = summarise(
+        con, calibration_end=cutoff - dt.timedelta(days=1), time_unit="D", source=DOCUMENTS_VIEW
+    )
     x, tx, t_obs = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
     model = BetaGeoModel().fit(x, tx, t_obs)
     return pd.DataFrame(
@@ -127,8 +128,9 @@ def _clv_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFra
 
 
 def purchases_between(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> pd.Series:
-    """Number of completed orders per customer in [start, end): the outcome a model predicts."""
-    register_purchases(con)
+    """Number of purchases per customer in [start, end): the outcome a model predicts (net of the
+    returns made by `end`)."""
+    register_purchases(con, before=end)
     counts = con.execute(
         f"""SELECT customer_id, count(*) AS n FROM {ORDERS_VIEW}
             WHERE day >= $start AND day < $end GROUP BY customer_id""",

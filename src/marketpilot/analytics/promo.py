@@ -40,6 +40,7 @@ from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, registered_
 from marketpilot.analytics.rfm import RFM_CLASSES
 from marketpilot.atomic import write_text
 from marketpilot.config import Settings
+from marketpilot.data.money import scale_sql
 from marketpilot.errors import UserError
 
 if TYPE_CHECKING:
@@ -262,7 +263,7 @@ def _costed_lines(con: duckdb.DuckDBPyConnection, since: dt.date) -> pd.DataFram
     lines = con.execute(
         f"""SELECT l.customer_id, sum(l.value) AS price,
                    sum(l.value) FILTER (WHERE p.cost_minor IS NOT NULL) AS costed,
-                   sum(l.quantity * p.cost_minor / 100.0) AS cost
+                   sum(l.quantity * p.cost_minor / {scale_sql("p.currency")}) AS cost
             FROM {LINES_VIEW} l LEFT JOIN products p USING (product_id)
             WHERE l.day >= ? GROUP BY l.customer_id""",
         [since],
@@ -289,7 +290,8 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
         until = registered_purchases(con)
         since = (pd.Timestamp(until) - pd.DateOffset(months=spec.months)).date() + dt.timedelta(days=1)
         orders = con.execute(
-            f"SELECT customer_id, value + discount AS basket, discount > 0 AS discounted "
+            # the basket at checkout, which a 满减 threshold applies to: later returns do not shrink it
+            f"SELECT customer_id, gross + discount AS basket, discount > 0 AS discounted "
             f"FROM {ORDERS_VIEW} WHERE day >= ?",
             [since],
         ).df()

@@ -16,7 +16,13 @@ import pandas as pd
 from pydantic import BaseModel
 
 from marketpilot.analytics.outputs import write_table
-from marketpilot.analytics.purchases import ORDERS_VIEW, last_purchase_day, register_purchases
+from marketpilot.analytics.purchases import (
+    ORDERS_VIEW,
+    PurchaseRules,
+    last_purchase_day,
+    register_purchases,
+    store_purchase_rules,
+)
 from marketpilot.config import Settings
 from marketpilot.data import Store
 from marketpilot.data.dates import as_date
@@ -48,6 +54,7 @@ class RFMSummary(BaseModel):
     as_of: dt.date
     customers: int
     classes: list[RFMClassStats]
+    purchase_rules: PurchaseRules  # how returns, cancellations and missing totals were read
     parquet: str | None = None
     csv: str | None = None
 
@@ -60,17 +67,21 @@ def _class_table() -> pd.DataFrame:
 def compute_rfm(con: duckdb.DuckDBPyConnection, *, as_of: dt.date | None = None) -> pd.DataFrame:
     """One row per customer with a completed purchase on or before `as_of` (default: the last
     purchase day). `con` is a store connection; runs entirely in DuckDB."""
-    register_purchases(con, before=as_of + dt.timedelta(days=1) if as_of else None)
-    as_of = as_of or last_purchase_day(con)
     if as_of is None:
-        raise UserError("No completed orders in the store.", hint="Load orders first: marketpilot load …")
+        register_purchases(con)
+        as_of = last_purchase_day(con)
+        if as_of is None:
+            raise UserError("No completed orders in the store.", hint="Load orders first: marketpilot load …")
+    # returns after as_of are not known on as_of: they must not net its purchases
+    register_purchases(con, before=as_of + dt.timedelta(days=1))
     con.register("_rfm_classes", _class_table())
     try:
         return con.execute(
             f"""
             WITH base AS (
                 SELECT customer_id, date_diff('day', max(day), $as_of) AS recency_days,
-                       count(DISTINCT order_id) AS frequency, sum(value) AS monetary
+                       -- net of returns; purchases of unknown value add nothing
+                       count(DISTINCT order_id) AS frequency, coalesce(sum(value), 0) AS monetary
                 FROM {ORDERS_VIEW} GROUP BY customer_id
             ), scored AS (
                 SELECT *,
@@ -94,7 +105,7 @@ def compute_rfm(con: duckdb.DuckDBPyConnection, *, as_of: dt.date | None = None)
         con.unregister("_rfm_classes")
 
 
-def summarise_rfm(table: pd.DataFrame, as_of: dt.date) -> RFMSummary:
+def summarise_rfm(table: pd.DataFrame, as_of: dt.date, rules: PurchaseRules) -> RFMSummary:
     revenue = float(table["monetary"].sum()) or 1.0
     grouped = table.groupby("rfm_class").agg(customers=("customer_id", "size"), revenue=("monetary", "sum"))
     classes = [
@@ -108,7 +119,7 @@ def summarise_rfm(table: pd.DataFrame, as_of: dt.date) -> RFMSummary:
         )
         for key, zh, en in RFM_CLASSES.values()
     ]
-    return RFMSummary(as_of=as_of, customers=len(table), classes=classes)
+    return RFMSummary(as_of=as_of, customers=len(table), classes=classes, purchase_rules=rules)
 
 
 def run_rfm(settings: Settings, *, as_of: dt.date | str | None = None) -> tuple[RFMSummary, pd.DataFrame]:
@@ -117,12 +128,13 @@ def run_rfm(settings: Settings, *, as_of: dt.date | str | None = None) -> tuple[
     with Store.open(settings, read_only=True) as store:
         table = compute_rfm(store.con, as_of=as_of)
         as_of = as_of or last_purchase_day(store.con)
+        rules = store_purchase_rules(store.con, before=as_of + dt.timedelta(days=1) if as_of else None)
     if table.empty:  # keep the previous results rather than overwrite them with nothing
         raise UserError(
             f"no completed order on or before {as_of}: nothing to score",
             hint="give an --as-of date after the first order, or load orders first",
         )
     parquet, csv = write_table(settings, table, "intel", "rfm")
-    summary = summarise_rfm(table, as_of)
+    summary = summarise_rfm(table, as_of, rules)
     summary.parquet, summary.csv = str(parquet), str(csv)
     return summary, table

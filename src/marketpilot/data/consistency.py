@@ -19,7 +19,8 @@ from marketpilot.data.schema import TABLES
 from marketpilot.data.validate import ROW, ident
 
 EXAMPLES = 3  # ids named per warning
-REVERSED = "coalesce(status, 'completed') IN ('cancelled', 'returned')"  # as the analytics read it
+# An order that never stood as a sale (analytics/purchases.py reads statuses through this)
+REVERSED = "coalesce(status, 'completed') IN ('cancelled', 'returned')"
 
 
 def plausible_times() -> tuple[dt.date, dt.date]:
@@ -161,8 +162,9 @@ def _order(con: duckdb.DuckDBPyConnection, stage: str) -> str:
 
 def order_warnings(con: duckdb.DuckDBPyConnection, stages: dict[str, str]) -> list[str]:
     """Orders and lines of this load whose figures the analytics will read differently from what a
-    reader of the export would expect: totals that disagree with their lines, sales with no positive
-    total, returned quantities inside sales, free lines."""
+    reader of the export would expect: totals that disagree with their lines, orders that are not
+    plain positive sales (returns, cancellations, zero or missing totals), returned quantities inside
+    sales, free lines."""
     warnings = []
     touched = [f"SELECT order_id FROM {ident(stages[t])}" for t in ("orders", "order_items") if t in stages]
     if not touched:
@@ -187,19 +189,7 @@ def order_warnings(con: duckdb.DuckDBPyConnection, stages: dict[str, str]) -> li
             "kept as written; rfm and clv use the order totals, category and product figures the lines"
         )
     if "orders" in stages:
-        staged = set(_columns(con, stages["orders"]))
-        reversed_ = REVERSED if "status" in staged else "false"
-        total = "total_minor" if "total_minor" in staged else "NULL"
-        n, examples = con.execute(
-            f"SELECT count(*), list(order_id ORDER BY order_id)[1:{EXAMPLES}] FROM {ident(stages['orders'])} "
-            f"WHERE NOT {reversed_} AND coalesce({total}, 0) <= 0"
-        ).fetchall()[0]
-        if n:
-            warnings.append(
-                f"orders: {n} order(s) not cancelled or returned have a total of 0, below 0 or none "
-                f"(e.g. {_examples(examples)}): rfm and segments do not count them as purchases; "
-                "refunds should carry status returned or cancelled"
-            )
+        warnings += _total_warnings(con, stages["orders"])
     if "order_items" in stages:
         negative, neg_examples, free = con.execute(
             f"SELECT count(*) FILTER (WHERE i.quantity < 0 AND NOT coalesce({REVERSED}, false)), "
@@ -211,13 +201,52 @@ def order_warnings(con: duckdb.DuckDBPyConnection, stages: dict[str, str]) -> li
         if negative:
             warnings.append(
                 f"order_items: {negative} line(s) with a negative quantity in orders that are not cancelled "
-                f"or returned (e.g. {_examples(neg_examples)}): kept; analytics read only positive lines "
-                "as purchases, so these returns reduce nothing"
+                f"or returned (e.g. {_examples(neg_examples)}): kept; returns inside a sale, so the order's "
+                "value is net of them (its total, or its lines' sum when it has no total)"
             )
         if free:
             warnings.append(f"order_items: {free} line(s) at price 0 (gifts, 赠品): kept, as units sold")
     con.execute("DROP TABLE _touched")
     return warnings
+
+
+# How the purchase rule (analytics/purchases.py) reads an order's total, per case.
+_TOTAL_CASES = {
+    "return": "have a negative total or lines' sum (returns, credit notes): not purchases; their amount "
+    "is netted against the customer's latest earlier purchase",
+    "void": "are cancelled or returned without a negative total: left out, the sale never stood",
+    "zero": "have a value of 0 (gifts, fully discounted): counted as purchases worth 0",
+    "lines": "have no total: valued by the sum of their lines",
+    "none": "have no total and no lines (yet): counted as purchases without spend until their lines load",
+}
+
+
+def _total_warnings(con: duckdb.DuckDBPyConnection, stage: str) -> list[str]:
+    """This load's orders whose total is not a plain positive sale, by how the analytics read them."""
+    staged = set(_columns(con, stage))
+    reversed_ = REVERSED if "status" in staged else "false"
+    total = "s.total_minor" if "total_minor" in staged else "NULL"
+    lines = "sum(i.quantity * i.unit_price_minor - coalesce(i.discount_minor, 0))"
+    rows = con.execute(
+        f"""SELECT kind, count(*), list(order_id ORDER BY order_id)[1:{EXAMPLES}] FROM (
+              SELECT order_id, CASE
+                  WHEN coalesce(total, lines) < 0 THEN 'return'
+                  WHEN reversed THEN 'void'
+                  WHEN coalesce(total, lines) = 0 THEN 'zero'
+                  WHEN total IS NOT NULL THEN NULL
+                  WHEN lines IS NOT NULL THEN 'lines'
+                  ELSE 'none' END AS kind
+              FROM (SELECT s.order_id, {total} AS total, {reversed_} AS reversed,
+                           (SELECT {lines} FROM order_items i WHERE i.order_id = s.order_id) AS lines
+                    FROM {ident(stage)} s))
+            WHERE kind IS NOT NULL GROUP BY kind"""
+    ).fetchall()
+    found = {kind: (n, examples) for kind, n, examples in rows}
+    return [
+        f"orders: {found[kind][0]} order(s) {text} (e.g. {_examples(found[kind][1])})"
+        for kind, text in _TOTAL_CASES.items()
+        if kind in found
+    ]
 
 
 def time_warnings(con: duckdb.DuckDBPyConnection, stages: dict[str, str]) -> list[str]:

@@ -38,12 +38,23 @@ def test_thresholds_are_round_amounts(x: float, expected: float) -> None:
 
 
 def _invoice_baskets(data_dir: Path) -> np.ndarray:
-    """Completed invoices of identified customers in the last 12 months, straight from the CSV."""
+    """Invoices of identified customers in the last 12 months that their returns did not wholly undo
+    (a 'C' invoice nets against the customer's latest invoice at or before it), straight from the CSV."""
     raw = pd.read_csv(data_dir / "samples" / "online_retail.csv.gz", parse_dates=["InvoiceDate"])
-    raw = raw[raw["CustomerID"].notna() & ~raw["InvoiceNo"].astype(str).str.startswith("C")]
-    raw = raw.assign(cents=(raw["Quantity"] * raw["UnitPrice"]))
-    per_invoice = raw.groupby("InvoiceNo").agg(total=("cents", "sum"), day=("InvoiceDate", "min"))
-    per_invoice = per_invoice[per_invoice["total"] > 0]
+    raw = raw[raw["CustomerID"].notna()].assign(cents=raw["Quantity"] * raw["UnitPrice"])
+    invoices = raw.groupby("InvoiceNo").agg(
+        total=("cents", "sum"), day=("InvoiceDate", "min"), customer=("CustomerID", "first")
+    )
+    invoices = invoices.reset_index().sort_values(["day", "InvoiceNo"])
+    is_return = invoices["InvoiceNo"].astype(str).str.startswith("C")
+    sales = invoices[~is_return]
+    target = pd.merge_asof(
+        invoices[is_return], sales[["day", "customer", "InvoiceNo"]].rename(columns={"InvoiceNo": "sale"}),
+        on="day", by="customer",
+    )  # fmt: skip
+    net = sales["total"] + sales["InvoiceNo"].map(target.groupby("sale")["total"].sum()).fillna(0)
+    undone = sales["InvoiceNo"].isin(target["sale"]) & (net.round(2) <= 0)
+    per_invoice = sales[~undone & (sales["total"] >= 0)].set_index("InvoiceNo")
     last = per_invoice["day"].max().normalize()
     since = last - pd.DateOffset(months=12) + pd.Timedelta(days=1)
     return per_invoice.loc[per_invoice["day"] >= since, "total"].to_numpy()

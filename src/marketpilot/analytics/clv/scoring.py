@@ -39,7 +39,7 @@ def discounted_clv(
 
 def expected_spend(gamma_gamma: GammaGammaModel, summary: pd.DataFrame) -> np.ndarray:
     """Expected value per purchase; customers without repeat purchases get the population mean."""
-    x = summary["frequency"].to_numpy()
+    x = summary["monetary_frequency"].to_numpy()
     m = np.where(x > 0, summary["monetary_value"].to_numpy().clip(min=0), 0.0)
     return gamma_gamma.conditional_expected_average_profit(np.where(m > 0, x, 0), m)
 

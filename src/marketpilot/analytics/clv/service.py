@@ -22,8 +22,10 @@ from marketpilot.analytics.clv.transactions import (
     register_file_transactions,
     register_store_transactions,
     summarise,
+    transaction_rules,
 )
 from marketpilot.analytics.outputs import write_table
+from marketpilot.analytics.purchases import PurchaseRules, store_purchase_rules
 from marketpilot.config import Settings
 from marketpilot.data import Store
 from marketpilot.data.dates import as_date
@@ -65,6 +67,7 @@ class CLVFitResult(BaseModel):
     gamma_gamma: GammaGammaParams | None
     customers: int
     holdout: HoldoutReport | None
+    purchase_rules: PurchaseRules  # how returns, cancellations and missing totals were read
 
 
 class CLVScores(BaseModel):
@@ -76,6 +79,7 @@ class CLVScores(BaseModel):
     mean_p_alive: float
     parquet: Path
     csv: Path
+    purchase_rules: PurchaseRules
 
 
 @contextmanager
@@ -102,12 +106,13 @@ def transactions(source: FileSource | Settings) -> Iterator[duckdb.DuckDBPyConne
 
 
 def fit_models(summary: pd.DataFrame, *, with_spend: bool) -> tuple[BetaGeoModel, GammaGammaModel | None]:
-    """BG/NBD on every customer; Gamma-Gamma on repeat buyers with a positive mean spend."""
+    """BG/NBD on every customer; Gamma-Gamma on repeat buyers with a positive mean spend, each
+    weighted by the number of repeat purchase days whose value it averages."""
     bgnbd = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     if not with_spend:
         return bgnbd, None
-    spenders = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-    return bgnbd, GammaGammaModel().fit(spenders["frequency"], spenders["monetary_value"])
+    spenders = summary[(summary["monetary_frequency"] > 0) & (summary["monetary_value"] > 0)]
+    return bgnbd, GammaGammaModel().fit(spenders["monetary_frequency"], spenders["monetary_value"])
 
 
 def fit_clv(
@@ -131,6 +136,7 @@ def fit_clv(
             con, calibration_end=calibration_end, observation_end=observation_end, time_unit=time_unit
         )
         with_spend = _has_values(con)
+        rules = _rules(con, source, before=(observation_end or last) + dt.timedelta(days=1))
     bgnbd, gamma_gamma = fit_models(summary, with_spend=with_spend)
     holdout = None
     if (observation_end or last) > calibration_end:
@@ -147,7 +153,17 @@ def fit_clv(
         gamma_gamma=GammaGammaParams(**gamma_gamma.params_) if gamma_gamma else None,
         customers=len(summary),
         holdout=holdout,
+        purchase_rules=rules,
     )
+
+
+def _rules(
+    con: duckdb.DuckDBPyConnection, source: FileSource | Settings, *, before: dt.date
+) -> PurchaseRules:
+    """The purchase rule's counts; a store also has lines, whose returns inside sales are counted."""
+    if isinstance(source, FileSource):
+        return transaction_rules(con, before=before)
+    return store_purchase_rules(con, before=before)
 
 
 def _has_values(con: duckdb.DuckDBPyConnection) -> bool:
@@ -174,6 +190,7 @@ def predict_clv(
         as_of = as_of or last
         summary = summarise(con, calibration_end=as_of, observation_end=as_of, time_unit=time_unit)
         with_spend = _has_values(con)
+        rules = _rules(con, source or settings, before=as_of + dt.timedelta(days=1))
     bgnbd, gamma_gamma = fit_models(summary, with_spend=with_spend)
     scores = score_customers(
         bgnbd,
@@ -196,5 +213,6 @@ def predict_clv(
         mean_p_alive=float(scores["p_alive"].mean()),
         parquet=parquet,
         csv=csv,
+        purchase_rules=rules,
     )
     return result, scores

@@ -1,9 +1,11 @@
 """Turn transactions (any file, or the store) into the per-customer summary BTYD models need.
 
-Everything runs in DuckDB: a view `_tx(customer_id VARCHAR, day DATE, value DOUBLE)` is registered on
-a connection, then one GROUP BY gives frequency / recency / T / monetary value for the calibration
-period and the purchase counts of the holdout period. Transactions on the same day are merged into one
-(as in Fader, Hardie & Lee's CDNOW analysis), so frequency counts repeat purchase days.
+Everything runs in DuckDB: a view `_tx` of documents (`order_id, customer_id, ordered_at, status, value,
+discount, from_lines`, one per order or file row) is registered on a connection; the shared purchase
+rule (`analytics/purchases.py`: returns netted, cancellations left out) turns them into purchases, and
+one GROUP BY gives frequency / recency / T / monetary value for the calibration period and the
+purchase counts of the holdout period. Transactions on the same day are merged into one (as in Fader,
+Hardie & Lee's CDNOW analysis), so frequency counts repeat purchase days.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import duckdb
 import pandas as pd
 from charset_normalizer import from_bytes
 
+from marketpilot.analytics.purchases import PurchaseRules, purchase_rules, purchases_sql, store_documents_sql
 from marketpilot.data.mapping import amount_sql, day_first_of, temporal_sql
 from marketpilot.data.readers import ROW, existing_file, ident, read_excel
 from marketpilot.errors import UserError
@@ -120,8 +123,9 @@ def register_file_transactions(
     value_col: str | None = None,
     date_format: str | None = None,
 ) -> int:
-    """Create the `_tx` view from a CSV/TSV/whitespace/Parquet file (gzip ok, UTF-8 or GBK).
-    Rows without a customer id (guest checkouts) are left out; returns how many were."""
+    """Create the `_tx` view from a CSV/TSV/whitespace/Parquet file (gzip ok, UTF-8 or GBK): each row
+    is a document (a negative value a return). Rows without a customer id (guest checkouts) are left
+    out; returns how many were."""
     header = _register_source(con, path)
     columns = {row[0]: row[1] for row in con.execute("DESCRIBE _raw").fetchall()}
     for flag, col in (("--customer-col", customer_col), ("--date-col", date_col), ("--value-col", value_col)):
@@ -166,7 +170,9 @@ def register_file_transactions(
             raise UserError(f"{path}: row {bad[0][0]}, column '{value_col}': {bad[0][1]!r} is not a number.")
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {TX_VIEW} AS
-        SELECT customer_id, day, value FROM _parsed WHERE customer_id IS NOT NULL AND day IS NOT NULL"""
+        SELECT CAST(row_no AS VARCHAR) AS order_id, customer_id, CAST(day AS TIMESTAMP) AS ordered_at,
+               NULL::VARCHAR AS status, value, 0.0 AS discount, false AS from_lines
+        FROM _parsed WHERE customer_id IS NOT NULL AND day IS NOT NULL"""
     )
     return int(con.execute("SELECT count(*) FROM _parsed WHERE customer_id IS NULL").fetchall()[0][0])
 
@@ -181,22 +187,24 @@ def _date_expression(column: str, duck_type: str, date_format: str | None, day_f
 
 
 def register_store_transactions(con: duckdb.DuckDBPyConnection) -> None:
-    """The `_tx` view over the canonical store: completed orders of real (non-guest) customers,
-    value in major currency units."""
-    con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW {TX_VIEW} AS
-        SELECT o.customer_id, CAST(o.ordered_at AS DATE) AS day, o.total_minor / 100.0 AS value
-        FROM orders o LEFT JOIN customers c USING (customer_id)
-        WHERE coalesce(o.status, 'completed') NOT IN ('cancelled', 'returned')
-          AND coalesce(o.total_minor, 1) > 0 AND NOT coalesce(c.is_guest, false)"""
-    )
+    """The `_tx` view over the canonical store: orders of identified (non-guest) customers as
+    documents, value in major currency units."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {TX_VIEW} AS {store_documents_sql()}")
 
 
-def date_range(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
-    first, last = con.execute(f"SELECT min(day), max(day) FROM {TX_VIEW}").fetchall()[0]
+def date_range(con: duckdb.DuckDBPyConnection, source: str = TX_VIEW) -> tuple[dt.date, dt.date]:
+    first, last = con.execute(f"SELECT min(day), max(day) FROM ({purchases_sql(source)})").fetchall()[0]
     if first is None:
-        raise UserError("No transactions to summarise (after removing guest rows and cancellations).")
+        raise UserError(
+            "No purchases to summarise (after removing guest rows, cancellations and returns).",
+            hint="Check the customer and value columns: rows with a negative value are returns.",
+        )
     return first, last
+
+
+def transaction_rules(con: duckdb.DuckDBPyConnection, *, before: dt.date | None = None) -> PurchaseRules:
+    """How the purchase rule read the registered transactions (counts), up to `before` (exclusive)."""
+    return purchase_rules(con, TX_VIEW, before=before)
 
 
 def summarise(
@@ -205,43 +213,55 @@ def summarise(
     calibration_end: dt.date,
     observation_end: dt.date | None = None,
     time_unit: TimeUnit = "W",
+    source: str = TX_VIEW,
 ) -> pd.DataFrame:
     """One row per customer whose first purchase is on or before `calibration_end`:
 
-    frequency, recency, T, monetary_value (mean value of the repeat purchase days) for the calibration
-    period; frequency_holdout, duration_holdout for (calibration_end, observation_end]; and
-    frequency_previous, the purchase days in the equally long period just before calibration_end (the
-    naive "same as last period" forecast)."""
+    frequency, recency, T, monetary_value (mean value of the repeat purchase days that have a value)
+    and monetary_frequency (how many such days) for the calibration period; frequency_holdout,
+    duration_holdout for (calibration_end, observation_end]; and frequency_previous, the purchase days
+    in the equally long period just before calibration_end (the naive "same as last period" forecast).
+    Calibration purchases are netted only with returns up to calibration_end, so the holdout does
+    not leak into the fit."""
     if time_unit not in UNIT_DAYS:
         raise UserError(f"time unit must be D or W, got {time_unit!r}.")
     unit = UNIT_DAYS[time_unit]
-    _, last = date_range(con)
+    _, last = date_range(con, source)
     obs = observation_end or last
     holdout_days = max((obs - calibration_end).days, 0)
+    calibration = purchases_sql(source, before=calibration_end + dt.timedelta(days=1))
+    observed = purchases_sql(source, before=obs + dt.timedelta(days=1))
     return con.execute(
         f"""
         WITH daily AS (
-            SELECT customer_id, day, sum(value) AS value FROM {TX_VIEW} WHERE day <= $obs GROUP BY ALL
+            -- a day's value is unknown only when none of its purchases has one
+            SELECT customer_id, day, sum(value) AS value,
+                   day = min(day) OVER (PARTITION BY customer_id) AS first
+            FROM ({calibration}) GROUP BY customer_id, day
         ), cal AS (
             SELECT customer_id, min(day) AS first_day, max(day) AS last_day, count(*) AS days,
-                   sum(value) AS total, arg_min(value, day) AS first_value
-            FROM daily WHERE day <= $cal GROUP BY ALL
+                   coalesce(avg(value) FILTER (WHERE NOT first), 0) AS monetary_value,
+                   count(value) FILTER (WHERE NOT first) AS monetary_frequency
+            FROM daily GROUP BY ALL
         ), later AS (
             SELECT customer_id,
-                   count(*) FILTER (WHERE day > $cal) AS frequency_holdout,
-                   count(*) FILTER (WHERE day > $cal - to_days($hd) AND day <= $cal) AS frequency_previous
+                   count(DISTINCT day) FILTER (WHERE day > $cal) AS frequency_holdout
+            FROM ({observed}) GROUP BY ALL
+        ), previous AS (
+            SELECT customer_id, count(*) FILTER (WHERE day > $cal - to_days($hd)) AS frequency_previous
             FROM daily GROUP BY ALL
         )
         SELECT cal.customer_id,
                CAST(days - 1 AS DOUBLE) AS frequency,
                date_diff('day', first_day, last_day) / $unit AS recency,
                date_diff('day', first_day, $cal) / $unit AS T,
-               CASE WHEN days > 1 THEN (total - first_value) / (days - 1) ELSE 0 END AS monetary_value,
-               CAST(frequency_holdout AS DOUBLE) AS frequency_holdout,
+               monetary_value,
+               CAST(monetary_frequency AS DOUBLE) AS monetary_frequency,
+               CAST(coalesce(frequency_holdout, 0) AS DOUBLE) AS frequency_holdout,
                $hd / $unit AS duration_holdout,
                CAST(frequency_previous AS DOUBLE) AS frequency_previous
-        FROM cal JOIN later USING (customer_id)
+        FROM cal JOIN previous USING (customer_id) LEFT JOIN later USING (customer_id)
         ORDER BY cal.customer_id
         """,
-        {"cal": calibration_end, "obs": obs, "unit": unit, "hd": holdout_days},
+        {"cal": calibration_end, "unit": unit, "hd": holdout_days},
     ).df()

@@ -1,0 +1,164 @@
+"""One purchase rule for RFM, CLV and the customer features: returns netted, cancellations left out,
+orders without a total valued by their lines, orders with neither counted without spend."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from marketpilot.analytics.clv import FileSource, predict_clv, summarise
+from marketpilot.analytics.clv.transactions import (
+    register_file_transactions,
+    register_store_transactions,
+    transaction_rules,
+)
+from marketpilot.analytics.customer_features import customer_features
+from marketpilot.analytics.purchases import store_purchase_rules
+from marketpilot.analytics.rfm import compute_rfm, run_rfm
+from marketpilot.config import Settings, get_settings
+from marketpilot.data import Store
+
+D = dt.datetime(2024, 11, 1, 10)
+
+
+def at(day: int, hour: int = 10) -> dt.datetime:
+    return D.replace(day=day, hour=hour)
+
+
+# (order_id, customer, time, status, total in fen or None)
+ORDERS = [
+    ("A1", "甲", at(1), "completed", 10000),
+    ("A2", "甲", at(10), "completed", 5000),
+    ("A2-退", "甲", at(12), "returned", -2000),  # a partial refund of A2: A2 is worth 30 元
+    ("A3", "甲", at(20), "completed", 4000),
+    ("A3-取消", "甲", at(20, 12), "cancelled", -4000),  # A3 undone the same day: no purchase
+    ("B1", "乙", at(2), "completed", None),  # no total, two lines of 15 元: worth 30 元
+    ("B2", "乙", at(5), "completed", None),  # no total, no lines: a purchase of unknown value
+    ("B3", "乙", at(8), "cancelled", 7000),  # 交易关闭 with its original total: never a sale
+    ("C0", "丙", at(1), "returned", -1000),  # a return of something bought before the data
+    ("C1", "丙", at(3), "completed", 0),  # a gift order worth 0
+    ("G1", "guest:G1", at(4), "completed", 9900),  # a guest checkout is no customer's behaviour
+]
+
+
+@pytest.fixture
+def small_shop(tmp_path: Path) -> Settings:
+    settings = get_settings(tmp_path / "home")
+    customers = pa.table(
+        {"customer_id": ["甲", "乙", "丙", "guest:G1"], "is_guest": [False, False, False, True]}
+    )
+    orders = pa.table(
+        {
+            "order_id": [o[0] for o in ORDERS],
+            "customer_id": [o[1] for o in ORDERS],
+            "ordered_at": pa.array([o[2] for o in ORDERS], pa.timestamp("us")),
+            "status": [o[3] for o in ORDERS],
+            "total_minor": pa.array([o[4] for o in ORDERS], pa.int64()),
+        }
+    )
+    items = pa.table(
+        {
+            "order_id": ["A2", "A2-退", "B1", "B1"],
+            "line_no": pa.array([1, 1, 1, 2], pa.int32()),
+            "product_id": ["P1", "P1", "P2", "P3"],
+            "quantity": pa.array([5, -2, 1, 1], pa.int32()),
+            "unit_price_minor": pa.array([1000, 1000, 1500, 1500], pa.int64()),
+        }
+    )
+    with Store.open(settings) as store, store.transaction():
+        store.upsert("customers", customers)
+        store.upsert("orders", orders)
+        store.upsert("order_items", items)
+    return settings
+
+
+def test_rfm_clv_and_features_read_the_same_purchases(small_shop: Settings) -> None:
+    with Store.open(small_shop, read_only=True) as store:
+        rfm = compute_rfm(store.con, as_of=dt.date(2024, 11, 20)).set_index("customer_id")
+        features = customer_features(store.con, dt.date(2024, 11, 21), with_clv=False)
+        register_store_transactions(store.con)
+        clv = summarise(store.con, calibration_end=dt.date(2024, 11, 20), time_unit="D").set_index(
+            "customer_id"
+        )
+        rules = store_purchase_rules(store.con)
+    # 甲: A1 100 + A2 50 − 20; A3 wholly cancelled. 乙: B1 from its lines, B2 counted without spend.
+    # 丙: a gift worth 0 counts; the return before any purchase cannot be netted.
+    assert rfm["frequency"].to_dict() == {"丙": 1, "乙": 2, "甲": 2}
+    assert rfm["monetary"].to_dict() == {"丙": 0.0, "乙": 30.0, "甲": 130.0}
+    assert rfm.loc["甲", "recency_days"] == 10  # the last purchase is A2 (the 10th), not the undone A3
+    assert features["frequency"].to_dict() == rfm["frequency"].astype(float).to_dict()
+    assert features["monetary"].to_dict() == rfm["monetary"].to_dict()
+    # CLV: the same purchases, merged per day; spend is the mean of the repeat days that have a value.
+    assert clv["frequency"].to_dict() == {"丙": 0.0, "乙": 1.0, "甲": 1.0}
+    assert clv.loc["甲", "monetary_value"] == 30.0 and clv.loc["甲", "monetary_frequency"] == 1
+    assert clv.loc["乙", "monetary_frequency"] == 0  # B2's value is unknown: no spend to average
+    assert rules.model_dump() == {
+        "documents": 10, "purchases": 5, "voided": 1, "valued_from_lines": 1, "without_value": 1,
+        "zero_value": 1, "returns": 3, "returns_amount": 70.0, "partly_returned": 1, "wholly_returned": 1,
+        "returns_not_netted": 1, "amount_not_netted": 10.0, "return_lines": 0,
+    }  # fmt: skip
+
+
+def test_a_return_after_the_as_of_date_does_not_reduce_the_purchase(small_shop: Settings) -> None:
+    with Store.open(small_shop, read_only=True) as store:
+        before_refund = compute_rfm(store.con, as_of=dt.date(2024, 11, 11)).set_index("customer_id")
+    assert before_refund.loc["甲", "monetary"] == 150.0  # A2's refund on the 12th is not known yet
+
+
+def test_a_file_with_negative_rows_reads_like_the_store(small_shop: Settings, tmp_path: Path) -> None:
+    # The store's orders of identified customers as a shop's transaction export (GBK, Chinese header);
+    # B1 has its lines' sum, B2 an empty value.
+    rows = ["客户,日期,金额"]
+    values = {"B1": "30", "B2": ""}
+    for order_id, customer, when, status, total in ORDERS:
+        if customer.startswith("guest") or (status == "cancelled" and (total or 0) >= 0):
+            continue  # a file of transactions holds neither guests nor closed orders
+        value = values.get(order_id, f"{(total or 0) / 100:.2f}")
+        rows.append(f"{customer},{when:%Y-%m-%d %H:%M},{value}")
+    path = tmp_path / "交易.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="gbk")
+    source = FileSource(path=path, customer_col="客户", date_col="日期", value_col="金额")
+    con = duckdb.connect()
+    register_file_transactions(
+        con, path, customer_col=source.customer_col, date_col=source.date_col, value_col=source.value_col
+    )
+    rules = transaction_rules(con)
+    assert (rules.purchases, rules.wholly_returned, rules.partly_returned) == (5, 1, 1)
+    assert (rules.returns_not_netted, rules.without_value, rules.zero_value) == (1, 1, 1)
+    from_file = summarise(con, calibration_end=dt.date(2024, 11, 20), time_unit="D")
+    with Store.open(small_shop, read_only=True) as store:
+        register_store_transactions(store.con)
+        from_store = summarise(store.con, calibration_end=dt.date(2024, 11, 20), time_unit="D")
+    pd.testing.assert_frame_equal(from_file, from_store)
+
+
+def test_online_retail_cancellations_net_revenue_alike_in_rfm_and_clv(
+    online_retail_settings: Settings,
+) -> None:
+    summary, rfm = run_rfm(online_retail_settings)
+    scores, clv = predict_clv(online_retail_settings, horizon_days=90)
+    # The same 4,325 buyers and the same counts in both reports.
+    assert set(rfm["customer_id"]) == set(clv["customer_id"]) and len(rfm) == 4325
+    assert scores.purchase_rules == summary.purchase_rules
+    rules = summary.purchase_rules
+    # 3,654 'C' invoices of identified customers; 200 return goods bought before December 2010.
+    assert (rules.returns, rules.returns_not_netted) == (3654, 200)
+    assert rules.returns_amount == pytest.approx(611342.09, abs=0.01)
+    assert (rules.purchases, rules.wholly_returned) == (18257, 279)
+    # Customer 16446 bought 80,995 paper birdies (£168,469.60) and cancelled them 12 minutes later:
+    # that is neither revenue nor a repeat purchase.
+    row = rfm.set_index("customer_id").loc["16446"]
+    assert row["frequency"] == 1 and row["monetary"] == pytest.approx(1.65 + 1.25, abs=0.01)
+    with Store.open(online_retail_settings, read_only=True) as store:
+        gross = store.query(
+            "SELECT sum(total_minor) / 100.0 AS gross FROM orders o JOIN customers c USING (customer_id) "
+            "WHERE NOT c.is_guest AND o.status = 'completed'"
+        )["gross"][0]
+    # Net revenue: gross sales less the returns that could be netted.
+    netted = rules.returns_amount - rules.amount_not_netted
+    assert rfm["monetary"].sum() == pytest.approx(gross - netted, abs=0.05)
