@@ -51,15 +51,17 @@ def test_two_kinds_of_customer_give_two_segments(settings: Settings) -> None:
     _store(settings, [100.0] * 15 + [900.0] * 15)
     with pytest.raises(UserError, match="--k 3 asks for more segments than the 2 distinct purchase profiles"):
         run_segmentation(settings, k=3, personas=False, report=False)
-    result = run_segmentation(settings, personas=False, report=False)  # auto tried k = 3..8 only
+    result = run_segmentation(settings, personas=False, report=False)  # auto tried k = 2..2 only
     assert result.k == 2 and sorted(s.stats.customers for s in result.segments) == [15, 15]
+    assert result.k_choice is not None and result.k_choice.rule == "best_silhouette"
 
 
 def test_propensity_with_too_few_buyers_says_how_many(tmp_path_factory: pytest.TempPathFactory) -> None:
     settings = get_settings(tmp_path_factory.mktemp("few_buyers") / "home")
     make_sample(settings, customers=200, products=24, seed=3)
     # A one-day horizon: one buyer in the training window. Was sklearn's "least populated class" error.
-    with pytest.raises(UserError, match=r"training window \(1 days from .*\), 1 of 153 customers bought"):
+    # 150 buyers before it: 3 more had sales, but every one of them was cancelled or returned in full.
+    with pytest.raises(UserError, match=r"training window \(1 days from .*\), 1 of 150 customers bought"):
         train_propensity(settings, target="purchase", horizon_days=1)
 
 

@@ -123,7 +123,12 @@ def test_segments_cover_every_buyer_with_consistent_stats(shop_settings: Setting
                WHERE status NOT IN ('cancelled', 'returned') AND total_minor > 0"""
         )["n"][0]
     assert result.customers == len(assignments) == buyers
-    assert 3 <= result.k <= 8 and result.silhouette[result.k] == max(result.silhouette.values())
+    choice = result.k_choice
+    assert choice is not None and choice.rule == "best_silhouette" and 3 <= result.k <= 8
+    # The best silhouette among the k whose segments are all big enough and clearer than no structure.
+    passing = [c for c in choice.candidates if not c.too_small and c.structured and c.k >= 3]
+    assert result.silhouette[result.k] == max(c.silhouette for c in passing)
+    assert min(p.stats.customers for p in result.segments) >= choice.min_segment_size
     stats = [p.stats for p in result.segments]
     assert [s.segment for s in stats] == list(range(1, result.k + 1))
     assert sum(s.customers for s in stats) == result.customers
@@ -145,7 +150,7 @@ def test_segments_cover_every_buyer_with_consistent_stats(shop_settings: Setting
 
 def test_fixed_k_and_english_labels(shop_settings: Settings) -> None:
     result = run_segmentation(shop_settings, k=4, lang="en", personas=False, report=False)
-    assert result.k == 4 and len(result.segments) == 4 and result.silhouette == {}
+    assert result.k == 4 and len(result.segments) == 4 and result.silhouette == {} and result.k_choice is None
     assert result.segments[0].persona.description.split()[0].isdigit()  # "<n> customers (…)"
     for p in result.segments:  # the English template names each statistic it quotes
         assert unsupported_numbers(p.persona.description, p.stats, context=segment_context(p.stats)) == []

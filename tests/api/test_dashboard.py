@@ -90,6 +90,10 @@ def test_overview_and_segments_chart_the_shops_numbers(browser: TestClient, shop
     )
     for s in segments["segments"]:
         assert s["persona"]["name"] in page.text
+    # Why `--k auto` chose this k, in both languages, one line per candidate k.
+    k = segments["k_choice"]["k"]
+    assert f"为什么是 k = {k} / Why k = {k}" in page.text
+    assert page.text.count("无结构参照") == page.text.count("structureless reference") >= 7
     assert browser.get("/ui/static/vendor/htmx.min.js").status_code == 200
 
 

@@ -34,6 +34,7 @@ _LABELS = {
         "clv": "未来一年 CLV 分布（对数坐标）",
         "clv_x": "CLV",
         "segment": "细分",
+        "why_k": "为什么分成这么多个细分",
     },
     "en": {
         "title": "Customer segment report",
@@ -46,6 +47,7 @@ _LABELS = {
         "clv": "Predicted 1-year CLV distribution (log scale)",
         "clv_x": "CLV",
         "segment": "Segment",
+        "why_k": "Why this number of segments",
     },
 }
 

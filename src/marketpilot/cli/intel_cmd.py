@@ -11,7 +11,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, print_table, settings_for
+from marketpilot.cli.app import (
+    HomeOption,
+    JsonOption,
+    app,
+    console,
+    counted,
+    print_json,
+    print_table,
+    settings_for,
+)
 from marketpilot.errors import UserError
 
 clv_app = typer.Typer(help="Customer lifetime value: BG/NBD + Gamma-Gamma.", no_args_is_help=True)
@@ -97,6 +106,7 @@ def clv_fit(
         return
     b = result.bgnbd
     console.print(f"Customers: {result.customers}")
+    console.print(f"Purchases: {result.purchase_rules.describe()}")
     console.print(
         f"BG/NBD  r={b.r:.4f} α={b.alpha:.4f} a={b.a:.4f} b={b.b:.4f}  log-likelihood {b.loglik:.2f}"
     )
@@ -142,10 +152,12 @@ def clv_predict(
         print_json(result.model_dump(mode="json"))
         return
     console.print(
-        f"Scored {result.customers} customers as of {result.as_of}: mean P(alive) {result.mean_p_alive:.2f}, "
+        f"Scored {counted(result.customers, 'customer')} as of {result.as_of}: "
+        f"mean P(alive) {result.mean_p_alive:.2f}, "
         f"{result.expected_purchases_total:.0f} purchases expected in {result.horizon_days} days"
         + (f", CLV total {result.clv_total:,.0f}" if result.clv_total is not None else "")
     )
+    console.print(f"Purchases: {result.purchase_rules.describe()}")
     console.print(f"Written: {result.parquet} and {result.csv}")
 
 
@@ -160,12 +172,13 @@ def rfm_command(as_of: DateOption = None, home: HomeOption = None, json_out: Jso
         return
     from rich.table import Table
 
-    table = Table(title=f"RFM as of {summary.as_of}: {summary.customers} customers")
+    table = Table(title=f"RFM as of {summary.as_of}: {counted(summary.customers, 'customer')}")
     for column in ("Class", "类别", "Customers", "Share", "Revenue share"):
         table.add_column(column)
     for c in summary.classes:
         table.add_row(c.name_en, c.name_zh, str(c.customers), f"{c.share:.1%}", f"{c.revenue_share:.1%}")
     print_table(table)
+    console.print(f"Purchases: {summary.purchase_rules.describe()}")
     console.print(f"Written: {summary.parquet} and {summary.csv}")
 
 
@@ -211,7 +224,7 @@ def propensity_train(
     console.print(
         f"{report.target} in {report.horizon_days} days, model {report.version}: held-out AUC {t.auc:.3f} "
         f"(RFM logistic baseline {report.baseline_rfm_logistic_auc:.3f}), PR-AUC {t.pr_auc:.3f}, "
-        f"base rate {t.base_rate:.1%}, {t.customers} customers"
+        f"base rate {t.base_rate:.1%}, {counted(t.customers, 'customer')}"
     )
     from rich.table import Table
 
@@ -251,7 +264,7 @@ def propensity_score(
         print_json(summary.model_dump(mode="json"))
         return
     console.print(
-        f"Scored {summary.customers} customers with {summary.target} model {summary.version} "
+        f"Scored {counted(summary.customers, 'customer')} with {summary.target} model {summary.version} "
         f"as of {summary.as_of}: "
         f"mean probability {summary.mean_probability:.1%}. Written: {summary.parquet}"
     )
@@ -259,7 +272,15 @@ def propensity_score(
 
 @app.command("segment")
 def segment_command(
-    k: Annotated[str, typer.Option("--k", help="Number of segments, or 'auto' (silhouette).")] = "auto",
+    k: Annotated[
+        str,
+        typer.Option(
+            "--k",
+            help="Number of segments, or 'auto': the best silhouette for k = 2..8 among the k whose "
+            "segments all reach the minimum size and that beat a structureless reference shop; "
+            "1 segment when none does. The output says why.",
+        ),
+    ] = "auto",
     lang: Annotated[str | None, typer.Option("--lang", help="Persona language: zh or en.")] = None,
     method: Annotated[str, typer.Option("--method", help="kmeans or hdbscan.")] = "kmeans",
     text: Annotated[
@@ -269,6 +290,16 @@ def segment_command(
     personas: Annotated[
         bool, typer.Option("--personas/--no-personas", help="LLM personas (else templates).")
     ] = True,
+    min_segment_share: Annotated[
+        float,
+        typer.Option(
+            "--min-segment-share", help="--k auto: each segment holds at least this share of customers."
+        ),
+    ] = 0.05,
+    min_segment_customers: Annotated[
+        int,
+        typer.Option("--min-segment-customers", help="--k auto: and at least this many customers."),
+    ] = 10,
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -293,16 +324,25 @@ def segment_command(
         method=method,  # type: ignore[arg-type]
         text=text,
         personas=personas,
+        min_segment_share=min_segment_share,
+        min_segment_customers=min_segment_customers,
     )
     if json_out:
         print_json(result.model_dump(mode="json"))
         return
-    console.print(f"{result.customers} customers in {result.k} segments (as of {result.as_of}).")
+    console.print(
+        f"{counted(result.customers, 'customer')} in {counted(result.k, 'segment')} (as of {result.as_of})."
+    )
+    if result.k_choice:
+        why = result.k_choice.explain(result.segments[0].persona.language)
+        console.print(why[0], highlight=False)
+        for line in why[1:]:
+            console.print(f"   {line}", highlight=False)
     for profile in result.segments:
         s, p = profile.stats, profile.persona
         flag = " [dim](template)[/]" if p.source == "template" else ""
         console.print(
-            f"[bold]{s.segment}. {escape(p.name)}[/]{flag} — {s.customers} customers, "
+            f"[bold]{s.segment}. {escape(p.name)}[/]{flag} — {counted(s.customers, 'customer')}, "
             f"{s.revenue_share:.1%} of revenue",
             markup=True,
         )

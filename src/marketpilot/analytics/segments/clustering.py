@@ -1,4 +1,5 @@
-"""Clustering customers: scaling, k-means with k chosen by silhouette, or HDBSCAN.
+"""Clustering customers: scaling, k-means with k chosen by silhouette under a minimum segment size
+and a test for structure (`k_choice.py`), or HDBSCAN.
 
 k is chosen on a sample (silhouette is O(n²)); the final k-means is fitted on every customer with
 mini-batches when there are many, so a million customers cluster in seconds.
@@ -12,30 +13,39 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.metrics import pairwise_distances_argmin, silhouette_score
+from sklearn.metrics import pairwise_distances_argmin
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from marketpilot.analytics.segments.k_choice import KChoice, choose, evaluate, min_segment_size
 from marketpilot.errors import NotFittedError, UserError
 
 
 class SegmentModel(BaseEstimator, ClusterMixin):
     """Learned: scaler_, k_, cluster_centers_, labels_, silhouette_ (per k tried), inertia_ (per k: the
-    elbow curve). `predict` assigns the nearest centre."""
+    elbow curve), k_choice_ (why `k="auto"` chose k_, else None). `predict` assigns the nearest centre.
+
+    With `k="auto"`, a k whose smallest segment holds fewer than max(min_segment_share × customers,
+    min_segment_customers) customers is not chosen, nor one no clearer than a structureless shop;
+    when no k in `k_range` passes, k_ is 1."""
 
     def __init__(
         self,
         k: int | Literal["auto"] = "auto",
-        k_range: tuple[int, int] = (3, 8),
+        k_range: tuple[int, int] = (2, 8),
         method: Literal["kmeans", "hdbscan"] = "kmeans",
         sample_size: int = 2500,
         random_state: int = 0,
+        min_segment_share: float = 0.05,
+        min_segment_customers: int = 10,
     ) -> None:
         self.k = k
         self.k_range = k_range
         self.method = method
         self.sample_size = sample_size
         self.random_state = random_state
+        self.min_segment_share = min_segment_share
+        self.min_segment_customers = min_segment_customers
 
     def fit(self, X: pd.DataFrame) -> SegmentModel:
         # k-means and silhouette threads (OpenMP, BLAS) spin-wait for each other: on a busy 2-core
@@ -57,8 +67,11 @@ class SegmentModel(BaseEstimator, ClusterMixin):
                 "categories): there are no segments to find.",
                 hint="segment again when the customers' behaviour differs",
             )
-        rng = np.random.default_rng(self.random_state)
-        sample = scaled[rng.choice(len(scaled), min(self.sample_size, len(scaled)), replace=False)]
+        sample = scaled
+        if len(scaled) > self.sample_size:
+            rng = np.random.default_rng(self.random_state)
+            sample = scaled[rng.choice(len(scaled), self.sample_size, replace=False)]
+        self.k_choice_: KChoice | None = None
         if self.method == "hdbscan":
             return self._fit_hdbscan(scaled, sample)
         self.silhouette_: dict[int, float] = {}
@@ -72,21 +85,33 @@ class SegmentModel(BaseEstimator, ClusterMixin):
                     f"profiles among {len(data)} customers.",
                     hint=f"use --k {profiles} or less, or --k auto",
                 )
+        fitted: dict[int, KMeans] = {}
         if self.k == "auto":
             low, high = self.k_range
             high = min(high, len(sample) - 1, profiles)
-            for k in range(min(low, high), high + 1):
-                km = KMeans(n_clusters=k, n_init=4, random_state=self.random_state).fit(sample)
-                self.inertia_[k] = float(km.inertia_)
-                self.silhouette_[k] = float(
-                    silhouette_score(sample, km.labels_, random_state=self.random_state)
-                )
-            self.k_ = max(self.silhouette_, key=self.silhouette_.get)
+            size = min_segment_size(len(data), self.min_segment_share, self.min_segment_customers)
+            candidates, fitted = evaluate(
+                sample, range(min(low, high), high + 1), len(data), size, self.random_state
+            )
+            self.k_, rule = choose(candidates)
+            self.inertia_ = {k: float(m.inertia_) for k, m in fitted.items()}
+            self.silhouette_ = {c.k: c.silhouette for c in candidates}
+            self.k_choice_ = KChoice(
+                k=self.k_,
+                rule=rule,
+                min_segment_size=size,
+                min_segment_share=self.min_segment_share,
+                min_segment_customers=self.min_segment_customers,
+                customers=len(data),
+                candidates=candidates,
+            )
         else:
             self.k_ = int(self.k)
-        model = self._final_kmeans(scaled)
+        # On the whole shop the candidate's fit is the final one: its segment sizes are those checked.
+        model = fitted.get(self.k_) if sample is scaled else None
+        model = model or self._final_kmeans(scaled)
         self.cluster_centers_ = model.cluster_centers_
-        self.labels_ = model.labels_
+        self.labels_ = model.predict(scaled)
         return self
 
     def _final_kmeans(self, scaled: np.ndarray) -> KMeans | MiniBatchKMeans:

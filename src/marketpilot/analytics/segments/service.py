@@ -20,6 +20,7 @@ from marketpilot.analytics.purchases import register_purchases, registered_purch
 from marketpilot.analytics.rfm import compute_rfm
 from marketpilot.analytics.segments.clustering import SegmentModel
 from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame, text_matrix
+from marketpilot.analytics.segments.k_choice import KChoice
 from marketpilot.analytics.segments.personas import (
     Language,
     Persona,
@@ -46,6 +47,7 @@ class SegmentationResult(BaseModel):
     method: str
     silhouette: dict[int, float]
     inertia: dict[int, float]
+    k_choice: KChoice | None = None  # why `k="auto"` chose k; None for a fixed k or HDBSCAN
     text_features: bool
     segments: list[SegmentProfile]
     assignments_parquet: str
@@ -62,7 +64,9 @@ class CustomerTables(BaseModel):
     rfm: pd.DataFrame
 
 
-def _check_options(k: object, lang: object, method: object) -> None:
+def _check_options(
+    k: object, lang: object, method: object, min_segment_share: object, min_segment_customers: object
+) -> None:
     """The CLI checks its flags; a library call with k=1, method="dbscan" or lang="fr" ran k-means
     with a wrong label, or failed only after the clustering with a pydantic traceback."""
     if k != "auto" and (isinstance(k, bool) or not isinstance(k, Integral) or k < 2):
@@ -76,6 +80,14 @@ def _check_options(k: object, lang: object, method: object) -> None:
             "k sets the number of k-means segments; HDBSCAN finds its own number.",
             hint="leave k='auto', or use method='kmeans'",
         )
+    if isinstance(min_segment_share, bool) or not isinstance(min_segment_share, int | float):
+        raise UserError(f"min_segment_share must be a number, got {min_segment_share!r}.")
+    if not 0 <= min_segment_share <= 0.5:
+        raise UserError(f"min_segment_share must be between 0 and 0.5, got {min_segment_share!r}.")
+    if isinstance(min_segment_customers, bool) or not isinstance(min_segment_customers, Integral):
+        raise UserError(f"min_segment_customers must be an integer, got {min_segment_customers!r}.")
+    if min_segment_customers < 1:
+        raise UserError(f"min_segment_customers must be at least 1, got {min_segment_customers!r}.")
 
 
 def run_segmentation(
@@ -88,10 +100,14 @@ def run_segmentation(
     personas: bool = True,
     report: bool = True,
     max_attempts: int = 3,
+    min_segment_share: float = 0.05,
+    min_segment_customers: int = 10,
 ) -> SegmentationResult:
     """Segment every customer with a completed purchase; personas in `lang` (default: settings.language)
-    via the configured LLM (`personas=False`: template descriptions, no LLM call)."""
-    _check_options(k, lang, method)
+    via the configured LLM (`personas=False`: template descriptions, no LLM call). With `k="auto"`, no
+    segment holds fewer than max(min_segment_share × customers, min_segment_customers) customers, and
+    a shop without clear structure is one segment; `result.k_choice` says why."""
+    _check_options(k, lang, method, min_segment_share, min_segment_customers)
     lang = lang or settings.language
     with Store.open(settings, read_only=True) as store:
         con = store.con
@@ -109,7 +125,12 @@ def run_segmentation(
             f"--k {k} asks for more segments than {len(X)} customers can fill (at most {len(X) // 2})",
             hint="use a smaller --k, or --k auto",
         )
-    model = SegmentModel(k=k, method=method).fit(X)
+    model = SegmentModel(
+        k=k,
+        method=method,
+        min_segment_share=min_segment_share,
+        min_segment_customers=min_segment_customers,
+    ).fit(X)
     labels = relabel_by_revenue(model.labels_, frame["monetary"].to_numpy())
     rfm_class = rfm.set_index("customer_id")["rfm_class"]
     stats = segment_stats(frame, labels, rfm_class, clv=clv)
@@ -138,6 +159,7 @@ def run_segmentation(
         method=method,
         silhouette=model.silhouette_,
         inertia=model.inertia_,
+        k_choice=model.k_choice_,
         text_features=text,
         segments=profiles,
         assignments_parquet=str(parquet),

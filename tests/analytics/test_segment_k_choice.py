@@ -1,0 +1,119 @@
+"""`--k auto` on real shops: small shops get no handful-of-customers segments, a shop whose customers
+form one group gets one segment with the reason, larger shops keep several segments; the choice is
+explained per candidate k in Chinese and English."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from marketpilot.analytics.segments import run_segmentation
+from marketpilot.config import Settings, get_settings
+from marketpilot.data import Store
+from marketpilot.data.load import load_file
+
+
+@pytest.fixture(scope="module")
+def small_retail(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """297 buyers: 300 customers drawn at random from UCI Online Retail, loaded with its preset."""
+    raw = pd.read_csv(data_dir / "samples" / "online_retail.csv.gz", dtype=str)
+    ids = np.sort(raw["CustomerID"].dropna().unique())
+    keep = np.random.default_rng(1).choice(ids, 300, replace=False)
+    root = tmp_path_factory.mktemp("small_retail")
+    raw[raw["CustomerID"].isin(keep)].to_csv(root / "retail.csv", index=False)
+    settings = get_settings(root / "home")
+    load_file(settings, root / "retail.csv", preset="online-retail")
+    return settings
+
+
+@pytest.fixture(scope="module")
+def one_group_shop(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """300 CDNOW customers who came on the same two days and spent their real first CDNOW purchase
+    each time: one population that differs only in basket size."""
+    raw = pd.read_csv(data_dir / "cdnow" / "CDNOW_sample.txt", sep=r"\s+", header=None)
+    spend = raw.groupby(0)[4].first()
+    spend = spend[spend > 0].sample(300, random_state=0).to_numpy()
+    orders = pd.DataFrame(
+        [
+            (f"O{c}-{day}", f"C{c:03d}", pd.Timestamp(f"2025-0{day}-10"), round(t * 100))
+            for c, t in enumerate(spend)
+            for day in (1, 2)
+        ],
+        columns=["order_id", "customer_id", "ordered_at", "total_minor"],
+    ).assign(status="completed", currency="USD")
+    lines = orders[["order_id"]].assign(line_no=1, product_id="cd", quantity=1, unit_price_minor=1200)
+    settings = get_settings(tmp_path_factory.mktemp("one_group") / "home")
+    with Store.open(settings) as store, store.transaction():
+        store.upsert(
+            "customers", pd.DataFrame({"customer_id": orders["customer_id"].unique(), "is_guest": False})
+        )
+        store.upsert(
+            "products", pd.DataFrame({"product_id": ["cd"], "name": ["CD 唱片"], "price_minor": [1200]})
+        )
+        store.upsert("orders", orders)
+        store.upsert("order_items", lines.assign(currency="USD"))
+    return settings
+
+
+def test_small_shop_gets_no_segment_of_a_handful_of_customers(small_retail: Settings) -> None:
+    result = run_segmentation(small_retail, personas=False, report=False)
+    choice = result.k_choice
+    assert choice is not None and result.customers == choice.customers == 297
+    assert choice.min_segment_size == 15  # 5% of 297, above the floor of 10
+    sizes = [p.stats.customers for p in result.segments]
+    assert result.k >= 3 and min(sizes) >= 15 and choice.rule == "best_silhouette"
+    # Silhouette alone picked k=6 here, with segments of 13 and 14 customers; that k is now ruled out.
+    by_k = {c.k: c for c in choice.candidates}
+    best_alone = max(choice.candidates, key=lambda c: c.silhouette)
+    assert best_alone.k != result.k and best_alone.too_small and best_alone.smallest_segment < 15
+    assert not by_k[result.k].too_small and by_k[result.k].structured
+    # A stricter floor is honoured: every segment then holds at least 60 customers, or there is one.
+    strict = run_segmentation(small_retail, personas=False, report=False, min_segment_customers=60)
+    assert min(p.stats.customers for p in strict.segments) >= 60 or strict.k == 1
+
+
+def test_one_group_of_customers_is_one_segment_with_the_reason(one_group_shop: Settings) -> None:
+    result = run_segmentation(one_group_shop, lang="zh", personas=False)
+    choice = result.k_choice
+    assert result.k == 1 and len(result.segments) == 1 and result.segments[0].stats.customers == 300
+    assert choice is not None and choice.rule == "no_structure"
+    # Silhouette alone would have named some k >= 2; none beats the structureless reference here.
+    assert [c.k for c in choice.candidates] == list(range(2, 9))
+    big_enough = [c for c in choice.candidates if not c.too_small]
+    assert big_enough and not any(c.structured for c in big_enough)
+    zh, en = choice.explain("zh"), choice.explain("en")
+    assert zh[0].startswith("只分 1 个细分（k=1）") and en[0].startswith("One segment (k=1)")
+    assert len(zh) == len(en) == 8 and "轮廓系数" in zh[1] and "silhouette" in en[1]
+    html = Path(result.report_html).read_text(encoding="utf-8")
+    assert "为什么分成这么多个细分" in html and "只分 1 个细分" in html and "k=8：轮廓系数" in html
+    saved = json.loads(Path(result.summary_json).read_text(encoding="utf-8"))
+    assert saved["k"] == 1 and saved["k_choice"]["rule"] == "no_structure"
+
+
+def test_segment_cli_says_why_k_was_chosen(one_group_shop: Settings) -> None:
+    from marketpilot.cli import app
+
+    args = ["segment", "--home", str(one_group_shop.home), "--no-personas", "--lang", "en"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "300 customers in 1 segment " in out.stdout and "One segment (k=1)" in out.stdout
+    assert "k=2: silhouette" in out.stdout and "structureless reference" in out.stdout
+    bad = CliRunner().invoke(app, [*args, "--min-segment-share", "0.9"])
+    assert bad.exit_code != 0 and "min_segment_share must be between 0 and 0.5" in str(bad.exception)
+
+
+@pytest.mark.slow
+def test_whole_online_retail_keeps_several_sizeable_segments(online_retail_settings: Settings) -> None:
+    result = run_segmentation(online_retail_settings, lang="en", personas=False, report=False)
+    choice = result.k_choice
+    assert choice is not None and choice.rule == "best_silhouette" and result.k >= 3
+    assert min(p.stats.customers for p in result.segments) >= choice.min_segment_size == 217
+    # k-means spent a centre on one extreme customer at every k >= 3 (then all were ruled out and the
+    # shop got k=1); such rare outliers now join the nearest segment instead.
+    assert all(c.smallest_segment >= 217 for c in choice.candidates if c.k >= 3)
+    assert choice.explain("en")[0].startswith(f"k={result.k}: the highest silhouette")
