@@ -118,9 +118,16 @@ def test_segments_cover_every_buyer_with_consistent_stats(shop_settings: Setting
     result = run_segmentation(shop_settings, personas=False)
     assignments = pd.read_parquet(result.assignments_parquet)
     with Store.open(shop_settings, read_only=True) as store:
+        # The generator names each reversal after its sale (O… sold, C… cancelled, R… returned): the
+        # buyers are those with a sale that its reversals did not wholly undo (the purchase rule).
         buyers = store.query(
-            """SELECT count(DISTINCT customer_id) AS n FROM orders
-               WHERE status NOT IN ('cancelled', 'returned') AND total_minor > 0"""
+            """WITH o AS (SELECT order_id, customer_id, total_minor, substr(order_id, 2) AS sale FROM orders),
+                    undone AS (SELECT sale, sum(total_minor) AS minor FROM o
+                               WHERE NOT starts_with(order_id, 'O') GROUP BY sale)
+               SELECT count(DISTINCT o.customer_id) AS n FROM o JOIN customers c USING (customer_id)
+               LEFT JOIN undone USING (sale)
+               WHERE starts_with(o.order_id, 'O') AND NOT c.is_guest
+                 AND o.total_minor + coalesce(undone.minor, 0) > 0"""
         )["n"][0]
     assert result.customers == len(assignments) == buyers
     choice = result.k_choice

@@ -242,7 +242,7 @@ def test_infinite_prices_blank_shops_and_bad_margins_are_named(
         path, index=False
     )
     code, out = _run(monkeypatch, capsys, "decide", "price", "--competitors", str(path), *home)
-    assert code == 0 and "1 rows in another currency than the product" in out
+    assert code == 0 and "1 row in another currency than the product" in out
 
 
 # --- coupon test sizes ---------------------------------------------------------------------------
