@@ -26,6 +26,7 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 from marketpilot.campaigns import service
 from marketpilot.campaigns.assign import HOLDOUT, assign_arms, choose_channels, thompson_arms, unit_hash
 from marketpilot.campaigns.audience import AudienceSource
+from marketpilot.campaigns.bandit import pooled_evidence, with_priors
 from marketpilot.campaigns.channels import ChannelSettings, OutgoingMessage, RateLimiter, create_channel
 from marketpilot.campaigns.copy import ChannelCopy, resolve_copy
 from marketpilot.campaigns.spec import CampaignSpec
@@ -162,11 +163,14 @@ def plan_messages(
     copies = resolve_copy(settings, engine, spec, campaign_id, version, client=client)
     summary.llm_calls = sum(c.llm_calls for c in copies.values())
     audience["arm"] = HOLDOUT
+    typical_rate = None
+    if spec.assignment == "thompson" and posteriors is None and version > 1:
+        posteriors, typical_rate = pooled_evidence(engine, campaign_id, version)  # copy resolved by now
     for name, copy in copies.items():
         mask = (audience["channel"] == name).to_numpy()
         ids = audience.loc[mask, "customer_id"]
         if spec.assignment == "thompson" and posteriors:
-            post = {k: posteriors.get(k, (1.0, 1.0)) for k in copy.variants}
+            post = with_priors(posteriors, copy.variants, typical_rate)
             arms = thompson_arms(ids, campaign_id, version, spec.holdout_share, post)
         else:
             arms = assign_arms(ids, campaign_id, spec.holdout_share, copy.weights)
@@ -553,10 +557,6 @@ def run_campaign(
         ).scalar_one()
     result = RunResult(campaign_id, version, planned=not planned, plan=PlanSummary())
     if not planned:
-        if spec.assignment == "thompson" and posteriors is None and version > 1:
-            from marketpilot.campaigns.measure import bandit_posteriors
-
-            posteriors = bandit_posteriors(engine, campaign_id, version - 1)
         result.plan = plan_messages(
             settings, engine, campaign_id, version, spec, clock(), posteriors=posteriors, client=client
         )

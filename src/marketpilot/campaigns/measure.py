@@ -167,10 +167,6 @@ def beta_posteriors(frame: pd.DataFrame) -> dict[str, tuple[float, float]]:
     return {str(a): (1.0 + r["sum"], 1.0 + r["count"] - r["sum"]) for a, r in grouped.iterrows()}
 
 
-def bandit_posteriors(engine: Engine, campaign_id: str, version: int) -> dict[str, tuple[float, float]]:
-    return beta_posteriors(customer_outcomes(engine, campaign_id, version))
-
-
 def prob_best(
     posteriors: dict[str, tuple[float, float]], *, draws: int = 20_000, seed: int = 0
 ) -> dict[str, float]:
