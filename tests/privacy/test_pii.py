@@ -39,6 +39,13 @@ def _luhn_complete(prefix: str) -> str:
         ("加微信zhang_san88领券", "im_account", "zhang_san88"),
         ("我的qq号是 987654321，有事找我", "im_account", "987654321"),
         ("vx: abcdef1 拉你进群", "im_account", "abcdef1"),
+        ("收件人：张小明，电话打不通", "name", "张小明"),
+        ("收货人王小明的地址写错了", "name", "王小明"),
+        ("联系人 欧阳娜娜 周末在家", "name", "欧阳娜娜"),
+        ("我叫李娜，想换个颜色", "name", "李娜"),
+        ("My name is Jane Doe and I ordered twice", "name", "Jane Doe"),
+        ("Customer name: John Smith", "name", "John Smith"),
+        ("Name: Mary Lee, order 20241111001", "name", "Mary Lee"),
     ],
 )
 def test_finds_and_masks(text: str, kind: str, secret: str) -> None:
@@ -76,6 +83,11 @@ def test_id_number_needs_checksum() -> None:
         # a company's hotline is not personal data: the shop's own 客服热线 must reach its customers
         "客服热线 400-820-8820，全国统一 800-810-8888",
         "Questions? Call us toll-free at (800) 555-0199 or 1-888-555-0100",
+        # a name is only a name where the text says so, and must start with a surname
+        "我叫了外卖，快递员张师傅送得很快，李四的快递也到了",
+        "收件人是我妈，包装很好",
+        "Product name: Blue Kettle, brand name: Nordic Home",
+        "My name is not important, the kettle is great",
     ],
 )
 def test_marketing_text_is_not_pii(text: str) -> None:

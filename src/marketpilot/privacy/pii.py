@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-PIIKind = Literal["phone", "email", "cn_id", "bank_card", "address", "im_account"]
+PIIKind = Literal["phone", "email", "cn_id", "bank_card", "address", "im_account", "name"]
 
 MASKS: dict[PIIKind, str] = {
     "phone": "[电话]",
@@ -21,6 +21,7 @@ MASKS: dict[PIIKind, str] = {
     "bank_card": "[银行卡]",
     "address": "[地址]",
     "im_account": "[社交账号]",
+    "name": "[姓名]",
 }
 
 
@@ -60,6 +61,31 @@ _IM_ACCOUNT = re.compile(
     r"(?P<account>[A-Za-z][-_A-Za-z0-9]{5,19}|\d{5,11})(?![-_A-Za-z0-9])",
     re.IGNORECASE,
 )
+# A person's name where the text says it is one ("收件人：张小明", "我叫李娜", "My name is Jane Doe"):
+# a name anywhere else is not told apart from any other word. A Chinese name must start with a common
+# surname, so "我叫了外卖" names nobody; its given name stops before a word that follows names
+# ("张三电话…", "李四的快递").
+_SURNAMES = (
+    "欧阳|司马|诸葛|上官|慕容|东方|皇甫|令狐|公孙|司徒|夏侯|尉迟|长孙|宇文|"
+    "[王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任"
+    "沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+    "常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴"
+    "霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑"
+    "景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝]"
+)
+_NAME_ZH = re.compile(
+    r"(?:姓名|收货人|收件人|联系人|签收人|寄件人|发件人|取件人|持卡人|开户名|真实姓名|我叫|本人叫|我的名字[是叫])"
+    rf"\s*[:：]?\s*(?P<name>(?:{_SURNAMES})[\u4e00-\u9fa5]"
+    r"(?:(?![的了是在说很电手地和与给要先女士生已也都就还])[\u4e00-\u9fa5])?)"
+)
+_NAME_EN = re.compile(
+    # "name:" alone only where no other word qualifies it ("Product name: Blue Kettle" is no person)
+    r"(?i:\bmy name is|\bi am called|\b(?:full |recipient(?:'s)? |customer )name\s*[:：]|"
+    r"(?<![A-Za-z]\s)(?<![A-Za-z])name\s*[:：]|"
+    r"\brecipient\s*[:：]|\battn\b[:.]?|\bcontact(?: person)?\s*[:：])"
+    r"\s*(?P<name>[A-Z][a-z]+(?:[ -][A-Z][a-z]+){0,2})\b"
+)
+_NAME_EN_CUES = ("name", "called", "recipient", "attn", "contact")
 # Full-width digits and letters (１３８…, ｚｈａｎｇ＠…) are the same number to a reader; mapped one to
 # one, so spans found in the mapped text are spans of the original.
 _HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20}
@@ -116,6 +142,12 @@ def find_pii(text: str) -> list[PIIMatch]:
             found.append(PIIMatch("phone", m.start(), m.end(), m.group()))
     for m in _IM_ACCOUNT.finditer(text):
         found.append(PIIMatch("im_account", m.start("account"), m.end("account"), m.group("account")))
+    lower = text.lower()
+    # the English pattern's case-blind cue is slow to scan for: tried only where a cue word occurs
+    english = any(cue in lower for cue in _NAME_EN_CUES)
+    for pattern in (_NAME_ZH, _NAME_EN) if english else (_NAME_ZH,):
+        for m in pattern.finditer(text):
+            found.append(PIIMatch("name", m.start("name"), m.end("name"), m.group("name")))
     for pattern in (_ADDR_ZH, _ADDR_EN):
         for m in pattern.finditer(text):
             found.append(PIIMatch("address", m.start(), m.end(), m.group()))
