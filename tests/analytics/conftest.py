@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from marketpilot.config import Settings, get_settings
@@ -50,6 +51,55 @@ def online_retail_settings(data_dir: Path, tmp_path_factory: pytest.TempPathFact
             store.upsert(table, src.sql(sql).to_arrow_table())
     src.close()
     return settings
+
+
+@pytest.fixture(scope="session")
+def online_retail_sales(data_dir: Path) -> pd.DataFrame:
+    """The sales invoices of identified customers in Online Retail with the purchase rule applied
+    independently of its SQL, in pandas from the CSV: InvoiceNo, customer, at, value (the invoice's
+    own), net (after returns) and undone (its returns brought it to 0 or below: no purchase).
+
+    'C' invoices are returns: each one's total is spread over its returned products by their lines'
+    value, and each product's share is netted against the customer's latest sale at or before the
+    return that holds the product, else against the customer's latest sale."""
+    raw = pd.read_csv(
+        data_dir / "samples" / "online_retail.csv.gz", dtype={"InvoiceNo": str, "StockCode": str}
+    )
+    raw = raw.dropna(subset=["CustomerID"])
+    raw["value"] = raw["Quantity"] * raw["UnitPrice"]
+    orders = raw.groupby("InvoiceNo").agg(
+        customer=("CustomerID", "first"), at=("InvoiceDate", "min"), value=("value", "sum")
+    )
+    orders["at"] = pd.to_datetime(orders["at"])
+    orders = orders.reset_index().sort_values(["at", "InvoiceNo"])
+    is_return = orders["InvoiceNo"].str.startswith("C")
+    returns, sales = orders[is_return], orders[~is_return]
+    returned = raw[raw["InvoiceNo"].str.startswith("C") & (raw["value"] < 0)]
+    returned = (
+        returned.groupby(["InvoiceNo", "StockCode"], as_index=False)["value"]
+        .sum()
+        .merge(returns.rename(columns={"value": "total"}), on="InvoiceNo")
+    )
+    returned["amount"] = (
+        returned["total"] * returned["value"] / returned.groupby("InvoiceNo")["value"].transform("sum")
+    )
+    sale_ids = sales[["at", "customer", "InvoiceNo"]].rename(columns={"InvoiceNo": "sale"})
+    bought = raw[raw["Quantity"] > 0][["InvoiceNo", "StockCode"]].drop_duplicates()
+    bought = bought.rename(columns={"InvoiceNo": "sale"}).merge(sale_ids, on="sale")
+    # at the same time, the sale with the greater invoice number is the later one, as in the SQL
+    by_product = pd.merge_asof(
+        returned.sort_values("at"), bought.sort_values(["at", "sale"]), on="at", by=["customer", "StockCode"],
+        direction="backward",
+    )  # fmt: skip
+    latest = pd.merge_asof(
+        by_product.drop(columns="sale"), sale_ids, on="at", by="customer", direction="backward"
+    )
+    target = by_product["sale"].fillna(latest["sale"])
+    credit = by_product.assign(sale=target).groupby("sale")["amount"].sum()
+    sales = sales.assign(credit=sales["InvoiceNo"].map(credit))
+    sales["net"] = sales["value"] + sales["credit"].fillna(0)
+    sales["undone"] = sales["credit"].notna() & (sales["net"].round(2) <= 0)
+    return sales.drop(columns="credit")
 
 
 @pytest.fixture(scope="session")

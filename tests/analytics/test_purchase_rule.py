@@ -1,5 +1,6 @@
-"""One purchase rule for RFM, CLV and the customer features: returns netted, cancellations left out,
-orders without a total valued by their lines, orders with neither counted without spend."""
+"""One purchase rule for RFM, CLV and the customer features: returns netted (product by product where
+they have lines), cancellations left out, orders without a total valued by their lines, orders with
+neither counted without spend."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from marketpilot.analytics.clv.transactions import (
     transaction_rules,
 )
 from marketpilot.analytics.customer_features import customer_features
-from marketpilot.analytics.purchases import store_purchase_rules
+from marketpilot.analytics.purchases import ORDERS_VIEW, register_purchases, store_purchase_rules
 from marketpilot.analytics.rfm import compute_rfm, run_rfm
 from marketpilot.config import Settings, get_settings
 from marketpilot.data import Store
@@ -99,8 +100,9 @@ def test_rfm_clv_and_features_read_the_same_purchases(small_shop: Settings) -> N
     assert clv.loc["乙", "monetary_frequency"] == 0  # B2's value is unknown: no spend to average
     assert rules.model_dump() == {
         "documents": 10, "purchases": 5, "voided": 1, "valued_from_lines": 1, "without_value": 1,
-        "zero_value": 1, "returns": 3, "returns_amount": 70.0, "partly_returned": 1, "wholly_returned": 1,
-        "returns_not_netted": 1, "amount_not_netted": 10.0, "return_lines": 0,
+        "zero_value": 1, "returns": 3, "returns_amount": 70.0, "returns_by_product": 1,
+        "amount_by_product": 20.0, "partly_returned": 1, "wholly_returned": 1, "returns_not_netted": 1,
+        "amount_not_netted": 10.0, "return_lines": 0,
     }  # fmt: skip
 
 
@@ -149,7 +151,14 @@ def test_online_retail_cancellations_net_revenue_alike_in_rfm_and_clv(
     # 3,654 'C' invoices of identified customers; 200 return goods bought before December 2010.
     assert (rules.returns, rules.returns_not_netted) == (3654, 200)
     assert rules.returns_amount == pytest.approx(611342.09, abs=0.01)
-    assert (rules.purchases, rules.wholly_returned) == (18257, 279)
+    assert (rules.purchases, rules.wholly_returned) == (18341, 195)
+    # Every 'C' invoice has lines, netted product by product: 79.7% of the returned value now reduces a
+    # sale holding the returned product (63.2% when each invoice was netted whole against the latest
+    # sale). Most of the rest is manual adjustments ('M'), postage and commission, which no sale holds,
+    # and the goods bought before the data begin.
+    assert rules.returns_by_product == rules.returns
+    assert rules.amount_by_product == pytest.approx(487108.11, abs=0.01)
+    assert rules.amount_by_product / rules.returns_amount == pytest.approx(0.797, abs=0.001)
     # Customer 16446 bought 80,995 paper birdies (£168,469.60) and cancelled them 12 minutes later:
     # that is neither revenue nor a repeat purchase.
     row = rfm.set_index("customer_id").loc["16446"]
@@ -162,3 +171,53 @@ def test_online_retail_cancellations_net_revenue_alike_in_rfm_and_clv(
     # Net revenue: gross sales less the returns that could be netted.
     netted = rules.returns_amount - rules.amount_not_netted
     assert rfm["monetary"].sum() == pytest.approx(gross - netted, abs=0.05)
+
+
+def test_a_return_reduces_the_purchase_that_holds_its_product(tmp_path: Path) -> None:
+    # 丁 buys two A (60 元), then a B (50 元); returns one A, then a Z that no order of theirs holds.
+    settings = get_settings(tmp_path / "home")
+    orders = [
+        ("O1", at(1), "completed", 6000),
+        ("O2", at(5), "completed", 5000),
+        ("R1", at(8), "returned", -3000),
+        ("R2", at(9), "returned", -1000),
+    ]
+    items = [("O1", "A", 2, 3000), ("O2", "B", 1, 5000), ("R1", "A", -1, 3000), ("R2", "Z", -1, 1000)]
+    with Store.open(settings) as store, store.transaction():
+        store.upsert("customers", pa.table({"customer_id": ["丁"], "is_guest": [False]}))
+        store.upsert(
+            "orders",
+            pa.table(
+                {
+                    "order_id": [o[0] for o in orders],
+                    "customer_id": ["丁"] * len(orders),
+                    "ordered_at": pa.array([o[1] for o in orders], pa.timestamp("us")),
+                    "status": [o[2] for o in orders],
+                    "total_minor": pa.array([o[3] for o in orders], pa.int64()),
+                }
+            ),
+        )
+        store.upsert("order_items", pa.table({
+            "order_id": [i[0] for i in items], "line_no": pa.array([1] * len(items), pa.int32()),
+            "product_id": [i[1] for i in items], "quantity": pa.array([i[2] for i in items], pa.int32()),
+            "unit_price_minor": pa.array([i[3] for i in items], pa.int64()),
+        }))  # fmt: skip
+    with Store.open(settings, read_only=True) as store:
+        register_purchases(store.con)
+        net = dict(store.con.execute(f"SELECT order_id, value FROM {ORDERS_VIEW}").fetchall())
+        rules = store_purchase_rules(store.con)
+        register_store_transactions(store.con)
+        from_store = summarise(store.con, calibration_end=dt.date(2024, 11, 20), time_unit="D")
+    # R1 takes an A back from O1, not from the later O2; R2 falls back to the latest purchase, O2.
+    assert net == {"O1": 30.0, "O2": 40.0}
+    assert (rules.returns_by_product, rules.amount_by_product, rules.partly_returned) == (2, 30.0, 2)
+    # A transaction file's rows have no lines: both returns net against the latest purchase, O2.
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "客户,日期,金额\n丁,2024-11-01,60\n丁,2024-11-05,50\n丁,2024-11-08,-30\n丁,2024-11-09,-10\n"
+    )
+    con = duckdb.connect()
+    register_file_transactions(con, path, customer_col="客户", date_col="日期", value_col="金额")
+    from_file = summarise(con, calibration_end=dt.date(2024, 11, 20), time_unit="D")
+    # CLV's spend is that of the repeat purchase, O2: 50 − 10 from the store, 50 − 30 − 10 from the file.
+    assert (from_store.loc[0, "monetary_value"], from_file.loc[0, "monetary_value"]) == (40.0, 10.0)

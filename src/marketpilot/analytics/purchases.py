@@ -8,10 +8,14 @@ total, or unknown when it has neither. Then:
 
 - a document with a negative value is a **return** (a credit note such as Online Retail's 'C'
   invoices, or a refund exported as its own row), whatever its status: not a purchase, but its
-  amount is netted against the customer's latest purchase at or before it, because a return
-  reverses an earlier sale and exports rarely say which. Spend is thus net revenue, as the
-  Gamma-Gamma model's "average transaction value" means. A return with no earlier purchase (the
-  sale predates the data) or against a purchase of unknown value cannot be netted and is counted;
+  amount is netted against the purchase it reverses. Spend is thus net revenue, as the Gamma-Gamma
+  model's "average transaction value" means. Exports rarely say which sale a return reverses, so
+  when the return has lines its amount is spread over its returned products (lines of negative
+  value, by their value) and each product's share is netted against the customer's latest purchase
+  at or before the return that holds that product; a share whose product no earlier purchase holds,
+  and a return without such lines (a bare refund, a transaction file's row), is netted against the
+  latest purchase at or before it. A return with no earlier purchase (the sale predates the data)
+  or against a purchase of unknown value cannot be netted and is counted;
 - a purchase whose returns bring it to zero or below was **wholly returned**: it is not a purchase
   (BG/NBD counts repeat purchases, and a sale that was undone is not one); what the returns exceed
   it by is counted as not netted;
@@ -22,7 +26,9 @@ total, or unknown when it has neither. Then:
   adds nothing to spend (the sums and means of spend skip it).
 
 Negative lines inside a sale are already in its total (or its lines' sum). Money is converted to
-major units (元, £) once, here.
+major units (元, £) once, here. A documents relation `X` has lines when a relation `X_lines
+(order_id, product_id, quantity, value)` is registered next to it: the store's orders do
+(`order_items`), a transaction file's rows do not.
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ class PurchaseRules(BaseModel):
     zero_value: int  # purchases worth 0
     returns: int  # documents with a negative value
     returns_amount: float  # their amount, positive, in major units
+    returns_by_product: int  # returns with returned lines, netted product by product
+    amount_by_product: float  # the part of returns netted against a purchase holding the product
     partly_returned: int  # purchases reduced by returns, still purchases
     wholly_returned: int  # purchases the returns cancel: not purchases
     returns_not_netted: int  # returns with no earlier purchase of known value
@@ -76,12 +84,33 @@ class PurchaseRules(BaseModel):
                 f"{self.partly_returned:,} purchases reduced, {self.wholly_returned:,} wholly returned "
                 "(not counted)"
             )
+        if self.returns_by_product:
+            parts.append(
+                f"{self.returns_by_product:,} returns netted product by product, "
+                f"{self.amount_by_product:,.2f} against a purchase holding the product"
+            )
         if self.amount_not_netted:
             parts.append(
                 f"{self.amount_not_netted:,.2f} of returns not netted ({self.returns_not_netted:,} returns "
                 "without an earlier purchase of known value, and what returns exceed their purchase by)"
             )
         return "; ".join(parts)
+
+
+def lines_view(documents: str) -> str:
+    """The relation holding the lines of `documents`, when they have lines."""
+    return f"{documents}_lines"
+
+
+def registered_lines(con: duckdb.DuckDBPyConnection, documents: str) -> str | None:
+    """`lines_view(documents)` when it is registered on `con`, else None (documents without lines)."""
+    name = lines_view(documents)
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = $n UNION ALL "
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $n",
+        {"n": name},
+    ).fetchall()
+    return name if any(n for (n,) in found) else None
 
 
 def store_documents_sql() -> str:
@@ -100,38 +129,86 @@ def store_documents_sql() -> str:
         WHERE NOT coalesce(c.is_guest, false)"""
 
 
-def _netting_ctes(documents: str, before: dt.date | None) -> str:
-    """CTEs `classified` (documents with their kind and, for returns, the purchase they net against)
-    and `netted` (purchases with their returns' total `credit` and `net` value)."""
+def store_lines_sql() -> str:
+    """The store's order lines as document lines `(order_id, product_id, quantity, value)`."""
+    return f"""
+        SELECT order_id, product_id, quantity,
+               (quantity * unit_price_minor - coalesce(discount_minor, 0)) / {scale_sql("currency")} AS value
+        FROM order_items"""
+
+
+def _register_store_documents(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {DOCUMENTS_VIEW} AS {store_documents_sql()}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {lines_view(DOCUMENTS_VIEW)} AS {store_lines_sql()}")
+
+
+def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> str:
+    """CTEs `classified` (documents with their kind and, for returns, the latest purchase at or before
+    them, `target`), `parts` (each return's amount by the purchase it nets against, `by_product` where
+    that purchase holds the returned product) and `netted` (purchases with their returns' total
+    `credit` and `net` value)."""
     cutoff = f"WHERE ordered_at < TIMESTAMP '{before.isoformat()}'" if before else ""
+    whole = "SELECT order_id AS return_id, target, value AS amount, false AS itemised, false AS by_product"
+    if lines is None:
+        parts = f"{whole} FROM classified WHERE kind = 'return'"
+    else:
+        parts = f"""
+            WITH returned AS (
+                -- a return's amount spread over its returned products by their lines' value: its
+                -- total (with shipping, rounding) is what is netted, in full
+                SELECT c.order_id AS return_id, c.customer_id, c.seq, c.target, l.product_id,
+                       c.value * sum(l.value) / sum(sum(l.value)) OVER (PARTITION BY c.order_id) AS amount
+                FROM classified c JOIN {lines} l USING (order_id)
+                WHERE c.kind = 'return' AND l.value < 0
+                GROUP BY c.order_id, c.customer_id, c.seq, c.target, c.value, l.product_id
+            ), bought AS (  -- the purchases holding a product that their customer returned
+                SELECT c.customer_id, c.seq, c.order_id, l.product_id
+                FROM classified c JOIN {lines} l USING (order_id)
+                WHERE c.kind = 'purchase' AND l.quantity > 0
+                      AND (c.customer_id, l.product_id) IN (SELECT customer_id, product_id FROM returned)
+            )
+            SELECT r.return_id, coalesce(b.order_id, r.target) AS target, r.amount, true AS itemised,
+                   b.order_id IS NOT NULL AS by_product
+            FROM returned r ASOF LEFT JOIN bought b
+                ON r.customer_id = b.customer_id AND r.product_id = b.product_id AND r.seq > b.seq
+            UNION ALL
+            {whole} FROM classified
+            WHERE kind = 'return' AND order_id NOT IN (SELECT return_id FROM returned)"""
     return f"""
         WITH kinds AS (
             SELECT *, CASE WHEN value < 0 THEN 'return' WHEN {REVERSED} THEN 'void' ELSE 'purchase' END
                       AS kind
             FROM {documents} {cutoff}
         ), classified AS (
-            -- the latest purchase at or before each return; at the same time a purchase comes first
-            SELECT *, CASE WHEN kind = 'return' THEN last_value(
-                          CASE WHEN kind = 'purchase' THEN order_id END IGNORE NULLS) OVER (
-                          PARTITION BY customer_id ORDER BY ordered_at, kind = 'return', order_id
-                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) END AS target
+            -- each customer's documents in order; at the same time a purchase comes before a return
+            SELECT *, row_number() OVER w AS seq,
+                   CASE WHEN kind = 'return' THEN last_value(
+                       CASE WHEN kind = 'purchase' THEN order_id END IGNORE NULLS) OVER w END AS target
             FROM kinds
+            WINDOW w AS (PARTITION BY customer_id ORDER BY ordered_at, kind = 'return', order_id
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+        ), parts AS ({parts}
         ), credited AS (
-            SELECT target AS order_id, sum(value) AS credit, count(*) AS n_returns
-            FROM classified WHERE kind = 'return' AND target IS NOT NULL GROUP BY target
+            SELECT target AS order_id, sum(amount) AS credit, count(DISTINCT return_id) AS n_returns
+            FROM parts WHERE target IS NOT NULL GROUP BY target
         ), netted AS (
+            -- net rounded far below any currency's minor unit: a return spread over its lines leaves
+            -- float noise that, summed in any order, would make a wholly returned purchase worth 1e-14
             SELECT p.order_id, p.customer_id, p.ordered_at, p.value, p.discount, p.from_lines,
-                   c.credit, coalesce(c.n_returns, 0) AS n_returns, p.value + coalesce(c.credit, 0) AS net,
-                   coalesce(c.credit IS NOT NULL AND p.value + c.credit <= 0, false) AS wholly_returned
+                   c.credit, coalesce(c.n_returns, 0) AS n_returns,
+                   round(p.value + coalesce(c.credit, 0), 6) AS net,
+                   coalesce(c.credit IS NOT NULL AND round(p.value + c.credit, 6) <= 0, false)
+                       AS wholly_returned
             FROM classified p LEFT JOIN credited c USING (order_id) WHERE p.kind = 'purchase'
         )"""
 
 
-def purchases_sql(documents: str, *, before: dt.date | None = None) -> str:
+def purchases_sql(documents: str, *, before: dt.date | None = None, lines: str | None = None) -> str:
     """A query of the purchases `(order_id, customer_id, ordered_at, day, value, discount, gross)` that
-    the rule makes of `documents` placed before `before` (exclusive): value net of returns, gross the
-    order's own value (the basket at checkout, which coupon thresholds apply to)."""
-    return f"""{_netting_ctes(documents, before)}
+    the rule makes of `documents` placed before `before` (exclusive), their returns netted product by
+    product when `lines` names the documents' lines: value net of returns, gross the order's own
+    value (the basket at checkout, which coupon thresholds apply to)."""
+    return f"""{_netting_ctes(documents, before, lines)}
         SELECT order_id, customer_id, ordered_at, CAST(ordered_at AS DATE) AS day, net AS value, discount,
                value AS gross
         FROM netted WHERE NOT wholly_returned"""
@@ -140,10 +217,11 @@ def purchases_sql(documents: str, *, before: dt.date | None = None) -> str:
 def purchase_rules(
     con: duckdb.DuckDBPyConnection, documents: str = DOCUMENTS_VIEW, *, before: dt.date | None = None
 ) -> PurchaseRules:
-    """The counts behind `purchases_sql` for the same documents and cutoff."""
+    """The counts behind `purchases_sql` for the same documents (with their lines, when registered)
+    and cutoff."""
     names = [n for n in PurchaseRules.model_fields if n != "return_lines"]
     row = con.execute(
-        f"""{_netting_ctes(documents, before)}
+        f"""{_netting_ctes(documents, before, registered_lines(con, documents))}
         SELECT (SELECT count(*) FROM classified),
                count(*) FILTER (WHERE NOT wholly_returned),
                (SELECT count(*) FROM classified WHERE kind = 'void'),
@@ -152,6 +230,8 @@ def purchase_rules(
                count(*) FILTER (WHERE value = 0),
                (SELECT count(*) FROM classified WHERE kind = 'return'),
                round(coalesce((SELECT -sum(value) FROM classified WHERE kind = 'return'), 0), 2),
+               (SELECT count(DISTINCT return_id) FROM parts WHERE itemised),
+               round(coalesce((SELECT -sum(amount) FROM parts WHERE by_product), 0), 2),
                count(*) FILTER (WHERE credit IS NOT NULL AND value IS NOT NULL AND NOT wholly_returned),
                count(*) FILTER (WHERE wholly_returned),
                (SELECT count(*) FROM classified WHERE kind = 'return' AND target IS NULL)
@@ -166,16 +246,15 @@ def purchase_rules(
 
 
 def register_purchases(con: duckdb.DuckDBPyConnection, *, before: dt.date | None = None) -> None:
-    """Views `_documents` (the store's orders as documents), `_purchases(order_id, customer_id,
-    ordered_at, day, value, discount, gross)` and `_purchase_lines(order_id, customer_id, day, product_id,
-    category, quantity, value)`, limited to orders placed before `before` (exclusive) when given.
+    """Views `_documents` (the store's orders as documents) and `_documents_lines`, `_purchases(order_id,
+    customer_id, ordered_at, day, value, discount, gross)` and `_purchase_lines(order_id, customer_id, day,
+    product_id, category, quantity, value)`, limited to orders placed before `before` (exclusive) when given.
     The lines are what was bought (positive quantities of the purchases): products, categories and
     units; returns reduce the orders' values, not the lines."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {DOCUMENTS_VIEW} AS {store_documents_sql()}")
+    _register_store_documents(con)
     # Materialised: every feature query reads it, and the netting windows run over all documents.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {ORDERS_VIEW} AS {purchases_sql(DOCUMENTS_VIEW, before=before)}"
-    )
+    purchases = purchases_sql(DOCUMENTS_VIEW, before=before, lines=lines_view(DOCUMENTS_VIEW))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {ORDERS_VIEW} AS {purchases}")
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {LINES_VIEW} AS
         SELECT p.order_id, p.customer_id, p.day, i.product_id,
@@ -189,11 +268,12 @@ def register_purchases(con: duckdb.DuckDBPyConnection, *, before: dt.date | None
 
 def store_purchase_rules(con: duckdb.DuckDBPyConnection, *, before: dt.date | None = None) -> PurchaseRules:
     """`purchase_rules` over the store, with the return lines inside purchases counted."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {DOCUMENTS_VIEW} AS {store_documents_sql()}")
+    _register_store_documents(con)
     rules = purchase_rules(con, before=before)
+    purchases = purchases_sql(DOCUMENTS_VIEW, before=before, lines=lines_view(DOCUMENTS_VIEW))
     rules.return_lines = int(
         con.execute(
-            f"""SELECT count(*) FROM ({purchases_sql(DOCUMENTS_VIEW, before=before)}) p
+            f"""SELECT count(*) FROM ({purchases}) p
                 JOIN order_items i USING (order_id) WHERE i.quantity < 0"""
         ).fetchall()[0][0]
     )

@@ -213,7 +213,8 @@ def order_warnings(con: duckdb.DuckDBPyConnection, stages: dict[str, str]) -> li
 # How the purchase rule (analytics/purchases.py) reads an order's total, per case.
 _TOTAL_CASES = {
     "return": "have a negative total or lines' sum (returns, credit notes): not purchases; their amount "
-    "is netted against the customer's latest earlier purchase",
+    "is netted against the customer's latest earlier purchase holding each returned product (without "
+    "lines or such a purchase, the latest earlier purchase)",
     "void": "are cancelled or returned without a negative total: left out, the sale never stood",
     "zero": "have a value of 0 (gifts, fully discounted): counted as purchases worth 0",
     "lines": "have no total: valued by the sum of their lines",

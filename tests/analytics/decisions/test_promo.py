@@ -37,35 +37,21 @@ def test_thresholds_are_round_amounts(x: float, expected: float) -> None:
     assert round_up(x) == pytest.approx(expected)
 
 
-def _invoice_baskets(data_dir: Path) -> np.ndarray:
-    """Invoices of identified customers in the last 12 months that their returns did not wholly undo
-    (a 'C' invoice nets against the customer's latest invoice at or before it), straight from the CSV."""
-    raw = pd.read_csv(data_dir / "samples" / "online_retail.csv.gz", parse_dates=["InvoiceDate"])
-    raw = raw[raw["CustomerID"].notna()].assign(cents=raw["Quantity"] * raw["UnitPrice"])
-    invoices = raw.groupby("InvoiceNo").agg(
-        total=("cents", "sum"), day=("InvoiceDate", "min"), customer=("CustomerID", "first")
-    )
-    invoices = invoices.reset_index().sort_values(["day", "InvoiceNo"])
-    is_return = invoices["InvoiceNo"].astype(str).str.startswith("C")
-    sales = invoices[~is_return]
-    target = pd.merge_asof(
-        invoices[is_return], sales[["day", "customer", "InvoiceNo"]].rename(columns={"InvoiceNo": "sale"}),
-        on="day", by="customer",
-    )  # fmt: skip
-    net = sales["total"] + sales["InvoiceNo"].map(target.groupby("sale")["total"].sum()).fillna(0)
-    undone = sales["InvoiceNo"].isin(target["sale"]) & (net.round(2) <= 0)
-    per_invoice = sales[~undone & (sales["total"] >= 0)].set_index("InvoiceNo")
-    last = per_invoice["day"].max().normalize()
+def _invoice_baskets(sales: pd.DataFrame) -> np.ndarray:
+    """The amounts of the invoices of identified customers in the last 12 months that their returns did
+    not wholly undo (the purchase rule recomputed from the CSV: `online_retail_sales`)."""
+    per_invoice = sales[~sales["undone"] & (sales["value"] >= 0)]
+    last = per_invoice["at"].max().normalize()
     since = last - pd.DateOffset(months=12) + pd.Timedelta(days=1)
-    return per_invoice.loc[per_invoice["day"] >= since, "total"].to_numpy()
+    return per_invoice.loc[per_invoice["at"] >= since, "value"].to_numpy()
 
 
 def test_real_invoices_give_the_threshold_and_economics_recomputed_by_hand(
-    online_retail_settings: Settings, data_dir: Path
+    online_retail_settings: Settings, online_retail_sales: pd.DataFrame
 ) -> None:
     plan = plan_promotions(online_retail_settings, PromoSpec(by="all", margin=0.4))
     (group,) = plan.groups
-    baskets = _invoice_baskets(data_dir)
+    baskets = _invoice_baskets(online_retail_sales)
     assert group.orders == pytest.approx(baskets.size, rel=0.002)
     # The smallest round amount ≥ the median that at most 30 % of invoices reach.
     ladder = [m * 10**k for k in range(0, 5) for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)]

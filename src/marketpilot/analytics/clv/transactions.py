@@ -1,8 +1,9 @@
 """Turn transactions (any file, or the store) into the per-customer summary BTYD models need.
 
 Everything runs in DuckDB: a view `_tx` of documents (`order_id, customer_id, ordered_at, status, value,
-discount, from_lines`, one per order or file row) is registered on a connection; the shared purchase
-rule (`analytics/purchases.py`: returns netted, cancellations left out) turns them into purchases, and
+discount, from_lines`, one per order or file row) is registered on a connection, with `_tx_lines` for the
+store's orders (a file's rows have no lines); the shared purchase rule (`analytics/purchases.py`: returns
+netted, by product where they have lines, cancellations left out) turns them into purchases, and
 one GROUP BY gives frequency / recency / T / monetary value for the calibration period and the
 purchase counts of the holdout period. Transactions on the same day are merged into one (as in Fader,
 Hardie & Lee's CDNOW analysis), so frequency counts repeat purchase days.
@@ -20,7 +21,15 @@ import duckdb
 import pandas as pd
 from charset_normalizer import from_bytes
 
-from marketpilot.analytics.purchases import PurchaseRules, purchase_rules, purchases_sql, store_documents_sql
+from marketpilot.analytics.purchases import (
+    PurchaseRules,
+    lines_view,
+    purchase_rules,
+    purchases_sql,
+    registered_lines,
+    store_documents_sql,
+    store_lines_sql,
+)
 from marketpilot.data.mapping import amount_sql, day_first_of, temporal_sql
 from marketpilot.data.readers import ROW, existing_file, ident, read_excel
 from marketpilot.errors import UserError
@@ -168,6 +177,7 @@ def register_file_transactions(
         ).fetchall()
         if bad:
             raise UserError(f"{path}: row {bad[0][0]}, column '{value_col}': {bad[0][1]!r} is not a number.")
+    con.execute(f"DROP VIEW IF EXISTS {lines_view(TX_VIEW)}")  # a file's rows are netted whole
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {TX_VIEW} AS
         SELECT CAST(row_no AS VARCHAR) AS order_id, customer_id, CAST(day AS TIMESTAMP) AS ordered_at,
@@ -188,12 +198,14 @@ def _date_expression(column: str, duck_type: str, date_format: str | None, day_f
 
 def register_store_transactions(con: duckdb.DuckDBPyConnection) -> None:
     """The `_tx` view over the canonical store: orders of identified (non-guest) customers as
-    documents, value in major currency units."""
+    documents, value in major currency units, and their lines as `_tx_lines`."""
     con.execute(f"CREATE OR REPLACE TEMP VIEW {TX_VIEW} AS {store_documents_sql()}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {lines_view(TX_VIEW)} AS {store_lines_sql()}")
 
 
 def date_range(con: duckdb.DuckDBPyConnection, source: str = TX_VIEW) -> tuple[dt.date, dt.date]:
-    first, last = con.execute(f"SELECT min(day), max(day) FROM ({purchases_sql(source)})").fetchall()[0]
+    purchases = purchases_sql(source, lines=registered_lines(con, source))
+    first, last = con.execute(f"SELECT min(day), max(day) FROM ({purchases})").fetchall()[0]
     if first is None:
         raise UserError(
             "No purchases to summarise (after removing guest rows, cancellations and returns).",
@@ -229,8 +241,9 @@ def summarise(
     _, last = date_range(con, source)
     obs = observation_end or last
     holdout_days = max((obs - calibration_end).days, 0)
-    calibration = purchases_sql(source, before=calibration_end + dt.timedelta(days=1))
-    observed = purchases_sql(source, before=obs + dt.timedelta(days=1))
+    lines = registered_lines(con, source)
+    calibration = purchases_sql(source, before=calibration_end + dt.timedelta(days=1), lines=lines)
+    observed = purchases_sql(source, before=obs + dt.timedelta(days=1), lines=lines)
     return con.execute(
         f"""
         WITH daily AS (
