@@ -42,6 +42,10 @@ class Reply:
     body: str | bytes | None = None
     # Streaming only: close the connection before `data: [DONE]`.
     stream_cut: bool = False
+    # Plain replies: send half the body (after announcing all of it), then drop the connection.
+    body_cut: bool = False
+    # Plain replies: send the body a few bytes at a time, this many seconds apart (a stalling proxy).
+    trickle_s: float = 0.0
 
 
 Handler = Callable[[dict[str, Any]], "Reply | str"]
@@ -127,6 +131,8 @@ class OpenAITestServer:
         self.model = model
         self.default = default
         self.requests: list[dict[str, Any]] = []  # every chat request body, in arrival order
+        self.request_headers: list[dict[str, str]] = []  # their HTTP headers (names lower-cased)
+        self.models = [model]  # what GET /v1/models lists
         self.reject_response_format = False  # answer 400 to response_format, like servers without it
         self._script: deque[ScriptEntry] = deque()
         self._lock = threading.Lock()
@@ -170,9 +176,10 @@ class OpenAITestServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def _next_reply(self, request: dict[str, Any]) -> Reply:
+    def _next_reply(self, request: dict[str, Any], headers: dict[str, str]) -> Reply:
         with self._lock:
             self.requests.append(request)
+            self.request_headers.append(headers)
             entry: ScriptEntry = self._script.popleft() if self._script else self.default
         if callable(entry):
             entry = entry(request)
@@ -193,7 +200,8 @@ class OpenAITestServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/v1/models":
-                    self._send(200, {"object": "list", "data": [{"id": server.model, "object": "model"}]})
+                    models = [{"id": name, "object": "model"} for name in server.models]
+                    self._send(200, {"object": "list", "data": models})
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -210,7 +218,7 @@ class OpenAITestServer:
                 if server.reject_response_format and "response_format" in request:
                     self._send(400, {"error": {"message": "response_format is not supported"}})
                     return
-                reply = server._next_reply(request)
+                reply = server._next_reply(request, {k.lower(): v for k, v in self.headers.items()})
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 try:
@@ -224,7 +232,7 @@ class OpenAITestServer:
                     elif request.get("stream"):
                         self._stream(request, reply)
                     else:
-                        self._send(200, self._completion(request, reply), reply.headers)
+                        self._send(200, self._completion(request, reply), reply.headers, reply)
                 except (BrokenPipeError, ConnectionResetError):
                     return  # the client gave up (timeout test); nothing to answer
 
@@ -249,7 +257,13 @@ class OpenAITestServer:
                     },
                 }
 
-            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                body: Any,
+                headers: dict[str, str] | None = None,
+                reply: Reply | None = None,
+            ) -> None:
                 data = (
                     body
                     if isinstance(body, bytes)
@@ -265,7 +279,17 @@ class OpenAITestServer:
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if reply is not None and reply.body_cut:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                elif reply is not None and reply.trickle_s:
+                    for start in range(0, len(data), 8):
+                        self.wfile.write(data[start : start + 8])
+                        self.wfile.flush()
+                        time.sleep(reply.trickle_s)
+                else:
+                    self.wfile.write(data)
 
             def _stream(self, request: dict[str, Any], reply: Reply) -> None:
                 self.send_response(200)

@@ -3,6 +3,7 @@ structured-output validation, the completion cache and the ledger."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -17,6 +18,7 @@ from marketpilot.llm.base import Completion, LLMRequest, Message, PromptRef, Usa
 from marketpilot.llm.errors import LLMError, LLMOutputError, LLMTransientError, LLMUnavailableError
 from marketpilot.llm.logdb import LLMLog, cache_key
 from marketpilot.llm.providers import GenerationParams, Provider, RawReply, create_provider
+from marketpilot.llm.reasoning import answer_pieces, split_reasoning
 from marketpilot.llm.resilience import CircuitBreaker, RetryPolicy
 from marketpilot.llm.structured import InvalidOutput, parse_output, repair_messages, with_schema_instruction
 
@@ -85,6 +87,17 @@ class Client:
     def model(self) -> str:
         return self._primary.provider.model
 
+    def _model_if_known(self) -> str | None:
+        """The model, or None when finding it out failed (a server that is down cannot list its models):
+        the call itself then asks again, with retries and the fallback. Not asked while the circuit is
+        open: a server that swallows connections would cost each call a connect timeout first."""
+        if self._primary.breaker.state == "open":
+            return None
+        try:
+            return self.model
+        except LLMError:
+            return None
+
     @property
     def breaker(self) -> CircuitBreaker:
         return self._primary.breaker
@@ -115,10 +128,18 @@ class Client:
                 result = call(guarded.provider)
             except BaseException as exc:
                 guarded.breaker.settle(trial, exc)
-                if (
-                    not isinstance(exc, LLMTransientError)
-                    or (wait := self.retry.delay_s(attempt, exc)) is None
-                ):
+                if not isinstance(exc, LLMTransientError):
+                    raise
+                if (wait := self.retry.delay_s(attempt, exc)) is None:
+                    if (exc.retry_after_s or 0.0) > self.retry.max_retry_after_s:
+                        raise LLMTransientError(
+                            f"{exc}; the server asks to wait {exc.retry_after_s:.0f} s (Retry-After), "
+                            f"longer than the {self.retry.max_retry_after_s:.0f} s a call waits: try again "
+                            "later, or lower the request rate",
+                            raw=exc.raw,
+                            status=exc.status,
+                            retry_after_s=exc.retry_after_s,
+                        ) from exc
                     raise
                 attempt += 1
                 time.sleep(wait)
@@ -172,12 +193,17 @@ class Client:
         json_schema = schema.model_json_schema() if schema is not None else None
         # Only deterministic requests are cached: with sampling on, callers ask again to get a different
         # text (e.g. several copy variants), and a cache would silently hand back the same one.
-        cacheable = use_cache and self.cache_enabled and (seed is not None or temperature == 0)
-        key = cache_key(self.provider, self.model, prompt, messages, params, json_schema) if cacheable else ""
+        model = self._model_if_known()
+        cacheable = (
+            use_cache and self.cache_enabled and (seed is not None or temperature == 0) and model is not None
+        )
+        key = (
+            cache_key(self.provider, model or "", prompt, messages, params, json_schema) if cacheable else ""
+        )
         if cacheable and (hit := self._from_cache(key, schema, prompt, started)) is not None:
             return hit
 
-        spent = _Spent(provider=self.provider, model=self.model)
+        spent = _Spent(provider=self.provider, model=model or "unknown")
         language = prompt.language if prompt else self.language
         try:
             reply, parsed = self._generate(messages, params, schema, json_schema, language, spent)
@@ -218,6 +244,17 @@ class Client:
         for _ in range(self.output_retries + 1):
             reply, provider_name, round_trips = self._call(sent, params, json_schema)
             spent.add(reply, provider_name, round_trips)
+            answer, reasoning = split_reasoning(reply.text)
+            if reasoning is not None:
+                reply = dataclasses.replace(reply, text=answer)
+            if not reply.text.strip() and reply.finish_reason == "length":
+                # Repairing would not help: the limit, not the model, is what cut the answer off.
+                raise LLMOutputError(
+                    f"{provider_name}/{reply.model}: the reply was cut off at max_tokens={params.max_tokens} "
+                    "before any answer (a reasoning model can spend them all thinking): raise max_tokens",
+                    raw=reasoning,
+                    problems=["no answer before max_tokens"],
+                )
             if schema is None:
                 return reply, None
             try:
@@ -242,7 +279,10 @@ class Client:
         if hit is None:
             return None
         hit.prompt = prompt
-        hit.parsed = parse_output(hit.text, schema) if schema is not None else None
+        try:
+            hit.parsed = parse_output(hit.text, schema) if schema is not None else None
+        except InvalidOutput:
+            return None  # the model's validators changed since: ask again (the new answer replaces it)
         hit.latency_s = time.perf_counter() - started
         # Cached answers spend no tokens: the ledger row says so.
         self._record(_Spent(provider=hit.provider, model=hit.model), prompt, "cached", started)
@@ -355,7 +395,7 @@ class Client:
         trial = guarded.breaker.before_call(guarded.provider.name)
         pieces = guarded.provider.stream(messages, params)
         try:
-            for piece in pieces:
+            for piece in answer_pieces(pieces):
                 spent.usage.completion_tokens += 1
                 yield piece
         except GeneratorExit:

@@ -84,6 +84,18 @@ def cache_key(
     return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def _statements(script: str) -> list[str]:
+    """A migration script cut into whole statements (a ';' inside a string or trigger stays put)."""
+    statements, current = [], ""
+    for part in script.split(";"):
+        current += part + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip())
+            current = ""
+    return statements
+
+
 class LLMLog:
     """Thread-safe (one connection behind a lock; WAL so other processes can read meanwhile)."""
 
@@ -97,10 +109,25 @@ class LLMLog:
         self._migrate()
 
     def _migrate(self) -> None:
+        """Several clients (threads of an API server, processes of a batch) may open a new home at
+        once: the version is read again under the write lock, so only the first one migrates."""
         with self._lock:
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+            if self._version() >= len(_MIGRATIONS):
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._version()
+                for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                    for statement in _statements(script):  # executescript would commit halfway
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def get(self, key: str) -> Completion | None:
         with self._lock:

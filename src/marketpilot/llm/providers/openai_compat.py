@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
@@ -40,14 +41,80 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def normalise_base_url(url: str) -> str:
+    """The base URL without trailing slashes or a pasted `/chat/completions` (we append that ourselves);
+    a URL without http:// or https:// is a configuration error, not a connection failure to retry."""
+    base = url.strip().rstrip("/")
+    base = base.removesuffix("/chat/completions").rstrip("/")
+    if not base.lower().startswith(("http://", "https://")):
+        raise UserError(
+            f"MARKETPILOT_LLM_BASE_URL {url!r} does not start with http:// or https://.",
+            hint="Give the full server URL including /v1, e.g. http://127.0.0.1:8000/v1",
+        )
+    return base
+
+
+def _checked_api_key(api_key: str | None) -> str | None:
+    key = api_key.strip() if api_key else None
+    if key and not (key.isascii() and key.isprintable()):
+        raise UserError(
+            "MARKETPILOT_LLM_API_KEY contains characters that cannot be sent in an HTTP header "
+            "(non-ASCII letters, spaces or control characters).",
+            hint="Copy the key again from your provider's console; keys are plain ASCII like sk-...",
+        )
+    return key or None
+
+
+def _json(response: httpx.Response) -> Any:
+    """The body as JSON. Decoded as UTF-8 with replacement: a server that cut a multi-byte character
+    in half (a reply stopped at max_tokens) must not make the whole reply unreadable."""
+    return json.loads(response.content.decode("utf-8", errors="replace"))
+
+
+def _error_text(payload: Any) -> str | None:
+    """What an error body says: OpenAI's {"error": {"message"}}, {"error": "..."}, or {"message"/"detail"}."""
+    if not isinstance(payload, dict):
+        return None
+    error = payload.get("error")
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])
+    if isinstance(error, str) and error:
+        return error
+    for key in ("message", "detail"):
+        if isinstance(payload.get(key), str) and payload[key]:
+            return str(payload[key])
+    return None
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _said(response: httpx.Response) -> str:
+    """The server's own words for an error message, as ": <words>" (a JSON error or an HTML page's
+    title), or "" when it gave none."""
+    try:
+        text = _error_text(_json(response))
+    except ValueError:
+        title = _TITLE.search(response.text)
+        text = (
+            f"{title.group(1).strip()} (an HTML page: a proxy or web server, not the model server)"
+            if title
+            else None
+        )
+    return f": {' '.join(text.split())[:300]}" if text else ""
+
+
 class OpenAICompatProvider:
     name = "openai_compat"
 
     def __init__(
         self, base_url: str, *, model: str | None = None, api_key: str | None = None, timeout_s: float = 60.0
     ) -> None:
+        api_key = _checked_api_key(api_key)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.base_url = base_url.rstrip("/")
+        self.base_url = normalise_base_url(base_url)
+        self._has_key = api_key is not None
+        self._timeout_s = timeout_s
         self._model = model
         self._json_mode: JsonMode = _JSON_MODES[0]
         self._lock = threading.Lock()
@@ -88,21 +155,39 @@ class OpenAICompatProvider:
     def _first_served_model(self) -> str:
         response = self._send("GET", "/models")
         try:
-            return str(response.json()["data"][0]["id"])
+            return str(_json(response)["data"][0]["id"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise LLMError(
-                f"{self.base_url}/models did not list a model",
+                f"{self.base_url}/models did not list a model: set MARKETPILOT_LLM_MODEL to the model "
+                "to use (Ollama: `ollama pull <model>` first)",
                 raw=response.text[:2000],
                 status=response.status_code,
             ) from exc
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        """One request, read in full. httpx's timeout bounds each read, so a server (or proxy) that
+        trickles bytes would never time out: the whole answer must also arrive within the timeout."""
+        deadline = time.monotonic() + self._timeout_s
         try:
-            response = self._http.request(method, path, json=body)
+            with self._http.stream(method, path, json=body) as streamed:
+                chunks = []
+                for chunk in streamed.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise LLMTransientError(
+                            f"{self.base_url}{path}: no answer within the timeout "
+                            f"({self._timeout_s:g} s, MARKETPILOT_LLM_TIMEOUT_S): the reply was still "
+                            "arriving"
+                        )
         except httpx.TimeoutException as exc:
             raise LLMTransientError(f"{self.base_url}{path}: no answer within the timeout ({exc!r})") from exc
         except httpx.TransportError as exc:
             raise LLMTransientError(f"{self.base_url}{path}: connection failed ({exc!r})") from exc
+        # The bytes are already decompressed: without Content-Encoding, httpx would decompress them again.
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() != "content-encoding"]
+        response = httpx.Response(
+            streamed.status_code, headers=headers, content=b"".join(chunks), request=streamed.request
+        )
         self._raise_for_status(response, path)
         return response
 
@@ -111,24 +196,35 @@ class OpenAICompatProvider:
         if status < 400:
             return
         raw = response.text[:4000]
-        where = f"{self.base_url}{path}"
+        where = f"{self.base_url}{path}: HTTP {status}{_said(response)}"
         if status in _TRANSIENT_STATUS or status >= 500:
             raise LLMTransientError(
-                f"{where}: HTTP {status}",
+                where,
                 raw=raw,
                 status=status,
                 retry_after_s=parse_retry_after(response.headers.get("retry-after")),
             )
-        if status in (401, 403):
-            raise LLMError(f"{where}: HTTP {status}, check MARKETPILOT_LLM_API_KEY", raw=raw, status=status)
-        if status == 404:
+        if status == 401 and not self._has_key:
             raise LLMError(
-                f"{where}: HTTP 404, check MARKETPILOT_LLM_BASE_URL (it usually ends in /v1) "
-                "and the model name",
+                f"{where}. The server needs an API key and none is set: set MARKETPILOT_LLM_API_KEY "
+                "(or llm_api_key in marketpilot.toml)",
                 raw=raw,
                 status=status,
             )
-        raise LLMError(f"{where}: HTTP {status}", raw=raw, status=status)
+        if status in (401, 403):
+            raise LLMError(
+                f"{where}. The server refused the key in MARKETPILOT_LLM_API_KEY: check that it is "
+                "current and belongs to this server (and, for 403, may use this model)",
+                raw=raw,
+                status=status,
+            )
+        if status == 404:
+            raise LLMError(
+                f"{where}. Check MARKETPILOT_LLM_BASE_URL (it usually ends in /v1) and the model name",
+                raw=raw,
+                status=status,
+            )
+        raise LLMError(where, raw=raw, status=status)
 
     def _body(
         self, messages: list[Message], params: GenerationParams, json_schema: dict[str, Any] | None
@@ -186,19 +282,42 @@ class OpenAICompatProvider:
         return self._parse(response)
 
     def _parse(self, response: httpx.Response) -> RawReply:
+        where, raw, status = f"{self.base_url}/chat/completions", response.text[:4000], response.status_code
         try:
-            payload = response.json()
-            choice = payload["choices"][0]
-            text = choice["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            payload = _json(response)
+        except ValueError:
+            payload = None
+        said = _error_text(payload)
+        if said and not (isinstance(payload, dict) and payload.get("choices")):
+            # Some servers and gateways answer HTTP 200 with an error body instead of an error status.
             raise LLMError(
-                f"{self.base_url}/chat/completions: the reply is not an OpenAI chat completion "
-                "(check MARKETPILOT_LLM_BASE_URL)",
-                raw=response.text[:4000],
-                status=response.status_code,
+                f"{where}: the server answered HTTP {status} with an error: {said}", raw=raw, status=status
+            )
+        if isinstance(payload, dict) and payload.get("choices") == []:
+            raise LLMError(
+                f"{where}: the reply has no choices (a content filter may have blocked it)",
+                raw=raw,
+                status=status,
+            )
+        try:
+            choice = payload["choices"][0]
+            message = choice["message"]
+            text = message.get("content")
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise LLMError(
+                f"{where}: the reply is not an OpenAI chat completion (check MARKETPILOT_LLM_BASE_URL)",
+                raw=raw,
+                status=status,
             ) from exc
+        if isinstance(text, list):  # content as parts: [{"type": "text", "text": "..."}]
+            text = "".join(str(part.get("text") or "") for part in text if isinstance(part, dict))
+        finish_reason = choice.get("finish_reason")
+        if text is None and finish_reason == "length":
+            text = ""  # a reasoning model spent every token thinking; the client says so
         if not isinstance(text, str):
-            raise LLMError("The server returned no message content", raw=response.text[:4000])
+            refusal = message.get("refusal")
+            why = f"the model refused: {refusal}" if refusal else f"finish_reason {finish_reason!r}"
+            raise LLMError(f"{where}: the reply has no message content ({why})", raw=raw, status=status)
         usage = payload.get("usage") or {}
         return RawReply(
             text=text,
@@ -207,7 +326,7 @@ class OpenAICompatProvider:
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),
             ),
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=finish_reason,
         )
 
     def stream(self, messages: list[Message], params: GenerationParams) -> Generator[str, None, None]:
@@ -233,11 +352,21 @@ class OpenAICompatProvider:
             if data == "[DONE]":
                 return
             try:
-                delta = json.loads(data)["choices"][0].get("delta", {})
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                event = json.loads(data)
+                said = _error_text(event)
+                # Azure's first chunk (prompt_filter_results) and usage chunks carry no choice.
+                choices = [] if said else event.get("choices") or []
+                delta = (choices[0].get("delta") or {}) if choices else {}
+                content = delta.get("content")
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise LLMError("Malformed server-sent event", raw=data[:2000]) from exc
-            if delta.get("content"):
-                yield delta["content"]
+            if said:
+                raise LLMError(
+                    f"{self.base_url}/chat/completions: the server reported an error mid-stream: {said}",
+                    raw=data[:2000],
+                )
+            if content:
+                yield content
         raise LLMError("The stream ended without [DONE]: the reply may be incomplete")
 
     def label_logprobs(self, messages: list[Message], prefix: str, labels: Sequence[str]) -> dict[str, float]:
@@ -249,7 +378,7 @@ class OpenAICompatProvider:
         body = {**self._body(messages, params, None), "logprobs": True, "top_logprobs": 20}
         response = self._send("POST", "/chat/completions", body)
         try:
-            content = response.json()["choices"][0]["logprobs"]["content"]
+            content = _json(response)["choices"][0]["logprobs"]["content"]
             steps = [
                 (str(c["token"]), {str(t["token"]): float(t["logprob"]) for t in c["top_logprobs"]})
                 for c in content
