@@ -98,8 +98,8 @@ def test_evaluate_counts_only_purchases_of_products(retail_csv):
     args += ["--models", "popularity,repeat", "--quantity-col", "Quantity", "--item-pattern", "[0-9]{2}"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    caption = re.search(r"train (\d+) rows, test (\d+) rows", " ".join(result.stdout.split()))
-    assert caption and int(caption[1]) + int(caption[2]) == len(purchases)
+    caption = re.search(r"train ([\d,]+) rows, test ([\d,]+) rows", " ".join(result.stdout.split()))
+    assert caption and sum(int(n.replace(",", "")) for n in caption.groups()) == len(purchases)
 
 
 def test_evaluate_filters_fail_cleanly(retail_csv, monkeypatch, capsys):
