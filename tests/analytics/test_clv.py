@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from generated_shop import generated_shop_buyers
 from scipy.special import hyp2f1
 from typer.testing import CliRunner
 
@@ -25,7 +26,6 @@ from marketpilot.analytics.clv import (
 )
 from marketpilot.analytics.clv.transactions import TX_VIEW, register_file_transactions
 from marketpilot.config import Settings
-from marketpilot.data import Store
 from marketpilot.data.sample import truth_paths
 from marketpilot.errors import NotFittedError, UserError
 
@@ -204,19 +204,7 @@ def test_clv_fit_cli_on_the_store_matches_the_library_and_forecasts_the_holdout(
     assert payload["customers"] == expected["customers"]
     for part in ("bgnbd", "gamma_gamma", "holdout"):  # DuckDB's row order may move the last digits
         assert payload[part] == pytest.approx(expected[part], rel=1e-6), part
-    with Store.open(shop_settings, read_only=True) as store:
-        # The generator names each reversal after its sale (O… sold, C… cancelled, R… returned): the
-        # buyers are those with a sale that its reversals by then did not wholly undo.
-        buyers = store.query(
-            """WITH o AS (SELECT order_id, customer_id, total_minor, substr(order_id, 2) AS sale FROM orders
-                          WHERE CAST(ordered_at AS DATE) <= DATE '2025-06-30'),
-                    undone AS (SELECT sale, sum(total_minor) AS minor FROM o
-                               WHERE NOT starts_with(order_id, 'O') GROUP BY sale)
-               SELECT count(DISTINCT o.customer_id) AS n FROM o JOIN customers c USING (customer_id)
-               LEFT JOIN undone USING (sale)
-               WHERE starts_with(o.order_id, 'O') AND NOT c.is_guest
-                 AND o.total_minor + coalesce(undone.minor, 0) > 0"""
-        )["n"][0]
+    buyers = generated_shop_buyers(shop_settings, until="2025-06-30")
     assert payload["customers"] == buyers
     assert payload["gamma_gamma"] is not None  # the store has order values
     holdout = payload["holdout"]  # the shop runs to 2025-12-31, past the calibration end

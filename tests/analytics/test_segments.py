@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from generated_shop import generated_shop_buyers
 from typer.testing import CliRunner
 
 from llm_server import OpenAITestServer, Reply, json_reply
@@ -117,18 +118,7 @@ def test_number_checker_accepts_each_statistic_under_its_own_name(text: str) -> 
 def test_segments_cover_every_buyer_with_consistent_stats(shop_settings: Settings) -> None:
     result = run_segmentation(shop_settings, personas=False)
     assignments = pd.read_parquet(result.assignments_parquet)
-    with Store.open(shop_settings, read_only=True) as store:
-        # The generator names each reversal after its sale (O… sold, C… cancelled, R… returned): the
-        # buyers are those with a sale that its reversals did not wholly undo (the purchase rule).
-        buyers = store.query(
-            """WITH o AS (SELECT order_id, customer_id, total_minor, substr(order_id, 2) AS sale FROM orders),
-                    undone AS (SELECT sale, sum(total_minor) AS minor FROM o
-                               WHERE NOT starts_with(order_id, 'O') GROUP BY sale)
-               SELECT count(DISTINCT o.customer_id) AS n FROM o JOIN customers c USING (customer_id)
-               LEFT JOIN undone USING (sale)
-               WHERE starts_with(o.order_id, 'O') AND NOT c.is_guest
-                 AND o.total_minor + coalesce(undone.minor, 0) > 0"""
-        )["n"][0]
+    buyers = generated_shop_buyers(shop_settings)
     assert result.customers == len(assignments) == buyers
     choice = result.k_choice
     assert choice is not None and choice.rule == "best_silhouette" and 3 <= result.k <= 8
