@@ -487,11 +487,15 @@ TOTAL_LABELS = frozenset(
 _SUM = re.compile(r"[¥￥$€£]?\s*-?[\d,]+(\.\d+)?%?")  # the sums beside the label
 
 
-def read_excel(path: Path, *, sheet: str | int | None = None) -> tuple[pa.Table, list[str]]:
+def read_excel(
+    path: Path, *, sheet: str | int | None = None, keep_blank: bool = False
+) -> tuple[pa.Table, list[str]]:
     """A sheet as text columns plus `ROW`, its row numbers as the spreadsheet shows them, and notes of
     the rows left out. A title row above the header (one cell filled, as report exports have) is
     skipped; rows with every cell empty (spacers between blocks) are left out, as CSV reading leaves
-    out blank lines, and so are the total rows (合计) a report ends with, which are no record."""
+    out blank lines, and so are the total rows (合计) a report ends with, which are no record.
+    `keep_blank`: an empty row above the last filled one is kept, as a CSV keeps its records with no
+    value, so a caller's output lines up with the sheet's rows (a review left blank keeps its place)."""
     header = 0
     for _ in range(2):  # the sheet as read, then once more below a title row
         try:
@@ -513,6 +517,8 @@ def read_excel(path: Path, *, sheet: str | int | None = None) -> tuple[pa.Table,
         header = int(below[0]) + 1
     frame.columns = [str(c).strip() for c in frame.columns]
     kept = np.flatnonzero((~frame.apply(blank)).any(axis=1).to_numpy())
+    if keep_blank and kept.size:
+        kept = np.arange(kept[-1] + 1)
     totals = _trailing_totals(frame.iloc[kept])
     notes = [f"row {kept[-i] + header + 2}: a total row ({label}), left out" for i, label in totals]
     kept = kept[: len(kept) - len(totals)]
@@ -648,8 +654,8 @@ def require_filled(frame: pd.DataFrame, column: str, source: Path, hint: str) ->
 def read_frame(path: Path, *, keep_blank: bool = False) -> pd.DataFrame:
     """A whole small file in memory, every CSV/Excel column as text: CSV/TSV (UTF-8 or GBK, gzip ok),
     Parquet or Excel, chosen by suffix. Missing and empty files are a clear error. `keep_blank`: a CSV
-    keeps its records with no value (`read_csv`), for callers whose output must line up with the
-    input's records."""
+    keeps its records with no value (`read_csv`), and a sheet its empty rows (`read_excel`),
+    for callers whose output must line up with the input's records."""
     path = existing_file(path)
     suffix = _base_suffix(path)
     with _readable(path):
@@ -658,5 +664,5 @@ def read_frame(path: Path, *, keep_blank: bool = False) -> pd.DataFrame:
 
             return pq.read_table(path).to_pandas()
         if suffix in EXCEL_SUFFIXES:
-            return read_excel(path)[0].drop_columns([ROW]).to_pandas()
+            return read_excel(path, keep_blank=keep_blank)[0].drop_columns([ROW]).to_pandas()
         return read_csv(path, keep_blank=keep_blank)[0].to_pandas()

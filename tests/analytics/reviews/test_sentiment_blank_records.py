@@ -55,3 +55,17 @@ def test_a_header_and_blank_lines_are_still_no_rows(tmp_path: Path) -> None:
     source.write_text("review\n\n\n", encoding="utf-8")
     with pytest.raises(UserError, match="no rows under the header"):
         score_file(source, "review")
+
+
+def test_an_excel_sheet_keeps_its_empty_rows_too(tmp_path: Path) -> None:
+    """The same reviews typed into a spreadsheet: an empty cell is a blank review in its row; the
+    sheet's rows below the last review are none."""
+    source, out = tmp_path / "reviews.xlsx", tmp_path / "out.csv"
+    pd.DataFrame({"review": [r or None for r in RECORDS]}).to_excel(source, index=False)
+    result = runner.invoke(
+        app, ["reviews", "sentiment", "--input", str(source), "--text-col", "review", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out, keep_default_na=False, skip_blank_lines=False)
+    assert scored["review"].tolist() == RECORDS and "no_text=3" in result.output
+    assert len(read_frame(source)) == 3  # other readers still leave empty (and all-space) rows out
