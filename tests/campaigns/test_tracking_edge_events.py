@@ -143,3 +143,27 @@ def test_times_without_a_zone_are_the_campaigns_wall_clock(shop_settings, engine
     assert utc["z4"] == pd.Timestamp("2026-02-01 14:00", tz="UTC")
     assert sorted(_outcomes(engine)["event_id"]) == ["z2", "z3", "z4"]
     assert measure(engine, cid).overall.converters == 3
+
+
+def test_revenue_in_another_currency_is_refused_with_its_row(
+    shop_settings, engine, campaign, tmp_path
+) -> None:
+    """A campaign's revenue is measured in the shop's currency; a USD order in a CNY shop would count
+    as yuan, and no rate is known to convert it. The shop's own code in any case, or none, is fine."""
+    _, assigned, _ = campaign
+    rows = [
+        _conversion("c1", assigned[0], revenue="99", currency="cny"),
+        _conversion("c2", assigned[1], revenue="12.5", currency="USD"),
+        _conversion("c3", assigned[2], revenue="50"),
+    ]
+    path = tmp_path / "orders.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    out = CliRunner().invoke(app, ["track", "ingest", str(path), "--home", str(shop_settings.home_dir)])
+    assert isinstance(out.exception, ValidationFailed)  # exit code 2 under `marketpilot` (run_app)
+    assert "row 3, column currency: 'USD' is not the shop's currency CNY" in str(out.exception)
+    assert _outcomes(engine).empty  # nothing was written
+    rows[1]["currency"] = ""
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    out = CliRunner().invoke(app, ["track", "ingest", str(path), "--home", str(shop_settings.home_dir)])
+    assert out.exit_code == 0, out.output
+    assert sorted(_outcomes(engine)["event_id"]) == ["c1", "c2", "c3"]

@@ -98,10 +98,20 @@ def read_events(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
-    """Validate and convert to tracking_events columns; every problem names its row and column."""
+def normalise_events(frame: pd.DataFrame, *, source: str, currency: str | None = None) -> pd.DataFrame:
+    """Validate and convert to tracking_events columns; every problem names its row and column.
+    `currency`: the shop's; a `currency` column naming another is refused (revenue is measured in one
+    currency, and no rate is known to convert it)."""
     problems: list[str] = []
     frame = frame.copy()
+    if currency and "currency" in frame:
+        named = frame["currency"].fillna("").astype(str).str.strip().str.upper()
+        other = (named != "") & (named != currency.upper())
+        problems += [
+            f"row {i + 2}, column currency: {frame['currency'].iloc[i]!r} is not the shop's currency "
+            f"{currency.upper()}: convert the revenue first (MARKETPILOT_CURRENCY sets the shop's)"
+            for i in other.to_numpy().nonzero()[0][:20]
+        ]
     for column in ("kind", "occurred_at"):
         if column not in frame:
             problems.append(f"column '{column}' is missing")
@@ -191,8 +201,11 @@ def normalise_events(frame: pd.DataFrame, *, source: str) -> pd.DataFrame:
     )
 
 
-def ingest_events(engine: Engine, events: pd.DataFrame, *, source: str = "api") -> IngestResult:
-    events = normalise_events(events, source=source)
+def ingest_events(
+    engine: Engine, events: pd.DataFrame, *, source: str = "api", currency: str | None = None
+) -> IngestResult:
+    """Store new events and attribute their conversions; `currency`: the shop's (`normalise_events`)."""
+    events = normalise_events(events, source=source, currency=currency)
     received = len(events)  # a row repeated within the file is a duplicate too
     _refuse_far_future(engine, events, source)
     events = events.drop_duplicates("event_id")
@@ -340,8 +353,8 @@ def _select_in(engine: Engine, query, column, values: list, chunk: int = 5000) -
     return pd.concat(frames, ignore_index=True)
 
 
-def ingest_file(engine: Engine, path: Path) -> IngestResult:
-    return ingest_events(engine, read_events(path), source=str(path))
+def ingest_file(engine: Engine, path: Path, *, currency: str | None = None) -> IngestResult:
+    return ingest_events(engine, read_events(path), source=str(path), currency=currency)
 
 
 def _windows(engine: Engine) -> dict[tuple[str, int], int]:
@@ -456,7 +469,9 @@ def _claim(
     return matched[(matched["occurred_at"] - matched["assigned_at"]).to_numpy() <= limit.to_numpy()]
 
 
-def serve(engine: Engine, host: str = "127.0.0.1", port: int = 8765) -> ThreadingHTTPServer:
+def serve(
+    engine: Engine, host: str = "127.0.0.1", port: int = 8765, *, currency: str | None = None
+) -> ThreadingHTTPServer:
     """A tiny receiver: POST /events with a JSON object or list of events. Returns the server; call
     `serve_forever()` on it (the CLI does)."""
 
@@ -469,7 +484,7 @@ def serve(engine: Engine, host: str = "127.0.0.1", port: int = 8765) -> Threadin
             try:
                 payload = json.loads(body.decode("utf-8"))
                 rows = payload if isinstance(payload, list) else [payload]
-                result = ingest_events(engine, pd.DataFrame(rows), source="http")
+                result = ingest_events(engine, pd.DataFrame(rows), source="http", currency=currency)
             except (UnicodeDecodeError, json.JSONDecodeError, UserError) as exc:
                 self._reply(400, {"error": str(exc)})
                 return

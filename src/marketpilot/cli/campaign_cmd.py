@@ -384,8 +384,8 @@ def ingest_cmd(
     """Ingest events (deduplicated by event id) and attribute conversions."""
     from marketpilot.campaigns.tracking import ingest_file
 
-    _, engine = _engine(home)
-    result = ingest_file(engine, file)
+    settings, engine = _engine(home)
+    result = ingest_file(engine, file, currency=settings.currency)
     if json:
         print_json(result.__dict__)
         return
@@ -429,8 +429,8 @@ def serve_cmd(
     """A tiny HTTP receiver: POST /events with one event or a list (JSON)."""
     from marketpilot.campaigns.tracking import serve
 
-    _, engine = _engine(home)
-    server = serve(engine, host, port)
+    settings, engine = _engine(home)
+    server = serve(engine, host, port, currency=settings.currency)
     # Ctrl-C and `kill` both stop it cleanly, even when it was started in the background by a shell
     # without job control (which hands it SIGINT ignored) or by a service manager (SIGTERM).
     for signum in (signal.SIGINT, signal.SIGTERM):
