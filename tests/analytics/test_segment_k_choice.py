@@ -4,6 +4,7 @@ explained per candidate k in Chinese and English."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -12,7 +13,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from marketpilot.analytics.purchases import registered_purchases
 from marketpilot.analytics.segments import run_segmentation
+from marketpilot.analytics.segments.clustering import SegmentModel
+from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame
 from marketpilot.config import Settings, get_settings
 from marketpilot.data import Store
 from marketpilot.data.load import load_file
@@ -117,3 +121,47 @@ def test_whole_online_retail_keeps_several_sizeable_segments(online_retail_setti
     # shop got k=1); such rare outliers now join the nearest segment instead.
     assert all(c.smallest_segment >= 217 for c in choice.candidates if c.k >= 3)
     assert choice.explain("en")[0].startswith(f"k={result.k}: the highest silhouette")
+
+
+def _behaviour(settings: Settings) -> pd.DataFrame:
+    with Store.open(settings, read_only=True) as store:
+        as_of = registered_purchases(store.con)
+        return behaviour_matrix(segmentation_frame(store.con, as_of + dt.timedelta(days=1)))
+
+
+@pytest.mark.slow
+def test_final_fit_on_a_shop_beyond_the_sample_keeps_the_chosen_k_past_an_outlier(
+    online_retail_settings: Settings,
+) -> None:
+    X = _behaviour(online_retail_settings)
+    model = SegmentModel(random_state=1).fit(X)  # 4,325 buyers: k is chosen on 2,500 of them
+    choice = model.k_choice_
+    assert choice is not None and choice.k == model.k_ == 3 and choice.final is not None
+    # A plain k-means at k=3 on every customer gave segments of 1, 1,632 and 2,692 customers; the
+    # one extreme customer is now left out of the fit and joins the nearest segment.
+    sizes = np.bincount(model.labels_)
+    assert len(sizes) == 3 and sizes.min() >= choice.min_segment_size == 217
+    assert choice.final.outliers == 1 and choice.final.merged == 0
+    assert choice.final.smallest_segment == sizes.min() and choice.final.sample == 2500
+    assert (model.predict(X) == model.labels_).all()
+    assert "1 extreme customer(s) formed a segment under 217" in choice.explain("en")[0]
+    assert "1 位极端客户自成少于 217 位的细分" in choice.explain("zh")[0]
+
+
+def test_final_fit_merges_a_segment_the_sample_overstated(shop_settings: Settings) -> None:
+    X = _behaviour(shop_settings)
+    model = SegmentModel(sample_size=500, random_state=4, min_segment_customers=100).fit(X)
+    choice = model.k_choice_
+    assert choice is not None and choice.final is not None and len(X) == choice.customers == 1452
+    # On the 500-customer sample k=5 left no segment under 100; on all 1,452 customers its smallest
+    # held 78 (not rare outliers: over 1% of the shop), so its customers joined the nearest segments.
+    assert choice.k == 5 and not next(c for c in choice.candidates if c.k == 5).too_small
+    assert choice.final.merged == 1 and choice.final.outliers == 0 and model.k_ == choice.final.k == 4
+    sizes = np.bincount(model.labels_)
+    assert len(sizes) == 4 and sizes.sum() == 1452 and sizes.min() == choice.final.smallest_segment >= 100
+    assert model.cluster_centers_.shape == (4, X.shape[1]) and (model.predict(X) == model.labels_).all()
+    assert choice.explain("en")[0].endswith(
+        "On all 1452 customers (k was chosen on a sample of 500), 1 segment(s) held fewer than 100 "
+        "customers: their customers joined the nearest remaining segment, so there are 4 segments."
+    )
+    assert choice.explain("zh")[0].endswith("其客户并入最近的其余细分，最终为 4 个细分。")

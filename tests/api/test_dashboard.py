@@ -207,7 +207,7 @@ def test_an_unknown_campaign_is_a_dashboard_page_not_json(browser: TestClient):
         page = browser.get(path)
         assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
         assert "找不到 Not found" in page.text
-    assert browser.get("/v1/nope", headers=HEADERS).json() == {"detail": "Not Found"}
+    assert browser.get("/v1/nope", headers=HEADERS).json()["error"]["message"] == "No route /v1/nope."
 
 
 def test_reading_pages_of_an_empty_home_creates_nothing(tmp_path) -> None:

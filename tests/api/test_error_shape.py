@@ -1,6 +1,6 @@
 """Every refusal of the API has one body shape, {"error": {"type", "message", "hint", "problems"}}:
-FastAPI's own 422 ({"detail": [...]}, echoing the refused input) is answered in it too, and the
-OpenAPI schema says so."""
+FastAPI's own 422 ({"detail": [...]}, echoing the refused input), the API-key check's 401 and the
+router's 404 and 405 are answered in it too, and the OpenAPI schema says so."""
 
 from __future__ import annotations
 
@@ -40,3 +40,51 @@ def test_the_schema_documents_the_422_body_it_sends(tmp_path: Path) -> None:
     ask = schema["paths"]["/v1/assistant/ask"]["post"]["responses"]["422"]
     assert ask["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
     assert "HTTPValidationError" not in schema["components"]["schemas"]
+
+
+def test_a_missing_or_unknown_api_key_is_answered_in_the_apps_error_shape(tmp_path: Path) -> None:
+    client = TestClient(create_app(get_settings(tmp_path / "home", api_keys=["a-long-random-key"])))
+    hint = "send one of the server's MARKETPILOT_API_KEYS in the X-API-Key header"
+    body = {"texts": ["很好"]}
+    missing = client.post("/v1/reviews/sentiment", json=body)
+    # was {"detail": "missing or unknown API key: send one of MARKETPILOT_API_KEYS as X-API-Key"}
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "APIKey"
+    assert missing.json() == {
+        "error": {"type": "Unauthorized", "message": "The request has no X-API-Key header.", "hint": hint}
+    }
+    wrong = client.post("/v1/reviews/sentiment", json=body, headers={"X-API-Key": "a-long-random-kez"})
+    assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"] == "APIKey"
+    assert wrong.json() == {
+        "error": {"type": "Unauthorized", "message": "The X-API-Key is not a known key.", "hint": hint}
+    }
+    responses = client.get("/openapi.json").json()["paths"]["/v1/reviews/sentiment"]["post"]["responses"]
+    assert responses["401"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+
+
+def test_an_unknown_path_or_method_is_answered_in_the_apps_error_shape(tmp_path: Path) -> None:
+    client = TestClient(create_app(get_settings(tmp_path / "home"), require_key=False))
+    hint = "the API's routes and their methods are listed at /docs (OpenAPI: /openapi.json)"
+    nope = client.get("/v1/nope")  # was {"detail": "Not Found"}
+    assert nope.status_code == 404
+    assert nope.json() == {"error": {"type": "NotFound", "message": "No route /v1/nope.", "hint": hint}}
+    # An unknown segmentation is the library's NotFoundError, told apart from a path with no route.
+    assert client.get("/v1/segments").json()["error"]["type"] == "NotFoundError"
+    # was {"detail": "Method Not Allowed"} with Allow: GET, though POST /v1/campaigns creates one
+    put = client.put("/v1/campaigns", json={})
+    assert put.status_code == 405 and put.headers["Allow"] == "GET, POST"
+    assert put.json() == {
+        "error": {
+            "type": "MethodNotAllowed",
+            "message": "PUT is not allowed on /v1/campaigns; it takes GET, POST.",
+            "hint": hint,
+        }
+    }
+    health = client.post("/health")
+    assert health.status_code == 405 and health.headers["Allow"] == "GET"
+    assert health.json()["error"]["message"] == "POST is not allowed on /health; it takes GET."
+    # The dashboard keeps its HTML pages: an unknown page, and a missing static file.
+    for path in ("/ui/nope", "/ui/static/nope.css"):
+        page = client.get(path)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")

@@ -3,13 +3,15 @@ dashboard under /ui (marketpilot.web).
 
 Routes are thin: each calls the library function its CLI command calls, with the same Settings the
 server was started with. Errors keep the CLI's wording: {"error": {"type", "message", "hint",
-"problems"}} with 400 for a user's mistake, 404 for an unknown id, 422 for a request that does not
-match the schema, 502 when an LLM or other provider failed.
+"problems"}} with 400 for a user's mistake, 401 without a known API key, 404 for an unknown id or
+path, 405 for a method the path does not take, 422 for a request that does not match the schema,
+502 when an LLM or other provider failed. Dashboard pages (/ui/) answer with HTML error pages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from http import HTTPStatus
 from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from marketpilot.api import assistant, campaigns, content, decisions, recommend, reviews, segments
 from marketpilot.api.auth import require_api_key
@@ -45,16 +48,12 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-class AuthError(BaseModel):
-    detail: str
-
-
 # A request with thousands of bad rows is answered with the first ones, as ValidationFailed lists them.
 MAX_PROBLEMS = 20
 # Documented on every /v1 route, so clients (and schema fuzzers) know every status they may see.
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorBody, "description": "A user's mistake: the message says what and where."},
-    401: {"model": AuthError, "description": "No API key, or an unknown one."},
+    401: {"model": ErrorBody, "description": "No API key, or an unknown one."},
     404: {"model": ErrorBody, "description": "No such campaign, product or segmentation."},
     422: {
         "model": ErrorBody,
@@ -141,13 +140,57 @@ def _problem(loc: Sequence[int | str], message: str) -> str:
     return f"{'.'.join(map(str, loc)) or '(request)'}: {message}"
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    """A dashboard path no route serves (/ui/nope, an id with an encoded slash) is a dashboard page."""
-    if exc.status_code == 404 and request.url.path.startswith("/ui/"):
-        from marketpilot.web.routes import error_page
+# How to get past the refusals that FastAPI and Starlette raise themselves.
+_ROUTES_HINT = "the API's routes and their methods are listed at /docs (OpenAPI: /openapi.json)"
+_HTTP_HINTS = {
+    401: "send one of the server's MARKETPILOT_API_KEYS in the X-API-Key header",
+    404: _ROUTES_HINT,
+    405: _ROUTES_HINT,
+}
 
-        return error_page(request, 404, f"no page {request.url.path}", "start again from the overview: /ui/")
-    return await http_exception_handler(request, exc)
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """A refusal raised as an HTTPException (no API key, no route for the path, a method the path
+    does not take) in the app's error shape, its headers (WWW-Authenticate, Allow) kept. A dashboard
+    path no route serves (/ui/nope, an id with an encoded slash) is a dashboard page; the dashboard's
+    other HTTPExceptions (its login redirects) are left to FastAPI."""
+    path = request.url.path
+    if path.startswith("/ui/"):
+        if exc.status_code == 404:
+            from marketpilot.web.routes import error_page
+
+            return error_page(request, 404, f"no page {path}", "start again from the overview: /ui/")
+        return await http_exception_handler(request, exc)
+    status = HTTPStatus(exc.status_code)
+    headers = dict(exc.headers or {})
+    message = str(exc.detail)
+    routers = message == status.phrase  # the router's own refusal: no words of a route's to keep
+    if routers and status == HTTPStatus.NOT_FOUND:
+        message = f"No route {path}."
+    elif routers and status == HTTPStatus.METHOD_NOT_ALLOWED:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed on {path}; it takes {', '.join(allowed)}."
+    detail = ErrorDetail(
+        type=status.phrase.replace(" ", ""), message=message, hint=_HTTP_HINTS.get(exc.status_code)
+    )
+    body = ErrorBody(error=detail).model_dump(mode="json", exclude_none=True)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route takes on the request's path, found by asking the routes to match it
+    with each (routers included under /v1 hide their routes). Starlette's own Allow header names
+    only the first route whose path matched: PUT /v1/campaigns said GET, though POST creates one."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
 
 
 def _status(exc: MarketPilotError) -> int:

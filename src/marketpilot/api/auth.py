@@ -26,8 +26,9 @@ def require_api_key(request: Request, key: Annotated[str | None, Security(API_KE
     keys = app_settings(request).api_keys
     matches = [hmac.compare_digest(given, k.get_secret_value().encode()) for k in keys]
     if not key or not any(matches):
+        # The app answers it in its error shape, with the hint to send a key (`api/app.py`).
         raise HTTPException(
             status_code=401,
-            detail="missing or unknown API key: send one of MARKETPILOT_API_KEYS as X-API-Key",
+            detail="The request has no X-API-Key header." if not key else "The X-API-Key is not a known key.",
             headers={"WWW-Authenticate": "APIKey"},
         )

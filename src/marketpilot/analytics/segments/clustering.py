@@ -2,7 +2,8 @@
 and a test for structure (`k_choice.py`), or HDBSCAN.
 
 k is chosen on a sample (silhouette is O(n²)); the final k-means is fitted on every customer with
-mini-batches when there are many, so a million customers cluster in seconds.
+mini-batches when there are many, so a million customers cluster in seconds. That fit is held to the
+same minimum segment size as the candidates (`_fit_final`): the sample can miss a small cluster.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from sklearn.metrics import pairwise_distances_argmin
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from marketpilot.analytics.segments.k_choice import KChoice, choose, evaluate, min_segment_size
+from marketpilot.analytics.segments.k_choice import (
+    FinalFit,
+    KChoice,
+    choose,
+    evaluate,
+    fit_past_outliers,
+    min_segment_size,
+)
 from marketpilot.errors import NotFittedError, UserError
 
 
@@ -27,7 +35,8 @@ class SegmentModel(BaseEstimator, ClusterMixin):
 
     With `k="auto"`, a k whose smallest segment holds fewer than max(min_segment_share × customers,
     min_segment_customers) customers is not chosen, nor one no clearer than a structureless shop;
-    when no k in `k_range` passes, k_ is 1."""
+    when no k in `k_range` passes, k_ is 1. The fit on every customer keeps that minimum too, so k_
+    can end below `k_choice_.k` (`k_choice_.final` says why)."""
 
     def __init__(
         self,
@@ -85,7 +94,6 @@ class SegmentModel(BaseEstimator, ClusterMixin):
                     f"profiles among {len(data)} customers.",
                     hint=f"use --k {profiles} or less, or --k auto",
                 )
-        fitted: dict[int, KMeans] = {}
         if self.k == "auto":
             low, high = self.k_range
             high = min(high, len(sample) - 1, profiles)
@@ -93,33 +101,60 @@ class SegmentModel(BaseEstimator, ClusterMixin):
             candidates, fitted = evaluate(
                 sample, range(min(low, high), high + 1), len(data), size, self.random_state
             )
-            self.k_, rule = choose(candidates)
+            chosen, rule = choose(candidates)
             self.inertia_ = {k: float(m.inertia_) for k, m in fitted.items()}
             self.silhouette_ = {c.k: c.silhouette for c in candidates}
+            self.k_ = chosen
+            final = self._fit_final(scaled, size, len(sample))  # may lower k_
             self.k_choice_ = KChoice(
-                k=self.k_,
+                k=chosen,
                 rule=rule,
                 min_segment_size=size,
                 min_segment_share=self.min_segment_share,
                 min_segment_customers=self.min_segment_customers,
                 customers=len(data),
                 candidates=candidates,
+                final=final,
             )
-        else:
-            self.k_ = int(self.k)
-        # On the whole shop the candidate's fit is the final one: its segment sizes are those checked.
-        model = fitted.get(self.k_) if sample is scaled else None
-        model = model or self._final_kmeans(scaled)
-        self.cluster_centers_ = model.cluster_centers_
-        self.labels_ = model.predict(scaled)
+            return self
+        self.k_ = int(self.k)
+        self.cluster_centers_ = self._final_kmeans(len(scaled)).fit(scaled).cluster_centers_
+        self.labels_ = pairwise_distances_argmin(scaled, self.cluster_centers_)
         return self
 
-    def _final_kmeans(self, scaled: np.ndarray) -> KMeans | MiniBatchKMeans:
-        if len(scaled) > 50_000:
+    def _final_kmeans(self, customers: int) -> KMeans | MiniBatchKMeans:
+        if customers > 50_000:
             return MiniBatchKMeans(
                 n_clusters=self.k_, batch_size=4096, n_init=3, random_state=self.random_state
-            ).fit(scaled)
-        return KMeans(n_clusters=self.k_, n_init=4, random_state=self.random_state).fit(scaled)
+            )
+        return KMeans(n_clusters=self.k_, n_init=4, random_state=self.random_state)
+
+    def _fit_final(self, scaled: np.ndarray, size: int, sample: int) -> FinalFit:
+        """Fit the chosen k on every customer, held to the minimum segment size.
+
+        The candidates' treatment comes first: rare extreme customers (≤ 1%) are left out of the fit
+        and join the nearest segment, which keeps k segments like the ones that were chosen (on the
+        whole Online Retail shop, a plain fit at the chosen k=3 gave segments of 1, 1,632 and 2,692
+        customers with random_state=1). A segment still under the minimum is a real group that the
+        sample overstated: its centre is dropped and its customers join the nearest remaining
+        centre. That leaves the other segments as they were fitted; a re-fit with fewer centres
+        would move all of them, to a k the choice may have ruled out."""
+        with_outliers_out, outliers = fit_past_outliers(scaled, self._final_kmeans(len(scaled)), size)
+        centres = with_outliers_out.cluster_centers_
+        counts = np.bincount(pairwise_distances_argmin(scaled, centres), minlength=len(centres))
+        keep = counts >= size
+        keep[counts.argmax()] = True  # a shop always has one segment
+        # Removing centres only adds customers to the kept ones, so they stay at or above the minimum.
+        self.cluster_centers_ = centres[keep]
+        self.labels_ = pairwise_distances_argmin(scaled, self.cluster_centers_)
+        self.k_ = len(self.cluster_centers_)
+        return FinalFit(
+            sample=sample,
+            k=self.k_,
+            smallest_segment=int(np.bincount(self.labels_).min()),
+            outliers=outliers,
+            merged=int((~keep).sum()),
+        )
 
     def _fit_hdbscan(self, scaled: np.ndarray, sample: np.ndarray) -> SegmentModel:
         """Density clusters on the sample; every customer then joins the nearest cluster centre

@@ -21,11 +21,12 @@ each k out.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
-from sklearn.cluster import KMeans
+from sklearn.base import clone
+from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 
 STRUCTURE_MARGIN = 0.05
@@ -34,6 +35,7 @@ _REFERENCES = 5
 _REFERENCE_SIZE = 1000
 
 Rule = Literal["best_silhouette", "no_structure", "too_small"]
+Estimator = TypeVar("Estimator", KMeans, MiniBatchKMeans)
 
 
 class KCandidate(BaseModel):
@@ -48,18 +50,35 @@ class KCandidate(BaseModel):
     structured: bool
 
 
-class KChoice(BaseModel):
+class FinalFit(BaseModel):
+    """The chosen k fitted on every customer. k is chosen on a sample of `sample` customers, and the
+    whole shop can hold a cluster the sample did not: `outliers` customers (members of clusters
+    under the minimum size, ≤ 1% of the shop) were left out of the fit and joined the nearest
+    segment, then `merged` segments still under the minimum joined the nearest remaining one; `k`
+    segments are reported, the smallest holding `smallest_segment` customers."""
+
+    sample: int
     k: int
+    smallest_segment: int
+    outliers: int
+    merged: int
+
+
+class KChoice(BaseModel):
+    k: int  # chosen on the sample; `final.k` segments are reported
     rule: Rule
     min_segment_size: int
     min_segment_share: float
     min_segment_customers: int
     customers: int
     candidates: list[KCandidate]
+    final: FinalFit | None = None  # None in summaries written before the final fit was checked
 
     def explain(self, lang: Literal["zh", "en"]) -> list[str]:
-        """The decision first, then one line per candidate k."""
-        return [_summary(self, lang)] + [_line(c, self.min_segment_size, lang) for c in self.candidates]
+        """The decision (and what the fit on every customer changed) first, then one line per
+        candidate k."""
+        summary = ("" if lang == "zh" else " ").join([_summary(self, lang), *_final_note(self, lang)])
+        return [summary] + [_line(c, self.min_segment_size, lang) for c in self.candidates]
 
 
 def min_segment_size(customers: int, share: float, floor: int) -> int:
@@ -75,7 +94,7 @@ def evaluate(
     floor = min_size * len(sample) / customers  # the minimum size in sample customers
     candidates, models = [], {}
     for k in ks:
-        km = _fit_past_outliers(sample, k, floor, random_state)
+        km, _ = fit_past_outliers(sample, KMeans(n_clusters=k, n_init=4, random_state=random_state), floor)
         labels = km.predict(sample)
         models[k] = km
         score = float(silhouette_score(sample, labels, random_state=random_state))
@@ -95,21 +114,22 @@ def evaluate(
     return candidates, models
 
 
-def _fit_past_outliers(sample: np.ndarray, k: int, floor: float, random_state: int) -> KMeans:
+def fit_past_outliers(data: np.ndarray, estimator: Estimator, floor: float) -> tuple[Estimator, int]:
     """k-means spends a centre on one extreme customer (on the whole UCI Online Retail shop, every
     k ≥ 3 had a one-customer cluster). Members of clusters below the minimum size are left out of
-    the fit when they are rare (≤ 1% of customers) and join the nearest remaining segment."""
-    km = KMeans(n_clusters=k, n_init=4, random_state=random_state).fit(sample)
-    keep = np.ones(len(sample), dtype=bool)
+    the fit when they are rare (≤ 1% of customers) and join the nearest segment. Returns the fitted
+    copy of `estimator` and how many customers were left out of its fit."""
+    km = clone(estimator).fit(data)
+    keep = np.ones(len(data), dtype=bool)
     for _ in range(3):
-        labels = km.predict(sample)
-        counts = np.bincount(labels, minlength=k)
+        labels = km.predict(data)
+        counts = np.bincount(labels, minlength=km.n_clusters)
         outliers = keep & np.isin(labels, np.flatnonzero(counts < floor))
-        if not outliers.any() or (~keep | outliers).sum() > 0.01 * len(sample):
+        if not outliers.any() or (~keep | outliers).sum() > 0.01 * len(data):
             break
         keep &= ~outliers
-        km = KMeans(n_clusters=k, n_init=4, random_state=random_state).fit(sample[keep])
-    return km
+        km = clone(estimator).fit(data[keep])
+    return km, int((~keep).sum())
 
 
 def choose(candidates: list[KCandidate]) -> tuple[int, Rule]:
@@ -173,6 +193,43 @@ def _summary(choice: KChoice, lang: Literal["zh", "en"]) -> str:
             "segments would be arbitrary cuts of it."
         )
     return f"One segment (k=1): every k in {span} leaves a segment of fewer than {size} customers ({rule})."
+
+
+def _final_note(choice: KChoice, lang: Literal["zh", "en"]) -> list[str]:
+    """What the fit on every customer changed, if anything: the candidates' sizes are the sample's."""
+    final, size, n = choice.final, choice.min_segment_size, choice.customers
+    if final is None or not (final.outliers or final.merged):
+        return []
+    notes = []
+    if lang == "zh":
+        where = f"在全部 {n} 位客户上" + (
+            f"（k 是在 {final.sample} 位客户的样本上选的）" if final.sample < n else ""
+        )
+        if final.outliers:
+            notes.append(
+                f"{where}，{final.outliers} 位极端客户自成少于 {size} 位的细分："
+                "拟合时不计他们，他们归入最近的细分。"
+            )
+        if final.merged:
+            notes.append(
+                f"{where}，有 {final.merged} 个细分少于 {size} 位客户："
+                f"其客户并入最近的其余细分，最终为 {final.k} 个细分。"
+            )
+        return notes
+    where = f"On all {n} customers" + (
+        f" (k was chosen on a sample of {final.sample})" if final.sample < n else ""
+    )
+    if final.outliers:
+        notes.append(
+            f"{where}, {final.outliers} extreme customer(s) formed a segment under {size}: k-means was "
+            "fitted without them and they joined the nearest segment."
+        )
+    if final.merged:
+        notes.append(
+            f"{where}, {final.merged} segment(s) held fewer than {size} customers: their customers "
+            f"joined the nearest remaining segment, so there are {final.k} segments."
+        )
+    return notes
 
 
 def _line(c: KCandidate, size: int, lang: Literal["zh", "en"]) -> str:
