@@ -71,3 +71,22 @@ def test_a_yen_shop_is_read_in_yen_by_the_analytics_copy_and_assistant(
     assert ProductFacts.from_row(row).price == 1500.0
     assert ProductFacts.from_row({**row, "currency": "CNY"}).price == 15.0
     assert money_text(1500, "JPY", "zh") == "1500 JPY" and money_text(1500, "CNY", "zh") == "15元"
+
+
+def test_currency_words_are_read_as_codes(settings: Settings, tmp_path: Path) -> None:
+    """币种 as Chinese exports write it: 人民币, 日元, 港币; each takes its own minor unit. "¥" is the
+    yuan's sign and the yen's: kept as written for a mapping's `values:` to decide."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "订单编号,客户ID,下单时间,实付金额,币种\nW1,C1,2025-01-05,12.50,人民币\nW2,C2,2025-01-06,1200,日元\n"
+        "W3,C3,2025-01-07,30,港币\nW4,C4,2025-01-08,9.9,RMB\nW5,C5,2025-01-09,5,¥\n",
+        encoding="utf-8",
+    )
+    report = load_file(settings, path, "orders")
+    assert any("'¥' (1 row)" in w and "no ISO code" in w for w in report.warnings), report.warnings
+    with Store.open(settings, read_only=True) as store:
+        stored = {r[0]: (r[1], r[2]) for r in store.query(
+            "SELECT order_id, currency, total_minor FROM orders").itertuples(index=False)}  # fmt: skip
+    assert stored == {
+        "W1": ("CNY", 1250), "W2": ("JPY", 1200), "W3": ("HKD", 3000), "W4": ("CNY", 990), "W5": ("¥", 500)
+    }  # fmt: skip

@@ -55,6 +55,24 @@ def status_warnings(con: duckdb.DuckDBPyConnection, stage: str) -> list[str]:
     ]
 
 
+def currency_warnings(con: duckdb.DuckDBPyConnection, name: str, stage: str) -> list[str]:
+    """Currency values that are no ISO code after the load's reading (data/money.py): '¥' is the yuan's
+    sign and the yen's, and amounts in them are scaled as cents."""
+    rows = con.execute(
+        f"SELECT currency, count(*) AS n FROM {ident(stage)} "
+        "WHERE currency IS NOT NULL AND NOT regexp_full_match(currency, '[A-Z]{3}') "
+        "GROUP BY currency ORDER BY n DESC, currency"
+    ).fetchall()
+    if not rows:
+        return []
+    listed = ", ".join(f"{c!r} ({n} row{'s' if n != 1 else ''})" for c, n in rows[:8])
+    return [
+        f"{name}: currency value(s) that are no ISO code, kept as written: {listed}; totals keep them "
+        "apart and read their amounts in hundredths. Map them with `currency: {from: <column>, values: "
+        "{'¥': CNY}}` in a --mapping file"
+    ]
+
+
 def replaced_warning(con: duckdb.DuckDBPyConnection, name: str, stage: str, target: str) -> list[str]:
     """Rows whose key the store already holds: a re-load (same values) or ids that overlap with an
     earlier file (different values), which the upsert replaces."""

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from marketpilot.config import Settings
 from marketpilot.data.consistency import (
+    currency_warnings,
     drop_stale_lines,
     order_warnings,
     plausible_times,
@@ -215,6 +216,10 @@ def stage_mapped(
         )
     if "orders" in stages and "status" in tables["orders"].columns:
         warnings += status_warnings(con, stages["orders"])
+    for name, stage in stages.items():
+        rule = tables[name].columns.get("currency")
+        if rule is not None and rule.source is not None:  # a column gives each row's currency
+            warnings += currency_warnings(con, name, stage)
     if mapping is None:  # say what was matched by name, and what not, so a wrong guess is visible
         for name, tmap in tables.items():
             mapped = ", ".join(

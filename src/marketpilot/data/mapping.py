@@ -24,7 +24,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from marketpilot.data.money import minor_digits, scale_sql
+from marketpilot.data.money import currency_sql, minor_digits, scale_sql
 from marketpilot.data.readers import LINE, ROW, Source
 from marketpilot.data.schema import TABLES, Column, TableSpec
 from marketpilot.data.validate import Check, ident, sql_literal
@@ -405,8 +405,8 @@ def typed_sql(
         source_type = "VARCHAR"
     if col.name == "status":  # values the mapping does not name go through the common vocabulary
         return status_sql(text_sql(raw)), EXPECTED["VARCHAR"], False
-    if col.name == "currency":  # ISO codes: 'jpy' and 'JPY' are one currency in every total
-        return f"upper({text_sql(raw)})", EXPECTED["VARCHAR"], False
+    if col.name == "currency":  # ISO codes: 'jpy', 'JPY' and 日元 are one currency in every total
+        return currency_sql(text_sql(raw)), EXPECTED["VARCHAR"], False
     if col.name.endswith("_minor"):
         digits = minor_digits(currency)
         unit_doc = "major units, e.g. 12.34" if rule.unit == "major" else "minor units, e.g. 1234"

@@ -22,3 +22,24 @@ def scale_sql(currency: str, default_digits: int = 2) -> str:
     or not listed."""
     cases = " ".join(f"WHEN '{code}' THEN {10**d}" for code, d in MINOR_DIGITS.items())
     return f"(CASE upper(trim({currency})) {cases} ELSE {10**default_digits} END)"
+
+
+# What shops' exports write in a currency column besides ISO codes (币种: 人民币). "¥" is left as written:
+# it is the yuan's sign and the yen's, and only the shop knows which (a mapping's `values:` decides).
+CURRENCY_WORDS: dict[str, str] = {
+    **dict.fromkeys(("人民币", "人民币元", "元", "rmb", "cny￥", "rmb￥"), "CNY"),
+    **dict.fromkeys(("日元", "日圆", "円"), "JPY"),
+    **dict.fromkeys(("美元", "美金", "us$", "usd$"), "USD"),
+    **dict.fromkeys(("港币", "港元", "港幣", "hk$"), "HKD"),
+    **dict.fromkeys(("新台币", "新台幣", "台币", "nt$"), "TWD"),
+    **dict.fromkeys(("欧元", "€"), "EUR"),
+    **dict.fromkeys(("英镑", "£"), "GBP"),
+    **dict.fromkeys(("韩元", "韩币", "₩"), "KRW"),
+}
+
+
+def currency_sql(text: str) -> str:
+    """SQL of the ISO code for a currency column's text (SQL): codes in any case, and the words and
+    signs of CURRENCY_WORDS; anything else upper-cased as written."""
+    cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CURRENCY_WORDS.items())  # no quotes in them
+    return f"CASE lower(trim({text})) {cases} ELSE upper(trim({text})) END"
