@@ -89,7 +89,8 @@ def online_retail_transactions(data_dir: Path) -> duckdb.DuckDBPyConnection:
         """CREATE TABLE _tx AS
         SELECT CAST(row_number() OVER () AS VARCHAR) AS order_id, CAST(CustomerID AS VARCHAR) AS customer_id,
                CAST(InvoiceDate AS TIMESTAMP) AS ordered_at, NULL::VARCHAR AS status,
-               Quantity * UnitPrice AS value, 0.0 AS discount, false AS from_lines
+               Quantity * UnitPrice AS value, 0.0 AS discount, false AS from_lines,
+               NULL::VARCHAR AS currency
         FROM read_csv(?) WHERE CustomerID IS NOT NULL AND UnitPrice > 0""",
         [str(data_dir / "samples" / "online_retail.csv.gz")],
     )

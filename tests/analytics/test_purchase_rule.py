@@ -102,7 +102,7 @@ def test_rfm_clv_and_features_read_the_same_purchases(small_shop: Settings) -> N
         "documents": 10, "purchases": 5, "voided": 1, "valued_from_lines": 1, "without_value": 1,
         "zero_value": 1, "returns": 3, "returns_amount": 70.0, "returns_by_product": 1,
         "amount_by_product": 20.0, "partly_returned": 1, "wholly_returned": 1, "returns_not_netted": 1,
-        "amount_not_netted": 10.0, "return_lines": 0,
+        "amount_not_netted": 10.0, "returns_of_voided": 0, "amount_of_voided": 0.0, "return_lines": 0,
     }  # fmt: skip
 
 
@@ -221,3 +221,83 @@ def test_a_return_reduces_the_purchase_that_holds_its_product(tmp_path: Path) ->
     from_file = summarise(con, calibration_end=dt.date(2024, 11, 20), time_unit="D")
     # CLV's spend is that of the repeat purchase, O2: 50 − 10 from the store, 50 − 30 − 10 from the file.
     assert (from_store.loc[0, "monetary_value"], from_file.loc[0, "monetary_value"]) == (40.0, 10.0)
+
+
+def _store(tmp_path: Path, orders: list[tuple], items: list[tuple]) -> Settings:
+    """Orders (id, customer, time, status, total in minor units, currency) and lines (order, product,
+    quantity, unit price in minor units, currency)."""
+    settings = get_settings(tmp_path / "home")
+    with Store.open(settings) as store, store.transaction():
+        customers = sorted({o[1] for o in orders})
+        store.upsert("customers", pa.table({"customer_id": customers, "is_guest": [False] * len(customers)}))
+        store.upsert("orders", pa.table({
+            "order_id": [o[0] for o in orders], "customer_id": [o[1] for o in orders],
+            "ordered_at": pa.array([o[2] for o in orders], pa.timestamp("us")),
+            "status": [o[3] for o in orders], "total_minor": pa.array([o[4] for o in orders], pa.int64()),
+            "currency": [o[5] for o in orders],
+        }))  # fmt: skip
+        store.upsert("order_items", pa.table({
+            "order_id": [i[0] for i in items], "line_no": pa.array([1] * len(items), pa.int32()),
+            "product_id": [i[1] for i in items], "quantity": pa.array([i[2] for i in items], pa.int32()),
+            "unit_price_minor": pa.array([i[3] for i in items], pa.int64()),
+            "currency": [i[4] for i in items],
+        }))  # fmt: skip
+    return settings
+
+
+def test_the_refund_of_an_order_already_marked_returned_is_not_netted_again(tmp_path: Path) -> None:
+    # WooCommerce-style: W2 is exported 'returned' with its original total *and* its refund comes as
+    # its own negative document. W2 is left out; its refund must not also take 80 元 off W1.
+    orders = [
+        ("W1", "戊", at(1), "completed", 10000, "CNY"),
+        ("W2", "戊", at(5), "returned", 8000, "CNY"),
+        ("W2-refund", "戊", at(6), "returned", -8000, "CNY"),  # with its line: the product W2 holds
+        ("W3", "己", at(1), "completed", 10000, "CNY"),
+        ("W4", "己", at(5), "cancelled", 3000, "CNY"),
+        ("W4-refund", "己", at(6), "returned", -3000, "CNY"),  # a bare refund, no lines
+    ]
+    items = [("W1", "X", 1, 10000, "CNY"), ("W2", "Y", 1, 8000, "CNY"), ("W2-refund", "Y", -1, 8000, "CNY")]
+    settings = _store(tmp_path, orders, items)
+    with Store.open(settings, read_only=True) as store:
+        rfm = compute_rfm(store.con).set_index("customer_id")
+        rules = store_purchase_rules(store.con)
+    assert rfm["monetary"].to_dict() == {"己": 100.0, "戊": 100.0}
+    assert rfm["frequency"].to_dict() == {"己": 1, "戊": 1}
+    assert (rules.voided, rules.returns, rules.returns_of_voided, rules.amount_of_voided) == (2, 2, 2, 110.0)
+    assert (rules.partly_returned, rules.wholly_returned, rules.amount_not_netted) == (0, 0, 0.0)
+
+
+def test_a_return_in_one_currency_never_nets_a_purchase_in_another(tmp_path: Path) -> None:
+    # 庚 buys in CNY, then in USD, and gets 20 USD back: the USD sale is undone, the CNY one untouched.
+    # 辛 only ever bought in CNY: a USD refund has no sale of theirs to reverse.
+    orders = [
+        ("K1", "庚", at(1), "completed", 10000, "CNY"),
+        ("K2", "庚", at(2), "completed", 2000, "USD"),
+        ("K3", "庚", at(3), "completed", 5000, "CNY"),  # the latest purchase, in another currency
+        ("K-R", "庚", at(7), "returned", -2000, "USD"),
+        ("M1", "辛", at(1), "completed", 10000, "CNY"),
+        ("M-R", "辛", at(7), "returned", -1000, "USD"),
+    ]
+    settings = _store(tmp_path, orders, [])
+    with Store.open(settings, read_only=True) as store:
+        register_purchases(store.con)
+        net = dict(store.con.execute(f"SELECT order_id, value FROM {ORDERS_VIEW}").fetchall())
+        rules = store_purchase_rules(store.con)
+    assert net == {"K1": 100.0, "K3": 50.0, "M1": 100.0}
+    assert (rules.wholly_returned, rules.returns_not_netted, rules.amount_not_netted) == (1, 1, 10.0)
+
+
+def test_a_files_rows_on_one_day_are_in_file_order(tmp_path: Path) -> None:
+    # 壬's repeat day, rows 9 and 10, then a refund of 50 on row 11 the same day. The latest row before
+    # it is row 10 (100 → 50), not row 9 as text order ('10' < '9') had it (10 → wholly returned,
+    # 40 not netted): the day is worth 10 + 50, not 100.
+    rows = ["客户,日期,金额"] + [f"c{i},2024-01-01,5" for i in range(6)]  # rows 2..7
+    rows += ["壬,2024-01-01,20", "壬,2024-02-01,10", "壬,2024-02-01,100", "壬,2024-02-01,-50"]
+    path = tmp_path / "tx.csv"
+    path.write_text("\n".join(rows) + "\n")
+    con = duckdb.connect()
+    register_file_transactions(con, path, customer_col="客户", date_col="日期", value_col="金额")
+    rules = transaction_rules(con)
+    summary = summarise(con, calibration_end=dt.date(2024, 3, 1), time_unit="D").set_index("customer_id")
+    assert (rules.partly_returned, rules.wholly_returned, rules.amount_not_netted) == (1, 0, 0.0)
+    assert summary.loc["壬", "monetary_value"] == 60.0 and summary.loc["壬", "frequency"] == 1

@@ -17,9 +17,11 @@ from marketpilot.analytics.purchases import registered_purchases
 from marketpilot.analytics.segments import run_segmentation
 from marketpilot.analytics.segments.clustering import SegmentModel
 from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame
+from marketpilot.analytics.segments.k_choice import FinalFit, KCandidate, KChoice
 from marketpilot.config import Settings, get_settings
 from marketpilot.data import Store
 from marketpilot.data.load import load_file
+from marketpilot.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +167,39 @@ def test_final_fit_merges_a_segment_the_sample_overstated(shop_settings: Setting
         "customers: their customers joined the nearest remaining segment, so there are 4 segments."
     )
     assert choice.explain("zh")[0].endswith("其客户并入最近的其余细分，最终为 4 个细分。")
+
+
+def test_a_shop_of_identical_buyers_and_a_few_regulars_is_one_segment() -> None:
+    # A flash sale: 990 customers bought the same 99 元 item once, on the same day; 10 regulars, two
+    # profiles of 5. Leaving the regulars out of a k=2 fit as rare outliers left k-means one distinct
+    # profile for two centres, and silhouette failed on one label (a ValueError).
+    once = [(30, 1, 99.0)] * 990
+    regulars = [(3, 12, 2400.0)] * 5 + [(8, 6, 900.0)] * 5
+    X = pd.DataFrame(once + regulars, columns=["recency_days", "orders", "spend"])
+    model = SegmentModel().fit(X)
+    choice = model.k_choice_
+    assert choice is not None and model.k_ == choice.k == 1 and choice.rule == "too_small"
+    assert choice.min_segment_size == 50 and all(c.too_small for c in choice.candidates)
+    assert np.bincount(model.labels_).tolist() == [1000]
+    assert choice.explain("en")[0].startswith("One segment (k=1): every k in 2–3 leaves a segment of fewer")
+
+
+@pytest.mark.parametrize("k_range", [(1, 4), (5, 3)])
+def test_a_k_range_without_two_segments_or_backwards_is_refused(k_range: tuple[int, int]) -> None:
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(200, 3)))
+    with pytest.raises(UserError, match="k_range"):
+        SegmentModel(k_range=k_range).fit(X)
+
+
+def test_a_merge_down_to_one_segment_says_so() -> None:
+    choice = KChoice(
+        k=2, rule="best_silhouette", min_segment_size=100, min_segment_share=0.05, min_segment_customers=100,
+        customers=3000,
+        candidates=[KCandidate(k=2, silhouette=0.4, reference_silhouette=0.3, smallest_segment=150,
+                               too_small=False, structured=True)],
+        final=FinalFit(sample=2500, k=1, smallest_segment=3000, outliers=0, merged=1),
+    )  # fmt: skip
+    assert choice.explain("en")[0].endswith(
+        "joined the nearest remaining segment, so the shop is one segment."
+    )
+    assert choice.explain("zh")[0].endswith("其客户并入最近的其余细分，最终为 1 个细分。")

@@ -11,11 +11,17 @@ total, or unknown when it has neither. Then:
   amount is netted against the purchase it reverses. Spend is thus net revenue, as the Gamma-Gamma
   model's "average transaction value" means. Exports rarely say which sale a return reverses, so
   when the return has lines its amount is spread over its returned products (lines of negative
-  value, by their value) and each product's share is netted against the customer's latest purchase
-  at or before the return that holds that product; a share whose product no earlier purchase holds,
-  and a return without such lines (a bare refund, a transaction file's row), is netted against the
-  latest purchase at or before it. A return with no earlier purchase (the sale predates the data)
-  or against a purchase of unknown value cannot be netted and is counted;
+  value, by their value) and each product's share is netted against the customer's latest sale in
+  the return's currency at or before the return that holds that product; a share whose product no
+  earlier sale holds, and a return without such lines (a bare refund, a transaction file's row), is
+  netted against the latest sale in its currency at or before it. A sale whose status already says
+  it was cancelled or returned (below) is left out whole: a return matched to it is that sale's
+  refund, already accounted for, and nets against nothing (WooCommerce marks a refunded order
+  'refunded' *and* exports the refund as its own negative document; Taobao closes an order,
+  交易关闭, after refunding it in full). A bare refund after an unpaid closed order is taken for
+  that order's too: without lines, nothing tells the two apart. A return with no earlier sale
+  (the sale predates the data) or against a purchase of unknown value cannot be netted and is
+  counted;
 - a purchase whose returns bring it to zero or below was **wholly returned**: it is not a purchase
   (BG/NBD counts repeat purchases, and a sale that was undone is not one); what the returns exceed
   it by is counted as not netted;
@@ -64,6 +70,9 @@ class PurchaseRules(BaseModel):
     wholly_returned: int  # purchases the returns cancel: not purchases
     returns_not_netted: int  # returns with no earlier purchase of known value
     amount_not_netted: float  # those returns plus what returns exceed their purchase by
+    # returns matched to an order left out as cancelled/returned: its refund, already not counted
+    returns_of_voided: int = 0
+    amount_of_voided: float = 0.0
     return_lines: int = 0  # negative-quantity lines inside purchases (in their order's value)
 
     def describe(self) -> str:
@@ -83,6 +92,11 @@ class PurchaseRules(BaseModel):
                 f"{self.returns:,} returns ({self.returns_amount:,.2f}) netted against earlier purchases: "
                 f"{self.partly_returned:,} purchases reduced, {self.wholly_returned:,} wholly returned "
                 "(not counted)"
+            )
+        if self.returns_of_voided:
+            parts.append(
+                f"{self.returns_of_voided:,} returns ({self.amount_of_voided:,.2f}) of orders already "
+                "left out as cancelled/refunded (not netted again)"
             )
         if self.returns_by_product:
             parts.append(
@@ -115,7 +129,7 @@ def registered_lines(con: duckdb.DuckDBPyConnection, documents: str) -> str | No
 
 def store_documents_sql() -> str:
     """The store's orders of identified customers as documents
-    `(order_id, customer_id, ordered_at, status, value, discount, from_lines)`."""
+    `(order_id, customer_id, ordered_at, status, value, discount, from_lines, currency)`."""
     return f"""
         WITH lines AS (  -- only the orders that need them: most orders carry a total
             SELECT order_id, sum(quantity * unit_price_minor - coalesce(discount_minor, 0)) AS minor
@@ -124,7 +138,7 @@ def store_documents_sql() -> str:
         SELECT o.order_id, o.customer_id, o.ordered_at, o.status,
                coalesce(o.total_minor, l.minor) / {scale_sql("o.currency")} AS value,
                coalesce(o.discount_minor, 0) / {scale_sql("o.currency")} AS discount,
-               o.total_minor IS NULL AND l.minor IS NOT NULL AS from_lines
+               o.total_minor IS NULL AND l.minor IS NOT NULL AS from_lines, o.currency
         FROM orders o LEFT JOIN customers c USING (customer_id) LEFT JOIN lines l USING (order_id)
         WHERE NOT coalesce(c.is_guest, false)"""
 
@@ -143,12 +157,17 @@ def _register_store_documents(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> str:
-    """CTEs `classified` (documents with their kind and, for returns, the latest purchase at or before
-    them, `target`), `parts` (each return's amount by the purchase it nets against, `by_product` where
-    that purchase holds the returned product) and `netted` (purchases with their returns' total
-    `credit` and `net` value)."""
+    """CTEs `classified` (documents with their kind and, for returns, the latest sale (a purchase, or
+    a void: an order left out as cancelled/returned) in their currency at or before them, `target`,
+    `target_void` when it is a void), `parts` (each return's amount by the sale it reverses,
+    `by_product` where that purchase holds the returned product, `absorbed` where the sale is a void)
+    and `netted` (purchases with their returns' total `credit` and `net` value). Currencies are never
+    netted against each other: the partition is (customer, currency), a blank currency its own."""
     cutoff = f"WHERE ordered_at < TIMESTAMP '{before.isoformat()}'" if before else ""
-    whole = "SELECT order_id AS return_id, target, value AS amount, false AS itemised, false AS by_product"
+    whole = (
+        "SELECT order_id AS return_id, target, value AS amount, false AS itemised, false AS by_product, "
+        "target_void AS absorbed"
+    )
     if lines is None:
         parts = f"{whole} FROM classified WHERE kind = 'return'"
     else:
@@ -156,41 +175,50 @@ def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> 
             WITH returned AS (
                 -- a return's amount spread over its returned products by their lines' value: its
                 -- total (with shipping, rounding) is what is netted, in full
-                SELECT c.order_id AS return_id, c.customer_id, c.seq, c.target, l.product_id,
+                SELECT c.order_id AS return_id, c.customer_id, c.cur, c.seq, c.target, c.target_void,
+                       l.product_id,
                        c.value * sum(l.value) / sum(sum(l.value)) OVER (PARTITION BY c.order_id) AS amount
                 FROM classified c JOIN {lines} l USING (order_id)
                 WHERE c.kind = 'return' AND l.value < 0
-                GROUP BY c.order_id, c.customer_id, c.seq, c.target, c.value, l.product_id
-            ), bought AS (  -- the purchases holding a product that their customer returned
-                SELECT c.customer_id, c.seq, c.order_id, l.product_id
+                GROUP BY c.order_id, c.customer_id, c.cur, c.seq, c.target, c.target_void, c.value,
+                         l.product_id
+            ), bought AS (  -- the sales (purchases and voids) holding a product that their customer returned
+                SELECT c.customer_id, c.cur, c.seq, c.order_id, c.kind = 'void' AS void, l.product_id
                 FROM classified c JOIN {lines} l USING (order_id)
-                WHERE c.kind = 'purchase' AND l.quantity > 0
+                WHERE c.kind IN ('purchase', 'void') AND l.quantity > 0
                       AND (c.customer_id, l.product_id) IN (SELECT customer_id, product_id FROM returned)
             )
             SELECT r.return_id, coalesce(b.order_id, r.target) AS target, r.amount, true AS itemised,
-                   b.order_id IS NOT NULL AS by_product
+                   b.order_id IS NOT NULL AND NOT b.void AS by_product,
+                   CASE WHEN b.order_id IS NOT NULL THEN b.void ELSE r.target_void END AS absorbed
             FROM returned r ASOF LEFT JOIN bought b
-                ON r.customer_id = b.customer_id AND r.product_id = b.product_id AND r.seq > b.seq
+                ON r.customer_id = b.customer_id AND r.cur = b.cur AND r.product_id = b.product_id
+                   AND r.seq > b.seq
             UNION ALL
             {whole} FROM classified
             WHERE kind = 'return' AND order_id NOT IN (SELECT return_id FROM returned)"""
     return f"""
         WITH kinds AS (
             SELECT *, CASE WHEN value < 0 THEN 'return' WHEN {REVERSED} THEN 'void' ELSE 'purchase' END
-                      AS kind
+                      AS kind,
+                   coalesce(upper(trim(currency)), '') AS cur
             FROM {documents} {cutoff}
         ), classified AS (
-            -- each customer's documents in order; at the same time a purchase comes before a return
+            -- each customer's documents per currency in order; at the same time a sale comes before a
+            -- return
             SELECT *, row_number() OVER w AS seq,
                    CASE WHEN kind = 'return' THEN last_value(
-                       CASE WHEN kind = 'purchase' THEN order_id END IGNORE NULLS) OVER w END AS target
+                       CASE WHEN kind <> 'return' THEN order_id END IGNORE NULLS) OVER w END AS target,
+                   CASE WHEN kind = 'return' THEN last_value(
+                       CASE WHEN kind <> 'return' THEN kind = 'void' END IGNORE NULLS) OVER w END
+                       AS target_void
             FROM kinds
-            WINDOW w AS (PARTITION BY customer_id ORDER BY ordered_at, kind = 'return', order_id
+            WINDOW w AS (PARTITION BY customer_id, cur ORDER BY ordered_at, kind = 'return', order_id
                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
         ), parts AS ({parts}
         ), credited AS (
             SELECT target AS order_id, sum(amount) AS credit, count(DISTINCT return_id) AS n_returns
-            FROM parts WHERE target IS NOT NULL GROUP BY target
+            FROM parts WHERE target IS NOT NULL AND NOT absorbed GROUP BY target
         ), netted AS (
             -- net rounded far below any currency's minor unit: a return spread over its lines leaves
             -- float noise that, summed in any order, would make a wholly returned purchase worth 1e-14
@@ -239,7 +267,9 @@ def purchase_rules(
                round(coalesce((SELECT -sum(value) FROM classified
                                WHERE kind = 'return' AND target IS NULL), 0)
                    - coalesce(sum(credit) FILTER (WHERE value IS NULL), 0)
-                   - coalesce(sum(net) FILTER (WHERE net < 0), 0), 2)
+                   - coalesce(sum(net) FILTER (WHERE net < 0), 0), 2),
+               (SELECT count(DISTINCT return_id) FROM parts WHERE absorbed),
+               round(coalesce((SELECT -sum(amount) FROM parts WHERE absorbed), 0), 2)
         FROM netted"""  # amounts rounded to the cent: float sums in any order then agree
     ).fetchall()[0]
     return PurchaseRules(**dict(zip(names, row, strict=True)))

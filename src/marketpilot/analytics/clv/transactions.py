@@ -1,12 +1,13 @@
 """Turn transactions (any file, or the store) into the per-customer summary BTYD models need.
 
 Everything runs in DuckDB: a view `_tx` of documents (`order_id, customer_id, ordered_at, status, value,
-discount, from_lines`, one per order or file row) is registered on a connection, with `_tx_lines` for the
-store's orders (a file's rows have no lines); the shared purchase rule (`analytics/purchases.py`: returns
-netted, by product where they have lines, cancellations left out) turns them into purchases, and
-one GROUP BY gives frequency / recency / T / monetary value for the calibration period and the
-purchase counts of the holdout period. Transactions on the same day are merged into one (as in Fader,
-Hardie & Lee's CDNOW analysis), so frequency counts repeat purchase days.
+discount, from_lines, currency`, one per order or file row) is registered on a connection, with
+`_tx_lines` for the store's orders (a file's rows have no lines); the shared purchase rule
+(`analytics/purchases.py`: returns netted, by product where they have lines, in their own currency,
+cancellations left out) turns them into purchases, and one GROUP BY gives frequency / recency / T /
+monetary value for the calibration period and the purchase counts of the holdout period. Transactions
+on the same day are merged into one (as in Fader, Hardie & Lee's CDNOW analysis), so frequency counts
+repeat purchase days.
 """
 
 from __future__ import annotations
@@ -180,8 +181,10 @@ def register_file_transactions(
     con.execute(f"DROP VIEW IF EXISTS {lines_view(TX_VIEW)}")  # a file's rows are netted whole
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {TX_VIEW} AS
-        SELECT CAST(row_no AS VARCHAR) AS order_id, customer_id, CAST(day AS TIMESTAMP) AS ordered_at,
-               NULL::VARCHAR AS status, value, 0.0 AS discount, false AS from_lines
+        -- zero-padded: rows of one day are ordered by their id, and row 10 comes after row 9
+        SELECT lpad(CAST(row_no AS VARCHAR), 20, '0') AS order_id, customer_id,
+               CAST(day AS TIMESTAMP) AS ordered_at, NULL::VARCHAR AS status, value, 0.0 AS discount,
+               false AS from_lines, NULL::VARCHAR AS currency
         FROM _parsed WHERE customer_id IS NOT NULL AND day IS NOT NULL"""
     )
     return int(con.execute("SELECT count(*) FROM _parsed WHERE customer_id IS NULL").fetchall()[0][0])

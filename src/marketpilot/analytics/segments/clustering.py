@@ -96,6 +96,8 @@ class SegmentModel(BaseEstimator, ClusterMixin):
                 )
         if self.k == "auto":
             low, high = self.k_range
+            if not 2 <= low <= high:  # silhouette needs two segments; (5, 3) would quietly try k=3
+                raise UserError(f"k_range must be (low, high) with 2 ≤ low ≤ high, got {self.k_range!r}.")
             high = min(high, len(sample) - 1, profiles)
             size = min_segment_size(len(data), self.min_segment_share, self.min_segment_customers)
             candidates, fitted = evaluate(

@@ -117,8 +117,10 @@ def evaluate(
 def fit_past_outliers(data: np.ndarray, estimator: Estimator, floor: float) -> tuple[Estimator, int]:
     """k-means spends a centre on one extreme customer (on the whole UCI Online Retail shop, every
     k ≥ 3 had a one-customer cluster). Members of clusters below the minimum size are left out of
-    the fit when they are rare (≤ 1% of customers) and join the nearest segment. Returns the fitted
-    copy of `estimator` and how many customers were left out of its fit."""
+    the fit when they are rare (≤ 1% of customers) and join the nearest segment, unless the customers
+    left have too few distinct profiles for k centres (a shop of identical customers and a few
+    extreme ones): that k then keeps its small cluster, and the size check rules it out. Returns
+    the fitted copy of `estimator` and how many customers were left out of its fit."""
     km = clone(estimator).fit(data)
     keep = np.ones(len(data), dtype=bool)
     for _ in range(3):
@@ -127,8 +129,12 @@ def fit_past_outliers(data: np.ndarray, estimator: Estimator, floor: float) -> t
         outliers = keep & np.isin(labels, np.flatnonzero(counts < floor))
         if not outliers.any() or (~keep | outliers).sum() > 0.01 * len(data):
             break
-        keep &= ~outliers
-        km = clone(estimator).fit(data[keep])
+        rest = keep & ~outliers
+        refit = clone(estimator).fit(data[rest])
+        # k-means puts duplicate centres on fewer distinct points than k: a cluster left empty
+        if len(np.unique(refit.predict(data[rest]))) < refit.n_clusters:
+            break
+        km, keep = refit, rest
     return km, int((~keep).sum())
 
 
@@ -227,7 +233,8 @@ def _final_note(choice: KChoice, lang: Literal["zh", "en"]) -> list[str]:
     if final.merged:
         notes.append(
             f"{where}, {final.merged} segment(s) held fewer than {size} customers: their customers "
-            f"joined the nearest remaining segment, so there are {final.k} segments."
+            "joined the nearest remaining segment, "
+            + (f"so there are {final.k} segments." if final.k > 1 else "so the shop is one segment.")
         )
     return notes
 
