@@ -89,7 +89,8 @@ class PurchaseRules(BaseModel):
                 parts.append(f"{n:,} {text}")
         if self.returns:
             parts.append(
-                f"{self.returns:,} returns ({self.returns_amount:,.2f}) netted against earlier purchases: "
+                # some may belong to orders already left out (below): the counts that follow say what
+                f"{self.returns:,} returns ({self.returns_amount:,.2f}): "
                 f"{self.partly_returned:,} purchases reduced, {self.wholly_returned:,} wholly returned "
                 "(not counted)"
             )
