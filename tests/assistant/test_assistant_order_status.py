@@ -79,9 +79,12 @@ def test_the_status_on_record_is_answered(orders, llm_server):
 
 def test_an_answer_citing_no_order_is_held_to_the_orders_shown(orders, llm_server):
     """Signed in, the customer's latest orders are shown; an answer citing only a policy that still
-    says "your order has shipped" must fit one of them (here one completed, one cancelled: it does)."""
+    says "your order has shipped" must fit one of them (here one completed, one cancelled: it does;
+    "returned" fits neither)."""
     reply = ask(orders, llm_server, "我的快递到哪了？", "您的订单已发货。", "policy:3")
     assert not reply.handoff
+    reply = ask(orders, llm_server, "我的快递到哪了？", "您的订单已退货。", "policy:3")
+    assert reply.handoff and reply.handoff_reason.endswith(": returned")
 
 
 def test_conditions_and_negations_claim_nothing() -> None:
