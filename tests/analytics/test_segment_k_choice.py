@@ -18,6 +18,7 @@ from marketpilot.analytics.segments import run_segmentation
 from marketpilot.analytics.segments.clustering import SegmentModel
 from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame
 from marketpilot.analytics.segments.k_choice import FinalFit, KCandidate, KChoice
+from marketpilot.analytics.segments.size_check import SmallSegments
 from marketpilot.config import Settings, get_settings
 from marketpilot.data import Store
 from marketpilot.data.load import load_file
@@ -83,6 +84,71 @@ def test_small_shop_gets_no_segment_of_a_handful_of_customers(small_retail: Sett
     assert min(p.stats.customers for p in strict.segments) >= 60 or strict.k == 1
 
 
+def test_a_fixed_k_keeps_its_segments_and_names_those_under_the_minimum(small_retail: Settings) -> None:
+    from fastapi.testclient import TestClient
+
+    from marketpilot.api import create_app
+
+    result = run_segmentation(small_retail, k=8, lang="en", personas=False)
+    sizes = {p.stats.segment: p.stats.customers for p in result.segments}
+    assert result.k == len(sizes) == 8 and result.k_choice is None  # the k asked for is kept
+    small = result.small_segments
+    assert small is not None and small.min_segment_size == 15 and small.k == 8 and small.method == "kmeans"
+    # k-means leaves segments of a handful of customers at k=8 here; each one under 15 is named.
+    assert small.sizes == {s: n for s, n in sizes.items() if n < 15} and len(small.sizes) >= 2
+    counts = pd.read_parquet(result.assignments_parquet)["segment"].value_counts()
+    assert all(counts[s] == n for s, n in small.sizes.items())
+    en, zh = small.explain("en"), small.explain("zh")
+    assert en.startswith(f"{len(small.sizes)} segments hold fewer than 15 customers, the minimum size (5%")
+    assert "k=8 is kept as asked" in en and "their personas describe only them" in en
+    assert zh.startswith(f"有 {len(small.sizes)} 个细分少于最小规模 15 位客户（客户数的 5%，且不少于 10 位）")
+    for s, n in small.sizes.items():
+        assert f"segment {s} ({n} customers)" in en and f"细分 {s}（{n} 位客户）" in zh
+    html = Path(result.report_html).read_text(encoding="utf-8")
+    assert en in html and html.count("under the minimum segment size") == len(small.sizes)
+    saved = json.loads(Path(result.summary_json).read_text(encoding="utf-8"))
+    assert saved["small_segments"]["sizes"] == {str(s): n for s, n in small.sizes.items()}
+    page = TestClient(create_app(small_retail, require_key=False)).get("/ui/segments").text
+    assert en in page and zh in page and page.count("under the minimum size</span>") == len(small.sizes)
+
+
+def test_a_fixed_k_whose_segments_all_reach_the_minimum_has_no_warning(small_retail: Settings) -> None:
+    from marketpilot.cli import app
+
+    result = run_segmentation(small_retail, k=3, personas=False, report=False)
+    smallest = min(p.stats.customers for p in result.segments)
+    assert result.k == 3 and smallest >= 15 and result.small_segments is None
+    args = ["segment", "--home", str(small_retail.home), "--k", "3", "--no-personas", "--lang", "en"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "warning" not in out.stderr and "minimum" not in out.stdout
+    # The minimum applies to a fixed k too: raised above the smallest segment, that one is named.
+    stricter = CliRunner().invoke(app, [*args, "--min-segment-customers", str(smallest + 1)])
+    assert stricter.exit_code == 0, stricter.output
+    warning = " ".join(stricter.stderr.split())
+    assert warning.startswith(f"warning: 1 segment holds fewer than {smallest + 1} customers, the minimum")
+    assert f"({smallest} customers). k=3 is kept as asked; a segment this small" in warning
+    assert "its persona describes only them" in warning
+    assert " ".join(stricter.stdout.split()).count(f"(under the minimum size) — {smallest} customers") == 1
+
+
+def test_a_small_hdbscan_segment_of_one_customer_is_worded_for_one() -> None:
+    small = SmallSegments(
+        min_segment_size=50, min_segment_share=0.025, min_segment_customers=10, k=3, method="hdbscan",
+        sizes={3: 1},
+    )  # fmt: skip
+    assert small.explain("en") == (
+        "1 segment holds fewer than 50 customers, the minimum size (2.5% of customers, at least 10): "
+        "segment 3 (1 customer). The 3 segments HDBSCAN found are kept; a segment this small is a few "
+        "customers rather than a market, and its persona describes only them. --method kmeans with "
+        "--k auto holds every segment to at least 50 customers."
+    )
+    assert small.explain("zh").startswith(
+        "有 1 个细分少于最小规模 50 位客户（客户数的 2.5%，且不少于 10 位）：细分 3（1 位客户）。"
+        "HDBSCAN 找到的 3 个细分均已保留"
+    )
+
+
 def test_one_group_of_customers_is_one_segment_with_the_reason(one_group_shop: Settings) -> None:
     result = run_segmentation(one_group_shop, lang="zh", personas=False)
     choice = result.k_choice
@@ -146,7 +212,7 @@ def test_final_fit_on_a_shop_beyond_the_sample_keeps_the_chosen_k_past_an_outlie
     assert choice.final.outliers == 1 and choice.final.merged == 0
     assert choice.final.smallest_segment == sizes.min() and choice.final.sample == 2500
     assert (model.predict(X) == model.labels_).all()
-    assert "1 extreme customer(s) formed a segment under 217" in choice.explain("en")[0]
+    assert "1 extreme customer formed a segment under 217" in choice.explain("en")[0]
     assert "1 位极端客户自成少于 217 位的细分" in choice.explain("zh")[0]
 
 
@@ -163,8 +229,8 @@ def test_final_fit_merges_a_segment_the_sample_overstated(shop_settings: Setting
     assert len(sizes) == 4 and sizes.sum() == 1452 and sizes.min() == choice.final.smallest_segment >= 100
     assert model.cluster_centers_.shape == (4, X.shape[1]) and (model.predict(X) == model.labels_).all()
     assert choice.explain("en")[0].endswith(
-        "On all 1452 customers (k was chosen on a sample of 500), 1 segment(s) held fewer than 100 "
-        "customers: their customers joined the nearest remaining segment, so there are 4 segments."
+        "On all 1452 customers (k was chosen on a sample of 500), 1 segment held fewer than 100 "
+        "customers: its customers joined the nearest remaining segment, so there are 4 segments."
     )
     assert choice.explain("zh")[0].endswith("其客户并入最近的其余细分，最终为 4 个细分。")
 

@@ -232,6 +232,9 @@ def test_hdbscan_option_puts_every_customer_in_a_density_cluster(shop_settings: 
     result = run_segmentation(shop_settings, method="hdbscan", personas=False, report=False)
     assert result.method == "hdbscan" and result.k >= 2
     assert sum(p.stats.customers for p in result.segments) == result.customers
+    # Its clusters are dense cores of a few dozen customers; with the customers nearest to each, every
+    # segment reaches the minimum size (5% of 1,452 buyers), so no segment is named as too small.
+    assert min(p.stats.customers for p in result.segments) >= 73 and result.small_segments is None
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ _LABELS = {
         "clv_x": "CLV",
         "segment": "细分",
         "why_k": "为什么分成这么多个细分",
+        "under_minimum": "少于最小细分规模",
     },
     "en": {
         "title": "Customer segment report",
@@ -48,6 +49,7 @@ _LABELS = {
         "clv_x": "CLV",
         "segment": "Segment",
         "why_k": "Why this number of segments",
+        "under_minimum": "under the minimum segment size",
     },
 }
 

@@ -50,11 +50,6 @@ def options(model: type[ModelT], **values: Any) -> ModelT:
         raise UserError(problems) from None
 
 
-def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """`1 customer`, `2,000 customers`: a count with its noun in the number English wants."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
-
-
 def settings_for(home: Path | None) -> Settings:
     return get_settings(home)
 

@@ -12,11 +12,11 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
-    counted,
     err_console,
     print_json,
     settings_for,
 )
+from marketpilot.wording import counted
 
 if TYPE_CHECKING:
     from marketpilot.assistant import AssistantReply

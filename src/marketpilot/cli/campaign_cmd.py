@@ -17,11 +17,11 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
-    counted,
     print_json,
     print_table,
     settings_for,
 )
+from marketpilot.wording import counted
 
 campaign_app = typer.Typer(
     help="Campaigns: plan, approve, run, measure, optimise (营销活动).", no_args_is_help=True

@@ -14,7 +14,6 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
-    counted,
     err_console,
     print_json,
     print_table,
@@ -22,6 +21,7 @@ from marketpilot.cli.app import (
 )
 from marketpilot.content.briefs import CHANNELS, Brief
 from marketpilot.errors import UserError
+from marketpilot.wording import counted
 
 if TYPE_CHECKING:
     from marketpilot.content.service import BriefExtras

@@ -13,12 +13,12 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
-    counted,
     err_console,
     print_json,
     settings_for,
 )
 from marketpilot.data.load import load_file
+from marketpilot.wording import counted
 
 
 @app.command("load")

@@ -16,7 +16,6 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
-    counted,
     options,
     print_json,
     print_table,
@@ -24,6 +23,7 @@ from marketpilot.cli.app import (
 )
 from marketpilot.config import Settings
 from marketpilot.errors import UserError
+from marketpilot.wording import counted
 
 if TYPE_CHECKING:
     from marketpilot.analytics.decision_report import Facts, Kind

@@ -16,12 +16,13 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
-    counted,
+    err_console,
     print_json,
     print_table,
     settings_for,
 )
 from marketpilot.errors import UserError
+from marketpilot.wording import counted
 
 clv_app = typer.Typer(help="Customer lifetime value: BG/NBD + Gamma-Gamma.", no_args_is_help=True)
 app.add_typer(clv_app, name="clv")
@@ -293,12 +294,14 @@ def segment_command(
     min_segment_share: Annotated[
         float,
         typer.Option(
-            "--min-segment-share", help="--k auto: each segment holds at least this share of customers."
+            "--min-segment-share",
+            help="Each segment should hold at least this share of customers: --k auto rules out a k "
+            "that leaves a smaller one; with a fixed --k or HDBSCAN a smaller segment is named in a warning.",
         ),
     ] = 0.05,
     min_segment_customers: Annotated[
         int,
-        typer.Option("--min-segment-customers", help="--k auto: and at least this many customers."),
+        typer.Option("--min-segment-customers", help="And at least this many customers."),
     ] = 10,
     home: HomeOption = None,
     json_out: JsonOption = False,
@@ -338,9 +341,15 @@ def segment_command(
         console.print(why[0], highlight=False)
         for line in why[1:]:
             console.print(f"   {line}", highlight=False)
+    small = result.small_segments
+    if small:
+        warning = small.explain(result.segments[0].persona.language)
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
     for profile in result.segments:
         s, p = profile.stats, profile.persona
         flag = " [dim](template)[/]" if p.source == "template" else ""
+        if small and s.segment in small.sizes:
+            flag += " [yellow](under the minimum size)[/]"
         console.print(
             f"[bold]{s.segment}. {escape(p.name)}[/]{flag} — {counted(s.customers, 'customer')}, "
             f"{s.revenue_share:.1%} of revenue",

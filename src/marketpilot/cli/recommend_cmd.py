@@ -16,12 +16,12 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
-    counted,
     err_console,
     print_json,
     print_table,
     settings_for,
 )
+from marketpilot.wording import counted
 
 recommend_app = typer.Typer(
     help="Product recommendations (商品推荐): evaluate, fit, for, similar.", no_args_is_help=True

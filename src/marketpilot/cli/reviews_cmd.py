@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from marketpilot.cli.app import HomeOption, JsonOption, app, console, counted, print_json, settings_for
+from marketpilot.cli.app import HomeOption, JsonOption, app, console, print_json, settings_for
+from marketpilot.wording import counted
 
 reviews_app = typer.Typer(help="Review insight: sentiment, aspects, needs and pain points (评价洞察).")
 app.add_typer(reviews_app, name="reviews")

@@ -14,13 +14,13 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
-    counted,
     err_console,
     print_json,
     settings_for,
 )
 from marketpilot.data.sample.generate import DEFAULT_END, DEFAULT_START
 from marketpilot.data.sample.service import make_sample
+from marketpilot.wording import counted
 
 sample_app = typer.Typer(help="Synthetic sample data (a Chinese shop).", no_args_is_help=True)
 app.add_typer(sample_app, name="sample")

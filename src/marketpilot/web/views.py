@@ -74,6 +74,7 @@ def segments(settings: Settings) -> dict[str, Any] | None:
             "The last segmentation (intel/segments.json) cannot be read.",
             hint="run `marketpilot segment` again",
         ) from None
+    small = result.small_segments
     rows = [
         {
             "segment": s.stats.segment,
@@ -85,6 +86,7 @@ def segments(settings: Settings) -> dict[str, Any] | None:
             "aov": s.stats.aov,
             "recency_days": s.stats.recency_days,
             "churn_risk": s.stats.churn_risk,
+            "under_minimum": small is not None and s.stats.segment in small.sizes,
         }
         for s in result.segments
     ]
@@ -99,7 +101,15 @@ def segments(settings: Settings) -> dict[str, Any] | None:
     )
     # The dashboard is bilingual: why k was chosen, in Chinese and English.
     why = {lang: result.k_choice.explain(lang) for lang in ("zh", "en")} if result.k_choice else None
-    return {"as_of": result.as_of, "method": result.method, "rows": rows, "chart": chart, "why_k": why}
+    warning = {lang: small.explain(lang) for lang in ("zh", "en")} if small else None
+    return {
+        "as_of": result.as_of,
+        "method": result.method,
+        "rows": rows,
+        "chart": chart,
+        "why_k": why,
+        "small_segments": warning,
+    }
 
 
 def _no_state(settings: Settings) -> bool:

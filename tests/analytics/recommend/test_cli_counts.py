@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from marketpilot.cli import app
-from marketpilot.cli.app import counted
+from marketpilot.wording import counted
 
 
 def test_one_evaluated_customer_is_one_customer(tmp_path: Path) -> None:

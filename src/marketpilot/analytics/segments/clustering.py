@@ -36,7 +36,8 @@ class SegmentModel(BaseEstimator, ClusterMixin):
     With `k="auto"`, a k whose smallest segment holds fewer than max(min_segment_share × customers,
     min_segment_customers) customers is not chosen, nor one no clearer than a structureless shop;
     when no k in `k_range` passes, k_ is 1. The fit on every customer keeps that minimum too, so k_
-    can end below `k_choice_.k` (`k_choice_.final` says why)."""
+    can end below `k_choice_.k` (`k_choice_.final` says why). A fixed k and HDBSCAN keep their
+    segments whatever their sizes; `run_segmentation` names those under the minimum."""
 
     def __init__(
         self,
@@ -160,7 +161,12 @@ class SegmentModel(BaseEstimator, ClusterMixin):
 
     def _fit_hdbscan(self, scaled: np.ndarray, sample: np.ndarray) -> SegmentModel:
         """Density clusters on the sample; every customer then joins the nearest cluster centre
-        (HDBSCAN itself does not scale to millions, and marketing needs everyone in a segment)."""
+        (HDBSCAN itself does not scale to millions, and marketing needs everyone in a segment).
+
+        min_cluster_size is not the minimum segment size: a cluster is a dense core, and its segment
+        also gets the noise points nearest to it. On the generated 1,452-buyer shop, cores of 41 and
+        66 customers became segments of 1,030 and 422; a min_cluster_size of 73 (5%) found no
+        cluster at all (min_samples follows it, and every customer became noise)."""
         try:
             from sklearn.cluster import HDBSCAN
         except ImportError as exc:

@@ -29,6 +29,8 @@ from sklearn.base import clone
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import silhouette_score
 
+from marketpilot.wording import counted
+
 STRUCTURE_MARGIN = 0.05
 PREFERRED_MIN_K = 3
 _REFERENCES = 5
@@ -227,13 +229,13 @@ def _final_note(choice: KChoice, lang: Literal["zh", "en"]) -> list[str]:
     )
     if final.outliers:
         notes.append(
-            f"{where}, {final.outliers} extreme customer(s) formed a segment under {size}: k-means was "
-            "fitted without them and they joined the nearest segment."
+            f"{where}, {counted(final.outliers, 'extreme customer')} formed a segment under {size}: "
+            "k-means was fitted without them and they joined the nearest segment."
         )
     if final.merged:
         notes.append(
-            f"{where}, {final.merged} segment(s) held fewer than {size} customers: their customers "
-            "joined the nearest remaining segment, "
+            f"{where}, {counted(final.merged, 'segment')} held fewer than {size} customers: "
+            f"{'its' if final.merged == 1 else 'their'} customers joined the nearest remaining segment, "
             + (f"so there are {final.k} segments." if final.k > 1 else "so the shop is one segment.")
         )
     return notes

@@ -28,6 +28,7 @@ from marketpilot.analytics.segments.personas import (
     template_persona,
     write_persona,
 )
+from marketpilot.analytics.segments.size_check import SmallSegments, small_segments
 from marketpilot.analytics.segments.stats import SegmentStats, relabel_by_revenue, segment_stats
 from marketpilot.atomic import write_text
 from marketpilot.config import Settings
@@ -48,6 +49,7 @@ class SegmentationResult(BaseModel):
     silhouette: dict[int, float]
     inertia: dict[int, float]
     k_choice: KChoice | None = None  # why `k="auto"` chose k; None for a fixed k or HDBSCAN
+    small_segments: SmallSegments | None = None  # segments under the minimum size (a fixed k, HDBSCAN)
     text_features: bool
     segments: list[SegmentProfile]
     assignments_parquet: str
@@ -104,9 +106,10 @@ def run_segmentation(
     min_segment_customers: int = 10,
 ) -> SegmentationResult:
     """Segment every customer with a completed purchase; personas in `lang` (default: settings.language)
-    via the configured LLM (`personas=False`: template descriptions, no LLM call). With `k="auto"`, no
-    segment holds fewer than max(min_segment_share × customers, min_segment_customers) customers, and
-    a shop without clear structure is one segment; `result.k_choice` says why."""
+    via the configured LLM (`personas=False`: template descriptions, no LLM call). The minimum segment
+    size is max(min_segment_share × customers, min_segment_customers). With `k="auto"` no segment is
+    smaller, and a shop without clear structure is one segment; `result.k_choice` says why. A fixed k
+    and HDBSCAN keep their segments; any under the minimum is named in `result.small_segments`."""
     _check_options(k, lang, method, min_segment_share, min_segment_customers)
     lang = lang or settings.language
     with Store.open(settings, read_only=True) as store:
@@ -134,6 +137,7 @@ def run_segmentation(
     labels = relabel_by_revenue(model.labels_, frame["monetary"].to_numpy())
     rfm_class = rfm.set_index("customer_id")["rfm_class"]
     stats = segment_stats(frame, labels, rfm_class, clv=clv)
+    small = small_segments(stats, method=method, share=min_segment_share, floor=min_segment_customers)
     currency = "元" if lang == "zh" and settings.currency == "CNY" else settings.currency
     profiles = [
         SegmentProfile(stats=s, persona=p)
@@ -160,6 +164,7 @@ def run_segmentation(
         silhouette=model.silhouette_,
         inertia=model.inertia_,
         k_choice=model.k_choice_,
+        small_segments=small,
         text_features=text,
         segments=profiles,
         assignments_parquet=str(parquet),
