@@ -26,7 +26,7 @@ from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 from marketpilot.campaigns import service
 from marketpilot.campaigns.assign import HOLDOUT, assign_arms, choose_channels, thompson_arms, unit_hash
 from marketpilot.campaigns.audience import AudienceSource
-from marketpilot.campaigns.bandit import pooled_evidence, with_priors
+from marketpilot.campaigns.bandit import channel_priors, given_evidence, pooled_evidence
 from marketpilot.campaigns.channels import ChannelSettings, OutgoingMessage, RateLimiter, create_channel
 from marketpilot.campaigns.copy import ChannelCopy, resolve_copy
 from marketpilot.campaigns.spec import CampaignSpec
@@ -163,14 +163,16 @@ def plan_messages(
     copies = resolve_copy(settings, engine, spec, campaign_id, version, client=client)
     summary.llm_calls = sum(c.llm_calls for c in copies.values())
     audience["arm"] = HOLDOUT
-    typical_rate = None
-    if spec.assignment == "thompson" and posteriors is None and version > 1:
-        posteriors, typical_rate = pooled_evidence(engine, campaign_id, version)  # copy resolved by now
+    evidence = None
+    if posteriors is not None:
+        evidence = given_evidence(posteriors, copies)
+    elif spec.assignment == "thompson" and version > 1:
+        evidence = pooled_evidence(engine, campaign_id, version)  # copy resolved by now
     for name, copy in copies.items():
         mask = (audience["channel"] == name).to_numpy()
         ids = audience.loc[mask, "customer_id"]
-        if spec.assignment == "thompson" and posteriors:
-            post = with_priors(posteriors, copy.variants, typical_rate)
+        post = channel_priors(evidence, name, copy.variants) if evidence else None
+        if spec.assignment == "thompson" and post:
             arms = thompson_arms(ids, campaign_id, version, spec.holdout_share, post)
         else:
             arms = assign_arms(ids, campaign_id, spec.holdout_share, copy.weights)

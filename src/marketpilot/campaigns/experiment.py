@@ -21,6 +21,7 @@ from marketpilot.campaigns.service import get_spec
 from marketpilot.campaigns.state.db import open_state, session_scope
 from marketpilot.campaigns.state.models import Assignment
 from marketpilot.config import Settings
+from marketpilot.data.money import minor_digits
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
 
@@ -52,7 +53,7 @@ def experiment_table(settings: Settings, campaign_id: str, version: int | None =
         features = customer_features(store.con, cutoff, with_clv=False)
     table = outcomes.assign(
         converted=outcomes["converted"].astype(int),
-        revenue=outcomes["revenue_minor"] / 100.0,
+        revenue=outcomes["revenue_minor"] / 10.0 ** minor_digits(settings.currency),
         channel=outcomes["channel"].fillna(""),
         segment=outcomes["segment"].fillna(""),
     )[list(OUTCOME_COLUMNS)]

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select
 from marketpilot.campaigns import service
 from marketpilot.campaigns.assign import HOLDOUT
 from marketpilot.campaigns.state.models import Assignment, MessageRecord, Outcome, TrackingEvent
+from marketpilot.data.money import minor_digits, to_major
 
 Z95 = stats.norm.ppf(0.975)
 UNSEGMENTED = "—"  # customers intel has no segment for
@@ -281,10 +282,11 @@ def sample_ratio(observed: dict[str, int], expected_share: dict[str, float]) -> 
     )
 
 
-def _lift(arm: str, t: pd.DataFrame, c: pd.DataFrame, seed: int) -> Lift:
+def _lift(arm: str, t: pd.DataFrame, c: pd.DataFrame, seed: int, currency: str) -> Lift:
     x1, x0 = int(t["converted"].sum()), int(c["converted"].sum())
     diff, low, high, p = two_proportion(x1, len(t), x0, len(c))
-    rt, rc = t["revenue_minor"].to_numpy() / 100, c["revenue_minor"].to_numpy() / 100
+    unit = 10.0 ** minor_digits(currency)  # revenue is stored in the shop currency's minor units
+    rt, rc = t["revenue_minor"].to_numpy() / unit, c["revenue_minor"].to_numpy() / unit
     rlow, rhigh = bootstrap_mean_diff(rt, rc, seed=seed)
     rate_c = float(c["converted"].mean())
     ot, oc = t["orders"].to_numpy(), c["orders"].to_numpy()
@@ -324,7 +326,7 @@ def measure(
 
     def arm_metrics(arm: str, customers: pd.DataFrame, messages: pd.DataFrame) -> ArmMetrics:
         n = len(customers)
-        revenue = float(customers["revenue_minor"].sum()) / 100
+        revenue = to_major(float(customers["revenue_minor"].sum()), currency)
         converters = int(customers["converted"].sum())
         cost = float(messages["cost"].sum()) + (
             0 if arm == HOLDOUT else converters * spec.offer_for(arm).cost_per_conversion
@@ -354,9 +356,10 @@ def measure(
     mde_value = size = None
     incremental = 0.0
     if len(treated) and len(control):
-        lift = _lift("treatment", treated, control, seed=version)
+        lift = _lift("treatment", treated, control, version, currency)
         variant_lift = [
-            _lift(str(a), g, control, seed=version + i + 1) for i, (a, g) in enumerate(treated.groupby("arm"))
+            _lift(str(a), g, control, version + i + 1, currency)
+            for i, (a, g) in enumerate(treated.groupby("arm"))
         ]
         # A holdout without conversions (or all of it converting) gives no baseline variance: at 0 % the
         # formulas promise an MDE of 0.00 pp and millions of customers per group, numbers of nothing.

@@ -56,7 +56,7 @@ def optimize_campaign(
     rewrite: bool = True,  # type: ignore[no-untyped-def]
 ) -> Proposal:
     spec, version = service.get_spec(engine, campaign_id)
-    metrics = measure(engine, campaign_id, version)
+    metrics = measure(engine, campaign_id, version, currency=settings.currency)
     if metrics.overall.customers == 0 and not any(a.customers for a in metrics.arms):
         # Nothing measured: a new version would only bury the one awaiting its run.
         raise UserError(

@@ -22,6 +22,7 @@ from marketpilot.campaigns.assign import HOLDOUT
 from marketpilot.campaigns.measure import CampaignMetrics, Lift, measure
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
+from marketpilot.data.money import minor_digits
 from marketpilot.errors import MarketPilotError, UserError
 
 LABELS = {
@@ -289,13 +290,14 @@ def facts(
 ) -> dict[str, float | int | str]:
     """The numbers the narrative may use, rounded as a reader would see them; with the offers'
     break-even lifts (arm → lift, "treatment" for all arms pooled), whether each paid."""
+    cents = minor_digits(metrics.currency)  # ¥1,200 in JPY, 1.250 KWD: as the currency writes them
     out: dict[str, float | int | str] = {
         "customers": metrics.overall.customers,
         "messages_sent": metrics.overall.sent,
         "conversions": metrics.overall.converters,
-        "revenue": round(metrics.overall.revenue, 2),
-        "total_cost": round(metrics.total_cost, 2),
-        "incremental_revenue": round(metrics.incremental_revenue, 2),
+        "revenue": round(metrics.overall.revenue, cents),
+        "total_cost": round(metrics.total_cost, cents),
+        "incremental_revenue": round(metrics.incremental_revenue, cents),
     }
     n_t, x_t, n_h, x_h = _groups(metrics)
     out |= {
@@ -532,11 +534,12 @@ def write_report(
     )
     flag = f' <small class="flag">{t["template"]}</small>' if narrative.source == "template" else ""
     offers = {a.arm: _offer_label(spec, a.arm) for a in metrics.arms} if spec.has_arm_offers else {}
+    cents, unit = minor_digits(metrics.currency), html.escape(metrics.currency)
     rows = "".join(
         f"<tr><td>{html.escape(a.arm + offers.get(a.arm, ''))}</td><td>{a.customers}</td><td>{a.sent}</td>"
         f"<td>{a.delivered}</td>"
         f"<td>{a.opened}</td><td>{a.clicked}</td><td>{a.converters}</td><td>{a.conversion_rate:.2%}</td>"
-        f"<td>{a.revenue:,.2f}</td><td>{a.cost:,.2f}</td></tr>"
+        f"<td>{a.revenue:,.{cents}f}</td><td>{a.cost:,.{cents}f}</td></tr>"
         for a in metrics.arms
     )
     srm = metrics.srm
@@ -553,7 +556,8 @@ figure{{display:inline-block;margin:0.5em}}.flag{{color:#b00}}</style></head><bo
 <h2>{t["narrative"]}{flag}</h2><p>{html.escape(narrative.text)}</p>
 {offer_lines}
 <table><tr><th>arm</th><th>customers</th><th>sent</th><th>delivered</th><th>opened</th><th>clicked</th>
-<th>converted</th><th>rate</th><th>revenue</th><th>cost</th></tr>{rows}</table>{srm_line}
+<th>converted</th><th>rate</th><th>revenue ({unit})</th><th>cost ({unit})</th></tr>
+{rows}</table>{srm_line}
 {images}
 <details><summary>metrics.json</summary><pre>{html.escape(metrics.model_dump_json(indent=2))}</pre></details>
 </body></html>"""

@@ -23,6 +23,7 @@ from marketpilot.campaigns.audience import INTEL_COLUMNS, AudienceSource
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.campaigns.state.models import Assignment, MessageRecord
 from marketpilot.config import Settings
+from marketpilot.data.money import minor_digits
 
 
 class SimulationConfig(BaseModel):
@@ -33,7 +34,7 @@ class SimulationConfig(BaseModel):
     delivery_rate: float = 0.97
     open_rate: float = 0.35
     click_rate: float = 0.25  # of opens, for customers who do not convert
-    mean_order: float = 180.0  # major units; order values are log-normal around it
+    mean_order: float = 180.0  # major units of the shop's currency; order values are log-normal around it
     window_days: float = 10.0
 
 
@@ -107,7 +108,8 @@ def simulate_responses(
     start = pd.to_datetime(frame["assigned_at"], utc=True).dt.tz_convert(None).to_numpy("datetime64[ns]")
     offsets = pd.to_timedelta(rng.random((4, n)).cumsum(axis=0).T.ravel() * config.window_days / 4, unit="D")
     offsets = offsets.to_numpy().reshape(n, 4)
-    revenue = np.round(rng.lognormal(np.log(config.mean_order), 0.5, n) * 100).astype("int64")
+    unit = 10 ** minor_digits(settings.currency)  # tracking stores the shop currency's minor units
+    revenue = np.round(rng.lognormal(np.log(config.mean_order), 0.5, n) * unit).astype("int64")
     records = []
     for kind, mask, step, keyed in (
         ("delivered", delivered, 0, True),

@@ -6,9 +6,9 @@ conversion names, where it names one and that campaign's assignment is within it
 Event fields: event_id (derived from the row when absent), kind, occurred_at, and at least one of
 idempotency_key (the message key: e-mail Message-ID, webhook Idempotency-Key) or customer_id;
 optional campaign_id, order_id (a conversion is keyed by its order, so an order ingested twice counts
-once), revenue (major units) or revenue_minor. A time without a zone is wall-clock time in the
-campaign's `schedule.timezone`. Bounces, unsubscribes and complaints also put the customer on the
-suppression list.
+once), revenue (major units) or revenue_minor (minor units of the shop's currency: fen, yen, fils). A
+time without a zone is wall-clock time in the campaign's `schedule.timezone`. Bounces, unsubscribes
+and complaints also put the customer on the suppression list.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from marketpilot.campaigns.state.models import (
 )
 from marketpilot.data.dates import parse_dates
 from marketpilot.data.mapping import parse_amounts
+from marketpilot.data.money import minor_digits
 from marketpilot.data.readers import existing_file, read_frame
 from marketpilot.errors import UserError, ValidationFailed
 from marketpilot.privacy.consent import suppress
@@ -101,7 +102,8 @@ def read_events(path: Path) -> pd.DataFrame:
 def normalise_events(frame: pd.DataFrame, *, source: str, currency: str | None = None) -> pd.DataFrame:
     """Validate and convert to tracking_events columns; every problem names its row and column.
     `currency`: the shop's; a `currency` column naming another is refused (revenue is measured in one
-    currency, and no rate is known to convert it)."""
+    currency, and no rate is known to convert it), and `revenue` (major units) is stored in its minor
+    units (None: hundredths, as for CNY)."""
     problems: list[str] = []
     frame = frame.copy()
     if currency and "currency" in frame:
@@ -150,7 +152,9 @@ def normalise_events(frame: pd.DataFrame, *, source: str, currency: str | None =
         ]
     elif "revenue" in frame:  # major units as people write them: "¥12.50", "1,299.00", "12,50"
         # JSON rows without the field (a click has no revenue) come as NaN: no revenue, as "" is.
-        revenue = (parse_amounts(frame["revenue"].fillna("").replace("", 0)) * 100).round()
+        # Stored in the shop currency's minor units: ¥1,200 is 1200 in JPY, 120000 fen in CNY.
+        unit = 10 ** minor_digits(currency)
+        revenue = (parse_amounts(frame["revenue"].fillna("").replace("", 0)) * unit).round()
     numbers = revenue.to_numpy(dtype=float)
     problems += [f"row {i + 2}: {column} is not a number" for i in (~np.isfinite(numbers)).nonzero()[0][:20]]
     problems += [

@@ -220,6 +220,7 @@ def _results(
     most profit; None before anything was sent."""
     from marketpilot.campaigns.measure import measure
     from marketpilot.campaigns.report import break_even_lines, depth_lines
+    from marketpilot.data.money import minor_digits
 
     metrics = measure(engine, campaign_id, version, currency=settings.currency)
     if not any(a.sent for a in metrics.arms):
@@ -244,6 +245,7 @@ def _results(
     return {
         "rows": rows,
         "currency": settings.currency,
+        "cents": minor_digits(settings.currency),  # decimals of the currency: none for JPY
         "lift": metrics.lift,
         # The numbers behind the warning, as the text report states them: which arm is off, by how much.
         "srm": (
