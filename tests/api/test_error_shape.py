@@ -88,3 +88,39 @@ def test_an_unknown_path_or_method_is_answered_in_the_apps_error_shape(tmp_path:
     for path in ("/ui/nope", "/ui/static/nope.css"):
         page = client.get(path)
         assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+
+
+def test_the_dashboard_answers_a_wrong_method_with_its_html_error_page(tmp_path: Path) -> None:
+    client = TestClient(create_app(get_settings(tmp_path / "home"), require_key=False))
+    cases = [
+        ("POST", "/ui/", "GET", "POST is not allowed on /ui/; it takes GET."),
+        ("GET", "/ui/logout", "POST", "GET is not allowed on /ui/logout; it takes POST."),  # typed in
+        ("POST", "/ui/static/app.css", "GET, HEAD", "it takes GET, HEAD."),
+    ]
+    for method, path, allow, said in cases:
+        page = client.request(method, path)  # was {"detail": "Method Not Allowed"}
+        assert page.status_code == 405 and page.headers["Allow"] == allow
+        assert page.headers["content-type"].startswith("text/html") and said in page.text
+        assert "出错了 Something is wrong" in page.text and "/ui/</p>" in page.text  # the hint
+    # an action posted without htmx (a form with scripts off): the page says why, not {"detail": …}
+    plain = client.post("/ui/assistant/ask", content="question=包邮吗")
+    assert plain.status_code == 400 and "actions are sent by the dashboard&#39;s htmx" in plain.text
+    # htmx swaps no error into the page and reads only the headers: it gets the app's JSON shape
+    htmx = client.post("/ui/", headers={"HX-Request": "true"})
+    assert htmx.status_code == 405 and htmx.headers["Allow"] == "GET"
+    assert htmx.json()["error"]["message"] == "POST is not allowed on /ui/; it takes GET."
+
+
+def test_the_dashboards_sign_in_refusals_carry_no_fastapi_detail(tmp_path: Path) -> None:
+    client = TestClient(create_app(get_settings(tmp_path / "home", api_keys=["a-long-random-key"])))
+    page = client.get("/ui/", follow_redirects=False)
+    assert (page.status_code, page.headers["location"], page.text) == (303, "/ui/login", "")
+    action = client.post("/ui/assistant/ask", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert action.status_code == 401 and action.headers["HX-Redirect"] == "/ui/login"
+    assert action.json() == {
+        "error": {
+            "type": "Unauthorized",
+            "message": "The dashboard sign-in is missing or has lapsed.",
+            "hint": "sign in again: /ui/login",
+        }
+    }

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, field_validator
 
-from llm_server import OpenAITestServer, Reply, json_reply
+from llm_server import OpenAITestServer, Reply, json_reply, logprob_reply
 from marketpilot.errors import UserError
 from marketpilot.llm import (
     Client,
@@ -60,12 +60,102 @@ def delta(text: str) -> dict:
 # -- error bodies ----------------------------------------------------------------------------------
 
 
-def test_http_200_with_an_error_body_says_what_the_server_said(client: Client, llm_server) -> None:
-    body = '{"error": {"message": "Model is overloaded, try again", "type": "server_error"}}'
+OVERLOADED = '{"error": {"message": "Model is overloaded, try again", "type": "server_error"}}'
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (OVERLOADED, 500),
+        ('{"error": {"message": "Rate limit reached for requests", "code": "rate_limit_exceeded"}}', 429),
+        ('{"error": {"message": "请求过于频繁", "code": 429}}', 429),
+        ('{"error": "upstream request timed out"}', 504),
+        ('{"code": "503", "message": "服务繁忙，请稍后再试"}', 503),
+    ],
+    ids=["overloaded", "rate-limit-code", "numeric-code", "bare-string", "top-level-code"],
+)
+def test_a_transient_error_in_an_http_200_body_is_retried(client: Client, llm_server, body, status) -> None:
+    llm_server.script(Reply(body=body), "保温杯")
+    assert client.complete(HELLO).text == "保温杯"
+    assert len(llm_server.requests) == 2
+    # and one that never clears ends as a transient error quoting the server, after the retries
+    llm_server.script(*[Reply(body=body)] * 3)
+    with pytest.raises(
+        LLMTransientError, match=rf"answered HTTP 200 with an error: .+ \(taken as HTTP {status}\)"
+    ) as caught:
+        client.complete([Message(role="user", content="再来一次")])
+    assert (caught.value.status, caught.value.raw) == (status, body)
+    assert len(llm_server.requests) == 5 and llm_server.pending == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (
+            '{"error": {"message": "Incorrect API key provided: sk-xx", "type": "invalid_request_error", '
+            '"code": "invalid_api_key"}}',
+            r"Incorrect API key provided: sk-xx \(taken as HTTP 401\): check MARKETPILOT_LLM_API_KEY",
+        ),
+        (
+            '{"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}',
+            r"You exceeded your current quota \(taken as HTTP 402\)",
+        ),
+        ('{"error": {"message": "模型名称不存在", "type": "invalid_request_error"}}', "模型名称不存在"),
+        ('{"error": "something odd happened"}', "something odd happened$"),
+    ],
+    ids=["bad-key", "quota", "invalid-request", "unknown"],
+)
+def test_a_permanent_error_in_an_http_200_body_is_not_retried(client: Client, llm_server, body, said) -> None:
     llm_server.script(Reply(body=body))
-    with pytest.raises(LLMError, match="answered HTTP 200 with an error: Model is overloaded") as caught:
+    with pytest.raises(LLMError, match=f"answered HTTP 200 with an error: {said}") as caught:
         client.complete(HELLO)
-    assert caught.value.raw == body
+    assert not isinstance(caught.value, LLMTransientError) and caught.value.raw == body
+    assert len(llm_server.requests) == 1
+
+
+def test_a_rate_limit_in_an_http_200_body_honours_retry_after_and_keeps_the_circuit_closed(
+    client: Client, llm_server
+) -> None:
+    rate_limited = Reply(
+        body='{"error": {"message": "slow down", "code": 429}}', headers={"Retry-After": "0.3"}
+    )
+    llm_server.script(*[rate_limited] * 3)
+    started = time.perf_counter()
+    with pytest.raises(LLMTransientError, match="slow down"):
+        client.complete(HELLO)
+    assert time.perf_counter() - started >= 0.6 and client.breaker.state == "closed"
+
+
+def test_a_response_format_refused_in_an_http_200_body_gets_the_next_json_mode(
+    client: Client, llm_server
+) -> None:
+    refused = '{"error": {"message": "response_format json_schema is not supported", "code": 400}}'
+    llm_server.script(Reply(body=refused), json_reply({"title": "暖心杯", "score": 4}))
+    assert client.complete(HELLO, schema=Slogan).parsed == Slogan(title="暖心杯", score=4)
+    assert llm_server.requests[1]["response_format"] == {"type": "json_object"}
+
+
+def test_an_overloaded_primary_answering_http_200_falls_back(tmp_path: Path, llm_server) -> None:
+    with OpenAITestServer(model="backup") as backup:
+        primary = OpenAICompatProvider(llm_server.url, model="main")
+        client = Client(primary, fallback=OpenAICompatProvider(backup.url, model="backup"), retry=FAST_RETRY)
+        llm_server.script(*[Reply(body=OVERLOADED)] * 3)
+        backup.script("备用模型的回答")
+        completion = client.complete(HELLO)
+        client.close()
+    assert (completion.text, completion.model) == ("备用模型的回答", "backup")
+
+
+def test_label_logprobs_retries_an_error_in_an_http_200_body(client: Client, llm_server) -> None:
+    steps = [('{"label":"', {'{"label":"': -0.1}), ("neg", {"neg": -0.3, "pos": -1.4})]
+    llm_server.script(Reply(body=OVERLOADED), logprob_reply(steps))
+    assert client.label_logprobs(HELLO, '{"label": "', ("pos", "neg")) == {"pos": -1.4, "neg": -0.3}
+    llm_server.script(
+        Reply(body='{"error": {"message": "logprobs are not enabled", "code": "invalid_request"}}')
+    )
+    with pytest.raises(LLMError, match="with an error: logprobs are not enabled") as caught:
+        client.label_logprobs(HELLO, '{"label": "', ("pos", "neg"))
+    assert not isinstance(caught.value, LLMTransientError)
 
 
 def test_a_proxys_html_502_page_is_retried_and_named_as_such(client: Client, llm_server) -> None:
@@ -170,6 +260,39 @@ def test_a_stream_leaves_out_the_think_block(client: Client, llm_server) -> None
     assert "".join(client.stream(HELLO)) == "双十一大促，保温杯五折！"
 
 
+BARE = "用户想要一句话，提到{12小时}。\n</think>\n\n保温12小时，冬天也暖心。"  # thinking, then only </think>
+ANSWER = "保温12小时，冬天也暖心。"
+
+
+@pytest.mark.parametrize(
+    "model", ["deepseek-r1:7b", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "Qwen/QwQ-32B"]
+)
+def test_a_stream_of_a_model_that_thinks_in_the_prompt_holds_back_until_the_closing_tag(
+    tmp_path: Path, llm_server, model: str
+) -> None:
+    with get_client(llm_server.settings(tmp_path, llm_model=model), retry=FAST_RETRY) as client:
+        llm_server.script(BARE, "思考被关掉时的回答，很长很长。")
+        assert "".join(client.stream(HELLO)) == ANSWER
+        # thinking switched off: the reply has no tag and comes out whole, at its end
+        assert list(client.stream(HELLO)) == ["思考被关掉时的回答，很长很长。"]
+
+
+def test_a_bare_closing_tag_from_an_unknown_model_is_cut_and_its_next_streams_held_back(
+    client: Client, llm_server
+) -> None:
+    llm_server.script(BARE, BARE)
+    first = "".join(client.stream(HELLO))  # passed on live: the thinking is out before the tag arrives
+    assert first.endswith(ANSWER) and BARE.split("</think>")[0].startswith(first[: -len(ANSWER)])
+    assert "</" not in first
+    assert "".join(client.stream(HELLO)) == ANSWER
+
+
+def test_a_bare_closing_tag_seen_by_complete_holds_the_next_stream_back(client: Client, llm_server) -> None:
+    llm_server.script(BARE, BARE)
+    assert client.complete(HELLO).text == ANSWER
+    assert "".join(client.stream(HELLO)) == ANSWER
+
+
 def test_stream_chunks_without_choices_are_skipped(client: Client, llm_server) -> None:
     # Azure's first chunk carries only prompt_filter_results; usage chunks at the end carry no choice.
     first = {"id": "", "choices": [], "prompt_filter_results": [{"prompt_index": 0}]}
@@ -183,6 +306,31 @@ def test_an_error_event_mid_stream_says_what_the_server_said(client: Client, llm
     llm_server.script(Reply(body=sse(delta("保温"), {"error": {"message": "engine crashed"}})))
     with pytest.raises(LLMError, match="mid-stream: engine crashed"):
         list(client.stream(HELLO))
+    assert len(llm_server.requests) == 1
+
+
+def test_a_transient_error_before_the_first_streamed_piece_is_retried(client: Client, llm_server) -> None:
+    overloaded = {"error": {"message": "overloaded", "type": "overloaded_error"}}
+    llm_server.script(Reply(body=sse(overloaded)), Reply(status=429), "保温杯五折！")
+    assert "".join(client.stream(HELLO)) == "保温杯五折！"
+    assert len(llm_server.requests) == 3
+
+
+def test_a_transient_error_after_streamed_pieces_is_not_retried(client: Client, llm_server) -> None:
+    llm_server.script(Reply(body=sse(delta("保温"), {"error": {"message": "overloaded", "code": 503}})))
+    shown = []
+    with pytest.raises(LLMTransientError, match=r"mid-stream: overloaded \(taken as HTTP 503\)"):
+        for piece in client.stream(HELLO):
+            shown.append(piece)
+    assert shown == ["保温"] and len(llm_server.requests) == 1
+
+
+def test_a_permanent_error_event_is_not_retried(client: Client, llm_server) -> None:
+    bad = {"error": {"message": "prompt is too long", "type": "invalid_request_error"}}
+    llm_server.script(Reply(body=sse(bad)))
+    with pytest.raises(LLMError, match="mid-stream: prompt is too long") as caught:
+        list(client.stream(HELLO))
+    assert not isinstance(caught.value, LLMTransientError) and len(llm_server.requests) == 1
 
 
 # -- timing and the connection -------------------------------------------------------------------------

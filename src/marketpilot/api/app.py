@@ -5,7 +5,8 @@ Routes are thin: each calls the library function its CLI command calls, with the
 server was started with. Errors keep the CLI's wording: {"error": {"type", "message", "hint",
 "problems"}} with 400 for a user's mistake, 401 without a known API key, 404 for an unknown id or
 path, 405 for a method the path does not take, 422 for a request that does not match the schema,
-502 when an LLM or other provider failed. Dashboard pages (/ui/) answer with HTML error pages.
+502 when an LLM or other provider failed. Dashboard pages (/ui/) answer with HTML error pages, and
+the dashboard's htmx requests in the same JSON shape.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from http import HTTPStatus
 from importlib.metadata import version
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -149,31 +149,45 @@ _HTTP_HINTS = {
 }
 
 
+# The same refusals on the dashboard, where a person in a browser reads them.
+_UI_HINTS = {
+    401: "sign in again: /ui/login",
+    404: "start again from the overview: /ui/",
+    405: "use the dashboard's own links and buttons, starting from the overview: /ui/",
+}
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """A refusal raised as an HTTPException (no API key, no route for the path, a method the path
-    does not take) in the app's error shape, its headers (WWW-Authenticate, Allow) kept. A dashboard
-    path no route serves (/ui/nope, an id with an encoded slash) is a dashboard page; the dashboard's
-    other HTTPExceptions (its login redirects) are left to FastAPI."""
+    does not take) in the app's error shape, its headers (WWW-Authenticate, Allow, HX-Redirect) kept.
+    On the dashboard a browser gets an HTML error page instead (a JSON body would be shown to a person
+    as raw text), an htmx request the JSON shape (htmx swaps no error into the page, and reads only
+    the headers), and the sign-in redirect stays a redirect."""
     path = request.url.path
-    if path.startswith("/ui/"):
-        if exc.status_code == 404:
-            from marketpilot.web.routes import error_page
-
-            return error_page(request, 404, f"no page {path}", "start again from the overview: /ui/")
-        return await http_exception_handler(request, exc)
-    status = HTTPStatus(exc.status_code)
     headers = dict(exc.headers or {})
+    dashboard = path.startswith("/ui/")
+    if dashboard and exc.status_code < 400:
+        return Response(status_code=exc.status_code, headers=headers)
+    htmx = request.headers.get("HX-Request") == "true"
+    if dashboard and exc.status_code == 404 and not htmx:
+        from marketpilot.web.routes import error_page
+
+        return error_page(request, 404, f"no page {path}", _UI_HINTS[404])
+    status = HTTPStatus(exc.status_code)
     message = str(exc.detail)
     routers = message == status.phrase  # the router's own refusal: no words of a route's to keep
     if routers and status == HTTPStatus.NOT_FOUND:
         message = f"No route {path}."
     elif routers and status == HTTPStatus.METHOD_NOT_ALLOWED:
-        allowed = _allowed_methods(request)
-        headers["Allow"] = ", ".join(allowed)
-        message = f"{request.method} is not allowed on {path}; it takes {', '.join(allowed)}."
-    detail = ErrorDetail(
-        type=status.phrase.replace(" ", ""), message=message, hint=_HTTP_HINTS.get(exc.status_code)
-    )
+        # A mounted app (the dashboard's static files) is not among the routes; it names its own.
+        headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")
+        message = f"{request.method} is not allowed on {path}; it takes {headers['Allow']}."
+    hint = (_UI_HINTS if dashboard else _HTTP_HINTS).get(exc.status_code)
+    if dashboard and not htmx:
+        from marketpilot.web.routes import error_page
+
+        return error_page(request, exc.status_code, message, hint, headers=headers)
+    detail = ErrorDetail(type=status.phrase.replace(" ", ""), message=message, hint=hint)
     body = ErrorBody(error=detail).model_dump(mode="json", exclude_none=True)
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 

@@ -18,7 +18,7 @@ from marketpilot.llm.base import Completion, LLMRequest, Message, PromptRef, Usa
 from marketpilot.llm.errors import LLMError, LLMOutputError, LLMTransientError, LLMUnavailableError
 from marketpilot.llm.logdb import LLMLog, cache_key
 from marketpilot.llm.providers import GenerationParams, Provider, RawReply, create_provider
-from marketpilot.llm.reasoning import answer_pieces, split_reasoning
+from marketpilot.llm.reasoning import answer_pieces, closes_only, may_think_in_prompt, split_reasoning
 from marketpilot.llm.resilience import CircuitBreaker, RetryPolicy
 from marketpilot.llm.structured import InvalidOutput, parse_output, repair_messages, with_schema_instruction
 
@@ -78,6 +78,8 @@ class Client:
         self.language = language
         self.default_concurrency = default_concurrency
         self.cache_enabled = cache and log is not None
+        # Models seen answering with only a closing </think>: their streams are held back until it.
+        self._closes_think: set[str] = set()
 
     @property
     def provider(self) -> str:
@@ -245,6 +247,8 @@ class Client:
             reply, provider_name, round_trips = self._call(sent, params, json_schema)
             spent.add(reply, provider_name, round_trips)
             answer, reasoning = split_reasoning(reply.text)
+            if closes_only(reply.text):
+                self._closes_think.add(reply.model)
             if reasoning is not None:
                 reply = dataclasses.replace(reply, text=answer)
             if not reply.text.strip() and reply.finish_reason == "length":
@@ -380,8 +384,10 @@ class Client:
         stop: list[str] | None = None,
         prompt: PromptRef | None = None,
     ) -> Generator[str, None, None]:
-        """Text pieces as the model produces them (chat UIs, time to first token). Not retried: text
-        already shown cannot be taken back. The ledger counts streamed pieces as completion tokens."""
+        """Text pieces of the answer as the model produces them (chat UIs, time to first token).
+        Retried on transient errors only until the first piece is out: text already shown cannot be
+        taken back. Thinking is left out (see `answer_pieces` for when pieces are held back). The
+        ledger counts the server's streamed pieces, thinking included, as completion tokens."""
         started = time.perf_counter()
         params = GenerationParams(
             temperature=temperature,
@@ -390,29 +396,56 @@ class Client:
             seed=seed,
             stop=tuple(stop) if stop else None,
         )
-        guarded = self._primary
-        spent = _Spent(provider=self.provider, model=self.model, trips=1)
-        trial = guarded.breaker.before_call(guarded.provider.name)
-        pieces = guarded.provider.stream(messages, params)
-        try:
-            for piece in answer_pieces(pieces):
+        guarded, model = self._primary, self.model
+        spent = _Spent(provider=self.provider, model=model)
+        hold = may_think_in_prompt(model) or model in self._closes_think
+
+        def counted(pieces: Generator[str, None, None]) -> Generator[str, None, None]:
+            for piece in pieces:
                 spent.usage.completion_tokens += 1
                 yield piece
-        except GeneratorExit:
-            # The caller stopped reading; pieces had arrived, so the provider works.
-            guarded.breaker.settle(trial)
-            self._record(spent, prompt, "ok", started, cost=self.cost(self.model, spent.usage))
-            raise
-        except BaseException as exc:
-            guarded.breaker.settle(trial, exc)
-            if isinstance(exc, LLMError):
-                self._record(spent, prompt, "error", started, error=str(exc))
-            raise
-        finally:
-            # Ends the HTTP stream (or frees the embedded model's lock) now, not at garbage collection.
-            pieces.close()
+
+        attempt, shown = 0, False
+        while True:
+            try:
+                trial = guarded.breaker.before_call(guarded.provider.name)
+            except LLMUnavailableError as exc:
+                if spent.trips:  # opened while this stream was retrying
+                    self._record(spent, prompt, "error", started, error=str(exc))
+                raise
+            spent.trips += 1
+            pieces = guarded.provider.stream(messages, params)
+            try:
+                for piece in answer_pieces(
+                    counted(pieces), hold=hold, on_bare_close=lambda: self._closes_think.add(model)
+                ):
+                    shown = True
+                    yield piece
+            except GeneratorExit:
+                # The caller stopped reading; pieces had arrived, so the provider works.
+                guarded.breaker.settle(trial)
+                self._record(spent, prompt, "ok", started, cost=self.cost(model, spent.usage))
+                raise
+            except BaseException as exc:
+                guarded.breaker.settle(trial, exc)
+                wait = (
+                    None
+                    if shown or not isinstance(exc, LLMTransientError)
+                    else self.retry.delay_s(attempt, exc)
+                )
+                if wait is not None:
+                    attempt += 1
+                    time.sleep(wait)
+                    continue
+                if isinstance(exc, LLMError):
+                    self._record(spent, prompt, "error", started, error=str(exc))
+                raise
+            finally:
+                # Ends the HTTP stream (or frees the embedded model's lock) now, not at garbage collection.
+                pieces.close()
+            break
         guarded.breaker.settle(trial)
-        self._record(spent, prompt, "ok", started, cost=self.cost(self.model, spent.usage))
+        self._record(spent, prompt, "ok", started, cost=self.cost(model, spent.usage))
 
     def __enter__(self) -> Client:
         return self

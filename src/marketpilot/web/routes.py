@@ -60,7 +60,11 @@ def signed_in(request: Request) -> Settings:
     if not _valid_cookie(settings, request.cookies.get(COOKIE, "")):
         if request.headers.get("HX-Request") == "true":
             # htmx follows a 303 itself and would put the whole sign-in page inside the panel
-            raise HTTPException(status_code=401, headers={"HX-Redirect": "/ui/login"})
+            raise HTTPException(
+                status_code=401,
+                detail="The dashboard sign-in is missing or has lapsed.",
+                headers={"HX-Redirect": "/ui/login"},
+            )
         raise HTTPException(status_code=303, headers={"Location": "/ui/login"})
     return settings
 
@@ -98,9 +102,19 @@ def _page(request: Request, name: str, status_code: int = 200, **context: Any) -
     )
 
 
-def error_page(request: Request, status_code: int, message: str, hint: str | None) -> HTMLResponse:
-    """A dashboard page for an error the API would answer as JSON (an unknown campaign, bad input)."""
-    return _page(request, "error.html", status_code, code=status_code, message=message, hint=hint)
+def error_page(
+    request: Request,
+    status_code: int,
+    message: str,
+    hint: str | None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    """A dashboard page for an error the API would answer as JSON (an unknown campaign, bad input, a
+    method the page does not take); `headers` such as Allow go with it."""
+    page = _page(request, "error.html", status_code, code=status_code, message=message, hint=hint)
+    page.headers.update(headers or {})
+    return page
 
 
 @router.get("/static/cjk.otf")

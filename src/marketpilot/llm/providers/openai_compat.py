@@ -86,6 +86,57 @@ def _error_text(payload: Any) -> str | None:
     return None
 
 
+# What an error in an HTTP 200 body (gateways, proxies, some servers) stands for, as the HTTP status
+# that would have carried it: looked for in its code, then its type, then its message; first match wins.
+_ERROR_WORDS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("quota", "billing", "balance"), 402),  # OpenAI sends these as 429, but waiting does not help
+    (("auth", "api key", "api_key", "apikey"), 401),
+    (("permission", "forbidden"), 403),
+    (("rate_limit", "rate limit", "ratelimit", "too_many_requests", "too many requests", "throttl"), 429),
+    (("overload", "capacity", "busy", "unavailable"), 503),
+    (("timeout", "timed out", "time out"), 504),
+    (("server_error", "server error", "internal"), 500),
+    (("not_found", "not found", "does not exist"), 404),
+    (("invalid", "context_length", "too long", "bad_request", "bad request"), 400),
+)
+
+
+def _error_status(payload: dict[str, Any]) -> int | None:
+    """The HTTP status an error body stands for (see _ERROR_WORDS), or None when it does not say."""
+    error = payload.get("error")
+    fields = error if isinstance(error, dict) else payload
+    for key in ("code", "status"):
+        code = fields.get(key)
+        if isinstance(code, int | str) and str(code).isdigit() and 400 <= int(code) < 600:
+            return int(code)
+    for key in ("code", "type", "message"):
+        words = str(fields.get(key) or (error if key == "message" and isinstance(error, str) else "")).lower()
+        for keys, status in _ERROR_WORDS:
+            if any(k in words for k in keys):
+                return status
+    return None
+
+
+def _body_error(
+    payload: Any, what: str, *, raw: str, status: int | None = None, retry_after_s: float | None = None
+) -> LLMError | None:
+    """The error an error body (`{"error": …}` and no choices) reports, `what` saying where: transient
+    (retried) when it stands for a rate limit, an overload, a server error or a timeout."""
+    said = _error_text(payload)
+    if not said or payload.get("choices"):
+        return None
+    message = f"{what}: {' '.join(said.split())[:300]}"
+    stands_for = _error_status(payload)
+    if stands_for is None:
+        return LLMError(message, raw=raw, status=status)
+    message += f" (taken as HTTP {stands_for})"
+    if stands_for in _TRANSIENT_STATUS or stands_for >= 500:
+        return LLMTransientError(message, raw=raw, status=stands_for, retry_after_s=retry_after_s)
+    if stands_for in (401, 403):
+        message += ": check MARKETPILOT_LLM_API_KEY"
+    return LLMError(message, raw=raw, status=stands_for)
+
+
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -155,8 +206,8 @@ class OpenAICompatProvider:
     def _first_served_model(self) -> str:
         response = self._send("GET", "/models")
         try:
-            return str(_json(response)["data"][0]["id"])
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return str(self._payload(response, "/models")["data"][0]["id"])
+        except (KeyError, IndexError, TypeError) as exc:
             raise LLMError(
                 f"{self.base_url}/models did not list a model: set MARKETPILOT_LLM_MODEL to the model "
                 "to use (Ollama: `ollama pull <model>` first)",
@@ -190,6 +241,24 @@ class OpenAICompatProvider:
         )
         self._raise_for_status(response, path)
         return response
+
+    def _payload(self, response: httpx.Response, path: str) -> Any:
+        """The body as JSON (None when it is not JSON). Some servers and gateways answer HTTP 200 with
+        an error body instead of an error status: that raises as the status it stands for would."""
+        try:
+            payload = _json(response)
+        except ValueError:
+            return None
+        error = _body_error(
+            payload,
+            f"{self.base_url}{path}: the server answered HTTP {response.status_code} with an error",
+            raw=response.text[:4000],
+            status=response.status_code,
+            retry_after_s=parse_retry_after(response.headers.get("retry-after")),
+        )
+        if error is not None:
+            raise error
+        return payload
 
     def _raise_for_status(self, response: httpx.Response, path: str) -> None:
         status = response.status_code
@@ -272,27 +341,19 @@ class OpenAICompatProvider:
     ) -> RawReply:
         while True:
             try:
-                response = self._send("POST", "/chat/completions", self._body(messages, params, json_schema))
-                break
+                # Parsed inside: a refusal of response_format may come as an error in an HTTP 200 body.
+                return self._parse(
+                    self._send("POST", "/chat/completions", self._body(messages, params, json_schema))
+                )
             except LLMTransientError:
                 raise
             except LLMError as exc:
                 if json_schema is None or not self._downgrade_json_mode(exc):
                     raise
-        return self._parse(response)
 
     def _parse(self, response: httpx.Response) -> RawReply:
         where, raw, status = f"{self.base_url}/chat/completions", response.text[:4000], response.status_code
-        try:
-            payload = _json(response)
-        except ValueError:
-            payload = None
-        said = _error_text(payload)
-        if said and not (isinstance(payload, dict) and payload.get("choices")):
-            # Some servers and gateways answer HTTP 200 with an error body instead of an error status.
-            raise LLMError(
-                f"{where}: the server answered HTTP {status} with an error: {said}", raw=raw, status=status
-            )
+        payload = self._payload(response, "/chat/completions")
         if isinstance(payload, dict) and payload.get("choices") == []:
             raise LLMError(
                 f"{where}: the reply has no choices (a content filter may have blocked it)",
@@ -353,18 +414,19 @@ class OpenAICompatProvider:
                 return
             try:
                 event = json.loads(data)
-                said = _error_text(event)
+                error = _body_error(
+                    event,
+                    f"{self.base_url}/chat/completions: the server reported an error mid-stream",
+                    raw=data[:2000],
+                )
+                if error is not None:
+                    raise error
                 # Azure's first chunk (prompt_filter_results) and usage chunks carry no choice.
-                choices = [] if said else event.get("choices") or []
+                choices = event.get("choices") or []
                 delta = (choices[0].get("delta") or {}) if choices else {}
                 content = delta.get("content")
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise LLMError("Malformed server-sent event", raw=data[:2000]) from exc
-            if said:
-                raise LLMError(
-                    f"{self.base_url}/chat/completions: the server reported an error mid-stream: {said}",
-                    raw=data[:2000],
-                )
             if content:
                 yield content
         raise LLMError("The stream ended without [DONE]: the reply may be incomplete")
@@ -378,7 +440,7 @@ class OpenAICompatProvider:
         body = {**self._body(messages, params, None), "logprobs": True, "top_logprobs": 20}
         response = self._send("POST", "/chat/completions", body)
         try:
-            content = _json(response)["choices"][0]["logprobs"]["content"]
+            content = self._payload(response, "/chat/completions")["choices"][0]["logprobs"]["content"]
             steps = [
                 (str(c["token"]), {str(t["token"]): float(t["logprob"]) for t in c["top_logprobs"]})
                 for c in content
