@@ -4,7 +4,9 @@ A question goes to a person, with the reason, without asking the model when the 
 one, when it is a complaint or dispute, when it names an order that is not theirs, or when nothing in
 the policies and catalogue comes close; and after asking when the model says the sources do not
 answer it, cites nothing it was given, states a figure none of its cited sources has, says an order
-is in a status its record contradicts ("已发货" of a cancelled order), or fails.
+is in a status its record contradicts ("已发货" of a cancelled order), names a product or model no
+source has ("小米手环9" from a catalogue of 小米手环8), promises a service no policy offers ("支持货到
+付款"), or fails.
 Every hand-off is appended to `<home>/assistant/handoffs.jsonl` for the service team's queue.
 The question is PII-masked before retrieval and the model, and so is the answer.
 """
@@ -20,6 +22,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from marketpilot.assistant.claims import numbered_words, unsupported_products, unsupported_promises
 from marketpilot.assistant.knowledge import KnowledgeBase, Lang, Passage, policy_file
 from marketpilot.assistant.order_status import unsupported_statuses
 from marketpilot.assistant.orders import named_orders, order_passages
@@ -109,6 +112,14 @@ _REASONS = {
     "status": (
         "回答里的订单状态与订单记录不符",
         "the answer states an order status the order record contradicts",
+    ),
+    "product": (
+        "回答里的商品或型号不在资料中",
+        "the answer names a product or model its sources do not have",
+    ),
+    "promise": (
+        "回答里的服务承诺没有政策依据",
+        "the answer promises a service that no policy or source offers",
     ),
     "model_failed": ("模型调用失败", "the assistant's model failed"),
 }
@@ -243,11 +254,17 @@ def answer_question(
     if not cited:
         return handoff("no_citation", passages)
     text = mask_pii(draft.answer)  # before the figure check: a masked phone number is no claim
+    # Names before figures: the 9 of an invented "手环9" is better reported as the name it is.
+    catalogue = numbered_words(p.title for p in kb.passages if p.kind == "product")
+    if names := unsupported_products(text, passages, catalogue):
+        return handoff("product", passages, ", ".join(names))
     cited, unsupported = support_figures(text, cited, passages, masked)
     if unsupported:
         return handoff("figure", passages, ", ".join(unsupported))
     if wrong := unsupported_statuses(text, cited, passages):
         return handoff("status", passages, ", ".join(wrong))
+    if promised := unsupported_promises(text, passages, [p for p in kb.passages if p.kind == "policy"]):
+        return handoff("promise", passages, ", ".join(promised))
     return AssistantReply(
         question=masked,
         lang=lang,

@@ -1,0 +1,186 @@
+"""Whether the products an answer names and the services it promises are in its sources.
+
+The figure and status checks cannot see "小米手环9 Pro" recommended from a catalogue that has only
+小米手环8, nor "支持货到付款" when no policy says so: no number and no status is wrong. Both kinds of
+claim are read outside negations only ("本店没有小米手环9", "cash on delivery is not available"), and
+the question is no source for them: "小米手环9有货吗？" answered "有货" must still rest on a catalogue row.
+
+Products: only model-number-like names are claims; a generic word ("手环", "earbuds") names nothing.
+- letters and digits in one token: X200, SPF50, WH-1000XM5, P000001;
+- a proper noun, a space and a number: iPhone 15, Pixel 8 (not "Orders 99", not "December 12");
+- a device word (手机, 手环, 耳机…) or a word the catalogue itself numbers (小米 in "小米14 Pro"), then a
+  number: 手环9, 小米15; any Chinese word does, when a model suffix follows (… 9 Pro).
+A model suffix (Pro, Max, Ultra…) after the number is part of the name. A number with a unit (99元,
+7 days, 20000mAh, 36-37) is a quantity, the figure check's business. A name is supported when a shown
+source holds it, case, spaces and hyphens aside.
+
+Promises: a short list of services customers act on (cash on delivery, free shipping, no-reason
+returns, price protection, pickup, invoices), each in its zh and en wordings; one the answer makes
+must be made, not negated, by a shown source or by one of the shop's policies.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from marketpilot.assistant.knowledge import Passage
+from marketpilot.content.numbers import halfwidth
+
+_CJK = "\u3400-\u9fff"
+_SUFFIX = r"(?:\s?(?:Pro|Max|Plus|Ultra|Mini|Lite|SE|Air|Neo|Turbo)(?![A-Za-z]))"
+# what may follow a number for it to be a quantity, a time or a range rather than a model number
+_QUANTITY = re.compile(
+    r"\s?(?:[元块角天日号月年周时点分秒个件张次笔单位岁段码片包盒粒抽米斤克升只对套台条瓶支双副份折倍人层种款色寸度万千百亿多余%‰×*]"
+    r"|毫升|工作日|[-–—~～/:：]\s?\d|\s?(?:到|至)\s?\d|\s(?:to|or|and)\s\d"
+    r"|(?:ml|l|g|kg|mg|mah|ah|wh|w|v|hz|gb|tb|mb|mm|cm|m|km|inch(?:es)?|ft|oz|lbs?|pcs?|pieces?|items?|h|hrs?"
+    r"|hours?|mins?|minutes?|s|secs?|seconds?|days?|weeks?|months?|years?|am|pm|st|nd|rd|th|percent|yuan"
+    r"|cny|rmb|usd|eur|gbp|working|business|times?|packs?|sets?|pairs?|k|p|d)(?![A-Za-z]))",
+    re.I,
+)
+_SUFFIXES = re.compile(rf"{_SUFFIX}*")
+_LATIN_MODEL = re.compile(rf"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*{_SUFFIX}*")
+_NAMED_NUMBER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z+]*) (\d+(?:\.\d+)?)(?!\.?\d)")
+_CJK_NUMBER = re.compile(rf"([{_CJK}]+)\s?(\d+(?:\.\d+)?)(?!\d)")
+_CURRENCY = re.compile(r"(?:CNY|RMB|USD|EUR|GBP|HKD|JPY|US|NO)\d", re.I)
+# device words: a number after one names a model (手环9, 耳机 3), whatever the catalogue sells
+_DEVICE = re.compile(
+    r"(?:手机|手环|手表|耳机|平板|电脑|笔记本|相机|音箱|电视|键盘|鼠标|显示器|路由器|游戏机|投影仪|扫地机|无人机)$"
+)
+# Capitalised words that a number follows without making a product name.
+_NOT_NAMES = re.compile(
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|(?:mon|tues|wednes|thurs|fri|satur|sun)day|orders?|items?"
+    r"|no|nr|number|step|size|policy|section|page|days?|room|option|level|line|table|figure|id|sku|vat"
+    r"|cny|rmb|usd|eur|gbp|hkd|jpy|us|top|vol|part|chapter|phase|floor|unit|tel|ext|i",
+    re.I,
+)
+_SENTENCE_START = re.compile(r"(?:^|[.!?。！？:：;；\n\"“‘(（*•-])\s*$")
+
+_PROMISES = {
+    "cash_on_delivery": r"货到付款|cash on delivery|pay(?:ment)? (?:up)?on delivery|(?-i:\bCOD\b)",
+    "free_shipping": r"包邮|免运费|免邮|运费全免|免费配送|free (?:shipping|delivery)|ships? (?:for )?free"
+    r"|shipped (?:for )?free|shipping is free|delivery is free|postage[- ]free",
+    "no_reason_returns": r"无理由退|no[- ]reason|for any reason|no questions asked",
+    "price_protection": r"保价|价保|价格保护|price[- ](?:protection|guarantee|match(?:ing)?)",
+    "pickup": r"上门(?:取件|取货|收件|揽收)|\bpick-?ups?\b"
+    r"|\bpick(?:s|ed|ing)? (?:\w+ ){0,2}up (?:from|at) your (?:door|home|address|place)"
+    r"|\bcollect(?:s|ed)? (?:\w+ ){0,2}from your (?:door|home|address)",
+    "invoice": r"发票|开票|\binvoices?\b|\bfapiao\b",
+}
+_PROMISE_WORDS = {key: re.compile(words, re.I) for key, words in _PROMISES.items()}
+
+_SEPARATORS = re.compile(r"[\s\-_·•/]+")
+_BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s\-_·•/]+(?=\d)")
+_CLAUSE_END = re.compile(r"[，。；！？,;!?\n]|\.(?=\s|$)")
+_NEGATION_ZH = re.compile(r"不|没|未|无法|暂无|并非|并无")
+_NEGATION_EN = re.compile(r"\b(?:not|no|never|cannot|without|nor|unavailable)\b|n't\b", re.I)
+
+
+def numbered_words(names: Iterable[str]) -> frozenset[str]:
+    """The Chinese words a catalogue follows with a model number (手环 of 小米手环8, 小米 of 小米14 Pro):
+    the last two characters before a number that is no quantity."""
+    found = set()
+    for name in names:
+        text = halfwidth(name)
+        for match in _CJK_NUMBER.finditer(text):
+            if not _QUANTITY.match(text, match.end()):
+                found.add(match.group(1)[-2:])
+    return frozenset(found)
+
+
+def named_products(answer: str, numbered: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(the words as the answer writes them, the name as compared) of each product or model the answer
+    names outside a negation."""
+    text = halfwidth(answer)
+    numbered = tuple(numbered)
+    names: list[tuple[int, int]] = []
+    for match in _LATIN_MODEL.finditer(text):
+        token = match.group()
+        if any(c.isdigit() for c in token) and not _CURRENCY.match(token):
+            names.append(match.span())
+    for match in _NAMED_NUMBER.finditer(text):
+        word = match.group(1)
+        if _QUANTITY.match(text, match.end()) or not _proper(word, text, match.start()):
+            continue
+        names.append((match.start(), _with_suffix(text, match.end())))
+    for match in _CJK_NUMBER.finditer(text):
+        if _QUANTITY.match(text, match.end()):
+            continue
+        word, end = match.group(1), _with_suffix(text, match.end())
+        device = _DEVICE.search(word)
+        noun = device.group() if device else next((n for n in numbered if word.endswith(n)), None)
+        if noun is None and end > match.end():
+            noun = word[-2:]  # any word before "9 Pro" is a name
+        if noun is not None:
+            names.append((match.end(1) - len(noun), end))
+    found = []
+    for start, end in sorted(names):
+        if not _negated(text, start, end):
+            found.append((answer[start:end], _flat(text[start:end])))
+    return list(dict.fromkeys(found))
+
+
+def unsupported_products(answer: str, shown: list[Passage], numbered: Iterable[str] = ()) -> list[str]:
+    """The products or models the answer names that no shown source holds, as the answer writes them."""
+    sources = [_flat(f"{p.id} {p.title} {p.text}") for p in shown]
+    missing = []
+    for words, name in named_products(answer, numbered):
+        # a number ends where the digits do: 手环9 is not in 手环99
+        held = re.compile(re.escape(name) + (r"(?!\d)" if name[-1].isdigit() else ""))
+        if not any(held.search(source) for source in sources):
+            missing.append(words)
+    return missing
+
+
+def promises(text: str) -> dict[str, str]:
+    """{promise: the words that make it} of each service the text promises outside a negation."""
+    text = halfwidth(text)
+    made: dict[str, str] = {}
+    for key, words in _PROMISE_WORDS.items():
+        for match in words.finditer(text):
+            if not _negated(text, match.start(), match.end()):
+                made.setdefault(key, match.group())
+    return made
+
+
+def unsupported_promises(answer: str, shown: list[Passage], policies: list[Passage]) -> list[str]:
+    """The promises the answer makes that no shown source and none of the shop's policies make."""
+    made = {key for p in [*shown, *policies] for key in promises(f"{p.title}。{p.text}")}
+    return [words for key, words in promises(answer).items() if key not in made]
+
+
+def _proper(word: str, text: str, start: int) -> bool:
+    """A name-like word: an inner capital (iPhone, SPF) or a capital that does not start a sentence."""
+    if _NOT_NAMES.fullmatch(word):
+        return False
+    if any(c.isupper() for c in word[1:]):
+        return True
+    return word[0].isupper() and not _SENTENCE_START.search(text[:start])
+
+
+def _with_suffix(text: str, end: int) -> int:
+    suffix = _SUFFIXES.match(text, end)
+    return suffix.end() if suffix else end
+
+
+def _negated(text: str, start: int, end: int) -> bool:
+    """A negation in the same clause shortly before or after the words ("本店没有小米手环9",
+    "暂不支持货到付款", "cash on delivery is not available")."""
+    ends = [m.end() for m in _CLAUSE_END.finditer(text, 0, start)]
+    before = text[ends[-1] if ends else 0 : start]
+    after_end = _CLAUSE_END.search(text, end)
+    after = text[end : after_end.start() if after_end else len(text)]
+    return bool(
+        _NEGATION_ZH.search(before[-8:])
+        or _NEGATION_ZH.search(after[:8])
+        or _NEGATION_EN.search(" ".join(before.split()[-5:]))
+        or _NEGATION_EN.search(" ".join(after.split()[:4]))
+    )
+
+
+def _flat(text: str) -> str:
+    """Case, spaces and hyphens aside: "iPhone 15 Pro" is "iphone15pro", "WH-1000XM5" is "wh1000xm5";
+    numbers stay apart ("SPF30 60ml" holds SPF30, not SPF3060)."""
+    text = _BETWEEN_DIGITS.sub("|", halfwidth(text))
+    return _SEPARATORS.sub("", text).casefold()

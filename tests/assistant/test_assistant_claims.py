@@ -1,0 +1,233 @@
+"""What an answer names and promises must be in its sources: "小米手环9 Pro" from a catalogue that has
+only 小米手环8, or "支持货到付款" when no policy says so, goes to a person though no figure in it is
+wrong; the names of a real catalogue, quoted back, never do."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from llm_server import json_reply
+from marketpilot.assistant import answer_question
+from marketpilot.assistant.claims import (
+    named_products,
+    numbered_words,
+    promises,
+    unsupported_products,
+    unsupported_promises,
+)
+from marketpilot.assistant.knowledge import Passage, policy_passages, product_passages
+from marketpilot.config import Settings, get_settings
+from marketpilot.data import Store
+
+BAND = "小米手环8 NFC版"
+
+
+def product(title: str, text: str = "", pid: str = "P1") -> Passage:
+    return Passage(id=f"product:{pid}", kind="product", title=title, text=text or title)
+
+
+def policy(text: str, title: str = "政策") -> Passage:
+    return Passage(id="policy:1", kind="policy", title=title, text=text)
+
+
+def test_a_model_the_sources_do_not_have_is_named() -> None:
+    band = [product(BAND, f"{BAND}；价格：199元")]
+    assert unsupported_products("推荐小米手环9 Pro，续航很长。", band) == ["手环9 Pro"]
+    assert unsupported_products("小米手环8 售价199元。", band) == []
+    assert unsupported_products("小米手环8 Pro 售价199元。", band) == ["手环8 Pro"]  # another model
+    assert unsupported_products("小米手环88 售价199元。", band) == ["手环88"]  # 手环8 is not 手环88
+    earbuds = [product("声阔 降噪蓝牙耳机 黑色")]
+    assert unsupported_products("推荐声阔 X200 降噪耳机。", earbuds) == ["X200"]
+    assert unsupported_products("We recommend the iPhone 15 Pro.", earbuds) == ["iPhone 15 Pro"]
+    assert unsupported_products("The Sony WH-1000XM5 is in stock.", earbuds) == ["WH-1000XM5"]
+    # a word the catalogue numbers (小米 of 小米14 Pro) names a model when a number follows it
+    numbered = numbered_words(["小米14 Pro 黑色", "素衣坊 高腰T恤 墨绿色", "婴儿湿巾 80抽×6包"])
+    assert numbered == {"小米"}
+    assert unsupported_products("小米15有货。", band, numbered) == ["小米15"]
+    assert unsupported_products("小米15有货。", band) == []  # without that catalogue, a brand is no name
+
+
+def test_generic_words_quantities_and_negations_name_nothing() -> None:
+    assert named_products("蓝牙耳机和手环都有货，耳机2个起发。") == []
+    assert named_products("满99包邮，运费是8，尺码41有货，9:00 到 22:00 在线，1 到 3 个工作日退款。") == []
+    assert named_products("快充侠 快充充电宝 20000mAh，婴儿湿巾 80抽×6包，拖鞋 36-37。") == []
+    assert named_products("Orders of 99 or more ship free; refunds take 1 to 3 working days.") == []
+    assert named_products("It costs CNY 69. Size 41 is in stock. Placed on December 12, 2024.") == []
+    assert named_products("本店没有小米手环9，推荐小米手环8。") == [("手环8", "手环8")]
+    assert named_products("We don't sell the Pixel 8. The iPhone 15 is not available.") == []
+
+
+def test_a_name_is_held_case_spaces_and_hyphens_aside() -> None:
+    sunscreen = [product("雪颜 温和防晒霜 SPF30 60ml")]
+    assert unsupported_products("雪颜温和防晒霜spf30有货。", sunscreen) == []
+    assert unsupported_products("雪颜防晒霜 SPF50 有货。", sunscreen) == ["SPF50"]  # not SPF3060
+    headphones = [product("SONY WH1000XM5 HEADPHONES")]
+    assert unsupported_products("The Sony WH-1000XM5 headphones are in stock.", headphones) == []
+    # the product id and the order number are the sources' own
+    assert unsupported_products("P1 有货。", [product("x")]) == []
+
+
+def test_every_name_of_the_sample_catalogue_quoted_back_is_held(band_shop) -> None:  # type: ignore[no-untyped-def]
+    for lang in ("zh", "en"):
+        passages = product_passages(band_shop[0], lang)
+        numbered = numbered_words(p.title for p in passages)
+        held = "售价{}，有货。" if lang == "zh" else " costs {} and is in stock."
+        flagged = [
+            p.title
+            for p in passages
+            if unsupported_products(
+                p.title + held.format(re.search(r"(?:价格|price)：([^；;]+)", p.text).group(1)),  # type: ignore[union-attr]
+                [p],
+                numbered,
+            )
+        ]
+        assert (len(passages), flagged) == (300, [])
+
+
+def test_english_catalogue_names_are_held_and_swapped_ones_caught(data_dir: Path) -> None:
+    """The 3,958 described stock codes of UCI Online Retail ("SET OF 6 3D KIT CARDS FOR KIDS"), quoted
+    back in capitals and in title case: none is flagged against its own row; named against another
+    product's row, nearly all that carry a model-like name are."""
+    names: dict[str, str] = {}
+    with gzip.open(data_dir / "samples" / "online_retail.csv.gz", "rt", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["Description"].strip():
+                names.setdefault(row["StockCode"], row["Description"].strip())
+    rows = [product(name, pid=code) for code, name in names.items()]
+    rng = random.Random(0)
+    flagged, named, caught = [], 0, 0
+    for row in rows:
+        for answer in (f"The {row.title} costs 2.55 GBP.", f"Yes, we have the {row.title.title()} in stock."):
+            flagged += unsupported_products(answer, [row])
+        if named_products(answer):
+            other = rng.choice(rows)
+            if other.title != row.title:
+                named += 1
+                caught += bool(unsupported_products(answer, [other]))
+    assert len(rows) == 3958 and flagged == []
+    assert named > 400 and caught / named > 0.98
+
+
+def test_a_promise_must_be_made_by_a_source_or_a_policy() -> None:
+    shipping = [policy("订单实付满 99 元包邮；不满 99 元收取运费 8 元。", "运费")]
+    assert unsupported_promises("支持货到付款，满 99 元包邮。", [], shipping) == ["货到付款"]
+    assert unsupported_promises("订单满 99 元包邮。", [], shipping) == []
+    assert unsupported_promises("Orders of 99 or more ship free.", [], shipping) == []  # 包邮 in zh
+    assert unsupported_promises("Cash on delivery is available.", [], shipping) == ["Cash on delivery"]
+    assert unsupported_promises("We offer price protection and free pickup.", [], shipping) == [
+        "price protection",
+        "pickup",
+    ]
+    # a source that refuses the service does not make the promise
+    refused = [policy("本店暂不支持货到付款。", "付款")]
+    assert unsupported_promises("本店支持货到付款。", [], refused) == ["货到付款"]
+    assert unsupported_promises("本店暂不支持货到付款。", [], refused) == []
+
+
+def test_a_negated_promise_is_none() -> None:
+    assert promises("暂不支持货到付款。抱歉，资料里没有关于上门取件的说明。") == {}
+    assert promises("Cash on delivery is not available; we do not offer price protection.") == {}
+    assert promises("贴身衣物不支持无理由退货，其他商品签收后 7 天内可无理由退货。") == {
+        "no_reason_returns": "无理由退"
+    }
+    assert promises("可开电子普通发票，满 99 元包邮。") == {"invoice": "发票", "free_shipping": "包邮"}
+
+
+def test_the_shipped_policies_make_their_own_promises(settings: Settings) -> None:
+    zh, en = policy_passages(settings, "zh"), policy_passages(settings, "en")
+    made = {
+        lang: {key for p in ps for key in promises(f"{p.title}。{p.text}")}
+        for lang, ps in (("zh", zh), ("en", en))
+    }
+    assert made["zh"] == made["en"] == {"free_shipping", "no_reason_returns", "invoice"}
+
+
+@pytest.fixture(scope="module")
+def band_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, int]:
+    """(a sample shop whose P000001 is 小米手环8 NFC版, its price in yuan)."""
+    from marketpilot.data.sample import make_sample
+
+    settings = get_settings(tmp_path_factory.mktemp("claims") / "home")
+    make_sample(settings, customers=300, seed=3)
+    with Store.open(settings) as store:
+        row = store.query("SELECT * FROM products WHERE product_id = 'P000001'")
+        with store.transaction():
+            store.upsert("products", row.assign(name=BAND, description=f"{BAND}，续航持久。"))
+    return settings, int(row.price_minor.iloc[0]) // 100
+
+
+def ask(band_shop, llm_server, question: str, answer: str, *cited: str, lang: str | None = None):  # type: ignore[no-untyped-def]
+    settings, _ = band_shop
+    server_settings = llm_server.settings(settings.home, llm_cache=False, llm_max_retries=0)
+    llm_server.script(json_reply({"can_answer": True, "answer": answer, "citations": list(cited)}))
+    return answer_question(server_settings, question, lang=lang)
+
+
+def test_a_model_the_catalogue_does_not_have_goes_to_a_person(band_shop, llm_server):
+    _, yuan = band_shop
+    reply = ask(
+        band_shop, llm_server, f"{BAND}多少钱？", f"小米手环9 Pro 售价 {yuan} 元。", "product:P000001"
+    )
+    assert reply.retrieved[0].id == "product:P000001"
+    assert reply.handoff and reply.handoff_reason == "回答里的商品或型号不在资料中: 手环9 Pro"
+    # every figure of this one is the row's (8, the price), so the figure check passes it: not its name
+    reply = ask(
+        band_shop, llm_server, f"{BAND}多少钱？", f"小米手环8 Pro 售价 {yuan} 元。", "product:P000001"
+    )
+    assert reply.handoff and reply.handoff_reason.endswith(": 手环8 Pro")
+    reply = ask(band_shop, llm_server, f"{BAND}多少钱？", f"小米手环8 售价 {yuan} 元。", "product:P000001")
+    assert not reply.handoff, reply.handoff_reason
+    reply = ask(
+        band_shop,
+        llm_server,
+        f"How much is the {BAND}?",
+        f"The iPhone 15 costs {yuan} CNY.",
+        "product:P000001",
+        lang="en",
+    )
+    assert reply.handoff and reply.handoff_reason.endswith("sources do not have: iPhone 15")
+    queued = (band_shop[0].home_dir / "assistant" / "handoffs.jsonl").read_text(encoding="utf-8")
+    assert '"reason": "product"' in queued
+
+
+def test_a_service_no_policy_offers_goes_to_a_person(band_shop, llm_server):
+    reply = ask(band_shop, llm_server, "满多少钱包邮？", "订单满 99 元包邮，支持货到付款。", "policy:2")
+    assert reply.handoff and reply.handoff_reason == "回答里的服务承诺没有政策依据: 货到付款"
+    reply = ask(
+        band_shop,
+        llm_server,
+        "满多少钱包邮？能货到付款吗？",
+        "抱歉，暂不支持货到付款；订单满 99 元包邮。",
+        "policy:2",
+    )
+    assert not reply.handoff, reply.handoff_reason
+    reply = ask(
+        band_shop,
+        llm_server,
+        "How much is shipping?",
+        "Orders of 99 or more ship free, cash on delivery too.",
+        "policy:2",
+        lang="en",
+    )
+    assert reply.handoff and reply.handoff_reason.endswith("offers: cash on delivery")
+
+
+def test_a_wrong_return_window_is_caught_by_its_figure(band_shop, llm_server):
+    """ "支持7天无理由退货" against a shop that gives 15 days: the figure check's, in digits or numerals."""
+    settings, _ = band_shop
+    own = settings.home_dir / "policies.zh.md"
+    own.write_text("# 本店政策\n\n## 无理由退货\n签收后 15 天内可申请无理由退货。\n", encoding="utf-8")
+    try:
+        for answer in ("支持7天无理由退货。", "支持七天无理由退货。"):
+            reply = ask(band_shop, llm_server, "可以无理由退货吗？", answer, "policy:1")
+            assert reply.handoff and reply.handoff_reason == "回答里的数字不在引用的资料中: 7"
+        reply = ask(band_shop, llm_server, "可以无理由退货吗？", "签收后 15 天内可以无理由退货。", "policy:1")
+        assert not reply.handoff, reply.handoff_reason
+    finally:
+        own.unlink()
