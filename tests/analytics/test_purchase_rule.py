@@ -103,6 +103,7 @@ def test_rfm_clv_and_features_read_the_same_purchases(small_shop: Settings) -> N
         "zero_value": 1, "returns": 3, "returns_amount": 70.0, "returns_by_product": 1,
         "amount_by_product": 20.0, "partly_returned": 1, "wholly_returned": 1, "returns_not_netted": 1,
         "amount_not_netted": 10.0, "returns_of_voided": 0, "amount_of_voided": 0.0, "return_lines": 0,
+        "money_currency": None, "other_currency": 0, "other_currency_amounts": {},  # no order names one
     }  # fmt: skip
 
 
@@ -301,3 +302,80 @@ def test_a_files_rows_on_one_day_are_in_file_order(tmp_path: Path) -> None:
     summary = summarise(con, calibration_end=dt.date(2024, 3, 1), time_unit="D").set_index("customer_id")
     assert (rules.partly_returned, rules.wholly_returned, rules.amount_not_netted) == (1, 0, 0.0)
     assert summary.loc["壬", "monetary_value"] == 60.0 and summary.loc["壬", "frequency"] == 1
+
+
+# 甲 buys in CNY and in USD (a USD order partly refunded the same day), 乙 only in CNY, 丙 only in USD.
+TWO_CURRENCIES = [
+    ("Q1", "甲", at(1), "completed", 10000, "CNY"),
+    ("Q2", "甲", at(5), "completed", 2500, "USD"),
+    ("Q3", "甲", at(9), "completed", 6000, "CNY"),
+    ("Q4", "甲", at(9, 15), "completed", 4000, "USD"),
+    ("Q4-R", "甲", at(9, 18), "returned", -1000, "USD"),  # its line: one of Q4's two S
+    ("N1", "乙", at(2), "completed", 8000, "CNY"),
+    ("N2", "乙", at(6), "completed", 3000, "CNY"),
+    ("U1", "丙", at(3), "completed", 5000, "USD"),
+]
+TWO_CURRENCY_LINES = [
+    ("Q1", "T", 1, 10000, "CNY"), ("Q2", "S", 1, 2500, "USD"), ("Q3", "T", 1, 6000, "CNY"),
+    ("Q4", "S", 2, 2000, "USD"), ("Q4-R", "S", -1, 1000, "USD"), ("N1", "T", 1, 8000, "CNY"),
+    ("N2", "V", 1, 3000, "CNY"), ("U1", "S", 1, 5000, "USD"),
+]  # fmt: skip
+
+
+def _spend(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, object]:
+    """RFM, customer features, the CLV summary and the rule's counts of a store."""
+    with Store.open(settings, read_only=True) as store:
+        rfm = compute_rfm(store.con).set_index("customer_id")
+        features = customer_features(store.con, dt.date(2024, 11, 10), with_clv=False)
+        register_store_transactions(store.con)
+        clv = summarise(store.con, calibration_end=dt.date(2024, 11, 9), time_unit="D").set_index(
+            "customer_id"
+        )
+        rules = store_purchase_rules(store.con)
+    return rfm, features, clv, rules
+
+
+def test_spend_never_adds_two_currencies(tmp_path: Path) -> None:
+    settings = _store(tmp_path, TWO_CURRENCIES, TWO_CURRENCY_LINES)
+    rfm, features, clv, rules = _spend(settings)
+    # The shop's currency is CNY: 甲's USD purchases count as purchases, not as money.
+    assert rfm["frequency"].to_dict() == {"丙": 1, "乙": 2, "甲": 4}
+    assert rfm["monetary"].to_dict() == {"丙": 0.0, "乙": 110.0, "甲": 160.0}
+    assert features["monetary"].to_dict() == rfm["monetary"].to_dict()
+    assert features.loc["甲", "aov"] == 80.0 and features.loc["甲", "frequency"] == 4
+    # CLV: 甲's repeat days are the 5th (USD only: no value in CNY) and the 9th (60 元 and $30).
+    assert clv.loc["甲", "frequency"] == 2.0
+    assert (clv.loc["甲", "monetary_value"], clv.loc["甲", "monetary_frequency"]) == (60.0, 1.0)
+    assert (clv.loc["乙", "monetary_value"], clv.loc["丙", "monetary_value"]) == (30.0, 0.0)
+    # Q4's refund still nets Q4 ($40 → $30), in its own currency.
+    assert (rules.money_currency, rules.other_currency, rules.other_currency_amounts) == (
+        "CNY", 3, {"USD": 105.0}
+    )  # fmt: skip
+    assert (rules.purchases, rules.partly_returned, rules.returns_by_product) == (7, 1, 1)
+    assert rules.describe().endswith(
+        "; money in CNY: 3 purchases in another currency (USD 105.00) counted for recency and frequency only"
+    )
+    assert rules.describe().startswith("7 purchases from 8 orders; 1 return (10.00): 1 purchase reduced")
+
+
+def test_the_shops_currency_decides_which_money_counts(tmp_path: Path) -> None:
+    settings = _store(tmp_path, TWO_CURRENCIES, TWO_CURRENCY_LINES).model_copy(update={"currency": "USD"})
+    rfm, _, clv, rules = _spend(settings)
+    assert rfm["monetary"].to_dict() == {"丙": 50.0, "乙": 0.0, "甲": 55.0}
+    assert (clv.loc["甲", "monetary_value"], clv.loc["甲", "monetary_frequency"]) == (27.5, 2.0)
+    assert (rules.money_currency, rules.other_currency, rules.other_currency_amounts) == (
+        "USD", 4, {"CNY": 270.0}
+    )  # fmt: skip
+
+
+def test_a_shop_in_one_other_currency_keeps_its_money(tmp_path: Path) -> None:
+    # Every order in USD while settings.currency is CNY: USD is the money currency, nothing left out.
+    usd = [o for o in TWO_CURRENCIES if o[5] == "USD"]
+    settings = _store(tmp_path, usd, [i for i in TWO_CURRENCY_LINES if i[4] == "USD"])
+    rfm, _, clv, rules = _spend(settings)
+    assert settings.currency == "CNY"
+    assert rfm["monetary"].to_dict() == {"丙": 50.0, "甲": 55.0}
+    # 甲's first purchase is now Q2 (the 5th); the repeat day, the 9th, is worth $30
+    assert (clv.loc["甲", "monetary_value"], clv.loc["甲", "monetary_frequency"]) == (30.0, 1.0)
+    assert (rules.money_currency, rules.other_currency, rules.other_currency_amounts) == ("USD", 0, {})
+    assert "currenc" not in rules.describe()

@@ -65,7 +65,9 @@ def customer_features(
             count(*) FILTER (WHERE day >= $cutoff - INTERVAL 90 DAY) AS orders_90d,
             count(*) FILTER (WHERE day >= $cutoff - INTERVAL 365 DAY) AS orders_365d,
             coalesce(sum(value) FILTER (WHERE day >= $cutoff - INTERVAL 90 DAY), 0) AS spend_90d,
-            avg(CASE WHEN discount > 0 THEN 1.0 ELSE 0.0 END) AS discounted_order_share,
+            -- of the orders in the money currency, as the spend figures
+            avg(CASE WHEN discount > 0 THEN 1.0 WHEN discount IS NOT NULL THEN 0.0 END)
+                AS discounted_order_share,
             sum(discount) / nullif(sum(value + discount), 0) AS discount_rate
         FROM {ORDERS_VIEW} GROUP BY customer_id
         """,

@@ -36,7 +36,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from marketpilot.analytics.power import customers_per_arm, detectable_lift
-from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, registered_purchases
+from marketpilot.analytics.purchases import (
+    LINES_VIEW,
+    ORDERS_VIEW,
+    registered_money_currency,
+    registered_purchases,
+)
 from marketpilot.analytics.rfm import RFM_CLASSES
 from marketpilot.atomic import write_text
 from marketpilot.config import Settings
@@ -265,7 +270,8 @@ def _costed_lines(con: duckdb.DuckDBPyConnection, since: dt.date) -> pd.DataFram
                    sum(l.value) FILTER (WHERE p.cost_minor IS NOT NULL) AS costed,
                    sum(l.quantity * p.cost_minor / {scale_sql("p.currency")}) AS cost
             FROM {LINES_VIEW} l LEFT JOIN products p USING (product_id)
-            WHERE l.day >= ? GROUP BY l.customer_id""",
+            WHERE l.day >= ? AND l.value IS NOT NULL  -- lines of purchases in the money currency
+            GROUP BY l.customer_id""",
         [since],
     ).df()
     covered = float(lines["costed"].sum()) / max(float(lines["price"].sum()), 1e-9)
@@ -292,11 +298,12 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
         orders = con.execute(
             # the basket at checkout, which a 满减 threshold applies to: later returns do not shrink it
             f"SELECT customer_id, gross + discount AS basket, discount > 0 AS discounted "
-            f"FROM {ORDERS_VIEW} WHERE day >= ?",
+            f"FROM {ORDERS_VIEW} WHERE day >= ? AND money",  # baskets in the money currency
             [since],
         ).df()
         customers = con.execute(f"SELECT DISTINCT customer_id FROM {ORDERS_VIEW}").df()
         margins = _costed_lines(con, since) if spec.margin is None else None
+        currency = registered_money_currency(con) or settings.currency
     if assignments is None:
         customers["group"] = "all"
     else:
@@ -332,7 +339,7 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
         by=spec.by,
         since=since,
         until=until,
-        currency=settings.currency,
+        currency=currency,
         margin_source="catalogue costs" if margins is not None else "--margin",
         store_discounted_order_share=round(store_share, 4),
         groups=groups,

@@ -32,9 +32,17 @@ total, or unknown when it has neither. Then:
   adds nothing to spend (the sums and means of spend skip it).
 
 Negative lines inside a sale are already in its total (or its lines' sum). Money is converted to
-major units (元, £) once, here. A documents relation `X` has lines when a relation `X_lines
-(order_id, product_id, quantity, value)` is registered next to it: the store's orders do
-(`order_items`), a transaction file's rows do not.
+major units (元, £) once, here, and money figures are in one currency, never amounts of two added
+together: the shop's currency (`settings.currency`, which `Store` records on its connection) when
+any purchase is in it, else the currency of most purchases (a shop whose orders are all in yen keeps
+its money); an order that names no currency (a transaction file's rows) is taken to be in it. A
+purchase in another currency counts for frequency and recency like one of unknown value, and the
+counts say how many there were and their value per currency.
+
+A documents relation `X` has lines when a relation `X_lines(order_id, product_id, quantity, value)` is
+registered next to it: the store's orders do (`order_items`), a transaction file's rows do not. Each
+computation nets its documents once (`net`, a temp table) and reads its purchases, their counts and
+their date range from that one table.
 """
 
 from __future__ import annotations
@@ -42,15 +50,16 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from marketpilot.data.consistency import REVERSED
-from marketpilot.data.money import scale_sql
+from marketpilot.data.money import SHOP_CURRENCY_SQL, minor_digits, scale_sql
 from marketpilot.errors import UserError
 
 DOCUMENTS_VIEW = "_documents"
 ORDERS_VIEW = "_purchases"
 LINES_VIEW = "_purchase_lines"
+REGISTERED = f"{DOCUMENTS_VIEW}_netted"  # the netting `register_purchases` registers
 
 
 class PurchaseRules(BaseModel):
@@ -74,42 +83,75 @@ class PurchaseRules(BaseModel):
     returns_of_voided: int = 0
     amount_of_voided: float = 0.0
     return_lines: int = 0  # negative-quantity lines inside purchases (in their order's value)
+    # Money figures are in one currency (`_money_currency`); purchases in others count for frequency
+    # and recency only: how many, and their net value per currency (major units).
+    money_currency: str | None = None
+    other_currency: int = 0
+    other_currency_amounts: dict[str, float] = Field(default_factory=dict)
 
     def describe(self) -> str:
         """One line for a report: the counts the rule changed (zeros left out)."""
-        parts = [f"{self.purchases:,} purchases from {self.documents:,} orders"]
-        for n, text in (
-            (self.voided, "cancelled/refunded orders left out"),
-            (self.valued_from_lines, "without a total valued by their lines"),
-            (self.without_value, "without a total or lines counted without spend"),
-            (self.zero_value, "worth 0 counted"),
-            (self.return_lines, "return lines netted inside their order"),
+        parts = [f"{_n(self.purchases, 'purchase')} from {_n(self.documents, 'order')}"]
+        for n, one, many in (
+            (self.voided, "cancelled/refunded order left out", "cancelled/refunded orders left out"),
+            (
+                self.valued_from_lines,
+                "order without a total valued by its lines",
+                "orders without a total valued by their lines",
+            ),
+            (
+                self.without_value,
+                "order without a total or lines counted without spend",
+                "orders without a total or lines counted without spend",
+            ),
+            (self.zero_value, "order worth 0 counted", "orders worth 0 counted"),
+            (
+                self.return_lines,
+                "return line netted inside its order",
+                "return lines netted inside their orders",
+            ),
         ):
             if n:
-                parts.append(f"{n:,} {text}")
+                parts.append(_n(n, one, many))
         if self.returns:
             parts.append(
                 # some may belong to orders already left out (below): the counts that follow say what
-                f"{self.returns:,} returns ({self.returns_amount:,.2f}): "
-                f"{self.partly_returned:,} purchases reduced, {self.wholly_returned:,} wholly returned "
+                f"{_n(self.returns, 'return')} ({self.returns_amount:,.2f}): "
+                f"{_n(self.partly_returned, 'purchase')} reduced, {self.wholly_returned:,} wholly returned "
                 "(not counted)"
             )
         if self.returns_of_voided:
             parts.append(
-                f"{self.returns_of_voided:,} returns ({self.amount_of_voided:,.2f}) of orders already "
+                f"{_n(self.returns_of_voided, 'return')} ({self.amount_of_voided:,.2f}) of orders already "
                 "left out as cancelled/refunded (not netted again)"
             )
         if self.returns_by_product:
             parts.append(
-                f"{self.returns_by_product:,} returns netted product by product, "
+                f"{_n(self.returns_by_product, 'return')} netted product by product, "
                 f"{self.amount_by_product:,.2f} against a purchase holding the product"
             )
         if self.amount_not_netted:
             parts.append(
-                f"{self.amount_not_netted:,.2f} of returns not netted ({self.returns_not_netted:,} returns "
+                f"{self.amount_not_netted:,.2f} of returns not netted "
+                f"({_n(self.returns_not_netted, 'return')} "
                 "without an earlier purchase of known value, and what returns exceed their purchase by)"
             )
+        if self.other_currency:
+            amounts = ", ".join(
+                f"{cur} {amount:,.{minor_digits(cur)}f}"
+                for cur, amount in self.other_currency_amounts.items()
+            )
+            other = "another currency" if len(self.other_currency_amounts) == 1 else "other currencies"
+            parts.append(
+                f"money in {self.money_currency}: {_n(self.other_currency, 'purchase')} in {other} "
+                f"({amounts}) counted for recency and frequency only"
+            )
         return "; ".join(parts)
+
+
+def _n(n: int, one: str, many: str | None = None) -> str:
+    """'1 purchase', '2 purchases'."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def lines_view(documents: str) -> str:
@@ -162,7 +204,7 @@ def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> 
     a void: an order left out as cancelled/returned) in their currency at or before them, `target`,
     `target_void` when it is a void), `parts` (each return's amount by the sale it reverses,
     `by_product` where that purchase holds the returned product, `absorbed` where the sale is a void)
-    and `netted` (purchases with their returns' total `credit` and `net` value). Currencies are never
+    and `credited` (per purchase, its returns' total `credit` and their number). Currencies are never
     netted against each other: the partition is (customer, currency), a blank currency its own."""
     cutoff = f"WHERE ordered_at < TIMESTAMP '{before.isoformat()}'" if before else ""
     whole = (
@@ -220,95 +262,197 @@ def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> 
         ), credited AS (
             SELECT target AS order_id, sum(amount) AS credit, count(DISTINCT return_id) AS n_returns
             FROM parts WHERE target IS NOT NULL AND NOT absorbed GROUP BY target
-        ), netted AS (
-            -- net rounded far below any currency's minor unit: a return spread over its lines leaves
-            -- float noise that, summed in any order, would make a wholly returned purchase worth 1e-14
-            SELECT p.order_id, p.customer_id, p.ordered_at, p.value, p.discount, p.from_lines,
-                   c.credit, coalesce(c.n_returns, 0) AS n_returns,
-                   round(p.value + coalesce(c.credit, 0), 6) AS net,
-                   coalesce(c.credit IS NOT NULL AND round(p.value + c.credit, 6) <= 0, false)
-                       AS wholly_returned
-            FROM classified p LEFT JOIN credited c USING (order_id) WHERE p.kind = 'purchase'
         )"""
 
 
-def purchases_sql(documents: str, *, before: dt.date | None = None, lines: str | None = None) -> str:
-    """A query of the purchases `(order_id, customer_id, ordered_at, day, value, discount, gross)` that
-    the rule makes of `documents` placed before `before` (exclusive), their returns netted product by
-    product when `lines` names the documents' lines: value net of returns, gross the order's own
-    value (the basket at checkout, which coupon thresholds apply to)."""
-    return f"""{_netting_ctes(documents, before, lines)}
-        SELECT order_id, customer_id, ordered_at, CAST(ordered_at AS DATE) AS day, net AS value, discount,
-               value AS gross
-        FROM netted WHERE NOT wholly_returned"""
+class Netting(BaseModel):
+    """A netting materialised on a connection: temp table `table` holds one row per document before
+    the cutoff with what the rule made of it; purchases, their counts and date range all read it."""
+
+    table: str
+    before: dt.date | None = None
+    # the currency of the money figures (spend, monetary value); None when no purchase names one
+    money_currency: str | None
+
+
+def net(
+    con: duckdb.DuckDBPyConnection,
+    documents: str,
+    *,
+    table: str,
+    before: dt.date | None = None,
+) -> Netting:
+    """Run the rule once over `documents` placed before `before` (exclusive), their returns netted
+    product by product when their lines are registered (`lines_view`), into temp table `table`: per
+    document its `kind` (purchase, void, return), `cur`rency and value; for purchases their returns'
+    `credit`, `net` value and `wholly_returned`; for returns whether they found no sale (`unmatched`)
+    and what their parts did (`itemised`, `by_product`, `absorbed`)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS
+        {_netting_ctes(documents, before, registered_lines(con, documents))}, return_parts AS (
+            SELECT return_id, bool_or(itemised) AS itemised,
+                   sum(amount) FILTER (WHERE by_product) AS by_product,
+                   count(*) FILTER (WHERE absorbed) > 0 AS absorbed,
+                   sum(amount) FILTER (WHERE absorbed) AS absorbed_amount
+            FROM parts GROUP BY return_id
+        )
+        -- net rounded far below any currency's minor unit: a return spread over its lines leaves float
+        -- noise that, summed in any order, would make a wholly returned purchase worth 1e-14
+        SELECT c.order_id, c.customer_id, c.ordered_at, c.kind, c.cur, c.value, c.discount, c.from_lines,
+               c.kind = 'return' AND c.target IS NULL AS unmatched,
+               r.credit, coalesce(r.n_returns, 0) AS n_returns,
+               round(c.value + coalesce(r.credit, 0), 6) AS net,
+               coalesce(r.credit IS NOT NULL AND round(c.value + r.credit, 6) <= 0, false) AS wholly_returned,
+               coalesce(p.itemised, false) AS itemised, p.by_product, coalesce(p.absorbed, false) AS absorbed,
+               p.absorbed_amount
+        FROM classified c LEFT JOIN credited r USING (order_id)
+        LEFT JOIN return_parts p ON p.return_id = c.order_id"""
+    )
+    return Netting(table=table, before=before, money_currency=_money_currency(con, table))
+
+
+def _money_currency(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The shop's currency (`shop_currency`) when a purchase is in it, else the currency of most
+    purchases; None when no purchase names a currency (a transaction file)."""
+    found = con.execute(
+        f"""SELECT cur FROM {table} WHERE kind = 'purchase' AND NOT wholly_returned AND cur <> ''
+            GROUP BY cur ORDER BY cur = {SHOP_CURRENCY_SQL} DESC NULLS LAST, count(*) DESC, cur LIMIT 1"""
+    ).fetchall()
+    return found[0][0] if found else None
+
+
+def _money_sql(netting: Netting) -> str:
+    """SQL: whether a row of the netting is in the money currency (a blank currency is taken to be it)."""
+    code = (netting.money_currency or "").replace("'", "''")
+    return f"cur IN ('', '{code}')"
+
+
+def purchases_sql(netting: Netting) -> str:
+    """A query of the purchases `(order_id, customer_id, ordered_at, day, value, discount, gross,
+    currency, money)` of a netting: value net of returns, gross the order's own value (the basket at
+    checkout, which coupon thresholds apply to). The money figures (value, discount, gross) are NULL,
+    like an unknown value, for purchases outside the money currency (`money` false): they count for
+    frequency and recency, and are never added to amounts in another currency."""
+    money = _money_sql(netting)
+    return f"""SELECT order_id, customer_id, ordered_at, CAST(ordered_at AS DATE) AS day,
+               CASE WHEN {money} THEN net END AS value, CASE WHEN {money} THEN discount END AS discount,
+               CASE WHEN {money} THEN value END AS gross, nullif(cur, '') AS currency, {money} AS money
+        FROM {netting.table} WHERE kind = 'purchase' AND NOT wholly_returned"""
 
 
 def purchase_rules(
     con: duckdb.DuckDBPyConnection, documents: str = DOCUMENTS_VIEW, *, before: dt.date | None = None
 ) -> PurchaseRules:
-    """The counts behind `purchases_sql` for the same documents (with their lines, when registered)
-    and cutoff."""
-    names = [n for n in PurchaseRules.model_fields if n != "return_lines"]
+    """The counts of the rule over `documents` (with their lines, when registered) before `before`."""
+    return netting_rules(con, net(con, documents, before=before, table=f"{documents}_counted"))
+
+
+def netting_rules(con: duckdb.DuckDBPyConnection, netting: Netting) -> PurchaseRules:
+    """What the rule did in a netting, counted (amounts rounded to the cent: float sums in any order
+    then agree)."""
     row = con.execute(
-        f"""{_netting_ctes(documents, before, registered_lines(con, documents))}
-        SELECT (SELECT count(*) FROM classified),
-               count(*) FILTER (WHERE NOT wholly_returned),
-               (SELECT count(*) FROM classified WHERE kind = 'void'),
-               count(*) FILTER (WHERE from_lines),
-               count(*) FILTER (WHERE value IS NULL),
-               count(*) FILTER (WHERE value = 0),
-               (SELECT count(*) FROM classified WHERE kind = 'return'),
-               round(coalesce((SELECT -sum(value) FROM classified WHERE kind = 'return'), 0), 2),
-               (SELECT count(DISTINCT return_id) FROM parts WHERE itemised),
-               round(coalesce((SELECT -sum(amount) FROM parts WHERE by_product), 0), 2),
-               count(*) FILTER (WHERE credit IS NOT NULL AND value IS NOT NULL AND NOT wholly_returned),
-               count(*) FILTER (WHERE wholly_returned),
-               (SELECT count(*) FROM classified WHERE kind = 'return' AND target IS NULL)
-                   + coalesce(sum(n_returns) FILTER (WHERE value IS NULL), 0),
-               round(coalesce((SELECT -sum(value) FROM classified
-                               WHERE kind = 'return' AND target IS NULL), 0)
-                   - coalesce(sum(credit) FILTER (WHERE value IS NULL), 0)
-                   - coalesce(sum(net) FILTER (WHERE net < 0), 0), 2),
-               (SELECT count(DISTINCT return_id) FROM parts WHERE absorbed),
-               round(coalesce((SELECT -sum(amount) FROM parts WHERE absorbed), 0), 2)
-        FROM netted"""  # amounts rounded to the cent: float sums in any order then agree
+        f"""SELECT count(*),
+               count(*) FILTER (WHERE kind = 'purchase' AND NOT wholly_returned),
+               count(*) FILTER (WHERE kind = 'void'),
+               count(*) FILTER (WHERE kind = 'purchase' AND from_lines),
+               count(*) FILTER (WHERE kind = 'purchase' AND value IS NULL),
+               count(*) FILTER (WHERE kind = 'purchase' AND value = 0),
+               count(*) FILTER (WHERE kind = 'return'),
+               round(coalesce(-sum(value) FILTER (WHERE kind = 'return'), 0), 2),
+               count(*) FILTER (WHERE kind = 'return' AND itemised),
+               round(coalesce(-sum(by_product), 0), 2),
+               count(*) FILTER (WHERE kind = 'purchase' AND credit IS NOT NULL AND value IS NOT NULL
+                                AND NOT wholly_returned),
+               count(*) FILTER (WHERE kind = 'purchase' AND wholly_returned),
+               count(*) FILTER (WHERE unmatched)
+                   + coalesce(sum(n_returns) FILTER (WHERE kind = 'purchase' AND value IS NULL), 0),
+               round(coalesce(-sum(value) FILTER (WHERE unmatched), 0)
+                   - coalesce(sum(credit) FILTER (WHERE kind = 'purchase' AND value IS NULL), 0)
+                   - coalesce(sum(net) FILTER (WHERE kind = 'purchase' AND net < 0), 0), 2),
+               count(*) FILTER (WHERE absorbed),
+               round(coalesce(-sum(absorbed_amount), 0), 2)
+        FROM {netting.table}"""
     ).fetchall()[0]
-    return PurchaseRules(**dict(zip(names, row, strict=True)))
+    names = [n for n in PurchaseRules.model_fields if n not in _NOT_COUNTED_HERE]
+    rules = PurchaseRules(**dict(zip(names, row, strict=True)), money_currency=netting.money_currency)
+    others = con.execute(
+        # to the smallest minor unit (KWD's 1/1000)
+        f"""SELECT cur, count(*), round(coalesce(sum(net), 0), 3) FROM {netting.table}
+            WHERE kind = 'purchase' AND NOT wholly_returned AND NOT ({_money_sql(netting)})
+            GROUP BY cur ORDER BY count(*) DESC, cur"""
+    ).fetchall()
+    rules.other_currency = sum(n for _, n, _ in others)
+    rules.other_currency_amounts = {cur: amount for cur, _, amount in others}
+    return rules
 
 
-def register_purchases(con: duckdb.DuckDBPyConnection, *, before: dt.date | None = None) -> None:
-    """Views `_documents` (the store's orders as documents) and `_documents_lines`, `_purchases(order_id,
-    customer_id, ordered_at, day, value, discount, gross)` and `_purchase_lines(order_id, customer_id, day,
-    product_id, category, quantity, value)`, limited to orders placed before `before` (exclusive) when given.
-    The lines are what was bought (positive quantities of the purchases): products, categories and
-    units; returns reduce the orders' values, not the lines."""
+# filled by `netting_rules` from other queries, or by `store_rules`
+_NOT_COUNTED_HERE = {"return_lines", "money_currency", "other_currency", "other_currency_amounts"}
+
+
+def register_purchases(con: duckdb.DuckDBPyConnection, *, before: dt.date | None = None) -> Netting:
+    """Views `_documents` (the store's orders as documents) and `_documents_lines`, their netting (temp
+    table `_documents_netted`), `_purchases(order_id, customer_id, ordered_at, day, value, discount,
+    gross, currency, money)` and `_purchase_lines(order_id, customer_id, day, product_id, category,
+    quantity, value)`, limited to orders placed before `before` (exclusive) when given. The lines are
+    what was bought (positive quantities of the purchases): products, categories and units; returns
+    reduce the orders' values, not the lines. Money (values) only in the money currency."""
     _register_store_documents(con)
-    # Materialised: every feature query reads it, and the netting windows run over all documents.
-    purchases = purchases_sql(DOCUMENTS_VIEW, before=before, lines=lines_view(DOCUMENTS_VIEW))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {ORDERS_VIEW} AS {purchases}")
+    # Materialised once: every feature query and the counts read it, and the netting windows run over
+    # all documents.
+    netting = net(con, DOCUMENTS_VIEW, before=before, table=REGISTERED)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {ORDERS_VIEW} AS {purchases_sql(netting)}")
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {LINES_VIEW} AS
         SELECT p.order_id, p.customer_id, p.day, i.product_id,
                coalesce(nullif(pr.category, ''), '(none)') AS category, i.quantity,
-               i.quantity * i.unit_price_minor / {scale_sql("i.currency")} AS value
+               CASE WHEN p.money THEN i.quantity * i.unit_price_minor / {scale_sql("i.currency")} END AS value
         FROM {ORDERS_VIEW} p JOIN order_items i USING (order_id)
         LEFT JOIN products pr USING (product_id)
         WHERE i.quantity > 0"""
     )
+    return netting
 
 
-def store_purchase_rules(con: duckdb.DuckDBPyConnection, *, before: dt.date | None = None) -> PurchaseRules:
-    """`purchase_rules` over the store, with the return lines inside purchases counted."""
-    _register_store_documents(con)
-    rules = purchase_rules(con, before=before)
-    purchases = purchases_sql(DOCUMENTS_VIEW, before=before, lines=lines_view(DOCUMENTS_VIEW))
+def store_rules(con: duckdb.DuckDBPyConnection, netting: Netting) -> PurchaseRules:
+    """`netting_rules` of a netting of the store's orders, with the return lines inside purchases
+    counted."""
+    rules = netting_rules(con, netting)
     rules.return_lines = int(
         con.execute(
-            f"""SELECT count(*) FROM ({purchases}) p
-                JOIN order_items i USING (order_id) WHERE i.quantity < 0"""
+            f"""SELECT count(*) FROM {netting.table} p JOIN order_items i USING (order_id)
+                WHERE p.kind = 'purchase' AND NOT p.wholly_returned AND i.quantity < 0"""
         ).fetchall()[0][0]
     )
     return rules
+
+
+def registered_rules(con: duckdb.DuckDBPyConnection) -> PurchaseRules:
+    """The counts behind the purchases `register_purchases` registered last on `con`."""
+    return store_rules(con, Netting(table=REGISTERED, money_currency=registered_money_currency(con)))
+
+
+def registered_money_currency(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The money currency of the purchases `register_purchases` registered last on `con`."""
+    return _money_currency(con, REGISTERED)
+
+
+def store_purchase_rules(con: duckdb.DuckDBPyConnection, *, before: dt.date | None = None) -> PurchaseRules:
+    """`store_rules` over the store's orders before `before`, in a netting of their own: the registered
+    purchases stay as they were."""
+    _register_store_documents(con)
+    return store_rules(con, net(con, DOCUMENTS_VIEW, before=before, table=f"{DOCUMENTS_VIEW}_counted"))
+
+
+def same_netting(con: duckdb.DuckDBPyConnection, netting: Netting, before: dt.date) -> bool:
+    """Whether `netting` is also the netting of its documents before `before`: the same documents,
+    as none of them lies on or after `before`."""
+    if netting.before is not None and netting.before < before:
+        return False
+    later = con.execute(
+        f"SELECT count(*) FROM {netting.table} WHERE ordered_at >= $b", {"b": before}
+    ).fetchall()[0][0]
+    return not later
 
 
 def last_purchase_day(con: duckdb.DuckDBPyConnection) -> dt.date | None:

@@ -21,7 +21,8 @@ from marketpilot.analytics.purchases import (
     PurchaseRules,
     last_purchase_day,
     register_purchases,
-    store_purchase_rules,
+    registered_rules,
+    same_netting,
 )
 from marketpilot.config import Settings
 from marketpilot.data import Store
@@ -67,20 +68,23 @@ def _class_table() -> pd.DataFrame:
 def compute_rfm(con: duckdb.DuckDBPyConnection, *, as_of: dt.date | None = None) -> pd.DataFrame:
     """One row per customer with a completed purchase on or before `as_of` (default: the last
     purchase day). `con` is a store connection; runs entirely in DuckDB."""
+    netting = None
     if as_of is None:
-        register_purchases(con)
+        netting = register_purchases(con)
         as_of = last_purchase_day(con)
         if as_of is None:
             raise UserError("No completed orders in the store.", hint="Load orders first: marketpilot load …")
-    # returns after as_of are not known on as_of: they must not net its purchases
-    register_purchases(con, before=as_of + dt.timedelta(days=1))
+    # returns after as_of are not known on as_of: they must not net its purchases (when no document
+    # lies after as_of, the netting of all of them is that one)
+    if netting is None or not same_netting(con, netting, as_of + dt.timedelta(days=1)):
+        register_purchases(con, before=as_of + dt.timedelta(days=1))
     con.register("_rfm_classes", _class_table())
     try:
         return con.execute(
             f"""
             WITH base AS (
                 SELECT customer_id, date_diff('day', max(day), $as_of) AS recency_days,
-                       -- net of returns; purchases of unknown value add nothing
+                       -- net of returns; purchases of unknown value or in another currency add nothing
                        count(DISTINCT order_id) AS frequency, coalesce(sum(value), 0) AS monetary
                 FROM {ORDERS_VIEW} GROUP BY customer_id
             ), scored AS (
@@ -128,7 +132,7 @@ def run_rfm(settings: Settings, *, as_of: dt.date | str | None = None) -> tuple[
     with Store.open(settings, read_only=True) as store:
         table = compute_rfm(store.con, as_of=as_of)
         as_of = as_of or last_purchase_day(store.con)
-        rules = store_purchase_rules(store.con, before=as_of + dt.timedelta(days=1) if as_of else None)
+        rules = registered_rules(store.con)  # of the purchases compute_rfm read
     if table.empty:  # keep the previous results rather than overwrite them with nothing
         raise UserError(
             f"no completed order on or before {as_of}: nothing to score",

@@ -3,6 +3,13 @@ not every currency has 100 of them: JPY and KRW have none, KWD and BHD have 1,00
 
 from __future__ import annotations
 
+import duckdb
+
+# The shop's currency (settings.currency) as a DuckDB variable that `Store` sets on its connection:
+# the purchase rule (analytics/purchases.py) keeps money figures in it. NULL on other connections.
+SHOP_CURRENCY_VARIABLE = "marketpilot_currency"
+SHOP_CURRENCY_SQL = f"getvariable('{SHOP_CURRENCY_VARIABLE}')"
+
 # Currencies whose minor unit is not 1/100.
 MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3, "JOD": 3, "OMR": 3}
 
@@ -43,3 +50,9 @@ def currency_sql(text: str) -> str:
     signs of CURRENCY_WORDS; anything else upper-cased as written."""
     cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CURRENCY_WORDS.items())  # no quotes in them
     return f"CASE lower(trim({text})) {cases} ELSE upper(trim({text})) END"
+
+
+def set_shop_currency(con: duckdb.DuckDBPyConnection, currency: str) -> None:
+    """Record the shop's currency on `con` (read back as SHOP_CURRENCY_SQL)."""
+    code = currency.strip().upper().replace("'", "''")
+    con.execute(f"SET VARIABLE {SHOP_CURRENCY_VARIABLE} = '{code}'")

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from marketpilot.config import Settings, get_settings
+from marketpilot.data.money import set_shop_currency
 from marketpilot.data.schema import TABLES, TableSpec
 from marketpilot.errors import UserError
 
@@ -63,6 +64,7 @@ class Store:
                 f"Cannot open the store at {self.path}: {exc}",
                 hint="Another marketpilot process may be writing to it; wait for it to finish.",
             ) from exc
+        set_shop_currency(self.con, settings.currency)
         if not self.read_only:
             private = "':memory:'" if empty else _literal(self.private_path)
             self.con.execute(f"ATTACH IF NOT EXISTS {private} AS private")

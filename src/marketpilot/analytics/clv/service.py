@@ -18,14 +18,13 @@ from marketpilot.analytics.clv.gamma_gamma import GammaGammaModel
 from marketpilot.analytics.clv.scoring import score_customers
 from marketpilot.analytics.clv.transactions import (
     TimeUnit,
-    date_range,
+    netted_range,
     register_file_transactions,
     register_store_transactions,
-    summarise,
-    transaction_rules,
+    summarise_netted,
 )
 from marketpilot.analytics.outputs import write_table
-from marketpilot.analytics.purchases import PurchaseRules, store_purchase_rules
+from marketpilot.analytics.purchases import Netting, PurchaseRules, netting_rules, store_rules
 from marketpilot.config import Settings
 from marketpilot.data import Store
 from marketpilot.data.dates import as_date
@@ -129,14 +128,18 @@ def fit_clv(
         raise UserError("calibration_end is needed: the last day of the calibration period.")
     observation_end = as_date(observation_end, "observation_end")
     with transactions(source) as con:
-        first, last = date_range(con)
+        first, last, whole = netted_range(con)
         if calibration_end < first:
             raise UserError(f"--calibration-end {calibration_end} is before the first transaction ({first}).")
-        summary = summarise(
-            con, calibration_end=calibration_end, observation_end=observation_end, time_unit=time_unit
+        summary, netting = summarise_netted(
+            con,
+            calibration_end=calibration_end,
+            observation_end=observation_end or last,
+            time_unit=time_unit,
+            whole=whole,
         )
         with_spend = _has_values(con)
-        rules = _rules(con, source, before=(observation_end or last) + dt.timedelta(days=1))
+        rules = _rules(con, source, netting)
     bgnbd, gamma_gamma = fit_models(summary, with_spend=with_spend)
     holdout = None
     if (observation_end or last) > calibration_end:
@@ -157,13 +160,11 @@ def fit_clv(
     )
 
 
-def _rules(
-    con: duckdb.DuckDBPyConnection, source: FileSource | Settings, *, before: dt.date
-) -> PurchaseRules:
+def _rules(con: duckdb.DuckDBPyConnection, source: FileSource | Settings, netting: Netting) -> PurchaseRules:
     """The purchase rule's counts; a store also has lines, whose returns inside sales are counted."""
     if isinstance(source, FileSource):
-        return transaction_rules(con, before=before)
-    return store_purchase_rules(con, before=before)
+        return netting_rules(con, netting)
+    return store_rules(con, netting)
 
 
 def _has_values(con: duckdb.DuckDBPyConnection) -> bool:
@@ -186,11 +187,13 @@ def predict_clv(
     if horizon_days < 1:
         raise UserError(f"horizon_days must be at least 1, got {horizon_days}.")
     with transactions(source or settings) as con:
-        _, last = date_range(con)
+        _, last, whole = netted_range(con)
         as_of = as_of or last
-        summary = summarise(con, calibration_end=as_of, observation_end=as_of, time_unit=time_unit)
+        summary, netting = summarise_netted(
+            con, calibration_end=as_of, observation_end=as_of, time_unit=time_unit, whole=whole
+        )
         with_spend = _has_values(con)
-        rules = _rules(con, source or settings, before=as_of + dt.timedelta(days=1))
+        rules = _rules(con, source or settings, netting)
     bgnbd, gamma_gamma = fit_models(summary, with_spend=with_spend)
     scores = score_customers(
         bgnbd,

@@ -23,11 +23,13 @@ import pandas as pd
 from charset_normalizer import from_bytes
 
 from marketpilot.analytics.purchases import (
+    Netting,
     PurchaseRules,
     lines_view,
+    net,
     purchase_rules,
     purchases_sql,
-    registered_lines,
+    same_netting,
     store_documents_sql,
     store_lines_sql,
 )
@@ -207,8 +209,19 @@ def register_store_transactions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def date_range(con: duckdb.DuckDBPyConnection, source: str = TX_VIEW) -> tuple[dt.date, dt.date]:
-    purchases = purchases_sql(source, lines=registered_lines(con, source))
-    first, last = con.execute(f"SELECT min(day), max(day) FROM ({purchases})").fetchall()[0]
+    first, last, _ = netted_range(con, source)
+    return first, last
+
+
+def netted_range(con: duckdb.DuckDBPyConnection, source: str = TX_VIEW) -> tuple[dt.date, dt.date, Netting]:
+    """The first and last purchase day of `source`, and the netting of all its documents they come
+    from (for `summarise_netted` to reuse)."""
+    whole = net(con, source, table=f"{source}_netted_all")
+    return *_date_range(con, whole), whole
+
+
+def _date_range(con: duckdb.DuckDBPyConnection, netting: Netting) -> tuple[dt.date, dt.date]:
+    first, last = con.execute(f"SELECT min(day), max(day) FROM ({purchases_sql(netting)})").fetchall()[0]
     if first is None:
         raise UserError(
             "No purchases to summarise (after removing guest rows, cancellations and returns).",
@@ -232,28 +245,51 @@ def summarise(
 ) -> pd.DataFrame:
     """One row per customer whose first purchase is on or before `calibration_end`:
 
-    frequency, recency, T, monetary_value (mean value of the repeat purchase days that have a value)
-    and monetary_frequency (how many such days) for the calibration period; frequency_holdout,
-    duration_holdout for (calibration_end, observation_end]; and frequency_previous, the purchase days
-    in the equally long period just before calibration_end (the naive "same as last period" forecast).
-    Calibration purchases are netted only with returns up to calibration_end, so the holdout does
-    not leak into the fit."""
+    frequency, recency, T, monetary_value (mean value of the repeat purchase days that have a value
+    in the money currency) and monetary_frequency (how many such days) for the calibration period;
+    frequency_holdout, duration_holdout for (calibration_end, observation_end]; and frequency_previous,
+    the purchase days in the equally long period just before calibration_end (the naive "same as last
+    period" forecast). Calibration purchases are netted only with returns up to calibration_end, so
+    the holdout does not leak into the fit."""
+    return summarise_netted(
+        con,
+        calibration_end=calibration_end,
+        observation_end=observation_end,
+        time_unit=time_unit,
+        source=source,
+    )[0]
+
+
+def summarise_netted(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    calibration_end: dt.date,
+    observation_end: dt.date | None = None,
+    time_unit: TimeUnit = "W",
+    source: str = TX_VIEW,
+    whole: Netting | None = None,
+) -> tuple[pd.DataFrame, Netting]:
+    """`summarise`, and the netting up to observation_end that it read (for the rule's counts). Each
+    netting runs once: one cutoff's serves another when no document lies between them; `whole`, the
+    netting of all of `source`'s documents (`netted_range`), when the caller has it."""
     if time_unit not in UNIT_DAYS:
         raise UserError(f"time unit must be D or W, got {time_unit!r}.")
     unit = UNIT_DAYS[time_unit]
-    _, last = date_range(con, source)
-    obs = observation_end or last
+    if observation_end is None:
+        whole = whole or net(con, source, table=f"{source}_netted_all")
+        observation_end = _date_range(con, whole)[1]
+    obs = observation_end
     holdout_days = max((obs - calibration_end).days, 0)
-    lines = registered_lines(con, source)
-    calibration = purchases_sql(source, before=calibration_end + dt.timedelta(days=1), lines=lines)
-    observed = purchases_sql(source, before=obs + dt.timedelta(days=1), lines=lines)
-    return con.execute(
+    observed = _netting_before(con, source, obs + dt.timedelta(days=1), whole, "observed")
+    cal_before = calibration_end + dt.timedelta(days=1)
+    calibration = _netting_before(con, source, cal_before, observed, "calibration")
+    frame = con.execute(
         f"""
         WITH daily AS (
             -- a day's value is unknown only when none of its purchases has one
             SELECT customer_id, day, sum(value) AS value,
                    day = min(day) OVER (PARTITION BY customer_id) AS first
-            FROM ({calibration}) GROUP BY customer_id, day
+            FROM ({purchases_sql(calibration)}) GROUP BY customer_id, day
         ), cal AS (
             SELECT customer_id, min(day) AS first_day, max(day) AS last_day, count(*) AS days,
                    coalesce(avg(value) FILTER (WHERE NOT first), 0) AS monetary_value,
@@ -262,7 +298,7 @@ def summarise(
         ), later AS (
             SELECT customer_id,
                    count(DISTINCT day) FILTER (WHERE day > $cal) AS frequency_holdout
-            FROM ({observed}) GROUP BY ALL
+            FROM ({purchases_sql(observed)}) GROUP BY ALL
         ), previous AS (
             SELECT customer_id, count(*) FILTER (WHERE day > $cal - to_days($hd)) AS frequency_previous
             FROM daily GROUP BY ALL
@@ -281,3 +317,13 @@ def summarise(
         """,
         {"cal": calibration_end, "unit": unit, "hd": holdout_days},
     ).df()
+    return frame, observed
+
+
+def _netting_before(
+    con: duckdb.DuckDBPyConnection, source: str, before: dt.date, known: Netting | None, name: str
+) -> Netting:
+    """The netting of `source` before `before`: `known` when it is the same, else a new one."""
+    if known is not None and same_netting(con, known, before):
+        return known
+    return net(con, source, before=before, table=f"{source}_netted_{name}")

@@ -16,7 +16,11 @@ from marketpilot.analytics.clv.scoring import score_customers
 from marketpilot.analytics.clv.service import fit_models
 from marketpilot.analytics.clv.transactions import register_store_transactions, summarise
 from marketpilot.analytics.outputs import write_table
-from marketpilot.analytics.purchases import register_purchases, registered_purchases
+from marketpilot.analytics.purchases import (
+    register_purchases,
+    registered_money_currency,
+    registered_purchases,
+)
 from marketpilot.analytics.rfm import compute_rfm
 from marketpilot.analytics.segments.clustering import SegmentModel
 from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame, text_matrix
@@ -118,6 +122,7 @@ def run_segmentation(
         cutoff = as_of + dt.timedelta(days=1)
         frame = segmentation_frame(con, cutoff)
         rfm = compute_rfm(con, as_of=as_of)
+        money = registered_money_currency(con) or settings.currency  # the spend figures' currency
         clv = _clv(con, as_of)
         X = behaviour_matrix(frame)
         if text:
@@ -138,7 +143,7 @@ def run_segmentation(
     rfm_class = rfm.set_index("customer_id")["rfm_class"]
     stats = segment_stats(frame, labels, rfm_class, clv=clv)
     small = small_segments(stats, method=method, share=min_segment_share, floor=min_segment_customers)
-    currency = "元" if lang == "zh" and settings.currency == "CNY" else settings.currency
+    currency = "元" if lang == "zh" and money == "CNY" else money
     profiles = [
         SegmentProfile(stats=s, persona=p)
         for s, p in zip(
