@@ -15,16 +15,8 @@ import pandas as pd
 
 from marketpilot.analytics.clv.bgnbd import BetaGeoModel
 from marketpilot.analytics.clv.transactions import summarise
+from marketpilot.analytics.net_sales import NET_LINES, register_net_lines, top_categories
 from marketpilot.analytics.purchases import DOCUMENTS_VIEW, LINES_VIEW, ORDERS_VIEW, register_purchases
-
-
-def top_categories(con: duckdb.DuckDBPyConnection, k: int) -> list[str]:
-    """The k categories with the most revenue (in the registered purchase lines)."""
-    rows = con.execute(
-        f"SELECT category FROM {LINES_VIEW} GROUP BY category "
-        f"ORDER BY sum(value) DESC, category LIMIT {int(k)}"
-    ).fetchall()
-    return [r[0] for r in rows]
 
 
 def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -42,12 +34,14 @@ def customer_features(
     """One row per customer with a completed purchase before `cutoff`, indexed by customer_id.
 
     Columns: recency/frequency/monetary, order rhythm and recent activity, discount sensitivity,
-    spend share per top category (`cat_<i>`, names in `frame.attrs["categories"]`), funnel counts
-    from `events` when the store has events, and BG/NBD outputs (P(alive), expected purchases)."""
-    register_purchases(con, before=cutoff)
+    spend share per top category net of returns (`cat_<i>`, names in `frame.attrs["categories"]`),
+    funnel counts from `events` when the store has events, and BG/NBD outputs (P(alive), expected
+    purchases). Products, categories and units per order count what was bought, returned or not."""
+    money = register_purchases(con, before=cutoff).money_currency
+    register_net_lines(con, before=cutoff)
     cats = categories if categories is not None else top_categories(con, n_categories)
-    cat_sql = "".join(
-        f", coalesce(sum(value) FILTER (WHERE category = $c{i}) / nullif(sum(value), 0), 0) AS cat_{i}"
+    cat_sql = ", ".join(
+        f"coalesce(sum(value) FILTER (WHERE category = $c{i}) / nullif(sum(value), 0), 0) AS cat_{i}"
         for i in range(len(cats))
     )
     orders = con.execute(
@@ -78,12 +72,18 @@ def customer_features(
         SELECT customer_id, count(DISTINCT product_id) AS distinct_products,
                count(DISTINCT category) AS distinct_categories,
                sum(quantity) / count(DISTINCT order_id) AS units_per_order
-               {cat_sql}
         FROM {LINES_VIEW} GROUP BY customer_id
-        """,
-        {f"c{i}": c for i, c in enumerate(cats)} or None,
+        """
     ).df()
     frame = orders.merge(lines, on="customer_id", how="left")
+    if cats:
+        # shares of the spend in the money currency, as the spend figures: never of two added together
+        in_money = "WHERE coalesce(currency, $money) = $money" if money else ""
+        shares = con.execute(
+            f"SELECT customer_id, {cat_sql} FROM {NET_LINES} {in_money} GROUP BY customer_id",
+            {f"c{i}": c for i, c in enumerate(cats)} | ({"money": money} if money else {}),
+        ).df()
+        frame = frame.merge(shares, on="customer_id", how="left")
     if _has_rows(con, "events"):
         frame = frame.merge(_event_features(con, cutoff), on="customer_id", how="left")
     if with_clv:

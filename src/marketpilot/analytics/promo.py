@@ -35,13 +35,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from marketpilot.analytics.net_sales import NET_LINES, register_net_lines
 from marketpilot.analytics.power import customers_per_arm, detectable_lift
-from marketpilot.analytics.purchases import (
-    LINES_VIEW,
-    ORDERS_VIEW,
-    registered_money_currency,
-    registered_purchases,
-)
+from marketpilot.analytics.purchases import ORDERS_VIEW, registered_money_currency, registered_purchases
 from marketpilot.analytics.rfm import RFM_CLASSES
 from marketpilot.atomic import write_text
 from marketpilot.config import Settings
@@ -262,17 +258,19 @@ def _groups(settings: Settings, by: GroupBy) -> tuple[pd.DataFrame | None, dict[
     return table.rename(columns={by: "group"}).astype({"group": str}), names
 
 
-def _costed_lines(con: duckdb.DuckDBPyConnection, since: dt.date) -> pd.DataFrame:
-    """Per customer since `since`: sales (`price`), and the sales and cost of the lines whose product
-    has a cost (`costed`, `cost`)."""
+def _costed_lines(con: duckdb.DuckDBPyConnection, since: dt.date, currency: str) -> pd.DataFrame:
+    """Per customer since `since`: sales net of returns (`price`), and the sales and cost of the lines
+    whose product has a cost (`costed`, `cost`), in `currency` (a blank one taken to be it): what was
+    sent back earned no margin."""
+    register_net_lines(con)
     lines = con.execute(
         f"""SELECT l.customer_id, sum(l.value) AS price,
                    sum(l.value) FILTER (WHERE p.cost_minor IS NOT NULL) AS costed,
                    sum(l.quantity * p.cost_minor / {scale_sql("p.currency")}) AS cost
-            FROM {LINES_VIEW} l LEFT JOIN products p USING (product_id)
-            WHERE l.day >= ? AND l.value IS NOT NULL  -- lines of purchases in the money currency
+            FROM {NET_LINES} l LEFT JOIN products p USING (product_id)
+            WHERE l.day >= ? AND coalesce(l.currency, ?) = ?  -- lines in the money currency
             GROUP BY l.customer_id""",
-        [since],
+        [since, currency, currency],
     ).df()
     covered = float(lines["costed"].sum()) / max(float(lines["price"].sum()), 1e-9)
     if covered < 0.5:
@@ -302,8 +300,8 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
             [since],
         ).df()
         customers = con.execute(f"SELECT DISTINCT customer_id FROM {ORDERS_VIEW}").df()
-        margins = _costed_lines(con, since) if spec.margin is None else None
         currency = registered_money_currency(con) or settings.currency
+        margins = _costed_lines(con, since, currency) if spec.margin is None else None
     if assignments is None:
         customers["group"] = "all"
     else:

@@ -203,13 +203,14 @@ def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> 
     """CTEs `classified` (documents with their kind and, for returns, the latest sale (a purchase, or
     a void: an order left out as cancelled/returned) in their currency at or before them, `target`,
     `target_void` when it is a void), `parts` (each return's amount by the sale it reverses,
-    `by_product` where that purchase holds the returned product, `absorbed` where the sale is a void)
+    `by_product` where that purchase holds the returned product, `absorbed` where the sale is a void,
+    `product_id` the returned product where the return has lines)
     and `credited` (per purchase, its returns' total `credit` and their number). Currencies are never
     netted against each other: the partition is (customer, currency), a blank currency its own."""
     cutoff = f"WHERE ordered_at < TIMESTAMP '{before.isoformat()}'" if before else ""
     whole = (
         "SELECT order_id AS return_id, target, value AS amount, false AS itemised, false AS by_product, "
-        "target_void AS absorbed"
+        "target_void AS absorbed, NULL::VARCHAR AS product_id"
     )
     if lines is None:
         parts = f"{whole} FROM classified WHERE kind = 'return'"
@@ -233,7 +234,8 @@ def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> 
             )
             SELECT r.return_id, coalesce(b.order_id, r.target) AS target, r.amount, true AS itemised,
                    b.order_id IS NOT NULL AND NOT b.void AS by_product,
-                   CASE WHEN b.order_id IS NOT NULL THEN b.void ELSE r.target_void END AS absorbed
+                   CASE WHEN b.order_id IS NOT NULL THEN b.void ELSE r.target_void END AS absorbed,
+                   r.product_id
             FROM returned r ASOF LEFT JOIN bought b
                 ON r.customer_id = b.customer_id AND r.cur = b.cur AND r.product_id = b.product_id
                    AND r.seq > b.seq
@@ -338,6 +340,18 @@ def purchases_sql(netting: Netting) -> str:
                CASE WHEN {money} THEN net END AS value, CASE WHEN {money} THEN discount END AS discount,
                CASE WHEN {money} THEN value END AS gross, nullif(cur, '') AS currency, {money} AS money
         FROM {netting.table} WHERE kind = 'purchase' AND NOT wholly_returned"""
+
+
+def counted_sql(documents: str, *, before: dt.date | None = None, lines: str | None = None) -> str:
+    """What the rule counts of `documents` product by product, `(order_id, product_id)`: each purchase
+    (a wholly returned one too: its returns undo it) with product_id NULL, all of its lines; and each
+    product of a return whose share the rule nets against a purchase holding that product, that
+    product's returned lines. Orders left out and their refunds count nothing, nor do returned products
+    that no earlier purchase holds (bought before the data, a postage refund) and returns without lines."""
+    return f"""{_netting_ctes(documents, before, lines)}
+        SELECT order_id, NULL::VARCHAR AS product_id FROM classified WHERE kind = 'purchase'
+        UNION ALL
+        SELECT return_id, product_id FROM parts WHERE by_product"""
 
 
 def purchase_rules(
