@@ -53,7 +53,8 @@ REASONS = {
     ),
     "similar_content": ("与您喜欢的「{item}」相似", "Similar to {item}, which you liked"),
     "popular_segment": ("{segment}的顾客都在买", "Popular with customers in your segment ({segment})"),
-    "popular": ("热销商品", "A best-seller"),
+    # ranked by views, carts and purchases, not by net sales: "popular", never "best-seller" (热销)
+    "popular": ("人气商品", "Popular with shoppers"),
 }
 
 
