@@ -43,14 +43,24 @@ def test_revenue_is_kept_per_currency_in_its_own_units(settings: Settings) -> No
 
     orders = pd.DataFrame(
         {
-            "order_id": ["O1", "O2", "O3", "O4", "O5", "O6"],
-            "customer_id": ["C1", "C2", "C3", "C4", "C5", "C1"],
+            "order_id": ["O1", "O2", "O3", "O4", "O5", "O6", "R1"],
+            "customer_id": ["C1", "C2", "C3", "C4", "C5", "C1", "C6"],
             "ordered_at": pd.to_datetime(
-                ["2025-01-05", "2025-01-09", "2025-02-01", "2025-02-03", "2025-02-04", "2025-02-05"]
+                [
+                    "2025-01-05",
+                    "2025-01-09",
+                    "2025-02-01",
+                    "2025-02-03",
+                    "2025-02-04",
+                    "2025-02-05",
+                    "2025-02-06",
+                ]
             ),
-            "status": ["completed"] * 5 + ["cancelled"],
-            "currency": ["CNY", "USD", "CNY", "JPY", None, "CNY"],
-            "total_minor": [10_000, 2_500, 5_050, 1_200, 700, -3_000],
+            "status": ["completed"] * 5 + ["cancelled", "completed"],
+            "currency": ["CNY", "USD", "CNY", "JPY", None, "CNY", "CNY"],
+            # R1: a refund exported as its own document (of an order before the data): less revenue,
+            # but no order, and C6 bought nothing that month
+            "total_minor": [10_000, 2_500, 5_050, 1_200, 700, -3_000, -1_000],
         }
     )
     with Store.open(settings) as store:
@@ -59,16 +69,17 @@ def test_revenue_is_kept_per_currency_in_its_own_units(settings: Settings) -> No
         monthly = monthly_sales(store)
 
     assert totals.to_dict("records") == [
-        {"currency": "CNY", "orders": 2, "revenue": 150.5},
+        {"currency": "CNY", "orders": 2, "revenue": 140.5},
         {"currency": "JPY", "orders": 1, "revenue": 1200.0},
         {"currency": "USD", "orders": 1, "revenue": 25.0},
         {"currency": None, "orders": 1, "revenue": 7.0},
     ]
     rows = {(r.month, r.currency): (r.orders, r.revenue, r.cancelled) for r in monthly.itertuples()}
+    assert monthly.set_index(["month", "currency"]).loc[("2025-02", "CNY"), "customers"] == 1
     assert rows == {
         ("2025-01", "CNY"): (1, 100.0, 0.0),
         ("2025-01", "USD"): (1, 25.0, 0.0),
-        ("2025-02", "CNY"): (1, 50.5, 30.0),
+        ("2025-02", "CNY"): (1, 40.5, 30.0),
         ("2025-02", "JPY"): (1, 1200.0, 0.0),
         ("2025-02", None): (1, 7.0, 0.0),
     }

@@ -12,6 +12,9 @@ from marketpilot.data.store import Store
 # What the analytics count as a sale: any order not cancelled or returned, with or without a status
 # (a shop export without a status column, or a status the load named as open).
 SALE = f"NOT ({REVERSED})"
+# A sale document with a negative total is a refund exported as its own document (WooCommerce, a
+# return invoice): it reduces revenue, but it is no order and its customer did not buy that month.
+ORDER = f"{SALE} AND coalesce(total_minor, 0) >= 0"
 
 
 def _major(amount: str) -> str:
@@ -27,15 +30,15 @@ def _currency_or_none(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def monthly_sales(store: Store) -> pd.DataFrame:
-    """Per month and currency: customers, sales (orders not cancelled or returned), revenue and cancelled
-    value (major units).
+    """Per month and currency: customers, sales (orders not cancelled or returned), revenue net of
+    refunds exported as negative documents, and cancelled value (major units).
     One row per currency a month had: amounts in different currencies are never added together;
     `currency` is None for orders that name none."""
     frame = store.query(
         f"""
         SELECT strftime(date_trunc('month', ordered_at), '%Y-%m') AS month, currency,
-               count(DISTINCT customer_id) FILTER (WHERE {SALE}) AS customers,
-               count(*) FILTER (WHERE {SALE}) AS orders,
+               count(DISTINCT customer_id) FILTER (WHERE {ORDER}) AS customers,
+               count(*) FILTER (WHERE {ORDER}) AS orders,
                {_major(f"sum(total_minor) FILTER (WHERE {SALE})")} AS revenue,
                -{_major("coalesce(sum(total_minor) FILTER (WHERE status = 'cancelled'), 0)")} AS cancelled
         FROM orders GROUP BY 1, 2 ORDER BY month, currency NULLS LAST
@@ -45,11 +48,13 @@ def monthly_sales(store: Store) -> pd.DataFrame:
 
 
 def revenue_by_currency(store: Store) -> pd.DataFrame:
-    """Sales (orders not cancelled or returned) and their revenue (major units) per currency, most first;
+    """Sales (orders not cancelled or returned) and their revenue net of refunds exported as negative
+    documents (major units) per currency, most first;
     `currency` is None for orders that name none."""
     frame = store.query(
         f"""
-        SELECT currency, count(*) AS orders, {_major("coalesce(sum(total_minor), 0)")} AS revenue
+        SELECT currency, count(*) FILTER (WHERE {ORDER}) AS orders,
+               {_major("coalesce(sum(total_minor), 0)")} AS revenue
         FROM orders WHERE {SALE} GROUP BY currency ORDER BY orders DESC, currency NULLS LAST
         """
     )
