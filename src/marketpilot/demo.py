@@ -33,6 +33,7 @@ from marketpilot.data.queries import (
 )
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
+from marketpilot.wording import counted
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "samples" / "online_retail.csv.gz"
 HILLSTROM = Path(__file__).resolve().parents[2] / "data" / "hillstrom" / "hillstrom.csv.gz"
@@ -148,7 +149,7 @@ def customer_intelligence(ctx: DemoContext) -> StepResult:
         seconds=0,
         summary=f"RFM: {intel.rfm.customers:,} buyers, top class {top.name_zh} ({top.revenue_share:.0%} of "
         f"revenue); CLV over {intel.clv.horizon_days} days {intel.clv.clv_total or 0:,.0f} CNY; "
-        f"{intel.segments.k} segments ({llm_personas} LLM personas)",
+        f"{counted(intel.segments.k, 'segment')} ({counted(llm_personas, 'LLM persona')})",
         outputs=[
             Path(p)
             for p in (intel.rfm.parquet, intel.clv.parquet, intel.segments.summary_json)
@@ -200,8 +201,8 @@ def review_insight(ctx: DemoContext) -> StepResult:
     return StepResult(
         name="reviews",
         seconds=0,
-        summary=f"类目 {category}: {insight.n_reviews} reviews, {insight.share_positive:.0%} positive, "
-        f"{len(insight.pain_points)} cited pain points",
+        summary=f"类目 {category}: {counted(insight.n_reviews, 'review')}, "
+        f"{insight.share_positive:.0%} positive, {counted(len(insight.pain_points), 'cited pain point')}",
         outputs=list(paths.values()),
     )
 
@@ -228,12 +229,15 @@ def marketing_copy(ctx: DemoContext) -> StepResult:
     if result.variants:
         best = max(result.variants, key=lambda v: v.score or 0)
         outputs.append(render_poster(best.text.split("，")[0][:24], result.brief, out / "poster.png"))
+    guardrails = sum(d.reason == "guardrails" for d in result.dropped)
+    shortfall = f"; {result.shortfall}" if result.shortfall else ""
     return StepResult(
         name="copy",
         seconds=0,
-        summary=f"{len(result.variants)} SMS variants for segment {name} × product {product} "
-        f"({result.fixed} repaired, {len(result.dropped)} dropped by guardrails, "
-        f"{result.llm_calls} LLM calls)",
+        summary=f"{counted(len(result.variants), 'SMS variant')} for segment {name} × product {product} "
+        f"({result.fixed} repaired, {guardrails} dropped by guardrails, "
+        f"{len(result.dropped) - guardrails} as near-duplicates or empty, "
+        f"{counted(result.llm_calls, 'LLM call')}{shortfall})",
         outputs=outputs,
     )
 
@@ -263,7 +267,7 @@ def service_assistant(ctx: DemoContext) -> StepResult:
     return StepResult(
         name="assistant",
         seconds=0,
-        summary=f"{len(replies)} customer questions: {answered} answered with citations, "
+        summary=f"{counted(len(replies), 'customer question')}: {answered} answered with citations, "
         f"{len(replies) - answered} handed to a person",
         outputs=[path],
     )
@@ -283,7 +287,7 @@ def campaign_loop(ctx: DemoContext) -> StepResult:
         name="campaign",
         seconds=0,
         summary=f"Campaign {loop.campaign_id}: v{first.version} sent {first.sent:,} ({lift}); "
-        f"optimized → v{second.version} sent {second.sent:,}; {loop.llm_calls} LLM calls",
+        f"optimized → v{second.version} sent {second.sent:,}; {counted(loop.llm_calls, 'LLM call')}",
         outputs=[i.report for i in loop.iterations],
     )
 
@@ -361,7 +365,7 @@ def _headline(payload: dict[str, Any], months: int) -> str:
     )
     return (
         f"{payload['customers']:,} customers, {payload['orders']:,} orders, "
-        f"revenue {revenue or 0} over {months} months"
+        f"revenue {revenue or 0} over {counted(months, 'month')}"
     )
 
 

@@ -126,9 +126,13 @@ def test_no_variant_passing_guardrails_has_a_wrong_price_or_banned_term(settings
         )
         for pid, name, price, promo in [("P1", "羊毛双面呢大衣", 399, 319), ("P2", "真丝睡衣套装", 299, 239)]
     ]
-    sets = generate_variants(briefs, get_client(settings), n=3, max_repairs=1)
+    sets = generate_variants(briefs, get_client(settings), n=3, max_repairs=1, max_topups=1)
     summary = report(sets)
-    assert summary.llm_calls <= 2 * len(briefs)
+    assert summary.llm_calls <= (1 + 1) * (1 + 1) * len(briefs)
+    # asked for 3: 3 variants, or the result says how many are missing and why
+    for s in sets:
+        assert len(s.variants) + s.missing == 3
+        assert (s.shortfall is None) == (s.missing == 0), s.shortfall
     accepted = [(s.brief, v) for s in sets for v in s.variants]
     # An independent check of the facts checker: every digit group in accepted copy that does not count
     # time or things (24小时, 3步, 20:00 the checker rightly lets through) is one of the brief's numbers

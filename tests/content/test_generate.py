@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from llm_server import json_reply
+from llm_server import Reply, json_reply
 from marketpilot.cli.app import app
 from marketpilot.content.briefs import Brief
-from marketpilot.content.generate import Variant, generate_variants, report
+from marketpilot.content.generate import ANGLE_NAMES, Variant, generate_variants, report
 from marketpilot.content.slots import CustomerSlots, render_batch, render_message
 from marketpilot.data import Store
 from marketpilot.embed import embed
@@ -85,13 +85,16 @@ def test_variant_still_failing_after_bounded_repair_is_dropped_with_reasons(llm_
         variants("全网最低！现价289元"),
         variants("should never be requested"),
     )
-    (result,) = generate_variants([coat()], get_client(llm_settings), n=2, max_repairs=1, embedder=passage)
+    client = get_client(llm_settings)
+    (result,) = generate_variants([coat()], client, n=2, max_repairs=1, max_topups=0, embedder=passage)
     assert len(llm_server.requests) == 2  # the repair loop is bounded
     assert [v.text for v in result.variants] == ["羊毛大衣现价319元"]
     (dropped,) = result.dropped
     assert dropped.reason == "guardrails" and "全网最低" in dropped.detail and "289" in dropped.detail
+    assert result.missing == 1
+    assert result.shortfall == "asked for 2, got 1: 1 draft failed the guardrails"
     summary = report([result])
-    assert summary.drop_reasons == {"guardrails": 1}
+    assert summary.drop_reasons == {"guardrails": 1} and summary.missing == 1
     assert set(summary.violation_rules) == {"ad_law", "facts"}
 
 
@@ -103,10 +106,121 @@ def test_near_duplicates_are_dropped_by_embedding_similarity(llm_settings, llm_s
             "11月11日截止：原价399的羊毛大衣，现价319元",
         )
     )
-    (result,) = generate_variants([coat()], get_client(llm_settings), n=3, embedder=passage)
+    (result,) = generate_variants([coat()], get_client(llm_settings), n=3, max_topups=0, embedder=passage)
     assert len(result.variants) == 2
     (dropped,) = result.dropped
     assert dropped.reason == "near_duplicate" and "很好看" in dropped.text
+    assert result.shortfall == "asked for 3, got 2: 1 near-duplicate dropped"
+
+
+def test_a_brief_short_of_n_is_topped_up_with_the_texts_it_has(llm_settings, llm_server):
+    """The model wrote 1 of 3: one top-up call asks for the 2 missing ones with the angles not yet used
+    and the text already written; a brief that got all 3 at once makes no extra call."""
+    first = "{name}，羊毛大衣现价319元，轻暖过冬"
+    topped = ["11月11日截止：原价399的羊毛大衣，现价319元", "老顾客都在回购的羊毛大衣，现价319元"]
+
+    def answer(request):  # requests run concurrently: answer by content, not by arrival order
+        prompt = request["messages"][-1]["content"]
+        if "人群：新客" in prompt:
+            return variants(
+                "羊毛大衣现价319元，轻盈保暖", "原价399现价319，11月11日截止", "通勤约会都合适的羊毛大衣"
+            )
+        if "已经写好的文案" in prompt:
+            return variants(*topped, angle="海报主打温暖")  # the angles asked for are kept
+        return variants(first)
+
+    llm_server.default = answer
+    sets = generate_variants([coat(), coat("新客")], get_client(llm_settings), n=3, embedder=passage)
+    assert [s.llm_calls for s in sets] == [2, 1] and len(llm_server.requests) == 3
+    assert report(sets).llm_calls == 3 and report(sets).missing == 0
+    short, full = sets
+    assert [v.text for v in short.variants] == [first, *topped]
+    assert [v.angle for v in short.variants] == ["benefit", "scarcity", "social_proof"]
+    assert short.missing == 0 and short.shortfall is None and len(full.variants) == 3
+    assert [v.prompt_version for v in short.variants] == ["2", "2", "2"]
+    (topup,) = [r["messages"][-1]["content"] for r in llm_server.requests if "已经写好的文案" in str(r)]
+    assert "人群：高价值" in topup and f"- {first}" in topup and "请再写 2 条新文案" in topup
+    asked = topup.split("请再写")[1]
+    assert ANGLE_NAMES["zh"]["scarcity"] in asked and ANGLE_NAMES["zh"]["social_proof"] in asked
+    assert ANGLE_NAMES["zh"]["benefit"] not in asked
+
+
+def test_top_ups_that_only_repeat_end_in_a_stated_shortfall(llm_settings, llm_server):
+    """A model that keeps rewording the text it has: two top-ups (a new seed each), both dropped as
+    near-duplicates of it, and the result says it is one short and why."""
+    kept = "羊毛大衣现价319元，轻盈保暖，通勤约会都好看"
+    llm_server.script(variants(kept))
+    llm_server.default = lambda request: variants("羊毛大衣现价319元，轻盈保暖，通勤约会都很好看")
+    client = get_client(llm_settings)
+    (result,) = generate_variants([coat()], client, n=2, seed=7, max_topups=2, embedder=passage)
+    assert len(llm_server.requests) == 3 and result.llm_calls == 3
+    assert [r["seed"] for r in llm_server.requests] == [7, 8, 9]
+    assert all(f"- {kept}" in r["messages"][-1]["content"] for r in llm_server.requests[1:])
+    assert [v.text for v in result.variants] == [kept]
+    assert [d.reason for d in result.dropped] == ["near_duplicate", "near_duplicate"]
+    assert result.missing == 1
+    assert result.shortfall == (
+        "asked for 2, got 1 after 2 top-up calls: the model wrote 3 of the 4 asked for; "
+        "2 near-duplicates dropped"
+    )
+
+
+def test_a_brief_left_with_nothing_is_topped_up_beside_one_that_is_done(llm_settings, llm_server):
+    """Both of 沉睡's drafts fail the guardrails, repaired or not; its top-up (no texts to list yet)
+    brings one, while 高价值, done on the first call, is asked nothing more."""
+    asked: list[str] = []
+
+    def answer(request):
+        prompt = request["messages"][-1]["content"]
+        if "电商文案审校" in request["messages"][0]["content"]:
+            return variants("全网最低！现价289元")
+        if "人群：高价值" in prompt:
+            return variants("{name}，羊毛大衣现价319元，轻暖过冬")
+        asked.append(prompt)
+        return variants("全网最低！现价299元") if len(asked) == 1 else variants("羊毛大衣现价319元，好久不见")
+
+    llm_server.default = answer
+    sets = generate_variants([coat(), coat("沉睡")], get_client(llm_settings), n=1, embedder=passage)
+    assert [s.llm_calls for s in sets] == [1, 3]  # 沉睡: first call, repair, top-up
+    assert [[v.text for v in s.variants] for s in sets] == [
+        ["{name}，羊毛大衣现价319元，轻暖过冬"],
+        ["羊毛大衣现价319元，好久不见"],
+    ]
+    assert [d.reason for d in sets[1].dropped] == ["guardrails"] and sets[1].missing == 0
+    assert len(asked) == 2 and "已经写好的文案" not in asked[1]
+
+
+def test_a_failed_top_up_keeps_what_the_brief_has_and_says_why(llm_settings, llm_server):
+    llm_server.script(variants("羊毛大衣现价319元，轻暖过冬"), Reply(status=400))
+    (result,) = generate_variants([coat()], get_client(llm_settings), n=3, embedder=passage)
+    assert len(llm_server.requests) == 2 and result.llm_calls == 2  # no second top-up after a failure
+    assert [v.text for v in result.variants] == ["羊毛大衣现价319元，轻暖过冬"] and result.error is None
+    assert result.missing == 2 and result.shortfall is not None
+    assert result.shortfall.startswith("asked for 3, got 1 after 1 top-up call: the model wrote 1 of the 3")
+    assert "a top-up call failed" in result.shortfall
+
+
+def test_cli_warns_when_it_got_fewer_variants_than_asked(llm_server, home):
+    with Store.open(home) as store:
+        store.upsert(
+            "products",
+            pd.DataFrame(
+                {"product_id": ["P1"], "name": ["羊毛大衣"], "price_minor": [39900], "currency": ["CNY"]}
+            ),
+        )
+    kept = "羊毛大衣399元，轻盈保暖，通勤约会都好看"
+    llm_server.script(variants(kept))
+    llm_server.default = lambda request: variants("羊毛大衣399元，轻盈保暖，通勤约会都很好看")
+    result = CliRunner().invoke(app, ["copy", "generate", "--product", "P1", "--n", "2"])
+    assert result.exit_code == 0, result.output
+    assert kept in result.stdout and "1 variant, 0 fixed, 1 dropped, 2 LLM calls" in result.stdout
+    assert "warning: asked for 2, got 1 after 1 top-up call:" in result.stderr
+    assert "1 near-duplicate dropped" in result.stderr
+
+    llm_server.script(variants(kept))
+    result = CliRunner().invoke(app, ["copy", "generate", "--product", "P1", "--n", "2", "--json"])
+    payload = json.loads(result.stdout)
+    assert payload["missing"] == 1 and payload["shortfall"].startswith("asked for 2, got 1")
 
 
 def test_visible_ai_label_added_where_the_channel_requires_it(llm_settings, llm_server):
@@ -211,10 +325,16 @@ def test_prompts_render_in_both_languages(lang):
     assert request.prompt.name == "copy_variants" and request.prompt.language == lang
     assert "399" in request.messages[-1].content
     assert repair_request(brief, [], seed=None).prompt.name == "copy_repair"
+    topup = variants_request(
+        brief, 1, temperature=0.9, top_p=0.95, seed=None, angles=["scarcity"], existing=["羊毛大衣现价319元"]
+    )
+    assert "- 羊毛大衣现价319元" in topup.messages[-1].content
+    assert ANGLE_NAMES[lang]["scarcity"] in topup.messages[-1].content
+    assert "- 羊毛大衣现价319元" not in request.messages[-1].content
 
 
 def test_angles_take_turns_and_follow_the_brief():
-    from marketpilot.content.generate import angles_for
+    from marketpilot.content.generate import angles_for, missing_angles
 
     plain = Brief.model_validate({"name": "羊毛大衣", "price": 399})
     assert angles_for(plain, 3) == ["benefit", "social_proof", "benefit"]
@@ -231,6 +351,11 @@ def test_angles_take_turns_and_follow_the_brief():
         {"name": "羊毛大衣", "price": 399, "season": "双11", "offer": {"deadline": "2025-11-11"}}
     )
     assert angles_for(both, 5) == ["benefit", "scarcity", "social_proof", "seasonal", "benefit"]
+    # a top-up asks for the angles the kept variants do not use yet, then the plan's next turns
+    scarce = Brief.model_validate({"name": "羊毛大衣", "price": 399, "offer": {"limit": 100}})
+    assert missing_angles(scarce, 3, ["benefit"], 2) == ["scarcity", "social_proof"]
+    assert missing_angles(scarce, 3, ["benefit", "benefit"], 1) == ["scarcity"]
+    assert missing_angles(plain, 3, ["seasonal"], 2) == ["benefit", "social_proof"]
 
 
 def test_prompt_asks_for_the_angles_and_states_the_offer():

@@ -180,7 +180,8 @@ def generate_cmd(
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate N guardrail-checked copy variants for one product × segment × channel (one LLM call)."""
+    """Generate N guardrail-checked copy variants for one product × segment × channel (one LLM call,
+    plus repair and top-up calls when variants fail the guardrails or come back too few)."""
     from marketpilot.content.service import generate_for_product
 
     settings = settings_for(home)
@@ -214,6 +215,8 @@ def generate_cmd(
     )
     if result.error:
         raise UserError(f"Generation failed: {result.error}")
+    if result.shortfall:
+        err_console.print(f"[yellow]warning:[/] {escape(result.shortfall)}", markup=True, highlight=False)
 
 
 @copy_app.command("check")

@@ -1,11 +1,12 @@
-"""Copy variants for many briefs at once: one LLM call per brief, guardrails, bounded repair, dedupe.
+"""Copy variants for many briefs at once: one LLM call per brief, guardrails, bounded repair, dedupe,
+and a bounded top-up for briefs left with fewer than asked.
 
 A brief is one segment × product × channel, so a campaign to a million customers costs
 segments × products × channels calls, never one per customer: personal touches are slots filled at
 render time (slots.py), and no personal data is ever part of a prompt.
 
     sets = generate_variants(briefs, get_client(settings), n=5)
-    for s in sets: s.variants, s.dropped, s.fixed
+    for s in sets: s.variants, s.dropped, s.fixed, s.shortfall
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from marketpilot.content.numbers import fmt_amount
 from marketpilot.content.scoring import quality_scores
 from marketpilot.llm import Completion, LLMClient, LLMError, LLMRequest, load_prompt
 from marketpilot.privacy.pii import mask_pii
+from marketpilot.wording import counted
 
 if TYPE_CHECKING:
     from marketpilot.content.scoring import CTRModel
@@ -108,7 +110,8 @@ class DroppedVariant(BaseModel):
 
 
 class VariantSet(BaseModel):
-    """The outcome for one brief: accepted variants, what was dropped and why, how many were fixed."""
+    """The outcome for one brief: accepted variants, what was dropped and why, how many were fixed;
+    `missing` and `shortfall` say how many short of the n asked it is, and why."""
 
     brief: Brief
     variants: list[Variant] = Field(default_factory=list)
@@ -116,6 +119,8 @@ class VariantSet(BaseModel):
     fixed: int = 0
     llm_calls: int = 0
     error: str | None = None
+    missing: int = 0
+    shortfall: str | None = None  # "asked for 3, got 2: …" whenever missing > 0
 
 
 class GenerationReport(BaseModel):
@@ -126,6 +131,7 @@ class GenerationReport(BaseModel):
     drop_reasons: dict[str, int]
     violation_rules: dict[str, int]  # rules that caused drops
     llm_calls: int
+    missing: int = 0  # variants short of n, over all briefs
 
 
 def angles_for(brief: Brief, n: int) -> list[Angle]:
@@ -211,9 +217,30 @@ def _common_vars(brief: Brief) -> dict[str, object]:
     }
 
 
+def missing_angles(brief: Brief, n: int, used: Sequence[str], k: int) -> list[Angle]:
+    """The k angles a top-up asks for: the brief's plan for n minus the angles the accepted variants
+    already use, then the plan's next turns."""
+    left = Counter(used)
+    out: list[Angle] = []
+    for angle in angles_for(brief, n + k):
+        if left[angle] > 0:
+            left[angle] -= 1
+        elif len(out) < k:
+            out.append(angle)
+    return out
+
+
 def variants_request(
-    brief: Brief, n: int, *, temperature: float, top_p: float, seed: int | None
+    brief: Brief,
+    n: int,
+    *,
+    temperature: float,
+    top_p: float,
+    seed: int | None,
+    angles: Sequence[Angle] | None = None,
+    existing: Sequence[str] = (),
 ) -> LLMRequest:
+    """Ask for n variants; a top-up names its `angles` and lists the `existing` texts to differ from."""
     prompt = load_prompt("copy_variants", brief.language)
     messages = prompt.render(
         **_common_vars(brief),
@@ -225,7 +252,8 @@ def variants_request(
         required_words=brief.brand.required_words,
         forbidden_words=brief.brand.forbidden_words,
         n=n,
-        angles=angles_for(brief, n),
+        angles=list(angles) if angles is not None else angles_for(brief, n),
+        existing=list(existing),
     )
     return LLMRequest(
         messages=messages,
@@ -297,15 +325,24 @@ def drop_near_duplicates(vectors: np.ndarray, threshold: float) -> list[tuple[in
     return dupes
 
 
+_Draft = tuple[DraftVariant, bool, Completion]  # a draft that passed the guardrails, repaired or not
+
+
 class _Pending:
-    """Variants of one brief still to be accepted, repaired or dropped."""
+    """One brief's drafts on their way: reviewed, repaired, deduplicated; `kept` passed every check."""
 
     def __init__(self, brief: Brief, spec: ChannelSpec) -> None:
         self.brief = brief
         self.spec = spec
         self.result = VariantSet(brief=brief)
-        self.accepted: list[tuple[DraftVariant, bool, Completion]] = []
+        self.accepted: list[_Draft] = []  # passed the guardrails this round, not yet deduplicated
         self.failing: list[tuple[DraftVariant, list[Violation]]] = []
+        self.kept: list[_Draft] = []
+        self.vectors: list[np.ndarray] = []  # the embedding of each kept draft
+        self.asked = 0  # variants asked for by the variants and top-up calls that answered
+        self.written = 0  # drafts those calls returned
+        self.topups = 0
+        self.topup_error: str | None = None
 
 
 def _review(pending: _Pending, completion: Completion, *, repaired: bool, angles: Sequence[str]) -> None:
@@ -314,6 +351,8 @@ def _review(pending: _Pending, completion: Completion, *, repaired: bool, angles
     drafts: DraftSet = completion.parsed
     spec = pending.spec
     pending.failing = []
+    if not repaired:
+        pending.written += len(drafts.variants)
     for i, draft in enumerate(drafts.variants):
         text = add_ai_label(clean_text(draft.text), pending.brief.language, spec)
         angle = draft.angle if draft.angle in ANGLE_NAMES["en"] else angles[i % len(angles)]
@@ -326,7 +365,6 @@ def _review(pending: _Pending, completion: Completion, *, repaired: bool, angles
         result = check_copy(draft.text, pending.brief, specs={spec.name: spec})
         if result.ok:
             pending.accepted.append((draft, repaired, completion))
-            pending.result.fixed += int(repaired)
         else:
             pending.failing.append((draft, result.violations))
 
@@ -339,6 +377,7 @@ def generate_variants(
     temperature: float = 0.9,
     top_p: float = 0.95,
     max_repairs: int = 1,
+    max_topups: int = 1,
     # multilingual-e5-small puts different copy about one product at cosine 0.90–0.975 and rewordings
     # of the same sentence above 0.99; 0.985 separates the two.
     dedupe_threshold: float = 0.985,
@@ -349,24 +388,93 @@ def generate_variants(
     specs: Mapping[str, ChannelSpec] = CHANNEL_SPECS,
     ctr_model: CTRModel | None = None,
 ) -> list[VariantSet]:
-    """N guardrail-clean variants per brief; one LLM call per brief plus at most `max_repairs` repair
-    calls for briefs with failing variants. Variants still failing after repair are dropped, with reasons.
-    `specs` carries the per-channel AI label settings (`channels.channel_specs()`); with a `ctr_model`
-    (`scoring.ctr_model_from_history`) each variant gets its `predicted_ctr`."""
+    """N guardrail-clean, distinct variants per brief: one LLM call per brief plus at most `max_repairs`
+    repair calls for briefs with failing variants. A brief left with fewer than n (the model wrote too
+    few, or some were dropped) gets up to `max_topups` top-up calls asking for the missing ones with the
+    unused angles and the texts it already has, reviewed, repaired and deduplicated the same way; a brief
+    still short says so in `missing` and `shortfall`. Calls per brief: 1 when the first answer suffices,
+    at most (1 + max_repairs) × (1 + max_topups). `specs` carries the per-channel AI label settings
+    (`channels.channel_specs()`); with a `ctr_model` (`scoring.ctr_model_from_history`) each variant
+    gets its `predicted_ctr`."""
     if n < 1:
         raise ValueError("n must be at least 1")
+    embed = embedder or _default_embedder
     pendings = [_Pending(b, specs[b.channel]) for b in briefs]
+    angles = [angles_for(b, n) for b in briefs]
     requests = [variants_request(b, n, temperature=temperature, top_p=top_p, seed=seed) for b in briefs]
     results = client.complete_many(
         requests, concurrency=concurrency, on_result=_progress(on_progress, len(requests))
     )
-    for pending, result in zip(pendings, results, strict=True):
-        pending.result.llm_calls += 1
-        if isinstance(result, LLMError):
-            pending.result.error = str(result)
-            continue
-        _review(pending, result, repaired=False, angles=angles_for(pending.brief, n))
+    _review_round(pendings, results, angles, topup=False)
+    _repair(pendings, client, max_repairs, seed=seed, concurrency=concurrency)
+    _dedupe(pendings, n, dedupe_threshold, embed)
 
+    for round_ in range(1, max_topups + 1):
+        todo = [p for p in pendings if len(p.kept) < n and not p.result.error and not p.topup_error]
+        if not todo:
+            break
+        angles = [missing_angles(p.brief, n, [d.angle for d, _, _ in p.kept], n - len(p.kept)) for p in todo]
+        requests = [
+            variants_request(
+                p.brief,
+                len(asked),
+                temperature=temperature,
+                top_p=top_p,
+                # another seed each round: with the same one, a round that added nothing would get the
+                # previous round's (cached) answer again
+                seed=None if seed is None else seed + round_,
+                angles=asked,
+                existing=[d.text for d, _, _ in p.kept],
+            )
+            for p, asked in zip(todo, angles, strict=True)
+        ]
+        results = client.complete_many(requests, concurrency=concurrency)
+        _review_round(todo, results, angles, topup=True)
+        _repair(todo, client, max_repairs, seed=seed, concurrency=concurrency)
+        _dedupe(todo, n, dedupe_threshold, embed)
+
+    for pending in pendings:
+        _finish(pending, n)
+    if ctr_model is not None:
+        accepted = [v for p in pendings for v in p.result.variants]
+        if accepted:  # one batch for the whole run, like the embeddings
+            ctr = ctr_model.predict_ctr([v.text for v in accepted], [v.channel for v in accepted])
+            for variant, value in zip(accepted, ctr, strict=True):
+                variant.predicted_ctr = round(float(value), 4)
+    return [p.result for p in pendings]
+
+
+def _review_round(
+    pendings: Sequence[_Pending],
+    results: Sequence[Completion | LLMError],
+    angles: Sequence[Sequence[Angle]],
+    *,
+    topup: bool,
+) -> None:
+    """Review the answers of a variants (or top-up) call per brief. A failed first call is the brief's
+    error; a failed top-up only ends its top-ups, keeping what it has."""
+    for pending, result, asked in zip(pendings, results, angles, strict=True):
+        pending.result.llm_calls += 1
+        pending.topups += int(topup)
+        if isinstance(result, LLMError):
+            if topup:
+                pending.topup_error = str(result)
+            else:
+                pending.result.error = str(result)
+            continue
+        pending.asked += len(asked)
+        _review(pending, result, repaired=False, angles=asked)
+
+
+def _repair(
+    pendings: Sequence[_Pending],
+    client: LLMClient,
+    max_repairs: int,
+    *,
+    seed: int | None,
+    concurrency: int | None,
+) -> None:
+    """Up to `max_repairs` repair calls per brief with failing drafts; what still fails is dropped."""
     for _ in range(max_repairs):
         todo = [p for p in pendings if p.failing]
         if not todo:
@@ -384,27 +492,46 @@ def generate_variants(
             # A repair reply with fewer variants than asked leaves the rest dropped as still failing.
             del previous[: len(result.parsed.variants)]
             _drop_failing(pending, previous, "no repaired version returned")
-
     for pending in pendings:
         _drop_failing(pending, pending.failing, None)
         pending.failing = []
-    # one embedding call for the whole batch: per-brief calls would dominate the run time
+
+
+def _dedupe(pendings: Sequence[_Pending], n: int, threshold: float, embed: Embedder) -> None:
+    """Keep this round's accepted drafts that are no near-duplicate of a kept one (or of each other),
+    up to n per brief. One embedding call for the round's whole batch: per-brief calls would dominate
+    the run time."""
     texts = [d.text for p in pendings for d, _, _ in p.accepted]
-    vectors = (
-        np.asarray((embedder or _default_embedder)(texts), dtype=np.float32) if texts else np.zeros((0, 0))
-    )
+    if not texts:
+        return
+    vectors = np.asarray(embed(texts), dtype=np.float32)
     start = 0
     for pending in pendings:
-        stop = start + len(pending.accepted)
-        _finish(pending, n, dedupe_threshold, vectors[start:stop])
-        start = stop
-    if ctr_model is not None:
-        accepted = [v for p in pendings for v in p.result.variants]
-        if accepted:  # one batch for the whole run, like the embedding above
-            ctr = ctr_model.predict_ctr([v.text for v in accepted], [v.channel for v in accepted])
-            for variant, value in zip(accepted, ctr, strict=True):
-                variant.predicted_ctr = round(float(value), 4)
-    return [p.result for p in pendings]
+        new, pending.accepted = pending.accepted, []
+        if not new:
+            continue
+        rows = np.vstack([*pending.vectors, *vectors[start : start + len(new)]])
+        start += len(new)
+        drafts = pending.kept + new
+        # kept rows are pairwise below the threshold, so only new rows can be reported as duplicates
+        dupes = {i: (j, sim) for i, j, sim in drop_near_duplicates(rows, threshold)} if threshold < 1 else {}
+        for i in range(len(pending.kept), len(drafts)):
+            if len(pending.kept) >= n:
+                break
+            draft, _, _ = drafts[i]
+            if i in dupes:
+                j, sim = dupes[i]
+                pending.result.dropped.append(
+                    DroppedVariant(
+                        text=draft.text,
+                        angle=draft.angle,
+                        reason="near_duplicate",
+                        detail=f"cosine {sim:.3f} with “{drafts[j][0].text}”",
+                    )
+                )
+                continue
+            pending.kept.append(drafts[i])
+            pending.vectors.append(rows[i])
 
 
 def _progress(
@@ -437,34 +564,16 @@ def _drop_failing(
     failing.clear()
 
 
-def _finish(pending: _Pending, n: int, threshold: float, vectors: np.ndarray) -> None:
-    brief = pending.brief
-    texts = [d.text for d, _, _ in pending.accepted]
-    dupes = {i: (j, sim) for i, j, sim in drop_near_duplicates(vectors, threshold)} if threshold < 1 else {}
-    kept: list[int] = []
-    for i, (draft, repaired, completion) in enumerate(pending.accepted):
-        if i in dupes:
-            j, sim = dupes[i]
-            pending.result.fixed -= int(repaired)
-            pending.result.dropped.append(
-                DroppedVariant(
-                    text=draft.text,
-                    angle=draft.angle,
-                    reason="near_duplicate",
-                    detail=f"cosine {sim:.3f} with “{texts[j]}”",
-                )
-            )
-            continue
-        if len(kept) >= n:
-            break
-        kept.append(i)
+def _finish(pending: _Pending, n: int) -> None:
+    brief, result = pending.brief, pending.result
+    for draft, repaired, completion in pending.kept:
         sms = brief.channel == "sms"
         bill = (
             sms_billing(sms_message(draft.text, shop_name=brief.brand.shop_name, language=brief.language))
             if sms
             else None
         )
-        pending.result.variants.append(
+        result.variants.append(
             Variant(
                 text=draft.text,
                 angle=draft.angle,
@@ -477,12 +586,40 @@ def _finish(pending: _Pending, n: int, threshold: float, vectors: np.ndarray) ->
                 model=completion.model,
             )
         )
-    if kept:
+    result.fixed = sum(v.repaired for v in result.variants)
+    if pending.kept:
         scores = quality_scores(
-            [texts[i] for i in kept], brief, vectors=vectors[kept], passed=[True] * len(kept)
+            [d.text for d, _, _ in pending.kept],
+            brief,
+            vectors=np.vstack(pending.vectors),
+            passed=[True] * len(pending.kept),
         )
-        for variant, value in zip(pending.result.variants, scores["quality"], strict=True):
+        for variant, value in zip(result.variants, scores["quality"], strict=True):
             variant.score = round(float(value), 4)
+    result.missing = n - len(result.variants)
+    if result.missing:
+        result.shortfall = _shortfall(pending, n)
+
+
+def _shortfall(pending: _Pending, n: int) -> str:
+    """Why a brief has fewer than n variants, from what its calls returned and what was dropped."""
+    result = pending.result
+    reasons = Counter(d.reason for d in result.dropped)
+    parts = []
+    if result.error:
+        parts.append(f"the LLM call failed ({result.error})")
+    if pending.written < pending.asked:
+        parts.append(f"the model wrote {pending.written} of the {pending.asked} asked for")
+    if reasons["guardrails"]:
+        parts.append(f"{counted(reasons['guardrails'], 'draft')} failed the guardrails")
+    if reasons["near_duplicate"]:
+        parts.append(f"{counted(reasons['near_duplicate'], 'near-duplicate')} dropped")
+    if reasons["empty"]:
+        parts.append(f"{counted(reasons['empty'], 'empty draft')}")
+    if pending.topup_error:
+        parts.append(f"a top-up call failed ({pending.topup_error})")
+    after = f" after {counted(pending.topups, 'top-up call')}" if pending.topups else ""
+    return f"asked for {n}, got {len(result.variants)}{after}: {'; '.join(parts) or 'too few drafts'}"
 
 
 def report(sets: Sequence[VariantSet]) -> GenerationReport:
@@ -504,4 +641,5 @@ def report(sets: Sequence[VariantSet]) -> GenerationReport:
         drop_reasons=dict(reasons),
         violation_rules=dict(rules),
         llm_calls=sum(s.llm_calls for s in sets),
+        missing=sum(s.missing for s in sets),
     )

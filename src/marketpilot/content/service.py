@@ -156,8 +156,9 @@ def generate_for_product(
     *,
     shop_name: str | None = None,
 ) -> VariantSet:
-    """`marketpilot copy generate`: one brief from the store, one LLM call (plus at most one repair);
-    variants carry a predicted CTR when past campaigns recorded clicks."""
+    """`marketpilot copy generate`: one brief from the store, one LLM call (plus at most one repair, and
+    up to two top-ups when fewer than n survive; `shortfall` says why when still short); variants carry
+    a predicted CTR when past campaigns recorded clicks."""
     from marketpilot.content.channels import channel_specs
     from marketpilot.content.scoring import ctr_model_from_history
     from marketpilot.llm import get_client
