@@ -74,7 +74,8 @@ def test_small_shop_gets_no_segment_of_a_handful_of_customers(small_retail: Sett
     assert choice.min_segment_size == 15  # 5% of 297, above the floor of 10
     sizes = [p.stats.customers for p in result.segments]
     assert result.k >= 3 and min(sizes) >= 15 and choice.rule == "best_silhouette"
-    # Silhouette alone picked k=6 here, with segments of 13 and 14 customers; that k is now ruled out.
+    # Among k >= 3, silhouette alone picks k=6 here, with segments of 13 and 14 customers; that k is
+    # ruled out.
     by_k = {c.k: c for c in choice.candidates}
     best_alone = max((c for c in choice.candidates if c.k >= 3), key=lambda c: c.silhouette)
     assert best_alone.k != result.k and best_alone.too_small and best_alone.smallest_segment < 15
