@@ -55,6 +55,7 @@ from pydantic import BaseModel, Field
 from marketpilot.data.consistency import REVERSED
 from marketpilot.data.money import SHOP_CURRENCY_SQL, minor_digits, scale_sql
 from marketpilot.errors import UserError
+from marketpilot.wording import counted
 
 DOCUMENTS_VIEW = "_documents"
 ORDERS_VIEW = "_purchases"
@@ -91,7 +92,7 @@ class PurchaseRules(BaseModel):
 
     def describe(self) -> str:
         """One line for a report: the counts the rule changed (zeros left out)."""
-        parts = [f"{_n(self.purchases, 'purchase')} from {_n(self.documents, 'order')}"]
+        parts = [f"{counted(self.purchases, 'purchase')} from {counted(self.documents, 'order')}"]
         for n, one, many in (
             (self.voided, "cancelled/refunded order left out", "cancelled/refunded orders left out"),
             (
@@ -112,28 +113,28 @@ class PurchaseRules(BaseModel):
             ),
         ):
             if n:
-                parts.append(_n(n, one, many))
+                parts.append(counted(n, one, many))
         if self.returns:
             parts.append(
                 # some may belong to orders already left out (below): the counts that follow say what
-                f"{_n(self.returns, 'return')} ({self.returns_amount:,.2f}): "
-                f"{_n(self.partly_returned, 'purchase')} reduced, {self.wholly_returned:,} wholly returned "
-                "(not counted)"
+                f"{counted(self.returns, 'return')} ({self.returns_amount:,.2f}): "
+                f"{counted(self.partly_returned, 'purchase')} reduced, "
+                f"{self.wholly_returned:,} wholly returned (not counted)"
             )
         if self.returns_of_voided:
             parts.append(
-                f"{_n(self.returns_of_voided, 'return')} ({self.amount_of_voided:,.2f}) of orders already "
-                "left out as cancelled/refunded (not netted again)"
+                f"{counted(self.returns_of_voided, 'return')} ({self.amount_of_voided:,.2f}) of orders "
+                "already left out as cancelled/refunded (not netted again)"
             )
         if self.returns_by_product:
             parts.append(
-                f"{_n(self.returns_by_product, 'return')} netted product by product, "
+                f"{counted(self.returns_by_product, 'return')} netted product by product, "
                 f"{self.amount_by_product:,.2f} against a purchase holding the product"
             )
         if self.amount_not_netted:
             parts.append(
                 f"{self.amount_not_netted:,.2f} of returns not netted "
-                f"({_n(self.returns_not_netted, 'return')} "
+                f"({counted(self.returns_not_netted, 'return')} "
                 "without an earlier purchase of known value, and what returns exceed their purchase by)"
             )
         if self.other_currency:
@@ -143,15 +144,10 @@ class PurchaseRules(BaseModel):
             )
             other = "another currency" if len(self.other_currency_amounts) == 1 else "other currencies"
             parts.append(
-                f"money in {self.money_currency}: {_n(self.other_currency, 'purchase')} in {other} "
+                f"money in {self.money_currency}: {counted(self.other_currency, 'purchase')} in {other} "
                 f"({amounts}) counted for recency and frequency only"
             )
         return "; ".join(parts)
-
-
-def _n(n: int, one: str, many: str | None = None) -> str:
-    """'1 purchase', '2 purchases'."""
-    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def lines_view(documents: str) -> str:
