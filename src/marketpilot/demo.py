@@ -339,9 +339,13 @@ def decisions(ctx: DemoContext) -> StepResult:
     )
 
 
+MONEY_COLUMNS = ("revenue", "gross", "returned", "cancelled")  # revenue = gross − returned − cancelled
+
+
 def monthly_summary(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Customers, orders and revenue per month and currency (completed orders; cancellations netted
-    separately); revenue totals are per currency, never added across currencies."""
+    """Customers, orders and revenue per month and currency: revenue is net of the cancellations and
+    returns exported as documents of their own, shown beside it; totals are per currency, never added
+    across currencies."""
     with Store.open(settings, read_only=True) as store:
         monthly = monthly_sales(store)
         totals = revenue_by_currency(store)
@@ -351,7 +355,11 @@ def monthly_summary(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
         "guest_customers": guests,
         "orders": int(monthly.orders.sum()),
         "revenue": [
-            {"currency": row.currency, "orders": int(row.orders), "revenue": round(float(row.revenue), 2)}
+            {
+                "currency": row.currency,
+                "orders": int(row.orders),
+                **{k: round(float(getattr(row, k)), 2) for k in MONEY_COLUMNS},
+            }
             for row in totals.itertuples()
         ],
         "by_month": json.loads(monthly.to_json(orient="records")),
@@ -365,7 +373,7 @@ def _headline(payload: dict[str, Any], months: int) -> str:
     )
     return (
         f"{payload['customers']:,} customers, {payload['orders']:,} orders, "
-        f"revenue {revenue or 0} over {counted(months, 'month')}"
+        f"net revenue {revenue or 0} over {counted(months, 'month')}"
     )
 
 

@@ -26,14 +26,14 @@ def test_overview_shows_revenue_per_currency_never_one_sum(tmp_path: Path) -> No
     settings = get_settings(tmp_path / "home")
     orders = pd.DataFrame(
         {
-            "order_id": ["O1", "O2", "O3", "O4", "O5"],
-            "customer_id": ["C1", "C2", "C1", "C3", "C2"],
+            "order_id": ["O1", "O2", "O3", "O4", "O5", "R1"],
+            "customer_id": ["C1", "C2", "C1", "C3", "C2", "C2"],
             "ordered_at": pd.to_datetime(
-                ["2025-01-05", "2025-01-09", "2025-02-01", "2025-02-03", "2025-02-08"]
+                ["2025-01-05", "2025-01-09", "2025-02-01", "2025-02-03", "2025-02-08", "2025-02-10"]
             ),
-            "status": ["completed"] * 5,
-            "currency": ["CNY", "USD", "CNY", "JPY", "CNY"],
-            "total_minor": [12_300, 4_000, 10_000, 98_000, 5_000],
+            "status": ["completed"] * 5 + ["returned"],
+            "currency": ["CNY", "USD", "CNY", "JPY", "CNY", "CNY"],
+            "total_minor": [12_300, 4_000, 10_000, 98_000, 5_000, -1_000],
         }
     )
     with Store.open(settings) as store:
@@ -41,11 +41,12 @@ def test_overview_shows_revenue_per_currency_never_one_sum(tmp_path: Path) -> No
     page = TestClient(create_app(settings, require_key=False)).get("/ui/").text
     # was one card "1,293 CNY": yuan, dollars and yen (¥98,000 read as 980) added up
     cards = re.findall(r"<b>([\d,]+) ([A-Z]{3})</b>", page)
-    assert cards == [("273", "CNY"), ("98,000", "JPY"), ("40", "USD")]
+    assert cards == [("263", "CNY"), ("98,000", "JPY"), ("40", "USD")]  # CNY net of R1's return
     assert "per currency, never added up" in page and "各币种分列" in page
+    assert page.count("net of 退货 returns") == 1 and "returns 10 · 取消 cancellations 0" in page
     options = chart(page, "revenue")
     assert {s["name"]: s["data"] for s in options["series"]} == {
-        "CNY": [123.0, 150.0],
+        "CNY": [123.0, 140.0],
         "JPY": [0.0, 98000.0],
         "USD": [40.0, 0.0],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -115,6 +116,10 @@ def test_full_online_retail_file_loads_in_seconds_via_the_demo(settings: Setting
     out = result.home / "demo" / "online-retail"
     summary = (out / "summary.json").read_text(encoding="utf-8")
     assert '"customers": 4372' in summary and (out / "summary_by_month.csv").is_file()
+    (gbp,) = json.loads(summary)["revenue"]
+    # revenue is net of the 'C…' cancellation invoices, which are also shown on their own
+    assert gbp["cancelled"] > 0 and gbp["returned"] == 0
+    assert gbp["revenue"] == pytest.approx(gbp["gross"] - gbp["cancelled"], abs=0.01)
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "xlsx"])

@@ -27,7 +27,16 @@ def test_queries_match_pandas_on_a_generated_shop(settings: Settings) -> None:
     by_month = done.groupby(done.ordered_at.dt.strftime("%Y-%m"))
     assert monthly.orders.to_dict() == by_month.size().to_dict()
     assert monthly.customers.to_dict() == by_month.customer_id.nunique().to_dict()
-    assert (monthly.revenue - by_month.total_minor.sum() / 100).abs().max() < 1e-6
+    assert (monthly.gross - by_month.total_minor.sum() / 100).abs().max() < 1e-6
+    # the generator's cancellations and returns are documents of their own with negative totals, so
+    # net revenue is the plain sum of every order's total, each reversal in its own month
+    month = orders.ordered_at.dt.strftime("%Y-%m")
+    for status, column in (("cancelled", "cancelled"), ("returned", "returned"), (None, "revenue")):
+        rows = orders if status is None else orders[orders.status == status]
+        expected = rows.groupby(month[rows.index]).total_minor.sum() / 100 * (1 if status is None else -1)
+        assert (monthly[column] - expected.reindex(monthly.index, fill_value=0)).abs().max() < 1e-6
+    assert monthly.returned.sum() > 0 and monthly.cancelled.sum() > 0
+    assert (monthly.revenue - (monthly.gross - monthly.returned - monthly.cancelled)).abs().max() < 1e-6
     guest = customers.is_guest.fillna(False).astype(bool)
     assert counts == (int((~guest).sum()), int(guest.sum()))
     rated = reviews.merge(products[["product_id", "category"]], on="product_id").dropna(subset=["rating"])
@@ -38,13 +47,14 @@ def test_queries_match_pandas_on_a_generated_shop(settings: Settings) -> None:
 
 def test_revenue_is_kept_per_currency_in_its_own_units(settings: Settings) -> None:
     """A shop selling in CNY, USD and JPY: each currency is its own total (no rate exists to add
-    them), and JPY's minor unit is the yen itself, so ¥1,200 is 1,200, not 12."""
+    them), and JPY's minor unit is the yen itself, so ¥1,200 is 1,200, not 12. Revenue is net of the
+    documents with a negative total; an order cancelled with its own positive total is in no figure."""
     import pandas as pd
 
     orders = pd.DataFrame(
         {
-            "order_id": ["O1", "O2", "O3", "O4", "O5", "O6", "R1"],
-            "customer_id": ["C1", "C2", "C3", "C4", "C5", "C1", "C6"],
+            "order_id": ["O1", "O2", "O3", "O4", "O5", "O6", "R1", "X1", "R2"],
+            "customer_id": ["C1", "C2", "C3", "C4", "C5", "C1", "C6", "C7", "C2"],
             "ordered_at": pd.to_datetime(
                 [
                     "2025-01-05",
@@ -54,13 +64,17 @@ def test_revenue_is_kept_per_currency_in_its_own_units(settings: Settings) -> No
                     "2025-02-04",
                     "2025-02-05",
                     "2025-02-06",
+                    "2025-02-07",
+                    "2025-02-08",
                 ]
             ),
-            "status": ["completed"] * 5 + ["cancelled", "completed"],
-            "currency": ["CNY", "USD", "CNY", "JPY", None, "CNY", "CNY"],
-            # R1: a refund exported as its own document (of an order before the data): less revenue,
-            # but no order, and C6 bought nothing that month
-            "total_minor": [10_000, 2_500, 5_050, 1_200, 700, -3_000, -1_000],
+            "status": ["completed"] * 5 + ["cancelled", "completed", "cancelled", "returned"],
+            "currency": ["CNY", "USD", "CNY", "JPY", None, "CNY", "CNY", "CNY", "USD"],
+            # O6: a cancellation document (Online Retail's C… invoices) of O1; R1: a refund exported
+            # as its own document (of an order before the data) and R2 a return of O2 a month later:
+            # less revenue, but no order, and C6 bought nothing that month. X1: an order cancelled
+            # with its own total (交易关闭): never a sale, in no figure
+            "total_minor": [10_000, 2_500, 5_050, 1_200, 700, -3_000, -1_000, 8_000, -500],
         }
     )
     with Store.open(settings) as store:
@@ -68,18 +82,22 @@ def test_revenue_is_kept_per_currency_in_its_own_units(settings: Settings) -> No
         totals = revenue_by_currency(store)
         monthly = monthly_sales(store)
 
-    assert totals.to_dict("records") == [
-        {"currency": "CNY", "orders": 2, "revenue": 140.5},
-        {"currency": "JPY", "orders": 1, "revenue": 1200.0},
-        {"currency": "USD", "orders": 1, "revenue": 25.0},
-        {"currency": None, "orders": 1, "revenue": 7.0},
+    money = ["currency", "orders", "gross", "returned", "cancelled", "revenue"]
+    assert [tuple(r) for r in totals[money].itertuples(index=False)] == [
+        ("CNY", 2, 150.5, 10.0, 30.0, 110.5),
+        ("JPY", 1, 1200.0, 0.0, 0.0, 1200.0),
+        ("USD", 1, 25.0, 5.0, 0.0, 20.0),
+        (None, 1, 7.0, 0.0, 0.0, 7.0),
     ]
-    rows = {(r.month, r.currency): (r.orders, r.revenue, r.cancelled) for r in monthly.itertuples()}
+    rows = {
+        (r.month, r.currency): (r.orders, r.revenue, r.returned, r.cancelled) for r in monthly.itertuples()
+    }
     assert monthly.set_index(["month", "currency"]).loc[("2025-02", "CNY"), "customers"] == 1
     assert rows == {
-        ("2025-01", "CNY"): (1, 100.0, 0.0),
-        ("2025-01", "USD"): (1, 25.0, 0.0),
-        ("2025-02", "CNY"): (1, 40.5, 30.0),
-        ("2025-02", "JPY"): (1, 1200.0, 0.0),
-        ("2025-02", None): (1, 7.0, 0.0),
+        ("2025-01", "CNY"): (1, 100.0, 0.0, 0.0),
+        ("2025-01", "USD"): (1, 25.0, 0.0, 0.0),
+        ("2025-02", "CNY"): (1, 10.5, 10.0, 30.0),
+        ("2025-02", "JPY"): (1, 1200.0, 0.0, 0.0),
+        ("2025-02", "USD"): (0, -5.0, 5.0, 0.0),
+        ("2025-02", None): (1, 7.0, 0.0, 0.0),
     }

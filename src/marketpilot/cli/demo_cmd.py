@@ -76,12 +76,13 @@ def _monthly_table(monthly: list[dict], title: str) -> None:
     if not monthly:
         return
     grid = Table(title=title)
-    for col in ("month", "customers", "orders", "revenue", "cancelled"):
+    money = ("revenue", "returned", "cancelled")  # revenue is net of the other two
+    for col in ("month", "customers", "orders", *money):
         grid.add_column(col, justify="left" if col == "month" else "right")
     for row in monthly:  # one row per month and currency: amounts in two currencies are not added
         currency = row["currency"] or "(no currency)"
         grid.add_row(
             row["month"], f"{row['customers']:,}", f"{row['orders']:,}",
-            f"{row['revenue']:,.2f} {currency}", f"{row['cancelled']:,.2f} {currency}",
+            *(f"{row[col]:,.2f} {currency}" for col in money),
         )  # fmt: skip
     print_table(grid)

@@ -15,6 +15,14 @@ SALE = f"NOT ({REVERSED})"
 # A sale document with a negative total is a refund exported as its own document (WooCommerce, a
 # return invoice): it reduces revenue, but it is no order and its customer did not buy that month.
 ORDER = f"{SALE} AND coalesce(total_minor, 0) >= 0"
+# A document with a negative total takes back part of a sale, whatever its status: a refund, or a
+# cancellation or return exported as its own document (Online Retail's C… invoices, the sample shop's
+# C…/R…). An order marked cancelled/returned with its own positive total never was a sale: it takes
+# nothing back, and the revenue never counted it.
+REVERSAL = "total_minor < 0"
+CANCELLATION = f"{REVERSAL} AND status = 'cancelled'"
+# Revenue is net: the sales, less what the reversal documents took back.
+NET = f"({SALE}) OR {REVERSAL}"
 
 
 def _major(amount: str) -> str:
@@ -29,33 +37,41 @@ def _currency_or_none(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _money_columns() -> str:
+    """SQL select items (major units) of a group of orders: `gross` (its sales), `returned` and
+    `cancelled` (what its reversal documents took back, as positive amounts) and `revenue`, the net:
+    gross − returned − cancelled. A reversal counts in the month it was issued."""
+    return f"""
+        {_major(f"coalesce(sum(total_minor) FILTER (WHERE {ORDER}), 0)")} AS gross,
+        -{_major(f"coalesce(sum(total_minor) FILTER (WHERE {REVERSAL} AND NOT ({CANCELLATION})), 0)")}
+            AS returned,
+        -{_major(f"coalesce(sum(total_minor) FILTER (WHERE {CANCELLATION}), 0)")} AS cancelled,
+        {_major(f"coalesce(sum(total_minor) FILTER (WHERE {NET}), 0)")} AS revenue"""
+
+
 def monthly_sales(store: Store) -> pd.DataFrame:
-    """Per month and currency: customers, sales (orders not cancelled or returned), revenue net of
-    refunds exported as negative documents, and cancelled value (major units).
+    """Per month and currency: customers and orders (sales: not cancelled or returned, positive
+    total) and the money columns of `_money_columns` (major units).
     One row per currency a month had: amounts in different currencies are never added together;
     `currency` is None for orders that name none."""
     frame = store.query(
         f"""
         SELECT strftime(date_trunc('month', ordered_at), '%Y-%m') AS month, currency,
                count(DISTINCT customer_id) FILTER (WHERE {ORDER}) AS customers,
-               count(*) FILTER (WHERE {ORDER}) AS orders,
-               {_major(f"sum(total_minor) FILTER (WHERE {SALE})")} AS revenue,
-               -{_major("coalesce(sum(total_minor) FILTER (WHERE status = 'cancelled'), 0)")} AS cancelled
-        FROM orders GROUP BY 1, 2 ORDER BY month, currency NULLS LAST
+               count(*) FILTER (WHERE {ORDER}) AS orders, {_money_columns()}
+        FROM orders WHERE {NET} GROUP BY 1, 2 ORDER BY month, currency NULLS LAST
         """
     )
     return _currency_or_none(frame)
 
 
 def revenue_by_currency(store: Store) -> pd.DataFrame:
-    """Sales (orders not cancelled or returned) and their revenue net of refunds exported as negative
-    documents (major units) per currency, most first;
-    `currency` is None for orders that name none."""
+    """Per currency, most orders first: sales and the money columns of `_money_columns` (major
+    units); `currency` is None for orders that name none."""
     frame = store.query(
         f"""
-        SELECT currency, count(*) FILTER (WHERE {ORDER}) AS orders,
-               {_major("coalesce(sum(total_minor), 0)")} AS revenue
-        FROM orders WHERE {SALE} GROUP BY currency ORDER BY orders DESC, currency NULLS LAST
+        SELECT currency, count(*) FILTER (WHERE {ORDER}) AS orders, {_money_columns()}
+        FROM orders WHERE {NET} GROUP BY currency ORDER BY orders DESC, currency NULLS LAST
         """
     )
     return _currency_or_none(frame)

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 
 def overview(settings: Settings) -> dict[str, Any]:
-    """Store counts and revenue (completed orders) per currency and per month; empty before any data
-    is loaded. Amounts in different currencies are shown side by side, never added: there is no rate."""
+    """Store counts, sales and net revenue (less the returns and cancellations exported as documents
+    of their own) per currency and per month; empty before any data is loaded. Amounts in different
+    currencies are shown side by side, never added: there is no rate."""
     from marketpilot.data.queries import customer_counts, monthly_sales, revenue_by_currency
     from marketpilot.data.store import DB_FILE, Store
 
@@ -51,6 +52,7 @@ def overview(settings: Settings) -> dict[str, Any]:
         "customers": members,
         "guests": guests,
         **counts,
+        "orders": int(totals["orders"].sum()),  # sales: not the reversal documents nor voided orders
         "revenue": totals.to_dict("records"),
         # no completed order yet (a catalogue alone): the page says so rather than drawing empty axes
         "chart": line(by_month.index.tolist(), {c: by_month[c].tolist() for c in currencies}, unit=unit)
