@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,15 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from llm_server import OpenAITestServer, Reply, json_reply
 from marketpilot.analytics.purchases import registered_purchases
 from marketpilot.analytics.segments import run_segmentation
 from marketpilot.analytics.segments.clustering import SegmentModel
 from marketpilot.analytics.segments.features import behaviour_matrix, segmentation_frame
 from marketpilot.analytics.segments.k_choice import FinalFit, KCandidate, KChoice
+from marketpilot.analytics.segments.numbers import segment_context, unsupported_numbers
 from marketpilot.analytics.segments.size_check import SmallSegments
+from marketpilot.analytics.segments.stats import SegmentStats
 from marketpilot.config import Settings, get_settings
 from marketpilot.data import Store
 from marketpilot.data.load import load_file
@@ -101,12 +105,16 @@ def test_a_fixed_k_keeps_its_segments_and_names_those_under_the_minimum(small_re
     assert all(counts[s] == n for s, n in small.sizes.items())
     en, zh = small.explain("en"), small.explain("zh")
     assert en.startswith(f"{len(small.sizes)} segments hold fewer than 15 customers, the minimum size (5%")
-    assert "k=8 is kept as asked" in en and "their personas describe only them" in en
+    assert "k=8 is kept as asked" in en and "they get no LLM persona, only their statistics" in en
     assert zh.startswith(f"有 {len(small.sizes)} 个细分少于最小规模 15 位客户（客户数的 5%，且不少于 10 位）")
     for s, n in small.sizes.items():
         assert f"segment {s} ({n} customers)" in en and f"细分 {s}（{n} 位客户）" in zh
+    # Each small segment's description says so, with its size; the others are plain templates.
+    for p in result.segments:
+        too_small = f"This segment holds only {p.stats.customers} customers, under the minimum segment size"
+        assert (too_small in p.persona.description) == (p.stats.segment in small.sizes)
     html = Path(result.report_html).read_text(encoding="utf-8")
-    assert en in html and html.count("under the minimum segment size") == len(small.sizes)
+    assert en in html and html.count('"flag">under the minimum segment size<') == len(small.sizes)
     saved = json.loads(Path(result.summary_json).read_text(encoding="utf-8"))
     assert saved["small_segments"]["sizes"] == {str(s): n for s, n in small.sizes.items()}
     page = TestClient(create_app(small_retail, require_key=False)).get("/ui/segments").text
@@ -129,8 +137,67 @@ def test_a_fixed_k_whose_segments_all_reach_the_minimum_has_no_warning(small_ret
     warning = " ".join(stricter.stderr.split())
     assert warning.startswith(f"warning: 1 segment holds fewer than {smallest + 1} customers, the minimum")
     assert f"({smallest} customers). k=3 is kept as asked; a segment this small" in warning
-    assert "its persona describes only them" in warning
+    assert "it gets no LLM persona, only its statistics." in warning
     assert " ".join(stricter.stdout.split()).count(f"(under the minimum size) — {smallest} customers") == 1
+
+
+def _persona_from_facts(request: dict) -> Reply:
+    """A Chinese persona quoting the size and AOV the prompt gave, so the checker accepts it."""
+    facts = next(m["content"] for m in request["messages"] if "客户数：" in str(m.get("content")))
+
+    def fact(label: str) -> str:  # "- 客单价：23.45 GBP（…）" → "23.45"
+        line = next(line for line in facts.splitlines() if line.startswith(f"- {label}："))
+        return re.match(r"[\d.]+", line.split("：", 1)[1]).group(0)
+
+    text = f"这{fact('客户数')}位客户的客单价为{fact('客单价')}，是值得用心维护的一群老顾客。"
+    return json_reply({"name": "稳定复购客", "description": text})
+
+
+def test_a_segment_under_the_minimum_gets_no_llm_call_and_says_it_is_too_small(
+    small_retail: Settings, llm_server: OpenAITestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from marketpilot.api import create_app
+    from marketpilot.cli import app
+
+    monkeypatch.setenv("MARKETPILOT_LLM_CACHE", "false")  # every persona a round trip to the server
+    llm_server.default = _persona_from_facts
+    args = ["segment", "--home", str(small_retail.home), "--k", "8", "--lang", "zh"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    saved = json.loads((small_retail.home / "intel" / "segments.json").read_text(encoding="utf-8"))
+    small = {int(s): n for s, n in saved["small_segments"]["sizes"].items()}
+    profiles = {p["stats"]["segment"]: p for p in saved["segments"]}
+    assert len(profiles) == 8 and len(small) >= 2
+    # One model request per segment that reaches the minimum (each draft passes the first time), none
+    # for a segment under it.
+    asked = [
+        int(re.search(r"客户细分 (\d+) 的汇总统计", json.dumps(r["messages"], ensure_ascii=False)).group(1))
+        for r in llm_server.requests
+    ]
+    assert sorted(asked) == sorted(set(profiles) - set(small))
+    stdout = "".join(out.stdout.split())  # Rich wraps long lines
+    html = (small_retail.home / "reports" / "segments.html").read_text(encoding="utf-8")
+    dashboard = TestClient(create_app(small_retail, require_key=False)).get("/ui/segments").text
+    for segment, profile in profiles.items():
+        persona, stats = profile["persona"], SegmentStats(**profile["stats"])
+        if segment not in small:
+            assert persona["source"] == "llm" and persona["name"] == "稳定复购客"
+            continue
+        assert persona["source"] == "template" and persona["attempts"] == 0 and persona["rejected"] == []
+        assert persona["description"].startswith(f"共 {small[segment]} 位客户")
+        assert persona["description"].endswith(
+            f"这个细分只有 {small[segment]} 位客户，少于最小细分规模，人数太少，无法可靠地概括为一个"
+            "客户群体：以上只是这几位客户的统计，不是人群画像。"
+        )
+        # The statement adds no number beyond the segment's size: the text is still grounded.
+        assert unsupported_numbers(persona["description"], stats, context=segment_context(stats)) == []
+        assert "".join(persona["description"].split()) in stdout
+        assert persona["description"] in html and persona["description"] in dashboard
+    assert "不请模型写画像，只列出这几位客户的统计" in html and "no LLM persona" in dashboard
+    api = TestClient(create_app(small_retail, require_key=False)).get("/v1/segments").json()
+    assert [s["persona"] for s in api["segments"]] == [p["persona"] for p in saved["segments"]]
 
 
 def test_a_small_hdbscan_segment_of_one_customer_is_worded_for_one() -> None:
@@ -141,8 +208,8 @@ def test_a_small_hdbscan_segment_of_one_customer_is_worded_for_one() -> None:
     assert small.explain("en") == (
         "1 segment holds fewer than 50 customers, the minimum size (2.5% of customers, at least 10): "
         "segment 3 (1 customer). The 3 segments HDBSCAN found are kept; a segment this small is a few "
-        "customers rather than a market, and its persona describes only them. --method kmeans with "
-        "--k auto holds every segment to at least 50 customers."
+        "customers rather than a market: it gets no LLM persona, only its statistics. --method kmeans "
+        "with --k auto holds every segment to at least 50 customers."
     )
     assert small.explain("zh").startswith(
         "有 1 个细分少于最小规模 50 位客户（客户数的 2.5%，且不少于 10 位）：细分 3（1 位客户）。"

@@ -30,7 +30,8 @@ def run_intel(
 ) -> IntelSummary:
     """RFM (<home>/intel/rfm.*), CLV scores (<home>/intel/clv.*), segments with personas
     (<home>/intel/segments.*) and the HTML report (<home>/reports/segments.html). `k` and
-    `persona_attempts` bound the LLM work: one persona call per segment and attempt."""
+    `persona_attempts` bound the LLM work: one persona call per segment and attempt (none for a
+    segment under the minimum size)."""
     rfm, _ = run_rfm(settings)
     clv, _ = predict_clv(settings)
     segments = run_segmentation(settings, k=k, lang=lang, personas=personas, max_attempts=persona_attempts)

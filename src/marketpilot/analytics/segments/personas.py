@@ -3,7 +3,8 @@
 Only aggregated statistics go into the prompt (never customer rows or personal data). Every number
 of the reply is checked against the statistics (`numbers.unsupported_numbers`); a reply that fails is
 regenerated with the offending numbers named, at most `max_attempts` times, and otherwise replaced by
-a description built from the statistics by a template, flagged `source="template"`.
+a description built from the statistics by a template, flagged `source="template"`. A segment under
+the minimum size gets that template and a statement that it is too small to describe, and no LLM call.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel, Field
 from marketpilot.analytics.segments.numbers import mentions, segment_context, unsupported_numbers
 from marketpilot.analytics.segments.stats import SegmentStats
 from marketpilot.llm import LLMClient, LLMError, Message, load_prompt
+from marketpilot.wording import counted
 
 Language = Literal["zh", "en"]
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -193,6 +195,23 @@ def template_persona(
         attempts=attempts,
         rejected=rejected,
     )
+
+
+def small_segment_persona(stats: SegmentStats, lang: Language, currency: str) -> Persona:
+    """The template description of a segment under the minimum size, saying that it is too small to
+    describe as a group. A model's persona of a handful of customers would read like a market
+    segment, and each is a model call; the only number added is the segment's size, so the text
+    stays grounded in the statistics."""
+    persona = template_persona(stats, lang, currency, attempts=0, rejected=[])
+    n = stats.customers
+    note = (
+        f"这个细分只有 {n} 位客户，少于最小细分规模，人数太少，无法可靠地概括为一个客户群体："
+        "以上只是这几位客户的统计，不是人群画像。"
+        if lang == "zh"
+        else f" This segment holds only {counted(n, 'customer')}, under the minimum segment size: too "
+        "few to describe reliably as a group, so the above are their statistics, not a persona."
+    )
+    return persona.model_copy(update={"description": persona.description + note})
 
 
 def write_persona(

@@ -29,6 +29,7 @@ from marketpilot.analytics.segments.personas import (
     Language,
     Persona,
     ShopAverages,
+    small_segment_persona,
     template_persona,
     write_persona,
 )
@@ -38,6 +39,7 @@ from marketpilot.atomic import write_text
 from marketpilot.config import Settings
 from marketpilot.data import Store
 from marketpilot.errors import UserError
+from marketpilot.llm import LLMClient
 
 
 class SegmentProfile(BaseModel):
@@ -113,7 +115,8 @@ def run_segmentation(
     via the configured LLM (`personas=False`: template descriptions, no LLM call). The minimum segment
     size is max(min_segment_share × customers, min_segment_customers). With `k="auto"` no segment is
     smaller, and a shop without clear structure is one segment; `result.k_choice` says why. A fixed k
-    and HDBSCAN keep their segments; any under the minimum is named in `result.small_segments`."""
+    and HDBSCAN keep their segments; any under the minimum is named in `result.small_segments` and
+    gets no LLM call: its template description says it is too small to describe reliably."""
     _check_options(k, lang, method, min_segment_share, min_segment_customers)
     lang = lang or settings.language
     with Store.open(settings, read_only=True) as store:
@@ -147,7 +150,7 @@ def run_segmentation(
     profiles = [
         SegmentProfile(stats=s, persona=p)
         for s, p in zip(
-            stats, _personas(settings, stats, lang, currency, personas, max_attempts), strict=True
+            stats, _personas(settings, stats, small, lang, currency, personas, max_attempts), strict=True
         )
     ]
 
@@ -205,20 +208,28 @@ def _clv(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.Series | None:
 def _personas(
     settings: Settings,
     stats: list[SegmentStats],
+    small: SmallSegments | None,
     lang: Language,
     currency: str,
     use_llm: bool,
     max_attempts: int,
 ) -> list[Persona]:
-    if not use_llm:
-        return [template_persona(s, lang, currency, attempts=0, rejected=[]) for s in stats]
-    from marketpilot.llm import get_client
+    too_small = small.sizes if small else {}
+    # No client when no segment will be written by the model: loading the embedded model takes a while.
+    client: LLMClient | None = None
+    if use_llm and len(too_small) < len(stats):
+        from marketpilot.llm import get_client
 
-    client = get_client(settings)
+        client = get_client(settings)
     shop = ShopAverages.of(stats)
-    # One request per segment (a handful), never per customer: no personal data reaches the model.
-    return [
-        write_persona(
+
+    def persona(s: SegmentStats) -> Persona:
+        if s.segment in too_small:
+            return small_segment_persona(s, lang, currency)
+        if client is None:
+            return template_persona(s, lang, currency, attempts=0, rejected=[])
+        # One request per segment (a handful), never per customer: no personal data reaches the model.
+        return write_persona(
             client,
             s,
             n_segments=len(stats),
@@ -227,5 +238,5 @@ def _personas(
             currency=currency,
             max_attempts=max_attempts,
         )
-        for s in stats
-    ]
+
+    return [persona(s) for s in stats]

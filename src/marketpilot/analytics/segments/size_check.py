@@ -2,8 +2,10 @@
 
 `--k auto` never reports a segment under max(min_segment_share × customers, min_segment_customers).
 A fixed `--k` is the user's explicit choice and HDBSCAN picks its own number, so their segments are
-kept as fitted; one under the minimum is named instead, with its size: it still gets a persona
-like any other, and a handful of customers described as a market segment misleads.
+kept as fitted; one under the minimum is named instead, with its size. It gets no LLM persona (a
+handful of customers described as a market segment misleads, and each persona is a model call): its
+description is its statistics and a statement that it is too small to describe reliably
+(`personas.small_segment_persona`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class SmallSegments(BaseModel):
             )
             return (
                 f"有 {n} 个细分少于最小规模 {size} 位客户（客户数的 {share}，且不少于 {floor} 位）："
-                f"{listed}。{kept}；这么小的细分只是几位客户，算不上一个市场人群，其画像只描述这几位客户。"
+                f"{listed}。{kept}；这么小的细分只是几位客户，算不上一个市场人群，不请模型写画像，"
+                "只列出这几位客户的统计。"
                 f"{fix}"
             )
         listed = ", ".join(f"segment {s} ({counted(c, 'customer')})" for s, c in self.sizes.items())
@@ -63,14 +66,15 @@ class SmallSegments(BaseModel):
             )
         )
         few = (
-            "a segment this small is a few customers rather than a market, and its persona describes"
+            "a segment this small is a few customers rather than a market: it gets no LLM persona, only "
+            "its statistics."
             if n == 1
-            else "segments this small are a few customers rather than a market, and their personas describe"
+            else "segments this small are a few customers rather than a market: they get no LLM persona, "
+            "only their statistics."
         )
         return (
             f"{counted(n, 'segment')} {'holds' if n == 1 else 'hold'} fewer than {size} customers, the "
-            f"minimum size ({share} of customers, at least {floor}): {listed}. {kept}; {few} only them. "
-            f"{fix}"
+            f"minimum size ({share} of customers, at least {floor}): {listed}. {kept}; {few} {fix}"
         )
 
 
