@@ -4,12 +4,17 @@ accepted or rejected with its reasons, is written to the audit trail.
 
 The accepted rows of a version are the copy it was planned with, fixed once written: a re-plan after a
 crash reuses them instead of asking the model again, and `campaign optimize` starts the next version
-from them, so traffic shifts between keys whose text stays the same."""
+from them, so traffic shifts between keys whose text stays the same.
+
+A key left without copy on a channel (its spec text failed the guardrails, or the model wrote fewer
+usable variants than the channel has keys, top-up included) is left out of that channel: its share goes
+to the channel's other keys, by weight. `ChannelCopy.missing` says which keys and why, and the audit
+trail holds the reason (the rejected spec text, or an empty `llm` row with the shortfall)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, insert, select
 
@@ -41,6 +46,8 @@ class ChannelCopy:
     weights: dict[str, float]
     generic: ContentVariant | None
     llm_calls: int = 0
+    # key → why it has no copy here and where its share goes; the key gets no customers on this channel
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,15 @@ def brief_for(settings: Settings, spec: CampaignSpec, plan: ChannelPlan, arm: st
     )
 
 
+def _expected_keys(plan: ChannelPlan) -> list[str]:
+    """The keys a channel should have copy for: the spec's, or the two the model writes without any."""
+    return [v.key for v in plan.variants] or ["A", "B"]
+
+
+def _no_copy(why: str, channel: str, kept: Mapping[str, object]) -> str:
+    return f"{why}; its share of {channel} goes to {', '.join(kept)}"
+
+
 def _arm_briefs(settings: Settings, spec: CampaignSpec, plan: ChannelPlan) -> tuple[Brief, dict[str, Brief]]:
     """The campaign's brief for the channel, and each variant's (its own where its arm has an offer)."""
     default = brief_for(settings, spec, plan)
@@ -131,7 +147,11 @@ def resolve_copy(
     variant whose arm has its own offer is written and checked against that offer."""
     used = used_copy(engine, campaign_id, version)
     if used and all(set(used.get(plan.name, {})) - {"generic"} for plan in spec.channels):
-        return {plan.name: _fixed_copy(settings, spec, plan, used[plan.name]) for plan in spec.channels}
+        why = _missing_reasons(engine, campaign_id, version)
+        return {
+            plan.name: _fixed_copy(settings, spec, plan, used[plan.name], why.get(plan.name, {}))
+            for plan in spec.channels
+        }
     specs = channel_specs()  # the [content.ai_label.<channel>] settings of marketpilot.toml
     out: dict[str, ChannelCopy] = {}
     audit_briefs, audit_variants = [], []
@@ -145,6 +165,7 @@ def resolve_copy(
         copy = ChannelCopy(plan.name, {}, {}, {}, None)
         given = [v for v in plan.variants if v.text]
         missing = [v for v in plan.variants if not v.text] or ([] if plan.variants else None)
+        why: dict[str, str] = {}  # key → why it has no copy
         for variant in given:
             brief = briefs[variant.key]
             result = check_spec_copy(variant.text, brief, variant.ai_generated, specs)
@@ -168,8 +189,10 @@ def resolve_copy(
                 )
                 copy.subjects[variant.key] = variant.subject
                 copy.weights[variant.key] = variant.weight
+            else:
+                why[variant.key] = f"its text failed the guardrails ({reasons})"
         if missing is None or missing:
-            keys = [v.key for v in missing] if missing else ["A", "B"]
+            keys = [v.key for v in missing] if missing else _expected_keys(plan)
             # One generation per offer: arms that share an offer share a call, as before.
             by_offer: dict[str, list[str]] = {}
             for key in keys:
@@ -188,6 +211,13 @@ def resolve_copy(
                     copy.weights[key] = next((v.weight for v in plan.variants if v.key == key), 1.0)
                     audit_variants.append(
                         audit_row(campaign_id, version, plan.name, key, None, variant.text, True, "", "llm")
+                    )
+                # The model wrote fewer usable variants than the group has keys: the keys past them
+                # get none (recorded as an empty rejected row, so the audit trail says why).
+                for key in group[len(generated.variants) :]:
+                    why[key] = f"the model's copy fell short ({generated.shortfall})"
+                    audit_variants.append(
+                        audit_row(campaign_id, version, plan.name, key, None, "", False, why[key], "llm")
                     )
                 for dropped in generated.dropped:
                     audit_variants.append(
@@ -224,6 +254,8 @@ def resolve_copy(
                 copy.generic = _content_variant(
                     plan.generic.text, default, "generic", ai_generated=plan.generic.ai_generated
                 )
+        if copy.variants:
+            copy.missing = {key: _no_copy(reason, plan.name, copy.variants) for key, reason in why.items()}
         out[plan.name] = copy
     with engine.begin() as con:
         con.execute(insert(BriefRecord), audit_briefs)
@@ -239,7 +271,8 @@ def resolve_copy(
         raise ValidationFailed(
             reasons or [f"no variants for {empty}"],
             source=f"campaign {campaign_id} v{version} copy",
-            hint=f"Every variant of {', '.join(empty)} was rejected by the guardrails; edit the copy.",
+            hint=f"No variant of {', '.join(empty)} has usable copy (the guardrails rejected it, or the "
+            "model wrote none that passed them); edit the copy, or write it into the spec.",
         )
     return out
 
@@ -268,10 +301,41 @@ def _generic_violations(
     ]
 
 
+def _missing_reasons(engine: Engine, campaign_id: str, version: int) -> dict[str, dict[str, str]]:
+    """Channel → key → why the version has no copy for it, from its rejected rows: a spec text the
+    guardrails refused, or the empty row a generation shortfall leaves (the latest row per key wins)."""
+    stmt = (
+        select(
+            VariantRecord.channel,
+            VariantRecord.variant_key,
+            VariantRecord.rejection_reasons,
+            VariantRecord.source,
+        )
+        .where(
+            VariantRecord.campaign_id == campaign_id,
+            VariantRecord.version == version,
+            VariantRecord.status == "rejected",
+            VariantRecord.source.in_(("spec", "llm")),
+        )
+        .order_by(VariantRecord.id)
+    )
+    out: dict[str, dict[str, str]] = {}
+    with engine.connect() as con:
+        for channel, key, reasons, source in con.execute(stmt):
+            why = f"its text failed the guardrails ({reasons})" if source == "spec" else reasons
+            out.setdefault(channel, {})[key] = why
+    return out
+
+
 def _fixed_copy(
-    settings: Settings, spec: CampaignSpec, plan: ChannelPlan, used: dict[str, UsedVariant]
+    settings: Settings,
+    spec: CampaignSpec,
+    plan: ChannelPlan,
+    used: dict[str, UsedVariant],
+    why: Mapping[str, str],
 ) -> ChannelCopy:
-    """A channel's copy rebuilt from what its version already recorded (no LLM call, no new audit rows)."""
+    """A channel's copy rebuilt from what its version already recorded (no LLM call, no new audit rows),
+    with the keys it has none for and why."""
     default, briefs = _arm_briefs(settings, spec, plan)
     weights = {v.key: v.weight for v in plan.variants}
     angles = {v.key: v.angle for v in plan.variants}
@@ -292,6 +356,11 @@ def _fixed_copy(
         copy.variants[key] = content
         copy.subjects[key] = variant.subject
         copy.weights[key] = weights.get(key, 1.0)
+    copy.missing = {
+        key: _no_copy(why.get(key, "no copy was recorded for it"), plan.name, copy.variants)
+        for key in _expected_keys(plan)
+        if key not in copy.variants
+    }
     return copy
 
 

@@ -59,6 +59,8 @@ class PlanSummary:
     llm_calls: int = 0
     arms: dict[str, int] = field(default_factory=dict)
     channels: dict[str, int] = field(default_factory=dict)
+    # channel → arm key left without copy there → why, and where its share of the channel went
+    no_copy: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,6 +164,9 @@ def plan_messages(
 
     copies = resolve_copy(settings, engine, spec, campaign_id, version, client=client)
     summary.llm_calls = sum(c.llm_calls for c in copies.values())
+    # Assignment below draws from each channel's keys with copy, so a key without any gets none of
+    # that channel's customers: said here, not left to be noticed in the arm counts.
+    summary.no_copy = {name: dict(c.missing) for name, c in copies.items() if c.missing}
     audience["arm"] = HOLDOUT
     evidence = None
     if posteriors is not None:

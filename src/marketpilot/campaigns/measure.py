@@ -4,11 +4,19 @@ check on the assignment, and the bandit posterior per variant.
 
 Lift is intent-to-treat: every customer assigned to a variant counts, sent or not, so it compares
 like with like against the holdout (which was drawn from the same eligible customers).
+
+The holdout is drawn at the same share on every channel, so the pooled lift always compares like with
+like. An arm's share of a channel may differ between channels, though: an arm without copy on one
+(campaigns/copy.py) is left out of it and its share goes to the others there. Each arm's customers then
+come from their own mix of channels, and channels convert at different rates; its lift is measured
+against the holdout of the channels it ran on, reweighted to its own mix (post-stratified by channel),
+and arms are compared with one another (posteriors, P(best)) on the channels where all of them ran.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +26,7 @@ from sqlalchemy import Engine, func, select
 
 from marketpilot.campaigns import service
 from marketpilot.campaigns.assign import HOLDOUT
+from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.campaigns.state.models import Assignment, MessageRecord, Outcome, TrackingEvent
 from marketpilot.data.money import minor_digits, to_major
 
@@ -186,7 +195,7 @@ def prob_best(
 MIN_NORMAL_COUNT = 5
 
 
-def wilson(x: int, n: int) -> tuple[float, float]:
+def wilson(x: float, n: float) -> tuple[float, float]:
     """95 % Wilson score interval of the proportion x / n."""
     z2 = Z95**2
     centre = (x + z2 / 2) / (n + z2)
@@ -194,7 +203,7 @@ def wilson(x: int, n: int) -> tuple[float, float]:
     return max(centre - half, 0.0), min(centre + half, 1.0)
 
 
-def two_proportion(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float, float, float]:
+def two_proportion(x1: float, n1: float, x0: float, n0: float) -> tuple[float, float, float, float]:
     """Difference p1 − p0, its 95 % CI and a two-sided p-value: the Wald CI (unpooled) and the pooled
     z-test where every group has at least MIN_NORMAL_COUNT conversions and non-conversions, else
     Newcombe's score interval (from the groups' Wilson intervals, never outside ±100 % nor of zero
@@ -205,7 +214,9 @@ def two_proportion(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float, fl
         (l1, u1), (l0, u0) = wilson(x1, n1), wilson(x0, n0)
         low = diff - math.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
         high = diff + math.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
-        _, fisher_p = stats.fisher_exact([[x1, n1 - x1], [x0, n0 - x0]])
+        # a post-stratified control's counts are effective ones, not whole: Fisher's test takes whole
+        table = np.rint([[x1, n1 - x1], [x0, n0 - x0]]).astype(int)
+        _, fisher_p = stats.fisher_exact(table)
         return diff, low, high, float(min(fisher_p, 1.0))
     se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
     pooled = (x1 + x0) / (n1 + n0)
@@ -229,27 +240,37 @@ def _bootstrap_means(values: np.ndarray, rng: np.random.Generator, resamples: in
     return sums / n
 
 
+Control = np.ndarray | Sequence[tuple[np.ndarray, float]]
+
+
+def _control_means(control: Control, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """Bootstrap means of the control: of one sample, or of strata resampled each on its own and
+    weighted (a post-stratified mean)."""
+    strata = [(control, 1.0)] if isinstance(control, np.ndarray) else control
+    return np.sum([w * _bootstrap_means(v.astype(float), rng, resamples) for v, w in strata], axis=0)
+
+
 def bootstrap_mean_diff(
-    treated: np.ndarray, control: np.ndarray, *, resamples: int = 2000, seed: int = 0
+    treated: np.ndarray, control: Control, *, resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """95 % percentile CI of mean(treated) − mean(control)."""
+    """95 % percentile CI of mean(treated) − mean(control); `control` may be (values, weight) strata."""
     rng = np.random.default_rng(seed)
-    diff = _bootstrap_means(treated.astype(float), rng, resamples) - _bootstrap_means(
-        control.astype(float), rng, resamples
-    )
+    diff = _bootstrap_means(treated.astype(float), rng, resamples) - _control_means(control, rng, resamples)
     low, high = np.percentile(diff, [2.5, 97.5])
     return float(low), float(high)
 
 
 def bootstrap_relative(
-    treated: np.ndarray, control: np.ndarray, *, resamples: int = 2000, seed: int = 0
+    treated: np.ndarray, control: Control, *, resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float] | None:
-    """95 % percentile CI of mean(treated) / mean(control) − 1; None when the control has no outcome."""
-    if not control.any():
+    """95 % percentile CI of mean(treated) / mean(control) − 1; None when the control has no outcome.
+    `control` may be (values, weight) strata."""
+    strata = [(control, 1.0)] if isinstance(control, np.ndarray) else control
+    if not any(v.any() for v, _ in strata):
         return None
     rng = np.random.default_rng(seed)
     t = _bootstrap_means(treated.astype(float), rng, resamples)
-    c = _bootstrap_means(control.astype(float), rng, resamples)
+    c = _control_means(strata, rng, resamples)
     ratio = t[c > 0] / c[c > 0] - 1
     low, high = np.percentile(ratio, [2.5, 97.5])
     return float(low), float(high)
@@ -282,14 +303,39 @@ def sample_ratio(observed: dict[str, int], expected_share: dict[str, float]) -> 
     )
 
 
-def _lift(arm: str, t: pd.DataFrame, c: pd.DataFrame, seed: int, currency: str) -> Lift:
-    x1, x0 = int(t["converted"].sum()), int(c["converted"].sum())
-    diff, low, high, p = two_proportion(x1, len(t), x0, len(c))
+Strata = list[tuple[pd.DataFrame, float]]  # holdout customers of one channel, the arm's share of it
+
+
+def _control_counts(strata: Strata) -> tuple[float, float]:
+    """Conversions and customers of the control as two_proportion reads them. One stratum: its counts.
+    Several: the post-stratified rate Σ w·p with its variance Σ w²·p(1−p)/n, as the counts of a
+    simple sample with that rate and variance (Kish's effective sample size)."""
+    if len(strata) == 1:
+        ((c, _),) = strata
+        return float(c["converted"].sum()), float(len(c))
+    rates = np.array([c["converted"].mean() for c, _ in strata])
+    sizes = np.array([len(c) for c, _ in strata], dtype=float)
+    weights = np.array([w for _, w in strata])
+    rate = float(weights @ rates)
+    variance = float((weights**2 * rates * (1 - rates) / sizes).sum())
+    n = rate * (1 - rate) / variance if variance > 0 else float(sizes.sum())
+    return rate * n, n
+
+
+def _lift(arm: str, t: pd.DataFrame, strata: Strata, seed: int, currency: str) -> Lift:
+    """`arm`'s customers `t` against the control `strata` (the whole holdout with weight 1, or per
+    channel with the arm's share of its customers there)."""
+    x1 = int(t["converted"].sum())
+    x0, n0 = _control_counts(strata)
+    diff, low, high, p = two_proportion(x1, len(t), x0, n0)
     unit = 10.0 ** minor_digits(currency)  # revenue is stored in the shop currency's minor units
-    rt, rc = t["revenue_minor"].to_numpy() / unit, c["revenue_minor"].to_numpy() / unit
+    rt = t["revenue_minor"].to_numpy() / unit
+    rc = [(c["revenue_minor"].to_numpy() / unit, w) for c, w in strata]
     rlow, rhigh = bootstrap_mean_diff(rt, rc, seed=seed)
-    rate_c = float(c["converted"].mean())
-    ot, oc = t["orders"].to_numpy(), c["orders"].to_numpy()
+    rate_c = x0 / n0
+    ot = t["orders"].to_numpy()
+    oc = [(c["orders"].to_numpy(), w) for c, w in strata]
+    oc_mean = sum(w * o.mean() for o, w in oc)
     orders_ci = bootstrap_relative(ot, oc, seed=seed)
     return Lift(
         arm=arm,
@@ -300,19 +346,46 @@ def _lift(arm: str, t: pd.DataFrame, c: pd.DataFrame, seed: int, currency: str) 
         ci_high=high,
         relative=diff / rate_c if rate_c > 0 else None,
         p_value=p,
-        revenue_per_customer_diff=float(rt.mean() - rc.mean()),
+        revenue_per_customer_diff=float(rt.mean() - sum(w * r.mean() for r, w in rc)),
         revenue_ci_low=rlow,
         revenue_ci_high=rhigh,
         orders_treated=float(ot.mean()),
-        orders_holdout=float(oc.mean()),
-        orders_relative=float(ot.mean() / oc.mean() - 1) if oc.any() else None,
+        orders_holdout=float(oc_mean),
+        orders_relative=float(ot.mean() / oc_mean - 1) if oc_mean > 0 else None,
         orders_relative_ci_low=orders_ci[0] if orders_ci else None,
         orders_relative_ci_high=orders_ci[1] if orders_ci else None,
         customers_treated=len(t),
-        customers_holdout=len(c),
+        customers_holdout=sum(len(c) for c, _ in strata),
         converters_treated=x1,
-        converters_holdout=x0,
+        converters_holdout=sum(int(c["converted"].sum()) for c, _ in strata),
     )
+
+
+def channel_shares(spec: CampaignSpec, frame: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Channel → arm → its share of the channel's treated customers by design: by weight among the
+    arms assigned there under fixed assignment, equal under Thompson sampling (which fixes none, so
+    only which arms ran on a channel tells channels apart)."""
+    weights = {plan.name: {v.key: v.weight for v in plan.variants} for plan in spec.channels}
+    out: dict[str, dict[str, float]] = {}
+    for channel, group in frame[frame["arm"] != HOLDOUT].groupby("channel"):
+        arms = sorted(set(group["arm"]))
+        fixed = spec.assignment == "fixed"
+        w = {a: weights.get(str(channel), {}).get(a, 1.0) if fixed else 1.0 for a in arms}
+        out[str(channel)] = {a: v / sum(w.values()) for a, v in w.items()}
+    return out
+
+
+def _arm_strata(arm: pd.DataFrame, control: pd.DataFrame, balanced: bool) -> tuple[pd.DataFrame, Strata]:
+    """The arm's customers and the control they are measured against: the whole holdout where every
+    channel gave every arm the same share, else per channel the arm ran on (and the holdout has
+    customers), weighted by the arm's customers there."""
+    if balanced:
+        return arm, [(control, 1.0)]
+    held = control.groupby("channel")
+    channels = [c for c in arm["channel"].dropna().unique() if c in held.groups]
+    arm = arm[arm["channel"].isin(channels)]
+    sizes = arm["channel"].value_counts()
+    return arm, [(held.get_group(c), sizes[c] / len(arm)) for c in channels]
 
 
 def measure(
@@ -355,12 +428,15 @@ def measure(
     lift = variant_lift = None
     mde_value = size = None
     incremental = 0.0
+    shares = channel_shares(spec, frame)
+    balanced = len({tuple(sorted(s.items())) for s in shares.values()}) <= 1
     if len(treated) and len(control):
-        lift = _lift("treatment", treated, control, version, currency)
-        variant_lift = [
-            _lift(str(a), g, control, version + i + 1, currency)
-            for i, (a, g) in enumerate(treated.groupby("arm"))
-        ]
+        lift = _lift("treatment", treated, [(control, 1.0)], version, currency)
+        variant_lift = []
+        for i, (a, g) in enumerate(treated.groupby("arm")):
+            arm, strata = _arm_strata(g, control, balanced)
+            if len(arm):  # not when no channel it ran on has a holdout customer
+                variant_lift.append(_lift(str(a), arm, strata, version + i + 1, currency))
         # A holdout without conversions (or all of it converting) gives no baseline variance: at 0 % the
         # formulas promise an MDE of 0.00 pp and millions of customers per group, numbers of nothing.
         if 0 < lift.rate_holdout < 1:
@@ -372,22 +448,26 @@ def measure(
     srm = None
     if len(frame):
         if spec.assignment == "fixed":
-            weights = {}
-            for plan in spec.channels:
-                for v in plan.variants:
-                    weights[v.key] = weights.get(v.key, 0.0) + v.weight
-            observed_keys = sorted(set(frame["arm"]) - {HOLDOUT})
-            # Expected shares per variant from the weights of the channels' variants actually used.
-            total_w = sum(weights.get(k, 1.0) for k in observed_keys) or 1.0
-            expected = {HOLDOUT: spec.holdout_share} | {
-                k: (1 - spec.holdout_share) * weights.get(k, 1.0) / total_w for k in observed_keys
-            }
+            # Expected shares per channel, from the weights of the variants it assigned (an arm left
+            # without copy on a channel had none there), added up by the channel's share of customers.
+            expected = {HOLDOUT: spec.holdout_share}
+            sizes = frame["channel"].value_counts()
+            for channel, arm_shares in shares.items():
+                for k, share in arm_shares.items():
+                    part = (1 - spec.holdout_share) * share * sizes[channel] / len(frame)
+                    expected[k] = expected.get(k, 0.0) + part
+            total = sum(expected.values())  # short of 1 only for a channel where all were held out
+            expected = {k: v / total for k, v in expected.items()}
             observed = frame["arm"].value_counts().to_dict()
         else:
             expected = {HOLDOUT: spec.holdout_share, "treatment": 1 - spec.holdout_share}
             observed = {HOLDOUT: len(control), "treatment": len(treated)}
         srm = sample_ratio(observed, expected)
-    post = beta_posteriors(frame)
+    # Arms are compared on the channels where all of them ran, where there are such channels.
+    arm_sets = frame[frame["arm"] != HOLDOUT].groupby("channel")["arm"].agg(frozenset)
+    everywhere = arm_sets[arm_sets == frozenset(set(treated["arm"]))].index
+    compared = frame if balanced or everywhere.empty else frame[frame["channel"].isin(everywhere)]
+    post = beta_posteriors(compared)
     best = prob_best(post, seed=version)
     posteriors = [
         Posterior(arm=a, alpha=ab[0], beta=ab[1], mean=ab[0] / (ab[0] + ab[1]), prob_best=best[a])

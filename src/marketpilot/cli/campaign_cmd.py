@@ -17,6 +17,7 @@ from marketpilot.cli.app import (
     JsonOption,
     app,
     console,
+    err_console,
     print_json,
     print_table,
     settings_for,
@@ -202,6 +203,14 @@ def run_cmd(
         print_json(payload)
         return
     console.print(payload)
+    for channel, keys in result.plan.no_copy.items():
+        for key, why in keys.items():
+            line = f"{channel}/{key} has no copy and gets no {channel} customers: {why}"
+            err_console.print(
+                f"[yellow]warning:[/] {escape(line)}",
+                markup=True,
+                highlight=False,
+            )
     if result.pending:
         console.print(
             f"Held {counted(result.pending, 'message')} (quiet hours / send time); next allowed send time "
