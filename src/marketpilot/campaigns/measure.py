@@ -2,6 +2,15 @@
 confidence intervals, revenue lift by bootstrap, MDE and sample-size advice, a sample-ratio-mismatch
 check on the assignment, and the bandit posterior per variant.
 
+An arm is a variant key across channels: each channel chooses its customers first, then assigns them
+to its own variants (its own copy and weights, or Thompson draws from that channel's evidence). So an
+arm's "A" is a different text on each channel, and arms reach the channels in different mixes. Copy
+is compared per (channel, variant), as the bandit keeps its evidence: pooled over channels, an arm
+sent mostly on the channel that converts best wins without being better anywhere (Simpson's paradox),
+and one key's texts on two channels are no one copy to rank. An arm-level comparison is kept where the
+arm is one thing across channels (the only channel, or an offer of its own), standardised to one
+channel mix.
+
 Lift is intent-to-treat: every customer assigned to a variant counts, sent or not, so it compares
 like with like against the holdout (which was drawn from the same eligible customers).
 
@@ -9,8 +18,7 @@ The holdout is drawn at the same share on every channel, so the pooled lift alwa
 like. An arm's share of a channel may differ between channels, though: an arm without copy on one
 (campaigns/copy.py) is left out of it and its share goes to the others there. Each arm's customers then
 come from their own mix of channels, and channels convert at different rates; its lift is measured
-against the holdout of the channels it ran on, reweighted to its own mix (post-stratified by channel),
-and arms are compared with one another (posteriors, P(best)) on the channels where all of them ran.
+against the holdout of the channels it ran on, reweighted to its own mix (post-stratified by channel).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from marketpilot.data.money import minor_digits, to_major
 
 Z95 = stats.norm.ppf(0.975)
 UNSEGMENTED = "—"  # customers intel has no segment for
+NO_CHANNEL = "—"  # assignments recorded without a channel
 Z80 = stats.norm.ppf(0.80)
 
 
@@ -83,11 +92,30 @@ class SampleRatio(BaseModel):
 
 
 class Posterior(BaseModel):
+    """Beta(alpha, beta) of one variant's conversion rate on `channel`, and its probability of being
+    the best of the variants on that channel."""
+
     arm: str
     alpha: float
     beta: float
     mean: float
     prob_best: float
+    channel: str | None = None
+    customers: int = 0
+    converters: int = 0
+
+
+class ArmPosterior(BaseModel):
+    """An arm's conversion rate standardised to the campaign's channel mix (Σ share of channel ×
+    the arm's rate there, over `channels`, those that carry every arm), and its probability of being
+    the best arm on that common mix."""
+
+    arm: str
+    mean: float
+    prob_best: float
+    channels: list[str]
+    customers: int
+    converters: int
 
 
 class CampaignMetrics(BaseModel):
@@ -103,7 +131,10 @@ class CampaignMetrics(BaseModel):
     mde: float | None
     sample_size_per_group: int | None  # to detect the observed lift (or the MDE) with 80 % power
     srm: SampleRatio | None
-    posteriors: list[Posterior]
+    posteriors: list[Posterior]  # per (channel, variant): P(best) among the variants of one channel
+    # Per arm across channels, only where an arm is one thing on every channel: the campaign's only
+    # channel, or arms that carry their own offers. Empty for copy compared on several channels.
+    arm_posteriors: list[ArmPosterior] = []
     roi: float | None
     incremental_revenue: float
     total_cost: float
@@ -171,10 +202,23 @@ def _funnel(engine: Engine, campaign_id: str, version: int) -> pd.DataFrame:
     return messages
 
 
-def beta_posteriors(frame: pd.DataFrame) -> dict[str, tuple[float, float]]:
+ChannelPosteriors = dict[str, dict[str, tuple[float, float]]]  # channel → variant → Beta(alpha, beta)
+
+
+def beta_posteriors(frame: pd.DataFrame) -> ChannelPosteriors:
+    """Beta(1 + conversions, 1 + non-conversions) per (channel, variant) over the treated customers:
+    a variant key is a different copy on each channel, so its evidence is kept per channel."""
     treated = frame[frame["arm"] != HOLDOUT]
-    grouped = treated.groupby("arm")["converted"].agg(["sum", "count"])
-    return {str(a): (1.0 + r["sum"], 1.0 + r["count"] - r["sum"]) for a, r in grouped.iterrows()}
+    grouped = treated.groupby([_channels(treated), "arm"])["converted"].agg(["sum", "count"])
+    out: ChannelPosteriors = {}
+    for (channel, arm), r in grouped.iterrows():
+        out.setdefault(str(channel), {})[str(arm)] = (1.0 + r["sum"], 1.0 + r["count"] - r["sum"])
+    return out
+
+
+def _channels(frame: pd.DataFrame) -> pd.Series:
+    # An assignment without a channel (a row imported from elsewhere) is still a customer of its arm.
+    return frame["channel"].fillna(NO_CHANNEL).rename("channel")
 
 
 def prob_best(
@@ -187,6 +231,31 @@ def prob_best(
     samples = np.column_stack([rng.beta(a, b, draws) for a, b in posteriors.values()])
     wins = np.bincount(samples.argmax(axis=1), minlength=len(keys)) / draws
     return dict(zip(keys, wins.tolist(), strict=True))
+
+
+def standardised_prob_best(
+    posteriors: ChannelPosteriors, shares: dict[str, float], *, draws: int = 20_000, seed: int = 0
+) -> tuple[list[str], dict[str, float], dict[str, float]]:
+    """Arms compared on one channel mix: each arm's rate is Σ w_c · rate(c, arm) with the same weights
+    w_c (`shares`, normalised) for every arm, over the channels that carry every arm, and P(best) is
+    taken on those sums. Returns (the channels used, mean per arm, P(best) per arm); no channels, and
+    nothing else, when no channel carries every arm. On one channel it is `prob_best` there."""
+    arms = sorted({arm for variants in posteriors.values() for arm in variants})
+    channels = [c for c, variants in posteriors.items() if set(arms) <= set(variants)]
+    total = sum(shares.get(c, 0.0) for c in channels)
+    if not arms or not channels or total <= 0:
+        return [], {}, {}
+    rng = np.random.default_rng(seed)
+    samples = np.zeros((draws, len(arms)))
+    means = dict.fromkeys(arms, 0.0)
+    for channel in channels:
+        weight = shares.get(channel, 0.0) / total
+        betas = [posteriors[channel][arm] for arm in arms]
+        samples += weight * np.column_stack([rng.beta(a, b, draws) for a, b in betas])
+        for arm, (a, b) in zip(arms, betas, strict=True):
+            means[arm] += weight * a / (a + b)
+    wins = np.bincount(samples.argmax(axis=1), minlength=len(arms)) / draws
+    return channels, means, dict(zip(arms, wins.tolist(), strict=True))
 
 
 # Fewer conversions (or non-conversions) than this in a group and the normal approximation behind the
@@ -388,6 +457,39 @@ def _arm_strata(arm: pd.DataFrame, control: pd.DataFrame, balanced: bool) -> tup
     return arm, [(held.get_group(c), sizes[c] / len(arm)) for c in channels]
 
 
+def _fixed_shares(spec: CampaignSpec, frame: pd.DataFrame) -> dict[str, float]:
+    """Expected share of customers per arm under fixed weights. Each channel splits its own customers
+    by its own variants' weights (channels are chosen before arms), so an arm's share is the sum over
+    channels of the channel's share × the arm's share of it: one set of weights summed over channels
+    expects a mix no channel planned. Variant keys a channel used without a weight in the spec (copy
+    the model added) weigh 1."""
+    channels = _channels(frame)
+    plans = {plan.name: {v.key: v.weight for v in plan.variants} for plan in spec.channels}
+    expected: dict[str, float] = {}
+    for channel, share in channels.value_counts(normalize=True).items():
+        used = set(frame.loc[channels == channel, "arm"]) - {HOLDOUT}
+        weights = {k: plans.get(str(channel), {}).get(k, 1.0) for k in used}
+        total = sum(weights.values())
+        for key, weight in weights.items():
+            expected[key] = expected.get(key, 0.0) + share * (1 - spec.holdout_share) * weight / total
+    return {HOLDOUT: spec.holdout_share} | {k: expected[k] for k in sorted(expected)}
+
+
+def _arm_posteriors(post: ChannelPosteriors, shares: dict[str, float], seed: int) -> list[ArmPosterior]:
+    channels, means, best = standardised_prob_best(post, shares, seed=seed)
+    return [
+        ArmPosterior(
+            arm=arm,
+            mean=means[arm],
+            prob_best=best[arm],
+            channels=channels,
+            customers=sum(round(post[c][arm][0] + post[c][arm][1] - 2) for c in channels),
+            converters=sum(round(post[c][arm][0] - 1) for c in channels),
+        )
+        for arm in means
+    ]
+
+
 def measure(
     engine: Engine, campaign_id: str, version: int | None = None, *, currency: str = "CNY"
 ) -> CampaignMetrics:
@@ -448,31 +550,33 @@ def measure(
     srm = None
     if len(frame):
         if spec.assignment == "fixed":
-            # Expected shares per channel, from the weights of the variants it assigned (an arm left
-            # without copy on a channel had none there), added up by the channel's share of customers.
-            expected = {HOLDOUT: spec.holdout_share}
-            sizes = frame["channel"].value_counts()
-            for channel, arm_shares in shares.items():
-                for k, share in arm_shares.items():
-                    part = (1 - spec.holdout_share) * share * sizes[channel] / len(frame)
-                    expected[k] = expected.get(k, 0.0) + part
-            total = sum(expected.values())  # short of 1 only for a channel where all were held out
-            expected = {k: v / total for k, v in expected.items()}
-            observed = frame["arm"].value_counts().to_dict()
+            expected, observed = _fixed_shares(spec, frame), frame["arm"].value_counts().to_dict()
         else:
             expected = {HOLDOUT: spec.holdout_share, "treatment": 1 - spec.holdout_share}
             observed = {HOLDOUT: len(control), "treatment": len(treated)}
         srm = sample_ratio(observed, expected)
-    # Arms are compared on the channels where all of them ran, where there are such channels.
-    arm_sets = frame[frame["arm"] != HOLDOUT].groupby("channel")["arm"].agg(frozenset)
-    everywhere = arm_sets[arm_sets == frozenset(set(treated["arm"]))].index
-    compared = frame if balanced or everywhere.empty else frame[frame["channel"].isin(everywhere)]
-    post = beta_posteriors(compared)
-    best = prob_best(post, seed=version)
-    posteriors = [
-        Posterior(arm=a, alpha=ab[0], beta=ab[1], mean=ab[0] / (ab[0] + ab[1]), prob_best=best[a])
-        for a, ab in post.items()
-    ]
+    post = beta_posteriors(frame)
+    posteriors = []
+    for channel, variants in post.items():
+        best = prob_best(variants, seed=version)
+        posteriors += [
+            Posterior(
+                arm=a,
+                alpha=ab[0],
+                beta=ab[1],
+                mean=ab[0] / (ab[0] + ab[1]),
+                prob_best=best[a],
+                channel=channel,
+                customers=round(ab[0] + ab[1] - 2),
+                converters=round(ab[0] - 1),
+            )
+            for a, ab in variants.items()
+        ]
+    arm_posteriors = (
+        _arm_posteriors(post, _channels(frame).value_counts(normalize=True).to_dict(), version)
+        if len(post) == 1 or spec.has_arm_offers
+        else []
+    )
     segments = (
         frame.assign(segment=frame["segment"].fillna(UNSEGMENTED), treated=frame["arm"] != HOLDOUT)
         .groupby(["segment", "treated"])["converted"]
@@ -504,6 +608,7 @@ def measure(
         sample_size_per_group=size,
         srm=srm,
         posteriors=posteriors,
+        arm_posteriors=arm_posteriors,
         roi=(incremental - total_cost) / total_cost if total_cost > 0 else None,
         incremental_revenue=incremental,
         total_cost=total_cost,

@@ -2,14 +2,16 @@
 
 0. The copy the measured version actually sent (its accepted variants, model-written ones included) is
    written into the new spec, so each key keeps its text and the evidence about it stays meaningful.
-1. Traffic follows the evidence: each variant's weight becomes its posterior probability of being best
-   (floored so no arm starves), and assignment switches to Thompson sampling. Arms that carry their
-   own offers (coupon depths) are weighed by whether the offer paid instead: one that does not pay
-   drops to the floor; no copy is rewritten across offers. Where the depths measured so far place the
-   most profitable depth apart from every depth tested, it becomes a new arm (`_add_advised_depth`).
-2. Losing copy is rewritten by the LLM with the winner as the example, and must pass the guardrails;
-   copy that fails them keeps its old text (the change list says so, and the rejected rewrite is in the
-   variants audit trail of the new version with why).
+1. Traffic follows the evidence, channel by channel (each channel has its own copy under a key and
+   splits its own customers): each variant's weight there becomes its posterior probability of being
+   the best on that channel (floored so no arm starves), and assignment switches to Thompson
+   sampling. Arms that carry their own offers (coupon depths) are weighed by whether the offer paid
+   instead, across channels (the offer is the arm's on every channel): one that does not pay drops to
+   the floor; no copy is rewritten across offers. Where the depths measured so far place the most
+   profitable depth apart from every depth tested, it becomes a new arm (`_add_advised_depth`).
+2. Losing copy is rewritten by the LLM with its channel's winner as the example, and must pass the
+   guardrails; copy that fails them keeps its old text (the change list says so, and the rejected
+   rewrite is in the variants audit trail of the new version with why).
 3. The audience is tightened to segments whose measured lift is positive.
 """
 
@@ -22,9 +24,9 @@ from marketpilot.analytics.coupon_response import depth_label
 from marketpilot.analytics.promo import coupon_amount
 from marketpilot.campaigns import service
 from marketpilot.campaigns.copy import UsedVariant, audit_row, brief_for, check_spec_copy, used_copy
-from marketpilot.campaigns.measure import CampaignMetrics, measure
+from marketpilot.campaigns.measure import CampaignMetrics, Posterior, measure
 from marketpilot.campaigns.report import SMALL_ARM, depth_advice, offer_verdicts
-from marketpilot.campaigns.spec import CampaignSpec, Offer, Variant
+from marketpilot.campaigns.spec import CampaignSpec, ChannelPlan, Offer, Variant
 from marketpilot.config import Settings
 from marketpilot.content.channels import channel_specs
 from marketpilot.content.guardrails import check_copy
@@ -74,32 +76,53 @@ def optimize_campaign(
     rewrites: list[dict[str, object]] = []
     llm_calls = 0
 
-    best = {p.arm: p.prob_best for p in metrics.posteriors}
-    if len(best) > 1 and new.has_arm_offers:
+    # Per channel: a variant key is a different text on each channel, and traffic is split per channel.
+    per_channel: dict[str, list[Posterior]] = {}
+    for p in metrics.posteriors:
+        per_channel.setdefault(p.channel or "", []).append(p)
+    compared = {channel: ps for channel, ps in per_channel.items() if len(ps) > 1}
+    if compared and new.has_arm_offers:
         changes.extend(_weigh_offers(new, metrics))
         changes.extend(_add_advised_depth(settings, new, metrics, version))
-    elif len(best) > 1 and not any(a.converters for a in metrics.arms if a.arm in best):
+    elif compared and not any(p.converters for ps in compared.values() for p in ps):
         # Equal posteriors crown an arbitrary winner, and with five or more arms every other one falls
         # under LOSER_PROB_BEST and would be rewritten: no conversion is no evidence.
         changes.append("no conversions yet: weights and copy kept")
-    elif len(best) > 1:
-        winner = max(best, key=best.get)  # type: ignore[arg-type]
+    elif compared:
+        reweighted = False
         for plan in new.channels:
+            if plan.name not in compared:
+                continue
+            posteriors = compared[plan.name]
+            if not any(p.converters for p in posteriors):
+                changes.append(f"no conversions yet on {plan.name}: weights and copy kept there")
+                continue
+            best = {p.arm: p.prob_best for p in posteriors}
+            winner = max(best, key=best.get)  # type: ignore[arg-type]
             for variant in plan.variants:
                 if variant.key in best:
                     variant.weight = round(max(best[variant.key], MIN_WEIGHT), 3)
             changes.append(
-                f"{plan.name}: weights → " + ", ".join(f"{v.key}={v.weight}" for v in plan.variants)
+                f"{plan.name}: weights → "
+                + ", ".join(f"{v.key}={v.weight}" for v in plan.variants)
+                + f" (winner {winner}, P(best)={best[winner]:.2f})"
             )
-        new.assignment = "thompson"
-        changes.append(f"assignment → thompson (winner {winner}, P(best)={best[winner]:.2f})")
-        small = [a for a in metrics.arms if a.arm in best and a.customers < SMALL_ARM]
-        if rewrite and small:
-            # Thompson weights are made for thin evidence; throwing away copy is not.
-            sizes = ", ".join(f"{a.arm} {a.customers}" for a in small)
-            changes.append(f"copy kept: too few customers to judge it ({sizes}; under {SMALL_ARM} per arm)")
-        elif rewrite:
-            llm_calls += _rewrite_losers(settings, campaign_id, new, best, winner, changes, rewrites, client)
+            reweighted = True
+            small = [p for p in posteriors if p.customers < SMALL_ARM]
+            if rewrite and small:
+                # Thompson weights are made for thin evidence; throwing away copy is not.
+                sizes = ", ".join(f"{p.arm} {p.customers}" for p in small)
+                changes.append(
+                    f"copy kept: too few customers to judge it on {plan.name} ({sizes}; under {SMALL_ARM} "
+                    "per arm)"
+                )
+            elif rewrite:
+                llm_calls += _rewrite_losers(
+                    settings, campaign_id, new, plan, best, winner, changes, rewrites, client
+                )
+        if reweighted:
+            new.assignment = "thompson"
+            changes.append("assignment → thompson")
 
     lifted = [
         s for s in metrics.segments if s["lift"] is not None and s["customers"] >= MIN_SEGMENT_CUSTOMERS
@@ -240,66 +263,67 @@ def _rewrite_losers(
     settings: Settings,
     campaign_id: str,
     spec: CampaignSpec,
+    plan: ChannelPlan,
     best: dict[str, float],
     winner: str,
     changes: list[str],
     rewrites: list[dict[str, object]],
     client,  # type: ignore[no-untyped-def]
 ) -> int:
-    """Ask for a rewrite of each losing variant with the winner as the example; every rewrite goes to
-    `rewrites` as an audit row (version filled in by the caller), accepted or rejected with why."""
+    """Ask for a rewrite of each losing variant on `plan` (P(best) there under LOSER_PROB_BEST) with the
+    channel's winner as the example; every rewrite goes to `rewrites` as an audit row (version filled
+    in by the caller), accepted or rejected with why."""
     from marketpilot.llm import get_client, load_prompt
 
     prompt = load_prompt("campaign_rewrite", spec.language)
     specs = channel_specs()  # the [content.ai_label.<channel>] settings of marketpilot.toml
     calls = 0
-    for plan in spec.channels:
-        by_key = {v.key: v for v in plan.variants}
-        if winner not in by_key or not by_key[winner].text:
+    by_key = {v.key: v for v in plan.variants}
+    if winner not in by_key or not by_key[winner].text:
+        return 0
+    brief = brief_for(settings, spec, plan)
+    for variant in plan.variants:
+        if variant.key == winner or best.get(variant.key, 1.0) >= LOSER_PROB_BEST or not variant.text:
             continue
-        brief = brief_for(settings, spec, plan)
-        for variant in plan.variants:
-            if variant.key == winner or best.get(variant.key, 1.0) >= LOSER_PROB_BEST or not variant.text:
-                continue
-            try:
-                client = client or get_client(settings)
-                messages = prompt.render(
-                    channel=plan.name,
-                    offer=spec.offer.description or spec.name,
-                    winner=by_key[winner].text,
-                    loser=variant.text,
-                )
-                calls += 1
-                text = client.complete(
-                    messages, schema=Rewrite, temperature=0.7, seed=0, prompt=prompt.ref
-                ).parsed.text
-            except MarketPilotError as exc:
-                changes.append(f"{plan.name}/{variant.key}: rewrite skipped ({exc})")
-                continue
-            # Model-written copy carries the visible AI label where the channel requires one.
-            text = add_ai_label(text.strip(), spec.language, specs[brief.channel])
-            check = check_copy(text, brief, specs=specs)
-            reasons = [f"{v.rule}: {v.message}" for v in check.violations]
-            if text == by_key[winner].text:
-                reasons.append(f"copies the winner {winner} verbatim")
-            rewrites.append(
-                audit_row(
-                    campaign_id,
-                    0,
-                    plan.name,
-                    variant.key,
-                    variant.subject,
-                    text,
-                    not reasons,
-                    "; ".join(reasons),
-                    "optimize",
-                )
+        try:
+            client = client or get_client(settings)
+            messages = prompt.render(
+                channel=plan.name,
+                offer=spec.offer.description or spec.name,
+                winner=by_key[winner].text,
+                loser=variant.text,
             )
-            if not reasons:
-                variant.text, variant.ai_generated = text, True
-                changes.append(f"{plan.name}/{variant.key}: copy rewritten after {winner}: {text}")
-            else:
-                changes.append(
-                    f"{plan.name}/{variant.key}: rewrite rejected ({'; '.join(reasons)}), old copy kept"
-                )
+            calls += 1
+            text = client.complete(
+                messages, schema=Rewrite, temperature=0.7, seed=0, prompt=prompt.ref
+            ).parsed.text
+        except MarketPilotError as exc:
+            changes.append(f"{plan.name}/{variant.key}: rewrite skipped ({exc})")
+            continue
+        # Model-written copy carries the visible AI label where the channel requires one.
+        text = add_ai_label(text.strip(), spec.language, specs[brief.channel])
+        check = check_copy(text, brief, specs=specs)
+        reasons = [f"{v.rule}: {v.message}" for v in check.violations]
+        if text == by_key[winner].text:
+            reasons.append(f"copies the winner {winner} verbatim")
+        rewrites.append(
+            audit_row(
+                campaign_id,
+                0,
+                plan.name,
+                variant.key,
+                variant.subject,
+                text,
+                not reasons,
+                "; ".join(reasons),
+                "optimize",
+            )
+        )
+        if not reasons:
+            variant.text, variant.ai_generated = text, True
+            changes.append(f"{plan.name}/{variant.key}: copy rewritten after {winner}: {text}")
+        else:
+            changes.append(
+                f"{plan.name}/{variant.key}: rewrite rejected ({'; '.join(reasons)}), old copy kept"
+            )
     return calls

@@ -19,7 +19,7 @@ from marketpilot.analytics.coupon_response import DepthResponse, MeasuredDepth, 
 from marketpilot.analytics.narrative import Narrative, grounded_narrative
 from marketpilot.atomic import write_text
 from marketpilot.campaigns.assign import HOLDOUT
-from marketpilot.campaigns.measure import CampaignMetrics, Lift, measure
+from marketpilot.campaigns.measure import CampaignMetrics, Lift, Posterior, measure
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
 from marketpilot.data.money import minor_digits
@@ -270,19 +270,36 @@ def _arm_name(arm: str, labels: Mapping[str, str]) -> str:
     return labels["holdout_arm"] if arm == HOLDOUT else arm
 
 
-def best_copy(metrics: CampaignMetrics) -> str | None:
-    """The variant the report may call the best: P(best) ≥ BEST_COPY_PROB, over two or more variants
-    of which some converted and none is too small to judge, with no sample-ratio mismatch; None
-    otherwise."""
-    variants = [a for a in metrics.arms if a.arm != HOLDOUT]
-    if len(metrics.posteriors) < 2 or not any(a.converters for a in variants):
+def copies_by_channel(metrics: CampaignMetrics) -> dict[str, list[Posterior]]:
+    """The posteriors of the variants compared on each channel with two or more of them: a variant
+    key is a different copy on each channel, so copy is ranked within a channel, never across."""
+    by_channel: dict[str, list[Posterior]] = {}
+    for p in metrics.posteriors:
+        by_channel.setdefault(p.channel or "", []).append(p)
+    return {channel: ps for channel, ps in by_channel.items() if len(ps) > 1}
+
+
+def best_copy(metrics: CampaignMetrics, channel: str) -> str | None:
+    """The variant the report may call the best on `channel`: P(best) ≥ BEST_COPY_PROB there, over
+    two or more variants of which some converted there and none is too small to judge, with no
+    sample-ratio mismatch; None otherwise."""
+    variants = copies_by_channel(metrics).get(channel, [])
+    if len(variants) < 2 or not any(p.converters for p in variants):
         return None
     if metrics.srm is not None and metrics.srm.mismatch:  # broken assignment: no comparison holds
         return None
-    if any(a.customers < SMALL_ARM for a in variants):
+    if any(p.customers < SMALL_ARM for p in variants):
         return None
-    top = max(metrics.posteriors, key=lambda p: p.prob_best)
+    top = max(variants, key=lambda p: p.prob_best)
     return top.arm if top.prob_best >= BEST_COPY_PROB else None
+
+
+def _copy_prefix(metrics: CampaignMetrics, channel: str, language: str) -> str:
+    """'' on a campaign with one channel (fact names and sentences as they always were), else the
+    channel ahead of what is said about its copy."""
+    if len({p.channel for p in metrics.posteriors}) < 2:
+        return ""
+    return f"{channel}{'：' if language == 'zh' else ': '}"
 
 
 def facts(
@@ -325,11 +342,13 @@ def facts(
         out[f"variant_{v.arm}_conversion_percent"] = round(v.rate_treated * 100, 2)
         if estimable:
             out[f"variant_{v.arm}_lift_pp"] = round(v.absolute * 100, 2)
-    if x_t:  # with no variant converting, P(best) is a coin toss between equal posteriors
-        for p in metrics.posteriors:
-            out[f"variant_{p.arm}_prob_best_percent"] = round(p.prob_best * 100, 1)
-    if len(metrics.posteriors) > 1:
-        out["best_copy"] = best_copy(metrics) or LABELS[language]["undecided_copy"]
+    several = len({p.channel for p in metrics.posteriors}) > 1
+    for channel, variants in copies_by_channel(metrics).items():
+        prefix = f"{channel}_" if several else ""  # variant_A_… on one channel, email_variant_A_… on two
+        if any(p.converters for p in variants):  # with none converting, P(best) is a coin toss
+            for p in variants:
+                out[f"{prefix}variant_{p.arm}_prob_best_percent"] = round(p.prob_best * 100, 1)
+        out[f"{prefix}best_copy"] = best_copy(metrics, channel) or LABELS[language]["undecided_copy"]
     if metrics.srm is not None and metrics.srm.mismatch:
         out["srm_chi2"] = round(metrics.srm.chi2, 1)
         out["srm_p_value"] = float(f"{metrics.srm.p_value:.2g}")
@@ -374,18 +393,26 @@ def _lift_sentences(metrics: CampaignMetrics, language: str) -> str:
 
 
 def _copy_sentence(metrics: CampaignMetrics, language: str) -> str:
-    """Which copy won, only as far as P(best) says so."""
+    """Which copy won on each channel, only as far as P(best) there says so."""
     t, (_, x_t, _, x_h) = LABELS[language], _groups(metrics)
-    if len(metrics.posteriors) < 2 or not x_t + x_h:
-        return ""  # one copy, nothing to compare; no conversions at all is a data limit
+    copies = copies_by_channel(metrics)
+    if not copies or not x_t + x_h:
+        return ""  # one copy per channel, nothing to compare; no conversions at all is a data limit
     if not x_t:
         return t["no_variant_conversions"]
-    best = best_copy(metrics)
-    if best is not None:
-        p = next(p.prob_best for p in metrics.posteriors if p.arm == best)
-        return t["best"].format(arm=best, p=round(p * 100, 1))
-    probs = t["sep"].join(f"{p.arm} {round(p.prob_best * 100, 1)}%" for p in metrics.posteriors)
-    return t["no_best"].format(probs=probs)
+    sentences = []
+    for channel, variants in copies.items():
+        best = best_copy(metrics, channel)
+        if best is not None:
+            p = next(p.prob_best for p in variants if p.arm == best)
+            sentence = t["best"].format(arm=best, p=round(p * 100, 1))
+        elif not any(p.converters for p in variants):
+            sentence = t["no_variant_conversions"]
+        else:
+            probs = t["sep"].join(f"{p.arm} {round(p.prob_best * 100, 1)}%" for p in variants)
+            sentence = t["no_best"].format(probs=probs)
+        sentences.append(_copy_prefix(metrics, channel, language) + sentence)
+    return " ".join(sentences)
 
 
 def narrate(  # type: ignore[no-untyped-def]
@@ -542,6 +569,20 @@ def write_report(
         f"<td>{a.revenue:,.{cents}f}</td><td>{a.cost:,.{cents}f}</td></tr>"
         for a in metrics.arms
     )
+    # Copy is ranked within a channel (a key is another text on each): its own table, P(best) per channel.
+    copy_rows = "".join(
+        f"<tr><td>{html.escape(p.channel or '')}</td><td>{html.escape(p.arm)}</td><td>{p.customers}</td>"
+        f"<td>{p.converters}</td><td>{p.converters / max(p.customers, 1):.2%}</td>"
+        f"<td>{p.prob_best:.1%}</td></tr>"
+        for variants in copies_by_channel(metrics).values()
+        for p in variants
+    )
+    copy_table = (
+        "<table><tr><th>channel</th><th>variant</th><th>customers</th><th>converted</th><th>rate</th>"
+        f"<th>P(best) on the channel</th></tr>{copy_rows}</table>"
+        if copy_rows
+        else ""
+    )
     srm = metrics.srm
     srm_line = (
         f"<p>SRM χ²={srm.chi2:.2f}, p={srm.p_value:.3g}{' — MISMATCH' if srm.mismatch else ''}</p>"
@@ -557,7 +598,7 @@ figure{{display:inline-block;margin:0.5em}}.flag{{color:#b00}}</style></head><bo
 {offer_lines}
 <table><tr><th>arm</th><th>customers</th><th>sent</th><th>delivered</th><th>opened</th><th>clicked</th>
 <th>converted</th><th>rate</th><th>revenue ({unit})</th><th>cost ({unit})</th></tr>
-{rows}</table>{srm_line}
+{rows}</table>{copy_table}{srm_line}
 {images}
 <details><summary>metrics.json</summary><pre>{html.escape(metrics.model_dump_json(indent=2))}</pre></details>
 </body></html>"""

@@ -3,8 +3,9 @@ against a known truth.
 
 Each assigned customer has a base conversion probability (intel's propensity when present, else a
 stable per-customer draw). A delivered message adds the offer's effect and a hidden per-variant
-effect; holdout and undelivered customers convert at the base rate. The true intent-to-treat lift is
-returned with the events so tests can check that the report's confidence interval covers it.
+effect (per channel where given: a variant key is another text on each channel); holdout and
+undelivered customers convert at the base rate. The true intent-to-treat lift is returned with the
+events so tests can check that the report's confidence interval covers it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class SimulationConfig(BaseModel):
     seed: int = 0
     effects: dict[str, float] = Field(default_factory=lambda: {"A": 0.02, "B": 0.05})
     default_effect: float = 0.02  # variants not named in `effects`
+    # channel → variant key → effect, over `effects`: a key is another text on each channel.
+    channel_effects: dict[str, dict[str, float]] = Field(default_factory=dict)
     offer_boost: float = 0.5  # relative increase of the base rate per unit of discount (0.2 off → +10 %)
     delivery_rate: float = 0.97
     open_rate: float = 0.35
@@ -43,6 +46,7 @@ class SimulationResult(BaseModel):
     events: int
     true_lift: float  # intent-to-treat: all variants pooled vs holdout
     true_variant_lift: dict[str, float]
+    true_channel_lift: dict[str, dict[str, float]] = Field(default_factory=dict)  # channel → variant
 
 
 def simulate_responses(
@@ -59,11 +63,11 @@ def simulate_responses(
     with engine.connect() as con:
         assigned = pd.DataFrame(
             con.execute(
-                select(Assignment.customer_id, Assignment.arm, Assignment.assigned_at).where(
-                    Assignment.campaign_id == campaign_id, Assignment.version == version
-                )
+                select(
+                    Assignment.customer_id, Assignment.arm, Assignment.channel, Assignment.assigned_at
+                ).where(Assignment.campaign_id == campaign_id, Assignment.version == version)
             ).all(),
-            columns=["customer_id", "arm", "assigned_at"],
+            columns=["customer_id", "arm", "channel", "assigned_at"],
         )
         messages = pd.DataFrame(
             con.execute(
@@ -83,6 +87,9 @@ def simulate_responses(
 
     base = _base_rates(settings, frame["customer_id"])
     effect = frame["arm"].map(lambda a: config.effects.get(a, config.default_effect)).to_numpy(float)
+    for channel, by_arm in config.channel_effects.items():
+        own = frame["arm"].map(by_arm).to_numpy(float)  # NaN for keys the channel does not name
+        effect = np.where((frame["channel"] == channel).to_numpy() & ~np.isnan(own), own, effect)
     treated = (frame["arm"] != HOLDOUT).to_numpy()
     # The deeper an arm's offer (its own, or the campaign's), the more its customers buy.
     arms = frame.loc[frame["arm"] != HOLDOUT, "arm"].unique()
@@ -103,6 +110,9 @@ def simulate_responses(
         str(arm): float(itt_gain[(frame["arm"] == arm).to_numpy()].mean())
         for arm in frame.loc[treated, "arm"].unique()
     }
+    true_channel: dict[str, dict[str, float]] = {}
+    for (channel, arm), rows in frame[treated].groupby(["channel", "arm"]).groups.items():
+        true_channel.setdefault(str(channel), {})[str(arm)] = float(itt_gain[rows].mean())
     true_lift = float(itt_gain[treated].mean()) if treated.any() else 0.0
 
     start = pd.to_datetime(frame["assigned_at"], utc=True).dt.tz_convert(None).to_numpy("datetime64[ns]")
@@ -137,7 +147,11 @@ def simulate_responses(
         for row in events.astype(object).where(events.notna(), None).to_dict("records"):
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     return SimulationResult(
-        events_file=target, events=len(events), true_lift=true_lift, true_variant_lift=true_variant
+        events_file=target,
+        events=len(events),
+        true_lift=true_lift,
+        true_variant_lift=true_variant,
+        true_channel_lift=true_channel,
     )
 
 

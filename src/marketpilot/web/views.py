@@ -218,17 +218,36 @@ def _results(
     settings: Settings, engine: Engine, spec: CampaignSpec, campaign_id: str, version: int
 ) -> dict[str, Any] | None:
     """What the version's messages did, as `campaign report` states it: per arm conversion and lift
-    over the holdout with its 95 % interval, P(best), and for offers whether each paid and the depth of
-    most profit; None before anything was sent."""
+    over the holdout with its 95 % interval and P(best) where an arm is one thing on every channel;
+    per channel each copy's conversion and P(best) there, and the copy the report calls the best; for
+    offers whether each paid and the depth of most profit; None before anything was sent."""
     from marketpilot.campaigns.measure import measure
-    from marketpilot.campaigns.report import break_even_lines, depth_lines
+    from marketpilot.campaigns.report import best_copy, break_even_lines, copies_by_channel, depth_lines
     from marketpilot.data.money import minor_digits
 
     metrics = measure(engine, campaign_id, version, currency=settings.currency)
     if not any(a.sent for a in metrics.arms):
         return None
     lifts = {lift.arm: lift for lift in metrics.variant_lift}
-    best = {p.arm: p.prob_best for p in metrics.posteriors}
+    # Arm-level P(best) only where the arm is one thing across channels (measure's arm_posteriors).
+    best = {p.arm: p.prob_best for p in metrics.arm_posteriors}
+    copies = [
+        {
+            "channel": channel,
+            "best": best_copy(metrics, channel),
+            "rows": [
+                {
+                    "arm": p.arm,
+                    "customers": p.customers,
+                    "converters": p.converters,
+                    "rate": p.converters / p.customers if p.customers else 0.0,
+                    "best": p.prob_best,
+                }
+                for p in variants
+            ],
+        }
+        for channel, variants in copies_by_channel(metrics).items()
+    ]
     rows = [
         {
             "arm": a.arm,
@@ -246,6 +265,7 @@ def _results(
     ]
     return {
         "rows": rows,
+        "copies": copies,
         "currency": settings.currency,
         "cents": minor_digits(settings.currency),  # decimals of the currency: none for JPY
         "lift": metrics.lift,

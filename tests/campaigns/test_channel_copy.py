@@ -1,0 +1,191 @@
+"""Copy is compared per (channel, variant): a variant key is another text on each channel, and each
+channel splits its own customers between its own variants. Here "A" wins on e-mail and on SMS, but is
+sent mostly by SMS (which converts far less) while "B" goes mostly by e-mail: pooled over channels, B
+converts more (Simpson's paradox) and the old per-arm P(best) crowned it. The report, `optimize` and
+the dashboard must name A on both channels, and the sample-ratio check must expect each channel's own
+split."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from campaign_shop import export_spec, launch
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from marketpilot.api import create_app
+from marketpilot.campaigns import service
+from marketpilot.campaigns.measure import (
+    beta_posteriors,
+    customer_outcomes,
+    measure,
+    prob_best,
+    standardised_prob_best,
+)
+from marketpilot.campaigns.optimize import optimize_campaign
+from marketpilot.campaigns.report import BEST_COPY_PROB, facts, template_narrative, write_report
+from marketpilot.campaigns.simulate import SimulationConfig, simulate_responses
+from marketpilot.campaigns.spec import parse_spec
+from marketpilot.campaigns.tracking import ingest_file
+from marketpilot.config import Settings
+
+# E-mail converts far better than SMS; on each channel A beats B.
+EFFECTS = {"email": {"A": 0.35, "B": 0.20}, "sms": {"A": 0.08, "B": 0.0}}
+
+
+def _spec() -> dict:
+    """A and B on e-mail (mostly B) and on SMS (mostly A, and SMS is cheaper: most customers get it)."""
+    return export_spec(
+        audience={},
+        channels=[
+            {
+                "name": "email",
+                "cost": 0.1,
+                "variants": [
+                    {
+                        "key": "A",
+                        "subject": "新春好礼",
+                        "text": "{name}您好，新春全场8折。AI生成",
+                        "weight": 1,
+                    },
+                    {
+                        "key": "B",
+                        "subject": "好久不见",
+                        "text": "{name}您好，好久不见，新春8折。AI生成",
+                        "weight": 4,
+                    },
+                ],
+            },
+            {
+                "name": "sms",
+                "cost": 0.05,
+                "variants": [
+                    {"key": "A", "text": "{name}，新春全场8折", "weight": 4},
+                    {"key": "B", "text": "{name}，好久不见！新春8折", "weight": 1},
+                ],
+            },
+        ],
+    )
+
+
+def _pooled_prob_best(frame: pd.DataFrame) -> dict[str, float]:
+    """P(best) per arm pooled over channels: what `measure` reported before copy was kept per channel."""
+    treated = frame[frame["arm"] != "holdout"].groupby("arm")["converted"].agg(["sum", "count"])
+    return prob_best({a: (1.0 + r["sum"], 1.0 + r["count"] - r["sum"]) for a, r in treated.iterrows()})
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_copy_is_judged_per_channel_where_pooling_names_the_wrong_winner(
+    shop_settings: Settings, engine: Engine, smtp_server, sms_gateway
+) -> None:
+    cid, run = launch(shop_settings, _spec(), campaign_id="渠道文案-0a1b2c")
+    assert run.sent > 1000
+    truth = simulate_responses(
+        shop_settings,
+        engine,
+        cid,
+        1,
+        SimulationConfig(seed=4, channel_effects=EFFECTS),
+        spec=service.get_spec(engine, cid)[0],
+    )
+    ingest_file(engine, truth.events_file)
+    # The premise: A is better on each channel, B better pooled (its customers are mostly e-mail's).
+    for channel in ("email", "sms"):
+        assert truth.true_channel_lift[channel]["A"] > truth.true_channel_lift[channel]["B"]
+    assert truth.true_variant_lift["B"] > truth.true_variant_lift["A"]
+
+    metrics = measure(engine, cid)
+    rates = {a.arm: a.conversion_rate for a in metrics.arms}
+    assert rates["B"] > rates["A"]  # the pooled rates point at B …
+    # … and so did the old P(best), past the bar at which the report named the best copy.
+    assert _pooled_prob_best(customer_outcomes(engine, cid, 1))["B"] >= BEST_COPY_PROB
+    # Per channel, A is the better copy on both, each P(best) among its own channel's variants.
+    best = {(p.channel, p.arm): p.prob_best for p in metrics.posteriors}
+    assert set(best) == {("email", "A"), ("email", "B"), ("sms", "A"), ("sms", "B")}
+    assert best["email", "A"] > 0.95 and best["sms", "A"] > 0.95
+    for channel in ("email", "sms"):
+        assert best[channel, "A"] + best[channel, "B"] == pytest.approx(1.0)
+    frame = customer_outcomes(engine, cid, 1)
+    for p in metrics.posteriors:
+        cell = frame[(frame["channel"] == p.channel) & (frame["arm"] == p.arm)]
+        assert (p.customers, p.converters) == (len(cell), int(cell["converted"].sum()))
+    # Each arm is another text on each channel and no offer of its own: no arm-level P(best).
+    assert metrics.arm_posteriors == []
+    # Channels split their customers 1:4 and 4:1: the expected split is per channel, not 5:5 pooled.
+    assert metrics.srm is not None and not metrics.srm.mismatch
+    sizes = frame["channel"].value_counts(normalize=True)
+    assert metrics.srm.expected["A"] / sum(metrics.srm.observed.values()) == pytest.approx(
+        0.9 * (sizes["email"] * 0.2 + sizes["sms"] * 0.8)
+    )
+
+    f = facts(metrics, "en")
+    assert f["email_best_copy"] == f["sms_best_copy"] == "A" and "best_copy" not in f
+    assert f["email_variant_A_prob_best_percent"] == round(best["email", "A"] * 100, 1)
+    text = template_narrative(metrics, "en")
+    assert "email: Best copy: A" in text and "sms: Best copy: A" in text and "Best copy: B" not in text
+    report = write_report(shop_settings, engine, cid, use_llm=False)
+    page = report.path.read_text(encoding="utf-8")
+    assert "P(best) on the channel" in page and "<td>sms</td><td>A</td>" in page
+
+    # The dashboard ranks copy per channel too, and states no arm-level P(best) for these arms.
+    client = TestClient(create_app(shop_settings, require_key=False))
+    html = client.get(f"/ui/campaigns/{cid}").text
+    assert "Copy by channel" in html
+    assert "email：最佳文案 best copy <b>A</b>" in html and "sms：最佳文案 best copy <b>A</b>" in html
+
+    proposal = optimize_campaign(shop_settings, engine, cid, rewrite=False)
+    new, _ = service.get_spec(engine, cid, proposal.version)
+    weights = {(plan.name, v.key): v.weight for plan in new.channels for v in plan.variants}
+    assert weights["email", "A"] > weights["email", "B"] and weights["sms", "A"] > weights["sms", "B"]
+    assert new.assignment == "thompson"
+    assert any(c.startswith("email: weights → ") and "(winner A" in c for c in proposal.changes)
+    assert any(c.startswith("sms: weights → ") and "(winner A" in c for c in proposal.changes)
+
+
+def test_standardised_prob_best_compares_arms_on_one_channel_mix() -> None:
+    # A converts 35 % vs B's 25 % on e-mail and 10 % vs 6 % on SMS, but is sent mostly by SMS.
+    post = {
+        "email": {"A": (1.0 + 35, 1.0 + 65), "B": (1.0 + 200, 1.0 + 600)},
+        "sms": {"A": (1.0 + 90, 1.0 + 810), "B": (1.0 + 6, 1.0 + 94)},
+    }
+    pooled = {"A": (1.0 + 125, 1.0 + 875), "B": (1.0 + 206, 1.0 + 694)}  # 12.5 % vs 22.9 %
+    assert prob_best(pooled)["B"] > 0.99
+    channels, means, best = standardised_prob_best(post, {"email": 0.5, "sms": 0.5})
+    assert channels == ["email", "sms"] and best["A"] > 0.99
+    assert means["A"] == pytest.approx(0.5 * 36 / 102 + 0.5 * 91 / 902)
+    # One channel: exactly `prob_best` there.
+    assert standardised_prob_best({"sms": post["sms"]}, {"sms": 1.0}, seed=3)[2] == prob_best(
+        post["sms"], seed=3
+    )
+    # Only channels carrying every arm are compared on; none at all gives nothing.
+    only = {"email": {"A": (2.0, 9.0)}, "sms": {"B": (3.0, 9.0)}}
+    assert standardised_prob_best(only, {"email": 0.5, "sms": 0.5}) == ([], {}, {})
+
+
+def test_beta_posteriors_are_per_channel() -> None:
+    frame = pd.DataFrame(
+        {
+            "arm": ["A", "A", "B", "A", "holdout"],
+            "channel": ["email", "sms", "sms", "sms", "sms"],
+            "converted": [True, False, True, True, True],
+        }
+    )
+    assert beta_posteriors(frame) == {
+        "email": {"A": (2.0, 1.0)},
+        "sms": {"A": (2.0, 2.0), "B": (2.0, 1.0)},
+    }
+
+
+def test_one_channel_keeps_the_arm_level_figure(shop_settings: Settings, engine: Engine) -> None:
+    """On a campaign's only channel an arm is its one copy: arm-level P(best) equals the channel's."""
+    cid, _ = launch(shop_settings, export_spec(audience={}), campaign_id="单渠道-0a1b2c")
+    sim = simulate_responses(
+        shop_settings, engine, cid, 1, SimulationConfig(seed=1), spec=parse_spec(export_spec(audience={}))
+    )
+    ingest_file(engine, sim.events_file)
+    metrics = measure(engine, cid)
+    assert [(p.arm, p.prob_best, p.customers) for p in metrics.arm_posteriors] == [
+        (p.arm, p.prob_best, p.customers) for p in metrics.posteriors
+    ]
+    assert {p.channel for p in metrics.posteriors} == {"export"}
+    assert "best_copy" in facts(metrics, "en")  # fact names as on every one-channel campaign
