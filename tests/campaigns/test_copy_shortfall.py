@@ -134,5 +134,10 @@ def test_an_arm_without_sms_copy_is_named_recorded_left_out_and_measured_fairly(
     assert metrics.lift.customers_holdout == len(holdout)
     # The assignment did what it was meant to (B had no SMS share to get), so no mismatch is flagged.
     assert metrics.srm is not None and not metrics.srm.mismatch
-    # Arms are compared on the export, where both ran: no conversion there for either.
-    assert {p.arm: p.alpha for p in metrics.posteriors} == {"A": 1.0, "B": 1.0}
+    # Copy is compared per channel: A and B on the export (no conversion there for either), A alone
+    # on SMS; no arm-level ranking, since a key is another text on each channel.
+    compared = {(p.channel, p.arm): p for p in metrics.posteriors}
+    assert set(compared) == {("export", "A"), ("export", "B"), ("sms", "A")}
+    assert compared["export", "A"].alpha == compared["export", "B"].alpha == 1.0
+    assert compared["sms", "A"].converters == ((sms["arm"] == "A").sum()) > 0
+    assert metrics.arm_posteriors == []
