@@ -6,7 +6,8 @@ the policies and catalogue comes close; and after asking when the model says the
 answer it, cites nothing it was given, states a figure none of its cited sources has, says an order
 is in a status its record contradicts ("已发货" of a cancelled order), names a product or model no
 source has ("小米手环9" from a catalogue of 小米手环8), promises a service no policy offers ("支持货到
-付款"), or fails.
+付款") or on terms no source gives it ("30天无理由退货" from a 7-day policy, "全场包邮" from 满99包邮), or
+fails.
 Every hand-off is appended to `<home>/assistant/handoffs.jsonl` for the service team's queue.
 The question is PII-masked before retrieval and the model, and so is the answer.
 """
@@ -26,6 +27,7 @@ from marketpilot.assistant.claims import numbered_words, unsupported_products, u
 from marketpilot.assistant.knowledge import KnowledgeBase, Lang, Passage, policy_file
 from marketpilot.assistant.order_status import unsupported_statuses
 from marketpilot.assistant.orders import named_orders, order_passages
+from marketpilot.assistant.terms import unsupported_terms
 from marketpilot.config import Settings
 from marketpilot.content.numbers import cn_counted_numbers
 from marketpilot.errors import UserError
@@ -120,6 +122,11 @@ _REASONS = {
     "promise": (
         "回答里的服务承诺没有政策依据",
         "the answer promises a service that no policy or source offers",
+    ),
+    "terms": (
+        "回答里的服务条件（退货天数、包邮门槛、保价天数）与资料不符",
+        "the answer promises a service on terms (return days, free-shipping threshold, price-protection days)"
+        " that no policy or source gives",
     ),
     "model_failed": ("模型调用失败", "the assistant's model failed"),
 }
@@ -254,17 +261,22 @@ def answer_question(
     if not cited:
         return handoff("no_citation", passages)
     text = mask_pii(draft.answer)  # before the figure check: a masked phone number is no claim
-    # Names before figures: the 9 of an invented "手环9" is better reported as the name it is.
+    # Names and terms before figures: the 9 of an invented "手环9" is better reported as the name it
+    # is, the 30 of "30天无理由退货" as the return window; and the figure check lets a term through
+    # whose number the question or another source happens to have.
     catalogue = numbered_words(p.title for p in kb.passages if p.kind == "product")
     if names := unsupported_products(text, passages, catalogue):
         return handoff("product", passages, ", ".join(names))
+    policies = [p for p in kb.passages if p.kind == "policy"]
+    if promised := unsupported_promises(text, passages, policies):
+        return handoff("promise", passages, ", ".join(promised))
+    if terms := unsupported_terms(text, passages, policies):
+        return handoff("terms", passages, ", ".join(terms))
     cited, unsupported = support_figures(text, cited, passages, masked)
     if unsupported:
         return handoff("figure", passages, ", ".join(unsupported))
     if wrong := unsupported_statuses(text, cited, passages):
         return handoff("status", passages, ", ".join(wrong))
-    if promised := unsupported_promises(text, passages, [p for p in kb.passages if p.kind == "policy"]):
-        return handoff("promise", passages, ", ".join(promised))
     return AssistantReply(
         question=masked,
         lang=lang,

@@ -16,7 +16,8 @@ source holds it, case, spaces and hyphens aside.
 
 Promises: a short list of services customers act on (cash on delivery, free shipping, no-reason
 returns, price protection, pickup, invoices), each in its zh and en wordings; one the answer makes
-must be made, not negated, by a shown source or by one of the shop's policies.
+must be made, not negated, by a shown source or by one of the shop's policies. Its terms (return days,
+free-shipping threshold, price-protection days) are terms.py's.
 """
 
 from __future__ import annotations
@@ -68,13 +69,16 @@ _PROMISES = {
     r"|\bcollect(?:s|ed)? (?:\w+ ){0,2}from your (?:door|home|address)",
     "invoice": r"发票|开票|\binvoices?\b|\bfapiao\b",
 }
-_PROMISE_WORDS = {key: re.compile(words, re.I) for key, words in _PROMISES.items()}
+PROMISE_WORDS = {key: re.compile(words, re.I) for key, words in _PROMISES.items()}
 
 _SEPARATORS = re.compile(r"[\s\-_·•/]+")
 _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s\-_·•/]+(?=\d)")
-_CLAUSE_END = re.compile(r"[，。；！？,;!?\n]|\.(?=\s|$)")
-_NEGATION_ZH = re.compile(r"不|没|未|无法|暂无|并非|并无")
-_NEGATION_EN = re.compile(r"\b(?:not|no|never|cannot|without|nor|unavailable)\b|n't\b", re.I)
+CLAUSE_END = re.compile(r"[，。；！？,;!?\n]|\.(?=\s|$)")
+# 不限, 不论, 不管 and "no minimum", "no matter" mean "whatever the amount": no refusal
+_NEGATION_ZH = re.compile(r"不(?![限论管])|没|未|无法|暂无|并非|并无")
+_NEGATION_EN = re.compile(
+    r"\b(?:not|no(?! (?:minimum|matter|threshold)\b)|never|cannot|without|nor|unavailable)\b|n't\b", re.I
+)
 
 
 def numbered_words(names: Iterable[str]) -> frozenset[str]:
@@ -116,7 +120,7 @@ def named_products(answer: str, numbered: Iterable[str] = ()) -> list[tuple[str,
             names.append((match.end(1) - len(noun), end))
     found = []
     for start, end in sorted(names):
-        if not _negated(text, start, end):
+        if not negated(text, start, end):
             found.append((answer[start:end], _flat(text[start:end])))
     return list(dict.fromkeys(found))
 
@@ -137,11 +141,21 @@ def promises(text: str) -> dict[str, str]:
     """{promise: the words that make it} of each service the text promises outside a negation."""
     text = halfwidth(text)
     made: dict[str, str] = {}
-    for key, words in _PROMISE_WORDS.items():
-        for match in words.finditer(text):
-            if not _negated(text, match.start(), match.end()):
-                made.setdefault(key, match.group())
+    for key, start, end in promise_spans(text):
+        made.setdefault(key, text[start:end])
     return made
+
+
+def promise_spans(text: str) -> list[tuple[str, int, int]]:
+    """(promise, start, end) of every place the text (half-width already) makes one outside a negation,
+    in the order of the text."""
+    spans = [
+        (key, match.start(), match.end())
+        for key, words in PROMISE_WORDS.items()
+        for match in words.finditer(text)
+        if not negated(text, match.start(), match.end())
+    ]
+    return sorted(spans, key=lambda span: span[1])
 
 
 def unsupported_promises(answer: str, shown: list[Passage], policies: list[Passage]) -> list[str]:
@@ -164,12 +178,12 @@ def _with_suffix(text: str, end: int) -> int:
     return suffix.end() if suffix else end
 
 
-def _negated(text: str, start: int, end: int) -> bool:
+def negated(text: str, start: int, end: int) -> bool:
     """A negation in the same clause shortly before or after the words ("本店没有小米手环9",
     "暂不支持货到付款", "cash on delivery is not available")."""
-    ends = [m.end() for m in _CLAUSE_END.finditer(text, 0, start)]
+    ends = [m.end() for m in CLAUSE_END.finditer(text, 0, start)]
     before = text[ends[-1] if ends else 0 : start]
-    after_end = _CLAUSE_END.search(text, end)
+    after_end = CLAUSE_END.search(text, end)
     after = text[end : after_end.start() if after_end else len(text)]
     return bool(
         _NEGATION_ZH.search(before[-8:])
