@@ -15,6 +15,7 @@ from llm_server import json_reply
 from marketpilot.campaigns import service
 from marketpilot.campaigns.copy import resolve_copy
 from marketpilot.campaigns.measure import measure
+from marketpilot.campaigns.report import write_report
 from marketpilot.campaigns.spec import parse_spec
 from marketpilot.campaigns.state.models import Assignment, VariantRecord
 from marketpilot.campaigns.tracking import ingest_events
@@ -141,3 +142,9 @@ def test_an_arm_without_sms_copy_is_named_recorded_left_out_and_measured_fairly(
     assert compared["export", "A"].alpha == compared["export", "B"].alpha == 1.0
     assert compared["sms", "A"].converters == ((sms["arm"] == "A").sum()) > 0
     assert metrics.arm_posteriors == []
+
+    # The report says it too: the arm table alone shows B with fewer customers, not why.
+    report = write_report(shop_settings, engine, cid, use_llm=False)
+    page = report.path.read_text(encoding="utf-8")
+    assert "sms 渠道的 B 组没有文案，未分到该渠道的客户" in page and "fell short" in page
+    assert "export 渠道" not in page

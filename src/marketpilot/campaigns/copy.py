@@ -327,6 +327,25 @@ def _missing_reasons(engine: Engine, campaign_id: str, version: int) -> dict[str
     return out
 
 
+def keys_without_copy(
+    engine: Engine, spec: CampaignSpec, campaign_id: str, version: int
+) -> dict[str, dict[str, str]]:
+    """Channel → key → why the version ran without copy for it there (so it got none of that channel's
+    customers); empty before the version resolved its copy."""
+    used = used_copy(engine, campaign_id, version)
+    if not used:
+        return {}
+    why = _missing_reasons(engine, campaign_id, version)
+    out: dict[str, dict[str, str]] = {}
+    for plan in spec.channels:
+        have = used.get(plan.name, {})
+        for key in _expected_keys(plan):
+            if key not in have:
+                reason = why.get(plan.name, {}).get(key, "no copy was recorded for it")
+                out.setdefault(plan.name, {})[key] = reason
+    return out
+
+
 def _fixed_copy(
     settings: Settings,
     spec: CampaignSpec,

@@ -19,6 +19,7 @@ from marketpilot.analytics.coupon_response import DepthResponse, MeasuredDepth, 
 from marketpilot.analytics.narrative import Narrative, grounded_narrative
 from marketpilot.atomic import write_text
 from marketpilot.campaigns.assign import HOLDOUT
+from marketpilot.campaigns.copy import keys_without_copy
 from marketpilot.campaigns.measure import CampaignMetrics, Lift, Posterior, measure
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
@@ -65,6 +66,7 @@ LABELS = {
         "no_variant_conversions": "实验组各文案都还没有转化，无法比较文案。",
         "undecided_copy": "尚无定论",
         "holdout_arm": "对照组",
+        "no_copy": "{channel} 渠道的 {arm} 组没有文案，未分到该渠道的客户（其份额归该渠道其他组）：{why}",
         "sep": "、",
     },
     "en": {
@@ -107,6 +109,8 @@ LABELS = {
         "no_variant_conversions": "No copy has converted anyone yet, so the copies can't be compared.",
         "undecided_copy": "undecided",
         "holdout_arm": "holdout",
+        "no_copy": "{arm} had no copy on {channel} and got none of its customers (its share went to the "
+        "channel's other arms): {why}",
         "sep": ", ",
     },
 }
@@ -550,11 +554,22 @@ def write_report(
     limits = data_limits(metrics, language)
     # The templated narrative states the limits itself; a model's narrative may not.
     shown = limits if narrative.source == "llm" else []
+    t = LABELS[language]
+    # an arm the model wrote too little copy for ran without a channel: the arm table alone hides it
+    no_copy = [
+        t["no_copy"].format(channel=channel, arm=arm, why=why)
+        for channel, keys in keys_without_copy(engine, spec, campaign_id, version).items()
+        for arm, why in keys.items()
+    ]
     offer_lines = "".join(
         f"<p><b>{html.escape(line)}</b></p>"
-        for line in [*shown, *break_even_lines(metrics, break_evens, language), *depth_lines(spec, metrics)]
+        for line in [
+            *shown,
+            *no_copy,
+            *break_even_lines(metrics, break_evens, language),
+            *depth_lines(spec, metrics),
+        ]
     )
-    t = LABELS[language]
     images = "".join(
         f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>'
         for k, v in charts(metrics, language).items()
