@@ -360,7 +360,8 @@ class Client:
         """log P(label) of each label as what the model writes right after `prefix` (e.g. '{"label": "'),
         from the provider's token probabilities: one evaluation, no sampling, so the answer is a
         calibrated score rather than a coin-flip near 50/50. Retried and breaker-guarded like
-        `complete`; not cached (scores are cheap to recompute and not text)."""
+        `complete`; not cached (scores are cheap to recompute and not text). No fallback: another
+        model's probabilities are on another scale, and one batch must not mix two."""
         scorer = self._primary.provider
         if not hasattr(scorer, "label_logprobs"):
             raise LLMError(
