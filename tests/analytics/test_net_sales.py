@@ -146,13 +146,29 @@ def test_a_return_is_netted_only_in_its_own_currency(returns_shop: Settings) -> 
             ),
         )
     with Store.open(returns_shop, read_only=True) as store:
+        register_purchases(store.con)
         register_net_lines(store.con)
         net = _sold(store)
     assert net[("JPY", "P4")] == (1, 3000.0) and ("CNY", "P4") not in net
 
 
+def test_the_lines_are_those_of_the_purchases_registered_at_their_cutoff(returns_shop: Settings) -> None:
+    with Store.open(returns_shop, read_only=True) as store:
+        register_purchases(store.con, before=dt.date(2024, 11, 6))
+        register_net_lines(store.con)
+        net = _sold(store)
+    # A1-退 (the 5th) is netted; B1-退 (the 6th) lies after the cutoff and C1-退款 too
+    assert net == {
+        ("CNY", "P1"): (2, 200.0),
+        ("CNY", "P2"): (2, 160.0),
+        ("CNY", "P3"): (0, 0.0),
+        ("JPY", "P4"): (1, 3000.0),
+    }
+
+
 def test_the_heavily_returned_category_no_longer_ranks_first(returns_shop: Settings) -> None:
     with Store.open(returns_shop, read_only=True) as store:
+        register_purchases(store.con)
         register_net_lines(store.con)
         ranked = top_categories(store.con, 4)
         # 甲's spend after the return is P2 alone (美妆); before netting P1 was 200 of its 280
@@ -172,3 +188,53 @@ def test_coupon_margins_count_what_was_kept(returns_shop: Settings) -> None:
     # the price is margin. Counting the three returned P1 would have made it (3560 − 1900) / 3560.
     assert plan.margin_source == "catalogue costs"
     assert plan.groups[0].margin == pytest.approx(0.5)
+
+
+def test_online_retail_lines_are_the_identified_customers_purchases_less_the_netted_returns(
+    online_retail_settings: Settings,
+) -> None:
+    with Store.open(online_retail_settings, read_only=True) as store:
+        register_purchases(store.con)
+        register_net_lines(store.con)
+        net = store.con.execute(
+            f"""SELECT starts_with(order_id, 'C') AS cancellation, count(*), round(sum(value), 2),
+                       count(*) FILTER (WHERE starts_with(customer_id, 'guest-'))
+                FROM {NET_LINES} GROUP BY ALL ORDER BY ALL"""
+        ).fetchall()
+        # every invoice but the 'C' ones is a purchase of its identified customer (the 195 wholly
+        # returned ones too), worked out here from the tables alone
+        sales = store.con.execute(
+            """SELECT count(*), round(sum(i.quantity * i.unit_price_minor) / 100, 2)
+               FROM orders o JOIN customers c USING (customer_id) JOIN order_items i USING (order_id)
+               WHERE NOT c.is_guest AND NOT starts_with(o.order_id, 'C')"""
+        ).fetchall()[0]
+    assert sales == (397924, 8911407.9)
+    assert net[0] == (False, *sales, 0)  # no guest checkout's lines
+    # The returned lines of the 'C' invoices that a sale holding their product absorbs: each invoice's
+    # total is its lines', so they add up to the rule's £487,108.11 netted product by product.
+    assert net[1] == (True, 7599, -487108.11, 0)
+
+
+def test_generated_shop_sales_per_category_are_its_identified_customers_lines(
+    shop_settings: Settings,
+) -> None:
+    with Store.open(shop_settings, read_only=True) as store:
+        register_purchases(store.con)
+        register_net_lines(store.con)
+        net = store.con.execute(
+            f"SELECT category, round(sum(value), 2) FROM {NET_LINES} GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        # The generator's sales are all completed, and each cancellation (C…) or return (R…) reverses
+        # lines of its own earlier sale, which holds the product: every reversed line is netted, so a
+        # category sold the plain sum of the identified customers' lines.
+        lines = store.con.execute(
+            """SELECT coalesce(nullif(p.category, ''), '(none)'),
+                      round(sum(i.quantity * i.unit_price_minor) / 100, 2)
+               FROM orders o JOIN customers c USING (customer_id) JOIN order_items i USING (order_id)
+               LEFT JOIN products p USING (product_id)
+               WHERE NOT c.is_guest GROUP BY ALL ORDER BY ALL"""
+        ).fetchall()
+        reversals = store.con.execute(
+            "SELECT count(*) FROM orders WHERE NOT starts_with(order_id, 'O')"
+        ).fetchall()[0][0]
+    assert reversals > 0 and net == lines

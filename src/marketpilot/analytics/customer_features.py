@@ -38,7 +38,7 @@ def customer_features(
     funnel counts from `events` when the store has events, and BG/NBD outputs (P(alive), expected
     purchases). Products, categories and units per order count what was bought, returned or not."""
     money = register_purchases(con, before=cutoff).money_currency
-    register_net_lines(con, before=cutoff)
+    register_net_lines(con)  # reads the netting just registered
     cats = categories if categories is not None else top_categories(con, n_categories)
     cat_sql = ", ".join(
         f"coalesce(sum(value) FILTER (WHERE category = $c{i}) / nullif(sum(value), 0), 0) AS cat_{i}"

@@ -14,37 +14,32 @@ amounts in different currencies are never added.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import duckdb
 
-from marketpilot.analytics.purchases import counted_sql, lines_view, store_documents_sql, store_lines_sql
+from marketpilot.analytics.purchases import REGISTERED
 from marketpilot.data.money import scale_sql
 
 NET_LINES = "_net_lines"
-_DOCUMENTS = "_sales_documents"  # its own name: registering it leaves the customer figures' views alone
 
 
-def register_net_lines(con: duckdb.DuckDBPyConnection, *, before: dt.date | None = None) -> None:
-    """Table `_net_lines(order_id, customer_id, day, currency, product_id, category, quantity, value)` of
-    the store's orders placed before `before` (exclusive) when given: the purchases' lines (positive)
-    and the netted returns' lines (negative). `currency` is the order's ISO code, NULL when blank."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {_DOCUMENTS} AS {store_documents_sql()}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {lines_view(_DOCUMENTS)} AS {store_lines_sql()}")
-    counted = counted_sql(_DOCUMENTS, before=before, lines=lines_view(_DOCUMENTS))
+def register_net_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """View `_net_lines(order_id, customer_id, day, currency, product_id, category, quantity, value)` of
+    the purchases `register_purchases` registered last on `con` (the orders before its cutoff): the
+    purchases' lines (positive) and the netted returns' lines (negative). `currency` is the order's ISO
+    code, NULL when blank. A view of that netting, as `_purchase_lines` is: the documents are not netted
+    a second time nor their lines copied, and it follows the next `register_purchases`."""
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {NET_LINES} AS
-        WITH counted AS ({counted})
-        SELECT d.order_id, d.customer_id, CAST(d.ordered_at AS DATE) AS day,
-               nullif(upper(trim(d.currency)), '') AS currency, i.product_id,
-               coalesce(nullif(pr.category, ''), '(none)') AS category, i.quantity,
+        f"""CREATE OR REPLACE TEMP VIEW {NET_LINES} AS
+        SELECT n.order_id, n.customer_id, CAST(n.ordered_at AS DATE) AS day, nullif(n.cur, '') AS currency,
+               i.product_id, coalesce(nullif(pr.category, ''), '(none)') AS category, i.quantity,
                i.quantity * i.unit_price_minor / {scale_sql("i.currency")} AS value
-        FROM counted c JOIN {_DOCUMENTS} d USING (order_id) JOIN order_items i USING (order_id)
+        FROM {REGISTERED} n JOIN order_items i USING (order_id)
         LEFT JOIN products pr ON pr.product_id = i.product_id
-        -- a purchase: all its lines (a return line inside it too); a return: its lines of the product it
-        -- nets that the rule spread it over (negative value)
-        WHERE c.product_id IS NULL
-           OR (i.product_id = c.product_id
+        -- a purchase (a wholly returned one too: its returns undo it): all its lines, a return line
+        -- inside it too; a return: its lines of each product it nets against a purchase holding it
+        -- (negative value)
+        WHERE n.kind = 'purchase'
+           OR (n.kind = 'return' AND list_contains(n.by_products, i.product_id)
                AND i.quantity * i.unit_price_minor - coalesce(i.discount_minor, 0) < 0)"""
     )
 

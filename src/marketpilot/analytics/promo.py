@@ -259,9 +259,9 @@ def _groups(settings: Settings, by: GroupBy) -> tuple[pd.DataFrame | None, dict[
 
 
 def _costed_lines(con: duckdb.DuckDBPyConnection, since: dt.date, currency: str) -> pd.DataFrame:
-    """Per customer since `since`: sales net of returns (`price`), and the sales and cost of the lines
-    whose product has a cost (`costed`, `cost`), in `currency` (a blank one taken to be it): what was
-    sent back earned no margin."""
+    """Per customer since `since`, of the purchases registered on `con`: sales net of returns (`price`),
+    and the sales and cost of the lines whose product has a cost (`costed`, `cost`), in `currency` (a
+    blank one taken to be it): what was sent back earned no margin."""
     register_net_lines(con)
     lines = con.execute(
         f"""SELECT l.customer_id, sum(l.value) AS price,

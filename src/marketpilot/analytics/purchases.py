@@ -284,12 +284,14 @@ def net(
     product by product when their lines are registered (`lines_view`), into temp table `table`: per
     document its `kind` (purchase, void, return), `cur`rency and value; for purchases their returns'
     `credit`, `net` value and `wholly_returned`; for returns whether they found no sale (`unmatched`)
-    and what their parts did (`itemised`, `by_product`, `absorbed`)."""
+    and what their parts did (`itemised`, `by_product`, `absorbed`, and `by_products`: the returned
+    products netted against a purchase holding them, which net_sales.py reads)."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
         {_netting_ctes(documents, before, registered_lines(con, documents))}, return_parts AS (
             SELECT return_id, bool_or(itemised) AS itemised,
                    sum(amount) FILTER (WHERE by_product) AS by_product,
+                   list(product_id) FILTER (WHERE by_product) AS by_products,
                    count(*) FILTER (WHERE absorbed) > 0 AS absorbed,
                    sum(amount) FILTER (WHERE absorbed) AS absorbed_amount
             FROM parts GROUP BY return_id
@@ -301,8 +303,8 @@ def net(
                r.credit, coalesce(r.n_returns, 0) AS n_returns,
                round(c.value + coalesce(r.credit, 0), 6) AS net,
                coalesce(r.credit IS NOT NULL AND round(c.value + r.credit, 6) <= 0, false) AS wholly_returned,
-               coalesce(p.itemised, false) AS itemised, p.by_product, coalesce(p.absorbed, false) AS absorbed,
-               p.absorbed_amount
+               coalesce(p.itemised, false) AS itemised, p.by_product, p.by_products,
+               coalesce(p.absorbed, false) AS absorbed, p.absorbed_amount
         FROM classified c LEFT JOIN credited r USING (order_id)
         LEFT JOIN return_parts p ON p.return_id = c.order_id"""
     )
@@ -336,18 +338,6 @@ def purchases_sql(netting: Netting) -> str:
                CASE WHEN {money} THEN net END AS value, CASE WHEN {money} THEN discount END AS discount,
                CASE WHEN {money} THEN value END AS gross, nullif(cur, '') AS currency, {money} AS money
         FROM {netting.table} WHERE kind = 'purchase' AND NOT wholly_returned"""
-
-
-def counted_sql(documents: str, *, before: dt.date | None = None, lines: str | None = None) -> str:
-    """What the rule counts of `documents` product by product, `(order_id, product_id)`: each purchase
-    (a wholly returned one too: its returns undo it) with product_id NULL, all of its lines; and each
-    product of a return whose share the rule nets against a purchase holding that product, that
-    product's returned lines. Orders left out and their refunds count nothing, nor do returned products
-    that no earlier purchase holds (bought before the data, a postage refund) and returns without lines."""
-    return f"""{_netting_ctes(documents, before, lines)}
-        SELECT order_id, NULL::VARCHAR AS product_id FROM classified WHERE kind = 'purchase'
-        UNION ALL
-        SELECT return_id, product_id FROM parts WHERE by_product"""
 
 
 def purchase_rules(
