@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, Row, insert, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from marketpilot.campaigns.spec import CampaignSpec, ChannelPlan
 from marketpilot.campaigns.spec import Offer as CampaignOffer
@@ -63,27 +65,30 @@ def used_copy(engine: Engine, campaign_id: str, version: int) -> dict[str, dict[
     """Channel → variant key → the accepted copy this version was planned with ('generic' included);
     empty before the version's first run. Rows `optimize` wrote for a version not yet run are proposals,
     not copy in use, so only the run's own sources count."""
+    out: dict[str, dict[str, UsedVariant]] = {}
+    columns = (VariantRecord.text, VariantRecord.subject, VariantRecord.source)
+    for channel, key, text, subject, source in _run_rows(engine, campaign_id, version, "accepted", *columns):
+        out.setdefault(channel, {})[key] = UsedVariant(text, subject, source)
+    return out
+
+
+def _run_rows(
+    engine: Engine, campaign_id: str, version: int, status: str, *columns: InstrumentedAttribute[Any]
+) -> list[Row[Any]]:
+    """(channel, key, *columns) of the version's audit rows of `status` that its run wrote (sources
+    spec and llm), oldest first."""
     stmt = (
-        select(
-            VariantRecord.channel,
-            VariantRecord.variant_key,
-            VariantRecord.text,
-            VariantRecord.subject,
-            VariantRecord.source,
-        )
+        select(VariantRecord.channel, VariantRecord.variant_key, *columns)
         .where(
             VariantRecord.campaign_id == campaign_id,
             VariantRecord.version == version,
-            VariantRecord.status == "accepted",
+            VariantRecord.status == status,
             VariantRecord.source.in_(("spec", "llm")),
         )
         .order_by(VariantRecord.id)
     )
-    out: dict[str, dict[str, UsedVariant]] = {}
     with engine.connect() as con:
-        for channel, key, text, subject, source in con.execute(stmt):
-            out.setdefault(channel, {})[key] = UsedVariant(text, subject, source)
-    return out
+        return list(con.execute(stmt))
 
 
 def product_facts(settings: Settings, spec: CampaignSpec, offer: CampaignOffer | None = None) -> ProductFacts:
@@ -304,26 +309,12 @@ def _generic_violations(
 def _missing_reasons(engine: Engine, campaign_id: str, version: int) -> dict[str, dict[str, str]]:
     """Channel → key → why the version has no copy for it, from its rejected rows: a spec text the
     guardrails refused, or the empty row a generation shortfall leaves (the latest row per key wins)."""
-    stmt = (
-        select(
-            VariantRecord.channel,
-            VariantRecord.variant_key,
-            VariantRecord.rejection_reasons,
-            VariantRecord.source,
-        )
-        .where(
-            VariantRecord.campaign_id == campaign_id,
-            VariantRecord.version == version,
-            VariantRecord.status == "rejected",
-            VariantRecord.source.in_(("spec", "llm")),
-        )
-        .order_by(VariantRecord.id)
-    )
     out: dict[str, dict[str, str]] = {}
-    with engine.connect() as con:
-        for channel, key, reasons, source in con.execute(stmt):
-            why = f"its text failed the guardrails ({reasons})" if source == "spec" else reasons
-            out.setdefault(channel, {})[key] = why
+    columns = (VariantRecord.rejection_reasons, VariantRecord.source)
+    for channel, key, reasons, source in _run_rows(engine, campaign_id, version, "rejected", *columns):
+        out.setdefault(channel, {})[key] = (
+            f"its text failed the guardrails ({reasons})" if source == "spec" else reasons
+        )
     return out
 
 
