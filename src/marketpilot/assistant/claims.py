@@ -15,9 +15,10 @@ A model suffix (Pro, Max, Ultra…) after the number is part of the name. A numb
 source holds it, case, spaces and hyphens aside.
 
 Promises: a short list of services customers act on (cash on delivery, free shipping, no-reason
-returns, price protection, pickup, invoices), each in its zh and en wordings; one the answer makes
-must be made, not negated, by a shown source or by one of the shop's policies. Its terms (return days,
-free-shipping threshold, price-protection days) are terms.py's.
+returns, price protection, pickup, invoices), each in its zh and en wordings: the service's own words
+("return it for any reason", 上门取件), not an everyday phrase that shares one ("no reason to worry",
+以免邮寄). One the answer makes must be made, not negated, by a shown source or by one of the shop's
+policies. Its terms (return days, free-shipping threshold, price-protection days) are terms.py's.
 """
 
 from __future__ import annotations
@@ -58,13 +59,36 @@ _NOT_NAMES = re.compile(
 )
 _SENTENCE_START = re.compile(r"(?:^|[.!?。！？:：;；\n\"“‘(（*•-])\s*$")
 
+# A promise is the service's own words, never an everyday phrase that shares one of them: "no reason
+# to worry", "ringing for no reason", "contact-free delivery", guitar "pickups", "the price matches",
+# 以免邮寄 and 打包邮寄 (免邮, 包邮), 建议保价 (the parcel's declared value), 确保价格, 售价保持, 特价保湿.
+_EN = r"(?<![A-Za-z])"  # starts an English word; a Chinese character may come right before (\b sees none)
+_RETURN = rf"(?<!non-){_EN}return(?:s|ed|ing|able)?\b"
+_ANY_REASON = (
+    r"for (?:any|no) reason|no reasons? (?:needed|required|necessary|given|asked)|no questions asked"
+    r"|without (?:giving |stating |needing )?(?:a |any )?reasons?"
+)
+_CLAUSE_WORD = r"(?:[\s,:]+(?!(?:and|but)\b)[\w'-]+)"  # a word of the same clause (no . ; ! ?)
 _PROMISES = {
     "cash_on_delivery": r"货到付款|cash on delivery|pay(?:ment)? (?:up)?on delivery|(?-i:\bCOD\b)",
-    "free_shipping": r"包邮|免运费|免邮|运费全免|免费配送|free (?:shipping|delivery)|ships? (?:for )?free"
-    r"|shipped (?:for )?free|shipping is free|delivery is free|postage[- ]free",
-    "no_reason_returns": r"无理由退|no[- ]reason|for any reason|no questions asked",
-    "price_protection": r"保价|价保|价格保护|price[- ](?:protection|guarantee|match(?:ing)?)",
-    "pickup": r"上门(?:取件|取货|收件|揽收)|\bpick-?ups?\b"
+    # 免 of 以免/避免/难免; 包 of a word (打包, 钱包) before a word of 邮 (邮寄, 邮费): 打包邮寄, 钱包邮费
+    "free_shipping": r"(?<![以避难])(?:免运费|免邮(?![寄件箱局政编递戳筒票购差]))"
+    r"|(?<![打钱面书背红分拆礼箱皮腰挎手提])包邮|包邮(?![寄件箱局政编递戳筒票购差费资])|运费全免|免费配送"
+    rf"|(?<![-A-Za-z])free (?:shipping|delivery)|{_EN}ships? (?:for )?free\b(?!-)"
+    rf"|{_EN}shipped (?:for )?free\b(?!-)|shipping is free|delivery is free|postage[- ]free",
+    # the return word and the reason words together, in either order, within a few words of one clause
+    "no_reason_returns": rf"无理由退|{_EN}no[- ]reasons?[- ]returns?\b"
+    rf"|{_EN}no[- ]questions[- ]asked[- ]returns?\b|{_RETURN}{_CLAUSE_WORD}{{0,6}}?[\s,:]+(?:{_ANY_REASON})\b"
+    rf"|{_EN}for any reason{_CLAUSE_WORD}{{0,8}}?[\s,:]+{_RETURN}",
+    # 保价 of a parcel's insured value (快递保价, 保价费, 建议保价寄回) and inside other words (确保价格)
+    "price_protection": r"(?<![确担环递运寄件丰邮裹议])保价(?![格值款位费金运寄发邮])"
+    r"|价保(?![持留密存管养质修险障证暖湿鲜温值])|价格保护|price[- ](?:protection|guarantee)"
+    r"|price[- ]match(?:ing)?\b(?! (?:the|what|that|its|their|your|my|our|his|her|with)\b)",
+    # pickup as a service (free pickup, arrange a pickup), not a guitar pickup or a pickup truck
+    "pickup": r"上门(?:取件|取货|收件|揽收)"
+    r"|\b(?:free|door|doorstep|home|courier|return|parcel|package|scheduled) pick-?ups?\b"
+    r"|\b(?:arrange|schedule|book|request)(?:s|d|ed|ing)? (?:a |the |your )?(?:free )?pick-?ups?\b"
+    r"|\bpick-?ups? (?:service|(?:from|at) your (?:door|home|address|place))"
     r"|\bpick(?:s|ed|ing)? (?:\w+ ){0,2}up (?:from|at) your (?:door|home|address|place)"
     r"|\bcollect(?:s|ed)? (?:\w+ ){0,2}from your (?:door|home|address)",
     "invoice": r"发票|开票|\binvoices?\b|\bfapiao\b",
@@ -73,7 +97,10 @@ PROMISE_WORDS = {key: re.compile(words, re.I) for key, words in _PROMISES.items(
 
 _SEPARATORS = re.compile(r"[\s\-_·•/]+")
 _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s\-_·•/]+(?=\d)")
-CLAUSE_END = re.compile(r"[，。；！？,;!?\n]|\.(?=\s|$)")
+# A dot ends a clause before a space, at the end, or between a word and a Chinese character (a full-width
+# ． typed as a full stop); not inside a number (99.9, a stray 满99.包邮). Read it in the whole text:
+# `finditer`'s endpos would let "$" end a clause at any dot right before the words.
+CLAUSE_END = re.compile(rf"[，。；！？,;!?\n]|\.(?=\s|$)|(?<!\d)\.(?=[{_CJK}])")
 # 不限, 不论, 不管 and "no minimum", "no matter" mean "whatever the amount": no refusal
 _NEGATION_ZH = re.compile(r"不(?![限论管])|没|未|无法|暂无|并非|并无")
 _NEGATION_EN = re.compile(
@@ -181,7 +208,7 @@ def _with_suffix(text: str, end: int) -> int:
 def negated(text: str, start: int, end: int) -> bool:
     """A negation in the same clause shortly before or after the words ("本店没有小米手环9",
     "暂不支持货到付款", "cash on delivery is not available")."""
-    ends = [m.end() for m in CLAUSE_END.finditer(text, 0, start)]
+    ends = [m.end() for m in CLAUSE_END.finditer(text) if m.end() <= start]
     before = text[ends[-1] if ends else 0 : start]
     after_end = CLAUSE_END.search(text, end)
     after = text[end : after_end.start() if after_end else len(text)]

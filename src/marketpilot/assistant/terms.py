@@ -167,14 +167,17 @@ def source_terms(text: str) -> dict[str, set[Term]]:
 
 def _termed_spans(text: str, *, answer: bool) -> list[tuple[str, int, int]]:
     """(promise or "returns", start, end) of each promise with terms and each mention of returns, outside
-    negations. A return word in the clause of a no-reason promise, made or refused (the 退货 of
-    无理由退货, "returned for any reason"), is that promise's, so a wrong window is reported once; in an
+    negations. A return word in the clause or the words of a no-reason promise, made or refused (the 退货
+    of 无理由退货, "returned for any reason"), is that promise's, so a wrong window is reported once; in an
     answer, one in a clause about the refund is no window."""
     spans = [span for span in promise_spans(text) if span[0] in _KINDS]
-    no_reason = [m.start() for m in PROMISE_WORDS["no_reason_returns"].finditer(text)]
+    no_reason = [m.span() for m in PROMISE_WORDS["no_reason_returns"].finditer(text)]
     for m in _RETURN_WORDS.finditer(text):
         clause = _bounds(text, m.start(), m.end(), _CLAUSE_END)
-        if negated(text, m.start(), m.end()) or any(clause[0] <= at < clause[1] for at in no_reason):
+        # in the promise's clause, or in its words ("for any reason you are unhappy, return it")
+        if negated(text, m.start(), m.end()) or any(
+            clause[0] <= a < clause[1] or a <= m.start() < b for a, b in no_reason
+        ):
             continue
         if not (answer and _REFUND_WORDS.search(text[slice(*clause)])):
             spans.append(("returns", *m.span()))
