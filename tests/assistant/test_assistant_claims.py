@@ -256,6 +256,13 @@ def test_a_promise_is_read_with_its_terms() -> None:
         assert answer_terms(every) == {"free_shipping": [money(0)]}, every
     assert answer_terms("满99元全国包邮；满 2 件包邮。") == {"free_shipping": [money(99), Term(2, "item")]}
     assert answer_terms("Orders of 99 or more ship free.") == {"free_shipping": [money(99)]}
+    # a thousands comma is part of the number, not a clause end; 7天无理由 is the common shorthand
+    assert answer_terms("满1,000元包邮，支持7天无理由。") == {
+        "free_shipping": [money(1000)],
+        "no_reason_returns": [days(7)],
+    }
+    assert answer_terms("Free shipping on orders over $1,000.") == {"free_shipping": [money(1000)]}
+    assert source_terms("订单满1,000元包邮。")["free_shipping"] == {money(1000)}
     # a period that is not the window (dispatch, a date) and a refused promise give no term
     assert answer_terms("48小时内发货，支持无理由退货。11月11日起保价。") == {}
     assert answer_terms("We ship within 48 hours and offer no-reason returns.") == {}

@@ -77,7 +77,8 @@ _PROMISES = {
     rf"|(?<![-A-Za-z])free (?:shipping|delivery)|{_EN}ships? (?:for )?free\b(?!-)"
     rf"|{_EN}shipped (?:for )?free\b(?!-)|shipping is free|delivery is free|postage[- ]free",
     # the return word and the reason words together, in either order, within a few words of one clause
-    "no_reason_returns": rf"无理由退|{_EN}no[- ]reasons?[- ]returns?\b"
+    # 无理由退货, and the shorthand 7天无理由 (the number of days says what is meant)
+    "no_reason_returns": rf"无理由退|(?<=天)无理由|{_EN}no[- ]reasons?[- ]returns?\b"
     rf"|{_EN}no[- ]questions[- ]asked[- ]returns?\b|{_RETURN}{_CLAUSE_WORD}{{0,6}}?[\s,:]+(?:{_ANY_REASON})\b"
     rf"|{_EN}for any reason{_CLAUSE_WORD}{{0,8}}?[\s,:]+{_RETURN}",
     # 保价 of a parcel's insured value (快递保价, 保价费, 建议保价寄回) and inside other words (确保价格)
@@ -98,9 +99,10 @@ PROMISE_WORDS = {key: re.compile(words, re.I) for key, words in _PROMISES.items(
 _SEPARATORS = re.compile(r"[\s\-_·•/]+")
 _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s\-_·•/]+(?=\d)")
 # A dot ends a clause before a space, at the end, or between a word and a Chinese character (a full-width
-# ． typed as a full stop); not inside a number (99.9, a stray 满99.包邮). Read it in the whole text:
+# ． typed as a full stop); not inside a number (99.9, a stray 满99.包邮), nor is a thousands comma
+# (满1,000元包邮). Read it in the whole text:
 # `finditer`'s endpos would let "$" end a clause at any dot right before the words.
-CLAUSE_END = re.compile(rf"[，。；！？,;!?\n]|\.(?=\s|$)|(?<!\d)\.(?=[{_CJK}])")
+CLAUSE_END = re.compile(rf"[，。；！？;!?\n]|,(?!(?<=\d,)\d{{3}}(?!\d))|\.(?=\s|$)|(?<!\d)\.(?=[{_CJK}])")
 # 不限, 不论, 不管 and "no minimum", "no matter" mean "whatever the amount": no refusal
 _NEGATION_ZH = re.compile(r"不(?![限论管])|没|未|无法|暂无|并非|并无")
 _NEGATION_EN = re.compile(

@@ -36,12 +36,13 @@ _EN_NUMBERS = {
     "sixty": 60, "ninety": 90,
 }  # fmt: skip
 _EN_NUMBER = "|".join(sorted(_EN_NUMBERS, key=len, reverse=True))
+_DIGITS = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?"  # 1,000 is one number, not 1 and 000
 
 
 def _num(group: str) -> str:
     """A whole number in digits or Chinese numerals, not the tail of a date (the 11 of 11月11日), as the
     named group."""
-    return rf"(?P<{group}>(?<![\d.月])\d+(?:\.\d+)?(?!\.?\d)|(?<![{_CN}月])[{_CN}]+(?![{_CN}]))"
+    return rf"(?P<{group}>(?<![\d.,月]){_DIGITS}(?!\.?\d)|(?<![{_CN}月])[{_CN}]+(?![{_CN}]))"
 
 
 _PERIOD = re.compile(
@@ -62,9 +63,9 @@ _THRESHOLD = re.compile(
     r"\s*(?P<unit>元|块|件|个)?"
     rf"|{_num('n2')}\s*(?P<unit2>元|块|件)"
     r"|(?P<en_pre>\b(?:over|above|from|of|exceeding|at least|more than|spend(?:ing)?|minimum(?: of)?)\s+"
-    r"|[¥￥$]\s*|\b(?:CNY|RMB)\s*)(?:[¥￥$]|CNY\s*|RMB\s*)?(?P<en>\d+(?:\.\d+)?)"
+    rf"|[¥￥$]\s*|\b(?:CNY|RMB)\s*)(?:[¥￥$]|CNY\s*|RMB\s*)?(?P<en>{_DIGITS})"
     r"(?P<en_unit>\s*(?:items?|pieces?)\b)?"
-    r"|(?P<en2>(?<![\w.])\d+(?:\.\d+)?)\s*(?P<en2_unit>yuan\b|CNY\b|RMB\b|items?\b|pieces?\b|\+|or more\b)",
+    rf"|(?P<en2>(?<![\w.,]){_DIGITS})\s*(?P<en2_unit>yuan\b|CNY\b|RMB\b|items?\b|pieces?\b|\+|or more\b)",
     re.I,
 )
 # every order ships free: a threshold of 0
@@ -219,7 +220,7 @@ def _terms(text: str, kind: str, start: int, end: int) -> list[tuple[Term, int, 
             value = _cn_value(number)
             items = (m.group("unit") or m.group("unit2") or "") in ("件", "个")
         else:
-            value = float(m.group("en") or m.group("en2"))
+            value = float((m.group("en") or m.group("en2")).replace(",", ""))
             items = bool(
                 re.match(r"\s*(?:item|piece)", m.group("en_unit") or m.group("en2_unit") or "", re.I)
             )
@@ -265,7 +266,7 @@ def _ends(text: str, ends: re.Pattern[str], start: int, end: int) -> list[re.Mat
 def _cn_value(run: str) -> float | None:
     """Digits, or Chinese numerals that count (七, 十五, 两; 千万 is a word, not a figure)."""
     if run[0].isdigit():
-        return float(run)
+        return float(run.replace(",", ""))
     if not (re.search("[零〇一二两三四五六七八九]", run) or run[0] == "十"):
         return None
     return parse_fold(run)
