@@ -4,6 +4,7 @@ LLM-written parts have their own real-model tests in each area)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,9 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
     outputs = [Path(p) for s in index["steps"] for p in s["outputs"]]
     assert len(outputs) >= 12 and all(p.is_file() for p in outputs)
     assert f"Outputs are in {home.resolve()}" in " ".join(result.output.split())
+    # one currency: named in the monthly table's headers, not in every cell (rows fit 80 columns)
+    assert "net revenue per month" in result.output and "revenue (CNY)" in result.output
+    assert not re.search(r"^│\s+│.*CNY", result.output, flags=re.M)
 
     # The real Online Retail export in its own store, the generated shop in the main one.
     with Store.open(get_settings(home / RETAIL_HOME), read_only=True) as store:

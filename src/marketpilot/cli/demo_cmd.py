@@ -57,7 +57,7 @@ def demo_command(
     if json_out:
         print_json(result.model_dump(mode="json"))
         return
-    _monthly_table(result.tables.get("shop_monthly", []), "Chinese shop: revenue per month (completed)")
+    _monthly_table(result.tables.get("shop_monthly", []), "Chinese shop: net revenue per month")
     segments = result.tables.get("segments", [])
     if segments:
         columns = ("segment", "customers", "revenue_share", "aov", "persona")
@@ -77,12 +77,16 @@ def _monthly_table(monthly: list[dict], title: str) -> None:
         return
     grid = Table(title=title)
     money = ("revenue", "returned", "cancelled")  # revenue is net of the other two
+    currencies = {row["currency"] or "(no currency)" for row in monthly}
+    # one currency: named once in the headers, so the rows fit an 80-column terminal
+    only = next(iter(currencies)) if len(currencies) == 1 else None
     for col in ("month", "customers", "orders", *money):
-        grid.add_column(col, justify="left" if col == "month" else "right")
+        header = f"{col} ({only})" if only and col in money else col
+        grid.add_column(header, justify="left" if col == "month" else "right")
     for row in monthly:  # one row per month and currency: amounts in two currencies are not added
-        currency = row["currency"] or "(no currency)"
+        unit = "" if only else f" {row['currency'] or '(no currency)'}"
         grid.add_row(
             row["month"], f"{row['customers']:,}", f"{row['orders']:,}",
-            *(f"{row[col]:,.2f} {currency}" for col in money),
+            *(f"{row[col]:,.2f}{unit}" for col in money),
         )  # fmt: skip
     print_table(grid)
