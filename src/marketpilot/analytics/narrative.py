@@ -1,6 +1,7 @@
 """LLM-written text grounded in numbers: the model writes from a list of facts, every number it writes
 must match one of them (`segments.numbers.unsupported_numbers`), and it writes the paragraph the
 prompts ask for, not headings and lists (a small model tends to re-list the facts, misreading some);
+it does not call a p-value it quotes significant on the wrong side of 0.05 (`wrong_significance`);
 otherwise it is asked once more, naming what is wrong, and then a templated text takes its place and
 says so. Used by the campaign report and the decision reports."""
 
@@ -20,7 +21,8 @@ from marketpilot.errors import MarketPilotError
 class Narrative(BaseModel):
     text: str
     source: str  # "llm" | "template"
-    rejected: list[str] = []  # numbers the LLM wrote that no fact supports, or "headings or lists"
+    # numbers the LLM wrote that no fact supports, "headings or lists", or a p-value read the wrong way
+    rejected: list[str] = []
 
 
 # A Markdown heading, bullet or numbered item at the start of a line.
@@ -31,12 +33,43 @@ _RETRY = {
     "zh": (
         "这些数字不在指标中：{numbers}。只用指标里的数字重写。",
         "请写成一段话（3到5句），不要标题和列表。",
+        "p 值小于 0.05 才算显著，0.05 及以上不显著；改正：{wrong}。",
     ),
     "en": (
         "These numbers are not in the metrics: {numbers}. Rewrite using only metric numbers.",
         "Write one paragraph of 3 to 5 sentences, without headings or lists.",
+        "A result is significant only when p < 0.05; correct this: {wrong}.",
     ),
 }
+
+
+# A p-value the text calls significant or not in the sentence that quotes it; the 1.5B model read
+# "p值为0.0068" as "结果不显著". Significance at the usual 5 % level.
+ALPHA = 0.05
+_SENTENCES = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.)\s+")
+_NOT_SIGNIFICANT = re.compile(
+    r"不(?:太|够|算|具有?|具备)?(?:统计(?:学)?上的?)?显著|(?:没有|并无|未见|未发现|未达到?|未|无)(?:统计(?:学)?上?的?)?显著"
+    r"|\bnot\b(?:\s+\w+){0,2}?\s+significant|\binsignificant|\bnon-?significant|\bno significant",
+    re.I,
+)
+_SIGNIFICANT = re.compile(r"显著|\bsignificant", re.I)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def wrong_significance(text: str, facts: Mapping[str, float | int | str]) -> list[str]:
+    """Each p-value of `facts` (keys ending in p_value) that a sentence quoting it calls significant
+    when it is 0.05 or more, or not significant when it is under 0.05."""
+    p_values = {float(v) for k, v in facts.items() if k.endswith("p_value") and isinstance(v, int | float)}
+    wrong = []
+    for sentence in _SENTENCES.split(text):
+        quoted = sorted(p_values & {float(n) for n in _NUMBER.findall(sentence)})
+        if not quoted:
+            continue
+        if _NOT_SIGNIFICANT.search(sentence):
+            wrong += [f"p = {p:g} called not significant" for p in quoted if p < ALPHA]
+        elif _SIGNIFICANT.search(sentence):
+            wrong += [f"p = {p:g} called significant" for p in quoted if p >= ALPHA]
+    return wrong
 
 
 def whole_sentences(text: str) -> str:
@@ -77,12 +110,15 @@ def grounded_narrative(
                 text = whole_sentences(text)
             rejected = unsupported_numbers(text, allowed)
             listed = bool(_NOT_A_PARAGRAPH.search(text))
-            if text and not rejected and not listed:
+            wrong = wrong_significance(text, facts)
+            if text and not rejected and not listed and not wrong:
                 return Narrative(text=text, source="llm")
-            numbers_note, shape_note = _RETRY["zh" if language == "zh" else "en"]
+            numbers_note, shape_note, significance_note = _RETRY["zh" if language == "zh" else "en"]
             notes = [numbers_note.format(numbers=", ".join(rejected))] if rejected else []
             notes += [shape_note] if listed or not text else []
+            notes += [significance_note.format(wrong="; ".join(wrong))] if wrong else []
             rejected += [NOT_A_PARAGRAPH] if listed else []
+            rejected += wrong
             note = " ".join(notes)
             messages = [
                 *messages,
