@@ -152,9 +152,9 @@ def resolve_copy(
     variant whose arm has its own offer is written and checked against that offer."""
     used = used_copy(engine, campaign_id, version)
     if used and all(set(used.get(plan.name, {})) - {"generic"} for plan in spec.channels):
-        why = _missing_reasons(engine, campaign_id, version)
+        gaps = _gaps(spec, used, _missing_reasons(engine, campaign_id, version))
         return {
-            plan.name: _fixed_copy(settings, spec, plan, used[plan.name], why.get(plan.name, {}))
+            plan.name: _fixed_copy(settings, spec, plan, used[plan.name], gaps.get(plan.name, {}))
             for plan in spec.channels
         }
     specs = channel_specs()  # the [content.ai_label.<channel>] settings of marketpilot.toml
@@ -324,14 +324,17 @@ def keys_without_copy(
     """Channel → key → why the version ran without copy for it there (so it got none of that channel's
     customers); empty before the version resolved its copy."""
     used = used_copy(engine, campaign_id, version)
-    if not used:
-        return {}
-    why = _missing_reasons(engine, campaign_id, version)
+    return _gaps(spec, used, _missing_reasons(engine, campaign_id, version)) if used else {}
+
+
+def _gaps(
+    spec: CampaignSpec, used: Mapping[str, Mapping[str, UsedVariant]], why: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, str]]:
+    """Channel → key it should have copy for but has none in `used` → why (`_missing_reasons`)."""
     out: dict[str, dict[str, str]] = {}
     for plan in spec.channels:
-        have = used.get(plan.name, {})
         for key in _expected_keys(plan):
-            if key not in have:
+            if key not in used.get(plan.name, {}):
                 reason = why.get(plan.name, {}).get(key, "no copy was recorded for it")
                 out.setdefault(plan.name, {})[key] = reason
     return out
@@ -342,10 +345,10 @@ def _fixed_copy(
     spec: CampaignSpec,
     plan: ChannelPlan,
     used: dict[str, UsedVariant],
-    why: Mapping[str, str],
+    gaps: Mapping[str, str],
 ) -> ChannelCopy:
     """A channel's copy rebuilt from what its version already recorded (no LLM call, no new audit rows),
-    with the keys it has none for and why."""
+    with the keys it has none for and why (`gaps`)."""
     default, briefs = _arm_briefs(settings, spec, plan)
     weights = {v.key: v.weight for v in plan.variants}
     angles = {v.key: v.angle for v in plan.variants}
@@ -366,11 +369,7 @@ def _fixed_copy(
         copy.variants[key] = content
         copy.subjects[key] = variant.subject
         copy.weights[key] = weights.get(key, 1.0)
-    copy.missing = {
-        key: _no_copy(why.get(key, "no copy was recorded for it"), plan.name, copy.variants)
-        for key in _expected_keys(plan)
-        if key not in copy.variants
-    }
+    copy.missing = {key: _no_copy(why, plan.name, copy.variants) for key, why in gaps.items()}
     return copy
 
 
