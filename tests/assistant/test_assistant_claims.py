@@ -289,6 +289,64 @@ def test_terms_no_source_gives_are_unsupported() -> None:
     assert unsupported_terms("7 天内降价可以申请保价，也支持无理由退货。", [], prices) == []
 
 
+def test_a_period_in_years_is_read_as_twelve_months() -> None:
+    months = lambda n: Term(n, "month")  # noqa: E731
+    assert answer_terms("质量问题签收后一年内可以退换。") == {"returns": [months(12)]}
+    assert answer_terms("签收后1年内可以退货，两年质保。") == {"returns": [months(12)]}
+    assert answer_terms("You can return it within one year of delivery.") == {"returns": [months(12)]}
+    assert answer_terms("Returns are accepted within 12 months.") == {"returns": [months(12)]}
+    # the 年 of a date is no period
+    assert answer_terms("自2024年起可以退货。") == answer_terms("二〇二四年起可以退货。") == {}
+    faulty = [policy("签收后一年内发现质量问题，可申请退货或换货。", "质量问题退换")]
+    for same in (
+        "签收后12个月内可以退换。",
+        "签收后 1 年内可以退货。",
+        "Returns within 12 months of delivery.",
+    ):
+        assert unsupported_terms(same, [], faulty) == [], same
+    assert unsupported_terms("签收后7天内可以退货。", [], faulty) == ["7天内可以退货"]
+    assert unsupported_terms("签收后两年内可以退货。", [], faulty) == ["两年内可以退货"]
+
+
+def test_a_refused_service_verb_reaches_across_its_clause() -> None:
+    for refused in (
+        "本店不支持满99.9元包邮。",
+        "暂时不提供满 99 元包邮服务。",
+        "本店目前没有提供满 99 元包邮的活动。",
+        "偏远地区不参与满 99 元包邮活动。",
+        "Free shipping on orders over 99 is not available.",
+    ):
+        assert promises(refused) == answer_terms(refused) == {}, refused
+    # a 不 that refuses no service, or a refusal a contrast ends, leaves the promise made
+    assert promises("商品不影响二次销售的情况下支持7天无理由退货。") == {"no_reason_returns": "无理由退"}
+    assert promises("不仅支持7天无理由退货，还满 99 元包邮。") == {
+        "no_reason_returns": "无理由退",
+        "free_shipping": "包邮",
+    }
+    assert answer_terms("本店不支持货到付款但支持满99元包邮。") == {"free_shipping": [Term(99, "money")]}
+    assert answer_terms("未参加活动的商品满 99 元包邮。") == {"free_shipping": [Term(99, "money")]}
+    assert promises("We don't offer cash on delivery but free shipping is available on orders over 99.") == {
+        "free_shipping": "free shipping"
+    }
+    refused = [policy("本店暂时不提供满 99 元包邮服务，运费 8 元。", "运费")]
+    assert unsupported_promises("订单满 99 元包邮。", [], refused) == ["包邮"]
+
+
+def test_store_pickup_and_discounts_are_no_free_shipping_terms() -> None:
+    shipping = [policy("订单实付满 99 元包邮（港澳台及海外除外）；不满 99 元收取运费 8 元。", "运费")]
+    # collecting in store ships nothing: its 免运费 is no free shipping, its 一律 no threshold of 0
+    assert promises("支持到店自提，自提免运费。") == promises("选择自提可免运费。") == {}
+    assert unsupported_terms("到店自提订单一律免运费；其他订单满 99 元包邮。", [], shipping) == []
+    assert answer_terms("到店自提或满 99 元包邮。") == {"free_shipping": [Term(99, "money")]}
+    assert promises("We offer free pickup at our store.") == {}  # not a courier's pickup either
+    # an amount taken off is no threshold; the 满 after 优惠 still is
+    assert answer_terms("满99元免运费再减8元。") == {"free_shipping": [Term(99, "money")]}
+    assert unsupported_terms("免运费再减8元。", [], shipping) == []
+    assert unsupported_terms("全场包邮，下单立减 10 元。", [], shipping) == ["全场包邮"]
+    assert answer_terms("Free shipping with ¥8 off.") == answer_terms("包邮再送8元优惠券。") == {}
+    assert answer_terms("限时优惠满99元包邮。") == {"free_shipping": [Term(99, "money")]}
+
+
 def test_the_shipped_policies_give_their_own_terms(settings: Settings) -> None:
     for lang in ("zh", "en"):
         policies = policy_passages(settings, lang)
@@ -476,6 +534,7 @@ EVERYDAY = [
     "These guitar pickups are hand-wound; the pickup truck toy is sold out.",
     "Let's pick up the pace.",
     "The colour and price match the photos, and the price matches the quality.",
+    "Wild Atlantic cod fillets are in stock; cod liver oil is sold out.",
     "请妥善打包，以免邮寄途中损坏。",
     "我们会打包邮寄给您，这款钱包邮费 8 元。",
     "难免邮寄途中有磕碰，免邮箱注册即可下单。",
@@ -506,6 +565,11 @@ PROMISED = {
     "可以上门取件。": "pickup",
     "Cash on delivery is available.": "cash_on_delivery",
     "You can pay on delivery.": "cash_on_delivery",
+    "COD is available.": "cash_on_delivery",
+    "We accept cod.": "cash_on_delivery",
+    "Cod payment is supported.": "cash_on_delivery",
+    "C.O.D. orders ship in 48 hours.": "cash_on_delivery",
+    "Cash-On-Delivery is available.": "cash_on_delivery",
     "Electronic invoices can be requested on the order page.": "invoice",
 }
 

@@ -2,8 +2,9 @@
 
 The figure and status checks cannot see "小米手环9 Pro" recommended from a catalogue that has only
 小米手环8, nor "支持货到付款" when no policy says so: no number and no status is wrong. Both kinds of
-claim are read outside negations only ("本店没有小米手环9", "cash on delivery is not available"), and
-the question is no source for them: "小米手环9有货吗？" answered "有货" must still rest on a catalogue row.
+claim are read outside negations only ("本店没有小米手环9", "cash on delivery is not available", and a
+refused service verb anywhere in the clause: "本店不支持满99.9元包邮"), and the question is no source for
+them: "小米手环9有货吗？" answered "有货" must still rest on a catalogue row.
 
 Products: only model-number-like names are claims; a generic word ("手环", "earbuds") names nothing.
 - letters and digits in one token: X200, SPF50, WH-1000XM5, P000001;
@@ -16,8 +17,9 @@ source holds it, case, spaces and hyphens aside.
 
 Promises: a short list of services customers act on (cash on delivery, free shipping, no-reason
 returns, price protection, pickup, invoices), each in its zh and en wordings: the service's own words
-("return it for any reason", 上门取件), not an everyday phrase that shares one ("no reason to worry",
-以免邮寄). One the answer makes must be made, not negated, by a shown source or by one of the shop's
+("return it for any reason", 上门取件, COD or "pay by cod"), not an everyday phrase that shares one ("no
+reason to worry", 以免邮寄, "cod fillets"); collecting in store is neither pickup nor free shipping
+("自提免运费"). One the answer makes must be made, not negated, by a shown source or by one of the shop's
 policies. Its terms (return days, free-shipping threshold, price-protection days) are terms.py's.
 """
 
@@ -70,7 +72,11 @@ _ANY_REASON = (
 )
 _CLAUSE_WORD = r"(?:[\s,:]+(?!(?:and|but)\b)[\w'-]+)"  # a word of the same clause (no . ; ! ?)
 _PROMISES = {
-    "cash_on_delivery": r"货到付款|cash on delivery|pay(?:ment)? (?:up)?on delivery|(?-i:\bCOD\b)",
+    # COD (CoD) in capitals or dotted in any case; a lower-case "cod" only beside payment words ("pay by
+    # cod", "cod is accepted"), so the fish ("cod fillets", "cod liver oil") promises nothing
+    "cash_on_delivery": r"货到付款|cash[- ]on[- ]delivery|pay(?:ment)? (?:up)?on delivery|(?-i:\bCO[Dd]\b)"
+    r"|\bc\.o\.d\b|\bcod(?= (?:is |are )?(?:payment|accepted|supported|option|orders?)\b)"
+    r"|\b(?:pay(?:s|ing)?|payment|accepts?|supports?|offers?) (?:by |via |with |using |through )?cod\b",
     # 免 of 以免/避免/难免; 包 of a word (打包, 钱包) before a word of 邮 (邮寄, 邮费): 打包邮寄, 钱包邮费
     "free_shipping": r"(?<![以避难])(?:免运费|免邮(?![寄件箱局政编递戳筒票购差]))"
     r"|(?<![打钱面书背红分拆礼箱皮腰挎手提])包邮|包邮(?![寄件箱局政编递戳筒票购差费资])|运费全免|免费配送"
@@ -85,9 +91,11 @@ _PROMISES = {
     "price_protection": r"(?<![确担环递运寄件丰邮裹议])保价(?![格值款位费金运寄发邮])"
     r"|价保(?![持留密存管养质修险障证暖湿鲜温值])|价格保护|price[- ](?:protection|guarantee)"
     r"|price[- ]match(?:ing)?\b(?! (?:the|what|that|its|their|your|my|our|his|her|with)\b)",
-    # pickup as a service (free pickup, arrange a pickup), not a guitar pickup or a pickup truck
+    # pickup as a service (free pickup, arrange a pickup), not a guitar pickup or a pickup truck, nor
+    # collecting in store ("free pickup at our store")
     "pickup": r"上门(?:取件|取货|收件|揽收)"
     r"|\b(?:free|door|doorstep|home|courier|return|parcel|package|scheduled) pick-?ups?\b"
+    r"(?! (?:in|at|from) (?:the |our |a |any |your )?(?:store|shop|branch))"
     r"|\b(?:arrange|schedule|book|request)(?:s|d|ed|ing)? (?:a |the |your )?(?:free )?pick-?ups?\b"
     r"|\bpick-?ups? (?:service|(?:from|at) your (?:door|home|address|place))"
     r"|\bpick(?:s|ed|ing)? (?:\w+ ){0,2}up (?:from|at) your (?:door|home|address|place)"
@@ -95,6 +103,12 @@ _PROMISES = {
     "invoice": r"发票|开票|\binvoices?\b|\bfapiao\b",
 }
 PROMISE_WORDS = {key: re.compile(words, re.I) for key, words in _PROMISES.items()}
+# An order collected in store ships nothing: the 免运费 of "到店自提免运费" or "自提订单一律包邮" is no
+# free shipping (nor its 一律 a threshold of 0); "到店自提或满99元包邮" and 自提点 (a parcel locker the
+# shop ships to) still are.
+_STORE_PICKUP = re.compile(
+    r"(?:自提|到店取货|门店取货)(?:订单|商品|的话|的|均|都|一律|全部|可以?|即可|则|\s)*$"
+)
 
 _SEPARATORS = re.compile(r"[\s\-_·•/]+")
 _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s\-_·•/]+(?=\d)")
@@ -103,10 +117,27 @@ _BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s\-_·•/]+(?=\d)")
 # (满1,000元包邮). Read it in the whole text:
 # `finditer`'s endpos would let "$" end a clause at any dot right before the words.
 CLAUSE_END = re.compile(rf"[，。；！？;!?\n]|,(?!(?<=\d,)\d{{3}}(?!\d))|\.(?=\s|$)|(?<!\d)\.(?=[{_CJK}])")
-# 不限, 不论, 不管 and "no minimum", "no matter" mean "whatever the amount": no refusal
-_NEGATION_ZH = re.compile(r"不(?![限论管])|没|未|无法|暂无|并非|并无")
+# 不限, 不论, 不管 and "no minimum", "no matter" mean "whatever the amount", 不仅 and 不但 "not only": no
+# refusal
+_NEGATION_ZH = re.compile(r"不(?![限论管仅但])|没|未|无法|暂无|并非|并无")
 _NEGATION_EN = re.compile(
     r"\b(?:not|no(?! (?:minimum|matter|threshold)\b)|never|cannot|without|nor|unavailable)\b|n't\b", re.I
+)
+# A refused service verb reaches its object anywhere in the clause, past the few characters above:
+# "本店不支持满99.9元包邮", "暂时不提供满 99 元包邮服务", "free shipping on orders over 99 is not
+# available". Only the verb or contrast nearest the words governs them: "不支持货到付款但支持满99元包邮"
+# and "we don't offer COD but free shipping is available" still make free shipping, a 不 that refuses
+# no service ("不影响二次销售的情况下支持…", "未拆封商品支持…") leaves the promise made, and so does a
+# refusal a 的 turns into a description ("未参加活动的商品满99元包邮").
+_SERVICE_VERB = (
+    r"支持|提供|享受?|参与|参加|开通|适用|办理"
+    r"|\b(?:offer|provide|support|include|accept|apply|applies|available|eligible)\w*"
+)
+_GOVERNING_VERB = re.compile(
+    rf"(?P<refused>(?:不|没有?|未|无法)[再能会]?(?:可以?)?(?:{_SERVICE_VERB})"
+    rf"|(?:\b(?:not|never|cannot|no longer)|n't)\s+(?:\w+\s+){{0,2}}?(?:{_SERVICE_VERB})|\bunavailable\b)"
+    rf"|{_SERVICE_VERB}|但|不过|而是|的|\b(?:but|however|instead)\b",
+    re.I,
 )
 
 
@@ -183,6 +214,7 @@ def promise_spans(text: str) -> list[tuple[str, int, int]]:
         for key, words in PROMISE_WORDS.items()
         for match in words.finditer(text)
         if not negated(text, match.start(), match.end())
+        and not (key == "free_shipping" and _STORE_PICKUP.search(text, 0, match.start()))
     ]
     return sorted(spans, key=lambda span: span[1])
 
@@ -209,16 +241,21 @@ def _with_suffix(text: str, end: int) -> int:
 
 def negated(text: str, start: int, end: int) -> bool:
     """A negation in the same clause shortly before or after the words ("本店没有小米手环9",
-    "暂不支持货到付款", "cash on delivery is not available")."""
+    "暂不支持货到付款", "cash on delivery is not available"), or a refused verb that governs them from
+    anywhere in the clause ("本店不支持满99.9元包邮")."""
     ends = [m.end() for m in CLAUSE_END.finditer(text) if m.end() <= start]
     before = text[ends[-1] if ends else 0 : start]
     after_end = CLAUSE_END.search(text, end)
     after = text[end : after_end.start() if after_end else len(text)]
+    verbs_before = list(_GOVERNING_VERB.finditer(before))
+    verb_after = _GOVERNING_VERB.search(after)
     return bool(
         _NEGATION_ZH.search(before[-8:])
         or _NEGATION_ZH.search(after[:8])
         or _NEGATION_EN.search(" ".join(before.split()[-5:]))
         or _NEGATION_EN.search(" ".join(after.split()[:4]))
+        or (verbs_before and verbs_before[-1].group("refused"))
+        or (verb_after and verb_after.group("refused"))
     )
 
 

@@ -6,12 +6,15 @@ terms too. A policy of "7天无理由退货" supports "30天无理由退货" as 
 has no figure at all, and "满 8 元包邮" borrows the 8 of the shipping fee. So, for the promises that
 have terms customers act on:
 - no-reason returns and price protection: the period (7 天, 七天, 两周 = 14 days, 7-day, within 30
-  days, 3 个工作日 and 48 小时 stay in their own units);
+  days; 一年 = 1 年 = one year = 12 个月, not the 年 of a date (2024年起); 3 个工作日 and 48 小时 stay in
+  their own units);
 - returns of any kind (退货, 退换, return, exchange): the same, against every window a source gives a
   return ("签收后 30 天内可以申请退货" from a shop of 7-day no-reason and 15-day faulty-item returns);
   a period in a clause about the refund ("退货后 3 个工作日内退款") is the refund's;
 - free shipping: the order value it starts at (满 99 元, orders of 99 or more) or the number of items
-  (满 2 件), and "every order" (全场包邮, free shipping on all orders) as a threshold of 0.
+  (满 2 件), and "every order" (全场包邮, free shipping on all orders) as a threshold of 0; an amount
+  taken off ("免运费再减8元", "¥8 off") is none, and an order collected in store ("自提订单一律免运费")
+  is no free shipping (claims.py).
 An answer's term is the one nearest its promise in the same clause, else one of another clause of the
 sentence that states nothing but the term ("签收后 7 天内，…", "Within 7 days of delivery, …", "订单满
 99 元，即可包邮", "Free shipping, no minimum"; not "48小时内发货，…"). A source's
@@ -32,8 +35,8 @@ from marketpilot.content.numbers import CN_NUMERAL_CHARS, halfwidth, parse_fold
 _CN = CN_NUMERAL_CHARS
 _EN_NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "fourteen": 14, "fifteen": 15, "twenty": 20, "thirty": 30, "forty-five": 45,
-    "sixty": 60, "ninety": 90,
+    "nine": 9, "ten": 10, "twelve": 12, "fourteen": 14, "fifteen": 15, "twenty": 20, "thirty": 30,
+    "forty-five": 45, "sixty": 60, "ninety": 90,
 }  # fmt: skip
 _EN_NUMBER = "|".join(sorted(_EN_NUMBERS, key=len, reverse=True))
 _DIGITS = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?"  # 1,000 is one number, not 1 and 000
@@ -45,16 +48,19 @@ def _num(group: str) -> str:
     return rf"(?P<{group}>(?<![\d.,月]){_DIGITS}(?!\.?\d)|(?<![{_CN}月])[{_CN}]+(?![{_CN}]))"
 
 
+# 年 is a period (一年内, 1 年, 两年), not the 年 of a date (2024年起, 二〇二四年, 24年11月) nor of 年级,
+# 年底, 年货
 _PERIOD = re.compile(
-    rf"{_num('n')}\s*(?P<unit>个?工作日|天|日|个?周|个?星期|个月|个?小时)"
+    rf"(?!(?:\d{{4}}|[〇零一二三四五六七八九]{{4}})\s*年){_num('n')}"
+    r"\s*(?P<unit>个?工作日|天|日|个?周|个?星期|个月|个?小时|年(?!\s*\d|[级底初中末份度货代]))"
     rf"|(?P<en>(?<![\w.])(?:\d+(?:\.\d+)?|{_EN_NUMBER}))[\s-]*"
-    r"(?P<en_unit>(?:working|business)[\s-]days?|days?|weeks?|months?|hours?)(?![A-Za-z])",
+    r"(?P<en_unit>(?:working|business)[\s-]days?|days?|weeks?|months?|years?|hours?)(?![A-Za-z])",
     re.I,
 )
 _UNITS = {
     "工作日": "working day", "天": "day", "日": "day", "周": "week", "星期": "week", "月": "month",
-    "小时": "hour", "working": "working day", "business": "working day", "day": "day", "week": "week",
-    "month": "month", "hour": "hour",
+    "年": "year", "小时": "hour", "working": "working day", "business": "working day", "day": "day",
+    "week": "week", "month": "month", "year": "year", "hour": "hour",
 }  # fmt: skip
 # an order value or item count free shipping starts at: 满 99 元, 99元以上, ¥99, 满2件, orders of 99 or
 # more, over ¥99, 2 items (满一年 is a time, not a threshold)
@@ -68,6 +74,10 @@ _THRESHOLD = re.compile(
     rf"|(?P<en2>(?<![\w.,]){_DIGITS})\s*(?P<en2_unit>yuan\b|CNY\b|RMB\b|items?\b|pieces?\b|\+|or more\b)",
     re.I,
 )
+# An amount taken off is no threshold: the 8 of "免运费再减8元", "立减 10 元", "优惠8元", "8元优惠券", "save
+# ¥8", "8 yuan off". Read before the number, so the 满 of "限时优惠满99元包邮" keeps its threshold.
+_DISCOUNT_BEFORE = re.compile(r"(?:减|省|抵|返|优惠|\bsave)\s*[¥￥$]?\s*$", re.I)
+_DISCOUNT_AFTER = re.compile(r"\s*(?:的?(?:优惠|券|红包|折扣)|(?:off|discount|coupon|voucher)\b)", re.I)
 # every order ships free: a threshold of 0
 _EVERY_ORDER = re.compile(
     r"全场|全店|全部|所有|任意|任何|无门槛|不限金额|不论金额|无论金额|不管金额|全国|一律"
@@ -212,10 +222,15 @@ def _terms(text: str, kind: str, start: int, end: int) -> list[tuple[Term, int, 
                 number = m.group("en").lower()
                 value = float(_EN_NUMBERS.get(number) or number)
                 unit = _UNITS[re.split(r"[\s-]", m.group("en_unit").lower().rstrip("s"))[0]]
+            # a week is 7 days and a year 12 months, so 两周 is 14 天 and 一年 is 12 个月 (not 7 天)
             if value is not None:
-                found.append((Term(value * 7, "day") if unit == "week" else Term(value, unit), *m.span()))
+                term = {"week": Term(value * 7, "day"), "year": Term(value * 12, "month")}.get(unit)
+                found.append((term or Term(value, unit), *m.span()))
         return found
     for m in _THRESHOLD.finditer(text, start, end):
+        figure = next(g for g in ("n", "n2", "en", "en2") if m.group(g) is not None)
+        if _DISCOUNT_BEFORE.search(text, start, m.start(figure)) or _DISCOUNT_AFTER.match(text, m.end()):
+            continue
         if (number := m.group("n") or m.group("n2")) is not None:
             value = _cn_value(number)
             items = (m.group("unit") or m.group("unit2") or "") in ("件", "个")
