@@ -7,15 +7,20 @@ split."""
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pytest
 from campaign_shop import export_spec, launch
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from marketpilot.api import create_app
 from marketpilot.campaigns import service
 from marketpilot.campaigns.measure import (
+    CampaignMetrics,
+    Posterior,
     beta_posteriors,
     customer_outcomes,
     measure,
@@ -23,7 +28,15 @@ from marketpilot.campaigns.measure import (
     standardised_prob_best,
 )
 from marketpilot.campaigns.optimize import optimize_campaign
-from marketpilot.campaigns.report import BEST_COPY_PROB, facts, template_narrative, write_report
+from marketpilot.campaigns.report import (
+    BEST_COPY_PROB,
+    best_copy,
+    channel_rates,
+    facts,
+    template_narrative,
+    variant_chart,
+    write_report,
+)
 from marketpilot.campaigns.simulate import SimulationConfig, simulate_responses
 from marketpilot.campaigns.spec import parse_spec
 from marketpilot.campaigns.tracking import ingest_file
@@ -142,6 +155,103 @@ def test_copy_is_judged_per_channel_where_pooling_names_the_wrong_winner(
     assert any(c.startswith("sms: weights → ") and "(winner A" in c for c in proposal.changes)
 
 
+def _bars(fig) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
+    """Bar heights of a chart's one axes, by the label of each bar series."""
+    return {c.get_label(): [b.get_height() for b in c] for c in fig.axes[0].containers}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_report_charts_conversion_per_arm_and_channel(
+    shop_settings: Settings, engine: Engine, smtp_server, sms_gateway
+) -> None:
+    """Pooled, B's bar stands above A's (most of B went by e-mail); per channel, A's is the higher on
+    both, as the post-stratified lift table says. The chart draws a bar per channel for each arm."""
+    cid, _ = launch(shop_settings, _spec(), campaign_id="渠道图表-0a1b2c")
+    truth = simulate_responses(
+        shop_settings,
+        engine,
+        cid,
+        1,
+        SimulationConfig(seed=4, channel_effects=EFFECTS),
+        spec=service.get_spec(engine, cid)[0],
+    )
+    ingest_file(engine, truth.events_file)
+    metrics = measure(engine, cid)
+    frame = customer_outcomes(engine, cid, 1)
+    counts = {
+        (str(channel), str(arm)): (len(g), int(g["converted"].sum()))
+        for (channel, arm), g in frame.groupby(["channel", "arm"])
+    }
+    assert {(c.channel, c.arm): (c.customers, c.converters) for c in metrics.by_channel} == counts
+    assert ("email", "holdout") in counts and ("sms", "holdout") in counts
+
+    rates = channel_rates(metrics)
+    assert set(rates) == {"email", "sms"}
+    fig = variant_chart(metrics, "zh")
+    ax = fig.axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["A", "B", "对照组"]
+    assert ax.get_title() == "各组转化率（按渠道）" and ax.get_legend().get_title().get_text() == "渠道"
+    bars = _bars(fig)
+    for channel in ("email", "sms"):
+        x = {arm: counts[channel, arm] for arm in ("A", "B", "holdout")}
+        assert bars[channel] == pytest.approx([100 * c / n for n, c in x.values()])
+        assert bars[channel][0] > bars[channel][1]  # A above B on each channel
+    pooled = {a.arm: a.conversion_rate for a in metrics.arms}
+    assert pooled["B"] > pooled["A"]  # what the one-bar-per-arm chart showed
+    with warnings.catch_warnings():  # Chinese labels drawn with the bundled CJK font, not as boxes
+        warnings.filterwarnings("error", message=".*[Gg]lyph.*missing")
+        fig.savefig(shop_settings.home_dir / "variants.png")
+
+    page = write_report(shop_settings, engine, cid, use_llm=False).path.read_text(encoding="utf-8")
+    assert 'alt="variants"' in page and "&quot;by_channel&quot;" in page  # metrics.json, escaped
+
+
+def _arm(arm: str, customers: int, converters: int) -> str:
+    return (
+        f'{{"arm": "{arm}", "customers": {customers}, "sent": {customers}, "delivered": {customers}, '
+        f'"opened": 0, "clicked": 0, "converters": {converters}, '
+        f'"conversion_rate": {converters / customers}, "revenue": 0.0, "revenue_per_customer": 0.0, '
+        '"cost": 0.0}'
+    )
+
+
+# metrics.json as `campaign report --json` wrote it before posteriors were per channel: each arm's
+# Beta(1 + conversions, 1 + non-conversions) pooled over channels, without channel or counts.
+OLD_METRICS = f"""{{"campaign_id": "春节唤醒-3fa9c2", "version": 1, "currency": "CNY",
+ "arms": [{_arm("A", 300, 30)}, {_arm("B", 300, 10)}, {_arm("holdout", 60, 3)}],
+ "overall": {_arm("overall", 660, 43)}, "lift": null, "variant_lift": [], "mde": null,
+ "sample_size_per_group": null, "srm": null,
+ "posteriors": [{{"arm": "A", "alpha": 31.0, "beta": 271.0, "mean": 0.1026490066, "prob_best": 0.998}},
+                {{"arm": "B", "alpha": 11.0, "beta": 291.0, "mean": 0.0364238411, "prob_best": 0.002}}],
+ "roi": null, "incremental_revenue": 0.0, "total_cost": 0.0, "segments": []}}"""
+
+
+def test_a_posterior_saved_before_channels_keeps_its_counts() -> None:
+    """Read as 0 customers, the old record's arms were too small to judge, and a clear winner was
+    "no copy is clearly best yet"; alpha and beta give their counts back."""
+    metrics = CampaignMetrics.model_validate_json(OLD_METRICS)
+    assert [(p.arm, p.channel, p.customers, p.converters) for p in metrics.posteriors] == [
+        ("A", None, 300, 30),
+        ("B", None, 300, 10),
+    ]
+    assert best_copy(metrics, "") == "A" and facts(metrics, "en")["best_copy"] == "A"
+    assert channel_rates(metrics) == {}  # no per-channel counts in it: its chart stays one bar per arm
+    never = Posterior.model_validate_json(
+        '{"arm": "C", "alpha": 1, "beta": 1, "mean": 0.5, "prob_best": 0.5}'
+    )
+    assert (never.customers, never.converters) == (0, 0)  # an arm that truly reached no one
+    # A Beta that is no count of customers cannot be read as one.
+    with pytest.raises(ValidationError, match="cannot be recovered"):
+        Posterior.model_validate_json(
+            '{"arm": "C", "alpha": 2.5, "beta": 7.0, "mean": 0.26, "prob_best": 0.1}'
+        )
+    # Today's records are read as written.
+    new = Posterior(
+        arm="A", alpha=4.0, beta=8.0, mean=1 / 3, prob_best=0.6, channel="sms", customers=10, converters=3
+    )
+    assert Posterior.model_validate_json(new.model_dump_json()) == new
+
+
 def test_standardised_prob_best_compares_arms_on_one_channel_mix() -> None:
     # A converts 35 % vs B's 25 % on e-mail and 10 % vs 6 % on SMS, but is sent mostly by SMS.
     post = {
@@ -189,3 +299,8 @@ def test_one_channel_keeps_the_arm_level_figure(shop_settings: Settings, engine:
     ]
     assert {p.channel for p in metrics.posteriors} == {"export"}
     assert "best_copy" in facts(metrics, "en")  # fact names as on every one-channel campaign
+    # Its chart stays one bar per arm, holdout included, at the arm's pooled rate.
+    assert channel_rates(metrics) == {}
+    fig = variant_chart(metrics, "en")
+    assert fig.axes[0].get_title() == "Conversion rate by arm" and fig.axes[0].get_legend() is None
+    assert list(_bars(fig).values()) == [pytest.approx([100 * a.conversion_rate for a in metrics.arms])]

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 from scipy import stats
 from sqlalchemy import Engine, func, select
 
@@ -93,16 +94,51 @@ class SampleRatio(BaseModel):
 
 class Posterior(BaseModel):
     """Beta(alpha, beta) of one variant's conversion rate on `channel`, and its probability of being
-    the best of the variants on that channel."""
+    the best of the variants on that channel: Beta(1 + converters, 1 + customers − converters).
+
+    A record saved before posteriors were kept per channel (`campaign report --json`, the REST report,
+    the HTML report's metrics.json) has no `channel`, `customers` or `converters`: it is the arm pooled
+    over every channel, and its counts are recovered from alpha and beta, since `measure` has always
+    written Beta(1 + conversions, 1 + non-conversions). Read as 0 they would pass for an arm without
+    data."""
 
     arm: str
     alpha: float
     beta: float
     mean: float
     prob_best: float
-    channel: str | None = None
-    customers: int = 0
-    converters: int = 0
+    channel: str | None = None  # None: pooled over every channel (a record from before channels)
+    customers: int
+    converters: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _counts_of_old_records(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or {"customers", "converters"} <= data.keys():
+            return data
+        alpha, beta = data.get("alpha"), data.get("beta")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (alpha, beta)):
+            return data  # pydantic names what is missing or wrong
+        converters, customers = alpha - 1, alpha + beta - 2
+        counts = (converters, customers)
+        if converters < 0 or beta < 1 or not all(math.isclose(v, round(v), abs_tol=1e-6) for v in counts):
+            raise ValueError(
+                f"posterior of {data.get('arm')!r} has no customers or converters, and Beta({alpha}, "
+                f"{beta}) is not Beta(1 + conversions, 1 + non-conversions): its counts cannot be "
+                "recovered; measure the campaign again"
+            )
+        return {"customers": round(customers), "converters": round(converters)} | data
+
+
+class ChannelArm(BaseModel):
+    """One arm's customers on one channel, holdout included: conversion by channel, where pooled
+    rates favour the arm sent mostly on the channel that converts best."""
+
+    channel: str
+    arm: str
+    customers: int
+    converters: int
+    conversion_rate: float
 
 
 class ArmPosterior(BaseModel):
@@ -135,6 +171,7 @@ class CampaignMetrics(BaseModel):
     # Per arm across channels, only where an arm is one thing on every channel: the campaign's only
     # channel, or arms that carry their own offers. Empty for copy compared on several channels.
     arm_posteriors: list[ArmPosterior] = []
+    by_channel: list[ChannelArm] = []  # per (channel, arm), holdout included
     roi: float | None
     incremental_revenue: float
     total_cost: float
@@ -577,6 +614,17 @@ def measure(
         if len(post) == 1 or spec.has_arm_offers
         else []
     )
+    cells = frame.groupby([_channels(frame), "arm"])["converted"].agg(["sum", "count"])
+    by_channel = [
+        ChannelArm(
+            channel=str(channel),
+            arm=str(arm),
+            customers=int(r["count"]),
+            converters=int(r["sum"]),
+            conversion_rate=float(r["sum"] / r["count"]),
+        )
+        for (channel, arm), r in cells.iterrows()
+    ]
     segments = (
         frame.assign(segment=frame["segment"].fillna(UNSEGMENTED), treated=frame["arm"] != HOLDOUT)
         .groupby(["segment", "treated"])["converted"]
@@ -609,6 +657,7 @@ def measure(
         srm=srm,
         posteriors=posteriors,
         arm_posteriors=arm_posteriors,
+        by_channel=by_channel,
         roi=(incremental - total_cost) / total_cost if total_cost > 0 else None,
         incremental_revenue=incremental,
         total_cost=total_cost,
