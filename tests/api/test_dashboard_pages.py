@@ -100,7 +100,11 @@ def test_charts_name_their_units(sample: Settings) -> None:
     assert chart(client.get("/ui/segments").text, "segments")["yAxis"]["name"] == "%"
     assert chart(client.get("/ui/reviews").text, "aspects")["yAxis"]["name"] == "条评价 reviews"
     page = client.get("/ui/campaigns/evil-1").text
-    assert chart(page, "conversion")["yAxis"]["name"] == "%"
+    conversion = chart(page, "conversion")
+    assert conversion["yAxis"]["name"] == "%"
+    # one channel: one bar per arm, the arm's rate, no legend (nothing per channel to tell apart)
+    assert [s["name"] for s in conversion["series"]] == ["转化率 conversion %"]
+    assert not conversion["legend"]["show"] and "title" not in conversion
     messages = chart(page, "messages")
     assert messages["yAxis"]["name"] == "条 messages"
     # every message was sent: one status, still named in the legend

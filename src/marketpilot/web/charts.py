@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # The page's own font stack (base.html): system CJK fonts first, the bundled Noto Sans CJK last
@@ -14,7 +14,7 @@ WINDOW = 24
 
 def bar(
     categories: Sequence[str],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float | None]],
     *,
     stacked: bool = False,
     colors: Sequence[str] | None = None,
@@ -25,7 +25,8 @@ def bar(
     """`unit` names the value axis (CNY, %): a legend is hidden for one series, so without it a lone
     line or bar says nothing of what it measures. Past WINDOW categories the chart opens on the first
     WINDOW with a slider for the rest (`latest_first`: on the last, as a time line wants), unless
-    `scroll` is off (a curve read whole, its labels thinned by the caller)."""
+    `scroll` is off (a curve read whole, its labels thinned by the caller). A value of None draws no
+    bar (ECharts' null: nothing to measure there, as an arm not sent on a channel), not a zero one."""
     many = scroll and len(categories) > WINDOW
     return {
         "animation": False,  # a dashboard is read, not watched; screenshots and tests see final bars
@@ -38,7 +39,7 @@ def bar(
         **({"dataZoom": _scroll(len(categories), latest_first)} if many else {}),
         "yAxis": {"type": "value", **({"name": unit} if unit else {})},
         "series": [
-            {"name": name, "type": "bar", "data": [round(float(v), 2) for v in values]}
+            {"name": name, "type": "bar", "data": [None if v is None else round(float(v), 2) for v in values]}
             | ({"stack": "total"} if stacked else {})
             for name, values in series.items()
         ],

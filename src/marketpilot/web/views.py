@@ -23,6 +23,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from marketpilot.campaigns.measure import CampaignMetrics
     from marketpilot.campaigns.spec import CampaignSpec
 
 
@@ -283,12 +284,33 @@ def _results(
             else None
         ),
         "lines": [*break_even_lines(metrics, spec.break_evens(), spec.language), *depth_lines(spec, metrics)],
-        "chart": bar(
-            [a.arm for a in metrics.arms],
-            {"转化率 conversion %": [100 * a.conversion_rate for a in metrics.arms]},
-            unit="%",
-        ),
+        "chart": _conversion_chart(metrics),
     }
+
+
+def _conversion_chart(metrics: CampaignMetrics) -> dict[str, Any]:
+    """Conversion rate per arm; on two or more channels a bar per channel in each arm's group (as the
+    report's chart), since pooled over channels the arm sent mostly where customers convert best looks
+    better than it is. An arm not sent on a channel has no bar there, not a zero one."""
+    from marketpilot.campaigns.report import channel_rates
+
+    arms = [a.arm for a in metrics.arms]
+    channels = channel_rates(metrics)
+    if not channels:
+        return bar(arms, {"转化率 conversion %": [100 * a.conversion_rate for a in metrics.arms]}, unit="%")
+    chart = bar(
+        arms,
+        {
+            channel: [100 * cells[arm].conversion_rate if arm in cells else None for arm in arms]
+            for channel, cells in channels.items()
+        },
+        unit="%",
+    )
+    # ECharts has no legend title: a small title stands above the legend, both at the right.
+    chart["title"] = {"text": "渠道 channel", "right": 0, "top": 0, "textStyle": {"fontSize": 12}}
+    chart["legend"] |= {"orient": "vertical", "right": 0, "top": 24}
+    chart["grid"]["right"] = 112
+    return chart
 
 
 def review_categories(settings: Settings) -> list[str]:
