@@ -101,3 +101,107 @@ def test_revenue_is_kept_per_currency_in_its_own_units(settings: Settings) -> No
         ("2025-02", "USD"): (0, -5.0, 5.0, 0.0),
         ("2025-02", None): (1, 7.0, 0.0, 0.0),
     }
+
+
+def _shop(settings: Settings, orders: list[tuple], lines: list[tuple]) -> None:
+    """A CNY shop: orders (id, customer, day, status, total in fen) and lines (order, product,
+    quantity, unit price in fen)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(orders, columns=["order_id", "customer_id", "ordered_at", "status", "total_minor"])
+    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"])
+    frame["currency"] = "CNY"
+    items = pd.DataFrame(lines, columns=["order_id", "product_id", "quantity", "unit_price_minor"])
+    items["line_no"] = items.groupby("order_id").cumcount() + 1
+    items["currency"] = "CNY"
+    with Store.open(settings) as store:
+        store.upsert("orders", frame)
+        store.upsert("order_items", items)
+
+
+def _figures(settings: Settings) -> tuple[dict, dict]:
+    """(per month: (orders, gross, returned, cancelled, revenue), totals: the same)."""
+    money = ["orders", "gross", "returned", "cancelled", "revenue"]
+    with Store.open(settings, read_only=True) as store:
+        monthly, totals = monthly_sales(store), revenue_by_currency(store)
+    assert list(totals.currency) == ["CNY"]
+    return (
+        {r.month: tuple(r[money]) for _, r in monthly.iterrows()},
+        tuple(totals[money].iloc[0]),
+    )
+
+
+def test_the_refund_of_an_order_already_marked_returned_is_taken_off_once(settings: Settings) -> None:
+    # WooCommerce exports a refunded order as 'refunded' (returned) with its original total *and* the
+    # refund as its own negative document; Taobao closes an order (交易关闭) after refunding it and the
+    # refund may come as a bare document. The order was never a sale, so its refund takes nothing off
+    # the sale before it: each pair is worth 0, and the refund is in no month's figures.
+    _shop(
+        settings,
+        [
+            ("#1001", "c_1042", "2025-03-02", "completed", 12_000),
+            ("#1002", "c_1042", "2025-03-10", "returned", 8_000),
+            ("R1002", "c_1042", "2025-04-02", "returned", -8_000),
+            ("T3001", "tb_88", "2025-03-05", "completed", 3_000),
+            ("T3002", "tb_88", "2025-03-06", "cancelled", 2_000),
+            ("T3002-退款", "tb_88", "2025-04-03", "returned", -2_000),  # no lines
+        ],
+        [
+            ("#1001", "SKU-A", 1, 12_000),
+            ("#1002", "SKU-B", 1, 8_000),
+            ("R1002", "SKU-B", -1, 8_000),
+            ("T3001", "SKU-C", 1, 3_000),
+            ("T3002", "SKU-D", 2, 1_000),
+        ],
+    )
+    monthly, totals = _figures(settings)
+    assert monthly == {"2025-03": (2, 150.0, 0.0, 0.0, 150.0)}
+    assert totals == (2, 150.0, 0.0, 0.0, 150.0)
+
+
+def test_the_refund_of_a_sale_is_taken_off_once_in_its_own_month(settings: Settings) -> None:
+    _shop(
+        settings,
+        [
+            ("#2001", "c_7", "2025-03-05", "completed", 5_000),
+            ("R2001", "c_7", "2025-04-01", "returned", -5_000),
+            ("#2002", "c_8", "2025-04-02", "completed", 3_000),
+            ("C2002", "c_8", "2025-04-02", "cancelled", -3_000),  # a C… credit invoice, same day
+        ],
+        [("#2001", "SKU-A", 1, 5_000), ("R2001", "SKU-A", -1, 5_000), ("#2002", "SKU-B", 1, 3_000)],
+    )
+    monthly, totals = _figures(settings)
+    assert monthly == {"2025-03": (1, 50.0, 0.0, 0.0, 50.0), "2025-04": (1, 30.0, 50.0, 30.0, -50.0)}
+    assert totals == (2, 80.0, 50.0, 30.0, 0.0)
+
+
+def test_a_return_of_a_sale_and_of_a_voided_order_takes_off_the_sales_share_as_the_analytics_do(
+    settings: Settings,
+) -> None:
+    # One return document for two orders: SKU-A from a sale, SKU-E from an order already marked
+    # returned. Spread over its lines, the SKU-A share (60) is taken off; the SKU-E share (40) is the
+    # voided order's refund, already in no figure. The analytics' purchase rule matches it the same way.
+    from marketpilot.analytics.purchases import store_purchase_rules
+
+    _shop(
+        settings,
+        [
+            ("#4001", "c_9", "2025-05-01", "completed", 6_000),
+            ("#4002", "c_9", "2025-05-03", "returned", 4_000),
+            ("#4003", "c_9", "2025-05-04", "completed", 2_000),  # the latest sale: holds neither product
+            ("R4", "c_9", "2025-06-01", "returned", -10_000),
+        ],
+        [
+            ("#4001", "SKU-A", 1, 6_000),
+            ("#4002", "SKU-E", 1, 4_000),
+            ("#4003", "SKU-F", 1, 2_000),
+            ("R4", "SKU-A", -1, 6_000),
+            ("R4", "SKU-E", -1, 4_000),
+        ],
+    )
+    monthly, totals = _figures(settings)
+    assert monthly == {"2025-05": (2, 80.0, 0.0, 0.0, 80.0), "2025-06": (0, 0.0, 60.0, 0.0, -60.0)}
+    assert totals == (2, 80.0, 60.0, 0.0, 20.0)
+    with Store.open(settings, read_only=True) as store:
+        rules = store_purchase_rules(store.con)
+    assert (rules.returns_amount, rules.amount_of_voided) == (100.0, 40.0)

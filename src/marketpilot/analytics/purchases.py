@@ -14,7 +14,8 @@ total, or unknown when it has neither. Then:
   value, by their value) and each product's share is netted against the customer's latest sale in
   the return's currency at or before the return that holds that product; a share whose product no
   earlier sale holds, and a return without such lines (a bare refund, a transaction file's row), is
-  netted against the latest sale in its currency at or before it. A sale whose status already says
+  netted against the latest sale in its currency at or before it (the matching is
+  `data/reversals.py`'s, which the overview's revenue shares). A sale whose status already says
   it was cancelled or returned (below) is left out whole: a return matched to it is that sale's
   refund, already accounted for, and nets against nothing (WooCommerce marks a refunded order
   'refunded' *and* exports the refund as its own negative document; Taobao closes an order,
@@ -52,8 +53,8 @@ import datetime as dt
 import duckdb
 from pydantic import BaseModel, Field
 
-from marketpilot.data.consistency import REVERSED
 from marketpilot.data.money import SHOP_CURRENCY_SQL, minor_digits, scale_sql
+from marketpilot.data.reversals import matching_ctes
 from marketpilot.errors import UserError
 from marketpilot.wording import counted
 
@@ -196,68 +197,12 @@ def _register_store_documents(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> str:
-    """CTEs `classified` (documents with their kind and, for returns, the latest sale (a purchase, or
-    a void: an order left out as cancelled/returned) in their currency at or before them, `target`,
-    `target_void` when it is a void), `parts` (each return's amount by the sale it reverses,
-    `by_product` where that purchase holds the returned product, `absorbed` where the sale is a void,
-    `product_id` the returned product where the return has lines)
-    and `credited` (per purchase, its returns' total `credit` and their number). Currencies are never
-    netted against each other: the partition is (customer, currency), a blank currency its own."""
+    """The matching CTEs of `matching_ctes` (`kinds`, `classified`, `parts`: which sale each return
+    reverses, and whether that sale is a void) over `documents` before `before`, and `credited` (per
+    purchase, its returns' total `credit` and their number)."""
     cutoff = f"WHERE ordered_at < TIMESTAMP '{before.isoformat()}'" if before else ""
-    whole = (
-        "SELECT order_id AS return_id, target, value AS amount, false AS itemised, false AS by_product, "
-        "target_void AS absorbed, NULL::VARCHAR AS product_id"
-    )
-    if lines is None:
-        parts = f"{whole} FROM classified WHERE kind = 'return'"
-    else:
-        parts = f"""
-            WITH returned AS (
-                -- a return's amount spread over its returned products by their lines' value: its
-                -- total (with shipping, rounding) is what is netted, in full
-                SELECT c.order_id AS return_id, c.customer_id, c.cur, c.seq, c.target, c.target_void,
-                       l.product_id,
-                       c.value * sum(l.value) / sum(sum(l.value)) OVER (PARTITION BY c.order_id) AS amount
-                FROM classified c JOIN {lines} l USING (order_id)
-                WHERE c.kind = 'return' AND l.value < 0
-                GROUP BY c.order_id, c.customer_id, c.cur, c.seq, c.target, c.target_void, c.value,
-                         l.product_id
-            ), bought AS (  -- the sales (purchases and voids) holding a product that their customer returned
-                SELECT c.customer_id, c.cur, c.seq, c.order_id, c.kind = 'void' AS void, l.product_id
-                FROM classified c JOIN {lines} l USING (order_id)
-                WHERE c.kind IN ('purchase', 'void') AND l.quantity > 0
-                      AND (c.customer_id, l.product_id) IN (SELECT customer_id, product_id FROM returned)
-            )
-            SELECT r.return_id, coalesce(b.order_id, r.target) AS target, r.amount, true AS itemised,
-                   b.order_id IS NOT NULL AND NOT b.void AS by_product,
-                   CASE WHEN b.order_id IS NOT NULL THEN b.void ELSE r.target_void END AS absorbed,
-                   r.product_id
-            FROM returned r ASOF LEFT JOIN bought b
-                ON r.customer_id = b.customer_id AND r.cur = b.cur AND r.product_id = b.product_id
-                   AND r.seq > b.seq
-            UNION ALL
-            {whole} FROM classified
-            WHERE kind = 'return' AND order_id NOT IN (SELECT return_id FROM returned)"""
     return f"""
-        WITH kinds AS (
-            SELECT *, CASE WHEN value < 0 THEN 'return' WHEN {REVERSED} THEN 'void' ELSE 'purchase' END
-                      AS kind,
-                   coalesce(upper(trim(currency)), '') AS cur
-            FROM {documents} {cutoff}
-        ), classified AS (
-            -- each customer's documents per currency in order; at the same time a sale comes before a
-            -- return
-            SELECT *, row_number() OVER w AS seq,
-                   CASE WHEN kind = 'return' THEN last_value(
-                       CASE WHEN kind <> 'return' THEN order_id END IGNORE NULLS) OVER w END AS target,
-                   CASE WHEN kind = 'return' THEN last_value(
-                       CASE WHEN kind <> 'return' THEN kind = 'void' END IGNORE NULLS) OVER w END
-                       AS target_void
-            FROM kinds
-            WINDOW w AS (PARTITION BY customer_id, cur ORDER BY ordered_at, kind = 'return', order_id
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-        ), parts AS ({parts}
-        ), credited AS (
+        WITH {matching_ctes(documents, lines, cutoff)}, credited AS (
             SELECT target AS order_id, sum(amount) AS credit, count(DISTINCT return_id) AS n_returns
             FROM parts WHERE target IS NOT NULL AND NOT absorbed GROUP BY target
         )"""

@@ -7,6 +7,7 @@ import pandas as pd
 
 from marketpilot.data.consistency import REVERSED
 from marketpilot.data.money import scale_sql
+from marketpilot.data.reversals import matching_ctes
 from marketpilot.data.store import Store
 
 # What the analytics count as a sale: any order not cancelled or returned, with or without a status
@@ -23,6 +24,32 @@ REVERSAL = "total_minor < 0"
 CANCELLATION = f"{REVERSAL} AND status = 'cancelled'"
 # Revenue is net: the sales, less what the reversal documents took back.
 NET = f"({SALE}) OR {REVERSAL}"
+# A void: an order marked cancelled/returned without a negative total, never a sale
+VOID = f"{REVERSED} AND NOT coalesce(total_minor < 0, false)"
+# Reversals matched as the analytics' purchase rule matches them (data/reversals.py): the part of a
+# reversal that takes back a void is that void's refund (WooCommerce marks a refunded order 'refunded'
+# and exports the refund too), and the void was never counted, so that part is not taken off again.
+# Only a customer's documents in a currency that holds a void can match a reversal to one: the
+# matching runs over those alone, so a shop without voids (most) pays next to nothing on each load.
+COUNTED_ORDERS = f"""
+    WITH documents AS (
+        SELECT order_id, customer_id, ordered_at, status, total_minor AS value, currency
+        FROM orders
+        WHERE (customer_id, coalesce(upper(trim(currency)), '')) IN (
+            SELECT customer_id, coalesce(upper(trim(currency)), '') FROM orders WHERE {VOID})
+    ), document_lines AS (
+        SELECT order_id, product_id, quantity,
+               quantity * unit_price_minor - coalesce(discount_minor, 0) AS value
+        FROM order_items WHERE order_id IN (SELECT order_id FROM documents)
+    ), {matching_ctes("documents", "document_lines")}, absorbed AS (
+        SELECT return_id AS order_id, round(sum(amount))::BIGINT AS minor FROM parts WHERE absorbed
+        GROUP BY return_id
+    ), counted AS (  -- the orders, each reversal less its absorbed part; one wholly absorbed in none
+        SELECT o.order_id, o.customer_id, o.ordered_at, o.status, o.currency,
+               o.total_minor - coalesce(a.minor, 0) AS total_minor
+        FROM orders o LEFT JOIN absorbed a USING (order_id)
+        WHERE a.minor IS NULL OR o.total_minor - a.minor < 0
+    )"""
 
 
 def _major(amount: str) -> str:
@@ -40,7 +67,8 @@ def _currency_or_none(frame: pd.DataFrame) -> pd.DataFrame:
 def _money_columns() -> str:
     """SQL select items (major units) of a group of orders: `gross` (its sales), `returned` and
     `cancelled` (what its reversal documents took back, as positive amounts) and `revenue`, the net:
-    gross − returned − cancelled. A reversal counts in the month it was issued."""
+    gross − returned − cancelled. A reversal counts in the month it was issued, less the part that
+    takes back a void (`COUNTED_ORDERS`)."""
     return f"""
         {_major(f"coalesce(sum(total_minor) FILTER (WHERE {ORDER}), 0)")} AS gross,
         -{_major(f"coalesce(sum(total_minor) FILTER (WHERE {REVERSAL} AND NOT ({CANCELLATION})), 0)")}
@@ -55,11 +83,11 @@ def monthly_sales(store: Store) -> pd.DataFrame:
     One row per currency a month had: amounts in different currencies are never added together;
     `currency` is None for orders that name none."""
     frame = store.query(
-        f"""
+        f"""{COUNTED_ORDERS}
         SELECT strftime(date_trunc('month', ordered_at), '%Y-%m') AS month, currency,
                count(DISTINCT customer_id) FILTER (WHERE {ORDER}) AS customers,
                count(*) FILTER (WHERE {ORDER}) AS orders, {_money_columns()}
-        FROM orders WHERE {NET} GROUP BY 1, 2 ORDER BY month, currency NULLS LAST
+        FROM counted WHERE {NET} GROUP BY 1, 2 ORDER BY month, currency NULLS LAST
         """
     )
     return _currency_or_none(frame)
@@ -69,9 +97,9 @@ def revenue_by_currency(store: Store) -> pd.DataFrame:
     """Per currency, most orders first: sales and the money columns of `_money_columns` (major
     units); `currency` is None for orders that name none."""
     frame = store.query(
-        f"""
+        f"""{COUNTED_ORDERS}
         SELECT currency, count(*) FILTER (WHERE {ORDER}) AS orders, {_money_columns()}
-        FROM orders WHERE {NET} GROUP BY currency ORDER BY orders DESC, currency NULLS LAST
+        FROM counted WHERE {NET} GROUP BY currency ORDER BY orders DESC, currency NULLS LAST
         """
     )
     return _currency_or_none(frame)
