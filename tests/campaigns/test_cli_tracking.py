@@ -63,6 +63,42 @@ def test_cli_create_approve_run_status_report(shop_settings, tmp_path) -> None:
     assert isinstance(failed.exception, ValidationFailed) and "goal" in str(failed.exception)
 
 
+def test_cli_run_and_simulate_say_what_they_did_in_words(shop_settings, tmp_path) -> None:
+    """Without --json, `campaign run` and `campaign simulate` printed a Python dict; now sentences whose
+    figures are the --json ones."""
+    import yaml
+
+    from marketpilot.campaigns.service import message_counts
+    from marketpilot.campaigns.state.db import open_state
+
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(export_spec(), allow_unicode=True), encoding="utf-8")
+    runner = CliRunner()
+    home = ["--home", str(shop_settings.home_dir)]
+    created = runner.invoke(app, ["campaign", "create", "--spec", str(spec_file), *home, "--json"])
+    cid = json.loads(created.stdout)["campaign_id"]
+    assert runner.invoke(app, ["campaign", "approve", cid, "--by", "王经理", *home]).exit_code == 0
+    ran = runner.invoke(app, ["campaign", "run", cid, *home])
+    assert ran.exit_code == 0, ran.output
+    text = " ".join(ran.stdout.split())
+    assert "{" not in text and "'" not in text
+    [row] = message_counts(open_state(shop_settings), cid)
+    sent = row["messages"]
+    assert (
+        f"{cid} v1: " in text and f"{sent:,} messages queued" in text and f"Sent {sent:,}, failed 0." in text
+    )
+    assert "held out" in text and "Arms: " in text and "Channels: export " in text
+    again = " ".join(runner.invoke(app, ["campaign", "run", cid, *home]).stdout.split())
+    assert again == f"{cid} v1: planned by an earlier run; resumed. Sent 0, failed 0."
+    simulated = runner.invoke(app, ["campaign", "simulate", cid, "--seed", "3", *home])
+    assert simulated.exit_code == 0, simulated.output
+    said = " ".join(simulated.stdout.split())
+    assert (
+        "{" not in said and f"for {cid} v1:" in said and "True lift (what the report should find): " in said
+    )
+    assert " new, 0 already ingested;" in said
+
+
 def test_http_receiver_ingests_and_dedupes(engine) -> None:
     server = serve(engine, port=0)
     threading.Thread(target=server.serve_forever, daemon=True).start()

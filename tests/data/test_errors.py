@@ -52,6 +52,19 @@ def test_missing_column(settings, retail_slice, tmp_path, store_snapshot, loaded
     assert "column 'UnitPrice' is missing" in message and "column 'CustomerID' is missing" in message
 
 
+def test_unrecognised_header_names_the_column_and_lists_the_files_own(
+    settings, tmp_path, store_snapshot, loaded
+) -> None:
+    """A GBK reviews export whose id header is no alias: the message says which column is missing and
+    what the file has, so the user sees the header to rename or map."""
+    bad = tmp_path / "评价.csv"
+    bad.write_text("评价编号,product_id,customer_id,评分,评价内容\nR1,P1,C1,5,很好\n", encoding="gbk")
+    message = _expect_failure(settings, bad, store_snapshot, loaded, table="reviews")
+    assert str(bad) in message
+    assert "no column for required 'review_id' in table reviews" in message
+    assert "(the file's columns: 评价编号, product_id, customer_id, 评分, 评价内容)" in message
+
+
 def test_truncated_line(settings, retail_slice, tmp_path, store_snapshot, loaded) -> None:
     lines = _lines(retail_slice)
     lines[12] = ",".join(lines[12].split(",")[:4]) + "\n"

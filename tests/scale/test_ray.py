@@ -89,6 +89,33 @@ def test_gbk_csv_and_bad_input_on_ray(ray_local, reviews, tmp_path, monkeypatch,
 
 
 @pytest.mark.slow
+def test_sentiment_on_a_ray_of_one_cpu_finishes(tmp_path: Path) -> None:
+    """`--num-cpus 1` (and a one-core machine by default): the scorer actor held the only CPU, the read
+    task waited for it, and the command hung until killed. Its own process, as a user's run is: the
+    module's two-CPU Ray would be reused otherwise."""
+    import os
+    import subprocess
+
+    import marketpilot
+
+    source = tmp_path / "reviews.csv"
+    pd.DataFrame({"review": ["房间干净，前台很热情", "太差了，再也不来"]}).to_csv(source, index=False)
+    out = tmp_path / "scored"
+    args = ["scale", "sentiment", "--input", str(source), "--text-col", "review", "--out", str(out)]
+    code = "from marketpilot.cli import main; main()"
+    env = {**os.environ, "PYTHONPATH": str(Path(marketpilot.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args, "--num-cpus", "1", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=150,  # it finishes in ~20 s; the hang was forever
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["rows"] == 2 and len(pd.read_parquet(out)) == 2
+
+
+@pytest.mark.slow
 def test_sentiment_on_ray_counts_the_rows_set_aside_as_reviews_sentiment_does(
     ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

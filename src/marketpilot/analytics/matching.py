@@ -82,6 +82,7 @@ def _words(text: str) -> set[str]:
     if _CJK.search(text):
         import jieba
 
+        jieba.setLogLevel(60)  # its "Building prefix dict …" lines are noise on the user's terminal
         return {w.strip() for w in jieba.lcut(text) if w.strip() and not w.isspace()}
     return set(re.findall(r"[a-z]+|\d+(?:\.\d+)?", text))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -23,6 +23,10 @@ from marketpilot.cli.app import (
     settings_for,
 )
 from marketpilot.wording import counted
+
+if TYPE_CHECKING:
+    from marketpilot.campaigns.executor import RunResult
+    from marketpilot.campaigns.tracking import IngestResult
 
 campaign_app = typer.Typer(
     help="Campaigns: plan, approve, run, measure, optimise (营销活动).", no_args_is_help=True
@@ -177,7 +181,7 @@ def run_cmd(
 ) -> None:
     """Plan (once) and dispatch the approved version; re-run to resume after a crash, or after quiet
     hours for the messages they held back."""
-    from marketpilot.campaigns.executor import RunResult, run_campaign
+    from marketpilot.campaigns.executor import run_campaign
 
     settings = settings_for(home)
 
@@ -202,7 +206,8 @@ def run_cmd(
     if json:
         print_json(payload)
         return
-    console.print(payload)
+    for line in _run_lines(result):
+        console.print(line, highlight=False)
     for channel, keys in result.plan.no_copy.items():
         for key, why in keys.items():
             line = f"{channel}/{key} has no copy and gets no {channel} customers: {why}"
@@ -217,6 +222,38 @@ def run_cmd(
             f"{_local(settings, result)}. Re-run `marketpilot campaign run {campaign_id}` then, "
             "or use --wait.",
         )
+
+
+def _run_lines(result: RunResult) -> list[str]:
+    """What `campaign run` did, in words: the plan (on the run that made it) and the sends."""
+    plan = result.plan
+    head = f"{result.campaign_id} v{result.version}"
+    if not result.planned:
+        lines = [f"{head}: planned by an earlier run; resumed."]
+    else:
+        left_out = {
+            "without a channel they may be sent on": plan.no_channel,
+            "over the frequency cap": plan.capped,
+            "over the message budget": plan.over_budget,
+        }
+        parts = [f"{counted(plan.audience, 'customer')} in the audience"]
+        parts += [f"{n:,} {why}" for why, n in left_out.items() if n]
+        parts += [f"{plan.holdout:,} held out", f"{counted(plan.queued, 'message')} queued"]
+        lines = [f"{head}: " + ", ".join(parts) + "."]
+        if plan.arms:
+            lines.append("Arms: " + ", ".join(f"{k} {n:,}" for k, n in plan.arms.items()) + ".")
+        if plan.channels:
+            lines.append("Channels: " + ", ".join(f"{k} {n:,}" for k, n in plan.channels.items()) + ".")
+        if plan.not_personalised:
+            lines.append(
+                f"Not personalised (revoked personalisation, PIPL Art. 24): {plan.not_personalised:,}."
+            )
+        if plan.llm_calls:
+            lines.append(f"Copy: {counted(plan.llm_calls, 'LLM call')}.")
+    sent = f"Sent {result.sent:,}, failed {result.failed:,}"
+    if result.resent_after_crash:
+        sent += f", {result.resent_after_crash:,} re-sent after a crash"
+    return [*lines, sent + "."]
 
 
 def _local(settings, result) -> str:  # type: ignore[no-untyped-def]
@@ -360,7 +397,16 @@ def simulate_cmd(
     truth = simulate_responses(settings, engine, campaign_id, version, SimulationConfig(seed=seed), spec=spec)
     ingested = ingest_file(engine, truth.events_file)
     payload = truth.model_dump(mode="json") | {"ingested": ingested.__dict__}
-    print_json(payload) if json else console.print(payload)
+    if json:
+        print_json(payload)
+        return
+    arms = ", ".join(f"{arm} {lift * 100:+.2f} pp" for arm, lift in truth.true_variant_lift.items())
+    console.print(
+        f"Simulated {counted(truth.events, 'event')} for {campaign_id} v{version}: {truth.events_file}",
+        highlight=False,
+    )
+    console.print(f"True lift (what the report should find): {truth.true_lift * 100:+.2f} pp ({arms}).")
+    _print_ingested(ingested)
 
 
 @campaign_app.command("list")
@@ -398,6 +444,10 @@ def ingest_cmd(
     if json:
         print_json(result.__dict__)
         return
+    _print_ingested(result)
+
+
+def _print_ingested(result: IngestResult) -> None:
     console.print(
         f"{counted(result.received, 'event')} read: {result.new:,} new, "
         f"{result.duplicates:,} already ingested; "

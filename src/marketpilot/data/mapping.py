@@ -439,8 +439,10 @@ def compile_table(
     ]
     problems = [f"column '{m}' is not in the file (columns: {', '.join(source.columns)})" for m in missing]
     unmapped_required = [c for c in spec.required if c not in tmap.columns]
+    # The file's headers as read: a header that is no alias (评价编号) or was mis-typed shows here.
     problems += [
-        f"no column for required '{c}' in table {table}; name a column '{c}' or map it in a mapping file"
+        f"no column for required '{c}' in table {table} (the file's columns: {', '.join(source.columns)});"
+        f" name a column '{c}' or map it in a mapping file"
         for c in unmapped_required
     ]
     if problems:

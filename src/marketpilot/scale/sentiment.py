@@ -137,6 +137,9 @@ def score_file_ray(
             batch_format="pandas",
             batch_size=batch_size,
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus),
+            # On one CPU (`--num-cpus 1`, a one-core machine) a scorer holding it left the read and
+            # write tasks none, and the job waited forever; there the one scorer reserves none.
+            num_cpus=1 if cpus > 1 else 0,
         )
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:

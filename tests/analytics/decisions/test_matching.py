@@ -273,3 +273,21 @@ def test_decide_price_with_a_brand_column(
     monkeypatch.setattr(sys, "argv", ["marketpilot", *[a for a in args if a not in ("--title-col", "标题")]])
     assert run_app(app) == 2
     assert "--brand-col helps match listing titles" in capsys.readouterr().err
+
+
+def test_matching_chinese_titles_leaves_the_terminal_quiet() -> None:
+    """jieba's "Building prefix dict …" lines on stderr were noise in `decide price --title-col`."""
+    import os
+    import subprocess
+
+    import marketpilot
+
+    code = (
+        "import pandas as pd; from marketpilot.analytics.matching import match_titles; "
+        "cat = pd.DataFrame({'product_id': ['P1', 'P2'], "
+        "'name': ['星联 快充数据线 1米', '雪颜 补水面膜 10片']}); "
+        "print(match_titles(pd.Series(['【旗舰店】星联 快充数据线 1米']), cat)['candidate_id'].tolist())"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(marketpilot.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "P1" in done.stdout and done.stderr == ""

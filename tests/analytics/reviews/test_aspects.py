@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 
 from marketpilot.analytics.reviews import aspect_mentions, cluster_complaints, keywords, summarise_aspects
@@ -98,3 +103,14 @@ def test_keywords_are_words_not_punctuation_or_numbers(shop_reviews: pd.DataFram
     words = keywords(noisy, "zh")
     assert words and not {"--", "!!", "2024", "..."} & set(words)
     assert words == keywords(shop_reviews.text.tolist(), "zh")
+
+
+def test_chinese_keywords_leave_the_terminal_quiet() -> None:
+    """jieba logs "Building prefix dict …" on stderr when it first loads its dictionary, which users of
+    `reviews insight` and `demo` saw as four lines of noise. A fresh process, as a user's run is."""
+    import marketpilot
+
+    code = "from marketpilot.analytics.reviews import keywords; print(keywords(['物流很快，质量很好'], 'zh'))"
+    env = {**os.environ, "PYTHONPATH": str(Path(marketpilot.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "物流" in done.stdout and done.stderr == ""

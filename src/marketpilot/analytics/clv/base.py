@@ -46,8 +46,12 @@ class CLVModel(BaseEstimator):
         """Maximise the summed log-likelihood from `start` (natural parameters); set `<name>_`."""
 
         def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            params = np.exp(log_params)
-            ll, grad = loglik_grad(params)
+            # A trial step far out (a, b in the millions on a small shop) overflows exp() and makes the
+            # likelihood NaN; the line search backs off from it, and the end point is checked below,
+            # so numpy's warnings about the trial would only be noise on the user's terminal.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                params = np.exp(log_params)
+                ll, grad = loglik_grad(params)
             # Scale by n so the tolerance means the same thing for 2k and 2M customers.
             return -ll / n, -(grad * params) / n
 

@@ -66,6 +66,7 @@ def keywords(
     if lang == "zh":
         import jieba.analyse
 
+        jieba.setLogLevel(60)  # its "Building prefix dict …" lines are noise on the user's terminal
         extract = jieba.analyse.textrank if method == "textrank" else jieba.analyse.extract_tags
         words = extract(blob, topK=top_k * 2)
         # jieba keeps runs of punctuation ("--", "!!") as words; a keyword needs a letter or a hanzi
