@@ -69,11 +69,14 @@ def schema_grammar(schema_json: str) -> Any:
     return LlamaGrammar.from_string(gbnf, verbose=False)
 
 
-def _new_llama(path: Path, n_ctx: int, n_threads: int, n_threads_batch: int) -> Any:
+def _new_llama(
+    path: Path, n_ctx: int, n_threads: int, n_threads_batch: int, *, logits_all: bool = False
+) -> Any:
     """A Llama with llama.cpp's "extra buffer types" (AMX / repacked weights) switched off: with them,
     decoding any batch of more than one token segfaults on CPUs that report AMX inside a VM (seen on
     our 2-core Xeon CI machine). llama-cpp-python has no argument for `use_extra_bufts`, so the default
-    model params are wrapped while this one constructor runs (callers hold _LOADED_LOCK)."""
+    model params are wrapped while this one constructor runs (callers hold _LOADED_LOCK). `logits_all`
+    keeps every position's logits (bench/reviews_channel.py scores a text's own tokens)."""
     import llama_cpp.llama_cpp as native
     from llama_cpp import Llama
 
@@ -87,7 +90,12 @@ def _new_llama(path: Path, n_ctx: int, n_threads: int, n_threads_batch: int) -> 
     native.llama_model_default_params = params_without_extra_buffers
     try:
         return Llama(
-            str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads_batch, verbose=False
+            str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads_batch,
+            logits_all=logits_all,
+            verbose=False,
         )
     finally:
         native.llama_model_default_params = default_params
