@@ -81,6 +81,22 @@ def _spec() -> dict:
     )
 
 
+def _launch_and_respond(settings: Settings, engine: Engine, campaign_id: str):  # type: ignore[no-untyped-def]
+    """The campaign of `_spec()` sent, its customers' responses simulated with EFFECTS and ingested:
+    (campaign id, the run, the simulation's truth)."""
+    cid, run = launch(settings, _spec(), campaign_id=campaign_id)
+    truth = simulate_responses(
+        settings,
+        engine,
+        cid,
+        1,
+        SimulationConfig(seed=4, channel_effects=EFFECTS),
+        spec=service.get_spec(engine, cid)[0],
+    )
+    ingest_file(engine, truth.events_file)
+    return cid, run, truth
+
+
 def _pooled_prob_best(frame: pd.DataFrame) -> dict[str, float]:
     """P(best) per arm pooled over channels: what `measure` reported before copy was kept per channel."""
     treated = frame[frame["arm"] != "holdout"].groupby("arm")["converted"].agg(["sum", "count"])
@@ -91,17 +107,8 @@ def _pooled_prob_best(frame: pd.DataFrame) -> dict[str, float]:
 def test_copy_is_judged_per_channel_where_pooling_names_the_wrong_winner(
     shop_settings: Settings, engine: Engine, smtp_server, sms_gateway
 ) -> None:
-    cid, run = launch(shop_settings, _spec(), campaign_id="渠道文案-0a1b2c")
+    cid, run, truth = _launch_and_respond(shop_settings, engine, "渠道文案-0a1b2c")
     assert run.sent > 1000
-    truth = simulate_responses(
-        shop_settings,
-        engine,
-        cid,
-        1,
-        SimulationConfig(seed=4, channel_effects=EFFECTS),
-        spec=service.get_spec(engine, cid)[0],
-    )
-    ingest_file(engine, truth.events_file)
     # The premise: A is better on each channel, B better pooled (its customers are mostly e-mail's).
     for channel in ("email", "sms"):
         assert truth.true_channel_lift[channel]["A"] > truth.true_channel_lift[channel]["B"]
@@ -166,16 +173,7 @@ def test_report_charts_conversion_per_arm_and_channel(
 ) -> None:
     """Pooled, B's bar stands above A's (most of B went by e-mail); per channel, A's is the higher on
     both, as the post-stratified lift table says. The chart draws a bar per channel for each arm."""
-    cid, _ = launch(shop_settings, _spec(), campaign_id="渠道图表-0a1b2c")
-    truth = simulate_responses(
-        shop_settings,
-        engine,
-        cid,
-        1,
-        SimulationConfig(seed=4, channel_effects=EFFECTS),
-        spec=service.get_spec(engine, cid)[0],
-    )
-    ingest_file(engine, truth.events_file)
+    cid, _, _ = _launch_and_respond(shop_settings, engine, "渠道图表-0a1b2c")
     metrics = measure(engine, cid)
     frame = customer_outcomes(engine, cid, 1)
     counts = {
