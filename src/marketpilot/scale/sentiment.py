@@ -144,7 +144,7 @@ def score_file_ray(
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             scored.write_parquet(str(tmp))
-            labels = ray.data.read_parquet(str(tmp), columns=["label"]).to_pandas()["label"]
+            labels = ray.data.read_parquet(str(tmp)).select_columns(["label"]).to_pandas()["label"]
             # Counted from the input's text in a pass of their own: the written text is PII-masked
             # (which could change what counts as words), and counts sent from the scorers would be
             # doubled for a block Ray retries.
