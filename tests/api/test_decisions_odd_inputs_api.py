@@ -75,3 +75,35 @@ def test_price_and_budget_say_what_their_rows_cannot_support(client: TestClient,
     assert got["weak_fits"] == ["直播"]
     code, got = _post(client, "budget", {"rows": history, "total": 1000, "minimum": {"sms": -5}})
     assert code == 422
+
+
+def test_refusals_name_the_request_fields_not_the_cli_flags(client: TestClient) -> None:
+    history = [{"channel": "sms", "spend": s, "revenue": 2 * s} for s in (10, 20, 40, 80, 160)]
+    code, got = _post(client, "budget", {"rows": history, "total": 100, "spend_col": "花费"})
+    assert code == 400 and got["error"]["message"] == "rows: no column '花费'"
+    # the columns the rows have are kept in the hint, the flags become the fields that name them
+    assert got["error"]["hint"] == (
+        "columns in the file: channel, spend, revenue; name them with channel_col, spend_col, outcome_col"
+    )
+    code, got = _post(client, "budget", {"rows": history, "total": 100, "minimum": {"直播": 10}})
+    assert code == 400 and got["error"] == {
+        "type": "UserError",
+        "message": "a minimum is given for channels not in the history: 直播",
+        "hint": "channels in the history: sms",
+    }
+    listing = [{"title": "云裳 冰丝卫衣", "competitor": "京东", "price": 99, "brand": "云裳"}]
+    code, got = _post(client, "price", {"rows": listing, "brand_col": "brand"})
+    assert (
+        code == 400 and got["error"]["message"] == "brand_col helps match listing titles: give title_col too"
+    )
+    rows = [
+        {"arm": arm, "recency": i % 50, "bought": int(i % 7 == 0)}
+        for i, arm in enumerate(["control", "email"] * 200)
+    ]
+    body = {"treatment_col": "arm", "control": "control", "outcome_col": "bought", "features": ["recency"]}
+    code, got = _post(client, "uplift", body | {"rows": rows, "costs": {"sms": 0.1}})
+    assert code == 400 and got["error"] == {
+        "type": "UserError",
+        "message": "a cost is given for arms that are not in the data: sms",
+        "hint": "arms in the data: control, email",
+    }

@@ -29,6 +29,19 @@ def test_a_request_that_breaks_the_schema_is_answered_in_the_apps_error_shape(tm
     raw = '{"question": "好", "\\ud800": 1}'
     odd = client.post("/v1/assistant/ask", content=raw, headers={"content-type": "application/json"})
     assert odd.status_code == 422 and odd.json()["error"]["problems"][0].startswith("body: ")
+    # a body saved as GBK, not UTF-8: a 400 that says so (was "There was an error parsing the body")
+    gbk = '{"texts": ["物流很快"]}'.encode("gbk")
+    not_utf8 = client.post("/v1/reviews/sentiment", content=gbk, headers={"content-type": "application/json"})
+    assert not_utf8.status_code == 400 and not_utf8.json()["error"] == {
+        "type": "BadRequest",
+        "message": "The request body is not UTF-8: byte 0xce at position 12 is not part of a character.",
+        "hint": "send the body as JSON in UTF-8; text from a GBK source must be decoded as GBK first",
+    }
+    # no JSON at all: where it stops being JSON, and why
+    broken = client.post(
+        "/v1/reviews/sentiment", content='{"texts": ["a",]}', headers={"content-type": "application/json"}
+    )
+    assert broken.json()["error"]["problems"] == ["body: not JSON at character 15: Expecting value"]
     # thousands of bad rows: the first 20, the count in the message
     many = client.post("/v1/reviews/sentiment", json={"texts": [1] * 30})
     assert many.status_code == 422 and len(many.json()["error"]["problems"]) == 20

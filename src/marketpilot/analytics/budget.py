@@ -316,7 +316,11 @@ def allocate(
     names = [c.channel for c in curves]
     unknown = set(floors or {}) - set(names)
     if unknown:
-        raise UserError(f"--min names channels not in the history: {', '.join(sorted(unknown))}")
+        # in words both the CLI (--min) and the API (minimum) can use
+        raise UserError(
+            f"a minimum is given for channels not in the history: {', '.join(sorted(unknown))}",
+            hint=f"channels in the history: {', '.join(sorted(names))}",
+        )
     low = np.array([(floors or {}).get(n, 0.0) for n in names])
     caps = np.maximum(np.array([c.max_spend_seen * max_scale for c in curves]), low)
     if low.sum() > total:

@@ -122,7 +122,13 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
         where = "; ".join(_problem(e["loc"][1:], e["msg"]) for e in exc.errors())  # no query./path.
         return error_page(request, 400, f"bad input: {where}", "check the address, or go back to the page")
-    problems = [_problem(e["loc"], e["msg"]) for e in exc.errors()]
+    problems = [
+        # a body that is no JSON: where and why ("body.0: JSON decode error" said neither)
+        f"body: not JSON at character {e['loc'][-1]}: {e['ctx']['error']}"
+        if e["type"] == "json_invalid"
+        else _problem(e["loc"], e["msg"])
+        for e in exc.errors()
+    ]
     shown = problems[:MAX_PROBLEMS]
     count = f"{len(problems):,} problem{'' if len(problems) == 1 else 's'}"
     more = f" (the first {len(shown)} listed)" if len(problems) > len(shown) else ""
@@ -143,6 +149,8 @@ def _problem(loc: Sequence[int | str], message: str) -> str:
 # How to get past the refusals that FastAPI and Starlette raise themselves.
 _ROUTES_HINT = "the API's routes and their methods are listed at /docs (OpenAPI: /openapi.json)"
 _HTTP_HINTS = {
+    # FastAPI's own 400: a body it could not read
+    400: "send the body as JSON in UTF-8; text from a GBK source must be decoded as GBK first",
     401: "send one of the server's MARKETPILOT_API_KEYS in the X-API-Key header",
     404: _ROUTES_HINT,
     405: _ROUTES_HINT,
@@ -178,6 +186,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
     routers = message == status.phrase  # the router's own refusal: no words of a route's to keep
     if routers and status == HTTPStatus.NOT_FOUND:
         message = f"No route {path}."
+    elif isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's "error parsing the body"
+        bad = exc.__cause__
+        message = (
+            f"The request body is not UTF-8: byte 0x{bad.object[bad.start]:02x} at position {bad.start} "
+            "is not part of a character."
+        )
     elif routers and status == HTTPStatus.METHOD_NOT_ALLOWED:
         # A mounted app (the dashboard's static files) is not among the routes; it names its own.
         headers["Allow"] = ", ".join(_allowed_methods(request)) or headers.get("Allow", "")

@@ -84,21 +84,37 @@ def _as_file(rows: list[dict[str, Cell]], folder: str) -> Path:
 
 
 _ROW = re.compile(r"\brow (\d+)\b")
+_FLAG = re.compile(r"--([a-z][a-z-]*)")
+# `marketpilot decide` flags whose request field has another name than the flag's own (--spend-col)
+_FIELD_OF_FLAG = {"cost": "costs", "min": "minimum"}
+
+
+def _as_fields(text: str, fields: set[str]) -> str | None:
+    """`text` with each command-line flag as the request field it stands for (`--spend-col` →
+    `spend_col`); None where a flag has no field in the request (`--report`)."""
+    names = [_FIELD_OF_FLAG.get(flag, flag.replace("-", "_")) for flag in _FLAG.findall(text)]
+    if not set(names) <= fields:
+        return None
+    return _FLAG.sub(lambda m: _FIELD_OF_FLAG.get(m[1], m[1].replace("-", "_")), text)
 
 
 @contextmanager
-def _request_rows(folder: str) -> Iterator[None]:
+def _request_rows(folder: str, request: BaseModel) -> Iterator[None]:
     """Errors about the rows in the caller's terms: `rows[3]` (0-based, as sent), not the temporary
-    file's spreadsheet row 5, and no hint at command-line flags."""
+    file's spreadsheet row 5, and the request's fields (`spend_col`), not command-line flags; a part
+    of a hint that names a flag with no field is left out, the rest kept (the file's columns)."""
     try:
         yield
     except UserError as exc:
+        fields = set(type(request).model_fields)
 
         def say(text: str) -> str:
             text = text.replace(str(Path(folder) / "rows.parquet"), "rows")
-            return _ROW.sub(lambda m: f"rows[{int(m[1]) - 2}]", text)
+            text = _ROW.sub(lambda m: f"rows[{int(m[1]) - 2}]", text)
+            return _as_fields(text, fields) or text
 
-        hint = None if exc.hint is None or "--" in exc.hint else say(exc.hint)
+        parts = [_as_fields(part, fields) for part in (exc.hint or "").split("; ") if part]
+        hint = "; ".join(say(part) for part in parts if part) or None
         if isinstance(exc, ValidationFailed):
             raise ValidationFailed([say(p) for p in exc.problems], source="rows", hint=hint) from None
         raise type(exc)(say(str(exc.args[0])), hint=hint) from None
@@ -110,7 +126,7 @@ def uplift(request: UpliftRequest, settings: AppSettings) -> UpliftReport:
     scores per customer are written under <home>/decisions/uplift/."""
     from marketpilot.analytics.uplift import Experiment, fit_experiment
 
-    with tempfile.TemporaryDirectory() as folder, _request_rows(folder):
+    with tempfile.TemporaryDirectory() as folder, _request_rows(folder, request):
         spec = request.model_dump(exclude={"rows"})
         experiment = Experiment(path=_as_file(request.rows, folder), **spec)
         return home_relative(fit_experiment(experiment, settings), settings.home_dir)
@@ -121,7 +137,7 @@ def price(request: PriceRequest, settings: AppSettings) -> PricingReport:
     """The catalogue's prices against the competitors' prices in `rows`."""
     from marketpilot.analytics.pricing import CompetitorFile, price_report
 
-    with tempfile.TemporaryDirectory() as folder, _request_rows(folder):
+    with tempfile.TemporaryDirectory() as folder, _request_rows(folder, request):
         columns = request.model_dump(exclude={"rows", "band", "min_margin"})
         spec = CompetitorFile(path=_as_file(request.rows, folder), **columns)
         report = price_report(settings, spec, band=request.band, min_margin=request.min_margin)
@@ -133,7 +149,7 @@ def budget(request: BudgetRequest, settings: AppSettings) -> BudgetPlan:
     """Split `total` across the channels in `rows` by their fitted response curves."""
     from marketpilot.analytics.budget import HistoryFile, plan_budget
 
-    with tempfile.TemporaryDirectory() as folder, _request_rows(folder):
+    with tempfile.TemporaryDirectory() as folder, _request_rows(folder, request):
         columns = request.model_dump(
             include={"channel_col", "spend_col", "outcome_col", "period_col", "event_col"}
         )

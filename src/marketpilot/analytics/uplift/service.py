@@ -176,7 +176,11 @@ def _load(experiment: Experiment) -> tuple[pd.DataFrame, Experiment]:
     check_events(arms, frame[experiment.outcome_col], experiment.outcome_col)
     unknown = set(costs) - set(arms)
     if unknown:
-        raise UserError(f"--cost names arms that are not in the data: {', '.join(sorted(unknown))}")
+        # in words both the CLI (--cost) and the API (costs) can use
+        raise UserError(
+            f"a cost is given for arms that are not in the data: {', '.join(sorted(unknown))}",
+            hint=f"arms in the data: {', '.join(sorted(set(arms)))}",
+        )
     if experiment.id_col:
         _unique_ids(frame[experiment.id_col], experiment)
     return frame, experiment
