@@ -140,6 +140,9 @@ def test_the_campaign_list_is_paged_newest_first(tmp_path: Path) -> None:
     assert first.count('<a href="/ui/campaigns/c-') == CAMPAIGNS_PER_PAGE
     assert first.index("/ui/campaigns/c-054") < first.index("/ui/campaigns/c-010")
     assert "/ui/campaigns/c-000" not in first and 'href="/ui/campaigns?page=2"' in first
+    created = re.findall(r"<td>([^<]*UTC)</td>", first)  # to the minute, as `campaign list` prints it
+    assert len(created) == CAMPAIGNS_PER_PAGE
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", c) for c in created), created[:2]
     second = client.get("/ui/campaigns", params={"page": 2}).text
     assert second.count('<a href="/ui/campaigns/c-') == 5 and "/ui/campaigns/c-000" in second
     assert second == client.get("/ui/campaigns", params={"page": 99}).text  # past the end: the last page
@@ -147,6 +150,27 @@ def test_the_campaign_list_is_paged_newest_first(tmp_path: Path) -> None:
         page = client.get("/ui/campaigns", params={"page": bad})
         assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
         assert "page" in page.text and "出错了" in page.text
+
+
+def test_a_spec_in_chinese_is_set_in_a_font_with_chinese(tmp_path: Path) -> None:
+    """A monospace font has no Chinese glyphs: where no system font has them either, the spec's and
+    the commands' Chinese showed as boxes unless the bundled CJK font follows in the stack."""
+    from marketpilot.campaigns.service import create_campaign
+    from marketpilot.campaigns.spec import parse_spec
+    from marketpilot.campaigns.state.db import open_state
+
+    settings = get_settings(tmp_path / "home")
+    create_campaign(open_state(settings), parse_spec(spec("春节唤醒")), campaign_id="春节唤醒-1")
+    client = TestClient(create_app(settings, require_key=False))
+    page = client.get("/ui/campaigns/春节唤醒-1").text
+    assert re.search(r"<pre>[^<]*name: 春节唤醒", page)
+    rule = re.search(r"pre, code \{ font-family: ([^;]+);", page)
+    assert rule, "no font rule for pre and code"
+    families = [f.strip().strip('"') for f in rule.group(1).split(",")]
+    assert families.index("MarketPilotCJK") > families.index("monospace")
+    # no request for /favicon.ico, which this server answers 404 (an error in every browser console)
+    assert '<link rel="icon" href="data:,">' in page
+    assert client.get("/favicon.ico").status_code == 404
 
 
 def test_results_this_version_cannot_read_ask_for_a_new_run(tmp_path: Path) -> None:
