@@ -1,14 +1,20 @@
 """Every refusal of the API has one body shape, {"error": {"type", "message", "hint", "problems"}}:
 FastAPI's own 422 ({"detail": [...]}, echoing the refused input), the API-key check's 401 and the
-router's 404 and 405 are answered in it too, and the OpenAPI schema says so."""
+router's 404 and 405 are answered in it too, and the OpenAPI schema says so. No refusal names a path
+on the server's disks: the home is `<home>`, anything else a file name."""
 
 from __future__ import annotations
 
+import sys
+import tempfile
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from marketpilot.api import create_app
+from marketpilot.api.paths import home_relative_text
+from marketpilot.cli import app, run_app
 from marketpilot.config import get_settings
 
 
@@ -137,3 +143,59 @@ def test_the_dashboards_sign_in_refusals_carry_no_fastapi_detail(tmp_path: Path)
             "hint": "sign in again: /ui/login",
         }
     }
+
+
+def test_error_responses_name_what_is_wrong_without_the_servers_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from marketpilot.analytics.recommend.serving import recommend_for_all
+    from marketpilot.analytics.rfm import run_rfm
+    from marketpilot.data.sample import make_sample
+
+    settings = get_settings(tmp_path / "home")
+    make_sample(settings, customers=200, seed=3)
+    run_rfm(settings)
+    recommend_for_all(settings, k=10)  # fitted, but not segmented
+    client = TestClient(create_app(settings, require_key=False))
+    brief = {"product_id": "NOPE", "segment": "all", "channel": "sms"}
+    budget = {"rows": [{"channel": "微信", "spend": 100}], "total": 1000}
+    cases = [
+        ("GET", "/v1/products/NOPE/similar", None, 404, "'NOPE'"),
+        ("GET", "/v1/reviews/insight?product=NOPE", None, 404, "no product 'NOPE'"),
+        ("GET", "/v1/segments", None, 404, "No segmentation yet."),
+        ("POST", "/v1/decisions/budget", budget, 400, "rows: no column 'revenue'"),
+        # these two named the home in full: `… in the store at /tmp/…/home.`
+        ("POST", "/v1/copy/brief", brief, 404, "No product 'NOPE' in the store at <home>."),
+        ("POST", "/v1/decisions/promo", {}, 400, "(<home>/intel/segments.parquet is missing)"),
+    ]
+    for method, path, body, status, said in cases:
+        answer = client.request(method, path, json=body)
+        assert answer.status_code == status, (path, answer.text)
+        assert said in answer.json()["error"]["message"], (path, answer.text)
+        for server_path in (str(settings.home_dir), str(tmp_path), f"{tempfile.gettempdir()}/"):
+            assert server_path not in answer.text, (path, answer.text)
+    # The CLI's user is on the server: the same error names the home in full.
+    monkeypatch.setattr(
+        sys, "argv", ["marketpilot", "copy", "brief", "--product", "NOPE", "--home", str(tmp_path / "home")]
+    )
+    assert run_app(app) == 2
+    said = f"No product 'NOPE' in the store at {settings.home_dir}."
+    assert "".join(said.split()) in "".join(capsys.readouterr().err.split())  # terminal wrapping undone
+
+
+def test_an_error_text_keeps_paths_in_the_home_and_only_names_files_outside_it(tmp_path: Path) -> None:
+    home = tmp_path / "店铺 home"  # a space and Chinese in the home: matched whole, not cut at the space
+    home.mkdir()
+    # a sibling of the home is outside it: its file name only
+    assert home_relative_text(f"{tmp_path}/shop-old/x.csv", tmp_path / "shop") == "x.csv"
+    upload = Path(tempfile.gettempdir()) / "tmp8x2k" / "上传.csv"
+    cases = {
+        f"No product 'P1' in the store at {home}.": "No product 'P1' in the store at <home>.",
+        f"{home}/intel/segments.parquet is missing": "<home>/intel/segments.parquet is missing",
+        f"文件 {upload}：第 3 行缺少 'price' 列。": "文件 上传.csv：第 3 行缺少 'price' 列。",
+        # a route a message names stays
+        f"cannot read '{upload}'; see /v1/segments": "cannot read '上传.csv'; see /v1/segments",
+        "满 200/减 20, CNY/month, http://127.0.0.1:8080/v1/chat": "满 200/减 20, CNY/month, http://127.0.0.1:8080/v1/chat",
+    }
+    for text, shown in cases.items():
+        assert home_relative_text(text, home) == shown

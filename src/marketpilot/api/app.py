@@ -2,11 +2,11 @@
 dashboard under /ui (marketpilot.web).
 
 Routes are thin: each calls the library function its CLI command calls, with the same Settings the
-server was started with. Errors keep the CLI's wording: {"error": {"type", "message", "hint",
-"problems"}} with 400 for a user's mistake, 401 without a known API key, 404 for an unknown id or
-path, 405 for a method the path does not take, 422 for a request that does not match the schema,
-502 when an LLM or other provider failed. Dashboard pages (/ui/) answer with HTML error pages, and
-the dashboard's htmx requests in the same JSON shape.
+server was started with. Errors keep the CLI's wording, with the server's paths hidden (the home as
+<home>): {"error": {"type", "message", "hint", "problems"}} with 400 for a user's mistake, 401
+without a known API key, 404 for an unknown id or path, 405 for a method the path does not take, 422
+for a request that does not match the schema, 502 when an LLM or other provider failed. Dashboard
+pages (/ui/) answer with HTML error pages, and the dashboard's htmx requests in the same JSON shape.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.routing import Match
 
 from marketpilot.api import assistant, campaigns, content, decisions, recommend, reviews, segments
 from marketpilot.api.auth import require_api_key
+from marketpilot.api.paths import home_relative_text
 from marketpilot.config import Settings, get_settings
 from marketpilot.errors import (
     MarketPilotError,
@@ -246,16 +247,23 @@ async def _not_utf8(request: Request, exc: UnicodeEncodeError) -> Response:
 
 
 async def _error_response(request: Request, exc: MarketPilotError) -> Response:
+    """A MarketPilot error in the CLI's words, but with the server's paths hidden (`home_relative_text`):
+    the library names files in full for a local user (`No product 'X' in the store at /srv/shop.`), a
+    client elsewhere gets `<home>` and file names."""
+    home = request.app.state.settings.home_dir
+    message = home_relative_text(str(exc).split("\nHint: ")[0], home)
+    hint = home_relative_text(exc.hint, home) if isinstance(exc, UserError) and exc.hint else None
     if request.url.path.startswith("/ui/"):
         from marketpilot.web.routes import error_page
 
-        hint = exc.hint if isinstance(exc, UserError) else None
-        return error_page(request, _status(exc), str(exc).split("\nHint: ")[0], hint)
+        return error_page(request, _status(exc), message, hint)
     detail = ErrorDetail(
         type=type(exc).__name__,
-        message=str(exc).split("\nHint: ")[0],
-        hint=exc.hint if isinstance(exc, UserError) else None,
-        problems=exc.problems if isinstance(exc, ValidationFailed) else None,
+        message=message,
+        hint=hint,
+        problems=[home_relative_text(p, home) for p in exc.problems]
+        if isinstance(exc, ValidationFailed)
+        else None,
     )
     body = ErrorBody(error=detail).model_dump(mode="json", exclude_none=True)
     return JSONResponse(body, status_code=_status(exc))
