@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from marketpilot.api.auth import app_settings
+from marketpilot.api.paths import home_relative_text
 from marketpilot.config import Settings
 from marketpilot.errors import MarketPilotError, UserError
 from marketpilot.web import views
@@ -201,7 +202,7 @@ async def approve(request: Request, campaign_id: str, settings: UiSettings) -> H
             approve_version, open_state(settings), campaign_id, approver=by, note=form.get("note", "")
         )
     except MarketPilotError as exc:
-        return _page(request, "_message.html", ok=False, text=str(exc))
+        return _page(request, "_message.html", ok=False, text=home_relative_text(str(exc), settings.home_dir))
     return _page(
         request, "_message.html", ok=True, text=f"已批准 v{version}（{by}）/ approved v{version} by {by}"
     )
@@ -250,5 +251,5 @@ async def ask(request: Request, settings: UiSettings) -> HTMLResponse:
             answer_question, settings, question, customer_id=form.get("customer_id") or None
         )
     except MarketPilotError as exc:  # too long, only invisible characters: a message htmx swaps in
-        return _page(request, "_message.html", ok=False, text=str(exc))
+        return _page(request, "_message.html", ok=False, text=home_relative_text(str(exc), settings.home_dir))
     return _page(request, "_reply.html", reply=reply)
