@@ -5,12 +5,13 @@ schedule become spec rules, and drafts the data cannot serve are refused with wh
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from campaign_shop import build_shop, write_scores
 
 from llm_server import json_reply
 from marketpilot.campaigns.audience import AudienceSource
-from marketpilot.campaigns.planner import plan_campaign, stated_coupons, stated_discount
+from marketpilot.campaigns.planner import plan_campaign, stated_coupons, stated_discount, stated_recency
 from marketpilot.campaigns.spec import parse_spec
 from marketpilot.errors import ValidationFailed
 
@@ -209,3 +210,43 @@ def test_channels_the_goal_names_are_the_campaigns(llm_settings, llm_server, goa
     llm_server.script(json_reply(DRAFT | {"channels": ["email", "sms", "push"]}))
     plan = plan_campaign(llm_settings, goal)
     assert [c.name for c in plan.spec.channels] == channels
+
+
+@pytest.mark.parametrize(
+    ("goal", "band"),
+    [
+        ("春节前唤醒90天未购的高价值客户，预算5000条短信", (90, None)),
+        ("超过60天没买的客户", (60, None)),
+        ("近90天未购买的客户", (90, None)),
+        ("30天内买过的客户", (None, 30)),
+        ("Win back customers with no purchase in the last 90 days", (90, None)),
+        ("customers who haven't bought in 60 days", (60, None)),
+        ("customers who bought in the last 30 days", (None, 30)),
+        ("7天无理由退货，3天内发货", (None, None)),  # days, but not since a purchase
+        ("春节前唤醒沉睡客户，全场8折，预算300条短信", (None, None)),
+    ],
+)
+def test_stated_recency_reads_the_goals_own_days(goal: str, band: tuple[int | None, int | None]) -> None:
+    assert stated_recency(goal) == band
+
+
+@pytest.mark.parametrize(
+    ("goal", "model_recency", "band"),
+    [
+        # Seen with the embedded model: the README's goal planned with no recency rule (everyone).
+        ("春节前唤醒90天未购的客户，预算300条短信", {}, (90, None)),
+        ("唤醒90天未购的客户，预算300条短信", {"recency_days_max": 90}, (90, None)),
+        ("春节前唤醒沉睡客户，预算300条短信", {"recency_days_min": 30}, None),  # invented: dropped
+    ],
+    ids=["missing", "misread", "invented"],
+)
+def test_the_goals_recency_is_the_audiences(llm_settings, llm_server, goal, model_recency, band) -> None:
+    build_shop(llm_settings, n=300)
+    llm_server.script(json_reply(DRAFT | {"segments": []} | model_recency))
+    plan = plan_campaign(llm_settings, goal)
+    rule = plan.spec.audience.recency_days
+    assert (None if rule is None else (rule.min, rule.max)) == band
+    # The audience is the band's customers in intel's RFM table, by the real query.
+    recency = pd.read_parquet(llm_settings.home_dir / "intel" / "rfm.parquet")["recency_days"]
+    expected = len(recency) if band is None else int((recency >= band[0]).sum())
+    assert plan.audience_size == expected

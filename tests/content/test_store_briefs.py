@@ -5,6 +5,7 @@ recorded in the state database."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from sqlalchemy import text
@@ -200,3 +201,27 @@ def test_coupon_forms():
     assert parse_coupon("30") == (None, 30)
     with pytest.raises(ValueError, match="满300减50"):
         parse_coupon("三百减五十")
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_generate_against_a_server_that_is_down_fails_as_a_provider_error(home, monkeypatch, capsys, as_json):
+    """Before: exit 2 (the code for bad input) after a "0 variants" summary, and with --json a
+    0-variant payload that exited 0, so a script saw success."""
+    from marketpilot.cli import run_app
+    from marketpilot.data.sample import make_sample
+
+    make_sample(get_settings(home), customers=10, seed=1)
+    for key, value in {
+        "PROVIDER": "openai_compat",
+        "BASE_URL": "http://127.0.0.1:9/v1",  # the discard port: nothing listens
+        "MAX_RETRIES": "0",
+        "TIMEOUT_S": "2",
+    }.items():
+        monkeypatch.setenv(f"MARKETPILOT_LLM_{key}", value)
+    capsys.readouterr()
+    args = ["marketpilot", "copy", "generate", "--product", "P000001", "--n", "2", *(["--json"] * as_json)]
+    monkeypatch.setattr(sys, "argv", args)
+    assert run_app(app) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "Generation failed" in err and "http://127.0.0.1:9/v1" in err and "Traceback" not in err

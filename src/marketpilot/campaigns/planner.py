@@ -7,8 +7,9 @@ thresholds, shares, customer ids and schedule times the goal does not state are 
 fill them in unasked), and the plan lists what was dropped.
 A discount the goal states (8折, 85折, 半价, 20% off) is read from the
 goal itself, not from the model's reading of it; so are 满减 coupons (满300减50): one becomes the offer,
-several become arms of the campaign, one per coupon, tested against the same holdout. Nothing is
-stored until `campaign create`."""
+several become arms of the campaign, one per coupon, tested against the same holdout; and so is a
+recency the goal states (90天未购, 30天内买过, no purchase in 90 days). Nothing is stored until
+`campaign create`."""
 
 from __future__ import annotations
 
@@ -97,6 +98,48 @@ def stated_coupons(goal: str) -> list[tuple[float, float]]:
     return list(dict.fromkeys((t, a) for t, a in pairs if a < t))
 
 
+# "90天未购", "超过60天没买", "no purchase in the last 90 days", "inactive for 60 days": silent at least
+# N days. Read before the bought-within phrasing, whose words ("in the last 90 days") they contain.
+_SILENT_DAYS = (
+    re.compile(
+        r"(\d+)\s*[天日]\s*(?:以上|及以上)?\s*(?:都)?(?:未|没有?|不曾)\s*(?:再次?)?(?:购|买|下单|消费|复购|光顾)"
+    ),
+    re.compile(
+        r"\b(?:no|not|without)\s+(?:a\s+|any\s+)?(?:purchases?|orders?|buying)\s+(?:in|for|within|over)\s+"
+        r"(?:the\s+)?(?:last\s+|past\s+)?(\d+)\s*days",
+        re.I,
+    ),
+    re.compile(
+        r"\b(?:haven't|have\s+not|hasn't|has\s+not|didn't|did\s+not)\s+(?:bought|purchased|ordered)"
+        r"(?:\s+anything)?\s+(?:in|for|within|over)\s+(?:the\s+)?(?:last\s+|past\s+)?(\d+)\s*days",
+        re.I,
+    ),
+    re.compile(r"\b(?:inactive|lapsed|silent|dormant)\s+(?:for\s+)?(\d+)\+?\s*days", re.I),
+    re.compile(
+        r"\b(\d+)\+?\s*days\s+(?:without\s+(?:a\s+)?(?:purchase|order)|since\s+(?:the|their)\s+last)", re.I
+    ),
+)
+# "30天内买过", "最近30天下过单", "bought in the last 30 days": bought within N days.
+_BOUGHT_WITHIN_DAYS = (
+    re.compile(r"(\d+)\s*[天日]\s*(?:内|以内|之内)?\s*(?:有过?|曾经?)?\s*(?:购买|买过|下过?单|消费过?|复购)"),
+    re.compile(
+        r"\b(?:bought|purchased|ordered)\s+(?:\w+\s+)?(?:in|within)\s+(?:the\s+)?(?:last\s+|past\s+)?(\d+)\s*days",
+        re.I,
+    ),
+)
+
+
+def stated_recency(goal: str) -> tuple[int | None, int | None]:
+    """The recency band the goal states, in days since the last purchase, as (min, max): 90天未购 →
+    (90, None), 30天内买过 → (None, 30); the tightest when a phrase repeats."""
+    silent: list[int] = []
+    for pattern in _SILENT_DAYS:
+        silent += [int(m) for m in pattern.findall(goal)]
+        goal = pattern.sub(" ", goal)
+    within = [int(m) for pattern in _BOUGHT_WITHIN_DAYS for m in pattern.findall(goal)]
+    return (max(silent) if silent else None, min(within) if within else None)
+
+
 def _coupon_offer(threshold: float, amount: float) -> dict[str, object]:
     # Described by the goal's own figures (the model's wording may misquote them, and copy may quote
     # the description); the whole amount per conversion: an upper bound (orders under the threshold
@@ -116,6 +159,7 @@ def _coupon_key(threshold: float, amount: float, same_threshold: bool) -> str:
 
 # Rules a small model tends to fill in unasked; each is kept only when the goal states it.
 _GROUNDED_FIGURES = (
+    "recency_days_min",
     "recency_days_max",
     "propensity_min",
     "churn_min",
@@ -349,6 +393,11 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     if stated is not None and draft.discount != stated:
         draft = draft.model_copy(update={"discount": stated})
     draft, dropped = ground_in_goal(draft, goal)
+    # The small model often leaves out "90天未购" (the README's own example came back with no rule, so
+    # the plan reached every customer); a recency the goal states is the band, as written.
+    silent, within = stated_recency(goal)
+    if silent is not None or within is not None:
+        draft = draft.model_copy(update={"recency_days_min": silent, "recency_days_max": within})
     spec = draft_to_spec(draft, language, stated_coupons(goal))
     problems, size = validate_against_data(settings, spec)
     if problems:

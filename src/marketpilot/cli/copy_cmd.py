@@ -20,7 +20,7 @@ from marketpilot.cli.app import (
     settings_for,
 )
 from marketpilot.content.briefs import CHANNELS, Brief
-from marketpilot.errors import UserError
+from marketpilot.errors import ProviderError, UserError
 from marketpilot.wording import counted
 
 if TYPE_CHECKING:
@@ -190,6 +190,10 @@ def generate_cmd(
     )
     with err_console.status("Generating copy…"):
         result = generate_for_product(settings, product, segment, _channel(channel), n, _lang(lang), extras)  # type: ignore[arg-type]
+    if result.error:
+        # The first call failed, so there is nothing to show: the model is down or broken, not the
+        # user's input (exit 3, as the API's 502), and never a 0-variant result that exits 0.
+        raise ProviderError(f"Generation failed: {result.error}")
     payload = result.model_dump(mode="json", exclude={"brief"})
     if as_json:
         print_json(payload)
@@ -213,8 +217,6 @@ def generate_cmd(
         f"{counted(len(result.variants), 'variant')}, {result.fixed} fixed, {len(result.dropped)} dropped, "
         f"{counted(result.llm_calls, 'LLM call')}"
     )
-    if result.error:
-        raise UserError(f"Generation failed: {result.error}")
     if result.shortfall:
         err_console.print(f"[yellow]warning:[/] {escape(result.shortfall)}", markup=True, highlight=False)
 
