@@ -65,6 +65,7 @@ def test_check_json_against_a_dead_server_without_a_model_name(home, monkeypatch
     payload = json.loads(result.output)
     assert (payload["ok"], payload["provider"], payload["model"]) == (False, "openai_compat", None)
     assert f"{dead_url}/models" in payload["error"] and "connection failed" in payload["error"]
+    assert "MARKETPILOT_LLM_BASE_URL" in payload["error"]  # what to check
 
 
 def test_chat_streams_the_reply(llm_server: OpenAITestServer, home) -> None:

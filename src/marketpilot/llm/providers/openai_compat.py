@@ -233,7 +233,11 @@ class OpenAICompatProvider:
         except httpx.TimeoutException as exc:
             raise LLMTransientError(f"{self.base_url}{path}: no answer within the timeout ({exc!r})") from exc
         except httpx.TransportError as exc:
-            raise LLMTransientError(f"{self.base_url}{path}: connection failed ({exc!r})") from exc
+            # a refused or unresolved connection is nearly always a server not started or a wrong address
+            raise LLMTransientError(
+                f"{self.base_url}{path}: connection failed ({exc!r}); is the server running, and is "
+                "MARKETPILOT_LLM_BASE_URL its address?"
+            ) from exc
         # The bytes are already decompressed: without Content-Encoding, httpx would decompress them again.
         headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() != "content-encoding"]
         response = httpx.Response(
