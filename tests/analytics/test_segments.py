@@ -14,7 +14,13 @@ from typer.testing import CliRunner
 
 from llm_server import OpenAITestServer, Reply, json_reply
 from marketpilot.analytics.segments.numbers import segment_context, unsupported_numbers
-from marketpilot.analytics.segments.personas import write_persona
+from marketpilot.analytics.segments.personas import (
+    Language,
+    Persona,
+    distinct_names,
+    template_persona,
+    write_persona,
+)
 from marketpilot.analytics.segments.service import run_segmentation
 from marketpilot.analytics.segments.stats import SegmentStats
 from marketpilot.config import Settings, get_settings
@@ -180,6 +186,47 @@ def test_persona_with_an_invented_number_is_regenerated_with_the_number_named(
     assert retry[-2]["role"] == "assistant" and "99.5%" in retry[-1]["content"]
     system_and_user = " ".join(m["content"] for m in llm_server.requests[0]["messages"])
     assert str(stats.customers) in system_and_user and "customer_id" not in system_and_user
+
+
+def _named(segment: int, name: str, lang: Language = "zh") -> Persona:
+    return Persona(segment=segment, language=lang, name=name, description="…", source="llm", attempts=1)
+
+
+@pytest.mark.parametrize(
+    ("lang", "names", "expected"),
+    [
+        (
+            "zh",
+            ["高频忠实老客", "高频忠实老客", "价格敏感新客", "高频忠实老客"],
+            ["高频忠实老客", "高频忠实老客（2）", "价格敏感新客", "高频忠实老客（4）"],
+        ),
+        (
+            "en",
+            ["Loyal regulars", " loyal regulars ", "Bargain hunters"],
+            ["Loyal regulars", "loyal regulars (2)", "Bargain hunters"],
+        ),
+        # a suffixed name the model wrote for another segment is not reused
+        ("zh", ["沉睡客", "沉睡客", "沉睡客（2）"], ["沉睡客", "沉睡客（2）（2）", "沉睡客（2）"]),
+        ("en", ["Sleepers", "Newcomers"], ["Sleepers", "Newcomers"]),
+    ],
+)
+def test_persona_names_are_made_unique_by_segment_number(
+    lang: Language, names: list[str], expected: list[str]
+) -> None:
+    personas = [_named(i, name, lang) for i, name in enumerate(names, start=1)]
+    unique = distinct_names(personas)
+    assert [p.name for p in unique] == expected
+    assert [p.model_dump(exclude={"name"}) for p in unique] == [
+        p.model_dump(exclude={"name"}) for p in personas
+    ]
+
+
+def test_a_model_name_equal_to_a_template_name_is_made_unique() -> None:
+    stats = SegmentStats(**STATS, revenue=1_077_444.0, tenure_days=400.0, discount_rate=0.1)
+    template = template_persona(stats, "zh", "元", attempts=0, rejected=[])
+    assert template.name == "细分2：重要价值客户为主"
+    unique = distinct_names([template, _named(5, template.name)])
+    assert [p.name for p in unique] == ["细分2：重要价值客户为主", "细分2：重要价值客户为主（5）"]
 
 
 def test_persona_that_keeps_inventing_falls_back_to_a_flagged_template(

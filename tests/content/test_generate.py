@@ -309,6 +309,38 @@ def test_no_persona_before_segmentation_has_run(home):
     assert segment_persona(get_settings(home), "1") is None
 
 
+def test_a_persona_name_two_segments_share_is_refused_naming_their_numbers(llm_server, home):
+    """A segmentation saved before names were made unique can hold one name twice: `copy generate`
+    picked the first; now it refuses before any LLM call, and the numbers still pick one."""
+    from marketpilot.analytics.segments.service import run_segmentation
+    from marketpilot.config import get_settings
+    from marketpilot.content.service import segment_persona
+    from marketpilot.data.sample import make_sample
+    from marketpilot.errors import UserError
+
+    settings = get_settings(home)
+    make_sample(settings, customers=300, seed=1)
+    run_segmentation(settings, k=3, personas=False, report=False)
+    path = settings.path("intel", "segments.json")
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    for profile in summary["segments"][::2]:  # segments 1 and 3, as the model once named them
+        profile["persona"]["name"] = "高频忠实老客"
+    path.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+    with Store.open(settings, read_only=True) as store:
+        pid = str(store.query("SELECT product_id FROM products ORDER BY product_id LIMIT 1").iloc[0, 0])
+
+    args = ["copy", "generate", "--product", pid, "--segment", "高频忠实老客", "--channel", "sms"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and llm_server.requests == []
+    assert isinstance(result.exception, UserError) and "Segments 1, 3" in str(result.exception)
+    with pytest.raises(UserError, match=r"Segments 1, 3 .* are all named '高频忠实老客'") as err:
+        segment_persona(settings, "高频忠实老客")
+    assert "1 or 3 (--segment 1)" in (err.value.hint or "")
+    descriptions = [p["persona"]["description"] for p in summary["segments"]]
+    assert segment_persona(settings, "3") == f"高频忠实老客：{descriptions[2]}"
+    assert segment_persona(settings, summary["segments"][1]["persona"]["name"]).endswith(descriptions[1])
+
+
 def test_cli_generate_unknown_product_is_a_clear_error(llm_server, home):
     Store.open(home).close()
     result = CliRunner().invoke(app, ["copy", "generate", "--product", "NOPE"])

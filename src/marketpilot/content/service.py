@@ -55,7 +55,8 @@ def segment_persona(settings: Settings, segment: str) -> str | None:
     """The persona `marketpilot segment` wrote for `segment` in <home>/intel/segments.json, found by the
     segment's number ("2", as campaigns and segments.parquet name it) or its persona name.
 
-    None for "all" or before segmentation has run; an unknown segment is an error naming the known ones.
+    None for "all" or before segmentation has run; an unknown segment is an error naming the known ones,
+    and so is a name that several segments share (segmentations saved before names were made unique).
     """
     path = settings.home_dir / "intel" / "segments.json"
     if segment == "all" or not path.exists():
@@ -66,16 +67,24 @@ def segment_persona(settings: Settings, segment: str) -> str | None:
         raise UserError(
             f"{path} is not a segmentation summary ({exc}).", hint="Run `marketpilot segment` again."
         ) from exc
-    known: list[str] = []
-    for profile in profiles:
-        persona = profile["persona"]
-        number, name = str(persona["segment"]), persona["name"]
-        if segment in (number, name):
-            return f"{name}：{persona['description']}"
-        known.append(f"{number} ({name})")
+    personas = [profile["persona"] for profile in profiles]
+    # The number first: it is what campaigns and segments.parquet use, and it is always unique.
+    matches = [p for p in personas if str(p["segment"]) == segment] or [
+        p for p in personas if p["name"] == segment
+    ]
+    if len(matches) == 1:
+        return f"{matches[0]['name']}：{matches[0]['description']}"
+    if matches:
+        numbers = [str(p["segment"]) for p in matches]
+        raise UserError(
+            f"Segments {', '.join(numbers)} in {path} are all named {segment!r}.",
+            hint=f"Pick one by its number instead: {' or '.join(numbers)} (--segment {numbers[0]}); "
+            "or run `marketpilot segment` again, which gives every segment its own name.",
+        )
+    known = ", ".join(f"{p['segment']} ({p['name']})" for p in personas)
     raise UserError(
         f"No segment {segment!r} in {path}.",
-        hint=f"Use a segment number or persona name: {', '.join(known)}; or --segment all.",
+        hint=f"Use a segment number or persona name: {known}; or --segment all.",
     )
 
 

@@ -214,6 +214,30 @@ def small_segment_persona(stats: SegmentStats, lang: Language, currency: str) ->
     return persona.model_copy(update={"description": persona.description + note})
 
 
+def _suffixed(name: str, segment: int, lang: Language) -> str:
+    return f"{name}（{segment}）" if lang == "zh" else f"{name} ({segment})"
+
+
+def distinct_names(personas: list[Persona]) -> list[Persona]:
+    """The personas with every name unique (ignoring case and surrounding spaces): copy briefs (CLI and
+    API) find a segment by its persona name, and the model, writing each segment on its own, can
+    give two segments the same one ("高频忠实老客"). The first segment keeps the name; a later one gets
+    its segment number appended, "高频忠实老客（3）" / "Loyal regulars (3)"."""
+    taken: set[str] = set()
+    # Names as written, so a suffixed name cannot collide with a name the model wrote for another segment.
+    written = {p.name.strip().casefold() for p in personas}
+    result: list[Persona] = []
+    for persona in personas:
+        name = persona.name.strip()
+        if name.casefold() in taken:
+            name = _suffixed(name, persona.segment, persona.language)
+            while name.casefold() in taken | written:  # the model itself wrote "高频忠实老客（3）" elsewhere
+                name = _suffixed(name, persona.segment, persona.language)
+        taken.add(name.casefold())
+        result.append(persona if name == persona.name else persona.model_copy(update={"name": name}))
+    return result
+
+
 def write_persona(
     client: LLMClient,
     stats: SegmentStats,

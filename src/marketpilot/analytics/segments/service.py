@@ -29,6 +29,7 @@ from marketpilot.analytics.segments.personas import (
     Language,
     Persona,
     ShopAverages,
+    distinct_names,
     small_segment_persona,
     template_persona,
     write_persona,
@@ -239,4 +240,5 @@ def _personas(
             max_attempts=max_attempts,
         )
 
-    return [persona(s) for s in stats]
+    # Template names carry the segment number; the model's may repeat across segments.
+    return distinct_names([persona(s) for s in stats])
