@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from marketpilot.errors import UserError
 
 # Any name registered with marketpilot.llm.register_provider (built-ins: llamacpp, openai_compat); an
 # unknown name fails when the client is built, with the registered names in the message.
@@ -51,7 +55,8 @@ class Settings(BaseSettings):
     llm_threads: int | None = None
     # Price per million tokens by model name, e.g. {"deepseek-chat": {"input": 2.0, "output": 8.0}}
     # (in `currency`); models not listed cost 0 in the ledger.
-    llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # NoDecode: the validator below reads the environment's JSON, so that bad JSON is a clear error.
+    llm_prices: Annotated[dict[str, dict[str, float]], NoDecode] = Field(default_factory=dict)
 
     # Campaign state: SQLite under home unless a URL is given (postgresql+psycopg://...)
     database_url: str | None = None
@@ -61,9 +66,49 @@ class Settings(BaseSettings):
 
     dispatch_rate_per_s: float = Field(default=50.0, gt=0)
 
-    # REST API (`marketpilot serve`): the keys a client may send as X-API-Key; env as a JSON list,
-    # MARKETPILOT_API_KEYS='["k1", "k2"]'. With none, the server starts only on loopback with --no-auth.
-    api_keys: list[SecretStr] = Field(default_factory=list)
+    # REST API (`marketpilot serve`): the keys a client may send as X-API-Key. The environment gives
+    # one key, several separated by commas or a JSON list: MARKETPILOT_API_KEYS=k1,k2 or '["k1", "k2"]'.
+    # With none, the server starts only on loopback with --no-auth.
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    @field_validator("llm_prices", mode="before")
+    @classmethod
+    def _prices_from_json(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f'not JSON ({exc.msg}); write e.g. {{"deepseek-chat": {{"input": 2.0, "output": 8.0}}}}'
+            ) from None
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys_from_text(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'not a JSON list ({exc.msg}); write \'["k1", "k2"]\' or k1,k2') from None
+        return [key.strip() for key in text.split(",") if key.strip()]
+
+    @field_validator("api_keys", mode="after")
+    @classmethod
+    def _keys_sendable(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        # A key travels in the X-API-Key header: visible ASCII only. Spaces, quotes and brackets are a
+        # mistyped list (k1 k2, ['k1']), caught here rather than as a key no client can match.
+        for key in keys:
+            text = key.get_secret_value()
+            if not text or any(not "!" <= ch <= "~" or ch in "\"'[]" for ch in text):
+                raise ValueError(
+                    "a key is empty or holds a space, a quote, a bracket or a non-ASCII character; "
+                    'give one key, several separated by commas (k1,k2) or a JSON list (\'["k1", "k2"]\')'
+                )
+        return keys
 
     @classmethod
     def settings_customise_sources(
@@ -112,7 +157,27 @@ class Settings(BaseSettings):
 
 
 def get_settings(home: Path | str | None = None, **overrides: object) -> Settings:
-    """Settings from the environment and marketpilot.toml; `home` (the --home flag) wins over both."""
+    """Settings from the environment and marketpilot.toml; `home` (the --home flag) wins over both.
+
+    A value that does not validate is a UserError naming where it came from, without the value (it
+    may be a secret)."""
     if home is not None:
         overrides["home"] = Path(home)
-    return Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_origin(str(error['loc'][0]), overrides)}: {error['msg'].removeprefix('Value error, ')}"
+            for error in exc.errors(include_url=False)
+        )
+        raise UserError(f"Bad setting: {problems}") from None
+
+
+def _origin(field: str, overrides: dict[str, object]) -> str:
+    """Where a setting was read: the argument, the environment variable or marketpilot.toml."""
+    variable = f"MARKETPILOT_{field.upper()}"
+    if field in overrides:
+        return field
+    if any(name.upper() == variable for name in os.environ):
+        return variable
+    return f"{field} in {_toml_path()}"

@@ -65,7 +65,7 @@ def test_pages_need_a_sign_in_and_a_wrong_key_is_refused(shop: Settings):
     client = TestClient(create_app(shop))
     assert client.get("/", follow_redirects=False).headers["location"] == "/ui/"
     page = client.get("/ui/segments", follow_redirects=False)
-    assert page.status_code == 303 and page.headers["location"] == "/ui/login"
+    assert page.status_code == 303 and page.headers["location"] == "/ui/login?next=/ui/segments"
     wrong = client.post("/ui/login", content="key=nope", headers=FORM, follow_redirects=False)
     assert wrong.status_code == 200 and "密钥无效" in wrong.text and "mp_ui" not in wrong.cookies
     client.cookies.set("mp_ui", "forged")

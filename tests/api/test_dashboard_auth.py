@@ -4,8 +4,11 @@ for htmx actions; no sign-in page at all under --no-auth."""
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from pathlib import Path
+from urllib.parse import unquote, urlencode
 
 import pytest
 from api_shop import HEADERS
@@ -62,8 +65,58 @@ def test_an_htmx_action_after_the_sign_in_lapsed_sends_the_browser_to_sign_in(ho
         reply = client.post(path, content=body, headers=htmx, follow_redirects=False)
         assert reply.status_code == 401 and reply.headers["HX-Redirect"] == "/ui/login"
         assert "<html" not in reply.text
-    # a plain page load still redirects
-    assert client.get("/ui/campaigns", follow_redirects=False).headers["location"] == "/ui/login"
+    # a plain page load still redirects, and comes back to the page after signing in
+    assert client.get("/ui/campaigns", follow_redirects=False).headers["location"] == (
+        "/ui/login?next=/ui/campaigns"
+    )
+    # htmx names the page the action was sent from: signing in goes back there
+    current = htmx | {"HX-Current-URL": "http://testserver/ui/campaigns/c-1?tab=copy"}
+    reply = client.post("/ui/campaigns/c-1/approve", content="by=小王", headers=current)
+    assert reply.headers["HX-Redirect"] == "/ui/login?next=/ui/campaigns/c-1%3Ftab%3Dcopy"
+
+
+@pytest.mark.parametrize("page", ["/ui/segments", "/ui/campaigns/春节-1", "/ui/campaigns?status=approved"])
+def test_signing_in_goes_back_to_the_page_asked_for(home: Settings, page: str) -> None:
+    client = TestClient(create_app(home))
+    asked = client.get(page, follow_redirects=False)
+    assert asked.status_code == 303 and asked.headers["location"].startswith("/ui/login?next=")
+    form = client.get(asked.headers["location"])
+    hidden = re.search(r'name="next" value="([^"]*)"', form.text)
+    assert hidden is not None and hidden.group(1) == html.escape(page)
+    body = urlencode({"key": KEY, "next": html.unescape(hidden.group(1))})
+    landed = client.post("/ui/login", content=body, headers=FORM, follow_redirects=False)
+    assert landed.status_code == 303 and "Max-Age=43200" in landed.headers["set-cookie"]
+    assert unquote(landed.headers["location"]) == page
+    assert client.get(landed.headers["location"], follow_redirects=False).status_code in (200, 404)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/ui/segments",
+        "//evil.example/ui/segments",
+        "/\\evil.example/ui/",
+        "/ui/\\evil.example",
+        "javascript:alert(1)",
+        "/ui/../docs",
+        "/ui/%2e%2e/docs",
+        "/v1/campaigns",
+        "/ui/login",
+        "/ui/segments\r\nSet-Cookie: mp_ui=x",
+        "",
+    ],
+)
+def test_the_page_after_sign_in_is_never_another_site(home: Settings, target: str) -> None:
+    """The target comes from the URL: anything but a dashboard page on this server lands on the
+    overview, so the sign-in page cannot be used to send someone elsewhere (an open redirect)."""
+    client = TestClient(create_app(home))
+    form = client.get("/ui/login", params={"next": target})
+    assert 'name="next" value="/ui/"' in form.text
+    body = urlencode({"key": KEY, "next": target})
+    landed = client.post("/ui/login", content=body, headers=FORM, follow_redirects=False)
+    assert landed.status_code == 303 and landed.headers["location"] == "/ui/"
+    wrong = client.post("/ui/login", content=urlencode({"key": "nope", "next": target}), headers=FORM)
+    assert 'name="next" value="/ui/"' in wrong.text
 
 
 def test_no_sign_in_page_without_auth(home: Settings) -> None:
@@ -74,6 +127,9 @@ def test_no_sign_in_page_without_auth(home: Settings) -> None:
     ):
         assert reply.status_code == 303 and reply.headers["location"] == "/ui/"
         assert "mp_ui" not in reply.cookies
+    assert client.get("/ui/login?next=/ui/segments", follow_redirects=False).headers["location"] == (
+        "/ui/segments"
+    )
 
 
 def test_a_login_form_that_is_not_utf8_is_a_wrong_key(home: Settings) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -14,7 +13,8 @@ from marketpilot.cli import app, run_app
 
 
 def test_serve_answers_over_http_with_keys_and_stops_on_sigterm(home: Path, tmp_path: Path):
-    keys = {"MARKETPILOT_API_KEYS": json.dumps(["s3cret-key"])}
+    # a plain comma-separated list, as people type it (the JSON list form works too: tests/test_config.py)
+    keys = {"MARKETPILOT_API_KEYS": "other-key,s3cret-key"}
     with serving(home, env=keys, log=tmp_path / "serve.log") as served:
         body = {"texts": ["包装破损，客服推脱，再也不买了", "孩子很喜欢，下次还来"]}
         assert httpx.post(f"{served.url}/v1/reviews/sentiment", json=body).status_code == 401
@@ -38,3 +38,13 @@ def test_serve_refuses_to_start_open_to_the_network(home: Path, monkeypatch, cap
     monkeypatch.setattr(sys, "argv", wide_open)
     assert run_app(app) == 2
     assert "open the API to the network" in capsys.readouterr().err
+
+
+def test_serve_with_a_malformed_key_list_says_which_variable_without_a_traceback(
+    home: Path, monkeypatch, capsys
+):
+    monkeypatch.setenv("MARKETPILOT_API_KEYS", '["k-test-123"')
+    monkeypatch.setattr(sys, "argv", ["marketpilot", "serve", "--port", "1"])
+    assert run_app(app) == 2
+    err = capsys.readouterr().err
+    assert "Bad setting: MARKETPILOT_API_KEYS: not a JSON list" in err and "Traceback" not in err

@@ -1,17 +1,23 @@
 """Channels against real servers on 127.0.0.1: SMTP (aiosmtpd) and a signed HTTP gateway."""
 
+import datetime as dt
 import email
 import email.policy
 
+import pytest
 from campaign_shop import export_spec, launch
 from receivers import Gateway
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketpilot.campaigns.channels.webhook import sign, verify
+from marketpilot.campaigns.executor import run_campaign
 from marketpilot.campaigns.state.models import MessageRecord
 from marketpilot.data.store import Store
+from marketpilot.errors import UserError
 
 FEW = {"segments": ["新客"], "propensity": {"min": 0.3}}
+NOON = dt.datetime(2026, 2, 1, 4, 0, tzinfo=dt.UTC)  # 12:00 in Shanghai
+NIGHT = dt.datetime(2026, 2, 1, 15, 0, tzinfo=dt.UTC)  # 23:00 in Shanghai: quiet hours
 
 
 def test_email_reaches_a_real_smtp_server_with_unsubscribe_headers(
@@ -109,3 +115,70 @@ def test_export_writes_parquet_parts_that_a_resend_overwrites(shop_settings, eng
     assert all(r.ok for r in adapter.send(batch))
     assert sorted(folder.glob("part-*.parquet")) == parts
     assert pd.read_parquet(parts[0])["idempotency_key"].tolist() == [m.idempotency_key for m in batch]
+
+
+def _status_and_messages(engine, cid: str) -> tuple[str, dict[str, int]]:
+    from marketpilot.campaigns import service
+
+    campaigns = service.list_campaigns(engine).set_index("id")
+    with engine.connect() as con:
+        rows = con.execute(
+            select(MessageRecord.status, func.count())
+            .where(MessageRecord.campaign_id == cid)
+            .group_by(MessageRecord.status)
+        ).all()
+    return campaigns.at[cid, "status"], {status: n for status, n in rows}
+
+
+def test_a_run_refused_for_a_missing_gateway_leaves_the_campaign_approved(
+    shop_settings, engine, smtp_server, monkeypatch
+) -> None:
+    """sms+email without MARKETPILOT_WEBHOOK_URL: refused before planning, so the campaign is not shown
+    as running and, once the URL is set, the same `campaign run` sends it."""
+    monkeypatch.delenv("MARKETPILOT_WEBHOOK_URL", raising=False)
+    spec = export_spec(
+        audience=FEW,
+        channels=[
+            {"name": "sms", "variants": [{"key": "A", "text": "{name}，新春全场8折"}]},
+            {"name": "email", "variants": [{"key": "A", "subject": "新春", "text": "{name}您好，新春8折"}]},
+        ],
+    )
+    with pytest.raises(UserError, match="The sms channel needs a gateway URL"):
+        launch(shop_settings, spec, campaign_id="春节-sms")
+    assert _status_and_messages(engine, "春节-sms") == ("approved", {})
+    assert not smtp_server.envelopes
+
+    gateway = Gateway(shop_settings.secret())
+    monkeypatch.setenv("MARKETPILOT_WEBHOOK_URL", gateway.url)
+    result = run_campaign(shop_settings, "春节-sms", clock=lambda: NOON)
+    gateway.close()
+    assert result.sent == result.plan.queued > 10 and result.pending == 0
+    assert len(gateway.accepted) + len(smtp_server.envelopes) == result.sent
+    assert _status_and_messages(engine, "春节-sms") == ("sent", {"sent": result.sent})
+
+
+def test_a_run_refused_after_planning_keeps_the_queued_messages_to_resume(
+    shop_settings, engine, monkeypatch
+) -> None:
+    """Once messages are queued the campaign is running: a later run refused for its configuration
+    changes nothing, and the run after the fix sends what waited."""
+    gateway = Gateway(shop_settings.secret())
+    monkeypatch.setenv("MARKETPILOT_WEBHOOK_URL", gateway.url)
+    spec = export_spec(
+        audience=FEW, channels=[{"name": "sms", "variants": [{"key": "A", "text": "{name}，新春全场8折"}]}]
+    )
+    cid, held = launch(shop_settings, spec, clock=lambda: NIGHT)  # quiet hours: planned, nothing sent
+    assert held.sent == 0 and held.pending == held.plan.queued > 10
+    morning = held.deferred_until  # 08:00 in Shanghai, the first time the messages may go
+    assert _status_and_messages(engine, cid) == ("running", {"queued": held.pending})
+
+    monkeypatch.delenv("MARKETPILOT_WEBHOOK_URL")
+    with pytest.raises(UserError, match="needs a gateway URL"):
+        run_campaign(shop_settings, cid, clock=lambda: morning)
+    assert _status_and_messages(engine, cid) == ("running", {"queued": held.pending})
+
+    monkeypatch.setenv("MARKETPILOT_WEBHOOK_URL", gateway.url)
+    resumed = run_campaign(shop_settings, cid, clock=lambda: morning)
+    gateway.close()
+    assert not resumed.planned and resumed.sent == held.pending == len(gateway.accepted)
+    assert _status_and_messages(engine, cid) == ("sent", {"sent": held.pending})

@@ -558,6 +558,12 @@ def run_campaign(
             hint=f"Review it with `marketpilot campaign show {campaign_id}`, "
             f"then `marketpilot campaign approve {campaign_id} --by NAME`.",
         )
+    options = options or ChannelSettings()
+    # A channel's configuration (the gateway URL sms needs) is checked before anything is planned or
+    # the campaign marked running: a run refused for it leaves the campaign approved with nothing
+    # queued, so the same command runs it once the configuration is fixed. Adapters connect lazily.
+    for plan in spec.channels:
+        create_channel(plan.name, settings, options).close()
     with engine.connect() as con:
         planned = con.execute(
             select(func.count()).where(Assignment.campaign_id == campaign_id, Assignment.version == version)

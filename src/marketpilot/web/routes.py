@@ -12,7 +12,7 @@ import hmac
 import time
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -53,20 +53,53 @@ def _valid_cookie(settings: Settings, cookie: str) -> bool:
     return any(hmac.compare_digest(given, t) for t in tokens)
 
 
+def local_page(target: str | None) -> str:
+    """`target` when it is a dashboard page on this server, else the overview: the page to open after
+    signing in comes from the URL, so anything else (https://evil.example, //evil.example, /ui/../docs)
+    would make the sign-in an open redirect."""
+    if not target:
+        return "/ui/"
+    parts = urlsplit(target)
+    path = unquote(parts.path)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not path.startswith("/ui/")
+        or path.rstrip("/") in ("/ui/login", "/ui/logout")
+        or any(segment in (".", "..") for segment in path.split("/"))
+        or any(ch == "\\" or not ch.isprintable() for ch in target)
+    ):
+        return "/ui/"
+    return target
+
+
+def _sign_in_url(target: str | None) -> str:
+    """/ui/login, with the page to come back to unless it is the overview (where sign-in lands anyway)."""
+    page = local_page(target)
+    return "/ui/login" if page == "/ui/" else f"/ui/login?next={quote(page, safe='/')}"
+
+
 def signed_in(request: Request) -> Settings:
-    """The app's settings, once the browser holds a valid sign-in cookie (else: to the sign-in page)."""
+    """The app's settings, once the browser holds a valid sign-in cookie (else: to the sign-in page,
+    which brings the browser back to the page it asked for)."""
     settings = app_settings(request)
     if not request.app.state.require_key:
         return settings
     if not _valid_cookie(settings, request.cookies.get(COOKIE, "")):
         if request.headers.get("HX-Request") == "true":
-            # htmx follows a 303 itself and would put the whole sign-in page inside the panel
+            # htmx follows a 303 itself and would put the whole sign-in page inside the panel; the page
+            # to come back to is the one the action was sent from (htmx names it in HX-Current-URL).
+            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+            back = current.path + (f"?{current.query}" if current.query else "")
             raise HTTPException(
                 status_code=401,
                 detail="The dashboard sign-in is missing or has lapsed.",
-                headers={"HX-Redirect": "/ui/login"},
+                headers={"HX-Redirect": _sign_in_url(back)},
             )
-        raise HTTPException(status_code=303, headers={"Location": "/ui/login"})
+        # Only a page load comes back: a form's POST replayed as a GET would be refused.
+        asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        back = asked if request.method in ("GET", "HEAD") else None
+        raise HTTPException(status_code=303, headers={"Location": _sign_in_url(back)})
     return settings
 
 
@@ -127,10 +160,10 @@ def cjk_font() -> FileResponse:
 
 
 @router.get("/login", response_model=None)
-def login_form(request: Request) -> Response:
+def login_form(request: Request, next_page: Annotated[str | None, Query(alias="next")] = None) -> Response:
     if not request.app.state.require_key:  # --no-auth: no key would pass a sign-in form
-        return RedirectResponse("/ui/", status_code=303)
-    return _page(request, "login.html", error=None)
+        return RedirectResponse(local_page(next_page), status_code=303)
+    return _page(request, "login.html", error=None, next=local_page(next_page))
 
 
 @router.post("/login", response_model=None)
@@ -139,13 +172,14 @@ async def login(request: Request) -> Response:
     if not request.app.state.require_key:
         return RedirectResponse("/ui/", status_code=303)
     try:
-        key = (await _form(request)).get("key", "")
+        form = await _form(request)
     except UserError:
-        key = ""  # not UTF-8, so no configured key
+        form = {}  # not UTF-8, so no configured key
+    key, page = form.get("key", ""), local_page(form.get("next"))
     if not any(hmac.compare_digest(key.encode(), k.get_secret_value().encode()) for k in settings.api_keys):
-        return _page(request, "login.html", error="unknown key / 密钥无效")
+        return _page(request, "login.html", error="unknown key / 密钥无效", next=page)
     expires = int(time.time()) + SIGN_IN_S
-    response = RedirectResponse("/ui/", status_code=303)
+    response = RedirectResponse(page, status_code=303)
     response.set_cookie(
         COOKIE, _token(settings, key, expires), httponly=True, samesite="lax", max_age=SIGN_IN_S
     )

@@ -1,0 +1,78 @@
+"""Settings read from the environment and marketpilot.toml: the forms a person types for a list
+(one key, k1,k2, a JSON list) and a clear error naming the variable for anything else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from marketpilot.config import get_settings
+from marketpilot.errors import UserError
+
+
+def _keys(home: Path) -> list[str]:
+    return [key.get_secret_value() for key in get_settings(home).api_keys]
+
+
+@pytest.mark.parametrize(
+    ("env", "keys"),
+    [
+        ("k-test-123", ["k-test-123"]),
+        ("k1,k2", ["k1", "k2"]),
+        (" k1 , k2, ", ["k1", "k2"]),
+        ('["k1", "k2"]', ["k1", "k2"]),
+        ("", []),
+    ],
+)
+def test_api_keys_from_the_environment(
+    home: Path, monkeypatch: pytest.MonkeyPatch, env: str, keys: list[str]
+):
+    monkeypatch.setenv("MARKETPILOT_API_KEYS", env)
+    assert _keys(home) == keys
+
+
+@pytest.mark.parametrize(
+    "env", ['["s3cr3t"', "['s3cr3t']", "s3cr3t other", '{"s3cr3t"}', "[1]", "密钥s3cr3t", "s3cr3t,,a b"]
+)
+def test_a_malformed_api_keys_value_names_the_variable_and_not_the_keys(
+    home: Path, monkeypatch: pytest.MonkeyPatch, env: str
+):
+    monkeypatch.setenv("MARKETPILOT_API_KEYS", env)
+    with pytest.raises(UserError) as caught:
+        get_settings(home)
+    message = str(caught.value)
+    assert message.startswith("Bad setting: MARKETPILOT_API_KEYS: ") and "\n" not in message
+    assert env not in message  # the value may be a secret
+
+
+def test_api_keys_in_marketpilot_toml_take_the_same_forms(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    config = tmp_path / "marketpilot.toml"
+    monkeypatch.setenv("MARKETPILOT_CONFIG", str(config))
+    monkeypatch.delenv("MARKETPILOT_API_KEYS", raising=False)
+    config.write_text('api_keys = ["k1", "k2"]\n', encoding="utf-8")
+    assert _keys(home) == ["k1", "k2"]
+    config.write_text('api_keys = "k1,k2"\n', encoding="utf-8")
+    assert _keys(home) == ["k1", "k2"]
+    config.write_text('api_keys = ["k 1"]\n', encoding="utf-8")
+    with pytest.raises(UserError, match=f"api_keys in {config}: a key is empty or holds a space"):
+        get_settings(home)
+
+
+def test_llm_prices_that_are_not_json_name_the_variable(home: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MARKETPILOT_LLM_PRICES", '{"deepseek-chat": {"input": 2.0, "output": 8.0}}')
+    assert get_settings(home).llm_prices == {"deepseek-chat": {"input": 2.0, "output": 8.0}}
+    monkeypatch.setenv("MARKETPILOT_LLM_PRICES", "deepseek-chat=2.0")
+    with pytest.raises(UserError, match=r"^Bad setting: MARKETPILOT_LLM_PRICES: not JSON"):
+        get_settings(home)
+
+
+def test_every_bad_setting_is_named_at_once(home: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MARKETPILOT_LANGUAGE", "fr")
+    monkeypatch.setenv("MARKETPILOT_LLM_TIMEOUT_S", "sixty")
+    with pytest.raises(UserError) as caught:
+        get_settings(home)
+    assert "MARKETPILOT_LANGUAGE: Input should be 'zh' or 'en'" in str(caught.value)
+    assert "MARKETPILOT_LLM_TIMEOUT_S: Input should be a valid number" in str(caught.value)
