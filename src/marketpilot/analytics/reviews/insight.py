@@ -7,7 +7,8 @@ that cites no id, or an id that was not in the prompt, is dropped — the model 
 invented statement into the report. A citation must also be *grounded*: the claim has to share content
 (Chinese character bigrams, English words) with the reviews it cites, and a review that reads like an
 instruction to the model ("忽略之前的指令…", "ignore previous instructions…") cannot support a claim, so
-a summary that obeys an injected review ("HACKED", citing that review) loses the claim.
+a summary that obeys an injected review ("HACKED", citing that review) loses the claim. A pain point
+that cites only praise — reviews read as positive with no complaint clause — is dropped too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import BaseModel, Field
 from marketpilot.analytics.reviews.aspects import (
     AspectStat,
     GroupAspect,
+    clause_labels,
     group_aspects,
     lexicon_mentions,
     scored_clauses,
@@ -99,7 +101,8 @@ class ReviewInsight(BaseModel):
     needs: list[Claim]
     pain_points: list[Claim]
     dropped_claims: int = Field(
-        description="LLM claims dropped: no citation, an unknown id, or not grounded in the cited reviews"
+        description="LLM claims dropped: no citation, an unknown id, not grounded in the cited reviews, "
+        "or a pain point citing only praise (insight.praise_only)"
     )
     open_aspects: list[str] = Field(default=[], description="aspects beyond the lexicon the LLM named")
     dropped_open_aspects: int = Field(
@@ -118,11 +121,17 @@ def mask_reviews(reviews: pd.DataFrame) -> pd.DataFrame:
 
 
 def verify_claims(
-    claims: list[Claim], id_map: dict[str, str], texts: dict[str, str], said: set[str] | None = None
+    claims: list[Claim],
+    id_map: dict[str, str],
+    texts: dict[str, str],
+    said: set[str] | None = None,
+    praise: set[str] | None = None,
 ) -> tuple[list[Claim], int]:
     """Keep claims whose citations are all known and that rest on what the cited (non-instruction)
     reviews say; map short prompt ids back to review ids. `texts`: short id -> the text sent.
-    `said` collects the texts kept so far: a small model repeats a claim, in one list or both."""
+    `said` collects the texts kept so far: a small model repeats a claim, in one list or both.
+    `praise`: short ids of reviews that are praise only (`praise_only`), for pain points: a claim citing
+    only those is dropped ("质量杠杠的！" is no pain point)."""
     said = set() if said is None else said
     kept, dropped = [], 0
     for claim in claims:
@@ -131,12 +140,18 @@ def verify_claims(
             dropped += 1
             continue
         cited = [c for c in cited if not looks_like_injection(texts[c])]
-        if not cited or not is_grounded(text, [texts[c] for c in cited]):
+        if not cited or not is_grounded(text, [texts[c] for c in cited]) or set(cited) <= (praise or set()):
             dropped += 1
             continue
         said.add(text)
         kept.append(Claim(text=mask_pii(text), cited_ids=[id_map[c] for c in dict.fromkeys(cited)]))
     return kept, dropped
+
+
+def praise_only(reviews: pd.DataFrame, p_pos: np.ndarray, clauses: pd.DataFrame) -> set[str]:
+    """Ids of `reviews` read as positive in which no clause is a complaint (`clause_labels`)."""
+    complained = clauses.review_id[clause_labels(clauses.p_pos, clauses.review_p_pos) == "neg"]
+    return set(reviews.review_id[(p_pos >= 0.5) & ~reviews.review_id.isin(complained)].astype(str))
 
 
 def pick_for_llm(reviews: pd.DataFrame, p_pos: np.ndarray, limit: int) -> pd.DataFrame:
@@ -156,8 +171,10 @@ def summarise_needs(
     max_reviews: int = 30,
     max_claims: int = MAX_CLAIMS,
     max_chars: int = 160,
+    praise: set[str] | None = None,
 ) -> tuple[list[Claim], list[Claim], int, str]:
-    """(needs, pain_points, dropped, model) from the LLM; `reviews` must already be PII-masked."""
+    """(needs, pain_points, dropped, model) from the LLM; `reviews` must already be PII-masked.
+    `praise`: review ids that cannot support a pain point (`praise_only`)."""
     from marketpilot.llm import get_client, load_prompt
 
     chosen = pick_for_llm(reviews, p_pos, max_reviews)
@@ -171,9 +188,10 @@ def summarise_needs(
     )
     draft: InsightDraft = completion.parsed
     sent = {item["id"]: item["text"] for item in items}
+    praised = {s for s, r in id_map.items() if r in (praise or set())}
     said: set[str] = set()
     needs, dropped_needs = verify_claims(draft.needs[:max_claims], id_map, sent, said)
-    pains, dropped_pains = verify_claims(draft.pain_points[:max_claims], id_map, sent, said)
+    pains, dropped_pains = verify_claims(draft.pain_points[:max_claims], id_map, sent, said, praised)
     return needs, pains, dropped_needs + dropped_pains, completion.model
 
 
@@ -221,7 +239,7 @@ def analyse_reviews(
         lang = "zh" if (detect_language(texts) == "zh").mean() >= 0.5 else "en"
     p_pos, _ = load_model().positive_proba(texts, mode=sentiment_mode)
     positive = int((p_pos >= 0.5).sum())
-    clauses = scored_clauses(reviews, mode=sentiment_mode)
+    clauses = scored_clauses(reviews, mode=sentiment_mode, review_p_pos=p_pos)
     mentions = lexicon_mentions(clauses, use_embeddings=aspect_embeddings)
     clusters: list[ComplaintCluster] = []
     if use_clusters:
@@ -243,7 +261,12 @@ def analyse_reviews(
     if use_llm and settings is not None:
         try:
             needs, pains, dropped, model = summarise_needs(
-                reviews, p_pos, settings=settings, lang=lang, scope=scope
+                reviews,
+                p_pos,
+                settings=settings,
+                lang=lang,
+                scope=scope,
+                praise=praise_only(reviews, p_pos, clauses),
             )
         except LLMOutputError as exc:
             log.warning("review insight for %s without the LLM summary: %s", scope, exc)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from marketpilot.analytics.reviews.aspects import MENTION_COLUMNS, load_aspects, no_mentions
+from marketpilot.analytics.reviews.aspects import MENTION_COLUMNS, clause_labels, load_aspects, no_mentions
 from marketpilot.analytics.reviews.grounding import is_grounded, looks_like_injection
 from marketpilot.config import Settings
 
@@ -131,7 +131,7 @@ def discover(
 ) -> tuple[OpenAspects, pd.DataFrame]:
     """(the kept aspects, their mentions: review_id, aspect, clause, p_pos, label, via='llm').
 
-    `clauses` (review_id, clause, p_pos; PII-masked) are every scored clause and `mentions` the
+    `clauses` (review_id, clause, p_pos, review_p_pos; PII-masked) are every scored clause and `mentions` the
     lexicon's: the prompt samples the clauses no lexicon aspect claimed, but an open aspect is counted
     in every clause that names it ("早餐很贵" is about 价格 and 早餐 alike)."""
     from marketpilot.llm import get_client, load_prompt
@@ -160,6 +160,6 @@ def discover(
     if not found:
         return OpenAspects(names=[], dropped=dropped, model=completion.model), no_mentions()
     mentions = pd.concat(found, ignore_index=True).drop_duplicates(["review_id", "aspect", "clause"])
-    mentions = mentions.assign(label=np.where(mentions.p_pos >= 0.5, "pos", "neg"), via="llm")
+    mentions = mentions.assign(label=clause_labels(mentions.p_pos, mentions.get("review_p_pos")), via="llm")
     names = [name for name, _ in kept]
     return OpenAspects(names=names, dropped=dropped, model=completion.model), mentions[MENTION_COLUMNS]
