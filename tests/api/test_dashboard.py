@@ -104,7 +104,12 @@ def test_reviews_page_charts_aspects_per_category(browser: TestClient, shop: Set
     insight = review_insight(shop, category=category, use_llm=False)
     options = chart(page.text, "aspects")
     assert options["xAxis"]["data"] == [a.name for a in insight.aspects]
-    assert options["series"][1]["data"] == [a.negative for a in insight.aspects]
+    series = {s["name"]: s["data"] for s in options["series"]}
+    assert series["差评 complaints"] == [a.negative for a in insight.aspects]
+    # Mentions with no clear opinion are a third, grey segment: praise + complaints + neutral = mentions.
+    neutral = series["中性 neutral"]
+    assert neutral == [a.mentions - a.positive - a.negative for a in insight.aspects] and any(neutral)
+    assert options["color"][2] == "#a0a0a0" and all(s.get("stack") == "total" for s in options["series"])
 
 
 def test_approve_a_campaign_through_htmx(browser: TestClient, shop: Settings):

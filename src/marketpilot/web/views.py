@@ -327,16 +327,22 @@ def review_categories(settings: Settings) -> list[str]:
 
 
 def reviews(settings: Settings, category: str) -> dict[str, Any]:
-    """Review insight for one category without the LLM: aspects (chart), keywords, complaint clusters."""
+    """Review insight for one category without the LLM: aspects (chart of praise, complaints and
+    neutral mentions), keywords, complaint clusters."""
     from marketpilot.analytics.reviews.insight import review_insight
 
     insight = review_insight(settings, category=category, use_llm=False)
     aspects = insight.aspects
+    # The report's chart (reviews/report.py) stacks the same three counts in the same order.
     chart = bar(
         [a.name for a in aspects],
-        {"praise": [a.positive for a in aspects], "complaints": [a.negative for a in aspects]},
+        {
+            "好评 praise": [a.positive for a in aspects],
+            "差评 complaints": [a.negative for a in aspects],
+            "中性 neutral": [a.neutral for a in aspects],
+        },
         stacked=True,
-        colors=["#3ebd93", "#e66a6a"],
+        colors=["#3ebd93", "#e66a6a", "#a0a0a0"],
         unit="条评价 reviews",
     )
     return {"insight": insight, "chart": chart}

@@ -221,8 +221,12 @@ def test_a_category_report_breaks_aspects_down_by_product(shop_reviews: pd.DataF
         rows = [g for g in insight.by_product if g.aspect == stat.aspect]
         assert sum(g.positive for g in rows) == stat.positive
         assert sum(g.negative for g in rows) == stat.negative
+        assert sum(g.neutral for g in rows) == stat.neutral
         assert all(g.name == stat.name for g in rows)
-    assert "各商品的维度" in to_markdown(insight)
+    md = to_markdown(insight)
+    assert "| 商品 | 维度 | 好评 | 差评 | 中性 | 例 |" in md
+    row = next(g for g in insight.by_product if g.neutral)  # a clause with no clear opinion
+    assert f"| {row.group} | {row.name} | {row.positive} | {row.negative} | {row.neutral} |" in md
     single = analyse_reviews(shop_reviews, scope="商品 P-NB-1", lang="zh", use_llm=False, use_clusters=False)
     assert single.by_product == [] and "各商品的维度" not in to_markdown(single)
 

@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -190,7 +192,18 @@ def test_insight_by_category(llm_server: OpenAITestServer, review_store: Setting
     payload = json.loads(result.stdout)
     assert payload["insight"]["scope"] == "类目 电脑" and payload["insight"]["n_reviews"] == 40
     assert payload["insight"]["needs"] == [] and not llm_server.requests
-    assert "类目 电脑" in Path(payload["files"]["markdown"]).read_text(encoding="utf-8")
+    md = Path(payload["files"]["markdown"]).read_text(encoding="utf-8")
+    assert "类目 电脑" in md and "| 维度 | n | 好评 | 差评 | 中性 | 例 |" in md
+    # Mentions with no clear opinion get their own column: every mention is praise, complaint or neutral.
+    neutral = [a for a in payload["insight"]["aspects"] if a["neutral"]]
+    assert neutral, "the sample reviews have no neutral aspect mention to show"
+    for a in neutral:
+        assert a["neutral"] == a["mentions"] - a["positive"] - a["negative"]
+        assert f"| {a['name']} | {a['mentions']} | {a['positive']} | {a['negative']} | {a['neutral']} |" in md
+    # The chart stacks them in grey (#a0a0a0) after praise and complaints: ~9,400 such pixels for these
+    # 16 neutral mentions; the chart without that segment has ~500 (anti-aliased text edges).
+    pixels = plt.imread(payload["files"]["chart"])[..., :3]
+    assert (np.abs(pixels - 0xA0 / 255).max(axis=-1) < 0.02).sum() > 3000
     empty = runner.invoke(app, ["reviews", "insight", "--category", "没有这个类目", "--no-llm"])
     assert empty.exit_code != 0
 
@@ -204,10 +217,11 @@ def test_insight_accurate_mode_scores_with_the_embedding_head(review_store: Sett
     accurate = payload["insight"]
     assert (fast["sentiment_mode"], accurate["sentiment_mode"]) == ("fast", "accurate")
     assert accurate["n_reviews"] == fast["n_reviews"] == 40
-    # The same clauses are found, and the e5 head scores some of them differently (fast: 功能 13/26,
-    # 外观 12/4; accurate: 11/28, 11/5), so the option reaches the clause scoring.
+    # The same clauses are found, and the e5 head scores some of them differently (positive/negative/
+    # neutral, fast: 功能 12/21/6, 价格 13/1/5; accurate: 9/25/5, 12/3/4), so the option reaches the
+    # clause scoring.
     counts = {
-        m: {a["aspect"]: (a["positive"], a["negative"]) for a in r["aspects"]}
+        m: {a["aspect"]: (a["positive"], a["negative"], a["neutral"]) for a in r["aspects"]}
         for m, r in (("fast", fast), ("accurate", accurate))
     }
     assert {a: sum(c) for a, c in counts["fast"].items()} == {

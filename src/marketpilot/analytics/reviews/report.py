@@ -25,6 +25,7 @@ _LABELS = {
         "sell": "卖点",
         "pos": "好评",
         "neg": "差评",
+        "neutral": "中性",
         "no_text": "无内容（默认好评等）",
         "other_lang": "其他语言（日文、韩文）",
         "ex": "例",
@@ -45,6 +46,7 @@ _LABELS = {
         "sell": "Selling points",
         "pos": "positive",
         "neg": "negative",
+        "neutral": "neutral",
         "no_text": "no text (placeholders)",
         "other_lang": "other languages (Japanese, Korean)",
         "ex": "e.g.",
@@ -78,22 +80,24 @@ def to_markdown(insight: ReviewInsight) -> str:
         "",
         f"## {t['aspects']}",
         "",
-        f"| {t['aspects']} | n | {t['pos']} | {t['neg']} | {t['ex']} |",
-        "|---|---:|---:|---:|---|",
+        f"| {t['aspects']} | n | {t['pos']} | {t['neg']} | {t['neutral']} | {t['ex']} |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for s in insight.aspects:
         example = (s.complaint_examples or s.praise_examples or [""])[0].replace("|", "/")
         name = f"{s.name}*" if s.named_by == "llm" else s.name
-        lines.append(f"| {name} | {s.mentions} | {s.positive} | {s.negative} | {example} |")
+        lines.append(f"| {name} | {s.mentions} | {s.positive} | {s.negative} | {s.neutral} | {example} |")
     if any(s.named_by == "llm" for s in insight.aspects):
         lines += ["", t["open"]]
     if insight.by_product:
         lines += ["", f"## {t['by_product']}", ""]
-        lines += [f"| {t['product']} | {t['aspects']} | {t['pos']} | {t['neg']} | {t['ex']} |"]
-        lines += ["|---|---|---:|---:|---|"]
+        lines += [
+            f"| {t['product']} | {t['aspects']} | {t['pos']} | {t['neg']} | {t['neutral']} | {t['ex']} |"
+        ]
+        lines += ["|---|---|---:|---:|---:|---|"]
         for g in insight.by_product[:MAX_GROUP_ROWS]:
             example = (g.complaint_examples or g.praise_examples or [""])[0].replace("|", "/")
-            lines.append(f"| {g.group} | {g.name} | {g.positive} | {g.negative} | {example} |")
+            lines.append(f"| {g.group} | {g.name} | {g.positive} | {g.negative} | {g.neutral} | {example} |")
     lines += ["", f"## {t['kw']}", "", ", ".join(insight.keywords), "", f"## {t['clusters']}", ""]
     for c in insight.complaint_clusters:
         lines.append(f"- **{' / '.join(c.keywords)}** ({c.size}): {c.examples[0] if c.examples else ''}")
@@ -111,7 +115,8 @@ def to_markdown(insight: ReviewInsight) -> str:
 
 
 def aspect_chart(insight: ReviewInsight, path: Path) -> Path:
-    """Stacked horizontal bars of positive/negative mentions per aspect (PNG)."""
+    """Stacked horizontal bars of positive, negative and neutral mentions per aspect (PNG); neutral
+    last, so praise and complaints sit side by side and the whole bar is every mention."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,8 +127,17 @@ def aspect_chart(insight: ReviewInsight, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 0.45 * max(3, len(names)) + 1))
     pos = [s.positive for s in insight.aspects][::-1]
     neg = [s.negative for s in insight.aspects][::-1]
-    ax.barh(names, pos, color="#3a9d5d", label=_LABELS[insight.lang]["pos"])
-    ax.barh(names, neg, left=pos, color="#d9534f", label=_LABELS[insight.lang]["neg"])
+    neutral = [s.neutral for s in insight.aspects][::-1]
+    t = _LABELS[insight.lang]
+    ax.barh(names, pos, color="#3a9d5d", label=t["pos"])
+    ax.barh(names, neg, left=pos, color="#d9534f", label=t["neg"])
+    ax.barh(
+        names,
+        neutral,
+        left=[s.positive + s.negative for s in insight.aspects][::-1],
+        color="#a0a0a0",
+        label=t["neutral"],
+    )
     ax.legend(loc="lower right")
     ax.set_title(insight.scope)
     return save_png(fig, path)
