@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,28 @@ def test_every_bad_setting_is_named_at_once(home: Path, monkeypatch: pytest.Monk
         get_settings(home)
     assert "MARKETPILOT_LANGUAGE: Input should be 'zh' or 'en'" in str(caught.value)
     assert "MARKETPILOT_LLM_TIMEOUT_S: Input should be a valid number" in str(caught.value)
+
+
+def test_a_bad_channel_setting_stops_campaign_run_with_one_line(home: Path):
+    """Channel settings (SMTP, webhook, export) are their own settings class, read by `campaign run`
+    before it touches any state: a bad one is the same one line as any setting, exit status 2."""
+    value = "端口s3cr3t"
+    bad = {"MARKETPILOT_SMTP_PORT": value, "MARKETPILOT_WEBHOOK_TIMEOUT_S": "ten"}
+    # COLUMNS: rich wraps stderr at 80 columns when it is not a terminal; the message itself is one line
+    environment = os.environ | bad | {"COLUMNS": "1000"}
+    command = [
+        sys.executable,
+        "-c",
+        "from marketpilot.cli import main; main()",
+        "campaign",
+        "run",
+        "spring-1",
+    ]
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "Error: Bad setting: MARKETPILOT_SMTP_PORT: Input should be a valid integer, unable to parse string "
+        "as an integer; MARKETPILOT_WEBHOOK_TIMEOUT_S: Input should be a valid number, unable to parse "
+        "string as a number"
+    ]
+    assert value not in done.stderr and "ten" not in done.stderr.split("; ")[1]

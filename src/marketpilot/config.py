@@ -6,7 +6,7 @@ import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -22,6 +22,7 @@ from marketpilot.errors import UserError
 # Any name registered with marketpilot.llm.register_provider (built-ins: llamacpp, openai_compat); an
 # unknown name fails when the client is built, with the registered names in the message.
 LLMProviderName = str
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 def _toml_path() -> Path:
@@ -159,23 +160,31 @@ class Settings(BaseSettings):
 def get_settings(home: Path | str | None = None, **overrides: object) -> Settings:
     """Settings from the environment and marketpilot.toml; `home` (the --home flag) wins over both.
 
-    A value that does not validate is a UserError naming where it came from, without the value (it
-    may be a secret)."""
+    A value that does not validate is a UserError naming where it came from (see `load_settings`)."""
     if home is not None:
         overrides["home"] = Path(home)
+    return load_settings(Settings, **overrides)
+
+
+def load_settings(settings_cls: type[SettingsT], **overrides: object) -> SettingsT:
+    """`settings_cls` read from its sources, `overrides` winning. Every value that does not validate is
+    named in one line, "Bad setting: VARIABLE: problem; …", by where it came from (the argument, the
+    environment variable or marketpilot.toml) and never by its value, which may be a secret."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return settings_cls(**overrides)
     except ValidationError as exc:
+        prefix = settings_cls.model_config.get("env_prefix") or ""
         problems = "; ".join(
-            f"{_origin(str(error['loc'][0]), overrides)}: {error['msg'].removeprefix('Value error, ')}"
-            for error in exc.errors(include_url=False)
+            f"{_origin(str(e['loc'][0]), prefix, overrides)}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors(include_url=False)
         )
         raise UserError(f"Bad setting: {problems}") from None
 
 
-def _origin(field: str, overrides: dict[str, object]) -> str:
-    """Where a setting was read: the argument, the environment variable or marketpilot.toml."""
-    variable = f"MARKETPILOT_{field.upper()}"
+def _origin(field: str, prefix: str, overrides: dict[str, object]) -> str:
+    """Where a setting was read: the argument, the environment variable or marketpilot.toml (a default
+    always validates, so a value from none of the first two came from the file)."""
+    variable = f"{prefix}{field}".upper()
     if field in overrides:
         return field
     if any(name.upper() == variable for name in os.environ):

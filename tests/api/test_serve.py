@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import httpx
-from served import serving
+from served import free_port, serving
 
 from marketpilot.cli import app, run_app
 
@@ -48,3 +50,24 @@ def test_serve_with_a_malformed_key_list_says_which_variable_without_a_traceback
     assert run_app(app) == 2
     err = capsys.readouterr().err
     assert "Bad setting: MARKETPILOT_API_KEYS: not a JSON list" in err and "Traceback" not in err
+
+
+def test_uvicorn_factory_with_a_bad_setting_prints_one_line_and_stops_its_workers(home: Path):
+    """`uvicorn --factory marketpilot.api:create_app` (docs/api.md): the setting named without a
+    traceback, exit status 3 (uvicorn's startup failure); with --workers the supervisor stops instead of
+    restarting the failing workers forever."""
+    environment = os.environ | {"MARKETPILOT_API_KEYS": "s3cr3t 密钥", "COLUMNS": "1000"}
+    command = [sys.executable, "-m", "uvicorn", "--factory", "marketpilot.api:create_app", "--port"]
+    single = subprocess.run(
+        [*command, str(free_port())], env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert single.returncode == 3
+    assert single.stderr.splitlines() == [
+        "Error: Bad setting: MARKETPILOT_API_KEYS: a key is empty or holds a space, a quote, a bracket or a "
+        "non-ASCII character; give one key, several separated by commas (k1,k2) or a JSON list "
+        '(\'["k1", "k2"]\')'
+    ]
+    workers = [*command, str(free_port()), "--workers", "2"]
+    supervised = subprocess.run(workers, env=environment, capture_output=True, text=True, timeout=120)
+    assert "failed to start, stopping the parent process" in supervised.stderr
+    assert "Traceback" not in supervised.stderr and "s3cr3t" not in supervised.stderr

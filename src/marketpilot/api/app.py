@@ -11,6 +11,7 @@ pages (/ui/) answer with HTML error pages, and the dashboard's htmx requests in 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from http import HTTPStatus
 from importlib.metadata import version
@@ -36,6 +37,9 @@ from marketpilot.errors import (
 )
 from marketpilot.web.routes import STATIC
 from marketpilot.web.routes import router as dashboard
+
+# uvicorn's STARTUP_FAILURE and gunicorn's WORKER_BOOT_ERROR: the app cannot start, do not restart it.
+STARTUP_FAILURE = 3
 
 
 class ErrorDetail(BaseModel):
@@ -73,8 +77,18 @@ class Health(BaseModel):
 
 def create_app(settings: Settings | None = None, *, require_key: bool = True) -> FastAPI:
     """The API over one MarketPilot home. `require_key=False` serves without keys (loopback only:
-    `marketpilot serve` refuses it on any other address)."""
-    settings = settings or get_settings()
+    `marketpilot serve` refuses it on any other address).
+
+    Without `settings` it is the process's entry point (`uvicorn --factory marketpilot.api:create_app`):
+    a setting a person must fix (a bad value, no API keys) is then printed as `marketpilot serve` prints
+    it, not as a traceback, and the process exits with status 3, which uvicorn's --workers supervisor
+    (and gunicorn) read as "failed at startup" and stop on, instead of restarting the worker forever."""
+    if settings is None:
+        try:
+            return create_app(get_settings(), require_key=require_key)
+        except UserError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            raise SystemExit(STARTUP_FAILURE) from None
     if require_key and not settings.api_keys:
         raise UserError(
             "No API keys configured, so nobody could call the API.",

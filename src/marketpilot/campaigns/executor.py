@@ -27,7 +27,13 @@ from marketpilot.campaigns import service
 from marketpilot.campaigns.assign import HOLDOUT, assign_arms, choose_channels, thompson_arms, unit_hash
 from marketpilot.campaigns.audience import AudienceSource
 from marketpilot.campaigns.bandit import channel_priors, given_evidence, pooled_evidence
-from marketpilot.campaigns.channels import ChannelSettings, OutgoingMessage, RateLimiter, create_channel
+from marketpilot.campaigns.channels import (
+    ChannelSettings,
+    OutgoingMessage,
+    RateLimiter,
+    channel_settings,
+    create_channel,
+)
 from marketpilot.campaigns.copy import ChannelCopy, resolve_copy
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.campaigns.state.db import open_state
@@ -325,7 +331,7 @@ def dispatch(
     result: RunResult,
 ) -> None:
     """Send every due message of this campaign version; `sending` leftovers of a crash go first."""
-    options = options or ChannelSettings()
+    options = options or channel_settings()
     source = AudienceSource(settings)
     _depersonalise_revoked(settings, engine, campaign_id, version, spec)
     for plan in spec.channels:
@@ -550,6 +556,8 @@ def run_campaign(
     """Plan (once per version) and dispatch the approved current version of a campaign. Safe to re-run
     after a crash: it resumes where the last run stopped. Messages the schedule holds back (quiet hours,
     send_at) stay queued; `wait` sleeps until the next allowed send time and sends them then."""
+    # Read first: a channel setting that does not validate is refused before any state is touched.
+    options = options or channel_settings()
     engine = open_state(settings)
     spec, version = service.get_spec(engine, campaign_id)
     if not service.is_approved(engine, campaign_id, version):
@@ -558,7 +566,6 @@ def run_campaign(
             hint=f"Review it with `marketpilot campaign show {campaign_id}`, "
             f"then `marketpilot campaign approve {campaign_id} --by NAME`.",
         )
-    options = options or ChannelSettings()
     # A channel's configuration (the gateway URL sms needs) is checked before anything is planned or
     # the campaign marked running: a run refused for it leaves the campaign approved with nothing
     # queued, so the same command runs it once the configuration is fixed. Adapters connect lazily.

@@ -18,7 +18,7 @@ from typing import Protocol
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from marketpilot.config import Settings
+from marketpilot.config import Settings, load_settings
 from marketpilot.errors import UserError
 
 
@@ -40,6 +40,12 @@ class ChannelSettings(BaseSettings):
     webhook_timeout_s: float = 10.0
     export_dir: Path | None = None  # default <home>/exports
     export_format: str = "csv"  # csv | parquet
+
+
+def channel_settings(**overrides: object) -> ChannelSettings:
+    """The channel settings from the environment; a value that does not validate is one UserError
+    naming its variable (MARKETPILOT_SMTP_PORT: Input should be a valid integer …), never the value."""
+    return load_settings(ChannelSettings, **overrides)
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,7 @@ def create_channel(name: str, settings: Settings, options: ChannelSettings | Non
         raise UserError(
             f"No channel adapter named {name!r}.", hint=f"Known: {', '.join(registered_channels())}"
         )
-    return _REGISTRY[name](settings, options or ChannelSettings())
+    return _REGISTRY[name](settings, options or channel_settings())
 
 
 class RateLimiter:
