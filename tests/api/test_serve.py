@@ -56,7 +56,7 @@ def test_uvicorn_factory_with_a_bad_setting_prints_one_line_and_stops_its_worker
     """`uvicorn --factory marketpilot.api:create_app` (docs/api.md): the setting named without a
     traceback, exit status 3 (uvicorn's startup failure); with --workers the supervisor stops instead of
     restarting the failing workers forever."""
-    environment = os.environ | {"MARKETPILOT_API_KEYS": "s3cr3t 密钥", "COLUMNS": "1000"}
+    environment = os.environ | {"MARKETPILOT_API_KEYS": "s3cr3t 密钥"}
     command = [sys.executable, "-m", "uvicorn", "--factory", "marketpilot.api:create_app", "--port"]
     single = subprocess.run(
         [*command, str(free_port())], env=environment, capture_output=True, text=True, timeout=120

@@ -27,7 +27,9 @@ app = typer.Typer(
 # "[new]" vanished); the few styled lines ask for markup and escape what they interpolate.
 console = Console(markup=False)
 ModelT = TypeVar("ModelT", bound=BaseModel)
-err_console = Console(stderr=True, markup=False)
+# soft_wrap: an error or warning is one line however wide the terminal; piped into a log, rich would
+# otherwise break it at 80 columns and a grep for the message would find half of it.
+err_console = Console(stderr=True, markup=False, soft_wrap=True)
 
 HomeOption = Annotated[
     Path | None,
