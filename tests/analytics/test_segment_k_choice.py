@@ -180,10 +180,13 @@ def test_a_segment_under_the_minimum_gets_no_llm_call_and_says_it_is_too_small(
     stdout = "".join(out.stdout.split())  # Rich wraps long lines
     html = (small_retail.home / "reports" / "segments.html").read_text(encoding="utf-8")
     dashboard = TestClient(create_app(small_retail, require_key=False)).get("/ui/segments").text
+    first_llm = min(set(profiles) - set(small))
     for segment, profile in profiles.items():
         persona, stats = profile["persona"], SegmentStats(**profile["stats"])
         if segment not in small:
-            assert persona["source"] == "llm" and persona["name"] == "稳定复购客"
+            # the model names every segment alike: the first keeps the name, later ones get their number
+            name = "稳定复购客" if segment == first_llm else f"稳定复购客（{segment}）"
+            assert persona["source"] == "llm" and persona["name"] == name
             continue
         assert persona["source"] == "template" and persona["attempts"] == 0 and persona["rejected"] == []
         assert persona["description"].startswith(f"共 {small[segment]} 位客户")
