@@ -26,10 +26,10 @@ from pydantic import BaseModel
 from marketpilot.config import Settings, get_settings
 from marketpilot.data.load import load_file
 from marketpilot.data.queries import (
+    currency_totals,
     customer_counts,
     lowest_rated_category,
     monthly_sales,
-    revenue_by_currency,
 )
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
@@ -348,8 +348,8 @@ def monthly_summary(settings: Settings) -> tuple[pd.DataFrame, dict[str, Any]]:
     across currencies."""
     with Store.open(settings, read_only=True) as store:
         monthly = monthly_sales(store)
-        totals = revenue_by_currency(store)
         members, guests = customer_counts(store)
+    totals = currency_totals(monthly)  # from the months: the reversal matching runs once
     payload = {
         "customers": members,
         "guest_customers": guests,

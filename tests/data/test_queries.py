@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marketpilot.config import Settings
 from marketpilot.data.queries import (
+    currency_totals,
     customer_counts,
     lowest_rated_category,
     monthly_sales,
@@ -101,6 +102,48 @@ def test_revenue_is_kept_per_currency_in_its_own_units(settings: Settings) -> No
         ("2025-02", "USD"): (0, -5.0, 5.0, 0.0),
         ("2025-02", None): (1, 7.0, 0.0, 0.0),
     }
+
+
+def test_currency_totals_are_the_sums_of_the_monthly_rows(settings: Settings) -> None:
+    """The overview and the demo take the per-currency totals from `monthly_sales`' rows, so the
+    reversal matching runs once: each total is the sum of its currency's months, exact in its own
+    minor unit (0.10 + 0.20 yuan is 0.30, 1.001 dinar a thousandth, not float noise)."""
+    import pandas as pd
+
+    orders = pd.DataFrame(
+        [
+            ("A1", "c1", "2025-01-03", "completed", "CNY", 10),
+            ("A2", "c2", "2025-02-03", "completed", "CNY", 20),
+            ("A3", "c3", "2025-03-03", "completed", "CNY", 7_001),
+            ("V1", "c3", "2025-03-04", "returned", "CNY", 5_000),  # voided: never a sale
+            ("RV1", "c3", "2025-04-01", "returned", "CNY", -5_000),  # its refund: in no figure
+            ("K1", "c4", "2025-01-05", "completed", "KWD", 1_001),
+            ("K2", "c4", "2025-02-05", "completed", "KWD", 2_002),
+            ("KC", "c4", "2025-02-06", "cancelled", "KWD", -1_001),
+            ("J1", "c5", "2025-01-07", "completed", "JPY", 1_500),
+            ("N1", "c6", "2025-03-08", "completed", None, 333),
+            ("N2", "c7", "2025-04-08", "completed", None, 334),
+        ],
+        columns=["order_id", "customer_id", "ordered_at", "status", "currency", "total_minor"],
+    )
+    orders["ordered_at"] = pd.to_datetime(orders["ordered_at"])
+    with Store.open(settings) as store:
+        store.upsert("orders", orders)
+        monthly = monthly_sales(store)
+        stored = revenue_by_currency(store)
+    totals = currency_totals(monthly)
+
+    money = ["orders", "gross", "returned", "cancelled", "revenue"]
+    assert [tuple(r) for r in totals[["currency", *money]].itertuples(index=False)] == [
+        ("CNY", 3, 70.31, 0.0, 0.0, 70.31),
+        ("KWD", 2, 3.003, 0.0, 1.001, 2.002),
+        (None, 2, 6.67, 0.0, 0.0, 6.67),  # ties on orders: no currency last
+        ("JPY", 1, 1500.0, 0.0, 0.0, 1500.0),
+    ]
+    summed = monthly.fillna({"currency": "-"}).groupby("currency")[money].sum()
+    assert ((totals.fillna({"currency": "-"}).set_index("currency")[money] - summed).abs() < 1e-9).all().all()
+    pd.testing.assert_frame_equal(stored, totals)
+    assert currency_totals(monthly.iloc[0:0]).columns.tolist() == ["currency", *money]
 
 
 def _shop(settings: Settings, orders: list[tuple], lines: list[tuple]) -> None:

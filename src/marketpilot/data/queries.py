@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from marketpilot.data.consistency import REVERSED
-from marketpilot.data.money import scale_sql
+from marketpilot.data.money import minor_digits, scale_sql
 from marketpilot.data.reversals import matching_ctes
 from marketpilot.data.store import Store
 
@@ -93,16 +93,30 @@ def monthly_sales(store: Store) -> pd.DataFrame:
     return _currency_or_none(frame)
 
 
-def revenue_by_currency(store: Store) -> pd.DataFrame:
-    """Per currency, most orders first: sales and the money columns of `_money_columns` (major
-    units); `currency` is None for orders that name none."""
-    frame = store.query(
-        f"""{COUNTED_ORDERS}
-        SELECT currency, count(*) FILTER (WHERE {ORDER}) AS orders, {_money_columns()}
-        FROM counted WHERE {NET} GROUP BY currency ORDER BY orders DESC, currency NULLS LAST
-        """
+def currency_totals(monthly: pd.DataFrame) -> pd.DataFrame:
+    """Per currency, most orders first: orders and the money columns of `_money_columns` (major
+    units), summed over `monthly`, the rows of `monthly_sales`, so that a page showing both runs the
+    reversal matching once. Every column is additive (`customers` is not, and is left out); each sum
+    is rounded to its currency's minor unit, as `_major` divides the exact sum of minor units, so it
+    equals that sum without the float noise of adding months."""
+    money = ["gross", "returned", "cancelled", "revenue"]
+    totals = (
+        monthly.groupby("currency", dropna=False, sort=False)[["orders", *money]]
+        .sum()
+        .reset_index()
+        .sort_values(["orders", "currency"], ascending=[False, True], na_position="last", kind="stable")
+        .reset_index(drop=True)
     )
-    return _currency_or_none(frame)
+    totals = _currency_or_none(totals)
+    scale = 10.0 ** totals["currency"].map(minor_digits).astype(float)
+    totals[money] = (totals[money].mul(scale, axis=0)).round().div(scale, axis=0)
+    return totals
+
+
+def revenue_by_currency(store: Store) -> pd.DataFrame:
+    """`currency_totals` of the store's `monthly_sales` (`currency` None for orders that name none);
+    a caller that shows the months too passes its own rows to `currency_totals`."""
+    return currency_totals(monthly_sales(store))
 
 
 def customer_counts(store: Store) -> tuple[int, int]:

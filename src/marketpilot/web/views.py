@@ -31,7 +31,7 @@ def overview(settings: Settings) -> dict[str, Any]:
     """Store counts, sales and net revenue (less the returns and cancellations exported as documents
     of their own) per currency and per month; empty before any data is loaded. Amounts in different
     currencies are shown side by side, never added: there is no rate."""
-    from marketpilot.data.queries import customer_counts, monthly_sales, revenue_by_currency
+    from marketpilot.data.queries import currency_totals, customer_counts, monthly_sales
     from marketpilot.data.store import DB_FILE, Store
 
     if not (settings.home_dir / DB_FILE).exists():
@@ -39,8 +39,8 @@ def overview(settings: Settings) -> dict[str, Any]:
     with Store.open(settings, read_only=True) as store:
         counts = {table: store.count(table) for table in ("orders", "products", "reviews")}
         monthly = monthly_sales(store)
-        totals = revenue_by_currency(store)
         members, guests = customer_counts(store)
+    totals = currency_totals(monthly)  # from the months: the reversal matching runs once per load
     if not (members or guests or any(counts.values())):  # a store made, nothing loaded into it
         return {"loaded": False}
     totals["currency"] = totals["currency"].fillna(NO_CURRENCY)
