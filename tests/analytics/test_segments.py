@@ -426,7 +426,9 @@ def test_segment_cli_in_chinese_checks_every_persona_against_its_stats(
     assert wrong in personas[1]["rejected"][0] and wrong in llm_server.requests[2]["messages"][-1]["content"]
     for profile in payload["segments"]:
         stats, persona = SegmentStats(**profile["stats"]), profile["persona"]
-        assert persona["language"] == "zh" and persona["name"] == "稳定复购客"
+        # the script names every segment alike: the first keeps the name, the others get their number
+        name = "稳定复购客" if stats.segment == 1 else f"稳定复购客（{stats.segment}）"
+        assert persona["language"] == "zh" and persona["name"] == name
         assert f"{stats.aov:.2f}元" in persona["description"]
         assert unsupported_numbers(persona["description"], stats, context=segment_context(stats)) == []
     assert "客户细分报告" in Path(payload["report_html"]).read_text(encoding="utf-8")
