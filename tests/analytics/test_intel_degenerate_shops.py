@@ -4,9 +4,12 @@ is missing, not a scikit-learn ValueError or a k=3 result with one segment."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from marketpilot.analytics.propensity import PropensityModel, train_propensity
 from marketpilot.analytics.segments import run_segmentation
@@ -71,3 +74,13 @@ def test_model_refuses_too_few_of_one_class_with_the_counts() -> None:
         PropensityModel().fit(X, np.zeros(40))
     with pytest.raises(UserError, match="5 positive, 35 negative \\(at least 10 of each\\)"):
         PropensityModel().fit(X, np.r_[np.ones(5), np.zeros(35)])
+
+
+def test_identical_customers_and_one_extreme_fit_without_a_convergence_warning(settings: Settings) -> None:
+    # k=2 had a one-customer cluster; refitting k=2 on the 199 identical customers left printed
+    # sklearn's "Number of distinct clusters (1) found smaller than n_clusters (2)" to the terminal.
+    _store(settings, [100.0] * 199 + [9000.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = run_segmentation(settings, personas=False, report=False)
+    assert result.k == 1 and result.k_choice is not None and result.k_choice.rule == "too_small"

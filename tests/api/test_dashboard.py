@@ -110,6 +110,11 @@ def test_reviews_page_charts_aspects_per_category(browser: TestClient, shop: Set
     neutral = series["中性 neutral"]
     assert neutral == [a.mentions - a.positive - a.negative for a in insight.aspects] and any(neutral)
     assert options["color"][2] == "#a0a0a0" and all(s.get("stack") == "total" for s in options["series"])
+    # The table under the chart counts what the report's table counts, 中性 included, not the chart alone.
+    assert "<th>中性 Neutral</th>" in page.text
+    for a in insight.aspects:
+        counts = "".join(f"<td>{n:,}</td>" for n in (a.mentions, a.positive, a.negative, a.neutral))
+        assert f"<td>{a.name}</td>{counts}" in " ".join(page.text.split()).replace("> <", "><")
 
 
 def test_approve_a_campaign_through_htmx(browser: TestClient, shop: Settings):

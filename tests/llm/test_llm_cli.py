@@ -101,3 +101,13 @@ def test_check_with_the_embedded_model(home, monkeypatch: pytest.MonkeyPatch) ->
     payload = json.loads(result.output)
     assert payload["ok"] and payload["provider"] == "llamacpp" and payload["tokens_per_s"] > 0
     assert any("\u4e00" <= ch <= "\u9fff" for ch in payload["sample"])
+
+
+def test_usage_with_nothing_recorded_says_so(home) -> None:
+    table = runner.invoke(app, ["llm", "usage"])
+    assert table.exit_code == 0, table.output
+    assert "No LLM calls recorded" in table.output and "llm.sqlite" in table.output
+    assert "provider/model" not in table.output
+    recent = runner.invoke(app, ["llm", "usage", "--days", "7"])
+    assert "No LLM calls recorded in the last 7 days" in recent.output
+    assert json.loads(runner.invoke(app, ["llm", "usage", "--json"]).output) == []

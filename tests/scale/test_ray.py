@@ -217,3 +217,31 @@ def test_cluster_error_messages_go_to_stderr_not_the_json_on_stdout(ray_local, c
             time.sleep(0.2)
             assert err.out == ""
     assert "任务重试中 task retried" in err.err
+
+
+@pytest.mark.slow
+def test_a_gold_column_called_label_on_ray_as_in_reviews_sentiment(
+    ray_local: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The public corpora call their gold column `label`: `reviews sentiment --label-col label` keeps
+    it as gold_label, and `scale sentiment` refused the same file whatever it was told."""
+    source = tmp_path / "labelled.csv"
+    gold = ["1", "0", "1"]
+    texts = ["质量很好，物流很快", "太差了，用两天就坏", "Great phone, works well"]
+    pd.DataFrame({"review": texts, "label": gold}).to_csv(source, index=False)
+    for refused in (
+        lambda: score_file(source, "review"),
+        lambda: score_file_ray(source, "review", tmp_path / "x"),
+    ):
+        with pytest.raises(UserError, match="'label' would be overwritten"):
+            refused()
+    alone, _ = score_file(source, "review", label_col="label", adapt=False)
+
+    argv = ["marketpilot", "scale", "sentiment", "--input", str(source), "--text-col", "review"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--label-col", "label", "--out", str(tmp_path / "out")])
+    assert run_app(app) == 0, capsys.readouterr()
+    scored = pd.read_parquet(tmp_path / "out")
+    scored = scored.set_index("review").loc[texts].reset_index()
+    assert list(scored.columns) == list(alone.columns)
+    assert scored["gold_label"].astype(str).tolist() == gold
+    assert scored["label"].tolist() == alone["label"].tolist()

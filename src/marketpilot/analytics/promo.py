@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import duckdb
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from marketpilot.analytics.net_sales import NET_LINES, register_net_lines
 from marketpilot.analytics.power import customers_per_arm, detectable_lift
@@ -114,7 +114,9 @@ class PromoPlan(BaseModel):
     since: dt.date
     until: dt.date
     currency: str
-    margin_source: Literal["catalogue costs", "--margin"]
+    margin_source: Literal["catalogue costs", "--margin"] = Field(
+        description="a code for programs; `margin_basis` says it in words"
+    )
     store_discounted_order_share: float
     groups: list[PromoGroup]
     table_path: Path | None = None
@@ -123,6 +125,16 @@ class PromoPlan(BaseModel):
     campaign_specs: dict[str, Path] = Field(
         default_factory=dict, description="group → a campaign spec testing its coupon depths"
     )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def margin_basis(self) -> str:
+        """Where the margins come from, in a marketer's words: "margins from the catalogue's costs" or
+        "margin 40 % given" (every group has the margin that was given)."""
+        if self.margin_source == "catalogue costs":
+            return "margins from the catalogue's costs"
+        given = f" {self.groups[0].margin * 100:g} %" if self.groups else ""
+        return f"margin{given} given"
 
 
 def round_up(x: float) -> float:

@@ -430,7 +430,7 @@ def promo(
     if json_out:
         print_json(plan.model_dump(mode="json") | {"report": written})
         return
-    table = Table(title=f"Coupons from orders {plan.since} – {plan.until} (margins: {plan.margin_source})")
+    table = Table(title=f"Coupons from orders {plan.since} – {plan.until} ({plan.margin_basis})")
     for column in (
         "group", "customers", "median basket", "coupon", "already reach", "in reach",
         "break-even lift", "per arm needed", "verdict",

@@ -73,9 +73,17 @@ def usage_command(
     json_out: JsonOption = False,
 ) -> None:
     """Calls, tokens, cost and latency per provider, model and prompt template, from the ledger."""
-    rows = usage_report(settings_for(home), days=days)
+    settings = settings_for(home)
+    rows = usage_report(settings, days=days)
     if json_out:
         print_json([row.model_dump() for row in rows])
+        return
+    if not rows:
+        # an empty table reads as a broken command; say what is missing and where it would be
+        window = f" in the last {days:g} days" if days else ""
+        console.print(
+            f"No LLM calls recorded{window}; the ledger is {settings.path('llm.sqlite')}.", soft_wrap=True
+        )
         return
     table = Table(title="LLM usage (ledger)")
     for column in (

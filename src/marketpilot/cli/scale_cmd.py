@@ -33,6 +33,14 @@ def sentiment_cmd(
     text_col: Annotated[str, typer.Option("--text-col", help="Column holding the review text.")],
     out: Annotated[Path, typer.Option("--out", help="New directory for the scored Parquet files.")],
     lang: Annotated[str, typer.Option("--lang", help="auto, zh or en.")] = "auto",
+    label_col: Annotated[
+        str | None,
+        typer.Option(
+            "--label-col",
+            help="Gold labels, kept beside the scores as `reviews sentiment --label-col` keeps them "
+            "(a column called label becomes gold_label); for accuracy use `reviews sentiment`.",
+        ),
+    ] = None,
     mode: Annotated[
         str, typer.Option("--mode", help="fast, accurate or llm (as `reviews sentiment`).")
     ] = "fast",
@@ -48,7 +56,15 @@ def sentiment_cmd(
     settings = settings_for(home) if mode == "llm" else None
     with err_console.status("Scoring on Ray…"):
         summary = score_file_ray(
-            input, text_col, out, lang=lang, mode=mode, settings=settings, address=address, num_cpus=num_cpus
+            input,
+            text_col,
+            out,
+            lang=lang,
+            label_col=label_col,
+            mode=mode,
+            settings=settings,
+            address=address,
+            num_cpus=num_cpus,
         )
     # as `reviews sentiment` reports: no_text / other_lang only when there are any
     counts = summary.model_dump(exclude_none=True)

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from marketpilot.analytics.reviews.batch import OUTPUT_COLUMNS
+from marketpilot.analytics.reviews.batch import gold_renames
 from marketpilot.config import Settings
 from marketpilot.errors import UserError
 from marketpilot.scale.runtime import ray_session
@@ -36,11 +36,14 @@ class ScaleSummary(BaseModel):
 class _Scorer:
     """One per Ray actor: the shipped model is loaded once and reused for every block it scores."""
 
-    def __init__(self, text_col: str, lang: str, mode: str, settings: Settings | None) -> None:
+    def __init__(
+        self, text_col: str, lang: str, mode: str, settings: Settings | None, renames: dict[str, str]
+    ) -> None:
         from marketpilot.analytics.reviews.sentiment import load_model
 
         self.model = load_model()
         self.text_col, self.lang, self.mode, self.settings = text_col, lang, mode, settings
+        self.renames = renames
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from marketpilot.privacy.pii import mask_pii
@@ -49,7 +52,7 @@ class _Scorer:
         scored = self.model.predict(
             texts, lang=self.lang, mode=self.mode, settings=self.settings, adapt=False
         )
-        return batch.assign(
+        return batch.rename(columns=self.renames).assign(
             **{self.text_col: [mask_pii(t) for t in texts]},
             label=scored.label.to_numpy(),
             probability=scored.probability.to_numpy(),
@@ -104,6 +107,7 @@ def score_file_ray(
     out: Path,
     *,
     lang: str = "auto",
+    label_col: str | None = None,
     mode: str = "fast",
     settings: Settings | None = None,
     address: str | None = None,
@@ -111,29 +115,24 @@ def score_file_ray(
     batch_size: int = 20_000,
 ) -> ScaleSummary:
     """Score `path` into the directory `out` (Parquet parts: the input's columns, the text
-    PII-masked, label, probability). Written to a temporary directory beside `out` and renamed, so
-    a failed job leaves nothing; an existing `out` is refused."""
+    PII-masked, label, probability). A gold column `label_col` is kept as `reviews sentiment` keeps
+    it (as `gold_label` when it is called `label`); no accuracy is computed here. Written to a
+    temporary directory beside `out` and renamed, so a failed job leaves nothing; an existing `out`
+    is refused."""
     if out.exists():
         raise UserError(f"{out} already exists", hint="give a new directory for the scored Parquet files")
     if mode == "llm" and settings is None:
         raise UserError("mode llm needs settings (the LLM to ask)")
     with ray_session(address, num_cpus) as ray:
         dataset = _read(ray, path)
-        columns = dataset.columns()
-        if text_col not in columns:
-            raise UserError(f"{path}: no column {text_col!r}", hint=f"columns are: {', '.join(columns)}")
-        taken = [c for c in OUTPUT_COLUMNS if c in columns]
-        if taken:
-            raise UserError(
-                f"{path}: column(s) {', '.join(map(repr, taken))} would be overwritten by the scores"
-            )
+        renames = gold_renames(str(path), dataset.columns(), text_col, label_col)
         cpus = max(1, int(ray.available_resources().get("CPU", 1)))
         # a file read as one block would keep every worker but one idle: split it, at least one block
         # per CPU and none much larger than a batch
         blocks = max(2 * cpus, math.ceil(dataset.count() / batch_size))
         scored = dataset.repartition(blocks).map_batches(
             _Scorer,
-            fn_constructor_args=(text_col, lang, mode, settings),
+            fn_constructor_args=(text_col, lang, mode, settings, renames),
             batch_format="pandas",
             batch_size=batch_size,
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=cpus),

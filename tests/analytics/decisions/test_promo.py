@@ -90,6 +90,7 @@ def segmented_shop(shop_settings: Settings, tmp_path_factory: pytest.TempPathFac
 def test_segment_coupons_keep_the_catalogue_margin(segmented_shop: Settings) -> None:
     plan = plan_promotions(segmented_shop)
     assert plan.margin_source == "catalogue costs" and len(plan.groups) == 4
+    assert plan.margin_basis == "margins from the catalogue's costs"
     with Store.open(segmented_shop, read_only=True) as store:
         lines = store.con.sql(
             "SELECT i.quantity * i.unit_price_minor AS price, i.quantity * p.cost_minor AS cost "
@@ -143,6 +144,12 @@ def test_cli_json_and_named_errors(
     assert run_app(app) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["margin_source"] == "--margin" and out["groups"][0]["margin"] == 0.35
+    assert out["margin_basis"] == "margin 35 % given"
+    # the table's title says where the margins come from in words, not as the option's name
+    monkeypatch.setattr(sys, "argv", argv)
+    assert run_app(app) == 0
+    table = capsys.readouterr().out
+    assert "(margin 35 % given)" in " ".join(table.split()) and "--margin" not in table
     # --max-lift (docs/decisions.md): a break-even lift above it is `implausible_lift`
     monkeypatch.setattr(sys, "argv", [*argv, "--max-lift", "0.0001", "--json"])
     assert run_app(app) == 0

@@ -84,6 +84,26 @@ def _accuracy(predicted_pos: np.ndarray, gold: np.ndarray, silent: np.ndarray) -
     return out
 
 
+def gold_renames(source: str, columns: list[str], text_col: str, label_col: str | None) -> dict[str, str]:
+    """The input's columns checked for scoring, the one rule of `reviews sentiment` and `scale
+    sentiment`: the text and gold columns must exist; a gold column named like a score (`label`, as
+    the public corpora call it) is kept beside the scores as `gold_label` (the rename returned); any
+    other column the scores would overwrite is refused."""
+    for col in (text_col, label_col):
+        if col is not None and col not in columns:
+            raise UserError(f"{source}: no column {col!r}", hint=f"columns are: {', '.join(columns)}")
+    renames: dict[str, str] = {}
+    if label_col in OUTPUT_COLUMNS and f"gold_{label_col}" not in columns:
+        renames[label_col] = f"gold_{label_col}"
+    taken = [c for c in OUTPUT_COLUMNS if c in columns and c not in renames]
+    if taken:
+        raise UserError(
+            f"{source}: column(s) {', '.join(map(repr, taken))} would be overwritten by the scores",
+            hint="rename them in the file; gold labels can live in any column named by --label-col",
+        )
+    return renames
+
+
 def score_file(
     path: Path,
     text_col: str,
@@ -111,25 +131,14 @@ def score_file(
     # a blank line is a blank review in a one-column file: kept (and counted as no_text) so that the
     # scored rows line up with the input's
     df = read_frame(path, keep_blank=True)
-    for col in (text_col, label_col):
-        if col is not None and col not in df.columns:
-            raise UserError(
-                f"{path}: no column {col!r}", hint=f"columns are: {', '.join(map(str, df.columns))}"
-            )
+    renames = gold_renames(str(path), list(map(str, df.columns)), text_col, label_col)
     if df.empty:
         raise UserError(
             f"{path}: no rows under the header, nothing to score", hint="export the reviews again"
         )
-    if label_col in OUTPUT_COLUMNS and f"gold_{label_col}" not in df.columns:
-        # A gold column called `label` (as the public corpora call it) is kept beside the scores.
-        df = df.rename(columns={label_col: f"gold_{label_col}"})
-        label_col = f"gold_{label_col}"
-    taken = [c for c in OUTPUT_COLUMNS if c in df.columns]
-    if taken:
-        raise UserError(
-            f"{path}: column(s) {', '.join(map(repr, taken))} would be overwritten by the scores",
-            hint="rename them in the file; gold labels can live in any column named by --label-col",
-        )
+    if renames:
+        df = df.rename(columns=renames)
+        label_col = next(iter(renames.values()))
     gold = gold_labels(df[label_col], str(path), label_col) if label_col else None
     texts = df[text_col].fillna("").astype(str).tolist()
     scored = load_model().predict(texts, lang=lang, mode=mode, settings=settings, adapt=adapt)

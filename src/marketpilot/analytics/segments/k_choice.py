@@ -132,6 +132,10 @@ def fit_past_outliers(data: np.ndarray, estimator: Estimator, floor: float) -> t
         if not outliers.any() or (~keep | outliers).sum() > 0.01 * len(data):
             break
         rest = keep & ~outliers
+        # Fewer distinct profiles left than k: k-means would leave a centre empty (and say so in a
+        # ConvergenceWarning on the user's terminal), so the small cluster stays, as documented.
+        if len(np.unique(data[rest], axis=0)) < km.n_clusters:
+            break
         refit = clone(estimator).fit(data[rest])
         # k-means puts duplicate centres on fewer distinct points than k: a cluster left empty
         if len(np.unique(refit.predict(data[rest]))) < refit.n_clusters:
