@@ -270,7 +270,7 @@ def test_cli_generate_uses_store_facts_and_segment_persona(llm_server, home):
     from marketpilot.content.numbers import fmt_amount
     from marketpilot.content.service import product_facts, segment_persona
     from marketpilot.data.sample import make_sample
-    from marketpilot.errors import UserError
+    from marketpilot.errors import NotFoundError
 
     settings = get_settings(home)
     make_sample(settings, customers=300, seed=1)
@@ -297,7 +297,8 @@ def test_cli_generate_uses_store_facts_and_segment_persona(llm_server, home):
     # the persona name finds the segment too; "all" has none; an unknown one lists the known ones
     assert segment_persona(settings, persona.name) == segment_persona(settings, "1")
     assert segment_persona(settings, "all") is None
-    with pytest.raises(UserError, match="No segment '沉睡'") as err:
+    # NotFoundError, as python-api.md promises for an unknown segment (the API answers 404)
+    with pytest.raises(NotFoundError, match="No segment '沉睡'") as err:
         segment_persona(settings, "沉睡")
     assert persona.name in (err.value.hint or "")
 

@@ -82,7 +82,7 @@ def segment_persona(settings: Settings, segment: str) -> str | None:
             "or run `marketpilot segment` again, which gives every segment its own name.",
         )
     known = ", ".join(f"{p['segment']} ({p['name']})" for p in personas)
-    raise UserError(
+    raise NotFoundError(
         f"No segment {segment!r} in {path}.",
         hint=f"Use a segment number or persona name: {known}; or --segment all.",
     )

@@ -31,13 +31,20 @@ class QiniSummary(BaseModel):
 
 
 def qini_curve(score: np.ndarray, treated: np.ndarray, outcome: np.ndarray) -> np.ndarray:
-    """Incremental outcome of treating the top k, for k = 1 … n (ties broken by row order)."""
+    """Incremental outcome of treating the top k, for k = 1 … n. Customers with the same score have no
+    order among them: the curve runs straight across a tie, so a constant score (a model that learnt
+    nothing) is the random line, not whatever order the rows came in."""
     order = np.argsort(-score, kind="stable")
     t, y = treated[order].astype(float), outcome[order].astype(float)
     n_t, n_c = np.cumsum(t), np.cumsum(1 - t)
     y_t, y_c = np.cumsum(y * t), np.cumsum(y * (1 - t))
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(n_c > 0, y_t - y_c * n_t / n_c, 0.0)
+        curve = np.where(n_c > 0, y_t - y_c * n_t / n_c, 0.0)
+    ranked = score[order]
+    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # the last row of each tie
+    if len(ends) == len(curve):
+        return curve
+    return np.interp(np.arange(len(curve)), np.r_[-1, ends], np.r_[0.0, curve[ends]])
 
 
 def _area(curve: np.ndarray) -> float:
@@ -83,7 +90,7 @@ def qini_summary(
         treated=n_treated,
         control=n - n_treated,
         average_uplift=round(float(outcome[treated].mean() - outcome[~treated].mean()), 6),
-        qini=round(area, 6),
+        qini=round(area, 6) + 0.0,  # no "-0.0" for a flat curve
         p_value=round((beaten + 1) / (permutations + 1), 4),
         captured=captured,
         uplift_at=uplift_at,
