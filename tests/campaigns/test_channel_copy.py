@@ -81,10 +81,12 @@ def _spec() -> dict:
     )
 
 
-def _launch_and_respond(settings: Settings, engine: Engine, campaign_id: str):  # type: ignore[no-untyped-def]
-    """The campaign of `_spec()` sent, its customers' responses simulated with EFFECTS and ingested:
-    (campaign id, the run, the simulation's truth)."""
-    cid, run = launch(settings, _spec(), campaign_id=campaign_id)
+def _launch_and_respond(  # type: ignore[no-untyped-def]
+    settings: Settings, engine: Engine, campaign_id: str, spec: dict | None = None
+):
+    """The campaign of `spec` (`_spec()`) sent, its customers' responses simulated with EFFECTS and
+    ingested: (campaign id, the run, the simulation's truth)."""
+    cid, run = launch(settings, spec or _spec(), campaign_id=campaign_id)
     truth = simulate_responses(
         settings,
         engine,
@@ -160,6 +162,19 @@ def test_copy_is_judged_per_channel_where_pooling_names_the_wrong_winner(
     assert new.assignment == "thompson"
     assert any(c.startswith("email: weights → ") and "(winner A" in c for c in proposal.changes)
     assert any(c.startswith("sms: weights → ") and "(winner A" in c for c in proposal.changes)
+    assert "assignment → thompson" in proposal.changes
+
+
+def test_a_thompson_campaign_reweighted_names_no_assignment_change(
+    shop_settings: Settings, engine: Engine, smtp_server, sms_gateway
+) -> None:
+    # The proposal listed "assignment → thompson" for a spec that already assigned by Thompson.
+    cid, _, _ = _launch_and_respond(
+        shop_settings, engine, "copy-thompson", {**_spec(), "assignment": "thompson"}
+    )
+    proposal = optimize_campaign(shop_settings, engine, cid, rewrite=False)
+    assert any(c.startswith("email: weights → ") for c in proposal.changes)
+    assert not any(c.startswith("assignment") for c in proposal.changes)
 
 
 def _bars(fig) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]

@@ -120,7 +120,7 @@ def optimize_campaign(
                 llm_calls += _rewrite_losers(
                     settings, campaign_id, new, plan, best, winner, changes, rewrites, client
                 )
-        if reweighted:
+        if reweighted and new.assignment != "thompson":
             new.assignment = "thompson"
             changes.append("assignment → thompson")
 
