@@ -66,7 +66,8 @@ def test_clv_fit_cli_prints_the_documented_json(data_dir: Path, home: Path) -> N
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     payload = json.loads(out.stdout)
-    assert set(payload) == {"bgnbd", "gamma_gamma", "customers", "holdout", "purchase_rules"}
+    assert set(payload) == {"bgnbd", "gamma_gamma", "customers", "holdout", "purchase_rules", "warnings"}
+    assert payload["warnings"] == []  # a well-posed fit, near its holdout
     # CDNOW has no returns; its 8 purchases worth $0 (free CDs) count, as in the published fit
     rules = payload["purchase_rules"]
     assert (rules["documents"], rules["purchases"], rules["zero_value"], rules["returns"]) == (
@@ -77,7 +78,8 @@ def test_clv_fit_cli_prints_the_documented_json(data_dir: Path, home: Path) -> N
     )
     assert set(payload["bgnbd"]) == {"r", "alpha", "a", "b", "loglik"}
     assert set(payload["gamma_gamma"]) == {"p", "q", "v"}
-    assert set(payload["holdout"]) == {"mae", "predicted_total", "actual_total"}
+    assert set(payload["holdout"]) == {"mae", "predicted_total", "actual_total", "far_off"}
+    assert not payload["holdout"]["far_off"]
     assert payload["bgnbd"]["loglik"] == pytest.approx(-9582.4, rel=0.001)
 
 

@@ -4,13 +4,17 @@ is missing, not a scikit-learn ValueError or a k=3 result with one segment."""
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.exceptions import ConvergenceWarning
+from typer.testing import CliRunner
 
+from marketpilot.analytics.clv import BetaGeoModel
 from marketpilot.analytics.propensity import PropensityModel, train_propensity
 from marketpilot.analytics.segments import run_segmentation
 from marketpilot.config import Settings, get_settings
@@ -19,13 +23,13 @@ from marketpilot.data.sample import make_sample
 from marketpilot.errors import UserError
 
 
-def _store(settings: Settings, totals: list[float]) -> Settings:
-    """One customer per total, each with two orders of that total on the same two days."""
+def _store(settings: Settings, totals: list[float], months: tuple[int, ...] = (1, 2)) -> Settings:
+    """One customer per total, each with an order of that total on the 10th of each of the months."""
     orders = pd.DataFrame(
         [
-            (f"O{c}-{j}", f"C{c:02d}", f"2025-0{j + 1}-10", round(t * 100))
+            (f"O{c}-{m}", f"C{c:02d}", f"2025-{m:02d}-10", round(t * 100))
             for c, t in enumerate(totals)
-            for j in (0, 1)
+            for m in months
         ],
         columns=["order_id", "customer_id", "ordered_at", "total_minor"],
     ).assign(ordered_at=lambda f: pd.to_datetime(f["ordered_at"]), status="completed", currency="CNY")
@@ -84,3 +88,52 @@ def test_identical_customers_and_one_extreme_fit_without_a_convergence_warning(s
         warnings.simplefilter("error", ConvergenceWarning)
         result = run_segmentation(settings, personas=False, report=False)
     assert result.k == 1 and result.k_choice is not None and result.k_choice.rule == "too_small"
+
+
+def test_clv_fit_on_identical_customers_warns_that_it_ran_off_and_missed_the_holdout(home: Path) -> None:
+    # Was r ≈ 9.3·10⁶, Gamma-Gamma p ≈ 1.7·10⁸ and a holdout of 30 predicted vs 60 made, without a word.
+    from marketpilot.cli import app
+
+    _store(get_settings(home), [100.0] * 30, months=(1, 2, 3, 4, 5))
+    args = ["clv", "fit", "--calibration-end", "2025-03-31", "--home", str(home)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning on the way
+        payload = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)
+        text = CliRunner().invoke(app, args)
+    assert payload["holdout"]["far_off"] and payload["holdout"]["actual_total"] == 60
+    notes = payload["warnings"]
+    assert len(notes) == 3 and notes[0].startswith("BG/NBD ran off to a limit (r = ")
+    assert notes[1].startswith("Gamma-Gamma ran off to a limit (p = ")
+    assert "holdout check is far off: 30 purchases predicted, 60 made" in notes[2]
+    assert text.exit_code == 0 and "warning: BG/NBD ran off to a limit" in text.output
+
+
+def test_two_kinds_of_buyer_fit_bgnbd_at_its_bounds_instead_of_failing() -> None:
+    # The likelihood keeps rising towards a limit: L-BFGS-B's trial steps went to exp(10⁷), the fit ended
+    # on NaN ("ABNORMAL") and propensity training stopped with "BetaGeoModel did not converge".
+    x, tx = np.repeat([1.0, 9.0], 15), np.repeat([31.0, 304.0], 15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = BetaGeoModel().fit(x, tx, np.full(30, 304.0))
+        predicted = model.conditional_expected_purchases(30.0, x, tx, np.full(30, 304.0))
+    assert set(model.boundary_params_) >= {"r"} and np.isfinite(predicted).all()
+
+
+def test_bgnbd_without_repeat_buyers_names_the_cause() -> None:
+    with pytest.raises(UserError, match="needs customers who bought more than once; none of the 40"):
+        BetaGeoModel().fit(np.zeros(40), np.zeros(40), np.full(40, 20.0))
+
+
+def test_propensity_on_identical_customers_with_mixed_outcomes_says_so(settings: Settings) -> None:
+    # Was a RuntimeWarning from bgnbd.py and "BetaGeoModel did not converge ... few repeat buyers".
+    _store(settings, [100.0] * 60, months=(1, 2))
+    with Store.open(settings) as store, store.transaction():  # half of them come back in Nov and Dec
+        later = pd.DataFrame(
+            [(f"L{c}-{m}", f"C{c:02d}", f"2025-{m}-10", 10000) for c in range(0, 60, 2) for m in (11, 12)],
+            columns=["order_id", "customer_id", "ordered_at", "total_minor"],
+        ).assign(ordered_at=lambda f: pd.to_datetime(f["ordered_at"]), status="completed", currency="CNY")
+        store.upsert("orders", later)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserError, match="All 60 customers of the training window have the same features"):
+            train_propensity(settings, target="purchase")

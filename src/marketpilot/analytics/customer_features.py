@@ -118,6 +118,18 @@ def _clv_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFra
         con, calibration_end=cutoff - dt.timedelta(days=1), time_unit="D", source=DOCUMENTS_VIEW
     )
     x, tx, t_obs = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
+    if not (x > 0).any():
+        # No repeat buyer before the cutoff: BG/NBD has nothing to estimate, and the features are unknown
+        # (LightGBM reads NaN as missing) rather than a refusal of the whole model.
+        nan = np.full(len(x), np.nan)
+        return pd.DataFrame(
+            {
+                "customer_id": summary["customer_id"],
+                "p_alive": nan,
+                "expected_purchases_30d": nan,
+                "expected_purchases_90d": nan,
+            }
+        )
     model = BetaGeoModel().fit(x, tx, t_obs)
     return pd.DataFrame(
         {

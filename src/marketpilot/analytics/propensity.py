@@ -87,6 +87,12 @@ class PropensityModel(BaseEstimator, ClassifierMixin):
                 f"Too few rows of one outcome to learn from: {positives} positive, "
                 f"{len(y) - positives} negative (at least {MIN_CLASS_ROWS} of each)."
             )
+        if len(X) and (X.nunique(dropna=False) <= 1).all():
+            # Every row alike: no tree can split, and the "model" would be the base rate with an AUC of 0.5.
+            raise UserError(
+                f"All {len(y)} customers of the training window have the same features ({positives} "
+                f"positive, {len(y) - positives} negative): nothing tells one outcome from the other."
+            )
         X_fit, X_val, y_fit, y_val = train_test_split(
             X, y, test_size=self.validation_fraction, stratify=y, random_state=self.random_state
         )

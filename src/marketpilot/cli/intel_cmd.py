@@ -120,6 +120,12 @@ def clv_fit(
             f"Holdout: MAE {h.mae:.3f} purchases/customer; "
             f"predicted {h.predicted_total:.0f} vs actual {h.actual_total:.0f}"
         )
+    _print_warnings(result.warnings)
+
+
+def _print_warnings(notes: list[str]) -> None:
+    for note in notes:
+        err_console.print(f"[yellow]warning:[/] {escape(note)}", markup=True, highlight=False)
 
 
 @clv_app.command("predict")
@@ -160,6 +166,7 @@ def clv_predict(
     )
     console.print(f"Purchases: {result.purchase_rules.describe()}")
     console.print(f"Written: {result.parquet} and {result.csv}")
+    _print_warnings(result.warnings)
 
 
 @app.command("rfm")

@@ -19,6 +19,14 @@ from marketpilot.errors import NotFittedError, UserError
 # (log-likelihood sum, gradient w.r.t. the natural parameters) for given natural parameters.
 LogLikGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
+# How far (in log units) a parameter may move from its data-based start: e^20 ≈ 5·10⁸ times. A
+# likelihood that keeps rising towards a limit sent L-BFGS-B's trial steps to exp(10⁷) and the fit
+# ended on NaN ("ABNORMAL"); in this box it stops at the bound and is reported as such.
+LOG_BOUND = 20.0
+# Shape parameters (dimensionless) outside this range describe a limit, not an estimate: above 10⁴ a
+# Gamma's or Beta's spread is under 1% of its mean (customers look alike), below 10⁻³ it piles up at 0.
+SHAPE_RANGE = (1e-3, 1e4)
+
 
 def as_array(name: str, values: object, *, allow_zero: bool = True) -> np.ndarray:
     """A float64 1-D array with a clear error on bad input (negative counts, NaN, wrong shape)."""
@@ -37,6 +45,8 @@ class CLVModel(BaseEstimator):
     """Base: fit by maximum likelihood over log-parameters; learned parameters end in `_`."""
 
     param_names: tuple[str, ...] = ()
+    # The dimensionless parameters, checked against SHAPE_RANGE; the others are scales (time, money).
+    shape_names: tuple[str, ...] = ()
 
     def __init__(self, max_iter: int = 1000, tol: float = 1e-10) -> None:
         self.max_iter = max_iter
@@ -46,32 +56,41 @@ class CLVModel(BaseEstimator):
         """Maximise the summed log-likelihood from `start` (natural parameters); set `<name>_`."""
 
         def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            # A trial step far out (a, b in the millions on a small shop) overflows exp() and makes the
-            # likelihood NaN; the line search backs off from it, and the end point is checked below,
-            # so numpy's warnings about the trial would only be noise on the user's terminal.
+            # A trial step far out (a, b in the millions on a small shop) can lose all precision; the end
+            # point is checked below, so numpy's warnings about a trial would only be noise.
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 params = np.exp(log_params)
                 ll, grad = loglik_grad(params)
-            # Scale by n so the tolerance means the same thing for 2k and 2M customers.
-            return -ll / n, -(grad * params) / n
+                # Scale by n so the tolerance means the same thing for 2k and 2M customers.
+                return -ll / n, -(grad * params) / n
 
+        log_start = np.log(start)
+        options = {"maxiter": self.max_iter, "ftol": self.tol, "gtol": 1e-8}
         # Single-threaded BLAS: the vectors are short enough that OpenBLAS threads only spin-wait for
         # each other, which on a busy 2-core machine made every evaluation 100x slower.
         with threadpool_limits(limits=1):
-            result = minimize(
-                objective,
-                np.log(start),
-                jac=True,
-                method="L-BFGS-B",
-                options={"maxiter": self.max_iter, "ftol": self.tol, "gtol": 1e-8},
-            )
+            result = minimize(objective, log_start, jac=True, method="L-BFGS-B", options=options)
+            if not (np.isfinite(result.fun) and np.all(np.abs(result.x - log_start) < LOG_BOUND)):
+                # Only a fit that ran off is refitted in the box: a well-posed one keeps its exact path.
+                bounds = list(zip(log_start - LOG_BOUND, log_start + LOG_BOUND, strict=True))
+                result = minimize(
+                    objective, log_start, jac=True, method="L-BFGS-B", bounds=bounds, options=options
+                )
         if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
             raise UserError(
                 f"{type(self).__name__} did not converge: {result.message}",
-                hint="Very few repeat buyers, or a time unit far too small, can cause this.",
+                hint="The log-likelihood was not finite at the optimiser's last point; "
+                "a time unit far too small for the data can cause this.",
             )
         for name, value in zip(self.param_names, np.exp(result.x), strict=True):
             setattr(self, f"{name}_", float(value))
+        at_bound = np.abs(result.x - log_start) >= LOG_BOUND - 1e-6
+        low, high = SHAPE_RANGE
+        self.boundary_params_ = {
+            name: float(value)
+            for name, value, bound in zip(self.param_names, np.exp(result.x), at_bound, strict=True)
+            if bound or (name in self.shape_names and not low <= value <= high)
+        }
         self.loglik_ = float(-result.fun * n)
         self.converged_ = bool(result.success)
         self.n_iter_ = int(result.nit)

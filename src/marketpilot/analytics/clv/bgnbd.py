@@ -65,12 +65,21 @@ class BetaGeoModel(CLVModel):
     """BG/NBD fitted by maximum likelihood. Learned: r_, alpha_, a_, b_, loglik_."""
 
     param_names = ("r", "alpha", "a", "b")
+    shape_names = ("r", "a", "b")
 
     def fit(
         self, frequency: object, recency: object, T: object, weights: object | None = None
     ) -> BetaGeoModel:
         x, tx, t_obs = _validated(frequency, recency, T)
         w = np.ones_like(x) if weights is None else as_array("weights", weights)
+        if float(w @ (x > 0)) == 0:
+            # Without a repeat purchase the dropout Beta never enters the likelihood (a, b stay where they
+            # start) and the purchase rate's maximum is 0: there is nothing to estimate.
+            raise UserError(
+                f"BG/NBD needs customers who bought more than once; none of the {len(x)} customers did"
+                " in the calibration period.",
+                hint="Use a later calibration end (more history), or a store with repeat buyers.",
+            )
         x, tx, t_obs, w = _compress(x, tx, t_obs, w)
         terms = _Terms(x, tx, t_obs, w)
         n = float(w.sum())

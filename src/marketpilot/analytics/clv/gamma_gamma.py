@@ -18,6 +18,7 @@ class GammaGammaModel(CLVModel):
     """Learned: p_, q_, v_ (γ), loglik_. Customers with frequency 0 are ignored in fit."""
 
     param_names = ("p", "q", "v")
+    shape_names = ("p", "q")
 
     def fit(self, frequency: object, monetary_value: object) -> GammaGammaModel:
         x, m = _validated(frequency, monetary_value)

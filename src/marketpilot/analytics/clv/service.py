@@ -59,6 +59,7 @@ class HoldoutReport(BaseModel):
     mae: float
     predicted_total: float
     actual_total: float
+    far_off: bool  # the totals differ by more than half and by more than Poisson noise (see HOLDOUT_*)
 
 
 class CLVFitResult(BaseModel):
@@ -67,6 +68,7 @@ class CLVFitResult(BaseModel):
     customers: int
     holdout: HoldoutReport | None
     purchase_rules: PurchaseRules  # how returns, cancellations and missing totals were read
+    warnings: list[str] = []  # parameters that ran off to a limit, a holdout far off: read before use
 
 
 class CLVScores(BaseModel):
@@ -79,6 +81,51 @@ class CLVScores(BaseModel):
     parquet: Path
     csv: Path
     purchase_rules: PurchaseRules
+    warnings: list[str] = []  # parameters that ran off to a limit: the scores are the limit model's
+
+
+# A holdout total outside [actual / HOLDOUT_RATIO, actual · HOLDOUT_RATIO] that also misses by more than
+# HOLDOUT_NOISE Poisson standard deviations is far off (CDNOW: 1,653 vs 1,882; the sample shop within 25%).
+HOLDOUT_RATIO = 1.5
+HOLDOUT_NOISE = 3.0
+
+# What each parameter's Gamma or Beta describes, for the warning when it runs off to a limit.
+_MEANING = {
+    "r": "purchase rates",
+    "alpha": "purchase rates",
+    "a": "dropout probabilities",
+    "b": "dropout probabilities",
+    "p": "transaction values",
+    "q": "mean spend",
+    "v": "mean spend",
+}
+
+
+def fit_warnings(model: BetaGeoModel | GammaGammaModel) -> list[str]:
+    """A line when parameters ran off to a limit (see clv/base.py: SHAPE_RANGE, LOG_BOUND)."""
+    off = model.boundary_params_
+    if not off:
+        return []
+    name = "BG/NBD" if isinstance(model, BetaGeoModel) else "Gamma-Gamma"
+    values = ", ".join(f"{param} = {value:.3g}" for param, value in off.items())
+    spreads = " or ".join(dict.fromkeys(_MEANING[param] for param in off))
+    return [
+        f"{name} ran off to a limit ({values}): the data do not pin down how {spreads} vary across "
+        "customers (customers who look alike do this). The parameters are a limit, not an estimate; "
+        "forecasts are the limiting model's."
+    ]
+
+
+def holdout_report(predicted: np.ndarray, actual: np.ndarray) -> HoldoutReport:
+    pred_total, actual_total = float(predicted.sum()), float(actual.sum())
+    ratio_off = not actual_total / HOLDOUT_RATIO <= pred_total <= actual_total * HOLDOUT_RATIO
+    noise_off = abs(pred_total - actual_total) > HOLDOUT_NOISE * np.sqrt(max(actual_total, 1.0))
+    return HoldoutReport(
+        mae=float(np.abs(predicted - actual).mean()),
+        predicted_total=pred_total,
+        actual_total=actual_total,
+        far_off=ratio_off and noise_off,
+    )
 
 
 @contextmanager
@@ -145,11 +192,12 @@ def fit_clv(
     if (observation_end or last) > calibration_end:
         x, tx, t_obs = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
         predicted = bgnbd.conditional_expected_purchases(summary["duration_holdout"].to_numpy(), x, tx, t_obs)
-        actual = summary["frequency_holdout"].to_numpy()
-        holdout = HoldoutReport(
-            mae=float(np.abs(predicted - actual).mean()),
-            predicted_total=float(predicted.sum()),
-            actual_total=float(actual.sum()),
+        holdout = holdout_report(predicted, summary["frequency_holdout"].to_numpy())
+    notes = _model_warnings(bgnbd, gamma_gamma)
+    if holdout is not None and holdout.far_off:
+        notes.append(
+            f"The holdout check is far off: {holdout.predicted_total:.0f} purchases predicted, "
+            f"{holdout.actual_total:.0f} made. Do not use this fit for forecasts."
         )
     return CLVFitResult(
         bgnbd=BGNBDParams(**bgnbd.params_, loglik=bgnbd.loglik_),
@@ -157,7 +205,12 @@ def fit_clv(
         customers=len(summary),
         holdout=holdout,
         purchase_rules=rules,
+        warnings=notes,
     )
+
+
+def _model_warnings(bgnbd: BetaGeoModel, gamma_gamma: GammaGammaModel | None) -> list[str]:
+    return fit_warnings(bgnbd) + (fit_warnings(gamma_gamma) if gamma_gamma else [])
 
 
 def _rules(con: duckdb.DuckDBPyConnection, source: FileSource | Settings, netting: Netting) -> PurchaseRules:
@@ -217,5 +270,6 @@ def predict_clv(
         parquet=parquet,
         csv=csv,
         purchase_rules=rules,
+        warnings=_model_warnings(bgnbd, gamma_gamma),
     )
     return result, scores

@@ -199,8 +199,8 @@ def _clv(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.Series | None:
     try:
         bgnbd, gamma_gamma = fit_models(summary, with_spend=True)
     except UserError:
-        # CLV is one column of the segment statistics: buyers who all spend the same (no spread for
-        # Gamma-Gamma) must not stop the segmentation; their segments are shown without CLV.
+        # CLV is one column of the segment statistics: a shop without enough repeat buyers for BG/NBD or
+        # Gamma-Gamma must not stop the segmentation; its segments are shown without CLV.
         return None
     scores = score_customers(bgnbd, gamma_gamma, summary, time_unit="W")
     return scores.set_index("customer_id")["clv"]
