@@ -177,3 +177,23 @@ def test_arrow_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     assert (small_rows, full_rows) == (200_000, 541_909)
     assert full_peak < 1.25 * small_peak + (1 << 20)
     assert full_peak < full_bytes / 1.5  # the whole file as Arrow strings would be larger than the file
+
+
+def test_a_load_says_what_it_is_doing_as_it_reads_checks_and_writes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A million-row export takes a while: the load reports the rows read after each block, then the
+    check and the write, which `marketpilot load` shows in a spinner."""
+    path = tmp_path / "订单.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("订单编号,买家ID,下单时间,实付金额\n")
+        fh.writelines(
+            f"T{i:07d},C{i % 9000:05d},2024-03-{1 + i % 28:02d} 10:00:00,{i % 977}.50\n"
+            for i in range(150_000)
+        )
+    said: list[str] = []
+    report = load_file(settings, path, table="orders", progress=said.append)
+    reading = [s for s in said if s.startswith("Reading")]
+    assert len(reading) >= 2 and reading[-1] == "Reading 订单.csv: 150,000 rows"
+    assert said[len(reading) :] == ["Checking 订单.csv…", "Writing 150,000 rows to the store…"]
+    assert report.tables == {"orders": 150_000}

@@ -98,6 +98,31 @@ def test_duplicate_keys(settings, tmp_path, store_snapshot, loaded) -> None:
     )
 
 
+def test_a_column_named_twice_is_refused_in_every_format(settings, tmp_path, store_snapshot, loaded) -> None:
+    """Two 实付金额 columns: CSV, Excel (which pandas would read as 实付金额 and 实付金额.1, below a title
+    row here) and Parquet (which DuckDB would read as total and total_1) are refused alike, naming the
+    header's row, instead of loading whichever came first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from openpyxl import Workbook
+
+    header = ["订单编号", "买家ID", "下单时间", "实付金额", "实付金额"]
+    row = ["A1", "C1", "2024-11-11 10:00:00", "10.00", "12.00"]
+    csv = tmp_path / "订单.csv"
+    csv.write_text(",".join(header) + "\n" + ",".join(row) + "\n", encoding="gbk")
+    book = Workbook()
+    for line in (["订单报表 2024-11"], header, row):
+        book.active.append(line)
+    xlsx = tmp_path / "订单.xlsx"
+    book.save(xlsx)
+    parquet = tmp_path / "orders.parquet"
+    names = ["order_id", "customer_id", "ordered_at", "total", "total"]
+    pq.write_table(pa.table([pa.array([v]) for v in row], names=names), parquet)
+    for path, name, header_row in ((csv, "实付金额", 1), (xlsx, "实付金额", 2), (parquet, "total", 1)):
+        message = _expect_failure(settings, path, store_snapshot, loaded, table="orders")
+        assert f"row {header_row}: column '{name}' appears 2 times in the header" in message, path
+
+
 def test_mixed_encodings_write_nothing(settings, tmp_path, store_snapshot, loaded) -> None:
     path = tmp_path / "orders_mixed.csv"
     path.write_bytes(

@@ -191,6 +191,41 @@ def test_zoned_parquet_times_keep_the_shops_clock(settings: Settings, tmp_path: 
     assert times.dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2024-03-05 00:00", "2024-03-06 23:30"]
 
 
+def test_ids_written_as_decimals_are_the_shops_whole_number_ids(settings: Settings, tmp_path: Path) -> None:
+    """pandas writes a number column with a gap as floats: the CRM's customer 17850 is 17850.0 in the
+    orders CSV and a double in the Parquet lines. They are one customer, not account names to
+    pseudonymise; the lines' product codes (85123A) are left as written."""
+    pd.DataFrame({"客户ID": ["17850", "13047"], "城市": ["上海", "杭州"]}).to_csv(
+        tmp_path / "customers.csv", index=False
+    )
+    orders = pd.DataFrame(
+        {
+            "订单编号": [536365.0, 536366.0, 536367.0],
+            "买家ID": [17850.0, 13047.0, 17850.0],
+            "下单时间": ["2024-03-05 10:00:00"] * 3,
+            "实付金额": ["12.50", "8.00", "1.00"],
+        }
+    )
+    orders.to_csv(tmp_path / "orders.csv", index=False)
+    lines = pd.DataFrame(
+        {"order_id": [536365.0, 536366.0], "line_no": [1, 1], "product_id": ["85123A", "71053"]}
+        | {"quantity": [1, 2], "unit_price": [12.5, 4.0]}
+    )
+    lines.to_parquet(tmp_path / "lines.parquet")
+    load_file(settings, tmp_path / "customers.csv", table="customers")
+    report = load_file(settings, tmp_path / "orders.csv", table="orders")
+    load_file(settings, tmp_path / "lines.parquet", table="order_items")
+    assert "column '买家ID': ids written as decimals ('17850.0') read as whole numbers ('17850')" in (
+        report.warnings
+    )
+    assert not any("not loaded" in w or "personal" in w for w in report.warnings), report.warnings
+    with Store.open(settings, read_only=True) as store:
+        orders_read = store.query("SELECT order_id, customer_id FROM orders ORDER BY order_id")
+        items = store.query("SELECT order_id, product_id FROM order_items ORDER BY order_id")
+    assert orders_read.values.tolist() == [["536365", "17850"], ["536366", "13047"], ["536367", "17850"]]
+    assert items.values.tolist() == [["536365", "85123A"], ["536366", "71053"]]
+
+
 def test_whole_numbers_may_carry_thousands_separators() -> None:
     import duckdb
 

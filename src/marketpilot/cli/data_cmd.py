@@ -35,7 +35,11 @@ def load_command(
     json_out: JsonOption = False,
 ) -> None:
     """Validate a file and load it into the store in one transaction (re-loading is idempotent)."""
-    report = load_file(settings_for(home), file, table, preset=preset, mapping=mapping)
+    # A spinner on stderr (shown only on a terminal): a million-row file takes a while to read and check.
+    with err_console.status(f"Reading {file.name}…") as status:
+        report = load_file(
+            settings_for(home), file, table, preset=preset, mapping=mapping, progress=status.update
+        )
     if json_out:
         print_json(report.public())
         return

@@ -10,6 +10,7 @@ loading the same file twice leaves the same rows.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -89,12 +90,15 @@ def load_file(
     *,
     preset: str | None = None,
     mapping: Path | str | Mapping | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> LoadReport:
     """Load one export file. `table` is a canonical table, or `auto` for presets/multi-table mappings
-    (with a preset, naming one of its tables loads only that table)."""
+    (with a preset, naming one of its tables loads only that table). `progress(what is happening)`
+    as the load goes: reading (with the rows read so far), checking, writing."""
     from marketpilot.data.presets import get_preset
 
     path = Path(path)
+    say = progress or (lambda _: None)
     if preset and mapping:
         raise UserError("Give either --preset or --mapping, not both.")
     with (
@@ -104,6 +108,7 @@ def load_file(
         if preset:
             chosen = get_preset(preset)
             source = chosen.open(con, path)
+            say(f"Checking {path.name}…")
             plan = chosen.stage(con, source)
             plan.stages = _only(plan.stages, table, f"preset '{preset}'")
         else:
@@ -114,12 +119,15 @@ def load_file(
                 encoding=spec_map.encoding if spec_map else "auto",
                 delimiter=spec_map.delimiter if spec_map else None,
                 sheet=spec_map.sheet if spec_map else None,
+                progress=lambda rows: say(f"Reading {path.name}: {rows:,} rows"),
             )
+            say(f"Checking {path.name}…")
             plan = stage_mapped(
                 con, source, table, spec_map, spec_map.currency if spec_map else None, settings
             )
         plan.warnings[:0] = source.notes
         plan.warnings += protect_personal_data(con, plan, settings.secret())
+        say(f"Writing {plan.rows_total - plan.rows_rejected:,} rows to the store…")
         with Store.attach(settings, con) as store, store.transaction():
             written: dict[str, int] = {}
             for name in TABLE_ORDER:
@@ -181,6 +189,8 @@ def stage_mapped(
         tables = {table: tmap}
     else:
         tables = dict(mapping.tables) if table in ("auto", "all") else {table: _pick(mapping, table)}
+    source, notes = _whole_number_ids(con, source, tables)
+    warnings += notes
     events = tables.get("events")
     # (with none of the event's columns recognised there is nothing to key; the missing columns are named)
     if events is not None and "event_id" not in events.columns and _mapped_sources(events):
@@ -241,6 +251,53 @@ def stage_mapped(
 
 
 EVENT_KEY = "__event_id"
+_DECIMAL_WHOLE = r"^\s*[0-9]+\.0+\s*$"
+
+
+def _whole_number_ids(
+    con: duckdb.DuckDBPyConnection, source: Source, tables: dict[str, TableMapping]
+) -> tuple[Source, list[str]]:
+    """`source` with id columns that a spreadsheet or pandas wrote as decimals (17850.0: a number
+    column with gaps becomes float) read as the whole numbers they are, so that the customer 17850 of
+    one export is the customer 17850.0 of another (and no account name to pseudonymise). Decided per
+    column: only when every id in it is such a number."""
+    columns = {
+        r.source
+        for tmap in tables.values()
+        for name, r in tmap.columns.items()
+        if name.endswith("_id") and r.source is not None and not r.source.startswith("__")
+    }
+    fixed: dict[str, str] = {}
+    notes: list[str] = []
+    for column in sorted(c for c in columns if c in source.types):
+        c, kind = ident(column), source.types[column]
+        if kind == "VARCHAR":
+            whole = f"regexp_matches({c}, '{_DECIMAL_WHOLE}')"
+            rewrite = f"CASE WHEN {whole} THEN regexp_extract({c}, '[0-9]+') ELSE {c} END"
+        elif kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
+            whole = f"isfinite({c}) AND {c} = trunc({c})"
+            rewrite = f"CAST(CAST({c} AS HUGEINT) AS VARCHAR)"
+        else:
+            continue
+        filled = f"{c} IS NOT NULL AND trim(CAST({c} AS VARCHAR)) <> ''"
+        ids, whole_ids, written, read = con.execute(
+            f"SELECT count(*) FILTER (WHERE {filled}), count(*) FILTER (WHERE {filled} AND {whole}), "
+            f"arg_min(CAST({c} AS VARCHAR), {ROW}) FILTER (WHERE {filled} AND {whole}), "
+            f"arg_min({rewrite}, {ROW}) FILTER (WHERE {filled} AND {whole}) FROM {ident(source.view)}"
+        ).fetchall()[0]
+        if ids and ids == whole_ids:
+            fixed[column] = rewrite
+            notes.append(
+                f"column '{column}': ids written as decimals ('{written}') read as whole numbers ('{read}')"
+            )
+    if not fixed:
+        return source, notes
+    view = f"{source.view}_ids"
+    replaced = ", ".join(f"{rewrite} AS {ident(column)}" for column, rewrite in fixed.items())
+    body = f"SELECT * REPLACE ({replaced}) FROM {ident(source.view)}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS {body}")
+    types = {**source.types, **dict.fromkeys(fixed, "VARCHAR")}
+    return replace(source, view=view, types=types), notes
 
 
 def _with_date_orders(

@@ -388,13 +388,7 @@ def open_csv(
     header, sniffed, has_header = _sniff_header(path, enc)
     if not any(header):
         raise UserError(f"{path}: the first row is empty; expected a header row with column names.")
-    repeated = sorted({h for h in header if header.count(h) > 1})
-    if repeated:
-        raise ValidationFailed(
-            [f"row 1: column {h!r} appears {header.count(h)} times in the header" for h in repeated],
-            source=str(path),
-            hint="Rename the repeated columns so that each is named once.",
-        )
+    _refuse_repeated(path, header, 1)
     return CsvStream(
         path=path,
         encoding=enc,
@@ -403,6 +397,18 @@ def open_csv(
         has_header=has_header,
         keep_blank=keep_blank,
     )
+
+
+def _refuse_repeated(path: Path, header: list[str], row: int) -> None:
+    """A header that names a column twice is refused: which of the two holds the amount (实付金额)
+    is anyone's guess, and reading one silently would load the wrong figures."""
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise ValidationFailed(
+            [f"row {row}: column {h!r} appears {header.count(h)} times in the header" for h in repeated],
+            source=str(path),
+            hint="Rename the repeated columns so that each is named once.",
+        )
 
 
 def read_csv(
@@ -425,15 +431,24 @@ def read_csv(
     return table, stream.encoding
 
 
-def _stream_into(con: duckdb.DuckDBPyConnection, stream: CsvStream, table: str) -> None:
+def _stream_into(
+    con: duckdb.DuckDBPyConnection,
+    stream: CsvStream,
+    table: str,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Append the file to a temporary table one batch at a time; raises after the whole file when any
-    row was malformed, so every bad row is reported."""
+    row was malformed, so every bad row is reported. `progress(rows read so far)` after each batch."""
     cols = ", ".join(f"{_ident(h)} VARCHAR" for h in stream.header)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_ident(table)} ({cols}, {ROW} BIGINT, {LINE} BIGINT)")
+    rows = 0
     for batch in stream.batches():
         con.register("_csv_batch", batch)
         con.execute(f"INSERT INTO {_ident(table)} SELECT * FROM _csv_batch")
         con.unregister("_csv_batch")
+        rows += batch.num_rows
+        if progress is not None:
+            progress(rows)
     if stream.problems:
         con.execute(f"DROP TABLE {_ident(table)}")
         raise ValidationFailed(
@@ -515,6 +530,11 @@ def read_excel(
         if not below.size:
             break
         header = int(below[0]) + 1
+    # pandas renames a repeated header (金额, 金额.1): the sheet's own header row tells.
+    named = pd.read_excel(
+        path, sheet_name=0 if sheet is None else sheet, dtype=str, header=None, skiprows=header, nrows=1
+    )
+    _refuse_repeated(path, [str(c).strip() for c in named.iloc[0].dropna()] if len(named) else [], header + 1)
     frame.columns = [str(c).strip() for c in frame.columns]
     kept = np.flatnonzero((~frame.apply(blank)).any(axis=1).to_numpy())
     if keep_blank and kept.size:
@@ -561,11 +581,15 @@ def open_source(
     encoding: str = "auto",
     delimiter: str | None = None,
     sheet: str | int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Source:
-    """Register `path` as view `view` on `con` with a `__row` column (and `__line` for CSV)."""
+    """Register `path` as view `view` on `con` with a `__row` column (and `__line` for CSV);
+    `progress(rows read so far)` as a CSV streams in."""
     path = existing_file(path)
     with _readable(path):
-        return _open_source(con, path, view=view, encoding=encoding, delimiter=delimiter, sheet=sheet)
+        return _open_source(
+            con, path, view=view, encoding=encoding, delimiter=delimiter, sheet=sheet, progress=progress
+        )
 
 
 def _open_source(
@@ -576,6 +600,7 @@ def _open_source(
     encoding: str,
     delimiter: str | None,
     sheet: str | int | None,
+    progress: Callable[[int], None] | None = None,
 ) -> Source:
     suffix = _base_suffix(path)
     used_encoding: str | None = None
@@ -585,9 +610,11 @@ def _open_source(
 
         # Times with a zone are read as the shop's clock showed them in that zone (a 00:00 order in
         # Asia/Shanghai stays 00:00 on its day), not converted to this machine's zone.
+        schema = pq.read_schema(path)
+        _refuse_repeated(path, schema.names, 1)  # DuckDB would rename the second (total_1)
         zoned = [
             f"timezone({sql_literal(field.type.tz)}, {ident(field.name)}) AS {ident(field.name)}"
-            for field in pq.read_schema(path)
+            for field in schema
             if pa.types.is_timestamp(field.type) and field.type.tz
         ]
         replace = f"REPLACE ({', '.join(zoned)}) " if zoned else ""
@@ -599,7 +626,7 @@ def _open_source(
     elif suffix in CSV_SUFFIXES:
         stream = open_csv(path, encoding=encoding, delimiter=delimiter)
         used_encoding = stream.encoding
-        _stream_into(con, stream, f"{view}_rows")
+        _stream_into(con, stream, f"{view}_rows", progress)
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{view}" AS SELECT * FROM "{view}_rows"')
     elif suffix in EXCEL_SUFFIXES:
         table, notes = read_excel(path, sheet=sheet)
