@@ -6,14 +6,21 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from marketpilot.campaigns.channels.webhook import verify
 
 
 class Gateway:
-    def __init__(self, secret: bytes) -> None:
+    """`fail_after`: accept that many POSTs, then answer `fail_status` (a gateway breaking mid-run);
+    `delay_s`: wait that long before answering (a gateway timing out)."""
+
+    def __init__(self, secret: bytes, port: int = 0) -> None:
         self.secret = secret
+        self.fail_after: int | None = None
+        self.fail_status = 500
+        self.delay_s = 0.0
         self.posts: list[dict] = []  # every request, duplicates included
         self.accepted: dict[str, dict] = {}  # first delivery per idempotency key
         self.bad_signatures = 0
@@ -33,20 +40,23 @@ class Gateway:
                 )
                 payload = json.loads(body)
                 messages = payload["messages"] if "messages" in payload else [payload["message"]]
+                time.sleep(gateway.delay_s)
                 with lock:
                     if not ok:
                         gateway.bad_signatures += 1
                     gateway.posts.append({"headers": dict(self.headers), "payload": payload})
-                    for m in messages:
-                        gateway.accepted.setdefault(m["idempotency_key"], m)
-                self.send_response(200 if ok else 401)
+                    broken = gateway.fail_after is not None and len(gateway.posts) > gateway.fail_after
+                    if not broken:
+                        for m in messages:
+                            gateway.accepted.setdefault(m["idempotency_key"], m)
+                self.send_response(gateway.fail_status if broken else 200 if ok else 401)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/sms"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

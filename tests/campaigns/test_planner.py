@@ -196,6 +196,26 @@ def test_rules_the_goal_does_not_state_are_dropped(llm_settings, llm_server) -> 
 
 
 @pytest.mark.parametrize(
+    ("goal", "model_budget", "budget"),
+    [
+        # What the embedded model did: "20%" of the holdout became a budget of 20 messages.
+        ("给沉睡客户发短信，留出20%对照组，全场8折", 20, None),
+        ("春节前唤醒沉睡客户，全场8折，预算5千条短信", 5000, 5000),
+        ("春节前唤醒沉睡客户，全场8折，预算5,000条短信", 5000, 5000),
+        ("春节前唤醒沉睡客户，全场8折，预算300条短信", 500, None),
+    ],
+)
+def test_a_budget_is_kept_only_as_a_count_the_goal_writes(
+    llm_settings, llm_server, goal, model_budget, budget
+) -> None:
+    build_shop(llm_settings, n=300)
+    llm_server.script(json_reply(DRAFT | {"max_messages": model_budget}))
+    plan = plan_campaign(llm_settings, goal)
+    assert plan.spec.caps.max_messages == budget
+    assert (f"max_messages={model_budget}" in plan.dropped) == (budget is None)
+
+
+@pytest.mark.parametrize(
     ("goal", "channels"),
     [
         ("春节前唤醒沉睡客户，全场8折，预算300条短信", ["sms"]),

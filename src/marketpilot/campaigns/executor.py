@@ -28,6 +28,7 @@ from marketpilot.campaigns.assign import HOLDOUT, assign_arms, choose_channels, 
 from marketpilot.campaigns.audience import AudienceSource
 from marketpilot.campaigns.bandit import channel_priors, given_evidence, pooled_evidence
 from marketpilot.campaigns.channels import (
+    ChannelAdapter,
     ChannelSettings,
     OutgoingMessage,
     RateLimiter,
@@ -78,8 +79,11 @@ class RunResult:
     sent: int = 0
     failed: int = 0
     resent_after_crash: int = 0
-    pending: int = 0  # messages held back by the schedule (quiet hours, send_at), still queued
+    pending: int = 0  # messages still queued: held by the schedule (quiet hours, send_at) or an outage
     deferred_until: dt.datetime | None = None  # when they may go: the next allowed send time
+    # channel → why it stopped sending (its receiver down, timing out, 5xx); its unsent messages stay
+    # queued, counted in `pending`, and the next run resumes them
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def idempotency_keys(
@@ -336,55 +340,83 @@ def dispatch(
     _depersonalise_revoked(settings, engine, campaign_id, version, spec)
     for plan in spec.channels:
         adapter = create_channel(plan.name, settings, options)
-        limiter = RateLimiter(settings.dispatch_rate_per_s) if adapter.customer_facing else None
         _drop_withdrawn(engine, campaign_id, version, plan.name, spec.consent_required)
         contacts = _contacts(engine, source, campaign_id, version, plan.name)
         try:
-            for status in ("sending", "queued"):
-                while True:
-                    now = clock()
-                    if adapter.customer_facing and spec.schedule.in_quiet_hours(now):
-                        break
-                    base = and_(
-                        MessageRecord.campaign_id == campaign_id,
-                        MessageRecord.version == version,
-                        MessageRecord.channel == plan.name,
-                        MessageRecord.status == status,
-                        MessageRecord.not_before <= now,
-                    )
-                    with engine.begin() as con:
-                        rows = con.execute(
-                            select(MessageRecord)
-                            .where(base)
-                            .order_by(MessageRecord.id)
-                            .limit(adapter.batch_size)
-                        ).all()
-                        ids = [r.id for r in rows]
-                        if not ids:
-                            break
-                        _set_status(con, ids, status="sending", attempts=MessageRecord.attempts + 1)
-                    if status == "sending":
-                        result.resent_after_crash += len(ids)
-                    batch = _outgoing(rows, contacts, plan.name)
-                    if limiter:
-                        limiter.acquire(len(batch))
-                    outcomes = adapter.send(batch)
-                    _record(engine, rows, outcomes, result)
+            outage = _dispatch_channel(
+                engine,
+                campaign_id,
+                version,
+                spec,
+                adapter,
+                contacts,
+                clock,
+                settings.dispatch_rate_per_s,
+                result,
+            )
         finally:
             adapter.close()
+        if outage:
+            result.errors[plan.name] = outage
+    waiting = and_(
+        MessageRecord.campaign_id == campaign_id,
+        MessageRecord.version == version,
+        MessageRecord.status.in_(("queued", "sending")),
+    )
     with engine.connect() as con:
-        pending, first_due = con.execute(
+        result.pending = con.execute(select(func.count()).where(waiting)).scalar_one()
+        # What a channel that failed left waits for a re-run, the rest for the schedule.
+        held, first_due = con.execute(
             select(func.count(), func.min(MessageRecord.not_before)).where(
-                MessageRecord.campaign_id == campaign_id,
-                MessageRecord.version == version,
-                MessageRecord.status.in_(("queued", "sending")),
+                waiting, MessageRecord.channel.not_in(list(result.errors))
             )
         ).one()
-    result.pending = pending
-    # Failed sends are retried within the loop, so what is left waits for the schedule.
-    result.deferred_until = None
-    if pending:
-        result.deferred_until = spec.schedule.next_send_time(max(clock(), first_due))
+    result.deferred_until = spec.schedule.next_send_time(max(clock(), first_due)) if held else None
+
+
+def _dispatch_channel(
+    engine: Engine,
+    campaign_id: str,
+    version: int,
+    spec: CampaignSpec,
+    adapter: ChannelAdapter,
+    contacts: pd.DataFrame | None,
+    clock: Clock,
+    rate: float,
+    result: RunResult,
+) -> str | None:
+    """Send the channel's due messages, `sending` leftovers first; stops at a receiver outage and
+    returns its error (the unsent messages stay queued for the next run)."""
+    limiter = RateLimiter(rate) if adapter.customer_facing else None
+    for status in ("sending", "queued"):
+        while True:
+            now = clock()
+            if adapter.customer_facing and spec.schedule.in_quiet_hours(now):
+                break
+            base = and_(
+                MessageRecord.campaign_id == campaign_id,
+                MessageRecord.version == version,
+                MessageRecord.channel == adapter.name,
+                MessageRecord.status == status,
+                MessageRecord.not_before <= now,
+            )
+            with engine.begin() as con:
+                rows = con.execute(
+                    select(MessageRecord).where(base).order_by(MessageRecord.id).limit(adapter.batch_size)
+                ).all()
+                ids = [r.id for r in rows]
+                if not ids:
+                    break
+                _set_status(con, ids, status="sending", attempts=MessageRecord.attempts + 1)
+            if status == "sending":
+                result.resent_after_crash += len(ids)
+            batch = _outgoing(rows, contacts, adapter.name)
+            if limiter:
+                limiter.acquire(len(batch))
+            outage = _record(engine, rows, adapter.send(batch), result)
+            if outage:
+                return outage
+    return None
 
 
 def _drop_withdrawn(engine: Engine, campaign_id: str, version: int, channel: str, opt_in: bool) -> None:
@@ -519,13 +551,19 @@ def _outgoing(rows: list, contacts: pd.DataFrame | None, channel: str) -> list[O
     return out
 
 
-def _record(engine: Engine, rows, outcomes, result: RunResult) -> None:  # type: ignore[no-untyped-def]
+def _record(engine: Engine, rows, outcomes, result: RunResult) -> str | None:  # type: ignore[no-untyped-def]
+    """Store what the channel did with a batch; returns the error of a receiver outage, if any. The
+    message that met the outage and those after it (not tried) wait queued without an attempt counted:
+    the receiver failed, not they, and however many runs it stays down, they are not given up."""
     by_key = {o.idempotency_key: o for o in outcomes}
-    sent, retry, failed = [], [], []
+    outage = next((o.error or "receiver unavailable" for o in outcomes if o.outage), None)
+    sent, retry, waiting, failed = [], [], [], []
     for m in rows:
         outcome = by_key.get(m.idempotency_key)
         if outcome is not None and outcome.ok:
             sent.append(m.id)
+        elif outage and (outcome is None or outcome.outage):
+            waiting.append(m.id)
         elif m.attempts + 1 >= MAX_ATTEMPTS:
             failed.append((m.id, outcome.error if outcome else "no result"))
         else:
@@ -533,12 +571,14 @@ def _record(engine: Engine, rows, outcomes, result: RunResult) -> None:  # type:
     with engine.begin() as con:
         _set_status(con, sent, status="sent", sent_at=utcnow(), error=None)
         _set_status(con, retry, status="queued")
+        _set_status(con, waiting, status="queued", attempts=MessageRecord.attempts - 1)
         for mid, error in failed:
             con.execute(
                 update(MessageRecord).where(MessageRecord.id == mid).values(status="failed", error=error)
             )
     result.sent += len(sent)
     result.failed += len(failed)
+    return outage
 
 
 def run_campaign(
@@ -582,7 +622,7 @@ def run_campaign(
         )
     service.set_status(engine, campaign_id, "running")
     dispatch(settings, engine, campaign_id, version, spec, clock=clock, options=options, result=result)
-    while wait and result.pending and result.deferred_until is not None:
+    while wait and result.pending and result.deferred_until is not None and not result.errors:
         if on_wait:
             on_wait(result)
         delay = (result.deferred_until - clock()).total_seconds()

@@ -206,6 +206,10 @@ def ground_in_goal(draft: PlanDraft, goal: str) -> tuple[PlanDraft, list[str]]:
         value = getattr(draft, name)
         if value is not None and not stated(value):
             update[name] = None
+    # A budget is a count as written (5000, 5,000, 5千, 1万), never a percentage: the embedded model
+    # read "留出20%对照组" as a budget of 20 messages too.
+    if draft.max_messages is not None and draft.max_messages not in _stated_counts(goal):
+        update["max_messages"] = None
     for name in ("include_ids", "exclude_ids"):
         ids = getattr(draft, name)
         if any(i not in goal for i in ids):
@@ -217,6 +221,21 @@ def ground_in_goal(draft: PlanDraft, goal: str) -> tuple[PlanDraft, list[str]]:
         update["channels"] = named
     dropped = [f"{name}={getattr(draft, name)!r}" for name in update]
     return draft.model_copy(update=update), dropped
+
+
+_COUNT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![\d.])\s*(万|千|[kKwW](?![A-Za-z]))?(?!\s*[%％])")
+_SCALE = {"万": 10_000, "w": 10_000, "W": 10_000, "千": 1_000, "k": 1_000, "K": 1_000}
+
+
+def _stated_counts(goal: str) -> set[int]:
+    """Whole numbers the goal writes, not as percentages: 5000, 5,000, 5千, 0.5万, 5k."""
+    plain = re.sub(r"(?<=\d)[,，](?=\d{3})", "", goal)
+    counts = set()
+    for number, unit in _COUNT.findall(plain):
+        value = float(number) * _SCALE.get(unit, 1)
+        if value.is_integer():
+            counts.add(int(value))
+    return counts
 
 
 def _share(value: float | None) -> float | None:

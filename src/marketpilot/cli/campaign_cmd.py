@@ -179,8 +179,9 @@ def run_cmd(
     home: HomeOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Plan (once) and dispatch the approved version; re-run to resume after a crash, or after quiet
-    hours for the messages they held back."""
+    """Plan (once) and dispatch the approved version; re-run to resume after a crash, after quiet
+    hours for the messages they held back, or after a receiver (SMTP server, gateway) that failed:
+    its channel stops at once, its messages stay queued, and the command exits 3."""
     from marketpilot.campaigns.executor import run_campaign
 
     settings = settings_for(home)
@@ -202,9 +203,11 @@ def run_cmd(
         "resent_after_crash": result.resent_after_crash,
         "pending": result.pending,
         "deferred_until": result.deferred_until,
+        "errors": result.errors,
     }
     if json:
         print_json(payload)
+        _exit_on_outage(result)
         return
     for line in _run_lines(result):
         console.print(line, highlight=False)
@@ -216,12 +219,29 @@ def run_cmd(
                 markup=True,
                 highlight=False,
             )
-    if result.pending:
+    if result.deferred_until is not None:
+        held = "Messages" if result.errors else counted(result.pending, "message")
         console.print(
-            f"Held {counted(result.pending, 'message')} (quiet hours / send time); next allowed send time "
+            f"Held {held} (quiet hours / send time); next allowed send time "
             f"{_local(settings, result)}. Re-run `marketpilot campaign run {campaign_id}` then, "
             "or use --wait.",
         )
+    for channel, error in result.errors.items():
+        err_console.print(f"[red]error:[/] {escape(f'{channel}: {error}')}", markup=True, highlight=False)
+    if result.errors:
+        err_console.print(
+            f"{counted(result.pending, 'message')} not sent yet stay queued; the campaign stays running. "
+            f"Fix the receiver and re-run `marketpilot campaign run {campaign_id}` to resume "
+            "(nothing already sent is sent again).",
+            highlight=False,
+        )
+    _exit_on_outage(result)
+
+
+def _exit_on_outage(result: RunResult) -> None:
+    """A receiver that failed is a provider error: exit code 3, after the run's figures."""
+    if result.errors:
+        raise typer.Exit(3)
 
 
 def _run_lines(result: RunResult) -> list[str]:

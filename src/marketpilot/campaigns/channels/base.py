@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,7 +39,8 @@ class ChannelSettings(BaseSettings):
     webhook_batch_size: int = 1  # 1 = one POST per message; >1 = batches
     webhook_timeout_s: float = 10.0
     export_dir: Path | None = None  # default <home>/exports
-    export_format: str = "csv"  # csv | parquet
+    # Checked here: any other value wrote CSV under that suffix (part-….xlsx holding CSV).
+    export_format: Literal["csv", "parquet"] = "csv"
 
 
 def channel_settings(**overrides: object) -> ChannelSettings:
@@ -69,6 +70,10 @@ class SendResult:
     idempotency_key: str
     ok: bool
     error: str | None = None
+    # The receiver failed, not the message (down, timed out, 5xx, 429, SMTP 4xx): the run stops sending
+    # on this channel and the message stays queued for the next run. An adapter returns no result for
+    # the messages after such a failure: they were not tried.
+    outage: bool = False
 
 
 class ChannelAdapter(Protocol):
@@ -76,7 +81,9 @@ class ChannelAdapter(Protocol):
     customer_facing: bool  # quiet hours apply
     batch_size: int
 
-    def send(self, messages: list[OutgoingMessage]) -> list[SendResult]: ...
+    def send(self, messages: list[OutgoingMessage]) -> list[SendResult]:
+        """One result per message tried, in order; stops at the first outage (see SendResult)."""
+        ...
 
     def close(self) -> None: ...
 

@@ -4,6 +4,7 @@ writes too)."""
 
 from __future__ import annotations
 
+import email.policy
 import json
 import smtplib
 from email.message import EmailMessage
@@ -13,12 +14,30 @@ from urllib.parse import quote
 from marketpilot.campaigns.channels.base import ChannelSettings, OutgoingMessage, SendResult, register_channel
 from marketpilot.config import Settings
 
+# Failures of the server or the session, not of one message.
+_SERVER_FAILURES = (
+    OSError,
+    smtplib.SMTPServerDisconnected,
+    smtplib.SMTPConnectError,
+    smtplib.SMTPHeloError,
+    smtplib.SMTPAuthenticationError,
+)
+
+
+# Fold at SMTP's hard limit, not at 78: the default folding found no place to break the List-Unsubscribe
+# value (one `<https://…?k=KEY>,` token is longer than 78) and wrote it as RFC 2047 encoded words
+# (`=?utf-8?q?=3Chttps…`), which mail providers do not decode in that header, so their one-click
+# unsubscribe button never appeared. Non-ASCII subjects and names are still encoded words.
+_POLICY = email.policy.default.clone(max_line_length=998)
+
 
 def build_email(message: OutgoingMessage, options: ChannelSettings) -> EmailMessage:
-    mail = EmailMessage()
+    mail = EmailMessage(policy=_POLICY)
     mail["From"] = options.mail_from
     mail["To"] = message.email or ""
-    mail["Subject"] = message.subject or message.body.splitlines()[0][:60]
+    # One line: a header may not hold a line break (a subject written as a YAML block, or by a model),
+    # and the e-mail library refuses one with a ValueError.
+    mail["Subject"] = " ".join((message.subject or message.body.strip().splitlines()[0][:60]).split())
     mail["Date"] = formatdate(localtime=False)
     # Receivers dedupe on Message-ID: a re-sent message after a crash carries the same one.
     mail["Message-ID"] = f"<{message.idempotency_key}@marketpilot>"
@@ -31,7 +50,7 @@ def build_email(message: OutgoingMessage, options: ChannelSettings) -> EmailMess
     mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if message.aigc_metadata:
         # ASCII JSON (the shop name becomes \uXXXX escapes): no RFC 2047 encoded words for a receiver to
-        # decode, and the spaces of the default separators let the header fold at 78 columns.
+        # decode, and the spaces of the default separators let a long header fold.
         mail["X-AIGC"] = json.dumps(json.loads(message.aigc_metadata), ensure_ascii=True)
     mail.set_content(message.body, charset="utf-8")
     return mail
@@ -58,16 +77,30 @@ class SmtpChannel:
 
     def send(self, messages: list[OutgoingMessage]) -> list[SendResult]:
         results = []
+        where = f"SMTP {self.options.smtp_host}:{self.options.smtp_port}"
         for message in messages:
             if not message.email:
                 results.append(SendResult(message.idempotency_key, False, "no e-mail address"))
                 continue
             try:
-                self._connection().send_message(build_email(message, self.options))
+                mail = build_email(message, self.options)
+            except ValueError as exc:  # an address with a line break in it, say: this message's fault
+                results.append(SendResult(message.idempotency_key, False, f"not a valid e-mail: {exc}"))
+                continue
+            try:
+                self._connection().send_message(mail)
                 results.append(SendResult(message.idempotency_key, True))
+            except smtplib.SMTPRecipientsRefused as exc:
+                # This address refused; the server works.
+                results.append(SendResult(message.idempotency_key, False, f"{where}: {exc}"))
             except (smtplib.SMTPException, OSError) as exc:
                 self.close()
-                results.append(SendResult(message.idempotency_key, False, f"SMTP: {exc}"))
+                code = getattr(exc, "smtp_code", None)
+                # Down, refusing us, or a 4xx "try again later": the next message would fare no better.
+                outage = isinstance(exc, _SERVER_FAILURES) or (isinstance(code, int) and 400 <= code < 500)
+                results.append(SendResult(message.idempotency_key, False, f"{where}: {exc}", outage=outage))
+                if outage:
+                    break
         return results
 
     def close(self) -> None:

@@ -46,6 +46,9 @@ class WebhookChannel:
             )
         self.name = name
         self.url = options.webhook_url
+        # For error messages: the gateway without credentials or query (a token may sit there).
+        parsed = httpx.URL(self.url)
+        self.where = f"{parsed.scheme}://{parsed.host}{f':{parsed.port}' if parsed.port else ''}{parsed.path}"
         self.per_message = options.webhook_batch_size <= 1
         # Rows taken from state per round; POSTed one by one or as one batch.
         self.batch_size = 100 if self.per_message else options.webhook_batch_size
@@ -72,14 +75,22 @@ class WebhookChannel:
             ]
         else:
             chunks = [(messages, {"messages": records}, None)]
-        results = []
+        results: list[SendResult] = []
         for chunk, payload, key in chunks:
             try:
                 response = self._post(payload, key)
-                error = None if response.is_success else f"HTTP {response.status_code}: {response.text[:200]}"
             except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            results += [SendResult(m.idempotency_key, error is None, error) for m in chunk]
+                # Down or timed out: every later POST would wait as long, so stop here.
+                error = f"{self.where}: {type(exc).__name__}: {exc}"
+                return results + [SendResult(m.idempotency_key, False, error, outage=True) for m in chunk]
+            if response.is_success:
+                results += [SendResult(m.idempotency_key, True) for m in chunk]
+                continue
+            error = f"{self.where}: HTTP {response.status_code}: {response.text[:200]}"
+            outage = response.status_code >= 500 or response.status_code in (408, 429)
+            results += [SendResult(m.idempotency_key, False, error, outage=outage) for m in chunk]
+            if outage:
+                return results
         return results
 
     def close(self) -> None:
