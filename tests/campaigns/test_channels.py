@@ -9,6 +9,8 @@ from campaign_shop import export_spec, launch
 from receivers import Gateway
 from sqlalchemy import func, select
 
+from marketpilot.campaigns.channels import ChannelSettings, OutgoingMessage
+from marketpilot.campaigns.channels.smtp import build_email
 from marketpilot.campaigns.channels.webhook import sign, verify
 from marketpilot.campaigns.executor import run_campaign
 from marketpilot.campaigns.state.models import MessageRecord
@@ -182,3 +184,12 @@ def test_a_run_refused_after_planning_keeps_the_queued_messages_to_resume(
     gateway.close()
     assert not resumed.planned and resumed.sent == held.pending == len(gateway.accepted)
     assert _status_and_messages(engine, cid) == ("sent", {"sent": held.pending})
+
+
+def test_an_unsubscribe_url_with_a_query_gets_the_token_as_one_more_parameter() -> None:
+    message = OutgoingMessage("k-1", "c", 1, "C1", "email", "A", "您好", subject="新春", email="a@b.cn")
+    plain = build_email(message, ChannelSettings(unsubscribe_url="https://shop.example/u"))
+    assert "<https://shop.example/u?k=k-1>" in plain["List-Unsubscribe"]
+    # "…/u?list=vip?k=…" made the token part of the list's value: the receiver could not read it
+    listed = build_email(message, ChannelSettings(unsubscribe_url="https://shop.example/u?list=vip"))
+    assert "<https://shop.example/u?list=vip&k=k-1>" in listed["List-Unsubscribe"]

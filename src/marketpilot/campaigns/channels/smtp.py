@@ -44,7 +44,9 @@ def build_email(message: OutgoingMessage, options: ChannelSettings) -> EmailMess
     mail["X-MarketPilot-Idempotency-Key"] = message.idempotency_key
     mail["X-MarketPilot-Campaign"] = f"{message.campaign_id}/v{message.version}/{message.variant_key}"
     token = quote(message.idempotency_key)
-    web = f"<{options.unsubscribe_url}?k={token}>"
+    # a URL with a query of its own (…/u?list=vip) gets the token as one more parameter
+    joiner = "&" if "?" in options.unsubscribe_url else "?"
+    web = f"<{options.unsubscribe_url}{joiner}k={token}>"
     mailto = f"<mailto:{options.unsubscribe_mailto}?subject=unsubscribe-{token}>"
     mail["List-Unsubscribe"] = f"{web}, {mailto}"
     mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
