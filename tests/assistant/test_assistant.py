@@ -130,6 +130,23 @@ def test_no_answer_or_no_valid_citation_hands_off(llm, draft):
 
 
 @pytest.mark.parametrize(
+    ("question", "lang", "first"),
+    [
+        # e5 alone ranked the shipping-fee policy (0.897) above both returns policies (0.891, 0.884)
+        ("退货运费谁出？", "zh", {"policy:4", "policy:5"}),
+        ("Who pays for return shipping?", "en", {"policy:4", "policy:5"}),
+        # 的订 of "未发货的订单取消" is no shared word: tracking stays first
+        ("我的订单到哪了？", "zh", {"policy:3"}),
+    ],
+)
+def test_passages_sharing_the_questions_words_rank_first(shop, question, lang, first):
+    from marketpilot.assistant.answer import knowledge_base
+
+    hits = knowledge_base(shop, lang).search(question, shop)
+    assert {p.id for p, _ in hits[: len(first)]} == first
+
+
+@pytest.mark.parametrize(
     "question",
     ["帮我转人工", "我要投诉你们，打12315", "I want to talk to a human", "This is a chargeback dispute"],
 )

@@ -9,6 +9,7 @@ store, one passage each with the catalogue's price, stock and attributes.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -27,6 +28,18 @@ Lang = Literal["zh", "en"]
 DEFAULT_POLICIES = Path(__file__).parent / "data"
 _SECTION = re.compile(r"^##\s+(.+?)\s*$", re.M)
 _CHUNK = 256  # passages embedded between progress reports
+# How much a passage sharing all of the question's words gains over one sharing none, on top of the
+# cosine; on-topic cosines are 0.79–0.93 and often within 0.01 of the wrong passage's.
+LEXICAL_WEIGHT = 0.1
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+_WORD = re.compile(r"[a-z][a-z'-]{2,}")
+_STOP_WORDS = frozenset(
+    {"the", "and", "for", "are", "was", "were", "you", "your", "our", "can", "could", "would", "will"}
+    | {"what", "what's", "when", "where", "who", "which", "how", "does", "did", "with", "this", "that"}
+    | {"from", "have", "has", "had", "any", "there", "their", "they", "its", "about", "into", "not", "but"}
+)
+# Particles and pronouns: "我的订单" shares 的订 with "未发货的订单取消", which says nothing of it.
+_FUNCTION_CHARS = frozenset("的了吗呢吧啊呀么我你您他她它是在有和与就都也这那个")
 
 
 class Passage(BaseModel):
@@ -156,6 +169,7 @@ class KnowledgeBase:
         # Product ids look like order numbers (P000001): the order rules must tell them apart.
         self.product_ids = frozenset(p.id.split(":", 1)[1] for p in passages if p.kind == "product")
         texts = [f"{p.title}。{p.text}" for p in passages]
+        self.terms = [_terms(text) for text in texts]  # for the lexical part of the ranking
         parts = []
         for start in range(0, len(texts), _CHUNK):
             parts.append(embed(texts[start : start + _CHUNK], kind="passage", settings=settings))
@@ -176,8 +190,30 @@ class KnowledgeBase:
             return []
         scores = self.vectors @ embed([question], kind="query", settings=settings)[0]
         named = [i for i, p in enumerate(self.passages) if p.kind == "product" and _names(p, question)]
-        order = named + [int(i) for i in np.argsort(-scores) if int(i) not in named]
+        ranked = scores + LEXICAL_WEIGHT * self._shared_terms(question)
+        order = named + [int(i) for i in np.argsort(-ranked, kind="stable") if int(i) not in named]
         return [(self.passages[i], float(scores[i])) for i in order[:k]]
+
+    def _shared_terms(self, question: str) -> np.ndarray:
+        """Per passage, the share of the question's terms it contains. e5 cosines of a short question
+        sit within a few hundredths of each other: "退货运费谁出？" ranked the shipping-fee policy
+        above the two returns policies that say who pays, which the small model then never read."""
+        wanted = _terms(question)
+        if not wanted:
+            return np.zeros(len(self.passages))
+        return np.array([len(wanted & terms) / len(wanted) for terms in self.terms])
+
+
+def _terms(text: str) -> set[str]:
+    """Chinese character pairs and Latin words (lower case, no stop words) of a text."""
+    text = text.lower()
+    pairs = {
+        a + b
+        for run in _CJK_RUN.findall(text)
+        for a, b in itertools.pairwise(run)
+        if a not in _FUNCTION_CHARS and b not in _FUNCTION_CHARS
+    }
+    return pairs | {w for w in _WORD.findall(text) if w not in _STOP_WORDS}
 
 
 def _names(passage: Passage, question: str) -> bool:
