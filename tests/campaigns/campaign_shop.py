@@ -110,3 +110,20 @@ def launch(settings: Settings, spec: dict, campaign_id: str | None = None, **run
     cid = service.create_campaign(engine, parse_spec(spec), campaign_id=campaign_id)
     service.approve(engine, cid, approver="测试员")
     return cid, run_campaign(settings, cid, **run_kwargs)
+
+
+def campaign_state(engine, campaign_id: str) -> tuple[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+    """The campaign's status and its messages counted by status."""
+    from sqlalchemy import func, select
+
+    from marketpilot.campaigns import service
+    from marketpilot.campaigns.state.models import MessageRecord
+
+    status = service.list_campaigns(engine).set_index("id").at[campaign_id, "status"]
+    with engine.connect() as con:
+        rows = con.execute(
+            select(MessageRecord.status, func.count())
+            .where(MessageRecord.campaign_id == campaign_id)
+            .group_by(MessageRecord.status)
+        ).all()
+    return status, {state: n for state, n in rows}

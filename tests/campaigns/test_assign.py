@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
 
-from marketpilot.campaigns.assign import HOLDOUT, assign_arms, thompson_arms, unit_hash
+from marketpilot.campaigns.assign import HOLDOUT, assign_arms, choose_channels, thompson_arms, unit_hash
+from marketpilot.campaigns.spec import ChannelPlan
 
 IDS = pd.Series([f"C{i:06d}" for i in range(20_000)])
 
@@ -55,3 +56,27 @@ def test_rate_limiter_holds_the_average_rate() -> None:
     elapsed = time.monotonic() - start
     # One second's burst (50) at once, the next 50 at 50 per second.
     assert 0.9 <= elapsed < 1.6
+
+
+def test_channels_that_tie_share_the_customers() -> None:
+    # With no history and equal costs, email and webhook tied and argmax sent everyone by e-mail: the
+    # campaign never learnt how webhook (or any second channel) does.
+    n = 4_000
+    audience = pd.DataFrame({"customer_id": IDS[:n], "has_email": np.arange(n) % 4 != 0, "has_phone": True})
+    permissions = pd.DataFrame(
+        {"email": True, "sms": True, "webhook": True, "personalised": True}, index=IDS[:n]
+    )
+    history = pd.DataFrame(columns=["customer_id", "channel", "sent", "responded"])
+    plans = [ChannelPlan(name="email"), ChannelPlan(name="webhook")]
+    chosen = choose_channels(audience, permissions, plans, history)
+    reachable = audience["has_email"].to_numpy()
+    # customers without an e-mail address have one candidate; the others split about evenly (sd 0.009)
+    assert (chosen["channel"][~reachable] == "webhook").all()
+    assert abs((chosen["channel"][reachable] == "email").mean() - 0.5) < 0.04
+    assert chosen["reason"][reachable].str.contains("tied with another channel").all()
+    assert chosen.equals(choose_channels(audience.iloc[::-1], permissions, plans, history).iloc[::-1])
+    # a cheaper channel is no tie: it takes everyone it can reach
+    cheap = choose_channels(
+        audience, permissions, [plans[0], ChannelPlan(name="webhook", cost=0.01)], history
+    )
+    assert (cheap["channel"][reachable] == "email").all()

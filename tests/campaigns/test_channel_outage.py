@@ -10,30 +10,16 @@ import json
 import os
 
 import yaml
-from campaign_shop import export_spec, launch
+from campaign_shop import campaign_state, export_spec, launch
 from receivers import Gateway, free_port
-from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from marketpilot.campaigns import service
 from marketpilot.campaigns.executor import run_campaign
-from marketpilot.campaigns.state.models import MessageRecord
 from marketpilot.cli import app
 
 NOON = dt.datetime(2026, 2, 1, 4, 0, tzinfo=dt.UTC)  # 12:00 in Shanghai
 SMS = [{"name": "sms", "variants": [{"key": "A", "text": "{name}，新春全场8折"}]}]
 NO_QUIET_HOURS = {"quiet_start": "00:00", "quiet_end": "00:00"}  # the CLI runs at the real time
-
-
-def _state(engine, cid: str) -> tuple[str, dict[str, int]]:
-    status = service.list_campaigns(engine).set_index("id").at[cid, "status"]
-    with engine.connect() as con:
-        rows = con.execute(
-            select(MessageRecord.status, func.count())
-            .where(MessageRecord.campaign_id == cid)
-            .group_by(MessageRecord.status)
-        ).all()
-    return status, dict(rows)
 
 
 def _posted_keys(gateway: Gateway) -> list[str]:
@@ -55,14 +41,14 @@ def test_a_gateway_answering_500_mid_run_stops_the_channel_and_the_rerun_resumes
     assert broken.errors["sms"].startswith(f"{gateway.url}: HTTP 500")
     assert "s3cret" not in broken.errors["sms"]
     assert broken.deferred_until is None  # nothing waits for the schedule: it waits for a re-run
-    assert _state(engine, cid) == ("running", {"sent": 30, "queued": queued - 30})
+    assert campaign_state(engine, cid) == ("running", {"sent": 30, "queued": queued - 30})
 
     gateway.fail_after = None
     resumed = run_campaign(shop_settings, cid, clock=lambda: NOON)
     gateway.close()
     assert not resumed.planned and not resumed.errors
     assert (resumed.sent, resumed.failed, resumed.pending) == (queued - 30, 0, 0)
-    assert _state(engine, cid) == ("sent", {"sent": queued})
+    assert campaign_state(engine, cid) == ("sent", {"sent": queued})
     keys = _posted_keys(gateway)
     # Every message reached the gateway once; only the one answered 500 was POSTed twice.
     assert len(gateway.accepted) == queued and len(keys) == queued + 1
@@ -79,7 +65,7 @@ def test_a_gateway_that_times_out_costs_one_timeout_not_three_per_message(
     cid, stalled = launch(shop_settings, export_spec(audience={"segments": ["新客"]}, channels=SMS))
     assert stalled.sent == 0 and stalled.pending == stalled.plan.queued > 100
     assert "ReadTimeout" in stalled.errors["sms"] and len(gateway.posts) <= 1
-    assert _state(engine, cid) == ("running", {"queued": stalled.plan.queued})
+    assert campaign_state(engine, cid) == ("running", {"queued": stalled.plan.queued})
 
     gateway.delay_s = 0.0
     resumed = run_campaign(shop_settings, cid, clock=lambda: NOON)
@@ -110,7 +96,7 @@ def test_cli_run_against_a_gateway_that_is_down_exits_3_and_resumes_once_it_is_u
     said = " ".join(down.stderr.split())
     assert f"error: sms: http://127.0.0.1:{port}/sms: ConnectError" in said
     assert "stay queued; the campaign stays running" in said and f"campaign run {cid}" in said
-    status, counts = _state(engine, cid)
+    status, counts = campaign_state(engine, cid)
     assert status == "running" and set(counts) == {"queued"}
     as_json = runner.invoke(app, ["campaign", "run", cid, *home, "--json"])
     assert as_json.exit_code == 3 and json.loads(as_json.stdout)["errors"]["sms"].endswith("refused")
@@ -119,7 +105,7 @@ def test_cli_run_against_a_gateway_that_is_down_exits_3_and_resumes_once_it_is_u
     up = runner.invoke(app, ["campaign", "run", cid, *home])
     gateway.close()
     assert up.exit_code == 0, up.output
-    assert _state(engine, cid) == ("sent", {"sent": counts["queued"]})
+    assert campaign_state(engine, cid) == ("sent", {"sent": counts["queued"]})
     assert len(_posted_keys(gateway)) == len(gateway.accepted) == counts["queued"]
 
 
@@ -134,12 +120,12 @@ def test_an_smtp_server_that_is_down_leaves_the_mail_queued_for_the_rerun(
     cid, down = launch(shop_settings, export_spec(audience={"segments": ["新客"]}, channels=email))
     assert down.sent == down.failed == 0 and down.pending == down.plan.queued > 100
     assert down.errors["email"].startswith("SMTP 127.0.0.1:")
-    assert _state(engine, cid) == ("running", {"queued": down.plan.queued})
+    assert campaign_state(engine, cid) == ("running", {"queued": down.plan.queued})
 
     monkeypatch.setenv("MARKETPILOT_SMTP_PORT", listening)
     resumed = run_campaign(shop_settings, cid, clock=lambda: NOON)
     assert resumed.sent == down.plan.queued and not resumed.errors
-    assert _state(engine, cid) == ("sent", {"sent": down.plan.queued})
+    assert campaign_state(engine, cid) == ("sent", {"sent": down.plan.queued})
     assert len(smtp_server.envelopes) == down.plan.queued
 
 
@@ -155,7 +141,7 @@ def test_an_export_format_other_than_csv_or_parquet_is_refused_before_planning(
     monkeypatch.setenv("MARKETPILOT_EXPORT_FORMAT", "xlsx")
     with pytest.raises(UserError, match="MARKETPILOT_EXPORT_FORMAT"):
         launch(shop_settings, export_spec(), campaign_id="导出")
-    assert _state(engine, "导出") == ("approved", {})
+    assert campaign_state(engine, "导出") == ("approved", {})
     assert not (shop_settings.home_dir / "exports").exists()
 
 
@@ -186,4 +172,4 @@ def test_a_chinese_subject_with_a_line_break_arrives_encoded_on_one_line(
     assert mail["Subject"] == "新春礼遇： 全场8折，仅此一周"
     assert mail["From"].addresses[0].display_name == "好物小店"
     assert mail.get_content_charset() == "utf-8" and "新春8折" in mail.get_content()
-    assert _state(engine, cid) == ("sent", {"sent": result.sent})
+    assert campaign_state(engine, cid) == ("sent", {"sent": result.sent})

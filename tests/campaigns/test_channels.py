@@ -5,9 +5,9 @@ import email
 import email.policy
 
 import pytest
-from campaign_shop import export_spec, launch
+from campaign_shop import campaign_state, export_spec, launch
 from receivers import Gateway
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from marketpilot.campaigns.channels import ChannelSettings, OutgoingMessage
 from marketpilot.campaigns.channels.smtp import build_email
@@ -119,19 +119,6 @@ def test_export_writes_parquet_parts_that_a_resend_overwrites(shop_settings, eng
     assert pd.read_parquet(parts[0])["idempotency_key"].tolist() == [m.idempotency_key for m in batch]
 
 
-def _status_and_messages(engine, cid: str) -> tuple[str, dict[str, int]]:
-    from marketpilot.campaigns import service
-
-    campaigns = service.list_campaigns(engine).set_index("id")
-    with engine.connect() as con:
-        rows = con.execute(
-            select(MessageRecord.status, func.count())
-            .where(MessageRecord.campaign_id == cid)
-            .group_by(MessageRecord.status)
-        ).all()
-    return campaigns.at[cid, "status"], {status: n for status, n in rows}
-
-
 def test_a_run_refused_for_a_missing_gateway_leaves_the_campaign_approved(
     shop_settings, engine, smtp_server, monkeypatch
 ) -> None:
@@ -147,7 +134,7 @@ def test_a_run_refused_for_a_missing_gateway_leaves_the_campaign_approved(
     )
     with pytest.raises(UserError, match="The sms channel needs a gateway URL"):
         launch(shop_settings, spec, campaign_id="春节-sms")
-    assert _status_and_messages(engine, "春节-sms") == ("approved", {})
+    assert campaign_state(engine, "春节-sms") == ("approved", {})
     assert not smtp_server.envelopes
 
     gateway = Gateway(shop_settings.secret())
@@ -156,7 +143,7 @@ def test_a_run_refused_for_a_missing_gateway_leaves_the_campaign_approved(
     gateway.close()
     assert result.sent == result.plan.queued > 10 and result.pending == 0
     assert len(gateway.accepted) + len(smtp_server.envelopes) == result.sent
-    assert _status_and_messages(engine, "春节-sms") == ("sent", {"sent": result.sent})
+    assert campaign_state(engine, "春节-sms") == ("sent", {"sent": result.sent})
 
 
 def test_a_run_refused_after_planning_keeps_the_queued_messages_to_resume(
@@ -172,18 +159,18 @@ def test_a_run_refused_after_planning_keeps_the_queued_messages_to_resume(
     cid, held = launch(shop_settings, spec, clock=lambda: NIGHT)  # quiet hours: planned, nothing sent
     assert held.sent == 0 and held.pending == held.plan.queued > 10
     morning = held.deferred_until  # 08:00 in Shanghai, the first time the messages may go
-    assert _status_and_messages(engine, cid) == ("running", {"queued": held.pending})
+    assert campaign_state(engine, cid) == ("running", {"queued": held.pending})
 
     monkeypatch.delenv("MARKETPILOT_WEBHOOK_URL")
     with pytest.raises(UserError, match="needs a gateway URL"):
         run_campaign(shop_settings, cid, clock=lambda: morning)
-    assert _status_and_messages(engine, cid) == ("running", {"queued": held.pending})
+    assert campaign_state(engine, cid) == ("running", {"queued": held.pending})
 
     monkeypatch.setenv("MARKETPILOT_WEBHOOK_URL", gateway.url)
     resumed = run_campaign(shop_settings, cid, clock=lambda: morning)
     gateway.close()
     assert not resumed.planned and resumed.sent == held.pending == len(gateway.accepted)
-    assert _status_and_messages(engine, cid) == ("sent", {"sent": held.pending})
+    assert campaign_state(engine, cid) == ("sent", {"sent": held.pending})
 
 
 def test_an_unsubscribe_url_with_a_query_gets_the_token_as_one_more_parameter() -> None:

@@ -93,7 +93,8 @@ def choose_channels(
     expected value is (smoothed past response rate on that channel) × value_per_response − cost; the
     rate is the customer's own (responses + k·channel rate) / (sends + k). Customers who opted out of
     personalisation are scored on the channel-wide rate only: no profiling of their history.
-    Returns columns channel (None when no channel is possible) and reason, indexed like `audience`."""
+    Channels that tie (no history yet and equal costs) split the customers evenly by a hash of the
+    id. Returns columns channel (None when no channel is possible) and reason, indexed like `audience`."""
     ids = audience["customer_id"].astype(str).to_numpy()
     names = [c.name for c in channels]
     n, k = len(ids), len(names)
@@ -124,8 +125,14 @@ def choose_channels(
     rate = (responded + prior_strength * global_rate) / (sent + prior_strength)
     cost = np.array([c.cost for c in channels])
     value = np.where(eligible, rate * value_per_response - cost, -np.inf)
-    best = value.argmax(axis=1) if k else np.zeros(n, int)
     possible = eligible.any(axis=1)
+    # Channels that tie (no history yet, equal costs) share the customers, split by a hash of the id:
+    # taking the first would send everyone on one channel, and the campaign would never learn the other.
+    tied = eligible & (value >= value.max(axis=1, keepdims=True) - 1e-9) if k else eligible
+    ties = tied.sum(axis=1)
+    pick = np.floor(unit_hash(pd.Series(ids), "channel-tie") * np.maximum(ties, 1)).astype(int)
+    best = (np.cumsum(tied, axis=1) <= pick[:, None]).sum(axis=1) if k else np.zeros(n, int)
+    best = np.where(possible, np.minimum(best, max(k - 1, 0)), 0)
 
     chosen = np.where(possible, np.array(names, dtype=object)[best], None)
     take = np.arange(n)
@@ -147,6 +154,7 @@ def choose_channels(
         + pd.Series(basis).astype(str)
         + "), cost "
         + pd.Series(cost[best] if k else np.zeros(n)).astype(str)
+        + np.where(ties > 1, " (tied with another channel: split evenly)", "")
     ).to_numpy(dtype=object)
     reason = np.where(possible, reason, "no consented and reachable channel")
     out = pd.DataFrame({"channel": chosen, "reason": reason}, index=audience.index)
