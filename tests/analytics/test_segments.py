@@ -17,6 +17,8 @@ from marketpilot.analytics.segments.numbers import segment_context, unsupported_
 from marketpilot.analytics.segments.personas import (
     Language,
     Persona,
+    PersonaDraft,
+    check_persona,
     distinct_names,
     template_persona,
     write_persona,
@@ -118,6 +120,88 @@ def test_number_checker_rejects_a_statistic_attributed_to_the_wrong_name(text: s
 )
 def test_number_checker_accepts_each_statistic_under_its_own_name(text: str) -> None:
     assert unsupported_numbers(text, STATS, context=segment_context(STATS)) == []
+
+
+# A segment as the generated shop gives one: 10.7 orders per customer over a mean tenure of 259 days
+# (1.26 orders a month, one every 24.2 days), last order 30.2 days ago.
+FREQUENT = {
+    **STATS,
+    "segment": 1,
+    "customers": 812,
+    "aov": 318.4,
+    "orders_per_customer": 10.7,
+    "recency_days": 30.2,
+    "tenure_days": 259.0,
+    "top_categories": [{"category": "服饰", "share": 0.12}],
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        # A QA persona: once a day would be 259 orders, not 10.7.
+        ("这812位老客平均每天购买一次，客单价318.4元。", ["一次"]),
+        ("这812位老客每周购买一次，客单价318.4元。", ["一次"]),
+        ("他们每天购买11次，共812位客户。", ["11"]),
+        ("Each of the 812 customers orders 11 times a day.", ["11"]),
+        ("近三个月都有购买，客单价318.4元。", ["三个月"]),  # the last order was a month ago
+        ("百分之五十的销售额来自服饰。", ["百分之五十"]),  # 服饰 is 12 %
+        ("人均购买两单，共812位客户。", ["两单"]),
+        ("客单价三百元，共812位客户。", ["三百元"]),
+        ("每两个月购买一次。", ["两个月", "一次"]),
+        ("七成客户来自一线城市，购买力是全店的两倍。", ["七成", "两倍"]),
+    ],
+)
+def test_number_checker_reads_chinese_numerals_and_rates(text: str, bad: list[str]) -> None:
+    assert unsupported_numbers(text, FREQUENT, context=segment_context(FREQUENT)) == bad
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "这812位老客平均每月购买一次，客单价318.4元。",
+        # A rate and a duration in one clause: each number is read by its own unit.
+        "他们平均每月购买一次，最近一次购买在30.2天前。",
+        "每月购买一次距上次购买30天，成为客户259天。",
+        "他们平均每天购买30.2天，人均订单数为10.7次。",  # the embedded model's wording, every number true
+        "人均购买十一次，每隔24天购买一次，近一个月有购买。",
+        "每三周购买一次，百分之十二的销售额来自服饰。",
+        "Each buys about 1 order a month, 10.7 orders in all, the last 30 days ago; every 3 weeks.",
+        # Words, ordinals and ranges are not figures.
+        "他们一般一直一起购物，一次性买一些，一定十分喜欢这一样的东西，第一次之后万一看一下，"
+        "两三天就回购，一两次不够，每一次、这一次和上一次都来，共812位客户。",
+        "预计未来一年人均价值12,345.6元，共812位客户。",
+    ],
+)
+def test_number_checker_accepts_true_chinese_numerals_rates_and_words(text: str) -> None:
+    assert unsupported_numbers(text, FREQUENT, context=segment_context(FREQUENT)) == []
+
+
+def test_a_wrong_rate_in_chinese_numerals_fails_the_persona_check() -> None:
+    stats = SegmentStats(**FREQUENT, revenue=1_077_444.0, discount_rate=0.1)
+    wrong = PersonaDraft(name="高频忠实老客", description="这812位老客平均每天购买一次，客单价318.4元。")
+    right = PersonaDraft(name="高频忠实老客", description="这812位老客平均每月购买一次，客单价318.4元。")
+    assert check_persona(wrong, stats, "zh") == ["数字 一次 不在统计中（或不是它所说的那项统计）"]
+    assert check_persona(right, stats, "zh") == []
+
+
+# The embedded model's persona drafts for generated shops, with the statistics they were checked
+# against and whether they passed when only digits were read.
+_REAL = json.loads((Path(__file__).parent / "persona_drafts.json").read_text(encoding="utf-8"))
+_REAL_DRAFTS = [(shop["segments"], draft) for shop in _REAL["shops"] for draft in shop["drafts"]]
+
+
+@pytest.mark.parametrize(
+    ("segments", "draft"),
+    _REAL_DRAFTS,
+    ids=[f"shop{i}-seg{d['segment']}-seed{d['seed']}" for i, (_, d) in enumerate(_REAL_DRAFTS)],
+)
+def test_real_persona_drafts_keep_their_verdict(
+    segments: list[dict[str, object]], draft: dict[str, object]
+) -> None:
+    stats = SegmentStats(**next(s for s in segments if s["segment"] == draft["segment"]))
+    persona = PersonaDraft(name=str(draft["name"]), description=str(draft["description"]))
+    assert (check_persona(persona, stats, "zh") == []) == draft["passed_digits_only"]
 
 
 @pytest.mark.slow
@@ -432,3 +516,11 @@ def test_segment_cli_in_chinese_checks_every_persona_against_its_stats(
         assert f"{stats.aov:.2f}元" in persona["description"]
         assert unsupported_numbers(persona["description"], stats, context=segment_context(stats)) == []
     assert "客户细分报告" in Path(payload["report_html"]).read_text(encoding="utf-8")
+
+
+def test_a_narrative_without_clause_words_reads_only_shares_and_multiples() -> None:
+    # A report's narrative is checked against a list of metrics with no words to say what "一次" counts:
+    # "这是一次成功的活动" is no figure there, while a share or a multiple still has to be true.
+    metrics = {"lift": 0.3, "conversion_rate": 0.052}
+    assert unsupported_numbers("这是一次成功的活动，转化率提升了三成。", metrics) == []
+    assert unsupported_numbers("转化率提升了五成，是对照组的两倍。", metrics) == ["五成", "两倍"]
