@@ -110,6 +110,9 @@ def test_charts_name_their_units(sample: Settings) -> None:
     # every message was sent: one status, still named in the legend
     assert [s["name"] for s in messages["series"]] == ["sent"] and messages["legend"]["show"]
     assert "收入 Revenue (CNY)" in page
+    assert "<td>{name}，新春好礼</td>" in page  # once run, the copy the version was sent with
+    # the bars had no heading: under the best-copy line they read as the copies' rates, not the arms'
+    assert '<h4>各组转化率 Conversion by arm</h4>\n  <div class="chart" id="conversion">' in page
 
 
 def test_hostile_names_in_the_sample_shop_are_shown_as_text(sample: Settings) -> None:
@@ -201,3 +204,79 @@ def test_long_axes_scroll_instead_of_piling_labels() -> None:
     assert categories["dataZoom"][0]["startValue"] == 0 and categories["dataZoom"][0]["endValue"] == 23
     assert "dataZoom" not in line([f"{i}%" for i in range(101)], {"A": [0.0] * 101}, scroll=False)
     assert "dataZoom" not in bar(["短信", "邮件"], {"spend": [1.0, 2.0]})
+
+
+def test_amounts_in_tables_name_their_currency(sample: Settings) -> None:
+    """The segment table's AOV and the coupon table's median basket were bare numbers (443, 298.00)
+    beside columns that named theirs."""
+    from marketpilot.analytics.promo import PromoSpec, plan_promotions
+
+    plan_promotions(sample, PromoSpec(by="all"))
+    client = TestClient(create_app(sample, require_key=False))
+    assert "<th>客单价 AOV (CNY)</th>" in client.get("/ui/segments").text
+    assert "<th>订单中位数 Median basket (CNY)</th>" in client.get("/ui/decisions").text
+
+
+def test_copy_the_model_will_write_is_not_a_blank_cell(tmp_path: Path) -> None:
+    """A variant without text in the spec gets the model's copy at `campaign run`: before that the
+    approver saw an empty Text cell, as if the arm would be sent blank."""
+    from marketpilot.campaigns.service import create_campaign
+    from marketpilot.campaigns.spec import parse_spec
+    from marketpilot.campaigns.state.db import open_state
+
+    settings = get_settings(tmp_path / "home")
+    variants = [{"key": "A", "text": "{name}，新春好礼"}, {"key": "B"}]
+    channels = [{"name": "export", "variants": variants}]
+    create_campaign(open_state(settings), parse_spec(spec("春节", channels=channels)), campaign_id="c-1")
+    page = TestClient(create_app(settings, require_key=False)).get("/ui/campaigns/c-1").text
+    rows = re.findall(r"<tr><td>export</td><td>(\w)</td>.*?</tr>", page, re.S)
+    assert rows == ["A", "B"]
+    b_row = page[page.index("<td>B</td>") :].split("</tr>")[0]
+    assert "written by the model at <code>campaign run</code>" in b_row
+
+
+def test_the_layout_fits_a_phone(tmp_path: Path) -> None:
+    """At 390 px the seven sections ran off the screen (light links on the light page) and wide tables
+    out of their panels: the top bar wraps, a panel scrolls its table, a text box fits the screen."""
+    css = TestClient(create_app(get_settings(tmp_path / "home"), require_key=False)).get("/ui/assistant").text
+    nav = re.search(r"\n  nav \{(.*?)\}", css, re.S)
+    panel = re.search(r"\n  \.panel \{(.*?)\}", css, re.S)
+    assert nav and "flex-wrap: wrap" in nav.group(1)
+    assert panel and "overflow-x: auto" in panel.group(1)
+    assert re.search(r"textarea[^{]*\{[^}]*max-width: 100%", css)
+
+
+def test_a_question_in_flight_says_what_it_waits_for(tmp_path: Path) -> None:
+    """The embedded model answers in minutes on a small machine; all the page showed meanwhile was a
+    grey '…' beside a button that looked as clickable as before."""
+    page = (
+        TestClient(create_app(get_settings(tmp_path / "home"), require_key=False)).get("/ui/assistant").text
+    )
+    wait = re.search(r'<span id="wait" class="htmx-indicator muted">(.*?)</span>', page, re.S)
+    assert wait and "Answering: the local model can take a minute or two" in wait.group(1)
+    assert "button:disabled {" in page
+
+
+def test_decisions_speak_words_in_both_languages(sample: Settings, tmp_path: Path) -> None:
+    """The coupon table showed the verdict's identifier (underpowered, too_few_orders) and the price
+    chart's legend English alone (cheapest, below market) on a page that is Chinese and English."""
+    from marketpilot.analytics.pricing import CompetitorFile, price_report
+    from marketpilot.analytics.promo import PromoSpec, plan_promotions
+    from marketpilot.data import Store
+
+    promo = plan_promotions(sample, PromoSpec(by="all"))
+    with Store.open(sample, read_only=True) as store:
+        products = store.query("SELECT product_id, price_minor FROM products ORDER BY product_id LIMIT 10")
+    prices = tmp_path / "prices.csv"
+    rows = [
+        f"{p},天猫,{m / 100 * 1.1:.2f}"
+        for p, m in zip(products["product_id"], products["price_minor"], strict=True)
+    ]
+    prices.write_text("product_id,competitor,price\n" + "\n".join(rows), encoding="utf-8")
+    price_report(sample, CompetitorFile(path=prices))
+    page = TestClient(create_app(sample, require_key=False)).get("/ui/decisions").text
+    (group,) = promo.groups
+    verdict = re.findall(r"<td(?: class=\"ok\")?>([^<]*)</td></tr>", page)[-1]
+    assert group.verdict not in verdict.split() and " / " in verdict
+    legend = [s["name"] for s in chart(page, "price")["series"]]
+    assert legend[0] == "最低价 cheapest" and all(re.search(r"[\u4e00-\u9fff]", name) for name in legend)

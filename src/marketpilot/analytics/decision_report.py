@@ -189,7 +189,7 @@ def price_facts(report: PricingReport, language: str) -> Facts:
     return facts
 
 
-_VERDICTS = {
+VERDICTS = {
     "zh": {
         "test": "建议发券并测试",
         "underpowered": "可发券，但客群太小，测试难以得出结论",
@@ -223,7 +223,7 @@ def promo_facts(plan: PromoPlan, language: str) -> tuple[Facts, Facts]:
     for g in plan.groups:
         arms = [a for a in (g.shallow, g.deep) if a]
         names |= {f"{g.group}_number_{i}": float(n) for i, n in enumerate(re.findall(r"\d+", g.group))}
-        facts[f"{g.group}_verdict"] = _VERDICTS[language][g.verdict]
+        facts[f"{g.group}_verdict"] = VERDICTS[language][g.verdict]
         if g not in designed or g.threshold is None or g.shallow is None:
             continue
         facts[f"{g.group}_coupon"] = " / ".join(a.label(g.threshold) for a in arms)

@@ -18,11 +18,20 @@ NO_CURRENCY = "未注明币种 no currency"  # orders whose currency column is e
 # Characters of a spec the campaign page shows: `include` or `channel_overrides` may list a hundred
 # thousand customer ids, megabytes nobody reads in a browser (`campaign show` prints it whole).
 MAX_SPEC_SHOWN = 20_000
+# Price positions (analytics.pricing.POSITIONS) as the price chart's legend names them
+POSITION_LABELS = {
+    "cheapest": "最低价 cheapest",
+    "below market": "低于市场 below market",
+    "at market": "持平市场 at market",
+    "above market": "高于市场 above market",
+    "most expensive": "最高价 most expensive",
+}
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from marketpilot.campaigns.copy import UsedVariant
     from marketpilot.campaigns.measure import CampaignMetrics
     from marketpilot.campaigns.spec import CampaignSpec
 
@@ -108,6 +117,7 @@ def segments(settings: Settings) -> dict[str, Any] | None:
     return {
         "as_of": result.as_of,
         "method": result.method,
+        "currency": result.currency,
         "rows": rows,
         "chart": chart,
         "why_k": why,
@@ -160,6 +170,7 @@ def approved_by(settings: Settings, campaign_id: str, approver: str) -> int | No
 
 def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
     """Spec, approvals, message counts (with a chart) and the variants of one campaign."""
+    from marketpilot.campaigns.copy import used_copy
     from marketpilot.campaigns.service import MAX_APPROVER, MAX_NOTE, get_spec, message_counts
     from marketpilot.campaigns.state.db import open_state
     from marketpilot.errors import NotFoundError
@@ -170,6 +181,7 @@ def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
     spec, version = get_spec(engine, campaign_id)
     counts = message_counts(engine, campaign_id)
     approvals = _approvals(engine, campaign_id)
+    used = used_copy(engine, campaign_id, version)  # empty before the version's first run
     statuses = sorted({c["status"] for c in counts})
     channels = sorted({c["channel"] for c in counts})
     chart = bar(
@@ -192,18 +204,31 @@ def campaign(settings: Settings, campaign_id: str) -> dict[str, Any]:
         "counts": counts,
         "chart": chart if counts else None,
         "results": _results(settings, engine, spec, campaign_id, version),
+        "ran": bool(used),
         "variants": [
             # An approver checks each arm's copy against the offer that arm gets.
             {
                 "channel": channel.name,
                 "key": v.key,
-                "text": v.text,
+                **_copy_shown(v.text, used, channel.name, v.key),
                 "offer": spec.offer_for(v.key).description,
             }
             for channel in spec.channels
             for v in channel.variants
         ],
     }
+
+
+def _copy_shown(
+    spec_text: str | None, used: dict[str, dict[str, UsedVariant]], channel: str, key: str
+) -> dict[str, Any]:
+    """A variant's text as the page shows it. A key the spec leaves without text gets the model's copy
+    at `campaign run`; once the version ran, the copy it was sent with, or none where the spec's text
+    failed the guardrails or the model fell short (the key got no customers on that channel)."""
+    if not used:
+        return {"text": spec_text, "by_model": False}
+    sent = used.get(channel, {}).get(key)
+    return {"text": sent.text if sent else None, "by_model": sent is not None and sent.source == "llm"}
 
 
 def _shown_spec(text: str) -> dict[str, Any]:
@@ -360,7 +385,7 @@ def decisions(settings: Settings) -> dict[str, Any]:
     import pandas as pd
 
     from marketpilot.analytics.budget import BudgetPlan
-    from marketpilot.analytics.decision_report import recommendation_text
+    from marketpilot.analytics.decision_report import VERDICTS, recommendation_text
     from marketpilot.analytics.pricing import POSITIONS, PricingReport
     from marketpilot.analytics.promo import PromoPlan
     from marketpilot.analytics.uplift import UpliftReport
@@ -398,7 +423,11 @@ def decisions(settings: Settings) -> dict[str, Any]:
         # the folder, not the path the summary recorded: a home may have moved since
         tables = folder / "price" / "categories.parquet"
         categories = pd.read_parquet(tables) if tables.exists() else pd.DataFrame()
-        shares = {p: (100 * categories[f"share {p}"]).tolist() for p in POSITIONS} if len(categories) else {}
+        shares = (
+            {POSITION_LABELS[p]: (100 * categories[f"share {p}"]).tolist() for p in POSITIONS}
+            if len(categories)
+            else {}
+        )
         chart = (
             bar(categories["category"].astype(str).tolist(), shares, stacked=True, unit="% 商品 products")
             if shares
@@ -407,6 +436,8 @@ def decisions(settings: Settings) -> dict[str, Any]:
         out["price"] = {"report": price, "categories": categories.to_dict("records"), "chart": chart}
     if (promo := _summary(PromoPlan, folder, "promo", stale)) is not None:
         out["promo"] = promo
+        # the verdict in words, as the promo report says it, not its identifier (too_few_orders)
+        out["promo_verdicts"] = {v: f"{VERDICTS['zh'][v]} / {VERDICTS['en'][v]}" for v in VERDICTS["zh"]}
         # a separate file: deleted, or left behind when the home was copied, the page says so
         out["promo_chart"] = (folder / "promo" / CHART_FILES["promo"]).is_file()
     if stale:

@@ -59,6 +59,7 @@ class SegmentationResult(BaseModel):
     small_segments: SmallSegments | None = None  # segments under the minimum size (a fixed k, HDBSCAN)
     text_features: bool
     segments: list[SegmentProfile]
+    currency: str | None = None  # of the spend figures (AOV); None in a summary an older release wrote
     assignments_parquet: str
     assignments_csv: str
     summary_json: str
@@ -176,6 +177,7 @@ def run_segmentation(
         small_segments=small,
         text_features=text,
         segments=profiles,
+        currency=money,
         assignments_parquet=str(parquet),
         assignments_csv=str(csv),
         summary_json=str(settings.path("intel", "segments.json")),
