@@ -83,7 +83,10 @@ def test_overview_and_segments_chart_the_shops_numbers(browser: TestClient, shop
 
     segments = json.loads((shop.home_dir / "intel" / "segments.json").read_text(encoding="utf-8"))
     page = browser.get("/ui/segments")
-    shares = chart(page.text, "segments")["series"][0]["data"]
+    series = chart(page.text, "segments")["series"]
+    shares = series[0]["data"]
+    # the legend speaks both languages, as the rest of the page does
+    assert [s["name"] for s in series] == ["客户占比 customers %", "销售额占比 revenue %"]
     assert shares == pytest.approx(
         [100 * s["stats"]["customer_share"] for s in segments["segments"]], abs=0.01
     )

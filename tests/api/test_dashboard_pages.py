@@ -69,7 +69,9 @@ def test_an_empty_home_says_what_to_load_and_creates_nothing(tmp_path: Path) -> 
     client = TestClient(create_app(get_settings(home), require_key=False))
     for path in PAGES:
         assert client.get(path).status_code == 200, path
-    assert "No campaigns yet" in client.get("/ui/campaigns").text
+    campaigns = client.get("/ui/campaigns").text
+    # both ways to make one: the planner needs an LLM, a spec file does not
+    assert "No campaigns yet" in campaigns and "campaign create --spec" in campaigns
     unknown = client.get("/ui/campaigns/c-1")
     assert unknown.status_code == 404 and "找不到 Not found" in unknown.text
     # reading the campaign pages made the campaign database (state.sqlite) in a home with none

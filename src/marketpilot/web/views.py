@@ -106,8 +106,8 @@ def segments(settings: Settings) -> dict[str, Any] | None:
     chart = bar(
         names,
         {
-            "customers %": [100 * r["customer_share"] for r in rows],
-            "revenue %": [100 * r["revenue_share"] for r in rows],
+            "客户占比 customers %": [100 * r["customer_share"] for r in rows],
+            "销售额占比 revenue %": [100 * r["revenue_share"] for r in rows],
         },
         unit="%",
     )
