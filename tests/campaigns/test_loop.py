@@ -53,10 +53,11 @@ def uncached(monkeypatch) -> None:
 @pytest.mark.slow
 def test_full_loop(uncached, llm_server, shop_settings, engine) -> None:
     settings = shop_settings
-    # Plan: the model's draft is checked against the data; a made-up segment is refused.
+    # Plan: the model's draft is checked against the data; a made-up segment is refused (one the goal
+    # names, 沉睡客户, would stand in for it).
     llm_server.script(json_reply(DRAFT | {"segments": ["超级VIP"]}))
     with pytest.raises(ValidationFailed, match="超级VIP"):
-        plan_campaign(settings, "春节前唤醒90天未购的沉睡客户，预算500条")
+        plan_campaign(settings, "春节前唤醒90天未购的客户，预算500条")
     llm_server.script(json_reply(DRAFT))
     plan = plan_campaign(settings, "春节前唤醒90天未购的沉睡客户，预算500条")
     intel = settings.home_dir / "intel"

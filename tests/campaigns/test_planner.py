@@ -203,6 +203,10 @@ def test_rules_the_goal_does_not_state_are_dropped(llm_settings, llm_server) -> 
         ("春节前唤醒沉睡客户，全场8折，预算5千条短信", 5000, 5000),
         ("春节前唤醒沉睡客户，全场8折，预算5,000条短信", 5000, 5000),
         ("春节前唤醒沉睡客户，全场8折，预算300条短信", 500, None),
+        # Seen: "30" of 最近30天 (and of 减30) kept as a budget of 30 messages.
+        ("新品上市：给最近30天买过美妆的客户推送满200减30", 30, None),
+        ("预算有限，给最近30天买过的客户发短信", 30, None),
+        ("Win back lapsed buyers by email, budget of 3,000 messages", 3000, 3000),
     ],
 )
 def test_a_budget_is_kept_only_as_a_count_the_goal_writes(
@@ -256,7 +260,7 @@ def test_stated_recency_reads_the_goals_own_days(goal: str, band: tuple[int | No
         # Seen with the embedded model: the README's goal planned with no recency rule (everyone).
         ("春节前唤醒90天未购的客户，预算300条短信", {}, (90, None)),
         ("唤醒90天未购的客户，预算300条短信", {"recency_days_max": 90}, (90, None)),
-        ("春节前唤醒沉睡客户，预算300条短信", {"recency_days_min": 30}, None),  # invented: dropped
+        ("春节前给所有客户发短信，预算300条", {"recency_days_min": 30}, None),  # invented: dropped
     ],
     ids=["missing", "misread", "invented"],
 )

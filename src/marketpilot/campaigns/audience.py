@@ -11,6 +11,7 @@ file fails with that command in the hint; rules that are not used need nothing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,36 @@ class AudienceSource:
 
     def rfm_classes(self) -> list[str]:
         return self._labels("rfm_class")
+
+    def segment_names(self) -> dict[str, str]:
+        """Each segment's persona name from intel/segments.json ("1" → "细分1：重要价值客户为主"), so a
+        goal or a model can name a segment by meaning; empty before segmentation or when the summary
+        cannot be read (the numbers still work)."""
+        path = self.settings.home_dir / "intel" / "segments.json"
+        try:
+            profiles = json.loads(path.read_text(encoding="utf-8"))["segments"]
+            return {str(p["persona"]["segment"]): str(p["persona"]["name"]) for p in profiles}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def rfm_class_names(self) -> dict[str, list[str]]:
+        """Each RFM class's Chinese and English names from intel's RFM table (important_value →
+        [重要价值客户, Important value]); empty when the table has no name columns."""
+        if self.column("rfm_class") is None:
+            return {}
+        import pyarrow.parquet as pq
+
+        path = self.intel_file(INTEL_COLUMNS["rfm_class"].file)
+        columns = [c for c in ("class_zh", "class_en") if c in pq.read_schema(path).names]
+        if not columns:
+            return {}
+        picked = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in columns)
+        sql = f'SELECT DISTINCT CAST("rfm_class" AS VARCHAR), {picked} FROM read_parquet(?) ORDER BY 1'
+        with Store.open(self.settings) as store:
+            frame = store.query(sql, [str(path)])
+        return {
+            str(row[0]): [str(n) for n in row[1:] if pd.notna(n)] for row in frame.itertuples(index=False)
+        }
 
     def _labels(self, feature: str) -> list[str]:
         column = self.column(feature)

@@ -8,8 +8,10 @@ fill them in unasked), and the plan lists what was dropped.
 A discount the goal states (8折, 85折, 半价, 20% off) is read from the
 goal itself, not from the model's reading of it; so are 满减 coupons (满300减50): one becomes the offer,
 several become arms of the campaign, one per coupon, tested against the same holdout; and so is a
-recency the goal states (90天未购, 30天内买过, no purchase in 90 days). Nothing is stored until
-`campaign create`."""
+recency the goal states (90天未购, 30天内买过, no purchase in 90 days). Segments and RFM classes are
+shown to the model with their names; the ones the goal names are the audience, and a group the goal
+addresses that nothing matches is refused rather than planned for every customer. Nothing is stored
+until `campaign create`."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import re
 from pydantic import BaseModel, Field
 
 from marketpilot.campaigns.audience import AudienceSource
-from marketpilot.campaigns.spec import Band, CampaignSpec, ChannelName, Goal, parse_spec
+from marketpilot.campaigns.spec import AudienceRules, Band, CampaignSpec, ChannelName, Goal, parse_spec
 from marketpilot.config import Settings
 from marketpilot.content.guardrails.facts import extract_claims
 from marketpilot.data.store import Store
@@ -68,6 +70,8 @@ class Plan(BaseModel):
     clv_range: Band | None = None
     # Rules the model proposed that the goal does not state, left out of the spec.
     dropped: list[str] = Field(default_factory=list)
+    # The group the goal names when no segment or RFM class in the spec stands for it (other rules do).
+    unmatched_group: str | None = None
 
 
 def detect_language(text: str) -> str:
@@ -177,6 +181,70 @@ _TIME_WORDS = re.compile(
 )
 
 
+# A send time the goal states as a day and a clock time: 周五晚上8点, 明天10点, 2月1日10:30, Friday 8pm.
+_CLOCK = re.compile(
+    r"(?P<part>凌晨|早上|早晨|上午|中午|下午|傍晚|晚上|晚)?\s*(?P<h>\d{1,2})\s*(?:[点时]\s*(?P<half>半)?"
+    r"(?:(?P<m>\d{1,2})分?)?|[:：](?P<m2>\d{2}))|\b(?P<eh>\d{1,2})(?::(?P<em>\d{2}))?\s*(?P<ap>[ap])\.?m\b",
+    re.I,
+)
+_WEEKDAYS = "一二三四五六日"
+_EN_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY = re.compile(
+    r"(?:周|星期|礼拜)(?P<wd>[一二三四五六日天])|(?P<rel>今天|明天|后天|today|tomorrow)"
+    r"|(?:(?P<y>\d{4})年)?(?P<mo>\d{1,2})月(?P<d>\d{1,2})[日号]|(?P<iso>\d{4}-\d{1,2}-\d{1,2})"
+    rf"|\b(?P<ewd>{'|'.join(_EN_WEEKDAYS)})\b",
+    re.I,
+)
+
+
+def _clock_time(clock: re.Match[str]) -> tuple[int, int] | None:
+    """(hour, minute) of a _CLOCK match on a 24-hour clock: 晚上8点 → (20, 0), 10点半 → (10, 30)."""
+    c = clock.groupdict()
+    hour = int(c["h"] or c["eh"])
+    minute = 30 if c["half"] else int(c["m"] or c["m2"] or c["em"] or 0)
+    if (c["part"] in ("下午", "傍晚", "晚上", "晚") or (c["ap"] or "").lower() == "p") and hour < 12:
+        hour += 12
+    return (hour, minute) if hour <= 23 and minute <= 59 else None
+
+
+def _stated_clocks(goal: str) -> set[tuple[int, int]]:
+    return {t for m in _CLOCK.finditer(goal) if (t := _clock_time(m)) is not None}
+
+
+def stated_send_at(goal: str, today: dt.date) -> str | None:
+    """The send time the goal states with both a day and a clock time, as local "YYYY-MM-DDTHH:MM"
+    (周五晚上8点 → the coming Friday 20:00); None when it states no day (quiet hours are clock times
+    alone) or no time. Seen: the embedded model turned 周五晚上8点 into 10:00 today, already past."""
+    day_m, clock = _DAY.search(goal), _CLOCK.search(goal)
+    if day_m is None or clock is None:
+        return None
+    g = day_m.groupdict()
+    if g["wd"] or g["ewd"]:
+        weekday = (
+            _WEEKDAYS.index(g["wd"].replace("天", "日")) if g["wd"] else _EN_WEEKDAYS.index(g["ewd"].lower())
+        )
+        day = today + dt.timedelta(days=(weekday - today.weekday()) % 7)
+    elif g["rel"]:
+        day = today + dt.timedelta(
+            days={"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2}[g["rel"].lower()]
+        )
+    else:
+        try:
+            y, mo, d = (
+                map(int, g["iso"].split("-")) if g["iso"] else (int(g["y"] or 0), int(g["mo"]), int(g["d"]))
+            )
+            day = dt.date(y or today.year, mo, d)
+            if not g["iso"] and not g["y"] and day < today:  # 2月1日 said in December: next year's
+                day = day.replace(year=today.year + 1)
+        except ValueError:
+            return None
+    time = _clock_time(clock)
+    if time is None:
+        return None
+    hour, minute = time
+    return f"{day.isoformat()}T{hour:02d}:{minute:02d}"
+
+
 # Words that name a channel in a goal ("预算300条短信", "send a push"): when a goal names channels,
 # those are the campaign's, whatever a small model adds.
 _CHANNEL_WORDS: dict[str, re.Pattern[str]] = {
@@ -190,6 +258,134 @@ _CHANNEL_WORDS: dict[str, re.Pattern[str]] = {
 
 def named_channels(goal: str) -> list[str]:
     return [name for name, words in _CHANNEL_WORDS.items() if words.search(goal)]
+
+
+def audience_names(source: AudienceSource) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The segments and RFM classes this home has, each with its names (persona name; 中文 and English
+    class names): what the model picks from and what a goal may name."""
+    personas = source.segment_names()
+    segments = {code: [personas[code]] if code in personas else [] for code in source.segments()}
+    class_names = source.rfm_class_names()
+    return segments, {code: class_names.get(code, []) for code in source.rfm_classes()}
+
+
+def _listing(names: dict[str, list[str]]) -> str:
+    """Codes with their names for the prompt and for refusals: "1 (细分1：重要价值客户为主), 2 (…)"."""
+    return ", ".join(f"{code} ({' / '.join(n)})" if n else code for code, n in names.items()) or "none"
+
+
+def resolve_names(values: list[str], names: dict[str, list[str]]) -> list[str]:
+    """The codes `values` mean: a code as is, a name (any case) as its code, a part of one name ("重要价值
+    客户" of the segment "细分1：重要价值客户为主") as that name's code; anything else unchanged, for
+    validation to refuse with the known names."""
+    resolved = []
+    for value in values:
+        key = value.strip().casefold()
+        exact = [c for c, n in names.items() if key in {c.casefold(), *(x.casefold() for x in n)}]
+        part = [c for c, n in names.items() if len(key) >= 2 and any(key in x.casefold() for x in n)]
+        resolved.append(exact[0] if exact else part[0] if len(part) == 1 else value)
+    return list(dict.fromkeys(resolved))
+
+
+def named_in_goal(goal: str, names: dict[str, list[str]]) -> list[str]:
+    """The codes whose name (or non-numeric code) the goal writes, in the goal's order: "给重要价值客户
+    发短信" names important_value."""
+    text = goal.casefold()
+    found: list[tuple[int, str]] = []
+    for code, aliases in names.items():
+        words = [a for a in aliases if len(a) >= 2] + ([code] if not code.isdigit() else [])
+        hits = [text.find(w.casefold()) for w in words if w.casefold() in text]
+        if hits:
+            found.append((min(hits), code))
+    return [code for _, code in sorted(found)]
+
+
+# The group a goal addresses ("给沉睡客户发邮件", "Win back lapsed VIP customers"): the words before a
+# customer noun, after the last verb, preposition or quantifier. "所有客户", "all customers", "30天内
+# 买过的客户" (a rule, not a name) name no group.
+_GROUP_ZH = re.compile(
+    r"[\u4e00-\u9fffA-Za-z]{0,12}?(?P<noun>老(?:客户|用户|顾客|会员)|客户|用户|顾客|会员|买家|客群|人群|粉丝)"
+)
+_GROUP_ZH_LEAD = re.compile(
+    r".*(?:给|向|对|针对|面向|唤醒|召回|挽回|激活|触达|推送|发送|所有|全部|全体|全店|全量|的|和|及|与)"
+)
+_GROUP_EN = re.compile(
+    r"((?:[A-Za-z][\w'-]*\s+){1,4})(?:customers|buyers|shoppers|members|users|subscribers|clients|fans)\b",
+    re.I,
+)
+# Words that end an English group when read backwards from its noun ("email to customers": none).
+_EN_STOP = {
+    "all", "our", "the", "every", "each", "any", "existing", "to", "for", "back", "win", "by", "of",
+    "reach", "target", "email", "sms", "text", "push", "send", "with", "and", "or", "a", "an", "off",
+    "current", "whole", "entire", "who", "that", "re-engage", "reactivate", "wake",
+}  # fmt: skip
+# A group defined by a rule the spec applies anyway (consent), not by who the customers are.
+_CONSENT = re.compile(
+    r"同意(?:接收)?(?:营销|推送)|授权营销|营销授权|订阅营销|opted[- ]?in|opt-ins?\b|consented", re.I
+)
+
+
+def named_group(goal: str) -> str | None:
+    """The customer group the goal names, if any: 沉睡客户, "lapsed VIP customers"; None for all
+    customers or customers by consent alone."""
+    text = _CONSENT.sub("，", goal)
+    for m in _GROUP_ZH.finditer(text):
+        group = _GROUP_ZH_LEAD.sub("", m.group())
+        if group != m.group("noun"):
+            return group
+    for m in _GROUP_EN.finditer(text):
+        words: list[str] = []
+        for word in reversed(m.group(1).split()):
+            if word.casefold() in _EN_STOP or not word.isalpha():
+                break
+            words.insert(0, word)
+        if words:
+            return " ".join([*words, m.group().split()[-1]])
+    return None
+
+
+def ground_audience_names(
+    draft: PlanDraft, goal: str, segments: dict[str, list[str]], classes: dict[str, list[str]]
+) -> tuple[PlanDraft, list[str]]:
+    """The draft with segments and RFM classes as codes (a model may answer with their names), and
+    with exactly the ones the goal names when it names any ("给重要价值客户发短信" is important_value,
+    whatever segment the model adds); what it left out."""
+    resolved = {
+        "segments": resolve_names(draft.segments, segments),
+        "rfm_classes": resolve_names(draft.rfm_classes, classes),
+    }
+    named = {"segments": named_in_goal(goal, segments), "rfm_classes": named_in_goal(goal, classes)}
+    if not any(named.values()):
+        return draft.model_copy(update=resolved), []
+    dropped = [f"{name}={codes!r}" for name, codes in resolved.items() if set(codes) - set(named[name])]
+    return draft.model_copy(update=named), dropped
+
+
+def _narrows(rules: AudienceRules) -> bool:
+    """Whether the rules select fewer than every customer (exclusions aside)."""
+    bands = (rules.propensity, rules.churn, rules.clv, rules.clv_percentile, rules.recency_days)
+    return bool(rules.segments or rules.rfm_classes or rules.include or any(b is not None for b in bands))
+
+
+def stated_offer_text(goal: str) -> str | None:
+    """The goal's own words for the discount it states (全场8折, 15% off), when it states one."""
+    rates = [c for c in extract_claims(goal) if c.role == "rate"]
+    if len({c.value for c in rates}) != 1:
+        return None
+    claim = rates[0]
+    lead = goal[max(0, claim.start - 2) : claim.start]
+    return (lead if lead in ("全场", "全店") else "") + claim.text
+
+
+_HOLDOUT = re.compile(r"对照|留出|留存组|空白组|hold[- ]?out|control", re.I)
+_FIGURE = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _around(goal: str, m: re.Match[str], width: int = 12) -> str:
+    """The goal's text up to `width` characters either side of a match, within its clause."""
+    before = re.split(r"[，,；;。]", goal[max(0, m.start() - width) : m.start()])[-1]
+    after = re.split(r"[，,；;。]", goal[m.end() : m.end() + width])[0]
+    return before + m.group() + after
 
 
 def ground_in_goal(draft: PlanDraft, goal: str) -> tuple[PlanDraft, list[str]]:
@@ -206,6 +402,12 @@ def ground_in_goal(draft: PlanDraft, goal: str) -> tuple[PlanDraft, list[str]]:
         value = getattr(draft, name)
         if value is not None and not stated(value):
             update[name] = None
+    # A holdout only as a figure beside a holdout word: seen, "20% off" kept as a 20 % holdout.
+    holdout = draft.holdout_share
+    if holdout is not None and "holdout_share" not in update:
+        near = [float(f) for m in _HOLDOUT.finditer(goal) for f in _FIGURE.findall(_around(goal, m))]
+        if not any(abs(f - v) < 1e-9 for f in near for v in (holdout, holdout * 100)):
+            update["holdout_share"] = None
     # A budget is a count as written (5000, 5,000, 5千, 1万), never a percentage: the embedded model
     # read "留出20%对照组" as a budget of 20 messages too.
     if draft.max_messages is not None and draft.max_messages not in _stated_counts(goal):
@@ -216,22 +418,56 @@ def ground_in_goal(draft: PlanDraft, goal: str) -> tuple[PlanDraft, list[str]]:
             update[name] = [i for i in ids if i in goal]
     if not _TIME_WORDS.search(goal):
         update |= {name: None for name in _SCHEDULE_FIELDS if getattr(draft, name) is not None}
+    # Quiet hours only as clock times the goal writes: seen, 21:00–09:00 added to "周五晚上8点发短信".
+    # A value that is no clock time (25:00) stays, for the spec to refuse; "9:00" is written 09:00.
+    clocks = _stated_clocks(goal)
+    written: dict[str, str] = {}
+    for name in ("quiet_start", "quiet_end"):
+        time = _hh_mm(getattr(draft, name) or "")
+        if time is None or name in update or time[0] > 23 or time[1] > 59:
+            continue
+        if time in clocks:
+            written[name] = f"{time[0]:02d}:{time[1]:02d}"
+        else:
+            update[name] = None
+    # A send time at a clock time the goal does not write (the model's "10:00 today" beside 晚9点到早9点).
+    send_time = _hh_mm((draft.send_at or "").partition("T")[2])
+    if send_time is not None and "send_at" not in update and send_time not in clocks:
+        update["send_at"] = None
     named = named_channels(goal)
     if named and set(draft.channels) != set(named):
         update["channels"] = named
     dropped = [f"{name}={getattr(draft, name)!r}" for name in update]
-    return draft.model_copy(update=update), dropped
+    return draft.model_copy(update=update | written), dropped
+
+
+def _hh_mm(value: str) -> tuple[int, int] | None:
+    """ "21:00" or "9:00" as (21, 0) or (9, 0); None when it is not a clock time."""
+    m = re.fullmatch(r"\s*(\d{1,2})[:：](\d{2})(?::\d{2})?\s*", value)
+    return (int(m[1]), int(m[2])) if m else None
 
 
 _COUNT = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![\d.])\s*(万|千|[kKwW](?![A-Za-z]))?(?!\s*[%％])")
 _SCALE = {"万": 10_000, "w": 10_000, "W": 10_000, "千": 1_000, "k": 1_000, "K": 1_000}
 
 
+# A count is a budget when budget words precede it or a message unit follows it: "预算5000", "5000条",
+# "budget of 3,000", "3,000 messages"; not "最近30天" or "满200减30" (seen kept as a 30-message cap).
+_BUDGET_BEFORE = re.compile(
+    r"(?:预算|最多|至多|上限|不超过|不多于|budget|cap|at most|up to|max(?:imum)?)\D{0,4}$", re.I
+)
+_BUDGET_AFTER = re.compile(r"\s*(?:条|封|(?:messages?|texts?|emails?|sends|sms)\b)", re.I)
+
+
 def _stated_counts(goal: str) -> set[int]:
-    """Whole numbers the goal writes, not as percentages: 5000, 5,000, 5千, 0.5万, 5k."""
+    """The message budgets the goal writes, as whole numbers: 预算5000, 5,000条, 5千条, 0.5万条, 5k
+    messages; never a percentage, a number of days or an amount of money."""
     plain = re.sub(r"(?<=\d)[,，](?=\d{3})", "", goal)
     counts = set()
-    for number, unit in _COUNT.findall(plain):
+    for m in _COUNT.finditer(plain):
+        number, unit = m.groups()
+        if not (_BUDGET_BEFORE.search(plain[: m.start()]) or _BUDGET_AFTER.match(plain, m.end())):
+            continue
         value = float(number) * _SCALE.get(unit, 1)
         if value.is_integer():
             counts.add(int(value))
@@ -334,16 +570,17 @@ def validate_against_data(
     send time already past), and the audience size by the real query."""
     source = AudienceSource(settings)
     problems = []
-    known_segments = source.segments()
-    for name in spec.audience.segments:
-        if name not in known_segments:
-            problems.append(
-                f"audience.segments: no segment named {name!r} (known: {known_segments or 'none'})"
-            )
-    known_classes = source.rfm_classes()
-    for name in spec.audience.rfm_classes:
-        if name not in known_classes:
-            problems.append(f"audience.rfm_classes: no RFM class {name!r} (known: {known_classes or 'none'})")
+    segments, classes = audience_names(source)
+    problems += [
+        f"audience.segments: no segment named {name!r} (known: {_listing(segments)})"
+        for name in spec.audience.segments
+        if name not in segments
+    ]
+    problems += [
+        f"audience.rfm_classes: no RFM class {name!r} (known: {_listing(classes)})"
+        for name in spec.audience.rfm_classes
+        if name not in classes
+    ]
     problems += [f"audience: {source.describe_missing(f)}" for f in source.missing(spec.audience)]
     with Store.open(settings) as store:
         offers = {"offer": spec.offer} | {
@@ -392,12 +629,14 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         )
     language = language or detect_language(goal)
     source = AudienceSource(settings)
+    segments, classes = audience_names(source)
     products = _products(settings)
     prompt = load_prompt("campaign_plan", language)
     messages = prompt.render(
         goal=goal,
-        segments=", ".join(source.segments()) or "(none)",
-        rfm_classes=", ".join(source.rfm_classes()) or "(none)",
+        # With their names: bare cluster numbers gave the model nothing to match "高价值客户" to.
+        segments=_listing(segments) if segments else "(none)",
+        rfm_classes=_listing(classes) if classes else "(none)",
         products="; ".join(f"{k}: {v}" for k, v in products.items()) or "(none)",
         channels="email, sms, push, webhook, export",
         today=dt.date.today().isoformat(),
@@ -411,23 +650,55 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     stated = stated_discount(goal)
     if stated is not None and draft.discount != stated:
         draft = draft.model_copy(update={"discount": stated})
+    offer_text = stated_offer_text(goal)
+    if offer_text and {c.value for c in extract_claims(draft.offer) if c.role == "rate"} != {stated}:
+        # Seen: "全场8折" planned with an empty offer description, which copy then had nothing to quote.
+        draft = draft.model_copy(update={"offer": offer_text})
     draft, dropped = ground_in_goal(draft, goal)
+    draft, renamed = ground_audience_names(draft, goal, segments, classes)
+    dropped += renamed
+    # Seen: "Win back lapsed VIP customers by email" drafted with all 30 products of the prompt's list.
+    named_products = [p for p in draft.product_ids if p in goal or (products.get(p) or "\0") in goal]
+    if named_products != draft.product_ids:
+        dropped.append(f"product_ids={draft.product_ids!r}")
+        draft = draft.model_copy(update={"product_ids": named_products})
     # The small model often leaves out "90天未购" (the README's own example came back with no rule, so
     # the plan reached every customer); a recency the goal states is the band, as written.
     silent, within = stated_recency(goal)
     if silent is not None or within is not None:
         draft = draft.model_copy(update={"recency_days_min": silent, "recency_days_max": within})
+    send_at = stated_send_at(goal, dt.date.today())
+    if send_at is not None and draft.send_at != send_at:
+        draft = draft.model_copy(update={"send_at": send_at})
     spec = draft_to_spec(draft, language, stated_coupons(goal))
+    if _CONSENT.search(goal):
+        spec = spec.model_copy(update={"consent_required": True})
     problems, size = validate_against_data(settings, spec)
+    group = named_group(goal)
+    if not problems and group and not _narrows(spec.audience):
+        # Seen: "给沉睡客户发邮件" on a shop without such a segment planned for every customer.
+        problems.append(
+            f"audience: the goal names {group!r}, but no segment or RFM class matches it and no rule "
+            f"defines it, so the plan would reach all {size:,} customers. Segments: {_listing(segments)}; "
+            f"RFM classes: {_listing(classes)}"
+        )
     if problems:
         raise ValidationFailed(
             problems,
             source="planned campaign",
-            hint="Rephrase the goal with names from `marketpilot segment` / the catalogue, run the "
-            "commands named above, or edit the spec YAML and use `campaign create --spec FILE`.",
+            hint="Rephrase the goal with segment or RFM class names listed above or a rule (90天未购, "
+            "流失风险高于0.6), run the commands named above, or edit the spec YAML and use "
+            "`campaign create --spec FILE`.",
         )
     band = spec.audience.clv_percentile
     clv_range = source.clv_range(band) if band is not None else None
+    unmatched = group if group and not (spec.audience.segments or spec.audience.rfm_classes) else None
     return Plan(
-        spec=spec, audience_size=size, draft=draft, language=language, clv_range=clv_range, dropped=dropped
+        spec=spec,
+        audience_size=size,
+        draft=draft,
+        language=language,
+        clv_range=clv_range,
+        dropped=dropped,
+        unmatched_group=unmatched,
     )

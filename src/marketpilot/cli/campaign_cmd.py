@@ -74,6 +74,7 @@ def plan_cmd(
                 "audience_size": plan.audience_size,
                 "clv_range": plan.clv_range.model_dump() if plan.clv_range else None,
                 "dropped": plan.dropped,
+                "unmatched_group": plan.unmatched_group,
                 "campaign_id": campaign_id,
             }
         )
@@ -84,6 +85,11 @@ def plan_cmd(
         console.print(f"CLV band today: {plan.clv_range.min:,.2f} – {plan.clv_range.max:,.2f}")
     if plan.dropped:
         console.print(f"Not in the goal, left out: {', '.join(plan.dropped)}")
+    if plan.unmatched_group:
+        console.print(
+            f"No segment or RFM class matches {plan.unmatched_group!r}: the audience is the rules above "
+            "only; name one (`marketpilot segment`, `marketpilot rfm`) to narrow it."
+        )
     if campaign_id:
         console.print(
             f"Created draft [bold]{escape(campaign_id)}[/]; approve with "

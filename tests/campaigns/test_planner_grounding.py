@@ -1,0 +1,236 @@
+"""`campaign plan` on intel's tables as `marketpilot segment` and `rfm` write them (numbered segments
+with persona names in segments.json; RFM class codes with Chinese and English names): the model sees
+the names, the goal's own names pick the audience, a group the data lacks is refused rather than
+planned for everyone, and the offer is described in the goal's words. Scripted replies are what the
+embedded model answered for these goals."""
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from campaign_shop import build_shop
+
+from llm_server import json_reply
+from marketpilot.campaigns.planner import named_group, plan_campaign, stated_offer_text, stated_send_at
+from marketpilot.data.store import Store
+from marketpilot.errors import ValidationFailed
+
+PERSONAS = {1: "细分1：重要价值客户为主", 2: "细分2：重要保持客户为主", 3: "细分3：一般挽留客户为主"}
+CLASSES = {
+    "important_value": ("重要价值客户", "Important value"),
+    "important_winback": ("重要挽留客户", "Important to win back"),
+    "general_winback": ("一般挽留客户", "General to win back"),
+}
+# What the embedded model answered for "给沉睡客户发邮件，全场8折，留出20%对照组" on the sample shop.
+SEEN_DRAFT = {
+    "name": "沉睡客户邮件唤醒",
+    "goal": "reactivation",
+    "segments": [],
+    "rfm_classes": [],
+    "offer": "",
+    "discount": None,
+    "channels": ["email"],
+    "max_messages": 10,
+    "holdout_share": 0.2,
+    "quiet_start": "21:00",
+    "quiet_end": "09:00",
+}
+
+
+def intel_shop(settings, n: int = 300) -> pd.DataFrame:
+    """build_shop's customers with segments and RFM classes in the layout intel writes."""
+    shop = build_shop(settings, n=n)
+    intel = settings.home_dir / "intel"
+    shop["segment"] = [1 + i % 3 for i in range(n)]
+    shop["rfm_class"] = [list(CLASSES)[i % 5 % 3] for i in range(n)]
+    shop[["customer_id", "segment", "rfm_class"]].to_parquet(intel / "segments.parquet")
+    rfm = (
+        pd.read_parquet(intel / "rfm.parquet")
+        .drop(columns="rfm_class")
+        .merge(shop[["customer_id", "rfm_class"]])
+    )
+    rfm["class_zh"] = rfm["rfm_class"].map(lambda c: CLASSES[c][0])
+    rfm["class_en"] = rfm["rfm_class"].map(lambda c: CLASSES[c][1])
+    rfm.to_parquet(intel / "rfm.parquet")
+    personas = [{"stats": {}, "persona": {"segment": k, "name": v}} for k, v in PERSONAS.items()]
+    (intel / "segments.json").write_text(json.dumps({"segments": personas}, ensure_ascii=False), "utf-8")
+    return shop
+
+
+@pytest.mark.parametrize(
+    ("goal", "group"),
+    [
+        ("给沉睡客户发邮件，全场8折，留出20%对照组", "沉睡客户"),
+        ("春节前唤醒沉睡客户，全场8折", "沉睡客户"),
+        ("唤醒90天未购的高价值客户，短信+邮件，预算5000条", "高价值客户"),
+        ("Win back lapsed VIP customers by email with 15% off, 10% holdout", "lapsed VIP customers"),
+        ("双11预热，所有同意营销的客户，周五晚上8点发短信", None),  # consent is a rule, not a group
+        ("新品上市：给最近30天买过美妆的客户推送满200减30", None),  # defined by a rule
+        ("给所有客户发短信", None),
+        ("老客户回馈，全场8折", None),
+        ("Send a 20% off email to customers who bought in the last 30 days", None),
+        ("Email all customers 20% off", None),
+    ],
+)
+def test_named_group_reads_who_the_goal_addresses(goal: str, group: str | None) -> None:
+    assert named_group(goal) == group
+
+
+@pytest.mark.parametrize(
+    ("goal", "text"),
+    [
+        ("给沉睡客户发邮件，全场8折，留出20%对照组", "全场8折"),
+        ("Win back lapsed VIP customers by email with 15% off, 10% holdout", "15% off"),
+        ("85折唤醒老客", "85折"),
+        ("新品上市满200减30", None),
+        ("8折或7折都行", None),
+    ],
+)
+def test_stated_offer_text_is_the_goals_own_words(goal: str, text: str | None) -> None:
+    assert stated_offer_text(goal) == text
+
+
+def test_a_group_the_data_lacks_is_refused_with_the_known_names(llm_settings, llm_server) -> None:
+    """Seen: the model left segments empty for 沉睡客户 (no such segment) and the plan reached everyone."""
+    intel_shop(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT))
+    with pytest.raises(ValidationFailed) as failed:
+        plan_campaign(llm_settings, "给沉睡客户发邮件，全场8折，留出20%对照组")
+    message = str(failed.value)
+    assert "'沉睡客户'" in message and "all 300 customers" in message
+    assert (
+        "1 (细分1：重要价值客户为主)" in message
+        and "important_winback (重要挽留客户 / Important to win back)" in message
+    )
+    # The model was shown the names too, not bare cluster numbers.
+    prompt = llm_server.requests[0]["messages"][-1]["content"]
+    assert (
+        "1 (细分1：重要价值客户为主)" in prompt
+        and "important_value (重要价值客户 / Important value)" in prompt
+    )
+
+
+def test_the_goals_class_name_and_offer_words_are_the_plans(llm_settings, llm_server) -> None:
+    shop = intel_shop(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT | {"segments": ["2"]}))
+    plan = plan_campaign(llm_settings, "给重要挽留客户发邮件，全场8折，留出20%对照组")
+    assert plan.spec.audience.rfm_classes == ["important_winback"] and plan.spec.audience.segments == []
+    assert plan.audience_size == int((shop["rfm_class"] == "important_winback").sum())
+    assert "segments=['2']" in plan.dropped
+    assert (plan.spec.offer.description, plan.spec.offer.discount) == ("全场8折", pytest.approx(0.2))
+
+
+@pytest.mark.parametrize(
+    ("answer", "field", "code"),
+    [
+        ({"segments": ["细分1：重要价值客户为主"]}, "segments", "1"),
+        ({"rfm_classes": ["重要价值客户"]}, "rfm_classes", "important_value"),
+        ({"rfm_classes": ["Important to win back"]}, "rfm_classes", "important_winback"),
+    ],
+)
+def test_names_the_model_answers_with_are_read_as_codes(
+    llm_settings, llm_server, answer, field, code
+) -> None:
+    intel_shop(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT | answer))
+    plan = plan_campaign(llm_settings, "唤醒高价值客户，发邮件")
+    assert getattr(plan.spec.audience, field) == [code]
+
+
+def test_the_goals_send_time_and_consent_are_the_plans(llm_settings, llm_server) -> None:
+    """Seen: 周五晚上8点 drafted as 10:00 today (already past, so the plan was refused)."""
+    intel_shop(llm_settings)
+    today = dt.date.today()
+    seen = {"channels": ["sms"], "holdout_share": None, "send_at": f"{today.isoformat()}T10:00"}
+    llm_server.script(json_reply(SEEN_DRAFT | seen))
+    plan = plan_campaign(llm_settings, "双11预热，所有同意营销的客户，周五晚上8点发短信")
+    friday = today + dt.timedelta(days=(4 - today.weekday()) % 7)
+    assert plan.spec.schedule.send_at == dt.datetime.combine(friday, dt.time(20), ZoneInfo("Asia/Shanghai"))
+    assert plan.spec.consent_required and plan.audience_size == 300
+    # The model's 21:00–09:00 quiet hours are not the goal's: the defaults stand.
+    assert (plan.spec.schedule.quiet_start, plan.spec.schedule.quiet_end) == (dt.time(22), dt.time(8))
+    assert "quiet_start='21:00'" in plan.dropped
+
+
+@pytest.mark.parametrize(
+    "goal",
+    [
+        "给重要价值客户发短信，晚9点到早9点不发",
+        "Text Important value customers, no messages between 9pm and 9am",
+    ],
+)
+def test_quiet_hours_the_goal_writes_are_kept(llm_settings, llm_server, goal) -> None:
+    intel_shop(llm_settings)
+    today = f"{dt.date.today().isoformat()}T10:00"  # the model's usual invention: already past
+    draft = {"channels": ["sms"], "quiet_start": "21:00", "quiet_end": "9:00", "send_at": today}
+    llm_server.script(json_reply(SEEN_DRAFT | draft))
+    plan = plan_campaign(llm_settings, goal)
+    assert (plan.spec.schedule.quiet_start, plan.spec.schedule.quiet_end) == (dt.time(21), dt.time(9))
+    assert plan.spec.schedule.send_at is None and f"send_at={today!r}" in plan.dropped
+
+
+@pytest.mark.parametrize(
+    ("goal", "send_at"),
+    [
+        ("双11预热，周五晚上8点发短信", "2026-12-11T20:00"),  # today is Monday 2026-12-07
+        ("明天上午10点半发", "2026-12-08T10:30"),
+        ("Send on Friday at 8pm", "2026-12-11T20:00"),
+        ("2月1日10:30发送", "2027-02-01T10:30"),  # a date already past this year is next year's
+        ("2099年2月1日10点给沉睡客户发短信", "2099-02-01T10:00"),
+        ("晚9点到早9点不发", None),  # quiet hours: clock times without a day
+        ("周五发短信", None),
+    ],
+)
+def test_stated_send_at_reads_a_day_and_a_time(goal: str, send_at: str | None) -> None:
+    assert stated_send_at(goal, dt.date(2026, 12, 7)) == send_at
+
+
+def test_products_the_goal_does_not_name_are_dropped(llm_settings, llm_server) -> None:
+    """Seen: "Win back lapsed VIP customers by email with 15% off" drafted with all 30 listed products."""
+    intel_shop(llm_settings)
+    products = pd.DataFrame(
+        {"product_id": ["P000001", "P000002", "P000003"], "name": ["丝绒口红", "保湿面霜", "跑步鞋"]}
+    )
+    with Store.open(llm_settings) as store, store.transaction():
+        store.upsert("products", products.assign(category="美妆"))
+    every = {"product_ids": list(products["product_id"]), "rfm_classes": ["important_value"]}
+    llm_server.script(json_reply(SEEN_DRAFT | every), json_reply(SEEN_DRAFT | every))
+    plan = plan_campaign(llm_settings, "Win back Important value customers by email with 15% off")
+    assert plan.spec.offer.product_ids == [] and "product_ids=" in " ".join(plan.dropped)
+    plan = plan_campaign(llm_settings, "给重要价值客户推荐丝绒口红和P000003，发邮件")
+    assert plan.spec.offer.product_ids == ["P000001", "P000003"]
+
+
+def test_a_group_only_partly_ruled_is_named_in_the_plan(llm_settings, llm_server) -> None:
+    """Seen: "90天未购的高价值客户" drafted with no segment or class; the recency rule alone stands."""
+    intel_shop(llm_settings)
+    seen = {
+        "channels": ["email", "sms", "push"],
+        "max_messages": 5000,
+        "quiet_start": None,
+        "quiet_end": None,
+    }
+    llm_server.script(json_reply(SEEN_DRAFT | seen))
+    plan = plan_campaign(llm_settings, "唤醒90天未购的高价值客户，短信+邮件，预算5000条")
+    assert plan.spec.audience.recency_days is not None and plan.spec.audience.recency_days.min == 90
+    assert plan.unmatched_group == "高价值客户" and plan.spec.caps.max_messages == 5000
+    assert [c.name for c in plan.spec.channels] == ["sms", "email"]
+
+
+@pytest.mark.parametrize(
+    ("goal", "holdout"),
+    [
+        # Seen: "20% off" kept as a 20 % holdout.
+        ("Send a 20% off email to customers who bought in the last 30 days", 0.1),
+        ("Email Important value customers 20% off, keep 20% as a control group", 0.2),
+        ("给重要价值客户发邮件，全场8折，留出20%对照组", 0.2),
+        ("给重要价值客户发邮件，全场8折，对照组10%", 0.1),
+    ],
+)
+def test_a_holdout_is_a_figure_beside_a_holdout_word(llm_settings, llm_server, goal, holdout) -> None:
+    intel_shop(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT | {"holdout_share": 0.2}))
+    plan = plan_campaign(llm_settings, goal)
+    assert plan.spec.holdout_share == pytest.approx(holdout)
