@@ -142,11 +142,12 @@ def test_names_the_model_answers_with_are_read_as_codes(
 def test_the_goals_send_time_and_consent_are_the_plans(llm_settings, llm_server) -> None:
     """Seen: 周五晚上8点 drafted as 10:00 today (already past, so the plan was refused)."""
     intel_shop(llm_settings)
-    today = dt.date.today()
+    now = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
+    today = now.date()
     seen = {"channels": ["sms"], "holdout_share": None, "send_at": f"{today.isoformat()}T10:00"}
     llm_server.script(json_reply(SEEN_DRAFT | seen))
     plan = plan_campaign(llm_settings, "双11预热，所有同意营销的客户，周五晚上8点发短信")
-    friday = today + dt.timedelta(days=(4 - today.weekday()) % 7)
+    friday = today + dt.timedelta(days=(4 - today.weekday()) % 7 or (7 if now.hour >= 20 else 0))
     assert plan.spec.schedule.send_at == dt.datetime.combine(friday, dt.time(20), ZoneInfo("Asia/Shanghai"))
     assert plan.spec.consent_required and plan.audience_size == 300
     # The model's 21:00–09:00 quiet hours are not the goal's: the defaults stand.
@@ -184,7 +185,14 @@ def test_quiet_hours_the_goal_writes_are_kept(llm_settings, llm_server, goal) ->
     ],
 )
 def test_stated_send_at_reads_a_day_and_a_time(goal: str, send_at: str | None) -> None:
-    assert stated_send_at(goal, dt.date(2026, 12, 7)) == send_at
+    assert stated_send_at(goal, dt.datetime(2026, 12, 7, 9)) == send_at
+
+
+def test_a_weekday_whose_time_has_passed_today_is_next_weeks() -> None:
+    # Said on Friday 2026-12-11: before 20:00 it is tonight, after it next Friday (tonight is past,
+    # and the plan was refused for a send time already past).
+    assert stated_send_at("周五晚上8点发短信", dt.datetime(2026, 12, 11, 19, 59)) == "2026-12-11T20:00"
+    assert stated_send_at("周五晚上8点发短信", dt.datetime(2026, 12, 11, 20, 30)) == "2026-12-18T20:00"
 
 
 def test_products_the_goal_does_not_name_are_dropped(llm_settings, llm_server) -> None:

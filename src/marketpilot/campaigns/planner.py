@@ -22,7 +22,15 @@ import re
 from pydantic import BaseModel, Field
 
 from marketpilot.campaigns.audience import AudienceSource
-from marketpilot.campaigns.spec import AudienceRules, Band, CampaignSpec, ChannelName, Goal, parse_spec
+from marketpilot.campaigns.spec import (
+    AudienceRules,
+    Band,
+    CampaignSpec,
+    ChannelName,
+    Goal,
+    Schedule,
+    parse_spec,
+)
 from marketpilot.config import Settings
 from marketpilot.content.guardrails.facts import extract_claims
 from marketpilot.data.store import Store
@@ -211,19 +219,26 @@ def _stated_clocks(goal: str) -> set[tuple[int, int]]:
     return {t for m in _CLOCK.finditer(goal) if (t := _clock_time(m)) is not None}
 
 
-def stated_send_at(goal: str, today: dt.date) -> str | None:
+def stated_send_at(goal: str, now: dt.datetime) -> str | None:
     """The send time the goal states with both a day and a clock time, as local "YYYY-MM-DDTHH:MM"
-    (周五晚上8点 → the coming Friday 20:00); None when it states no day (quiet hours are clock times
-    alone) or no time. Seen: the embedded model turned 周五晚上8点 into 10:00 today, already past."""
+    (周五晚上8点 → the coming Friday 20:00; said on a Friday after 20:00, the next one), `now` being the
+    wall clock of the campaign's zone; None when it states no day (quiet hours are clock times alone)
+    or no time. Seen: the embedded model turned 周五晚上8点 into 10:00 today, already past."""
     day_m, clock = _DAY.search(goal), _CLOCK.search(goal)
     if day_m is None or clock is None:
         return None
+    time = _clock_time(clock)
+    if time is None:
+        return None
+    today = now.date()
     g = day_m.groupdict()
     if g["wd"] or g["ewd"]:
         weekday = (
             _WEEKDAYS.index(g["wd"].replace("天", "日")) if g["wd"] else _EN_WEEKDAYS.index(g["ewd"].lower())
         )
         day = today + dt.timedelta(days=(weekday - today.weekday()) % 7)
+        if day == today and time <= (now.hour, now.minute):
+            day += dt.timedelta(days=7)
     elif g["rel"]:
         day = today + dt.timedelta(
             days={"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2}[g["rel"].lower()]
@@ -238,9 +253,6 @@ def stated_send_at(goal: str, today: dt.date) -> str | None:
                 day = day.replace(year=today.year + 1)
         except ValueError:
             return None
-    time = _clock_time(clock)
-    if time is None:
-        return None
     hour, minute = time
     return f"{day.isoformat()}T{hour:02d}:{minute:02d}"
 
@@ -667,7 +679,8 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     silent, within = stated_recency(goal)
     if silent is not None or within is not None:
         draft = draft.model_copy(update={"recency_days_min": silent, "recency_days_max": within})
-    send_at = stated_send_at(goal, dt.date.today())
+    # the goal's "today" and "Friday" are the campaign zone's, not this machine's
+    send_at = stated_send_at(goal, dt.datetime.now(Schedule().zone).replace(tzinfo=None))
     if send_at is not None and draft.send_at != send_at:
         draft = draft.model_copy(update={"send_at": send_at})
     spec = draft_to_spec(draft, language, stated_coupons(goal))
