@@ -74,6 +74,52 @@ def write_scores(settings: Settings, seed: int = 11) -> pd.DataFrame:
     return scores.set_index("customer_id")
 
 
+# product id → (category, sub-category)
+CATEGORIES = {"P1": ("美妆", "Lipstick"), "P2": ("美妆", "面霜"), "P3": ("服饰", "Shoes")}
+LAST_SALE = pd.Timestamp("2026-11-30 12:00")
+
+
+def write_purchases(settings: Settings, seed: int = 13) -> pd.DataFrame:
+    """The CATEGORIES products and one order line per customer of the shop over the 100 days up to
+    LAST_SALE (the first customer's, a completed sale, on that day), a fifth of them cancelled or
+    returned; returns the lines with customer_id, product_id, category, subcategory, ordered_at, status."""
+    ids = pd.read_parquet(settings.home_dir / "intel" / "segments.parquet")["customer_id"]
+    rng = np.random.default_rng(seed)
+    n = len(ids)
+    days = rng.integers(0, 100, n)
+    days[0] = 0
+    status = rng.choice(["completed"] * 8 + ["cancelled", "returned"], n)
+    status[0] = "completed"
+    lines = pd.DataFrame(
+        {
+            "order_id": [f"O{i:06d}" for i in range(n)],
+            "customer_id": ids,
+            "ordered_at": LAST_SALE - pd.to_timedelta(days, unit="D"),
+            "status": status,
+            "currency": "CNY",
+            "total_minor": 9900,
+            "line_no": 1,
+            "product_id": rng.choice(list(CATEGORIES), n),
+            "quantity": 1,
+            "unit_price_minor": 9900,
+        }
+    )
+    products = pd.DataFrame(
+        [(p, f"商品{p}", c, sub) for p, (c, sub) in CATEGORIES.items()],
+        columns=["product_id", "name", "category", "subcategory"],
+    )
+    with Store.open(settings) as store, store.transaction():
+        store.upsert("products", products)
+        store.upsert(
+            "orders", lines[["order_id", "customer_id", "ordered_at", "status", "currency", "total_minor"]]
+        )
+        store.upsert(
+            "order_items",
+            lines[["order_id", "line_no", "product_id", "quantity", "unit_price_minor", "currency"]],
+        )
+    return lines.merge(products, on="product_id")
+
+
 def export_spec(**overrides: object) -> dict:
     """A valid reactivation spec on the export channel; override any top-level field."""
     spec = {

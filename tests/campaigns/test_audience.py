@@ -1,14 +1,21 @@
-"""Audience rules evaluated by `AudienceSource` against the intel files they name, each compared with
-the same rule applied in pandas to the files themselves."""
+"""Audience rules evaluated by `AudienceSource` against the intel files and orders they name, each
+compared with the same rule applied in pandas to the data itself."""
+
+import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from campaign_shop import build_shop
+import yaml
+from campaign_shop import LAST_SALE, build_shop, export_spec, write_purchases
+from typer.testing import CliRunner
 
 from marketpilot.campaigns.audience import AudienceSource
-from marketpilot.campaigns.spec import AudienceRules, Band
-from marketpilot.errors import UserError
+from marketpilot.campaigns.service import get_spec
+from marketpilot.campaigns.spec import AudienceRules, Band, parse_spec
+from marketpilot.campaigns.state.db import open_state
+from marketpilot.cli import app
+from marketpilot.errors import UserError, ValidationFailed
 
 
 @pytest.fixture
@@ -74,3 +81,46 @@ def test_a_rule_on_a_missing_intel_file_names_the_command(settings, shop) -> Non
     assert "marketpilot clv predict" in str(raised.value.hint)
     # Rules that do not need the file still work.
     assert selected(settings, churn=Band(min=0.7)) == ids(shop["p_churn_90d"] >= 0.7)
+
+
+def bought_within(lines: pd.DataFrame, names: set[str], days: int | None) -> set[str]:
+    """The customers with a completed line in `names` (category or sub-category), in pandas."""
+    sale = (lines["status"] == "completed") & (
+        lines["category"].isin(names) | lines["subcategory"].isin(names)
+    )
+    if days is not None:
+        sale &= lines["ordered_at"].dt.normalize() >= LAST_SALE.normalize() - pd.Timedelta(days=days)
+    return set(lines.loc[sale, "customer_id"])
+
+
+@pytest.mark.parametrize(("categories", "days"), [(["美妆"], 30), (["美妆"], None), (["Shoes", "面霜"], 45)])
+def test_bought_selects_the_buyers_of_a_category_from_the_orders(settings, shop, categories, days) -> None:
+    """Seen: "给最近30天买过美妆的客户发短信" had no rule to say it, and reached every customer."""
+    lines = write_purchases(settings)
+    rule = {"categories": categories} | ({"within_days": days} if days else {})
+    chosen = selected(settings, bought=rule)
+    # Cancelled and returned orders bought nothing; the window counts back from the last sale day.
+    assert chosen == bought_within(lines, set(categories), days) and 0 < len(chosen) < len(shop)
+    both = selected(settings, bought=rule, segments=["新客"])
+    assert both == chosen & ids(shop["segment"] == "新客")
+    assert AudienceSource(settings).categories() == ["Lipstick", "Shoes", "服饰", "美妆", "面霜"]
+
+
+def test_campaign_create_takes_a_category_rule_and_stores_it(shop_settings, tmp_path) -> None:
+    lines = write_purchases(shop_settings)
+    spec = export_spec(audience={"bought": {"categories": ["美妆"], "within_days": 30}})
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    runner, home = CliRunner(), ["--home", str(shop_settings.home_dir)]
+    created = runner.invoke(app, ["campaign", "create", "--spec", str(spec_file), *home, "--json"])
+    assert created.exit_code == 0, created.output
+    result = json.loads(created.stdout)
+    assert result["audience_size"] == len(bought_within(lines, {"美妆"}, 30)) > 0
+    stored, _ = get_spec(open_state(shop_settings), result["campaign_id"])
+    assert stored == parse_spec(spec) and stored.audience.bought is not None
+    # A category the shop does not sell is refused with the ones it does, one per line.
+    spec_file.write_text(yaml.safe_dump(export_spec(audience={"bought": {"categories": ["宠物"]}})), "utf-8")
+    failed = runner.invoke(app, ["campaign", "create", "--spec", str(spec_file), *home])
+    assert isinstance(failed.exception, ValidationFailed)
+    assert "no product category or sub-category '宠物'" in str(failed.exception)
+    assert "已有商品类目:\n      · Lipstick\n      · Shoes\n" in str(failed.exception)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from campaign_shop import build_shop, write_scores
+from campaign_shop import build_shop, write_purchases, write_scores
 
 from llm_server import json_reply
 from marketpilot.campaigns.audience import AudienceSource
@@ -213,6 +213,7 @@ def test_a_budget_is_kept_only_as_a_count_the_goal_writes(
     llm_settings, llm_server, goal, model_budget, budget
 ) -> None:
     build_shop(llm_settings, n=300)
+    write_purchases(llm_settings)  # 美妆 is a category of the shop's
     llm_server.script(json_reply(DRAFT | {"max_messages": model_budget}))
     plan = plan_campaign(llm_settings, goal)
     assert plan.spec.caps.max_messages == budget

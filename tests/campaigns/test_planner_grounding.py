@@ -10,12 +10,24 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from campaign_shop import build_shop
+from campaign_shop import LAST_SALE, build_shop, write_purchases
+from typer.testing import CliRunner
 
 from llm_server import json_reply
-from marketpilot.campaigns.planner import named_group, plan_campaign, stated_offer_text, stated_send_at
+from marketpilot.campaigns.planner import (
+    named_group,
+    plan_campaign,
+    stated_categories,
+    stated_goal,
+    stated_offer_text,
+    stated_send_at,
+)
+from marketpilot.campaigns.spec import CategoryPurchase
+from marketpilot.campaigns.state.db import open_state
+from marketpilot.cli import app
 from marketpilot.data.store import Store
 from marketpilot.errors import ValidationFailed
+from marketpilot.privacy.consent import record_consent
 
 PERSONAS = {1: "细分1：重要价值客户为主", 2: "细分2：重要保持客户为主", 3: "细分3：一般挽留客户为主"}
 CLASSES = {
@@ -99,11 +111,11 @@ def test_a_group_the_data_lacks_is_refused_with_the_known_names(llm_settings, ll
     with pytest.raises(ValidationFailed) as failed:
         plan_campaign(llm_settings, "给沉睡客户发邮件，全场8折，留出20%对照组")
     message = str(failed.value)
-    assert "'沉睡客户'" in message and "all 300 customers" in message
-    assert (
-        "1 (细分1：重要价值客户为主)" in message
-        and "important_winback (重要挽留客户 / Important to win back)" in message
-    )
+    # In the goal's language, one known name per line (a shop's list on one line ran off the screen).
+    assert "'沉睡客户'" in message and "全部 300 位客户" in message
+    assert "已有分群:\n      · 1 (细分1：重要价值客户为主)\n      · 2 (细分2：重要保持客户为主)\n" in message
+    assert "\n      · important_winback (重要挽留客户 / Important to win back)" in message
+    assert "分群" in failed.value.hint
     # The model was shown the names too, not bare cluster numbers.
     prompt = llm_server.requests[0]["messages"][-1]["content"]
     assert (
@@ -150,6 +162,10 @@ def test_the_goals_send_time_and_consent_are_the_plans(llm_settings, llm_server)
     friday = today + dt.timedelta(days=(4 - today.weekday()) % 7 or (7 if now.hour >= 20 else 0))
     assert plan.spec.schedule.send_at == dt.datetime.combine(friday, dt.time(20), ZoneInfo("Asia/Shanghai"))
     assert plan.spec.consent_required and plan.audience_size == 300
+    # Nobody has opted in yet: the plan says nobody can be sent to, not 300.
+    assert plan.contactable == 0
+    # The goal's 双11预热 is a promotion, whatever the model called it.
+    assert plan.spec.goal == "festival_promotion" and "goal='reactivation'" in plan.dropped
     # The model's 21:00–09:00 quiet hours are not the goal's: the defaults stand.
     assert (plan.spec.schedule.quiet_start, plan.spec.schedule.quiet_end) == (dt.time(22), dt.time(8))
     assert "quiet_start='21:00'" in plan.dropped
@@ -242,3 +258,102 @@ def test_a_holdout_is_a_figure_beside_a_holdout_word(llm_settings, llm_server, g
     llm_server.script(json_reply(SEEN_DRAFT | {"holdout_share": 0.2}))
     plan = plan_campaign(llm_settings, goal)
     assert plan.spec.holdout_share == pytest.approx(holdout)
+
+
+def test_contactable_counts_the_opted_in_customers_a_channel_reaches(
+    llm_settings, llm_server, monkeypatch
+) -> None:
+    shop = intel_shop(llm_settings)
+    granted = shop["customer_id"][:40]
+    record_consent(open_state(llm_settings), granted, "sms", "granted", source="test")
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"], "holdout_share": None}))
+    plan = plan_campaign(llm_settings, "给所有同意营销的客户发短信")
+    assert plan.audience_size == 300
+    assert plan.contactable == int(shop["has_phone"][:40].sum()) > 0
+    # The CLI says both.
+    for name in ("provider", "base_url", "model"):
+        monkeypatch.setenv(f"MARKETPILOT_LLM_{name.upper()}", str(getattr(llm_settings, f"llm_{name}")))
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"], "holdout_share": None}))
+    home = ["--home", str(llm_settings.home_dir)]
+    printed = CliRunner().invoke(app, ["campaign", "plan", "给所有同意营销的客户发短信", *home])
+    assert printed.exit_code == 0, printed.output
+    expected = (
+        f"Audience (computed): 300 customers; contactable now (explicit opt-ins only): {plan.contactable}"
+    )
+    assert expected in " ".join(printed.stdout.split())
+
+
+@pytest.mark.parametrize(
+    ("goal", "goal_type"),
+    [
+        ("双11预热，所有同意营销的客户，周五晚上8点发短信", "festival_promotion"),
+        ("Black Friday sale for all customers", "festival_promotion"),
+        ("给沉睡客户发邮件，全场8折", "reactivation"),
+        ("Win back lapsed VIP customers by email", "reactivation"),
+        ("新品上市：给最近30天买过美妆的客户推送满200减30", "new_product_launch"),
+        ("给买过口红的客户推荐搭配购买的面霜", "cross_sell"),
+        ("春节前唤醒沉睡客户，全场8折", None),  # a festival and a win-back: the model's reading stands
+        ("给新客发首单优惠", None),
+        ("给重要价值客户发短信", None),
+    ],
+)
+def test_stated_goal_reads_an_unambiguous_campaign_type(goal: str, goal_type: str | None) -> None:
+    assert stated_goal(goal) == goal_type
+
+
+@pytest.mark.parametrize(
+    ("goal", "categories"),
+    [
+        ("给最近30天买过美妆的客户发短信", ["美妆"]),
+        ("购买过母婴用品的客户", ["母婴用品"]),
+        ("买过口红、面霜的会员", ["口红", "面霜"]),
+        ("customers who bought beauty and shoes in the last 30 days", ["beauty", "shoes"]),
+        ("Send a 20% off email to customers who bought in the last 30 days", []),
+        ("买过两次以上的客户", []),
+        ("30天内买过的客户", []),
+        ("Win back customers who haven't bought anything in 90 days", []),
+    ],
+)
+def test_stated_categories_read_what_the_goal_says_was_bought(goal: str, categories: list[str]) -> None:
+    assert stated_categories(goal) == categories
+
+
+@pytest.mark.parametrize(
+    ("goal", "names", "within"),
+    [
+        ("给最近30天买过美妆的客户发短信", ["美妆"], 30),
+        ("Text customers who bought lipstick in the last 30 days", ["Lipstick"], 30),
+        ("给买过服饰的重要价值客户发短信", ["服饰"], None),
+    ],
+)
+def test_a_category_the_goal_names_is_the_audience(llm_settings, llm_server, goal, names, within) -> None:
+    """Seen: "给最近30天买过美妆的客户发短信" planned for everyone who bought anything in 30 days."""
+    shop = intel_shop(llm_settings)
+    lines = write_purchases(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"], "recency_days_max": within}))
+    plan = plan_campaign(llm_settings, goal)
+    rules = plan.spec.audience
+    assert rules.bought == CategoryPurchase(categories=names, within_days=within)
+    assert rules.recency_days is None  # the days are the category purchase's window
+    sale = (lines["status"] == "completed") & (
+        lines["category"].isin(names) | lines["subcategory"].isin(names)
+    )
+    if within is not None:
+        sale &= lines["ordered_at"].dt.normalize() >= LAST_SALE.normalize() - pd.Timedelta(days=within)
+    buyers = set(lines.loc[sale, "customer_id"])
+    if rules.rfm_classes:
+        buyers &= set(shop.loc[shop["rfm_class"].isin(rules.rfm_classes), "customer_id"])
+    assert plan.audience_size == len(buyers) > 0
+
+
+def test_a_category_the_shop_lacks_is_refused_with_the_known_ones(llm_settings, llm_server) -> None:
+    intel_shop(llm_settings)
+    write_purchases(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"]}))
+    with pytest.raises(ValidationFailed) as failed:
+        plan_campaign(llm_settings, "给买过宠物用品的客户发短信")
+    message = str(failed.value)
+    assert "'宠物用品'" in message
+    assert (
+        "已有商品类目:\n      · Lipstick\n      · Shoes\n      · 服饰\n      · 美妆\n      · 面霜" in message
+    )

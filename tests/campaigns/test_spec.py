@@ -61,3 +61,17 @@ def test_quiet_hours_push_sends_to_eight_in_shanghai(local: dt.datetime, expecte
     schedule = Schedule()
     assert schedule.next_send_time(local.astimezone(dt.UTC)) == expected.astimezone(dt.UTC)
     assert schedule.in_quiet_hours(local) == (local != expected)
+
+
+def test_a_category_purchase_rule_round_trips_and_is_checked() -> None:
+    spec = parse_spec(export_spec(audience={"bought": {"categories": ["美妆"], "within_days": 30}}))
+    assert spec.audience.bought is not None and spec.audience.bought.within_days == 30
+    assert "bought:\n    categories:\n    - 美妆\n    within_days: 30" in spec.to_yaml()
+    assert parse_spec(spec.to_yaml()) == spec
+    for bad, message in (
+        ({"categories": []}, "audience.bought.categories"),
+        ({"categories": ["美妆"], "within_days": 0}, "audience.bought.within_days"),
+        ({"category": "美妆"}, "audience.bought.category"),
+    ):
+        with pytest.raises(ValidationFailed, match=message):
+            parse_spec(export_spec(audience={"bought": bad}))

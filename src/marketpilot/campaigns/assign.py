@@ -77,6 +77,21 @@ CHANNEL_CONTACT: dict[str, str | None] = {
 }
 
 
+def eligible_channels(
+    audience: pd.DataFrame, permissions: pd.DataFrame, channels: Sequence[ChannelPlan]
+) -> np.ndarray:
+    """(customers × channels) booleans: consented (`permissions`) and reachable (the contact detail
+    the channel needs), in the order of `audience` and `channels`."""
+    n = len(audience)
+    perm = permissions.reindex(audience["customer_id"].astype(str).to_numpy())
+    eligible = np.zeros((n, len(channels)), dtype=bool)
+    for j, plan in enumerate(channels):
+        contact = CHANNEL_CONTACT[plan.name]
+        reach = audience[contact].fillna(False).to_numpy(bool) if contact else np.ones(n, bool)
+        eligible[:, j] = perm[plan.name].fillna(False).to_numpy(bool) & reach
+    return eligible
+
+
 def choose_channels(
     audience: pd.DataFrame,
     permissions: pd.DataFrame,
@@ -98,12 +113,8 @@ def choose_channels(
     ids = audience["customer_id"].astype(str).to_numpy()
     names = [c.name for c in channels]
     n, k = len(ids), len(names)
-    eligible = np.zeros((n, k), dtype=bool)
+    eligible = eligible_channels(audience, permissions, channels)
     perm = permissions.reindex(ids)
-    for j, plan in enumerate(channels):
-        contact = CHANNEL_CONTACT[plan.name]
-        reach = audience[contact].fillna(False).to_numpy(bool) if contact else np.ones(n, bool)
-        eligible[:, j] = perm[plan.name].fillna(False).to_numpy(bool) & reach
     personalised = perm["personalised"].fillna(True).to_numpy(bool)
 
     sent = np.zeros((n, k))

@@ -7,6 +7,10 @@ file fails with that command in the hint; rules that are not used need nothing.
 
 `clv_percentile` is derived from the CLV table: the share of its customers with a strictly lower CLV,
 (rank − 1) / n, so {min: 0.8} is the top 20 % of scored customers (ties fall on the same side).
+
+`bought` reads the store's own orders, not intel: customers with a sale (not cancelled or returned, a
+positive quantity) of a product whose category or sub-category is named, within `within_days` days of
+the store's last sale day when given (the day intel's RFM counts recency_days from).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import pandas as pd
 
 from marketpilot.campaigns.spec import AudienceRules, Band
 from marketpilot.config import Settings
+from marketpilot.data.queries import ORDER
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
 
@@ -43,6 +48,16 @@ _BANDS = ("propensity", "churn", "clv", "clv_percentile", "recency_days")
 # Rules evaluated on a column derived from another feature's file.
 _DERIVED = {"clv_percentile": "clv"}
 AUDIENCE_COLUMNS = ("customer_id", *INTEL_COLUMNS, "clv_percentile", "has_email", "has_phone")
+
+
+# The buyers of the named categories (a sale line, not a return line); `_WITHIN` narrows to the last N
+# days of sales.
+_BOUGHT = (
+    "SELECT o.customer_id FROM orders o JOIN order_items i ON i.order_id = o.order_id "
+    f"JOIN products p ON p.product_id = i.product_id WHERE {ORDER} AND i.quantity > 0 "
+    "AND (p.category IN (SELECT unnest(?)) OR p.subcategory IN (SELECT unnest(?)))"
+)
+_WITHIN = f"AND o.ordered_at::DATE >= (SELECT max(ordered_at)::DATE FROM orders WHERE {ORDER}) - ?::INTEGER"
 
 
 class AudienceSource:
@@ -80,6 +95,15 @@ class AudienceSource:
 
     def rfm_classes(self) -> list[str]:
         return self._labels("rfm_class")
+
+    def categories(self) -> list[str]:
+        """The category and sub-category names of the shop's products, each once, in name order."""
+        sql = (
+            "SELECT DISTINCT name FROM (SELECT category AS name FROM products UNION ALL "
+            "SELECT subcategory FROM products) WHERE coalesce(trim(name), '') <> '' ORDER BY name"
+        )
+        with Store.open(self.settings) as store:
+            return [str(n) for n in store.query(sql)["name"]]
 
     def segment_names(self) -> dict[str, str]:
         """Each segment's persona name from intel/segments.json ("1" → "细分1：重要价值客户为主"), so a
@@ -215,6 +239,11 @@ class AudienceSource:
             if band is not None and band.max is not None:
                 where.append(f"{name} <= ?")
                 where_params.append(band.max)
+        if rules.bought is not None:
+            where.append(f"customer_id IN ({_BOUGHT} {_WITHIN if rules.bought.within_days else ''})")
+            where_params += [rules.bought.categories, rules.bought.categories]
+            if rules.bought.within_days:
+                where_params.append(rules.bought.within_days)
         if rules.exclude:
             where.append("customer_id NOT IN (SELECT unnest(?))")
             where_params.append(rules.exclude)

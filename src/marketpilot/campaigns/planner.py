@@ -10,8 +10,11 @@ goal itself, not from the model's reading of it; so are 满减 coupons (满300�
 several become arms of the campaign, one per coupon, tested against the same holdout; and so is a
 recency the goal states (90天未购, 30天内买过, no purchase in 90 days). Segments and RFM classes are
 shown to the model with their names; the ones the goal names are the audience, and a group the goal
-addresses that nothing matches is refused rather than planned for every customer. Nothing is stored
-until `campaign create`."""
+addresses that nothing matches is refused rather than planned for every customer. A category the goal
+says was bought (最近30天买过美妆) must be one of the shop's product categories and becomes the
+`bought` rule; a campaign type the goal's words state unambiguously (双11预热, win back) is the spec's.
+The plan counts both the customers the rules select and those a run may contact today (consent,
+suppressions, addresses). Nothing is stored until `campaign create`."""
 
 from __future__ import annotations
 
@@ -21,11 +24,13 @@ import re
 
 from pydantic import BaseModel, Field
 
+from marketpilot.campaigns.assign import eligible_channels
 from marketpilot.campaigns.audience import AudienceSource
 from marketpilot.campaigns.spec import (
     AudienceRules,
     Band,
     CampaignSpec,
+    CategoryPurchase,
     ChannelName,
     Goal,
     Schedule,
@@ -71,7 +76,11 @@ class PlanDraft(BaseModel):
 
 class Plan(BaseModel):
     spec: CampaignSpec
+    # Customers the rules select; `contactable`: those of them a run may message on one of the
+    # campaign's channels today (consent, opt-in when consent_required, suppressions, an address),
+    # before frequency caps, the budget and the holdout.
     audience_size: int
+    contactable: int
     draft: PlanDraft
     language: str
     # The CLV values the spec's clv_percentile band selects today, for the approver to see.
@@ -281,9 +290,28 @@ def audience_names(source: AudienceSource) -> tuple[dict[str, list[str]], dict[s
     return segments, {code: class_names.get(code, []) for code in source.rfm_classes()}
 
 
+def _named(names: dict[str, list[str]]) -> list[str]:
+    return [f"{code} ({' / '.join(n)})" if n else code for code, n in names.items()]
+
+
 def _listing(names: dict[str, list[str]]) -> str:
-    """Codes with their names for the prompt and for refusals: "1 (细分1：重要价值客户为主), 2 (…)"."""
-    return ", ".join(f"{code} ({' / '.join(n)})" if n else code for code, n in names.items()) or "none"
+    """Codes with their names for the prompt: "1 (细分1：重要价值客户为主), 2 (…)"."""
+    return ", ".join(_named(names)) or "none"
+
+
+_KNOWN_TITLES = {
+    "segments": {"zh": "已有分群", "en": "Known segments"},
+    "rfm_classes": {"zh": "已有 RFM 类别", "en": "Known RFM classes"},
+    "categories": {"zh": "已有商品类目", "en": "Known categories"},
+}
+
+
+def _known(kind: str, names: dict[str, list[str]], language: str) -> str:
+    """What a refusal offers instead, one per line under a title in the user's language (a shop's
+    segments and classes on one line ran past the screen)."""
+    items = _named(names) or ["（无）" if language == "zh" else "(none)"]
+    title = _KNOWN_TITLES[kind]["zh" if language == "zh" else "en"]
+    return f"\n    {title}:" + "".join(f"\n      · {item}" for item in items)
 
 
 def resolve_names(values: list[str], names: dict[str, list[str]]) -> list[str]:
@@ -310,6 +338,78 @@ def named_in_goal(goal: str, names: dict[str, list[str]]) -> list[str]:
         if hits:
             found.append((min(hits), code))
     return [code for _, code in sorted(found)]
+
+
+# Words that state a campaign type; a goal with words of exactly one type is that type (the embedded
+# model planned "双11预热" as reactivation). "春节前唤醒…" names two: the model's reading stands.
+_GOAL_WORDS: dict[str, re.Pattern[str]] = {
+    "festival_promotion": re.compile(
+        r"双1[12]|双十[一二]|(?<!\d)618(?!\d)|大促|预热|年货节|店庆|周年庆|节日|春节|元旦|中秋|国庆|七夕|"
+        r"情人节|圣诞|黑五|\b(?:black friday|cyber monday|christmas|holiday|festive|singles'? day|"
+        r"prime day|(?:big|flash|summer|winter|spring|seasonal)\s+sale|sale)\b",
+        re.I,
+    ),
+    "reactivation": re.compile(
+        r"唤醒|沉睡|召回|挽回|挽留|回流|流失|\b(?:win[- ]?back|re-?engage\w*|reactivat\w*|lapsed|"
+        r"dormant|inactive|churn\w*)\b",
+        re.I,
+    ),
+    "new_product_launch": re.compile(
+        r"新品|上新|首发|新款|\b(?:new (?:products?|arrivals?|collection|launch)|launch\w*)\b", re.I
+    ),
+    "cross_sell": re.compile(r"交叉销售|搭配购买|连带|\b(?:cross-?sell\w*|upsell\w*)\b", re.I),
+}
+
+
+def stated_goal(goal: str) -> Goal | None:
+    """The campaign type the goal's words state, when they state exactly one (双11预热 →
+    festival_promotion, win back → reactivation); None when they state none or several."""
+    types = [name for name, words in _GOAL_WORDS.items() if words.search(goal)]
+    return types[0] if len(types) == 1 else None  # type: ignore[return-value]
+
+
+# The category after a purchase verb: "买过美妆的客户", "购买过母婴用品的", "bought Beauty in the last 30
+# days". Quantities ("买过3次", "买过两次以上的") and "anything" are no category.
+_BOUGHT_CATEGORY = (
+    re.compile(
+        r"(?:购买过?|买过|买了|下单过?|消费过?)(?![过了])\s*(?P<cat>[\u4e00-\u9fffA-Za-z&、/]{1,24}?)\s*"
+        r"(?:类目|品类|类|产品|商品|的)"
+    ),
+    re.compile(
+        r"\b(?:bought|purchased|ordered|shopped)\s+(?:from\s+|in\s+)?(?:the\s+|our\s+)?"
+        r"(?!(?:in|within|during|over|the|last|past|this|anything|something|again|more|from|recently|once|"
+        r"twice|before|any|a|an|on|at|for|since|less)\b)"
+        r"(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+[A-Za-z&'-]+){0,4}?)\s*(?:products?|items?|category)?\s*"
+        r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for)\b|[,.;!]|$)",
+        re.I,
+    ),
+)
+_NOT_A_CATEGORY = re.compile(r"[一二两三四五六七八九十几多]\s*[次件单回个]|东西|我们|本店|任何|以上|以下")
+_AND = re.compile(r"[和与及或、/]|\s+(?:and|or)\s+", re.I)
+
+
+def stated_categories(goal: str) -> list[str]:
+    """The category words the goal writes after a purchase verb, in order and each once ("买过口红和
+    面霜的" → 口红, 面霜)."""
+    found = [
+        word.strip()
+        for pattern in _BOUGHT_CATEGORY
+        for m in pattern.finditer(goal)
+        if not _NOT_A_CATEGORY.search(m["cat"])
+        for word in _AND.split(m["cat"])
+    ]
+    return list(dict.fromkeys(w for w in found if w))
+
+
+def ground_categories(goal: str, known: list[str]) -> tuple[list[str], list[str]]:
+    """(the shop's categories the goal's purchase phrases name, the phrases that name none). A name
+    matches as written in any case, or as a part of exactly one category name (美妆 → 美妆护肤)."""
+    names = {name: [name] for name in known}
+    matched, unmatched = [], []
+    for word in stated_categories(goal):
+        code = resolve_names([word], names)[0]
+        (matched if code in names else unmatched).append(code)
+    return list(dict.fromkeys(matched)), unmatched
 
 
 # The group a goal addresses ("给沉睡客户发邮件", "Win back lapsed VIP customers"): the words before a
@@ -376,7 +476,13 @@ def ground_audience_names(
 def _narrows(rules: AudienceRules) -> bool:
     """Whether the rules select fewer than every customer (exclusions aside)."""
     bands = (rules.propensity, rules.churn, rules.clv, rules.clv_percentile, rules.recency_days)
-    return bool(rules.segments or rules.rfm_classes or rules.include or any(b is not None for b in bands))
+    return bool(
+        rules.segments
+        or rules.rfm_classes
+        or rules.include
+        or rules.bought is not None
+        or any(b is not None for b in bands)
+    )
 
 
 def stated_offer_text(goal: str) -> str | None:
@@ -499,12 +605,17 @@ def _band(low: float | None, high: float | None) -> dict[str, float] | None:
 
 
 def draft_to_spec(
-    draft: PlanDraft, language: str, coupons: list[tuple[float, float]] | None = None
+    draft: PlanDraft,
+    language: str,
+    coupons: list[tuple[float, float]] | None = None,
+    bought: CategoryPurchase | None = None,
 ) -> CampaignSpec:
     """The spec a draft describes; out-of-range values fail with their spec field path. `coupons`
     the goal states (`stated_coupons`): one is the campaign's offer; several are tested against each
-    other, one arm per coupon, each arm's copy held to its own coupon."""
+    other, one arm per coupon, each arm's copy held to its own coupon. `bought`: the category rule
+    the goal states."""
     audience: dict[str, object] = {
+        "bought": bought.model_dump(exclude_none=True) if bought else None,
         "segments": draft.segments,
         "rfm_classes": draft.rfm_classes,
         "include": draft.include_ids,
@@ -583,16 +694,25 @@ def validate_against_data(
     source = AudienceSource(settings)
     problems = []
     segments, classes = audience_names(source)
+    lang = spec.language
     problems += [
-        f"audience.segments: no segment named {name!r} (known: {_listing(segments)})"
+        f"audience.segments: no segment named {name!r}{_known('segments', segments, lang)}"
         for name in spec.audience.segments
         if name not in segments
     ]
     problems += [
-        f"audience.rfm_classes: no RFM class {name!r} (known: {_listing(classes)})"
+        f"audience.rfm_classes: no RFM class {name!r}{_known('rfm_classes', classes, lang)}"
         for name in spec.audience.rfm_classes
         if name not in classes
     ]
+    if spec.audience.bought is not None:
+        categories = source.categories()
+        problems += [
+            f"audience.bought.categories: no product category or sub-category {name!r}"
+            + _known("categories", {c: [] for c in categories}, lang)
+            for name in spec.audience.bought.categories
+            if name not in categories
+        ]
     problems += [f"audience: {source.describe_missing(f)}" for f in source.missing(spec.audience)]
     with Store.open(settings) as store:
         offers = {"offer": spec.offer} | {
@@ -632,6 +752,23 @@ def validate_against_data(
     return problems, size
 
 
+def contactable_count(settings: Settings, spec: CampaignSpec) -> int:
+    """How many customers of the spec's audience a run may message today on one of its channels:
+    consent (explicit opt-in when `consent_required`), suppressions, the address a channel needs. Frequency
+    caps, the budget and the holdout take their share after this."""
+    from marketpilot.campaigns.state.db import open_state
+    from marketpilot.privacy.consent import contact_permissions
+
+    audience = AudienceSource(settings).select(spec.audience)
+    permissions = contact_permissions(
+        open_state(settings),
+        audience["customer_id"],
+        [c.name for c in spec.channels],
+        require_opt_in=spec.consent_required,
+    )
+    return int(eligible_channels(audience, permissions, spec.channels).any(axis=1).sum())
+
+
 def plan_campaign(settings: Settings, goal: str, *, client=None, language: str | None = None) -> Plan:  # type: ignore[no-untyped-def]
     from marketpilot.llm import get_client, load_prompt
 
@@ -658,6 +795,11 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         messages, schema=PlanDraft, temperature=0.2, max_tokens=700, seed=0, prompt=prompt.ref
     )
     draft: PlanDraft = completion.parsed
+    # Seen: "双11预热" planned as reactivation; a type the goal's words state is the campaign's.
+    goal_type = stated_goal(goal)
+    type_dropped = [f"goal={draft.goal!r}"] if goal_type is not None and draft.goal != goal_type else []
+    if type_dropped:
+        draft = draft.model_copy(update={"goal": goal_type})
     # Small models often leave the discount null or write 8 for 8折; the goal's own figure is the fact.
     stated = stated_discount(goal)
     if stated is not None and draft.discount != stated:
@@ -667,6 +809,7 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         # Seen: "全场8折" planned with an empty offer description, which copy then had nothing to quote.
         draft = draft.model_copy(update={"offer": offer_text})
     draft, dropped = ground_in_goal(draft, goal)
+    dropped = type_dropped + dropped
     draft, renamed = ground_audience_names(draft, goal, segments, classes)
     dropped += renamed
     # Seen: "Win back lapsed VIP customers by email" drafted with all 30 products of the prompt's list.
@@ -677,31 +820,51 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     # The small model often leaves out "90天未购" (the README's own example came back with no rule, so
     # the plan reached every customer); a recency the goal states is the band, as written.
     silent, within = stated_recency(goal)
-    if silent is not None or within is not None:
+    # "最近30天买过美妆的客户": the spec had no way to say it, and the plan reached every recent buyer.
+    categories, unknown_categories = ground_categories(goal, source.categories())
+    bought = CategoryPurchase(categories=categories, within_days=within) if categories else None
+    if bought is not None and within is not None:
+        # the days are the category purchase's window, not a bound on the last order of any kind
+        draft = draft.model_copy(update={"recency_days_min": silent, "recency_days_max": None})
+    elif silent is not None or within is not None:
         draft = draft.model_copy(update={"recency_days_min": silent, "recency_days_max": within})
     # the goal's "today" and "Friday" are the campaign zone's, not this machine's
     send_at = stated_send_at(goal, dt.datetime.now(Schedule().zone).replace(tzinfo=None))
     if send_at is not None and draft.send_at != send_at:
         draft = draft.model_copy(update={"send_at": send_at})
-    spec = draft_to_spec(draft, language, stated_coupons(goal))
+    spec = draft_to_spec(draft, language, stated_coupons(goal), bought)
     if _CONSENT.search(goal):
         spec = spec.model_copy(update={"consent_required": True})
     problems, size = validate_against_data(settings, spec)
+    if unknown_categories:
+        known = _known("categories", {c: [] for c in source.categories()}, language)
+        problems += [
+            f"audience.bought：目标里的类目 {word!r} 不是任何商品的类目或子类目{known}"
+            if language == "zh"
+            else f"audience.bought: the goal names the category {word!r}, which no product has{known}"
+            for word in unknown_categories
+        ]
     group = named_group(goal)
     if not problems and group and not _narrows(spec.audience):
         # Seen: "给沉睡客户发邮件" on a shop without such a segment planned for every customer.
+        listed = _known("segments", segments, language) + _known("rfm_classes", classes, language)
         problems.append(
-            f"audience: the goal names {group!r}, but no segment or RFM class matches it and no rule "
-            f"defines it, so the plan would reach all {size:,} customers. Segments: {_listing(segments)}; "
-            f"RFM classes: {_listing(classes)}"
+            f"audience：目标指向 {group!r}，但没有分群或 RFM 类别与之匹配，也没有规则界定它，"
+            f"方案会发给全部 {size:,} 位客户。{listed}"
+            if language == "zh"
+            else f"audience: the goal names {group!r}, but no segment or RFM class matches it and no "
+            f"rule defines it, so the plan would reach all {size:,} customers.{listed}"
         )
     if problems:
         raise ValidationFailed(
             problems,
             source="planned campaign",
-            hint="Rephrase the goal with segment or RFM class names listed above or a rule (90天未购, "
-            "流失风险高于0.6), run the commands named above, or edit the spec YAML and use "
-            "`campaign create --spec FILE`.",
+            hint="请改用上面列出的分群、RFM 类别或类目名称，或写明规则（90天未购、流失风险高于0.6），运行上面"
+            "提到的命令，或编辑方案 YAML 后用 `campaign create --spec FILE` 创建。"
+            if language == "zh"
+            else "Rephrase the goal with segment, RFM class or category names listed above or a rule "
+            "(no purchase in 90 days, churn risk above 0.6), run the commands named above, or edit the "
+            "spec YAML and use `campaign create --spec FILE`.",
         )
     band = spec.audience.clv_percentile
     clv_range = source.clv_range(band) if band is not None else None
@@ -709,6 +872,7 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     return Plan(
         spec=spec,
         audience_size=size,
+        contactable=contactable_count(settings, spec),
         draft=draft,
         language=language,
         clv_range=clv_range,

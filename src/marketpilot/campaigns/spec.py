@@ -68,6 +68,16 @@ class Band(_Strict):
         return self
 
 
+class CategoryPurchase(_Strict):
+    """Customers with a completed purchase in any of the categories, optionally within the last
+    `within_days` days (counted back from the store's last sale day, as intel counts recency_days)."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    categories: list[str] = Field(min_length=1, description="Product category or sub-category names")
+    within_days: Count | None = Field(default=None, gt=0, description="Bought within this many days")
+
+
 class AudienceRules(_Strict):
     """Who is eligible, in terms of intel's outputs (see campaigns/audience.py for the columns)."""
 
@@ -85,6 +95,7 @@ class AudienceRules(_Strict):
         description="Share of the customers in intel's CLV table with a lower CLV: {min: 0.8} = top 20%",
     )
     recency_days: Band | None = Field(default=None, description="Days since the last order")
+    bought: CategoryPurchase | None = Field(default=None, description="Bought in a category (in N days)")
     include: list[str] = Field(default_factory=list, description="Customer ids always included")
     exclude: list[str] = Field(default_factory=list, description="Customer ids never included")
 

@@ -72,6 +72,7 @@ def plan_cmd(
             {
                 "spec": plan.spec.model_dump(mode="json"),
                 "audience_size": plan.audience_size,
+                "contactable": plan.contactable,
                 "clv_range": plan.clv_range.model_dump() if plan.clv_range else None,
                 "dropped": plan.dropped,
                 "unmatched_group": plan.unmatched_group,
@@ -80,7 +81,12 @@ def plan_cmd(
         )
         return
     console.print(yaml_text, highlight=False)
-    console.print(f"Audience (computed): {counted(plan.audience_size, 'customer')}")
+    # Both: with consent required, the rules may select everyone while nobody has opted in yet.
+    opt_in = " (explicit opt-ins only)" if plan.spec.consent_required else ""
+    console.print(
+        f"Audience (computed): {counted(plan.audience_size, 'customer')}; "
+        f"contactable now{opt_in}: {plan.contactable:,}"
+    )
     if plan.clv_range:
         console.print(f"CLV band today: {plan.clv_range.min:,.2f} – {plan.clv_range.max:,.2f}")
     if plan.dropped:
