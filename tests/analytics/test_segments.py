@@ -21,6 +21,7 @@ from marketpilot.analytics.segments.personas import (
     check_persona,
     distinct_names,
     template_persona,
+    without_unsupported,
     write_persona,
 )
 from marketpilot.analytics.segments.service import run_segmentation
@@ -177,6 +178,72 @@ def test_number_checker_accepts_true_chinese_numerals_rates_and_words(text: str)
     assert unsupported_numbers(text, FREQUENT, context=segment_context(FREQUENT)) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "bad"),
+    [
+        # Every number is a statistic's value, written as what no statistic is: an item count (1,234 is
+        # the customers; seen: "他们购买了 413 件商品") or a difference from the average (3.4 is the
+        # segment's own orders per customer; seen: "人均订单数却比全店平均高2.3").
+        ("他们购买了 1,234 件商品，客单价256.78元。", ["1,234"]),
+        ("客单价256.78元，人均订单数比全店平均高3.4，流失风险比平均低了28.15%。", ["3.4", "28.15%"]),
+        ("客单价256.78元，高出45.2。", ["45.2"]),
+        ("They bought 1,234 items at an AOV of 256.78 CNY.", ["1,234"]),
+        (
+            "They place 3.4 more orders than the average; churn is 28.15% lower than the shop mean.",
+            ["3.4", "28.15%"],
+        ),
+        ("Their AOV of 256.78 CNY is above the average by 45.2.", ["45.2"]),
+    ],
+)
+def test_number_checker_refuses_item_counts_and_differences(text: str, bad: list[str]) -> None:
+    assert unsupported_numbers(text, STATS) == []  # each is some statistic's value
+    assert unsupported_numbers(text, STATS, context=segment_context(STATS)) == bad
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "人均订单数3.4单，高于全店平均；流失风险28.15%，低于全店平均（3.4）。",
+        "客单价比全店平均高，为256.78元，共1,234位客户。",
+        "They order 3.4 times, more than the average, and 28.15% may churn.",
+    ],
+)
+def test_number_checker_accepts_levels_stated_in_words(text: str) -> None:
+    assert unsupported_numbers(text, STATS, context=segment_context(STATS)) == []
+
+
+_FULL = SegmentStats(**STATS, revenue=1_000_000.0, tenure_days=300.0, discount_rate=0.05)
+
+
+def test_a_persona_keeps_its_grounded_clauses_when_one_clause_invents() -> None:
+    draft = PersonaDraft(
+        name="高价值老客",
+        description="这群客户是高价值老客，他们平均每天购买45次。客单价256.78元，流失风险28.15%，建议重点维护。",
+    )
+    assert check_persona(draft, _FULL, "zh") == ["数字 45 不在统计中（或不是它所说的那项统计）"]
+    cut = without_unsupported(draft, _FULL, "zh")
+    assert cut is not None
+    # The cut clause's full stop passes to the clause before it.
+    assert cut[0].description == "这群客户是高价值老客。客单价256.78元，流失风险28.15%，建议重点维护。"
+    assert cut[1] == ["他们平均每天购买45次。"] and check_persona(cut[0], _FULL, "zh") == []
+    english = PersonaDraft(
+        name="Loyal regulars",
+        description="They buy 99 times a day. Their AOV is 256.78 CNY and 28% may churn. Keep them close.",
+    )
+    cut = without_unsupported(english, _FULL, "en")
+    assert (
+        cut is not None
+        and cut[0].description == "Their AOV is 256.78 CNY and 28% may churn. Keep them close."
+    )
+    # Not when too few statistics are left, nor when the name invents.
+    thin = PersonaDraft(
+        name="高价值老客", description="这群客户客单价256.78元，他们平均每天购买45次，值得维护。"
+    )
+    assert without_unsupported(thin, _FULL, "zh") is None
+    named = draft.model_copy(update={"name": "99%忠诚老客"})
+    assert without_unsupported(named, _FULL, "zh") is None
+
+
 def test_a_wrong_rate_in_chinese_numerals_fails_the_persona_check() -> None:
     stats = SegmentStats(**FREQUENT, revenue=1_077_444.0, discount_rate=0.1)
     wrong = PersonaDraft(name="高频忠实老客", description="这812位老客平均每天购买一次，客单价318.4元。")
@@ -202,6 +269,9 @@ def test_real_persona_drafts_keep_their_verdict(
     stats = SegmentStats(**next(s for s in segments if s["segment"] == draft["segment"]))
     persona = PersonaDraft(name=str(draft["name"]), description=str(draft["description"]))
     assert (check_persona(persona, stats, "zh") == []) == draft["passed_digits_only"]
+    # A refused draft whose only faults are clauses with unsupported numbers is kept without them.
+    cut = None if draft["passed_digits_only"] else without_unsupported(persona, stats, "zh")
+    assert (cut and cut[1]) == draft.get("cut")
 
 
 @pytest.mark.slow
@@ -270,6 +340,22 @@ def test_persona_with_an_invented_number_is_regenerated_with_the_number_named(
     assert retry[-2]["role"] == "assistant" and "99.5%" in retry[-1]["content"]
     system_and_user = " ".join(m["content"] for m in llm_server.requests[0]["messages"])
     assert str(stats.customers) in system_and_user and "customer_id" not in system_and_user
+
+
+def test_persona_with_one_invented_clause_is_kept_without_it(
+    shop_settings: Settings, llm_server: OpenAITestServer, home: Path
+) -> None:
+    stats = _stats(shop_settings)
+    share, aov = f"{stats.customer_share * 100:.1f}%", f"{stats.aov:.2f}"
+    # The embedded model's habit: the recency in days written as purchases per day.
+    description = (
+        f"这群客户占{share}，他们平均每天购买{stats.recency_days:.0f}次，客单价{aov}元，值得重点维护。"
+    )
+    llm_server.script(json_reply({"name": "高价值老客", "description": description}))
+    persona = write_persona(get_client(llm_server.settings(home)), stats, n_segments=3, lang="zh")
+    assert len(llm_server.requests) == 1 and persona.source == "llm" and persona.attempts == 1
+    assert persona.description == f"这群客户占{share}，客单价{aov}元，值得重点维护。"
+    assert "cut: 他们平均每天购买" in persona.rejected[0]
 
 
 def _named(segment: int, name: str, lang: Language = "zh") -> Persona:

@@ -231,15 +231,47 @@ def _timed_values(
     return values
 
 
+# Figures segment statistics never hold, whatever their value: a count of items ("413件商品", 413 being
+# the customers) and a difference from the average ("比全店平均高2.3", 2.3 being the segment's own
+# orders per customer). The prompt states comparisons in words only.
+_ITEMS_AFTER = re.compile(
+    r"\s*(?:件|款|个商品|样商品|items?\b|units?\b|products?\b(?!\s+categor)|pieces?\b)", re.I
+)
+_DIFFERENCE_BEFORE = re.compile(
+    r"比[^，。；;,]{0,16}?(?:高|低|多|少|贵|便宜|长|短)(?:了|出)?\s*$|(?:高|低|多|少)出\s*$"
+    r"|\b(?:higher|lower|more|less|fewer|above|below)\b[^,.;]*\bby\s*$",
+    re.I,
+)
+_DIFFERENCE_AFTER = re.compile(
+    r"\s*(?:percentage points?\s+|points?\s+)?(?:higher|lower|more|less|fewer|above|below)\b"
+    r"(?=[^,.;]*\b(?:than|average|mean)\b)",
+    re.I,
+)
+
+
+def _no_statistic(text: str, mention: Mention) -> bool:
+    """Whether the mention is an item count or a difference, which no segment statistic is."""
+    clause = _clause(text, mention)
+    before = text[: mention.start][-len(clause) - 1 :]
+    after = text[mention.end :]
+    return bool(
+        _ITEMS_AFTER.match(after) or _DIFFERENCE_BEFORE.search(before) or _DIFFERENCE_AFTER.match(after)
+    )
+
+
 def unsupported_numbers(text: str, stats: object, *, context: Sequence[Cue] = ()) -> list[str]:
     """The numbers written in `text` that match no number in `stats` (empty list: all grounded);
-    with `context`, a number whose words name statistics must match one of those."""
+    with `context`, a number whose words name statistics must match one of those, and an item count
+    or a difference from an average matches none."""
     allowed = flatten_numbers(stats)
     normalised = _normalise(text)
     found = _mentions(normalised)
     bad = []
     for i, mention in enumerate(found):
         if mention.counted and not context:
+            continue
+        if context and _no_statistic(normalised, mention):
+            bad.append(mention.text)
             continue
         named = _named_values(normalised, found, i, context) if context else None
         if not _supported(mention, allowed if named is None else named):
