@@ -18,7 +18,7 @@ def test_every_public_name_resolves_to_the_library_function() -> None:
         assert getattr(marketpilot, name) is not None, name
     assert marketpilot.run_rfm is run_rfm
     assert marketpilot.load_sentiment_model is load_model
-    assert set(marketpilot.__all__) <= set(dir(marketpilot))
+    assert dir(marketpilot) == sorted(marketpilot.__all__)  # no private helpers or submodules
     with pytest.raises(AttributeError, match="no_such_function"):
         marketpilot.no_such_function  # noqa: B018
 

@@ -83,4 +83,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    # The public API only: not the helpers, imports and submodules that globals() also holds.
+    return list(__all__)

@@ -137,3 +137,51 @@ def test_propensity_on_identical_customers_with_mixed_outcomes_says_so(settings:
         warnings.simplefilter("error")
         with pytest.raises(UserError, match="All 60 customers of the training window have the same features"):
             train_propensity(settings, target="purchase")
+
+
+def test_segments_show_the_clv_fits_warnings(home: Path) -> None:
+    # The segment table's CLV and P(alive) come from BG/NBD and Gamma-Gamma fits that ran off to a
+    # limit on these look-alike customers; `clv fit` said so, `segment` did not.
+    from marketpilot.cli import app
+
+    settings = _store(get_settings(home), [100.0] * 15 + [900.0] * 15, months=(1, 2, 3, 4, 5))
+    result = run_segmentation(settings, personas=False, report=False)
+    notes = result.warnings
+    assert any(n.startswith("segment CLV: BG/NBD ran off to a limit") for n in notes), notes
+    assert any(n.startswith("segment CLV: Gamma-Gamma ran off to a limit") for n in notes), notes
+    assert any("P(alive)" in n and "BG/NBD ran off to a limit" in n for n in notes), notes
+    text = CliRunner().invoke(app, ["segment", "--no-personas", "--home", str(home)])
+    assert text.exit_code == 0 and "warning: segment CLV: BG/NBD ran off to a limit" in text.stderr
+
+
+def test_propensity_shows_its_bgnbd_features_warnings(home: Path) -> None:
+    """Two groups whose purchase days are identical: the BG/NBD behind the P(alive) features runs off
+    to a limit at every cutoff, and training and scoring say so."""
+    from marketpilot.analytics.propensity import score_propensity
+    from marketpilot.cli import app
+
+    settings = get_settings(home)
+    rows = [
+        (f"O{c}-{m}", f"C{c:02d}", f"2025-{m:02d}-10", 90000 if c < 30 else 10000)
+        for c in range(60)
+        for m in ((1, 2, 3, 4, 5) if c < 30 else (1, 2, 3))
+    ]
+    orders = pd.DataFrame(rows, columns=["order_id", "customer_id", "ordered_at", "total_minor"])
+    orders = orders.assign(
+        ordered_at=lambda f: pd.to_datetime(f["ordered_at"]), status="completed", currency="CNY"
+    )
+    with Store.open(settings) as store, store.transaction():
+        store.upsert(
+            "customers", pd.DataFrame({"customer_id": orders["customer_id"].unique(), "is_guest": False})
+        )
+        store.upsert("orders", orders)
+    report = train_propensity(settings, horizon_days=30)
+    assert [n.split(":")[0] for n in report.warnings] == [
+        "BG/NBD features (P(alive), expected purchases) before 2025-03-12",
+        "BG/NBD features (P(alive), expected purchases) before 2025-04-11",
+    ]
+    assert all("BG/NBD ran off to a limit" in n for n in report.warnings)
+    summary, _ = score_propensity(settings)
+    assert len(summary.warnings) == 1 and "before 2025-05-11: BG/NBD ran off" in summary.warnings[0]
+    text = CliRunner().invoke(app, ["propensity", "score", "--home", str(home)])
+    assert text.exit_code == 0 and "warning: BG/NBD features (P(alive)" in text.stderr

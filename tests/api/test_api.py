@@ -99,7 +99,10 @@ def test_recommendations_and_similar_products(client: TestClient, shop: Settings
     rows = response.json()
     expected = recommendations_for(shop, customer, 5)
     assert [r["product_id"] for r in rows] == expected.product_id.tolist()
-    assert all(r["reason_zh"] and r["reason_en"] for r in rows)
+    assert all(r["reason_zh"] and r["reason_en"] and r["known_customer"] for r in rows)
+    # an id the store does not know (a typo, a visitor not yet synced): the popular list, flagged
+    typo = client.get(f"/v1/customers/{customer}x/recommendations", params={"k": 5}, headers=HEADERS)
+    assert typo.status_code == 200 and [r["known_customer"] for r in typo.json()] == [False] * 5
     similar = client.get(f"/v1/products/{rows[0]['product_id']}/similar", params={"k": 3}, headers=HEADERS)
     assert similar.status_code == 200 and 0 < len(similar.json()) <= 3
     assert rows[0]["product_id"] not in [r["product_id"] for r in similar.json()]

@@ -69,3 +69,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class SmtpReceiver:
+    """An SMTP server (aiosmtpd) on 127.0.0.1 collecting envelopes; `eight_bit_mime=False` leaves
+    8BITMIME out of its EHLO answer, as some relays do, so only 7-bit bodies are acceptable to it."""
+
+    def __init__(self, *, eight_bit_mime: bool = True) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.envelopes: list = []
+        self.eight_bit_mime = eight_bit_mime
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
+        session.host_name = hostname
+        return [r for r in responses if self.eight_bit_mime or r != "250-8BITMIME"]
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+    def close(self) -> None:
+        self.controller.stop()

@@ -83,10 +83,28 @@ def test_currency_words_are_read_as_codes(settings: Settings, tmp_path: Path) ->
         encoding="utf-8",
     )
     report = load_file(settings, path, "orders")
-    assert any("'¥' (1 row)" in w and "no ISO code" in w for w in report.warnings), report.warnings
+    assert any("'¥' (1 row)" in w and "no ISO 4217 code" in w for w in report.warnings), report.warnings
     with Store.open(settings, read_only=True) as store:
         stored = {r[0]: (r[1], r[2]) for r in store.query(
             "SELECT order_id, currency, total_minor FROM orders").itertuples(index=False)}  # fmt: skip
     assert stored == {
         "W1": ("CNY", 1250), "W2": ("JPY", 1200), "W3": ("HKD", 3000), "W4": ("CNY", 990), "W5": ("¥", 500)
     }  # fmt: skip
+
+
+def test_an_invented_currency_code_is_named_and_real_codes_pass(settings: Settings, tmp_path: Path) -> None:
+    """'XYZ' has the shape of a code but is none: it was loaded without a word. Real ISO 4217 codes,
+    in any case, draw no warning."""
+    real = ["CNY", "USD", "EUR", "JPY", "HKD", "gbp", "KRW", "TWD", "SGD", "KWD", "CHF", "XAF"]
+    rows = [f"R{i},C{i},2025-01-05,10,{code}" for i, code in enumerate(real)]
+    rows += ["X1,C1,2025-01-06,8,XYZ", "X2,C2,2025-01-07,9,xyz"]
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,customer_id,ordered_at,total,currency\n" + "\n".join(rows) + "\n", encoding="utf-8"
+    )
+    report = load_file(settings, path, "orders")
+    currency = [w for w in report.warnings if "currency value(s)" in w]
+    assert len(currency) == 1, report.warnings
+    assert "no ISO 4217 code" in currency[0] and "'XYZ' (2 rows)" in currency[0]
+    assert "values: {'XYZ': <ISO code>}" in currency[0]
+    assert not any(code in currency[0] for code in ("CNY", "USD", "EUR", "JPY", "HKD", "GBP"))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from marketpilot.analytics.clv.bgnbd import BetaGeoModel
+from marketpilot.analytics.clv.service import fit_warnings
 from marketpilot.analytics.clv.transactions import summarise
 from marketpilot.analytics.net_sales import NET_LINES, register_net_lines, top_categories
 from marketpilot.analytics.purchases import DOCUMENTS_VIEW, LINES_VIEW, ORDERS_VIEW, register_purchases
@@ -36,7 +37,8 @@ def customer_features(
     Columns: recency/frequency/monetary, order rhythm and recent activity, discount sensitivity,
     spend share per top category net of returns (`cat_<i>`, names in `frame.attrs["categories"]`),
     funnel counts from `events` when the store has events, and BG/NBD outputs (P(alive), expected
-    purchases). Products, categories and units per order count what was bought, returned or not."""
+    purchases). Products, categories and units per order count what was bought, returned or not.
+    `frame.attrs["fit_warnings"]`: the BG/NBD fit's warnings (parameters that ran off to a limit)."""
     money = register_purchases(con, before=cutoff).money_currency
     register_net_lines(con)  # reads the netting just registered
     cats = categories if categories is not None else top_categories(con, n_categories)
@@ -86,12 +88,24 @@ def customer_features(
         frame = frame.merge(shares, on="customer_id", how="left")
     if _has_rows(con, "events"):
         frame = frame.merge(_event_features(con, cutoff), on="customer_id", how="left")
+    notes: list[str] = []
     if with_clv:
-        frame = frame.merge(_clv_features(con, cutoff), on="customer_id", how="left")
+        clv, notes = _clv_features(con, cutoff)
+        frame = frame.merge(clv, on="customer_id", how="left")
     frame = frame.set_index("customer_id").sort_index()
     frame = frame.astype("float64").fillna({"discount_rate": 0.0}).fillna(0.0)
     frame.attrs["categories"] = cats
+    frame.attrs["fit_warnings"] = notes
     return frame
+
+
+def feature_warnings(*snapshots: tuple[dt.date, pd.DataFrame]) -> list[str]:
+    """The BG/NBD fit warnings of `customer_features` frames, each naming the cutoff it was fitted before."""
+    return [
+        f"BG/NBD features (P(alive), expected purchases) before {cutoff}: {note}"
+        for cutoff, frame in snapshots
+        for note in frame.attrs.get("fit_warnings", [])
+    ]
 
 
 def _event_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFrame:
@@ -112,8 +126,9 @@ def _event_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataF
     ).df()
 
 
-def _clv_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFrame:
-    """BG/NBD fitted on the history before the cutoff: P(alive) and expected purchases in 30/90 days."""
+def _clv_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> tuple[pd.DataFrame, list[str]]:
+    """BG/NBD fitted on the history before the cutoff: P(alive) and expected purchases in 30/90 days,
+    with the fit's warnings."""
     summary = summarise(
         con, calibration_end=cutoff - dt.timedelta(days=1), time_unit="D", source=DOCUMENTS_VIEW
     )
@@ -122,7 +137,7 @@ def _clv_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFra
         # No repeat buyer before the cutoff: BG/NBD has nothing to estimate, and the features are unknown
         # (LightGBM reads NaN as missing) rather than a refusal of the whole model.
         nan = np.full(len(x), np.nan)
-        return pd.DataFrame(
+        unknown = pd.DataFrame(
             {
                 "customer_id": summary["customer_id"],
                 "p_alive": nan,
@@ -130,8 +145,9 @@ def _clv_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFra
                 "expected_purchases_90d": nan,
             }
         )
+        return unknown, []
     model = BetaGeoModel().fit(x, tx, t_obs)
-    return pd.DataFrame(
+    features = pd.DataFrame(
         {
             "customer_id": summary["customer_id"],
             "p_alive": model.p_alive(x, tx, t_obs),
@@ -139,6 +155,7 @@ def _clv_features(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> pd.DataFra
             "expected_purchases_90d": model.conditional_expected_purchases(90.0, x, tx, t_obs),
         }
     )
+    return features, fit_warnings(model)
 
 
 def purchases_between(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> pd.Series:

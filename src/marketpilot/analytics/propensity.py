@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from marketpilot.analytics.customer_features import customer_features, purchases_between
+from marketpilot.analytics.customer_features import customer_features, feature_warnings, purchases_between
 from marketpilot.analytics.outputs import write_table
 from marketpilot.analytics.purchases import registered_purchases
 from marketpilot.atomic import write_text
@@ -182,6 +182,7 @@ class PropensityReport(BaseModel):
     test: Metrics
     baseline_rfm_logistic_auc: float
     model_path: str
+    warnings: list[str] = []  # the BG/NBD feature fits' (parameters that ran off to a limit)
 
 
 def lift_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[LiftRow]:
@@ -323,6 +324,7 @@ def train_propensity(
         test=metrics,
         baseline_rfm_logistic_auc=rfm_logistic_auc(X_train, y_train, X_test, y_test),
         model_path=str(folder / "model.joblib"),
+        warnings=feature_warnings((train_cutoff, X_train), (test_cutoff, X_test)),
     )
     (folder / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
     write_text(root / "LATEST", version)
@@ -337,6 +339,7 @@ class PropensityScores(BaseModel):
     mean_probability: float
     parquet: str
     csv: str
+    warnings: list[str] = []  # the BG/NBD feature fit's (parameters that ran off to a limit)
 
 
 def score_propensity(
@@ -380,5 +383,6 @@ def score_propensity(
         mean_probability=float(p.mean()) if len(p) else 0.0,
         parquet=str(parquet),
         csv=str(csv),
+        warnings=feature_warnings((cutoff, X)),
     )
     return summary, scores

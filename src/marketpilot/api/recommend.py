@@ -24,6 +24,9 @@ class Recommendation(BaseModel):
     reason_product_id: str | None
     reason_zh: str
     reason_en: str
+    # False: the id is in neither the last fit nor the store (a visitor not yet synced, or a typo);
+    # the list is the shop's popular one.
+    known_customer: bool
 
 
 class SimilarProduct(BaseModel):

@@ -249,6 +249,7 @@ def propensity_train(
         )
     print_table(table)
     console.print(f"Saved: {report.model_path}")
+    _print_warnings(report.warnings)
 
 
 @propensity_app.command("score")
@@ -276,6 +277,7 @@ def propensity_score(
         f"as of {summary.as_of}: "
         f"mean probability {summary.mean_probability:.1%}. Written: {summary.parquet}"
     )
+    _print_warnings(summary.warnings)
 
 
 @app.command("segment")
@@ -352,6 +354,7 @@ def segment_command(
     if small:
         warning = small.explain(result.segments[0].persona.language)
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", markup=True, highlight=False)
+    _print_warnings(result.warnings)
     for profile in result.segments:
         s, p = profile.stats, profile.persona
         flag = " [dim](template)[/]" if p.source == "template" else ""

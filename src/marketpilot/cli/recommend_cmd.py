@@ -252,7 +252,15 @@ def for_command(
     from marketpilot.analytics.recommend.serving import recommendations_for
 
     settings = settings_for(home)
-    _print_rows(recommendations_for(settings, customer, k), json_out, f"For {customer}", settings.language)
+    rows = recommendations_for(settings, customer, k)
+    if not rows.empty and not rows["known_customer"].iloc[0]:
+        err_console.print(
+            f"Note: customer {customer!r} is in neither the last `recommend fit` nor the store: showing the "
+            "shop's popular list, as for a visitor not yet synced. Check the id if that is a typo.",
+            markup=False,
+            highlight=False,
+        )
+    _print_rows(rows, json_out, f"For {customer}", settings.language)
 
 
 @recommend_app.command("similar")

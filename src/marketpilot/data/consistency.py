@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from marketpilot.data.mapping import STATUSES
+from marketpilot.data.money import iso_4217_codes
 from marketpilot.data.schema import TABLES
 from marketpilot.data.validate import ROW, ident
 
@@ -56,20 +57,24 @@ def status_warnings(con: duckdb.DuckDBPyConnection, stage: str) -> list[str]:
 
 
 def currency_warnings(con: duckdb.DuckDBPyConnection, name: str, stage: str) -> list[str]:
-    """Currency values that are no ISO code after the load's reading (data/money.py): '¥' is the yuan's
-    sign and the yen's, and amounts in them are scaled as cents."""
+    """Currency values that are no ISO 4217 code after the load's reading (data/money.py): '¥' is the
+    yuan's sign and the yen's, 'XYZ' a typo or an invented code; amounts in them are scaled as cents."""
     rows = con.execute(
         f"SELECT currency, count(*) AS n FROM {ident(stage)} "
-        "WHERE currency IS NOT NULL AND NOT regexp_full_match(currency, '[A-Z]{3}') "
-        "GROUP BY currency ORDER BY n DESC, currency"
+        "WHERE currency IS NOT NULL AND NOT list_contains($codes, currency) "
+        "GROUP BY currency ORDER BY n DESC, currency",
+        {"codes": sorted(iso_4217_codes())},
     ).fetchall()
     if not rows:
         return []
     listed = ", ".join(f"{c!r} ({n} row{'s' if n != 1 else ''})" for c, n in rows[:8])
+    more = f" and {len(rows) - 8} more" if len(rows) > 8 else ""
+    first = rows[0][0]
+    code = "CNY" if first == "¥" else "<ISO code>"
     return [
-        f"{name}: currency value(s) that are no ISO code, kept as written: {listed}; totals keep them "
-        "apart and read their amounts in hundredths. Map them with `currency: {from: <column>, values: "
-        "{'¥': CNY}}` in a --mapping file"
+        f"{name}: currency value(s) that are no ISO 4217 code, kept as written: {listed}{more}; totals keep "
+        "them apart and read their amounts in hundredths. Map them with `currency: {from: <column>, "
+        f"values: {{{first!r}: {code}}}}}` in a --mapping file"
     ]
 
 

@@ -3,6 +3,9 @@ not every currency has 100 of them: JPY and KRW have none, KWD and BHD have 1,00
 
 from __future__ import annotations
 
+from functools import cache
+from importlib.resources import files
+
 import duckdb
 
 # The shop's currency (settings.currency) as a DuckDB variable that `Store` sets on its connection:
@@ -12,6 +15,13 @@ SHOP_CURRENCY_SQL = f"getvariable('{SHOP_CURRENCY_VARIABLE}')"
 
 # Currencies whose minor unit is not 1/100.
 MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "KWD": 3, "BHD": 3, "JOD": 3, "OMR": 3}
+
+
+@cache
+def iso_4217_codes() -> frozenset[str]:
+    """The ISO 4217 alphabetic codes (the shipped iso4217.txt says where the list comes from)."""
+    text = files("marketpilot.data").joinpath("iso4217.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 
 def minor_digits(currency: object) -> int:

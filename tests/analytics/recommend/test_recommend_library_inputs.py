@@ -39,6 +39,18 @@ def test_evaluate_names_an_empty_frame() -> None:
         evaluate(empty)
 
 
+def test_an_event_type_left_out_of_the_weights_is_named() -> None:
+    """docs/python-api.md maps event types to weights; a type the mapping leaves out was reported as
+    "row 2: column 'weight' must be > 0, got nan"."""
+    events = _interactions().assign(event_type=["view", "fav", "cart"] * 8)
+    weights = events["event_type"].map({"view": 1.0, "cart": 3.0, "purchase": 5.0})
+    with pytest.raises(UserError) as caught:
+        evaluate(events.assign(weight=weights), k=2, models=["popularity"], tune_params=False)
+    message = str(caught.value)
+    assert "event type 'fav' has no weight (8 rows)" in message and "nan" not in message
+    assert "'fav': 1.0" in message and "--event-weights" in message
+
+
 @pytest.mark.parametrize("k", [0, -3, 2.5])
 def test_list_lengths_below_one_are_refused(settings: Settings, k: object) -> None:
     for call in (

@@ -127,6 +127,7 @@ def test_newcomer_after_the_fit_gets_their_segments_ranking(served):
     )
     assert list(rows["product_id"]) == list(expected["product_id"])
     assert set(rows["reason"]) == {"popular_segment"} and rows["reason_en"].str.contains(city).all()
+    assert rows["known_customer"].all()  # in the store, new since the fit: not an unknown id
     global_list = model.recommend(["arrived-after-fit"], k=K, filters=load_rules(settings))
     assert list(rows["product_id"]) != list(global_list["product_id"])
     # A newcomer whose segment the model never saw gets the global list, labelled as such.

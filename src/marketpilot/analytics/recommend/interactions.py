@@ -40,6 +40,7 @@ def validate_interactions(frame: pd.DataFrame, *, source: str = "interactions") 
     if not pd.api.types.is_datetime64_any_dtype(out[TIME]):
         out[TIME] = parse_times(out[TIME], column=TIME, source=source)
     out[WEIGHT] = out[WEIGHT].astype("float64") if WEIGHT in out.columns else 1.0
+    _check_event_weights(out, source)
     bad = out.index[~(out[WEIGHT] > 0)]
     if len(bad):
         raise ValidationFailed(
@@ -48,6 +49,26 @@ def validate_interactions(frame: pd.DataFrame, *, source: str = "interactions") 
             source=source,
         )
     return out
+
+
+def _check_event_weights(frame: pd.DataFrame, source: str) -> None:
+    """A weight mapped from event types (`events["event_type"].map({...})`) is NaN for every type the
+    mapping left out: name those types rather than report the rows' 'nan'."""
+    if EVENT not in frame.columns:
+        return
+    unweighted = frame.loc[frame[WEIGHT].isna(), EVENT].astype(str).value_counts()
+    if unweighted.empty:
+        return
+    listed = [
+        f"event type '{e}' has no weight ({n} row{'s' if n != 1 else ''})" for e, n in unweighted.items()
+    ]
+    example = ", ".join(f"'{e}': 1.0" for e in unweighted.index[:3])
+    raise ValidationFailed(
+        listed,
+        source=source,
+        hint=f"Map every event type to a weight > 0, e.g. weight=events['{EVENT}'].map({{…, {example}}}) "
+        "(`recommend evaluate`: --event-weights view=1,cart=3,…).",
+    )
 
 
 def parse_times(values: pd.Series, *, column: str, source: str) -> pd.Series:

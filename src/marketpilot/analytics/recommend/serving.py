@@ -377,7 +377,9 @@ def _kept_per_customer(path: Path) -> int:
 def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.DataFrame:
     """The precomputed top-k of one customer (with reasons); a customer who arrived after the last
     fit gets the fitted model's cold-start ranking for their segment (global when the segment is
-    unknown to the model), under the same business rules."""
+    unknown to the model), under the same business rules. `known_customer` is False on every row when
+    the id is in neither the fit nor the store: a visitor not yet synced, or a typo, gets the popular
+    list all the same."""
     _check_k(k)
     path = settings.home_dir.joinpath(*RECOMMENDATIONS_FILE)
     if not path.exists():
@@ -393,6 +395,7 @@ def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.Da
         model = load_model(settings)
         with Store.open(settings, read_only=True) as store:
             segment = customer_segments(settings, store).get(customer)
+            in_store = _in_store(store, customer)
         known = bool(segment) and segment in _model_segments(model)
         table = model.recommend(
             [customer], k, filters=load_rules(settings), segments={customer: segment} if known else None
@@ -400,11 +403,25 @@ def recommendations_for(settings: Settings, customer: str, k: int = 10) -> pd.Da
         code = "popular_segment" if known else "popular"
         tpl_zh, tpl_en = REASONS[code]
         table["reason"], table["reason_product_id"] = code, None
+        table["known_customer"] = in_store
         table["reason_zh"], table["reason_en"] = (
             tpl_zh.format(segment=segment),
             tpl_en.format(segment=segment),
         )
+    else:
+        table["known_customer"] = True
     return _with_names(table.nsmallest(k, "rank"), settings)
+
+
+def _in_store(store: Store, customer: str) -> bool:
+    """Whether any table the store loads names this customer id."""
+    found = store.query(
+        "SELECT EXISTS (SELECT 1 FROM customers WHERE customer_id = $c) "
+        "OR EXISTS (SELECT 1 FROM orders WHERE customer_id = $c) "
+        "OR EXISTS (SELECT 1 FROM events WHERE customer_id = $c) AS found",
+        {"c": customer},
+    )
+    return bool(found["found"].iloc[0])
 
 
 def similar_products(settings: Settings, product: str, k: int = 10) -> pd.DataFrame:

@@ -13,8 +13,9 @@ import pandas as pd
 from pydantic import BaseModel
 
 from marketpilot.analytics.clv.scoring import score_customers
-from marketpilot.analytics.clv.service import fit_models
+from marketpilot.analytics.clv.service import fit_models, fit_warnings
 from marketpilot.analytics.clv.transactions import register_store_transactions, summarise
+from marketpilot.analytics.customer_features import feature_warnings
 from marketpilot.analytics.outputs import write_table
 from marketpilot.analytics.purchases import (
     register_purchases,
@@ -64,6 +65,9 @@ class SegmentationResult(BaseModel):
     assignments_csv: str
     summary_json: str
     report_html: str | None = None
+    # the BG/NBD and Gamma-Gamma fits' behind the CLV and P(alive) columns (parameters that ran off
+    # to a limit): read before using those columns
+    warnings: list[str] = []
 
 
 class CustomerTables(BaseModel):
@@ -128,7 +132,7 @@ def run_segmentation(
         frame = segmentation_frame(con, cutoff)
         rfm = compute_rfm(con, as_of=as_of)
         money = registered_money_currency(con) or settings.currency  # the spend figures' currency
-        clv = _clv(con, as_of)
+        clv, clv_notes = _clv(con, as_of)
         X = behaviour_matrix(frame)
         if text:
             register_purchases(con, before=cutoff)
@@ -181,6 +185,7 @@ def run_segmentation(
         assignments_parquet=str(parquet),
         assignments_csv=str(csv),
         summary_json=str(settings.path("intel", "segments.json")),
+        warnings=[*clv_notes, *feature_warnings((cutoff, frame))],
     )
     if report:
         from marketpilot.analytics.reports import write_segment_report
@@ -193,9 +198,9 @@ def run_segmentation(
     return result
 
 
-def _clv(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.Series | None:
-    """One-year discounted CLV per customer from BG/NBD + Gamma-Gamma on the whole history; None when
-    the shop's history cannot be fitted."""
+def _clv(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> tuple[pd.Series | None, list[str]]:
+    """One-year discounted CLV per customer from BG/NBD + Gamma-Gamma on the whole history, with the
+    fits' warnings; None when the shop's history cannot be fitted."""
     register_store_transactions(con)
     summary = summarise(con, calibration_end=as_of, observation_end=as_of, time_unit="W")
     try:
@@ -203,9 +208,11 @@ def _clv(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.Series | None:
     except UserError:
         # CLV is one column of the segment statistics: a shop without enough repeat buyers for BG/NBD or
         # Gamma-Gamma must not stop the segmentation; its segments are shown without CLV.
-        return None
+        return None, []
     scores = score_customers(bgnbd, gamma_gamma, summary, time_unit="W")
-    return scores.set_index("customer_id")["clv"]
+    fits = fit_warnings(bgnbd) + (fit_warnings(gamma_gamma) if gamma_gamma else [])
+    notes = [f"segment CLV: {note}" for note in fits]
+    return scores.set_index("customer_id")["clv"], notes
 
 
 def _personas(

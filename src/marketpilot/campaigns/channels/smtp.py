@@ -8,7 +8,7 @@ import email.policy
 import json
 import smtplib
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, getaddresses
 from urllib.parse import quote
 
 from marketpilot.campaigns.channels.base import ChannelSettings, OutgoingMessage, SendResult, register_channel
@@ -29,10 +29,16 @@ _SERVER_FAILURES = (
 # (`=?utf-8?q?=3Chttps…`), which mail providers do not decode in that header, so their one-click
 # unsubscribe button never appeared. Non-ASCII subjects and names are still encoded words.
 _POLICY = email.policy.default.clone(max_line_length=998)
+# For a server that does not advertise 8BITMIME (RFC 6152): only 7-bit data may cross it, so a UTF-8
+# body is written as base64 or quoted-printable, whichever is shorter.
+_POLICY_7BIT = _POLICY.clone(cte_type="7bit")
 
 
-def build_email(message: OutgoingMessage, options: ChannelSettings) -> EmailMessage:
-    mail = EmailMessage(policy=_POLICY)
+def build_email(
+    message: OutgoingMessage, options: ChannelSettings, *, eight_bit: bool = True
+) -> EmailMessage:
+    """`eight_bit`: the server takes 8-bit bodies (it advertised 8BITMIME)."""
+    mail = EmailMessage(policy=_POLICY if eight_bit else _POLICY_7BIT)
     mail["From"] = options.mail_from
     mail["To"] = message.email or ""
     # One line: a header may not hold a line break (a subject written as a YAML block, or by a model),
@@ -58,6 +64,13 @@ def build_email(message: OutgoingMessage, options: ChannelSettings) -> EmailMess
     return mail
 
 
+def _body_options(mail: EmailMessage, eight_bit: bool) -> tuple[str, ...]:
+    """RFC 6152: an 8-bit body is declared on MAIL FROM, not only in its own headers. smtplib declares
+    it itself for non-ASCII addresses (with SMTPUTF8), and a second BODY= would be refused."""
+    addresses = "".join(address for _, address in getaddresses([mail["From"], mail["To"]]))
+    return ("BODY=8BITMIME",) if eight_bit and addresses.isascii() else ()
+
+
 class SmtpChannel:
     name = "email"
     customer_facing = True
@@ -74,6 +87,7 @@ class SmtpChannel:
                 smtp.starttls()
             if self.options.smtp_user and self.options.smtp_password:
                 smtp.login(self.options.smtp_user, self.options.smtp_password.get_secret_value())
+            smtp.ehlo_or_helo_if_needed()  # its extensions (8BITMIME) decide how bodies are encoded
             self._smtp = smtp
         return self._smtp
 
@@ -85,12 +99,14 @@ class SmtpChannel:
                 results.append(SendResult(message.idempotency_key, False, "no e-mail address"))
                 continue
             try:
-                mail = build_email(message, self.options)
-            except ValueError as exc:  # an address with a line break in it, say: this message's fault
-                results.append(SendResult(message.idempotency_key, False, f"not a valid e-mail: {exc}"))
-                continue
-            try:
-                self._connection().send_message(mail)
+                smtp = self._connection()
+                eight_bit = smtp.has_extn("8bitmime")
+                try:
+                    mail = build_email(message, self.options, eight_bit=eight_bit)
+                except ValueError as exc:  # an address with a line break in it, say: this message's fault
+                    results.append(SendResult(message.idempotency_key, False, f"not a valid e-mail: {exc}"))
+                    continue
+                smtp.send_message(mail, mail_options=_body_options(mail, eight_bit))
                 results.append(SendResult(message.idempotency_key, True))
             except smtplib.SMTPRecipientsRefused as exc:
                 # This address refused; the server works.
