@@ -149,3 +149,11 @@ def test_sign_out_forgets_the_sign_in(home: Settings) -> None:
     assert 'action="/ui/logout"' not in client.get("/ui/login").text
     # without keys (--no-auth) there is nobody to sign out
     assert 'action="/ui/logout"' not in TestClient(create_app(home, require_key=False)).get("/ui/").text
+
+
+def test_the_sign_in_page_shows_no_links_that_lead_back_to_it(home: Settings) -> None:
+    client = TestClient(create_app(home))
+    page = client.get("/ui/login").text
+    assert "MarketPilot" in page and 'href="/ui/segments"' not in page and 'action="/ui/login"' in page
+    # Signed in, the pages have the links.
+    assert 'href="/ui/segments"' in signed_in(home).get("/ui/").text
