@@ -183,7 +183,8 @@ def test_orders_only_ever_the_customers_own(llm, shop):
 
 def test_personal_data_is_masked_in_the_prompt_and_the_answer(llm):
     settings, server = llm
-    server.script(answers("已记录，我们会致电 13912345678。", "policy:3"))
+    # (an answer in its own words only, "已记录，我们会致电…", goes to a person: test_assistant_support.py)
+    server.script(answers("发货后可在订单详情里查看物流进度，也可致电 13912345678。", "policy:3"))
     reply = answer_question(settings, "我的电话是13812345678，快递到哪了？")
     assert "13812345678" not in said(server) and "13812345678" not in reply.question
     assert reply.answer is not None and "13912345678" not in reply.answer

@@ -6,8 +6,9 @@ the policies and catalogue comes close; and after asking when the model says the
 answer it, cites nothing it was given, states a figure none of its cited sources has, says an order
 is in a status its record contradicts ("已发货" of a cancelled order), names a product or model no
 source has ("小米手环9" from a catalogue of 小米手环8), promises a service no policy offers ("支持货到
-付款") or on terms no source gives it ("30天无理由退货" from a 7-day policy, "全场包邮" from 满99包邮), or
-fails.
+付款") or on terms no source gives it ("30天无理由退货" from a 7-day policy, "全场包邮" from 满99包邮),
+says nothing its cited sources hold ("运费由店铺承担" citing the shipping-fee policy: support.py drops
+such sentences and hands off when none that says anything is left), or fails.
 Every hand-off is appended to `<home>/assistant/handoffs.jsonl` for the service team's queue.
 The question is PII-masked before retrieval and the model, and so is the answer.
 """
@@ -27,6 +28,7 @@ from marketpilot.assistant.claims import numbered_words, unsupported_products, u
 from marketpilot.assistant.knowledge import KnowledgeBase, Lang, Passage, policy_file
 from marketpilot.assistant.order_status import unsupported_statuses
 from marketpilot.assistant.orders import named_orders, order_passages
+from marketpilot.assistant.support import unsupported_sentences
 from marketpilot.assistant.terms import unsupported_terms
 from marketpilot.config import Settings
 from marketpilot.content.numbers import cn_counted_numbers
@@ -49,6 +51,15 @@ _DISPUTE = re.compile(
 # The longest question or earlier turn read (the API's limit too): longer is pasted text, not a question,
 # and with sources it would overflow the embedded model's 4,096-token context.
 MAX_QUESTION = 2000
+# A question about the customer's own orders, not about a policy that applies to any order.
+_ABOUT_ORDERS = re.compile(
+    r"订单|下单|物流|快递|包裹|到哪|发货了|收到货|签收了|单号|买的|购买的|我买"
+    r"|\bmy (?:\w+ )?(?:order|parcel|package|purchase|delivery)\b"
+    r"|\b(?:the|this|that) (?:order|parcel|package)\b"
+    r"|\border (?:number|status)\b|\btracking\b|\bwhere is\b|\bi (?:bought|ordered)\b"
+    r"|\b(?:has|have|did) (?:it|they|my \w+) (?:ship|arrive)",
+    re.I,
+)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -127,6 +138,10 @@ _REASONS = {
         "回答里的服务条件（退货天数、包邮门槛、保价天数）与资料不符",
         "the answer promises a service on terms (return days, free-shipping threshold, price-protection days)"
         " that no policy or source gives",
+    ),
+    "unsupported": (
+        "回答的内容在引用的资料中找不到依据",
+        "what the answer says is not in the sources it cites",
     ),
     "model_failed": ("模型调用失败", "the assistant's model failed"),
 }
@@ -237,7 +252,14 @@ def answer_question(
     hits = kb.search(context, settings, k)
     if not orders and (not hits or hits[0][1] < MIN_SIMILARITY):
         return handoff("no_match", [p for p, _ in hits])
-    passages = orders + [p for p, _ in hits]
+    # The customer's orders lead only when the question is about an order; before a returns-policy
+    # question they pushed the policy that answers it down the prompt of a small model.
+    found = [p for p, _ in hits]
+    passages = (
+        orders + found
+        if _ABOUT_ORDERS.search(context) or named_orders(context, kb.product_ids)
+        else found + orders
+    )
 
     prompt = load_prompt("assistant_answer", lang)
     try:
@@ -277,6 +299,10 @@ def answer_question(
         return handoff("figure", passages, ", ".join(unsupported))
     if wrong := unsupported_statuses(text, cited, passages):
         return handoff("status", passages, ", ".join(wrong))
+    # Last, so that a claim the checks above name is reported as what it is, not as a dropped sentence.
+    text, dropped = unsupported_sentences(text, cited, masked)
+    if not text:
+        return handoff("unsupported", passages, " ".join(dropped))
     return AssistantReply(
         question=masked,
         lang=lang,
