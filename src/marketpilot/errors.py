@@ -30,6 +30,11 @@ class NotFoundError(UserError):
     """A named thing (campaign, product, customer) does not exist; the API answers 404."""
 
 
+class ConflictError(UserError):
+    """The thing is busy with other work right now (a campaign another run is sending); the API
+    answers 409, and the same call succeeds once that work is done."""
+
+
 class ValidationFailed(UserError):
     """Input data failed validation; carries every problem found (file, row, column, value)."""
 

@@ -33,6 +33,12 @@ def test_keys_guard_every_v1_route_but_not_health(client: TestClient):
         assert path in schema["paths"]
 
 
+def test_an_uptime_monitors_head_probe_of_health_is_answered(client: TestClient):
+    probe = client.head("/health")  # no key, as monitors send none; was a 405, which reads as down
+    assert probe.status_code == 200 and probe.content == b""
+    assert set(client.get("/openapi.json").json()["paths"]["/health"]) == {"get"}
+
+
 def test_no_keys_configured_is_refused_unless_auth_is_off(tmp_path):
     with pytest.raises(UserError, match="No API keys"):
         create_app(get_settings(tmp_path / "home"))
@@ -168,6 +174,16 @@ def test_segments(client: TestClient, shop: Settings):
     assert str(shop.home_dir.resolve()) not in response.text
 
 
+def test_a_brief_takes_the_segment_number_as_v1_segments_gives_it(client: TestClient, shop: Settings):
+    segment = client.get("/v1/segments", headers=HEADERS).json()["segments"][0]["stats"]["segment"]
+    assert isinstance(segment, int)  # a JSON number, as an integrator copies it into the next request
+    request = {"product_id": top_reviewed_product(shop), "segment": segment, "channel": "sms"}
+    brief = client.post("/v1/copy/brief", json=request, headers=HEADERS)
+    assert brief.status_code == 200, brief.text  # was 422: "body.segment: Input should be a valid string"
+    as_text = client.post("/v1/copy/brief", json=request | {"segment": str(segment)}, headers=HEADERS)
+    assert brief.json()["audience"] == as_text.json()["audience"] and brief.json()["audience"]["persona"]
+
+
 def test_campaign_create_approve_run_status_report(client: TestClient):
     spec = {
         "name": "接口测试",
@@ -208,6 +224,38 @@ def test_campaign_create_approve_run_status_report(client: TestClient):
     assert client.get("/v1/campaigns/NO-SUCH/status", headers=HEADERS).status_code == 404
     missing = client.get(f"/v1/campaigns/{cid}/report", params={"version": 99}, headers=HEADERS)
     assert missing.status_code == 404
+
+
+def test_concurrent_runs_of_one_campaign_send_each_message_once(client: TestClient):
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    spec = {
+        "name": "并发运行",
+        "goal": "reactivation",
+        "audience": {},
+        "offer": {"description": "全场8折", "discount": 0.2},
+        "schedule": {"quiet_start": "00:00", "quiet_end": "00:00"},
+        "channels": [{"name": "export", "variants": [{"key": "A", "text": "{name}，全场8折"}]}],
+    }
+    cid = client.post("/v1/campaigns", json=spec, headers=HEADERS).json()["campaign_id"]
+    client.post(f"/v1/campaigns/{cid}/approve", json={"by": "运营"}, headers=HEADERS)
+    start = Barrier(4)  # a client retrying a run that outlived its timeout, times four
+
+    def run(_: int):  # type: ignore[no-untyped-def]
+        start.wait()
+        return client.post(f"/v1/campaigns/{cid}/run", headers=HEADERS)
+
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(run, range(4)))  # was a 500 (IntegrityError) for every run but one
+    assert {r.status_code for r in runs} <= {200, 409} and 200 in {r.status_code for r in runs}
+    for busy in (r for r in runs if r.status_code == 409):
+        assert busy.json()["error"]["type"] == "ConflictError" and cid in busy.json()["error"]["message"]
+    sent = sum(r.json()["sent"] for r in runs if r.status_code == 200)
+    counts = client.get(f"/v1/campaigns/{cid}/status", headers=HEADERS).json()
+    assert sent == sum(c["messages"] for c in counts if c["status"] == "sent") > 0
+    again = client.post(f"/v1/campaigns/{cid}/run", headers=HEADERS)  # the lock went with the runs
+    assert again.status_code == 200 and again.json()["sent"] == 0
 
 
 def test_plan_a_campaign_from_a_goal_and_store_it(shop: Settings, llm_server):

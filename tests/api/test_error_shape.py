@@ -54,6 +54,28 @@ def test_a_request_that_breaks_the_schema_is_answered_in_the_apps_error_shape(tm
     assert "30 problems (the first 20 listed)" in many.json()["error"]["message"]
 
 
+def test_a_json_body_sent_without_the_json_content_type_is_refused_naming_the_header(tmp_path: Path) -> None:
+    client = TestClient(create_app(get_settings(tmp_path / "home"), require_key=False))
+    body = '{"texts": ["物流很快"]}'.encode()
+    # curl -d sends a form; FastAPI reads a body as JSON only when the Content-Type says JSON
+    for sent, named in [
+        ({"content-type": "application/x-www-form-urlencoded"}, "application/x-www-form-urlencoded"),
+        ({"content-type": "text/plain; charset=utf-8"}, "text/plain; charset=utf-8"),
+        ({}, "no Content-Type"),
+    ]:
+        refused = client.post("/v1/reviews/sentiment", content=body, headers=sent)
+        assert refused.status_code == 422
+        # was "body: Input should be a valid dictionary or object to extract fields from"
+        assert refused.json()["error"]["problems"] == [
+            f"body: sent with {named}, so not read as JSON; send Content-Type: application/json"
+        ]
+    # the same header naming JSON is read, and JSON that is no object keeps the schema's words
+    ok = client.post("/v1/reviews/sentiment", content=body, headers={"content-type": "application/json"})
+    assert ok.status_code == 200, ok.text
+    listed = client.post("/v1/reviews/sentiment", json=[])
+    assert listed.json()["error"]["problems"][0].startswith("body: Input should be a valid dictionary")
+
+
 def test_the_schema_documents_the_422_body_it_sends(tmp_path: Path) -> None:
     schema = create_app(get_settings(tmp_path / "home"), require_key=False).openapi()
     ask = schema["paths"]["/v1/assistant/ask"]["post"]["responses"]["422"]
@@ -101,8 +123,8 @@ def test_an_unknown_path_or_method_is_answered_in_the_apps_error_shape(tmp_path:
         }
     }
     health = client.post("/health")
-    assert health.status_code == 405 and health.headers["Allow"] == "GET"
-    assert health.json()["error"]["message"] == "POST is not allowed on /health; it takes GET."
+    assert health.status_code == 405 and health.headers["Allow"] == "GET, HEAD"  # HEAD for monitors
+    assert health.json()["error"]["message"] == "POST is not allowed on /health; it takes GET, HEAD."
     # The dashboard keeps its HTML pages: an unknown page, and a missing static file.
     for path in ("/ui/nope", "/ui/static/nope.css"):
         page = client.get(path)

@@ -29,6 +29,7 @@ from marketpilot.api.auth import require_api_key
 from marketpilot.api.paths import home_relative_text
 from marketpilot.config import Settings, get_settings
 from marketpilot.errors import (
+    ConflictError,
     MarketPilotError,
     NotFoundError,
     ProviderError,
@@ -60,6 +61,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorBody, "description": "A user's mistake: the message says what and where."},
     401: {"model": ErrorBody, "description": "No API key, or an unknown one."},
     404: {"model": ErrorBody, "description": "No such campaign, product or segmentation."},
+    409: {"model": ErrorBody, "description": "Busy: another run of the same campaign is sending."},
     422: {
         "model": ErrorBody,
         "description": "The request does not match the schema: `problems` names each field.",
@@ -120,6 +122,11 @@ def create_app(settings: Settings | None = None, *, require_key: bool = True) ->
         """Liveness, no key needed: the version and which LLM provider the server uses."""
         return Health(status="ok", version=app.version, llm_provider=settings.llm_provider, auth=require_key)
 
+    @app.head("/health", include_in_schema=False)
+    def health_probe() -> Response:
+        """Uptime monitors probe with HEAD by default, and read a 405 as the server being down."""
+        return Response(status_code=200)
+
     app.add_exception_handler(MarketPilotError, _error_response)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -137,10 +144,15 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
 
         where = "; ".join(_problem(e["loc"][1:], e["msg"]) for e in exc.errors())  # no query./path.
         return error_page(request, 400, f"bad input: {where}", "check the address, or go back to the page")
+    sent_as = request.headers.get("content-type") or "no Content-Type"
     problems = [
         # a body that is no JSON: where and why ("body.0: JSON decode error" said neither)
         f"body: not JSON at character {e['loc'][-1]}: {e['ctx']['error']}"
         if e["type"] == "json_invalid"
+        # FastAPI hands the raw bytes on when the Content-Type does not say JSON (curl -d sends a
+        # form), and "Input should be a valid dictionary" then blamed the JSON the client did send
+        else f"body: sent with {sent_as}, so not read as JSON; send Content-Type: application/json"
+        if tuple(e["loc"]) == ("body",) and isinstance(e.get("input"), bytes)
         else _problem(e["loc"], e["msg"])
         for e in exc.errors()
     ]
@@ -239,6 +251,8 @@ def _allowed_methods(request: Request) -> list[str]:
 def _status(exc: MarketPilotError) -> int:
     if isinstance(exc, NotFoundError):
         return 404
+    if isinstance(exc, ConflictError):
+        return 409
     if isinstance(exc, UserError):
         return 400
     if isinstance(exc, ProviderError):

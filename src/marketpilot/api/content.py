@@ -21,7 +21,9 @@ router = APIRouter(prefix="/copy", tags=["copy"])
 class BriefRequest(BaseModel):
     """What `copy brief` takes as flags; the facts come from the store, the persona from `segment`."""
 
-    model_config = ConfigDict(extra="forbid")
+    # /v1/segments numbers the segments (`"segment": 1`) and shops number their products: 1 and 10001
+    # mean the labels and ids "1" and "10001", as in a campaign spec's audience.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     product_id: str
     segment: str = Field(default="all", description="Segment number or persona name; 'all' for none.")

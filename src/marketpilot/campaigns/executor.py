@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,7 +46,7 @@ from marketpilot.content.generate import Variant as ContentVariant
 from marketpilot.content.guardrails.length import sms_message
 from marketpilot.content.render.labels import metadata_json
 from marketpilot.content.slots import message_metadata, render_batch
-from marketpilot.errors import UserError
+from marketpilot.errors import ConflictError, UserError
 from marketpilot.privacy.consent import contact_permissions
 
 Clock = Callable[[], dt.datetime]
@@ -595,10 +596,54 @@ def run_campaign(
 ) -> RunResult:
     """Plan (once per version) and dispatch the approved current version of a campaign. Safe to re-run
     after a crash: it resumes where the last run stopped. Messages the schedule holds back (quiet hours,
-    send_at) stay queued; `wait` sleeps until the next allowed send time and sends them then."""
+    send_at) stay queued; `wait` sleeps until the next allowed send time and sends them then. A run
+    started while another run of the campaign is going is refused (`ConflictError`)."""
     # Read first: a channel setting that does not validate is refused before any state is touched.
     options = options or channel_settings()
     engine = open_state(settings)
+    service.get_spec(engine, campaign_id)  # an unknown id is a NotFoundError, and leaves no lock file
+    with _running_alone(settings, campaign_id):
+        return _run_campaign(
+            settings, engine, campaign_id, clock, options, client, posteriors, wait, sleep, on_wait
+        )
+
+
+@contextmanager
+def _running_alone(settings: Settings, campaign_id: str) -> Iterator[None]:
+    """One run of a campaign at a time per home (API worker threads and processes, the CLI): a second
+    run would plan the same assignments (IntegrityError) or re-send the first's in-flight `sending`
+    batch, which only a crashed run leaves behind. An OS file lock, so a killed run releases it."""
+    import fcntl  # POSIX: the servers this runs on
+
+    locks = settings.home_dir / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(campaign_id.encode()).hexdigest()[:24]  # any id, any file system
+    with (locks / f"campaign-{name}.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConflictError(
+                f"Campaign {campaign_id} is being run right now (another `campaign run` or API call).",
+                hint="Wait for that run to finish, then run it again: nothing already sent is sent twice.",
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_campaign(
+    settings: Settings,
+    engine: Engine,
+    campaign_id: str,
+    clock: Clock,
+    options: ChannelSettings,
+    client,  # type: ignore[no-untyped-def]
+    posteriors: dict[str, tuple[float, float]] | None,
+    wait: bool,
+    sleep: Callable[[float], None],
+    on_wait: Callable[[RunResult], None] | None,
+) -> RunResult:
     spec, version = service.get_spec(engine, campaign_id)
     if not service.is_approved(engine, campaign_id, version):
         raise UserError(
