@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy import text as sql_text
 
 from marketpilot.campaigns import service
 from marketpilot.campaigns.assign import HOLDOUT, assign_arms, choose_channels, thompson_arms, unit_hash
@@ -602,10 +603,17 @@ def run_campaign(
     options = options or channel_settings()
     engine = open_state(settings)
     service.get_spec(engine, campaign_id)  # an unknown id is a NotFoundError, and leaves no lock file
-    with _running_alone(settings, campaign_id):
+    with _running_alone(settings, campaign_id), _running_alone_on(engine, campaign_id):
         return _run_campaign(
             settings, engine, campaign_id, clock, options, client, posteriors, wait, sleep, on_wait
         )
+
+
+def _busy(campaign_id: str) -> ConflictError:
+    return ConflictError(
+        f"Campaign {campaign_id} is being run right now (another `campaign run` or API call).",
+        hint="Wait for that run to finish, then run it again: nothing already sent is sent twice.",
+    )
 
 
 @contextmanager
@@ -622,14 +630,29 @@ def _running_alone(settings: Settings, campaign_id: str) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ConflictError(
-                f"Campaign {campaign_id} is being run right now (another `campaign run` or API call).",
-                hint="Wait for that run to finish, then run it again: nothing already sent is sent twice.",
-            ) from None
+            raise _busy(campaign_id) from None
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _running_alone_on(engine: Engine, campaign_id: str) -> Iterator[None]:
+    """On a PostgreSQL state, also across machines (API servers and workers with their own homes):
+    a session advisory lock keyed by the schema and the campaign, held on its own connection for the
+    run, which the server releases when that connection dies with a killed run."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = "hashtextextended(current_schema() || '/campaign-run/' || :cid, 0)"
+    with engine.connect() as con:
+        if not con.execute(sql_text(f"SELECT pg_try_advisory_lock({key})"), {"cid": campaign_id}).scalar():
+            raise _busy(campaign_id)
+        try:
+            yield
+        finally:
+            con.execute(sql_text(f"SELECT pg_advisory_unlock({key})"), {"cid": campaign_id})
 
 
 def _run_campaign(
