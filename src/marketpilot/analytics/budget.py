@@ -403,6 +403,14 @@ def plan_budget(
         raise UserError("planning for an event period needs the history's event column", hint="--event-col")
     check_budget(total, floors or {}, max_scale)  # before the file: a bad flag is the quicker fix
     history = read_history(spec)
+    if for_event and not history["event"].any():
+        # without one, every uplift is 0 and the "event" split would be the ordinary one relabelled
+        raise UserError(
+            f"{spec.path}: no period is marked as an event in {spec.event_col!r}: there is no event period "
+            "to split for",
+            hint="mark festival periods with 1, 是 or the event's name (empty, 0, 否, 无 are ordinary), "
+            "or leave out --for-event",
+        )
     curves = fit_curves(history)
     planned = [c.during_event() for c in curves] if for_event else curves
     allocation = allocate(

@@ -57,6 +57,17 @@ def price_marks(raw: pd.Series) -> pd.Series:
     return raw.astype(str).map(lambda text: next((m for p, m in PRICE_MARKS if p.search(text)), None))
 
 
+def currency_cells(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A --currency-col as (code, mark): a shop writes CNY as RMB, 人民币 or 元 as often as CNY, so a
+    cell is read like a price's own mark. An empty cell is neither (the price's mark decides); a code
+    the marks do not know ("SGD") is kept as written."""
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
+    marks = price_marks(text).where(text != "")
+    ambiguous = marks.isin(list(MARK_CURRENCIES))
+    codes = marks.where(marks.notna() & ~ambiguous, text.str.upper()).where((text != "") & ~ambiguous)
+    return codes.astype(object).where(codes.notna(), None), marks.where(ambiguous)
+
+
 def _marked_otherwise(marks: pd.Series, ours: pd.Series) -> pd.Series:
     """Rows whose price's mark cannot mean the product's currency."""
     unlike = [
@@ -134,15 +145,17 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
             "product_id": frame[product_col].astype(str).str.strip(),
             "competitor": frame[spec.competitor_col].astype(str).str.strip(),
             "price": price.astype(float),
-            "currency": frame[spec.currency_col].astype(str).str.strip().str.upper()
-            if spec.currency_col
-            else None,
+            "currency": None,
             "marks": price_marks(raw),
             "brand": frame[spec.brand_col].astype(object).where(frame[spec.brand_col].notna(), None)
             if spec.brand_col
             else None,
         }
     )
+    if spec.currency_col:
+        codes, cell_marks = currency_cells(frame[spec.currency_col])
+        out["currency"] = codes
+        out["marks"] = out["marks"].where(out["marks"].notna(), cell_marks)
     if spec.date_col:
         when = parse_dates(frame[spec.date_col], column=spec.date_col, source=str(spec.path))
         undated = np.flatnonzero(when.isna().to_numpy())
@@ -156,9 +169,13 @@ def read_competitor_prices(spec: CompetitorFile) -> pd.DataFrame:
             )
         out = out.assign(_when=when).sort_values("_when", kind="stable")
         out = out.drop_duplicates(["product_id", "competitor"], keep="last").drop(columns="_when")
-    elif not spec.title_col and out.duplicated(["product_id", "competitor"]).any():
+    elif not spec.title_col and (repeated := out.duplicated(["product_id", "competitor"])).any():
+        first = out[repeated].iloc[0]
+        same = (out["product_id"] == first["product_id"]) & (out["competitor"] == first["competitor"])
+        rows = np.flatnonzero(same.to_numpy())
         raise UserError(
-            f"{spec.path}: some competitors list the same product more than once",
+            f"{spec.path}: {first['competitor']!r} lists {first['product_id']!r} more than once "
+            f"({', '.join(f'row {i + 2}' for i in rows)}; {int(repeated.sum())} repeated row(s) in all)",
             hint="add --date-col so that the latest price counts, or keep one row per product and competitor",
         )
     return out.reset_index(drop=True)
@@ -288,7 +305,7 @@ def price_report(
     from marketpilot.data.store import Store
 
     if not 0 <= band < 0.5:
-        raise UserError(f"--band is a share of the median price (0.03 = ±3 %), got {band}")
+        raise UserError(f"--band is a share of the median price below 0.5 (0.03 = ±3 %), got {band}")
     if not math.isfinite(min_margin) or min_margin < 0:
         raise UserError(
             f"--min-margin is the margin over cost the floor price keeps (0.1 = cost + 10 %), "

@@ -56,7 +56,17 @@ ReportOption = Annotated[
         help="Also write report.md: the figures, the chart and an LLM narrative checked against the figures.",
     ),
 ]
-LangOption = Annotated[str, typer.Option("--lang", help="Report language: zh or en.")]
+
+
+def _language(lang: str) -> str:
+    # checked as the flags are read: a report's language found wrong after the analysis has written
+    # its tables would leave them behind under an error
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter(f"zh or en, not {lang!r}")
+    return lang
+
+
+LangOption = Annotated[str, typer.Option("--lang", help="Report language: zh or en.", callback=_language)]
 
 
 def _write_report(
@@ -69,8 +79,6 @@ def _write_report(
 ) -> dict[str, str]:
     from marketpilot.analytics.decision_report import write_decision_report
 
-    if lang not in ("zh", "en"):
-        raise UserError(f"--lang must be zh or en, not {lang!r}")
     path, narrative = write_decision_report(settings, kind, facts, language=lang, chart=chart, names=names)
     return {"path": str(path), "narrative": narrative.text, "narrative_source": narrative.source}
 
@@ -247,9 +255,10 @@ def price(
             f"{counted(s.median_below_floor, 'product')}: the market median is below cost + {min_margin:.0%}."
         )
     if s.other_currency_rows:
+        verb = "was" if s.other_currency_rows == 1 else "were"
         console.print(
             f"[yellow]{counted(s.other_currency_rows, 'row')} in another currency than the product[/] (by "
-            "--currency-col or the price's own mark, e.g. $) were left out, not converted.",
+            f"--currency-col or the price's own mark, e.g. $) {verb} left out, not converted.",
             markup=True,
         )
     if s.unknown_product_ids:
@@ -401,7 +410,10 @@ def promo(
         typer.Option("--max-lift", help="Break-even lift above which a coupon is implausible (1 = +100 %)."),
     ] = 1.0,
     report_md: ReportOption = False,
-    lang: Annotated[str, typer.Option("--lang", help="Report and campaign copy language: zh or en.")] = "zh",
+    lang: Annotated[
+        str,
+        typer.Option("--lang", help="Report and campaign copy language: zh or en.", callback=_language),
+    ] = "zh",
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:

@@ -21,7 +21,7 @@ from marketpilot.analytics.pricing import CompetitorFile, price_report
 from marketpilot.analytics.promo import PromoSpec, design_group
 from marketpilot.analytics.uplift import Experiment, fit_experiment
 from marketpilot.cli import app, run_app
-from marketpilot.config import Settings
+from marketpilot.config import Settings, get_settings
 from marketpilot.data import Store
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -112,6 +112,36 @@ def test_infinite_outcomes_and_repeated_customers_are_named_by_row(
         fit_experiment(_experiment(tmp_path / "twice.csv", id_col="customer_id"))
 
 
+def test_a_header_without_rows_is_named_and_an_empty_feature_column_is_no_error(
+    womens: pd.DataFrame, tmp_path: Path
+) -> None:
+    womens.head(0).to_csv(tmp_path / "none.csv", index=False)
+    with pytest.raises(UserError, match=r"none\.csv: the file has a header but no rows"):
+        fit_experiment(_experiment(tmp_path / "none.csv"))
+    # a column exported with no value in any row (a field the shop never filled) carries no signal
+    womens.assign(会员等级="").to_csv(tmp_path / "blank.csv", index=False)
+    report = fit_experiment(_experiment(tmp_path / "blank.csv", features=[*FEATURES, "会员等级"]))
+    assert report.rows == len(womens)
+
+
+def test_a_file_to_score_without_the_features_or_rows_is_named_before_the_fit(
+    womens: pd.DataFrame, tmp_path: Path
+) -> None:
+    womens.to_csv(tmp_path / "test.csv", index=False)
+    settings = get_settings(tmp_path / "home")
+    womens[["customer_id", "recency"]].to_csv(tmp_path / "next.csv", index=False)
+    with pytest.raises(
+        UserError, match=r"next\.csv: no column 'history', 'mens', 'womens', 'newbie', 'channel'"
+    ):
+        fit_experiment(
+            _experiment(tmp_path / "test.csv", id_col="customer_id"), settings, tmp_path / "next.csv"
+        )
+    womens.head(0).to_csv(tmp_path / "none.csv", index=False)
+    with pytest.raises(UserError, match=r"none\.csv: the file has a header but no rows"):
+        fit_experiment(_experiment(tmp_path / "test.csv"), settings, tmp_path / "none.csv")
+    assert not (tmp_path / "home" / "decisions").exists()
+
+
 # --- budget --------------------------------------------------------------------------------------
 
 
@@ -148,6 +178,29 @@ def test_budget_flags_that_no_split_can_honour_are_named(
     ):
         code, out = _run(monkeypatch, capsys, *base, *flags)
         assert code == 2 and said in out and "Traceback" not in out
+
+
+def test_a_report_language_we_do_not_write_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _history(tmp_path / "花费.csv", {"搜索广告": (120_000, 30_000), "短信": (15_000, 2_000)})
+    home = tmp_path / "home"
+    budget = ["decide", "budget", "--history", str(path), "--channel-col", "渠道", "--spend-col", "花费"]
+    budget += ["--outcome-col", "收入", "--total", "9000", "--report"]
+    for args in (budget, ["decide", "promo", "--by", "all"]):
+        code, out = _run(monkeypatch, capsys, *args, "--lang", "fr", "--home", str(home))
+        assert code == 2 and "'--lang': zh or en, not 'fr'" in out, out
+    assert not (home / "decisions").exists()
+
+
+def test_an_event_split_from_a_history_without_events_is_refused(tmp_path: Path) -> None:
+    path = _history(tmp_path / "花费.csv", {"搜索广告": (120_000, 30_000), "短信": (15_000, 2_000)})
+    history = pd.read_csv(path).assign(大促="否")
+    history.to_csv(path, index=False)
+    spec = _budget_spec(path).model_copy(update={"event_col": "大促"})
+    with pytest.raises(UserError, match="no period is marked as an event in '大促'"):
+        plan_budget(spec, 9_000.0, for_event=True)
+    assert not plan_budget(spec, 9_000.0).for_event  # the ordinary split still reads the column
 
 
 def test_one_channel_compares_with_today_within_the_same_cap(tmp_path: Path) -> None:

@@ -97,7 +97,7 @@ def test_latest_price_per_competitor_counts(catalogue, tmp_path: Path) -> None:
     spec = CompetitorFile(path=path, product_col="sku", competitor_col="shop", date_col="seen")
     prices = read_competitor_prices(spec).set_index("competitor")["price"]
     assert prices.to_dict() == {"A": 80.0, "B": 120.0}
-    with pytest.raises(UserError, match="more than once"):
+    with pytest.raises(UserError, match=rf"'A' lists '{product}' more than once \(row 2, row 3; 1 repeated"):
         read_competitor_prices(CompetitorFile(path=path, product_col="sku", competitor_col="shop"))
 
 
@@ -139,3 +139,18 @@ def test_cli_reports_unknown_ids_and_other_currencies(
     assert summary["unknown_product_ids"] == ["GHOST-9"]
     assert summary["other_currency_rows"] == 1
     assert summary["products_compared"] == 5
+
+
+def test_currency_column_reads_yuan_as_written_in_china(
+    shop_settings: Settings, catalogue, tmp_path: Path
+) -> None:
+    """RMB, 人民币, ¥ or an empty cell beside a CNY catalogue are yuan; only the dollar row is left out."""
+    frame = _competitors(catalogue, RATIOS)
+    frame["currency"] = ["人民币", "RMB", "rmb", "￥", "元", None, "CNY", "cny", "USD"] + ["CNY"] * (
+        len(frame) - 9
+    )
+    path = tmp_path / "prices.csv"
+    frame.to_csv(path, index=False, encoding="gbk")
+    report = price_report(shop_settings, CompetitorFile(path=path, currency_col="currency"))
+    assert report.summary.other_currency_rows == 1
+    assert report.summary.products_compared == 5

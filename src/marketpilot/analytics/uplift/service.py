@@ -94,7 +94,7 @@ def _numbers(frame: pd.DataFrame, columns: list[str], source: Path | None = None
         bad = np.flatnonzero((filled & parsed.isna()).to_numpy())
         if filled.any() and not bad.size:
             out[column] = parsed
-        elif source is not None and bad.size <= 0.1 * filled.sum():
+        elif source is not None and 0 < bad.size <= 0.1 * filled.sum():
             raise ValidationFailed(
                 [
                     f"row {i + 2}, column {column!r}: {out[column].iloc[i]!r} is not a number"
@@ -140,6 +140,11 @@ def _control(arms: pd.Series, control: str) -> str:
 def _load(experiment: Experiment) -> tuple[pd.DataFrame, Experiment]:
     """The experiment's rows, checked, and the experiment with its arm names as the data write them."""
     frame = read_frame(experiment.path)
+    if frame.empty:
+        raise UserError(
+            f"{experiment.path}: the file has a header but no rows",
+            hint="one row per customer of the experiment, the control included",
+        )
     needed = [experiment.treatment_col, experiment.outcome_col, *experiment.features]
     if experiment.id_col:
         needed.append(experiment.id_col)
@@ -184,6 +189,16 @@ def _load(experiment: Experiment) -> tuple[pd.DataFrame, Experiment]:
     if experiment.id_col:
         _unique_ids(frame[experiment.id_col], experiment)
     return frame, experiment
+
+
+def _customers_to_score(path: Path, experiment: Experiment) -> pd.DataFrame:
+    """The file to score, checked before the fit so that a wrong file is named within seconds."""
+    frame = read_frame(path)
+    if frame.empty:
+        raise UserError(f"{path}: the file has a header but no rows", hint="one row per customer to score")
+    needed = [*experiment.features, *([experiment.id_col] if experiment.id_col else [])]
+    require_columns(frame, needed, path, "the file to score needs the experiment's feature columns")
+    return _numbers(frame, experiment.features, path)
 
 
 def _unique_ids(ids: pd.Series, experiment: Experiment) -> None:
@@ -307,6 +322,7 @@ def fit_experiment(
     customers) with a model refitted on every row. With `settings`, scores and a Qini chart are written
     under <home>/decisions/uplift/."""
     frame, experiment = _load(experiment)
+    customers = frame if score_path is None else _customers_to_score(score_path, experiment)
     held_out = evaluate(frame, experiment)
     report = UpliftReport(
         rows=len(frame),
@@ -325,7 +341,6 @@ def fit_experiment(
     model = UpliftModel(experiment.control, experiment.seed).fit(
         frame[experiment.features], frame[experiment.treatment_col], frame[experiment.outcome_col]
     )
-    customers = frame if score_path is None else _numbers(read_frame(score_path), experiment.features)
     scores = score(model, customers, experiment)
     report.scores_path, report.scores_csv = write_table(settings, scores, "decisions", "uplift", "scores")
     report.chart_path = qini_chart(
