@@ -312,6 +312,14 @@ def test_stated_goal_reads_an_unambiguous_campaign_type(goal: str, goal_type: st
         ("买过两次以上的客户", []),
         ("30天内买过的客户", []),
         ("Win back customers who haven't bought anything in 90 days", []),
+        # goods in general, or the clause going on: no category to refuse the plan for
+        ("给购买过商品的客户发短信", []),
+        ("给买过产品的老客发券", []),
+        ("买了就走的客户", []),
+        ("给下单过但未付款的客户", []),
+        ("customers who purchased products in the last 30 days", []),
+        ("customers who bought from us twice", []),
+        ("给买过不锈钢锅具的客户", ["不锈钢锅具"]),
     ],
 )
 def test_stated_categories_read_what_the_goal_says_was_bought(goal: str, categories: list[str]) -> None:

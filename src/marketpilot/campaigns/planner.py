@@ -369,7 +369,8 @@ def stated_goal(goal: str) -> Goal | None:
 
 
 # The category after a purchase verb: "买过美妆的客户", "购买过母婴用品的", "bought Beauty in the last 30
-# days". Quantities ("买过3次", "买过两次以上的") and "anything" are no category.
+# days". Quantities ("买过3次", "买过两次以上的"), "anything", goods in general ("购买过商品的", "bought
+# products") and a clause going on ("买了就走的", "下单过但未付款的") are no category.
 _BOUGHT_CATEGORY = (
     re.compile(
         r"(?:购买过?|买过|买了|下单过?|消费过?)(?![过了])\s*(?P<cat>[\u4e00-\u9fffA-Za-z&、/]{1,24}?)\s*"
@@ -378,13 +379,17 @@ _BOUGHT_CATEGORY = (
     re.compile(
         r"\b(?:bought|purchased|ordered|shopped)\s+(?:from\s+|in\s+)?(?:the\s+|our\s+)?"
         r"(?!(?:in|within|during|over|the|last|past|this|anything|something|again|more|from|recently|once|"
-        r"twice|before|any|a|an|on|at|for|since|less)\b)"
+        r"twice|before|any|a|an|on|at|for|since|less|us|you|them|it|me|online)\b)"
         r"(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+[A-Za-z&'-]+){0,4}?)\s*(?:products?|items?|category)?\s*"
         r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for)\b|[,.;!]|$)",
         re.I,
     ),
 )
-_NOT_A_CATEGORY = re.compile(r"[一二两三四五六七八九十几多]\s*[次件单回个]|东西|我们|本店|任何|以上|以下")
+_NOT_A_CATEGORY = re.compile(
+    r"[一二两三四五六七八九十几多]\s*[次件单回个]|东西|我们|本店|任何|以上|以下|^[就但未没还才都也又却]"
+    r"|^(?:商品|产品|宝贝|货物?|不少|很多|许多|一些|products?|items?|things?|stuff|goods|merchandise)$",
+    re.I,
+)
 _AND = re.compile(r"[和与及或、/]|\s+(?:and|or)\s+", re.I)
 
 
