@@ -295,6 +295,8 @@ def test_contactable_counts_the_opted_in_customers_a_channel_reaches(
         ("春节前唤醒沉睡客户，全场8折", None),  # a festival and a win-back: the model's reading stands
         ("给新客发首单优惠", None),
         ("给重要价值客户发短信", None),
+        ("Launch a 20% off email to VIP customers", None),  # launch is any campaign's verb
+        ("Launch our new collection to VIP customers", "new_product_launch"),
     ],
 )
 def test_stated_goal_reads_an_unambiguous_campaign_type(goal: str, goal_type: str | None) -> None:

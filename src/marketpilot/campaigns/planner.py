@@ -355,7 +355,10 @@ _GOAL_WORDS: dict[str, re.Pattern[str]] = {
         re.I,
     ),
     "new_product_launch": re.compile(
-        r"新品|上新|首发|新款|\b(?:new (?:products?|arrivals?|collection|launch)|launch\w*)\b", re.I
+        # "launch" alone is any campaign's verb ("Launch a 20% off email…"): only a product launch counts
+        r"新品|上新|首发|新款|\b(?:new (?:products?|arrivals?|collections?|launch)|product launch"
+        r"|launch(?:ing)? (?:of )?(?:our |the |a )?new)\b",
+        re.I,
     ),
     "cross_sell": re.compile(r"交叉销售|搭配购买|连带|\b(?:cross-?sell\w*|upsell\w*)\b", re.I),
 }
