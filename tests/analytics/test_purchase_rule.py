@@ -19,6 +19,7 @@ from marketpilot.analytics.clv.transactions import (
     transaction_rules,
 )
 from marketpilot.analytics.customer_features import customer_features
+from marketpilot.analytics.net_sales import NET_LINES, register_net_lines
 from marketpilot.analytics.purchases import ORDERS_VIEW, register_purchases, store_purchase_rules
 from marketpilot.analytics.rfm import compute_rfm, run_rfm
 from marketpilot.config import Settings, get_settings
@@ -152,14 +153,18 @@ def test_online_retail_cancellations_net_revenue_alike_in_rfm_and_clv(
     # 3,654 'C' invoices of identified customers; 200 return goods bought before December 2010.
     assert (rules.returns, rules.returns_not_netted) == (3654, 200)
     assert rules.returns_amount == pytest.approx(611342.09, abs=0.01)
-    assert (rules.purchases, rules.wholly_returned) == (18341, 195)
-    # Every 'C' invoice has lines, netted product by product: 79.7% of the returned value now reduces a
-    # sale holding the returned product (63.2% when each invoice was netted whole against the latest
-    # sale). Most of the rest is manual adjustments ('M'), postage and commission, which no sale holds,
-    # and the goods bought before the data begin.
+    # What a return exceeds its sale by reaches the customer's earlier sales of the product: 2 more
+    # wholly returned (195 when it was not netted) and £51,215.52 not netted instead of £62,449.76.
+    assert (rules.purchases, rules.wholly_returned) == (18339, 197)
+    assert rules.amount_not_netted == pytest.approx(51215.52, abs=0.01)
+    # Every 'C' invoice has lines, netted product by product: 77.4% of the returned value reduces sales
+    # holding the returned product (63.2% when each invoice was netted whole against the latest sale).
+    # Most of the rest is manual adjustments ('M'), postage and commission, which no sale holds, and
+    # the goods bought before the data begin (£14,130.12 of returned products reach past the earliest
+    # sale of them).
     assert rules.returns_by_product == rules.returns
-    assert rules.amount_by_product == pytest.approx(487108.11, abs=0.01)
-    assert rules.amount_by_product / rules.returns_amount == pytest.approx(0.797, abs=0.001)
+    assert rules.amount_by_product == pytest.approx(472977.99, abs=0.01)
+    assert rules.amount_by_product / rules.returns_amount == pytest.approx(0.774, abs=0.001)
     # Customer 16446 bought 80,995 paper birdies (£168,469.60) and cancelled them 12 minutes later:
     # that is neither revenue nor a repeat purchase.
     row = rfm.set_index("customer_id").loc["16446"]
@@ -286,6 +291,83 @@ def test_a_return_in_one_currency_never_nets_a_purchase_in_another(tmp_path: Pat
         rules = store_purchase_rules(store.con)
     assert net == {"K1": 100.0, "K3": 50.0, "M1": 100.0}
     assert (rules.wholly_returned, rules.returns_not_netted, rules.amount_not_netted) == (1, 1, 10.0)
+
+
+def _netted(settings: Settings) -> tuple[dict, object, pd.DataFrame, dict]:
+    """The purchases' net values, the rule's counts, RFM and each (customer, currency)'s net units and
+    value of product P."""
+    with Store.open(settings, read_only=True) as store:
+        register_purchases(store.con)
+        net = dict(store.con.execute(f"SELECT order_id, value FROM {ORDERS_VIEW}").fetchall())
+        register_net_lines(store.con)
+        p = store.con.execute(
+            f"""SELECT customer_id, currency, round(sum(quantity), 6), round(sum(value), 6) FROM {NET_LINES}
+                WHERE product_id = 'P' GROUP BY ALL"""
+        ).fetchall()
+        rules = store_purchase_rules(store.con)
+        rfm = compute_rfm(store.con).set_index("customer_id")
+    return net, rules, rfm, {(c, cur): (q, v) for c, cur, q, v in p}
+
+
+def test_a_return_of_more_units_than_its_purchase_reaches_the_earlier_ones(tmp_path: Path) -> None:
+    # 甲 buys a P with a Q (40 元), then a P twice (10 元 each), and returns three P at once: the two
+    # later orders are wholly returned and the first gives up its P (its 10 of 40 元). 乙 returns two
+    # P of which the data holds one: the other was bought before it and nets nothing. 丁 returns at once
+    # the P and the Q of each of two orders: both are undone, the first taken once for each product.
+    orders = [
+        ("H1", "甲", at(1), "completed", 4000, "CNY"),
+        ("H2", "甲", at(3), "completed", 1000, "CNY"),
+        ("H3", "甲", at(5), "completed", 1000, "CNY"),
+        ("H-R", "甲", at(8), "returned", -3000, "CNY"),
+        ("K1", "乙", at(2), "completed", 1000, "CNY"),
+        ("K-R", "乙", at(6), "returned", -2000, "CNY"),
+        ("W1", "丁", at(1), "completed", 2000, "CNY"),
+        ("W2", "丁", at(3), "completed", 2000, "CNY"),
+        ("W-R", "丁", at(7), "returned", -4000, "CNY"),
+        ("Z1", "丙", at(10), "completed", 3000, "CNY"),
+    ]
+    items = [
+        ("H1", "P", 1, 1000, "CNY"), ("H1", "Q", 1, 3000, "CNY"), ("H2", "P", 1, 1000, "CNY"),
+        ("H3", "P", 1, 1000, "CNY"), ("H-R", "P", -3, 1000, "CNY"), ("K1", "P", 1, 1000, "CNY"),
+        ("K-R", "P", -2, 1000, "CNY"), ("W1", "P", 1, 1000, "CNY"), ("W1", "Q", 1, 1000, "CNY"),
+        ("W2", "P", 1, 1000, "CNY"), ("W2", "Q", 1, 1000, "CNY"), ("W-R", "P", -2, 1000, "CNY"),
+        ("W-R", "Q", -2, 1000, "CNY"), ("Z1", "Q", 1, 3000, "CNY"),
+    ]  # fmt: skip
+    net, rules, rfm, p_sold = _netted(_store(tmp_path, orders, items))
+    # Before: H-R went to H3 alone (20 元 lost), W-R to W2 alone (W1 kept) and K-R's excess took a P
+    # off the product's sales.
+    assert net == {"H1": 30.0, "Z1": 30.0}
+    assert rfm["frequency"].to_dict() == {"丙": 1, "甲": 1}
+    assert rfm["monetary"].to_dict() == {"丙": 30.0, "甲": 30.0}
+    assert (rules.partly_returned, rules.wholly_returned) == (1, 5)
+    assert (rules.amount_by_product, rules.amount_not_netted) == (80.0, 10.0)
+    assert p_sold == {("甲", "CNY"): (0.0, 0.0), ("乙", "CNY"): (0.0, 0.0), ("丁", "CNY"): (0.0, 0.0)}
+
+
+def test_a_return_worth_more_than_its_purchase_reaches_the_earlier_ones_in_its_currency(
+    tmp_path: Path,
+) -> None:
+    # 甲 buys a P at 50 元, one at $20, one on sale at 20 元, and returns a P for 50 元: the sale is
+    # wholly returned and the 30 元 left come off the first, never off the dollar order. A $40 refund of
+    # two P then undoes the dollar order; the other $20 were bought before the data.
+    orders = [
+        ("V1", "甲", at(1), "completed", 5000, "CNY"),
+        ("V2", "甲", at(3), "completed", 2000, "USD"),
+        ("V3", "甲", at(4), "completed", 2000, "CNY"),
+        ("V-R", "甲", at(6), "returned", -5000, "CNY"),
+        ("V-R2", "甲", at(7), "returned", -4000, "USD"),
+        ("Z1", "丙", at(10), "completed", 3000, "CNY"),
+    ]
+    items = [
+        ("V1", "P", 1, 5000, "CNY"), ("V2", "P", 1, 2000, "USD"), ("V3", "P", 1, 2000, "CNY"),
+        ("V-R", "P", -1, 5000, "CNY"), ("V-R2", "P", -2, 2000, "USD"), ("Z1", "Q", 1, 3000, "CNY"),
+    ]  # fmt: skip
+    net, rules, rfm, p_sold = _netted(_store(tmp_path, orders, items))
+    assert net == {"V1": 20.0, "Z1": 30.0}
+    assert rfm.loc["甲", "frequency"] == 1 and rfm.loc["甲", "monetary"] == 20.0
+    assert (rules.partly_returned, rules.wholly_returned, rules.other_currency) == (1, 2, 0)
+    # P's sales: two bought and one returned in CNY; in USD the one bought, returned.
+    assert p_sold == {("甲", "CNY"): (1.0, 20.0), ("甲", "USD"): (0.0, 0.0)}
 
 
 def test_a_files_rows_on_one_day_are_in_file_order(tmp_path: Path) -> None:

@@ -20,12 +20,15 @@ total, or unknown when it has neither. Then:
   refund, already accounted for, and nets against nothing (WooCommerce marks a refunded order
   'refunded' *and* exports the refund as its own negative document; Taobao closes an order,
   交易关闭, after refunding it in full). A bare refund after an unpaid closed order is taken for
-  that order's too: without lines, nothing tells the two apart. A return with no earlier sale
-  (the sale predates the data) or against a purchase of unknown value cannot be netted and is
-  counted;
+  that order's too: without lines, nothing tells the two apart. What a product's share exceeds its
+  purchase by reaches the customer's earlier purchases in its currency holding the product, latest
+  first, each giving up at most its value after its own returns times the product's share of its
+  lines' value (none goes below zero); what reaches past the earliest was bought before the data. A
+  return with no earlier sale (the sale predates the data), that remainder, or a return against a
+  purchase of unknown value cannot be netted and is counted;
 - a purchase whose returns bring it to zero or below was **wholly returned**: it is not a purchase
-  (BG/NBD counts repeat purchases, and a sale that was undone is not one); what the returns exceed
-  it by is counted as not netted;
+  (BG/NBD counts repeat purchases, and a sale that was undone is not one); what bare refunds and
+  shares of products it does not hold exceed it by is counted as not netted;
 - a **cancelled or returned** order without a negative value (a closed Taobao order, a refunded
   order exported with its original total) never stood as a sale: left out;
 - everything else is a purchase: a value of 0 (gifts, fully discounted orders, CDNOW's free CDs) is
@@ -80,7 +83,8 @@ class PurchaseRules(BaseModel):
     partly_returned: int  # purchases reduced by returns, still purchases
     wholly_returned: int  # purchases the returns cancel: not purchases
     returns_not_netted: int  # returns with no earlier purchase of known value
-    amount_not_netted: float  # those returns plus what returns exceed their purchase by
+    # those returns, what returns exceed their purchases by and what reaches past the earliest
+    amount_not_netted: float
     # returns matched to an order left out as cancelled/returned: its refund, already not counted
     returns_of_voided: int = 0
     amount_of_voided: float = 0.0
@@ -136,7 +140,7 @@ class PurchaseRules(BaseModel):
             parts.append(
                 f"{self.amount_not_netted:,.2f} of returns not netted "
                 f"({counted(self.returns_not_netted, 'return')} "
-                "without an earlier purchase of known value, and what returns exceed their purchase by)"
+                "without an earlier purchase of known value, and what returns exceed their purchases by)"
             )
         if self.other_currency:
             amounts = ", ".join(
@@ -198,13 +202,87 @@ def _register_store_documents(con: duckdb.DuckDBPyConnection) -> None:
 
 def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> str:
     """The matching CTEs of `matching_ctes` (`kinds`, `classified`, `parts`: which sale each return
-    reverses, and whether that sale is a void) over `documents` before `before`, and `credited` (per
-    purchase, its returns' total `credit` and their number)."""
+    reverses, and whether that sale is a void) over `documents` before `before`; `spilled` (what each
+    by-product part's return exceeded its purchase by, carried to the customer's earlier purchases of
+    the product: `reached` per purchase, `unreached` per return and product what none took) and `credited`
+    (per purchase, its returns' total `credit` and their number)."""
     cutoff = f"WHERE ordered_at < TIMESTAMP '{before.isoformat()}'" if before else ""
     return f"""
-        WITH {matching_ctes(documents, lines, cutoff)}, credited AS (
-            SELECT target AS order_id, sum(amount) AS credit, count(DISTINCT return_id) AS n_returns
-            FROM parts WHERE target IS NOT NULL AND NOT absorbed GROUP BY target
+        WITH {matching_ctes(documents, lines, cutoff)}, matched AS (
+            SELECT target AS order_id, sum(amount) AS credit FROM parts
+            WHERE target IS NOT NULL AND NOT absorbed GROUP BY target
+        ), {_spill_ctes(lines)}, credited AS (
+            SELECT order_id, sum(credit) AS credit, count(DISTINCT return_id) AS n_returns
+            FROM (SELECT target AS order_id, amount AS credit, return_id FROM parts
+                  WHERE target IS NOT NULL AND NOT absorbed
+                  UNION ALL  -- what was carried on leaves the purchase it was matched to
+                  SELECT target, -amount, NULL FROM spilled
+                  UNION ALL
+                  SELECT order_id, credit, NULL FROM reached)
+            GROUP BY order_id
+        )"""
+
+
+def _spill_ctes(lines: str | None) -> str:
+    """CTEs `spilled(return_id, product_id, target, amount)`, `reached(order_id, credit)` and
+    `unreached(return_id, product_id, amount)` (amounts negative, like returns'): a purchase's by-product
+    returns that bring it below zero carry the excess, each in proportion to its amount, to the
+    customer's earlier purchases in the currency holding the returned product, latest first. Each
+    earlier purchase gives up to what it is still worth after its own returns, spread over its
+    products by its lines' value (a purchase holding two returned products is not taken twice), so
+    none goes below zero; what reaches past the earliest (bought before the data) is `unreached`.
+
+    The latest-first taking is a stack per (customer, currency, product): purchases push what they
+    can give, carried returns pop it. With `s` the running sum of pushes (+) and pops (−) and `m` its
+    running minimum floored at 0, the stack holds `s − m`; a pop leaves unmet what `m` falls by, and a
+    push keeps what lies below the lowest height the stack later falls to."""
+    if lines is None:  # without lines, no part is by product: nothing to carry
+        return """spilled AS (SELECT NULL::VARCHAR AS return_id, NULL::VARCHAR AS product_id,
+                                 NULL::VARCHAR AS target, NULL::DOUBLE AS amount WHERE false),
+            reached AS (SELECT NULL::VARCHAR AS order_id, NULL::DOUBLE AS credit WHERE false),
+            unreached AS (SELECT NULL::VARCHAR AS return_id, NULL::VARCHAR AS product_id,
+                              NULL::DOUBLE AS amount WHERE false)"""
+    chain = "PARTITION BY customer_id, cur, product_id ORDER BY seq, pop, return_id"
+    return f"""spilled AS (
+            SELECT p.return_id, p.product_id, p.target, c.customer_id, c.cur, c.seq,
+                   p.amount * (c.value + m.credit) / m.credit AS amount
+            FROM parts p JOIN matched m ON m.order_id = p.target JOIN classified c ON c.order_id = p.target
+            WHERE p.by_product AND c.kind = 'purchase' AND round(c.value + m.credit, 6) < 0
+        ), capacity AS (  -- the spilling customers' purchases, each worth its value after its own returns
+            SELECT c.order_id, c.customer_id, c.cur, c.seq,
+                   greatest(round(c.value + coalesce(m.credit, 0), 6), 0) AS rest
+            FROM classified c LEFT JOIN matched m USING (order_id)
+            WHERE c.kind = 'purchase' AND (c.customer_id, c.cur) IN (SELECT customer_id, cur FROM spilled)
+        ), held AS (  -- each product's share of their lines' value (the value filter after the join:
+            -- computed on every line of the store, it cost more than the join)
+            SELECT order_id, l.product_id, sum(l.value) FILTER (WHERE l.value > 0) / nullif(
+                       sum(sum(l.value) FILTER (WHERE l.value > 0)) OVER (PARTITION BY order_id), 0) AS share
+            FROM capacity JOIN {lines} l USING (order_id)
+            WHERE l.quantity > 0
+            GROUP BY order_id, l.product_id
+        ), stack AS (
+            SELECT a.customer_id, a.cur, h.product_id, a.seq, false AS pop, a.order_id,
+                   NULL::VARCHAR AS return_id, a.rest * coalesce(h.share, 0) AS x
+            FROM capacity a JOIN held h USING (order_id)
+            WHERE (a.customer_id, a.cur, h.product_id) IN (SELECT customer_id, cur, product_id FROM spilled)
+            UNION ALL  -- at its purchase's place: only purchases before it can take it
+            SELECT customer_id, cur, product_id, seq, true, NULL, return_id, amount FROM spilled
+        ), walked AS (
+            SELECT *, sum(x) OVER (w ROWS UNBOUNDED PRECEDING) AS s FROM stack WINDOW w AS ({chain})
+        ), floored AS (
+            SELECT *, least(min(s) OVER (w ROWS UNBOUNDED PRECEDING), 0) AS m FROM walked
+            WINDOW w AS ({chain})
+        ), popped AS (
+            SELECT *, m - coalesce(lag(m) OVER w, 0) AS unmet,
+                   min(s - m) OVER (w ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS lowest
+            FROM floored WINDOW w AS ({chain})
+        ), reached AS (
+            SELECT order_id, -sum(x - least(x, greatest(lowest - (s - m - x), 0))) AS credit
+            FROM popped WHERE NOT pop GROUP BY order_id
+            HAVING round(sum(x - least(x, greatest(lowest - (s - m - x), 0))), 6) > 0
+        ), unreached AS (
+            SELECT return_id, product_id, sum(unmet) AS amount FROM popped WHERE pop
+            GROUP BY return_id, product_id
         )"""
 
 
@@ -229,17 +307,22 @@ def net(
     product by product when their lines are registered (`lines_view`), into temp table `table`: per
     document its `kind` (purchase, void, return), `cur`rency and value; for purchases their returns'
     `credit`, `net` value and `wholly_returned`; for returns whether they found no sale (`unmatched`)
-    and what their parts did (`itemised`, `by_product`, `absorbed`, and `by_products`: the returned
-    products netted against a purchase holding them, which net_sales.py reads)."""
+    and what their parts did (`itemised`, `by_product`, `absorbed`, `left_amount` what reached past the
+    customer's earliest purchase of its product, and `by_products`: each returned product netted
+    against purchases holding it, mapped to the part of it they took, which net_sales.py reads)."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
         {_netting_ctes(documents, before, registered_lines(con, documents))}, return_parts AS (
             SELECT return_id, bool_or(itemised) AS itemised,
-                   sum(amount) FILTER (WHERE by_product) AS by_product,
-                   list(product_id) FILTER (WHERE by_product) AS by_products,
+                   sum(kept) FILTER (WHERE by_product) AS by_product,
+                   map_from_entries(list((product_id, kept / amount))
+                                    FILTER (WHERE by_product AND round(kept, 6) < 0)) AS by_products,
                    count(*) FILTER (WHERE absorbed) > 0 AS absorbed,
-                   sum(amount) FILTER (WHERE absorbed) AS absorbed_amount
-            FROM parts GROUP BY return_id
+                   sum(amount) FILTER (WHERE absorbed) AS absorbed_amount,
+                   sum(amount - kept) AS left_amount
+            FROM (SELECT p.*, p.amount - coalesce(l.amount, 0) AS kept
+                  FROM parts p LEFT JOIN unreached l USING (return_id, product_id))
+            GROUP BY return_id
         )
         -- net rounded far below any currency's minor unit: a return spread over its lines leaves float
         -- noise that, summed in any order, would make a wholly returned purchase worth 1e-14
@@ -249,7 +332,7 @@ def net(
                round(c.value + coalesce(r.credit, 0), 6) AS net,
                coalesce(r.credit IS NOT NULL AND round(c.value + r.credit, 6) <= 0, false) AS wholly_returned,
                coalesce(p.itemised, false) AS itemised, p.by_product, p.by_products,
-               coalesce(p.absorbed, false) AS absorbed, p.absorbed_amount
+               coalesce(p.absorbed, false) AS absorbed, p.absorbed_amount, p.left_amount
         FROM classified c LEFT JOIN credited r USING (order_id)
         LEFT JOIN return_parts p ON p.return_id = c.order_id"""
     )
@@ -313,7 +396,8 @@ def netting_rules(con: duckdb.DuckDBPyConnection, netting: Netting) -> PurchaseR
                    + coalesce(sum(n_returns) FILTER (WHERE kind = 'purchase' AND value IS NULL), 0),
                round(coalesce(-sum(value) FILTER (WHERE unmatched), 0)
                    - coalesce(sum(credit) FILTER (WHERE kind = 'purchase' AND value IS NULL), 0)
-                   - coalesce(sum(net) FILTER (WHERE kind = 'purchase' AND net < 0), 0), 2),
+                   - coalesce(sum(net) FILTER (WHERE kind = 'purchase' AND net < 0), 0)
+                   - coalesce(sum(left_amount), 0), 2),
                count(*) FILTER (WHERE absorbed),
                round(coalesce(-sum(absorbed_amount), 0), 2)
         FROM {netting.table}"""
