@@ -230,6 +230,17 @@ def test_visible_ai_label_added_where_the_channel_requires_it(llm_settings, llm_
     assert result.variants[0].angle == "benefit"  # the angle asked for, not the model's own wording
 
 
+def test_a_push_the_model_writes_on_one_line_gets_its_title_line(llm_settings, llm_server):
+    one_line = "羊毛大衣限时特惠！原价399元，现价319元，11月11日截止，轻暖过冬就选它"
+    llm_server.script(variants(one_line))
+    (result,) = generate_variants([coat(channel="push")], get_client(llm_settings), n=1, embedder=passage)
+    # was dropped: the whole line was read as a 68-wide title (the limit is 40)
+    assert [v.text for v in result.variants] == [
+        "羊毛大衣限时特惠！原价399元，现价319元\n11月11日截止，轻暖过冬就选它"
+    ]
+    assert result.llm_calls == 1 and not result.dropped
+
+
 def test_slots_filled_at_render_time_and_fallback_for_opt_out():
     brief = coat()
     variant = Variant(

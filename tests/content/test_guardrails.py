@@ -9,7 +9,13 @@ from marketpilot.content.channels import CHANNEL_SPECS
 from marketpilot.content.guardrails import check_copy
 from marketpilot.content.guardrails.ad_law import check_ad_law
 from marketpilot.content.guardrails.brand import check_brand
-from marketpilot.content.guardrails.length import check_length, display_width, sms_billing, sms_message
+from marketpilot.content.guardrails.length import (
+    check_length,
+    display_width,
+    push_lines,
+    sms_billing,
+    sms_message,
+)
 from marketpilot.content.guardrails.pii import check_pii
 from marketpilot.content.guardrails.platform import add_ai_label, check_ai_label, check_time_limited
 from marketpilot.content.guardrails.slots import check_slots
@@ -87,6 +93,41 @@ def test_sms_over_segment_limit_is_a_violation_with_the_overflow_span():
     assert "3 billed segments" in violation.message
     keep = 2 * 67 - 12
     assert violation.span == (keep, 150)
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        # the embedded model's one-line push (measured: 12 of 12 drafts): split at the last clause end
+        # that keeps the title within 40
+        (
+            "山野集 新鲜坚果礼盒，1.2kg，保质期18个月，储存方式常温，品质有保障！现价99元，双12截止",
+            ["山野集 新鲜坚果礼盒，1.2kg，保质期18个月", "储存方式常温，品质有保障！现价99元，双12截止"],
+        ),
+        (
+            "云裳 冰丝卫衣限时特惠！原价199元，现价159元，12月12日截止",
+            ["云裳 冰丝卫衣限时特惠！原价199元", "现价159元，12月12日截止"],
+        ),
+        (
+            "Cloud hoodie, 20% off until Dec 12. Shop now and stay warm all season long with us!",
+            ["Cloud hoodie, 20% off until Dec 12", "Shop now and stay warm all season long with us!"],
+        ),
+        # as written: it has its line break, fits as a title, or has no clause end in reach
+        ("羊毛大衣现价319元\n轻暖过冬", ["羊毛大衣现价319元", "轻暖过冬"]),
+        ("羊毛大衣现价319元，轻暖过冬", ["羊毛大衣现价319元，轻暖过冬"]),
+        (
+            "羊毛大衣轻盈保暖通勤约会都合适现价三百一十九元，十一月十一日截止",
+            ["羊毛大衣轻盈保暖通勤约会都合适现价三百一十九元，十一月十一日截止"],
+        ),
+    ],
+)
+def test_a_one_line_push_is_split_into_title_and_body_at_a_clause_end(text: str, lines: list[str]):
+    spec = CHANNEL_SPECS["push"]
+    split = push_lines(text, spec)
+    assert split.split("\n") == lines
+    if len(lines) == 2:
+        assert display_width(lines[0]) <= spec.title_max_width
+    assert push_lines(text, CHANNEL_SPECS["sms"]) == text  # only a channel with a title
 
 
 def test_push_title_and_body_widths():

@@ -24,7 +24,7 @@ from marketpilot.content.briefs import Angle, Brief
 from marketpilot.content.channels import CHANNEL_SPECS, OPT_OUT, ChannelSpec
 from marketpilot.content.guardrails import check_copy
 from marketpilot.content.guardrails.base import Violation
-from marketpilot.content.guardrails.length import sms_billing, sms_message
+from marketpilot.content.guardrails.length import push_lines, sms_billing, sms_message
 from marketpilot.content.guardrails.platform import add_ai_label
 from marketpilot.content.numbers import fmt_amount
 from marketpilot.content.scoring import quality_scores
@@ -354,7 +354,7 @@ def _review(pending: _Pending, completion: Completion, *, repaired: bool, angles
     if not repaired:
         pending.written += len(drafts.variants)
     for i, draft in enumerate(drafts.variants):
-        text = add_ai_label(clean_text(draft.text), pending.brief.language, spec)
+        text = add_ai_label(push_lines(clean_text(draft.text), spec), pending.brief.language, spec)
         angle = draft.angle if draft.angle in ANGLE_NAMES["en"] else angles[i % len(angles)]
         draft = DraftVariant(angle=angle, text=text)
         if not clean_text(draft.text):

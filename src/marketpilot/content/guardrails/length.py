@@ -105,6 +105,29 @@ def _width_violation(text: str, offset: int, limit: int, what: str, zh: bool) ->
     )
 
 
+# Where a one-line push may be split into its title and body: after a clause (not the stop of 1.2kg).
+_PUSH_BREAK = re.compile(r"[，。！？；：]|[,;:!?](?=\s)|\.(?=\s)")
+
+
+def push_lines(text: str, spec: ChannelSpec) -> str:
+    """A push written on one line that is wider than its title, as title and body: the line break at
+    the last clause end whose title still fits (a closing ，/。/; dropped, ！/？ kept). Measured: the
+    embedded model wrote every one of 12 push drafts on one line, and each failed the title width.
+    Text that already has its line break, fits as a title, or has no clause end in reach is as written."""
+    if spec.title_max_width is None or "\n" in text or display_width(text) <= spec.title_max_width:
+        return text
+    cut = None
+    for m in _PUSH_BREAK.finditer(text):
+        kept = m.end() if m.group() in "！？!?" else m.start()
+        if display_width(text[:kept]) > spec.title_max_width:
+            break
+        if text[m.end() :].strip():
+            cut = (kept, m.end())
+    if cut is None:
+        return text
+    return f"{text[: cut[0]].rstrip()}\n{text[cut[1] :].lstrip()}"
+
+
 def check_length(text: str, brief: Brief, spec: ChannelSpec) -> list[Violation]:
     zh = brief.language == "zh"
     if not text.strip():  # nothing to send: a blank SMS is still billed, a blank poster says nothing
