@@ -37,6 +37,9 @@ def test_demo_runs_the_whole_loop_and_says_where_the_results_are(home: Path) -> 
     # The real Online Retail export in its own store, the generated shop in the main one.
     with Store.open(get_settings(home / RETAIL_HOME), read_only=True) as store:
         assert store.query("SELECT count(*) AS n FROM customers WHERE NOT is_guest").n[0] == 4372
+    # the summary's counts say what they count beside the loaded rows (guests, reversals as orders)
+    assert "customers 5,981" in steps["online_retail"]["summary"]
+    assert "4,372 customers and 1,609 guest checkouts, 19,963 sales" in steps["online_retail"]["summary"]
     retail = json.loads((home / "demo" / "online-retail" / "summary.json").read_text(encoding="utf-8"))
     assert retail["customers"] == 4372 and len(retail["by_month"]) == 13
     assert [r["currency"] for r in retail["revenue"]] == ["GBP"]  # revenue per currency, never summed across
@@ -84,3 +87,38 @@ def test_demo_help_names_every_step() -> None:
     steps = ("Online Retail", "RFM", "recommendations", "review insight", "campaign loop")
     for step in (*steps, "Hillstrom", "满减"):
         assert step in text, step
+
+
+def test_each_step_is_announced_before_it_runs(home: Path) -> None:
+    """The CLI's progress line names the step at work (some take minutes): `on_start` hears it first,
+    `on_step` the result after."""
+    from marketpilot.demo import generate_shop, propensity, run_demo
+
+    heard: list[object] = []
+    run_demo(
+        get_settings(home),
+        steps=[generate_shop, propensity],
+        customers=200,
+        on_start=lambda number, total, label: heard.append((number, total, label)),
+        on_step=lambda step: heard.append(step.name),
+    )
+    assert heard == [(1, 2, "generate shop"), "shop", (2, 2, "propensity"), "propensity"]
+
+
+def test_the_browse_hint_names_a_marketpilot_the_shell_finds(monkeypatch, tmp_path: Path) -> None:
+    """`make demo` installs into .venv/bin, not on PATH: the closing `serve` hint gives the path, not a
+    bare `marketpilot` that the shell would not find."""
+    import sysconfig
+
+    from marketpilot.cli.demo_cmd import command_name
+
+    script = Path(sysconfig.get_path("scripts")) / "marketpilot"
+    if not script.is_file():
+        pytest.skip("marketpilot is not installed as a script in this environment")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert Path(command_name()) == script
+    monkeypatch.chdir(script.parents[2])  # the folder holding .venv, as after `make demo`
+    assert command_name() == str(script.relative_to(script.parents[2]))
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert command_name() == "marketpilot"

@@ -371,9 +371,11 @@ def _headline(payload: dict[str, Any], months: int) -> str:
     revenue = " / ".join(
         f"{r['revenue']:,.2f} {r['currency'] or '(no currency)'}" for r in payload["revenue"]
     )
+    # Beside the loaded rows, which count guests and the cancellations and returns exported as orders
+    guests = f" and {payload['guest_customers']:,} guest checkouts" if payload["guest_customers"] else ""
     return (
-        f"{payload['customers']:,} customers, {payload['orders']:,} orders, "
-        f"net revenue {revenue or 0} over {counted(months, 'month')}"
+        f"{payload['customers']:,} customers{guests}, {payload['orders']:,} sales (cancellations and "
+        f"returns apart), net revenue {revenue or 0} over {counted(months, 'month')}"
     )
 
 
@@ -397,13 +399,18 @@ def run_demo(
     steps: list[Step] | None = None,
     use_llm: bool = True,
     customers: int = SHOP_CUSTOMERS,
+    on_start: Callable[[int, int, str], None] | None = None,
     on_step: Callable[[StepResult], None] | None = None,
 ) -> DemoResult:
-    """Run the steps in order; `on_step` sees each result as soon as its step is done."""
+    """Run the steps in order; `on_start` hears (number, of how many, what) as a step begins, for a
+    progress line through steps that take minutes; `on_step` sees each result as soon as it is done."""
     out_dir = settings.path("demo", "summary.json").parent
     ctx = DemoContext(settings=settings, out_dir=out_dir, use_llm=use_llm, customers=customers)
     results = []
-    for step in steps or STEPS:
+    steps = steps or STEPS
+    for number, step in enumerate(steps, start=1):
+        if on_start is not None:
+            on_start(number, len(steps), step.__name__.replace("_", " "))
         start = time.perf_counter()
         result = step(ctx)
         result.seconds = round(time.perf_counter() - start, 2)

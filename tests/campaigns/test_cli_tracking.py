@@ -63,6 +63,19 @@ def test_cli_create_approve_run_status_report(shop_settings, tmp_path) -> None:
     assert isinstance(failed.exception, ValidationFailed) and "goal" in str(failed.exception)
 
 
+def test_cli_create_says_how_to_approve(shop_settings, tmp_path) -> None:
+    """`approve` requires --by: the next step printed after `create` runs as written."""
+    import yaml
+
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(export_spec(), allow_unicode=True), encoding="utf-8")
+    home = ["--home", str(shop_settings.home_dir)]
+    created = CliRunner().invoke(app, ["campaign", "create", "--spec", str(spec_file), *home])
+    assert created.exit_code == 0, created.output
+    cid = created.stdout.split()[1]
+    assert f"`marketpilot campaign approve {cid} --by NAME`" in " ".join(created.stdout.split())
+
+
 def test_cli_run_and_simulate_say_what_they_did_in_words(shop_settings, tmp_path) -> None:
     """Without --json, `campaign run` and `campaign simulate` printed a Python dict; now sentences whose
     figures are the --json ones."""

@@ -19,7 +19,9 @@ from marketpilot.cli import (
     scale_cmd,  # noqa: F401  (registers scale sentiment|copy: Ray)
     serve_cmd,  # noqa: F401  (registers serve: the REST API)
 )
-from marketpilot.cli.app import app, run_app
+from marketpilot.cli.app import app, run_app, unwrap_help
+
+unwrap_help(app)  # every command is registered by now
 
 
 def main() -> None:

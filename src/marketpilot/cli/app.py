@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -90,6 +91,18 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+def unwrap_help(application: typer.Typer) -> None:
+    """Each paragraph of every command's help on one line, the terminal wrapping it: rich keeps a
+    docstring's line breaks, which cut the help mid-sentence in `--help` and in a group's command list
+    ("… after quiet" / "hours for …")."""
+    for command in application.registered_commands:
+        text = command.help or inspect.getdoc(command.callback) or ""
+        command.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in text.split("\n\n"))
+    for group in application.registered_groups:
+        if group.typer_instance is not None:
+            unwrap_help(group.typer_instance)
 
 
 def run_app(application: typer.Typer) -> int:

@@ -121,7 +121,10 @@ def create_cmd(
         print_json({"campaign_id": campaign_id, "audience_size": size})
     else:
         console.print(
-            f"Created [bold]{escape(campaign_id)}[/] (audience {size:,}); approve it to run.", markup=True
+            f"Created [bold]{escape(campaign_id)}[/] (audience {size:,}); review it with `marketpilot "
+            f"campaign show {escape(campaign_id)}`, then `marketpilot campaign approve "
+            f"{escape(campaign_id)} --by NAME` so that `campaign run` may send it.",
+            markup=True,
         )
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import sysconfig
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.live import Live
 from rich.markup import escape
+from rich.spinner import Spinner
 from rich.table import Table
 
 from marketpilot.cli.app import (
@@ -20,16 +26,8 @@ from marketpilot.cli.app import (
 )
 from marketpilot.demo import SHOP_CUSTOMERS, StepResult, run_demo
 
-# One string, not a docstring: rich keeps a docstring's line breaks, which cut the help mid-sentence.
-_DEMO_HELP = (
-    "Run MarketPilot end to end on the bundled data; every result is written under --home.\n\n"
-    "Loads Online Retail, generates a Chinese shop, then runs RFM, CLV, segments with personas, "
-    "propensity, recommendations, review insight, copy, the service assistant, the campaign loop and "
-    "the decisions (whom to e-mail, from the Hillstrom test; a 满减 coupon per segment)."
-)
 
-
-@app.command("demo", help=_DEMO_HELP)
+@app.command("demo")
 def demo_command(
     no_llm: Annotated[
         bool, typer.Option("--no-llm", help="Template personas, no copy or assistant step: no model loaded.")
@@ -40,7 +38,11 @@ def demo_command(
     home: HomeOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Run MarketPilot end to end on the bundled data (the steps: `_DEMO_HELP`)."""
+    """Run MarketPilot end to end on the bundled data; every result is written under --home.
+
+    Loads Online Retail, generates a Chinese shop, then runs RFM, CLV, segments with personas,
+    propensity, recommendations, review insight, copy, the service assistant, the campaign loop and the
+    decisions (whom to e-mail, from the Hillstrom test; a 满减 coupon per segment)."""
 
     def show(step: StepResult) -> None:
         if not json_out:
@@ -53,7 +55,18 @@ def demo_command(
     if not json_out:
         note = "" if no_llm else " (the first LLM step loads the embedded model)"
         err_console.print(f"Running the demo{note}…")
-    result = run_demo(settings_for(home), use_llm=not no_llm, customers=customers, on_step=show)
+    # A spinner on stderr (shown only on a terminal) naming the step at work: some take minutes. The ✓
+    # lines pass above it when stdout is that terminal too, and go where stdout points otherwise.
+    spinner = Spinner("dots", "Starting…")
+    live = Live(spinner, console=err_console, transient=True, redirect_stdout=console.is_terminal)
+
+    def started(number: int, total: int, label: str) -> None:
+        spinner.update(text=f"Step {number}/{total}: {label}…")
+
+    with live if not json_out else nullcontext():
+        result = run_demo(
+            settings_for(home), use_llm=not no_llm, customers=customers, on_start=started, on_step=show
+        )
     if json_out:
         print_json(result.model_dump(mode="json"))
         return
@@ -69,7 +82,19 @@ def demo_command(
     for path in result.outputs:
         console.print(f"  {path}")
     home_flag = f" --home {result.home}" if home is not None else ""
-    console.print(f"Browse them: marketpilot serve --no-auth{home_flag}, then open http://127.0.0.1:8000/ui/")
+    console.print(
+        f"Browse them: {command_name()} serve --no-auth{home_flag}, then open http://127.0.0.1:8000/ui/"
+    )
+
+
+def command_name() -> str:
+    """How to call this marketpilot from the current folder: its bare name where the shell finds it,
+    else its path (`make demo` installs into .venv/bin, which is not on PATH)."""
+    script = Path(sysconfig.get_path("scripts")) / "marketpilot"
+    found = shutil.which("marketpilot")
+    if not script.is_file() or (found is not None and Path(found).resolve() == script.resolve()):
+        return "marketpilot"
+    return str(script.relative_to(Path.cwd()) if script.is_relative_to(Path.cwd()) else script)
 
 
 def _monthly_table(monthly: list[dict], title: str) -> None:

@@ -1,4 +1,4 @@
-"""`marketpilot serve`: the REST API (FastAPI under uvicorn) over one home."""
+"""`marketpilot serve`: the REST API and the dashboard (FastAPI under uvicorn) over one home."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def serve_command(
     ] = False,
     home: HomeOption = None,
 ) -> None:
-    """Serve the REST API (docs at /docs, schema at /openapi.json); clients send X-API-Key.
+    """Serve the web dashboard (/ui/) and the REST API (docs at /docs, schema at /openapi.json) over
+    one home; API clients send X-API-Key.
 
     One process; for several, run `uvicorn --factory marketpilot.api:create_app --workers N` with
     MARKETPILOT_HOME and MARKETPILOT_API_KEYS set."""
@@ -50,7 +51,7 @@ def serve_command(
     settings = settings_for(home)
     application = create_app(settings, require_key=not no_auth)
     console.print(
-        f"MarketPilot API on http://{host}:{port} (docs /docs, home {settings.home_dir}"
+        f"MarketPilot on http://{host}:{port}: dashboard /ui/, API docs /docs (home {settings.home_dir}"
         f"{', no API key' if no_auth else ''}); Ctrl-C to stop"
     )
     uvicorn.run(application, host=host, port=port, log_level="info")
