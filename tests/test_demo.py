@@ -122,3 +122,29 @@ def test_the_browse_hint_names_a_marketpilot_the_shell_finds(monkeypatch, tmp_pa
     assert command_name() == str(script.relative_to(script.parents[2]))
     monkeypatch.setenv("PATH", str(script.parent))
     assert command_name() == "marketpilot"
+
+
+def test_a_second_demo_starts_its_campaigns_on_a_clean_state(home: Path, monkeypatch) -> None:
+    """A second `make demo` sent 380 messages instead of 2,562: the first run's messages to the same
+    customer ids counted against the frequency cap. The demo's new shop sets the old state aside."""
+    from marketpilot.campaigns import service
+    from marketpilot.campaigns.spec import parse_spec
+    from marketpilot.campaigns.state.db import open_state
+    from marketpilot.demo import generate_shop, run_demo
+
+    monkeypatch.delenv("MARKETPILOT_DATABASE_URL", raising=False)
+    settings = get_settings(home)
+    spec = {
+        "name": "上次的活动",
+        "goal": "reactivation",
+        "audience": {},
+        "channels": [{"name": "export", "variants": [{"key": "A", "text": "{name}，你好"}]}],
+    }
+    earlier = service.create_campaign(open_state(settings), parse_spec(spec))
+    result = run_demo(settings, steps=[generate_shop], customers=200)
+    (kept,) = home.glob("state.before-demo-*.sqlite")
+    assert kept.name in result.steps[0].summary
+    assert service.list_campaigns(open_state(settings)).empty  # the new shop's state
+    assert earlier in set(
+        service.list_campaigns(open_state(get_settings(home, database_url=f"sqlite:///{kept}")))["id"]
+    )
