@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from llm_server import json_reply
 from marketpilot.campaigns.planner import (
+    ground_categories,
     named_group,
     plan_campaign,
     stated_categories,
@@ -367,3 +368,37 @@ def test_a_category_the_shop_lacks_is_refused_with_the_known_ones(llm_settings, 
     assert (
         "已有商品类目:\n      · Lipstick\n      · Shoes\n      · 服饰\n      · 美妆\n      · 面霜" in message
     )
+
+
+@pytest.mark.parametrize(
+    ("goal", "bought", "not_bought", "unknown"),
+    [
+        # Seen in review: a negated purchase was read as the buyers, the opposite audience.
+        ("给没买过美妆的客户发短信", [], ["美妆"], []),
+        ("给从未购买过服饰产品的客户", [], ["服饰"], []),
+        ("Email customers who have never bought shoes", [], ["Shoes"], []),
+        ("给买过美妆的客户发短信", ["美妆"], [], []),
+        # words after a purchase verb that are no category: not refused (the plan names them in dropped)
+        ("给购买频次高的客户发券", [], [], []),
+        ("给消费金额高的客户发券", [], [], []),
+        ("customers who bought with a coupon", [], [], []),
+        # marked as goods, and the shop has none such: refused
+        ("给买过宠物用品的客户发短信", [], [], ["宠物用品"]),
+        ("customers who bought pet products", [], [], ["pet"]),
+    ],
+)
+def test_category_phrases_are_grounded_negation_and_all(goal, bought, not_bought, unknown) -> None:
+    grounded = ground_categories(goal, ["Lipstick", "Shoes", "服饰", "美妆", "面霜"])
+    assert (grounded.bought, grounded.not_bought, grounded.unknown) == (bought, not_bought, unknown)
+
+
+def test_a_category_the_goal_says_was_not_bought_leaves_its_buyers_out(llm_settings, llm_server) -> None:
+    shop = intel_shop(llm_settings)
+    lines = write_purchases(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"]}))
+    plan = plan_campaign(llm_settings, "给没买过美妆的客户发短信")
+    assert plan.spec.audience.not_bought == CategoryPurchase(categories=["美妆"])
+    assert plan.spec.audience.bought is None
+    sale = (lines["status"] == "completed") & (lines["category"].eq("美妆") | lines["subcategory"].eq("美妆"))
+    buyers = set(lines.loc[sale, "customer_id"])
+    assert buyers and plan.audience_size == len(set(shop["customer_id"]) - buyers)

@@ -10,7 +10,8 @@ file fails with that command in the hint; rules that are not used need nothing.
 
 `bought` reads the store's own orders, not intel: customers with a sale (not cancelled or returned, a
 positive quantity) of a product whose category or sub-category is named, within `within_days` days of
-the store's last sale day when given (the day intel's RFM counts recency_days from).
+the store's last sale day when given (the day intel's RFM counts recency_days from); `not_bought` the
+customers without one.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ AUDIENCE_COLUMNS = ("customer_id", *INTEL_COLUMNS, "clv_percentile", "has_email"
 # days of sales.
 _BOUGHT = (
     "SELECT o.customer_id FROM orders o JOIN order_items i ON i.order_id = o.order_id "
+    # guests (no customer id) left out: one NULL would make `NOT IN` (not_bought) select nobody
     f"JOIN products p ON p.product_id = i.product_id WHERE {ORDER} AND i.quantity > 0 "
+    "AND o.customer_id IS NOT NULL "
     "AND (p.category IN (SELECT unnest(?)) OR p.subcategory IN (SELECT unnest(?)))"
 )
 _WITHIN = f"AND o.ordered_at::DATE >= (SELECT max(ordered_at)::DATE FROM orders WHERE {ORDER}) - ?::INTEGER"
@@ -239,11 +242,12 @@ class AudienceSource:
             if band is not None and band.max is not None:
                 where.append(f"{name} <= ?")
                 where_params.append(band.max)
-        if rules.bought is not None:
-            where.append(f"customer_id IN ({_BOUGHT} {_WITHIN if rules.bought.within_days else ''})")
-            where_params += [rules.bought.categories, rules.bought.categories]
-            if rules.bought.within_days:
-                where_params.append(rules.bought.within_days)
+        for rule, test in ((rules.bought, "IN"), (rules.not_bought, "NOT IN")):
+            if rule is not None:
+                where.append(f"customer_id {test} ({_BOUGHT} {_WITHIN if rule.within_days else ''})")
+                where_params += [rule.categories, rule.categories]
+                if rule.within_days:
+                    where_params.append(rule.within_days)
         if rules.exclude:
             where.append("customer_id NOT IN (SELECT unnest(?))")
             where_params.append(rules.exclude)

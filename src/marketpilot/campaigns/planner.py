@@ -344,14 +344,18 @@ def named_in_goal(goal: str, names: dict[str, list[str]]) -> list[str]:
 # model planned "双11预热" as reactivation). "春节前唤醒…" names two: the model's reading stands.
 _GOAL_WORDS: dict[str, re.Pattern[str]] = {
     "festival_promotion": re.compile(
-        r"双1[12]|双十[一二]|(?<!\d)618(?!\d)|大促|预热|年货节|店庆|周年庆|节日|春节|元旦|中秋|国庆|七夕|"
-        r"情人节|圣诞|黑五|\b(?:black friday|cyber monday|christmas|holiday|festive|singles'? day|"
-        r"prime day|(?:big|flash|summer|winter|spring|seasonal)\s+sale|sale)\b",
+        # a bare "sale" or 节日 is any offer or greeting ("a sale preview", "节日问候"), not a festival
+        r"双1[12]|双十[一二]|(?<!\d)618(?!\d)|大促|预热|年货节|店庆|周年庆|春节|元旦|中秋|国庆|七夕|"
+        r"情人节|圣诞|黑五|\b(?:black friday|cyber monday|christmas|singles'? day|"
+        r"prime day|(?:big|flash|summer|winter|spring|seasonal|holiday)\s+sale)\b",
         re.I,
     ),
     "reactivation": re.compile(
-        r"唤醒|沉睡|召回|挽回|挽留|回流|流失|\b(?:win[- ]?back|re-?engage\w*|reactivat\w*|lapsed|"
-        r"dormant|inactive|churn\w*)\b",
+        # churn words that bound a low risk ("流失风险低于0.2的VIP", "churn risk below 0.1") pick the
+        # customers least likely to leave: no win-back
+        r"唤醒|沉睡|召回|挽回|挽留|回流|流失(?![^，。,;]{0,6}?(?:低|小于|不超过|以下))"
+        r"|\b(?:win[- ]?back|re-?engage\w*|reactivat\w*|lapsed|dormant|inactive"
+        r"|churn\w*(?![^,.;]{0,12}?\b(?:below|under|less|lower|low)\b))\b",
         re.I,
     ),
     "new_product_launch": re.compile(
@@ -396,28 +400,69 @@ _NOT_A_CATEGORY = re.compile(
 _AND = re.compile(r"[和与及或、/]|\s+(?:and|or)\s+", re.I)
 
 
-def stated_categories(goal: str) -> list[str]:
+class CategoryPhrase(BaseModel):
+    """A category word the goal writes after a purchase verb."""
+
+    word: str
+    negated: bool  # 没买过美妆的, never bought shoes: the customers who did not
+    marked: bool  # a category word follows (美妆类, 母婴产品, beauty products): it is meant as a category
+
+
+# A negation right before the purchase verb: 没(有)买过, 从未购买过, "have not bought", "never bought".
+_NEGATED = re.compile(
+    r"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)\s*$"
+    r"|\b(?:not|never|n't|haven't|hasn't|hadn't|didn't)\s+(?:\w+\s+)?$",
+    re.I,
+)
+_MARKED = re.compile(r"类目|品类|类|产品|商品|products?|items?|category", re.I)
+# a word that itself names goods: 宠物用品, 乳制品, pet supplies
+_GOODS_WORD = re.compile(r"(?:用品|产品|商品|制品|品类|类目|类|supplies|products?|goods|wear)$", re.I)
+
+
+def stated_category_phrases(goal: str) -> list[CategoryPhrase]:
     """The category words the goal writes after a purchase verb, in order and each once ("买过口红和
-    面霜的" → 口红, 面霜)."""
-    found = [
-        word.strip()
-        for pattern in _BOUGHT_CATEGORY
-        for m in pattern.finditer(goal)
-        if not _NOT_A_CATEGORY.search(m["cat"])
-        for word in _AND.split(m["cat"])
-    ]
-    return list(dict.fromkeys(w for w in found if w))
+    面霜的" → 口红, 面霜), each with whether it is negated and marked as a category."""
+    found: dict[str, CategoryPhrase] = {}
+    for pattern in _BOUGHT_CATEGORY:
+        for m in pattern.finditer(goal):
+            if _NOT_A_CATEGORY.search(m["cat"]):
+                continue
+            negated = _NEGATED.search(goal[: m.start()]) is not None
+            marked = _MARKED.fullmatch(goal[m.end("cat") : m.end()].strip()) is not None
+            for word in (w.strip() for w in _AND.split(m["cat"])):
+                if word:
+                    goods = marked or _GOODS_WORD.search(word) is not None
+                    found.setdefault(word, CategoryPhrase(word=word, negated=negated, marked=goods))
+    return list(found.values())
 
 
-def ground_categories(goal: str, known: list[str]) -> tuple[list[str], list[str]]:
-    """(the shop's categories the goal's purchase phrases name, the phrases that name none). A name
-    matches as written in any case, or as a part of exactly one category name (美妆 → 美妆护肤)."""
+def stated_categories(goal: str) -> list[str]:
+    """The category words of `stated_category_phrases`, negated or not."""
+    return [phrase.word for phrase in stated_category_phrases(goal)]
+
+
+class GroundedCategories(BaseModel):
+    bought: list[str] = []  # the shop's categories the goal says were bought
+    not_bought: list[str] = []  # … were not bought
+    unknown: list[str] = []  # marked as a category (美妆类, beauty products), and the shop has none such
+    unread: list[str] = []  # words after a purchase verb that match no category: not taken as one
+
+
+def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
+    """The goal's purchase phrases against the shop's category names. A name matches as written in
+    any case, or as a part of exactly one category name (美妆 → 美妆护肤). A phrase that matches none is
+    refused only when the goal marks it as a category; otherwise it is most likely no category at all
+    (购买频次高的, bought with a coupon) and is left out, named in the plan's `dropped`."""
     names = {name: [name] for name in known}
-    matched, unmatched = [], []
-    for word in stated_categories(goal):
-        code = resolve_names([word], names)[0]
-        (matched if code in names else unmatched).append(code)
-    return list(dict.fromkeys(matched)), unmatched
+    out = GroundedCategories()
+    for phrase in stated_category_phrases(goal):
+        code = resolve_names([phrase.word], names)[0]
+        if code in names:
+            target = out.not_bought if phrase.negated else out.bought
+            target.append(code)
+        else:
+            (out.unknown if phrase.marked else out.unread).append(phrase.word)
+    return out
 
 
 # The group a goal addresses ("给沉睡客户发邮件", "Win back lapsed VIP customers"): the words before a
@@ -489,6 +534,7 @@ def _narrows(rules: AudienceRules) -> bool:
         or rules.rfm_classes
         or rules.include
         or rules.bought is not None
+        or rules.not_bought is not None
         or any(b is not None for b in bands)
     )
 
@@ -617,6 +663,7 @@ def draft_to_spec(
     language: str,
     coupons: list[tuple[float, float]] | None = None,
     bought: CategoryPurchase | None = None,
+    not_bought: CategoryPurchase | None = None,
 ) -> CampaignSpec:
     """The spec a draft describes; out-of-range values fail with their spec field path. `coupons`
     the goal states (`stated_coupons`): one is the campaign's offer; several are tested against each
@@ -624,6 +671,7 @@ def draft_to_spec(
     the goal states."""
     audience: dict[str, object] = {
         "bought": bought.model_dump(exclude_none=True) if bought else None,
+        "not_bought": not_bought.model_dump(exclude_none=True) if not_bought else None,
         "segments": draft.segments,
         "rfm_classes": draft.rfm_classes,
         "include": draft.include_ids,
@@ -713,14 +761,15 @@ def validate_against_data(
         for name in spec.audience.rfm_classes
         if name not in classes
     ]
-    if spec.audience.bought is not None:
-        categories = source.categories()
-        problems += [
-            f"audience.bought.categories: no product category or sub-category {name!r}"
-            + _known("categories", {c: [] for c in categories}, lang)
-            for name in spec.audience.bought.categories
-            if name not in categories
-        ]
+    for field, rule in (("bought", spec.audience.bought), ("not_bought", spec.audience.not_bought)):
+        if rule is not None:
+            categories = source.categories()
+            problems += [
+                f"audience.{field}.categories: no product category or sub-category {name!r}"
+                + _known("categories", {c: [] for c in categories}, lang)
+                for name in rule.categories
+                if name not in categories
+            ]
     problems += [f"audience: {source.describe_missing(f)}" for f in source.missing(spec.audience)]
     with Store.open(settings) as store:
         offers = {"offer": spec.offer} | {
@@ -829,9 +878,20 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     # the plan reached every customer); a recency the goal states is the band, as written.
     silent, within = stated_recency(goal)
     # "最近30天买过美妆的客户": the spec had no way to say it, and the plan reached every recent buyer.
-    categories, unknown_categories = ground_categories(goal, source.categories())
-    bought = CategoryPurchase(categories=categories, within_days=within) if categories else None
-    if bought is not None and within is not None:
+    # Seen in review: "给没买过美妆的客户" read as the buyers of 美妆; a negated purchase is `not_bought`.
+    grounded = ground_categories(goal, source.categories())
+    bought = (
+        CategoryPurchase(categories=list(dict.fromkeys(grounded.bought)), within_days=within)
+        if grounded.bought
+        else None
+    )
+    not_bought = (
+        CategoryPurchase(categories=list(dict.fromkeys(grounded.not_bought)), within_days=within)
+        if grounded.not_bought
+        else None
+    )
+    dropped += [f"category?={word!r}" for word in grounded.unread]
+    if (bought is not None or not_bought is not None) and within is not None:
         # the days are the category purchase's window, not a bound on the last order of any kind
         draft = draft.model_copy(update={"recency_days_min": silent, "recency_days_max": None})
     elif silent is not None or within is not None:
@@ -840,17 +900,17 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     send_at = stated_send_at(goal, dt.datetime.now(Schedule().zone).replace(tzinfo=None))
     if send_at is not None and draft.send_at != send_at:
         draft = draft.model_copy(update={"send_at": send_at})
-    spec = draft_to_spec(draft, language, stated_coupons(goal), bought)
+    spec = draft_to_spec(draft, language, stated_coupons(goal), bought, not_bought)
     if _CONSENT.search(goal):
         spec = spec.model_copy(update={"consent_required": True})
     problems, size = validate_against_data(settings, spec)
-    if unknown_categories:
+    if grounded.unknown:
         known = _known("categories", {c: [] for c in source.categories()}, language)
         problems += [
             f"audience.bought：目标里的类目 {word!r} 不是任何商品的类目或子类目{known}"
             if language == "zh"
             else f"audience.bought: the goal names the category {word!r}, which no product has{known}"
-            for word in unknown_categories
+            for word in grounded.unknown
         ]
     group = named_group(goal)
     if not problems and group and not _narrows(spec.audience):

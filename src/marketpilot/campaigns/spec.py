@@ -96,6 +96,9 @@ class AudienceRules(_Strict):
     )
     recency_days: Band | None = Field(default=None, description="Days since the last order")
     bought: CategoryPurchase | None = Field(default=None, description="Bought in a category (in N days)")
+    not_bought: CategoryPurchase | None = Field(
+        default=None, description="Did not buy in any of these categories (in the last N days)"
+    )
     include: list[str] = Field(default_factory=list, description="Customer ids always included")
     exclude: list[str] = Field(default_factory=list, description="Customer ids never included")
 
