@@ -7,8 +7,8 @@ answer it, cites nothing it was given, states a figure none of its cited sources
 is in a status its record contradicts ("已发货" of a cancelled order), names a product or model no
 source has ("小米手环9" from a catalogue of 小米手环8), promises a service no policy offers ("支持货到
 付款") or on terms no source gives it ("30天无理由退货" from a 7-day policy, "全场包邮" from 满99包邮),
-says nothing its cited sources hold ("运费由店铺承担" citing the shipping-fee policy: support.py drops
-such sentences and hands off when none that says anything is left), or fails.
+has a sentence its cited sources do not hold ("运费由店铺承担" citing the shipping-fee policy:
+support.py), or fails.
 Every hand-off is appended to `<home>/assistant/handoffs.jsonl` for the service team's queue.
 The question is PII-masked before retrieval and the model, and so is the answer.
 """
@@ -53,10 +53,11 @@ _DISPUTE = re.compile(
 MAX_QUESTION = 2000
 # A question about the customer's own orders, not about a policy that applies to any order.
 _ABOUT_ORDERS = re.compile(
-    r"订单|下单|物流|快递|包裹|到哪|发货了|收到货|签收了|单号|买的|购买的|我买"
-    r"|\bmy (?:\w+ )?(?:order|parcel|package|purchase|delivery)\b"
+    # not 我买的/bought alone: "我买的裙子能退吗" is the returns-policy question the order exists for
+    r"订单|下单|物流|快递|包裹|到哪|发货了|收到货|签收了|单号"
+    r"|\bmy (?:\w+ )?(?:order|parcel|package|delivery)\b"
     r"|\b(?:the|this|that) (?:order|parcel|package)\b"
-    r"|\border (?:number|status)\b|\btracking\b|\bwhere is\b|\bi (?:bought|ordered)\b"
+    r"|\border (?:number|status)\b|\btracking\b|\bwhere is\b"
     r"|\b(?:has|have|did) (?:it|they|my \w+) (?:ship|arrive)",
     re.I,
 )
@@ -300,8 +301,14 @@ def answer_question(
     if wrong := unsupported_statuses(text, cited, passages):
         return handoff("status", passages, ", ".join(wrong))
     # Last, so that a claim the checks above name is reported as what it is, not as a dropped sentence.
-    text, dropped = unsupported_sentences(text, cited, masked)
-    if not text:
+    # An answer about an order may draw on the policies shown with it (how to track, when it ships).
+    grounds = list(cited)
+    if any(p.kind == "order" for p in cited):
+        grounds += [p for p in passages if p.kind == "policy" and p not in cited]
+    _, dropped = unsupported_sentences(text, grounds, masked)
+    if dropped:
+        # Never sent without it: the sentence dropped may be the "but" that reverses the rest ("签收后
+        # 7天内可以无理由退货。但内衣不能退。"), and a person can tell.
         return handoff("unsupported", passages, " ".join(dropped))
     return AssistantReply(
         question=masked,

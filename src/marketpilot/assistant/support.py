@@ -15,8 +15,9 @@ the question:
   pays the return postage", asked "Who pays for return shipping?", takes return and pay from it);
 - a sentence whose found words weigh less than `MIN_SUPPORT` of its words is unsupported. A sentence
   with no content words ("好的。", "Yes.") claims nothing and is kept.
-The answer loses its unsupported sentences; when it had some and none that says anything is left, it
-goes to a person. Measured on real answers in docs/assistant.md.
+An answer with an unsupported sentence goes to a person (answer.py): it is not sent without that
+sentence, which may be the "but" that reverses the rest. An answer about an order is read against the
+policies shown with it too. Measured on real answers in docs/assistant.md.
 """
 
 from __future__ import annotations
