@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from campaign_shop import campaign_state, export_spec
+from sqlalchemy import text
 
 from marketpilot.campaigns import service
 from marketpilot.campaigns.executor import _running_alone_on, run_campaign
@@ -26,8 +27,19 @@ def test_a_run_from_another_machine_sharing_the_postgresql_state_is_refused_whil
     service.approve(engine, cid, approver="测试员")
     other_machine = get_settings(tmp_path / "other-home")  # its own home, the same state database
     assert other_machine.state_url == shop_settings.state_url
-    with _running_alone_on(engine, cid), pytest.raises(ConflictError, match=cid):
-        run_campaign(other_machine, cid, clock=lambda: NOON)
+    with _running_alone_on(engine, cid):
+        with pytest.raises(ConflictError, match=cid):
+            run_campaign(other_machine, cid, clock=lambda: NOON)
+        # The holder is not idle in a transaction, which a server's idle_in_transaction_session_timeout
+        # would end, letting the lock go mid-run.
+        with engine.connect() as con:
+            states = con.execute(
+                text(
+                    "SELECT a.state FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                    "WHERE l.locktype = 'advisory' AND l.granted"
+                )
+            ).scalars()
+            assert "idle in transaction" not in set(states)
     assert campaign_state(engine, cid)[1] == {}  # the refused run planned nothing
     done = run_campaign(shop_settings, cid, clock=lambda: NOON)  # the lock went with its holder
     assert done.sent > 0 and campaign_state(engine, cid) == ("sent", {"sent": done.sent})

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError
 
 from marketpilot.campaigns import service
 from marketpilot.campaigns.assign import HOLDOUT, assign_arms, choose_channels, thompson_arms, unit_hash
@@ -646,13 +647,18 @@ def _running_alone_on(engine: Engine, campaign_id: str) -> Iterator[None]:
         yield
         return
     key = "hashtextextended(current_schema() || '/campaign-run/' || :cid, 0)"
-    with engine.connect() as con:
+    # Autocommit: a connection left idle in a transaction for the whole run would be closed by a server
+    # with idle_in_transaction_session_timeout, silently letting the lock go mid-run.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as con:
         if not con.execute(sql_text(f"SELECT pg_try_advisory_lock({key})"), {"cid": campaign_id}).scalar():
             raise _busy(campaign_id)
         try:
             yield
         finally:
-            con.execute(sql_text(f"SELECT pg_advisory_unlock({key})"), {"cid": campaign_id})
+            try:
+                con.execute(sql_text(f"SELECT pg_advisory_unlock({key})"), {"cid": campaign_id})
+            except DBAPIError:  # the connection died: the server let the lock go with it
+                con.invalidate()
 
 
 def _run_campaign(
