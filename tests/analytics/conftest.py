@@ -61,8 +61,9 @@ def online_retail_sales(data_dir: Path) -> pd.DataFrame:
 
     'C' invoices are returns: each one's total is spread over its returned products by their lines'
     value, and each product's share is netted against the customer's latest sale at or before the
-    return that holds the product, else against the customer's latest sale; what a product's share
-    exceeds that sale by reaches the earlier sales holding the product, latest first."""
+    return that holds the product, else against the customer's latest sale; what a sale's returns of a
+    product exceed the product's worth in it by reach the earlier sales holding the product, latest
+    first."""
     raw = pd.read_csv(
         data_dir / "samples" / "online_retail.csv.gz", dtype={"InvoiceNo": str, "StockCode": str}
     )
@@ -99,25 +100,29 @@ def online_retail_sales(data_dir: Path) -> pd.DataFrame:
     credit = by_product.assign(sale=target).groupby("sale")["amount"].sum()
     sales = sales.assign(credit=sales["InvoiceNo"].map(credit))
     sales["net"] = sales["value"] + sales["credit"].fillna(0)
-    # What a sale's returns exceed it by: each product's share carried to the customer's earlier sales
-    # holding the product, latest first, each giving up to its net value's share of that product.
-    over = sales.set_index("InvoiceNo").query("net.round(6) < 0")
-    spills = by_product[by_product["sale"].isin(over.index)]
-    rest = sales.set_index("InvoiceNo")["net"].clip(lower=0).to_dict()
+    # What a sale's returns of a product exceed the product's worth in it by (its value times the
+    # product's share of its lines' value) reaches the customer's earlier sales holding the product,
+    # latest first, each giving up to the product's worth in it less its own returns of it.
+    value = sales.set_index("InvoiceNo")["value"].to_dict()
     lines = raw[raw["value"] > 0].groupby(["InvoiceNo", "StockCode"])["value"].sum()
     share = (lines / lines.groupby(level=0).transform("sum")).to_dict()
+    own = by_product.dropna(subset=["sale"]).groupby(["sale", "StockCode"])["amount"].sum().to_dict()
     order = {sale: i for i, sale in enumerate(sales["InvoiceNo"])}  # sales are in time order
     held = bought.groupby(["customer", "StockCode"])["sale"].agg(list)
+    customer = sales.set_index("InvoiceNo")["customer"].to_dict()
     carried: dict[str, float] = {}  # per sale
     given: dict[tuple[str, str], float] = {}  # per sale and product
-    groups = sorted(spills.groupby(["sale", "StockCode", "customer"]), key=lambda g: order[g[0][0]])
-    for (sale, product, customer), rows in groups:  # in time order: a stack per product
-        amounts = rows["amount"] * over.loc[sale, "net"] / over.loc[sale, "credit"]
-        carried[sale] = carried.get(sale, 0.0) - amounts.sum()
-        due = -amounts.sum()
-        earlier = sorted((s for s in held[(customer, product)] if order[s] < order[sale]), key=order.get)
+    for sale, product in sorted(own, key=lambda k: order[k[0]]):  # in time order: a stack per product
+        due = -(own[(sale, product)] + value[sale] * share.get((sale, product), 0.0))
+        if round(due, 6) <= 0:
+            continue
+        carried[sale] = carried.get(sale, 0.0) + due
+        earlier = sorted(
+            (s for s in held[(customer[sale], product)] if order[s] < order[sale]), key=order.get
+        )
         for s in reversed(earlier):
-            take = min(due, rest[s] * share.get((s, product), 0.0) - given.get((s, product), 0.0))
+            worth = max(value[s] * share.get((s, product), 0.0) + own.get((s, product), 0.0), 0.0)
+            take = min(due, worth - given.get((s, product), 0.0))
             if take > 0:
                 given[(s, product)] = given.get((s, product), 0.0) + take
                 carried[s] = carried.get(s, 0.0) - take

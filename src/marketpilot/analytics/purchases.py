@@ -20,10 +20,11 @@ total, or unknown when it has neither. Then:
   refund, already accounted for, and nets against nothing (WooCommerce marks a refunded order
   'refunded' *and* exports the refund as its own negative document; Taobao closes an order,
   交易关闭, after refunding it in full). A bare refund after an unpaid closed order is taken for
-  that order's too: without lines, nothing tells the two apart. What a product's share exceeds its
-  purchase by reaches the customer's earlier purchases in its currency holding the product, latest
-  first, each giving up at most its value after its own returns times the product's share of its
-  lines' value (none goes below zero); what reaches past the earliest was bought before the data. A
+  that order's too: without lines, nothing tells the two apart. What a purchase's returns of a
+  product exceed the product's worth in it by (the purchase's value times the product's share of its
+  lines' value) reaches the customer's earlier purchases in its currency holding the product, latest
+  first, each giving up at most the product's worth in it less its own returns of the product; what
+  reaches past the earliest was bought before the data. A
   return with no earlier sale (the sale predates the data), that remainder, or a return against a
   purchase of unknown value cannot be netted and is counted;
 - a purchase whose returns bring it to zero or below was **wholly returned**: it is not a purchase
@@ -208,10 +209,7 @@ def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> 
     (per purchase, its returns' total `credit` and their number)."""
     cutoff = f"WHERE ordered_at < TIMESTAMP '{before.isoformat()}'" if before else ""
     return f"""
-        WITH {matching_ctes(documents, lines, cutoff)}, matched AS (
-            SELECT target AS order_id, sum(amount) AS credit FROM parts
-            WHERE target IS NOT NULL AND NOT absorbed GROUP BY target
-        ), {_spill_ctes(lines)}, credited AS (
+        WITH {matching_ctes(documents, lines, cutoff)}, {_spill_ctes(lines)}, credited AS (
             SELECT order_id, sum(credit) AS credit, count(DISTINCT return_id) AS n_returns
             FROM (SELECT target AS order_id, amount AS credit, return_id FROM parts
                   WHERE target IS NOT NULL AND NOT absorbed
@@ -225,12 +223,13 @@ def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> 
 
 def _spill_ctes(lines: str | None) -> str:
     """CTEs `spilled(return_id, product_id, target, amount)`, `reached(order_id, credit)` and
-    `unreached(return_id, product_id, amount)` (amounts negative, like returns'): a purchase's by-product
-    returns that bring it below zero carry the excess, each in proportion to its amount, to the
-    customer's earlier purchases in the currency holding the returned product, latest first. Each
-    earlier purchase gives up to what it is still worth after its own returns, spread over its
-    products by its lines' value (a purchase holding two returned products is not taken twice), so
-    none goes below zero; what reaches past the earliest (bought before the data) is `unreached`.
+    `unreached(return_id, product_id, amount)` (amounts negative, like returns'): what a purchase's
+    by-product returns of a product exceed the product's worth in it by (its value times the product's
+    share of its lines' value) is carried, shared by those returns in proportion to their amounts, to
+    the customer's earlier purchases in the currency holding the product, latest first. Each gives up
+    to the product's worth in it less its own returns of the product; what reaches past the earliest
+    (bought before the data) is `unreached`. Bare refunds and returned products a purchase does not
+    hold are never carried: what they exceed it by is not netted.
 
     The latest-first taking is a stack per (customer, currency, product): purchases push what they
     can give, carried returns pop it. With `s` the running sum of pushes (+) and pops (−) and `m` its
@@ -243,28 +242,42 @@ def _spill_ctes(lines: str | None) -> str:
             unreached AS (SELECT NULL::VARCHAR AS return_id, NULL::VARCHAR AS product_id,
                               NULL::DOUBLE AS amount WHERE false)"""
     chain = "PARTITION BY customer_id, cur, product_id ORDER BY seq, pop, return_id"
-    return f"""spilled AS (
+
+    def worth(orders: str) -> str:
+        # what each product is worth in purchases `orders` (a condition on `c`): the purchase's value
+        # times the product's share of its lines' value (the value filter after the join: computed on
+        # every line of the store, it cost more than the join); NULL for a purchase of unknown value
+        return f"""SELECT c.order_id, c.customer_id, c.cur, c.seq, l.product_id,
+                       c.value * coalesce(sum(l.value) FILTER (WHERE l.value > 0) / nullif(sum(
+                           sum(l.value) FILTER (WHERE l.value > 0)) OVER (PARTITION BY c.order_id), 0), 0)
+                           AS worth
+                FROM classified c JOIN {lines} l USING (order_id)
+                WHERE c.kind = 'purchase' AND l.quantity > 0 AND {orders}
+                GROUP BY c.order_id, c.customer_id, c.cur, c.seq, c.value, l.product_id"""
+
+    return f"""returned AS (  -- each purchase's by-product returns, per product
+            SELECT p.target AS order_id, c.customer_id, c.cur, p.product_id, sum(p.amount) AS amount
+            FROM parts p JOIN classified c ON c.order_id = p.target
+            WHERE p.by_product GROUP BY ALL
+        ), excess AS (  -- what a purchase's returns of a product exceed the product's worth in it by
+            SELECT order_id, product_id, r.amount AS returned, r.amount + h.worth AS amount
+            FROM returned r JOIN ({worth("c.order_id IN (SELECT order_id FROM returned)")}) h
+                USING (order_id, product_id)
+            WHERE round(r.amount + h.worth, 6) < 0
+        ), spilled AS (  -- that excess, shared by the returns of the product matched to the purchase
             SELECT p.return_id, p.product_id, p.target, c.customer_id, c.cur, c.seq,
-                   p.amount * (c.value + m.credit) / m.credit AS amount
-            FROM parts p JOIN matched m ON m.order_id = p.target JOIN classified c ON c.order_id = p.target
-            WHERE p.by_product AND c.kind = 'purchase' AND round(c.value + m.credit, 6) < 0
-        ), capacity AS (  -- the spilling customers' purchases, each worth its value after its own returns
-            SELECT c.order_id, c.customer_id, c.cur, c.seq,
-                   greatest(round(c.value + coalesce(m.credit, 0), 6), 0) AS rest
-            FROM classified c LEFT JOIN matched m USING (order_id)
-            WHERE c.kind = 'purchase' AND (c.customer_id, c.cur) IN (SELECT customer_id, cur FROM spilled)
-        ), held AS (  -- each product's share of their lines' value (the value filter after the join:
-            -- computed on every line of the store, it cost more than the join)
-            SELECT order_id, l.product_id, sum(l.value) FILTER (WHERE l.value > 0) / nullif(
-                       sum(sum(l.value) FILTER (WHERE l.value > 0)) OVER (PARTITION BY order_id), 0) AS share
-            FROM capacity JOIN {lines} l USING (order_id)
-            WHERE l.quantity > 0
-            GROUP BY order_id, l.product_id
-        ), stack AS (
-            SELECT a.customer_id, a.cur, h.product_id, a.seq, false AS pop, a.order_id,
-                   NULL::VARCHAR AS return_id, a.rest * coalesce(h.share, 0) AS x
-            FROM capacity a JOIN held h USING (order_id)
-            WHERE (a.customer_id, a.cur, h.product_id) IN (SELECT customer_id, cur, product_id FROM spilled)
+                   p.amount * e.amount / e.returned AS amount
+            FROM parts p JOIN excess e ON e.order_id = p.target AND e.product_id = p.product_id
+            JOIN classified c ON c.order_id = p.target
+            WHERE p.by_product
+        ), held AS (  -- the spilled products' worth in their customers' purchases
+            SELECT * FROM ({worth("(c.customer_id, c.cur) IN (SELECT customer_id, cur FROM spilled)")})
+            WHERE (customer_id, cur, product_id) IN (SELECT customer_id, cur, product_id FROM spilled)
+        ), stack AS (  -- each purchase can give a product's worth in it less its own returns of it
+            SELECT h.customer_id, h.cur, h.product_id, h.seq, false AS pop, h.order_id,
+                   NULL::VARCHAR AS return_id,
+                   greatest(round(coalesce(h.worth, 0) + coalesce(r.amount, 0), 6), 0) AS x
+            FROM held h LEFT JOIN returned r USING (order_id, product_id)
             UNION ALL  -- at its purchase's place: only purchases before it can take it
             SELECT customer_id, cur, product_id, seq, true, NULL, return_id, amount FROM spilled
         ), walked AS (
