@@ -402,3 +402,14 @@ def test_a_category_the_goal_says_was_not_bought_leaves_its_buyers_out(llm_setti
     sale = (lines["status"] == "completed") & (lines["category"].eq("美妆") | lines["subcategory"].eq("美妆"))
     buyers = set(lines.loc[sale, "customer_id"])
     assert buyers and plan.audience_size == len(set(shop["customer_id"]) - buyers)
+
+
+def test_words_after_a_purchase_verb_that_name_no_category_are_reported_not_refused(
+    llm_settings, llm_server
+) -> None:
+    intel_shop(llm_settings)
+    write_purchases(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"], "segments": ["1"]}))
+    plan = plan_campaign(llm_settings, "给重要价值客户里购买频次高的发短信")
+    assert plan.unread_categories == ["频次高"]
+    assert plan.spec.audience.bought is None and plan.spec.audience.not_bought is None

@@ -89,6 +89,9 @@ class Plan(BaseModel):
     dropped: list[str] = Field(default_factory=list)
     # The group the goal names when no segment or RFM class in the spec stands for it (other rules do).
     unmatched_group: str | None = None
+    # Words after a purchase verb that name none of the shop's categories (购买频次高的 → 频次高): not
+    # read as a category, so no category rule stands for them.
+    unread_categories: list[str] = Field(default_factory=list)
 
 
 def detect_language(text: str) -> str:
@@ -452,7 +455,7 @@ def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
     """The goal's purchase phrases against the shop's category names. A name matches as written in
     any case, or as a part of exactly one category name (美妆 → 美妆护肤). A phrase that matches none is
     refused only when the goal marks it as a category; otherwise it is most likely no category at all
-    (购买频次高的, bought with a coupon) and is left out, named in the plan's `dropped`."""
+    (购买频次高的, bought with a coupon) and is left out, named in the plan's `unread_categories`."""
     names = {name: [name] for name in known}
     out = GroundedCategories()
     for phrase in stated_category_phrases(goal):
@@ -890,7 +893,6 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         if grounded.not_bought
         else None
     )
-    dropped += [f"category?={word!r}" for word in grounded.unread]
     if (bought is not None or not_bought is not None) and within is not None:
         # the days are the category purchase's window, not a bound on the last order of any kind
         draft = draft.model_copy(update={"recency_days_min": silent, "recency_days_max": None})
@@ -946,4 +948,5 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         clv_range=clv_range,
         dropped=dropped,
         unmatched_group=unmatched,
+        unread_categories=grounded.unread,
     )

@@ -76,6 +76,7 @@ def plan_cmd(
                 "clv_range": plan.clv_range.model_dump() if plan.clv_range else None,
                 "dropped": plan.dropped,
                 "unmatched_group": plan.unmatched_group,
+                "unread_categories": plan.unread_categories,
                 "campaign_id": campaign_id,
             }
         )
@@ -91,6 +92,9 @@ def plan_cmd(
         console.print(f"CLV band today: {plan.clv_range.min:,.2f} – {plan.clv_range.max:,.2f}")
     if plan.dropped:
         console.print(f"Not in the goal, left out: {', '.join(plan.dropped)}")
+    if plan.unread_categories:
+        words = ", ".join(repr(w) for w in plan.unread_categories)
+        console.print(f"Not read as a product category (no category rule for them): {words}")
     if plan.unmatched_group:
         console.print(
             f"No segment or RFM class matches {plan.unmatched_group!r}: the audience is the rules above "
