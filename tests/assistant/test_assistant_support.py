@@ -168,39 +168,25 @@ def test_an_order_answer_may_draw_on_the_policies_shown_with_it(shop, llm_server
     assert ask(shop, llm_server, "退货运费谁出？", "运费由店铺承担。", "policy:2").handoff
 
 
-def test_a_policy_question_shows_the_policies_before_the_customers_orders(shop, llm_server):
+@pytest.mark.parametrize(
+    ("question", "answer", "cited", "orders_first"),
+    [
+        ("退货运费谁出？", "无理由退货的寄回运费由顾客承担。", "policy:4", False),
+        # "我买的…" is about a bought item, not about an order's whereabouts (found in review)
+        ("我买的裙子能退吗？", "签收后 7 天内可申请七天无理由退货。", "policy:4", False),
+        ("我的订单到哪了？", "发货后可在订单详情里查看物流进度。", "policy:3", True),
+        ("Where is my order?", "Tracking shows on the order page.", "policy:3", True),
+    ],
+)
+def test_the_customers_orders_lead_the_prompt_only_for_order_questions(
+    shop, llm_server, question, answer, cited, orders_first
+):
     """Signed in, the customer's orders are shown, after the policies unless the question is about an
     order."""
-    ask(
-        shop,
-        llm_server,
-        "退货运费谁出？",
-        "无理由退货的寄回运费由顾客承担。",
-        "policy:4",
-        customer="C00000001",
-    )
+    ask(shop, llm_server, question, answer, cited, customer="C00000001")
     prompt = llm_server.requests[-1]["messages"][-1]["content"]
-    assert "order:" in prompt and prompt.index("policy:4") < prompt.index("order:")
-    ask(
-        shop,
-        llm_server,
-        "我的订单到哪了？",
-        "发货后可在订单详情里查看物流进度。",
-        "policy:3",
-        customer="C00000001",
-    )
-    prompt = llm_server.requests[-1]["messages"][-1]["content"]
-    assert prompt.index("order:") < prompt.index("policy:3")
-    ask(
-        shop,
-        llm_server,
-        "Where is my order?",
-        "Tracking shows on the order page.",
-        "policy:3",
-        customer="C00000001",
-    )
-    prompt = llm_server.requests[-1]["messages"][-1]["content"]
-    assert prompt.index("order:") < prompt.index("policy:3")
+    assert "order:" in prompt
+    assert (prompt.index("order:") < prompt.index(cited)) == orders_first
 
 
 REAL_KEPT: list[tuple[str, str, tuple[str, ...]]] = [
@@ -257,17 +243,3 @@ REAL_KEPT: list[tuple[str, str, tuple[str, ...]]] = [
         ("policy:6",),
     ),
 ]
-
-
-def test_a_returns_question_about_what_i_bought_shows_the_policies_first(shop, llm_server):
-    """ "我买的…" is about a bought item, not about an order's whereabouts (found in review)."""
-    ask(
-        shop,
-        llm_server,
-        "我买的裙子能退吗？",
-        "签收后 7 天内可申请七天无理由退货。",
-        "policy:4",
-        customer="C00000001",
-    )
-    prompt = llm_server.requests[-1]["messages"][-1]["content"]
-    assert "order:" in prompt and prompt.index("policy:4") < prompt.index("order:")

@@ -18,7 +18,7 @@ from marketpilot.campaigns.planner import (
     ground_categories,
     named_group,
     plan_campaign,
-    stated_categories,
+    stated_category_phrases,
     stated_goal,
     stated_offer_text,
     stated_send_at,
@@ -325,8 +325,8 @@ def test_stated_goal_reads_an_unambiguous_campaign_type(goal: str, goal_type: st
         ("给买过不锈钢锅具的客户", ["不锈钢锅具"]),
     ],
 )
-def test_stated_categories_read_what_the_goal_says_was_bought(goal: str, categories: list[str]) -> None:
-    assert stated_categories(goal) == categories
+def test_stated_category_phrases_read_what_the_goal_says_was_bought(goal: str, categories: list[str]) -> None:
+    assert [p.word for p in stated_category_phrases(goal)] == categories
 
 
 @pytest.mark.parametrize(

@@ -221,6 +221,19 @@ def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> 
         )"""
 
 
+def _worth(lines: str, orders: str) -> str:
+    """What each product is worth in the purchases `orders` selects (a condition on `c`): the purchase's
+    value times the product's share of its lines' value (the value filter after the join: computed on
+    every line of the store, it cost more than the join); NULL for a purchase of unknown value."""
+    return f"""SELECT c.order_id, c.customer_id, c.cur, c.seq, l.product_id,
+                   c.value * coalesce(sum(l.value) FILTER (WHERE l.value > 0) / nullif(sum(
+                       sum(l.value) FILTER (WHERE l.value > 0)) OVER (PARTITION BY c.order_id), 0), 0)
+                       AS worth
+            FROM classified c JOIN {lines} l USING (order_id)
+            WHERE c.kind = 'purchase' AND l.quantity > 0 AND {orders}
+            GROUP BY c.order_id, c.customer_id, c.cur, c.seq, c.value, l.product_id"""
+
+
 def _spill_ctes(lines: str | None) -> str:
     """CTEs `spilled(return_id, product_id, target, amount)`, `reached(order_id, credit)` and
     `unreached(return_id, product_id, amount)` (amounts negative, like returns'): what a purchase's
@@ -242,18 +255,7 @@ def _spill_ctes(lines: str | None) -> str:
             unreached AS (SELECT NULL::VARCHAR AS return_id, NULL::VARCHAR AS product_id,
                               NULL::DOUBLE AS amount WHERE false)"""
     chain = "PARTITION BY customer_id, cur, product_id ORDER BY seq, pop, return_id"
-
-    def worth(orders: str) -> str:
-        # what each product is worth in purchases `orders` (a condition on `c`): the purchase's value
-        # times the product's share of its lines' value (the value filter after the join: computed on
-        # every line of the store, it cost more than the join); NULL for a purchase of unknown value
-        return f"""SELECT c.order_id, c.customer_id, c.cur, c.seq, l.product_id,
-                       c.value * coalesce(sum(l.value) FILTER (WHERE l.value > 0) / nullif(sum(
-                           sum(l.value) FILTER (WHERE l.value > 0)) OVER (PARTITION BY c.order_id), 0), 0)
-                           AS worth
-                FROM classified c JOIN {lines} l USING (order_id)
-                WHERE c.kind = 'purchase' AND l.quantity > 0 AND {orders}
-                GROUP BY c.order_id, c.customer_id, c.cur, c.seq, c.value, l.product_id"""
+    spilling = "SELECT customer_id, cur FROM spilled"
 
     return f"""returned AS (  -- each purchase's by-product returns, per product
             SELECT p.target AS order_id, c.customer_id, c.cur, p.product_id, sum(p.amount) AS amount
@@ -261,7 +263,7 @@ def _spill_ctes(lines: str | None) -> str:
             WHERE p.by_product GROUP BY ALL
         ), excess AS (  -- what a purchase's returns of a product exceed the product's worth in it by
             SELECT order_id, product_id, r.amount AS returned, r.amount + h.worth AS amount
-            FROM returned r JOIN ({worth("c.order_id IN (SELECT order_id FROM returned)")}) h
+            FROM returned r JOIN ({_worth(lines, "c.order_id IN (SELECT order_id FROM returned)")}) h
                 USING (order_id, product_id)
             WHERE round(r.amount + h.worth, 6) < 0
         ), spilled AS (  -- that excess, shared by the returns of the product matched to the purchase
@@ -271,7 +273,7 @@ def _spill_ctes(lines: str | None) -> str:
             JOIN classified c ON c.order_id = p.target
             WHERE p.by_product
         ), held AS (  -- the spilled products' worth in their customers' purchases
-            SELECT * FROM ({worth("(c.customer_id, c.cur) IN (SELECT customer_id, cur FROM spilled)")})
+            SELECT * FROM ({_worth(lines, f"(c.customer_id, c.cur) IN ({spilling})")})
             WHERE (customer_id, cur, product_id) IN (SELECT customer_id, cur, product_id FROM spilled)
         ), stack AS (  -- each purchase can give a product's worth in it less its own returns of it
             SELECT h.customer_id, h.cur, h.product_id, h.seq, false AS pop, h.order_id,

@@ -439,11 +439,6 @@ def stated_category_phrases(goal: str) -> list[CategoryPhrase]:
     return list(found.values())
 
 
-def stated_categories(goal: str) -> list[str]:
-    """The category words of `stated_category_phrases`, negated or not."""
-    return [phrase.word for phrase in stated_category_phrases(goal)]
-
-
 class GroundedCategories(BaseModel):
     bought: list[str] = []  # the shop's categories the goal says were bought
     not_bought: list[str] = []  # … were not bought
