@@ -248,6 +248,10 @@ def test_clv_predict_cli_scores_the_store_and_a_file(
     assert 0 < short_payload["expected_purchases_total"] < year_payload["expected_purchases_total"]
     assert 0 < short_payload["clv_total"] < year_payload["clv_total"]
     assert Path(year_payload["csv"]).exists()
+    # the total names its currency, as the purchase counts' amounts do
+    plain = CliRunner().invoke(app, [*base[:-1], "--horizon-days", "90"])
+    total = f"CLV total CNY {short_payload['clv_total']:,.0f}"
+    assert total in " ".join(plain.stdout.split()), plain.stdout
     args = ["clv", "predict", "--home", str(home), "--json"]
     args += ["--transactions", str(data_dir / "cdnow" / "CDNOW_sample.txt"), "--customer-col", "column0"]
     args += ["--date-col", "column2", "--date-format", "%Y%m%d"]

@@ -20,6 +20,7 @@ from marketpilot.analytics.segments.personas import (
     PersonaDraft,
     check_persona,
     distinct_names,
+    facts,
     template_persona,
     without_unsupported,
     write_persona,
@@ -399,6 +400,21 @@ def test_a_model_name_equal_to_a_template_name_is_made_unique() -> None:
     assert [p.name for p in unique] == ["细分2：重要价值客户为主", "细分2：重要价值客户为主（5）"]
 
 
+def test_persona_days_read_as_whole_days_since_the_last_purchase() -> None:
+    # "29.0" in the facts came back as "平均购买29.0天": days are whole, and say what they count.
+    stats = SegmentStats(**STATS, revenue=1_077_444.0, tenure_days=400.0, discount_rate=0.1)
+    lines = dict(facts(stats, "zh", "元"))
+    assert lines["距上次购买（平均）"] == "45 天" and lines["成为客户的时长（平均）"] == "400 天"
+    assert dict(facts(stats, "en", "CNY"))["Days since last purchase (mean)"] == "45"
+    zh = template_persona(stats, "zh", "元", attempts=0, rejected=[]).description
+    en = template_persona(stats, "en", "CNY", attempts=0, rejected=[]).description
+    assert "距上次购买平均 45 天" in zh and "45.2" not in zh
+    assert "last purchase 45 days ago on average" in en
+    for lang, text in (("zh", zh), ("en", en)):
+        draft = PersonaDraft(name="重要价值客户" if lang == "zh" else "Valued buyers", description=text)
+        assert check_persona(draft, stats, lang) == []
+
+
 def test_persona_that_keeps_inventing_falls_back_to_a_flagged_template(
     shop_settings: Settings, llm_server: OpenAITestServer, home: Path
 ) -> None:
@@ -586,7 +602,7 @@ def test_segment_cli_in_chinese_checks_every_persona_against_its_stats(
     from marketpilot.cli import app
 
     # Segment 2's first draft calls the mean recency (days) its AOV: rejected, then rewritten.
-    recency = "距最近一次购买（平均天数）"
+    recency = "距上次购买（平均）"
     llm_server.script(_persona_reply(), _persona_reply(aov_from=recency), _persona_reply(), _persona_reply())
     args = ["segment", "--home", str(shop_settings.home), "--k", "3", "--lang", "zh", "--json"]
     out = CliRunner().invoke(app, args)
@@ -597,7 +613,7 @@ def test_segment_cli_in_chinese_checks_every_persona_against_its_stats(
     )
     personas = [s["persona"] for s in payload["segments"]]
     assert [p["source"] for p in personas] == ["llm"] * 3 and [p["attempts"] for p in personas] == [1, 2, 1]
-    wrong = f"{payload['segments'][1]['stats']['recency_days']}"
+    wrong = f"{payload['segments'][1]['stats']['recency_days']:.0f}"
     assert wrong in personas[1]["rejected"][0] and wrong in llm_server.requests[2]["messages"][-1]["content"]
     for profile in payload["segments"]:
         stats, persona = SegmentStats(**profile["stats"]), profile["persona"]

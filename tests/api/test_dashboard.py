@@ -200,6 +200,9 @@ def test_decisions_page_charts_the_last_decisions(browser: TestClient, shop: Set
     scripts = re.findall(r"<script>(.*?)</script>", page.text, re.S)
     assert scripts and not any("<!--" in body or "<script" in body for body in scripts)
     assert budget["series"][1]["data"] == pytest.approx([c.spend for c in plan.allocation.channels], abs=0.01)
+    # spend is money: the chart's axis, the heading and the table name the shop's currency
+    assert plan.currency == "CNY" and budget["yAxis"]["name"] == "投入 spend (CNY)"
+    assert "Budget split: CNY 3,000.00" in page.text and "<th>建议 Spend (CNY)</th>" in page.text
     price = chart(page.text, "price")
     assert sum(s["data"][0] for s in price["series"]) == pytest.approx(100, abs=0.5)
     (group,) = promo.groups

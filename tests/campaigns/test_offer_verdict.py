@@ -54,6 +54,9 @@ def test_the_report_says_whether_the_offer_paid(tmp_path, monkeypatch) -> None:
     assert "盈亏平衡所需订单增幅 5.0%" in page
     assert {"pays": "优惠值得", "does_not_pay": "优惠不划算", "undecided": "尚无定论"}[expected] in page
     assert facts(report.metrics, "zh", {"treatment": 0.05})["break_even_order_growth_percent"] == 5.0
+    # A Chinese report's tables are in Chinese too, the holdout row included.
+    assert "<tr><th>组</th><th>客户</th><th>已发送</th>" in page and "<th>收入 (CNY)</th>" in page
+    assert "<tr><td>对照组</td>" in page and "<th>arm</th>" not in page and "<th>rate</th>" not in page
 
     # A treated customer's second order counts as growth in orders, not as another converter.
     events = pd.read_json(truth.events_file, lines=True, dtype={"customer_id": str})

@@ -107,3 +107,16 @@ def test_unlabelled_wrong_price_fails_the_check(tmp_path):
     (violation,) = json.loads(result.output)["violations"]
     assert (violation["rule"], violation["span"], violation["text"]) == ("facts", [4, 7], "299")
     assert violation["message"] == "unverified number 299: not in the brief"
+
+
+def test_a_phrase_flagged_twice_is_printed_once_per_rule(tmp_path):
+    # 最 is an absolute claim (广告法) and 最佳 is on this brand's forbidden list, and the copy says it
+    # twice: four findings, one line per phrase, each phrase quoted once, with its positions.
+    brief = write_brief(tmp_path, brand={"forbidden_words": ["最佳"]})
+    result = CliRunner().invoke(app, ["copy", "check", "最佳大衣，现价319，最佳之选", "--brief", str(brief)])
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())  # the console wraps at 80 columns off a terminal
+    assert "ad_law [0:1, 11:12] “最” ×2: absolute/superlative claim (广告法第九条) → " in said, result.output
+    assert "brand [0:2, 11:13] “最佳” ×2: on the brand's forbidden list → " in said, result.output
+    assert said.count("广告法第九条") == 1 and said.count("forbidden list") == 1, result.output
+    assert said.endswith("4 violation(s)"), result.output

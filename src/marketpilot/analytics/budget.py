@@ -382,6 +382,7 @@ class BudgetPlan(BaseModel):
     weak_fits: list[str] = Field(
         default_factory=list, description=f"channels whose curve has R² under {WEAK_FIT_R2}"
     )
+    currency: str | None = Field(default=None, description="of the spend: the shop's, when planned for one")
     table_path: Path | None = None
     table_csv: Path | None = None
     chart_path: Path | None = None
@@ -423,12 +424,36 @@ def plan_budget(
 
         table = pd.DataFrame([c.model_dump() for c in allocation.channels])
         plan.table_path, plan.table_csv = write_table(settings, table, "decisions", "budget", "split")
-        plan.chart_path = _chart(history, plan, settings.path("decisions", "budget", "curves.png"))
+        plan.currency = settings.currency
+        chart = settings.path("decisions", "budget", "curves.png")
+        plan.chart_path = _chart(history, plan, chart, settings.language)
         write_json(settings, plan, "decisions", "budget", "summary.json")
     return plan
 
 
-def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path) -> Path:
+def chart_words(plan: BudgetPlan, lang: str, *, with_events: bool) -> tuple[str, str, str]:
+    """The curves chart's x label, y label and title, in the shop's language; spend in its currency."""
+    unit = f" ({plan.currency})" if plan.currency else ""
+    carry = any(c.carryover for c in plan.curves)
+    if lang == "zh":
+        steady = "（每期投入不变时）" if carry else ""
+        title = f"响应曲线{steady}（圆点：历史，星号：建议投入）"
+        if with_events:
+            period = "大促期" if plan.for_event else "平常期"
+            title = f"{period}响应曲线{steady}\n（圆点：历史，三角：大促期，星号：建议分配）"
+        return f"每期投入{unit}", "每期产出", title
+    steady = " at a steady spend per period" if carry else ""
+    title = f"Response curves{steady} (dots: history, stars: recommended spend)"
+    if with_events:
+        period = "an event period" if plan.for_event else "an ordinary period"
+        title = (
+            f"Response curves of {period}{steady}\n(dots: history, triangles: event periods, stars: split)"
+        )
+    return f"spend per period{unit}", "outcome per period", title
+
+
+def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path, lang: str) -> Path:
+    """The fitted curves over the history, the recommended spend starred; words in the shop's language."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -459,16 +484,9 @@ def _chart(history: pd.DataFrame, plan: BudgetPlan, path: Path) -> Path:
             color=dots.get_color(),
             markersize=14,
         )
-    ax.set_xlabel("spend per period")
-    ax.set_ylabel("outcome per period")
-    carry = any(c.carryover for c in plan.curves)
-    steady = " at a steady spend per period" if carry else ""
-    title = f"Response curves{steady} (dots: history, stars: recommended spend)"
-    if "event" in history:
-        period = "an event period" if plan.for_event else "an ordinary period"
-        title = (
-            f"Response curves of {period}{steady}\n(dots: history, triangles: event periods, stars: split)"
-        )
+    xlabel, ylabel, title = chart_words(plan, lang, with_events="event" in history)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     if len(plan.curves) <= 12:  # beyond that a legend hides the plot; the split table names them
         ax.legend(loc="lower right")

@@ -13,7 +13,7 @@ from typing import Literal
 from marketpilot.analytics.budget import BudgetPlan
 from marketpilot.analytics.narrative import Narrative, grounded_narrative
 from marketpilot.analytics.pricing import PricingReport
-from marketpilot.analytics.promo import PromoPlan
+from marketpilot.analytics.promo import VERDICTS, PromoPlan
 from marketpilot.analytics.uplift import UpliftReport
 from marketpilot.analytics.uplift.service import PolicyValues
 from marketpilot.atomic import write_text
@@ -187,26 +187,6 @@ def price_facts(report: PricingReport, language: str) -> Facts:
     }
     facts |= {f"products_{name.replace(' ', '_')}": n for name, n in s.positions.items()}
     return facts
-
-
-VERDICTS = {
-    "zh": {
-        "test": "建议发券并测试",
-        "underpowered": "可发券，但客群太小，测试难以得出结论",
-        "full_price_buyers": "不建议发券：这群客户很少用折扣购买",
-        "margin_too_thin": "不建议发券：毛利不足",
-        "implausible_lift": "不建议发券：盈亏平衡所需增幅过高",
-        "too_few_orders": "订单太少，无法设计",
-    },
-    "en": {
-        "test": "issue the coupon and test it",
-        "underpowered": "a coupon is possible, but the group is too small for a conclusive test",
-        "full_price_buyers": "no coupon: this group rarely buys on discount",
-        "margin_too_thin": "no coupon: the margin is too thin",
-        "implausible_lift": "no coupon: it needs an implausible lift to break even",
-        "too_few_orders": "too few orders to design one",
-    },
-}
 
 
 def promo_facts(plan: PromoPlan, language: str) -> tuple[Facts, Facts]:

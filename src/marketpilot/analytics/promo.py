@@ -51,6 +51,25 @@ GroupBy = Literal["segment", "rfm_class", "all"]
 Verdict = Literal[
     "test", "underpowered", "full_price_buyers", "margin_too_thin", "implausible_lift", "too_few_orders"
 ]
+# The verdict in words (the report, the chart, the dashboard), not its identifier (too_few_orders).
+VERDICTS = {
+    "zh": {
+        "test": "建议发券并测试",
+        "underpowered": "可发券，但客群太小，测试难以得出结论",
+        "full_price_buyers": "不建议发券：这群客户很少用折扣购买",
+        "margin_too_thin": "不建议发券：毛利不足",
+        "implausible_lift": "不建议发券：盈亏平衡所需增幅过高",
+        "too_few_orders": "订单太少，无法设计",
+    },
+    "en": {
+        "test": "issue the coupon and test it",
+        "underpowered": "a coupon is possible, but the group is too small for a conclusive test",
+        "full_price_buyers": "no coupon: this group rarely buys on discount",
+        "margin_too_thin": "no coupon: the margin is too thin",
+        "implausible_lift": "no coupon: it needs an implausible lift to break even",
+        "too_few_orders": "too few orders to design one",
+    },
+}
 MIN_ORDERS = 30
 _MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 
@@ -356,7 +375,8 @@ def plan_promotions(settings: Settings, spec: PromoSpec | None = None) -> PromoP
     )
     table = promo_table(plan)
     plan.table_path, plan.table_csv = write_table(settings, table, "decisions", "promo", "coupons")
-    plan.chart_path = _chart(orders, plan, names, settings.path("decisions", "promo", "baskets.png"))
+    chart = settings.path("decisions", "promo", "baskets.png")
+    plan.chart_path = _chart(orders, plan, names, chart, settings.language)
     for stale in (settings.home_dir / "decisions" / "promo" / "campaigns").glob("*.yaml"):
         stale.unlink()  # groups of an earlier run
     plan.campaign_specs = {
@@ -439,8 +459,20 @@ def promo_table(plan: PromoPlan) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _chart(orders: pd.DataFrame, plan: PromoPlan, names: dict[str, str], path: Path) -> Path:
-    """Basket value histograms, one panel per group (at most 8), the threshold marked."""
+def panel_title(g: PromoGroup, lang: Literal["zh", "en"]) -> str:
+    """A chart panel's title: the group, its coupon (or threshold) and the verdict in words."""
+    verdict = VERDICTS[lang][g.verdict]
+    if not g.threshold:
+        return f"{g.group}\n{verdict}"
+    coupon = g.shallow.label(g.threshold) if g.shallow else f"≥{_fmt(g.threshold)}"
+    return f"{g.group}\n{coupon} · {verdict}"
+
+
+def _chart(
+    orders: pd.DataFrame, plan: PromoPlan, names: dict[str, str], path: Path, lang: Literal["zh", "en"]
+) -> Path:
+    """Basket value histograms, one panel per group (at most 8), the threshold marked; titles and
+    axis in the shop's language."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -460,11 +492,8 @@ def _chart(orders: pd.DataFrame, plan: PromoPlan, names: dict[str, str], path: P
         ax.hist(baskets[baskets <= top], bins=30, color="#7a9cc6")
         if g.threshold:
             ax.axvline(g.threshold, color="#c0392b", linewidth=2)
-            coupon = g.shallow.label(g.threshold) if g.shallow else f"≥{_fmt(g.threshold)}"
-            ax.set_title(f"{g.group}\n{coupon} · {g.verdict}", fontsize=9)
-        else:
-            ax.set_title(f"{g.group}\n{g.verdict}", fontsize=9)
-        ax.set_xlabel(f"basket ({plan.currency})", fontsize=8)
+        ax.set_title(panel_title(g, lang), fontsize=9)
+        ax.set_xlabel(f"{'订单金额' if lang == 'zh' else 'basket'} ({plan.currency})", fontsize=8)
     for ax in list(axes.flat)[len(shown) :]:
         ax.axis("off")
     return save_png(fig, path)

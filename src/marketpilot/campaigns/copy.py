@@ -174,7 +174,7 @@ def resolve_copy(
         for variant in given:
             brief = briefs[variant.key]
             result = check_spec_copy(variant.text, brief, variant.ai_generated, specs)
-            reasons = "; ".join(f"{v.rule}: {v.message}" for v in result.violations)
+            reasons = "; ".join(v.describe() for v in result.violations)
             audit_variants.append(
                 audit_row(
                     campaign_id,
@@ -300,7 +300,7 @@ def _generic_violations(
     sent_with = [("", default)] if not briefs or default in briefs.values() else []
     sent_with += [(f"{', '.join(keys)}: ", brief) for keys, brief in offers]
     return [
-        prefix + v.message
+        prefix + v.describe()
         for prefix, brief in sent_with
         for v in check_spec_copy(generic.text or "", brief, generic.ai_generated, specs).violations
     ]

@@ -303,7 +303,7 @@ def _rewrite_losers(
         # Model-written copy carries the visible AI label where the channel requires one.
         text = add_ai_label(text.strip(), spec.language, specs[brief.channel])
         check = check_copy(text, brief, specs=specs)
-        reasons = [f"{v.rule}: {v.message}" for v in check.violations]
+        reasons = [v.describe() for v in check.violations]
         if text == by_key[winner].text:
             reasons.append(f"copies the winner {winner} verbatim")
         rewrites.append(

@@ -71,6 +71,13 @@ LABELS = {
         "holdout_arm": "对照组",
         "no_copy": "{channel} 渠道的 {arm} 组没有文案，未分到该渠道的客户（其份额归该渠道其他组）：{why}",
         "sep": "、",
+        "arm": "组",
+        "variant": "文案",
+        "rate": "转化率",
+        "revenue": "收入",
+        "cost": "成本",
+        "p_best_channel": "渠道内胜出概率",
+        "mismatch": "分组比例异常",
     },
     "en": {
         "title": "Campaign report",
@@ -117,6 +124,13 @@ LABELS = {
         "no_copy": "{arm} had no copy on {channel} and got none of its customers (its share went to the "
         "channel's other arms): {why}",
         "sep": ", ",
+        "arm": "arm",
+        "variant": "variant",
+        "rate": "rate",
+        "revenue": "revenue",
+        "cost": "cost",
+        "p_best_channel": "P(best) on the channel",
+        "mismatch": "MISMATCH",
     },
 }
 
@@ -277,6 +291,10 @@ def data_limits(metrics: CampaignMetrics, language: str) -> list[str]:
 
 def _arm_name(arm: str, labels: Mapping[str, str]) -> str:
     return labels["holdout_arm"] if arm == HOLDOUT else arm
+
+
+def _headers(labels: Mapping[str, str], *keys: str) -> str:
+    return "".join(f"<th>{html.escape(labels[k])}</th>" for k in keys)
 
 
 def copies_by_channel(metrics: CampaignMetrics) -> dict[str, list[Posterior]]:
@@ -613,8 +631,8 @@ def write_report(
     offers = {a.arm: _offer_label(spec, a.arm) for a in metrics.arms} if spec.has_arm_offers else {}
     cents, unit = minor_digits(metrics.currency), html.escape(metrics.currency)
     rows = "".join(
-        f"<tr><td>{html.escape(a.arm + offers.get(a.arm, ''))}</td><td>{a.customers}</td><td>{a.sent}</td>"
-        f"<td>{a.delivered}</td>"
+        f"<tr><td>{html.escape(_arm_name(a.arm, t) + offers.get(a.arm, ''))}</td><td>{a.customers}</td>"
+        f"<td>{a.sent}</td><td>{a.delivered}</td>"
         f"<td>{a.opened}</td><td>{a.clicked}</td><td>{a.converters}</td><td>{a.conversion_rate:.2%}</td>"
         f"<td>{a.revenue:,.{cents}f}</td><td>{a.cost:,.{cents}f}</td></tr>"
         for a in metrics.arms
@@ -628,14 +646,14 @@ def write_report(
         for p in variants
     )
     copy_table = (
-        "<table><tr><th>channel</th><th>variant</th><th>customers</th><th>converted</th><th>rate</th>"
-        f"<th>P(best) on the channel</th></tr>{copy_rows}</table>"
+        f"<table><tr>{_headers(t, 'channel', 'variant', 'customers', 'converted', 'rate', 'p_best_channel')}"
+        f"</tr>{copy_rows}</table>"
         if copy_rows
         else ""
     )
     srm = metrics.srm
     srm_line = (
-        f"<p>SRM χ²={srm.chi2:.2f}, p={srm.p_value:.3g}{' — MISMATCH' if srm.mismatch else ''}</p>"
+        f"<p>SRM χ²={srm.chi2:.2f}, p={srm.p_value:.3g}{' — ' + t['mismatch'] if srm.mismatch else ''}</p>"
         if srm
         else ""
     )
@@ -646,8 +664,8 @@ figure{{display:inline-block;margin:0.5em}}.flag{{color:#b00}}</style></head><bo
 <h1>{html.escape(spec.name)} <small>{html.escape(campaign_id)} v{version}</small></h1>
 <h2>{t["narrative"]}{flag}</h2><p>{html.escape(narrative.text)}</p>
 {offer_lines}
-<table><tr><th>arm</th><th>customers</th><th>sent</th><th>delivered</th><th>opened</th><th>clicked</th>
-<th>converted</th><th>rate</th><th>revenue ({unit})</th><th>cost ({unit})</th></tr>
+<table><tr>{_headers(t, "arm", "customers", "sent", "delivered", "opened", "clicked", "converted", "rate")}
+<th>{t["revenue"]} ({unit})</th><th>{t["cost"]} ({unit})</th></tr>
 {rows}</table>{copy_table}{srm_line}
 {images}
 <details><summary>metrics.json</summary><pre>{html.escape(metrics.model_dump_json(indent=2))}</pre></details>

@@ -24,6 +24,7 @@ from marketpilot.errors import ProviderError, UserError
 from marketpilot.wording import counted
 
 if TYPE_CHECKING:
+    from marketpilot.content.guardrails import Violation
     from marketpilot.content.service import BriefExtras
 
 copy_app = typer.Typer(
@@ -221,6 +222,29 @@ def generate_cmd(
         err_console.print(f"[yellow]warning:[/] {escape(result.shortfall)}", markup=True, highlight=False)
 
 
+def _findings(violations: list[Violation]) -> list[str]:
+    """One line per phrase and what is wrong with it: a phrase that two rules flag, or that the copy
+    says twice, is printed once, with its positions and a count."""
+    at: dict[tuple[tuple[int, int], str], list[Violation]] = {}
+    for v in violations:
+        at.setdefault((v.span, v.text), []).append(v)
+    spans: dict[tuple[str, tuple[tuple[str, str, str | None], ...]], list[tuple[int, int]]] = {}
+    for (span, text), found in at.items():
+        spans.setdefault((text, tuple((v.rule, v.message, v.suggestion) for v in found)), []).append(span)
+    lines = []
+    for (text, found), where in spans.items():
+        rules = ", ".join(dict.fromkeys(rule for rule, _, _ in found))
+        said = "; ".join(dict.fromkeys(message for _, message, _ in found))
+        hints = "; ".join(dict.fromkeys(hint for _, _, hint in found if hint))
+        count = f" ×{len(where)}" if len(where) > 1 else ""
+        positions = ", ".join(f"{start}:{end}" for start, end in where)
+        lines.append(
+            f"[red]{rules}[/] "
+            + escape(f"[{positions}] “{text}”{count}: {said}" + (f"\n   → {hints}" if hints else ""))
+        )
+    return lines
+
+
 @copy_app.command("check")
 def check_cmd(
     text: Annotated[str, typer.Argument(help="The copy to check.")],
@@ -245,16 +269,8 @@ def check_cmd(
     if as_json:
         print_json(result.public())
     else:
-        for v in result.violations:
-            console.print(
-                f"[red]{v.rule}[/] "
-                + escape(
-                    f"[{v.span[0]}:{v.span[1]}] “{v.text}”: {v.message}"
-                    + (f"\n   → {v.suggestion}" if v.suggestion else "")
-                ),
-                markup=True,
-                highlight=False,
-            )
+        for line in _findings(result.violations):
+            console.print(line, markup=True, highlight=False)
         if result.sms:
             console.print(
                 f"SMS: {result.sms.chars} characters ({result.sms.encoding}), "

@@ -158,11 +158,17 @@ def clv_predict(
     if json_out:
         print_json(result.model_dump(mode="json"))
         return
+    # money as the purchase counts write it: "CNY 1,234" (a file's rows may name no currency)
+    currency = result.purchase_rules.money_currency
     console.print(
         f"Scored {counted(result.customers, 'customer')} as of {result.as_of}: "
         f"mean P(alive) {result.mean_p_alive:.2f}, "
         f"{result.expected_purchases_total:.0f} purchases expected in {result.horizon_days} days"
-        + (f", CLV total {result.clv_total:,.0f}" if result.clv_total is not None else "")
+        + (
+            f", CLV total {currency + ' ' if currency else ''}{result.clv_total:,.0f}"
+            if result.clv_total is not None
+            else ""
+        )
     )
     console.print(f"Purchases: {result.purchase_rules.describe()}")
     console.print(f"Written: {result.parquet} and {result.csv}")

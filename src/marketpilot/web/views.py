@@ -410,15 +410,18 @@ def decisions(settings: Settings) -> dict[str, Any]:
         out["uplift"] = {"report": uplift, "advice": advice, "chart": chart}
     if (plan := _summary(BudgetPlan, folder, "budget", stale)) is not None:
         channels = plan.allocation.channels
+        # a summary written before plans recorded their currency was planned in the shop's
+        currency = plan.currency or settings.currency
         chart = bar(
             [c.channel for c in channels],
             {
                 "today 当前": [c.current_spend for c in channels],
                 "recommended 建议": [c.spend for c in channels],
             },
-            unit="投入 spend",
+            unit=f"投入 spend ({currency})",
         )
-        out["budget"] = {"plan": plan, "fit": {c.channel: c for c in plan.curves}, "chart": chart}
+        fit = {c.channel: c for c in plan.curves}
+        out["budget"] = {"plan": plan, "fit": fit, "chart": chart, "currency": currency}
     if (price := _summary(PricingReport, folder, "price", stale)) is not None:
         # the folder, not the path the summary recorded: a home may have moved since
         tables = folder / "price" / "categories.parquet"

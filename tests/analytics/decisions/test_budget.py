@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marketpilot.analytics.budget import HistoryFile, ResponseCurve, allocate, plan_budget
+from marketpilot.analytics.budget import HistoryFile, ResponseCurve, allocate, chart_words, plan_budget
 from marketpilot.cli import app, run_app
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -38,6 +38,15 @@ def _spec(path: Path) -> HistoryFile:
 
 def _true_outcome(spend: dict[str, float]) -> float:
     return sum(a * (1 - np.exp(-spend[c] / b)) for c, (a, b) in TRUTH.items())
+
+
+def test_the_curves_chart_speaks_the_shops_language_and_names_its_currency(tmp_path: Path, settings) -> None:
+    plan = plan_budget(_spec(_history(tmp_path / "history.csv")), 40_000.0, settings=settings)
+    assert settings.language == "zh" and plan.currency == settings.currency == "CNY"
+    xlabel, ylabel, title = chart_words(plan, "zh", with_events=False)
+    assert (xlabel, ylabel) == ("每期投入 (CNY)", "每期产出") and title.startswith("响应曲线")
+    assert chart_words(plan, "en", with_events=True)[0] == "spend per period (CNY)"
+    assert plan.chart_path is not None and plan.chart_path.stat().st_size > 1000
 
 
 def test_the_split_reaches_the_true_optimum(tmp_path: Path, settings) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from marketpilot.analytics.decision_report import promo_facts, write_decision_report
 from marketpilot.analytics.power import customers_per_arm, detectable_lift
-from marketpilot.analytics.promo import PromoSpec, plan_promotions, round_up
+from marketpilot.analytics.promo import VERDICTS, PromoSpec, panel_title, plan_promotions, round_up
 from marketpilot.analytics.segments.service import run_segmentation
 from marketpilot.cli import app, run_app
 from marketpilot.config import Settings, get_settings
@@ -111,6 +111,12 @@ def test_segment_coupons_keep_the_catalogue_margin(segmented_shop: Settings) -> 
             assert g.discounted_order_share < 0.5 * plan.store_discounted_order_share
     segments = pd.read_parquet(segmented_shop.path("intel", "segments.parquet"))
     assert sum(g.customers for g in plan.groups) == len(segments)
+    # The chart's panels say the verdict in the shop's words, not its identifier (too_few_orders).
+    assert segmented_shop.language == "zh"
+    for g in plan.groups:
+        title = panel_title(g, "zh")
+        assert title.startswith(f"{g.group}\n") and title.endswith(VERDICTS["zh"][g.verdict])
+        assert g.verdict not in title
 
 
 def test_promo_report_quotes_the_coupons(segmented_shop: Settings) -> None:

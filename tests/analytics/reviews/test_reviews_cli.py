@@ -208,6 +208,19 @@ def test_insight_by_category(llm_server: OpenAITestServer, review_store: Setting
     assert empty.exit_code != 0
 
 
+def test_insight_in_the_reviews_language_names_its_scope_in_it(review_store: Settings) -> None:
+    # No --lang: the reviews are Chinese, so the report is, its title included ("category 电脑" was).
+    result = runner.invoke(app, ["reviews", "insight", "--category", "电脑", "--no-llm", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["insight"]["lang"] == "zh" and payload["insight"]["scope"] == "类目 电脑"
+    md = Path(payload["files"]["markdown"]).read_text(encoding="utf-8")
+    assert md.startswith("# 评价洞察：类目 电脑\n") and Path(payload["files"]["markdown"]).stem == "类目_电脑"
+    points = payload["insight"]["selling_points"]
+    assert len(points) > 1 and f"**卖点**：{'、'.join(points)}\n" in md
+    assert "、".join(payload["insight"]["keywords"]) in md and ", " not in md.split("## 关键词")[1]
+
+
 def test_insight_accurate_mode_scores_with_the_embedding_head(review_store: Settings) -> None:
     args = ["reviews", "insight", "--category", "电脑", "--no-llm", "--json"]
     fast = json.loads(runner.invoke(app, args).stdout)["insight"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -198,7 +199,7 @@ def summarise_needs(
 def analyse_reviews(
     reviews: pd.DataFrame,
     *,
-    scope: str,
+    scope: str | Mapping[Lang, str],
     lang: Lang | None = None,
     settings: Settings | None = None,
     use_llm: bool = True,
@@ -212,7 +213,10 @@ def analyse_reviews(
     `aspect_embeddings` also gives clauses that name no lexicon term their nearest aspect (slower);
     `open_aspects` lets the LLM name the aspects the lexicon lacks (`open_aspects.discover`);
     `sentiment_mode="accurate"` scores reviews and clauses with the e5 head (every clause embedded,
-    ~100 clauses/s on 2 cores; better on products and wording the corpora lack)."""
+    ~100 clauses/s on 2 cores; better on products and wording the corpora lack). `scope` may name
+    the reviews in each language, for a report in the language the reviews turn out to be in."""
+    named = {"zh": scope, "en": scope} if isinstance(scope, str) else scope
+    scope = named["en"]  # the errors below are in English
     missing = {"review_id", "text"} - set(reviews.columns)
     if missing:
         raise UserError(f"reviews lack column(s) {sorted(missing)}")
@@ -237,6 +241,7 @@ def analyse_reviews(
     texts = reviews.text.tolist()
     if lang is None:
         lang = "zh" if (detect_language(texts) == "zh").mean() >= 0.5 else "en"
+    scope = named[lang]
     p_pos, _ = load_model().positive_proba(texts, mode=sentiment_mode)
     positive = int((p_pos >= 0.5).sum())
     clauses = scored_clauses(reviews, mode=sentiment_mode, review_p_pos=p_pos)
@@ -390,12 +395,14 @@ def review_insight(
     reviews = load_reviews(settings, product, category)
     if reviews.empty and product:  # in the catalogue (load_reviews refuses an unknown id), unreviewed
         _explain_unreviewed_product(settings, product)
-    scope = f"product {product}" if product else f"category {category}" if category else "all products"
-    if lang == "zh":
-        scope = f"商品 {product}" if product else f"类目 {category}" if category else "全部商品"
+    # both languages: with `lang` None the reviews' own language picks the report's
+    scope: dict[Lang, str] = {
+        "en": f"product {product}" if product else f"category {category}" if category else "all products",
+        "zh": f"商品 {product}" if product else f"类目 {category}" if category else "全部商品",
+    }
     return analyse_reviews(
         reviews,
-        scope=scope,
+        scope=scope if lang is None else scope[lang],
         lang=lang,
         settings=settings,
         use_llm=use_llm,

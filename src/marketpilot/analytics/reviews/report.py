@@ -60,23 +60,30 @@ _LABELS = {
 MAX_GROUP_ROWS = 60  # the report's per-product table; the JSON output has every row
 
 
-def _claims(claims: list[Claim]) -> list[str]:
+def _claims(claims: list[Claim], lang: str) -> list[str]:
+    if lang == "zh":
+        return [f"- {c.text}（评价：{'、'.join(c.cited_ids)}）" for c in claims] or ["- —"]
     return [f"- {c.text} (reviews: {', '.join(c.cited_ids)})" for c in claims] or ["- —"]
 
 
 def to_markdown(insight: ReviewInsight) -> str:
     t = _LABELS[insight.lang]
+    # Chinese text takes Chinese punctuation: 卖点：A、B, not "A, B"
+    colon, sep = ("：", "、") if insight.lang == "zh" else (": ", ", ")
     lines = [
-        f"# {t['title']}: {insight.scope}",
+        f"# {t['title']}{colon}{insight.scope}",
         "",
-        f"**{t['sent']}**: {insight.n_reviews} · {t['pos']} {insight.positive}"
+        f"**{t['sent']}**{colon}{insight.n_reviews} · {t['pos']} {insight.positive}"
         f" · {t['neg']} {insight.negative}"
         + (f" · {t['no_text']} {insight.no_text}" if insight.no_text else "")
         + (f" · {t['other_lang']} {insight.other_lang}" if insight.other_lang else "")
-        + f" ({insight.share_positive:.0%} {t['pos']};"
-        f" {t['mode']} {insight.sentiment_mode})",
+        + (
+            f"（{t['pos']} {insight.share_positive:.0%}；{t['mode']} {insight.sentiment_mode}）"
+            if insight.lang == "zh"
+            else f" ({insight.share_positive:.0%} {t['pos']}; {t['mode']} {insight.sentiment_mode})"
+        ),
         "",
-        f"**{t['sell']}**: {', '.join(insight.selling_points) or '—'}",
+        f"**{t['sell']}**{colon}{sep.join(insight.selling_points) or '—'}",
         "",
         f"## {t['aspects']}",
         "",
@@ -98,18 +105,18 @@ def to_markdown(insight: ReviewInsight) -> str:
         for g in insight.by_product[:MAX_GROUP_ROWS]:
             example = (g.complaint_examples or g.praise_examples or [""])[0].replace("|", "/")
             lines.append(f"| {g.group} | {g.name} | {g.positive} | {g.negative} | {g.neutral} | {example} |")
-    lines += ["", f"## {t['kw']}", "", ", ".join(insight.keywords), "", f"## {t['clusters']}", ""]
+    lines += ["", f"## {t['kw']}", "", sep.join(insight.keywords), "", f"## {t['clusters']}", ""]
     for c in insight.complaint_clusters:
         lines.append(f"- **{' / '.join(c.keywords)}** ({c.size}): {c.examples[0] if c.examples else ''}")
     lines += ["", f"## {t['needs']}", ""]
     if insight.llm_error:
         lines += [f"> {t['no_llm']}: {insight.llm_error.splitlines()[0]}", ""]
     lines += [
-        *_claims(insight.needs),
+        *_claims(insight.needs, insight.lang),
         "",
         f"## {t['pains']}",
         "",
-        *_claims(insight.pain_points),
+        *_claims(insight.pain_points, insight.lang),
     ]
     return "\n".join(lines) + "\n"
 

@@ -81,6 +81,11 @@ def _level(value: float, average: float, lang: Language) -> str:
     )
 
 
+def _days(days: float, lang: Language) -> str:
+    """Whole days, as people count them: a model given "29.0" wrote "平均购买29.0天"."""
+    return f"{days:.0f} 天" if lang == "zh" else f"{days:.0f}"
+
+
 def facts(
     stats: SegmentStats, lang: Language, currency: str, shop: ShopAverages | None = None
 ) -> list[tuple[str, str]]:
@@ -111,11 +116,11 @@ def facts(
             f"{stats.orders_per_customer}{vs(stats.orders_per_customer, shop and shop.orders_per_customer)}",
         ),
         (
-            "距最近一次购买（平均天数）",
+            "距上次购买（平均）",
             "Days since last purchase (mean)",
-            f"{stats.recency_days}{vs(stats.recency_days, shop and shop.recency_days)}",
+            f"{_days(stats.recency_days, lang)}{vs(stats.recency_days, shop and shop.recency_days)}",
         ),
-        ("成为客户的时长（平均天数）", "Days as a customer (mean)", f"{stats.tenure_days}"),
+        ("成为客户的时长（平均）", "Days as a customer (mean)", _days(stats.tenure_days, lang)),
         ("平均折扣率", "Mean discount rate", _pct(stats.discount_rate)),
         (
             "流失风险（平均）",
@@ -207,12 +212,13 @@ def template_persona(
         else ", ".join(c.category for c in stats.top_categories)
     )
     share, revenue, churn = _pct(stats.customer_share), _pct(stats.revenue_share), _pct(stats.churn_risk)
-    aov, orders, recency = f"{stats.aov:.2f} {currency}", stats.orders_per_customer, stats.recency_days
+    aov, orders = f"{stats.aov:.2f} {currency}", stats.orders_per_customer
+    recency = f"{stats.recency_days:.0f}"  # whole days
     if lang == "zh":
         name = f"细分{stats.segment}：{lead.name_zh}为主" if lead else f"细分{stats.segment}"
         text = (
             f"共 {stats.customers} 位客户，占全部客户的 {share}，贡献 {revenue} 的销售额；"
-            f"客单价 {aov}，人均 {orders} 单，平均 {recency} 天前最近一次购买，流失风险 {churn}。"
+            f"客单价 {aov}，人均 {orders} 单，距上次购买平均 {recency} 天，流失风险 {churn}。"
         )
         if cats:
             text += f"主要购买{cats}。"

@@ -170,7 +170,7 @@ def check_ad_law(text: str, brief: Brief | None = None) -> list[Violation]:
                     rule="ad_law",
                     span=span,
                     text=said,
-                    message=f"“{said}”: {term.message}",
+                    message=term.message,  # the phrase is `text`: said once, not twice
                     suggestion=term.suggestion,
                 )
             )

@@ -17,7 +17,8 @@ def check_brand(text: str, brief: Brief) -> list[Violation]:
                     rule="brand",
                     span=m.span(),
                     text=m.group(),
-                    message=f"“{word}” is on the brand's forbidden list",
+                    message="on the brand's forbidden list"
+                    + ("" if m.group() == word else f" (as “{word}”)"),
                     suggestion="remove it or use the brand's own wording",
                 )
             )
