@@ -120,6 +120,40 @@ def write_purchases(settings: Settings, seed: int = 13) -> pd.DataFrame:
     return lines.merge(products, on="product_id")
 
 
+def write_returns(settings: Settings, lines: pd.DataFrame, seed: int = 17) -> pd.DataFrame:
+    """Returns as the sample shop writes them, for a third of `write_purchases`' completed sales (not
+    the first customer's, the last sale): an order 'R…' of negative total, status 'returned', 3–15 days
+    after the sale, with a negative-quantity line of the product. Half of them return the sale whole;
+    the other half's sale becomes two units, one returned. Returns the sales' lines with `returned`:
+    "whole", "part" or None."""
+    rng = np.random.default_rng(seed)
+    sales = lines.copy()
+    pick = (sales["status"] == "completed") & (rng.random(len(sales)) < 1 / 3)
+    pick &= sales["order_id"] != "O000000"
+    whole = pick & (rng.random(len(sales)) < 0.5)
+    sales["returned"] = np.where(whole, "whole", np.where(pick, "part", None))
+    part = sales["returned"] == "part"
+    sales.loc[part, "quantity"] = 2
+    sales.loc[part, "total_minor"] = 2 * 9900
+    back = sales[pick].copy()
+    back["order_id"] = "R" + back["order_id"].str[1:]
+    back["ordered_at"] += pd.to_timedelta(rng.integers(3, 16, len(back)), unit="D")
+    back["status"] = "returned"
+    back["quantity"] = -1
+    back["total_minor"] = -9900
+    with Store.open(settings) as store, store.transaction():
+        for frame in (sales[part], back):
+            store.upsert(
+                "orders",
+                frame[["order_id", "customer_id", "ordered_at", "status", "currency", "total_minor"]],
+            )
+            store.upsert(
+                "order_items",
+                frame[["order_id", "line_no", "product_id", "quantity", "unit_price_minor", "currency"]],
+            )
+    return sales
+
+
 def export_spec(**overrides: object) -> dict:
     """A valid reactivation spec on the export channel; override any top-level field."""
     spec = {

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from campaign_shop import LAST_SALE, build_shop, export_spec, write_purchases
+from campaign_shop import LAST_SALE, build_shop, export_spec, write_purchases, write_returns
 from typer.testing import CliRunner
 
 from marketpilot.campaigns.audience import AudienceSource
@@ -104,6 +104,21 @@ def test_bought_selects_the_buyers_of_a_category_from_the_orders(settings, shop,
     both = selected(settings, bought=rule, segments=["新客"])
     assert both == chosen & ids(shop["segment"] == "新客")
     assert AudienceSource(settings).categories() == ["Lipstick", "Shoes", "服饰", "美妆", "面霜"]
+
+
+@pytest.mark.parametrize("days", [30, None])
+def test_a_purchase_its_return_undoes_is_not_bought(settings, shop, days) -> None:
+    """A customer who bought shoes and sent them back (a return document of negative quantity, as the
+    analytics net it) has not bought shoes; one who kept one of two pairs has."""
+    sales = write_returns(settings, write_purchases(settings))
+    names = {"Shoes", "面霜"}
+    undone = set(sales.loc[sales["returned"] == "whole", "customer_id"])
+    kept = set(sales.loc[sales["returned"] == "part", "customer_id"])
+    buyers = bought_within(sales, names, days)
+    assert buyers & undone and buyers & kept
+    rule = {"categories": sorted(names)} | ({"within_days": days} if days else {})
+    assert selected(settings, bought=rule) == buyers - undone
+    assert selected(settings, not_bought=rule) == set(shop.index) - (buyers - undone)
 
 
 def test_campaign_create_takes_a_category_rule_and_stores_it(shop_settings, tmp_path) -> None:

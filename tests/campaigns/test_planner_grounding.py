@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from campaign_shop import LAST_SALE, build_shop, write_purchases
+from campaign_shop import LAST_SALE, build_shop, write_purchases, write_returns
 from typer.testing import CliRunner
 
 from llm_server import json_reply
@@ -21,6 +21,7 @@ from marketpilot.campaigns.planner import (
     stated_category_phrases,
     stated_goal,
     stated_offer_text,
+    stated_recency,
     stated_send_at,
 )
 from marketpilot.campaigns.spec import CategoryPurchase
@@ -413,3 +414,61 @@ def test_words_after_a_purchase_verb_that_name_no_category_are_reported_not_refu
     plan = plan_campaign(llm_settings, "给重要价值客户里购买频次高的发短信")
     assert plan.unread_categories == ["频次高"]
     assert plan.spec.audience.bought is None and plan.spec.audience.not_bought is None
+
+
+CATEGORIES = ["Lipstick", "Shoes", "服饰", "美妆", "面霜"]
+
+
+@pytest.mark.parametrize(
+    ("goal", "not_bought", "within", "recency"),
+    [
+        # Seen: the days of "最近90天没买过…" read as recency_days >= 90 besides the category rule,
+        # leaving out every customer who had bought anything else since.
+        ("给最近90天没买过美妆的客户发短信", ["美妆"], 90, (None, None)),
+        ("近60天未购买过服饰的会员", ["服饰"], 60, (None, None)),
+        (
+            "Email customers who haven't bought Lipstick or Shoes in the last 90 days",
+            ["Lipstick", "Shoes"],
+            90,
+            (None, None),
+        ),
+        ("Text customers who have not bought shoes for 90 days", ["Shoes"], 90, (None, None)),
+        # a recency the goal states of any order stays the band
+        ("给90天没下单的客户发短信", [], None, (90, None)),
+        ("Email customers with no order in 90 days", [], None, (90, None)),
+        ("给没买过美妆的客户中90天没下单的发短信", ["美妆"], None, (90, None)),
+    ],
+)
+def test_days_qualifying_a_purchase_are_its_window_not_a_recency(goal, not_bought, within, recency) -> None:
+    grounded = ground_categories(goal, CATEGORIES)
+    assert (grounded.not_bought, grounded.not_bought_within, grounded.bought) == (not_bought, within, [])
+    assert stated_recency(goal, grounded.windows) == recency
+
+
+@pytest.mark.parametrize(
+    ("goal", "names"),
+    [
+        ("给最近30天没买过美妆的客户发短信", ["美妆"]),
+        ("Text customers who haven't bought shoes for 30 days", ["Shoes"]),
+    ],
+)
+def test_a_window_on_a_purchase_not_made_keeps_the_recent_buyers_of_other_goods(
+    llm_settings, llm_server, goal, names
+) -> None:
+    """The model reads "not bought for N days" as recency_days_min=N (its prompt says so): the plan
+    selects the customers without a purchase of the category in the window, however recently they
+    bought anything else, and a purchase sent back whole is no purchase."""
+    shop = intel_shop(llm_settings)
+    sales = write_returns(llm_settings, write_purchases(llm_settings))
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"], "recency_days_min": 30}))
+    plan = plan_campaign(llm_settings, goal)
+    rules = plan.spec.audience
+    assert rules.not_bought == CategoryPurchase(categories=names, within_days=30)
+    assert rules.recency_days is None and "recency_days_min=30" in plan.dropped
+    sale = (sales["status"] == "completed") & (sales["returned"] != "whole")
+    sale &= sales["category"].isin(names) | sales["subcategory"].isin(names)
+    sale &= sales["ordered_at"].dt.normalize() >= LAST_SALE.normalize() - pd.Timedelta(days=30)
+    expected = set(shop["customer_id"]) - set(sales.loc[sale, "customer_id"])
+    recent = sales["ordered_at"] >= LAST_SALE - pd.Timedelta(days=30)
+    assert expected & set(sales.loc[recent, "customer_id"])  # recent buyers of other goods among them
+    assert plan.audience_size == len(expected)

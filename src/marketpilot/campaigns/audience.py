@@ -8,10 +8,11 @@ file fails with that command in the hint; rules that are not used need nothing.
 `clv_percentile` is derived from the CLV table: the share of its customers with a strictly lower CLV,
 (rank − 1) / n, so {min: 0.8} is the top 20 % of scored customers (ties fall on the same side).
 
-`bought` reads the store's own orders, not intel: customers with a sale (not cancelled or returned, a
-positive quantity) of a product whose category or sub-category is named, within `within_days` days of
-the store's last sale day when given (the day intel's RFM counts recency_days from); `not_bought` the
-customers without one.
+`bought` reads the store's own orders, not intel, as the analytics count purchases
+(analytics/purchases.py): customers with a purchase line (a positive quantity) of a product whose
+category or sub-category is named, in a purchase that its returns do not wholly undo (a partly returned
+one still counts), within `within_days` days of the last purchase day when given (the day intel's RFM
+counts recency_days from); `not_bought` the customers without one.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, register_purchases
 from marketpilot.campaigns.spec import AudienceRules, Band
 from marketpilot.config import Settings
-from marketpilot.data.queries import ORDER
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
 
@@ -51,16 +52,15 @@ _DERIVED = {"clv_percentile": "clv"}
 AUDIENCE_COLUMNS = ("customer_id", *INTEL_COLUMNS, "clv_percentile", "has_email", "has_phone")
 
 
-# The buyers of the named categories (a sale line, not a return line); `_WITHIN` narrows to the last N
-# days of sales.
+# The buyers of the named categories: the lines of the purchases `register_purchases` nets (a sale its
+# returns wholly undo bought nothing); `_WITHIN` narrows to the last N days up to the last purchase day.
 _BOUGHT = (
-    "SELECT o.customer_id FROM orders o JOIN order_items i ON i.order_id = o.order_id "
+    f"SELECT l.customer_id FROM {LINES_VIEW} l JOIN products p ON p.product_id = l.product_id "
     # guests (no customer id) left out: one NULL would make `NOT IN` (not_bought) select nobody
-    f"JOIN products p ON p.product_id = i.product_id WHERE {ORDER} AND i.quantity > 0 "
-    "AND o.customer_id IS NOT NULL "
+    "WHERE l.customer_id IS NOT NULL "
     "AND (p.category IN (SELECT unnest(?)) OR p.subcategory IN (SELECT unnest(?)))"
 )
-_WITHIN = f"AND o.ordered_at::DATE >= (SELECT max(ordered_at)::DATE FROM orders WHERE {ORDER}) - ?::INTEGER"
+_WITHIN = f"AND l.day >= (SELECT max(day) FROM {ORDERS_VIEW}) - ?::INTEGER"
 
 
 class AudienceSource:
@@ -267,17 +267,19 @@ class AudienceSource:
         )
         return f"SELECT {select} FROM ({base}) a WHERE {condition}", params + where_params
 
+    def _query(self, rules: AudienceRules, select: str, order: str = "") -> pd.DataFrame:
+        sql, params = self._sql(rules, select)
+        with Store.open(self.settings) as store:
+            if rules.bought is not None or rules.not_bought is not None:
+                register_purchases(store.con)  # the purchase lines `_BOUGHT` reads
+            return store.query(sql + order, params)
+
     def select(self, rules: AudienceRules) -> pd.DataFrame:
         """Every eligible customer with the intel columns and reachability flags, ordered by id."""
-        sql, params = self._sql(rules, "* EXCLUDE (is_guest)")
-        with Store.open(self.settings) as store:
-            frame = store.query(sql + " ORDER BY customer_id", params)
-        return frame
+        return self._query(rules, "* EXCLUDE (is_guest)", " ORDER BY customer_id")
 
     def count(self, rules: AudienceRules) -> int:
-        sql, params = self._sql(rules, "count(*) AS n")
-        with Store.open(self.settings) as store:
-            return int(store.query(sql, params)["n"].iloc[0])
+        return int(self._query(rules, "count(*) AS n")["n"].iloc[0])
 
     def slots(self, customer_ids: pd.Series) -> pd.DataFrame:
         """Render-time personal data for the chosen customers only (name from the private table)."""

@@ -12,7 +12,8 @@ recency the goal states (90天未购, 30天内买过, no purchase in 90 days). S
 shown to the model with their names; the ones the goal names are the audience, and a group the goal
 addresses that nothing matches is refused rather than planned for every customer. A category the goal
 says was bought (最近30天买过美妆) must be one of the shop's product categories and becomes the
-`bought` rule; a campaign type the goal's words state unambiguously (双11预热, win back) is the spec's.
+`bought` rule (`not_bought` when negated), its days the rule's window, not a recency band; a
+campaign type the goal's words state unambiguously (双11预热, win back) is the spec's.
 The plan counts both the customers the rules select and those a run may contact today (consent,
 suppressions, addresses). Nothing is stored until `campaign create`."""
 
@@ -153,9 +154,13 @@ _BOUGHT_WITHIN_DAYS = (
 )
 
 
-def stated_recency(goal: str) -> tuple[int | None, int | None]:
+def stated_recency(goal: str, windows: list[tuple[int, int]] | None = None) -> tuple[int | None, int | None]:
     """The recency band the goal states, in days since the last purchase, as (min, max): 90天未购 →
-    (90, None), 30天内买过 → (None, 30); the tightest when a phrase repeats."""
+    (90, None), 30天内买过 → (None, 30); the tightest when a phrase repeats. `windows`: the spans of
+    category purchases with their days (`GroundedCategories.windows`: 最近90天没买过美妆), which are
+    those rules' windows, not a recency of the last order of any kind."""
+    for start, end in windows or []:
+        goal = goal[:start] + " " * (end - start) + goal[end:]
     silent: list[int] = []
     for pattern in _SILENT_DAYS:
         silent += [int(m) for m in pattern.findall(goal)]
@@ -409,6 +414,9 @@ class CategoryPhrase(BaseModel):
     word: str
     negated: bool  # 没买过美妆的, never bought shoes: the customers who did not
     marked: bool  # a category word follows (美妆类, 母婴产品, beauty products): it is meant as a category
+    # the days the purchase is qualified by (最近90天没买过美妆, bought shoes in the last 30 days)
+    within_days: int | None = None
+    span: tuple[int, int]  # the goal's text of the phrase, its days included
 
 
 # A negation right before the purchase verb: 没(有)买过, 从未购买过, "have not bought", "never bought".
@@ -416,6 +424,17 @@ _NEGATED = re.compile(
     r"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)\s*$"
     r"|\b(?:not|never|n't|haven't|hasn't|hadn't|didn't)\s+(?:\w+\s+)?$",
     re.I,
+)
+# Days written right before a purchase verb (最近90天没买过, 30天内买过, 近60天未购买过) or right after
+# the category (bought shoes in the last 30 days, haven't bought shoes for 90 days) qualify that purchase:
+# seen, "最近90天没买过美妆的" planned as not_bought 美妆 (ever) and recency_days >= 90, which left out
+# every customer who had bought anything else since.
+_DAYS_BEFORE = re.compile(
+    r"(?:最近|近|过去)?\s*(\d+)\s*[天日]\s*(?:内|以内|之内|里)?\s*(?:都|均)?\s*(?:有过?|曾经?)?\s*"
+    r"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)?\s*$"
+)
+_DAYS_AFTER = re.compile(
+    r"\s*(?:in|within|during|over|for)\s+(?:the\s+)?(?:last\s+|past\s+)?(\d+)\s*days\b", re.I
 )
 _MARKED = re.compile(r"类目|品类|类|产品|商品|products?|items?|category", re.I)
 # a word that itself names goods: 宠物用品, 乳制品, pet supplies
@@ -432,16 +451,30 @@ def stated_category_phrases(goal: str) -> list[CategoryPhrase]:
                 continue
             negated = _NEGATED.search(goal[: m.start()]) is not None
             marked = _MARKED.fullmatch(goal[m.end("cat") : m.end()].strip()) is not None
+            before, after = _DAYS_BEFORE.search(goal[: m.start()]), _DAYS_AFTER.match(goal, m.end())
+            days = before or after
+            span = (before.start() if before else m.start(), after.end() if after else m.end())
             for word in (w.strip() for w in _AND.split(m["cat"])):
                 if word:
                     goods = marked or _GOODS_WORD.search(word) is not None
-                    found.setdefault(word, CategoryPhrase(word=word, negated=negated, marked=goods))
+                    phrase = CategoryPhrase(
+                        word=word,
+                        negated=negated,
+                        marked=goods,
+                        within_days=int(days[1]) if days else None,
+                        span=span,
+                    )
+                    found.setdefault(word, phrase)
     return list(found.values())
 
 
 class GroundedCategories(BaseModel):
     bought: list[str] = []  # the shop's categories the goal says were bought
     not_bought: list[str] = []  # … were not bought
+    bought_within: int | None = None  # the days those purchases are qualified by (the tightest)
+    not_bought_within: int | None = None
+    # the goal's spans of the category phrases with days: their days are no recency band
+    windows: list[tuple[int, int]] = []
     unknown: list[str] = []  # marked as a category (美妆类, beauty products), and the shop has none such
     unread: list[str] = []  # words after a purchase verb that match no category: not taken as one
 
@@ -458,6 +491,11 @@ def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
         if code in names:
             target = out.not_bought if phrase.negated else out.bought
             target.append(code)
+            if phrase.within_days is not None:
+                key = "not_bought_within" if phrase.negated else "bought_within"
+                days = [d for d in (getattr(out, key), phrase.within_days) if d is not None]
+                setattr(out, key, min(days))
+                out.windows.append(phrase.span)
         else:
             (out.unknown if phrase.marked else out.unread).append(phrase.word)
     return out
@@ -872,27 +910,34 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     if named_products != draft.product_ids:
         dropped.append(f"product_ids={draft.product_ids!r}")
         draft = draft.model_copy(update={"product_ids": named_products})
-    # The small model often leaves out "90天未购" (the README's own example came back with no rule, so
-    # the plan reached every customer); a recency the goal states is the band, as written.
-    silent, within = stated_recency(goal)
     # "最近30天买过美妆的客户": the spec had no way to say it, and the plan reached every recent buyer.
     # Seen in review: "给没买过美妆的客户" read as the buyers of 美妆; a negated purchase is `not_bought`.
     grounded = ground_categories(goal, source.categories())
     bought = (
-        CategoryPurchase(categories=list(dict.fromkeys(grounded.bought)), within_days=within)
+        CategoryPurchase(categories=list(dict.fromkeys(grounded.bought)), within_days=grounded.bought_within)
         if grounded.bought
         else None
     )
     not_bought = (
-        CategoryPurchase(categories=list(dict.fromkeys(grounded.not_bought)), within_days=within)
+        CategoryPurchase(
+            categories=list(dict.fromkeys(grounded.not_bought)), within_days=grounded.not_bought_within
+        )
         if grounded.not_bought
         else None
     )
-    if (bought is not None or not_bought is not None) and within is not None:
-        # the days are the category purchase's window, not a bound on the last order of any kind
-        draft = draft.model_copy(update={"recency_days_min": silent, "recency_days_max": None})
-    elif silent is not None or within is not None:
-        draft = draft.model_copy(update={"recency_days_min": silent, "recency_days_max": within})
+    # The small model often leaves out "90天未购" (the README's own example came back with no rule, so
+    # the plan reached every customer); a recency the goal states is the band, as written. Days that
+    # qualify a category purchase are its window: the model's band for them goes (seen: "最近90天没买过
+    # 美妆的" with recency_days_min=90, leaving out whoever bought anything else since).
+    silent, within = stated_recency(goal, grounded.windows)
+    if grounded.windows or silent is not None or within is not None:
+        recency = {"recency_days_min": silent, "recency_days_max": within}
+        dropped += [
+            f"{k}={getattr(draft, k)!r}"
+            for k, v in recency.items()
+            if v is None and getattr(draft, k) is not None
+        ]
+        draft = draft.model_copy(update=recency)
     # the goal's "today" and "Friday" are the campaign zone's, not this machine's
     send_at = stated_send_at(goal, dt.datetime.now(Schedule().zone).replace(tzinfo=None))
     if send_at is not None and draft.send_at != send_at:
