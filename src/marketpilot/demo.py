@@ -316,6 +316,7 @@ def decisions(ctx: DemoContext) -> StepResult:
     customers): a 30 % send cap, judged on held-out customers, with a written report; and a 满减
     coupon per segment of the shop."""
     from marketpilot.analytics.decision_report import (
+        gain_shown,
         recommendation_text,
         uplift_facts,
         write_decision_report,
@@ -347,11 +348,13 @@ def decisions(ctx: DemoContext) -> StepResult:
     conclusive = sum(g.verdict == "test" for g in promo.groups)
     specs = ctx.settings.path("decisions", "promo", "campaigns")
     p = report.policies
+    gain, (low, high) = gain_shown(p)
     return StepResult(
         name="decide",
         seconds=0,
         summary=f"Hillstrom e-mail test, 30 % send cap: {p.targeted:.4f} visits per customer targeted vs "
-        f"{p.random_same_share:.4f} for a random 30 % ({recommendation_text(p)}); coupons designed: "
+        f"{p.random_same_share:.4f} for a random 30 %, gain {gain:+.4f} (95 % interval {low:+.4f} to "
+        f"{high:+.4f}): {recommendation_text(p)}; coupons designed: "
         f"{'; '.join(coupons) or 'none'} ({conclusive} of {len(promo.groups)} segments big enough for a "
         f"test to show the break-even lift; campaign specs in {specs})",
         outputs=outputs,

@@ -195,6 +195,8 @@ def test_decisions_page_charts_the_last_decisions(browser: TestClient, shop: Set
     assert {s["name"] for s in curves} >= set(uplift.qini_curves)
     womens = next(s for s in curves if s["name"] == "Womens E-Mail")["data"]
     assert womens == pytest.approx(uplift.qini_curves["Womens E-Mail"], abs=0.01)
+    low, high = uplift.policies.gain_over_best_blanket_interval
+    assert f"95% 置信区间 interval {low:+.4f} to {high:+.4f}" in page.text
     budget = chart(page.text, "budget")
     assert "<!--<script>信息流" in json.dumps(budget, ensure_ascii=False)
     scripts = re.findall(r"<script>(.*?)</script>", page.text, re.S)

@@ -38,6 +38,8 @@ def test_uplift_over_json_rows_matches_the_library(client: TestClient, data_dir,
     assert [q["arm"] for q in got["qini"]] == ["女装", "男装"]
     assert [q["qini"] for q in got["qini"]] == pytest.approx([q.qini for q in expected.qini])
     assert got["policies"]["targeted"] == pytest.approx(expected.policies.targeted)
+    interval = got["policies"]["gain_over_best_blanket_interval"]
+    assert interval == pytest.approx(list(expected.policies.gain_over_best_blanket_interval))
     assert len(got["qini_curves"]["女装"]) == 101
     assert client.get("/v1/decisions/uplift", headers=HEADERS).json()["policies"] == got["policies"]
     bad = client.post(

@@ -35,6 +35,9 @@ _TEXT = {
         "send_everyone": "全部发送「{arm}」：留出数据上定向没有胜过它",
         "send_nobody": "都不发送：没有方案值回成本",
         "no_gain": "在发送比例限制下，定向没有胜过同等规模的随机抽样",
+        "send_everyone_noise": "全部发送「{arm}」：定向在留出数据上的增益在噪声范围内（置信区间包含零）",
+        "send_nobody_noise": "都不发送：定向在留出数据上的增益在噪声范围内（置信区间包含零）",
+        "no_gain_noise": "在发送比例限制下，定向相对同等规模随机抽样的增益在噪声范围内（置信区间包含零）",
         "weak_fit": "弱：历史花费与产出关系不明显，该渠道的分配依据不足",
     },
     "en": {
@@ -49,6 +52,12 @@ _TEXT = {
         "send_everyone": "send everyone {arm!r}: targeting did not beat it on the held-out rows",
         "send_nobody": "send nobody anything: no arm is worth its cost",
         "no_gain": "under the send cap, targeting did not beat a random sample of the same size",
+        "send_everyone_noise": "send everyone {arm!r}: targeting's gain over it on the held-out rows is "
+        "within noise (its confidence interval includes zero)",
+        "send_nobody_noise": "send nobody anything: targeting's gain on the held-out rows is within noise "
+        "(its confidence interval includes zero)",
+        "no_gain_noise": "under the send cap, targeting's gain over a random sample of the same size is "
+        "within noise (its confidence interval includes zero)",
         "weak_fit": "weak: its spend shows little relation to the outcome, so its share rests on little "
         "evidence",
     },
@@ -67,6 +76,9 @@ _ZH_LABELS = {
     "best_single_arm": "效果最好的单一方案",
     "value_per_customer_best_single_arm": "全部发送最好单一方案的人均价值",
     "value_per_customer_random_same_share": "同比例随机发送的人均价值",
+    "gain_per_customer": "定向的人均增益（相对上面的比较对象）",
+    "gain_interval_low": "增益置信区间下限",
+    "gain_interval_high": "增益置信区间上限",
     "send_cap_percent": "发送比例上限（%）",
     "budget": "总预算",
     "expected_outcome": "建议分配的预期产出",
@@ -124,7 +136,20 @@ def fact_label(key: str, language: str) -> str:
 
 
 def recommendation_text(policies: PolicyValues, language: str = "en") -> str:
-    return _TEXT[language][policies.recommendation].format(arm=policies.best_blanket)
+    key = policies.recommendation + ("_noise" if policies.within_noise else "")
+    return _TEXT[language][key].format(arm=policies.best_blanket)
+
+
+def gain_shown(policies: PolicyValues) -> tuple[float, tuple[float, float]]:
+    """The gain the recommendation rests on and its interval: over a random sample of the same size
+    under a send cap, over the best blanket send otherwise."""
+    over_random, interval = (
+        policies.gain_over_random_same_share,
+        policies.gain_over_random_same_share_interval,
+    )
+    if over_random is not None and interval is not None:
+        return over_random, interval
+    return policies.gain_over_best_blanket, policies.gain_over_best_blanket_interval
 
 
 def uplift_facts(report: UpliftReport, language: str) -> Facts:
@@ -139,6 +164,8 @@ def uplift_facts(report: UpliftReport, language: str) -> Facts:
         "value_per_customer_best_single_arm": p.everyone[p.best_blanket],
         "value_per_customer_random_same_share": p.random_same_share,
     }
+    gain, (low, high) = gain_shown(p)
+    facts |= {"gain_per_customer": gain, "gain_interval_low": low, "gain_interval_high": high}
     if report.send_cap is not None:
         facts["send_cap_percent"] = round(report.send_cap * 100, 1)
     for arm, share in p.targeted_share.items():
@@ -231,7 +258,8 @@ def _template(kind: Kind, facts: Facts, language: str) -> str:
             )
             return (
                 f"建议：{f['recommendation']}。在留出的 {f['held_out_customers']} 位客户上，定向的人均价值为 "
-                f"{f['value_per_customer_targeted']}，{versus}。"
+                f"{f['value_per_customer_targeted']}，{versus}；人均增益 {f['gain_per_customer']}"
+                f"（95% 置信区间 {f['gain_interval_low']} 至 {f['gain_interval_high']}）。"
             )
         versus = (
             f"a random sample of the same size {f[other]}"
@@ -240,7 +268,9 @@ def _template(kind: Kind, facts: Facts, language: str) -> str:
         )
         return (
             f"Recommendation: {f['recommendation']}. On {f['held_out_customers']} held-out customers the "
-            f"targeting is worth {f['value_per_customer_targeted']} per customer, {versus}."
+            f"targeting is worth {f['value_per_customer_targeted']} per customer, {versus}: a gain of "
+            f"{f['gain_per_customer']} (95 % confidence interval {f['gain_interval_low']} to "
+            f"{f['gain_interval_high']})."
         )
     if kind == "promo":
         coupons = [(k.removesuffix("_coupon"), v) for k, v in f.items() if k.endswith("_coupon")]

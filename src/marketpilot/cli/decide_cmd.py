@@ -170,11 +170,19 @@ def uplift(
         )
     print_table(table)
     p = report.policies
+    low, high = p.gain_over_best_blanket_interval
+    random_gain = ""
+    if p.gain_over_random_same_share is not None and p.gain_over_random_same_share_interval is not None:
+        r_low, r_high = p.gain_over_random_same_share_interval
+        random_gain = (
+            f"; gain {p.gain_over_random_same_share:+.4f} (95 % interval {r_low:+.4f} to {r_high:+.4f})"
+        )
     console.print(
         f"Value per customer on held-out rows: targeted {p.targeted:.4f}; best single arm for everyone "
-        f"({p.best_blanket}) {p.everyone[p.best_blanket]:.4f}; gain {p.gain_over_best_blanket:+.4f}.\n"
+        f"({p.best_blanket}) {p.everyone[p.best_blanket]:.4f}; gain {p.gain_over_best_blanket:+.4f} "
+        f"(95 % interval {low:+.4f} to {high:+.4f}, {p.bootstrap_resamples} paired bootstrap resamples).\n"
         f"Targeting sends: {', '.join(f'{arm} {share:.0%}' for arm, share in p.targeted_share.items())} "
-        f"(the best arm to a random sample of the same size: {p.random_same_share:.4f}).\n"
+        f"(the best arm to a random sample of the same size: {p.random_same_share:.4f}{random_gain}).\n"
         f"[bold]Recommendation:[/] {escape(recommendation_text(p))}.",
         markup=True,
     )

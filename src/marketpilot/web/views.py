@@ -385,7 +385,7 @@ def decisions(settings: Settings) -> dict[str, Any]:
     import pandas as pd
 
     from marketpilot.analytics.budget import BudgetPlan
-    from marketpilot.analytics.decision_report import VERDICTS, recommendation_text
+    from marketpilot.analytics.decision_report import VERDICTS, gain_shown, recommendation_text
     from marketpilot.analytics.pricing import POSITIONS, PricingReport
     from marketpilot.analytics.promo import PromoPlan
     from marketpilot.analytics.uplift import UpliftReport
@@ -407,7 +407,13 @@ def decisions(settings: Settings) -> dict[str, Any]:
             if series["name"].endswith(" · random"):
                 series["lineStyle"] = {"type": "dashed"}
         advice = " / ".join(recommendation_text(uplift.policies, lang) for lang in ("zh", "en"))
-        out["uplift"] = {"report": uplift, "advice": advice, "chart": chart}
+        gain, (low, high) = gain_shown(uplift.policies)
+        out["uplift"] = {
+            "report": uplift,
+            "advice": advice,
+            "chart": chart,
+            "gain": {"value": gain, "low": low, "high": high},
+        }
     if (plan := _summary(BudgetPlan, folder, "budget", stale)) is not None:
         channels = plan.allocation.channels
         # a summary written before plans recorded their currency was planned in the shop's

@@ -4,7 +4,8 @@
                    └──► held-out: Qini per arm, policy values ──► refit on all rows ──► scores
 
 The held-out figures say whether the targeting is real before anyone acts on it: a Qini p-value well
-under 0.05 and a targeting policy worth more than sending everyone the best arm. Scores come from a
+under 0.05 and a targeting policy worth more than sending everyone the best arm by more than the
+noise of the held-out rows (a paired bootstrap interval of the gain above 0). Scores come from a
 model refitted on every row, so the shipped decision uses all the data the figures were judged on.
 """
 
@@ -22,7 +23,13 @@ from sklearn.model_selection import train_test_split
 
 from marketpilot.analytics.outputs import write_json, write_table
 from marketpilot.analytics.uplift.chart import qini_chart
-from marketpilot.analytics.uplift.metrics import QiniSummary, policy_value, qini_curve, qini_summary
+from marketpilot.analytics.uplift.metrics import (
+    QiniSummary,
+    bootstrap_policy_values,
+    policy_value,
+    qini_curve,
+    qini_summary,
+)
 from marketpilot.analytics.uplift.model import UpliftModel, check_arms, check_events
 from marketpilot.config import Settings
 from marketpilot.data.mapping import parse_amounts
@@ -59,11 +66,30 @@ class PolicyValues(BaseModel):
     everyone: dict[str, float]
     best_blanket: str
     gain_over_best_blanket: float
+    gain_over_best_blanket_interval: tuple[float, float] = Field(
+        description="95 % paired bootstrap interval of gain_over_best_blanket over the held-out rows"
+    )
     random_same_share: float
+    gain_over_random_same_share: float | None = Field(
+        description="with a send cap: targeted − random_same_share, the gain the recommendation rests on"
+    )
+    gain_over_random_same_share_interval: tuple[float, float] | None = Field(
+        description="with a send cap: 95 % paired bootstrap interval of gain_over_random_same_share"
+    )
+    bootstrap_resamples: int = Field(description="resamples of the held-out rows behind the intervals")
     targeted_share: dict[str, float]
     # target: send each customer its best_arm; send_everyone: best_blanket to all (targeting did not
     # beat it); send_nobody: no arm is worth its cost; no_gain: under the cap, no better than random.
+    # "Beat" means the interval's lower bound is above 0: a gain within the noise of the held-out rows
+    # is no reason to run a targeted campaign.
     recommendation: Literal["target", "send_everyone", "send_nobody", "no_gain"]
+
+    @property
+    def within_noise(self) -> bool:
+        """The targeting came out ahead on the held-out rows, but by less than their noise."""
+        capped = self.gain_over_random_same_share is not None
+        gain = self.gain_over_random_same_share if capped else self.gain_over_best_blanket
+        return self.recommendation != "target" and (gain or 0.0) > 0
 
 
 class UpliftReport(BaseModel):
@@ -232,11 +258,20 @@ def _choose(uplift: pd.DataFrame, experiment: Experiment) -> pd.Series:
     return best.where(treat, experiment.control)
 
 
+RESAMPLES = 400  # bootstrap resamples of the held-out rows; the interval ends move by ~0.0003 between seeds
+
+
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return round(float(low), 6) + 0.0, round(float(high), 6) + 0.0
+
+
 def _policies(test: pd.DataFrame, chosen: pd.Series, experiment: Experiment) -> PolicyValues:
     arms, outcome = test[experiment.treatment_col], test[experiment.outcome_col] * experiment.value
+    labels = sorted(arms.unique())
     everyone = {
         arm: round(policy_value(pd.Series(arm, index=test.index), arms, outcome, experiment.costs), 6)
-        for arm in sorted(arms.unique())
+        for arm in labels
     }
     targeted = round(policy_value(chosen, arms, outcome, experiment.costs), 6)
     best = max(everyone, key=lambda arm: everyone[arm])
@@ -244,18 +279,39 @@ def _policies(test: pd.DataFrame, chosen: pd.Series, experiment: Experiment) -> 
     treated = float((chosen != experiment.control).mean())
     random_share = (1 - treated) * everyone[experiment.control] + treated * everyone[best_treated]
     shares = chosen.value_counts(normalize=True).round(4)
-    if experiment.top is None and everyone[best] >= targeted:
-        recommendation = "send_nobody" if best == experiment.control else "send_everyone"
-    elif targeted > random_share:
-        recommendation = "target"
+    # The same resamples value the targeting and every blanket send, so the gains are paired.
+    gain = outcome.to_numpy(dtype=float) - arms.map(lambda a: experiment.costs.get(a, 0.0)).to_numpy(float)
+    draws = bootstrap_policy_values(
+        [chosen.to_numpy(), *(np.full(len(test), arm, dtype=object) for arm in labels)],
+        arms.to_numpy(),
+        gain,
+        resamples=RESAMPLES,
+        seed=experiment.seed,
+    )
+    blanket = dict(zip(labels, draws[:, 1:].T, strict=True))
+    over_best = _interval(draws[:, 0] - blanket[best])
+    over_random: tuple[float, float] | None = None
+    if experiment.top is None:
+        # Without a cap the random sample is worth no more than the best blanket send: beating the
+        # latter beats both.
+        if over_best[0] > 0:
+            recommendation = "target"
+        else:
+            recommendation = "send_nobody" if best == experiment.control else "send_everyone"
     else:
-        recommendation = "no_gain"
+        random_draws = (1 - treated) * blanket[experiment.control] + treated * blanket[best_treated]
+        over_random = _interval(draws[:, 0] - random_draws)
+        recommendation = "target" if over_random[0] > 0 else "no_gain"
     return PolicyValues(
         targeted=targeted,
         everyone=everyone,
         best_blanket=best,
         gain_over_best_blanket=round(targeted - everyone[best], 6),
+        gain_over_best_blanket_interval=over_best,
         random_same_share=round(random_share, 6),
+        gain_over_random_same_share=None if over_random is None else round(targeted - random_share, 6),
+        gain_over_random_same_share_interval=over_random,
+        bootstrap_resamples=RESAMPLES,
         targeted_share={str(arm): float(share) for arm, share in shares.items()},
         recommendation=recommendation,
     )
