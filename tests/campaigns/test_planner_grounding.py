@@ -437,6 +437,9 @@ CATEGORIES = ["Lipstick", "Shoes", "服饰", "美妆", "面霜"]
         ("给90天没下单的客户发短信", [], None, (90, None)),
         ("Email customers with no order in 90 days", [], None, (90, None)),
         ("给没买过美妆的客户中90天没下单的发短信", ["美妆"], None, (90, None)),
+        # review: 以上 is the same window; a date names a day, not a window
+        ("30天以上没买过美妆的客户", ["美妆"], 30, (None, None)),
+        ("11月11日没买过美妆的客户", ["美妆"], None, (None, None)),
     ],
 )
 def test_days_qualifying_a_purchase_are_its_window_not_a_recency(goal, not_bought, within, recency) -> None:
@@ -472,3 +475,19 @@ def test_a_window_on_a_purchase_not_made_keeps_the_recent_buyers_of_other_goods(
     recent = sales["ordered_at"] >= LAST_SALE - pd.Timedelta(days=30)
     assert expected & set(sales.loc[recent, "customer_id"])  # recent buyers of other goods among them
     assert plan.audience_size == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("goal", "within", "recency"),
+    [
+        ("Email customers who bought shoes over the last 90 days", 90, (None, None)),
+        # review: "over 90 days ago" is the opposite of a 90-day window: no window, bought ever
+        ("Email customers who bought shoes over 90 days ago", None, (None, None)),
+        ("给11月11日买过美妆的客户发短信", None, (None, None)),
+        ("给最近30天买过美妆的客户发短信", 30, (None, None)),
+    ],
+)
+def test_a_date_or_days_ago_is_no_purchase_window(goal, within, recency) -> None:
+    grounded = ground_categories(goal, CATEGORIES)
+    assert grounded.bought and grounded.bought_within == within, grounded
+    assert stated_recency(goal, grounded.windows) == recency

@@ -127,7 +127,7 @@ def stated_coupons(goal: str) -> list[tuple[float, float]]:
 # N days. Read before the bought-within phrasing, whose words ("in the last 90 days") they contain.
 _SILENT_DAYS = (
     re.compile(
-        r"(\d+)\s*[天日]\s*(?:以上|及以上)?\s*(?:都)?(?:未|没有?|不曾)\s*(?:再次?)?(?:购|买|下单|消费|复购|光顾)"
+        r"(?<![月\d])(\d+)\s*[天日]\s*(?:以上|及以上)?\s*(?:都)?(?:未|没有?|不曾)\s*(?:再次?)?(?:购|买|下单|消费|复购|光顾)"
     ),
     re.compile(
         r"\b(?:no|not|without)\s+(?:a\s+|any\s+)?(?:purchases?|orders?|buying)\s+(?:in|for|within|over)\s+"
@@ -146,7 +146,10 @@ _SILENT_DAYS = (
 )
 # "30天内买过", "最近30天下过单", "bought in the last 30 days": bought within N days.
 _BOUGHT_WITHIN_DAYS = (
-    re.compile(r"(\d+)\s*[天日]\s*(?:内|以内|之内)?\s*(?:有过?|曾经?)?\s*(?:购买|买过|下过?单|消费过?|复购)"),
+    # (?<!月): 11月11日买过 names a day, not a window
+    re.compile(
+        r"(?<![月\d])(\d+)\s*[天日]\s*(?:内|以内|之内)?\s*(?:有过?|曾经?)?\s*(?:购买|买过|下过?单|消费过?|复购)"
+    ),
     re.compile(
         r"\b(?:bought|purchased|ordered)\s+(?:\w+\s+)?(?:in|within)\s+(?:the\s+)?(?:last\s+|past\s+)?(\d+)\s*days",
         re.I,
@@ -429,12 +432,16 @@ _NEGATED = re.compile(
 # the category (bought shoes in the last 30 days, haven't bought shoes for 90 days) qualify that purchase:
 # seen, "最近90天没买过美妆的" planned as not_bought 美妆 (ever) and recency_days >= 90, which left out
 # every customer who had bought anything else since.
+# "30天以上没买过" is the same window as "30天没买过"; a date (11月11日买过) is no window.
 _DAYS_BEFORE = re.compile(
-    r"(?:最近|近|过去)?\s*(\d+)\s*[天日]\s*(?:内|以内|之内|里)?\s*(?:都|均)?\s*(?:有过?|曾经?)?\s*"
-    r"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)?\s*$"
+    r"(?:最近|近|过去)?\s*(?<![月\d])(\d+)\s*[天日]\s*(?:内|以内|之内|里|及?以上)?\s*(?:都|均)?\s*"
+    r"(?:有过?|曾经?)?\s*(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)?\s*$"
 )
+# "over the last 90 days" is a window, "over 90 days ago" the opposite: no window is read from it.
 _DAYS_AFTER = re.compile(
-    r"\s*(?:in|within|during|over|for)\s+(?:the\s+)?(?:last\s+|past\s+)?(\d+)\s*days\b", re.I
+    r"\s*(?:in|within|during|for|over(?=\s+the\b|\s+(?:last|past)\b))\s+(?:the\s+)?(?:last\s+|past\s+)?"
+    r"(\d+)\s*days\b(?!\s+ago\b)",
+    re.I,
 )
 _MARKED = re.compile(r"类目|品类|类|产品|商品|products?|items?|category", re.I)
 # a word that itself names goods: 宠物用品, 乳制品, pet supplies

@@ -70,7 +70,8 @@ class Band(_Strict):
 
 class CategoryPurchase(_Strict):
     """Customers with a completed purchase in any of the categories, optionally within the last
-    `within_days` days (counted back from the store's last sale day, as intel counts recency_days)."""
+    `within_days` days (counted back from the last purchase day, as intel counts recency_days). A sale its
+    returns wholly undo is no purchase (analytics/purchases.py)."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 

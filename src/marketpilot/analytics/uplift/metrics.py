@@ -122,7 +122,8 @@ def bootstrap_policy_values(
     the rows, as a resamples × policies array. Every policy is valued on the same resamples (paired), and
     the arm shares are re-estimated in each, as `policy_value` does on the rows it is given. `gain`: the
     outcome less the cost of the row's own arm. Resampled rows are counts, as many resamples at a time
-    as fit in `cells` row draws (~16 MB), so a held-out set of millions of rows needs no more memory."""
+    as fit in `cells` row draws (~16 MB), besides rows × (arms + 2 × policies × arms) floats of sums.
+    A policy none of whose arms' rows a resample drew has no value there: NaN, not 0."""
     n = len(arms)
     block = max(1, min(100, cells // max(n, 1)))
     labels, arm_index = np.unique(arms, return_inverse=True)
@@ -143,6 +144,6 @@ def bootstrap_policy_values(
         inverse = np.divide(n, share, out=np.zeros_like(share), where=share > 0)[:, None, :]
         weight, weighted_gain = (picked[:, 0] * inverse).sum(-1), (picked[:, 1] * inverse).sum(-1)
         values[start : start + size] = np.divide(
-            weighted_gain, weight, out=np.zeros_like(weight), where=weight > 0
+            weighted_gain, weight, out=np.full_like(weight, np.nan), where=weight > 0
         )
     return values

@@ -262,6 +262,9 @@ RESAMPLES = 400  # bootstrap resamples of the held-out rows; the interval ends m
 
 
 def _interval(draws: np.ndarray) -> tuple[float, float]:
+    draws = draws[np.isfinite(draws)]  # resamples without a policy's arm value nothing
+    if draws.size == 0:
+        return 0.0, 0.0  # no resample to judge by: never a reason to target
     low, high = np.quantile(draws, [0.025, 0.975])
     return round(float(low), 6) + 0.0, round(float(high), 6) + 0.0
 

@@ -17,4 +17,6 @@ class Violation(BaseModel):
     def describe(self) -> str:
         """One line for a repair prompt or a report."""
         hint = f" → {self.suggestion}" if self.suggestion else ""
-        return f"[{self.rule}] “{self.text}”: {self.message}{hint}"
+        # "unknown placeholder {x}", "quantity 3件 is not in the brief" already name the phrase
+        said = "" if self.text in self.message else f"“{self.text}”: "
+        return f"[{self.rule}] {said}{self.message}{hint}"
