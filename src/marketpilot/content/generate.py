@@ -345,6 +345,12 @@ class _Pending:
         self.topup_error: str | None = None
 
 
+def review_text(text: str, brief: Brief, spec: ChannelSpec) -> str:
+    """The text a draft is checked as: cleaned, a push split into title and body, the AI label added
+    where the channel needs one (also what bench/copy_yield.py checks first drafts as)."""
+    return add_ai_label(push_lines(clean_text(text), spec), brief.language, spec)
+
+
 def _review(pending: _Pending, completion: Completion, *, repaired: bool, angles: Sequence[str]) -> None:
     """Check each draft; passing ones are accepted, failing ones wait for repair. Models often name
     the angle in their own words; the angle asked for at that position is kept instead."""
@@ -354,7 +360,7 @@ def _review(pending: _Pending, completion: Completion, *, repaired: bool, angles
     if not repaired:
         pending.written += len(drafts.variants)
     for i, draft in enumerate(drafts.variants):
-        text = add_ai_label(push_lines(clean_text(draft.text), spec), pending.brief.language, spec)
+        text = review_text(draft.text, pending.brief, spec)
         angle = draft.angle if draft.angle in ANGLE_NAMES["en"] else angles[i % len(angles)]
         draft = DraftVariant(angle=angle, text=text)
         if not clean_text(draft.text):
