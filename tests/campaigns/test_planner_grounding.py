@@ -491,3 +491,18 @@ def test_a_date_or_days_ago_is_no_purchase_window(goal, within, recency) -> None
     grounded = ground_categories(goal, CATEGORIES)
     assert grounded.bought and grounded.bought_within == within, grounded
     assert stated_recency(goal, grounded.windows) == recency
+
+
+@pytest.mark.parametrize(
+    ("goal", "bought", "not_bought", "recency"),
+    [
+        # review: the first verb's match swallowed the second purchase phrase, and its category was lost
+        ("给90天没下单也没买过美妆的客户发短信", [], ["美妆"], (90, None)),
+        ("90天没下单并且买过美妆的客户", ["美妆"], [], (90, None)),
+        ("买过服饰且买过美妆的客户", ["服饰", "美妆"], [], (None, None)),
+    ],
+)
+def test_a_second_purchase_phrase_keeps_its_category(goal, bought, not_bought, recency) -> None:
+    grounded = ground_categories(goal, CATEGORIES)
+    assert (grounded.bought, grounded.not_bought, grounded.unread) == (bought, not_bought, [])
+    assert stated_recency(goal, grounded.windows) == recency

@@ -391,8 +391,11 @@ def stated_goal(goal: str) -> Goal | None:
 # products") and a clause going on ("买了就走的", "下单过但未付款的") are no category.
 _BOUGHT_CATEGORY = (
     re.compile(
-        r"(?:购买过?|买过|买了|下单过?|消费过?)(?![过了])\s*(?P<cat>[\u4e00-\u9fffA-Za-z&、/]{1,24}?)\s*"
-        r"(?:类目|品类|类|产品|商品|的)"
+        # a category holds no purchase verb or negation (90天没下单也没买过美妆的: the category is the
+        # second verb's) and ends at 且 or a comma as well (买过服饰且买过美妆的: both)
+        r"(?:购买过?|买过|买了|下单过?|消费过?)(?![过了])\s*"
+        r"(?P<cat>(?:(?!购买|买过|买了|下单|消费|没|未|并且|而且|且)[\u4e00-\u9fffA-Za-z&、/]){1,24}?)\s*"
+        r"(?:类目|品类|类|产品|商品|的|(?=并且|而且|且|，|,|；))"
     ),
     re.compile(
         r"\b(?:bought|purchased|ordered|shopped)\s+(?:from\s+|in\s+)?(?:the\s+|our\s+)?"
