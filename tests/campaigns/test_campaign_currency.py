@@ -77,4 +77,4 @@ def test_tracked_revenue_is_reported_in_the_shops_major_units(
     assert metrics["lift"]["revenue_per_customer_diff"] == pytest.approx(per_customer)
     page = Path(json.loads(out.stdout)["report"]).read_text(encoding="utf-8")
     digits = {"JPY": 0, "CNY": 2, "KWD": 3}[currency]
-    assert f"revenue ({currency})" in page and f"<td>{major[0]:,.{digits}f}</td>" in page
+    assert f"收入 ({currency})" in page and f"<td>{major[0]:,.{digits}f}</td>" in page

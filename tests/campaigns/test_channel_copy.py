@@ -147,7 +147,7 @@ def test_copy_is_judged_per_channel_where_pooling_names_the_wrong_winner(
     assert "email: Best copy: A" in text and "sms: Best copy: A" in text and "Best copy: B" not in text
     report = write_report(shop_settings, engine, cid, use_llm=False)
     page = report.path.read_text(encoding="utf-8")
-    assert "P(best) on the channel" in page and "<td>sms</td><td>A</td>" in page
+    assert "渠道内胜出概率" in page and "<td>sms</td><td>A</td>" in page
 
     # The dashboard ranks copy per channel too, and states no arm-level P(best) for these arms.
     client = TestClient(create_app(shop_settings, require_key=False))
