@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,38 @@ def test_a_bad_channel_setting_stops_campaign_run_with_one_line(home: Path):
         "string as a number"
     ]
     assert value not in done.stderr and "ten" not in done.stderr.split("; ")[1]
+
+
+def _secrets_read_at_once(home: Path, clients: int) -> list[bytes | BaseException]:
+    """What `clients` threads, each with its own Settings (as separate processes have), read as the
+    home's secret when they all ask at the same moment."""
+    barrier = threading.Barrier(clients)
+    keys: list[bytes | BaseException] = []
+
+    def read_key() -> None:
+        settings = get_settings(home)
+        settings.home_dir  # noqa: B018  (made before the race, as a started server has it)
+        barrier.wait()
+        try:
+            keys.append(settings.secret())
+        except BaseException as exc:
+            keys.append(exc)
+
+    threads = [threading.Thread(target=read_key) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return keys
+
+
+def test_clients_opening_a_new_home_together_share_one_secret(tmp_path: Path):
+    """Two `serve` workers (or jobs) asking at the same moment on a new home could each keep their own
+    key, the last rename winning, so a dashboard cookie signed by one failed in the other (and one whose
+    temporary file the other had already renamed crashed). Eight clients at once, on 40 new homes: one
+    key each, private, no leftovers."""
+    for home in (tmp_path / f"home{i}" for i in range(40)):
+        keys = _secrets_read_at_once(home, 8)
+        assert keys == [get_settings(home).secret()] * 8, home.name
+        assert len(keys[0]) == 64 and (home / "secret.key").stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in home.iterdir()] == ["secret.key"]

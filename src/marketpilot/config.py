@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import uuid
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -150,10 +152,17 @@ class Settings(BaseSettings):
             return self.secret_key.get_secret_value().encode()
         key_file = self.path("secret.key")
         if not key_file.exists():
-            tmp = key_file.with_suffix(".tmp")
-            tmp.write_bytes(os.urandom(32).hex().encode())
-            tmp.chmod(0o600)
-            tmp.replace(key_file)
+            # Processes that start on a new home together (`serve --workers 2`, two jobs) must end up
+            # with one key: each writes its own temporary file whole, and a hard link puts it in place
+            # only where no key is yet, so the first one wins and every other reads it.
+            tmp = key_file.with_name(f".secret.key.{uuid.uuid4().hex}.tmp")
+            try:
+                tmp.write_bytes(os.urandom(32).hex().encode())
+                tmp.chmod(0o600)
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, key_file)
+            finally:
+                tmp.unlink(missing_ok=True)
         return key_file.read_bytes().strip()
 
 
