@@ -18,6 +18,7 @@ import numpy as np
 
 from marketpilot.config import Settings, get_settings
 from marketpilot.errors import UserError
+from marketpilot.sqlite_wal import enable_wal
 
 Kind = Literal["query", "passage"]
 DIM = 384
@@ -53,7 +54,7 @@ class EmbeddingCache:
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db)
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
 
     @staticmethod

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from marketpilot.llm.base import Completion, Message, PromptRef, Usage
+from marketpilot.sqlite_wal import enable_wal
 
 _MIGRATIONS = [
     """
@@ -103,7 +104,7 @@ class LLMLog:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db)
         # A ledger row lost to a power cut is acceptable; an fsync per LLM call in a batch is not.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._migrate()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from marketpilot.config import Settings
 from marketpilot.errors import MissingExtraError, UserError
+from marketpilot.sqlite_wal import enable_wal
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # One migrated engine per URL and process, with the identity of its SQLite file when it was opened.
@@ -36,8 +37,8 @@ def _alembic_config() -> Config:
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     # WAL lets a tracking receiver read while a run writes; busy_timeout waits for the writer.
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    enable_wal(cursor)
     # Under WAL, NORMAL keeps every commit atomic across a process crash (kill -9); only a power cut
     # can lose the last commits, never corrupt the file.
     cursor.execute("PRAGMA synchronous=NORMAL")
