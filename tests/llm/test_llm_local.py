@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,10 +91,29 @@ def test_bundled_model_is_the_verified_official_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_corrupted_model_file_is_rebuilt_not_loaded(tmp_path: Path) -> None:
+def test_a_corrupted_model_file_is_rebuilt_not_loaded_once_by_processes_starting_together(
+    tmp_path: Path,
+) -> None:
+    """Two processes (test workers, two jobs) find the corrupt file at once: one rebuilds it while the
+    other waits, then finds it verified; each had rebuilt it, writing 1.1 GB twice."""
     settings = get_settings(tmp_path / "home", cache_dir=tmp_path / "cache", llm_model_path=None)
     target = settings.cache_path("models", f"{MODEL_NAME}.gguf")
     target.write_bytes(b"GGUF but not the real weights")
+    script = (
+        "import logging, sys; from marketpilot.config import get_settings; "
+        "from marketpilot.llm.model_files import ensure_model; "
+        "logging.basicConfig(level=logging.INFO, format='%(message)s'); "
+        "model = ensure_model(get_settings(sys.argv[1], cache_dir=sys.argv[2], llm_model_path=None)); "
+        "print(model.path, model.verified)"
+    )
+    command = [sys.executable, "-c", script, str(tmp_path / "home"), str(tmp_path / "cache")]
+    children = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    said = [child.communicate(timeout=600) for child in children]
+    assert [child.returncode for child in children] == [0, 0], said
+    assert [out for out, _ in said] == [f"{target} True\n"] * 2
+    assert sum(err.count("assembling") for _, err in said) == 1, said
     model = ensure_model(settings)
     digest = hashlib.sha256()
     with model.path.open("rb") as handle:

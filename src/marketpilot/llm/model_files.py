@@ -8,6 +8,8 @@ import importlib
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,12 +99,29 @@ def ensure_model(settings: Settings) -> ModelFile:
         return ModelFile(path=path, name=path.stem, verified=False)
     target = settings.cache_path("models", MODEL_FILE)
     stamp = target.with_suffix(".verified")
-    if target.is_file():
-        # Re-hashing 1.1 GB costs seconds on every start; the stamp remembers a verified size+mtime.
-        if stamp.is_file() and stamp.read_text() == _stamp(target):
-            return ModelFile(path=target, name=MODEL_NAME, verified=True)
-        if _sha256(target) == MODEL_SHA256:
-            stamp.write_text(_stamp(target))
-            return ModelFile(path=target, name=MODEL_NAME, verified=True)
-        target.unlink()  # corrupt or replaced: rebuild from the parts rather than load it
-    return ModelFile(path=assemble(target), name=MODEL_NAME, verified=True)
+    with _exclusive(target):
+        if target.is_file():
+            # Re-hashing 1.1 GB costs seconds on every start; the stamp remembers a verified size+mtime.
+            if stamp.is_file() and stamp.read_text() == _stamp(target):
+                return ModelFile(path=target, name=MODEL_NAME, verified=True)
+            if _sha256(target) == MODEL_SHA256:
+                stamp.write_text(_stamp(target))
+                return ModelFile(path=target, name=MODEL_NAME, verified=True)
+            target.unlink()  # corrupt or replaced: rebuild from the parts rather than load it
+        log.info("assembling %s from its %d parts (once per cache directory)", target, PART_COUNT)
+        return ModelFile(path=assemble(target), name=MODEL_NAME, verified=True)
+
+
+@contextmanager
+def _exclusive(target: Path) -> Iterator[None]:
+    """One process at a time checks and builds the cache's model (a lock file beside it): processes
+    that start together on a new cache (test workers, two jobs) would each write 1.1 GB, and one could
+    read the other's half-written stamp or remove a file the other had just verified."""
+    import fcntl  # POSIX, like the campaign run lock
+
+    with (target.parent / f".{target.name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
