@@ -119,7 +119,12 @@ def _exclusive(target: Path) -> Iterator[None]:
     read the other's half-written stamp or remove a file the other had just verified."""
     import fcntl  # POSIX, like the campaign run lock
 
-    with (target.parent / f".{target.name}.lock").open("a") as handle:
+    try:
+        handle = (target.parent / f".{target.name}.lock").open("a")
+    except OSError:  # a read-only cache (a prebuilt image) is only read: there is nothing to guard
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
