@@ -121,6 +121,20 @@ def test_a_purchase_its_return_undoes_is_not_bought(settings, shop, days) -> Non
     assert selected(settings, not_bought=rule) == set(shop.index) - (buyers - undone)
 
 
+def test_each_category_is_bought_within_its_own_window(settings, shop) -> None:
+    """ "30天内买过美妆、60天内买过服饰的" is one rule whose categories keep their own days; a category
+    without days is bought ever."""
+    lines = write_purchases(settings)
+    rule = {"categories": ["美妆", "服饰", "面霜"], "windows": {"美妆": 30, "服饰": 60}}
+    buyers = bought_within(lines, {"美妆"}, 30) | bought_within(lines, {"服饰"}, 60)
+    buyers |= bought_within(lines, {"面霜"}, None)
+    # the windows differ where it matters: buyers of 服饰 31–60 days back are in, of 美妆 are not
+    assert bought_within(lines, {"服饰"}, 60) - bought_within(lines, {"服饰"}, 30)
+    assert bought_within(lines, {"美妆"}, 60) - buyers
+    assert selected(settings, bought=rule) == buyers
+    assert selected(settings, not_bought=rule) == set(shop.index) - buyers
+
+
 def test_campaign_create_takes_a_category_rule_and_stores_it(shop_settings, tmp_path) -> None:
     lines = write_purchases(shop_settings)
     spec = export_spec(audience={"bought": {"categories": ["美妆"], "within_days": 30}})

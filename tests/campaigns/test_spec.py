@@ -72,6 +72,8 @@ def test_a_category_purchase_rule_round_trips_and_is_checked() -> None:
         ({"categories": []}, "audience.bought.categories"),
         ({"categories": ["美妆"], "within_days": 0}, "audience.bought.within_days"),
         ({"category": "美妆"}, "audience.bought.category"),
+        ({"categories": ["美妆"], "windows": {"服饰": 60}}, "windows names 服饰, which categories does not"),
+        ({"categories": ["美妆"], "windows": {"美妆": 0}}, "audience.bought.windows.美妆"),
     ):
         with pytest.raises(ValidationFailed, match=message):
             parse_spec(export_spec(audience={"bought": bad}))

@@ -12,7 +12,8 @@ file fails with that command in the hint; rules that are not used need nothing.
 (analytics/purchases.py): customers with a purchase line (a positive quantity) of a product whose
 category or sub-category is named, in a purchase that its returns do not wholly undo (a partly returned
 one still counts), within `within_days` days of the last purchase day when given (the day intel's RFM
-counts recency_days from); `not_bought` the customers without one.
+counts recency_days from), or each category within its own days (`windows`); `not_bought` the
+customers without one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, register_purchases
-from marketpilot.campaigns.spec import AudienceRules, Band
+from marketpilot.campaigns.spec import AudienceRules, Band, CategoryPurchase
 from marketpilot.config import Settings
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
@@ -61,6 +62,16 @@ _BOUGHT = (
     "AND (p.category IN (SELECT unnest(?)) OR p.subcategory IN (SELECT unnest(?)))"
 )
 _WITHIN = f"AND l.day >= (SELECT max(day) FROM {ORDERS_VIEW}) - ?::INTEGER"
+
+
+def _buyers(rule: CategoryPurchase) -> tuple[str, list[object]]:
+    """The query for the buyers of the rule's categories, each category within its own window."""
+    parts: list[str] = []
+    params: list[object] = []
+    for days, names in rule.by_window().items():
+        parts.append(f"{_BOUGHT} {_WITHIN if days else ''}")
+        params += [names, names, *([days] if days else [])]
+    return " UNION ALL ".join(parts), params
 
 
 class AudienceSource:
@@ -244,10 +255,9 @@ class AudienceSource:
                 where_params.append(band.max)
         for rule, test in ((rules.bought, "IN"), (rules.not_bought, "NOT IN")):
             if rule is not None:
-                where.append(f"customer_id {test} ({_BOUGHT} {_WITHIN if rule.within_days else ''})")
-                where_params += [rule.categories, rule.categories]
-                if rule.within_days:
-                    where_params.append(rule.within_days)
+                buyers, buyer_params = _buyers(rule)
+                where.append(f"customer_id {test} ({buyers})")
+                where_params += buyer_params
         if rules.exclude:
             where.append("customer_id NOT IN (SELECT unnest(?))")
             where_params.append(rules.exclude)

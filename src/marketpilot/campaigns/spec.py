@@ -70,13 +70,32 @@ class Band(_Strict):
 
 class CategoryPurchase(_Strict):
     """Customers with a completed purchase in any of the categories, optionally within the last
-    `within_days` days (counted back from the last purchase day, as intel counts recency_days). A sale its
-    returns wholly undo is no purchase (analytics/purchases.py)."""
+    `within_days` days (counted back from the last purchase day, as intel counts recency_days), or each
+    category within its own days (`windows`). A sale its returns wholly undo is no purchase
+    (analytics/purchases.py)."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
     categories: list[str] = Field(min_length=1, description="Product category or sub-category names")
     within_days: Count | None = Field(default=None, gt=0, description="Bought within this many days")
+    # "30天内买过美妆、60天内买过服饰的": each category keeps the days the goal wrote for it.
+    windows: dict[str, Annotated[Count, Field(gt=0)]] | None = Field(
+        default=None, description="Days for single categories, in place of within_days: {美妆: 30, 服饰: 60}"
+    )
+
+    @model_validator(mode="after")
+    def _windows_of_listed_categories(self) -> CategoryPurchase:
+        unlisted = [name for name in self.windows or {} if name not in self.categories]
+        if unlisted:
+            raise ValueError(f"windows names {', '.join(unlisted)}, which categories does not list")
+        return self
+
+    def by_window(self) -> dict[int | None, list[str]]:
+        """The categories grouped by their window in days (None: bought ever), in the listed order."""
+        groups: dict[int | None, list[str]] = {}
+        for name in self.categories:
+            groups.setdefault((self.windows or {}).get(name, self.within_days), []).append(name)
+        return groups
 
 
 class AudienceRules(_Strict):
