@@ -444,7 +444,8 @@ CATEGORIES = ["Lipstick", "Shoes", "服饰", "美妆", "面霜"]
 )
 def test_days_qualifying_a_purchase_are_its_window_not_a_recency(goal, not_bought, within, recency) -> None:
     grounded = ground_categories(goal, CATEGORIES)
-    assert (grounded.not_bought, grounded.not_bought_within, grounded.bought) == (not_bought, within, [])
+    rule = CategoryPurchase(categories=not_bought, within_days=within) if not_bought else None
+    assert (grounded.rule(negated=True), grounded.bought) == (rule, [])
     assert stated_recency(goal, grounded.windows) == recency
 
 
@@ -489,7 +490,8 @@ def test_a_window_on_a_purchase_not_made_keeps_the_recent_buyers_of_other_goods(
 )
 def test_a_date_or_days_ago_is_no_purchase_window(goal, within, recency) -> None:
     grounded = ground_categories(goal, CATEGORIES)
-    assert grounded.bought and grounded.bought_within == within, grounded
+    rule = grounded.rule(negated=False)
+    assert rule is not None and rule.within_days == within, grounded
     assert stated_recency(goal, grounded.windows) == recency
 
 
@@ -506,3 +508,71 @@ def test_a_second_purchase_phrase_keeps_its_category(goal, bought, not_bought, r
     grounded = ground_categories(goal, CATEGORIES)
     assert (grounded.bought, grounded.not_bought, grounded.unread) == (bought, not_bought, [])
     assert stated_recency(goal, grounded.windows) == recency
+
+
+def _rule(windows: dict[str, int | None]) -> CategoryPurchase:
+    """A purchase rule of these categories, each bought within its days (None: ever)."""
+    days = set(windows.values())
+    if len(days) == 1:
+        return CategoryPurchase(categories=list(windows), within_days=days.pop())
+    return CategoryPurchase(categories=list(windows), windows={k: v for k, v in windows.items() if v})
+
+
+@pytest.mark.parametrize(
+    ("goal", "negated", "windows"),
+    [
+        # review: one window per polarity put the first days on every category
+        ("给30天内买过美妆、60天内买过服饰的客户发短信", False, {"美妆": 30, "服饰": 60}),
+        ("给30天内买过美妆，60天内买过服饰的客户发短信", False, {"美妆": 30, "服饰": 60}),
+        ("最近30天买过美妆、买过服饰的会员", False, {"美妆": 30, "服饰": None}),  # 服饰: bought ever
+        ("近30天没买过美妆、60天内没买过服饰的客户", True, {"美妆": 30, "服饰": 60}),
+        (
+            "Text customers who bought Lipstick in the last 30 days and Shoes in the last 60 days",
+            False,
+            {"Lipstick": 30, "Shoes": 60},
+        ),
+        (
+            "Email customers who haven't bought Lipstick in the last 30 days or Shoes for 60 days",
+            True,
+            {"Lipstick": 30, "Shoes": 60},
+        ),
+        # one phrase's days are all its categories'
+        ("30天内买过美妆、服饰的客户", False, {"美妆": 30, "服饰": 30}),
+        ("customers who bought Lipstick or Shoes in the last 30 days", False, {"Lipstick": 30, "Shoes": 30}),
+    ],
+)
+def test_each_category_phrase_keeps_its_own_days(goal, negated, windows) -> None:
+    grounded = ground_categories(goal, CATEGORIES)
+    assert grounded.rule(negated) == _rule(windows), grounded
+    assert grounded.rule(not negated) is None and grounded.unread == []
+    assert stated_recency(goal, grounded.windows) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("goal", "names"),
+    [
+        ("给30天内买过美妆、60天内买过服饰的客户发短信", {"美妆": 30, "服饰": 60}),
+        (
+            "Text customers who bought Lipstick in the last 30 days and Shoes in the last 60 days",
+            {"Lipstick": 30, "Shoes": 60},
+        ),
+    ],
+)
+def test_a_plan_reaches_each_categorys_buyers_within_its_own_days(
+    llm_settings, llm_server, goal, names
+) -> None:
+    """The model drafts the first days as a recency band (as seen for one category); the plan selects
+    the buyers of each category within that category's days, and no recency band."""
+    intel_shop(llm_settings)
+    lines = write_purchases(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"], "recency_days_max": 30}))
+    plan = plan_campaign(llm_settings, goal)
+    rules = plan.spec.audience
+    assert rules.bought == _rule(names)
+    assert rules.recency_days is None and "recency_days_max=30" in plan.dropped
+    buyers: set[str] = set()
+    for name, days in names.items():
+        sale = (lines["status"] == "completed") & (lines["category"].eq(name) | lines["subcategory"].eq(name))
+        sale &= lines["ordered_at"].dt.normalize() >= LAST_SALE.normalize() - pd.Timedelta(days=days)
+        buyers |= set(lines.loc[sale, "customer_id"])
+    assert plan.audience_size == len(buyers) > 0

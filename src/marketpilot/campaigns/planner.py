@@ -392,10 +392,12 @@ def stated_goal(goal: str) -> Goal | None:
 _BOUGHT_CATEGORY = (
     re.compile(
         # a category holds no purchase verb or negation (90天没下单也没买过美妆的: the category is the
-        # second verb's) and ends at 且 or a comma as well (买过服饰且买过美妆的: both)
+        # second verb's) and ends at 且 or a comma as well (买过服饰且买过美妆的: both), or where the next
+        # purchase phrase begins (30天内买过美妆、60天内买过服饰的: each its own days)
         r"(?:购买过?|买过|买了|下单过?|消费过?)(?![过了])\s*"
         r"(?P<cat>(?:(?!购买|买过|买了|下单|消费|没|未|并且|而且|且)[\u4e00-\u9fffA-Za-z&、/]){1,24}?)\s*"
-        r"(?:类目|品类|类|产品|商品|的|(?=并且|而且|且|，|,|；))"
+        r"(?:类目|品类|类|产品|商品|的|(?=并且|而且|且|，|,|；)"
+        r"|(?=[、和及与或]?\s*(?:最近|近|过去)?\s*\d+\s*[天日])|(?=[、和及与或]\s*(?:没|未|从|不曾|尚未|购|买|下单|消费)))"
     ),
     re.compile(
         r"\b(?:bought|purchased|ordered|shopped)\s+(?:from\s+|in\s+)?(?:the\s+|our\s+)?"
@@ -451,42 +453,69 @@ _MARKED = re.compile(r"类目|品类|类|产品|商品|products?|items?|category
 _GOODS_WORD = re.compile(r"(?:用品|产品|商品|制品|品类|类目|类|supplies|products?|goods|wear)$", re.I)
 
 
+# A further category with its own days after an English phrase's days: "bought Lipstick in the last 30
+# days and Shoes in the last 60 days" (the days follow, as _DAYS_AFTER reads them).
+_NEXT_CATEGORY = re.compile(
+    r"\s*,?\s*(?:and|or)\s+(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+[A-Za-z&'-]+){0,4}?)"
+    r"\s*(?P<mark>products?|items?|category)?(?=\s+(?:in|within|during|for|over)\s)",
+    re.I,
+)
+
+
 def stated_category_phrases(goal: str) -> list[CategoryPhrase]:
     """The category words the goal writes after a purchase verb, in order and each once ("买过口红和
-    面霜的" → 口红, 面霜), each with whether it is negated and marked as a category."""
+    面霜的" → 口红, 面霜), each with whether it is negated and marked as a category, and its own days."""
     found: dict[str, CategoryPhrase] = {}
+
+    def add(cat: str, mark: str, negated: bool, days: re.Match[str] | None, span: tuple[int, int]) -> None:
+        marked = _MARKED.fullmatch(mark.strip()) is not None
+        for word in (w.strip() for w in _AND.split(cat)):
+            if word:
+                goods = marked or _GOODS_WORD.search(word) is not None
+                within = int(days[1]) if days else None
+                phrase = CategoryPhrase(
+                    word=word, negated=negated, marked=goods, within_days=within, span=span
+                )
+                found.setdefault(word, phrase)
+
     for pattern in _BOUGHT_CATEGORY:
         for m in pattern.finditer(goal):
             if _NOT_A_CATEGORY.search(m["cat"]):
                 continue
             negated = _NEGATED.search(goal[: m.start()]) is not None
-            marked = _MARKED.fullmatch(goal[m.end("cat") : m.end()].strip()) is not None
             before, after = _DAYS_BEFORE.search(goal[: m.start()]), _DAYS_AFTER.match(goal, m.end())
-            days = before or after
             span = (before.start() if before else m.start(), after.end() if after else m.end())
-            for word in (w.strip() for w in _AND.split(m["cat"])):
-                if word:
-                    goods = marked or _GOODS_WORD.search(word) is not None
-                    phrase = CategoryPhrase(
-                        word=word,
-                        negated=negated,
-                        marked=goods,
-                        within_days=int(days[1]) if days else None,
-                        span=span,
-                    )
-                    found.setdefault(word, phrase)
+            add(m["cat"], goal[m.end("cat") : m.end()], negated, before or after, span)
+            while after is not None:
+                more = _NEXT_CATEGORY.match(goal, after.end())
+                after = _DAYS_AFTER.match(goal, more.end()) if more else None
+                if more and after and not _NOT_A_CATEGORY.search(more["cat"]):
+                    add(more["cat"], more["mark"] or "", negated, after, (more.start(), after.end()))
     return list(found.values())
 
 
 class GroundedCategories(BaseModel):
     bought: list[str] = []  # the shop's categories the goal says were bought
     not_bought: list[str] = []  # … were not bought
-    bought_within: int | None = None  # the days those purchases are qualified by (the tightest)
-    not_bought_within: int | None = None
+    # the days each category's purchase is qualified by, when the goal writes any (the tightest)
+    bought_days: dict[str, int] = {}
+    not_bought_days: dict[str, int] = {}
     # the goal's spans of the category phrases with days: their days are no recency band
     windows: list[tuple[int, int]] = []
     unknown: list[str] = []  # marked as a category (美妆类, beauty products), and the shop has none such
     unread: list[str] = []  # words after a purchase verb that match no category: not taken as one
+
+    def rule(self, negated: bool) -> CategoryPurchase | None:
+        """The `bought` (`not_bought` when negated) rule: one window for all its categories when they
+        share one, else each category with its own days and none for a category written without."""
+        names = list(dict.fromkeys(self.not_bought if negated else self.bought))
+        if not names:
+            return None
+        days = self.not_bought_days if negated else self.bought_days
+        shared = {days.get(name) for name in names}
+        if len(shared) == 1:
+            return CategoryPurchase(categories=names, within_days=shared.pop())
+        return CategoryPurchase(categories=names, windows=days)
 
 
 def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
@@ -502,9 +531,8 @@ def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
             target = out.not_bought if phrase.negated else out.bought
             target.append(code)
             if phrase.within_days is not None:
-                key = "not_bought_within" if phrase.negated else "bought_within"
-                days = [d for d in (getattr(out, key), phrase.within_days) if d is not None]
-                setattr(out, key, min(days))
+                windows = out.not_bought_days if phrase.negated else out.bought_days
+                windows[code] = min(windows.get(code, phrase.within_days), phrase.within_days)
                 out.windows.append(phrase.span)
         else:
             (out.unknown if phrase.marked else out.unread).append(phrase.word)
@@ -922,19 +950,9 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         draft = draft.model_copy(update={"product_ids": named_products})
     # "最近30天买过美妆的客户": the spec had no way to say it, and the plan reached every recent buyer.
     # Seen in review: "给没买过美妆的客户" read as the buyers of 美妆; a negated purchase is `not_bought`.
+    # Each category keeps its own days: "30天内买过美妆、60天内买过服饰的" had 30 days on both.
     grounded = ground_categories(goal, source.categories())
-    bought = (
-        CategoryPurchase(categories=list(dict.fromkeys(grounded.bought)), within_days=grounded.bought_within)
-        if grounded.bought
-        else None
-    )
-    not_bought = (
-        CategoryPurchase(
-            categories=list(dict.fromkeys(grounded.not_bought)), within_days=grounded.not_bought_within
-        )
-        if grounded.not_bought
-        else None
-    )
+    bought, not_bought = grounded.rule(negated=False), grounded.rule(negated=True)
     # The small model often leaves out "90天未购" (the README's own example came back with no rule, so
     # the plan reached every customer); a recency the goal states is the band, as written. Days that
     # qualify a category purchase are its window: the model's band for them goes (seen: "最近90天没买过
