@@ -378,6 +378,16 @@ def test_a_category_the_shop_lacks_is_refused_with_the_known_ones(llm_settings, 
         ("给没买过美妆的客户发短信", [], ["美妆"], []),
         ("给从未购买过服饰产品的客户", [], ["服饰"], []),
         ("Email customers who have never bought shoes", [], ["Shoes"], []),
+        # review: a negated purchase without 过 (没买, 未买, 从来没买) or in the present (did not buy)
+        ("给没买美妆的客户发短信", [], ["美妆"], []),
+        ("从来没买服饰的会员", [], ["服饰"], []),
+        ("没有买面霜的客户", [], ["面霜"], []),
+        ("未买美妆的客户", [], ["美妆"], []),
+        ("Email customers who didn't buy Lipstick", [], ["Lipstick"], []),
+        ("customers who never buy shoes", [], ["Shoes"], []),
+        ("customers who don't purchase Lipstick", [], ["Lipstick"], []),
+        # the present unnegated states no purchase
+        ("Ask customers to buy shoes", [], [], []),
         ("给买过美妆的客户发短信", ["美妆"], [], []),
         # words after a purchase verb that are no category: not refused (the plan names them in dropped)
         ("给购买频次高的客户发券", [], [], []),
@@ -440,6 +450,8 @@ CATEGORIES = ["Lipstick", "Shoes", "服饰", "美妆", "面霜"]
         # review: 以上 is the same window; a date names a day, not a window
         ("30天以上没买过美妆的客户", ["美妆"], 30, (None, None)),
         ("11月11日没买过美妆的客户", ["美妆"], None, (None, None)),
+        ("近60天没买服饰的会员", ["服饰"], 60, (None, None)),
+        ("Email customers who didn't buy anything in the last 90 days", [], None, (90, None)),
     ],
 )
 def test_days_qualifying_a_purchase_are_its_window_not_a_recency(goal, not_bought, within, recency) -> None:
@@ -454,6 +466,9 @@ def test_days_qualifying_a_purchase_are_its_window_not_a_recency(goal, not_bough
     [
         ("给最近30天没买过美妆的客户发短信", ["美妆"]),
         ("Text customers who haven't bought shoes for 30 days", ["Shoes"]),
+        # review: without 过, 30天没买 was a recency of any order and the category was lost
+        ("给30天没买美妆的客户发短信", ["美妆"]),
+        ("Text customers who did not buy shoes in the last 30 days", ["Shoes"]),
     ],
 )
 def test_a_window_on_a_purchase_not_made_keeps_the_recent_buyers_of_other_goods(

@@ -135,7 +135,8 @@ _SILENT_DAYS = (
         re.I,
     ),
     re.compile(
-        r"\b(?:haven't|have\s+not|hasn't|has\s+not|didn't|did\s+not)\s+(?:bought|purchased|ordered)"
+        r"\b(?:haven't|have\s+not|hasn't|has\s+not|didn't|did\s+not)\s+"
+        r"(?:bought|purchased|ordered|buy|purchase|order)"
         r"(?:\s+anything)?\s+(?:in|for|within|over)\s+(?:the\s+)?(?:last\s+|past\s+)?(\d+)\s*days",
         re.I,
     ),
@@ -394,13 +395,16 @@ _BOUGHT_CATEGORY = (
         # a category holds no purchase verb or negation (90天没下单也没买过美妆的: the category is the
         # second verb's) and ends at 且 or a comma as well (买过服饰且买过美妆的: both), or where the next
         # purchase phrase begins (30天内买过美妆、60天内买过服饰的: each its own days)
-        r"(?:购买过?|买过|买了|下单过?|消费过?)(?![过了])\s*"
+        # a bare 买 only negated: 没买鞋的, 从来没有买美妆的, 未买
+        r"(?:购买过?|买过|买了|下单过?|消费过?|(?:(?<=[没未])|(?<=没有))买)(?![过了])\s*"
         r"(?P<cat>(?:(?!购买|买过|买了|下单|消费|没|未|并且|而且|且)[\u4e00-\u9fffA-Za-z&、/]){1,24}?)\s*"
         r"(?:类目|品类|类|产品|商品|的|(?=并且|而且|且|，|,|；)"
         r"|(?=[、和及与或]?\s*(?:最近|近|过去)?\s*\d+\s*[天日])|(?=[、和及与或]\s*(?:没|未|从|不曾|尚未|购|买|下单|消费)))"
     ),
     re.compile(
-        r"\b(?:bought|purchased|ordered|shopped)\s+(?:from\s+|in\s+)?(?:the\s+|our\s+)?"
+        # the present (buy, purchase, order) only negated: "did not buy shoes", "never buy Lipstick"
+        r"\b(?:bought|purchased|ordered|shopped|(?P<present>buy|purchase|order))\s+(?:from\s+|in\s+)?"
+        r"(?:the\s+|our\s+)?"
         r"(?!(?:in|within|during|over|the|last|past|this|anything|something|again|more|from|recently|once|"
         r"twice|before|any|a|an|on|at|for|since|less|us|you|them|it|me|online)\b)"
         r"(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+[A-Za-z&'-]+){0,4}?)\s*(?:products?|items?|category)?\s*"
@@ -430,7 +434,7 @@ class CategoryPhrase(BaseModel):
 # A negation right before the purchase verb: 没(有)买过, 从未购买过, "have not bought", "never bought".
 _NEGATED = re.compile(
     r"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)\s*$"
-    r"|\b(?:not|never|n't|haven't|hasn't|hadn't|didn't)\s+(?:\w+\s+)?$",
+    r"|\b(?:not|never|n't|haven't|hasn't|hadn't|didn't|don't|doesn't)\s+(?:\w+\s+)?$",
     re.I,
 )
 # Days written right before a purchase verb (最近90天没买过, 30天内买过, 近60天未购买过) or right after
@@ -483,6 +487,8 @@ def stated_category_phrases(goal: str) -> list[CategoryPhrase]:
             if _NOT_A_CATEGORY.search(m["cat"]):
                 continue
             negated = _NEGATED.search(goal[: m.start()]) is not None
+            if m.groupdict().get("present") and not negated:
+                continue  # "ask customers to buy shoes" states no purchase
             before, after = _DAYS_BEFORE.search(goal[: m.start()]), _DAYS_AFTER.match(goal, m.end())
             span = (before.start() if before else m.start(), after.end() if after else m.end())
             add(m["cat"], goal[m.end("cat") : m.end()], negated, before or after, span)
