@@ -120,6 +120,43 @@ def write_purchases(settings: Settings, seed: int = 13) -> pd.DataFrame:
     return lines.merge(products, on="product_id")
 
 
+def write_events(settings: Settings, lines: pd.DataFrame, seed: int = 19) -> pd.DataFrame:
+    """Behaviour events as the sample shop writes them (data/sample/events.py): every order line of
+    `write_purchases` has a view, a cart and a purchase event of its product in the order's session;
+    besides, three customers in four browse on 1–4 days of the 100 up to LAST_SALE's day (a product
+    viewed, a third of them added to the cart and left there), the rest never do. The last event is
+    the last sale's. Returns the events with the products' category and subcategory."""
+    rng = np.random.default_rng(seed)
+    ids = pd.read_parquet(settings.home_dir / "intel" / "segments.parquet")["customer_id"]
+    browsers = ids[rng.random(len(ids)) < 0.75]
+    visits = browsers.repeat(rng.integers(1, 5, len(browsers))).reset_index(drop=True)
+    # browsing during the morning of a day, before the last sale's noon: the last event stays the sale's
+    at = LAST_SALE.normalize() - pd.to_timedelta(rng.integers(0, 100, len(visits)), unit="D")
+    at += pd.to_timedelta(rng.integers(0, 11 * 60, len(visits)), unit="min")
+    views = pd.DataFrame(
+        {"customer_id": visits, "occurred_at": at, "product_id": rng.choice(list(CATEGORIES), len(visits))}
+    )
+    views["session_id"] = [f"B{i:07d}" for i in range(len(views))]
+    frames = [views.assign(event_type="view")]
+    frames.append(frames[0][rng.random(len(views)) < 1 / 3].assign(event_type="cart"))
+    sold = lines[["customer_id", "ordered_at", "product_id", "order_id"]].rename(
+        columns={"ordered_at": "occurred_at", "order_id": "session_id"}
+    )
+    for step, kind in enumerate(("view", "cart", "purchase")):
+        frames.append(
+            sold.assign(event_type=kind, occurred_at=sold["occurred_at"] - pd.Timedelta(minutes=2 - step))
+        )
+    events = pd.concat(frames, ignore_index=True)
+    events["event_id"] = [f"E{i:08d}" for i in range(len(events))]
+    events["channel"] = rng.choice(["app", "web", "mini-program"], len(events))
+    with Store.open(settings) as store, store.transaction():
+        store.upsert("events", events)
+    products = pd.DataFrame(
+        [(p, c, sub) for p, (c, sub) in CATEGORIES.items()], columns=["product_id", "category", "subcategory"]
+    )
+    return events.merge(products, on="product_id")
+
+
 def write_returns(settings: Settings, lines: pd.DataFrame, seed: int = 17) -> pd.DataFrame:
     """Returns as the sample shop writes them, for a third of `write_purchases`' completed sales (not
     the first customer's, the last sale): an order 'R…' of negative total, status 'returned', 3–15 days

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from campaign_shop import LAST_SALE, build_shop, export_spec, write_purchases, write_returns
+from campaign_shop import LAST_SALE, build_shop, export_spec, write_events, write_purchases, write_returns
 from typer.testing import CliRunner
 
 from marketpilot.campaigns.audience import AudienceSource
@@ -133,6 +133,50 @@ def test_each_category_is_bought_within_its_own_window(settings, shop) -> None:
     assert bought_within(lines, {"美妆"}, 60) - buyers
     assert selected(settings, bought=rule) == buyers
     assert selected(settings, not_bought=rule) == set(shop.index) - buyers
+
+
+def browsed(events: pd.DataFrame, sales: pd.DataFrame, kind: str, rule: dict) -> set[str]:
+    """The customers a browse rule selects, in pandas: an event of the kind (in the categories) in the
+    window up to the last event day; `without_purchase`, less the buyers of the same in those days."""
+    names, days = set(rule.get("categories", [])), rule.get("within_days")
+    since = events["occurred_at"].max().normalize() - pd.Timedelta(days=days or 100_000)
+    of = (lambda t: t["category"].isin(names) | t["subcategory"].isin(names)) if names else (lambda t: True)
+    seen = events[
+        (events["event_type"] == kind) & of(events) & (events["occurred_at"].dt.normalize() >= since)
+    ]
+    kept = sales[(sales["status"] == "completed") & (sales["returned"] != "whole") & of(sales)]
+    kept = kept[kept["ordered_at"].dt.normalize() >= since]
+    return set(seen["customer_id"]) - (set(kept["customer_id"]) if rule.get("without_purchase") else set())
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "rule"),
+    [
+        ("viewed", "view", {"within_days": 7}),
+        ("viewed", "view", {"categories": ["美妆"], "within_days": 30, "without_purchase": True}),
+        ("carted", "cart", {"within_days": 30, "without_purchase": True}),
+        ("carted", "cart", {"categories": ["Shoes"]}),
+    ],
+)
+def test_browse_rules_select_from_the_behaviour_events(settings, shop, name, kind, rule) -> None:
+    """ "最近7天浏览过但没购买的": the viewers (or carters) in the window, less those who bought the same
+    in it; a purchase sent back whole is none."""
+    lines = write_purchases(settings)
+    events = write_events(settings, lines)
+    sales = write_returns(settings, lines)
+    chosen = selected(settings, **{name: rule})
+    assert chosen == browsed(events, sales, kind, rule) and 0 < len(chosen) < len(shop)
+    if rule.get("without_purchase"):
+        assert browsed(events, sales, kind, rule | {"without_purchase": False}) - chosen  # buyers left out
+    both = selected(settings, **{name: rule}, segments=["新客"])
+    assert both == chosen & ids(shop["segment"] == "新客")
+
+
+def test_a_browse_rule_without_events_is_refused_not_read_as_nobody(settings, shop) -> None:
+    write_purchases(settings)
+    with pytest.raises(UserError, match=r"no 'view' behaviour events \(the events table has no rows\)"):
+        selected(settings, viewed={"within_days": 7, "without_purchase": True})
+    assert len(selected(settings)) == len(shop)  # rules that need no events still work
 
 
 def test_campaign_create_takes_a_category_rule_and_stores_it(shop_settings, tmp_path) -> None:

@@ -77,3 +77,18 @@ def test_a_category_purchase_rule_round_trips_and_is_checked() -> None:
     ):
         with pytest.raises(ValidationFailed, match=message):
             parse_spec(export_spec(audience={"bought": bad}))
+
+
+def test_a_browse_rule_round_trips_and_is_checked() -> None:
+    rule = {"categories": ["美妆"], "within_days": 7, "without_purchase": True}
+    spec = parse_spec(export_spec(audience={"viewed": rule, "carted": {}}))
+    assert spec.audience.viewed is not None and spec.audience.viewed.without_purchase
+    assert spec.audience.carted is not None and spec.audience.carted.categories == []
+    assert parse_spec(spec.to_yaml()) == spec
+    for bad, message in (
+        ({"within_days": 0}, "audience.viewed.within_days"),
+        ({"without_purchase": "maybe"}, "audience.viewed.without_purchase"),
+        ({"event": "view"}, "audience.viewed.event"),
+    ):
+        with pytest.raises(ValidationFailed, match=message):
+            parse_spec(export_spec(audience={"viewed": bad}))

@@ -14,6 +14,12 @@ category or sub-category is named, in a purchase that its returns do not wholly 
 one still counts), within `within_days` days of the last purchase day when given (the day intel's RFM
 counts recency_days from), or each category within its own days (`windows`); `not_bought` the
 customers without one.
+
+`viewed` and `carted` read the store's behaviour `events` (types view and cart): customers with such an
+event, of a product in the named categories when any are named, within `within_days` days of the last
+event day; `without_purchase` keeps those of them without a purchase of those products (of anything,
+when no category is named) in the same days. A store without events of the type cannot evaluate the
+rule: it is refused, not read as nobody.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from marketpilot.analytics.purchases import LINES_VIEW, ORDERS_VIEW, register_purchases
-from marketpilot.campaigns.spec import AudienceRules, Band, CategoryPurchase
+from marketpilot.campaigns.spec import AudienceRules, Band, BrowseRule, CategoryPurchase
 from marketpilot.config import Settings
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
@@ -62,6 +68,37 @@ _BOUGHT = (
     "AND (p.category IN (SELECT unnest(?)) OR p.subcategory IN (SELECT unnest(?)))"
 )
 _WITHIN = f"AND l.day >= (SELECT max(day) FROM {ORDERS_VIEW}) - ?::INTEGER"
+
+
+# The behaviour event type each browse rule reads (data/schema.py: view | cart | purchase | fav | …).
+EVENT_RULES = {"viewed": "view", "carted": "cart"}
+_EVENTS_DAY = "(SELECT max(occurred_at)::DATE FROM events)"
+_IN_CATEGORIES = "AND (p.category IN (SELECT unnest(?)) OR p.subcategory IN (SELECT unnest(?)))"
+
+
+def _browsers(rule: BrowseRule, event_type: str) -> tuple[str, list[object]]:
+    """The query for the customers a browse rule selects: an event of the type (of a product in the
+    categories) in the window, counted back from the last event day; with `without_purchase`, no
+    purchase line of those products (any product, when no category is named) in the same days."""
+    names = [rule.categories, rule.categories] if rule.categories else []
+    window = [rule.within_days] if rule.within_days else []
+    events = (
+        "SELECT e.customer_id FROM events e LEFT JOIN products p ON p.product_id = e.product_id "
+        "WHERE e.customer_id IS NOT NULL AND lower(e.event_type) = ? "
+        + (_IN_CATEGORIES if rule.categories else "")
+        + (f" AND e.occurred_at::DATE >= {_EVENTS_DAY} - ?::INTEGER" if rule.within_days else "")
+    )
+    params: list[object] = [event_type, *names, *window]
+    if rule.without_purchase:
+        events += (
+            f" AND e.customer_id NOT IN (SELECT l.customer_id FROM {LINES_VIEW} l "
+            "LEFT JOIN products p ON p.product_id = l.product_id WHERE l.customer_id IS NOT NULL "
+            + (_IN_CATEGORIES if rule.categories else "")
+            + (f" AND l.day >= {_EVENTS_DAY} - ?::INTEGER" if rule.within_days else "")
+            + ")"
+        )
+        params += [*names, *window]
+    return events, params
 
 
 def _buyers(rule: CategoryPurchase) -> tuple[str, list[object]]:
@@ -203,6 +240,37 @@ class AudienceSource:
             f'FROM read_parquet(?) WHERE "{column}" IS NOT NULL'
         )
 
+    def event_counts(self) -> dict[str, int]:
+        """The store's behaviour events by type, lower-cased (view, cart, purchase, …)."""
+        sql = "SELECT lower(event_type) AS t, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"
+        with Store.open(self.settings) as store:
+            frame = store.query(sql)
+        return {str(t): int(n) for t, n in zip(frame["t"], frame["n"], strict=True)}
+
+    def without_events(self, rules: AudienceRules) -> list[str]:
+        """The browse rules (viewed, carted) the store has no events of their type for: they cannot be
+        evaluated, and reading them as nobody (or leaving them out: everyone) would mislead."""
+        used = [name for name in EVENT_RULES if getattr(rules, name) is not None]
+        counts = self.event_counts() if used else {}
+        return [name for name in used if not counts.get(EVENT_RULES[name])]
+
+    def describe_without_events(self, rule: str, language: str = "en") -> str:
+        counts = self.event_counts()
+        event_type = EVENT_RULES[rule]
+        held = ", ".join(f"{t} {n:,}" for t, n in counts.items())
+        if language == "zh":
+            held = f"（现有事件：{held}）" if held else "（events 表没有任何行）"
+            return (
+                f"audience.{rule}：商店的行为事件里没有 {event_type!r} 类型的事件{held}，这条规则无法计算；"
+                "请先用 `marketpilot load` 导入行为事件（event_type 为 view / cart），或去掉这条规则"
+            )
+        held = f" (its events: {held})" if held else " (the events table has no rows)"
+        return (
+            f"audience.{rule}: the store has no {event_type!r} behaviour events{held}, so this rule "
+            "cannot be evaluated; load behaviour events (event_type view / cart) with `marketpilot load` "
+            "first, or drop the rule"
+        )
+
     def _sql(self, rules: AudienceRules, select: str) -> tuple[str, list[object]]:
         missing = self.missing(rules)
         if missing:
@@ -212,6 +280,9 @@ class AudienceSource:
                 + "; ".join(self.describe_missing(f) for f in missing),
                 hint=f"Run {commands} first, or drop those rules from the spec.",
             )
+        no_events = self.without_events(rules)
+        if no_events:
+            raise UserError("; ".join(self.describe_without_events(r) for r in no_events))
         params: list[object] = []
         joins, exprs = [], []
         files: dict[str, str] = {}
@@ -258,6 +329,12 @@ class AudienceSource:
                 buyers, buyer_params = _buyers(rule)
                 where.append(f"customer_id {test} ({buyers})")
                 where_params += buyer_params
+        for name, event_type in EVENT_RULES.items():
+            browse: BrowseRule | None = getattr(rules, name)
+            if browse is not None:
+                browsers, browser_params = _browsers(browse, event_type)
+                where.append(f"customer_id IN ({browsers})")
+                where_params += browser_params
         if rules.exclude:
             where.append("customer_id NOT IN (SELECT unnest(?))")
             where_params.append(rules.exclude)
@@ -280,8 +357,10 @@ class AudienceSource:
     def _query(self, rules: AudienceRules, select: str, order: str = "") -> pd.DataFrame:
         sql, params = self._sql(rules, select)
         with Store.open(self.settings) as store:
-            if rules.bought is not None or rules.not_bought is not None:
-                register_purchases(store.con)  # the purchase lines `_BOUGHT` reads
+            browsing = [b for b in (rules.viewed, rules.carted) if b is not None]
+            bought = rules.bought is not None or rules.not_bought is not None
+            if bought or any(b.without_purchase for b in browsing):
+                register_purchases(store.con)  # the purchase lines `_BOUGHT` and `_browsers` read
             return store.query(sql + order, params)
 
     def select(self, rules: AudienceRules) -> pd.DataFrame:

@@ -615,6 +615,8 @@ def _narrows(rules: AudienceRules) -> bool:
         or rules.include
         or rules.bought is not None
         or rules.not_bought is not None
+        or rules.viewed is not None
+        or rules.carted is not None
         or any(b is not None for b in bands)
     )
 
@@ -841,7 +843,13 @@ def validate_against_data(
         for name in spec.audience.rfm_classes
         if name not in classes
     ]
-    for field, rule in (("bought", spec.audience.bought), ("not_bought", spec.audience.not_bought)):
+    rules = spec.audience
+    for field, rule in (
+        ("bought", rules.bought),
+        ("not_bought", rules.not_bought),
+        ("viewed", rules.viewed),
+        ("carted", rules.carted),
+    ):
         if rule is not None:
             categories = source.categories()
             problems += [
@@ -851,6 +859,8 @@ def validate_against_data(
                 if name not in categories
             ]
     problems += [f"audience: {source.describe_missing(f)}" for f in source.missing(spec.audience)]
+    # a browse rule on a store without such events: refused, not planned for nobody (or everybody)
+    problems += [source.describe_without_events(r, lang) for r in source.without_events(spec.audience)]
     with Store.open(settings) as store:
         offers = {"offer": spec.offer} | {
             f"variants.{v.key}.offer": v.offer for plan in spec.channels for v in plan.variants if v.offer

@@ -98,6 +98,21 @@ class CategoryPurchase(_Strict):
         return groups
 
 
+class BrowseRule(_Strict):
+    """Customers with a behaviour event of the rule's type in the store's `events` (`viewed`: view,
+    `carted`: cart) of a product in any of the categories (any product when none is named), optionally
+    within the last `within_days` days (counted back from the last event day). `without_purchase`:
+    only those of them who bought none of those products in the same days ("浏览过但没购买的")."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    categories: list[str] = Field(
+        default_factory=list, description="Product category or sub-category names; empty = any product"
+    )
+    within_days: Count | None = Field(default=None, gt=0, description="Within this many days")
+    without_purchase: bool = Field(default=False, description="And no purchase of them in those days")
+
+
 class AudienceRules(_Strict):
     """Who is eligible, in terms of intel's outputs (see campaigns/audience.py for the columns)."""
 
@@ -119,6 +134,8 @@ class AudienceRules(_Strict):
     not_bought: CategoryPurchase | None = Field(
         default=None, description="Did not buy in any of these categories (in the last N days)"
     )
+    viewed: BrowseRule | None = Field(default=None, description="Viewed products (in N days)")
+    carted: BrowseRule | None = Field(default=None, description="Added products to the cart (in N days)")
     include: list[str] = Field(default_factory=list, description="Customer ids always included")
     exclude: list[str] = Field(default_factory=list, description="Customer ids never included")
 
