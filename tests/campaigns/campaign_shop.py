@@ -157,6 +157,20 @@ def write_events(settings: Settings, lines: pd.DataFrame, seed: int = 19) -> pd.
     return events.merge(products, on="product_id")
 
 
+def browsed(events: pd.DataFrame, sales: pd.DataFrame, kind: str, rule: dict) -> set[str]:
+    """The customers a browse rule selects, in pandas: an event of the kind (in the categories) in the
+    window up to the last event day; `without_purchase`, less the buyers of the same in those days."""
+    names, days = set(rule.get("categories", [])), rule.get("within_days")
+    since = events["occurred_at"].max().normalize() - pd.Timedelta(days=days or 100_000)
+    of = (lambda t: t["category"].isin(names) | t["subcategory"].isin(names)) if names else (lambda t: True)
+    seen = events[
+        (events["event_type"] == kind) & of(events) & (events["occurred_at"].dt.normalize() >= since)
+    ]
+    kept = sales[(sales["status"] == "completed") & (sales["returned"] != "whole") & of(sales)]
+    kept = kept[kept["ordered_at"].dt.normalize() >= since]
+    return set(seen["customer_id"]) - (set(kept["customer_id"]) if rule.get("without_purchase") else set())
+
+
 def write_returns(settings: Settings, lines: pd.DataFrame, seed: int = 17) -> pd.DataFrame:
     """Returns as the sample shop writes them, for a third of `write_purchases`' completed sales (not
     the first customer's, the last sale): an order 'R…' of negative total, status 'returned', 3–15 days

@@ -7,7 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from campaign_shop import LAST_SALE, build_shop, export_spec, write_events, write_purchases, write_returns
+from campaign_shop import (
+    LAST_SALE,
+    browsed,
+    build_shop,
+    export_spec,
+    write_events,
+    write_purchases,
+    write_returns,
+)
 from typer.testing import CliRunner
 
 from marketpilot.campaigns.audience import AudienceSource
@@ -133,20 +141,6 @@ def test_each_category_is_bought_within_its_own_window(settings, shop) -> None:
     assert bought_within(lines, {"美妆"}, 60) - buyers
     assert selected(settings, bought=rule) == buyers
     assert selected(settings, not_bought=rule) == set(shop.index) - buyers
-
-
-def browsed(events: pd.DataFrame, sales: pd.DataFrame, kind: str, rule: dict) -> set[str]:
-    """The customers a browse rule selects, in pandas: an event of the kind (in the categories) in the
-    window up to the last event day; `without_purchase`, less the buyers of the same in those days."""
-    names, days = set(rule.get("categories", [])), rule.get("within_days")
-    since = events["occurred_at"].max().normalize() - pd.Timedelta(days=days or 100_000)
-    of = (lambda t: t["category"].isin(names) | t["subcategory"].isin(names)) if names else (lambda t: True)
-    seen = events[
-        (events["event_type"] == kind) & of(events) & (events["occurred_at"].dt.normalize() >= since)
-    ]
-    kept = sales[(sales["status"] == "completed") & (sales["returned"] != "whole") & of(sales)]
-    kept = kept[kept["ordered_at"].dt.normalize() >= since]
-    return set(seen["customer_id"]) - (set(kept["customer_id"]) if rule.get("without_purchase") else set())
 
 
 @pytest.mark.parametrize(

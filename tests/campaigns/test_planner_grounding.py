@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from campaign_shop import LAST_SALE, build_shop, write_purchases, write_returns
+from campaign_shop import LAST_SALE, browsed, build_shop, write_events, write_purchases, write_returns
 from typer.testing import CliRunner
 
 from llm_server import json_reply
 from marketpilot.campaigns.planner import (
+    ground_browsing,
     ground_categories,
     named_group,
     plan_campaign,
@@ -24,7 +25,7 @@ from marketpilot.campaigns.planner import (
     stated_recency,
     stated_send_at,
 )
-from marketpilot.campaigns.spec import CategoryPurchase
+from marketpilot.campaigns.spec import BrowseRule, CategoryPurchase
 from marketpilot.campaigns.state.db import open_state
 from marketpilot.cli import app
 from marketpilot.data.store import Store
@@ -591,3 +592,124 @@ def test_a_plan_reaches_each_categorys_buyers_within_its_own_days(
         sale &= lines["ordered_at"].dt.normalize() >= LAST_SALE.normalize() - pd.Timedelta(days=days)
         buyers |= set(lines.loc[sale, "customer_id"])
     assert plan.audience_size == len(buyers) > 0
+
+
+@pytest.mark.parametrize(
+    ("goal", "rules", "unknown", "unread"),
+    [
+        ("最近7天浏览过但没购买的客户", {"viewed": BrowseRule(within_days=7, without_purchase=True)}, [], []),
+        (
+            "给最近7天浏览过美妆但没购买的客户发短信",
+            {"viewed": BrowseRule(categories=["美妆"], within_days=7, without_purchase=True)},
+            [],
+            [],
+        ),
+        ("30天内加购未下单的会员", {"carted": BrowseRule(within_days=30, without_purchase=True)}, [], []),
+        ("加入购物车但没有付款的客户", {"carted": BrowseRule(without_purchase=True)}, [], []),
+        ("浏览过美妆类商品的客户", {"viewed": BrowseRule(categories=["美妆"])}, [], []),
+        ("7天内浏览过商品却没买的", {"viewed": BrowseRule(within_days=7, without_purchase=True)}, [], []),
+        (
+            "Text customers who viewed in the last 7 days but didn't buy",
+            {"viewed": BrowseRule(within_days=7, without_purchase=True)},
+            [],
+            [],
+        ),
+        (
+            "customers who viewed shoes but didn't buy in the last 7 days",
+            {"viewed": BrowseRule(categories=["Shoes"], within_days=7, without_purchase=True)},
+            [],
+            [],
+        ),
+        (
+            "customers who added Lipstick to their cart in the last 30 days without buying",
+            {"carted": BrowseRule(categories=["Lipstick"], within_days=30, without_purchase=True)},
+            [],
+            [],
+        ),
+        (
+            "customers with abandoned carts in the last 30 days",
+            {"carted": BrowseRule(within_days=30, without_purchase=True)},
+            [],
+            [],
+        ),
+        (
+            "customers who viewed Lipstick or Shoes in the last 7 days",
+            {"viewed": BrowseRule(categories=["Lipstick", "Shoes"], within_days=7)},
+            [],
+            [],
+        ),
+        # no category and no rule on every viewer; a negated view is none; goods the shop lacks: refused
+        ("看过直播的客户", {}, [], ["直播"]),
+        ("customers who viewed the new collection", {}, [], ["new collection"]),
+        ("近7天没浏览过的客户", {}, [], []),
+        ("浏览过宠物用品的客户", {}, [("viewed", "宠物用品")], []),
+        ("customers who viewed pet products", {}, [("viewed", "pet")], []),
+    ],
+)
+def test_browse_phrases_are_read_as_viewed_and_carted_rules(goal, rules, unknown, unread) -> None:
+    """Before, "最近7天浏览过但没购买的" had no rule at all (the model's days became a recency band)."""
+    grounded = ground_browsing(goal, CATEGORIES)
+    assert (grounded.rules, grounded.unknown, grounded.unread) == (rules, unknown, unread)
+    assert stated_recency(goal, grounded.windows) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("goal", "name", "kind", "rule"),
+    [
+        (
+            "给最近7天浏览过但没购买的客户发短信",
+            "viewed",
+            "view",
+            {"within_days": 7, "without_purchase": True},
+        ),
+        (
+            "Text customers who viewed Lipstick in the last 7 days but didn't buy",
+            "viewed",
+            "view",
+            {"categories": ["Lipstick"], "within_days": 7, "without_purchase": True},
+        ),
+        ("给30天内加购未下单的客户发短信", "carted", "cart", {"within_days": 30, "without_purchase": True}),
+        (
+            "Text customers with abandoned carts in the last 30 days",
+            "carted",
+            "cart",
+            {"within_days": 30, "without_purchase": True},
+        ),
+    ],
+)
+def test_a_browse_goal_plans_for_the_viewers_who_did_not_buy(
+    llm_settings, llm_server, goal, name, kind, rule
+) -> None:
+    """A model reading "最近7天…" as bought within 7 days (recency_days_max, the opposite audience): the
+    plan has the browse rule instead, evaluated on the shop's events, and says what it dropped."""
+    intel_shop(llm_settings)
+    lines = write_purchases(llm_settings)
+    events = write_events(llm_settings, lines)
+    sales = write_returns(llm_settings, lines)
+    days = rule["within_days"]
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"], "recency_days_max": days}))
+    plan = plan_campaign(llm_settings, goal)
+    rules = plan.spec.audience
+    assert getattr(rules, name) == BrowseRule(**rule) and rules.recency_days is None
+    assert f"recency_days_max={days}" in plan.dropped and f"{name}_within_days=None" in plan.dropped
+    assert getattr(plan.draft, f"{name}_within_days") == days
+    assert plan.audience_size == len(browsed(events, sales, kind, rule)) > 0
+
+
+@pytest.mark.parametrize(
+    ("goal", "message"),
+    [
+        (
+            "给最近7天浏览过但没购买的客户发短信",
+            "商店的行为事件里没有 'view' 类型的事件（events 表没有任何行），这条规则无法计算",
+        ),
+        ("Text customers who added items to the cart but haven't checked out", "no 'cart' behaviour events"),
+    ],
+)
+def test_a_browse_goal_on_a_shop_without_events_is_refused(llm_settings, llm_server, goal, message) -> None:
+    """Not planned for everyone (the rule left out) nor for nobody (the rule on no events)."""
+    intel_shop(llm_settings)
+    write_purchases(llm_settings)
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"]}))
+    with pytest.raises(ValidationFailed, match=message):
+        plan_campaign(llm_settings, goal)

@@ -12,8 +12,10 @@ recency the goal states (90天未购, 30天内买过, no purchase in 90 days). S
 shown to the model with their names; the ones the goal names are the audience, and a group the goal
 addresses that nothing matches is refused rather than planned for every customer. A category the goal
 says was bought (最近30天买过美妆) must be one of the shop's product categories and becomes the
-`bought` rule (`not_bought` when negated), its days the rule's window, not a recency band; a
-campaign type the goal's words state unambiguously (双11预热, win back) is the spec's.
+`bought` rule (`not_bought` when negated: 没买过, 没买, did not buy), each category's days its own
+window, not a recency band; a view or add-to-cart the goal names (最近7天浏览过但没购买的, abandoned
+carts) becomes the `viewed` / `carted` rule on the shop's behaviour events, refused when the shop has
+none; a campaign type the goal's words state unambiguously (双11预热, win back) is the spec's.
 The plan counts both the customers the rules select and those a run may contact today (consent,
 suppressions, addresses). Nothing is stored until `campaign create`."""
 
@@ -26,10 +28,11 @@ import re
 from pydantic import BaseModel, Field
 
 from marketpilot.campaigns.assign import eligible_channels
-from marketpilot.campaigns.audience import AudienceSource
+from marketpilot.campaigns.audience import EVENT_RULES, AudienceSource
 from marketpilot.campaigns.spec import (
     AudienceRules,
     Band,
+    BrowseRule,
     CampaignSpec,
     CategoryPurchase,
     ChannelName,
@@ -62,6 +65,13 @@ class PlanDraft(BaseModel):
     clv_top_share: float | None = Field(
         default=None, description="only the top share of customers by CLV: 0.2 for CLV前20%"
     )
+    viewed_within_days: int | None = Field(
+        default=None, description="only customers who viewed products in the last N days (最近N天浏览过)"
+    )
+    carted_within_days: int | None = Field(
+        default=None,
+        description="only customers who added products to the cart in the last N days (N天内加购)",
+    )
     include_ids: list[str] = Field(default_factory=list, description="customer ids always included")
     exclude_ids: list[str] = Field(default_factory=list, description="customer ids never included")
     product_ids: list[str] = Field(default_factory=list, description="product ids from the list, or empty")
@@ -90,8 +100,8 @@ class Plan(BaseModel):
     dropped: list[str] = Field(default_factory=list)
     # The group the goal names when no segment or RFM class in the spec stands for it (other rules do).
     unmatched_group: str | None = None
-    # Words after a purchase verb that name none of the shop's categories (购买频次高的 → 频次高): not
-    # read as a category, so no category rule stands for them.
+    # Words after a purchase or browse verb that name none of the shop's categories (购买频次高的 → 频次高,
+    # 看过直播的 → 直播): not read as a category, so no category or browse rule stands for them.
     unread_categories: list[str] = Field(default_factory=list)
 
 
@@ -545,6 +555,131 @@ def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
     return out
 
 
+# A browse phrase: a view or add-to-cart verb and what was viewed ("最近7天浏览过美妆但没购买的", "加购未
+# 下单的", "viewed shoes in the last 7 days but didn't buy", "added Lipstick to their cart", "abandoned
+# carts"). Before, the goal's days went to a recency band (bought within 7 days: the opposite) or nowhere.
+_BROWSE_ZH = re.compile(
+    r"(?:(?P<view>浏览(?:过|了)?|查看(?:过|了)?|看过)|(?P<cart>加购(?:过|了)?|加(?:入|进|过)?了?购物车|放(?:入|进)了?购物车))"
+    r"(?:\s*(?P<cat>(?:(?!但|却|而|没|未|的|并且|而且|且|购买|下单|加购|浏览)[\u4e00-\u9fffA-Za-z&、/]){1,24}?)"
+    r"\s*(?P<mark>(?:类目|品类|类)?(?:产品|商品)?))?"
+    r"(?=\s*(?:[但却而可]|没|未|的|并且|而且|且|[，,；;。]|$))"
+)
+# what an English browse verb is followed by that names no category, or a clause going on
+_EN_OBJECT_STOP = (
+    r"(?:in|within|during|over|for|but|yet|without|and|or|to|the|last|past|this|anything|something|"
+    r"products?|items?|goods|things|stuff|(?:web)?site|store|shop|app|pages?|it|them|us|our|a|an)\b"
+)
+# a category of several words goes on through "and" / "or" (Lipstick or Shoes), not into a new clause
+_EN_OBJECT_GOES_ON = (
+    r"(?!(?:in|within|during|over|for|but|yet|without|to|the|last|past|this|bought|purchased|ordered|"
+    r"added|viewed|browsed|did|didn't|have|haven't|has|hasn't|never|who|that)\b)"
+)
+_EN_OBJECT = (
+    r"(?:\s+(?:the\s+|our\s+|some\s+|any\s+)?(?:(?:products?|items?|goods|things|stuff|(?:web)?site|store|"
+    rf"shop|app|pages?)\b|(?!{_EN_OBJECT_STOP})(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+{_EN_OBJECT_GOES_ON}"
+    r"[A-Za-z&'-]+){0,3}?)(?:\s*(?P<mark>products?|items?|category))?))?"
+)
+_BROWSE_EN = re.compile(
+    rf"\b(?:(?P<view>viewed|browsed|looked\s+at){_EN_OBJECT}"
+    r"(?=\s+(?:in|within|during|over|for|since|but|yet|without|then|this|last|on|at|by|with)\b"
+    r"|\s+(?:and|or)\s+(?:bought|purchased|ordered|added|did|didn't|have|haven't|has|hasn't|never)\b"
+    r"|\s*[,.;!]|\s*$)"
+    r"|(?P<cart>added|put)(?:"
+    + _EN_OBJECT.replace("?P<cat>", "?P<ccat>").replace("?P<mark>", "?P<cmark>")
+    + r")?\s+(?:in)?to\s+(?:their|the|a|your|his|her)\s+(?:shopping\s+)?(?:cart|basket)"
+    r"|(?P<abandoned>abandoned\s+(?:their\s+|a\s+|the\s+|shopping\s+)*(?:carts?|baskets?)))\b",
+    re.I,
+)
+_NO_PURCHASE = re.compile(
+    r"\s*(?:[但却而可]\s*)?(?:还|都|一直|并)?\s*(?:没有?|未|从未|不曾|尚未)\s*(?:再\s*)?"
+    r"(?:购买|买|下单|付款|支付|结算|成交)"
+    r"|\s*,?\s*(?:(?:but|yet|and)\s+)?(?:did\s+not|didn't|have\s+not|haven't|has\s+not|hasn't|never)\s+"
+    r"(?:buy|bought|purchased?|ordered|order|checked\s+out|check\s+out)\b(?:\s+(?:it|them|anything))?"
+    r"|\s+without\s+(?:buying|purchasing|ordering|checking\s+out|a\s+purchase|an\s+order)\b"
+    r"(?:\s+(?:it|them|anything))?",
+    re.I,
+)
+_BROWSE_GENERAL = re.compile(r"^(?:商品|产品|宝贝|东西|店铺|网站|页面|首页|我们|本店)", re.I)
+
+
+class BrowsePhrase(BaseModel):
+    """A view or add-to-cart the goal names, with what was viewed and whether no purchase followed."""
+
+    rule: str  # the audience rule: viewed or carted
+    word: str | None  # the category word after the verb; None: any product
+    marked: bool  # a category word follows (美妆类, beauty products)
+    within_days: int | None = None
+    without_purchase: bool = False  # 浏览过但没购买, viewed but didn't buy, abandoned carts
+    span: tuple[int, int]  # the goal's text of the phrase, its days included
+
+
+def stated_browsing(goal: str) -> list[BrowsePhrase]:
+    """The browse phrases the goal writes, in order; a negated one (没浏览过) is none."""
+    found: list[BrowsePhrase] = []
+    for pattern in (_BROWSE_ZH, _BROWSE_EN):
+        for m in pattern.finditer(goal):
+            if _NEGATED.search(goal[: m.start()]):
+                continue
+            parts = m.groupdict()
+            cat = parts.get("cat") or parts.get("ccat")
+            mark = parts.get("mark") or parts.get("cmark") or ""
+            if cat and (_BROWSE_GENERAL.search(cat) or _NOT_A_CATEGORY.search(cat)):
+                cat = None
+            before, end = _DAYS_BEFORE.search(goal[: m.start()]), m.end()
+            days = before or _DAYS_AFTER.match(goal, end)
+            end = days.end() if days and days is not before else end
+            tail = _NO_PURCHASE.match(goal, end)
+            end = tail.end() if tail else end
+            if days is None and (days := _DAYS_AFTER.match(goal, end)) is not None:
+                end = days.end()
+            found.append(
+                BrowsePhrase(
+                    rule="viewed" if parts["view"] else "carted",
+                    word=cat.strip() if cat else None,
+                    marked=bool(mark.strip()) or (cat is not None and _GOODS_WORD.search(cat) is not None),
+                    within_days=int(days[1]) if days else None,
+                    without_purchase=tail is not None or bool(parts.get("abandoned")),
+                    span=(before.start() if before else m.start(), end),
+                )
+            )
+    return found
+
+
+class GroundedBrowsing(BaseModel):
+    rules: dict[str, BrowseRule] = {}  # viewed / carted, the first phrase of each
+    windows: list[tuple[int, int]] = []  # the spans of the phrases with days: no recency band
+    unknown: list[tuple[str, str]] = []  # (rule, word) marked as a category the shop has none such
+    unread: list[str] = []  # words after a browse verb that match no category: no rule is read
+
+
+def ground_browsing(goal: str, known: list[str]) -> GroundedBrowsing:
+    """The goal's browse phrases as rules, their words against the shop's category names as
+    `ground_categories` reads them; a phrase whose word names no category gives no rule."""
+    names = {name: [name] for name in known}
+    out = GroundedBrowsing()
+    for phrase in stated_browsing(goal):
+        categories: list[str] = []
+        if phrase.word is not None:
+            words = [w.strip() for w in _AND.split(phrase.word) if w.strip()]
+            codes = resolve_names(words, names)
+            missed = [w for w, c in zip(words, codes, strict=True) if c not in names]
+            if phrase.marked:
+                out.unknown += [(phrase.rule, w) for w in missed]
+            else:
+                out.unread += missed
+            categories = [c for c in codes if c in names]
+            if not categories:
+                continue  # 看过直播的: no category, and no rule on every viewer either
+        if phrase.rule in out.rules:
+            continue
+        out.rules[phrase.rule] = BrowseRule(
+            categories=categories, within_days=phrase.within_days, without_purchase=phrase.without_purchase
+        )
+        if phrase.within_days is not None:
+            out.windows.append(phrase.span)
+    return out
+
+
 # The group a goal addresses ("给沉睡客户发邮件", "Win back lapsed VIP customers"): the words before a
 # customer noun, after the last verb, preposition or quantifier. "所有客户", "all customers", "30天内
 # 买过的客户" (a rule, not a name) name no group.
@@ -746,14 +881,16 @@ def draft_to_spec(
     coupons: list[tuple[float, float]] | None = None,
     bought: CategoryPurchase | None = None,
     not_bought: CategoryPurchase | None = None,
+    browsing: dict[str, BrowseRule] | None = None,
 ) -> CampaignSpec:
     """The spec a draft describes; out-of-range values fail with their spec field path. `coupons`
     the goal states (`stated_coupons`): one is the campaign's offer; several are tested against each
     other, one arm per coupon, each arm's copy held to its own coupon. `bought`: the category rule
-    the goal states."""
+    the goal states; `browsing`: the viewed / carted rules it states."""
     audience: dict[str, object] = {
         "bought": bought.model_dump(exclude_none=True) if bought else None,
         "not_bought": not_bought.model_dump(exclude_none=True) if not_bought else None,
+        **{name: rule.model_dump(exclude_none=True) for name, rule in (browsing or {}).items()},
         "segments": draft.segments,
         "rfm_classes": draft.rfm_classes,
         "include": draft.include_ids,
@@ -969,12 +1106,22 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     # Each category keeps its own days: "30天内买过美妆、60天内买过服饰的" had 30 days on both.
     grounded = ground_categories(goal, source.categories())
     bought, not_bought = grounded.rule(negated=False), grounded.rule(negated=True)
+    # "最近7天浏览过但没购买的": read from the goal as the category rules are; the model's days for it
+    # go where the goal's words put them (a model without the fields had them as a recency band).
+    browsing = ground_browsing(goal, source.categories())
+    browse_days = {
+        f"{name}_within_days": rule.within_days if (rule := browsing.rules.get(name)) else None
+        for name in EVENT_RULES
+    }
+    dropped += [f"{k}={getattr(draft, k)!r}" for k, v in browse_days.items() if getattr(draft, k) != v]
+    draft = draft.model_copy(update=browse_days)
+    windows = grounded.windows + browsing.windows
     # The small model often leaves out "90天未购" (the README's own example came back with no rule, so
     # the plan reached every customer); a recency the goal states is the band, as written. Days that
     # qualify a category purchase are its window: the model's band for them goes (seen: "最近90天没买过
     # 美妆的" with recency_days_min=90, leaving out whoever bought anything else since).
-    silent, within = stated_recency(goal, grounded.windows)
-    if grounded.windows or silent is not None or within is not None:
+    silent, within = stated_recency(goal, windows)
+    if windows or silent is not None or within is not None:
         recency = {"recency_days_min": silent, "recency_days_max": within}
         dropped += [
             f"{k}={getattr(draft, k)!r}"
@@ -986,17 +1133,18 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     send_at = stated_send_at(goal, dt.datetime.now(Schedule().zone).replace(tzinfo=None))
     if send_at is not None and draft.send_at != send_at:
         draft = draft.model_copy(update={"send_at": send_at})
-    spec = draft_to_spec(draft, language, stated_coupons(goal), bought, not_bought)
+    spec = draft_to_spec(draft, language, stated_coupons(goal), bought, not_bought, browsing.rules)
     if _CONSENT.search(goal):
         spec = spec.model_copy(update={"consent_required": True})
     problems, size = validate_against_data(settings, spec)
-    if grounded.unknown:
+    unknown = [("bought", w) for w in grounded.unknown] + browsing.unknown
+    if unknown:
         known = _known("categories", {c: [] for c in source.categories()}, language)
         problems += [
-            f"audience.bought：目标里的类目 {word!r} 不是任何商品的类目或子类目{known}"
+            f"audience.{rule}：目标里的类目 {word!r} 不是任何商品的类目或子类目{known}"
             if language == "zh"
-            else f"audience.bought: the goal names the category {word!r}, which no product has{known}"
-            for word in grounded.unknown
+            else f"audience.{rule}: the goal names the category {word!r}, which no product has{known}"
+            for rule, word in unknown
         ]
     group = named_group(goal)
     if not problems and group and not _narrows(spec.audience):
@@ -1032,5 +1180,5 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         clv_range=clv_range,
         dropped=dropped,
         unmatched_group=unmatched,
-        unread_categories=grounded.unread,
+        unread_categories=list(dict.fromkeys(grounded.unread + browsing.unread)),
     )

@@ -94,7 +94,7 @@ def plan_cmd(
         console.print(f"Not in the goal, left out: {', '.join(plan.dropped)}")
     if plan.unread_categories:
         words = ", ".join(repr(w) for w in plan.unread_categories)
-        console.print(f"Not read as a product category (no category rule for them): {words}")
+        console.print(f"Not read as a product category (no category or browse rule for them): {words}")
     if plan.unmatched_group:
         console.print(
             f"No segment or RFM class matches {plan.unmatched_group!r}: the audience is the rules above "
