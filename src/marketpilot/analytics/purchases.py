@@ -242,12 +242,9 @@ def _spill_ctes(lines: str | None) -> str:
     the customer's earlier purchases in the currency holding the product, latest first. Each gives up
     to the product's worth in it less its own returns of the product; what reaches past the earliest
     (bought before the data) is `unreached`. Bare refunds and returned products a purchase does not
-    hold are never carried: what they exceed it by is not netted.
-
-    The latest-first taking is a stack per (customer, currency, product): purchases push what they
-    can give, carried returns pop it. With `s` the running sum of pushes (+) and pops (−) and `m` its
-    running minimum floored at 0, the stack holds `s − m`; a pop leaves unmet what `m` falls by, and a
-    push keeps what lies below the lowest height the stack later falls to."""
+    hold are never carried: what they exceed it by is not netted. The latest-first taking is a stack
+    per (customer, currency, product) (`_stack_ctes`): purchases push what they can give, carried
+    returns pop it."""
     if lines is None:  # without lines, no part is by product: nothing to carry
         return """spilled AS (SELECT NULL::VARCHAR AS return_id, NULL::VARCHAR AS product_id,
                                  NULL::VARCHAR AS target, NULL::DOUBLE AS amount WHERE false),
@@ -282,22 +279,33 @@ def _spill_ctes(lines: str | None) -> str:
             FROM held h LEFT JOIN returned r USING (order_id, product_id)
             UNION ALL  -- at its purchase's place: only purchases before it can take it
             SELECT customer_id, cur, product_id, seq, true, NULL, return_id, amount FROM spilled
-        ), walked AS (
-            SELECT *, sum(x) OVER (w ROWS UNBOUNDED PRECEDING) AS s FROM stack WINDOW w AS ({chain})
-        ), floored AS (
-            SELECT *, least(min(s) OVER (w ROWS UNBOUNDED PRECEDING), 0) AS m FROM walked
-            WINDOW w AS ({chain})
-        ), popped AS (
-            SELECT *, m - coalesce(lag(m) OVER w, 0) AS unmet,
-                   min(s - m) OVER (w ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS lowest
-            FROM floored WINDOW w AS ({chain})
-        ), reached AS (
-            SELECT order_id, -sum(x - least(x, greatest(lowest - (s - m - x), 0))) AS credit
-            FROM popped WHERE NOT pop GROUP BY order_id
-            HAVING round(sum(x - least(x, greatest(lowest - (s - m - x), 0))), 6) > 0
+        ), {_stack_ctes("popped", "stack", chain)}, reached AS (
+            SELECT order_id, -sum(taken) AS credit FROM popped WHERE NOT pop GROUP BY order_id
+            HAVING round(sum(taken), 6) > 0
         ), unreached AS (
             SELECT return_id, product_id, sum(unmet) AS amount FROM popped WHERE pop
             GROUP BY return_id, product_id
+        )"""
+
+
+def _stack_ctes(name: str, stack: str, chain: str) -> str:
+    """CTEs ending in `name`: the rows of `stack` (pushes of `x` ≥ 0 and pops of `x` ≤ 0, `pop` telling
+    which) with `unmet` (what a pop found no push for, ≤ 0) and `taken` (what of a push later pops
+    took), each chain (`chain`, a window's partition and order) a stack: pops take the latest pushes
+    first. In closed form: with `s` the running sum of pushes and pops and `m` its running minimum
+    floored at 0, the stack holds `s − m`; a pop leaves unmet what `m` falls by, and a push keeps what
+    lies below the lowest height the stack later falls to."""
+    return f"""{name}_walked AS (
+            SELECT *, sum(x) OVER (w ROWS UNBOUNDED PRECEDING) AS s FROM {stack} WINDOW w AS ({chain})
+        ), {name}_floored AS (
+            SELECT *, least(min(s) OVER (w ROWS UNBOUNDED PRECEDING), 0) AS m FROM {name}_walked
+            WINDOW w AS ({chain})
+        ), {name}_lowest AS (
+            SELECT *, m - coalesce(lag(m) OVER w, 0) AS unmet,
+                   min(s - m) OVER (w ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS lowest
+            FROM {name}_floored WINDOW w AS ({chain})
+        ), {name} AS (
+            SELECT *, x - least(x, greatest(lowest - (s - m - x), 0)) AS taken FROM {name}_lowest
         )"""
 
 
