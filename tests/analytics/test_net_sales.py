@@ -106,9 +106,10 @@ def test_returned_lines_reduce_their_product_and_cancelled_orders_count_nothing(
         ).fetchall()
         register_net_lines(store.con)
         net = _sold(store)
-    # What the purchases hold, returned or not: P1 four times, more than P2; the yen line has no value
-    # in the customer figures, whose money is in the shop's CNY
-    assert bought == [("P1", 4, 400.0), ("P2", 2, 160.0), ("P4", 1, None)]
+    # What was bought and kept, as net sales count it: P1 once, 丙's (甲's two and 乙's one came back;
+    # the returns of a P2 丙 never bought reduce C1 by value, not its P1); the yen line has no value in
+    # the customer figures, whose money is in the shop's CNY
+    assert bought == [("P1", 1, 100.0), ("P2", 2, 160.0), ("P4", 1, None)]
     assert net == {
         ("CNY", "P1"): (1, 100.0),  # three of its four units came back
         ("CNY", "P2"): (2, 160.0),  # 丙 bought none in the data: its returns of P2 reduce nothing

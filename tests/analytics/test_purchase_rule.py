@@ -20,7 +20,13 @@ from marketpilot.analytics.clv.transactions import (
 )
 from marketpilot.analytics.customer_features import customer_features
 from marketpilot.analytics.net_sales import NET_LINES, register_net_lines
-from marketpilot.analytics.purchases import ORDERS_VIEW, register_purchases, store_purchase_rules
+from marketpilot.analytics.purchases import (
+    LINES_VIEW,
+    ORDERS_VIEW,
+    REGISTERED,
+    register_purchases,
+    store_purchase_rules,
+)
 from marketpilot.analytics.rfm import compute_rfm, run_rfm
 from marketpilot.config import Settings, get_settings
 from marketpilot.data import Store
@@ -533,3 +539,120 @@ def test_a_bare_refund_is_not_carried_to_earlier_purchases(tmp_path: Path) -> No
     assert net == {"E0": 100.0}
     assert (rules.wholly_returned, rules.amount_not_netted) == (1, 50.0)
     assert sold == {"X": (1.0, 100.0)}
+
+
+def _bought(tmp_path: Path, orders: list[tuple], items: list[tuple]) -> tuple[dict, dict, dict, dict]:
+    """CNY orders (id, customer, day, total in 元) and lines (order, product, quantity, unit price in
+    元): the purchases' net values, what was bought ((order, product) → (units, value) of
+    `_purchase_lines`), RFM's monetary, and each (customer, product)'s units in `_purchase_lines` and
+    in `_net_lines` (the one netting read twice: they must agree)."""
+    settings = _store(
+        tmp_path,
+        [(o, c, at(d), "returned" if t < 0 else "completed", t * 100, "CNY") for o, c, d, t in orders],
+        [(o, p, q, u * 100, "CNY") for o, p, q, u in items],
+    )
+    with Store.open(settings, read_only=True) as store:
+        register_purchases(store.con)
+        net = dict(store.con.execute(f"SELECT order_id, value FROM {ORDERS_VIEW}").fetchall())
+        rows = store.con.execute(
+            f"SELECT order_id, product_id, quantity, round(value, 6) FROM {LINES_VIEW}"
+        ).fetchall()
+        register_net_lines(store.con)
+        units = store.con.execute(
+            f"""SELECT coalesce(b.customer_id, s.customer_id), coalesce(b.product_id, s.product_id),
+                       b.units, s.units
+                FROM (SELECT customer_id, product_id, sum(quantity) AS units FROM {LINES_VIEW}
+                      GROUP BY ALL) b
+                FULL JOIN (SELECT customer_id, product_id, round(sum(quantity), 6) AS units
+                           FROM {NET_LINES} GROUP BY ALL HAVING round(sum(quantity), 6) <> 0) s
+                    USING (customer_id, product_id)"""
+        ).fetchall()
+        # as of a day after the returns: RFM nets only the returns before the day it looks from
+        rfm = compute_rfm(store.con, as_of=dt.date(2024, 11, 30))
+        monetary = rfm.set_index("customer_id")["monetary"].to_dict()
+    lines = {(o, p): (q, v) for o, p, q, v in rows}
+    return net, lines, monetary, {(c, p): (b, s) for c, p, b, s in units}
+
+
+def test_a_return_naming_its_product_takes_back_that_products_line_only(tmp_path: Path) -> None:
+    # 甲 buys shoes (300 元) and two pairs of socks (20 元 each) in one order and sends the shoes back;
+    # 乙 buys two pairs of shoes and socks and sends one pair back; 丙 buys shoes and socks and gets
+    # 50 元 back for a Z no order of theirs holds: by value, from the latest purchase, lines untouched.
+    net, lines, monetary, units = _bought(
+        tmp_path,
+        [("S1", "甲", 1, 340), ("S1-R", "甲", 5, -300), ("S2", "乙", 1, 620), ("S2-R", "乙", 5, -300),
+         ("S3", "丙", 1, 320), ("S3-R", "丙", 5, -50)],
+        [("S1", "shoes", 1, 300), ("S1", "socks", 2, 20), ("S1-R", "shoes", -1, 300),
+         ("S2", "shoes", 2, 300), ("S2", "socks", 1, 20), ("S2-R", "shoes", -1, 300),
+         ("S3", "shoes", 1, 300), ("S3", "socks", 1, 20), ("S3-R", "Z", -1, 50)],
+    )  # fmt: skip
+    assert lines == {
+        ("S1", "socks"): (2, 40.0),  # 甲 bought socks, not shoes
+        ("S2", "shoes"): (1, 300.0), ("S2", "socks"): (1, 20.0),  # 乙 kept one pair
+        ("S3", "shoes"): (1, 300.0), ("S3", "socks"): (1, 20.0),
+    }  # fmt: skip
+    # The orders' values net the returns as before, and monetary is that net value.
+    assert net == {"S1": 40.0, "S2": 320.0, "S3": 270.0}
+    assert monetary == {"甲": 40.0, "乙": 320.0, "丙": 270.0}
+    # What each customer bought of each product is what the products' net sales count for them.
+    assert all(b == s for b, s in units.values()) and len(units) == 5
+
+
+def test_units_returned_beyond_their_purchase_come_off_the_earlier_ones(tmp_path: Path) -> None:
+    # 甲 buys a P, then a P and a Q, and sends two P back: both P lines go, the Q stays. 乙 sends back
+    # three P of the two bought in the data (two orders of one): the third was bought before it.
+    # 丙's P comes back, then 丙 buys P again: the later purchase keeps its P.
+    net, lines, _, units = _bought(
+        tmp_path,
+        [("A1", "甲", 1, 10), ("A2", "甲", 3, 40), ("A-R", "甲", 5, -20),
+         ("B1", "乙", 1, 10), ("B2", "乙", 2, 10), ("B-R", "乙", 5, -30),
+         ("C1", "丙", 1, 10), ("C-R", "丙", 2, -10), ("C2", "丙", 3, 10)],
+        [("A1", "P", 1, 10), ("A2", "P", 1, 10), ("A2", "Q", 1, 30), ("A-R", "P", -2, 10),
+         ("B1", "P", 1, 10), ("B2", "P", 1, 10), ("B-R", "P", -3, 10),
+         ("C1", "P", 1, 10), ("C-R", "P", -1, 10), ("C2", "P", 1, 10)],
+    )  # fmt: skip
+    assert lines == {("A2", "Q"): (1, 30.0), ("C2", "P"): (1, 10.0)}
+    assert net == {"A2": 30.0, "C2": 10.0}
+    assert all(b == s for b, s in units.values()) and len(units) == 2
+
+
+def test_online_retail_cancellations_take_back_the_cancelled_stock_codes(
+    online_retail_settings: Settings,
+) -> None:
+    with Store.open(online_retail_settings, read_only=True) as store:
+        register_purchases(store.con)
+        rows = store.con.execute(
+            f"""SELECT order_id, product_id, quantity, round(value, 2) FROM {LINES_VIEW}
+                WHERE order_id IN ('537760', '539006')"""
+        ).fetchall()
+        net = dict(
+            store.con.execute(
+                f"SELECT order_id, value FROM {ORDERS_VIEW} WHERE order_id IN ('537760', '539006')"
+            ).fetchall()
+        )
+    lines = {(o, p): (q, v) for o, p, q, v in rows}
+    # 15973 bought 18 TWO DOOR CURIO CABINETs with jam sets, book boxes and mugs (537760) and cancelled
+    # the 18 (C540112), then one more (C550349: bought before the data): the cabinets are gone, the rest
+    # of the invoice stays. 15101 cancelled 2 of 12 CHERRY BLOSSOM flasks (C540379, at £3.75, not the
+    # £3.39 paid): 10 kept, at the price paid.
+    assert lines == {
+        ("537760", "22961"): (12, 17.4), ("537760", "21428"): (4, 17.0), ("537760", "21870"): (72, 76.32),
+        ("539006", "84279P"): (10, 33.9), ("539006", "20830"): (6, 12.6), ("539006", "82599"): (12, 25.2),
+        ("539006", "21463"): (4, 23.8),
+    }  # fmt: skip
+    # The invoices' values net the cancellations as before: £307.82 − £197.10, £102.28 − £7.50.
+    assert net == {"537760": pytest.approx(110.72), "539006": pytest.approx(94.78)}
+    with Store.open(online_retail_settings, read_only=True) as store:
+        register_purchases(store.con)
+        changed = store.con.execute(
+            f"""SELECT count(*), sum(cardinality(returned_units)), sum(list_sum(map_values(returned_units)))
+                FROM {REGISTERED} WHERE kind = 'purchase' AND NOT wholly_returned
+                AND returned_units IS NOT NULL"""
+        ).fetchall()[0]
+        bare = store.con.execute(
+            f"SELECT count(*) FROM {ORDERS_VIEW} WHERE order_id NOT IN (SELECT order_id FROM {LINES_VIEW})"
+        ).fetchall()[0][0]
+    # Over the whole export: 3,107 purchases gave back 51,357 units of 6,349 of their products to the
+    # cancellations naming them; 12 purchases gave back every product while their value (postage kept,
+    # a price difference) stays above 0: purchases without lines.
+    assert (changed, bare) == ((3107, 6349, 51357), 12)

@@ -23,6 +23,7 @@ from marketpilot.campaigns.service import get_spec
 from marketpilot.campaigns.spec import AudienceRules, Band, parse_spec
 from marketpilot.campaigns.state.db import open_state
 from marketpilot.cli import app
+from marketpilot.data.store import Store
 from marketpilot.errors import UserError, ValidationFailed
 
 
@@ -171,6 +172,54 @@ def test_a_browse_rule_without_events_is_refused_not_read_as_nobody(settings, sh
     with pytest.raises(UserError, match=r"no 'view' behaviour events \(the events table has no rows\)"):
         selected(settings, viewed={"within_days": 7, "without_purchase": True})
     assert len(selected(settings)) == len(shop)  # rules that need no events still work
+
+
+def test_a_return_of_one_product_of_an_order_leaves_its_other_products_bought(settings) -> None:
+    """Seen: an order of shoes and socks whose shoes alone came back still counted as bought shoes
+    (the return was netted against the order by value). 甲 sent the shoes back; 乙 kept one pair of
+    two; 丙 got money back for a product no order of theirs holds (netted by value, lines untouched)."""
+    orders = pd.DataFrame(
+        [
+            ("S1", "甲", "2026-11-01", "completed", 32000),
+            ("S1-R", "甲", "2026-11-05", "returned", -30000),
+            ("S2", "乙", "2026-11-01", "completed", 62000),
+            ("S2-R", "乙", "2026-11-05", "returned", -30000),
+            ("S3", "丙", "2026-11-01", "completed", 32000),
+            ("S3-R", "丙", "2026-11-05", "returned", -5000),
+        ],
+        columns=["order_id", "customer_id", "ordered_at", "status", "total_minor"],
+    ).assign(ordered_at=lambda f: pd.to_datetime(f["ordered_at"]), currency="CNY")
+    items = pd.DataFrame(
+        [
+            ("S1", 1, "SH", 1, 30000),
+            ("S1", 2, "SO", 1, 2000),
+            ("S1-R", 1, "SH", -1, 30000),
+            ("S2", 1, "SH", 2, 30000),
+            ("S2", 2, "SO", 1, 2000),
+            ("S2-R", 1, "SH", -1, 30000),
+            ("S3", 1, "SH", 1, 30000),
+            ("S3", 2, "SO", 1, 2000),
+            ("S3-R", 1, "GC", -1, 5000),
+        ],
+        columns=["order_id", "line_no", "product_id", "quantity", "unit_price_minor"],
+    ).assign(currency="CNY")
+    products = pd.DataFrame(
+        [
+            ("SH", "跑鞋", "鞋靴", "Shoes"),
+            ("SO", "棉袜", "服饰", "Socks"),
+            ("GC", "礼品卡", "礼品", "Gift card"),
+        ],
+        columns=["product_id", "name", "category", "subcategory"],
+    )
+    with Store.open(settings) as store, store.transaction():
+        store.upsert("customers", pd.DataFrame({"customer_id": ["甲", "乙", "丙"], "is_guest": False}))
+        store.upsert("products", products)
+        store.upsert("orders", orders)
+        store.upsert("order_items", items)
+    assert selected(settings, bought={"categories": ["Shoes"]}) == {"乙", "丙"}
+    assert selected(settings, not_bought={"categories": ["鞋靴"]}) == {"甲"}
+    assert selected(settings, bought={"categories": ["Socks"], "within_days": 30}) == {"甲", "乙", "丙"}
+    assert selected(settings, bought={"categories": ["Gift card"]}) == set()
 
 
 def test_campaign_create_takes_a_category_rule_and_stores_it(shop_settings, tmp_path) -> None:

@@ -37,7 +37,8 @@ def customer_features(
     Columns: recency/frequency/monetary, order rhythm and recent activity, discount sensitivity,
     spend share per top category net of returns (`cat_<i>`, names in `frame.attrs["categories"]`),
     funnel counts from `events` when the store has events, and BG/NBD outputs (P(alive), expected
-    purchases). Products, categories and units per order count what was bought, returned or not.
+    purchases). Products, categories and units per order count what was bought and kept
+    (`_purchase_lines`: a product that returns naming it took back is not counted).
     `frame.attrs["fit_warnings"]`: the BG/NBD fit's warnings (parameters that ran off to a limit)."""
     money = register_purchases(con, before=cutoff).money_currency
     register_net_lines(con)  # reads the netting just registered

@@ -9,9 +9,10 @@ file fails with that command in the hint; rules that are not used need nothing.
 (rank − 1) / n, so {min: 0.8} is the top 20 % of scored customers (ties fall on the same side).
 
 `bought` reads the store's own orders, not intel, as the analytics count purchases
-(analytics/purchases.py): customers with a purchase line (a positive quantity) of a product whose
-category or sub-category is named, in a purchase that its returns do not wholly undo (a partly returned
-one still counts), within `within_days` days of the last purchase day when given (the day intel's RFM
+(analytics/purchases.py): customers with a purchase line of a product whose category or sub-category
+is named, in a purchase that its returns do not wholly undo, and not wholly taken back by returns
+naming that product (an order of shoes and socks whose shoes came back bought socks; one pair kept of
+two still counts), within `within_days` days of the last purchase day when given (the day intel's RFM
 counts recency_days from), or each category within its own days (`windows`); `not_bought` the
 customers without one.
 
@@ -59,8 +60,9 @@ _DERIVED = {"clv_percentile": "clv"}
 AUDIENCE_COLUMNS = ("customer_id", *INTEL_COLUMNS, "clv_percentile", "has_email", "has_phone")
 
 
-# The buyers of the named categories: the lines of the purchases `register_purchases` nets (a sale its
-# returns wholly undo bought nothing); `_WITHIN` narrows to the last N days up to the last purchase day.
+# The buyers of the named categories: what `register_purchases` counts as bought and kept (a sale its
+# returns wholly undo bought nothing, a product returned whole is no line); `_WITHIN` narrows to the
+# last N days up to the last purchase day.
 _BOUGHT = (
     f"SELECT l.customer_id FROM {LINES_VIEW} l JOIN products p ON p.product_id = l.product_id "
     # guests (no customer id) left out: one NULL would make `NOT IN` (not_bought) select nobody

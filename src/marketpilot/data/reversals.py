@@ -27,12 +27,13 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
     latest sale `target` and `target_void` when it is a void) and `parts` (each return's amount by the
     sale it reverses: `return_id`, `target`, `amount`, `itemised` when spread over its lines,
     `by_product` where a purchase holding the returned product took it, `absorbed` where the sale is a
-    void, `product_id` the returned product). Amounts keep `value`'s unit; lines' values only weigh
-    the products of one return, in any unit. Currencies are never matched against each other: the
-    partition is (customer, currency), a blank currency its own."""
+    void, `product_id` the returned product, `units` the return's units of it: its lines' negative
+    quantities, 0 for a line of negative value without one). Amounts keep `value`'s unit; lines'
+    values only weigh the products of one return, in any unit. Currencies are never matched against
+    each other: the partition is (customer, currency), a blank currency its own."""
     whole = (
         "SELECT order_id AS return_id, target, value AS amount, false AS itemised, false AS by_product, "
-        "target_void AS absorbed, NULL::VARCHAR AS product_id"
+        "target_void AS absorbed, NULL::VARCHAR AS product_id, NULL::BIGINT AS units"
     )
     if lines is None:
         parts = f"{whole} FROM classified WHERE kind = 'return'"
@@ -43,7 +44,8 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
                 -- total (with shipping, rounding) is what is matched, in full
                 SELECT c.order_id AS return_id, c.customer_id, c.cur, c.seq, c.target, c.target_void,
                        l.product_id,
-                       c.value * sum(l.value) / sum(sum(l.value)) OVER (PARTITION BY c.order_id) AS amount
+                       c.value * sum(l.value) / sum(sum(l.value)) OVER (PARTITION BY c.order_id) AS amount,
+                       CAST(-sum(least(l.quantity, 0)) AS BIGINT) AS units
                 FROM classified c JOIN {lines} l USING (order_id)
                 WHERE c.kind = 'return' AND l.value < 0
                 GROUP BY c.order_id, c.customer_id, c.cur, c.seq, c.target, c.target_void, c.value,
@@ -60,10 +62,10 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
                 SELECT *, last_value(sold IGNORE NULLS) OVER w AS sale_id,
                        last_value(sold_void IGNORE NULLS) OVER w AS sale_void
                 FROM (SELECT customer_id, cur, product_id, seq, return_id, target, target_void, amount,
-                             NULL::VARCHAR AS sold, NULL::BOOLEAN AS sold_void
+                             units, NULL::VARCHAR AS sold, NULL::BOOLEAN AS sold_void
                       FROM returned
                       UNION ALL
-                      SELECT customer_id, cur, product_id, seq, NULL, NULL, NULL, NULL, order_id, void
+                      SELECT customer_id, cur, product_id, seq, NULL, NULL, NULL, NULL, NULL, order_id, void
                       FROM bought)
                 WINDOW w AS (PARTITION BY customer_id, cur, product_id ORDER BY seq
                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
@@ -71,7 +73,7 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
             SELECT return_id, coalesce(sale_id, target) AS target, amount, true AS itemised,
                    sale_id IS NOT NULL AND NOT sale_void AS by_product,
                    CASE WHEN sale_id IS NOT NULL THEN sale_void ELSE target_void END AS absorbed,
-                   product_id
+                   product_id, units
             FROM latest WHERE return_id IS NOT NULL
             UNION ALL
             {whole} FROM classified
