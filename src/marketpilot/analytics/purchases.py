@@ -322,13 +322,13 @@ def _stack_ctes(name: str, stack: str, chain: str) -> str:
 def _units_ctes(lines: str | None) -> str:
     """CTE `units_back(order_id, returned_units)`: per purchase, the units of each product that returns
     naming it took back (a map product → units), for `_purchase_lines`. A return's units of a product
-    are its lines' of negative value; where its share of the product was netted by product (against
-    the latest earlier purchase holding it, `parts.by_product`), the units are taken from the
-    customer's purchases of the product in its currency, latest first, each giving at most the units
-    it holds less those its own returns took, as the value is (`_spill_ctes`); units beyond the
-    earliest were bought before the data. A bare refund and a returned product no earlier purchase
-    holds take no units: the fallback nets their value against the latest purchase's value only (a
-    refund of a void nets nothing)."""
+    are the negative quantities of its lines of negative value (`parts.units`); where its share of the
+    product was netted by product (against the latest earlier purchase holding it, `parts.by_product`),
+    the units are taken from the customer's purchases of the product in its currency, latest first,
+    each giving at most the units it holds less those its own returns took, as the value is
+    (`_spill_ctes`); units beyond the earliest were bought before the data. A bare refund and a
+    returned product no earlier purchase holds take no units: the fallback nets their value against
+    the latest purchase's value only (a refund of a void nets nothing)."""
     if lines is None:
         return """units_back AS (
             SELECT NULL::VARCHAR AS order_id, NULL::MAP(VARCHAR, BIGINT) AS returned_units WHERE false)"""
@@ -342,7 +342,7 @@ def _units_ctes(lines: str | None) -> str:
             SELECT c.customer_id, c.cur, l.product_id, c.seq, false AS pop, c.order_id,
                    CAST(sum(l.quantity) AS BIGINT) AS x
             FROM classified c JOIN {lines} l USING (order_id)
-            -- a join, not `IN` on the three columns: that took 3 times as long on Online Retail
+            -- a join, not `IN` on the three columns: that took about twice as long on Online Retail
             JOIN (SELECT DISTINCT customer_id, cur, product_id FROM unit_returns) r
                 ON r.customer_id = c.customer_id AND r.cur = c.cur AND r.product_id = l.product_id
             WHERE c.kind = 'purchase' AND l.quantity > 0
@@ -520,8 +520,8 @@ def register_purchases(con: duckdb.DuckDBPyConnection, *, before: dt.date | None
             FROM {netting.table} p JOIN order_items i USING (order_id)
             WHERE {bought} AND p.returned_units IS NOT NULL
         ), kept AS (
-            -- the other purchases' lines as they are: apart, as carrying the map through their join
-            -- (or a CTE of the purchases read twice) made it 2–5 times slower on Online Retail
+            -- the other purchases' lines as they are, apart: carrying the map through their join made
+            -- the view about 2.5 times slower on Online Retail
             SELECT {line} FROM {netting.table} p JOIN order_items i USING (order_id)
             WHERE {bought} AND p.returned_units IS NULL
             UNION ALL
