@@ -601,19 +601,25 @@ def test_a_return_naming_its_product_takes_back_that_products_line_only(tmp_path
 def test_units_returned_beyond_their_purchase_come_off_the_earlier_ones(tmp_path: Path) -> None:
     # 甲 buys a P, then a P and a Q, and sends two P back: both P lines go, the Q stays. 乙 sends back
     # three P of the two bought in the data (two orders of one): the third was bought before it.
-    # 丙's P comes back, then 丙 buys P again: the later purchase keeps its P.
+    # 丙's P comes back, then 丙 buys P again: the later purchase keeps its P. 丁 buys three P, then one,
+    # and sends two back (one from each), then buys one and sends two back again (that one and a
+    # second of the three): one P of the first order is kept.
     net, lines, _, units = _bought(
         tmp_path,
         [("A1", "甲", 1, 10), ("A2", "甲", 3, 40), ("A-R", "甲", 5, -20),
          ("B1", "乙", 1, 10), ("B2", "乙", 2, 10), ("B-R", "乙", 5, -30),
-         ("C1", "丙", 1, 10), ("C-R", "丙", 2, -10), ("C2", "丙", 3, 10)],
+         ("C1", "丙", 1, 10), ("C-R", "丙", 2, -10), ("C2", "丙", 3, 10),
+         ("D1", "丁", 1, 30), ("D2", "丁", 2, 10), ("D-R1", "丁", 3, -20), ("D3", "丁", 4, 10),
+         ("D-R2", "丁", 5, -20)],
         [("A1", "P", 1, 10), ("A2", "P", 1, 10), ("A2", "Q", 1, 30), ("A-R", "P", -2, 10),
          ("B1", "P", 1, 10), ("B2", "P", 1, 10), ("B-R", "P", -3, 10),
-         ("C1", "P", 1, 10), ("C-R", "P", -1, 10), ("C2", "P", 1, 10)],
+         ("C1", "P", 1, 10), ("C-R", "P", -1, 10), ("C2", "P", 1, 10),
+         ("D1", "P", 3, 10), ("D2", "P", 1, 10), ("D-R1", "P", -2, 10), ("D3", "P", 1, 10),
+         ("D-R2", "P", -2, 10)],
     )  # fmt: skip
-    assert lines == {("A2", "Q"): (1, 30.0), ("C2", "P"): (1, 10.0)}
-    assert net == {"A2": 30.0, "C2": 10.0}
-    assert all(b == s for b, s in units.values()) and len(units) == 2
+    assert lines == {("A2", "Q"): (1, 30.0), ("C2", "P"): (1, 10.0), ("D1", "P"): (1, 10.0)}
+    assert net == {"A2": 30.0, "C2": 10.0, "D1": 10.0}
+    assert all(b == s for b, s in units.values()) and len(units) == 3
 
 
 def test_online_retail_cancellations_take_back_the_cancelled_stock_codes(

@@ -322,37 +322,44 @@ def _stack_ctes(name: str, stack: str, chain: str) -> str:
 def _units_ctes(lines: str | None) -> str:
     """CTE `units_back(order_id, returned_units)`: per purchase, the units of each product that returns
     naming it took back (a map product → units), for `_purchase_lines`. A return's units of a product
-    are the negative quantities of its lines of negative value (`parts.units`); where its share of the
-    product was netted by product (against the latest earlier purchase holding it, `parts.by_product`),
-    the units are taken from the customer's purchases of the product in its currency, latest first,
-    each giving at most the units it holds less those its own returns took, as the value is
-    (`_spill_ctes`); units beyond the earliest were bought before the data. A bare refund and a
-    returned product no earlier purchase holds take no units: the fallback nets their value against
-    the latest purchase's value only (a refund of a void nets nothing)."""
+    are the negative quantities of its lines of negative value (`parts.units`). Where its share of the
+    product was netted by product, against the latest earlier purchase holding it (`by_product`),
+    that purchase gives the units, up to those it holds (`holding`); units beyond them reach the
+    customer's earlier purchases of the product in the currency, latest first, each giving at most
+    the units it holds less those its own returns took, as the value does (`_spill_ctes`); what
+    reaches past the earliest was bought before the data. A bare refund and a returned product no
+    earlier purchase holds take no units: the fallback nets their value against the latest
+    purchase's value only (a refund of a void nets nothing)."""
     if lines is None:
         return """units_back AS (
             SELECT NULL::VARCHAR AS order_id, NULL::MAP(VARCHAR, BIGINT) AS returned_units WHERE false)"""
-    returns = """unit_returns AS (
-            SELECT p.product_id, p.units, c.customer_id, c.cur, c.seq FROM parts p
-            JOIN classified c ON c.order_id = p.return_id WHERE p.by_product AND p.units > 0
-        )"""
     chain = "PARTITION BY customer_id, cur, product_id ORDER BY seq, pop"
-    # purchases push the units of the returned products they hold, returns pop theirs
-    return f"""{returns}, unit_stack AS (
-            SELECT c.customer_id, c.cur, l.product_id, c.seq, false AS pop, c.order_id,
-                   CAST(sum(l.quantity) AS BIGINT) AS x
-            FROM classified c JOIN {lines} l USING (order_id)
-            -- a join, not `IN` on the three columns: that took about twice as long on Online Retail
-            JOIN (SELECT DISTINCT customer_id, cur, product_id FROM unit_returns) r
-                ON r.customer_id = c.customer_id AND r.cur = c.cur AND r.product_id = l.product_id
-            WHERE c.kind = 'purchase' AND l.quantity > 0
-            GROUP BY ALL
-            UNION ALL  -- at the return's place: its latest earlier purchase of the product gives first
-            SELECT customer_id, cur, product_id, seq, true, NULL, -units FROM unit_returns
+    return f"""unit_returns AS (  -- per purchase matched to and product, the units returned
+            SELECT target AS order_id, product_id, sum(units) AS units FROM parts
+            WHERE by_product AND units > 0 GROUP BY ALL
+        ), unit_direct AS (  -- what the purchase gives, and what it lacks
+            SELECT r.order_id, r.product_id, h.customer_id, h.cur, h.seq,
+                   least(r.units, h.units) AS taken, r.units - h.units AS excess
+            FROM unit_returns r JOIN holding h USING (order_id, product_id)
+        ), unit_stack AS (
+            -- only the chains a purchase lacked units in: stack windows over every returned product
+            -- cost as much as the rest of the units netting on Online Retail
+            SELECT h.customer_id, h.cur, h.product_id, h.seq, false AS pop, h.order_id,
+                   h.units - coalesce(d.taken, 0) AS x
+            FROM holding h LEFT JOIN unit_direct d USING (order_id, product_id)
+            WHERE NOT h.void AND (h.customer_id, h.cur, h.product_id) IN (
+                SELECT customer_id, cur, product_id FROM unit_direct WHERE excess > 0)
+            UNION ALL  -- at the purchase's place: only purchases before it can give
+            SELECT customer_id, cur, product_id, seq, true, NULL, -excess FROM unit_direct WHERE excess > 0
         ), {_stack_ctes("units_taken", "unit_stack", chain)},
         units_back AS (
             SELECT order_id, map_from_entries(list((product_id, taken))) AS returned_units
-            FROM units_taken WHERE NOT pop AND taken > 0 GROUP BY order_id
+            FROM (SELECT order_id, product_id, sum(taken) AS taken
+                  FROM (SELECT order_id, product_id, taken FROM unit_direct
+                        UNION ALL
+                        SELECT order_id, product_id, taken FROM units_taken WHERE NOT pop)
+                  GROUP BY ALL HAVING sum(taken) > 0)
+            GROUP BY order_id
         )"""
 
 

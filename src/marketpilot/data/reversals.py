@@ -28,34 +28,40 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
     sale it reverses: `return_id`, `target`, `amount`, `itemised` when spread over its lines,
     `by_product` where a purchase holding the returned product took it, `absorbed` where the sale is a
     void, `product_id` the returned product, `units` the return's units of it: its lines' negative
-    quantities, 0 for a line of negative value without one). Amounts keep `value`'s unit; lines'
-    values only weigh the products of one return, in any unit. Currencies are never matched against
-    each other: the partition is (customer, currency), a blank currency its own."""
+    quantities, 0 for a line of negative value without one). With lines, also `return_products` (each
+    return's products) and `holding` (per sale, purchase or void, and product a customer returned:
+    `units`, what the sale holds of it). Amounts keep `value`'s unit; lines' values only weigh the
+    products of one return, in any unit. Currencies are never matched against each other: the
+    partition is (customer, currency), a blank currency its own."""
     whole = (
         "SELECT order_id AS return_id, target, value AS amount, false AS itemised, false AS by_product, "
         "target_void AS absorbed, NULL::VARCHAR AS product_id, NULL::BIGINT AS units"
     )
     if lines is None:
+        matched = ""
         parts = f"{whole} FROM classified WHERE kind = 'return'"
     else:
+        matched = f""", return_products AS (
+            -- a return's amount spread over its returned products by their lines' value: its total
+            -- (with shipping, rounding) is what is matched, in full
+            SELECT c.order_id AS return_id, c.customer_id, c.cur, c.seq, c.target, c.target_void,
+                   l.product_id,
+                   c.value * sum(l.value) / sum(sum(l.value)) OVER (PARTITION BY c.order_id) AS amount,
+                   CAST(-sum(least(l.quantity, 0)) AS BIGINT) AS units
+            FROM classified c JOIN {lines} l USING (order_id)
+            WHERE c.kind = 'return' AND l.value < 0
+            GROUP BY c.order_id, c.customer_id, c.cur, c.seq, c.target, c.target_void, c.value,
+                     l.product_id
+        ), holding AS (  -- the sales (purchases and voids) holding a product that their customer returned
+            SELECT c.customer_id, c.cur, c.seq, c.order_id, c.kind = 'void' AS void, l.product_id,
+                   CAST(sum(l.quantity) AS BIGINT) AS units
+            FROM classified c JOIN {lines} l USING (order_id)
+            WHERE c.kind IN ('purchase', 'void') AND l.quantity > 0
+                  AND (c.customer_id, l.product_id) IN (SELECT customer_id, product_id FROM return_products)
+            GROUP BY ALL
+        )"""
         parts = f"""
-            WITH returned AS (
-                -- a return's amount spread over its returned products by their lines' value: its
-                -- total (with shipping, rounding) is what is matched, in full
-                SELECT c.order_id AS return_id, c.customer_id, c.cur, c.seq, c.target, c.target_void,
-                       l.product_id,
-                       c.value * sum(l.value) / sum(sum(l.value)) OVER (PARTITION BY c.order_id) AS amount,
-                       CAST(-sum(least(l.quantity, 0)) AS BIGINT) AS units
-                FROM classified c JOIN {lines} l USING (order_id)
-                WHERE c.kind = 'return' AND l.value < 0
-                GROUP BY c.order_id, c.customer_id, c.cur, c.seq, c.target, c.target_void, c.value,
-                         l.product_id
-            ), bought AS (  -- the sales (purchases and voids) holding a product that their customer returned
-                SELECT c.customer_id, c.cur, c.seq, c.order_id, c.kind = 'void' AS void, l.product_id
-                FROM classified c JOIN {lines} l USING (order_id)
-                WHERE c.kind IN ('purchase', 'void') AND l.quantity > 0
-                      AND (c.customer_id, l.product_id) IN (SELECT customer_id, product_id FROM returned)
-            ), latest AS (
+            WITH latest AS (
                 -- each returned product's latest earlier sale holding it: an as-of match written as a
                 -- window, as DuckDB's ASOF JOIN falls back to a nested loop when it misjudges its
                 -- inputs as small (seconds on 300k orders)
@@ -63,10 +69,10 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
                        last_value(sold_void IGNORE NULLS) OVER w AS sale_void
                 FROM (SELECT customer_id, cur, product_id, seq, return_id, target, target_void, amount,
                              units, NULL::VARCHAR AS sold, NULL::BOOLEAN AS sold_void
-                      FROM returned
+                      FROM return_products
                       UNION ALL
                       SELECT customer_id, cur, product_id, seq, NULL, NULL, NULL, NULL, NULL, order_id, void
-                      FROM bought)
+                      FROM holding)
                 WINDOW w AS (PARTITION BY customer_id, cur, product_id ORDER BY seq
                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
             )
@@ -77,7 +83,7 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
             FROM latest WHERE return_id IS NOT NULL
             UNION ALL
             {whole} FROM classified
-            WHERE kind = 'return' AND order_id NOT IN (SELECT return_id FROM returned)"""
+            WHERE kind = 'return' AND order_id NOT IN (SELECT return_id FROM return_products)"""
     return f"""
         kinds AS (
             SELECT *, CASE WHEN value < 0 THEN 'return' WHEN {REVERSED} THEN 'void' ELSE 'purchase' END
@@ -96,5 +102,5 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
             FROM kinds
             WINDOW w AS (PARTITION BY customer_id, cur ORDER BY ordered_at, kind = 'return', order_id
                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-        ), parts AS ({parts}
+        ){matched}, parts AS ({parts}
         )"""
