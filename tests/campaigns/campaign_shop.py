@@ -79,27 +79,30 @@ CATEGORIES = {"P1": ("美妆", "Lipstick"), "P2": ("美妆", "面霜"), "P3": ("
 LAST_SALE = pd.Timestamp("2026-11-30 12:00")
 
 
-def write_purchases(settings: Settings, seed: int = 13) -> pd.DataFrame:
-    """The CATEGORIES products and one order line per customer of the shop over the 100 days up to
+def write_purchases(settings: Settings, seed: int = 13, orders: int = 1) -> pd.DataFrame:
+    """The CATEGORIES products and one order line per customer of the shop (`orders`: that many orders
+    each, of different products, so a return nets against its own sale) over the 100 days up to
     LAST_SALE (the first customer's, a completed sale, on that day), a fifth of them cancelled or
     returned; returns the lines with customer_id, product_id, category, subcategory, ordered_at, status."""
     ids = pd.read_parquet(settings.home_dir / "intel" / "segments.parquet")["customer_id"]
     rng = np.random.default_rng(seed)
-    n = len(ids)
+    n = len(ids) * orders
     days = rng.integers(0, 100, n)
     days[0] = 0
     status = rng.choice(["completed"] * 8 + ["cancelled", "returned"], n)
     status[0] = "completed"
+    first = np.tile(rng.integers(0, len(CATEGORIES), len(ids)), orders)
+    nth = np.repeat(np.arange(orders), len(ids))
     lines = pd.DataFrame(
         {
             "order_id": [f"O{i:06d}" for i in range(n)],
-            "customer_id": ids,
+            "customer_id": np.tile(ids, orders),
             "ordered_at": LAST_SALE - pd.to_timedelta(days, unit="D"),
             "status": status,
             "currency": "CNY",
             "total_minor": 9900,
             "line_no": 1,
-            "product_id": rng.choice(list(CATEGORIES), n),
+            "product_id": np.array(list(CATEGORIES))[(first + nth) % len(CATEGORIES)],
             "quantity": 1,
             "unit_price_minor": 9900,
         }

@@ -144,6 +144,41 @@ def test_each_category_is_bought_within_its_own_window(settings, shop) -> None:
     assert selected(settings, not_bought=rule) == set(shop.index) - buyers
 
 
+def kept_buyers(sales: pd.DataFrame, name: str, days: int | None) -> set[str]:
+    """The customers with a netted purchase line of `name` (category or sub-category), in pandas:
+    completed sales not returned whole, within `days` of the last sale day when given."""
+    kept = (sales["status"] == "completed") & (sales["returned"] != "whole")
+    kept &= sales["category"].eq(name) | sales["subcategory"].eq(name)
+    if days is not None:
+        kept &= sales["ordered_at"].dt.normalize() >= LAST_SALE.normalize() - pd.Timedelta(days=days)
+    return set(sales.loc[kept, "customer_id"])
+
+
+@pytest.mark.parametrize(
+    "windows",
+    [
+        {"美妆": 30, "服饰": 60},  # 30天内买过美妆且60天内买过服饰的
+        {"美妆": None, "服饰": None},  # 买过服饰且买过美妆的
+        {"Lipstick": None, "面霜": 45},
+        {"美妆": None, "Lipstick": None},  # a Lipstick line is both
+    ],
+)
+def test_match_all_selects_the_buyers_of_every_category(settings, shop, windows) -> None:
+    """ "买过服饰且买过美妆的" is the customers who bought both, not either; each category keeps its own
+    days, purchases netted of their returns. As not_bought, `all` leaves out only those who bought each."""
+    sales = write_returns(settings, write_purchases(settings, orders=2))
+    per_category = [kept_buyers(sales, name, days) for name, days in windows.items()]
+    either, each = set.union(*per_category), set.intersection(*per_category)
+    rule = {"categories": list(windows), "windows": {k: v for k, v in windows.items() if v}}
+    assert selected(settings, bought=rule) == either
+    assert selected(settings, bought=rule | {"match": "all"}) == each
+    assert selected(settings, not_bought=rule) == set(shop.index) - either
+    assert selected(settings, not_bought=rule | {"match": "all"}) == set(shop.index) - each
+    assert AudienceSource(settings).count(AudienceRules(bought=rule | {"match": "all"})) == len(each)
+    if "Lipstick" not in windows or "美妆" not in windows:
+        assert 0 < len(each) < len(either)  # the readings differ on this shop
+
+
 @pytest.mark.parametrize(
     ("name", "kind", "rule"),
     [

@@ -92,3 +92,22 @@ def test_a_browse_rule_round_trips_and_is_checked() -> None:
     ):
         with pytest.raises(ValidationFailed, match=message):
             parse_spec(export_spec(audience={"viewed": bad}))
+
+
+def test_a_purchase_rule_matches_any_category_unless_it_says_all() -> None:
+    """A spec written before `match` existed loads as it read then (any category); `match: all`
+    ("买过服饰且买过美妆的") round-trips, and a value other than any / all is refused naming them."""
+    old = (
+        "name: 美妆唤醒\ngoal: reactivation\nchannels: [{name: export}]\n"
+        "audience:\n  bought: {categories: [美妆, 服饰], windows: {美妆: 30}}\n"
+        "  not_bought: {categories: [面霜]}\n"
+    )
+    spec = parse_spec(old)
+    assert spec.audience.bought is not None and spec.audience.not_bought is not None
+    assert (spec.audience.bought.match, spec.audience.not_bought.match) == ("any", "any")
+    assert spec.audience.bought.by_window() == {30: ["美妆"], None: ["服饰"]}
+    both = parse_spec(export_spec(audience={"bought": {"categories": ["服饰", "美妆"], "match": "all"}}))
+    assert "bought:\n    categories:\n    - 服饰\n    - 美妆\n    match: all" in both.to_yaml()
+    assert parse_spec(both.to_yaml()) == both and both.audience.bought.match == "all"  # type: ignore[union-attr]
+    with pytest.raises(ValidationFailed, match=r"audience\.bought\.match: Input should be 'any' or 'all'"):
+        parse_spec(export_spec(audience={"bought": {"categories": ["美妆"], "match": "both"}}))

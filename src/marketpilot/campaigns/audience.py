@@ -13,8 +13,8 @@ file fails with that command in the hint; rules that are not used need nothing.
 is named, in a purchase that its returns do not wholly undo, and not wholly taken back by returns
 naming that product (an order of shoes and socks whose shoes came back bought socks; one pair kept of
 two still counts), within `within_days` days of the last purchase day when given (the day intel's RFM
-counts recency_days from), or each category within its own days (`windows`); `not_bought` the
-customers without one.
+counts recency_days from), or each category within its own days (`windows`); with `match: all`, such a
+line for every named category. `not_bought` selects the customers the same rule as `bought` leaves out.
 
 `viewed` and `carted` read the store's behaviour `events` (types view and cart): customers with such an
 event, of a product in the named categories when any are named, within `within_days` days of the last
@@ -60,14 +60,14 @@ _DERIVED = {"clv_percentile": "clv"}
 AUDIENCE_COLUMNS = ("customer_id", *INTEL_COLUMNS, "clv_percentile", "has_email", "has_phone")
 
 
-# The buyers of the named categories: what `register_purchases` counts as bought and kept (a sale its
-# returns wholly undo bought nothing, a product returned whole is no line); `_WITHIN` narrows to the
-# last N days up to the last purchase day.
+# The buyers of the named categories, each line with the name it was bought under: what
+# `register_purchases` counts as bought and kept (a sale its returns wholly undo bought nothing, a
+# product returned whole is no line); `_WITHIN` narrows to the last N days up to the last purchase day.
 _BOUGHT = (
-    f"SELECT l.customer_id FROM {LINES_VIEW} l JOIN products p ON p.product_id = l.product_id "
+    f"SELECT l.customer_id, n.name FROM {LINES_VIEW} l JOIN products p ON p.product_id = l.product_id "
+    "JOIN (SELECT unnest(?) AS name) n ON n.name IN (p.category, p.subcategory) "
     # guests (no customer id) left out: one NULL would make `NOT IN` (not_bought) select nobody
-    "WHERE l.customer_id IS NOT NULL "
-    "AND (p.category IN (SELECT unnest(?)) OR p.subcategory IN (SELECT unnest(?)))"
+    "WHERE l.customer_id IS NOT NULL"
 )
 _WITHIN = f"AND l.day >= (SELECT max(day) FROM {ORDERS_VIEW}) - ?::INTEGER"
 
@@ -104,13 +104,19 @@ def _browsers(rule: BrowseRule, event_type: str) -> tuple[str, list[object]]:
 
 
 def _buyers(rule: CategoryPurchase) -> tuple[str, list[object]]:
-    """The query for the buyers of the rule's categories, each category within its own window."""
+    """The query for the buyers of the rule's categories, each category within its own window: those
+    who bought one of them, or (`match: all`) as many distinct ones as the rule names."""
     parts: list[str] = []
     params: list[object] = []
     for days, names in rule.by_window().items():
         parts.append(f"{_BOUGHT} {_WITHIN if days else ''}")
-        params += [names, names, *([days] if days else [])]
-    return " UNION ALL ".join(parts), params
+        params += [names, *([days] if days else [])]
+    needed = len(set(rule.categories)) if rule.match == "all" else 1
+    sql = (
+        f"SELECT customer_id FROM ({' UNION ALL '.join(parts)}) GROUP BY customer_id "
+        "HAVING count(DISTINCT name) >= ?"
+    )
+    return sql, [*params, needed]
 
 
 class AudienceSource:

@@ -69,10 +69,12 @@ class Band(_Strict):
 
 
 class CategoryPurchase(_Strict):
-    """Customers with a completed purchase in any of the categories, optionally within the last
-    `within_days` days (counted back from the last purchase day, as intel counts recency_days), or each
-    category within its own days (`windows`). A sale its returns wholly undo is no purchase
-    (analytics/purchases.py)."""
+    """Customers with a completed purchase in any of the categories (`match: all`: in every one of
+    them), optionally within the last `within_days` days (counted back from the last purchase day, as
+    intel counts recency_days), or each category within its own days (`windows`). A sale its returns
+    wholly undo is no purchase (analytics/purchases.py). As `not_bought`, the customers the same rule
+    as `bought` leaves out: with `any`, those who bought none of them; with `all`, those who did not buy
+    every one."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
@@ -81,6 +83,10 @@ class CategoryPurchase(_Strict):
     # "30天内买过美妆、60天内买过服饰的": each category keeps the days the goal wrote for it.
     windows: dict[str, Annotated[Count, Field(gt=0)]] | None = Field(
         default=None, description="Days for single categories, in place of within_days: {美妆: 30, 服饰: 60}"
+    )
+    # "买过服饰且买过美妆的", "bought both shoes and socks": one rule, each category bought.
+    match: Literal["any", "all"] = Field(
+        default="any", description="any: bought one of the categories; all: bought each of them"
     )
 
     @model_validator(mode="after")
@@ -130,9 +136,12 @@ class AudienceRules(_Strict):
         description="Share of the customers in intel's CLV table with a lower CLV: {min: 0.8} = top 20%",
     )
     recency_days: Band | None = Field(default=None, description="Days since the last order")
-    bought: CategoryPurchase | None = Field(default=None, description="Bought in a category (in N days)")
+    bought: CategoryPurchase | None = Field(
+        default=None, description="Bought in one of the categories, or in each (match: all) (in N days)"
+    )
     not_bought: CategoryPurchase | None = Field(
-        default=None, description="Did not buy in any of these categories (in the last N days)"
+        default=None,
+        description="Bought in none of the categories, or not in each (match: all) (in the last N days)",
     )
     viewed: BrowseRule | None = Field(default=None, description="Viewed products (in N days)")
     carted: BrowseRule | None = Field(default=None, description="Added products to the cart (in N days)")
