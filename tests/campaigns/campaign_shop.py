@@ -174,6 +174,17 @@ def browsed(events: pd.DataFrame, sales: pd.DataFrame, kind: str, rule: dict) ->
     return set(seen["customer_id"]) - (set(kept["customer_id"]) if rule.get("without_purchase") else set())
 
 
+def kept_buyers(sales: pd.DataFrame, name: str, days: int | None) -> set[str]:
+    """The customers with a netted purchase line of `name` (category or sub-category) in `write_returns`'
+    sales, in pandas: completed sales not returned whole, within `days` of the last sale day when given
+    (each customer's orders being of different products, a return undoes its own sale)."""
+    kept = (sales["status"] == "completed") & (sales["returned"] != "whole")
+    kept &= sales["category"].eq(name) | sales["subcategory"].eq(name)
+    if days is not None:
+        kept &= sales["ordered_at"].dt.normalize() >= LAST_SALE.normalize() - pd.Timedelta(days=days)
+    return set(sales.loc[kept, "customer_id"])
+
+
 def write_returns(settings: Settings, lines: pd.DataFrame, seed: int = 17) -> pd.DataFrame:
     """Returns as the sample shop writes them, for a third of `write_purchases`' completed sales (not
     the first customer's, the last sale): an order 'R…' of negative total, status 'returned', 3–15 days

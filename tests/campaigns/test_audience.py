@@ -12,6 +12,7 @@ from campaign_shop import (
     browsed,
     build_shop,
     export_spec,
+    kept_buyers,
     write_events,
     write_purchases,
     write_returns,
@@ -142,16 +143,6 @@ def test_each_category_is_bought_within_its_own_window(settings, shop) -> None:
     assert bought_within(lines, {"美妆"}, 60) - buyers
     assert selected(settings, bought=rule) == buyers
     assert selected(settings, not_bought=rule) == set(shop.index) - buyers
-
-
-def kept_buyers(sales: pd.DataFrame, name: str, days: int | None) -> set[str]:
-    """The customers with a netted purchase line of `name` (category or sub-category), in pandas:
-    completed sales not returned whole, within `days` of the last sale day when given."""
-    kept = (sales["status"] == "completed") & (sales["returned"] != "whole")
-    kept &= sales["category"].eq(name) | sales["subcategory"].eq(name)
-    if days is not None:
-        kept &= sales["ordered_at"].dt.normalize() >= LAST_SALE.normalize() - pd.Timedelta(days=days)
-    return set(sales.loc[kept, "customer_id"])
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,12 @@ shown to the model with their names; the ones the goal names are the audience, a
 addresses that nothing matches is refused rather than planned for every customer. A category the goal
 says was bought (最近30天买过美妆) must be one of the shop's product categories and becomes the
 `bought` rule (`not_bought` when negated: 没买过, 没买, did not buy), each category's days its own
-window, not a recency band; a view or add-to-cart the goal names (最近7天浏览过但没购买的, abandoned
-carts) becomes the `viewed` / `carted` rule on the shop's behaviour events, refused when the shop has
-none; a campaign type the goal's words state unambiguously (双11预热, win back) is the spec's.
+window, not a recency band; categories the goal says were each bought (买过服饰且买过美妆, 都买过, both …
+and, and also) make it `match: all`, 或 / 、 / or `any`, and a plain 和 / and, which reads either way, is
+read as any and the plan's `readings` say so; a view or add-to-cart the goal names (最近7天浏览过但没
+购买的, abandoned carts) becomes the `viewed` / `carted` rule on the shop's behaviour events, refused
+when the shop has none; a campaign type the goal's words state unambiguously (双11预热, win back) is the
+spec's.
 The plan counts both the customers the rules select and those a run may contact today (consent,
 suppressions, addresses). Nothing is stored until `campaign create`."""
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -103,6 +107,9 @@ class Plan(BaseModel):
     # Words after a purchase or browse verb that name none of the shop's categories (购买频次高的 → 频次高,
     # 看过直播的 → 直播): not read as a category, so no category or browse rule stands for them.
     unread_categories: list[str] = Field(default_factory=list)
+    # How the plan read goal words that allow two readings, in the goal's language, for the approver:
+    # "买过美妆和服饰的" as either category (bought.match: any), and how to ask for the other.
+    readings: list[str] = Field(default_factory=list)
 
 
 def detect_language(text: str) -> str:
@@ -404,30 +411,86 @@ _BOUGHT_CATEGORY = (
     re.compile(
         # a category holds no purchase verb or negation (90天没下单也没买过美妆的: the category is the
         # second verb's) and ends at 且 or a comma as well (买过服饰且买过美妆的: both), or where the next
-        # purchase phrase begins (30天内买过美妆、60天内买过服饰的: each its own days)
+        # purchase phrase begins (30天内买过美妆、60天内买过服饰的: each its own days; 买过服饰又买过美妆,
+        # 没买过美妆也没买过服饰: the first category was lost)
         # a bare 买 only negated: 没买鞋的, 从来没有买美妆的, 未买
         r"(?:购买过?|买过|买了|下单过?|消费过?|(?:(?<=[没未])|(?<=没有))买)(?![过了])\s*"
         r"(?P<cat>(?:(?!购买|买过|买了|下单|消费|没|未|并且|而且|且)[\u4e00-\u9fffA-Za-z&、/]){1,24}?)\s*"
         r"(?:类目|品类|类|产品|商品|的|(?=并且|而且|且|，|,|；)"
-        r"|(?=[、和及与或]?\s*(?:最近|近|过去)?\s*\d+\s*[天日])|(?=[、和及与或]\s*(?:没|未|从|不曾|尚未|购|买|下单|消费)))"
+        r"|(?=[、和及与或]?\s*(?:最近|近|过去)?\s*\d+\s*[天日])|(?=[、和及与或]\s*(?:没|未|从|不曾|尚未|购|买|下单|消费))"
+        r"|(?=(?:同时|[又也还])+\s*(?:都|均)?\s*(?:没|未|从|不曾|尚未|购|买|下单|消费|最近|近|过去|\d)))"
     ),
     re.compile(
         # the present (buy, purchase, order) only negated: "did not buy shoes", "never buy Lipstick"
+        # both / either / neither: each category, any, none ("bought neither Lipstick nor Shoes")
         r"\b(?:bought|purchased|ordered|shopped|(?P<present>buy|purchase|order))\s+(?:from\s+|in\s+)?"
-        r"(?:the\s+|our\s+)?"
+        r"(?:the\s+|our\s+)?(?:(?P<scope>both|either|neither)\s+)?"
         r"(?!(?:in|within|during|over|the|last|past|this|anything|something|again|more|from|recently|once|"
-        r"twice|before|any|a|an|on|at|for|since|less|us|you|them|it|me|online)\b)"
-        r"(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+[A-Za-z&'-]+){0,4}?)\s*(?:products?|items?|category)?\s*"
-        r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for)\b|[,.;!]|$)",
+        r"twice|before|any|a|an|on|at|for|since|less|us|you|them|it|me|online|both|either|neither)\b)"
+        r"(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+(?!(?:bought|purchased|ordered|buy|purchase)\b)[A-Za-z&'-]+){0,4}?)"
+        r"\s*(?:products?|items?|category)?\s*"
+        # the category ends where the next purchase clause begins: "bought Lipstick and also bought Shoes"
+        r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for)\b|[,.;!]|$"
+        r"|(?:and|or)\s+(?:\w+\s+){0,2}?(?:bought|purchased|ordered|buy|purchase)\b)",
         re.I,
     ),
+)
+# Categories before 都买过 / 都没买过: "服饰和美妆都买过的客户" (each), "美妆、服饰都没买过的" (none);
+# the list starts at the goal's start, a punctuation mark or a word that addresses customers (给, 针对).
+_EACH_BOUGHT_ZH = re.compile(
+    r"(?:^|(?<=[给向对把让，,。；;：:\s天日内里])|(?<=针对|面向|所有|全部))"
+    r"(?P<cat>[\u4e00-\u9fffA-Za-z&]{1,12}?(?:(?:以及|或者|[和与及、/])[\u4e00-\u9fffA-Za-z&]{1,12}?)+)"
+    r"\s*(?P<mark>类目|品类|类|产品|商品)?\s*(?:都|均)\s*(?P<neg>没有?|未|从未|从来?没有?|不曾)?\s*"
+    r"(?:购买过?|买过|买了|下单过|消费过|(?<=[没未])买)"
 )
 _NOT_A_CATEGORY = re.compile(
     r"[一二两三四五六七八九十几多]\s*[次件单回个]|东西|我们|本店|任何|以上|以下|^[就但未没还才都也又却]"
     r"|^(?:商品|产品|宝贝|货物?|不少|很多|许多|一些|products?|items?|things?|stuff|goods|merchandise)$",
     re.I,
 )
-_AND = re.compile(r"[和与及或、/]|\s+(?:and|or)\s+", re.I)
+# What separates category words in one phrase (美妆和服饰, 美妆或者服饰, Lipstick and also Shoes).
+_AND = re.compile(r"以及|或者|[和与及或、/]|\s+(?:and\s+also|as\s+well\s+as|and|or|nor)\s+", re.I)
+# How two category words are joined: each bought (且, 并且, 同时, 又, 也, both … and, and also, as well
+# as) is `all`; one will do (或, 、, a comma, or, nor) is `any`; a plain and (和, 与, 及, and) says
+# neither for sure and is `and`, read as any and said so in the plan.
+Join = Literal["all", "any", "and"]
+_JOIN_ALL = re.compile(r"并且|而且|且|同时|又|也|还|\b(?:both|also)\b|\bas\s+well\s+as\b", re.I)
+# a comma before and is the list's ("Lipstick, and Shoes"), not an or
+_JOIN_ANY = re.compile(r"或|[、/；;]|[，,](?!\s*(?:and\b|以及|[和与及]))|\b(?:or|nor|either)\b", re.I)
+_JOIN_OR = re.compile(r"或|\bor\b", re.I)
+# A word before a Chinese phrase that makes it about each of its categories (都买过, 同时买过, 既买过…又),
+# or, after a negation, about not each (没有同时买过美妆和服饰: all); 都没买过 is none of them (any).
+_SCOPE_ZH = re.compile(
+    r"(?:没有?|未|不曾)\s*(?P<not_each>同时|都|一起)\s*$"
+    r"|(?P<each>同时|都|均|既)\s*(?:也|还)?\s*(?P<none>没有?|未|从未|从没有?|从来没有?|不曾|尚未)?\s*$"
+)
+
+
+def _join(separator: str) -> Join:
+    """How a separator within one purchase phrase joins its categories."""
+    if _JOIN_ALL.search(separator):
+        return "all"
+    return "any" if _JOIN_ANY.search(separator) else "and"
+
+
+def _clause_join(between: str, negated: bool) -> Join:
+    """How the text between two purchase phrases of one polarity joins their categories. Each phrase
+    negated on its own ("没买过美妆也没买过服饰", "didn't buy X and didn't buy Y") is none of them, the
+    rule's any; only 或 / or between them (not this or not that) asks that not each was bought: all."""
+    if negated:
+        return "all" if _JOIN_OR.search(between) else "any"
+    return _join(between)
+
+
+def _scope(goal: str, m: re.Match[str]) -> Join | None:
+    """The reading a phrase's own words fix for all its categories (both, 都, 同时, neither), if any."""
+    word = (m.groupdict().get("scope") or "").lower()
+    if word:
+        return "all" if word == "both" else "any"
+    scope = _SCOPE_ZH.search(goal[: m.start()])
+    if scope is None:
+        return None
+    return "all" if scope["not_each"] or not scope["none"] else "any"
 
 
 class CategoryPhrase(BaseModel):
@@ -439,11 +502,14 @@ class CategoryPhrase(BaseModel):
     # the days the purchase is qualified by (最近90天没买过美妆, bought shoes in the last 30 days)
     within_days: int | None = None
     span: tuple[int, int]  # the goal's text of the phrase, its days included
+    # how it joins the category word before it of the same polarity (None: the first): 且 all, 或 any
+    join: Join | None = None
 
 
 # A negation right before the purchase verb: 没(有)买过, 从未购买过, "have not bought", "never bought".
 _NEGATED = re.compile(
-    r"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)\s*$"
+    # 没有同时买过美妆和服饰: not both (_scope reads it)
+    r"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)\s*(?:同时|都|一起)?\s*$"
     r"|\b(?:not|never|n't|haven't|hasn't|hadn't|didn't|don't|doesn't)\s+(?:\w+\s+)?$",
     re.I,
 )
@@ -470,43 +536,91 @@ _GOODS_WORD = re.compile(r"(?:用品|产品|商品|制品|品类|类目|类|supp
 # A further category with its own days after an English phrase's days: "bought Lipstick in the last 30
 # days and Shoes in the last 60 days" (the days follow, as _DAYS_AFTER reads them).
 _NEXT_CATEGORY = re.compile(
-    r"\s*,?\s*(?:and|or)\s+(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+[A-Za-z&'-]+){0,4}?)"
+    r"\s*,?\s*(?P<join>and(?:\s+also)?|as\s+well\s+as|or|nor)\s+"
+    r"(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+[A-Za-z&'-]+){0,4}?)"
     r"\s*(?P<mark>products?|items?|category)?(?=\s+(?:in|within|during|for|over)\s)",
     re.I,
 )
 
 
+def _separated(cat: str) -> list[tuple[str, str | None]]:
+    """The category words of a phrase's text, each with the separator before it (None: the first)."""
+    words: list[tuple[str, str | None]] = []
+    start, separator = 0, None
+    for m in _AND.finditer(cat):
+        words.append((cat[start : m.start()].strip(), separator))
+        start, separator = m.end(), m.group()
+    words.append((cat[start:].strip(), separator))
+    return [(word, sep) for word, sep in words if word]
+
+
 def stated_category_phrases(goal: str) -> list[CategoryPhrase]:
-    """The category words the goal writes after a purchase verb, in order and each once ("买过口红和
-    面霜的" → 口红, 面霜), each with whether it is negated and marked as a category, and its own days."""
+    """The category words the goal writes after a purchase verb (or before 都买过), in order and each
+    once ("买过口红和面霜的" → 口红, 面霜), each with whether it is negated and marked as a category, its
+    own days and how it joins the word before it of the same polarity (且 each, 或 any, 和 either)."""
     found: dict[str, CategoryPhrase] = {}
+    ends: dict[bool, int] = {}  # where the last phrase of each polarity ends
 
-    def add(cat: str, mark: str, negated: bool, days: re.Match[str] | None, span: tuple[int, int]) -> None:
+    def add(
+        cat: str,
+        mark: str,
+        negated: bool,
+        days: re.Match[str] | None,
+        span: tuple[int, int],
+        join: Join | None,
+        scope: Join | None,
+    ) -> None:
         marked = _MARKED.fullmatch(mark.strip()) is not None
-        for word in (w.strip() for w in _AND.split(cat)):
-            if word:
-                goods = marked or _GOODS_WORD.search(word) is not None
-                within = int(days[1]) if days else None
-                phrase = CategoryPhrase(
-                    word=word, negated=negated, marked=goods, within_days=within, span=span
-                )
-                found.setdefault(word, phrase)
+        for word, separator in _separated(cat):
+            if separator is not None:  # a word after the phrase's first: its own words join them
+                join = scope or _join(separator)
+            goods = marked or _GOODS_WORD.search(word) is not None
+            within = int(days[1]) if days else None
+            phrase = CategoryPhrase(
+                word=word, negated=negated, marked=goods, within_days=within, span=span, join=join
+            )
+            found.setdefault(word, phrase)
+        ends[negated] = span[1]
 
-    for pattern in _BOUGHT_CATEGORY:
-        for m in pattern.finditer(goal):
-            if _NOT_A_CATEGORY.search(m["cat"]):
-                continue
-            negated = _NEGATED.search(goal[: m.start()]) is not None
-            if m.groupdict().get("present") and not negated:
-                continue  # "ask customers to buy shoes" states no purchase
-            before, after = _DAYS_BEFORE.search(goal[: m.start()]), _DAYS_AFTER.match(goal, m.end())
-            span = (before.start() if before else m.start(), after.end() if after else m.end())
-            add(m["cat"], goal[m.end("cat") : m.end()], negated, before or after, span)
-            while after is not None:
-                more = _NEXT_CATEGORY.match(goal, after.end())
-                after = _DAYS_AFTER.match(goal, more.end()) if more else None
-                if more and after and not _NOT_A_CATEGORY.search(more["cat"]):
-                    add(more["cat"], more["mark"] or "", negated, after, (more.start(), after.end()))
+    def joined(negated: bool, start: int) -> Join | None:
+        return _clause_join(goal[ends[negated] : start], negated) if negated in ends else None
+
+    matches = sorted(
+        (m for pattern in (*_BOUGHT_CATEGORY, _EACH_BOUGHT_ZH) for m in pattern.finditer(goal)),
+        key=lambda m: m.start(),
+    )
+    for m in matches:
+        if _NOT_A_CATEGORY.search(m["cat"]):
+            continue
+        before = _DAYS_BEFORE.search(goal[: m.start()])
+        if m.re is _EACH_BOUGHT_ZH:  # 服饰和美妆都买过: each; 都没买过: none
+            negated = m["neg"] is not None
+            span = (before.start() if before else m.start(), m.end())
+            each: Join = "any" if negated else "all"
+            add(m["cat"], m["mark"] or "", negated, before, span, joined(negated, span[0]), each)
+            continue
+        scope_word = (m.groupdict().get("scope") or "").lower()
+        negated = _NEGATED.search(goal[: m.start()]) is not None or scope_word == "neither"
+        if m.groupdict().get("present") and not negated:
+            continue  # "ask customers to buy shoes" states no purchase
+        after = _DAYS_AFTER.match(goal, m.end())
+        span = (before.start() if before else m.start(), after.end() if after else m.end())
+        scope = _scope(goal, m)
+        add(
+            m["cat"],
+            goal[m.end("cat") : m.end()],
+            negated,
+            before or after,
+            span,
+            joined(negated, span[0]),
+            scope,
+        )
+        while after is not None:
+            more = _NEXT_CATEGORY.match(goal, after.end())
+            after = _DAYS_AFTER.match(goal, more.end()) if more else None
+            if more and after and not _NOT_A_CATEGORY.search(more["cat"]):
+                join = scope or _join(more["join"])
+                add(more["cat"], more["mark"] or "", negated, after, (more.start(), after.end()), join, scope)
     return list(found.values())
 
 
@@ -516,6 +630,14 @@ class GroundedCategories(BaseModel):
     # the days each category's purchase is qualified by, when the goal writes any (the tightest)
     bought_days: dict[str, int] = {}
     not_bought_days: dict[str, int] = {}
+    # each category bought (买过服饰且买过美妆, both … and) or any one (或, 、, or, and a plain 和 / and)
+    bought_match: Literal["any", "all"] = "any"
+    not_bought_match: Literal["any", "all"] = "any"
+    # the rules (bought, not_bought) whose categories the goal joins with a plain 和 / and, which reads
+    # either way: the plan says which reading it took
+    assumed: list[str] = []
+    # the rules whose categories the goal joins both ways (买过美妆或服饰且买过面霜): one rule is all or any
+    mixed: list[str] = []
     # the goal's spans of the category phrases with days: their days are no recency band
     windows: list[tuple[int, int]] = []
     unknown: list[str] = []  # marked as a category (美妆类, beauty products), and the shop has none such
@@ -528,10 +650,44 @@ class GroundedCategories(BaseModel):
         if not names:
             return None
         days = self.not_bought_days if negated else self.bought_days
+        match = self.not_bought_match if negated else self.bought_match
         shared = {days.get(name) for name in names}
         if len(shared) == 1:
-            return CategoryPurchase(categories=names, within_days=shared.pop())
-        return CategoryPurchase(categories=names, windows=days)
+            return CategoryPurchase(categories=names, within_days=shared.pop(), match=match)
+        return CategoryPurchase(categories=names, windows=days, match=match)
+
+
+def join_reading(rule: CategoryPurchase, field: str, language: str) -> str:
+    """What the plan took a plain 和 / and between a rule's categories for, and how to say the other."""
+    names = ("、" if language == "zh" else ", ").join(rule.categories)
+    negated, each = field == "not_bought", rule.match == "all"
+    if language == "zh":
+        read = {
+            (False, False): f"买过{names}中任一类目即可",
+            (False, True): f"{names}每个都买过",
+            (True, False): f"{names}都没买过",
+            (True, True): f"没有把{names}都买过",
+        }[negated, each]
+        other = {
+            (False, False): "若要每个都买过，请写“且”“既…又…”或“都买过”",
+            (False, True): "若任一即可，请写“或”",
+            (True, False): "若只排除每个都买过的客户，请写“没有同时买过”",
+            (True, True): "若要都没买过，请写“都没买过”",
+        }[negated, each]
+        return f"audience.{field}：目标里的“和”读作{read}（match: {rule.match}）；{other}"
+    read = {
+        (False, False): f"bought any of {names}",
+        (False, True): f"bought each of {names}",
+        (True, False): f"bought none of {names}",
+        (True, True): f"did not buy each of {names}",
+    }[negated, each]
+    other = {
+        (False, False): "write 'both … and' or 'and also' for customers who bought each",
+        (False, True): "write 'or' for any of them",
+        (True, False): "write 'did not buy both' to leave out only the customers who bought each",
+        (True, True): "write 'bought neither … nor' for none of them",
+    }[negated, each]
+    return f"audience.{field}: 'and' in the goal read as {read} (match: {rule.match}); {other}"
 
 
 def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
@@ -541,10 +697,13 @@ def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
     (购买频次高的, bought with a coupon) and is left out, named in the plan's `unread_categories`."""
     names = {name: [name] for name in known}
     out = GroundedCategories()
+    joins: dict[str, set[Join]] = {"bought": set(), "not_bought": set()}
     for phrase in stated_category_phrases(goal):
         code = resolve_names([phrase.word], names)[0]
         if code in names:
             target = out.not_bought if phrase.negated else out.bought
+            if target and phrase.join is not None:
+                joins["not_bought" if phrase.negated else "bought"].add(phrase.join)
             target.append(code)
             if phrase.within_days is not None:
                 windows = out.not_bought_days if phrase.negated else out.bought_days
@@ -552,6 +711,10 @@ def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
                 out.windows.append(phrase.span)
         else:
             (out.unknown if phrase.marked else out.unread).append(phrase.word)
+    for rule, said in joins.items():
+        setattr(out, f"{rule}_match", "all" if "all" in said else "any")
+        out.mixed += [rule] if {"all", "any"} <= said else []
+        out.assumed += [rule] if "and" in said else []
     return out
 
 
@@ -1137,6 +1300,16 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     if _CONSENT.search(goal):
         spec = spec.model_copy(update={"consent_required": True})
     problems, size = validate_against_data(settings, spec)
+    # "买过美妆或服饰且买过面霜": one purchase rule asks for each of its categories or for any one
+    problems += [
+        f"audience.{rule}：目标里的类目既用“且 / 都”（每个都买过）又用“或 / 、”（任一即可）相连，一条购买规则"
+        "只能二选一；请只用一种说法，或把目标拆成两个活动"
+        if language == "zh"
+        else f"audience.{rule}: the goal joins its categories both with 'both' / 'and also' (each bought) "
+        "and with 'or' (any one), and one purchase rule asks for one of the two: use one, or plan two "
+        "campaigns"
+        for rule in grounded.mixed
+    ]
     unknown = [("bought", w) for w in grounded.unknown] + browsing.unknown
     if unknown:
         known = _known("categories", {c: [] for c in source.categories()}, language)
@@ -1181,4 +1354,9 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
         dropped=dropped,
         unmatched_group=unmatched,
         unread_categories=list(dict.fromkeys(grounded.unread + browsing.unread)),
+        readings=[
+            join_reading(rule, field, language)
+            for field in grounded.assumed
+            if (rule := getattr(spec.audience, field)) is not None
+        ],
     )

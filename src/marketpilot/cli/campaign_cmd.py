@@ -77,6 +77,7 @@ def plan_cmd(
                 "dropped": plan.dropped,
                 "unmatched_group": plan.unmatched_group,
                 "unread_categories": plan.unread_categories,
+                "readings": plan.readings,
                 "campaign_id": campaign_id,
             }
         )
@@ -95,6 +96,8 @@ def plan_cmd(
     if plan.unread_categories:
         words = ", ".join(repr(w) for w in plan.unread_categories)
         console.print(f"Not read as a product category (no category or browse rule for them): {words}")
+    for reading in plan.readings:  # 买过美妆和服饰: either or both; which one the plan took
+        console.print(f"Read as: {escape(reading)}")
     if plan.unmatched_group:
         console.print(
             f"No segment or RFM class matches {plan.unmatched_group!r}: the audience is the rules above "
