@@ -13,7 +13,7 @@ from marketpilot.campaigns.spec import CategoryPurchase
 from marketpilot.cli import app
 from marketpilot.errors import ValidationFailed
 
-CATEGORIES = ["Lipstick", "Shoes", "服饰", "美妆", "面霜"]
+CATEGORIES = ["Lipstick", "Shoes", "Socks", "服饰", "美妆", "面霜"]
 # What a model drafts for such goals: nothing about categories (the goal's words are the rule).
 DRAFT = {"name": "品类回购", "goal": "cross_sell", "channels": ["sms"]}
 
@@ -32,6 +32,7 @@ EACH = rule({"服饰": None, "美妆": None}, "all")
 ANY = rule({"美妆": None, "服饰": None})
 EN_EACH = rule({"Lipstick": None, "Shoes": None}, "all")
 EN_ANY = rule({"Lipstick": None, "Shoes": None})
+LIST = ["Lipstick", "Shoes", "Socks"]
 
 
 @pytest.mark.parametrize(
@@ -82,6 +83,20 @@ EN_ANY = rule({"Lipstick": None, "Shoes": None})
             rule({"Lipstick": 30, "Shoes": 60}),
             None,
             ["bought"],
+        ),
+        # a list goes on through commas (it ended at the first: Shoes and Socks were lost)
+        ("Text customers who bought Lipstick, Shoes or Socks", rule(dict.fromkeys(LIST)), None, []),
+        (
+            "Text customers who bought Lipstick, Shoes, and Socks in the last 30 days",
+            rule(dict.fromkeys(LIST, 30)),
+            None,
+            ["bought"],
+        ),
+        (
+            "Text customers who bought both Lipstick, Shoes and Socks",
+            rule(dict.fromkeys(LIST), "all"),
+            None,
+            [],
         ),
         ("Email customers who didn't buy Lipstick or Shoes", None, EN_ANY, []),
         ("Email customers who bought neither Lipstick nor Shoes", None, EN_ANY, []),

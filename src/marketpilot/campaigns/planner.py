@@ -427,10 +427,16 @@ _BOUGHT_CATEGORY = (
         r"(?:the\s+|our\s+)?(?:(?P<scope>both|either|neither)\s+)?"
         r"(?!(?:in|within|during|over|the|last|past|this|anything|something|again|more|from|recently|once|"
         r"twice|before|any|a|an|on|at|for|since|less|us|you|them|it|me|online|both|either|neither)\b)"
-        r"(?P<cat>[A-Za-z][A-Za-z&'-]*(?:\s+(?!(?:bought|purchased|ordered|buy|purchase)\b)[A-Za-z&'-]+){0,4}?)"
+        # a list goes on through commas: "bought Lipstick, Shoes or Socks"
+        r"(?P<cat>[A-Za-z][A-Za-z&'-]*"
+        r"(?:(?:\s*,\s*|\s+)(?!(?:bought|purchased|ordered|buy|purchase)\b)[A-Za-z&'-]+){0,4}?)"
         r"\s*(?:products?|items?|category)?\s*"
         # the category ends where the next purchase clause begins: "bought Lipstick and also bought Shoes"
-        r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for)\b|[,.;!]|$"
+        r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for)\b|[.;!]|$"
+        r"|,(?!\s*(?:(?:and|or)\s+)?[A-Za-z&'-]+(?:\s*[,.;!]|\s*$"
+        r"|\s+(?:and|or|in|within|during|over|since|this|last|for|products?|items?)\b))"
+        # or where English text ends ("bought Lipstick, Shoes and 面霜": the Latin part)
+        r"|(?:(?:and|or)\s+)?[^\x00-\x7f]"
         r"|(?:and|or)\s+(?:\w+\s+){0,2}?(?:bought|purchased|ordered|buy|purchase)\b)",
         re.I,
     ),
@@ -438,7 +444,7 @@ _BOUGHT_CATEGORY = (
 # Categories before 都买过 / 都没买过: "服饰和美妆都买过的客户" (each), "美妆、服饰都没买过的" (none);
 # the list starts at the goal's start, a punctuation mark or a word that addresses customers (给, 针对).
 _EACH_BOUGHT_ZH = re.compile(
-    r"(?:^|(?<=[给向对把让，,。；;：:\s天日内里])|(?<=针对|面向|所有|全部))"
+    r"(?:^|(?<=[给向对把让，,。；;：:\s天日内里])|(?<=针对|面向|所有|全部))(?!以内|之内|[内里给向对把让]|针对|面向|所有|全部)"
     r"(?P<cat>[\u4e00-\u9fffA-Za-z&]{1,12}?(?:(?:以及|或者|[和与及、/])[\u4e00-\u9fffA-Za-z&]{1,12}?)+)"
     r"\s*(?P<mark>类目|品类|类|产品|商品)?\s*(?:都|均)\s*(?P<neg>没有?|未|从未|从来?没有?|不曾)?\s*"
     r"(?:购买过?|买过|买了|下单过|消费过|(?<=[没未])买)"
@@ -449,7 +455,11 @@ _NOT_A_CATEGORY = re.compile(
     re.I,
 )
 # What separates category words in one phrase (美妆和服饰, 美妆或者服饰, Lipstick and also Shoes).
-_AND = re.compile(r"以及|或者|[和与及或、/]|\s+(?:and\s+also|as\s+well\s+as|and|or|nor)\s+", re.I)
+_AND = re.compile(
+    r"以及|或者|[和与及或、/]|\s*,\s*(?:(?:and\s+also|and|or|nor)\s+)?"
+    r"|\s+(?:and\s+also|as\s+well\s+as|and|or|nor)\s+",
+    re.I,
+)
 # How two category words are joined: each bought (且, 并且, 同时, 又, 也, both … and, and also, as well
 # as) is `all`; one will do (或, 、, a comma, or, nor) is `any`; a plain and (和, 与, 及, and) says
 # neither for sure and is `and`, read as any and said so in the plan.
