@@ -48,6 +48,8 @@ LIST = ["Lipstick", "Shoes", "Socks"]
         ("既买过服饰又买过美妆的客户", EACH, None, []),
         ("买过服饰也买过美妆的客户", EACH, None, []),
         ("服饰和美妆都买过的客户", EACH, None, []),  # read no category before
+        ("给最近30天内美妆和服饰都买过的客户", rule({"美妆": 30, "服饰": 30}, "all"), None, []),
+        ("给服饰、美妆都没买过的客户发券", None, rule({"服饰": None, "美妆": None}), []),
         ("30天内买过美妆且60天内买过服饰的客户", rule({"美妆": 30, "服饰": 60}, "all"), None, []),
         ("买过美妆或服饰的客户", ANY, None, []),
         ("买过美妆或者服饰的客户", ANY, None, []),  # 者服饰 was no category
