@@ -148,3 +148,62 @@ def test_a_second_demo_starts_its_campaigns_on_a_clean_state(home: Path, monkeyp
     assert earlier in set(
         service.list_campaigns(open_state(get_settings(home, database_url=f"sqlite:///{kept}")))["id"]
     )
+
+
+def _drafts(*texts: str) -> str:
+    return json.dumps({"variants": [{"angle": "benefit", "text": t} for t in texts]}, ensure_ascii=False)
+
+
+def test_the_demo_poster_draws_a_whole_checked_banner_headline(llm_server, llm_settings, tmp_path) -> None:
+    """The poster's headline is copy written for the banner channel and passed by its guardrails, drawn
+    whole. The demo drew the best SMS's first clause cut to 24 characters, which no guardrail had seen
+    in that form (and "{name}" itself when the SMS began with the slot). A banner draft with a slot
+    (a poster is the same image for everyone) or an absolute claim is repaired or dropped, never drawn;
+    with no headline passing there is no poster, and the summary says why."""
+    from marketpilot.content.channels import rendered_specs
+    from marketpilot.content.generate import VariantSet
+    from marketpilot.content.guardrails import check_copy
+    from marketpilot.content.render import read_png_metadata
+    from marketpilot.data.sample import make_sample
+    from marketpilot.demo import DemoContext, draw_poster, marketing_copy
+
+    make_sample(llm_settings, customers=200, seed=1)
+    with Store.open(llm_settings, read_only=True) as store:
+        customers = store.query("SELECT customer_id FROM customers").customer_id
+        first, second = store.query("SELECT product_id FROM products ORDER BY product_id LIMIT 2").product_id
+    pd.DataFrame({"customer_id": customers, "segment": 1}).to_parquet(
+        llm_settings.path("intel", "segments.parquet")
+    )
+    recs = pd.DataFrame({"customer_id": customers, "product_id": first, "rank": 1})
+    sms = "冬季上新的保暖好物现在下单即可享受老顾客专属的贴心服务，欢迎选购"  # first clause: 28 characters
+    banners = ["{name}，冬天也要暖暖的", "暖心好物，冬日上新", "给你最好的冬日温暖"]
+
+    def answer(request: dict) -> str:  # requests run concurrently: answer by content, not by arrival
+        prompt = request["messages"][-1]["content"]
+        if "需要改写的文案" in prompt:  # the repair of the two failing banner drafts
+            return _drafts("冬天也要暖暖的", "冬日温暖，贴心陪伴")
+        return _drafts(sms) if "渠道：短信" in prompt else _drafts(*banners)
+
+    llm_server.default = answer
+    out = tmp_path / "demo"
+    out.mkdir()
+    ctx = DemoContext(settings=llm_settings, out_dir=out, frames={"recommendations": recs})
+    step = marketing_copy(ctx)
+    poster = out / "copy" / "poster.png"
+    assert poster in step.outputs, step.summary
+    headline = read_png_metadata(poster)["Description"]
+    passing, repaired = "暖心好物，冬日上新", {"冬天也要暖暖的", "冬日温暖，贴心陪伴"}
+    assert headline in {passing, *repaired}  # a whole banner variant, never a cut of the SMS
+    written = VariantSet.model_validate_json((out / "copy" / "poster_headlines.json").read_text("utf-8"))
+    assert {v.text for v in written.variants} == {passing, *repaired}
+    assert check_copy(headline, written.brief, "banner", specs=rendered_specs("banner")).ok
+    assert f"poster headline “{headline}”" in step.summary
+    prompt = next(r for r in llm_server.requests if "渠道：海报/横幅标题" in r["messages"][-1]["content"])
+    assert "{name}" not in prompt["messages"][0]["content"].replace("不要写 {name}", "")
+
+    # nothing passes, even repaired: no poster, and the summary says so with the reasons
+    llm_server.default = lambda request: _drafts("{name}，冬天也要暖暖的", "给你最好的冬日温暖")
+    summary, outputs = draw_poster(ctx, second, "all", out / "copy")
+    assert not poster.exists() and [p.name for p in outputs] == ["poster_headlines.json"]
+    assert summary.startswith("no poster: no banner headline passed the guardrails (")
+    assert "[slots]" in summary and "[ad_law]" in summary

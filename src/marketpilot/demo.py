@@ -43,6 +43,7 @@ SHOP_SEED = 7
 # Segments in the demo: each persona is a model call of ~20 s on two cores, retried when its numbers
 # do not match the statistics; `marketpilot segment --k auto` picks k by silhouette instead.
 DEMO_SEGMENTS = 4
+DEMO_SHOP = "好物小店"
 
 
 class StepResult(BaseModel):
@@ -227,10 +228,10 @@ def review_insight(ctx: DemoContext) -> StepResult:
 
 
 def marketing_copy(ctx: DemoContext) -> StepResult:
-    """SMS copy for the biggest segment's most recommended product, and a poster of the best variant."""
+    """SMS copy for the biggest segment's most recommended product, and a poster whose headline is
+    copy written and checked for the banner channel, drawn whole (`draw_poster`)."""
     if not ctx.use_llm:
         return StepResult(name="copy", seconds=0, summary="Skipped (--no-llm)")
-    from marketpilot.content.render.poster import render_poster
     from marketpilot.content.service import generate_for_product
 
     segments = pd.read_parquet(ctx.settings.path("intel", "segments.parquet"))
@@ -239,15 +240,12 @@ def marketing_copy(ctx: DemoContext) -> StepResult:
     members = recs[recs["customer_id"].isin(segments.loc[segments["segment"] == biggest, "customer_id"])]
     product = str(members.loc[members["rank"] == 1, "product_id"].value_counts().idxmax())
     name = ctx.segment_names.get(biggest, str(biggest))
-    result = generate_for_product(ctx.settings, product, name, "sms", 3, "zh", shop_name="好物小店")
+    result = generate_for_product(ctx.settings, product, name, "sms", 3, "zh", shop_name=DEMO_SHOP)
     out = ctx.out_dir / "copy"
     out.mkdir(exist_ok=True)
     variants = out / "sms_variants.json"
     variants.write_text(result.model_dump_json(indent=2), encoding="utf-8")
-    outputs = [variants]
-    if result.variants:
-        best = max(result.variants, key=lambda v: v.score or 0)
-        outputs.append(render_poster(best.text.split("，")[0][:24], result.brief, out / "poster.png"))
+    poster, poster_outputs = draw_poster(ctx, product, name, out)
     guardrails = sum(d.reason == "guardrails" for d in result.dropped)
     shortfall = f"; {result.shortfall}" if result.shortfall else ""
     return StepResult(
@@ -256,9 +254,34 @@ def marketing_copy(ctx: DemoContext) -> StepResult:
         summary=f"{counted(len(result.variants), 'SMS variant')} for segment {name} × product {product} "
         f"({result.fixed} repaired, {guardrails} dropped by guardrails, "
         f"{len(result.dropped) - guardrails} as near-duplicates or empty, "
-        f"{counted(result.llm_calls, 'LLM call')}{shortfall})",
-        outputs=outputs,
+        f"{counted(result.llm_calls, 'LLM call')}{shortfall}); {poster}",
+        outputs=[variants, *poster_outputs],
     )
+
+
+def draw_poster(ctx: DemoContext, product: str, segment: str, out: Path) -> tuple[str, list[Path]]:
+    """The poster: the best of the banner headlines that passed the guardrails, drawn whole (a headline
+    is never cut: a cut one could break a phrase or lose a price, and was never checked in that form).
+    With none passing, or none the poster can draw, no poster is made and the summary says why."""
+    from marketpilot.content.render.poster import render_poster
+    from marketpilot.content.service import poster_headlines
+
+    headlines = poster_headlines(ctx.settings, product, segment, "zh", shop_name=DEMO_SHOP)
+    path = out / "poster_headlines.json"
+    path.write_text(headlines.model_dump_json(indent=2), encoding="utf-8")
+    (out / "poster.png").unlink(missing_ok=True)  # an earlier run's poster is not this run's
+    refused = []
+    for best in sorted(headlines.variants, key=lambda v: v.score or 0, reverse=True):
+        try:
+            poster = render_poster(best.text, headlines.brief, out / "poster.png", model=best.model)
+        except UserError as exc:  # a character the font lacks, a word too wide: the next one
+            refused.append(f"“{best.text}”: {exc.args[0]}")
+            continue
+        return f"poster headline “{best.text}”", [path, poster]
+    if refused:
+        return f"no poster: it cannot draw any checked headline ({'; '.join(refused)})", [path]
+    why = headlines.error or "; ".join(f"“{d.text}”: {d.detail}" for d in headlines.dropped)
+    return f"no poster: no banner headline passed the guardrails ({why or 'the model wrote none'})", [path]
 
 
 def service_assistant(ctx: DemoContext) -> StepResult:

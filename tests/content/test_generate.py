@@ -137,7 +137,7 @@ def test_a_brief_short_of_n_is_topped_up_with_the_texts_it_has(llm_settings, llm
     assert [v.text for v in short.variants] == [first, *topped]
     assert [v.angle for v in short.variants] == ["benefit", "scarcity", "social_proof"]
     assert short.missing == 0 and short.shortfall is None and len(full.variants) == 3
-    assert [v.prompt_version for v in short.variants] == ["2", "2", "2"]
+    assert [v.prompt_version for v in short.variants] == ["4", "4", "4"]
     (topup,) = [r["messages"][-1]["content"] for r in llm_server.requests if "已经写好的文案" in str(r)]
     assert "人群：高价值" in topup and f"- {first}" in topup and "请再写 2 条新文案" in topup
     asked = topup.split("请再写")[1]

@@ -192,6 +192,16 @@ def test_unknown_slots():
     assert found(check_slots("{name}，{coupon_code}给你")) == [((7, 20), "{coupon_code}")]
 
 
+def test_a_banner_takes_no_slots_since_everyone_sees_the_same_image():
+    """A poster/banner headline is drawn once for everyone: a {name} would be printed as braces."""
+    violations = check_copy("{name}，冬日暖饮", brief(channel="banner")).violations
+    (violation,) = [v for v in violations if v.rule == "slots"]
+    assert (violation.rule, violation.text) == ("slots", "{name}")
+    assert "shows everyone the same copy" in violation.message
+    assert found(check_slots("Hi {name}", allowed=False)) == [((3, 9), "{name}")]
+    assert check_copy("{name}，冬日暖饮", brief()).ok  # an SMS is filled per customer
+
+
 # --- all together --------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from marketpilot.cli.app import app
 from marketpilot.content.briefs import Brief
 from marketpilot.content.fonts import cjk_font_path, missing_glyphs, use_cjk_font_in_matplotlib
+from marketpilot.content.guardrails import check_copy
 from marketpilot.content.render import read_png_metadata, render_email, render_poster
 from marketpilot.errors import UserError
 
@@ -135,6 +136,21 @@ def test_cli_render_poster_checks_the_copy_first(tmp_path):
     )
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["metadata"]["AIGC"]["Label"] == "1"
+    args = ["copy", "render", "poster", "{name}，大衣上新", "--brief", str(brief_file)]
+    slot = runner.invoke(app, [*args, "--out", str(tmp_path / "s.png")])
+    assert slot.exit_code != 0 and "shows everyone the same copy" in str(slot.exception)
+    assert not (tmp_path / "s.png").exists()
+
+
+@pytest.mark.parametrize("headline", ["国" * 16, "MEGA WINTER WOOL COAT WEEK DEALS", "暖冬大衣上新，WOW WOW"])
+@pytest.mark.parametrize("layout", ["poster", "banner"])
+def test_any_headline_the_banner_channel_passes_is_drawn_whole(tmp_path, headline, layout):
+    """The banner channel's width (32, CJK = 2) is what both layouts draw without cutting: the demo's
+    poster draws a checked headline whole, so the check must never pass one the poster refuses."""
+    brief = Brief.model_validate(BRIEF | {"channel": "banner"})
+    assert not [v for v in check_copy(headline, brief, "banner").violations if v.rule == "length"]
+    render_poster(headline, brief, tmp_path / "h.png", layout=layout)
+    assert read_png_metadata(tmp_path / "h.png")["Description"] == headline
 
 
 def test_matplotlib_uses_the_bundled_font(tmp_path):

@@ -392,13 +392,11 @@ def _checked(text: str, brief_path: Path, channel: str) -> Brief:
     """Load the brief and refuse to render copy that fails the guardrails (the rendered asset carries its
     own AI label, so the visible-label rule is not applied to the text here)."""
     from marketpilot.content.briefs import load_brief
-    from marketpilot.content.channels import channel_specs
+    from marketpilot.content.channels import rendered_specs
     from marketpilot.content.guardrails import check_copy
 
     brief = load_brief(brief_path)
-    specs = channel_specs()
-    specs[channel] = specs[channel].model_copy(update={"visible_ai_label": False})
-    result = check_copy(text, brief, channel, specs=specs)
+    result = check_copy(text, brief, channel, specs=rendered_specs(channel))
     if not result.ok:
         problems = [f"{v.rule} [{v.span[0]}:{v.span[1]}] {v.text}: {v.message}" for v in result.violations]
         raise UserError(

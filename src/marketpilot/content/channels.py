@@ -4,6 +4,9 @@ Limits follow the common platform rules in China: SMS is billed per 70 character
 once a message is split (the concatenation header takes 3); signature 【店铺名】 and opt-out text count.
 Push titles beyond ~20 characters and bodies beyond ~50 are cut on lock screens; mail clients show
 ~30 Chinese / ~60 Latin characters of a subject line (counted here as display width, CJK = 2).
+A banner's headline (also the poster's) is width 32: at most two lines on either layout of
+render/poster.py, so a checked headline is drawn whole (one unbroken Latin word too wide for a line
+is refused there, never cut).
 
 The AI label settings (`visible_ai_label`, `ai_metadata`) can be changed per channel in the
 `[content.ai_label.<channel>]` tables of marketpilot.toml, the file Settings reads (see
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -30,6 +34,9 @@ class ChannelSpec(BaseModel):
     title_max_width: int | None = None  # push: the first line is the title
     visible_ai_label: bool = False  # whether the copy itself must carry "AI生成" / "AI-generated"
     ai_metadata: bool = True  # whether rendered messages carry the AIGC metadata (files always do)
+    # Whether copy may carry the {name}-style slots filled per customer at send time: a banner or
+    # poster is one image that everyone sees, so nothing would fill them.
+    slots: bool = True
 
 
 CHANNEL_SPECS: dict[str, ChannelSpec] = {
@@ -37,7 +44,7 @@ CHANNEL_SPECS: dict[str, ChannelSpec] = {
     "push": ChannelSpec(name="push", title_max_width=40, max_width=100),
     "email_subject": ChannelSpec(name="email_subject", max_width=60),
     "email_body": ChannelSpec(name="email_body", max_chars=2000, visible_ai_label=True),
-    "banner": ChannelSpec(name="banner", max_width=32, visible_ai_label=True),
+    "banner": ChannelSpec(name="banner", max_width=32, visible_ai_label=True, slots=False),
     "product_title": ChannelSpec(name="product_title", max_width=60),
     "social_post": ChannelSpec(name="social_post", max_chars=1000, visible_ai_label=True),
 }
@@ -95,3 +102,11 @@ def channel_specs(path: Path | None = None) -> dict[str, ChannelSpec]:
         update = {"visible_ai_label": override.visible, "ai_metadata": override.metadata}
         specs[channel] = specs[channel].model_copy(update={k: v for k, v in update.items() if v is not None})
     return specs
+
+
+def rendered_specs(channel: str, specs: Mapping[str, ChannelSpec] | None = None) -> dict[str, ChannelSpec]:
+    """The specs (default `channel_specs()`) for copy drawn into a file (a poster, an e-mail): the file
+    shows “AI生成” and carries the AIGC metadata itself, so the text needs no visible label of its own."""
+    out = dict(channel_specs() if specs is None else specs)
+    out[channel] = out[channel].model_copy(update={"visible_ai_label": False})
+    return out

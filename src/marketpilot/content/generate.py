@@ -245,6 +245,7 @@ def variants_request(
     messages = prompt.render(
         **_common_vars(brief),
         channel_name=_CHANNEL_NAMES[brief.language][brief.channel],
+        slots=CHANNEL_SPECS[brief.channel].slots,
         goal=brief.goal,
         segment=brief.audience.segment,
         persona=brief.audience.persona,

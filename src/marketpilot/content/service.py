@@ -178,3 +178,27 @@ def generate_for_product(
         [brief], client, n=n, specs=channel_specs(), ctr_model=ctr_model_from_history(settings)
     )
     return result
+
+
+def poster_headlines(
+    settings: Settings,
+    product_id: str,
+    segment: str,
+    language: Language,
+    *,
+    n: int = 3,
+    extras: BriefExtras | None = None,
+    shop_name: str | None = None,
+) -> VariantSet:
+    """Headlines for a poster or banner: copy written for the banner channel (width 32, no slots) and
+    checked by its guardrails as `copy render poster` checks a headline, the visible AI label left to
+    the rendered file. One LLM call (plus at most one repair) and no top-up: one passing headline is
+    enough to draw a poster, so a brief short of n says so in `shortfall` rather than asking again."""
+    from marketpilot.content.channels import rendered_specs
+    from marketpilot.llm import get_client
+
+    brief = brief_for(settings, product_id, segment, "banner", language, extras, shop_name=shop_name)
+    (result,) = generate_variants(
+        [brief], get_client(settings), n=n, max_topups=0, specs=rendered_specs("banner")
+    )
+    return result

@@ -56,7 +56,7 @@ def check_copy(
         *check_ai_label(text, brief, spec),
         *check_brand(text, brief),
         *check_pii(text),
-        *check_slots(text),
+        *check_slots(text, allowed=spec.slots),
     ]
     violations.sort(key=lambda v: (v.span[0], v.span[1], v.rule))
     sms = (
