@@ -327,9 +327,13 @@ def test_assistant_requests_as_clients_really_send_them(shop: Settings, llm_serv
 def test_text_that_was_not_utf8_is_refused_not_a_500(client: TestClient):
     """A lone surrogate (bytes of a GBK terminal, escaped as \\ud800 in JSON): where a route's model
     refuses it, echoing it back in the 422 failed; where a model let it through, scoring it did; both
-    answered 500."""
+    answered 500. The length limits of the sentiment texts and the product id refuse it in the model,
+    naming the field."""
     headers = {**HEADERS, "content-type": "application/json"}
     asked = client.post("/v1/assistant/ask", content='{"question": "\\ud800"}', headers=headers)
     assert asked.status_code == 422 and asked.json()["error"]["problems"][0].startswith("body.question:")
-    scored = client.post("/v1/reviews/sentiment", content='{"texts": ["\\ud800好"]}', headers=headers)
-    assert scored.status_code == 400 and "lone surrogate" in scored.json()["error"]["message"]
+    scored = client.post("/v1/reviews/sentiment", content='{"texts": ["好", "\\ud800好"]}', headers=headers)
+    assert scored.status_code == 422 and scored.json()["error"]["problems"][0].startswith("body.texts.1:")
+    looked_up = client.post("/v1/copy/brief", content='{"product_id": "\\ud800"}', headers=headers)
+    assert looked_up.status_code == 422
+    assert looked_up.json()["error"]["problems"][0].startswith("body.product_id:")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from marketpilot.api.auth import app_settings
 from marketpilot.api.paths import home_relative
 from marketpilot.campaigns.executor import RunResult
-from marketpilot.campaigns.planner import Plan
+from marketpilot.campaigns.planner import MAX_GOAL, Plan
 from marketpilot.campaigns.service import MAX_APPROVER, MAX_NOTE
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
@@ -47,7 +47,9 @@ class Created(BaseModel):
 class PlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    goal: str = Field(min_length=1, description="The goal in words: 春节前唤醒90天未购的高价值客户…")
+    goal: str = Field(
+        min_length=1, max_length=MAX_GOAL, description="The goal in words: 春节前唤醒90天未购的高价值客户…"
+    )
     create: bool = Field(default=False, description="Store the plan as a draft awaiting approval.")
 
 

@@ -9,13 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from marketpilot.api.auth import app_settings
 from marketpilot.config import Settings
-from marketpilot.content.briefs import Brief, Channel, Language
+from marketpilot.content.briefs import MAX_PHRASE, Brief, Channel, Language
 from marketpilot.content.generate import VariantSet
 from marketpilot.content.guardrails import CheckResult
 from marketpilot.content.service import BriefExtras
 from marketpilot.errors import ProviderError
 
 router = APIRouter(prefix="/copy", tags=["copy"])
+
+# Copy to check: bounded so that one request cannot hold a worker for minutes; the longest channel
+# takes 2,000 characters, and longer text is still checked (and fails its length rule).
+MAX_CHECK_CHARS = 50_000
+# A product id is looked up, not read: 100 characters hold any SKU. Bounded, it is also refused with a
+# 422 when it is not Unicode (a lone surrogate, \ud800), where the store's query answered 500.
+MAX_PRODUCT_ID = 100
 
 
 class BriefRequest(BaseModel):
@@ -25,8 +32,11 @@ class BriefRequest(BaseModel):
     # mean the labels and ids "1" and "10001", as in a campaign spec's audience.
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
-    product_id: str
-    segment: str = Field(default="all", description="Segment number or persona name; 'all' for none.")
+    product_id: str = Field(max_length=MAX_PRODUCT_ID)
+    # the prompt names it; a persona name is at most 40 characters (segments/personas.py)
+    segment: str = Field(
+        default="all", max_length=MAX_PHRASE, description="Segment number or persona name; 'all' for none."
+    )
     channel: Channel = "sms"
     language: Language = "zh"
     extras: BriefExtras = Field(
@@ -42,8 +52,7 @@ class GenerateRequest(BriefRequest):
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # bounded so that one request cannot hold a worker for minutes; the longest channel takes 2,000
-    text: str = Field(min_length=1, max_length=50_000)
+    text: str = Field(min_length=1, max_length=MAX_CHECK_CHARS)
     brief: Brief
     channel: Channel | None = Field(default=None, description="Default: the brief's channel.")
 

@@ -50,6 +50,9 @@ from marketpilot.data.store import Store
 from marketpilot.errors import UserError, ValidationFailed
 
 MAX_PRODUCTS_IN_PROMPT = 30
+# A goal is a sentence or two (春节前唤醒90天未购的高价值客户，预算5000条短信); it goes into the prompt
+# whole, so it is bounded like a question to the assistant (assistant.answer.MAX_QUESTION).
+MAX_GOAL = 2_000
 
 
 class PlanDraft(BaseModel):
@@ -1232,6 +1235,11 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
     if not goal.strip():
         raise UserError(
             "The campaign goal is empty.", hint='marketpilot campaign plan "春节前唤醒90天未购的高价值客户"'
+        )
+    if len(goal) > MAX_GOAL:
+        raise UserError(
+            f"The campaign goal is {len(goal):,} characters long; at most {MAX_GOAL:,} are read.",
+            hint="state the goal in a sentence or two: who, what offer, which channel, what budget",
         )
     language = language or detect_language(goal)
     source = AudienceSource(settings)

@@ -11,7 +11,7 @@ import json
 import re
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -172,13 +172,21 @@ class ProductFacts(BaseModel):
         )
 
 
+# A brief's promotion and brand words are phrases (双11, Black Friday, DOUBLE11, 暖冬), each passed to
+# the prompt word for word: a longer one is refused, from an API request and a CLI flag alike.
+MAX_PHRASE = 40
+MAX_WORDS = 20  # required or forbidden words: a shop's list, not a dictionary
+MAX_SHOP_NAME = 20  # the SMS signature 【shop_name】, as a campaign spec's shop_name
+Phrase = Annotated[str, Field(max_length=MAX_PHRASE)]
+
+
 class Offer(BaseModel):
     """The promotion: a coupon (满threshold减amount or a plain amount), a buy-N-get-M deal or a discount
     on the N-th item, a start and a deadline."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    coupon_code: str | None = None
+    coupon_code: Phrase | None = None
     coupon_amount: float | None = Field(default=None, gt=0)
     coupon_threshold: float | None = Field(default=None, gt=0)
     buy_n: int | None = Field(default=None, gt=0)

@@ -10,12 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from marketpilot.config import Settings
 from marketpilot.content.briefs import (
     CHANNELS,
+    MAX_SHOP_NAME,
+    MAX_WORDS,
     Audience,
     BrandVoice,
     Brief,
     Channel,
     Language,
     Offer,
+    Phrase,
     ProductFacts,
 )
 from marketpilot.content.generate import VariantSet, generate_variants
@@ -29,12 +32,12 @@ class BriefExtras(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     promo_price: float | None = Field(default=None, gt=0)
-    discount: float | str | None = None  # 0.2, "20%", "8折"
+    discount: float | Phrase | None = None  # 0.2, "20%", "8折"
     offer: Offer = Field(default_factory=Offer)
-    season: str | None = None
-    shop_name: str | None = None
-    required_words: list[str] = Field(default_factory=list)
-    forbidden_words: list[str] = Field(default_factory=list)
+    season: Phrase | None = None
+    shop_name: str | None = Field(default=None, max_length=MAX_SHOP_NAME)
+    required_words: list[Phrase] = Field(default_factory=list, max_length=MAX_WORDS)
+    forbidden_words: list[Phrase] = Field(default_factory=list, max_length=MAX_WORDS)
 
 
 def product_facts(settings: Settings, product_id: str) -> ProductFacts:
