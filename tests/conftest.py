@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Under pytest-xdist (`make test`) each worker takes its share of the cores for the thread pools of the
+# embedded model (llama.cpp), the e5 encoder and LightGBM (OpenMP) and BLAS. Their threads meet at
+# spinning barriers: on 2 cores (busy with other work too), two processes each generating with the
+# model took 150 s with the default threads and 43 s with one thread each (e5 embedding: 283 s and
+# 161 s). Set here, before any of those libraries loads; a variable already set wins.
+if _workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = str(max(1, (os.cpu_count() or 1) // int(_workers)))
+    for _name in ("MARKETPILOT_LLM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, _share)
 
 from llm_server import llm_server, llm_settings  # noqa: F401  (OpenAI-protocol test server fixtures)
 from marketpilot.config import Settings, get_settings

@@ -164,7 +164,8 @@ def test_label_logprobs_rank_labels_and_do_not_depend_on_the_cached_prefix(local
 
 @pytest.mark.slow
 def test_decode_threads_are_measured_for_every_candidate(tmp_path: Path) -> None:
-    settings = get_settings(tmp_path, llm_provider="llamacpp", llm_model_path=None)
+    # llm_threads=None: the default (tuned), whatever the environment sets (make test's workers set it)
+    settings = get_settings(tmp_path, llm_provider="llamacpp", llm_model_path=None, llm_threads=None)
     client = get_client(settings)
     provider = LlamaCppProvider.from_settings(settings)  # same settings: the client's loaded model
     counts = candidate_counts(os.cpu_count() or 1)
