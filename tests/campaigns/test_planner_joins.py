@@ -76,6 +76,16 @@ LIST = ["Lipstick", "Shoes", "Socks"]
             None,
             [],
         ),
+        # review: 也 / 同时 / 还 / "also" before a second audience was read as both bought
+        ("给买过美妆的客户，也给买过服饰的客户发短信", ANY, None, []),
+        ("给买过美妆的客户发短信，同时给买过服饰的客户发邮件", ANY, None, []),
+        ("给买过美妆的客户，还有买过服饰的客户", ANY, None, []),
+        (
+            "Send SMS to customers who bought Shoes, and also email customers who bought Socks",
+            rule({"Shoes": None, "Socks": None}),
+            None,
+            [],
+        ),
         ("Text customers who bought Lipstick or Shoes", EN_ANY, None, []),
         ("Text customers who bought either Lipstick or Shoes", EN_ANY, None, []),
         ("Text customers who bought Lipstick and Shoes", EN_ANY, None, ["bought"]),

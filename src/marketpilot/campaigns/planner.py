@@ -471,6 +471,14 @@ _JOIN_ALL = re.compile(r"并且|而且|且|同时|又|也|还|\b(?:both|also)\b|
 # a comma before and is the list's ("Lipstick, and Shoes"), not an or
 _JOIN_ANY = re.compile(r"或|[、/；;]|[，,](?!\s*(?:and\b|以及|[和与及]))|\b(?:or|nor|either)\b", re.I)
 _JOIN_OR = re.compile(r"或|\bor\b", re.I)
+# Between two purchase phrases, words that address customers or send (也给…的客户发短信, 还有买过…的客户,
+# "and also email customers who bought"): each phrase is an audience of its own, not one that bought both
+_AUDIENCE_AGAIN = re.compile(
+    r"给|向|针对|面向|客户|用户|会员|顾客|买家|人群|还有|发|推送|推荐|短信|邮件"
+    r"|\b(?:customers?|users?|members?|buyers?|shoppers?|people|those|anyone|email|e-mail|send|text|"
+    r"sms|push|message|notify|target|reach)\b",
+    re.I,
+)
 # A word before a Chinese phrase that makes it about each of its categories (都买过, 同时买过, 既买过…又),
 # or, after a negation, about not each (没有同时买过美妆和服饰: all); 都没买过 is none of them (any).
 _SCOPE_ZH = re.compile(
@@ -489,7 +497,10 @@ def _join(separator: str) -> Join:
 def _clause_join(between: str, negated: bool) -> Join:
     """How the text between two purchase phrases of one polarity joins their categories. Each phrase
     negated on its own ("没买过美妆也没买过服饰", "didn't buy X and didn't buy Y") is none of them, the
-    rule's any; only 或 / or between them (not this or not that) asks that not each was bought: all."""
+    rule's any; only 或 / or between them (not this or not that) asks that not each was bought: all.
+    Text that addresses customers again or sends something is a second audience, any."""
+    if _AUDIENCE_AGAIN.search(between):
+        return "any"
     if negated:
         return "all" if _JOIN_OR.search(between) else "any"
     return _join(between)
