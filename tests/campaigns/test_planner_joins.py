@@ -86,6 +86,14 @@ LIST = ["Lipstick", "Shoes", "Socks"]
             None,
             [],
         ),
+        # review: the bought category before "and didn't buy" was dropped
+        ("customers who bought Shoes and didn't buy Socks", rule({"Shoes": None}), rule({"Socks": None}), []),
+        (
+            "customers who bought Shoes and haven't bought Socks",
+            rule({"Shoes": None}),
+            rule({"Socks": None}),
+            [],
+        ),
         ("Text customers who bought Lipstick or Shoes", EN_ANY, None, []),
         ("Text customers who bought either Lipstick or Shoes", EN_ANY, None, []),
         ("Text customers who bought Lipstick and Shoes", EN_ANY, None, ["bought"]),

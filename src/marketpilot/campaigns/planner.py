@@ -440,7 +440,8 @@ _BOUGHT_CATEGORY = (
         r"|\s+(?:and|or|in|within|during|over|since|this|last|for|products?|items?)\b))"
         # or where English text ends ("bought Lipstick, Shoes and 面霜": the Latin part)
         r"|(?:(?:and|or)\s+)?[^\x00-\x7f]"
-        r"|(?:and|or)\s+(?:\w+\s+){0,2}?(?:bought|purchased|ordered|buy|purchase)\b)",
+        # "and didn't buy Socks": the words before the verb hold apostrophes
+        r"|(?:and|or)\s+(?:[\w']+\s+){0,2}?(?:bought|purchased|ordered|buy|purchase)\b)",
         re.I,
     ),
 )
