@@ -404,6 +404,43 @@ def test_category_phrases_are_grounded_negation_and_all(goal, bought, not_bought
     assert (grounded.bought, grounded.not_bought, grounded.unknown) == (bought, not_bought, unknown)
 
 
+CROSS_SELL = ["Shoes", "Socks", "服饰", "美妆", "面霜", "奶粉", "纸尿裤"]
+
+
+def bought(*names: str, days: int | None = None) -> CategoryPurchase:
+    return CategoryPurchase(categories=list(names), within_days=days)
+
+
+@pytest.mark.parametrize(
+    ("goal", "bought_rule", "not_bought_rule", "browse"),
+    [
+        # review: the category before 但 / 却 / 而 / 又 + a browse lost its bought rule (cross-sell's wording)
+        ("给买过美妆但没买过面霜的客户推荐面霜", bought("美妆"), bought("面霜"), {}),
+        ("给买过美妆但是没买过面霜的客户", bought("美妆"), bought("面霜"), {}),
+        ("给买过奶粉但最近30天没买纸尿裤的客户", bought("奶粉"), bought("纸尿裤", days=30), {}),
+        ("给买过服饰却从未买过美妆的客户", bought("服饰"), bought("美妆"), {}),
+        ("给买过服饰又浏览过美妆的客户", bought("服饰"), None, {"viewed": BrowseRule(categories=["美妆"])}),
+        ("customers who bought Shoes but never bought Socks", bought("Shoes"), bought("Socks"), {}),
+        (
+            "customers who bought Shoes but haven't bought Socks in the last 30 days",
+            bought("Shoes"),
+            bought("Socks", days=30),
+            {},
+        ),
+        (
+            "customers who bought Shoes and also viewed Socks",
+            bought("Shoes"),
+            None,
+            {"viewed": BrowseRule(categories=["Socks"])},
+        ),
+    ],
+)
+def test_a_cross_sell_goal_keeps_the_category_bought(goal, bought_rule, not_bought_rule, browse) -> None:
+    grounded = ground_categories(goal, CROSS_SELL)
+    assert (grounded.rule(False), grounded.rule(True)) == (bought_rule, not_bought_rule), grounded
+    assert ground_browsing(goal, CROSS_SELL).rules == browse
+
+
 def test_a_category_the_goal_says_was_not_bought_leaves_its_buyers_out(llm_settings, llm_server) -> None:
     shop = intel_shop(llm_settings)
     lines = write_purchases(llm_settings)
