@@ -387,6 +387,10 @@ def test_a_category_the_shop_lacks_is_refused_with_the_known_ones(llm_settings, 
         ("Email customers who didn't buy Lipstick", [], ["Lipstick"], []),
         ("customers who never buy shoes", [], ["Shoes"], []),
         ("customers who don't purchase Lipstick", [], ["Lipstick"], []),
+        # review: a place between the negation and the verb planned the buyers (the opposite)
+        ("给从来没有在我们店买过美妆的客户", [], ["美妆"], []),
+        ("没在平台上买过服饰的会员", [], ["服饰"], []),
+        ("Email customers who have never bought Shoes from our store", [], ["Shoes"], []),
         # the present unnegated states no purchase
         ("Ask customers to buy shoes", [], [], []),
         ("给买过美妆的客户发短信", ["美妆"], [], []),
@@ -489,6 +493,7 @@ CATEGORIES = ["Lipstick", "Shoes", "服饰", "美妆", "面霜"]
         ("30天以上没买过美妆的客户", ["美妆"], 30, (None, None)),
         ("11月11日没买过美妆的客户", ["美妆"], None, (None, None)),
         ("近60天没买服饰的会员", ["服饰"], 60, (None, None)),
+        ("最近30天没有在本店买过美妆的客户", ["美妆"], 30, (None, None)),
         ("Email customers who didn't buy anything in the last 90 days", [], None, (90, None)),
     ],
 )

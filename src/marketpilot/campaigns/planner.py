@@ -437,7 +437,7 @@ _BOUGHT_CATEGORY = (
         r"(?:(?:\s*,\s*|\s+)(?!(?:bought|purchased|ordered|buy|purchase)\b)[A-Za-z&'-]+){0,4}?)"
         r"\s*(?:products?|items?|category)?\s*"
         # the category ends where the next purchase clause begins: "bought Lipstick and also bought Shoes"
-        r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for)\b|[.;!]|$"
+        r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for|from)\b|[.;!]|$"
         r"|,(?!\s*(?:(?:and|or)\s+)?[A-Za-z&'-]+(?:\s*[,.;!]|\s*$"
         r"|\s+(?:and|or|in|within|during|over|since|this|last|for|products?|items?)\b))"
         # or where English text ends ("bought Lipstick, Shoes and 面霜": the Latin part)
@@ -534,9 +534,11 @@ class CategoryPhrase(BaseModel):
 
 
 # A negation right before the purchase verb: 没(有)买过, 从未购买过, "have not bought", "never bought".
+# A place between the negation and the verb: 从来没有在我们店买过, 没在平台上买过 (read as bought before).
+_PLACE_ZH = r"(?:在[\u4e00-\u9fffA-Za-z]{0,8}?(?:店铺?里?|平台上?|商城|官网|小程序|这里|这儿)\s*)?"
 _NEGATED = re.compile(
     # 没有同时买过美妆和服饰: not both (_scope reads it)
-    r"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)\s*(?:同时|都|一起)?\s*$"
+    rf"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)\s*(?:同时|都|一起)?\s*{_PLACE_ZH}$"
     r"|\b(?:not|never|n't|haven't|hasn't|hadn't|didn't|don't|doesn't)\s+(?:\w+\s+)?$",
     re.I,
 )
@@ -547,7 +549,7 @@ _NEGATED = re.compile(
 # "30天以上没买过" is the same window as "30天没买过"; a date (11月11日买过) is no window.
 _DAYS_BEFORE = re.compile(
     r"(?:最近|近|过去)?\s*(?<![月\d])(\d+)\s*[天日]\s*(?:内|以内|之内|里|及?以上)?\s*(?:都|均)?\s*"
-    r"(?:有过?|曾经?)?\s*(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)?\s*$"
+    rf"(?:有过?|曾经?)?\s*(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)?\s*{_PLACE_ZH}$"
 )
 # "over the last 90 days" is a window, "over 90 days ago" the opposite: no window is read from it.
 _DAYS_AFTER = re.compile(
