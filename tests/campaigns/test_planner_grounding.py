@@ -650,6 +650,21 @@ def test_a_plan_reaches_each_categorys_buyers_within_its_own_days(
         ("加入购物车但没有付款的客户", {"carted": BrowseRule(without_purchase=True)}, [], []),
         ("浏览过美妆类商品的客户", {"viewed": BrowseRule(categories=["美妆"])}, [], []),
         ("7天内浏览过商品却没买的", {"viewed": BrowseRule(within_days=7, without_purchase=True)}, [], []),
+        # review: days between 但 and 没 lost the days and without_purchase
+        (
+            "给浏览过美妆但7天内没购买的客户",
+            {"viewed": BrowseRule(categories=["美妆"], within_days=7, without_purchase=True)},
+            [],
+            [],
+        ),
+        ("给浏览过但30天内没购买的", {"viewed": BrowseRule(within_days=30, without_purchase=True)}, [], []),
+        ("加购了但3天内未下单的客户", {"carted": BrowseRule(within_days=3, without_purchase=True)}, [], []),
+        (
+            "customers who viewed Shoes but didn't buy within 7 days",
+            {"viewed": BrowseRule(categories=["Shoes"], within_days=7, without_purchase=True)},
+            [],
+            [],
+        ),
         (
             "Text customers who viewed in the last 7 days but didn't buy",
             {"viewed": BrowseRule(within_days=7, without_purchase=True)},

@@ -783,7 +783,9 @@ _BROWSE_EN = re.compile(
     re.I,
 )
 _NO_PURCHASE = re.compile(
-    r"\s*(?:[但却而可]\s*)?(?:还|都|一直|并)?\s*(?:没有?|未|从未|不曾|尚未)\s*(?:再\s*)?"
+    # the days may come after 但 (浏览过美妆但7天内没购买): the window of the view and of the purchase
+    r"\s*(?:[但却而可]\s*)?(?:(?:最近|近|过去)?\s*(?P<days>\d+)\s*[天日]\s*(?:内|以内|之内|里)?\s*)?"
+    r"(?:还|都|一直|并)?\s*(?:没有?|未|从未|不曾|尚未)\s*(?:再\s*)?"
     r"(?:购买|买|下单|付款|支付|结算|成交)"
     r"|\s*,?\s*(?:(?:but|yet|and)\s+)?(?:did\s+not|didn't|have\s+not|haven't|has\s+not|hasn't|never)\s+"
     r"(?:buy|bought|purchased?|ordered|order|checked\s+out|check\s+out)\b(?:\s+(?:it|them|anything))?"
@@ -824,12 +826,13 @@ def stated_browsing(goal: str) -> list[BrowsePhrase]:
             end = tail.end() if tail else end
             if days is None and (days := _DAYS_AFTER.match(goal, end)) is not None:
                 end = days.end()
+            within = int(days[1]) if days else int(tail["days"]) if tail and tail["days"] else None
             found.append(
                 BrowsePhrase(
                     rule="viewed" if parts["view"] else "carted",
                     word=cat.strip() if cat else None,
                     marked=bool(mark.strip()) or (cat is not None and _GOODS_WORD.search(cat) is not None),
-                    within_days=int(days[1]) if days else None,
+                    within_days=within,
                     without_purchase=tail is not None or bool(parts.get("abandoned")),
                     span=(before.start() if before else m.start(), end),
                 )
