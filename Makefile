@@ -19,16 +19,11 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/marketpilot demo
 
-# The tests run in one worker process per core (pytest-xdist; each worker gives llama.cpp and BLAS its
-# share of the cores, tests/conftest.py); `make test WORKERS=0` runs them in this one process.
-WORKERS ?= auto
-XDIST   := -n $(WORKERS) --dist worksteal
-
 test: install
-	$(BIN)/python -m pytest -q --durations=25 $(XDIST)
+	$(BIN)/python -m pytest -q --durations=25
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow" $(XDIST)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests bench
