@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-# Under pytest-xdist (`make test`) each worker takes its share of the cores for the thread pools of the
+# Under pytest-xdist (`pytest -n auto`) each worker takes its share of the cores for the thread pools of the
 # embedded model (llama.cpp), the e5 encoder and LightGBM (OpenMP) and BLAS. Their threads meet at
 # spinning barriers: on 2 cores (busy with other work too), two processes each generating with the
 # model took 150 s with the default threads and 43 s with one thread each (e5 embedding: 283 s and
