@@ -238,7 +238,7 @@ def test_a_return_reduces_the_purchase_that_holds_its_product(tmp_path: Path) ->
 
 def _store(tmp_path: Path, orders: list[tuple], items: list[tuple]) -> Settings:
     """Orders (id, customer, time, status, total in minor units, currency) and lines (order, product,
-    quantity, unit price in minor units, currency)."""
+    quantity, unit price in minor units, currency[, line discount in minor units])."""
     settings = get_settings(tmp_path / "home")
     with Store.open(settings) as store, store.transaction():
         customers = sorted({o[1] for o in orders})
@@ -254,6 +254,7 @@ def _store(tmp_path: Path, orders: list[tuple], items: list[tuple]) -> Settings:
             "product_id": [i[1] for i in items], "quantity": pa.array([i[2] for i in items], pa.int32()),
             "unit_price_minor": pa.array([i[3] for i in items], pa.int64()),
             "currency": [i[4] for i in items],
+            "discount_minor": pa.array([i[5] if len(i) > 5 else None for i in items], pa.int64()),
         }))  # fmt: skip
     return settings
 
@@ -542,14 +543,21 @@ def test_a_bare_refund_is_not_carried_to_earlier_purchases(tmp_path: Path) -> No
 
 
 def _bought(tmp_path: Path, orders: list[tuple], items: list[tuple]) -> tuple[dict, dict, dict, dict]:
-    """CNY orders (id, customer, day, total in 元) and lines (order, product, quantity, unit price in
-    元): the purchases' net values, what was bought ((order, product) → (units, value) of
-    `_purchase_lines`), RFM's monetary, and each (customer, product)'s units in `_purchase_lines` and
-    in `_net_lines` (the one netting read twice: they must agree)."""
+    """CNY orders (id, customer, day, total in 元; status 'returned' at 0 or below) and lines (order,
+    product, quantity, unit price in 元[, line discount in 元]): the purchases' net values, what was
+    bought ((order, product) → (units, value) of `_purchase_lines`), RFM's monetary, and each
+    (customer, product)'s units in `_purchase_lines` and in `_net_lines` (the one netting read twice:
+    they must agree)."""
     settings = _store(
         tmp_path,
-        [(o, c, at(d), "returned" if t < 0 else "completed", t * 100, "CNY") for o, c, d, t in orders],
-        [(o, p, q, u * 100, "CNY") for o, p, q, u in items],
+        [
+            (o, c, at(d), "returned" if t <= 0 else "completed", round(t * 100), "CNY")
+            for o, c, d, t in orders
+        ],
+        [
+            (o, p, q, round(u * 100), "CNY", *(round(d * 100) for d in discount))
+            for o, p, q, u, *discount in items
+        ],
     )
     with Store.open(settings, read_only=True) as store:
         register_purchases(store.con)
@@ -620,6 +628,46 @@ def test_units_returned_beyond_their_purchase_come_off_the_earlier_ones(tmp_path
     assert lines == {("A2", "Q"): (1, 30.0), ("C2", "P"): (1, 10.0), ("D1", "P"): (1, 10.0)}
     assert net == {"A2": 30.0, "C2": 10.0, "D1": 10.0}
     assert all(b == s for b, s in units.values()) and len(units) == 3
+
+
+def test_a_free_gift_sent_back_is_a_returned_product(tmp_path: Path) -> None:
+    # Chinese shop exports list a free gift (赠品) as a line worth 0, and its return as a line of
+    # negative quantity still worth 0. 甲 orders a kettle with a free mug and sends both back; 乙 sends
+    # back only the mug (a refund row of 0 元: nothing to refund); 丙 sends back the kettle, the mug
+    # and a second mug that the data never sold them (bought before it).
+    net, lines, monetary, units = _bought(
+        tmp_path,
+        [("T1", "甲", 1, 199), ("T1-退", "甲", 5, -199), ("T2", "乙", 1, 199), ("T2-退", "乙", 5, 0),
+         ("T3", "丙", 1, 199), ("T3-退", "丙", 5, -199), ("T4", "丙", 6, 59)],
+        [("T1", "kettle", 1, 199), ("T1", "赠品-mug", 1, 0), ("T1-退", "kettle", -1, 199),
+         ("T1-退", "赠品-mug", -1, 0),
+         ("T2", "kettle", 1, 199), ("T2", "赠品-mug", 1, 0), ("T2-退", "赠品-mug", -1, 0),
+         ("T3", "kettle", 1, 199), ("T3", "赠品-mug", 1, 0), ("T3-退", "kettle", -1, 199),
+         ("T3-退", "赠品-mug", -2, 0), ("T4", "tea", 1, 59)],
+    )  # fmt: skip
+    # 甲 bought nothing (the mug came back with the kettle); 乙 kept the kettle at its full value, and
+    # the mug's return is no purchase worth 0; 丙's second mug takes nothing from the later order.
+    assert lines == {("T2", "kettle"): (1, 199.0), ("T4", "tea"): (1, 59.0)}
+    assert net == {"T2": 199.0, "T4": 59.0}
+    assert monetary == {"乙": 199.0, "丙": 59.0}
+    # The products' net sales count the mugs back too: both views agree, the mug sold none.
+    assert units == {("乙", "kettle"): (1, 1.0), ("丙", "tea"): (1, 1.0)}
+
+
+def test_a_gift_at_a_token_price_reads_alike_in_both_views(tmp_path: Path) -> None:
+    # A gift priced 0.01 元: 甲's is paid (the return refunds it too); 乙's is discounted to 0, and the
+    # return line mirrors the sale (−1 at 0.01 less −0.01: worth 0). Both orders come back whole.
+    net, lines, monetary, units = _bought(
+        tmp_path,
+        [("K1", "甲", 1, 100.01), ("K1-退", "甲", 5, -100.01), ("K2", "乙", 1, 100), ("K2-退", "乙", 5, -100),
+         ("K3", "乙", 6, 30)],
+        [("K1", "kettle", 1, 100), ("K1", "赠品-mug", 1, 0.01), ("K1-退", "kettle", -1, 100),
+         ("K1-退", "赠品-mug", -1, 0.01),
+         ("K2", "kettle", 1, 100), ("K2", "赠品-mug", 1, 0.01, 0.01), ("K2-退", "kettle", -1, 100),
+         ("K2-退", "赠品-mug", -1, 0.01, -0.01), ("K3", "tea", 1, 30)],
+    )  # fmt: skip
+    assert (lines, net, monetary) == ({("K3", "tea"): (1, 30.0)}, {"K3": 30.0}, {"乙": 30.0})
+    assert units == {("乙", "tea"): (1, 1.0)}
 
 
 def test_online_retail_cancellations_take_back_the_cancelled_stock_codes(

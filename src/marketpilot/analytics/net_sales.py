@@ -20,6 +20,7 @@ import duckdb
 
 from marketpilot.analytics.purchases import REGISTERED
 from marketpilot.data.money import scale_sql
+from marketpilot.data.reversals import returned_line
 
 NET_LINES = "_net_lines"
 
@@ -32,6 +33,8 @@ def register_net_lines(con: duckdb.DuckDBPyConnection) -> None:
     a second time nor their lines copied, and it follows the next `register_purchases`."""
     # a purchase's lines count whole; a return's lines of a product, in the part purchases took of it
     kept = "CASE WHEN n.kind = 'purchase' THEN 1.0 ELSE n.by_products[i.product_id] END"
+    # a line's value as the matching reads it (`returned_line`): after its discount
+    value = "(i.quantity * i.unit_price_minor - coalesce(i.discount_minor, 0))"
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {NET_LINES} AS
         SELECT n.order_id, n.customer_id, CAST(n.ordered_at AS DATE) AS day, nullif(n.cur, '') AS currency,
@@ -46,7 +49,7 @@ def register_net_lines(con: duckdb.DuckDBPyConnection) -> None:
         LEFT JOIN products pr ON pr.product_id = i.product_id
         WHERE n.kind = 'purchase'
            OR (n.kind = 'return' AND n.by_products[i.product_id] IS NOT NULL
-               AND i.quantity * i.unit_price_minor - coalesce(i.discount_minor, 0) < 0)"""
+               AND {returned_line(value, "i.quantity")})"""
     )
 
 

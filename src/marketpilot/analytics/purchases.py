@@ -221,8 +221,9 @@ def _netting_ctes(documents: str, before: dt.date | None, lines: str | None) -> 
         WITH {matching_ctes(documents, lines, cutoff)}, {_spill_ctes(lines)}, {_units_ctes(lines)},
         credited AS (
             SELECT order_id, sum(credit) AS credit, count(DISTINCT return_id) AS n_returns
+            -- a part worth 0 (a free gift sent back) takes units back, no value
             FROM (SELECT target AS order_id, amount AS credit, return_id FROM parts
-                  WHERE target IS NOT NULL AND NOT absorbed
+                  WHERE target IS NOT NULL AND NOT absorbed AND amount <> 0
                   UNION ALL  -- what was carried on leaves the purchase it was matched to
                   SELECT target, -amount, NULL FROM spilled
                   UNION ALL
@@ -332,7 +333,9 @@ def _units_ctes(lines: str | None) -> str:
     purchase's value only (a refund of a void nets nothing)."""
     if lines is None:
         return """units_back AS (
-            SELECT NULL::VARCHAR AS order_id, NULL::MAP(VARCHAR, BIGINT) AS returned_units WHERE false)"""
+            SELECT NULL::VARCHAR AS order_id, NULL::MAP(VARCHAR, BIGINT) AS returned_units WHERE false),
+            units_kept AS (SELECT NULL::VARCHAR AS order_id, NULL::VARCHAR AS product_id,
+                                  NULL::DOUBLE AS kept WHERE false)"""
     chain = "PARTITION BY customer_id, cur, product_id ORDER BY seq, pop"
     return f"""unit_returns AS (  -- per purchase matched to and product, the units returned
             SELECT target AS order_id, product_id, sum(units) AS units FROM parts
@@ -350,8 +353,15 @@ def _units_ctes(lines: str | None) -> str:
             WHERE NOT h.void AND (h.customer_id, h.cur, h.product_id) IN (
                 SELECT customer_id, cur, product_id FROM unit_direct WHERE excess > 0)
             UNION ALL  -- at the purchase's place: only purchases before it can give
-            SELECT customer_id, cur, product_id, seq, true, NULL, -excess FROM unit_direct WHERE excess > 0
+            SELECT customer_id, cur, product_id, seq, true, order_id, -excess FROM unit_direct
+            WHERE excess > 0
         ), {_stack_ctes("units_taken", "unit_stack", chain)},
+        units_kept AS (  -- per purchase and product, the share of its returns' units that purchases took
+            SELECT r.order_id, r.product_id, (r.units + coalesce(t.unmet, 0)) / r.units AS kept
+            FROM unit_returns r LEFT JOIN (
+                SELECT order_id, product_id, sum(unmet) AS unmet FROM units_taken WHERE pop GROUP BY ALL
+            ) t USING (order_id, product_id)
+        ),
         units_back AS (
             SELECT order_id, map_from_entries(list((product_id, taken))) AS returned_units
             FROM (SELECT order_id, product_id, sum(taken) AS taken
@@ -394,13 +404,19 @@ def net(
         {_netting_ctes(documents, before, registered_lines(con, documents))}, return_parts AS (
             SELECT return_id, bool_or(itemised) AS itemised,
                    sum(kept) FILTER (WHERE by_product) AS by_product,
-                   map_from_entries(list((product_id, kept / amount))
-                                    FILTER (WHERE by_product AND round(kept, 6) < 0)) AS by_products,
+                   -- a part worth 0 (a free gift) by the share of its units that purchases took
+                   map_from_entries(list((product_id,
+                                          CASE WHEN amount = 0 THEN units_kept ELSE kept / amount END))
+                                    FILTER (WHERE by_product AND (round(kept, 6) < 0
+                                                                  OR (amount = 0 AND units_kept > 0))))
+                       AS by_products,
                    count(*) FILTER (WHERE absorbed) > 0 AS absorbed,
                    sum(amount) FILTER (WHERE absorbed) AS absorbed_amount,
                    sum(amount - kept) AS left_amount
-            FROM (SELECT p.*, p.amount - coalesce(l.amount, 0) AS kept
-                  FROM parts p LEFT JOIN unreached l USING (return_id, product_id))
+            FROM (SELECT p.*, p.amount - coalesce(l.amount, 0) AS kept, k.kept AS units_kept
+                  FROM parts p LEFT JOIN unreached l USING (return_id, product_id)
+                  LEFT JOIN units_kept k ON p.by_product AND k.order_id = p.target
+                                            AND k.product_id = p.product_id)
             GROUP BY return_id
         )
         -- net rounded far below any currency's minor unit: a return spread over its lines leaves float

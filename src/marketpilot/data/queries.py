@@ -42,8 +42,9 @@ COUNTED_ORDERS = f"""
                quantity * unit_price_minor - coalesce(discount_minor, 0) AS value
         FROM order_items WHERE order_id IN (SELECT order_id FROM documents)
     ), {matching_ctes("documents", "document_lines")}, absorbed AS (
-        SELECT return_id AS order_id, round(sum(amount))::BIGINT AS minor FROM parts WHERE absorbed
-        GROUP BY return_id
+        -- a part worth 0 (a free gift sent back) takes no money back: the overview counts no units
+        SELECT return_id AS order_id, round(sum(amount))::BIGINT AS minor FROM parts
+        WHERE absorbed AND amount <> 0 GROUP BY return_id
     ), counted AS (  -- the orders, each reversal less its absorbed part; one wholly absorbed in none
         SELECT o.order_id, o.customer_id, o.ordered_at, o.status, o.currency,
                o.total_minor - coalesce(a.minor, 0) AS total_minor

@@ -18,6 +18,12 @@ from __future__ import annotations
 from marketpilot.data.consistency import REVERSED
 
 
+def returned_line(value: str, quantity: str) -> str:
+    """SQL: whether a return's line of `value` and `quantity` gives a product back: one of negative
+    value, or one worth 0 of negative quantity (a free gift, 赠品, sent back with the goods)."""
+    return f"({value} < 0 OR ({value} = 0 AND {quantity} < 0))"
+
+
 def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
     """CTE definitions (to follow `WITH` or a comma) over relation `documents` `(order_id,
     customer_id, ordered_at, status, value, currency, …)` rows passing `where` (a `WHERE …` clause or
@@ -46,10 +52,13 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
             -- (with shipping, rounding) is what is matched, in full
             SELECT c.order_id AS return_id, c.customer_id, c.cur, c.seq, c.target, c.target_void,
                    l.product_id,
-                   c.value * sum(l.value) / sum(sum(l.value)) OVER (PARTITION BY c.order_id) AS amount,
+                   -- a line worth 0 (a free gift, 赠品) gets 0; a return whose returned lines are all
+                   -- worth 0 has nothing to spread by: its amount is matched whole (`whole`, below)
+                   coalesce(c.value * sum(l.value)
+                            / nullif(sum(sum(l.value)) OVER (PARTITION BY c.order_id), 0), 0) AS amount,
                    CAST(-sum(least(l.quantity, 0)) AS BIGINT) AS units
             FROM classified c JOIN {lines} l USING (order_id)
-            WHERE c.kind = 'return' AND l.value < 0
+            WHERE c.kind = 'return' AND {returned_line("l.value", "l.quantity")}
             GROUP BY c.order_id, c.customer_id, c.cur, c.seq, c.target, c.target_void, c.value,
                      l.product_id
         ), holding AS (  -- the sales (purchases and voids) holding a product that their customer returned
@@ -83,14 +92,30 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
             FROM latest WHERE return_id IS NOT NULL
             UNION ALL
             {whole} FROM classified
-            WHERE kind = 'return' AND order_id NOT IN (SELECT return_id FROM return_products)"""
-    return f"""
-        kinds AS (
+            WHERE kind = 'return' AND value <> 0 AND order_id NOT IN (
+                SELECT return_id FROM return_products GROUP BY return_id HAVING sum(amount) <> 0)"""
+    if lines is None:
+        kinds = f"""kinds AS (
             SELECT *, CASE WHEN value < 0 THEN 'return' WHEN {REVERSED} THEN 'void' ELSE 'purchase' END
                       AS kind,
                    coalesce(upper(trim(currency)), '') AS cur
             FROM {documents} {where}
-        ), classified AS (
+        )"""
+    else:
+        kinds = f"""documents_read AS (SELECT * FROM {documents} {where}), returned_only AS (
+            -- a document worth 0 whose every line has a negative quantity gives back free gifts (赠品):
+            -- a return, not a purchase worth 0
+            SELECT order_id FROM {lines}
+            WHERE order_id IN (SELECT order_id FROM documents_read WHERE value = 0)
+            GROUP BY order_id HAVING max(quantity) < 0
+        ), kinds AS (
+            SELECT *, CASE WHEN value < 0 OR (value = 0 AND order_id IN (SELECT order_id FROM returned_only))
+                           THEN 'return' WHEN {REVERSED} THEN 'void' ELSE 'purchase' END AS kind,
+                   coalesce(upper(trim(currency)), '') AS cur
+            FROM documents_read
+        )"""
+    return f"""
+        {kinds}, classified AS (
             -- each customer's documents per currency in order; at the same time a sale comes before a
             -- return
             SELECT *, row_number() OVER w AS seq,
