@@ -189,10 +189,13 @@ def test_order_dates_before_1990_or_in_the_future_are_refused_naming_the_row(
 
 
 def test_refunds_totals_and_free_lines_are_counted_in_the_report(settings: Settings, tmp_path: Path) -> None:
-    orders = ORDERS + "T1006,C1,2024-11-13 09:00:00,交易成功,-15.00\n"
+    # T1007: the free gift of T1005 sent back, a refund of 0 with a line of −1 at 0
+    orders = (
+        ORDERS + "T1006,C1,2024-11-13 09:00:00,交易成功,-15.00\nT1007,C9,2024-11-14 09:00:00,退款成功,0\n"
+    )
     load_file(settings, _file(tmp_path, "订单.csv", orders), "orders")
-    items = (
-        ITEMS.replace("T1001,2,P2,1,40.00", "T1001,2,P2,1,30.00") + "T1005,2,P4,1,0\nT1006,1,P1,-1,15.00\n"
+    items = ITEMS.replace("T1001,2,P2,1,40.00", "T1001,2,P2,1,30.00") + (
+        "T1005,2,P4,1,0\nT1006,1,P1,-1,15.00\nT1007,1,P4,-1,0\n"
     )
     report = load_file(settings, _file(tmp_path, "items.csv", items), "order_items")
     assert "1 order total(s) differ from the sum of their lines" in _warning(report, "sum of their lines")
@@ -200,10 +203,12 @@ def test_refunds_totals_and_free_lines_are_counted_in_the_report(settings: Setti
     assert "1 line(s) with a negative quantity in orders that are not cancelled" in _warning(
         report, "negative quantity"
     )
-    assert "1 line(s) at price 0" in _warning(report, "price 0")
+    assert "2 line(s) at price 0" in _warning(report, "price 0")
     orders_report = load_file(settings, _file(tmp_path, "订单.csv", orders), "orders")
     returns = _warning(orders_report, "credit notes")
-    assert "1 order(s) have a negative total or lines' sum" in returns and "(e.g. 'T1006')" in returns
+    assert (
+        "2 order(s) have a negative total or lines' sum" in returns and "(e.g. 'T1006', 'T1007')" in returns
+    )
     # 交易关闭 and 已取消 with their original totals: the sales never stood
     voided = _warning(orders_report, "the sale never stood")
     assert voided.startswith("orders: 2 order(s) are cancelled") and "(e.g. 'T1002', 'T1003')" in voided

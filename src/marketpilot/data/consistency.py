@@ -235,9 +235,10 @@ def order_warnings(con: duckdb.DuckDBPyConnection, stages: dict[str, str]) -> li
 
 # How the purchase rule (analytics/purchases.py) reads an order's total, per case.
 _TOTAL_CASES = {
-    "return": "have a negative total or lines' sum (returns, credit notes): not purchases; their amount "
-    "is netted against the customer's latest earlier purchase holding each returned product (without "
-    "lines or such a purchase, the latest earlier purchase)",
+    "return": "have a negative total or lines' sum (returns, credit notes), or a total of 0 and only lines "
+    "of negative quantity (free gifts, 赠品, sent back): not purchases; their amount is netted against "
+    "the customer's latest earlier purchase holding each returned product (without lines or such a "
+    "purchase, the latest earlier purchase), and their units taken back from it",
     "void": "are cancelled or returned without a negative total: left out, the sale never stood",
     "zero": "have a value of 0 (gifts, fully discounted): counted as purchases worth 0",
     "lines": "have no total: valued by the sum of their lines",
@@ -254,14 +255,16 @@ def _total_warnings(con: duckdb.DuckDBPyConnection, stage: str) -> list[str]:
     rows = con.execute(
         f"""SELECT kind, count(*), list(order_id ORDER BY order_id)[1:{EXAMPLES}] FROM (
               SELECT order_id, CASE
-                  WHEN coalesce(total, lines) < 0 THEN 'return'
+                  WHEN coalesce(total, lines) < 0 OR (coalesce(total, lines) = 0 AND top < 0) THEN 'return'
                   WHEN reversed THEN 'void'
                   WHEN coalesce(total, lines) = 0 THEN 'zero'
                   WHEN total IS NOT NULL THEN NULL
                   WHEN lines IS NOT NULL THEN 'lines'
                   ELSE 'none' END AS kind
               FROM (SELECT s.order_id, {total} AS total, {reversed_} AS reversed,
-                           (SELECT {lines} FROM order_items i WHERE i.order_id = s.order_id) AS lines
+                           (SELECT {lines} FROM order_items i WHERE i.order_id = s.order_id) AS lines,
+                           -- the largest quantity: below 0 when every line gives something back
+                           (SELECT max(i.quantity) FROM order_items i WHERE i.order_id = s.order_id) AS top
                     FROM {ident(stage)} s))
             WHERE kind IS NOT NULL GROUP BY kind"""
     ).fetchall()
