@@ -162,16 +162,25 @@ def write_events(settings: Settings, lines: pd.DataFrame, seed: int = 19) -> pd.
 
 def browsed(events: pd.DataFrame, sales: pd.DataFrame, kind: str, rule: dict) -> set[str]:
     """The customers a browse rule selects, in pandas: an event of the kind (in the categories) in the
-    window up to the last event day; `without_purchase`, less the buyers of the same in those days."""
+    window up to the last event day; `without_purchase`, only events whose product the customer did
+    not buy (a completed sale not returned whole) on the event's day or later."""
     names, days = set(rule.get("categories", [])), rule.get("within_days")
     since = events["occurred_at"].max().normalize() - pd.Timedelta(days=days or 100_000)
     of = (lambda t: t["category"].isin(names) | t["subcategory"].isin(names)) if names else (lambda t: True)
     seen = events[
         (events["event_type"] == kind) & of(events) & (events["occurred_at"].dt.normalize() >= since)
     ]
-    kept = sales[(sales["status"] == "completed") & (sales["returned"] != "whole") & of(sales)]
-    kept = kept[kept["ordered_at"].dt.normalize() >= since]
-    return set(seen["customer_id"]) - (set(kept["customer_id"]) if rule.get("without_purchase") else set())
+    if not rule.get("without_purchase"):
+        return set(seen["customer_id"])
+    kept = sales[(sales["status"] == "completed") & (sales["returned"] != "whole")]
+    bought = kept.assign(bought=kept["ordered_at"].dt.normalize())[["customer_id", "product_id", "bought"]]
+    pairs = (
+        seen.assign(day=seen["occurred_at"].dt.normalize())
+        .reset_index()
+        .merge(bought, on=["customer_id", "product_id"])
+    )
+    after = pairs.loc[pairs["bought"] >= pairs["day"], "index"]
+    return set(seen.drop(index=after.unique())["customer_id"])
 
 
 def kept_buyers(sales: pd.DataFrame, name: str, days: int | None) -> set[str]:

@@ -193,6 +193,57 @@ def test_browse_rules_select_from_the_behaviour_events(settings, shop, name, kin
     assert both == chosen & ids(shop["segment"] == "新客")
 
 
+def views_by_what_was_bought(events: pd.DataFrame, sales: pd.DataFrame) -> pd.DataFrame:
+    """Each view event with the customer's kept purchases (completed, not returned whole) of the same
+    product on its day or later (`same_after`), of another product on its day or later
+    (`other_after`), and of the same product before its day (`same_before`)."""
+    views = events[events["event_type"] == "view"].assign(day=lambda t: t["occurred_at"].dt.normalize())
+    kept = sales[(sales["status"] == "completed") & (sales["returned"] != "whole")]
+    kept = kept.assign(bought=kept["ordered_at"].dt.normalize())[["customer_id", "product_id", "bought"]]
+    pairs = views.reset_index().merge(kept, on="customer_id", suffixes=("", "_bought"))
+    same, after = pairs["product_id"] == pairs["product_id_bought"], pairs["bought"] >= pairs["day"]
+    flags = {"same_after": same & after, "other_after": ~same & after, "same_before": same & ~after}
+    for name, mask in flags.items():
+        views[name] = views.index.isin(pairs.loc[mask, "index"])
+    return views
+
+
+def test_without_purchase_reads_each_view_against_its_own_product_bought_after(settings, shop) -> None:
+    """ "浏览过但没购买的" is per view: a customer who viewed A and then bought A is out; one who viewed A
+    and bought B is in, and so is one who bought A earlier and viewed it again without buying it. Before,
+    any purchase (of the same category) dropped the customer: the last two were read as bought."""
+    lines = write_purchases(settings)
+    events = write_events(settings, lines)
+    sales = write_returns(settings, lines)
+    views = views_by_what_was_bought(events, sales)
+    every_view_bought = views.groupby("customer_id")["same_after"].all()
+    bought_after_viewing = set(every_view_bought.index[every_view_bought])
+    open_views = views[~views["same_after"]]
+    bought_another = set(open_views.loc[open_views["other_after"], "customer_id"])
+    bought_before_viewing = set(open_views.loc[open_views["same_before"], "customer_id"])
+    assert min(len(bought_after_viewing), len(bought_another), len(bought_before_viewing)) > 20
+
+    chosen = selected(settings, viewed={"without_purchase": True})
+    assert (
+        chosen == set(open_views["customer_id"]) == browsed(events, sales, "view", {"without_purchase": True})
+    )
+    assert not chosen & bought_after_viewing
+    assert bought_another <= chosen and bought_before_viewing <= chosen
+
+    # Named categories: the product viewed must not be bought after, not the category. Lipstick (P1)
+    # viewed, only 面霜 (P2, also 美妆) bought after: in.
+    rule = {"categories": ["美妆"], "within_days": 60, "without_purchase": True}
+    beauty = selected(settings, viewed=rule)
+    assert beauty == browsed(events, sales, "view", rule)
+    recent = views["day"] >= views["day"].max() - pd.Timedelta(days=60)
+    lipstick = views[recent & (views["product_id"] == "P1") & ~views["same_after"]]
+    cream_buyers = set(
+        sales.loc[(sales["product_id"] == "P2") & (sales["status"] == "completed"), "customer_id"]
+    )
+    other_beauty = set(lipstick.loc[lipstick["other_after"], "customer_id"]) & cream_buyers
+    assert other_beauty and other_beauty <= beauty
+
+
 def test_a_browse_rule_without_events_is_refused_not_read_as_nobody(settings, shop) -> None:
     write_purchases(settings)
     with pytest.raises(UserError, match=r"no 'view' behaviour events \(the events table has no rows\)"):

@@ -18,9 +18,15 @@ line for every named category. `not_bought` selects the customers the same rule 
 
 `viewed` and `carted` read the store's behaviour `events` (types view and cart): customers with such an
 event, of a product in the named categories when any are named, within `within_days` days of the last
-event day; `without_purchase` keeps those of them without a purchase of those products (of anything,
-when no category is named) in the same days. A store without events of the type cannot evaluate the
-rule: it is refused, not read as nobody.
+event day. `without_purchase` ("浏览过但没购买的", abandoned carts) is per event, not per customer: an
+event of product P on day d counts only when the customer has no purchase line of P (as `bought`
+counts them) on day d or later, up to the last order day; an event naming no product, only when the
+customer bought nothing on or after its day. So a customer who viewed A and bought B is in (A was not
+bought), and so is one who bought A once and viewed it again later without buying it; one who viewed A
+and then bought A is out, unless another of their events is still unbought. With categories named, the
+product viewed is the one that must not be bought after: viewing lipstick A and buying lipstick B of
+the same category leaves A not bought. A store without events of the type cannot evaluate the rule: it
+is refused, not read as nobody.
 """
 
 from __future__ import annotations
@@ -80,8 +86,9 @@ _IN_CATEGORIES = "AND (p.category IN (SELECT unnest(?)) OR p.subcategory IN (SEL
 
 def _browsers(rule: BrowseRule, event_type: str) -> tuple[str, list[object]]:
     """The query for the customers a browse rule selects: an event of the type (of a product in the
-    categories) in the window, counted back from the last event day; with `without_purchase`, no
-    purchase line of those products (any product, when no category is named) in the same days."""
+    categories) in the window, counted back from the last event day; with `without_purchase`, only
+    events the customer did not buy after: no purchase line of the event's product on the event's day
+    or later (of anything, for an event that names no product)."""
     names = [rule.categories, rule.categories] if rule.categories else []
     window = [rule.within_days] if rule.within_days else []
     events = (
@@ -90,17 +97,18 @@ def _browsers(rule: BrowseRule, event_type: str) -> tuple[str, list[object]]:
         + (_IN_CATEGORIES if rule.categories else "")
         + (f" AND e.occurred_at::DATE >= {_EVENTS_DAY} - ?::INTEGER" if rule.within_days else "")
     )
-    params: list[object] = [event_type, *names, *window]
     if rule.without_purchase:
-        events += (
-            f" AND e.customer_id NOT IN (SELECT l.customer_id FROM {LINES_VIEW} l "
-            "LEFT JOIN products p ON p.product_id = l.product_id WHERE l.customer_id IS NOT NULL "
-            + (_IN_CATEGORIES if rule.categories else "")
-            + (f" AND l.day >= {_EVENTS_DAY} - ?::INTEGER" if rule.within_days else "")
-            + ")"
+        # Per event, not per customer: viewing A and buying B leaves A not bought, and buying A before
+        # viewing it again is no purchase of that view (seen: both read as bought, the customer dropped).
+        later = (
+            f"SELECT 1 FROM {LINES_VIEW} l "
+            "WHERE l.customer_id = e.customer_id AND l.day >= e.occurred_at::DATE"
         )
-        params += [*names, *window]
-    return events, params
+        events += (
+            f" AND NOT EXISTS ({later} AND l.product_id = e.product_id)"
+            f" AND (e.product_id IS NOT NULL OR NOT EXISTS ({later}))"
+        )
+    return events, [event_type, *names, *window]
 
 
 def _buyers(rule: CategoryPurchase) -> tuple[str, list[object]]:

@@ -107,8 +107,10 @@ class CategoryPurchase(_Strict):
 class BrowseRule(_Strict):
     """Customers with a behaviour event of the rule's type in the store's `events` (`viewed`: view,
     `carted`: cart) of a product in any of the categories (any product when none is named), optionally
-    within the last `within_days` days (counted back from the last event day). `without_purchase`:
-    only those of them who bought none of those products in the same days ("浏览过但没购买的")."""
+    within the last `within_days` days (counted back from the last event day). `without_purchase`
+    ("浏览过但没购买的", abandoned carts): only events whose product the customer did not buy on the
+    event's day or later; viewing A and buying B, or buying A before viewing it again, leaves A not
+    bought (campaigns/audience.py)."""
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
@@ -116,7 +118,9 @@ class BrowseRule(_Strict):
         default_factory=list, description="Product category or sub-category names; empty = any product"
     )
     within_days: Count | None = Field(default=None, gt=0, description="Within this many days")
-    without_purchase: bool = Field(default=False, description="And no purchase of them in those days")
+    without_purchase: bool = Field(
+        default=False, description="Only events whose product was not bought on that day or later"
+    )
 
 
 class AudienceRules(_Strict):
