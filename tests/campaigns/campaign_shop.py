@@ -160,6 +160,26 @@ def write_events(settings: Settings, lines: pd.DataFrame, seed: int = 19) -> pd.
     return events.merge(products, on="product_id")
 
 
+def write_later_views(settings: Settings, days: int, n: int = 50) -> None:
+    """Views of Lipstick by the first n customers `days` days after LAST_SALE: behaviour events that run
+    past the orders, as when the events are exported later than the orders."""
+    at = LAST_SALE + pd.Timedelta(days=days)
+    customers = [f"C{i:06d}" for i in range(n)]
+    frame = pd.DataFrame(
+        {
+            "event_id": [f"L{i:07d}" for i in range(n)],
+            "customer_id": customers,
+            "event_type": "view",
+            "occurred_at": at,
+            "product_id": "P1",
+            "session_id": [f"S{i:07d}" for i in range(n)],
+            "channel": "app",
+        }
+    )
+    with Store.open(settings) as store, store.transaction():
+        store.upsert("events", frame)
+
+
 def browsed(events: pd.DataFrame, sales: pd.DataFrame, kind: str, rule: dict) -> set[str]:
     """The customers a browse rule selects, in pandas: an event of the kind (in the categories) in the
     window up to the last event day; `without_purchase`, only events whose product the customer did

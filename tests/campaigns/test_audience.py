@@ -14,6 +14,7 @@ from campaign_shop import (
     export_spec,
     kept_buyers,
     write_events,
+    write_later_views,
     write_purchases,
     write_returns,
 )
@@ -242,6 +243,59 @@ def test_without_purchase_reads_each_view_against_its_own_product_bought_after(s
     )
     other_beauty = set(lipstick.loc[lipstick["other_after"], "customer_id"]) & cream_buyers
     assert other_beauty and other_beauty <= beauty
+
+
+def test_events_that_outrun_the_orders_are_warned_of(settings, shop) -> None:
+    """Views after the last order day read as not bought, whatever was bought since (the orders of
+    those days are not loaded yet): the rule still evaluates, with a warning naming both days."""
+    lines = write_purchases(settings)
+    write_events(settings, lines)
+    source = AudienceSource(settings)
+    rules = AudienceRules(viewed={"within_days": 7, "without_purchase": True})
+    assert source.warnings(rules) == []  # events and orders end on the same day
+    write_later_views(settings, days=3)
+    [warning] = source.warnings(rules)
+    assert (
+        "audience.viewed: the behaviour events run to 2026-12-03 but the orders only to 2026-11-30" in warning
+    )
+    [zh] = source.warnings(rules, "zh")
+    assert "行为事件截至 2026-12-03，订单只到 2026-11-30" in zh and "“没购买”" in zh
+    assert "(50 view events of 50 customers)" in warning
+    # only views run past the orders: carts up to the last order day have their purchases loaded
+    assert source.warnings(AudienceRules(carted={"without_purchase": True}, viewed={"within_days": 7})) == []
+    assert source.warnings(AudienceRules(viewed={"within_days": 7})) == []  # not about purchases
+    assert source.count(rules) > 0
+
+
+def test_campaign_create_passes_the_warning_on_in_the_cli_and_the_api(shop_settings, tmp_path) -> None:
+    """Created all the same (the rule evaluates), with the warning on stderr, in --json and the API."""
+    from fastapi.testclient import TestClient
+
+    from marketpilot.api.app import create_app
+
+    lines = write_purchases(shop_settings)
+    write_events(shop_settings, lines)
+    write_later_views(shop_settings, days=2)
+    spec = export_spec(audience={"viewed": {"within_days": 7, "without_purchase": True}}, language="en")
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    runner, home = CliRunner(), ["--home", str(shop_settings.home_dir)]
+    created = runner.invoke(app, ["campaign", "create", "--spec", str(spec_file), *home])
+    assert created.exit_code == 0, created.output
+    said = " ".join(created.stderr.split())
+    assert (
+        "warning: audience.viewed: the behaviour events run to 2026-12-02 but the orders only to 2026-11-30"
+        in said
+    )
+    as_json = runner.invoke(app, ["campaign", "create", "--spec", str(spec_file), *home, "--json"])
+    [warning] = json.loads(as_json.stdout)["warnings"]
+    assert "2026-12-02" in warning and "2026-11-30" in warning
+    api = TestClient(create_app(shop_settings, require_key=False))
+    posted = api.post("/v1/campaigns", json=spec | {"language": "zh"})
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["warnings"][0].startswith(
+        "audience.viewed：行为事件截至 2026-12-02，订单只到 2026-11-30"
+    )
 
 
 def test_a_browse_rule_without_events_is_refused_not_read_as_nobody(settings, shop) -> None:

@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from campaign_shop import LAST_SALE, browsed, build_shop, write_events, write_purchases, write_returns
+from campaign_shop import (
+    LAST_SALE,
+    browsed,
+    build_shop,
+    write_events,
+    write_later_views,
+    write_purchases,
+    write_returns,
+)
 from typer.testing import CliRunner
 
 from llm_server import json_reply
@@ -751,6 +759,21 @@ def test_a_browse_goal_plans_for_the_viewers_who_did_not_buy(
     assert f"recency_days_max={days}" in plan.dropped and f"{name}_within_days=None" in plan.dropped
     assert getattr(plan.draft, f"{name}_within_days") == days
     assert plan.audience_size == len(browsed(events, sales, kind, rule)) > 0
+    assert plan.warnings == []  # the events end with the orders
+
+
+def test_a_browse_plan_on_events_past_the_orders_warns_in_the_goals_language(
+    llm_settings, llm_server
+) -> None:
+    """Views after the last order day read as not bought, the orders of those days not loaded yet."""
+    intel_shop(llm_settings)
+    write_events(llm_settings, write_purchases(llm_settings))
+    write_later_views(llm_settings, days=4)
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"]}))
+    plan = plan_campaign(llm_settings, "给最近7天浏览过但没购买的客户发短信")
+    assert plan.spec.audience.viewed == BrowseRule(within_days=7, without_purchase=True)
+    [warning] = plan.warnings
+    assert warning.startswith("audience.viewed：行为事件截至 2026-12-04，订单只到 2026-11-30")
 
 
 @pytest.mark.parametrize(

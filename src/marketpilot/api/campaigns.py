@@ -42,6 +42,8 @@ class CampaignSummary(BaseModel):
 class Created(BaseModel):
     campaign_id: str
     audience_size: int
+    # What the data may make the rules read wrong (events that run past the orders), in the spec's language.
+    warnings: list[str] = Field(default_factory=list)
 
 
 class PlanRequest(BaseModel):
@@ -112,10 +114,12 @@ def list_all(settings: SettingsDep) -> list[CampaignSummary]:
 @router.post("", status_code=201)
 def create(spec: CampaignSpec, settings: SettingsDep) -> Created:
     """Store a campaign from a spec (validated against the data: segments, channels, columns)."""
+    from marketpilot.campaigns.audience import AudienceSource
     from marketpilot.campaigns.planner import create_checked
 
     campaign_id, size = create_checked(settings, spec)
-    return Created(campaign_id=campaign_id, audience_size=size)
+    warnings = AudienceSource(settings).warnings(spec.audience, spec.language)
+    return Created(campaign_id=campaign_id, audience_size=size, warnings=warnings)
 
 
 @router.post("/plan")

@@ -26,11 +26,14 @@ bought), and so is one who bought A once and viewed it again later without buyin
 and then bought A is out, unless another of their events is still unbought. With categories named, the
 product viewed is the one that must not be bought after: viewing lipstick A and buying lipstick B of
 the same category leaves A not bought. A store without events of the type cannot evaluate the rule: it
-is refused, not read as nobody.
+is refused, not read as nobody. Events that run past the orders (the last event day after the last
+order day) evaluate, but every browse after the last order day reads as not bought, as the purchases
+since are not loaded yet: `warnings` names both days, and `campaign plan` / `campaign create` pass it on.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,7 @@ from marketpilot.campaigns.spec import AudienceRules, Band, BrowseRule, Category
 from marketpilot.config import Settings
 from marketpilot.data.store import Store
 from marketpilot.errors import UserError
+from marketpilot.wording import counted
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,46 @@ def _buyers(rule: CategoryPurchase) -> tuple[str, list[object]]:
         "HAVING count(DISTINCT name) >= ?"
     )
     return sql, [*params, needed]
+
+
+@dataclass(frozen=True)
+class Outrun:
+    """Behaviour events of one type after the last order day (`AudienceSource.past_the_orders`)."""
+
+    last_event: dt.date
+    last_order: dt.date | None  # None: the store has no orders
+    events: int
+    customers: int
+
+    def describe(self, rule: str, language: str = "en") -> str:
+        """The warning for a `without_purchase` rule on these events, naming both days."""
+        if language == "zh":
+            did = {"viewed": "浏览", "carted": "加购"}[rule]
+            if self.last_order is None:
+                return (
+                    f"audience.{rule}：商店还没有任何订单（行为事件截至 {self.last_event}），"
+                    f"所有{did}过商品的客户都算作“没购买”；请先用 `marketpilot load` 导入订单"
+                )
+            return (
+                f"audience.{rule}：行为事件截至 {self.last_event}，订单只到 {self.last_order}："
+                f"{self.last_order} 之后的购买还没有导入，这之后的 {self.events:,} 条{did}事件"
+                f"（{self.customers:,} 位客户）不论是否已经购买都算作“没购买”；"
+                "请用 `marketpilot load` 导入更新的订单，让订单和行为事件截至同一天"
+            )
+        did = {"viewed": "view", "carted": "add-to-cart"}[rule]
+        if self.last_order is None:
+            return (
+                f"audience.{rule}: the store has no orders yet (its behaviour events run to "
+                f"{self.last_event}), so every {did} counts as without purchase; load the orders with "
+                "`marketpilot load` first"
+            )
+        return (
+            f"audience.{rule}: the behaviour events run to {self.last_event} but the orders only to "
+            f"{self.last_order}: purchases after {self.last_order} are not loaded yet, so every {did} "
+            f"after it counts as without purchase, bought or not ({counted(self.events, did + ' event')} "
+            f"of {counted(self.customers, 'customer')}); load the newer orders with `marketpilot load` so "
+            "that orders and events end on the same day"
+        )
 
 
 class AudienceSource:
@@ -286,6 +330,31 @@ class AudienceSource:
             "cannot be evaluated; load behaviour events (event_type view / cart) with `marketpilot load` "
             "first, or drop the rule"
         )
+
+    def past_the_orders(self, event_type: str) -> Outrun | None:
+        """The events of the type after the last order day, or None when there are none (or no events
+        of the type at all): those days' purchases are not in the orders yet."""
+        sql = (
+            "WITH o AS (SELECT max(ordered_at)::DATE AS day FROM orders), "
+            "e AS (SELECT customer_id, occurred_at::DATE AS day FROM events "
+            "WHERE customer_id IS NOT NULL AND lower(event_type) = ?) "
+            "SELECT (SELECT max(day) FROM e), (SELECT day FROM o), count(*), count(DISTINCT customer_id) "
+            "FROM e WHERE e.day > coalesce((SELECT day FROM o), DATE '0001-01-01')"
+        )
+        with Store.open(self.settings) as store:
+            row = store.con.execute(sql, [event_type]).fetchone()
+        return Outrun(*row) if row and row[2] else None
+
+    def warnings(self, rules: AudienceRules, language: str = "en") -> list[str]:
+        """What the user should know about rules this data evaluates but may read wrong: a
+        `without_purchase` rule on events that run past the orders takes whoever browsed after the
+        last order day for a customer who did not buy, the purchases since not being loaded yet."""
+        said = []
+        for name, event_type in EVENT_RULES.items():
+            rule: BrowseRule | None = getattr(rules, name)
+            if rule is not None and rule.without_purchase and (outrun := self.past_the_orders(event_type)):
+                said.append(outrun.describe(name, language))
+        return said
 
     def _sql(self, rules: AudienceRules, select: str) -> tuple[str, list[object]]:
         missing = self.missing(rules)

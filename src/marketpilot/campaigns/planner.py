@@ -113,6 +113,9 @@ class Plan(BaseModel):
     # How the plan read goal words that allow two readings, in the goal's language, for the approver:
     # "买过美妆和服饰的" as either category (bought.match: any), and how to ask for the other.
     readings: list[str] = Field(default_factory=list)
+    # What the data may make the rules read wrong, in the goal's language: behaviour events that run
+    # past the orders read every later view as not bought (AudienceSource.warnings).
+    warnings: list[str] = Field(default_factory=list)
 
 
 def detect_language(text: str) -> str:
@@ -1396,4 +1399,5 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
             for field in grounded.assumed
             if (rule := getattr(spec.audience, field)) is not None
         ],
+        warnings=source.warnings(spec.audience, language),
     )

@@ -78,6 +78,7 @@ def plan_cmd(
                 "unmatched_group": plan.unmatched_group,
                 "unread_categories": plan.unread_categories,
                 "readings": plan.readings,
+                "warnings": plan.warnings,
                 "campaign_id": campaign_id,
             }
         )
@@ -98,6 +99,7 @@ def plan_cmd(
         console.print(f"Not read as a product category (no category or browse rule for them): {words}")
     for reading in plan.readings:  # 买过美妆和服饰: either or both; which one the plan took
         console.print(f"Read as: {escape(reading)}")
+    _print_warnings(plan.warnings)
     if plan.unmatched_group:
         console.print(
             f"No segment or RFM class matches {plan.unmatched_group!r}: the audience is the rules above "
@@ -118,21 +120,30 @@ def create_cmd(
     json: JsonOption = False,
 ) -> None:
     """Store a campaign from a spec file (validated against the schema and the data)."""
+    from marketpilot.campaigns.audience import AudienceSource
     from marketpilot.campaigns.planner import create_checked
     from marketpilot.campaigns.spec import load_spec
 
     settings, _ = _engine(home)
     spec = load_spec(spec_file)
     campaign_id, size = create_checked(settings, spec, source=str(spec_file))
+    # created all the same: the rules evaluate, the data may make them read wrong
+    warnings = AudienceSource(settings).warnings(spec.audience, spec.language)
     if json:
-        print_json({"campaign_id": campaign_id, "audience_size": size})
+        print_json({"campaign_id": campaign_id, "audience_size": size, "warnings": warnings})
     else:
+        _print_warnings(warnings)
         console.print(
             f"Created [bold]{escape(campaign_id)}[/] (audience {size:,}); review it with `marketpilot "
             f"campaign show {escape(campaign_id)}`, then `marketpilot campaign approve "
             f"{escape(campaign_id)} --by NAME` so that `campaign run` may send it.",
             markup=True,
         )
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for line in warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", markup=True, highlight=False)
 
 
 @campaign_app.command("show")
