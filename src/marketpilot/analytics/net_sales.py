@@ -1,17 +1,17 @@
 """What each product and category sold, net of returns, by the purchase rule of purchases.py.
 
 The lines of every order the rule counts as a purchase count (a wholly returned one too), less the
-returned lines of each return the rule nets against a purchase holding the returned product: a returned
-line reduces the product it returns, on the return's day, in its order's currency, in the part the
-customer's purchases of the product took (units returned beyond them were bought before the data: they
-count nothing). So a product returned by most of its buyers sells little. A cancelled order, the refund
-of an order left out as cancelled/refunded, a returned product that no earlier purchase of the
-customer holds (bought before the data; a postage refund or manual adjustment) and a bare refund
-without lines count nothing for any product: a product's returns reduce only sales of it that the data
-holds. The documents are the customer
-figures' (orders of identified customers), so category shares agree with their spend. Values are list
-values (quantity × unit price, before line discounts and coupons), in major units of each currency;
-amounts in different currencies are never added.
+returned lines (a free gift's worth 0 too) of each return the rule nets against a purchase holding the
+returned product: a returned line reduces the product it returns, on the return's day, in its order's
+currency, in the part the customer's purchases of the product took (units returned beyond them were
+bought before the data: they count nothing). So a product returned by most of its buyers sells little. A
+cancelled order, the refund of an order left out as cancelled/refunded, a returned product that no
+earlier purchase of the customer holds (bought before the data; a postage refund or manual adjustment)
+and a bare refund without lines count nothing for any product: a product's returns reduce only sales of
+it that the data holds. The documents are the customer figures' (orders of identified customers), so
+category shares agree with their spend. Values are list values (quantity × unit price, before line
+discounts and coupons), in major units of each currency; amounts in different currencies are never
+added.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ def register_net_lines(con: duckdb.DuckDBPyConnection) -> None:
         FROM {REGISTERED} n JOIN order_items i USING (order_id)
         -- a purchase (a wholly returned one too: its returns undo it): all its lines, a return line
         -- inside it too; a return: its lines of each product it nets against a purchase holding it
-        -- (negative value), in the part purchases took (`by_products`: what reached past the
-        -- customer's earliest purchase of the product was bought before the data)
+        -- (negative value, or worth 0 for a gift), in the part purchases took (`by_products`: by value,
+        -- or by units for a gift worth 0; what reached past the customer's earliest purchase of the
+        -- product was bought before the data)
         LEFT JOIN products pr ON pr.product_id = i.product_id
         WHERE n.kind = 'purchase'
            OR (n.kind = 'return' AND n.by_products[i.product_id] IS NOT NULL

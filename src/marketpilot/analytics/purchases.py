@@ -7,26 +7,26 @@ value is its total, or the sum of its lines (quantity × unit price − line dis
 total, or unknown when it has neither. Then:
 
 - a document with a negative value is a **return** (a credit note such as Online Retail's 'C'
-  invoices, or a refund exported as its own row), whatever its status: not a purchase, but its
-  amount is netted against the purchase it reverses. Spend is thus net revenue, as the Gamma-Gamma
-  model's "average transaction value" means. Exports rarely say which sale a return reverses, so
-  when the return has lines its amount is spread over its returned products (lines of negative
-  value, by their value) and each product's share is netted against the customer's latest sale in
-  the return's currency at or before the return that holds that product; a share whose product no
-  earlier sale holds, and a return without such lines (a bare refund, a transaction file's row), is
-  netted against the latest sale in its currency at or before it (the matching is
-  `data/reversals.py`'s, which the overview's revenue shares). A sale whose status already says
-  it was cancelled or returned (below) is left out whole: a return matched to it is that sale's
-  refund, already accounted for, and nets against nothing (WooCommerce marks a refunded order
-  'refunded' *and* exports the refund as its own negative document; Taobao closes an order,
-  交易关闭, after refunding it in full). A bare refund after an unpaid closed order is taken for
-  that order's too: without lines, nothing tells the two apart. What a purchase's returns of a
-  product exceed the product's worth in it by (the purchase's value times the product's share of its
-  lines' value) reaches the customer's earlier purchases in its currency holding the product, latest
-  first, each giving up at most the product's worth in it less its own returns of the product; what
-  reaches past the earliest was bought before the data. A
-  return with no earlier sale (the sale predates the data), that remainder, or a return against a
-  purchase of unknown value cannot be netted and is counted;
+  invoices, or a refund exported as its own row), whatever its status, and so is a document worth 0 whose
+  every line has a negative quantity (a free gift, 赠品, sent back): not a purchase, but its amount is
+  netted against the purchase it reverses. Spend is thus net revenue, as the Gamma-Gamma model's
+  "average transaction value" means. Exports rarely say which sale a return reverses, so when the return
+  has lines its amount is spread over its returned products (lines of negative value, and lines worth 0
+  of negative quantity, a gift's, which get none of it; by their value) and each product's share is
+  netted against the customer's latest sale in the return's currency at or before the return that holds
+  that product; a share whose product no earlier sale holds, and a return without such lines (a bare
+  refund, a transaction file's row), is netted against the latest sale in its currency at or before it
+  (the matching is `data/reversals.py`'s, which the overview's revenue shares). A sale whose status
+  already says it was cancelled or returned (below) is left out whole: a return matched to it is that
+  sale's refund, already accounted for, and nets against nothing (WooCommerce marks a refunded order
+  'refunded' *and* exports the refund as its own negative document; Taobao closes an order, 交易关闭, after
+  refunding it in full). A bare refund after an unpaid closed order is taken for that order's too:
+  without lines, nothing tells the two apart. What a purchase's returns of a product exceed the
+  product's worth in it by (the purchase's value times the product's share of its lines' value) reaches
+  the customer's earlier purchases in its currency holding the product, latest first, each giving up at
+  most the product's worth in it less its own returns of the product; what reaches past the earliest was
+  bought before the data. A return with no earlier sale (the sale predates the data), that remainder, or
+  a return against a purchase of unknown value cannot be netted and is counted;
 - a purchase whose returns bring it to zero or below was **wholly returned**: it is not a purchase
   (BG/NBD counts repeat purchases, and a sale that was undone is not one); what bare refunds and
   shares of products it does not hold exceed it by is counted as not netted;
@@ -49,7 +49,8 @@ the customer features read), is the purchases' positive lines less the units tha
 the product took back: a return's share of a product netted against a purchase holding it takes its
 units (its lines of negative quantity) from that purchase, and from the customer's earlier purchases
 of the product, latest first, as its value does. An order of shoes and socks whose shoes came back
-bought socks. A bare refund, and a returned product no earlier purchase holds, is netted by value
+bought socks; a free gift (a line worth 0) sent back is taken back by its units alone, the order's
+value unchanged. A bare refund, and a returned product no earlier purchase holds, is netted by value
 only (the fallback above): no line of the purchase changes.
 
 A documents relation `X` has lines when a relation `X_lines(order_id, product_id, quantity, value)` is
@@ -322,9 +323,11 @@ def _stack_ctes(name: str, stack: str, chain: str) -> str:
 
 def _units_ctes(lines: str | None) -> str:
     """CTE `units_back(order_id, returned_units)`: per purchase, the units of each product that returns
-    naming it took back (a map product → units), for `_purchase_lines`. A return's units of a product
-    are the negative quantities of its lines of negative value (`parts.units`). Where its share of the
-    product was netted by product, against the latest earlier purchase holding it (`by_product`),
+    naming it took back (a map product → units), for `_purchase_lines`, and `units_kept(order_id, product_id,
+    kept)`, per purchase the share of its returns' units of a product that purchases took, which `net`
+    reads for a gift's return (a share worth 0). A return's units of a product are the negative
+    quantities of its returned lines (`parts.units`: of negative value, or worth 0). Where its share of
+    the product was netted by product, against the latest earlier purchase holding it (`by_product`),
     that purchase gives the units, up to those it holds (`holding`); units beyond them reach the
     customer's earlier purchases of the product in the currency, latest first, each giving at most
     the units it holds less those its own returns took, as the value does (`_spill_ctes`); what
@@ -396,9 +399,10 @@ def net(
     `credit`, `net` value and `wholly_returned`; for returns whether they found no sale (`unmatched`)
     and what their parts did (`itemised`, `by_product`, `absorbed`, `left_amount` what reached past the
     customer's earliest purchase of its product, and `by_products`: each returned product netted
-    against purchases holding it, mapped to the part of it they took, which net_sales.py reads); for
-    purchases `returned_units`, each product mapped to the units returns naming it took back from
-    them (NULL when none), which `_purchase_lines` reads."""
+    against purchases holding it, mapped to the part of it they took, by value, or by units for a
+    product returned worth 0 (a gift), which net_sales.py reads); for purchases `returned_units`, each
+    product mapped to the units returns naming it took back from them (NULL when none), which
+    `_purchase_lines` reads."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
         {_netting_ctes(documents, before, registered_lines(con, documents))}, return_parts AS (

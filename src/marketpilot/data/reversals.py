@@ -3,14 +3,18 @@
 an order already left out is taken off neither of them a second time.
 
 Exports rarely say which sale a return reverses. A document with a negative value is a **return**,
-whatever its status; an order whose status says cancelled/returned without one is a **void** (it never
-stood as a sale); everything else is a **purchase**. A return is matched to its customer's latest sale
-(purchase or void) in its currency at or before it (at the same time a sale comes first). When the
-return has lines, its amount is spread over its returned products (lines of negative value, by their
-value) and each product's share is matched to the latest such sale holding that product, falling back
-to the latest sale. A share matched to a void is that void's refund: the sale it takes back was never
-counted (WooCommerce marks a refunded order 'refunded' *and* exports the refund as its own negative
-document; Taobao closes an order, 交易关闭, after refunding it in full), so it is **absorbed**.
+whatever its status, and so is one worth 0 whose every line has a negative quantity (a free gift, 赠品,
+sent back: a refund of 0); an order whose status says cancelled/returned without one is a **void** (it
+never stood as a sale); everything else is a **purchase**. A return is matched to its customer's latest
+sale (purchase or void) in its currency at or before it (at the same time a sale comes first). When the
+return has lines, its amount is spread over its returned products (its lines of negative value, and those
+worth 0 of negative quantity: `returned_line`) by their value, so a gift worth 0 gets none of it but its
+units still go back, and each product's share is matched to the latest such sale holding that product,
+falling back to the latest sale; a return whose returned lines are all worth 0 is matched whole, as a
+bare refund is, its products each with a share of 0. A share matched to a void is that void's refund: the
+sale it takes back was never counted (WooCommerce marks a refunded order 'refunded' *and* exports the
+refund as its own negative document; Taobao closes an order, 交易关闭, after refunding it in full), so it is
+**absorbed**.
 """
 
 from __future__ import annotations
@@ -34,11 +38,12 @@ def matching_ctes(documents: str, lines: str | None, where: str = "") -> str:
     sale it reverses: `return_id`, `target`, `amount`, `itemised` when spread over its lines,
     `by_product` where a purchase holding the returned product took it, `absorbed` where the sale is a
     void, `product_id` the returned product, `units` the return's units of it: its lines' negative
-    quantities, 0 for a line of negative value without one). With lines, also `return_products` (each
-    return's products) and `holding` (per sale, purchase or void, and product a customer returned:
-    `units`, what the sale holds of it). Amounts keep `value`'s unit; lines' values only weigh the
-    products of one return, in any unit. Currencies are never matched against each other: the
-    partition is (customer, currency), a blank currency its own."""
+    quantities, 0 for a line of negative value without one; a product's `amount` is 0 when its lines
+    are worth 0, a gift's). With lines, also `return_products` (each return's products) and `holding`
+    (per sale, purchase or void, and product a customer returned: `units`, what the sale holds of it).
+    Amounts keep `value`'s unit; lines' values only weigh the products of one return, in any unit.
+    Currencies are never matched against each other: the partition is (customer, currency), a blank
+    currency its own."""
     whole = (
         "SELECT order_id AS return_id, target, value AS amount, false AS itemised, false AS by_product, "
         "target_void AS absorbed, NULL::VARCHAR AS product_id, NULL::BIGINT AS units"
