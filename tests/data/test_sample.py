@@ -121,6 +121,21 @@ def test_references_point_at_existing_rows(con: duckdb.DuckDBPyConnection) -> No
         assert first.year == 2024 and last < datetime(2026, 1, 1), table
 
 
+def test_no_event_falls_after_the_last_day(tmp_path: Path) -> None:
+    # seed 34: a browsing session starting at 23:5x on the last day ran past midnight (audiences then
+    # warn that the events outrun the orders)
+    shop = generate_shop(tmp_path, customers=500, seed=34)
+    last_event, last_order = (
+        duckdb.connect()
+        .execute(
+            f"SELECT (SELECT max(occurred_at) FROM read_parquet('{shop['events']}')), "
+            f"(SELECT max(ordered_at) FROM read_parquet('{shop['orders']}'))"
+        )
+        .fetchone()
+    )
+    assert last_event.date() == last_order.date() == datetime(2025, 12, 31).date()
+
+
 def test_order_totals_add_up_and_reversals_are_negative(con: duckdb.DuckDBPyConnection) -> None:
     mismatched = scalar(
         con,
