@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     # one key, several separated by commas or a JSON list: MARKETPILOT_API_KEYS=k1,k2 or '["k1", "k2"]'.
     # With none, the server starts only on loopback with --no-auth.
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # The largest request body the API reads, in MiB (docs/api.md, Request limits): a bigger one is a 413
+    # before it is read. Every route's own limits fit well inside the first (a copy check's 50,000
+    # characters, an assistant question with 20 turns of history: under 1 MiB even as \u escapes); the
+    # batch routes (review sentiment, the decisions' rows) take up to 10,000,000 characters or 200,000
+    # rows, which the second holds (10 M Chinese characters are 30 MB as UTF-8, 60 MB as \u escapes).
+    api_max_body_mb: float = Field(default=2.0, gt=0)
+    api_max_batch_body_mb: float = Field(default=64.0, gt=0)
 
     @field_validator("llm_prices", mode="before")
     @classmethod

@@ -4,9 +4,10 @@ dashboard under /ui (marketpilot.web).
 Routes are thin: each calls the library function its CLI command calls, with the same Settings the
 server was started with. Errors keep the CLI's wording, with the server's paths hidden (the home as
 <home>): {"error": {"type", "message", "hint", "problems"}} with 400 for a user's mistake, 401
-without a known API key, 404 for an unknown id or path, 405 for a method the path does not take, 422
-for a request that does not match the schema, 502 when an LLM or other provider failed. Dashboard
-pages (/ui/) answer with HTML error pages, and the dashboard's htmx requests in the same JSON shape.
+without a known API key, 404 for an unknown id or path, 405 for a method the path does not take, 413
+for a body over the size limit (body_limit.py), 422 for a request that does not match the schema,
+502 when an LLM or other provider failed. Dashboard pages (/ui/) answer with HTML error pages, and
+the dashboard's htmx requests in the same JSON shape.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.routing import Match
 
 from marketpilot.api import assistant, campaigns, content, decisions, recommend, reviews, segments
 from marketpilot.api.auth import require_api_key
+from marketpilot.api.body_limit import BodyLimit
 from marketpilot.api.paths import home_relative_text
 from marketpilot.config import Settings, get_settings
 from marketpilot.errors import (
@@ -62,6 +64,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "No API key, or an unknown one."},
     404: {"model": ErrorBody, "description": "No such campaign, product or segmentation."},
     409: {"model": ErrorBody, "description": "Busy: another run of the same campaign is sending."},
+    413: {"model": ErrorBody, "description": "The body is over the server's size limit (refused unread)."},
     422: {
         "model": ErrorBody,
         "description": "The request does not match the schema: `problems` names each field.",
@@ -131,6 +134,7 @@ def create_app(settings: Settings | None = None, *, require_key: bool = True) ->
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(UnicodeEncodeError, _not_utf8)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, settings=settings, refuse=_http_error)
     return app
 
 
@@ -181,7 +185,12 @@ _HTTP_HINTS = {
     401: "send one of the server's MARKETPILOT_API_KEYS in the X-API-Key header",
     404: _ROUTES_HINT,
     405: _ROUTES_HINT,
+    413: "send less in one request (split the batch); the server's operator sets the limit: "
+    "MARKETPILOT_API_MAX_BODY_MB, or MARKETPILOT_API_MAX_BATCH_BODY_MB for review sentiment and the "
+    "decisions' rows",
 }
+# Python renamed 413's phrase (Request Entity Too Large → Content Too Large, RFC 9110): one name for both.
+_HTTP_TYPES = {413: "ContentTooLarge"}
 
 
 # The same refusals on the dashboard, where a person in a browser reads them.
@@ -228,7 +237,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
         from marketpilot.web.routes import error_page
 
         return error_page(request, exc.status_code, message, hint, headers=headers)
-    detail = ErrorDetail(type=status.phrase.replace(" ", ""), message=message, hint=hint)
+    kind = _HTTP_TYPES.get(exc.status_code, status.phrase.replace(" ", ""))
+    detail = ErrorDetail(type=kind, message=message, hint=hint)
     body = ErrorBody(error=detail).model_dump(mode="json", exclude_none=True)
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
