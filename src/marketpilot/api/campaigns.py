@@ -10,12 +10,20 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from marketpilot.api.auth import app_settings
 from marketpilot.api.paths import home_relative
 from marketpilot.campaigns.executor import RunResult
-from marketpilot.campaigns.planner import MAX_GOAL, Plan
+from marketpilot.campaigns.planner import GOAL_HINT, MAX_GOAL, Plan, detect_language, goal_too_long
 from marketpilot.campaigns.service import MAX_APPROVER, MAX_NOTE
 from marketpilot.campaigns.spec import CampaignSpec
 from marketpilot.config import Settings
@@ -53,6 +61,19 @@ class PlanRequest(BaseModel):
         min_length=1, max_length=MAX_GOAL, description="The goal in words: 春节前唤醒90天未购的高价值客户…"
     )
     create: bool = Field(default=False, description="Store the plan as a draft awaiting approval.")
+
+    @field_validator("goal", mode="wrap")
+    @classmethod
+    def _too_long_in_its_language(cls, goal: object, handler: ValidatorFunctionWrapHandler) -> str:
+        """A Chinese goal over the limit is refused in Chinese, as the plan's own problems are (an
+        English one keeps pydantic's words, as every other field's limit does)."""
+        try:
+            return handler(goal)
+        except ValidationError as exc:
+            if isinstance(goal, str) and len(goal) > MAX_GOAL and detect_language(goal) == "zh":
+                message = f"{goal_too_long(goal)}{GOAL_HINT['zh']}"
+                raise PydanticCustomError("string_too_long", message, {"max_length": MAX_GOAL}) from exc
+            raise
 
 
 class Planned(BaseModel):

@@ -9,7 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from marketpilot.api.auth import app_settings
 from marketpilot.config import Settings
-from marketpilot.content.briefs import MAX_PHRASE, Brief, Channel, Language
+from marketpilot.content.briefs import (
+    MAX_PHRASE,
+    MAX_SHOP_NAME,
+    MAX_WORDS,
+    Audience,
+    BrandVoice,
+    Brief,
+    Channel,
+    Language,
+    Phrase,
+    ProductFacts,
+)
 from marketpilot.content.generate import VariantSet
 from marketpilot.content.guardrails import CheckResult
 from marketpilot.content.service import BriefExtras
@@ -49,11 +60,54 @@ class GenerateRequest(BriefRequest):
     n: int = Field(default=5, ge=1, le=20, description="Variants to generate (one LLM call).")
 
 
+# A brief posted for a check is the client's text end to end: every field is held to what a real brief
+# holds, so that one request cannot make the facts and brand rules scan megabytes. A brief `copy brief`
+# built from the store must pass as it is, so the store's own text gets room: a product name or title
+# (Taobao's are at most 60 characters, Amazon's 200), a category path, an attribute's value, a selling
+# point and a tone each take 500; 100 attributes or selling points. A persona is what `segment` writes,
+# at most 600 characters (segments/personas.py); the phrases are the brief extras' own limits.
+MAX_NAME = 500
+MAX_PERSONA = 600
+MAX_FACTS = 100
+Name = Annotated[str, Field(max_length=MAX_NAME)]
+
+
+class ProductFactsToCheck(ProductFacts):
+    product_id: str | None = Field(default=None, max_length=MAX_PRODUCT_ID)
+    name: str = Field(max_length=MAX_NAME)
+    category: str | None = Field(default=None, max_length=MAX_NAME)
+    attributes: dict[Name, Name] = Field(default_factory=dict, max_length=MAX_FACTS)
+    selling_points: list[Name] = Field(default_factory=list, max_length=MAX_FACTS)
+
+
+class AudienceToCheck(Audience):
+    segment: str = Field(default="all", max_length=MAX_PHRASE)
+    persona: str | None = Field(default=None, max_length=MAX_PERSONA)
+
+
+class BrandVoiceToCheck(BrandVoice):
+    shop_name: str | None = Field(default=None, max_length=MAX_SHOP_NAME)
+    required_words: list[Phrase] = Field(default_factory=list, max_length=MAX_WORDS)
+    forbidden_words: list[Phrase] = Field(default_factory=list, max_length=MAX_WORDS)
+    tone: str | None = Field(default=None, max_length=MAX_NAME)
+
+
+class BriefToCheck(Brief):
+    """A `Brief` with every text field bounded (the offer's coupon code already is)."""
+
+    product: ProductFactsToCheck
+    audience: AudienceToCheck = Field(default_factory=AudienceToCheck)
+    goal: str = Field(default="conversion", max_length=MAX_PHRASE)
+    tone: str | None = Field(default=None, max_length=MAX_NAME)
+    brand: BrandVoiceToCheck = Field(default_factory=BrandVoiceToCheck)
+    season: str | None = Field(default=None, max_length=MAX_PHRASE)
+
+
 class CheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_CHECK_CHARS)
-    brief: Brief
+    brief: BriefToCheck
     channel: Channel | None = Field(default=None, description="Default: the brief's channel.")
 
 

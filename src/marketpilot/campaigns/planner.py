@@ -122,6 +122,19 @@ def detect_language(text: str) -> str:
     return "zh" if re.search(r"[\u4e00-\u9fff]", text) else "en"
 
 
+# A goal over MAX_GOAL, refused in the goal's language as the plan's own problems are.
+GOAL_HINT = {
+    "zh": "用一两句话写明目标：发给谁、什么优惠、哪个渠道、多少预算",
+    "en": "state the goal in a sentence or two: who, what offer, which channel, what budget",
+}
+
+
+def goal_too_long(goal: str) -> str:
+    if detect_language(goal) == "zh":
+        return f"活动目标有 {len(goal):,} 个字符，最多读取 {MAX_GOAL:,} 个。"
+    return f"The campaign goal is {len(goal):,} characters long; at most {MAX_GOAL:,} are read."
+
+
 def _products(settings: Settings) -> dict[str, str]:
     with Store.open(settings) as store:
         frame = store.query(
@@ -1259,10 +1272,7 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
             "The campaign goal is empty.", hint='marketpilot campaign plan "春节前唤醒90天未购的高价值客户"'
         )
     if len(goal) > MAX_GOAL:
-        raise UserError(
-            f"The campaign goal is {len(goal):,} characters long; at most {MAX_GOAL:,} are read.",
-            hint="state the goal in a sentence or two: who, what offer, which channel, what budget",
-        )
+        raise UserError(goal_too_long(goal), hint=GOAL_HINT[detect_language(goal)])
     language = language or detect_language(goal)
     source = AudienceSource(settings)
     segments, classes = audience_names(source)

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from marketpilot.content.briefs import MAX_PHRASE
 from marketpilot.data.readers import existing_file
 from marketpilot.errors import UserError, ValidationFailed
 
@@ -36,6 +37,16 @@ SuccessMetric = Literal["conversion_rate", "revenue_per_customer", "click_rate"]
 # Variant weights are relative shares of traffic; beyond this one arm takes everything, and a couple of
 # weights near the float limit overflow their sum (assign.py divides by it) into inf.
 MAX_WEIGHT = 1e6
+# Text a spec holds, bounded as the API's and the brief's fields are (docs/api.md, Request limits), so
+# that a spec posted to /v1/campaigns or written by hand cannot carry a pasted file into the state
+# database, every plan and every prompt. A name or id is looked up, not read: 100 characters hold any
+# SKU, customer id, segment or category. A coupon code or an angle is a brief's phrase (MAX_PHRASE).
+# An offer in words is a sentence or two, bounded like a goal (planner.MAX_GOAL). Copy: five times the
+# longest channel's 2,000 characters; longer copy is a pasted document.
+MAX_ID = 100
+MAX_OFFER_TEXT = 2_000
+MAX_COPY = 10_000
+Id = Annotated[str, Field(max_length=MAX_ID)]
 
 
 def _not_bool(value: object) -> object:
@@ -78,10 +89,10 @@ class CategoryPurchase(_Strict):
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    categories: list[str] = Field(min_length=1, description="Product category or sub-category names")
+    categories: list[Id] = Field(min_length=1, description="Product category or sub-category names")
     within_days: Count | None = Field(default=None, gt=0, description="Bought within this many days")
     # "30天内买过美妆、60天内买过服饰的": each category keeps the days the goal wrote for it.
-    windows: dict[str, Annotated[Count, Field(gt=0)]] | None = Field(
+    windows: dict[Id, Annotated[Count, Field(gt=0)]] | None = Field(
         default=None, description="Days for single categories, in place of within_days: {美妆: 30, 服饰: 60}"
     )
     # "买过服饰且买过美妆的", "bought both shoes and socks": one rule, each category bought.
@@ -114,7 +125,7 @@ class BrowseRule(_Strict):
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    categories: list[str] = Field(
+    categories: list[Id] = Field(
         default_factory=list, description="Product category or sub-category names; empty = any product"
     )
     within_days: Count | None = Field(default=None, gt=0, description="Within this many days")
@@ -130,8 +141,8 @@ class AudienceRules(_Strict):
     # and `include: [10001]` mean the labels and ids "1", "2", "10001".
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    segments: list[str] = Field(default_factory=list, description="Segment names; empty = any")
-    rfm_classes: list[str] = Field(default_factory=list, description="RFM classes; empty = any")
+    segments: list[Id] = Field(default_factory=list, description="Segment names; empty = any")
+    rfm_classes: list[Id] = Field(default_factory=list, description="RFM classes; empty = any")
     propensity: Band | None = Field(default=None, description="Purchase probability, 0–1")
     churn: Band | None = Field(default=None, description="Churn probability, 0–1")
     clv: Band | None = Field(default=None, description="Predicted CLV in major currency units")
@@ -149,8 +160,8 @@ class AudienceRules(_Strict):
     )
     viewed: BrowseRule | None = Field(default=None, description="Viewed products (in N days)")
     carted: BrowseRule | None = Field(default=None, description="Added products to the cart (in N days)")
-    include: list[str] = Field(default_factory=list, description="Customer ids always included")
-    exclude: list[str] = Field(default_factory=list, description="Customer ids never included")
+    include: list[Id] = Field(default_factory=list, description="Customer ids always included")
+    exclude: list[Id] = Field(default_factory=list, description="Customer ids never included")
 
     @field_validator("propensity", "churn", "clv_percentile")
     @classmethod
@@ -170,10 +181,10 @@ class AudienceRules(_Strict):
 
 
 class Offer(_Strict):
-    description: str = ""
-    product_ids: list[str] = Field(default_factory=list)
+    description: str = Field(default="", max_length=MAX_OFFER_TEXT)
+    product_ids: list[Id] = Field(default_factory=list)
     discount: Number | None = Field(default=None, gt=0, lt=1, description="Fraction off, 0.2 = 8折")
-    coupon_code: str | None = None
+    coupon_code: str | None = Field(default=None, max_length=MAX_PHRASE)
     # 满 coupon_threshold 减 coupon_amount (a plain amount off without a threshold); copy quotes them
     # and the guardrails hold it to them.
     coupon_threshold: Number | None = Field(default=None, gt=0, description="Spend needed, major units")
@@ -205,10 +216,10 @@ class Variant(_Strict):
     """One copy variant. `text` may use render-time slots such as {name} or {product}."""
 
     key: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    text: str | None = None
-    subject: str | None = None
+    text: str | None = Field(default=None, max_length=MAX_COPY)
+    subject: str | None = Field(default=None, max_length=MAX_COPY)
     weight: Number = Field(default=1.0, gt=0, le=MAX_WEIGHT)
-    angle: str | None = None
+    angle: str | None = Field(default=None, max_length=MAX_PHRASE)
     # Text a model wrote (optimize carries model-written and rewritten copy into the next version): it
     # keeps the AIGC metadata China's labelling measures require; hand-written text carries none.
     ai_generated: bool = False
@@ -264,7 +275,7 @@ class ChannelPlan(_Strict):
 
 class Schedule(_Strict):
     send_at: dt.datetime | None = Field(default=None, description="Earliest send time; None = now")
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field(default="Asia/Shanghai", max_length=MAX_ID)
     quiet_start: dt.time = dt.time(22, 0)
     quiet_end: dt.time = dt.time(8, 0)
 
@@ -352,7 +363,7 @@ class CampaignSpec(_Strict):
     # False: existing customers may be contacted until they revoke; True: explicit opt-in needed.
     consent_required: bool = False
     attribution_window_days: Count = Field(default=14, gt=0)
-    channel_overrides: dict[str, ChannelName] = Field(
+    channel_overrides: dict[Id, ChannelName] = Field(
         default_factory=dict, description="customer id → channel, wins over the automatic choice"
     )
 
