@@ -22,12 +22,10 @@ from campaign_shop import (
 from typer.testing import CliRunner
 
 from llm_server import json_reply
+from marketpilot.campaigns.category_phrases import ground_browsing, ground_categories, stated_category_phrases
 from marketpilot.campaigns.planner import (
-    ground_browsing,
-    ground_categories,
     named_group,
     plan_campaign,
-    stated_category_phrases,
     stated_goal,
     stated_offer_text,
     stated_recency,

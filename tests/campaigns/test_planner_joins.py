@@ -8,7 +8,8 @@ from campaign_shop import build_shop, kept_buyers, write_purchases, write_return
 from typer.testing import CliRunner
 
 from llm_server import json_reply
-from marketpilot.campaigns.planner import ground_categories, plan_campaign
+from marketpilot.campaigns.category_phrases import ground_categories
+from marketpilot.campaigns.planner import plan_campaign
 from marketpilot.campaigns.spec import CategoryPurchase
 from marketpilot.cli import app
 from marketpilot.errors import ValidationFailed

@@ -35,9 +35,6 @@ from marketpilot.campaigns.category_phrases import (
     join_reading,
     resolve_names,
 )
-from marketpilot.campaigns.category_phrases import (
-    stated_category_phrases as stated_category_phrases,  # for callers of its old place
-)
 from marketpilot.campaigns.spec import (
     AudienceRules,
     Band,
