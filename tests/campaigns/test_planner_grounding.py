@@ -396,6 +396,11 @@ def test_a_category_the_shop_lacks_is_refused_with_the_known_ones(llm_settings, 
         # review: a place between the negation and the verb planned the buyers (the opposite)
         ("给从来没有在我们店买过美妆的客户", [], ["美妆"], []),
         ("没在平台上买过服饰的会员", [], ["服饰"], []),
+        # review: a bare 买 after a place, and a category at the goal's very end, were read as nothing
+        ("给没在店里买美妆的客户发短信", [], ["美妆"], []),
+        ("没在我们店买过美妆", [], ["美妆"], []),
+        ("给沉睡客户发短信，只发没买过服饰", [], ["服饰"], []),
+        ("最近30天没在店里买美妆的会员", [], ["美妆"], []),
         ("Email customers who have never bought Shoes from our store", [], ["Shoes"], []),
         # the present unnegated states no purchase
         ("Ask customers to buy shoes", [], [], []),
@@ -451,11 +456,16 @@ def test_a_cross_sell_goal_keeps_the_category_bought(goal, bought_rule, not_boug
     assert ground_browsing(goal, CROSS_SELL).rules == browse
 
 
-def test_a_category_the_goal_says_was_not_bought_leaves_its_buyers_out(llm_settings, llm_server) -> None:
+@pytest.mark.parametrize(
+    "goal", ["给没买过美妆的客户发短信", "给没在店里买美妆的客户发短信", "没在我们店买过美妆"]
+)
+def test_a_category_the_goal_says_was_not_bought_leaves_its_buyers_out(
+    llm_settings, llm_server, goal
+) -> None:
     shop = intel_shop(llm_settings)
     lines = write_purchases(llm_settings)
     llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"]}))
-    plan = plan_campaign(llm_settings, "给没买过美妆的客户发短信")
+    plan = plan_campaign(llm_settings, goal)
     assert plan.spec.audience.not_bought == CategoryPurchase(categories=["美妆"])
     assert plan.spec.audience.bought is None
     sale = (lines["status"] == "completed") & (lines["category"].eq("美妆") | lines["subcategory"].eq("美妆"))
@@ -590,6 +600,7 @@ def _rule(windows: dict[str, int | None]) -> CategoryPurchase:
         ("给30天内买过美妆，60天内买过服饰的客户发短信", False, {"美妆": 30, "服饰": 60}),
         ("最近30天买过美妆、买过服饰的会员", False, {"美妆": 30, "服饰": None}),  # 服饰: bought ever
         ("近30天没买过美妆、60天内没买过服饰的客户", True, {"美妆": 30, "服饰": 60}),
+        ("最近30天没在店里买美妆的会员", True, {"美妆": 30}),  # a place and a bare 买: nothing was read
         (
             "Text customers who bought Lipstick in the last 30 days and Shoes in the last 60 days",
             False,

@@ -49,6 +49,9 @@ LIST = ["Lipstick", "Shoes", "Socks"]
         ("既买过服饰又买过美妆的客户", EACH, None, []),
         ("买过服饰也买过美妆的客户", EACH, None, []),
         ("服饰和美妆都买过的客户", EACH, None, []),  # read no category before
+        # a comma, then 也买过 about the same customers; a category at the goal's end was lost
+        ("给买过美妆的，也买过服饰的客户", rule({"美妆": None, "服饰": None}, "all"), None, []),
+        ("发短信给买过美妆也买过服饰", rule({"美妆": None, "服饰": None}, "all"), None, []),
         ("给最近30天内美妆和服饰都买过的客户", rule({"美妆": 30, "服饰": 30}, "all"), None, []),
         ("给服饰、美妆都没买过的客户发券", None, rule({"服饰": None, "美妆": None}), []),
         ("30天内买过美妆且60天内买过服饰的客户", rule({"美妆": 30, "服饰": 60}, "all"), None, []),
@@ -146,6 +149,7 @@ def test_plan_refuses_a_goal_joining_its_categories_both_ways(llm_settings, llm_
     [
         ("给买过服饰且买过美妆的客户发短信", "bought", {"服饰": None, "美妆": None}, "all", None),
         ("给买过服饰或美妆的客户发短信", "bought", {"服饰": None, "美妆": None}, "any", None),
+        ("给买过美妆的，也买过服饰的客户发短信", "bought", {"美妆": None, "服饰": None}, "all", None),
         (
             "给买过服饰和美妆的客户发短信",
             "bought",

@@ -29,6 +29,10 @@ def resolve_names(values: list[str], names: dict[str, list[str]]) -> list[str]:
     return list(dict.fromkeys(resolved))
 
 
+# A place between a negation and the purchase verb: 从来没有在我们店买过, 没在平台上买过, 没在店里买 (read
+# as bought before: the negation is the verb's).
+_PLACE_ZH = r"(?:在[\u4e00-\u9fffA-Za-z]{0,8}?(?:店铺?里?|平台上?|商城|官网|小程序|这里|这儿)\s*)?"
+
 # The category after a purchase verb: "买过美妆的客户", "购买过母婴用品的", "bought Beauty in the last 30
 # days". Quantities ("买过3次", "买过两次以上的"), "anything", goods in general ("购买过商品的", "bought
 # products") and a clause going on ("买了就走的", "下单过但未付款的") are no category.
@@ -38,10 +42,12 @@ _BOUGHT_CATEGORY = (
         # second verb's) and ends at 且 or a comma as well (买过服饰且买过美妆的: both), or where the next
         # purchase phrase begins (30天内买过美妆、60天内买过服饰的: each its own days; 买过服饰又买过美妆,
         # 没买过美妆也没买过服饰: the first category was lost)
-        # a bare 买 only negated: 没买鞋的, 从来没有买美妆的, 未买
-        r"(?:购买过?|买过|买了|下单过?|消费过?|(?:(?<=[没未])|(?<=没有))买)(?![过了])\s*"
-        r"(?P<cat>(?:(?!购买|买过|买了|下单|消费|浏览|加购|没|未|并且|而且|且)[\u4e00-\u9fffA-Za-z&、/]){1,24}?)\s*"
-        r"(?:类目|品类|类|产品|商品|的|(?=并且|而且|且|，|,|；)"
+        # a bare 买 only negated: 没买鞋的, 从来没有买美妆的, 未买, 没在店里买美妆的
+        rf"(?:购买过?|买过|买了|下单过?|消费过?|(?:(?<=[没未])|(?<=没有)){_PLACE_ZH}买)(?![过了])\s*"
+        # nor 的, which ends it (买过的客户 names none, now that the goal's end ends one too)
+        r"(?P<cat>(?:(?!购买|买过|买了|下单|消费|浏览|加购|没|未|并且|而且|且|的)[\u4e00-\u9fffA-Za-z&、/]){1,24}?)\s*"
+        # or at the end of a sentence or of the goal (发短信给买过美妆也买过服饰: 服饰 was lost)
+        r"(?:类目|品类|类|产品|商品|的|(?=并且|而且|且|，|,|；|[;。！？!?]|\s*$)"
         r"|(?=[、和及与或]?\s*(?:最近|近|过去)?\s*\d+\s*[天日])|(?=[、和及与或]\s*(?:没|未|从|不曾|尚未|购|买|下单|消费))"
         # or a clause after 但 / 却 / 而 or a browse after 又 (买过美妆但没买过面霜, 买过服饰又浏览过美妆)
         r"|(?=(?:同时|[又也还]|但是?|可是|却|而(?!且))+\s*(?:都|均)?\s*"
@@ -156,8 +162,6 @@ class CategoryPhrase(BaseModel):
 
 
 # A negation right before the purchase verb: 没(有)买过, 从未购买过, "have not bought", "never bought".
-# A place between the negation and the verb: 从来没有在我们店买过, 没在平台上买过 (read as bought before).
-_PLACE_ZH = r"(?:在[\u4e00-\u9fffA-Za-z]{0,8}?(?:店铺?里?|平台上?|商城|官网|小程序|这里|这儿)\s*)?"
 _NEGATED = re.compile(
     # 没有同时买过美妆和服饰: not both (_scope reads it)
     rf"(?:没有?|未|从未|从没有?|从来没有?|不曾|尚未)\s*(?:同时|都|一起)?\s*{_PLACE_ZH}$"
