@@ -728,6 +728,48 @@ def test_browse_phrases_are_read_as_viewed_and_carted_rules(goal, rules, unknown
 
 
 @pytest.mark.parametrize(
+    ("goal", "rule", "text"),
+    [
+        ("给没浏览过美妆的客户发短信", "viewed", "没浏览过美妆"),
+        ("近7天没浏览过的客户", "viewed", "近7天没浏览过"),
+        ("给从来没加购过的会员发短信", "carted", "从来没加购过"),
+        ("Email customers who never viewed Lipstick", "viewed", "never viewed Lipstick"),
+        ("Email customers who have not viewed Shoes in the last 30 days", "viewed", "have not viewed Shoes"),
+        ("Email customers who did not view Shoes", "viewed", "did not view Shoes"),
+    ],
+)
+def test_a_negated_view_is_no_rule_and_is_named_as_not_read(goal, rule, text) -> None:
+    """No rule leaves out the customers who viewed or carted: the words are kept for the plan to name."""
+    grounded = ground_browsing(goal, CATEGORIES)
+    assert (grounded.rules, grounded.not_read) == ({}, [(rule, text)])
+
+
+@pytest.mark.parametrize(
+    ("goal", "reading"),
+    [
+        (
+            "给没浏览过美妆的客户发短信",
+            "audience.viewed：目标里的“没浏览过美妆”没有读成规则：受众规则只能选出浏览过的客户，不能把他们排除，"
+            "方案没有按这部分筛选客户",
+        ),
+        (
+            "Text customers who never viewed Lipstick",
+            "audience.viewed: 'never viewed Lipstick' in the goal was not read: audience rules select the "
+            "customers who viewed products and cannot leave them out, so the plan does not filter on it",
+        ),
+    ],
+)
+def test_a_plan_says_it_did_not_read_a_negated_view(llm_settings, llm_server, goal, reading) -> None:
+    """Before, "没浏览过美妆" was dropped without a word and the plan reached every customer."""
+    shop = intel_shop(llm_settings)
+    write_events(llm_settings, write_purchases(llm_settings))
+    llm_server.script(json_reply(SEEN_DRAFT | {"channels": ["sms"], "viewed_within_days": 30}))
+    plan = plan_campaign(llm_settings, goal)
+    assert plan.spec.audience.viewed is None and plan.readings == [reading]
+    assert plan.audience_size == len(shop)
+
+
+@pytest.mark.parametrize(
     ("goal", "name", "kind", "rule"),
     [
         (

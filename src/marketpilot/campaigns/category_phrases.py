@@ -2,9 +2,10 @@
 bought (最近30天买过美妆的, bought Lipstick in the last 30 days) or did not buy (没买过, 没买, 未买, did
 not buy), each with its own days; how it joins several (且 / 既…又 / 都买过 / both … and: each; 或 / 、 /
 or: any one; a plain 和 / and reads either way, and the plan's `readings` say how it was read); and the
-views and add-to-carts it names (最近7天浏览过但没购买的, abandoned carts). `ground_categories` and
-`ground_browsing` match the words against the shop's category names and give the `bought`,
-`not_bought`, `viewed` and `carted` rules, which `planner.plan_campaign` puts in the spec."""
+views and add-to-carts it names (最近7天浏览过但没购买的, abandoned carts; a negated one, 没浏览过, no rule
+can stand for, and the plan says it was not read). `ground_categories` and `ground_browsing` match the
+words against the shop's category names and give the `bought`, `not_bought`, `viewed` and `carted`
+rules, which `planner.plan_campaign` puts in the spec."""
 
 from __future__ import annotations
 
@@ -398,7 +399,8 @@ _EN_OBJECT = (
     r"[A-Za-z&'-]+){0,3}?)(?:\s*(?P<mark>products?|items?|category))?))?"
 )
 _BROWSE_EN = re.compile(
-    rf"\b(?:(?P<view>viewed|browsed|looked\s+at){_EN_OBJECT}"
+    # the present (view, browse) only negated: "did not view Shoes"
+    rf"\b(?:(?P<view>viewed|browsed|looked\s+at|(?P<present>view|browse|look\s+at)){_EN_OBJECT}"
     r"(?=\s+(?:in|within|during|over|for|since|but|yet|without|then|this|last|on|at|by|with)\b"
     r"|\s+(?:and|or)\s+(?:bought|purchased|ordered|added|did|didn't|have|haven't|has|hasn't|never)\b"
     r"|\s*[,.;!]|\s*$)"
@@ -431,20 +433,38 @@ class BrowsePhrase(BaseModel):
     within_days: int | None = None
     without_purchase: bool = False  # 浏览过但没购买, viewed but didn't buy, abandoned carts
     span: tuple[int, int]  # the goal's text of the phrase, its days included
+    # 没浏览过美妆, never viewed Lipstick: no rule leaves the viewers out; span from the negation
+    negated: bool = False
+
+
+# "did not", "have not": the negation's own words, for quoting a negated phrase whole
+_AUXILIARY = re.compile(r"\b(?:did|does|do|have|has|had)\s+$", re.I)
 
 
 def stated_browsing(goal: str) -> list[BrowsePhrase]:
-    """The browse phrases the goal writes, in order; a negated one (没浏览过) is none."""
+    """The browse phrases the goal writes, in order; a negated one (没浏览过, never viewed) is marked
+    so, its span the goal's words from the negation (or its days) to what was not viewed."""
     found: list[BrowsePhrase] = []
     for pattern in (_BROWSE_ZH, _BROWSE_EN):
         for m in pattern.finditer(goal):
-            if _NEGATED.search(goal[: m.start()]):
-                continue
             parts = m.groupdict()
+            negation = _NEGATED.search(goal[: m.start()])
+            if parts.get("present") and negation is None:
+                continue  # "ask them to view the new collection" states no view
             cat = parts.get("cat") or parts.get("ccat")
             mark = parts.get("mark") or parts.get("cmark") or ""
             if cat and (_BROWSE_GENERAL.search(cat) or _NOT_A_CATEGORY.search(cat)):
                 cat = None
+            rule = "viewed" if parts["view"] else "carted"
+            if negation is not None:
+                days_before = _DAYS_BEFORE.search(goal[: m.start()])
+                aux = _AUXILIARY.search(goal[: negation.start()])
+                start = days_before.start() if days_before else aux.start() if aux else negation.start()
+                verb = "view" if parts["view"] else "cart" if parts["cart"] else None
+                end = m.end() if cat or verb is None else m.end(verb)
+                phrase = BrowsePhrase(rule=rule, word=None, marked=False, span=(start, end), negated=True)
+                found.append(phrase)
+                continue
             before, end = _DAYS_BEFORE.search(goal[: m.start()]), m.end()
             days = before or _DAYS_AFTER.match(goal, end)
             end = days.end() if days and days is not before else end
@@ -455,7 +475,7 @@ def stated_browsing(goal: str) -> list[BrowsePhrase]:
             within = int(days[1]) if days else int(tail["days"]) if tail and tail["days"] else None
             found.append(
                 BrowsePhrase(
-                    rule="viewed" if parts["view"] else "carted",
+                    rule=rule,
                     word=cat.strip() if cat else None,
                     marked=bool(mark.strip()) or (cat is not None and _GOODS_WORD.search(cat) is not None),
                     within_days=within,
@@ -471,6 +491,9 @@ class GroundedBrowsing(BaseModel):
     windows: list[tuple[int, int]] = []  # the spans of the phrases with days: no recency band
     unknown: list[tuple[str, str]] = []  # (rule, word) marked as a category the shop has none such
     unread: list[str] = []  # words after a browse verb that match no category: no rule is read
+    # (rule, the goal's words) of a negated view or cart (没浏览过美妆, never viewed Lipstick): no rule
+    # leaves the viewers out, so the plan says the words were not read rather than drop them unsaid
+    not_read: list[tuple[str, str]] = []
 
 
 def ground_browsing(goal: str, known: list[str]) -> GroundedBrowsing:
@@ -479,6 +502,9 @@ def ground_browsing(goal: str, known: list[str]) -> GroundedBrowsing:
     names = {name: [name] for name in known}
     out = GroundedBrowsing()
     for phrase in stated_browsing(goal):
+        if phrase.negated:
+            out.not_read.append((phrase.rule, goal[phrase.span[0] : phrase.span[1]].strip()))
+            continue
         categories: list[str] = []
         if phrase.word is not None:
             words = [w.strip() for w in _AND.split(phrase.word) if w.strip()]
@@ -499,3 +525,18 @@ def ground_browsing(goal: str, known: list[str]) -> GroundedBrowsing:
         if phrase.within_days is not None:
             out.windows.append(phrase.span)
     return out
+
+
+def not_read_reading(rule: str, words: str, language: str) -> str:
+    """What the plan says of a negated view or cart the goal names: no rule stands for it."""
+    if language == "zh":
+        did = "浏览过" if rule == "viewed" else "加购过"
+        return (
+            f"audience.{rule}：目标里的“{words}”没有读成规则：受众规则只能选出{did}的客户，不能把他们排除，"
+            "方案没有按这部分筛选客户"
+        )
+    did = "viewed products" if rule == "viewed" else "added products to the cart"
+    return (
+        f"audience.{rule}: {words!r} in the goal was not read: audience rules select the customers who "
+        f"{did} and cannot leave them out, so the plan does not filter on it"
+    )

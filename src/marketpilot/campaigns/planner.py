@@ -33,6 +33,7 @@ from marketpilot.campaigns.category_phrases import (
     ground_browsing,
     ground_categories,
     join_reading,
+    not_read_reading,
     resolve_names,
 )
 from marketpilot.campaigns.spec import (
@@ -113,7 +114,8 @@ class Plan(BaseModel):
     # 看过直播的 → 直播): not read as a category, so no category or browse rule stands for them.
     unread_categories: list[str] = Field(default_factory=list)
     # How the plan read goal words that allow two readings, in the goal's language, for the approver:
-    # "买过美妆和服饰的" as either category (bought.match: any), and how to ask for the other.
+    # "买过美妆和服饰的" as either category (bought.match: any), and how to ask for the other; and the
+    # goal's words no rule can stand for, said not read (没浏览过美妆: no rule leaves viewers out).
     readings: list[str] = Field(default_factory=list)
     # What the data may make the rules read wrong, in the goal's language: behaviour events that run
     # past the orders read every later view as not bought (AudienceSource.warnings).
@@ -929,6 +931,7 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
             join_reading(rule, field, language)
             for field in grounded.assumed
             if (rule := getattr(spec.audience, field)) is not None
-        ],
+        ]
+        + [not_read_reading(rule, words, language) for rule, words in browsing.not_read],
         warnings=source.warnings(spec.audience, language),
     )
