@@ -3,9 +3,10 @@ bought (最近30天买过美妆的, bought Lipstick in the last 30 days) or did 
 not buy), each with its own days; how it joins several (且 / 既…又 / 都买过 / both … and: each; 或 / 、 /
 or: any one; a plain 和 / and reads either way, and the plan's `readings` say how it was read); and the
 views and add-to-carts it names (最近7天浏览过但没购买的, abandoned carts; a negated one, 没浏览过, no rule
-can stand for, and the plan says it was not read). `ground_categories` and `ground_browsing` match the
-words against the shop's category names and give the `bought`, `not_bought`, `viewed` and `carted`
-rules, which `planner.plan_campaign` puts in the spec."""
+can stand for, and the plan says it was not read). A purchase the goal asks for (提醒他们购买美妆,
+促进美妆购买, remind them to buy Shoes) is what the campaign promotes, no rule (`stated_promotions`).
+`ground_categories` and `ground_browsing` match the words against the shop's category names and give
+the `bought`, `not_bought`, `viewed` and `carted` rules, which `planner.plan_campaign` puts in the spec."""
 
 from __future__ import annotations
 
@@ -55,18 +56,20 @@ _BOUGHT_CATEGORY = (
         r"(?:没|未|从|不曾|尚未|购|买|下单|消费|最近|近|过去|\d|浏览|查看|看过|加购|加入购物车)))"
     ),
     re.compile(
-        # the present (buy, purchase, order) only negated: "did not buy shoes", "never buy Lipstick"
+        # the present (buy, purchase, order, buying) only negated: "did not buy shoes", "never buy
+        # Lipstick"; unnegated it is what the campaign asks ("remind them to buy Shoes": `stated_promotions`)
         # both / either / neither: each category, any, none ("bought neither Lipstick nor Shoes")
-        r"\b(?:bought|purchased|ordered|shopped|(?P<present>buy|purchase|order))\s+(?:from\s+|in\s+)?"
-        r"(?:the\s+|our\s+)?(?:(?P<scope>both|either|neither)\s+)?"
+        r"\b(?:bought|purchased|ordered|shopped|(?P<present>buy|purchase|order|buying|purchasing|ordering))\s+"
+        r"(?:from\s+|in\s+)?(?:the\s+|our\s+)?(?:(?P<scope>both|either|neither)\s+)?"
         r"(?!(?:in|within|during|over|the|last|past|this|anything|something|again|more|from|recently|once|"
-        r"twice|before|any|a|an|on|at|for|since|less|us|you|them|it|me|online|both|either|neither)\b)"
+        r"twice|before|any|a|an|on|at|for|since|less|us|you|them|it|me|online|both|either|neither|to)\b)"
         # a list goes on through commas: "bought Lipstick, Shoes or Socks"
         r"(?P<cat>[A-Za-z][A-Za-z&'-]*"
         r"(?:(?:\s*,\s*|\s+)(?!(?:bought|purchased|ordered|buy|purchase)\b)[A-Za-z&'-]+){0,4}?)"
         r"\s*(?:products?|items?|category)?\s*"
-        # the category ends where the next purchase clause begins: "bought Lipstick and also bought Shoes"
-        r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for|from)\b|[.;!]|$"
+        # the category ends where the next purchase clause begins: "bought Lipstick and also bought Shoes",
+        # or at a purpose: "didn't buy Lipstick to buy Shoes" (Lipstick was lost)
+        r"(?=\b(?:in|within|during|over|since|this|last|before|after|but|with|by|at|on|for|from|to)\b|[.;!]|$"
         r"|,(?!\s*(?:(?:and|or)\s+)?[A-Za-z&'-]+(?:\s*[,.;!]|\s*$"
         r"|\s+(?:and|or|in|within|during|over|since|this|last|for|products?|items?)\b))"
         # or where English text ends ("bought Lipstick, Shoes and 面霜": the Latin part)
@@ -147,6 +150,82 @@ def _scope(goal: str, m: re.Match[str]) -> Join | None:
     if scope is None:
         return None
     return "all" if scope["not_each"] or not scope["none"] else "any"
+
+
+# A purchase in the present after a verb that asks for it states what the campaign promotes, not what
+# its customers did: "给30天没下单的客户发短信，提醒他们购买美妆" was read as the buyers of 美妆, the
+# opposite of what the marketer meant. The verbs that ask (提醒, 鼓励, 推荐 …), then in the same clause
+# whom and how (他们, 30天没下单的客户, 再次, 回店), then the purchase without 过 / 了 and its category.
+# (not 请: "请给30天内购买美妆，…的客户发短信" is the polite way to write a goal; nor 让利)
+_PURPOSE_ZH = (
+    r"(?:提醒|鼓励|促进|推动|引导|推荐|号召|邀请|吸引|激励|刺激|带动|促使|促成|催促|督促|动员|劝|让(?!利))"
+)
+_PURPOSE_BEFORE_ZH = re.compile(rf"{_PURPOSE_ZH}[^，,。；;：:！？!?\n]{{0,30}}$")
+# a category of a promoted purchase: no purchase verb, negation or 的 (both patterns below)
+_PROMOTED_CAT_ZH = (
+    r"(?P<cat>(?:(?!购买|买|下单|消费|复购|回购|浏览|加购|没|未|并且|而且|且|并|的)[\u4e00-\u9fffA-Za-z&、/]){1,24}?)"
+    r"\s*(?P<mark>(?:类目|品类|类)?(?:产品|商品)?)"
+)
+_PROMOTED_ZH = re.compile(
+    r"(?<![没未])(?:购买|选购|抢购|入手|复购|回购|下单|消费|买)(?![过了])\s*"
+    + _PROMOTED_CAT_ZH
+    # 的 only before goods (购买美妆的新品); before customers it is a relative clause (最近购买美妆的客户)
+    + r"(?:的(?=\s*(?:新品|新款|产品|商品|好物|爆款|单品|宝贝|系列|套装))"
+    r"|(?=\s*(?:并且|而且|且|并|还|同时|[，,；;：:。！？!?]|$)))"
+)
+# the category before the purchase: 促进美妆购买, 推动美妆和服饰的复购, 提升美妆销量
+_PROMOTED_BEFORE_ZH = re.compile(
+    rf"(?:{_PURPOSE_ZH}|提高|提升|拉动|增加)\s*"
+    + _PROMOTED_CAT_ZH
+    # nothing bought after it (提醒最近购买美妆的客户: a purchase, 最近 no category)
+    + r"\s*的?\s*(?P<verb>购买|下单|消费|复购|回购|销量|销售|转化|成交)"
+    r"(?=\s*(?:率|量|的|并|且|和|及|与|同时|还|[^\u4e00-\u9fffA-Za-z过了]|$))"
+)
+# after the promoted purchase, the rest of the clause makes it a relative one about customers: 鼓励最近
+# 购买美妆且购买服饰的客户复购 (both bought)
+_RELATIVE_ZH = re.compile(
+    r"[^，,。；;！？!?]*?的\s*(?:客户|用户|顾客|会员|人|买家|消费者|群体|人群|老客|新客|粉丝|朋友|$|[，,。；;！？!?])"
+)
+# "remind them to buy Shoes", "encourage customers who haven't ordered to purchase Shoes", "get them into
+# buying Shoes": a verb that asks, then to / into and the purchase in the present
+_PURPOSE_BEFORE_EN = re.compile(
+    r"\b(?:remind|encourage|invite|get|ask|urge|nudge|prompt|motivate|persuade|tempt|entice|inspire|push|"
+    r"drive|bring|help|convince|lead|want|tell|call\s+on)\w*\b[^.;!?]{0,80}?\b(?:to|into)\s+"
+    r"(?:[A-Za-z']+\s+){0,3}$",
+    re.I,
+)
+
+
+class PromotedPhrase(BaseModel):
+    """A category the goal asks customers to buy (提醒他们购买美妆, remind them to buy Shoes): what the
+    campaign promotes, which is no audience rule."""
+
+    word: str  # the category words after the purchase verb (美妆和服饰: both, split by `_separated`)
+    span: tuple[int, int]  # the goal's text from the verb that asks to the category
+    verb: int  # where the purchase verb begins: no purchase phrase is read from there
+
+
+def stated_promotions(goal: str) -> list[PromotedPhrase]:
+    """The purchases the goal asks for rather than states (提醒他们购买美妆, 鼓励购买美妆, 推荐他们买美妆,
+    促进美妆购买, "remind them to buy Shoes", "get them into buying Shoes"), in order. A purchase with 过 /
+    了 (提醒买过美妆的客户) or in a clause about customers (提醒最近购买美妆的客户复购) is not one."""
+    found: list[PromotedPhrase] = []
+    for m in _PROMOTED_ZH.finditer(goal):
+        asks = _PURPOSE_BEFORE_ZH.search(goal[: m.start()])
+        if asks is None or _NEGATED.search(goal[: m.start()]) or _RELATIVE_ZH.match(goal, m.end("cat")):
+            continue
+        end = m.end("mark") if m["mark"] else m.end("cat")
+        found.append(PromotedPhrase(word=m["cat"], span=(asks.start(), end), verb=m.start()))
+    for m in _PROMOTED_BEFORE_ZH.finditer(goal):
+        found.append(PromotedPhrase(word=m["cat"], span=(m.start(), m.end()), verb=m.start("verb")))
+    for m in _BOUGHT_CATEGORY[1].finditer(goal):
+        if not m["present"] or _NEGATED.search(goal[: m.start()]):
+            continue
+        asks = _PURPOSE_BEFORE_EN.search(goal[: m.start()])
+        if asks is not None:
+            span = (asks.start(), m.end("cat"))
+            found.append(PromotedPhrase(word=m["cat"], span=span, verb=m.start()))
+    return sorted(found, key=lambda p: p.span)
 
 
 class CategoryPhrase(BaseModel):
@@ -245,8 +324,10 @@ def stated_category_phrases(goal: str) -> list[CategoryPhrase]:
         (m for pattern in (*_BOUGHT_CATEGORY, _EACH_BOUGHT_ZH) for m in pattern.finditer(goal)),
         key=lambda m: m.start(),
     )
+    # 提醒他们购买美妆: what the campaign promotes, no purchase the customers made
+    promoted = {p.verb for p in stated_promotions(goal)}
     for m in matches:
-        if _NOT_A_CATEGORY.search(m["cat"]):
+        if _NOT_A_CATEGORY.search(m["cat"]) or m.start() in promoted:
             continue
         before = _DAYS_BEFORE.search(goal[: m.start()])
         if m.re is _EACH_BOUGHT_ZH:  # 服饰和美妆都买过: each; 都没买过: none
@@ -298,6 +379,9 @@ class GroundedCategories(BaseModel):
     windows: list[tuple[int, int]] = []
     unknown: list[str] = []  # marked as a category (美妆类, beauty products), and the shop has none such
     unread: list[str] = []  # words after a purchase verb that match no category: not taken as one
+    # (the goal's words, the shop's categories) of a purchase the goal asks for (提醒他们购买美妆, remind
+    # them to buy Shoes): what the campaign promotes, no rule; the plan's `readings` say so
+    promoted: list[tuple[str, list[str]]] = []
 
     def rule(self, negated: bool) -> CategoryPurchase | None:
         """The `bought` (`not_bought` when negated) rule: one window for all its categories when they
@@ -346,6 +430,25 @@ def join_reading(rule: CategoryPurchase, field: str, language: str) -> str:
     return f"audience.{field}: 'and' in the goal read as {read} (match: {rule.match}); {other}"
 
 
+def promoted_reading(words: str, categories: list[str], language: str) -> str:
+    """What the plan says of a purchase the goal asks for: the category is what the campaign promotes,
+    no audience rule, and the plan has no field that carries it to the copy."""
+    if language == "zh":
+        names = "、".join(categories)
+        return (
+            f"audience.bought：目标里的“{words}”读作活动要推广的类目，不是受众条件：方案没有只选买过{names}"
+            f"的客户；方案也没有推广类目的字段，文案按 offer 的描述写。若只发给买过{names}的客户，请写“买过"
+            f"{names}的客户”"
+        )
+    names = ", ".join(categories)
+    return (
+        f"audience.bought: {words!r} in the goal was read as what the campaign promotes, not as who it "
+        f"reaches: the plan does not select the customers who bought {names}, and has no field for a "
+        f"promoted category (copy follows the offer's description); to reach only those customers, write "
+        f"'customers who bought {names}'"
+    )
+
+
 def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
     """The goal's purchase phrases against the shop's category names. A name matches as written in
     any case, or as a part of exactly one category name (美妆 → 美妆护肤). A phrase that matches none is
@@ -367,6 +470,10 @@ def ground_categories(goal: str, known: list[str]) -> GroundedCategories:
                 out.windows.append(phrase.span)
         else:
             (out.unknown if phrase.marked else out.unread).append(phrase.word)
+    for promotion in stated_promotions(goal):
+        codes = resolve_names([word for word, _ in _separated(promotion.word)], names)
+        if found := [code for code in codes if code in names]:
+            out.promoted.append((goal[promotion.span[0] : promotion.span[1]].strip(), found))
     for rule, said in joins.items():
         setattr(out, f"{rule}_match", "all" if "all" in said else "any")
         out.mixed += [rule] if {"all", "any"} <= said else []

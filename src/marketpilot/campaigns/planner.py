@@ -14,8 +14,9 @@ addresses that nothing matches is refused rather than planned for every customer
 and browse phrases (最近30天买过美妆, 没买过, 买过服饰且买过美妆, 最近7天浏览过但没购买的, abandoned carts)
 are read by `category_phrases` as the `bought`, `not_bought`, `viewed` and `carted` rules, their days
 those rules' windows, not a recency band, and a plain 和 / and between categories said in the plan's
-`readings`; a browse rule on a shop without behaviour events is refused. A campaign type the goal's
-words state unambiguously (双11预热, win back) is the spec's.
+`readings`, as is a category the goal asks customers to buy (提醒他们购买美妆, remind them to buy Shoes),
+which is what the campaign promotes and no rule; a browse rule on a shop without behaviour events is
+refused. A campaign type the goal's words state unambiguously (双11预热, win back) is the spec's.
 The plan counts both the customers the rules select and those a run may contact today (consent,
 suppressions, addresses). Nothing is stored until `campaign create`."""
 
@@ -34,6 +35,7 @@ from marketpilot.campaigns.category_phrases import (
     ground_categories,
     join_reading,
     not_read_reading,
+    promoted_reading,
     resolve_names,
 )
 from marketpilot.campaigns.spec import (
@@ -115,7 +117,8 @@ class Plan(BaseModel):
     unread_categories: list[str] = Field(default_factory=list)
     # How the plan read goal words that allow two readings, in the goal's language, for the approver:
     # "买过美妆和服饰的" as either category (bought.match: any), and how to ask for the other; and the
-    # goal's words no rule can stand for, said not read (没浏览过美妆: no rule leaves viewers out).
+    # goal's words no rule can stand for, said not read (没浏览过美妆: no rule leaves viewers out), and a
+    # category the goal asks customers to buy (提醒他们购买美妆): what the campaign promotes, no rule.
     readings: list[str] = Field(default_factory=list)
     # What the data may make the rules read wrong, in the goal's language: behaviour events that run
     # past the orders read every later view as not bought (AudienceSource.warnings).
@@ -932,6 +935,12 @@ def plan_campaign(settings: Settings, goal: str, *, client=None, language: str |
             for field in grounded.assumed
             if (rule := getattr(spec.audience, field)) is not None
         ]
-        + [not_read_reading(rule, words, language) for rule, words in browsing.not_read],
+        + [not_read_reading(rule, words, language) for rule, words in browsing.not_read]
+        # 提醒他们购买美妆: no rule, unless the goal's own purchase rules name the category anyway
+        + [
+            promoted_reading(words, categories, language)
+            for words, categories in grounded.promoted
+            if not set(categories) <= set(grounded.bought + grounded.not_bought)
+        ],
         warnings=source.warnings(spec.audience, language),
     )
