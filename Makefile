@@ -19,8 +19,11 @@ $(STAMP): pyproject.toml
 demo: install
 	$(BIN)/marketpilot demo
 
+# One pytest-xdist worker per core, at most 4 (each loads its own models); WORKERS=0 runs serially.
+WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: install
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q --durations=25 -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
