@@ -200,10 +200,15 @@ def test_the_demo_poster_draws_a_whole_checked_banner_headline(llm_server, llm_s
     assert f"poster headline “{headline}”" in step.summary
     prompt = next(r for r in llm_server.requests if "渠道：海报/横幅标题" in r["messages"][-1]["content"])
     assert "{name}" not in prompt["messages"][0]["content"].replace("不要写 {name}", "")
+    assert "请写 3 条海报标题" in prompt["messages"][-1]["content"]  # a headline, not an SMS-like text
+    assert written.llm_calls == 2  # one headline passed: no top-up
 
-    # nothing passes, even repaired: no poster, and the summary says so with the reasons
+    # nothing passes, even repaired, nor after one top-up: no poster, and the summary says why
+    llm_server.requests.clear()
     llm_server.default = lambda request: _drafts("{name}，冬天也要暖暖的", "给你最好的冬日温暖")
     summary, outputs = draw_poster(ctx, second, "all", out / "copy")
+    asked = [r["messages"][-1]["content"] for r in llm_server.requests]
+    assert len(asked) == 4 and sum("请写 3 条海报标题" in a for a in asked) == 2  # first call and top-up
     assert not poster.exists() and [p.name for p in outputs] == ["poster_headlines.json"]
     assert summary.startswith("no poster: no banner headline passed the guardrails (")
     assert "[slots]" in summary and "[ad_law]" in summary

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from llm_server import Reply, json_reply
 from marketpilot.cli.app import app
 from marketpilot.content.briefs import Brief
-from marketpilot.content.generate import ANGLE_NAMES, Variant, generate_variants, report
+from marketpilot.content.channels import rendered_specs
+from marketpilot.content.generate import ANGLE_NAMES, DraftVariant, Variant, generate_variants, report
 from marketpilot.content.slots import CustomerSlots, render_batch, render_message
 from marketpilot.data import Store
 from marketpilot.embed import embed
@@ -137,7 +138,7 @@ def test_a_brief_short_of_n_is_topped_up_with_the_texts_it_has(llm_settings, llm
     assert [v.text for v in short.variants] == [first, *topped]
     assert [v.angle for v in short.variants] == ["benefit", "scarcity", "social_proof"]
     assert short.missing == 0 and short.shortfall is None and len(full.variants) == 3
-    assert [v.prompt_version for v in short.variants] == ["4", "4", "4"]
+    assert [v.prompt_version for v in short.variants] == ["5", "5", "5"]
     (topup,) = [r["messages"][-1]["content"] for r in llm_server.requests if "已经写好的文案" in str(r)]
     assert "人群：高价值" in topup and f"- {first}" in topup and "请再写 2 条新文案" in topup
     asked = topup.split("请再写")[1]
@@ -375,6 +376,85 @@ def test_prompts_render_in_both_languages(lang):
     assert "- 羊毛大衣现价319元" in topup.messages[-1].content
     assert ANGLE_NAMES[lang]["scarcity"] in topup.messages[-1].content
     assert "- 羊毛大衣现价319元" not in request.messages[-1].content
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_banner_prompts_ask_for_a_short_headline_in_characters(lang):
+    """A banner (the demo's poster) is a headline of at most 16 Chinese characters (width 32). Asked for
+    “文案” with the limit only among the system rules, the embedded 1.5B model wrote banner drafts of
+    25–60 characters, customer-review-like ones among them (“…物流也很快。一定会回购！”), and its repairs
+    stayed as long: the banner prompts now ask for a headline, state the limit where the model writes,
+    show the form on other products, and the repair gives each text's length in characters."""
+    from marketpilot.content.generate import repair_request, variants_request
+    from marketpilot.content.guardrails import check_copy
+
+    banner = coat(channel="banner").model_copy(update={"language": lang})
+    sms = coat().model_copy(update={"language": lang})
+    limit = "16 个字" if lang == "zh" else "32 characters"
+    asked = "请写 3 条海报标题" if lang == "zh" else "Write 3 poster headlines"
+    request = variants_request(banner, 3, temperature=0.9, top_p=0.95, seed=None)
+    system, user = request.messages[0].content, request.messages[-1].content
+    assert request.prompt.version == "5"
+    assert limit in system and asked in user and limit in user.split(asked)[1]
+    assert ("顾客评价" in system) if lang == "zh" else ("customer review" in system)
+    # the examples are headlines the banner's guardrails pass on their own products' briefs
+    examples = [line.split("：" if lang == "zh" else ": ", 1)[1] for line in user.splitlines()[-2:]]
+    for example in examples:
+        plain = Brief.model_validate({"name": example, "channel": "banner", "language": lang})
+        assert check_copy(example, plain, "banner", specs=rendered_specs("banner")).ok, example
+    # other channels keep their wording
+    other = variants_request(sms, 3, temperature=0.9, top_p=0.95, seed=None).messages
+    assert asked not in other[-1].content and limit not in other[0].content.replace("不超过 47 个字", "")
+
+    long = "暮色森林宽松卫衣，温暖又舒适，为您的夏日增添一抹温暖。"
+    failing = check_copy(long, banner, "banner", specs=rendered_specs("banner")).violations
+    repair = repair_request(banner, [(DraftVariant(angle="benefit", text=long), failing)], seed=None)
+    text = repair.messages[-1].content
+    assert repair.prompt.version == "2" and f"{len(long)}" in text and limit in text
+    assert ("海报标题" in text) if lang == "zh" else ("poster headline" in text)
+    plain_repair = repair_request(sms, [(DraftVariant(angle="benefit", text=long), failing)], seed=None)
+    assert ("海报标题" not in plain_repair.messages[-1].content) and "poster headline" not in str(
+        plain_repair.messages
+    )
+
+
+def test_a_poster_needing_one_headline_is_topped_up_only_when_none_passes(llm_settings, llm_server):
+    """`enough=1`: one passing headline of the 3 asked for makes no top-up; none passing (even
+    repaired) makes one top-up call asking for all 3 again, and its passing headline is kept."""
+    client = get_client(llm_settings)
+    long = "羊毛大衣现价319元，轻盈保暖，通勤约会都好看，冬天就穿它出门"
+    llm_server.script(variants("羊毛大衣现价319元", long, long + "吧"), variants(long, long))
+    (one,) = generate_variants(
+        [coat(channel="banner")],
+        client,
+        n=3,
+        max_topups=1,
+        enough=1,
+        embedder=passage,
+        specs=rendered_specs("banner"),
+    )
+    assert [v.text for v in one.variants] == ["羊毛大衣现价319元"] and one.llm_calls == 2
+    assert one.missing == 2 and one.shortfall.startswith("asked for 3, got 1:")
+
+    llm_server.requests.clear()
+    llm_server.script(
+        variants(long, long + "吧"), variants(long, long + "吧"), variants("轻暖羊毛大衣，现价319元", long)
+    )
+    llm_server.default = lambda request: variants(long)
+    (topped,) = generate_variants(
+        [coat(channel="banner")],
+        client,
+        n=3,
+        max_topups=1,
+        enough=1,
+        embedder=passage,
+        specs=rendered_specs("banner"),
+    )
+    assert [v.text for v in topped.variants] == ["轻暖羊毛大衣，现价319元"]
+    assert topped.llm_calls == 4 and len(llm_server.requests) == 4
+    topup = llm_server.requests[2]["messages"][-1]["content"]
+    assert "请写 3 条海报标题" in topup  # nothing kept to list: all 3 asked for again
+    assert topped.shortfall.startswith("asked for 3, got 1 after 1 top-up call:")
 
 
 def test_angles_take_turns_and_follow_the_brief():

@@ -209,11 +209,18 @@ def _max_chars(brief: Brief) -> int:
     return spec.max_chars or 200
 
 
+# Channels whose copy is a headline, not a message: the prompts ask for a short phrase and show its form.
+# Asked for "copy" within 16 characters, the embedded 1.5B model wrote banner drafts of 25–60 characters,
+# review-like ones among them (“…质量也非常有保障，物流也很快。一定会回购！”), and its repairs stayed long.
+HEADLINE_CHANNELS = frozenset({"banner"})
+
+
 def _common_vars(brief: Brief) -> dict[str, object]:
     return {
         "facts": brief_facts(brief),
         "max_chars": _max_chars(brief),
         "angle_names": ANGLE_NAMES[brief.language],
+        "headline": brief.channel in HEADLINE_CHANNELS,
     }
 
 
@@ -385,6 +392,7 @@ def generate_variants(
     top_p: float = 0.95,
     max_repairs: int = 1,
     max_topups: int = 1,
+    enough: int | None = None,
     # multilingual-e5-small puts different copy about one product at cosine 0.90–0.975 and rewordings
     # of the same sentence above 0.99; 0.985 separates the two.
     dedupe_threshold: float = 0.985,
@@ -396,15 +404,17 @@ def generate_variants(
     ctr_model: CTRModel | None = None,
 ) -> list[VariantSet]:
     """N guardrail-clean, distinct variants per brief: one LLM call per brief plus at most `max_repairs`
-    repair calls for briefs with failing variants. A brief left with fewer than n (the model wrote too
-    few, or some were dropped) gets up to `max_topups` top-up calls asking for the missing ones with the
-    unused angles and the texts it already has, reviewed, repaired and deduplicated the same way; a brief
-    still short says so in `missing` and `shortfall`. Calls per brief: 1 when the first answer suffices,
-    at most (1 + max_repairs) × (1 + max_topups). `specs` carries the per-channel AI label settings
-    (`channels.channel_specs()`); with a `ctr_model` (`scoring.ctr_model_from_history`) each variant
-    gets its `predicted_ctr`."""
+    repair calls for briefs with failing variants. A brief left with fewer than `enough` (default n; the
+    model wrote too few, or some were dropped) gets up to `max_topups` top-up calls asking for the
+    missing ones with the unused angles and the texts it already has, reviewed, repaired and
+    deduplicated the same way; a brief still short of n says so in `missing` and `shortfall` (a poster
+    needs one headline of the n: `enough=1` tops up only a brief with none). Calls per brief: 1 when the
+    first answer suffices, at most (1 + max_repairs) × (1 + max_topups). `specs` carries the
+    per-channel AI label settings (`channels.channel_specs()`); with a `ctr_model`
+    (`scoring.ctr_model_from_history`) each variant gets its `predicted_ctr`."""
     if n < 1:
         raise ValueError("n must be at least 1")
+    enough = n if enough is None else min(max(enough, 1), n)
     embed = embedder or _default_embedder
     pendings = [_Pending(b, specs[b.channel]) for b in briefs]
     angles = [angles_for(b, n) for b in briefs]
@@ -417,7 +427,7 @@ def generate_variants(
     _dedupe(pendings, n, dedupe_threshold, embed)
 
     for round_ in range(1, max_topups + 1):
-        todo = [p for p in pendings if len(p.kept) < n and not p.result.error and not p.topup_error]
+        todo = [p for p in pendings if len(p.kept) < enough and not p.result.error and not p.topup_error]
         if not todo:
             break
         angles = [missing_angles(p.brief, n, [d.angle for d, _, _ in p.kept], n - len(p.kept)) for p in todo]

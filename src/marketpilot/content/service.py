@@ -192,16 +192,24 @@ def poster_headlines(
     n: int = 3,
     extras: BriefExtras | None = None,
     shop_name: str | None = None,
+    seed: int | None = None,
 ) -> VariantSet:
-    """Headlines for a poster or banner: copy written for the banner channel (width 32, no slots) and
-    checked by its guardrails as `copy render poster` checks a headline, the visible AI label left to
-    the rendered file. One LLM call (plus at most one repair) and no top-up: one passing headline is
-    enough to draw a poster, so a brief short of n says so in `shortfall` rather than asking again."""
+    """Headlines for a poster or banner: copy written for the banner channel (width 32, no slots, the
+    prompts ask for short headlines) and checked by its guardrails as `copy render poster` checks a
+    headline, the visible AI label left to the rendered file. One LLM call (plus at most one repair);
+    one passing headline is enough to draw a poster, so only when none passes is there a top-up call
+    (plus its repair) asking for n again; a brief short of n says so in `shortfall`."""
     from marketpilot.content.channels import rendered_specs
     from marketpilot.llm import get_client
 
     brief = brief_for(settings, product_id, segment, "banner", language, extras, shop_name=shop_name)
     (result,) = generate_variants(
-        [brief], get_client(settings), n=n, max_topups=0, specs=rendered_specs("banner")
+        [brief],
+        get_client(settings),
+        n=n,
+        max_topups=1,
+        enough=1,
+        specs=rendered_specs("banner"),
+        seed=seed,
     )
     return result
