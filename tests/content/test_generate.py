@@ -138,7 +138,7 @@ def test_a_brief_short_of_n_is_topped_up_with_the_texts_it_has(llm_settings, llm
     assert [v.text for v in short.variants] == [first, *topped]
     assert [v.angle for v in short.variants] == ["benefit", "scarcity", "social_proof"]
     assert short.missing == 0 and short.shortfall is None and len(full.variants) == 3
-    assert [v.prompt_version for v in short.variants] == ["5", "5", "5"]
+    assert [v.prompt_version for v in short.variants] == ["7", "7", "7"]
     (topup,) = [r["messages"][-1]["content"] for r in llm_server.requests if "已经写好的文案" in str(r)]
     assert "人群：高价值" in topup and f"- {first}" in topup and "请再写 2 条新文案" in topup
     asked = topup.split("请再写")[1]
@@ -394,9 +394,11 @@ def test_banner_prompts_ask_for_a_short_headline_in_characters(lang):
     asked = "请写 3 条海报标题" if lang == "zh" else "Write 3 poster headlines"
     request = variants_request(banner, 3, temperature=0.9, top_p=0.95, seed=None)
     system, user = request.messages[0].content, request.messages[-1].content
-    assert request.prompt.version == "5"
+    assert request.prompt.version == ("7" if lang == "zh" else "5")
     assert limit in system and asked in user and limit in user.split(asked)[1]
     assert ("顾客评价" in system) if lang == "zh" else ("customer review" in system)
+    if lang == "zh":  # the short name and the characters left for the selling point
+        assert "以商品简称“羊毛大衣”开头" in system and "不超过 9 个字的卖点" in user
     # the examples are headlines the banner's guardrails pass on their own products' briefs
     examples = [line.split("：" if lang == "zh" else ": ", 1)[1] for line in user.splitlines()[-2:]]
     for example in examples:
@@ -410,12 +412,36 @@ def test_banner_prompts_ask_for_a_short_headline_in_characters(lang):
     failing = check_copy(long, banner, "banner", specs=rendered_specs("banner")).violations
     repair = repair_request(banner, [(DraftVariant(angle="benefit", text=long), failing)], seed=None)
     text = repair.messages[-1].content
-    assert repair.prompt.version == "2" and f"{len(long)}" in text and limit in text
+    assert (
+        repair.prompt.version == ("3" if lang == "zh" else "2") and f"{len(long)}" in text and limit in text
+    )
     assert ("海报标题" in text) if lang == "zh" else ("poster headline" in text)
     plain_repair = repair_request(sms, [(DraftVariant(angle="benefit", text=long), failing)], seed=None)
+    assert f"{len(long)}" not in plain_repair.messages[-1].content  # other channels' repairs as before
     assert ("海报标题" not in plain_repair.messages[-1].content) and "poster headline" not in str(
         plain_repair.messages
     )
+
+
+def test_a_headline_names_the_product_by_its_first_two_words_without_specs():
+    """The demo shop's catalogue names: the words holding digits (3段, SPF30) and the attribute values
+    (灰色) are left out; a name leaving under six characters of the 16 for a selling point is shortened
+    further or not given. English briefs and other channels get none."""
+    from marketpilot.content.generate import headline_name
+
+    def short(name: str, **attributes: str) -> str | None:
+        return headline_name(
+            Brief.model_validate({"name": name, "attributes": attributes, "channel": "banner"})
+        )
+
+    assert short("暮色森林 宽松卫衣 灰色", 颜色="灰色") == "暮色森林宽松卫衣"
+    assert short("童心 防胀气奶粉 3段 800g") == "童心防胀气奶粉"
+    assert short("雪颜 补水防晒霜 SPF30 60ml") == "雪颜补水防晒霜"
+    assert short("羊毛双面呢大衣") == "羊毛双面呢大衣"
+    assert short("北极光户外科技 加厚防风保暖冲锋衣") == "加厚防风保暖冲锋衣"
+    assert short("一二三四五六七八九十一") is None
+    english = Brief.model_validate({"name": "Wool coat", "channel": "banner", "language": "en"})
+    assert headline_name(english) is None and headline_name(coat()) is None
 
 
 def test_a_poster_needing_one_headline_is_topped_up_only_when_none_passes(llm_settings, llm_server):
