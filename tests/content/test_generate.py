@@ -138,7 +138,7 @@ def test_a_brief_short_of_n_is_topped_up_with_the_texts_it_has(llm_settings, llm
     assert [v.text for v in short.variants] == [first, *topped]
     assert [v.angle for v in short.variants] == ["benefit", "scarcity", "social_proof"]
     assert short.missing == 0 and short.shortfall is None and len(full.variants) == 3
-    assert [v.prompt_version for v in short.variants] == ["7", "7", "7"]
+    assert [v.prompt_version for v in short.variants] == ["8", "8", "8"]
     (topup,) = [r["messages"][-1]["content"] for r in llm_server.requests if "已经写好的文案" in str(r)]
     assert "人群：高价值" in topup and f"- {first}" in topup and "请再写 2 条新文案" in topup
     asked = topup.split("请再写")[1]
@@ -394,7 +394,7 @@ def test_banner_prompts_ask_for_a_short_headline_in_characters(lang):
     asked = "请写 3 条海报标题" if lang == "zh" else "Write 3 poster headlines"
     request = variants_request(banner, 3, temperature=0.9, top_p=0.95, seed=None)
     system, user = request.messages[0].content, request.messages[-1].content
-    assert request.prompt.version == ("7" if lang == "zh" else "5")
+    assert request.prompt.version == ("8" if lang == "zh" else "6")
     assert limit in system and asked in user and limit in user.split(asked)[1]
     assert ("顾客评价" in system) if lang == "zh" else ("customer review" in system)
     if lang == "zh":  # the short name and the characters left for the selling point
@@ -404,6 +404,18 @@ def test_banner_prompts_ask_for_a_short_headline_in_characters(lang):
     for example in examples:
         plain = Brief.model_validate({"name": example, "channel": "banner", "language": lang})
         assert check_copy(example, plain, "banner", specs=rendered_specs("banner")).ok, example
+    # review-insight selling points on one line to pick from (as five lines, all five were listed)
+    points = ["价格", "客服", "外观"] if lang == "zh" else ["price", "service", "look"]
+    product = banner.product.model_copy(update={"selling_points": points})
+    for brief, one_line in ((banner, True), (sms, False)):
+        with_points = brief.model_copy(update={"product": product})
+        text = variants_request(with_points, 3, temperature=0.9, top_p=0.95, seed=None).messages[-1].content
+        merged = (
+            "卖点（标题只挑一个）：价格、客服、外观"
+            if lang == "zh"
+            else "(pick one per headline): price, service, look"
+        )
+        assert (merged in text) is one_line and (text.count(points[1]) == 1)
     # other channels keep their wording
     other = variants_request(sms, 3, temperature=0.9, top_p=0.95, seed=None).messages
     assert asked not in other[-1].content and limit not in other[0].content.replace("不超过 47 个字", "")
@@ -413,7 +425,7 @@ def test_banner_prompts_ask_for_a_short_headline_in_characters(lang):
     repair = repair_request(banner, [(DraftVariant(angle="benefit", text=long), failing)], seed=None)
     text = repair.messages[-1].content
     assert (
-        repair.prompt.version == ("3" if lang == "zh" else "2") and f"{len(long)}" in text and limit in text
+        repair.prompt.version == ("4" if lang == "zh" else "3") and f"{len(long)}" in text and limit in text
     )
     assert ("海报标题" in text) if lang == "zh" else ("poster headline" in text)
     plain_repair = repair_request(sms, [(DraftVariant(angle="benefit", text=long), failing)], seed=None)

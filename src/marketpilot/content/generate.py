@@ -230,9 +230,22 @@ def headline_name(brief: Brief) -> str | None:
     return next((n for n in ("".join(words[:2]), *words[1:2], *words[:1]) if 0 < len(n) <= room), None)
 
 
+def _headline_facts(lines: list[str], language: str) -> list[str]:
+    """A headline's facts: the selling points on one line, to pick one from. As five lines (价格, 客服,
+    外观, 质量, 物流 from review insight) the model listed them all in each banner draft."""
+    label, rest = ("卖点：", "卖点（标题只挑一个）：") if language == "zh" else ("Selling point: ", "")
+    points = [line.removeprefix(label) for line in lines if line.startswith(label)]
+    if len(points) < 2:
+        return lines
+    joined = "、".join(points) if language == "zh" else ", ".join(points)
+    merged = rest + joined if language == "zh" else f"Selling points (pick one per headline): {joined}"
+    return [line for line in lines if not line.startswith(label)] + [merged]
+
+
 def _common_vars(brief: Brief) -> dict[str, object]:
+    facts = brief_facts(brief)
     return {
-        "facts": brief_facts(brief),
+        "facts": _headline_facts(facts, brief.language) if brief.channel in HEADLINE_CHANNELS else facts,
         "max_chars": _max_chars(brief),
         "angle_names": ANGLE_NAMES[brief.language],
         "headline": brief.channel in HEADLINE_CHANNELS,
