@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     # before it is read. Every route's own limits fit well inside the first (a copy check's 50,000
     # characters, an assistant question with 20 turns of history: under 1 MiB even as \u escapes); the
     # batch routes (review sentiment, the decisions' rows) take up to 10,000,000 characters or 200,000
-    # rows, which the second holds (10 M Chinese characters are 30 MB as UTF-8, 60 MB as \u escapes).
+    # rows, which the second holds for texts (10 M Chinese characters are 30 MB as UTF-8, 60 MB as \u
+    # escapes) and for rows of a few cells (~330 bytes a row); a wider table of 200,000 rows, or one of
+    # long Chinese titles, needs the limit raised or the rows sent in parts.
     api_max_body_mb: float = Field(default=2.0, gt=0)
     api_max_batch_body_mb: float = Field(default=64.0, gt=0)
 

@@ -145,6 +145,17 @@ SPEC = {
 }
 
 
+def test_a_marketplace_category_path_over_100_characters_is_a_category_a_spec_may_name() -> None:
+    from marketpilot.campaigns.spec import CampaignSpec
+
+    path = "Home & Kitchen > Kitchen & Dining > Coffee, Tea & Espresso > Coffee Makers > Pour-Over Coffee Makers & Drippers"
+    assert len(path) > 100
+    spec = CampaignSpec.model_validate(
+        SPEC | {"audience": {"bought": {"categories": [path], "windows": {path: 30}}}}
+    )
+    assert spec.audience.bought is not None and spec.audience.bought.categories == [path]
+
+
 def test_every_text_of_a_campaign_spec_is_bounded_in_the_api_and_the_cli(client):
     pasted = "全场8折" * 2_501  # 10,004 characters
     spec = SPEC | {
@@ -166,8 +177,8 @@ def test_every_text_of_a_campaign_spec_is_bounded_in_the_api_and_the_cli(client)
     expected = [
         "audience.segments.0: String should have at most 100 characters",
         "audience.rfm_classes.0: String should have at most 100 characters",
-        "audience.bought.categories.0: String should have at most 100 characters",
-        "audience.viewed.categories.0: String should have at most 100 characters",
+        "audience.bought.categories.0: String should have at most 500 characters",
+        "audience.viewed.categories.0: String should have at most 500 characters",
         "audience.include.1: String should have at most 100 characters",
         "audience.exclude.0: String should have at most 100 characters",
         "offer.description: String should have at most 2000 characters",

@@ -44,9 +44,13 @@ MAX_WEIGHT = 1e6
 # An offer in words is a sentence or two, bounded like a goal (planner.MAX_GOAL). Copy: five times the
 # longest channel's 2,000 characters; longer copy is a pasted document.
 MAX_ID = 100
+# A category is the shop's own name for it, copied from its catalogue: a marketplace path ("Home &
+# Kitchen > Kitchen & Dining > …") can pass 100 characters; 500 is the brief's limit for one.
+MAX_CATEGORY = 500
 MAX_OFFER_TEXT = 2_000
 MAX_COPY = 10_000
 Id = Annotated[str, Field(max_length=MAX_ID)]
+Category = Annotated[str, Field(max_length=MAX_CATEGORY)]
 
 
 def _not_bool(value: object) -> object:
@@ -89,10 +93,10 @@ class CategoryPurchase(_Strict):
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    categories: list[Id] = Field(min_length=1, description="Product category or sub-category names")
+    categories: list[Category] = Field(min_length=1, description="Product category or sub-category names")
     within_days: Count | None = Field(default=None, gt=0, description="Bought within this many days")
     # "30天内买过美妆、60天内买过服饰的": each category keeps the days the goal wrote for it.
-    windows: dict[Id, Annotated[Count, Field(gt=0)]] | None = Field(
+    windows: dict[Category, Annotated[Count, Field(gt=0)]] | None = Field(
         default=None, description="Days for single categories, in place of within_days: {美妆: 30, 服饰: 60}"
     )
     # "买过服饰且买过美妆的", "bought both shoes and socks": one rule, each category bought.
@@ -125,7 +129,7 @@ class BrowseRule(_Strict):
 
     model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    categories: list[Id] = Field(
+    categories: list[Category] = Field(
         default_factory=list, description="Product category or sub-category names; empty = any product"
     )
     within_days: Count | None = Field(default=None, gt=0, description="Within this many days")
