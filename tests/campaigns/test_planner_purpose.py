@@ -156,3 +156,33 @@ def test_a_plan_says_nothing_when_its_rules_name_the_promoted_category(llm_setti
     assert plan.spec.audience.not_bought == rule("美妆") and plan.spec.audience.bought is None
     assert plan.audience_size == len(set(shop["customer_id"]) - kept_buyers(sales, "美妆", None))
     assert plan.readings == []
+
+
+@pytest.mark.parametrize(
+    ("goal", "bought", "unread"),
+    [
+        # review: a bare 购买 ending the goal asks for the purchase with no asking verb the reading knows;
+        # read as bought (once a category could end the goal), they reached only past buyers
+        ("给90天没下单的老客户发短信，欢迎回来购买美妆", None, []),
+        ("给老客户发短信，快来购买美妆", None, []),
+        ("给老客户发短信，希望他们购买美妆", None, []),
+        ("给会员发短信：双11购买美妆。", None, []),
+        ("给会员发短信，下单即送小样", None, []),  # 即送小样 was an unread "category"
+        # a purchase made, dated or marked done, is read as before
+        ("没在我们店买过美妆的客户", None, []),
+        ("发短信给买过美妆也买过服饰", CategoryPurchase(categories=["美妆", "服饰"], match="all"), []),
+        # review: a window between the asking verb and the purchase dates a purchase the customers made
+        ("提醒最近30天购买美妆，还没有复购的客户", CategoryPurchase(categories=["美妆"], within_days=30), []),
+        (
+            "邀请最近30天购买美妆，60天内没复购的客户回店",
+            CategoryPurchase(categories=["美妆"], within_days=30),
+            [],
+        ),
+    ],
+)
+def test_a_category_ending_the_goal_after_a_bare_purchase_verb_is_no_bought_rule(
+    goal, bought, unread
+) -> None:
+    grounded = ground_categories(goal, CATEGORIES)
+    assert grounded.rule(False) == bought, grounded
+    assert grounded.unread == unread

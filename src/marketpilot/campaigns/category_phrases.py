@@ -196,6 +196,12 @@ _PURPOSE_BEFORE_EN = re.compile(
 )
 
 
+# A time right before the purchase (最近购买美妆, or `_DAYS_BEFORE`'s 最近30天): the customers' own.
+_DATED_ZH = re.compile(r"(?:最近|近期|过去)\s*$")
+# A category the goal's sentence or the goal ends with (marked or not): 欢迎回来购买美妆, 快来购买美妆。
+_ENDS_SENTENCE = re.compile(r"\s*(?:类目|品类|类|产品|商品)?\s*(?:[;。！？!?]|$)")
+
+
 class PromotedPhrase(BaseModel):
     """A category the goal asks customers to buy (提醒他们购买美妆, remind them to buy Shoes): what the
     campaign promotes, which is no audience rule."""
@@ -214,6 +220,8 @@ def stated_promotions(goal: str) -> list[PromotedPhrase]:
         asks = _PURPOSE_BEFORE_ZH.search(goal[: m.start()])
         if asks is None or _NEGATED.search(goal[: m.start()]) or _RELATIVE_ZH.match(goal, m.end("cat")):
             continue
+        if _DAYS_BEFORE.search(goal[: m.start()]) or _DATED_ZH.search(goal[: m.start()]):
+            continue  # 提醒最近30天购买美妆，还没有复购的客户: a window dates a purchase made, not asked for
         end = m.end("mark") if m["mark"] else m.end("cat")
         found.append(PromotedPhrase(word=m["cat"], span=(asks.start(), end), verb=m.start()))
     for m in _PROMOTED_BEFORE_ZH.finditer(goal):
@@ -340,6 +348,17 @@ def stated_category_phrases(goal: str) -> list[CategoryPhrase]:
         negated = _NEGATED.search(goal[: m.start()]) is not None or scope_word == "neither"
         if m.groupdict().get("present") and not negated:
             continue  # "ask customers to buy shoes" states no purchase
+        if (
+            m.re is _BOUGHT_CATEGORY[0]
+            and not negated
+            and before is None
+            and _ENDS_SENTENCE.match(goal, m.end("cat"))
+            and not re.search("[过了]", goal[m.start() : m.start("cat")])
+        ):
+            # a bare 购买 ending the goal or its sentence asks for the purchase (欢迎回来购买美妆,
+            # 快来购买美妆, 双11购买美妆): read as bought, it sent a lapsed customers' campaign to past
+            # buyers only
+            continue
         after = _DAYS_AFTER.match(goal, m.end())
         span = (before.start() if before else m.start(), after.end() if after else m.end())
         scope = _scope(goal, m)
