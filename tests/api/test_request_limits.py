@@ -148,7 +148,10 @@ SPEC = {
 def test_a_marketplace_category_path_over_100_characters_is_a_category_a_spec_may_name() -> None:
     from marketpilot.campaigns.spec import CampaignSpec
 
-    path = "Home & Kitchen > Kitchen & Dining > Coffee, Tea & Espresso > Coffee Makers > Pour-Over Coffee Makers & Drippers"
+    path = (
+        "Home & Kitchen > Kitchen & Dining > Coffee, Tea & Espresso > Coffee Makers > "
+        "Pour-Over Coffee Makers & Drippers"
+    )
     assert len(path) > 100
     spec = CampaignSpec.model_validate(
         SPEC | {"audience": {"bought": {"categories": [path], "windows": {path: 30}}}}
